@@ -1,0 +1,1 @@
+"""fieldsvc: the backend that makes home-visit service standards checkable."""

@@ -1,0 +1,70 @@
+"""The Litestar application factory: wiring only, no I/O at import or construction time."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+
+from fieldsvc import db
+from fieldsvc.auth.caller import provide_caller
+from fieldsvc.auth.controller import AuthController
+from fieldsvc.auth.middleware import bearer_auth
+from fieldsvc.config import Settings
+from fieldsvc.context import AppContext
+from fieldsvc.errors import EXCEPTION_HANDLERS
+from fieldsvc.health import HealthController
+from fieldsvc.people.controller import PeopleController
+
+API_VERSION = "1.0.0"
+JSON_BODY_LIMIT = 1024 * 1024
+
+
+def openapi_config() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="fieldsvc",
+        version=API_VERSION,
+        description="Booking, technicians' phones and the visit audit. Errors carry a stable `code`.",
+        components=Components(
+            security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", description="POST /v1/auth/login")}
+        ),
+        security=[{"bearer": []}],
+        use_handler_docstrings=True,
+        create_examples=False,
+    )
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    ctx = AppContext.from_settings(settings or Settings.from_env())
+
+    def provide_ctx() -> AppContext:
+        return ctx
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        db.bind_engine(ctx.engine)
+        await db.open_database(ctx.engine)
+        try:
+            yield
+        finally:
+            await db.close_database(ctx.engine)
+
+    app = Litestar(
+        route_handlers=[HealthController, AuthController, PeopleController],
+        dependencies={
+            "ctx": Provide(provide_ctx, sync_to_thread=False),
+            "caller": Provide(provide_caller, sync_to_thread=False),
+        },
+        middleware=[bearer_auth()],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[lifespan],
+        openapi_config=openapi_config(),
+        request_max_body_size=JSON_BODY_LIMIT,
+        debug=False,
+    )
+    app.state.ctx = ctx
+    return app

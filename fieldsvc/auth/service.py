@@ -1,0 +1,79 @@
+"""Login, logout and token resolution, with a database-backed throttle on failed logins."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+import anyio.to_thread
+
+from fieldsvc import db
+from fieldsvc.auth import repository
+from fieldsvc.auth.caller import Caller
+from fieldsvc.auth.passwords import verify_password
+from fieldsvc.context import AppContext, utc_now
+from fieldsvc.errors import NotAuthenticated, api_error
+
+BadCredentials = api_error(401, "auth.bad_credentials", "Wrong login or password.")
+Throttled = api_error(429, "auth.throttled", "Too many failed logins; wait before trying again.")
+TokenExpired = api_error(401, "auth.token_expired", "Your session has expired; log in again.")
+TokenRevoked = api_error(401, "auth.token_revoked", "This token was logged out; log in again.")
+
+
+def token_digest(token: str) -> str:
+    """Tokens are stored only as digests, so a database dump does not hand out sessions."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class AuthService:
+    def __init__(self, ctx: AppContext):
+        self.ctx = ctx
+        self.settings = ctx.settings
+
+    async def login(self, login: str, password: str) -> tuple[str, datetime, Caller]:
+        login_key = login.strip().lower()
+        now = utc_now()
+        await self._refuse_if_locked(login_key, now)
+        user = await repository.find_user_by_login(login.strip())
+        ok = await anyio.to_thread.run_sync(verify_password, password, user and user["password_hash"])
+        if not (ok and user):
+            await self._record_failure(login_key, utc_now())
+            raise BadCredentials()
+        await repository.clear_throttle(login_key)
+        token = secrets.token_urlsafe(32)
+        expires_at = now + timedelta(minutes=self.settings.token_ttl_minutes)
+        await repository.insert_token(token_digest(token), user["id"], expires_at)
+        caller = Caller(user["id"], user["username"], user["role"], user["technician.id"])
+        return token, expires_at, caller
+
+    async def logout(self, token: str) -> None:
+        await repository.revoke_token(token_digest(token), utc_now())
+
+    async def resolve(self, token: str) -> Caller:
+        row = await repository.find_token(token_digest(token))
+        if row is None or not row["active"]:
+            raise NotAuthenticated("This token is not valid; log in again.")
+        if row["revoked_at"] is not None:
+            raise TokenRevoked()
+        if row["expires_at"] <= utc_now():
+            raise TokenExpired()
+        return Caller(row["user_id"], row["username"], row["role"], row["technician_id"])
+
+    async def _refuse_if_locked(self, login_key: str, now: datetime) -> None:
+        state = await repository.throttle_state(login_key)
+        if state and state["locked_until"] and state["locked_until"] > now:
+            wait = int((state["locked_until"] - now).total_seconds()) + 1
+            raise Throttled(
+                f"Too many failed logins; try again in {wait} seconds.", headers={"Retry-After": str(wait)}
+            )
+
+    async def _record_failure(self, login_key: str, now: datetime) -> None:
+        window = timedelta(minutes=self.settings.login_lockout_minutes)
+        async with db.write_transaction(self.ctx.engine):
+            state = await repository.lock_throttle_row(login_key, now, self.ctx.engine)
+            fresh_window = state["failures"] == 0 or state["first_failure_at"] + window <= now
+            failures = 1 if fresh_window else state["failures"] + 1
+            first_failure_at = now if fresh_window else state["first_failure_at"]
+            locked_until = now + window if failures >= self.settings.login_max_failures else None
+            await repository.save_throttle(login_key, failures, first_failure_at, locked_until)

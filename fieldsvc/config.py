@@ -1,0 +1,93 @@
+"""Settings read from FIELDSVC_* environment variables: the one place configuration lives."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+class SettingsError(ValueError):
+    """A FIELDSVC_* variable has a value that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service can be told from outside; defaults run the embedded setup."""
+
+    data_dir: Path = Path("data")
+    database_url: str = ""  # empty means SQLite at <data_dir>/fieldsvc.sqlite
+    secret_key: str = ""  # empty means a random key kept in <data_dir>/secret_key
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+
+    blob_backend: str = "local"  # local | s3
+    s3_bucket: str = "fieldsvc-evidence"
+    s3_region: str = "us-east-1"
+    s3_endpoint_url: str = ""
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
+
+    default_time_zone: str = "Asia/Shanghai"
+    token_ttl_minutes: int = 720
+    login_max_failures: int = 5
+    login_lockout_minutes: int = 15
+    quiet_hours_start: int = 20  # B-QUIET: no visit may start from this site-local hour ...
+    quiet_hours_end: int = 8  # ... until this one
+    travel_speed_kmh: float = 30.0  # B-ASSIGN
+    at_risk_horizon_minutes: int = 120
+    max_upload_bytes: int = 15 * 1024 * 1024  # E-IMAGE
+    max_image_pixels: int = 40_000_000  # E-IMAGE
+    evidence_url_ttl_seconds: int = 300
+    service_hotline: str = "10000"  # V-CARD
+    seasonal_leaflet: str = "Winter care: keep your router ventilated and away from heaters."
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        environ = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for spec in fields(cls):
+            raw = environ.get(f"FIELDSVC_{spec.name.upper()}")
+            if raw is not None:
+                values[spec.name] = _parse(spec.name, spec.type, raw)
+        values.update(overrides)
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        try:
+            ZoneInfo(self.default_time_zone)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise SettingsError(f"FIELDSVC_DEFAULT_TIME_ZONE: unknown zone {self.default_time_zone!r}") from error
+        if self.blob_backend not in ("local", "s3"):
+            raise SettingsError("FIELDSVC_BLOB_BACKEND must be 'local' or 's3'")
+        if not (0 <= self.quiet_hours_end < 24 and 0 <= self.quiet_hours_start < 24):
+            raise SettingsError("quiet hours must be whole hours from 0 to 23")
+        if self.database_url and not self.database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise SettingsError("FIELDSVC_DATABASE_URL must start with sqlite:/// or postgresql://")
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{Path(self.data_dir) / 'fieldsvc.sqlite'}"
+
+    @property
+    def blob_dir(self) -> Path:
+        return Path(self.data_dir) / "blobs"
+
+
+def _parse(name: str, annotation: object, raw: str) -> object:
+    kind = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "str")
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "Path":
+            return Path(raw)
+    except ValueError as error:
+        raise SettingsError(f"FIELDSVC_{name.upper()}: {raw!r} is not a valid {kind}") from error
+    return raw

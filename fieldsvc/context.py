@@ -1,0 +1,41 @@
+"""The long-lived collaborators of one running app, built from settings without any I/O."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from litestar.di import NamedDependency
+from piccolo.engine.base import Engine
+
+from fieldsvc import db
+from fieldsvc.config import Settings
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    engine: Engine
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AppContext:
+        return cls(settings=settings, engine=db.engine_for_url(settings.effective_database_url))
+
+    def secret_key(self) -> bytes:
+        """The signing key: configured, or generated once and kept in the data dir (so workers agree)."""
+        if self.settings.secret_key:
+            return self.settings.secret_key.encode()
+        path = Path(self.settings.data_dir) / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_hex(32))
+        return path.read_text().strip().encode()
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+Ctx = NamedDependency[AppContext]

@@ -1,0 +1,115 @@
+"""The only module that knows SQLite from PostgreSQL: engines, transactions, locks, conflicts."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import AsyncIterator
+from urllib.parse import urlsplit
+
+import asyncpg
+from piccolo.apps.migrations.commands.forwards import run_forwards
+from piccolo.apps.migrations.tables import Migration
+from piccolo.engine.base import Engine
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+
+from fieldsvc import piccolo_conf
+from fieldsvc.tables import ALL_TABLES
+
+SQLITE_BUSY_TIMEOUT_SECONDS = 30
+
+
+def engine_for_url(url: str) -> Engine:
+    """Build (not connect) the engine a database URL names."""
+    if url.startswith("sqlite:///"):
+        # isolation_level=None keeps Piccolo's explicit BEGIN/COMMIT in charge.
+        return SQLiteEngine(path=url.removeprefix("sqlite:///"), timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
+    parts = urlsplit(url)
+    return PostgresEngine(config={"dsn": url.replace(parts.scheme + "://", "postgresql://", 1)})
+
+
+def bind_engine(engine: Engine) -> None:
+    """Point every table and Piccolo's migration machinery at one engine."""
+    os.environ.setdefault("PICCOLO_CONF", "fieldsvc.piccolo_conf")
+    piccolo_conf.DB = engine
+    for table in (*ALL_TABLES, Migration):
+        table._meta.db = engine
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.engine_type == "sqlite"
+
+
+async def open_database(engine: Engine) -> None:
+    """Connect for serving: WAL for SQLite readers alongside a writer, a pool for PostgreSQL."""
+    if is_sqlite(engine):
+        Path(engine.path).parent.mkdir(parents=True, exist_ok=True)
+        await engine.run_ddl("PRAGMA journal_mode=WAL")
+    else:
+        await engine.start_connection_pool(min_size=2, max_size=10)
+
+
+async def close_database(engine: Engine) -> None:
+    if not is_sqlite(engine):
+        await engine.close_connection_pool()
+
+
+async def migrate(engine: Engine) -> None:
+    """Apply every pending migration in migrations/ to the bound engine."""
+    if is_sqlite(engine):
+        Path(engine.path).parent.mkdir(parents=True, exist_ok=True)
+    bind_engine(engine)
+    result = await run_forwards(app_name="fieldsvc", migration_id="all", fake=False)
+    if not result.success:
+        raise RuntimeError(f"migrations failed: {result.message}")
+
+
+@asynccontextmanager
+async def write_transaction(engine: Engine) -> AsyncIterator[None]:
+    """A transaction that will write: SQLite takes the write lock up front so read-then-write cannot deadlock."""
+    if is_sqlite(engine):
+        async with engine.transaction(transaction_type=TransactionType.immediate):
+            yield
+    else:
+        async with engine.transaction():
+            yield
+
+
+def locked(query, engine: Engine):
+    """SELECT ... FOR UPDATE on PostgreSQL; SQLite's immediate transaction already holds the only write lock."""
+    return query if is_sqlite(engine) else query.lock_rows()
+
+
+async def serialise_appends(engine: Engine, lock_key: int) -> None:
+    """Make concurrent writers of one chain take turns until the surrounding transaction ends."""
+    if not is_sqlite(engine):
+        await engine.run_ddl(f"SELECT pg_advisory_xact_lock({int(lock_key)})")
+
+
+async def ping(engine: Engine) -> bool:
+    try:
+        await engine.run_ddl("SELECT 1")
+    except (OSError, sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError):
+        return False
+    return True
+
+
+def is_integrity_error(error: BaseException) -> bool:
+    return isinstance(error, (sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError))
+
+
+def is_unavailable_error(error: BaseException) -> bool:
+    """The database is down or unreachable (not a bad query): callers answer 503."""
+    return isinstance(
+        error,
+        (
+            OSError,
+            asyncpg.CannotConnectNowError,
+            asyncpg.ConnectionDoesNotExistError,
+            asyncpg.InterfaceError,
+            asyncpg.TooManyConnectionsError,
+        ),
+    ) or (isinstance(error, sqlite3.OperationalError) and "locked" in str(error))

@@ -1,0 +1,134 @@
+"""API errors: one body shape with a stable machine code, handlers that map every failure to it."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Example
+
+from fieldsvc import db
+
+log = logging.getLogger("fieldsvc.errors")
+
+RETRY_AFTER_SECONDS = 5
+
+
+class ErrorBody(msgspec.Struct, kw_only=True):
+    """Every non-2xx answer: `code` is stable for programs, `message` is for people."""
+
+    code: str
+    message: str
+    details: Any = None
+
+
+class ApiError(HTTPException):
+    """Base of every error the service raises on purpose; subclasses fix status and code."""
+
+    status_code = 400
+    code = "bad_request"
+    message = "The request cannot be processed."
+
+    def __init__(self, message: str | None = None, *, details: Any = None, headers: dict[str, str] | None = None):
+        super().__init__(detail=message or self.message, status_code=self.status_code, headers=headers)
+        self.details = details
+
+    def body(self) -> ErrorBody:
+        return ErrorBody(code=self.code, message=self.detail, details=self.details)
+
+
+def api_error(status: int, code: str, message: str) -> type[ApiError]:
+    """Declare an error class: its status, stable code and default message in one line."""
+    name = "".join(part.capitalize() for part in code.replace(".", "_").split("_")) + "Error"
+    return type(name, (ApiError,), {"status_code": status, "code": code, "message": message})
+
+
+ValidationFailed = api_error(400, "validation.failed", "The request body or parameters are invalid.")
+MalformedBody = api_error(400, "request.malformed", "The request body is not valid JSON.")
+NotAuthenticated = api_error(401, "auth.required", "Log in and send the token as 'Authorization: Bearer <token>'.")
+Forbidden = api_error(403, "auth.forbidden", "Your role may not do this.")
+NotFound = api_error(404, "not_found", "No such resource.")
+MethodNotAllowed = api_error(405, "method_not_allowed", "This method is not allowed on this path.")
+Conflict = api_error(409, "conflict", "The request conflicts with stored data.")
+BodyTooLarge = api_error(413, "request.too_large", "The request body is larger than this endpoint accepts.")
+Unavailable = api_error(503, "service.unavailable", "A dependency is unreachable; retry shortly.")
+InternalError = api_error(500, "internal", "Unexpected error; it has been logged.")
+
+COMMON_ERRORS: tuple[type[ApiError], ...] = (ValidationFailed, NotAuthenticated, Forbidden)
+
+
+def documented(*errors: type[ApiError], public: bool = False) -> dict[int, ResponseSpec]:
+    """OpenAPI responses for a handler: the exact error body and each code it can carry."""
+    by_status: dict[int, list[type[ApiError]]] = {}
+    for error in (*(() if public else COMMON_ERRORS), ValidationFailed, *errors):
+        if error not in by_status.setdefault(error.status_code, []):
+            by_status[error.status_code].append(error)
+    return {
+        status: ResponseSpec(
+            data_container=ErrorBody,
+            generate_examples=False,
+            description="; ".join(f"`{e.code}`: {e.message}" for e in group),
+            examples=[Example(summary=e.code, value={"code": e.code, "message": e.message, "details": None}) for e in group],
+        )
+        for status, group in sorted(by_status.items())
+    }
+
+
+def _respond(error: ApiError) -> Response[ErrorBody]:
+    return Response(error.body(), status_code=error.status_code, headers=error.headers or None)
+
+
+def _translate(request: Request, exc: Exception) -> ApiError:
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, ValidationException) and isinstance(exc.extra, list) and exc.extra:
+        return ValidationFailed(details=_readable_validation(exc.extra))
+    if isinstance(exc, HTTPException) and exc.status_code == 400 and "malformed" in str(exc.detail).lower():
+        return MalformedBody(str(exc.detail))
+    if isinstance(exc, HTTPException):
+        return _from_litestar_http(exc)
+    if db.is_integrity_error(exc):
+        return Conflict("The request conflicts with stored data (a unique or reference rule).")
+    if db.is_unavailable_error(exc):
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return Unavailable(headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return InternalError()
+
+
+def _from_litestar_http(exc: HTTPException) -> ApiError:
+    status = exc.status_code
+    known = {401: NotAuthenticated, 403: Forbidden, 404: NotFound, 405: MethodNotAllowed, 413: BodyTooLarge}
+    if status in known:
+        error = known[status]()
+    elif status == 503:
+        error = Unavailable(headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    else:
+        # Litestar's own 4xx (multipart limits, bad content type): keep its words under a stable code.
+        error = ApiError(str(exc.detail))
+        error.status_code = status if 400 <= status < 500 else 400
+    if exc.headers:
+        error.headers = {**(error.headers or {}), **exc.headers}
+    return error
+
+
+def _readable_validation(extra: list[Any]) -> list[dict[str, str]]:
+    return [_readable_item(item) for item in extra if isinstance(item, dict)]
+
+
+def _readable_item(item: dict[str, Any]) -> dict[str, str]:
+    field, message = str(item.get("key", "")), str(item.get("message", ""))
+    if field == "data" and message == "'data'":
+        message = "A JSON request body is required."
+    return {"field": field, "message": message, "source": str(item.get("source", "body"))}
+
+
+def handle_exception(request: Request, exc: Exception) -> Response[ErrorBody]:
+    return _respond(_translate(request, exc))
+
+
+EXCEPTION_HANDLERS = {Exception: handle_exception}

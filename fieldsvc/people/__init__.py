@@ -1,0 +1,1 @@
+"""Users and technicians: who can log in, with which role, and the technicians' staff records."""

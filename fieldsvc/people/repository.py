@@ -1,0 +1,41 @@
+"""Queries for users and technicians."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from fieldsvc.tables import AppUser, Technician
+
+
+async def insert_technician(staff_number: str, name: str, phone: str, team: str) -> UUID:
+    row = Technician(staff_number=staff_number, name=name, phone=phone, team=team)
+    await row.save()
+    return row.id
+
+
+async def insert_user(username: str, password_hash: str, role: str, display_name: str, technician_id: UUID | None) -> UUID:
+    row = AppUser(
+        username=username, password_hash=password_hash, role=role, display_name=display_name, technician=technician_id
+    )
+    await row.save()
+    return row.id
+
+
+async def username_taken(username: str) -> bool:
+    return await AppUser.exists().where(AppUser.username == username)
+
+
+async def staff_number_taken(staff_number: str) -> bool:
+    return await Technician.exists().where(Technician.staff_number == staff_number)
+
+
+async def list_technicians(team: str | None) -> list[dict[str, Any]]:
+    query = Technician.select().order_by(Technician.team).order_by(Technician.name)
+    if team:
+        query = query.where(Technician.team == team)
+    return await query
+
+
+async def get_technician(technician_id: UUID) -> dict[str, Any] | None:
+    return await Technician.select().where(Technician.id == technician_id).first()

@@ -1,0 +1,160 @@
+"""Shared fixtures: the real app on SQLite and on PostgreSQL (real migrations), HTTP clients, users."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from contextlib import asynccontextmanager
+import uuid
+from dataclasses import dataclass
+from typing import AsyncIterator
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import pytest
+
+from fieldsvc import db
+from fieldsvc.app import create_app
+from fieldsvc.config import Settings
+from fieldsvc.people.schemas import CreateUser, TechnicianProfile
+from fieldsvc.people.service import PeopleService
+from fieldsvc.tables import ALL_TABLES, AppUser, Technician
+
+POSTGRES_ADMIN_URL = os.environ.get("FIELDSVC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+PASSWORD = "correct-horse-42"
+KEPT_BETWEEN_TESTS = (AppUser, Technician)  # people are made once per engine; everything else per test
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+async def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'fieldsvc.sqlite'}"
+        return
+    try:
+        admin = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
+    except (OSError, asyncpg.PostgresError) as error:
+        reason = f"PostgreSQL unreachable at {POSTGRES_ADMIN_URL}: {error}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason + " (under CI=true the PostgreSQL half must run)")
+        pytest.skip(reason)
+    name = f"fieldsvc_test_{uuid.uuid4().hex[:12]}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(POSTGRES_ADMIN_URL)
+    try:
+        yield urlunsplit(parts._replace(path=f"/{name}"))
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def app(database_url: str, tmp_path_factory: pytest.TempPathFactory):
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("data"), database_url=database_url, secret_key="test-secret-key"
+    )
+    application = create_app(settings)
+    await db.migrate(application.state.ctx.engine)
+    async with running(application):
+        yield application
+
+
+@asynccontextmanager
+async def running(application) -> AsyncIterator[None]:  # noqa: ANN001
+    """Run the app's lifespan in a task of its own: anyio scopes must be left by the task that entered them."""
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def hold_lifespan() -> None:
+        async with application.lifespan():
+            started.set()
+            await stop.wait()
+
+    task = asyncio.create_task(hold_lifespan())
+    await asyncio.wait([task, asyncio.create_task(started.wait())], return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        task.result()
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+
+
+@dataclass(frozen=True)
+class People:
+    """One user of each role, plus a second technician for scoping tests."""
+
+    admin: str
+    dispatcher: str
+    auditor: str
+    tech: str
+    other_tech: str
+
+
+@pytest.fixture(scope="session")
+async def people(app) -> People:
+    service = PeopleService(app.state.ctx)
+
+    async def make(username: str, role: str, staff: str | None = None, team: str = "north") -> str:
+        profile = TechnicianProfile(staff_number=staff, name=username.title(), phone="13800000000", team=team) if staff else None
+        await service.create_user(
+            CreateUser(username=username, password=PASSWORD, role=role, display_name=username.title(), technician=profile)
+        )
+        return username
+
+    return People(
+        admin=await make("admin1", "admin"),
+        dispatcher=await make("disp1", "dispatcher"),
+        auditor=await make("audit1", "auditor"),
+        tech=await make("tech1", "technician", "T1001"),
+        other_tech=await make("tech2", "technician", "T1002", team="south"),
+    )
+
+
+@pytest.fixture
+async def client(app, people) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://fieldsvc.test") as http:
+        yield http
+    await wipe(app.state.ctx.engine)
+
+
+async def wipe(engine) -> None:  # noqa: ANN001
+    doomed = [table for table in reversed(ALL_TABLES) if table not in KEPT_BETWEEN_TESTS]
+    if db.is_sqlite(engine):
+        for table in doomed:
+            await table.delete(force=True)
+    else:
+        names = ", ".join(table._meta.tablename for table in doomed)
+        await engine.run_ddl(f"TRUNCATE {names} CASCADE")
+
+
+async def login(client: httpx.AsyncClient, username: str, password: str = PASSWORD) -> dict[str, str]:
+    """Log in and return the Authorization header for that user."""
+    response = await client.post("/v1/auth/login", json={"login": username, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['token']}"}
+
+
+@pytest.fixture
+async def as_dispatcher(client, people) -> dict[str, str]:
+    return await login(client, people.dispatcher)
+
+
+@pytest.fixture
+async def as_tech(client, people) -> dict[str, str]:
+    return await login(client, people.tech)
+
+
+@pytest.fixture
+async def as_other_tech(client, people) -> dict[str, str]:
+    return await login(client, people.other_tech)
+
+
+@pytest.fixture
+async def as_auditor(client, people) -> dict[str, str]:
+    return await login(client, people.auditor)
+
+
+@pytest.fixture
+async def as_admin(client, people) -> dict[str, str]:
+    return await login(client, people.admin)

@@ -1,0 +1,103 @@
+"""Login, tokens, throttling and role guards, through HTTP on both engines."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from fieldsvc.auth.service import token_digest
+from fieldsvc.tables import AuthToken
+from tests.conftest import PASSWORD, login
+
+
+async def test_login_with_username_returns_token_and_identity(client, people):
+    response = await client.post("/v1/auth/login", json={"login": people.dispatcher, "password": PASSWORD})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["identity"]["role"] == "dispatcher"
+    assert body["token"] and body["expiresAt"]
+
+
+async def test_login_with_staff_number_identifies_the_technician(client, people):
+    response = await client.post("/v1/auth/login", json={"login": "T1001", "password": PASSWORD})
+    assert response.status_code == 200
+    assert response.json()["identity"]["username"] == people.tech
+    assert response.json()["identity"]["technicianId"]
+
+
+async def test_wrong_password_is_refused_with_stable_code(client, people):
+    response = await client.post("/v1/auth/login", json={"login": people.tech, "password": "wrong-password"})
+    assert response.status_code == 401
+    assert response.json()["code"] == "auth.bad_credentials"
+
+
+async def test_unknown_user_gets_the_same_answer_as_wrong_password(client):
+    response = await client.post("/v1/auth/login", json={"login": "nobody", "password": "whatever1"})
+    assert response.status_code == 401
+    assert response.json()["code"] == "auth.bad_credentials"
+
+
+async def test_repeated_failures_lock_the_login_even_with_the_right_password(client, people):
+    for _ in range(5):
+        await client.post("/v1/auth/login", json={"login": people.auditor, "password": "nope-nope"})
+    response = await client.post("/v1/auth/login", json={"login": people.auditor, "password": PASSWORD})
+    assert response.status_code == 429
+    assert response.json()["code"] == "auth.throttled"
+    assert int(response.headers["Retry-After"]) > 0
+
+
+async def test_fewer_failures_than_the_limit_do_not_lock(client, people):
+    for _ in range(4):
+        await client.post("/v1/auth/login", json={"login": people.auditor, "password": "nope-nope"})
+    assert (await client.post("/v1/auth/login", json={"login": people.auditor, "password": PASSWORD})).status_code == 200
+
+
+async def test_request_without_token_is_401(client):
+    response = await client.get("/v1/auth/me")
+    assert response.status_code == 401
+    assert response.json()["code"] == "auth.required"
+
+
+async def test_garbage_token_is_401(client):
+    response = await client.get("/v1/auth/me", headers={"Authorization": "Bearer not-a-token"})
+    assert response.status_code == 401
+
+
+async def test_logout_revokes_the_token(client, people):
+    headers = await login(client, people.tech)
+    assert (await client.post("/v1/auth/logout", headers=headers)).status_code == 204
+    response = await client.get("/v1/auth/me", headers=headers)
+    assert response.status_code == 401
+    assert response.json()["code"] == "auth.token_revoked"
+
+
+async def test_expired_token_is_refused(client, people):
+    headers = await login(client, people.tech)
+    token = headers["Authorization"].split()[1]
+    await AuthToken.update({AuthToken.expires_at: datetime.now(UTC) - timedelta(seconds=1)}).where(
+        AuthToken.token_hash == token_digest(token)
+    )
+    response = await client.get("/v1/auth/me", headers=headers)
+    assert response.status_code == 401
+    assert response.json()["code"] == "auth.token_expired"
+
+
+async def test_technician_cannot_create_users(client, as_tech):
+    response = await client.post(
+        "/v1/admin/users",
+        headers=as_tech,
+        json={"username": "evil", "password": "password123", "role": "admin", "displayName": "Evil"},
+    )
+    assert response.status_code == 403
+    assert response.json()["code"] == "auth.forbidden"
+
+
+async def test_malformed_json_is_a_400_with_code(client):
+    response = await client.post("/v1/auth/login", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert response.json()["code"] in ("request.malformed", "validation.failed")
+
+
+async def test_unknown_field_is_refused(client, people):
+    response = await client.post("/v1/auth/login", json={"login": people.tech, "password": PASSWORD, "role": "admin"})
+    assert response.status_code == 400
+    assert response.json()["code"] == "validation.failed"

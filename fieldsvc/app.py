@@ -17,6 +17,7 @@ from fieldsvc.auth.middleware import bearer_auth
 from fieldsvc.config import Settings
 from fieldsvc.context import AppContext
 from fieldsvc.errors import EXCEPTION_HANDLERS
+from fieldsvc.dispatch.controller import DispatchController
 from fieldsvc.health import HealthController
 from fieldsvc.people.controller import PeopleController
 
@@ -54,7 +55,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await db.close_database(ctx.engine)
 
     app = Litestar(
-        route_handlers=[HealthController, AuthController, PeopleController],
+        route_handlers=[HealthController, AuthController, PeopleController, DispatchController],
         dependencies={
             "ctx": Provide(provide_ctx, sync_to_thread=False),
             "caller": Provide(provide_caller, sync_to_thread=False),

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Callable
 from pathlib import Path
 
 from litestar.di import NamedDependency
@@ -18,6 +19,10 @@ from fieldsvc.config import Settings
 class AppContext:
     settings: Settings
     engine: Engine
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))  # tests replace it to travel in time
+
+    def now(self) -> datetime:
+        return self.clock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AppContext:
@@ -32,10 +37,6 @@ class AppContext:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(secrets.token_hex(32))
         return path.read_text().strip().encode()
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 Ctx = NamedDependency[AppContext]

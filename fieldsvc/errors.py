@@ -124,6 +124,9 @@ def _readable_item(item: dict[str, Any]) -> dict[str, str]:
     field, message = str(item.get("key", "")), str(item.get("message", ""))
     if field == "data" and message == "'data'":
         message = "A JSON request body is required."
+    message, _, path = message.partition(" - at `$.")
+    if path:  # msgspec names nested fields by a JSON path: report it as the field
+        field = path.rstrip("`")
     return {"field": field, "message": message, "source": str(item.get("source", "body"))}
 
 

@@ -7,7 +7,8 @@ import os
 from contextlib import asynccontextmanager
 import uuid
 from dataclasses import dataclass
-from typing import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import AsyncIterator, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -112,7 +113,7 @@ async def people(app) -> People:
 
 
 @pytest.fixture
-async def client(app, people) -> AsyncIterator[httpx.AsyncClient]:
+async def client(app, people, clock) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://fieldsvc.test") as http:
         yield http
     await wipe(app.state.ctx.engine)
@@ -158,3 +159,27 @@ async def as_auditor(client, people) -> dict[str, str]:
 @pytest.fixture
 async def as_admin(client, people) -> dict[str, str]:
     return await login(client, people.admin)
+
+
+class FrozenClock:
+    """The service's clock, set by a test; advance() moves it forward."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@pytest.fixture
+def clock(app) -> Iterator[FrozenClock]:
+    """Freeze the app's clock at 2030-03-04 09:00 Asia/Shanghai (01:00 UTC) unless the test moves it."""
+    frozen = FrozenClock(datetime(2030, 3, 4, 1, 0, tzinfo=UTC))
+    ctx = app.state.ctx
+    original, ctx.clock = ctx.clock, frozen
+    yield frozen
+    ctx.clock = original

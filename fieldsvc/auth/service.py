@@ -12,7 +12,7 @@ from fieldsvc import db
 from fieldsvc.auth import repository
 from fieldsvc.auth.caller import Caller
 from fieldsvc.auth.passwords import verify_password
-from fieldsvc.context import AppContext, utc_now
+from fieldsvc.context import AppContext
 from fieldsvc.errors import NotAuthenticated, api_error
 
 BadCredentials = api_error(401, "auth.bad_credentials", "Wrong login or password.")
@@ -33,12 +33,12 @@ class AuthService:
 
     async def login(self, login: str, password: str) -> tuple[str, datetime, Caller]:
         login_key = login.strip().lower()
-        now = utc_now()
+        now = self.ctx.now()
         await self._refuse_if_locked(login_key, now)
         user = await repository.find_user_by_login(login.strip())
         ok = await anyio.to_thread.run_sync(verify_password, password, user and user["password_hash"])
         if not (ok and user):
-            await self._record_failure(login_key, utc_now())
+            await self._record_failure(login_key, self.ctx.now())
             raise BadCredentials()
         await repository.clear_throttle(login_key)
         token = secrets.token_urlsafe(32)
@@ -48,7 +48,7 @@ class AuthService:
         return token, expires_at, caller
 
     async def logout(self, token: str) -> None:
-        await repository.revoke_token(token_digest(token), utc_now())
+        await repository.revoke_token(token_digest(token), self.ctx.now())
 
     async def resolve(self, token: str) -> Caller:
         row = await repository.find_token(token_digest(token))
@@ -56,7 +56,7 @@ class AuthService:
             raise NotAuthenticated("This token is not valid; log in again.")
         if row["revoked_at"] is not None:
             raise TokenRevoked()
-        if row["expires_at"] <= utc_now():
+        if row["expires_at"] <= self.ctx.now():
             raise TokenExpired()
         return Caller(row["user_id"], row["username"], row["role"], row["technician_id"])
 

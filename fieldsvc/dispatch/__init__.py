@@ -1,0 +1,1 @@
+"""Booking and dispatch: work orders, appointments, assignment, reschedules and cancellations."""

@@ -1,0 +1,85 @@
+"""Read models for dispatchers: a technician's day board and the list of orders at risk of an SLA breach."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from uuid import UUID
+
+from fieldsvc.context import AppContext
+from fieldsvc.dispatch import repository
+from fieldsvc.dispatch.schemas import AtRiskEntry, BoardEntry, DayBoard
+from fieldsvc.dispatch.service import TechnicianNotFound, zone_named
+from fieldsvc.dispatch.views import technician_ref
+
+
+def local_day_bounds(day: date, zone_name: str) -> tuple[datetime, datetime]:
+    zone = zone_named(zone_name)
+    start = datetime.combine(day, time(0), tzinfo=zone)
+    return start, datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+
+
+async def technician_day(ctx: AppContext, technician_id: UUID, day: date, zone_name: str | None) -> DayBoard:
+    technician = await repository.get_technician(technician_id)
+    if technician is None:
+        raise TechnicianNotFound()
+    zone_name = zone_name or ctx.settings.default_time_zone
+    start, end = local_day_bounds(day, zone_name)
+    visits = await repository.technician_visits_between(technician_id, start, end)
+    return DayBoard(
+        technician=technician_ref(technician),
+        date=day.isoformat(),
+        time_zone=zone_name,
+        visits=[board_entry(v) for v in visits],
+    )
+
+
+def board_entry(visit: dict) -> BoardEntry:
+    return BoardEntry(
+        visit_id=visit["id"],
+        work_order_id=visit["work_order"],
+        kind=visit["kind"],
+        status=visit["status"],
+        agreed_time=visit["agreed_time"],
+        expected_duration_min=visit["expected_duration_min"],
+        customer_name=visit["customer_name"],
+        customer_tier=visit["customer_tier"],
+        address=visit["address"],
+        latitude=visit["latitude"],
+        longitude=visit["longitude"],
+    )
+
+
+def running_clocks(order: dict) -> list[tuple[str, datetime]]:
+    """The SLA clocks of an open order that are not yet satisfied, by rule id."""
+    clocks = []
+    if not order["booked"]:
+        clocks.append(("B-CONTACT", order["contact_due_at"]))
+    if order["first_response_due_at"] is not None and not order["booked"] and order["first_contact_at"] is None:
+        clocks.append(("B-FIRST", order["first_response_due_at"]))
+    if order["resolve_due_at"] is not None:
+        clocks.append(("B-REPAIR", order["resolve_due_at"]))
+    return clocks
+
+
+def at_risk_entries(orders: list[dict], now: datetime, horizon: timedelta, tier: str | None) -> list[AtRiskEntry]:
+    entries = [
+        AtRiskEntry(
+            work_order_id=order["id"],
+            kind=order["kind"],
+            tier=order["tier"],
+            rule_id=rule_id,
+            due_at=due_at,
+            state="breached" if due_at <= now else "due_soon",
+            minutes_left=int((due_at - now).total_seconds() // 60),
+        )
+        for order in orders
+        if tier is None or order["tier"] == tier
+        for rule_id, due_at in running_clocks(order)
+        if due_at <= now + horizon
+    ]
+    return sorted(entries, key=lambda e: (e.due_at, e.rule_id, str(e.work_order_id)))
+
+
+async def at_risk(ctx: AppContext, horizon_minutes: int | None, tier: str | None) -> list[AtRiskEntry]:
+    horizon = timedelta(minutes=ctx.settings.at_risk_horizon_minutes if horizon_minutes is None else horizon_minutes)
+    return at_risk_entries(await repository.open_orders_with_booking_state(), ctx.now(), horizon, tier)

@@ -1,0 +1,121 @@
+"""HTTP routes of the dispatcher API."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+from uuid import UUID
+
+from litestar import Controller, get, post
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+
+from fieldsvc.auth.caller import CallerDep, allow
+from fieldsvc.context import Ctx
+from fieldsvc.dispatch import boards
+from fieldsvc.dispatch import service as errors
+from fieldsvc.dispatch.schemas import (
+    AssignVisit,
+    AtRiskEntry,
+    BookVisit,
+    CancelVisit,
+    CreateWorkOrder,
+    DayBoard,
+    LogContact,
+    RescheduleVisit,
+    Tier,
+    VisitView,
+    WorkOrderView,
+)
+from fieldsvc.dispatch.service import DispatchService
+from fieldsvc.errors import documented
+
+
+
+class DispatchController(Controller):
+    path = "/v1"
+    tags = ["dispatch"]
+    guards = [allow("dispatcher")]
+
+    @post(
+        "/work-orders",
+        responses=documented(
+            errors.CustomerChoice, errors.SiteChoice, errors.FaultRequired, errors.UnknownTimeZone,
+            errors.CustomerNotFound, errors.SiteNotFound,
+        ),
+    )
+    async def create_work_order(self, data: JSONBody[CreateWorkOrder], ctx: Ctx, caller: CallerDep) -> WorkOrderView:
+        """B-ORDER: record a work order with its customer and site; B-CONTACT/B-FIRST/B-REPAIR deadlines are set."""
+        return await DispatchService(ctx).create_work_order(data, caller)
+
+    @get("/work-orders/{order_id:uuid}", guards=[allow("dispatcher", "auditor")], responses=documented(errors.WorkOrderNotFound))
+    async def get_work_order(self, order_id: FromPath[UUID], ctx: Ctx) -> WorkOrderView:
+        """One work order with its deadlines and visits."""
+        return await DispatchService(ctx).work_order(order_id)
+
+    @post("/work-orders/{order_id:uuid}/contacts", responses=documented(errors.WorkOrderNotFound))
+    async def log_contact(self, order_id: FromPath[UUID], data: JSONBody[LogContact], ctx: Ctx, caller: CallerDep) -> WorkOrderView:
+        """B-CONTACT / B-FIRST: record that the customer was contacted."""
+        return await DispatchService(ctx).log_contact(order_id, data, caller)
+
+    @post(
+        "/work-orders/{order_id:uuid}/visits",
+        responses=documented(
+            errors.WorkOrderNotFound, errors.OrderNotOpen, errors.VisitStillOpen, errors.QuietHours, errors.InPast,
+            errors.InstallTooLate, errors.CustomerNotNotified, errors.LateReasonNotApplicable, errors.UnknownTimeZone,
+        ),
+    )
+    async def book_visit(self, order_id: FromPath[UUID], data: JSONBody[BookVisit], ctx: Ctx, caller: CallerDep) -> VisitView:
+        """B-APPT: book the appointment (a point in time), refusing B-QUIET times and enforcing B-INSTALL-24."""
+        return await DispatchService(ctx).book_visit(order_id, data, caller)
+
+    @get("/visits/{visit_id:uuid}", guards=[allow("dispatcher", "auditor")], responses=documented(errors.VisitNotFound))
+    async def get_visit(self, visit_id: FromPath[UUID], ctx: Ctx) -> VisitView:
+        """A visit with its assignment, reschedule and cancellation history."""
+        return await DispatchService(ctx).visit(visit_id)
+
+    @post(
+        "/visits/{visit_id:uuid}/assignment",
+        status_code=200,
+        responses=documented(errors.VisitNotFound, errors.TechnicianNotFound, errors.VisitNotChangeable, errors.Overlap),
+    )
+    async def assign(self, visit_id: FromPath[UUID], data: JSONBody[AssignVisit], ctx: Ctx, caller: CallerDep) -> VisitView:
+        """B-ASSIGN: hand the visit to a technician; overlapping visits (with travel time) need an override reason."""
+        return await DispatchService(ctx).assign(visit_id, data, caller)
+
+    @post(
+        "/visits/{visit_id:uuid}/reschedule",
+        status_code=200,
+        responses=documented(
+            errors.VisitNotFound, errors.VisitNotChangeable, errors.QuietHours, errors.InPast, errors.SameTime,
+            errors.NoteRequired, errors.Overlap,
+        ),
+    )
+    async def reschedule(self, visit_id: FromPath[UUID], data: JSONBody[RescheduleVisit], ctx: Ctx, caller: CallerDep) -> VisitView:
+        """B-RESCHED: move the agreed time; compliance (1 h notice, reason, customer confirmation) is stored."""
+        return await DispatchService(ctx).reschedule(visit_id, data, caller)
+
+    @post(
+        "/visits/{visit_id:uuid}/cancel",
+        status_code=200,
+        responses=documented(errors.VisitNotFound, errors.VisitNotChangeable),
+    )
+    async def cancel(self, visit_id: FromPath[UUID], data: JSONBody[CancelVisit], ctx: Ctx, caller: CallerDep) -> VisitView:
+        """B-CANCEL: cancel a visit with a reason code and who asked."""
+        return await DispatchService(ctx).cancel(visit_id, data, caller)
+
+    @get("/technicians/{technician_id:uuid}/day", responses=documented(errors.TechnicianNotFound, errors.UnknownTimeZone))
+    async def technician_day(
+        self, technician_id: FromPath[UUID], ctx: Ctx, day: Annotated[date, QueryParameter(name="date")], tz: FromQuery[str | None] = None
+    ) -> DayBoard:
+        """A technician's visits on one local date (zone: `tz`, default the configured zone), in time order."""
+        return await boards.technician_day(ctx, technician_id, day, tz)
+
+    @get("/at-risk", responses=documented())
+    async def at_risk(
+        self,
+        ctx: Ctx,
+        horizon_minutes: Annotated[int | None, QueryParameter(name="horizonMinutes", ge=0, le=10080, required=False)] = None,
+        tier: FromQuery[Tier | None] = None,
+    ) -> list[AtRiskEntry]:
+        """Open orders whose B-CONTACT, B-FIRST or B-REPAIR deadline is breached or falls within the horizon."""
+        return await boards.at_risk(ctx, horizon_minutes, tier)

@@ -1,0 +1,149 @@
+"""Queries for customers, sites, work orders, visits and their dispatch history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from fieldsvc import db
+from fieldsvc.tables import (
+    Assignment,
+    Cancellation,
+    ContactLog,
+    Customer,
+    Reschedule,
+    Site,
+    Technician,
+    Visit,
+    WorkOrder,
+)
+
+Row = dict[str, Any]
+
+VISIT_COLUMNS = (
+    Visit.all_columns(),
+    Visit.work_order.kind.as_alias("kind"),
+    Visit.work_order.status.as_alias("order_status"),
+    Visit.work_order.site.latitude.as_alias("latitude"),
+    Visit.work_order.site.longitude.as_alias("longitude"),
+    Visit.work_order.site.time_zone.as_alias("time_zone"),
+    Visit.work_order.resolve_due_at.as_alias("resolve_due_at"),
+)
+
+
+async def insert_row(row) -> UUID:  # noqa: ANN001 - any table row with a UUID key
+    await row.save()
+    return row.id
+
+
+async def get_customer(customer_id: UUID) -> Row | None:
+    return await Customer.select().where(Customer.id == customer_id).first()
+
+
+async def get_site(site_id: UUID) -> Row | None:
+    return await Site.select().where(Site.id == site_id).first()
+
+
+async def get_work_order(order_id: UUID) -> Row | None:
+    return (
+        await WorkOrder.select(
+            WorkOrder.all_columns(),
+            *(getattr(WorkOrder.customer, c).as_alias(f"customer_{c}") for c in ("name", "phone", "tier")),
+            *(
+                getattr(WorkOrder.site, c).as_alias(f"site_{c}")
+                for c in ("address", "latitude", "longitude", "locality", "time_zone")
+            ),
+        )
+        .where(WorkOrder.id == order_id)
+        .first()
+    )
+
+
+async def lock_work_order(order_id: UUID, engine) -> Row | None:  # noqa: ANN001
+    return await db.locked(WorkOrder.select().where(WorkOrder.id == order_id), engine).first()
+
+
+async def visits_of_order(order_id: UUID) -> list[Row]:
+    return await Visit.select().where(Visit.work_order == order_id).order_by(Visit.agreed_time)
+
+
+async def has_booking(order_id: UUID) -> bool:
+    return await Visit.exists().where(Visit.work_order == order_id)
+
+
+async def record_first_contact(order_id: UUID, at: datetime) -> None:
+    await WorkOrder.update({WorkOrder.first_contact_at: at}).where(
+        (WorkOrder.id == order_id) & WorkOrder.first_contact_at.is_null()
+    )
+
+
+async def get_visit(visit_id: UUID) -> Row | None:
+    return await Visit.select(*VISIT_COLUMNS).where(Visit.id == visit_id).first()
+
+
+async def lock_visit(visit_id: UUID, engine) -> Row | None:  # noqa: ANN001
+    await db.locked(Visit.select(Visit.id).where(Visit.id == visit_id), engine)
+    return await get_visit(visit_id)
+
+
+async def update_visit(visit_id: UUID, values: dict, at: datetime) -> None:
+    await Visit.update({**values, Visit.updated_at: at}).where(Visit.id == visit_id)
+
+
+async def shift_resolve_deadline(order_id: UUID, resolve_due_at: datetime) -> None:
+    await WorkOrder.update({WorkOrder.resolve_due_at: resolve_due_at}).where(WorkOrder.id == order_id)
+
+
+async def technician_visits_between(technician_id: UUID, start: datetime, end: datetime) -> list[Row]:
+    """The technician's live visits (not cancelled) starting in [start, end), with their sites."""
+    return await (
+        Visit.select(
+            *VISIT_COLUMNS,
+            Visit.work_order.customer.name.as_alias("customer_name"),
+            Visit.work_order.customer.tier.as_alias("customer_tier"),
+            Visit.work_order.site.address.as_alias("address"),
+        )
+        .where(
+            (Visit.technician == technician_id)
+            & (Visit.status != "cancelled")
+            & (Visit.agreed_time >= start)
+            & (Visit.agreed_time < end)
+        )
+        .order_by(Visit.agreed_time)
+    )
+
+
+async def get_technician(technician_id: UUID) -> Row | None:
+    return await Technician.select().where(Technician.id == technician_id).first()
+
+
+async def visit_history(visit_id: UUID) -> tuple[list[Row], list[Row], Row | None]:
+    assignments = await Assignment.select().where(Assignment.visit == visit_id).order_by(Assignment.handed_over_at)
+    reschedules = await Reschedule.select().where(Reschedule.visit == visit_id).order_by(Reschedule.recorded_at)
+    cancellation = await Cancellation.select().where(Cancellation.visit == visit_id).first()
+    return assignments, reschedules, cancellation
+
+
+async def open_orders_with_booking_state() -> list[Row]:
+    """Open work orders with their tier, whether any visit is booked, and the SLA clocks still running."""
+    orders = await WorkOrder.select(
+        WorkOrder.id,
+        WorkOrder.kind,
+        WorkOrder.contact_due_at,
+        WorkOrder.first_response_due_at,
+        WorkOrder.resolve_due_at,
+        WorkOrder.first_contact_at,
+        WorkOrder.customer.tier.as_alias("tier"),
+    ).where(WorkOrder.status == "open")
+    if not orders:
+        return []
+    booked = {
+        row["work_order"]
+        for row in await Visit.select(Visit.work_order).where(Visit.work_order.is_in([o["id"] for o in orders]))
+    }
+    return [{**order, "booked": order["id"] in booked} for order in orders]
+
+
+def new_contact(order_id: UUID, at: datetime, channel: str, note: str, by: UUID) -> ContactLog:
+    return ContactLog(work_order=order_id, contacted_at=at, channel=channel, note=note, recorded_by=by)

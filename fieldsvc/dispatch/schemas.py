@@ -1,0 +1,221 @@
+"""Wire contract of the dispatcher API: orders, bookings, assignment, reschedules, boards."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from uuid import UUID
+
+import msgspec
+
+from fieldsvc.wire import Instant, Latitude, LongText, Longitude, Phone, ShortText, Wire
+
+Kind = Literal["install", "repair"]
+Tier = Literal["diamond", "gold", "silver", "standard"]
+Locality = Literal["urban", "rural"]
+Channel = Literal["phone", "sms", "app", "in_person", "other"]
+Initiator = Literal["customer", "company"]
+RescheduleReason = Literal[
+    "customer_requested", "customer_absent", "technician_unavailable", "parts_unavailable",
+    "resource_unavailable", "access_problem", "weather", "other",
+]
+CancelReason = Literal["customer_requested", "duplicate", "no_fault_found", "not_serviceable", "other"]
+LateReason = Literal["customer_requested", "resource_unavailable"]
+DurationMin = Annotated[int, msgspec.Meta(ge=5, le=12 * 60)]
+TimeZoneName = Annotated[str, msgspec.Meta(min_length=1, max_length=64, examples=["Asia/Shanghai"])]
+Address = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
+
+
+class NewCustomer(Wire):
+    name: ShortText
+    phone: Phone
+    tier: Tier
+
+
+class NewSite(Wire):
+    address: Address
+    latitude: Latitude
+    longitude: Longitude
+    locality: Locality
+    time_zone: TimeZoneName | None = None  # defaults to the configured zone
+
+
+class CreateWorkOrder(Wire):
+    kind: Kind
+    description: LongText
+    customer: NewCustomer | None = None
+    customer_id: UUID | None = None
+    site: NewSite | None = None
+    site_id: UUID | None = None
+    accepted_at: Instant | None = None  # defaults to now
+    reported_fault: LongText | None = None  # required for a repair
+
+
+class LogContact(Wire):
+    channel: Channel
+    contacted_at: Instant | None = None
+    note: LongText = ""
+
+
+class Confirmation(Wire):
+    """B-APPT: the agreed time was confirmed back to the customer."""
+
+    channel: Channel
+    confirmed_at: Instant
+
+
+class BookVisit(Wire):
+    agreed_time: Instant
+    expected_duration_min: DurationMin
+    confirmation: Confirmation
+    late_reason: LateReason | None = None  # B-INSTALL-24
+    customer_notified_at: Instant | None = None  # required with resource_unavailable
+
+
+class AssignVisit(Wire):
+    technician_id: UUID
+    override_reason: Reason | None = None
+
+
+class RescheduleVisit(Wire):
+    new_time: Instant
+    initiator: Initiator
+    reason_code: RescheduleReason
+    customer_confirmed: bool
+    note: LongText = ""
+    override_reason: Reason | None = None  # lets an assigned technician's overlap stand
+
+
+class CancelVisit(Wire):
+    reason_code: CancelReason
+    requested_by: Initiator
+    note: LongText = ""
+
+
+class CustomerView(Wire):
+    id: UUID
+    name: str
+    phone: str
+    tier: str
+
+
+class SiteView(Wire):
+    id: UUID
+    address: str
+    latitude: float
+    longitude: float
+    locality: str
+    time_zone: str
+
+
+class DeadlinesView(Wire):
+    contact_due_at: Instant
+    first_response_due_at: Instant | None
+    resolve_due_at: Instant | None
+
+
+class TechnicianRef(Wire):
+    id: UUID
+    staff_number: str
+    name: str
+    team: str
+
+
+class AssignmentView(Wire):
+    technician_id: UUID
+    previous_technician_id: UUID | None
+    handed_over_at: Instant
+    assigned_by: UUID | None
+    override_reason: str | None
+
+
+class RescheduleView(Wire):
+    old_time: Instant
+    new_time: Instant
+    initiator: str
+    reason_code: str
+    note: str
+    customer_confirmed: bool
+    recorded_by: UUID | None
+    recorded_at: Instant
+    compliant: bool
+
+
+class CancellationView(Wire):
+    reason_code: str
+    requested_by: str
+    note: str
+    recorded_at: Instant
+
+
+class VisitView(Wire):
+    id: UUID
+    work_order_id: UUID
+    kind: str
+    status: str
+    agreed_time: Instant
+    original_agreed_time: Instant
+    expected_duration_min: int
+    confirmation: Confirmation
+    booked_at: Instant
+    late_reason: str | None
+    customer_notified_at: Instant | None
+    technician: TechnicianRef | None
+    verdict: str
+    assignments: list[AssignmentView]
+    reschedules: list[RescheduleView]
+    cancellation: CancellationView | None
+
+
+class VisitSummary(Wire):
+    id: UUID
+    status: str
+    agreed_time: Instant
+    expected_duration_min: int
+    technician_id: UUID | None
+    verdict: str
+
+
+class WorkOrderView(Wire):
+    id: UUID
+    kind: str
+    status: str
+    customer: CustomerView
+    site: SiteView
+    accepted_at: Instant
+    description: str
+    reported_fault: str | None
+    deadlines: DeadlinesView
+    first_contact_at: Instant | None
+    visits: list[VisitSummary]
+
+
+class BoardEntry(Wire):
+    visit_id: UUID
+    work_order_id: UUID
+    kind: str
+    status: str
+    agreed_time: Instant
+    expected_duration_min: int
+    customer_name: str
+    customer_tier: str
+    address: str
+    latitude: float
+    longitude: float
+
+
+class DayBoard(Wire):
+    technician: TechnicianRef
+    date: str
+    time_zone: str
+    visits: list[BoardEntry]
+
+
+class AtRiskEntry(Wire):
+    work_order_id: UUID
+    kind: str
+    tier: str
+    rule_id: str  # B-CONTACT | B-FIRST | B-REPAIR
+    due_at: Instant
+    state: Literal["breached", "due_soon"]
+    minutes_left: int

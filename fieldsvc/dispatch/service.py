@@ -1,0 +1,356 @@
+"""Dispatcher use cases under the booking rules (B-*), each in one transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fieldsvc import db
+from fieldsvc.auth.caller import Caller
+from fieldsvc.context import AppContext
+from fieldsvc.dispatch import repository, rules
+from fieldsvc.dispatch.schemas import (
+    AssignVisit,
+    BookVisit,
+    CancelVisit,
+    CreateWorkOrder,
+    LogContact,
+    RescheduleVisit,
+)
+from fieldsvc.dispatch.views import visit_view, work_order_view
+from fieldsvc.errors import api_error
+from fieldsvc.tables import Assignment, Cancellation, Customer, Reschedule, Site, Technician, Visit, WorkOrder
+from fieldsvc.trail.service import TrailWriter
+
+WorkOrderNotFound = api_error(404, "work_order.not_found", "No such work order.")
+VisitNotFound = api_error(404, "visit.not_found", "No such visit.")
+TechnicianNotFound = api_error(404, "technician.not_found", "No such technician.")
+CustomerNotFound = api_error(422, "work_order.unknown_customer", "customerId names no customer.")
+SiteNotFound = api_error(422, "work_order.unknown_site", "siteId names no site of this customer.")
+CustomerChoice = api_error(422, "work_order.customer_choice", "Give exactly one of customer or customerId.")
+SiteChoice = api_error(422, "work_order.site_choice", "Give exactly one of site or siteId.")
+FaultRequired = api_error(422, "work_order.fault_required", "A repair must record the reported fault.")
+UnknownTimeZone = api_error(422, "site.unknown_time_zone", "The site's time zone is not a known IANA zone name.")
+OrderNotOpen = api_error(409, "work_order.not_open", "The work order is closed or cancelled.")
+QuietHours = api_error(
+    422, "booking.quiet_hours", "B-QUIET: no visit may start between 20:00 and 08:00 site-local time."
+)
+InPast = api_error(422, "booking.in_past", "The appointment time has already passed.")
+InstallTooLate = api_error(
+    422,
+    "booking.install_too_late",
+    "B-INSTALL-24: an install must be scheduled within 24 h of booking unless the customer asked for later "
+    "(customer_requested) or resources are unavailable (resource_unavailable).",
+)
+CustomerNotNotified = api_error(
+    422,
+    "booking.customer_not_notified",
+    "B-INSTALL-24: resource_unavailable needs the customer notified within 24 h of booking (customerNotifiedAt).",
+)
+LateReasonNotApplicable = api_error(422, "booking.late_reason_not_applicable", "Only an install takes a late reason.")
+VisitStillOpen = api_error(409, "booking.visit_open", "This work order already has a visit that is not finished.")
+VisitNotChangeable = api_error(409, "visit.not_changeable", "The visit is already under way, finished or cancelled.")
+Overlap = api_error(
+    409,
+    "assign.overlap",
+    "B-ASSIGN: the technician already holds a visit overlapping this one (including travel time); "
+    "give overrideReason to assign anyway.",
+)
+SameTime = api_error(422, "reschedule.same_time", "The new time equals the current agreed time.")
+NoteRequired = api_error(422, "reschedule.note_required", "Reason code 'other' needs a note.")
+
+LIVE_VISIT_STATES = ("scheduled", "assigned")
+OVERLAP_WINDOW = timedelta(hours=36)  # longer than any visit plus the longest travel that could matter
+
+
+def zone_named(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise UnknownTimeZone(f"'{name}' is not a known IANA time zone.") from error
+
+
+class DispatchService:
+    def __init__(self, ctx: AppContext):
+        self.ctx = ctx
+        self.settings = ctx.settings
+        self.trail = TrailWriter(ctx)
+
+    def sla_hours(self, tier: str) -> rules.SlaHours:
+        return rules.SlaHours(
+            contact=self.settings.tier_hours("sla_contact_hours", tier),
+            first_response=self.settings.sla_first_response_hours,
+            install_schedule=self.settings.sla_install_schedule_hours,
+            repair=self.settings.tier_hours("sla_repair_hours", tier),
+        )
+
+    async def create_work_order(self, data: CreateWorkOrder, caller: Caller):
+        if (data.customer is None) == (data.customer_id is None):
+            raise CustomerChoice()
+        if (data.site is None) == (data.site_id is None):
+            raise SiteChoice()
+        if data.kind == "repair" and not (data.reported_fault or "").strip():
+            raise FaultRequired()
+        if data.site is not None:
+            zone_named(data.site.time_zone or self.settings.default_time_zone)
+        now = self.ctx.now()
+        accepted_at = data.accepted_at or now
+        async with db.write_transaction(self.ctx.engine):
+            customer_id, tier = await self._customer_for(data)
+            site_id = await self._site_for(data, customer_id)
+            deadlines = rules.order_deadlines(data.kind, accepted_at, self.sla_hours(tier))
+            order_id = await repository.insert_row(
+                WorkOrder(
+                    kind=data.kind,
+                    customer=customer_id,
+                    site=site_id,
+                    accepted_at=accepted_at,
+                    description=data.description,
+                    reported_fault=data.reported_fault,
+                    contact_due_at=deadlines.contact_due_at,
+                    first_response_due_at=deadlines.first_response_due_at,
+                    resolve_due_at=deadlines.resolve_due_at,
+                    created_by=caller.user_id,
+                )
+            )
+            await self.trail.append("work_order.created", order_id, caller, {"kind": data.kind, "tier": tier})
+        return await self.work_order(order_id)
+
+    async def _customer_for(self, data: CreateWorkOrder) -> tuple[UUID, str]:
+        if data.customer is not None:
+            new = data.customer
+            return await repository.insert_row(Customer(name=new.name, phone=new.phone, tier=new.tier)), new.tier
+        customer = await repository.get_customer(data.customer_id)
+        if customer is None:
+            raise CustomerNotFound()
+        return customer["id"], customer["tier"]
+
+    async def _site_for(self, data: CreateWorkOrder, customer_id: UUID) -> UUID:
+        if data.site is not None:
+            new = data.site
+            return await repository.insert_row(
+                Site(
+                    customer=customer_id,
+                    address=new.address,
+                    latitude=new.latitude,
+                    longitude=new.longitude,
+                    locality=new.locality,
+                    time_zone=new.time_zone or self.settings.default_time_zone,
+                )
+            )
+        site = await repository.get_site(data.site_id)
+        if site is None or site["customer"] != customer_id:
+            raise SiteNotFound()
+        return site["id"]
+
+    async def work_order(self, order_id: UUID):
+        order = await repository.get_work_order(order_id)
+        if order is None:
+            raise WorkOrderNotFound()
+        return work_order_view(order, await repository.visits_of_order(order_id))
+
+    async def log_contact(self, order_id: UUID, data: LogContact, caller: Caller):
+        at = data.contacted_at or self.ctx.now()
+        async with db.write_transaction(self.ctx.engine):
+            if await repository.lock_work_order(order_id, self.ctx.engine) is None:
+                raise WorkOrderNotFound()
+            await repository.insert_row(repository.new_contact(order_id, at, data.channel, data.note, caller.user_id))
+            await repository.record_first_contact(order_id, at)
+            await self.trail.append("work_order.contacted", order_id, caller, {"channel": data.channel, "at": at})
+        return await self.work_order(order_id)
+
+    async def book_visit(self, order_id: UUID, data: BookVisit, caller: Caller):
+        now = self.ctx.now()
+        async with db.write_transaction(self.ctx.engine):
+            order = await repository.lock_work_order(order_id, self.ctx.engine)
+            if order is None:
+                raise WorkOrderNotFound()
+            if order["status"] != "open":
+                raise OrderNotOpen()
+            if any(v["status"] not in ("completed", "cancelled") for v in await repository.visits_of_order(order_id)):
+                raise VisitStillOpen()
+            site = await repository.get_site(order["site"])
+            self._check_start(data.agreed_time, site["time_zone"], now)
+            self._check_install_limit(order, data, now)
+            visit_id = await repository.insert_row(
+                Visit(
+                    work_order=order_id,
+                    agreed_time=data.agreed_time,
+                    original_agreed_time=data.agreed_time,
+                    expected_duration_min=data.expected_duration_min,
+                    confirmed_channel=data.confirmation.channel,
+                    confirmed_at=data.confirmation.confirmed_at,
+                    booked_at=now,
+                    booked_by=caller.user_id,
+                    late_reason=data.late_reason,
+                    customer_notified_at=data.customer_notified_at,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            await self.trail.append(
+                "visit.booked", visit_id, caller, {"agreedTime": data.agreed_time, "lateReason": data.late_reason}
+            )
+        return await self.visit(visit_id)
+
+    def _check_start(self, start: datetime, zone_name: str, now: datetime) -> None:
+        zone = zone_named(zone_name)
+        if rules.in_quiet_hours(start, zone, self.settings.quiet_hours_start, self.settings.quiet_hours_end):
+            local = start.astimezone(zone).strftime("%H:%M")
+            raise QuietHours(
+                f"B-QUIET: {local} site-local ({zone_name}) is inside the quiet window "
+                f"{self.settings.quiet_hours_start:02d}:00-{self.settings.quiet_hours_end:02d}:00; pick another time.",
+                details={"siteLocalTime": local, "timeZone": zone_name},
+            )
+        if start <= now:
+            raise InPast()
+
+    def _check_install_limit(self, order: dict, data: BookVisit, booked_at: datetime) -> None:
+        if order["kind"] != "install":
+            if data.late_reason is not None:
+                raise LateReasonNotApplicable()
+            return
+        hours = self.sla_hours("standard")
+        if not rules.install_too_late(booked_at, data.agreed_time, hours):
+            return
+        if data.late_reason is None:
+            raise InstallTooLate()
+        notify_by = booked_at + timedelta(hours=hours.install_schedule)
+        if data.late_reason == "resource_unavailable" and (
+            data.customer_notified_at is None or data.customer_notified_at > notify_by
+        ):
+            raise CustomerNotNotified()
+
+    async def assign(self, visit_id: UUID, data: AssignVisit, caller: Caller):
+        now = self.ctx.now()
+        async with db.write_transaction(self.ctx.engine):
+            visit = await self._changeable_visit(visit_id)
+            # Serialise assignments per technician so two dispatchers cannot double-book one person.
+            technician = await db.locked(
+                Technician.select(Technician.id).where(Technician.id == data.technician_id), self.ctx.engine
+            ).first()
+            if technician is None:
+                raise TechnicianNotFound()
+            if visit["technician"] == data.technician_id:
+                return await self.visit(visit_id)
+            await self._refuse_overlap(visit, data.technician_id, visit["agreed_time"], data.override_reason)
+            await repository.insert_row(
+                Assignment(
+                    visit=visit_id,
+                    technician=data.technician_id,
+                    previous_technician=visit["technician"],
+                    handed_over_at=now,
+                    assigned_by=caller.user_id,
+                    override_reason=data.override_reason,
+                )
+            )
+            await repository.update_visit(visit_id, {Visit.technician: data.technician_id, Visit.status: "assigned"}, now)
+            await self.trail.append(
+                "visit.assigned",
+                visit_id,
+                caller,
+                {"technicianId": data.technician_id, "previous": visit["technician"], "override": data.override_reason},
+            )
+        return await self.visit(visit_id)
+
+    async def _changeable_visit(self, visit_id: UUID) -> dict:
+        visit = await repository.lock_visit(visit_id, self.ctx.engine)
+        if visit is None:
+            raise VisitNotFound()
+        if visit["status"] not in LIVE_VISIT_STATES:
+            raise VisitNotChangeable(f"The visit is {visit['status']}; it can no longer be changed.")
+        return visit
+
+    async def _refuse_overlap(self, visit: dict, technician_id: UUID, start: datetime, override: str | None) -> None:
+        booked = await repository.technician_visits_between(technician_id, start - OVERLAP_WINDOW, start + OVERLAP_WINDOW)
+        candidate = _slot(visit, start)
+        conflicts = rules.conflicting_slots(candidate, [_slot(b, b["agreed_time"]) for b in booked], self.settings.travel_speed_kmh)
+        if conflicts and not override:
+            raise Overlap(
+                details={"conflicts": [{"visitId": str(c.visit_id), "agreedTime": c.start.isoformat()} for c in conflicts]}
+            )
+
+    async def reschedule(self, visit_id: UUID, data: RescheduleVisit, caller: Caller):
+        now = self.ctx.now()
+        if data.reason_code == "other" and not data.note.strip():
+            raise NoteRequired()
+        async with db.write_transaction(self.ctx.engine):
+            visit = await self._changeable_visit(visit_id)
+            if data.new_time == visit["agreed_time"]:
+                raise SameTime()
+            self._check_start(data.new_time, visit["time_zone"], now)
+            if visit["technician"] is not None:
+                await self._refuse_overlap(visit, visit["technician"], data.new_time, data.override_reason)
+            old_time = visit["agreed_time"]
+            compliant = rules.reschedule_is_compliant(
+                now,
+                old_time,
+                data.reason_code,
+                data.customer_confirmed,
+                timedelta(minutes=self.settings.reschedule_notice_minutes),
+            )
+            await repository.insert_row(
+                Reschedule(
+                    visit=visit_id,
+                    old_time=old_time,
+                    new_time=data.new_time,
+                    initiator=data.initiator,
+                    reason_code=data.reason_code,
+                    note=data.note,
+                    customer_confirmed=data.customer_confirmed,
+                    recorded_by=caller.user_id,
+                    recorded_at=now,
+                    compliant=compliant,
+                )
+            )
+            changes = {Visit.agreed_time: data.new_time}
+            if data.initiator == "customer":
+                # B-RESCHED: a customer's move shifts the SLA clock too; a company's move does not.
+                shift = data.new_time - old_time
+                changes[Visit.sla_shift_seconds] = visit["sla_shift_seconds"] + int(shift.total_seconds())
+                if visit["resolve_due_at"] is not None:
+                    await repository.shift_resolve_deadline(visit["work_order"], visit["resolve_due_at"] + shift)
+            await repository.update_visit(visit_id, changes, now)
+            await self.trail.append(
+                "visit.rescheduled",
+                visit_id,
+                caller,
+                {"old": old_time, "new": data.new_time, "initiator": data.initiator, "compliant": compliant},
+            )
+        return await self.visit(visit_id)
+
+    async def cancel(self, visit_id: UUID, data: CancelVisit, caller: Caller):
+        now = self.ctx.now()
+        async with db.write_transaction(self.ctx.engine):
+            await self._changeable_visit(visit_id)
+            await repository.insert_row(
+                Cancellation(
+                    visit=visit_id,
+                    reason_code=data.reason_code,
+                    requested_by=data.requested_by,
+                    note=data.note,
+                    recorded_by=caller.user_id,
+                    recorded_at=now,
+                )
+            )
+            await repository.update_visit(visit_id, {Visit.status: "cancelled"}, now)
+            await self.trail.append("visit.cancelled", visit_id, caller, {"reason": data.reason_code})
+        return await self.visit(visit_id)
+
+    async def visit(self, visit_id: UUID):
+        visit = await repository.get_visit(visit_id)
+        if visit is None:
+            raise VisitNotFound()
+        technician = visit["technician"] and await repository.get_technician(visit["technician"])
+        return visit_view(visit, technician, *await repository.visit_history(visit_id))
+
+
+def _slot(visit: dict, start: datetime) -> rules.Slot:
+    return rules.Slot(
+        visit_id=visit["id"],
+        start=start,
+        duration=timedelta(minutes=visit["expected_duration_min"]),
+        latitude=visit["latitude"],
+        longitude=visit["longitude"],
+    )

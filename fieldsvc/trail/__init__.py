@@ -1,0 +1,1 @@
+"""A-TRAIL: the append-only, hash-chained log of facts, status changes and decisions."""

@@ -1,0 +1,53 @@
+"""Pure hash-chain arithmetic: canonical entry text, entry hashes, and finding the first broken link."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Iterable
+from uuid import UUID
+
+GENESIS_HASH = "0" * 64
+
+
+def canonical_json(value: Any) -> str:
+    """One spelling per value: sorted keys, no spaces, instants in ISO 8601, UUIDs as text."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_plain)
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    raise TypeError(f"cannot put {type(value).__name__} in the trail")
+
+
+def entry_text(kind: str, subject_id: str, actor_id: str, recorded_at: datetime, data: dict[str, Any]) -> str:
+    return canonical_json({"kind": kind, "subject": subject_id, "actor": actor_id, "at": recorded_at, "data": data})
+
+
+def entry_hash(prev_hash: str, text: str) -> str:
+    return hashlib.sha256((prev_hash + text).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class BrokenLink:
+    seq: int
+    reason: str
+
+
+def first_broken_link(entries: Iterable[dict[str, Any]], prev_hash: str = GENESIS_HASH) -> tuple[BrokenLink | None, str]:
+    """Walk entries in order; return the first that does not chain (or None) and the last good hash."""
+    for entry in entries:
+        if entry["prev_hash"] != prev_hash:
+            return BrokenLink(entry["seq"], "prev_hash does not match the previous entry"), prev_hash
+        if entry_hash(prev_hash, entry["payload"]) != entry["entry_hash"]:
+            return BrokenLink(entry["seq"], "entry_hash does not match its content"), prev_hash
+        header = json.loads(entry["payload"])
+        if (header["kind"], header["subject"], header["actor"]) != (entry["kind"], entry["subject_id"], entry["actor_id"]):
+            return BrokenLink(entry["seq"], "kind, subject or actor columns differ from the hashed content"), prev_hash
+        prev_hash = entry["entry_hash"]
+    return None, prev_hash

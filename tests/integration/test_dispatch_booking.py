@@ -1,0 +1,191 @@
+"""B-ORDER, B-CONTACT, B-FIRST, B-REPAIR, B-APPT, B-QUIET and B-INSTALL-24 through the dispatcher API."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tests.integration.builders import book, create_order
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+ACCEPTED = datetime(2030, 3, 4, 8, 30, tzinfo=SHANGHAI)
+
+
+def hours_between(later: str, earlier: datetime) -> float:
+    return (datetime.fromisoformat(later) - earlier).total_seconds() / 3600
+
+
+@pytest.mark.parametrize(("tier", "hours"), [("diamond", 8), ("gold", 8), ("silver", 12), ("standard", 24)])
+async def test_b_contact_deadline_follows_the_tier(client, as_dispatcher, tier, hours):
+    order = await create_order(client, as_dispatcher, tier=tier, accepted_at=ACCEPTED)
+    assert hours_between(order["deadlines"]["contactDueAt"], ACCEPTED) == hours
+    assert order["deadlines"]["resolveDueAt"] is None
+
+
+@pytest.mark.parametrize(("tier", "hours"), [("diamond", 24), ("gold", 24), ("silver", 24), ("standard", 48)])
+async def test_b_repair_deadline_follows_the_tier(client, as_dispatcher, tier, hours):
+    order = await create_order(client, as_dispatcher, kind="repair", tier=tier, accepted_at=ACCEPTED)
+    assert hours_between(order["deadlines"]["resolveDueAt"], ACCEPTED) == hours
+
+
+async def test_b_first_response_is_due_two_hours_after_a_repair_is_accepted(client, as_dispatcher):
+    order = await create_order(client, as_dispatcher, kind="repair", accepted_at=ACCEPTED)
+    assert hours_between(order["deadlines"]["firstResponseDueAt"], ACCEPTED) == 2
+
+
+async def test_accepted_at_defaults_to_now(client, as_dispatcher, clock):
+    order = await create_order(client, as_dispatcher)
+    assert datetime.fromisoformat(order["acceptedAt"]) == clock.now
+
+
+async def test_repair_without_reported_fault_is_refused(client, as_dispatcher):
+    body = {
+        "kind": "repair", "description": "x",
+        "customer": {"name": "A", "phone": "13900000000", "tier": "gold"},
+        "site": {"address": "x", "latitude": 31.0, "longitude": 121.0, "locality": "urban"},
+    }
+    response = await client.post("/v1/work-orders", json=body, headers=as_dispatcher)
+    assert response.status_code == 422
+    assert response.json()["code"] == "work_order.fault_required"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("latitude", 91), ("longitude", -180.5), ("locality", "suburban"), ("timeZone", "")],
+)
+async def test_invalid_site_fields_are_refused(client, as_dispatcher, field, value):
+    site = {"address": "x", "latitude": 31.0, "longitude": 121.0, "locality": "urban", field: value}
+    body = {"kind": "install", "description": "x", "customer": {"name": "A", "phone": "13900000000", "tier": "gold"}, "site": site}
+    response = await client.post("/v1/work-orders", json=body, headers=as_dispatcher)
+    assert response.status_code == 400
+    assert response.json()["code"] == "validation.failed"
+
+
+async def test_unknown_time_zone_is_refused(client, as_dispatcher):
+    site = {"address": "x", "latitude": 31.0, "longitude": 121.0, "locality": "urban", "timeZone": "Mars/Olympus"}
+    body = {"kind": "install", "description": "x", "customer": {"name": "A", "phone": "13900000000", "tier": "gold"}, "site": site}
+    response = await client.post("/v1/work-orders", json=body, headers=as_dispatcher)
+    assert response.status_code == 422
+    assert response.json()["code"] == "site.unknown_time_zone"
+
+
+async def test_unknown_tier_is_refused(client, as_dispatcher):
+    body = {
+        "kind": "install", "description": "x",
+        "customer": {"name": "A", "phone": "13900000000", "tier": "platinum"},
+        "site": {"address": "x", "latitude": 31.0, "longitude": 121.0, "locality": "urban"},
+    }
+    response = await client.post("/v1/work-orders", json=body, headers=as_dispatcher)
+    assert response.status_code == 400
+    assert response.json()["details"][0]["field"] == "customer.tier"
+
+
+async def test_existing_customer_and_site_can_be_reused(client, as_dispatcher):
+    first = await create_order(client, as_dispatcher)
+    body = {"kind": "repair", "description": "again", "reportedFault": "slow",
+            "customerId": first["customer"]["id"], "siteId": first["site"]["id"]}
+    response = await client.post("/v1/work-orders", json=body, headers=as_dispatcher)
+    assert response.status_code == 201
+    assert response.json()["site"]["id"] == first["site"]["id"]
+
+
+async def test_site_of_another_customer_is_refused(client, as_dispatcher):
+    first = await create_order(client, as_dispatcher)
+    body = {"kind": "install", "description": "x", "siteId": first["site"]["id"],
+            "customer": {"name": "B", "phone": "13900000001", "tier": "gold"}}
+    response = await client.post("/v1/work-orders", json=body, headers=as_dispatcher)
+    assert response.status_code == 422
+    assert response.json()["code"] == "work_order.unknown_site"
+
+
+@pytest.mark.parametrize(
+    ("local_time", "refused"),
+    [("19:59", False), ("20:00", True), ("07:59", True), ("08:00", False), ("23:30", True), ("03:00", True)],
+)
+async def test_b_quiet_hours_edges_in_the_site_zone(client, as_dispatcher, local_time, refused):
+    order = await create_order(client, as_dispatcher, kind="repair")
+    hour, minute = map(int, local_time.split(":"))
+    agreed = datetime(2030, 3, 5, hour, minute, tzinfo=SHANGHAI)
+    response = await book(client, as_dispatcher, order["id"], agreed)
+    assert response.status_code == (422 if refused else 201), response.text
+    if refused:
+        assert response.json()["code"] == "booking.quiet_hours"
+
+
+@pytest.mark.parametrize(("local_time", "refused"), [("19:59", False), ("20:00", True), ("07:59", True), ("08:00", False)])
+async def test_b_quiet_hours_use_the_site_zone_not_the_server_zone(client, as_dispatcher, local_time, refused):
+    berlin = {"address": "Alexanderplatz 1", "latitude": 52.52, "longitude": 13.41, "locality": "urban", "timeZone": "Europe/Berlin"}
+    order = await create_order(client, as_dispatcher, kind="repair", site=berlin)
+    hour, minute = map(int, local_time.split(":"))
+    agreed = datetime(2030, 3, 5, hour, minute, tzinfo=ZoneInfo("Europe/Berlin"))
+    response = await book(client, as_dispatcher, order["id"], agreed)
+    assert response.status_code == (422 if refused else 201), response.text
+
+
+async def test_booking_in_the_past_is_refused(client, as_dispatcher, clock):
+    order = await create_order(client, as_dispatcher)
+    response = await book(client, as_dispatcher, order["id"], clock.now - timedelta(hours=1))
+    assert response.status_code == 422
+    assert response.json()["code"] == "booking.in_past"
+
+
+async def test_b_install_24_refuses_a_later_install_without_reason(client, as_dispatcher):
+    order = await create_order(client, as_dispatcher)
+    response = await book(client, as_dispatcher, order["id"], datetime(2030, 3, 6, 10, 0, tzinfo=SHANGHAI))
+    assert response.status_code == 422
+    assert response.json()["code"] == "booking.install_too_late"
+
+
+async def test_b_install_24_allows_a_later_install_the_customer_asked_for(client, as_dispatcher):
+    order = await create_order(client, as_dispatcher)
+    agreed = datetime(2030, 3, 6, 10, 0, tzinfo=SHANGHAI)
+    response = await book(client, as_dispatcher, order["id"], agreed, lateReason="customer_requested")
+    assert response.status_code == 201
+    assert response.json()["lateReason"] == "customer_requested"
+
+
+async def test_b_install_24_resource_unavailable_needs_the_customer_notified(client, as_dispatcher, clock):
+    order = await create_order(client, as_dispatcher)
+    agreed = datetime(2030, 3, 6, 10, 0, tzinfo=SHANGHAI)
+    refused = await book(client, as_dispatcher, order["id"], agreed, lateReason="resource_unavailable")
+    assert refused.json()["code"] == "booking.customer_not_notified"
+    notified = (clock.now + timedelta(minutes=5)).isoformat()
+    accepted = await book(
+        client, as_dispatcher, order["id"], agreed, lateReason="resource_unavailable", customerNotifiedAt=notified
+    )
+    assert accepted.status_code == 201
+
+
+async def test_b_install_24_exactly_at_the_limit_is_allowed(client, as_dispatcher, clock):
+    order = await create_order(client, as_dispatcher)
+    response = await book(client, as_dispatcher, order["id"], clock.now + timedelta(hours=24))
+    assert response.status_code == 201
+
+
+async def test_a_second_open_visit_on_one_order_is_refused(client, as_dispatcher):
+    order = await create_order(client, as_dispatcher)
+    agreed = datetime(2030, 3, 4, 14, 0, tzinfo=SHANGHAI)
+    assert (await book(client, as_dispatcher, order["id"], agreed)).status_code == 201
+    response = await book(client, as_dispatcher, order["id"], agreed + timedelta(hours=1))
+    assert response.status_code == 409
+    assert response.json()["code"] == "booking.visit_open"
+
+
+async def test_logged_contact_satisfies_first_contact(client, as_dispatcher, clock):
+    order = await create_order(client, as_dispatcher, kind="repair")
+    response = await client.post(f"/v1/work-orders/{order['id']}/contacts", json={"channel": "phone"}, headers=as_dispatcher)
+    assert response.status_code == 201
+    assert datetime.fromisoformat(response.json()["firstContactAt"]) == clock.now
+
+
+async def test_unknown_work_order_is_404(client, as_dispatcher):
+    response = await client.get("/v1/work-orders/00000000-0000-4000-8000-000000000000", headers=as_dispatcher)
+    assert response.status_code == 404
+    assert response.json()["code"] == "work_order.not_found"
+
+
+async def test_technician_cannot_create_work_orders(client, as_tech):
+    response = await client.post("/v1/work-orders", json={}, headers=as_tech)
+    assert response.status_code == 403

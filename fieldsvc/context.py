@@ -13,12 +13,14 @@ from piccolo.engine.base import Engine
 
 from fieldsvc import db
 from fieldsvc.config import Settings
+from fieldsvc.storage import BlobStore, LocalBlobStore
 
 
 @dataclass
 class AppContext:
     settings: Settings
     engine: Engine
+    blobs: BlobStore
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))  # tests replace it to travel in time
 
     def now(self) -> datetime:
@@ -26,7 +28,7 @@ class AppContext:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AppContext:
-        return cls(settings=settings, engine=db.engine_for_url(settings.effective_database_url))
+        return cls(settings=settings, engine=db.engine_for_url(settings.effective_database_url), blobs=blob_store_for(settings))
 
     def secret_key(self) -> bytes:
         """The signing key: configured, or generated once and kept in the data dir (so workers agree)."""
@@ -37,6 +39,21 @@ class AppContext:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(secrets.token_hex(32))
         return path.read_text().strip().encode()
+
+
+def blob_store_for(settings: Settings) -> BlobStore:
+    if settings.blob_backend == "local":
+        return LocalBlobStore(settings.blob_dir)
+    from fieldsvc.storage import S3BlobStore  # boto3 is imported only when S3 is configured
+
+    return S3BlobStore(
+        bucket=settings.s3_bucket,
+        region=settings.s3_region,
+        endpoint_url=settings.s3_endpoint_url,
+        access_key_id=settings.s3_access_key_id,
+        secret_access_key=settings.s3_secret_access_key,
+        ensure_bucket=True,
+    )
 
 
 Ctx = NamedDependency[AppContext]

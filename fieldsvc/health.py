@@ -14,6 +14,7 @@ from fieldsvc.wire import Wire
 class HealthReport(Wire):
     status: str
     database: bool
+    blob_store: bool
 
 
 class HealthController(Controller):
@@ -23,12 +24,13 @@ class HealthController(Controller):
 
     @get("/live")
     async def live(self) -> HealthReport:
-        """The process answers; says nothing about dependencies."""
-        return HealthReport(status="ok", database=True)
+        """The process answers; it does not ask the dependencies (see /health/ready)."""
+        return HealthReport(status="ok", database=True, blob_store=True)
 
     @get("/ready", responses={503: ResponseSpec(HealthReport, description="a dependency is unreachable")})
     async def ready(self, ctx: Ctx) -> Response[HealthReport]:
-        """Ready to serve: 200 when the database answers, 503 with Retry-After when it does not."""
-        database = await db.ping(ctx.engine)
-        report = HealthReport(status="ok" if database else "unavailable", database=database)
-        return Response(report, status_code=200 if database else 503, headers=None if database else {"Retry-After": "5"})
+        """Ready to serve: 200 when the database and blob store answer, 503 with Retry-After when one does not."""
+        database, blob_store = await db.ping(ctx.engine), await ctx.blobs.ping()
+        ready = database and blob_store
+        report = HealthReport(status="ok" if ready else "unavailable", database=database, blob_store=blob_store)
+        return Response(report, status_code=200 if ready else 503, headers=None if ready else {"Retry-After": "5"})

@@ -1,6 +1,7 @@
 """Every Piccolo table of fieldsvc; client-visible rows use UUID keys."""
 
 from piccolo.columns import (
+    JSON,
     UUID,
     BigInt,
     BigSerial,
@@ -8,6 +9,7 @@ from piccolo.columns import (
     DoublePrecision,
     ForeignKey,
     Integer,
+    Real,
     Text,
     Timestamptz,
     Varchar,
@@ -121,6 +123,7 @@ class Visit(Table, tablename="visit"):
     review_state = Varchar(length=16, default="none", index=True)  # none | open | confirmed | dismissed | returned
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())
+    completed_at = Timestamptz(null=True, default=None)
 
 
 class Assignment(Table, tablename="assignment"):
@@ -163,6 +166,130 @@ class Cancellation(Table, tablename="cancellation"):
     recorded_at = Timestamptz()
 
 
+class VisitEvent(Table, tablename="visit_event"):
+    """A fact sent by a technician's phone; `event_id` is the phone's UUID, claimed once forever."""
+
+    id = UUID(primary_key=True)
+    event_id = UUID(unique=True)
+    visit = ForeignKey(references=Visit, null=False, index=True)
+    technician = ForeignKey(references=Technician, null=False)
+    kind = Varchar(length=24)
+    body_digest = Varchar(length=64)  # same event id with another body is a conflict, never an overwrite
+    payload = JSON()
+    result = JSON()  # what the first request was answered, returned again to replays
+    device_time = Timestamptz(null=True, default=None)
+    device_elapsed_ms = BigInt(null=True, default=None)
+    clock_offset_ms = BigInt(null=True, default=None)  # E-CLOCK: server receipt minus device wall clock at send
+    corrected_time = Timestamptz()
+    time_source = Varchar(length=24)
+    server_received_at = Timestamptz()
+    latitude = DoublePrecision(null=True, default=None)
+    longitude = DoublePrecision(null=True, default=None)
+    accuracy_m = DoublePrecision(null=True, default=None)
+    fix_time = Timestamptz(null=True, default=None)
+    mock = Boolean(null=True, default=None)
+    distance_m = DoublePrecision(null=True, default=None)
+
+
+class Photo(Table, tablename="photo"):
+    """E-IMAGE: an accepted photo or signature image, its derivatives and what its EXIF says."""
+
+    id = UUID(primary_key=True)
+    event = ForeignKey(references=VisitEvent, null=False, unique=True)
+    visit = ForeignKey(references=Visit, null=False, index=True)
+    technician = ForeignKey(references=Technician, null=False)
+    purpose = Varchar(length=24)
+    status = Varchar(length=16, default="accepted")  # accepted | awaiting_upload (presigned S3 upload)
+    sha256 = Varchar(length=64, index=True)
+    perceptual_hash = Varchar(length=16)
+    content_type = Varchar(length=32)
+    byte_size = BigInt()
+    width = Integer()
+    height = Integer()
+    original_key = Varchar(length=255)
+    thumbnail_key = Varchar(length=255)
+    display_key = Varchar(length=255)
+    captured_at_utc = Timestamptz(null=True, default=None)
+    captured_offset_known = Boolean(default=False)
+    gps_latitude = DoublePrecision(null=True, default=None)
+    gps_longitude = DoublePrecision(null=True, default=None)
+    gps_distance_m = DoublePrecision(null=True, default=None)
+    camera_make = Varchar(length=128, null=True, default=None)
+    camera_model = Varchar(length=128, null=True, default=None)
+    software = Varchar(length=128, null=True, default=None)
+    ink_coverage = Real(null=True, default=None)  # signatures only
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class PhotoHashBand(Table, tablename="photo_hash_band"):
+    """E-REUSE index: each 16-bit band of a perceptual hash, keyed as band << 16 | bits."""
+
+    photo = ForeignKey(references=Photo, null=False, index=True)
+    band_key = Integer(index=True)
+
+
+class PhotoMatch(Table, tablename="photo_match"):
+    """E-REUSE fact: a photo is identical or perceptually close to a photo of another visit."""
+
+    pair_key = Varchar(length=73, unique=True)  # "<photo>:<other photo>", one row per direction
+    photo = ForeignKey(references=Photo, null=False, index=True)
+    visit = ForeignKey(references=Visit, null=False, index=True)
+    other_photo = ForeignKey(references=Photo, null=False)
+    other_visit = ForeignKey(references=Visit, null=False)
+    distance = Integer()
+    identical = Boolean()
+
+
+class FollowUp(Table, tablename="follow_up"):
+    """V-ASK: a customer question the technician could not answer, due for follow-up."""
+
+    id = UUID(primary_key=True)
+    visit = ForeignKey(references=Visit, null=False, index=True)
+    event = ForeignKey(references=VisitEvent, null=False, unique=True)
+    customer_name = Varchar(length=128)
+    customer_phone = Varchar(length=32)
+    address = Varchar(length=255)
+    question = Text()
+    asked_at = Timestamptz()
+    due_at = Timestamptz(index=True)
+    resolved_at = Timestamptz(null=True, default=None)
+    resolution = Text(null=True, default=None)
+
+
+class AuditResult(Table, tablename="audit_result"):
+    """A-VERDICT: the latest verdict of a visit, its findings and the policy version it used."""
+
+    visit = ForeignKey(references=Visit, null=False, unique=True)
+    status = Varchar(length=16)
+    policy_id = Varchar(length=64)
+    policy_version = Integer()
+    findings = JSON()
+    trusted_arrival = JSON()
+    facts_digest = Varchar(length=64)
+    audited_at = Timestamptz()
+
+
+class AuditFinding(Table, tablename="audit_finding"):
+    """One row per finding of the latest verdict, for filtering the auditor queue by rule and severity."""
+
+    visit = ForeignKey(references=Visit, null=False, index=True)
+    rule_id = Varchar(length=16, index=True)
+    code = Varchar(length=48)
+    severity = Varchar(length=16, index=True)
+
+
+class ReviewDecision(Table, tablename="review_decision"):
+    """A-DECIDE: an auditor's confirm, dismiss (with reason) or return for correction."""
+
+    id = UUID(primary_key=True)
+    visit = ForeignKey(references=Visit, null=False, index=True)
+    auditor = ForeignKey(references=AppUser, null=False)
+    decision = Varchar(length=16)
+    reason = Text(default="")
+    requested = JSON()  # what a returned visit must add or correct
+    decided_at = Timestamptz()
+
+
 class TrailEntry(Table, tablename="trail_entry"):
     """A-TRAIL: append-only, hash-chained log of facts, status changes and decisions."""
 
@@ -189,5 +316,13 @@ ALL_TABLES: tuple[type[Table], ...] = (
     Assignment,
     Reschedule,
     Cancellation,
+    VisitEvent,
+    Photo,
+    PhotoHashBand,
+    PhotoMatch,
+    FollowUp,
+    AuditResult,
+    AuditFinding,
+    ReviewDecision,
     TrailEntry,
 )

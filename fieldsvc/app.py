@@ -19,6 +19,7 @@ from fieldsvc.context import AppContext
 from fieldsvc.errors import EXCEPTION_HANDLERS
 from fieldsvc.dispatch.controller import DispatchController
 from fieldsvc.health import HealthController
+from fieldsvc.technician.controller import MyVisitsController
 from fieldsvc.people.controller import PeopleController
 
 API_VERSION = "1.0.0"
@@ -55,7 +56,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await db.close_database(ctx.engine)
 
     app = Litestar(
-        route_handlers=[HealthController, AuthController, PeopleController, DispatchController],
+        route_handlers=[HealthController, AuthController, PeopleController, DispatchController, MyVisitsController],
         dependencies={
             "ctx": Provide(provide_ctx, sync_to_thread=False),
             "caller": Provide(provide_caller, sync_to_thread=False),

@@ -9,9 +9,6 @@ from typing import Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
-TIERS = ("diamond", "gold", "silver", "standard")
-
-
 class SettingsError(ValueError):
     """A FIELDSVC_* variable has a value that cannot be used."""
 
@@ -41,11 +38,6 @@ class Settings:
     quiet_hours_start: int = 20  # B-QUIET: no visit may start from this site-local hour ...
     quiet_hours_end: int = 8  # ... until this one
     travel_speed_kmh: float = 30.0  # B-ASSIGN
-    sla_contact_hours: str = "diamond=8,gold=8,silver=12,standard=24"  # B-CONTACT
-    sla_first_response_hours: float = 2.0  # B-FIRST
-    sla_install_schedule_hours: float = 24.0  # B-INSTALL-24
-    sla_repair_hours: str = "diamond=24,gold=24,silver=24,standard=48"  # B-REPAIR
-    reschedule_notice_minutes: int = 60  # B-RESCHED
     at_risk_horizon_minutes: int = 120
     max_upload_bytes: int = 15 * 1024 * 1024  # E-IMAGE
     max_image_pixels: int = 40_000_000  # E-IMAGE
@@ -75,22 +67,8 @@ class Settings:
             raise SettingsError("FIELDSVC_BLOB_BACKEND must be 'local' or 's3'")
         if not (0 <= self.quiet_hours_end < 24 and 0 <= self.quiet_hours_start < 24):
             raise SettingsError("quiet hours must be whole hours from 0 to 23")
-        for name in ("sla_contact_hours", "sla_repair_hours"):
-            self.tier_hours(name, "standard")
         if self.database_url and not self.database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
             raise SettingsError("FIELDSVC_DATABASE_URL must start with sqlite:/// or postgresql://")
-
-    def tier_hours(self, name: str, tier: str) -> float:
-        """Read one tier's hours from a 'diamond=8,gold=8,...' setting; every tier must be present."""
-        raw = getattr(self, name)
-        try:
-            table = {key.strip(): float(value) for key, value in (item.split("=") for item in raw.split(","))}
-        except ValueError as error:
-            raise SettingsError(f"FIELDSVC_{name.upper()}: expected 'diamond=8,gold=8,silver=12,standard=24'") from error
-        missing = set(TIERS) - set(table)
-        if missing:
-            raise SettingsError(f"FIELDSVC_{name.upper()}: no hours for {', '.join(sorted(missing))}")
-        return table[tier]
 
     @property
     def effective_database_url(self) -> str:

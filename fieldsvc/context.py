@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import UTC, datetime
 from typing import Callable
 from pathlib import Path
@@ -12,6 +13,7 @@ from litestar.di import NamedDependency
 from piccolo.engine.base import Engine
 
 from fieldsvc import db
+from fieldsvc.audit.policy import PolicyBook, load_default_policies
 from fieldsvc.config import Settings
 from fieldsvc.storage import BlobStore, LocalBlobStore
 
@@ -25,6 +27,11 @@ class AppContext:
 
     def now(self) -> datetime:
         return self.clock()
+
+    @cached_property
+    def policies(self) -> PolicyBook:
+        """The versioned audit policies, read from package data on first use."""
+        return load_default_policies()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AppContext:

@@ -28,6 +28,8 @@ VISIT_COLUMNS = (
     Visit.work_order.site.latitude.as_alias("latitude"),
     Visit.work_order.site.longitude.as_alias("longitude"),
     Visit.work_order.site.time_zone.as_alias("time_zone"),
+    Visit.work_order.site.locality.as_alias("locality"),
+    Visit.work_order.customer.tier.as_alias("tier"),
     Visit.work_order.resolve_due_at.as_alias("resolve_due_at"),
 )
 

@@ -28,6 +28,7 @@ class SlaHours:
     first_response: float  # B-FIRST (repairs)
     install_schedule: float  # B-INSTALL-24
     repair: float  # B-REPAIR
+    reschedule_notice: float  # B-RESCHED
 
 
 @dataclass(frozen=True)

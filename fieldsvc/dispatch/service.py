@@ -77,12 +77,15 @@ class DispatchService:
         self.settings = ctx.settings
         self.trail = TrailWriter(ctx)
 
-    def sla_hours(self, tier: str) -> rules.SlaHours:
+    def sla_hours(self, kind: str, locality: str, tier: str) -> rules.SlaHours:
+        """B-CONTACT/B-FIRST/B-INSTALL-24/B-REPAIR lengths from the policy in force for this kind of visit."""
+        policy = self.ctx.policies.select(kind, locality, tier)
         return rules.SlaHours(
-            contact=self.settings.tier_hours("sla_contact_hours", tier),
-            first_response=self.settings.sla_first_response_hours,
-            install_schedule=self.settings.sla_install_schedule_hours,
-            repair=self.settings.tier_hours("sla_repair_hours", tier),
+            contact=policy.contact_deadline_h[tier],
+            first_response=policy.first_response_h,
+            install_schedule=policy.install_schedule_h,
+            repair=policy.repair_deadline_h[tier],
+            reschedule_notice=policy.reschedule_notice_h,
         )
 
     async def create_work_order(self, data: CreateWorkOrder, caller: Caller):
@@ -98,8 +101,8 @@ class DispatchService:
         accepted_at = data.accepted_at or now
         async with db.write_transaction(self.ctx.engine):
             customer_id, tier = await self._customer_for(data)
-            site_id = await self._site_for(data, customer_id)
-            deadlines = rules.order_deadlines(data.kind, accepted_at, self.sla_hours(tier))
+            site_id, locality = await self._site_for(data, customer_id)
+            deadlines = rules.order_deadlines(data.kind, accepted_at, self.sla_hours(data.kind, locality, tier))
             order_id = await repository.insert_row(
                 WorkOrder(
                     kind=data.kind,
@@ -126,10 +129,10 @@ class DispatchService:
             raise CustomerNotFound()
         return customer["id"], customer["tier"]
 
-    async def _site_for(self, data: CreateWorkOrder, customer_id: UUID) -> UUID:
+    async def _site_for(self, data: CreateWorkOrder, customer_id: UUID) -> tuple[UUID, str]:
         if data.site is not None:
             new = data.site
-            return await repository.insert_row(
+            site_id = await repository.insert_row(
                 Site(
                     customer=customer_id,
                     address=new.address,
@@ -139,10 +142,11 @@ class DispatchService:
                     time_zone=new.time_zone or self.settings.default_time_zone,
                 )
             )
+            return site_id, new.locality
         site = await repository.get_site(data.site_id)
         if site is None or site["customer"] != customer_id:
             raise SiteNotFound()
-        return site["id"]
+        return site["id"], site["locality"]
 
     async def work_order(self, order_id: UUID):
         order = await repository.get_work_order(order_id)
@@ -172,7 +176,8 @@ class DispatchService:
                 raise VisitStillOpen()
             site = await repository.get_site(order["site"])
             self._check_start(data.agreed_time, site["time_zone"], now)
-            self._check_install_limit(order, data, now)
+            customer = await repository.get_customer(order["customer"])
+            self._check_install_limit(order, data, now, self.sla_hours(order["kind"], site["locality"], customer["tier"]))
             visit_id = await repository.insert_row(
                 Visit(
                     work_order=order_id,
@@ -206,12 +211,11 @@ class DispatchService:
         if start <= now:
             raise InPast()
 
-    def _check_install_limit(self, order: dict, data: BookVisit, booked_at: datetime) -> None:
+    def _check_install_limit(self, order: dict, data: BookVisit, booked_at: datetime, hours: rules.SlaHours) -> None:
         if order["kind"] != "install":
             if data.late_reason is not None:
                 raise LateReasonNotApplicable()
             return
-        hours = self.sla_hours("standard")
         if not rules.install_too_late(booked_at, data.agreed_time, hours):
             return
         if data.late_reason is None:
@@ -283,12 +287,9 @@ class DispatchService:
             if visit["technician"] is not None:
                 await self._refuse_overlap(visit, visit["technician"], data.new_time, data.override_reason)
             old_time = visit["agreed_time"]
+            hours = self.sla_hours(visit["kind"], visit["locality"], visit["tier"])
             compliant = rules.reschedule_is_compliant(
-                now,
-                old_time,
-                data.reason_code,
-                data.customer_confirmed,
-                timedelta(minutes=self.settings.reschedule_notice_minutes),
+                now, old_time, data.reason_code, data.customer_confirmed, timedelta(hours=hours.reschedule_notice)
             )
             await repository.insert_row(
                 Reschedule(

@@ -1,0 +1,35 @@
+"""HTTP routes of the technician's read API."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+from uuid import UUID
+
+from litestar import Controller, get
+from litestar.params import FromPath, FromQuery, QueryParameter
+
+from fieldsvc.auth.caller import CallerDep, allow
+from fieldsvc.context import Ctx
+from fieldsvc.dispatch.service import UnknownTimeZone
+from fieldsvc.errors import documented
+from fieldsvc.technician.schemas import MyVisit
+from fieldsvc.technician.service import MyVisitNotFound, TechnicianService
+
+
+class MyVisitsController(Controller):
+    path = "/v1/mobile/visits"
+    tags = ["mobile"]
+    guards = [allow("technician")]
+
+    @get("/", responses=documented(UnknownTimeZone))
+    async def my_day(
+        self, ctx: Ctx, caller: CallerDep, day: Annotated[date, QueryParameter(name="date")], tz: FromQuery[str | None] = None
+    ) -> list[MyVisit]:
+        """My visits on one local date, with the customer's contact and what the policy requires."""
+        return await TechnicianService(ctx, caller).day(day, tz)
+
+    @get("/{visit_id:uuid}", responses=documented(MyVisitNotFound))
+    async def my_visit(self, visit_id: FromPath[UUID], ctx: Ctx, caller: CallerDep) -> MyVisit:
+        """One of my visits; another technician's visit is not found."""
+        return await TechnicianService(ctx, caller).visit(visit_id)

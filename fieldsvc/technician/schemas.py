@@ -1,0 +1,42 @@
+"""Wire contract of what a technician's phone reads about its own visits."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from fieldsvc.wire import Instant, Wire
+
+
+class CustomerContact(Wire):
+    name: str
+    phone: str
+    tier: str
+
+
+class VisitSite(Wire):
+    address: str
+    latitude: float
+    longitude: float
+    locality: str
+    time_zone: str
+
+
+class PolicyRef(Wire):
+    id: str
+    version: int
+
+
+class MyVisit(Wire):
+    id: UUID
+    work_order_id: UUID
+    kind: str
+    status: str
+    agreed_time: Instant
+    expected_duration_min: int
+    description: str
+    reported_fault: str | None
+    customer: CustomerContact
+    site: VisitSite
+    policy: PolicyRef
+    required_items: list[str]  # rule ids the visit's policy needs before it can be completed (V-CLOSE)
+    verdict: str

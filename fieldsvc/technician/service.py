@@ -1,0 +1,55 @@
+"""A technician's day and visit detail, with what the visit's policy requires."""
+
+from __future__ import annotations
+
+from datetime import date
+from uuid import UUID
+
+from fieldsvc.auth.caller import Caller
+from fieldsvc.context import AppContext
+from fieldsvc.dispatch.boards import local_day_bounds
+from fieldsvc.errors import api_error
+from fieldsvc.technician import repository
+from fieldsvc.technician.schemas import CustomerContact, MyVisit, PolicyRef, VisitSite
+
+MyVisitNotFound = api_error(404, "visit.not_found", "No such visit among yours.")
+
+
+class TechnicianService:
+    def __init__(self, ctx: AppContext, caller: Caller):
+        self.ctx = ctx
+        self.technician_id = caller.technician_id
+
+    async def day(self, day: date, zone_name: str | None) -> list[MyVisit]:
+        start, end = local_day_bounds(day, zone_name or self.ctx.settings.default_time_zone)
+        return [self._view(row) for row in await repository.my_visits_between(self.technician_id, start, end)]
+
+    async def visit(self, visit_id: UUID) -> MyVisit:
+        row = await repository.my_visit(self.technician_id, visit_id)
+        if row is None:
+            raise MyVisitNotFound()
+        return self._view(row)
+
+    def _view(self, row: dict) -> MyVisit:
+        policy = self.ctx.policies.select(row["kind"], row["locality"], row["customer_tier"])
+        return MyVisit(
+            id=row["id"],
+            work_order_id=row["work_order"],
+            kind=row["kind"],
+            status=row["status"],
+            agreed_time=row["agreed_time"],
+            expected_duration_min=row["expected_duration_min"],
+            description=row["description"],
+            reported_fault=row["reported_fault"],
+            customer=CustomerContact(name=row["customer_name"], phone=row["customer_phone"], tier=row["customer_tier"]),
+            site=VisitSite(
+                address=row["address"],
+                latitude=row["latitude"],
+                longitude=row["longitude"],
+                locality=row["locality"],
+                time_zone=row["time_zone"],
+            ),
+            policy=PolicyRef(id=policy.policy_id, version=policy.version),
+            required_items=list(policy.required_items),
+            verdict=row["verdict"],
+        )

@@ -1,0 +1,147 @@
+"""B-ASSIGN and B-CANCEL: history of hand-overs, overlap with travel time, overrides, the day board."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from tests.integration.builders import SHANGHAI_SITE, assign, booked_visit, technician_id
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+TEN = datetime(2030, 3, 4, 10, 0, tzinfo=SHANGHAI)
+# About 20 km from SHANGHAI_SITE: 40 minutes at the default 30 km/h.
+FAR_SITE = {**SHANGHAI_SITE, "address": "Far away", "latitude": 31.2304 + 0.18}
+
+
+async def test_b_assign_records_who_took_it_when_and_who_handed_it_over(client, as_dispatcher, people, clock):
+    visit = await booked_visit(client, as_dispatcher, TEN + timedelta(hours=1))
+    tech = await technician_id(client, as_dispatcher, "T1001")
+    response = await assign(client, as_dispatcher, visit["id"], tech)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["technician"]["staffNumber"] == "T1001"
+    assert body["status"] == "assigned"
+    assignment = body["assignments"][0]
+    assert assignment["technicianId"] == tech
+    assert datetime.fromisoformat(assignment["handedOverAt"]) == clock.now
+    assert assignment["assignedBy"]
+
+
+async def test_b_assign_reassignment_keeps_the_previous_technician(client, as_dispatcher):
+    visit = await booked_visit(client, as_dispatcher, TEN + timedelta(hours=1))
+    first = await technician_id(client, as_dispatcher, "T1001")
+    second = await technician_id(client, as_dispatcher, "T1002")
+    await assign(client, as_dispatcher, visit["id"], first)
+    body = (await assign(client, as_dispatcher, visit["id"], second)).json()
+    assert [a["technicianId"] for a in body["assignments"]] == [first, second]
+    assert body["assignments"][1]["previousTechnicianId"] == first
+
+
+async def test_b_assign_refuses_overlapping_visits(client, as_dispatcher):
+    tech = await technician_id(client, as_dispatcher, "T1001")
+    first = await booked_visit(client, as_dispatcher, TEN)
+    second = await booked_visit(client, as_dispatcher, TEN + timedelta(minutes=30))
+    assert (await assign(client, as_dispatcher, first["id"], tech)).status_code == 200
+    response = await assign(client, as_dispatcher, second["id"], tech)
+    assert response.status_code == 409
+    assert response.json()["code"] == "assign.overlap"
+    assert response.json()["details"]["conflicts"][0]["visitId"] == first["id"]
+
+
+async def test_b_assign_back_to_back_at_the_same_site_fits(client, as_dispatcher):
+    tech = await technician_id(client, as_dispatcher, "T1001")
+    first = await booked_visit(client, as_dispatcher, TEN)
+    second = await booked_visit(client, as_dispatcher, TEN + timedelta(minutes=60))
+    await assign(client, as_dispatcher, first["id"], tech)
+    assert (await assign(client, as_dispatcher, second["id"], tech)).status_code == 200
+
+
+async def test_b_assign_counts_travel_time_between_sites(client, as_dispatcher):
+    tech = await technician_id(client, as_dispatcher, "T1001")
+    first = await booked_visit(client, as_dispatcher, TEN)
+    too_soon = await booked_visit(client, as_dispatcher, TEN + timedelta(minutes=90), site=FAR_SITE)
+    await assign(client, as_dispatcher, first["id"], tech)
+    response = await assign(client, as_dispatcher, too_soon["id"], tech)
+    assert response.status_code == 409, "60 min visit + ~40 min drive does not fit in 90 min"
+
+
+async def test_b_assign_far_site_fits_when_travel_time_allows(client, as_dispatcher):
+    tech = await technician_id(client, as_dispatcher, "T1001")
+    first = await booked_visit(client, as_dispatcher, TEN)
+    later = await booked_visit(client, as_dispatcher, TEN + timedelta(minutes=105), site=FAR_SITE)
+    await assign(client, as_dispatcher, first["id"], tech)
+    assert (await assign(client, as_dispatcher, later["id"], tech)).status_code == 200
+
+
+async def test_b_assign_dispatcher_may_override_an_overlap_with_a_reason(client, as_dispatcher):
+    tech = await technician_id(client, as_dispatcher, "T1001")
+    first = await booked_visit(client, as_dispatcher, TEN)
+    second = await booked_visit(client, as_dispatcher, TEN + timedelta(minutes=30))
+    await assign(client, as_dispatcher, first["id"], tech)
+    response = await assign(client, as_dispatcher, second["id"], tech, overrideReason="same building, two flats")
+    assert response.status_code == 200
+    assert response.json()["assignments"][0]["overrideReason"] == "same building, two flats"
+
+
+async def test_b_assign_concurrent_overlapping_assignments_let_only_one_through(client, as_dispatcher):
+    tech = await technician_id(client, as_dispatcher, "T1001")
+    first = await booked_visit(client, as_dispatcher, TEN)
+    second = await booked_visit(client, as_dispatcher, TEN + timedelta(minutes=15))
+    responses = await asyncio.gather(
+        assign(client, as_dispatcher, first["id"], tech), assign(client, as_dispatcher, second["id"], tech)
+    )
+    assert sorted(r.status_code for r in responses) == [200, 409]
+
+
+async def test_unknown_technician_is_404(client, as_dispatcher):
+    visit = await booked_visit(client, as_dispatcher, TEN)
+    response = await assign(client, as_dispatcher, visit["id"], "00000000-0000-4000-8000-000000000000")
+    assert response.status_code == 404
+    assert response.json()["code"] == "technician.not_found"
+
+
+async def test_b_cancel_records_reason_and_requester(client, as_dispatcher):
+    visit = await booked_visit(client, as_dispatcher, TEN)
+    response = await client.post(
+        f"/v1/visits/{visit['id']}/cancel",
+        json={"reasonCode": "customer_requested", "requestedBy": "customer", "note": "moved house"},
+        headers=as_dispatcher,
+    )
+    assert response.status_code == 200
+    assert response.json()["status"] == "cancelled"
+    assert response.json()["cancellation"]["requestedBy"] == "customer"
+
+
+async def test_b_cancel_without_reason_is_refused(client, as_dispatcher):
+    visit = await booked_visit(client, as_dispatcher, TEN)
+    response = await client.post(f"/v1/visits/{visit['id']}/cancel", json={"requestedBy": "customer"}, headers=as_dispatcher)
+    assert response.status_code == 400
+
+
+async def test_cancelled_visit_cannot_be_assigned(client, as_dispatcher):
+    visit = await booked_visit(client, as_dispatcher, TEN)
+    await client.post(
+        f"/v1/visits/{visit['id']}/cancel", json={"reasonCode": "duplicate", "requestedBy": "company"}, headers=as_dispatcher
+    )
+    response = await assign(client, as_dispatcher, visit["id"], await technician_id(client, as_dispatcher, "T1001"))
+    assert response.status_code == 409
+    assert response.json()["code"] == "visit.not_changeable"
+
+
+async def test_day_board_lists_the_technicians_visits_in_time_order(client, as_dispatcher):
+    tech = await technician_id(client, as_dispatcher, "T1001")
+    later = await booked_visit(client, as_dispatcher, TEN + timedelta(hours=3))
+    earlier = await booked_visit(client, as_dispatcher, TEN)
+    other_day = await booked_visit(client, as_dispatcher, TEN + timedelta(hours=24), kind="repair")
+    for visit in (later, earlier, other_day):
+        await assign(client, as_dispatcher, visit["id"], tech)
+    response = await client.get(f"/v1/technicians/{tech}/day", params={"date": "2030-03-04"}, headers=as_dispatcher)
+    assert response.status_code == 200
+    assert [v["visitId"] for v in response.json()["visits"]] == [earlier["id"], later["id"]]
+
+
+async def test_day_board_with_a_bad_date_is_400(client, as_dispatcher):
+    tech = await technician_id(client, as_dispatcher, "T1001")
+    response = await client.get(f"/v1/technicians/{tech}/day", params={"date": "tomorrow"}, headers=as_dispatcher)
+    assert response.status_code == 400

@@ -1,0 +1,127 @@
+"""B-RESCHED compliance and its effect on the punctuality and SLA references; the at-risk list."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from tests.integration.builders import booked_visit, create_order
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+NOON = datetime(2030, 3, 4, 12, 0, tzinfo=SHANGHAI)  # the frozen clock is 09:00 Shanghai
+
+
+def move(new_time: datetime, **extra) -> dict:
+    return {"newTime": new_time.isoformat(), "initiator": "customer", "reasonCode": "customer_requested",
+            "customerConfirmed": True, **extra}
+
+
+async def reschedule(client, headers, visit_id, body):
+    return await client.post(f"/v1/visits/{visit_id}/reschedule", json=body, headers=headers)
+
+
+async def test_b_resched_early_confirmed_with_reason_is_compliant(client, as_dispatcher):
+    visit = await booked_visit(client, as_dispatcher, NOON)
+    response = await reschedule(client, as_dispatcher, visit["id"], move(NOON + timedelta(hours=2)))
+    assert response.status_code == 200
+    record = response.json()["reschedules"][0]
+    assert record["compliant"] is True
+    assert record["oldTime"] == visit["agreedTime"]
+
+
+async def test_b_resched_less_than_an_hour_before_is_not_compliant(client, as_dispatcher, clock):
+    visit = await booked_visit(client, as_dispatcher, NOON)
+    clock.advance(hours=2, minutes=1)  # 11:01, 59 minutes before the appointment
+    response = await reschedule(client, as_dispatcher, visit["id"], move(NOON + timedelta(hours=2)))
+    assert response.json()["reschedules"][0]["compliant"] is False
+
+
+async def test_b_resched_exactly_one_hour_before_is_compliant(client, as_dispatcher, clock):
+    visit = await booked_visit(client, as_dispatcher, NOON)
+    clock.advance(hours=2)  # 11:00
+    response = await reschedule(client, as_dispatcher, visit["id"], move(NOON + timedelta(hours=2)))
+    assert response.json()["reschedules"][0]["compliant"] is True
+
+
+async def test_b_resched_without_customer_confirmation_is_not_compliant(client, as_dispatcher):
+    visit = await booked_visit(client, as_dispatcher, NOON)
+    response = await reschedule(client, as_dispatcher, visit["id"], move(NOON + timedelta(hours=2), customerConfirmed=False))
+    assert response.json()["reschedules"][0]["compliant"] is False
+
+
+async def test_b_resched_moves_the_punctuality_reference(client, as_dispatcher):
+    visit = await booked_visit(client, as_dispatcher, NOON)
+    new_time = NOON + timedelta(hours=2)
+    body = (await reschedule(client, as_dispatcher, visit["id"], move(new_time, initiator="company",
+                                                                     reasonCode="technician_unavailable"))).json()
+    assert datetime.fromisoformat(body["agreedTime"]) == new_time
+    assert datetime.fromisoformat(body["originalAgreedTime"]) == NOON
+
+
+async def test_b_resched_customer_initiated_moves_the_repair_deadline(client, as_dispatcher):
+    order = await create_order(client, as_dispatcher, kind="repair")
+    visit = (await client.post(f"/v1/work-orders/{order['id']}/visits", headers=as_dispatcher, json={
+        "agreedTime": NOON.isoformat(), "expectedDurationMin": 60,
+        "confirmation": {"channel": "phone", "confirmedAt": NOON.isoformat()}})).json()
+    await reschedule(client, as_dispatcher, visit["id"], move(NOON + timedelta(hours=3)))
+    after = (await client.get(f"/v1/work-orders/{order['id']}", headers=as_dispatcher)).json()
+    shift = datetime.fromisoformat(after["deadlines"]["resolveDueAt"]) - datetime.fromisoformat(order["deadlines"]["resolveDueAt"])
+    assert shift == timedelta(hours=3)
+
+
+async def test_b_resched_company_initiated_keeps_the_repair_deadline(client, as_dispatcher):
+    order = await create_order(client, as_dispatcher, kind="repair")
+    visit = (await client.post(f"/v1/work-orders/{order['id']}/visits", headers=as_dispatcher, json={
+        "agreedTime": NOON.isoformat(), "expectedDurationMin": 60,
+        "confirmation": {"channel": "phone", "confirmedAt": NOON.isoformat()}})).json()
+    await reschedule(client, as_dispatcher, visit["id"], move(NOON + timedelta(hours=3), initiator="company",
+                                                             reasonCode="parts_unavailable"))
+    after = (await client.get(f"/v1/work-orders/{order['id']}", headers=as_dispatcher)).json()
+    assert after["deadlines"]["resolveDueAt"] == order["deadlines"]["resolveDueAt"]
+
+
+async def test_b_resched_into_quiet_hours_is_refused(client, as_dispatcher):
+    visit = await booked_visit(client, as_dispatcher, NOON)
+    response = await reschedule(client, as_dispatcher, visit["id"], move(NOON.replace(hour=21)))
+    assert response.status_code == 422
+    assert response.json()["code"] == "booking.quiet_hours"
+
+
+async def test_b_resched_reason_other_needs_a_note(client, as_dispatcher):
+    visit = await booked_visit(client, as_dispatcher, NOON)
+    response = await reschedule(client, as_dispatcher, visit["id"], move(NOON + timedelta(hours=1), reasonCode="other"))
+    assert response.status_code == 422
+    assert response.json()["code"] == "reschedule.note_required"
+
+
+async def test_b_resched_unknown_reason_code_is_refused(client, as_dispatcher):
+    visit = await booked_visit(client, as_dispatcher, NOON)
+    response = await reschedule(client, as_dispatcher, visit["id"], move(NOON + timedelta(hours=1), reasonCode="bored"))
+    assert response.status_code == 400
+
+
+async def test_at_risk_lists_an_unbooked_order_near_its_contact_deadline(client, as_dispatcher, clock):
+    accepted = clock.now - timedelta(hours=7)
+    order = await create_order(client, as_dispatcher, tier="gold", accepted_at=accepted)
+    response = await client.get("/v1/at-risk", params={"horizonMinutes": 120}, headers=as_dispatcher)
+    entries = [e for e in response.json() if e["workOrderId"] == order["id"]]
+    assert [(e["ruleId"], e["state"], e["minutesLeft"]) for e in entries] == [("B-CONTACT", "due_soon", 60)]
+
+
+async def test_at_risk_shows_a_breached_repair_first_response(client, as_dispatcher, clock):
+    order = await create_order(client, as_dispatcher, kind="repair", tier="standard", accepted_at=clock.now - timedelta(hours=3))
+    entries = (await client.get("/v1/at-risk", headers=as_dispatcher)).json()
+    first = [e for e in entries if e["workOrderId"] == order["id"] and e["ruleId"] == "B-FIRST"]
+    assert first[0]["state"] == "breached"
+
+
+async def test_at_risk_forgets_contact_once_the_visit_is_booked(client, as_dispatcher, clock):
+    await booked_visit(client, as_dispatcher, NOON, tier="gold", accepted_at=clock.now - timedelta(hours=7))
+    entries = (await client.get("/v1/at-risk", params={"horizonMinutes": 600}, headers=as_dispatcher)).json()
+    assert [e for e in entries if e["ruleId"] == "B-CONTACT"] == []
+
+
+async def test_at_risk_filters_by_tier(client, as_dispatcher, clock):
+    await create_order(client, as_dispatcher, tier="gold", accepted_at=clock.now - timedelta(hours=7))
+    entries = (await client.get("/v1/at-risk", params={"tier": "silver", "horizonMinutes": 600}, headers=as_dispatcher)).json()
+    assert entries == []

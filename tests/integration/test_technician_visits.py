@@ -1,0 +1,57 @@
+"""The technician sees their own day and visits, with what the policy requires, and nothing of others'."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from tests.integration.builders import assign, booked_visit, technician_id
+
+TEN = datetime(2030, 3, 4, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+async def assigned_visit(client, as_dispatcher, staff_number: str) -> dict:
+    visit = await booked_visit(client, as_dispatcher, TEN)
+    await assign(client, as_dispatcher, visit["id"], await technician_id(client, as_dispatcher, staff_number))
+    return visit
+
+
+async def test_my_day_lists_my_visit_with_customer_contact_and_required_items(client, as_dispatcher, as_tech):
+    visit = await assigned_visit(client, as_dispatcher, "T1001")
+    response = await client.get("/v1/mobile/visits", params={"date": "2030-03-04"}, headers=as_tech)
+    assert response.status_code == 200
+    [mine] = response.json()
+    assert mine["id"] == visit["id"]
+    assert mine["customer"]["phone"] == "13900000000"
+    assert "V-SHOES" in mine["requiredItems"]
+    assert mine["policy"]["id"] == "install.urban"
+
+
+async def test_my_day_does_not_show_another_technicians_visit(client, as_dispatcher, as_other_tech):
+    await assigned_visit(client, as_dispatcher, "T1001")
+    response = await client.get("/v1/mobile/visits", params={"date": "2030-03-04"}, headers=as_other_tech)
+    assert response.json() == []
+
+
+async def test_another_technicians_visit_is_not_found(client, as_dispatcher, as_other_tech):
+    visit = await assigned_visit(client, as_dispatcher, "T1001")
+    response = await client.get(f"/v1/mobile/visits/{visit['id']}", headers=as_other_tech)
+    assert response.status_code == 404
+    assert "13900000000" not in response.text
+
+
+async def test_my_visit_detail(client, as_dispatcher, as_tech):
+    visit = await assigned_visit(client, as_dispatcher, "T1001")
+    response = await client.get(f"/v1/mobile/visits/{visit['id']}", headers=as_tech)
+    assert response.status_code == 200
+    assert response.json()["site"]["timeZone"] == "Asia/Shanghai"
+
+
+async def test_technician_cannot_use_the_dispatcher_visit_view(client, as_dispatcher, as_tech):
+    visit = await assigned_visit(client, as_dispatcher, "T1001")
+    assert (await client.get(f"/v1/visits/{visit['id']}", headers=as_tech)).status_code == 403
+
+
+async def test_dispatcher_cannot_use_the_technician_api(client, as_dispatcher):
+    response = await client.get("/v1/mobile/visits", params={"date": "2030-03-04"}, headers=as_dispatcher)
+    assert response.status_code == 403

@@ -19,6 +19,7 @@ from fieldsvc.context import AppContext
 from fieldsvc.errors import EXCEPTION_HANDLERS
 from fieldsvc.dispatch.controller import DispatchController
 from fieldsvc.health import HealthController
+from fieldsvc.observability import request_id_middleware
 from fieldsvc.technician.controller import MyVisitsController
 from fieldsvc.people.controller import PeopleController
 
@@ -61,11 +62,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "ctx": Provide(provide_ctx, sync_to_thread=False),
             "caller": Provide(provide_caller, sync_to_thread=False),
         },
-        middleware=[bearer_auth()],
+        middleware=[request_id_middleware, bearer_auth()],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         openapi_config=openapi_config(),
         request_max_body_size=JSON_BODY_LIMIT,
+        logging_config=None,  # logging is configured once by the process (fieldsvc.observability), not per app
         debug=False,
     )
     app.state.ctx = ctx

@@ -1,0 +1,111 @@
+"""The fieldsvc command line: serve, migrate, demo data, the OpenAPI spec and trail verification."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import logging.config
+import sys
+
+from fieldsvc import db
+from fieldsvc.config import Settings
+from fieldsvc.observability import logging_config
+
+log = logging.getLogger("fieldsvc")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="fieldsvc", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="apply migrations, load demo data into an empty database, serve HTTP")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--no-demo", action="store_true", help="do not load demo data into an empty database")
+    commands.add_parser("migrate", help="apply pending migrations")
+    commands.add_parser("demo", help="load demo data if the database is empty")
+    spec = commands.add_parser("spec", help="write mobile_api_spec/openapi.json from the app")
+    spec.add_argument("--check", action="store_true", help="exit 1 if the committed spec differs")
+    trail = commands.add_parser("trail", help="the tamper-evident audit trail (A-TRAIL)")
+    trail.add_argument("action", choices=["verify"])
+    args = parser.parse_args(argv)
+
+    settings = Settings.from_env()
+    logging.config.dictConfig(logging_config(settings.log_level))
+    if args.command == "spec":
+        return write_spec(settings, args.check)
+    if args.command == "serve":
+        asyncio.run(prepare(settings, demo=not args.no_demo))
+        return serve_http(settings, args.host, args.port, args.workers)
+    if args.command == "trail":
+        return asyncio.run(verify(settings))
+    asyncio.run(prepare(settings, demo=args.command == "demo"))
+    return 0
+
+
+async def prepare(settings: Settings, demo: bool) -> None:
+    from fieldsvc.context import AppContext
+    from fieldsvc.demo import database_is_empty, load_demo
+
+    ctx = AppContext.from_settings(settings)
+    await db.migrate(ctx.engine)
+    if demo:
+        await db.open_database(ctx.engine)
+        try:
+            if await database_is_empty():
+                await load_demo(ctx)
+                log.info("demo data loaded: users admin, dispatcher, auditor, tech.wang, tech.zhao")
+        finally:
+            await db.close_database(ctx.engine)
+
+
+def serve_http(settings: Settings, host: str | None, port: int | None, workers: int) -> int:
+    import uvicorn
+
+    # The factory re-reads FIELDSVC_* in each worker process, so every worker gets the same settings.
+    uvicorn.run(
+        "fieldsvc.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+        log_config=logging_config(settings.log_level),
+    )
+    return 0
+
+
+def write_spec(settings: Settings, check: bool) -> int:
+    from fieldsvc.app import create_app
+    from fieldsvc.spec import SPEC_PATH, render_openapi
+
+    rendered = render_openapi(create_app(settings))
+    if check:
+        current = SPEC_PATH.read_text() if SPEC_PATH.exists() else ""
+        if current != rendered:
+            print(f"{SPEC_PATH} is out of date: run `fieldsvc spec`", file=sys.stderr)
+            return 1
+        return 0
+    SPEC_PATH.write_text(rendered)
+    print(f"wrote {SPEC_PATH}")
+    return 0
+
+
+async def verify(settings: Settings) -> int:
+    from fieldsvc.context import AppContext
+    from fieldsvc.trail.service import verify_trail
+
+    ctx = AppContext.from_settings(settings)
+    db.bind_engine(ctx.engine)
+    await db.open_database(ctx.engine)
+    try:
+        checked, broken = await verify_trail(lambda n: print(f"\rchecked {n} entries", end="", file=sys.stderr))
+    finally:
+        await db.close_database(ctx.engine)
+    print(file=sys.stderr)
+    if broken is not None:
+        print(f"BROKEN at entry seq={broken.seq}: {broken.reason} ({checked} entries before it are intact)")
+        return 1
+    print(f"trail intact: {checked} entries verified")
+    return 0

@@ -1,0 +1,345 @@
+"""E-IMAGE: accept only sound JPEG, PNG and WebP uploads and derive previews, EXIF facts and hashes from one decode."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from PIL import ExifTags, Image, ImageFile, ImageOps, UnidentifiedImageError
+
+_CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+
+# The benchmark allows 1.5x Pillow's own 320 px JPEG thumbnail (a 1/8-scale decode). Decoding a 12 MP photo at 1/2
+# scale for a 1280 px preview and then resizing costs about 2x; at 1/4 scale (1000x750 of a 4000x3000 photo) the
+# decode itself is the preview. So decode at the smallest scale still this long, and only shrink what exceeds 1280.
+_DECODE_LONG_EDGE = 1000
+_DISPLAY_LONG_EDGE = 1280
+_THUMBNAIL_EDGE = 320
+_PREVIEW_JPEG_QUALITY = 85
+# Shrink by whole factors (box averaging) until the last bicubic step spans at most this ratio: the trade Pillow's own
+# draft thumbnail makes, at half the cost of a single bicubic pass over the whole 1000 px preview.
+_REDUCING_GAP = 1.5
+
+# Signatures are drawn dark on white or transparent; anything this much darker than white counts as a stroke. It is
+# counted on the display preview, not the thumbnail: shrinking a wide canvas 8x fades a thin stroke to near white.
+_INK_LEVEL = 200
+
+_DHASH_WIDTH, _DHASH_HEIGHT = 9, 8
+
+# EXIF orientations 5 to 8 are quarter turns (some mirrored): the upright image trades width for height.
+_QUARTER_TURN_ORIENTATIONS = frozenset({5, 6, 7, 8})
+
+_UTC_OFFSET = re.compile(r"([+-])([0-9]{2}):([0-5][0-9])")
+_LARGEST_UTC_OFFSET = timedelta(hours=14)
+
+# What Pillow raises on damaged image data: its documented OSError, plus what its parsers let through unwrapped
+# (seen by flipping and cutting bytes of JPEG, PNG and WebP files; tests/unit/test_imaging.py keeps doing so).
+_DAMAGED_DATA_ERRORS = (OSError, ValueError, SyntaxError)
+
+_T = TypeVar("_T")
+
+
+class ImageRejected(Exception):
+    """An upload this service will not keep as evidence: `code` is stable for programs, `message` is for people."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """E-IMAGE limits; the defaults are the standard's 15 MB and 40 MP."""
+
+    max_bytes: int = 15 * 1024 * 1024
+    max_pixels: int = 40_000_000
+
+
+EXIF_TEXT_LIMIT = 128
+
+
+@dataclass(frozen=True)
+class ExifFacts:
+    """What the photo says about itself (E-TIME, E-PLACE, E-EDIT); every field is None when absent or unreadable."""
+
+    captured_at_local: datetime | None
+    captured_utc_offset: timedelta | None
+    gps_latitude: float | None
+    gps_longitude: float | None
+    make: str | None
+    model: str | None
+    software: str | None
+
+    def captured_at_utc(self, site_zone: ZoneInfo) -> datetime | None:
+        """E-TIME: the capture instant, read in the photo's own offset when it has one, else in the site's zone."""
+        if self.captured_at_local is None:
+            return None
+        zone = site_zone if self.captured_utc_offset is None else timezone(self.captured_utc_offset)
+        try:
+            return self.captured_at_local.replace(tzinfo=zone).astimezone(timezone.utc)
+        except OverflowError:  # a garbage year 1 or 9999 cannot cross into UTC
+            return None
+
+
+@dataclass(frozen=True)
+class ProcessedImage:
+    """An accepted upload: width and height are the upright full-resolution size; previews are upright, EXIF-free."""
+
+    format: str
+    content_type: str
+    width: int
+    height: int
+    byte_size: int
+    sha256: str
+    perceptual_hash: str
+    exif: ExifFacts
+    thumbnail_jpeg: bytes = field(repr=False)
+    display_jpeg: bytes = field(repr=False)
+    ink_coverage: float
+
+
+def process_image(data: bytes, limits: ImageLimits = ImageLimits()) -> ProcessedImage:
+    """Refuse what is not a sound image within limits, then decode once at the scale the display preview needs.
+
+    Synchronous and CPU-bound (Pillow releases the GIL): call it in a worker thread.
+    """
+    _require_strict_decoding()
+    _refuse_by_byte_size(data, limits)
+    with _open_accepted_image(data) as opened:
+        _refuse_by_pixel_count(opened.size, limits)
+        full_width, full_height = opened.size
+        # MPO (phones storing a depth map or preview as a second frame) is a JPEG whose first frame is the photo.
+        image_format = "JPEG" if opened.format == "MPO" else opened.format
+        _decode_at_preview_scale(opened)
+        # EXIF is read after the one decode: for PNG, getexif() itself decodes to reach an eXIf chunk after the pixels.
+        tags = _tolerant(opened.getexif) or Image.Exif()
+        exif = _exif_facts(tags)
+        turned = _tolerant(tags.get, ExifTags.Base.Orientation) in _QUARTER_TURN_ORIENTATIONS
+        upright = _flattened_over_white(_upright_without_metadata(opened))
+    display = _shrunk_to_fit(upright, _DISPLAY_LONG_EDGE)
+    thumbnail = _shrunk_to_fit(display, _THUMBNAIL_EDGE)
+    return ProcessedImage(
+        format=image_format,
+        content_type=_CONTENT_TYPES[image_format],
+        width=full_height if turned else full_width,
+        height=full_width if turned else full_height,
+        byte_size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        perceptual_hash=_difference_hash(thumbnail),
+        exif=exif,
+        thumbnail_jpeg=_jpeg_bytes(thumbnail),
+        display_jpeg=_jpeg_bytes(display),
+        ink_coverage=_ink_coverage(display),
+    )
+
+
+def perceptual_distance(hash_a: str, hash_b: str) -> int:
+    """E-REUSE: how many of the 64 dHash bits differ; a handful means the same picture re-encoded or resized."""
+    return (int(hash_a, 16) ^ int(hash_b, 16)).bit_count()
+
+
+def _require_strict_decoding() -> None:
+    # Pillow's switch is process-wide: if anything turned it on, a cut-off photo would decode grey and pass as evidence.
+    if ImageFile.LOAD_TRUNCATED_IMAGES:
+        raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES is on; refusing to judge uploads that may be truncated")
+
+
+def _refuse_by_byte_size(data: bytes, limits: ImageLimits) -> None:
+    if not data:
+        raise ImageRejected("image.empty", "The file is empty.")
+    if len(data) > limits.max_bytes:
+        raise ImageRejected(
+            "image.too_large",
+            f"The file is {_megabytes(len(data))}; images may be at most {_megabytes(limits.max_bytes)}.",
+        )
+
+
+def _open_accepted_image(data: bytes) -> ImageFile.ImageFile:
+    """Read the header only: format and declared size, no pixels."""
+    with warnings.catch_warnings():
+        # catch_warnings swaps the process-wide filter list, so a concurrent thread may undo this filter; that only
+        # loses the early exit, because _refuse_by_pixel_count holds a far lower limit before anything is decoded.
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            return Image.open(io.BytesIO(data), formats=list(_CONTENT_TYPES))
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+            raise ImageRejected(
+                "image.decompression_bomb", "The image declares a size no photo has; it was not decoded."
+            ) from error
+        except UnidentifiedImageError as error:
+            raise ImageRejected(
+                "image.unsupported_format", "The file is not a JPEG, PNG or WebP image, or is too damaged to tell."
+            ) from error
+        except _DAMAGED_DATA_ERRORS as error:
+            raise ImageRejected("image.corrupt", "The image header is damaged.") from error
+
+
+def _refuse_by_pixel_count(size: tuple[int, int], limits: ImageLimits) -> None:
+    width, height = size
+    if width * height > limits.max_pixels:
+        raise ImageRejected(
+            "image.too_many_pixels",
+            f"The image is {width}x{height} pixels ({width * height / 1e6:.1f} MP); "
+            f"images may have at most {limits.max_pixels / 1e6:g} MP.",
+        )
+
+
+def _decode_at_preview_scale(opened: ImageFile.ImageFile) -> None:
+    # JPEG decoders scale by 1/2, 1/4 or 1/8 while decoding; other formats ignore draft() and decode in full.
+    # The scaled decode still reads the whole stream, so a truncated file fails here as it would at full size.
+    opened.draft(None, _size_within(opened.size, _DECODE_LONG_EDGE))
+    try:
+        opened.load()
+    except _DAMAGED_DATA_ERRORS as error:
+        if str(error).startswith("image file is truncated"):
+            raise ImageRejected("image.truncated", "The image is cut off; upload the complete file again.") from error
+        raise ImageRejected("image.corrupt", "The image data is damaged and cannot be decoded.") from error
+
+
+def _size_within(size: tuple[int, int], long_edge: int) -> tuple[int, int]:
+    width, height = size
+    scale = long_edge / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _exif_facts(tags: Image.Exif) -> ExifFacts:
+    camera = _tolerant(tags.get_ifd, ExifTags.IFD.Exif) or {}
+    gps = _tolerant(tags.get_ifd, ExifTags.IFD.GPSInfo) or {}
+    latitude, longitude = _tolerant(_gps_position, gps) or (None, None)
+    return ExifFacts(
+        captured_at_local=_first_parsed(
+            _exif_datetime, (camera, ExifTags.Base.DateTimeOriginal), (tags, ExifTags.Base.DateTime)
+        ),
+        captured_utc_offset=_first_parsed(
+            _exif_utc_offset, (camera, ExifTags.Base.OffsetTimeOriginal), (camera, ExifTags.Base.OffsetTime)
+        ),
+        gps_latitude=latitude,
+        gps_longitude=longitude,
+        make=_first_parsed(_exif_text, (tags, ExifTags.Base.Make)),
+        model=_first_parsed(_exif_text, (tags, ExifTags.Base.Model)),
+        software=_first_parsed(_exif_text, (tags, ExifTags.Base.Software)),
+    )
+
+
+def _tolerant(read: Callable[..., _T], *args: Any) -> _T | None:
+    # Pillow decodes EXIF lazily and malformed EXIF surfaces as almost any exception type (struct.error, SyntaxError,
+    # ValueError, TypeError, ZeroDivisionError...); a parser below may also trip on a value of the wrong type.
+    # Garbage must cost the field, never the upload.
+    try:
+        return read(*args)
+    except Exception:
+        return None
+
+
+def _first_parsed(parse: Callable[[Any], _T | None], *sources: tuple[Mapping[int, Any], int]) -> _T | None:
+    """The first tag that is present and parses; absent and garbage tags both fall through to the next."""
+    for tags, tag in sources:
+        parsed = _tolerant(parse, _tolerant(tags.get, tag))
+        if parsed is not None:
+            return parsed
+    return None
+
+
+def _exif_text(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    # EXIF text ends at the first NUL; writers pad with NULs or spaces. Longer than any real camera or
+    # program name is noise, and the photo table stores at most EXIF_TEXT_LIMIT characters.
+    return value.split("\x00", 1)[0].strip()[:EXIF_TEXT_LIMIT] or None
+
+
+def _exif_datetime(value: Any) -> datetime | None:
+    text = _exif_text(value)
+    # Some writers append sub-seconds or a zone after the 19 characters EXIF defines.
+    return datetime.strptime(text[:19], "%Y:%m:%d %H:%M:%S") if text else None
+
+
+def _exif_utc_offset(value: Any) -> timedelta | None:
+    match = _UTC_OFFSET.fullmatch(_exif_text(value) or "")
+    if match is None:
+        return None
+    sign, hours, minutes = match.groups()
+    offset = timedelta(hours=int(hours), minutes=int(minutes))
+    if offset > _LARGEST_UTC_OFFSET:
+        return None
+    return -offset if sign == "-" else offset
+
+
+def _gps_position(gps: Mapping[int, Any]) -> tuple[float | None, float | None]:
+    latitude = _coordinate(gps.get(ExifTags.GPS.GPSLatitude), gps.get(ExifTags.GPS.GPSLatitudeRef), "NS", 90)
+    longitude = _coordinate(gps.get(ExifTags.GPS.GPSLongitude), gps.get(ExifTags.GPS.GPSLongitudeRef), "EW", 180)
+    # Half a position cannot place the photo, and receivers without a fix write 0/0 rather than nothing.
+    if latitude is None or longitude is None or latitude == longitude == 0:
+        return None, None
+    return latitude, longitude
+
+
+def _coordinate(degrees_minutes_seconds: Any, reference: Any, hemispheres: str, limit: float) -> float | None:
+    degrees, minutes, seconds = (float(part) for part in degrees_minutes_seconds)
+    magnitude = degrees + minutes / 60 + seconds / 3600
+    # Comparisons with NaN, which is what Pillow makes of a zero denominator, are all False.
+    if not (0 <= degrees and 0 <= minutes < 60 and 0 <= seconds < 60 and magnitude <= limit):
+        return None
+    positive, negative = hemispheres
+    hemisphere = (_exif_text(reference) or "").upper()
+    if hemisphere not in (positive, negative):
+        return None
+    return -magnitude if hemisphere == negative else magnitude
+
+
+def _upright_without_metadata(decoded: ImageFile.ImageFile) -> ImageFile.ImageFile:
+    # Keep only what pixel conversion needs: previews go to people who must not see EXIF, XMP, ICC or comments. With
+    # the EXIF bytes gone, exif_transpose turns the pixels by the orientation getexif() already parsed and cached,
+    # and has no untrusted EXIF to re-serialise (the source of a long line of Pillow crash reports).
+    decoded.info = {key: value for key, value in decoded.info.items() if key == "transparency"}
+    ImageOps.exif_transpose(decoded, in_place=True)
+    return decoded
+
+
+def _flattened_over_white(image: Image.Image) -> Image.Image:
+    """An RGB copy that no longer needs the file, with transparent areas shown as the white paper they stand for."""
+    if image.mode.startswith("I"):
+        # 16-bit grey PNGs: Pillow's conversions clip their values to 0..255 instead of scaling, which turns them white.
+        image = image.point(lambda value: value / 256)
+    if not image.has_transparency_data:
+        return image.convert("RGB")
+    white = Image.new("RGBA", image.size, "white")
+    return Image.alpha_composite(white, image.convert("RGBA")).convert("RGB")
+
+
+def _shrunk_to_fit(image: Image.Image, long_edge: int) -> Image.Image:
+    if max(image.size) <= long_edge:
+        return image  # never enlarge
+    return image.resize(_size_within(image.size, long_edge), Image.Resampling.BICUBIC, reducing_gap=_REDUCING_GAP)
+
+
+def _jpeg_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=_PREVIEW_JPEG_QUALITY)
+    return buffer.getvalue()
+
+
+def _difference_hash(image: Image.Image) -> str:
+    # dHash: one bit per neighbouring pair of a 9x8 grey miniature, set when the right one is brighter. Brightness
+    # gradients survive re-encoding and resizing; a different scene flips about half of them.
+    miniature = image.convert("L").resize((_DHASH_WIDTH, _DHASH_HEIGHT), Image.Resampling.LANCZOS).tobytes()
+    rows = [miniature[start : start + _DHASH_WIDTH] for start in range(0, len(miniature), _DHASH_WIDTH)]
+    bits = "".join("1" if right > left else "0" for row in rows for left, right in zip(row, row[1:]))
+    return f"{int(bits, 2):016x}"
+
+
+def _ink_coverage(image: Image.Image) -> float:
+    histogram = image.convert("L").histogram()
+    return sum(histogram[:_INK_LEVEL]) / (image.width * image.height)
+
+
+def _megabytes(byte_count: int) -> str:
+    return f"{byte_count / (1024 * 1024):.1f} MB"

@@ -1,0 +1,47 @@
+"""mobile_api_spec/openapi.json is what the app serves, byte for byte, whatever the hash seed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from fieldsvc.app import create_app
+from fieldsvc.config import Settings
+from fieldsvc.spec import SPEC_PATH, render_openapi
+
+RENDER = "from fieldsvc.app import create_app; from fieldsvc.spec import render_openapi; import sys; sys.stdout.write(render_openapi(create_app()))"
+
+
+def test_committed_spec_matches_the_app():
+    rendered = render_openapi(create_app(Settings()))
+    assert SPEC_PATH.read_text() == rendered, "the API changed: run `fieldsvc spec` and commit mobile_api_spec/"
+
+
+def test_committed_spec_equals_litestars_own_schema():
+    assert json.loads(SPEC_PATH.read_text()) == create_app(Settings()).openapi_schema.to_schema()
+
+
+def test_spec_rendering_does_not_depend_on_the_hash_seed():
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", RENDER], capture_output=True, check=True, env={**os.environ, "PYTHONHASHSEED": seed}
+        ).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(outputs) == 1
+
+
+def test_every_error_response_documents_the_error_body():
+    spec = json.loads(SPEC_PATH.read_text())
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if status.startswith(("4", "5")) and path != "/health/ready":
+                    schema = response["content"]["application/json"]["schema"]
+                    assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (method, path, status)
+
+
+def test_spec_names_no_environment_dependent_server():
+    assert json.loads(SPEC_PATH.read_text())["servers"] == [{"url": "/"}]

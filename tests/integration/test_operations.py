@@ -1,0 +1,29 @@
+"""What an operator relies on: health checks and a request id on every response."""
+
+from __future__ import annotations
+
+
+async def test_readiness_reports_database_and_blob_store(client):
+    response = await client.get("/health/ready")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": True, "blobStore": True}
+
+
+async def test_liveness_needs_no_token(client):
+    assert (await client.get("/health/live")).status_code == 200
+
+
+async def test_request_id_is_echoed_when_sane(client):
+    response = await client.get("/health/live", headers={"X-Request-Id": "phone-42.retry-1"})
+    assert response.headers["x-request-id"] == "phone-42.retry-1"
+
+
+async def test_request_id_is_generated_when_absent_or_unsafe(client):
+    response = await client.get("/health/live", headers={"X-Request-Id": "evil\r\nheader"})
+    assert len(response.headers["x-request-id"]) == 32
+
+
+async def test_unknown_route_is_a_404_with_code(client):
+    response = await client.get("/v1/does-not-exist")
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"

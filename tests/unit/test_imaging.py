@@ -1,0 +1,577 @@
+"""Image intake (E-IMAGE and the facts E-TIME, E-PLACE, E-EDIT, E-REUSE, V-SIGN read from it), on images made here."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import random
+import struct
+import warnings
+import zlib
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import ExifTags, Image, ImageDraw, ImageFile
+
+from fieldsvc.imaging import (
+    ExifFacts,
+    ImageLimits,
+    ImageRejected,
+    perceptual_distance,
+    process_image,
+)
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def scene(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
+    """A random picture with a photo's broad shading and hard-edged objects; every seed is a different scene."""
+    rng = random.Random(seed)
+
+    def colour() -> tuple[int, int, int]:
+        return rng.randrange(256), rng.randrange(256), rng.randrange(256)
+
+    coarse = Image.new("RGB", (8, 6))
+    coarse.putdata([colour() for _ in range(8 * 6)])
+    picture = coarse.resize(size, Image.Resampling.BICUBIC)
+    pen = ImageDraw.Draw(picture)
+    width, height = size
+    for _ in range(12):
+        left, top = rng.randrange(width), rng.randrange(height)
+        right, bottom = left + rng.randrange(width // 8, width // 3), top + rng.randrange(height // 8, height // 3)
+        pen.ellipse((left, top, right, bottom), fill=colour())
+    return picture
+
+
+def encoded(image: Image.Image, image_format: str = "JPEG", **options: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, image_format, **options)
+    return buffer.getvalue()
+
+
+def jpeg_with(exif: Image.Exif, image: Image.Image | None = None) -> bytes:
+    return encoded(scene(1) if image is None else image, exif=exif)
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height but whose pixel data is a few bytes."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
+
+
+def tiff_ifd(offset: int, entries: list[tuple[int, int, int, bytes]]) -> bytes:
+    """A little-endian TIFF directory placed at `offset`: (tag, type, count, raw value) entries, values after it."""
+    data_offset = offset + 2 + 12 * len(entries) + 4
+    table, data = b"", b""
+    for tag, kind, count, value in entries:
+        if len(value) <= 4:
+            table += struct.pack("<HHI", tag, kind, count) + value.ljust(4, b"\x00")
+        else:
+            table += struct.pack("<HHII", tag, kind, count, data_offset + len(data))
+            data += value
+    return struct.pack("<H", len(entries)) + table + struct.pack("<I", 0) + data
+
+
+def decoded(jpeg: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(jpeg))
+    image.load()
+    return image
+
+
+def rejection_code(data: bytes, limits: ImageLimits = ImageLimits()) -> str:
+    with pytest.raises(ImageRejected) as rejected:
+        process_image(data, limits)
+    assert rejected.value.message  # every refusal explains itself to a person
+    return rejected.value.code
+
+
+@pytest.fixture
+def decoding_forbidden(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse_to_decode(self: ImageFile.ImageFile) -> None:
+        raise AssertionError("pixels were decoded")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", refuse_to_decode)
+
+
+def signature_canvas(mode: str, background: tuple[int, ...] | str) -> Image.Image:
+    return Image.new(mode, (600, 200), background)
+
+
+def with_strokes(canvas: Image.Image) -> Image.Image:
+    pen = ImageDraw.Draw(canvas)
+    ink = (20, 20, 60, 255)[: len(canvas.getbands())]
+    pen.line([(40, 150), (120, 40), (200, 160), (300, 50), (420, 140), (560, 60)], fill=ink, width=5)
+    return canvas
+
+
+# --- refusals (E-IMAGE) ---
+
+
+def test_zero_bytes_refused() -> None:
+    assert rejection_code(b"") == "image.empty"
+
+
+def test_over_byte_limit_refused() -> None:
+    data = encoded(scene(1))
+
+    assert rejection_code(data, ImageLimits(max_bytes=len(data) - 1)) == "image.too_large"
+
+
+def test_over_pixel_limit_refused(decoding_forbidden: None) -> None:
+    data = encoded(scene(1, (640, 480)))
+
+    assert rejection_code(data, ImageLimits(max_pixels=640 * 480 - 1)) == "image.too_many_pixels"
+
+
+def test_image_exactly_at_both_limits_is_accepted() -> None:
+    data = encoded(scene(1, (640, 480)))
+
+    assert process_image(data, ImageLimits(max_bytes=len(data), max_pixels=640 * 480)).width == 640
+
+
+def test_decompression_bomb_is_refused_before_decode(decoding_forbidden: None) -> None:
+    assert rejection_code(png_declaring(100_000, 100_000)) == "image.decompression_bomb"
+
+
+def test_size_pillow_only_warns_about_is_refused_as_a_bomb(decoding_forbidden: None) -> None:
+    # 10^8 pixels: above Pillow's warning threshold, below the size at which it raises by itself.
+    assert rejection_code(png_declaring(100_000, 1_000)) == "image.decompression_bomb"
+
+
+def test_svg_is_refused() -> None:
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>'
+
+    assert rejection_code(svg) == "image.unsupported_format"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(encoded(scene(1), "GIF"), id="gif"),
+        pytest.param(encoded(scene(1), "BMP"), id="bmp"),
+        pytest.param(encoded(scene(1), "TIFF"), id="tiff"),
+        pytest.param(b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n", id="pdf"),
+        pytest.param(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64, id="heic"),
+        pytest.param("签名 signature".encode(), id="text"),
+    ],
+)
+def test_formats_other_than_jpeg_png_webp_are_refused(data: bytes) -> None:
+    assert rejection_code(data) == "image.unsupported_format"
+
+
+def test_truncated_jpeg_is_refused() -> None:
+    data = encoded(scene(1))
+
+    assert rejection_code(data[: len(data) // 2]) == "image.truncated"
+
+
+def test_truncated_png_is_refused() -> None:
+    data = encoded(scene(1), "PNG")
+
+    assert rejection_code(data[: len(data) // 2]) == "image.truncated"
+
+
+def test_lenient_truncation_switched_on_elsewhere_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+
+    with pytest.raises(RuntimeError, match="LOAD_TRUNCATED_IMAGES"):
+        process_image(encoded(scene(1)))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    original=st.sampled_from([encoded(scene(3, (64, 48)), image_format) for image_format in ("JPEG", "PNG", "WEBP")]),
+    damage=st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 255)), min_size=1, max_size=8),
+    keep=st.floats(min_value=0.0, max_value=1.0),
+)
+def test_damaged_bytes_are_refused_or_read_never_crash(
+    original: bytes, damage: list[tuple[int, int]], keep: float
+) -> None:
+    data = bytearray(original[: max(1, int(len(original) * keep))])
+    for position, value in damage:
+        data[position % len(data)] = value
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow warns about the damage it tolerates
+        try:
+            process_image(bytes(data))
+        except ImageRejected:
+            pass  # a refusal with a stable code is a right answer; any other exception escaping is the bug
+
+
+def test_pillow_and_warning_settings_are_left_as_found() -> None:
+    filters_before = list(warnings.filters)
+    max_pixels_before = Image.MAX_IMAGE_PIXELS
+
+    rejection_code(png_declaring(100_000, 1_000))
+    process_image(encoded(scene(1)))
+
+    assert warnings.filters == filters_before
+    assert Image.MAX_IMAGE_PIXELS == max_pixels_before
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+
+
+# --- what is accepted ---
+
+
+def test_png_renamed_as_jpeg_is_read_as_png() -> None:
+    # Only bytes reach process_image: the content decides, never a file name or a claimed content type.
+    result = process_image(encoded(scene(1), "PNG"))
+
+    assert (result.format, result.content_type) == ("PNG", "image/png")
+
+
+def test_jpeg_is_read_as_jpeg() -> None:
+    result = process_image(encoded(scene(1)))
+
+    assert (result.format, result.content_type) == ("JPEG", "image/jpeg")
+
+
+def test_webp_is_read_as_webp() -> None:
+    result = process_image(encoded(scene(1), "WEBP"))
+
+    assert (result.format, result.content_type) == ("WEBP", "image/webp")
+
+
+def test_multi_picture_jpeg_is_read_as_jpeg() -> None:
+    mpo = encoded(scene(1), "MPO", save_all=True, append_images=[scene(2)])
+
+    result = process_image(mpo)
+
+    assert (result.format, result.content_type, result.width) == ("JPEG", "image/jpeg", 640)
+
+
+def test_hash_and_size_are_of_the_original_bytes() -> None:
+    data = encoded(scene(1))
+
+    result = process_image(data)
+
+    assert (result.sha256, result.byte_size) == (hashlib.sha256(data).hexdigest(), len(data))
+
+
+def test_reported_size_is_the_original_not_the_reduced_decode() -> None:
+    result = process_image(encoded(scene(1, (2000, 1500))))
+
+    assert (result.width, result.height) == (2000, 1500)
+    assert decoded(result.display_jpeg).size == (1000, 750)  # decoded at 1/2 scale, not enlarged back
+
+
+def test_previews_fit_their_boxes() -> None:
+    result = process_image(encoded(Image.new("L", (2600, 100), 128), "PNG"))
+
+    assert decoded(result.display_jpeg).size == (1280, 49)
+    assert decoded(result.thumbnail_jpeg).size == (320, 12)
+
+
+def test_sixteen_bit_grey_png_keeps_its_tones() -> None:
+    gradient = Image.linear_gradient("L").resize((256, 64)).convert("I").point(lambda value: value * 256)
+
+    thumbnail = decoded(process_image(encoded(gradient.convert("I;16"), "PNG")).thumbnail_jpeg).convert("L")
+
+    darkest, lightest = thumbnail.getextrema()
+    assert darkest < 20 and lightest > 235
+
+
+def test_small_images_are_not_enlarged() -> None:
+    result = process_image(encoded(scene(1, (100, 80))))
+
+    assert decoded(result.display_jpeg).size == decoded(result.thumbnail_jpeg).size == (100, 80)
+
+
+def test_orientation_applied_to_dimensions() -> None:
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6  # stored sideways: turn 90 degrees clockwise to view
+
+    result = process_image(jpeg_with(exif, scene(1, (640, 480))))
+
+    assert (result.width, result.height) == (480, 640)
+
+
+def test_orientation_applied_to_previews() -> None:
+    sideways = Image.new("RGB", (640, 480), "blue")
+    sideways.paste("red", (0, 0, 320, 480))  # the left half becomes the top once turned clockwise
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6
+
+    thumbnail = decoded(process_image(jpeg_with(exif, sideways)).thumbnail_jpeg).convert("RGB")
+
+    assert thumbnail.size == (240, 320)
+    red, _, blue = thumbnail.getpixel((120, 20))
+    assert red > 200 and blue < 60
+    red, _, blue = thumbnail.getpixel((120, 300))
+    assert red < 60 and blue > 200
+
+
+def test_derivatives_carry_no_exif() -> None:
+    exif = Image.Exif()
+    exif[ExifTags.Base.Make] = "Xiaomi"
+    exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.DateTimeOriginal] = "2024:05:01 10:00:00"
+    exif.get_ifd(ExifTags.IFD.GPSInfo).update(
+        {ExifTags.GPS.GPSLatitudeRef: "N", ExifTags.GPS.GPSLatitude: (31.0, 14.0, 24.0)}
+    )
+    original = encoded(
+        scene(1),
+        exif=exif,
+        comment=b"home of customer 42",
+        icc_profile=b"\x00" * 128,
+        xmp=b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF/></x:xmpmeta>',
+    )
+
+    result = process_image(original)
+
+    for preview in (decoded(result.thumbnail_jpeg), decoded(result.display_jpeg)):
+        assert len(preview.getexif()) == 0
+        assert not {"exif", "comment", "icc_profile", "xmp"} & preview.info.keys()
+
+
+# --- EXIF facts (E-TIME, E-PLACE, E-EDIT) ---
+
+
+def test_photo_without_exif_has_no_facts() -> None:
+    assert process_image(encoded(scene(1))).exif == ExifFacts(None, None, None, None, None, None, None)
+
+
+def test_camera_and_editing_software_are_read() -> None:
+    exif = Image.Exif()
+    exif[ExifTags.Base.Make] = "  Xiaomi "
+    exif[ExifTags.Base.Model] = "Redmi Note 12"
+    exif[ExifTags.Base.Software] = "Adobe Photoshop 25.0\x00\x00"
+
+    facts = process_image(jpeg_with(exif)).exif
+
+    assert (facts.make, facts.model, facts.software) == ("Xiaomi", "Redmi Note 12", "Adobe Photoshop 25.0")
+
+
+def test_exif_gps_south_west_is_negative() -> None:
+    exif = Image.Exif()
+    exif.get_ifd(ExifTags.IFD.GPSInfo).update(
+        {
+            ExifTags.GPS.GPSLatitudeRef: "S",
+            ExifTags.GPS.GPSLatitude: (33.0, 52.0, 4.8),
+            ExifTags.GPS.GPSLongitudeRef: "W",
+            ExifTags.GPS.GPSLongitude: (70.0, 30.0, 0.0),
+        }
+    )
+
+    facts = process_image(jpeg_with(exif)).exif
+
+    assert facts.gps_latitude == pytest.approx(-(33 + 52 / 60 + 4.8 / 3600))
+    assert facts.gps_longitude == pytest.approx(-70.5)
+
+
+def test_exif_gps_north_east_is_positive() -> None:
+    exif = Image.Exif()
+    exif.get_ifd(ExifTags.IFD.GPSInfo).update(
+        {
+            ExifTags.GPS.GPSLatitudeRef: "N",
+            ExifTags.GPS.GPSLatitude: (31.0, 14.0, 24.0),
+            ExifTags.GPS.GPSLongitudeRef: "E",
+            ExifTags.GPS.GPSLongitude: (121.0, 28.0, 12.0),
+        }
+    )
+
+    facts = process_image(jpeg_with(exif)).exif
+
+    assert (facts.gps_latitude, facts.gps_longitude) == (pytest.approx(31.24), pytest.approx(121.47))
+
+
+def test_gps_zero_zero_is_treated_as_absent() -> None:
+    exif = Image.Exif()
+    exif.get_ifd(ExifTags.IFD.GPSInfo).update(
+        {
+            ExifTags.GPS.GPSLatitudeRef: "N",
+            ExifTags.GPS.GPSLatitude: (0.0, 0.0, 0.0),
+            ExifTags.GPS.GPSLongitudeRef: "E",
+            ExifTags.GPS.GPSLongitude: (0.0, 0.0, 0.0),
+        }
+    )
+
+    facts = process_image(jpeg_with(exif)).exif
+
+    assert (facts.gps_latitude, facts.gps_longitude) == (None, None)
+
+
+def test_capture_time_uses_offset_when_present() -> None:
+    exif = Image.Exif()
+    exif.get_ifd(ExifTags.IFD.Exif).update(
+        {ExifTags.Base.DateTimeOriginal: "2024:05:01 10:00:00", ExifTags.Base.OffsetTimeOriginal: "+08:00"}
+    )
+
+    facts = process_image(jpeg_with(exif)).exif
+
+    assert facts.captured_at_local == datetime(2024, 5, 1, 10, 0, 0)
+    assert facts.captured_utc_offset == timedelta(hours=8)
+    assert facts.captured_at_utc(NEW_YORK) == datetime(2024, 5, 1, 2, 0, 0, tzinfo=timezone.utc)
+
+
+def test_capture_time_falls_back_to_site_zone() -> None:
+    exif = Image.Exif()
+    exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.DateTimeOriginal] = "2024:05:01 10:00:00"
+
+    facts = process_image(jpeg_with(exif)).exif
+
+    assert facts.captured_utc_offset is None
+    assert facts.captured_at_utc(SHANGHAI) == datetime(2024, 5, 1, 2, 0, 0, tzinfo=timezone.utc)
+    assert facts.captured_at_utc(NEW_YORK) == datetime(2024, 5, 1, 14, 0, 0, tzinfo=timezone.utc)
+
+
+def test_capture_time_falls_back_to_file_time_and_its_offset() -> None:
+    exif = Image.Exif()
+    exif[ExifTags.Base.DateTime] = "2024:05:01 10:00:00"
+    exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.OffsetTime] = "-03:30"
+
+    facts = process_image(jpeg_with(exif)).exif
+
+    assert facts.captured_at_utc(SHANGHAI) == datetime(2024, 5, 1, 13, 30, 0, tzinfo=timezone.utc)
+
+
+def test_zero_utc_offset_is_kept() -> None:
+    exif = Image.Exif()
+    exif.get_ifd(ExifTags.IFD.Exif).update(
+        {ExifTags.Base.DateTimeOriginal: "2024:05:01 10:00:00", ExifTags.Base.OffsetTimeOriginal: "+00:00"}
+    )
+
+    facts = process_image(jpeg_with(exif)).exif
+
+    assert facts.captured_at_utc(SHANGHAI) == datetime(2024, 5, 1, 10, 0, 0, tzinfo=timezone.utc)
+
+
+def test_capture_time_at_the_edge_of_the_calendar_is_unknown() -> None:
+    facts = ExifFacts(datetime(1, 1, 1), timedelta(hours=8), None, None, None, None, None)
+
+    assert facts.captured_at_utc(SHANGHAI) is None
+
+
+def test_garbage_exif_does_not_raise() -> None:
+    ascii_, short, long_, rational = 2, 3, 4, 5
+    ifd0_entries = 4  # Make, Orientation, Exif pointer, GPS pointer
+    exif_at = 8 + 2 + 12 * ifd0_entries + 4
+    camera = tiff_ifd(
+        exif_at,
+        [
+            (ExifTags.Base.DateTimeOriginal, ascii_, 20, b"2024:13:45 99:99:99\x00"),
+            (ExifTags.Base.OffsetTimeOriginal, rational, 1, struct.pack("<II", 8, 0)),  # a number, not text
+        ],
+    )
+    gps_at = exif_at + len(camera)
+    gps = tiff_ifd(
+        gps_at,
+        [
+            (ExifTags.GPS.GPSLatitudeRef, ascii_, 2, b"Q\x00"),
+            (ExifTags.GPS.GPSLatitude, rational, 3, struct.pack("<6I", 31, 0, 14, 0, 24, 0)),  # zero denominators
+            (ExifTags.GPS.GPSLongitudeRef, short, 1, struct.pack("<H", 69)),
+            (ExifTags.GPS.GPSLongitude, rational, 3, struct.pack("<6I", 500, 1, 0, 1, 0, 1)),  # 500 degrees
+        ],
+    )
+    ifd0 = tiff_ifd(
+        8,
+        [
+            (ExifTags.Base.Make, long_, 1, struct.pack("<I", 7)),  # a number, not text
+            (ExifTags.Base.Orientation, short, 1, struct.pack("<H", 6)),
+            (ExifTags.IFD.Exif, long_, 1, struct.pack("<I", exif_at)),
+            (ExifTags.IFD.GPSInfo, long_, 1, struct.pack("<I", gps_at)),
+        ],
+    )
+    raw_exif = b"Exif\x00\x00II*\x00" + struct.pack("<I", 8) + ifd0 + camera + gps
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow warns about the garbage it skips
+        result = process_image(encoded(scene(1), exif=raw_exif))
+
+    assert result.exif == ExifFacts(None, None, None, None, None, None, None)
+    assert (result.width, result.height) == (480, 640)  # the readable orientation still counts
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    tail=st.binary(max_size=400), byte_order=st.sampled_from([b"II*\x00\x08\x00\x00\x00", b"MM\x00*\x00\x00\x00\x08"])
+)
+def test_random_exif_bytes_never_raise(tail: bytes, byte_order: bytes) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = process_image(encoded(scene(3, (64, 48)), exif=b"Exif\x00\x00" + byte_order + tail))
+
+    assert {result.width, result.height} == {64, 48}
+
+
+# --- perceptual hash (E-REUSE) ---
+
+
+@pytest.mark.parametrize(
+    "copy",
+    [
+        pytest.param(lambda image: encoded(image, quality=35), id="re-encoded at low quality"),
+        pytest.param(lambda image: encoded(image.resize((576, 432))), id="resized to 90%"),
+        pytest.param(lambda image: encoded(image, "PNG"), id="converted to PNG"),
+        pytest.param(lambda image: encoded(image.resize((320, 240)), quality=50), id="halved and re-encoded"),
+    ],
+)
+def test_near_duplicate_has_small_perceptual_distance(copy: Callable[[Image.Image], bytes]) -> None:
+    original = process_image(encoded(scene(1), quality=92))
+
+    near_duplicate = process_image(copy(scene(1)))
+
+    assert perceptual_distance(original.perceptual_hash, near_duplicate.perceptual_hash) <= 6
+
+
+def test_unrelated_image_has_large_perceptual_distance() -> None:
+    first, second = process_image(encoded(scene(1))), process_image(encoded(scene(2)))
+
+    assert perceptual_distance(first.perceptual_hash, second.perceptual_hash) > 20
+
+
+def test_perceptual_hash_is_16_hex_characters() -> None:
+    perceptual_hash = process_image(encoded(scene(1))).perceptual_hash
+
+    assert len(perceptual_hash) == 16 and int(perceptual_hash, 16) >= 0
+
+
+def test_perceptual_distance_counts_differing_bits() -> None:
+    assert perceptual_distance("0000000000000000", "ffffffffffffffff") == 64
+    assert perceptual_distance("00000000000000f0", "0000000000000070") == 1
+    assert perceptual_distance("8badf00d8badf00d", "8badf00d8badf00d") == 0
+
+
+# --- ink (V-SIGN) ---
+
+
+def test_blank_signature_has_zero_ink() -> None:
+    assert process_image(encoded(signature_canvas("RGB", "white"), "PNG")).ink_coverage == 0.0
+
+
+def test_signature_with_strokes_has_ink() -> None:
+    coverage = process_image(encoded(with_strokes(signature_canvas("RGB", "white")), "PNG")).ink_coverage
+
+    assert 0.01 < coverage < 0.2
+
+
+def test_thin_strokes_on_a_wide_canvas_are_ink() -> None:
+    canvas = Image.new("RGB", (2400, 800), "white")
+    ImageDraw.Draw(canvas).line([(100, 600), (800, 100), (1500, 700), (2300, 150)], fill="black", width=1)
+
+    assert process_image(encoded(canvas, "PNG")).ink_coverage > 0
+
+
+def test_transparent_background_is_not_ink() -> None:
+    # Black with zero alpha is what most canvases export for "nothing drawn here".
+    assert process_image(encoded(signature_canvas("RGBA", (0, 0, 0, 0)), "PNG")).ink_coverage == 0.0
+
+
+def test_strokes_on_transparent_background_are_ink() -> None:
+    coverage = process_image(encoded(with_strokes(signature_canvas("RGBA", (0, 0, 0, 0))), "PNG")).ink_coverage
+
+    assert 0.01 < coverage < 0.2

@@ -20,6 +20,7 @@ from fieldsvc.errors import EXCEPTION_HANDLERS
 from fieldsvc.dispatch.controller import DispatchController
 from fieldsvc.health import HealthController
 from fieldsvc.observability import request_id_middleware
+from fieldsvc.review.controller import ReviewController
 from fieldsvc.technician.controller import MyVisitsController
 from fieldsvc.people.controller import PeopleController
 
@@ -57,7 +58,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await db.close_database(ctx.engine)
 
     app = Litestar(
-        route_handlers=[HealthController, AuthController, PeopleController, DispatchController, MyVisitsController],
+        route_handlers=[HealthController, AuthController, PeopleController, DispatchController, MyVisitsController, ReviewController],
         dependencies={
             "ctx": Provide(provide_ctx, sync_to_thread=False),
             "caller": Provide(provide_caller, sync_to_thread=False),

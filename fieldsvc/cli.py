@@ -7,6 +7,8 @@ import asyncio
 import logging
 import logging.config
 import sys
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from fieldsvc import db
 from fieldsvc.config import Settings
@@ -29,6 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     spec.add_argument("--check", action="store_true", help="exit 1 if the committed spec differs")
     trail = commands.add_parser("trail", help="the tamper-evident audit trail (A-TRAIL)")
     trail.add_argument("action", choices=["verify"])
+    audit = commands.add_parser("audit", help="re-audit visits in bulk (A-REAUDIT); safe to interrupt and re-run")
+    audit.add_argument("action", choices=["rerun"])
+    audit.add_argument("--from", dest="start", type=date.fromisoformat, help="first agreed date (default zone)")
+    audit.add_argument("--to", dest="end", type=date.fromisoformat, help="last agreed date, inclusive")
     args = parser.parse_args(argv)
 
     settings = Settings.from_env()
@@ -40,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         return serve_http(settings, args.host, args.port, args.workers)
     if args.command == "trail":
         return asyncio.run(verify(settings))
+    if args.command == "audit":
+        return asyncio.run(rerun_audit(settings, args.start, args.end))
     asyncio.run(prepare(settings, demo=args.command == "demo"))
     return 0
 
@@ -89,6 +97,40 @@ def write_spec(settings: Settings, check: bool) -> int:
         return 0
     SPEC_PATH.write_text(rendered)
     print(f"wrote {SPEC_PATH}")
+    return 0
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr for long jobs."""
+
+    def __init__(self, total: int, label: str):
+        self.total, self.label = total, label
+
+    def __call__(self, done: int) -> None:
+        width = 30
+        filled = width * done // max(self.total, 1)
+        print(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{self.total}", end="", file=sys.stderr)
+        if done >= self.total:
+            print(file=sys.stderr)
+
+
+async def rerun_audit(settings: Settings, start: date | None, end: date | None) -> int:
+    from fieldsvc.context import AppContext
+    from fieldsvc.verdicts.service import VerdictService, visit_ids_between
+
+    ctx = AppContext.from_settings(settings)
+    zone = ZoneInfo(settings.default_time_zone)
+    db.bind_engine(ctx.engine)
+    await db.open_database(ctx.engine)
+    try:
+        visit_ids = await visit_ids_between(
+            start and datetime.combine(start, time(0), tzinfo=zone),
+            end and datetime.combine(end + timedelta(days=1), time(0), tzinfo=zone),
+        )
+        done = await VerdictService(ctx).reaudit_all(visit_ids, ProgressBar(len(visit_ids), "re-auditing"))
+    finally:
+        await db.close_database(ctx.engine)
+    print(f"re-audited {done} visits")
     return 0
 
 

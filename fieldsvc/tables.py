@@ -264,7 +264,7 @@ class AuditResult(Table, tablename="audit_result"):
     policy_id = Varchar(length=64)
     policy_version = Integer()
     findings = JSON()
-    trusted_arrival = JSON()
+    trusted_arrival = JSON(null=True, default=None)  # None until a check-in arrives
     facts_digest = Varchar(length=64)
     audited_at = Timestamptz()
 

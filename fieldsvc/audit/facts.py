@@ -1,0 +1,240 @@
+"""What the audit engine knows about a visit: plain frozen values the service builds from its rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+# Every datetime is timezone-aware UTC. Times the phone produced ("corrected") are its wall clock corrected by
+# the clock offset the service measured when the phone synced (E-CLOCK); check-ins also keep the raw values,
+# because the trusted arrival time (V-PUNCT) is chosen from them.
+
+VisitKind = Literal["install", "repair"]
+Tier = Literal["diamond", "gold", "silver", "standard"]
+CheckinKind = Literal["arrival", "return", "checkout"]
+PhotoPurpose = Literal["shoe_covers", "tool_mat", "site_clean", "test_result", "before", "after", "other"]
+StepId = Literal["V-ID", "V-MAT", "V-CONSENT"]
+
+
+@dataclass(frozen=True, slots=True)
+class SiteFacts:
+    latitude: float
+    longitude: float
+    time_zone: str = "Asia/Shanghai"  # IANA zone, used to show times to auditors in site-local time
+
+
+@dataclass(frozen=True, slots=True)
+class RescheduleFacts:
+    """B-RESCHED: one move of a visit's agreed time."""
+
+    event_id: str
+    visit_id: str
+    old_time: datetime
+    new_time: datetime
+    initiator: Literal["customer", "company"]
+    reason_code: str
+    customer_confirmed: bool
+    recorded_at: datetime
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFacts:
+    """The work order a visit serves; order-level deadlines are judged on its first visit only."""
+
+    order_id: str
+    kind: VisitKind
+    tier: Tier
+    accepted_at: datetime
+    first_visit_id: str
+    first_contact_at: datetime | None = None
+    resolved_at: datetime | None = None  # closed with outcome `resolved`
+    forced_close_reason: str | None = None
+    reschedules: tuple[RescheduleFacts, ...] = ()  # of every visit of the order (SLA references, B-REPAIR)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckinFacts:
+    """V-CHECKIN: arrival, return after a leave, or checkout, with raw and corrected times."""
+
+    event_id: str
+    kind: CheckinKind
+    latitude: float
+    longitude: float
+    accuracy_m: float
+    device_time: datetime  # the phone's wall clock, as sent
+    received_at: datetime  # the server's clock when the fact arrived
+    corrected_time: datetime | None = None  # device_time corrected by the offset measured at sync, if measured
+    mock: bool = False  # the phone reported the location as mock/simulated
+
+
+@dataclass(frozen=True, slots=True)
+class ClockSyncFacts:
+    """E-CLOCK: one measurement of the technician's device clock while it synced this visit's facts."""
+
+    measured_at: datetime
+    offset_s: float  # device wall clock minus server clock
+
+
+@dataclass(frozen=True, slots=True)
+class StepFacts:
+    """A step confirmation on the phone (V-ID, V-MAT, V-CONSENT)."""
+
+    event_id: str
+    step: StepId
+    confirmed_at: datetime
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NoteFacts:
+    """A free-text note tied to a rule, e.g. the reason a rural visit has no shoe-cover photo (V-SHOES)."""
+
+    event_id: str
+    rule_id: str
+    text: str
+    written_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LeaveFacts:
+    """V-LEAVE: the technician temporarily left the site."""
+
+    event_id: str
+    left_at: datetime
+    will_return: bool
+    restore_by: datetime | None = None  # promised to the customer when not returning
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceTestFacts:
+    """V-TEST: a service test and whether the customer accepted it."""
+
+    event_id: str
+    tested_at: datetime
+    customer_accepted: bool
+    download_mbps: float | None = None
+    upload_mbps: float | None = None
+    latency_ms: float | None = None
+
+    @property
+    def has_result(self) -> bool:
+        return self.download_mbps is not None or self.upload_mbps is not None or self.latency_ms is not None
+
+
+@dataclass(frozen=True, slots=True)
+class AskFacts:
+    """V-ASK: a customer question the technician could not answer on the spot."""
+
+    event_id: str
+    asked_at: datetime
+    question: str
+    customer_name: str
+    customer_phone: str
+    customer_address: str
+    followed_up_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PhotoFacts:
+    """A photo of this visit, with what its EXIF says and what the server computed from its bytes."""
+
+    photo_id: str
+    purpose: PhotoPurpose
+    sha256: str
+    perceptual_hash: str  # 64-bit dHash as 16 hex digits
+    recorded_at: datetime  # corrected phone time at which the app recorded the photo
+    captured_at: datetime | None = None  # EXIF DateTimeOriginal in UTC (its offset or the site zone), corrected
+    latitude: float | None = None  # EXIF GPS
+    longitude: float | None = None
+    software: str | None = None  # EXIF Software
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureFacts:
+    """V-SIGN: the customer's signature on the work-order summary."""
+
+    event_id: str
+    signer_name: str
+    ink_ratio: float  # share of the signature image's pixels that carry ink
+    signed_at: datetime
+    summary_digest: str  # digest of the summary the phone showed and the customer signed
+    expected_digest: str  # digest the service computes of the summary it generated
+
+
+@dataclass(frozen=True, slots=True)
+class CardFacts:
+    """V-CARD: the service card as generated by the service and stored with the visit."""
+
+    event_id: str
+    technician_name: str
+    staff_number: str
+    contact_phone: str
+    hotline: str
+    leaflet: str
+
+
+@dataclass(frozen=True, slots=True)
+class CompletionFacts:
+    """V-CLOSE / V-TERMINAL: how the technician completed the visit."""
+
+    event_id: str
+    outcome: Literal["resolved", "unresolved"]
+    reason: str = ""  # required when unresolved
+    customer_equipment_fault: bool = False
+    terminal_explanation: str = ""
+    terminal_help_given: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VisitFacts:
+    visit_id: str
+    agreed_time: datetime  # the current punctuality reference (after every reschedule)
+    booked_at: datetime
+    site: SiteFacts
+    order: OrderFacts
+    install_late_reason: str | None = None  # B-INSTALL-24: customer_requested | resource_unavailable
+    customer_notified_at: datetime | None = None  # B-INSTALL-24 with resource_unavailable
+    checkins: tuple[CheckinFacts, ...] = ()
+    clock_syncs: tuple[ClockSyncFacts, ...] = ()
+    steps: tuple[StepFacts, ...] = ()
+    notes: tuple[NoteFacts, ...] = ()
+    leaves: tuple[LeaveFacts, ...] = ()
+    tests: tuple[ServiceTestFacts, ...] = ()
+    asks: tuple[AskFacts, ...] = ()
+    photos: tuple[PhotoFacts, ...] = ()
+    signature: SignatureFacts | None = None
+    card: CardFacts | None = None
+    completion: CompletionFacts | None = None  # None while the technician has not completed the visit
+
+
+@dataclass(frozen=True, slots=True)
+class OtherVisitPhoto:
+    """E-REUSE: a photo of another visit (any technician) that may be the same picture."""
+
+    visit_id: str
+    photo_id: str
+    sha256: str
+    perceptual_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class NeighbourFix:
+    """E-MOCK: the technician's location fix just before or after this visit, from their other visits."""
+
+    event_id: str
+    visit_id: str
+    at: datetime  # trusted time of that fix
+    latitude: float
+    longitude: float
+    accuracy_m: float
+
+
+@dataclass(frozen=True, slots=True)
+class AuditContext:
+    """What the audit needs beyond the visit itself; `now` makes deadline rules deterministic."""
+
+    now: datetime
+    other_photos: tuple[OtherVisitPhoto, ...] = ()
+    neighbour_fixes: tuple[NeighbourFix, ...] = ()

@@ -1,0 +1,146 @@
+"""Findings and verdicts (A-VERDICT), with a deterministic dict form for JSON storage."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from fieldsvc.audit.wording import local_time
+
+Severity = Literal["violation", "warning", "info"]
+VIOLATION: Severity = "violation"
+WARNING: Severity = "warning"
+
+VerdictStatus = Literal["pending", "passed", "flagged"]
+# Where the trusted arrival time came from (V-PUNCT, E-CLOCK), best first.
+TimeSource = Literal["device_corrected", "server_receipt", "device_clock", "first_photo"]
+
+
+def finding_code(rule_id: str, reason: str) -> str:
+    """Rule id plus reason as a finding code: V-PUNCT, late -> v.punct.late; B-INSTALL-24 -> b.install_24.*."""
+    group, _, name = rule_id.lower().partition("-")
+    return f"{group}.{name.replace('-', '_')}.{reason}"
+
+
+def refs_to(kind: str, ids: Iterable[str]) -> tuple[str, ...]:
+    """References to several facts of one kind, each once (a replayed fact is the same fact) in a stable order."""
+    return tuple(sorted({f"{kind}:{fact_id}" for fact_id in ids}))
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    rule_id: str  # STANDARD id, e.g. "V-PUNCT"
+    code: str  # finer reason, e.g. "v.punct.late"
+    severity: Severity
+    message_en: str
+    message_zh: str
+    measured: str | float | None = None
+    threshold: str | float | None = None
+    unit: str | None = None
+    refs: tuple[str, ...] = ()  # "checkin:<event id>", "photo:<id>", "visit:<id>", ...
+
+    def sort_key(self) -> tuple[object, ...]:
+        return (
+            self.rule_id, self.code, self.refs, self.message_en, self.message_zh, self.severity,
+            repr(self.measured), repr(self.threshold), repr(self.unit),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule_id": self.rule_id,
+            "code": self.code,
+            "severity": self.severity,
+            "message_en": self.message_en,
+            "message_zh": self.message_zh,
+            "measured": self.measured,
+            "threshold": self.threshold,
+            "unit": self.unit,
+            "refs": list(self.refs),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedTime:
+    """The arrival time the audit believed, and why (V-PUNCT, E-CLOCK); the why is rendered only when read."""
+
+    at: datetime
+    source: TimeSource
+    ref: str  # the fact it came from
+    time_zone: str  # the site's, for showing times
+    device_time: datetime | None = None  # the check-in's raw values, for check-in sources
+    received_at: datetime | None = None
+    correction_rejected: bool = False  # a corrected time existed but was later than the server receipt
+    prompt_receipt_s: float = 0.0
+
+    @property
+    def reason_en(self) -> str:
+        return self._reason()[0]
+
+    @property
+    def reason_zh(self) -> str:
+        return self._reason()[1]
+
+    def _reason(self) -> tuple[str, str]:
+        shown = local_time(self.at, self.time_zone)
+        if self.device_time is None or self.received_at is None:  # first_photo
+            return (
+                f"no arrival check-in; the earliest photo was taken at {shown} (phone clock)",
+                f"没有到达签到；采用最早一张照片的拍摄时间 {shown}（手机时钟）",
+            )
+        device = local_time(self.device_time, self.time_zone)
+        if self.source == "device_corrected":
+            offset = (self.device_time - self.at).total_seconds()
+            return (
+                f"device time {device} corrected by the clock offset {offset:+.0f} s measured at sync",
+                f"设备时间 {device} 已按同步时测得的时钟偏差 {offset:+.0f} 秒校正",
+            )
+        if self.correction_rejected:
+            before_en = "the corrected device time was later than the server receipt, so the correction was rejected; "
+            before_zh = "校正后的设备时间晚于服务器接收时间，校正无效；"
+        else:
+            before_en, before_zh = "no clock offset was measured; ", "未测得时钟偏差；"
+        gap = (self.received_at - self.device_time).total_seconds()
+        if self.source == "server_receipt":
+            return (
+                f"{before_en}the check-in reached the server {gap:+.0f} s from its device time {device} "
+                f"(sent online, within {self.prompt_receipt_s:.0f} s), so the server receipt time is trusted",
+                f"{before_zh}签到到达服务器的时间与设备时间 {device} 相差 {gap:+.0f} 秒"
+                f"（在线发送，{self.prompt_receipt_s:.0f} 秒以内），采用服务器接收时间",
+            )
+        return (
+            f"{before_en}the check-in reached the server {gap:+.0f} s from its device time {device} (sent late), "
+            "so only the phone's own clock is available (unverified)",
+            f"{before_zh}签到到达服务器的时间与设备时间 {device} 相差 {gap:+.0f} 秒（延迟发送），只能采用手机自身时钟（未经核实）",
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        reason_en, reason_zh = self._reason()
+        return {
+            "at": self.at.isoformat(),
+            "source": self.source,
+            "ref": self.ref,
+            "reason_en": reason_en,
+            "reason_zh": reason_zh,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    status: VerdictStatus
+    findings: tuple[Finding, ...]
+    policy_id: str
+    policy_version: int
+    policy_fingerprint: str
+    trusted_arrival: TrustedTime | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "policy_id": self.policy_id,
+            "policy_version": self.policy_version,
+            "policy_fingerprint": self.policy_fingerprint,
+            "trusted_arrival": None if self.trusted_arrival is None else self.trusted_arrival.to_dict(),
+            "findings": [finding.to_dict() for finding in self.findings],
+        }

@@ -1,0 +1,43 @@
+"""E-CLOCK: the phone's clock off by more than the limit, changed during the visit, or never verified."""
+
+from __future__ import annotations
+
+from fieldsvc.audit.findings import WARNING, Finding
+from fieldsvc.audit.timeline import AuditInput
+
+UNVERIFIED_SOURCES = ("device_clock", "first_photo")
+
+
+def e_clock(audit: AuditInput) -> list[Finding]:
+    limit = audit.policy.clock_skew_limit_s
+    findings = []
+    offsets = [sync.offset_s for sync in audit.visit.clock_syncs]
+    if offsets:
+        highest, lowest = max(offsets), min(offsets)
+        worst = highest if highest >= -lowest else lowest
+        if abs(worst) > limit:
+            findings.append(Finding(
+                rule_id="E-CLOCK", code="e.clock.skew", severity=WARNING,
+                message_en=f"the phone's clock was {worst:+.0f} s off the server's (limit {limit:.0f} s); "
+                           "event times were corrected by the measured offset",
+                message_zh=f"手机时钟与服务器相差 {worst:+.0f} 秒（上限 {limit:.0f} 秒）；事件时间已按测得的偏差校正",
+                measured=round(worst, 1), threshold=limit, unit="s",
+            ))
+        spread = highest - lowest
+        if spread > limit:
+            findings.append(Finding(
+                rule_id="E-CLOCK", code="e.clock.changed", severity=WARNING,
+                message_en=f"the phone's clock offset changed by {spread:.0f} s between syncs during the visit "
+                           "(a sign its clock was set by hand)",
+                message_zh=f"上门期间各次同步测得的手机时钟偏差变化了 {spread:.0f} 秒（时钟可能被手动调整）",
+                measured=round(spread, 1), threshold=limit, unit="s",
+            ))
+    arrival = audit.timeline.arrival
+    if arrival is not None and arrival.source in UNVERIFIED_SOURCES:
+        findings.append(Finding(
+            rule_id="E-CLOCK", code="e.clock.unverified", severity=WARNING,
+            message_en=f"the arrival time rests on the phone's own clock, which could not be verified: {arrival.reason_en}",
+            message_zh=f"到达时间只能依据手机自身时钟，无法核实：{arrival.reason_zh}",
+            measured=arrival.source, refs=(arrival.ref,),
+        ))
+    return findings

@@ -1,0 +1,175 @@
+"""Booking deadlines: B-CONTACT, B-FIRST, B-REPAIR (order level, on its first visit), B-INSTALL-24, B-RESCHED."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+
+from fieldsvc.audit.facts import RescheduleFacts
+from fieldsvc.audit.findings import VIOLATION, Finding
+from fieldsvc.audit.timeline import AuditInput
+from fieldsvc.audit.wording import hours, local_time
+
+RESCHEDULE_REASONS = (
+    "customer_requested", "customer_absent", "technician_unavailable", "parts_unavailable",
+    "resource_unavailable", "access_problem", "weather", "other",
+)
+
+
+def customer_delay(reschedules: Iterable[RescheduleFacts]) -> timedelta:
+    """How far confirmed customer-initiated reschedules pushed the SLA reference (B-RESCHED decision).
+
+    Company-initiated moves do not count, and neither does a "customer" move the customer never confirmed:
+    otherwise labelling a move as the customer's would be a way out of every deadline.
+    """
+    return sum(
+        (
+            reschedule.new_time - reschedule.old_time
+            for reschedule in set(reschedules)
+            if reschedule.initiator == "customer" and reschedule.customer_confirmed
+            and reschedule.new_time > reschedule.old_time
+        ),
+        timedelta(0),
+    )
+
+
+def _late(rule_id: str, code: str, what_en: str, what_zh: str, took: timedelta, allowed: timedelta,
+          refs: tuple[str, ...]) -> Finding:
+    return Finding(
+        rule_id=rule_id, code=code, severity=VIOLATION,
+        message_en=f"{what_en} {hours(took)} h (limit {hours(allowed)} h)",
+        message_zh=f"{what_zh} {hours(took)} 小时（时限 {hours(allowed)} 小时）",
+        measured=hours(took), threshold=hours(allowed), unit="h", refs=refs,
+    )
+
+
+def _is_first_visit(audit: AuditInput) -> bool:
+    """Order-level deadlines are reported once per order, on its first visit, so figures count each order once."""
+    return audit.visit.visit_id == audit.visit.order.first_visit_id
+
+
+def b_contact(audit: AuditInput) -> list[Finding]:
+    order = audit.visit.order
+    if not _is_first_visit(audit):
+        return []
+    allowed = audit.policy.durations.contact_deadline[order.tier]
+    took = audit.visit.booked_at - order.accepted_at
+    if took <= allowed:
+        return []
+    return [_late("B-CONTACT", "b.contact.late", f"customer ({order.tier}) contacted and booked after",
+                  "联系客户并预约用时", took, allowed, (f"order:{order.order_id}",))]
+
+
+def b_first(audit: AuditInput) -> list[Finding]:
+    order = audit.visit.order
+    if order.kind != "repair" or not _is_first_visit(audit):
+        return []
+    allowed = audit.policy.durations.first_response
+    responses = [audit.visit.booked_at] + ([order.first_contact_at] if order.first_contact_at is not None else [])
+    took = min(responses) - order.accepted_at
+    if took <= allowed:
+        return []
+    return [_late("B-FIRST", "b.first.late", "first response to the fault report after",
+                  "故障申告首次响应用时", took, allowed, (f"order:{order.order_id}",))]
+
+
+def b_repair(audit: AuditInput) -> list[Finding]:
+    order = audit.visit.order
+    if order.kind != "repair" or not _is_first_visit(audit):
+        return []
+    allowed = audit.policy.durations.repair_deadline[order.tier]
+    start = order.accepted_at + customer_delay(order.reschedules)
+    refs = (f"order:{order.order_id}",)
+    if order.resolved_at is not None:
+        took = order.resolved_at - start
+        if took <= allowed:
+            return []
+        return [_late("B-REPAIR", "b.repair.late", f"repair ({order.tier}) resolved after", "故障修复用时",
+                      took, allowed, refs)]
+    waiting = audit.context.now - start
+    if waiting <= allowed:
+        return []
+    return [Finding(
+        rule_id="B-REPAIR", code="b.repair.overdue", severity=VIOLATION,
+        message_en=f"the repair ({order.tier}) is still unresolved after {hours(waiting)} h (limit {hours(allowed)} h)",
+        message_zh=f"故障已 {hours(waiting)} 小时仍未修复（时限 {hours(allowed)} 小时）",
+        measured=hours(waiting), threshold=hours(allowed), unit="h", refs=refs,
+    )]
+
+
+def b_install_24(audit: AuditInput) -> list[Finding]:
+    visit = audit.visit
+    if visit.order.kind != "install":
+        return []
+    allowed = audit.policy.durations.install_schedule
+    scheduled_after = visit.agreed_time - visit.booked_at
+    if scheduled_after <= allowed or visit.install_late_reason == "customer_requested":
+        return []
+    scheduled_after -= customer_delay(r for r in visit.order.reschedules if r.visit_id == visit.visit_id)
+    if scheduled_after <= allowed:
+        return []
+    refs = (f"visit:{visit.visit_id}",)
+    if visit.install_late_reason == "resource_unavailable":
+        notified = visit.customer_notified_at
+        if notified is not None and notified <= visit.booked_at + allowed:
+            return []
+        return [Finding(
+            rule_id="B-INSTALL-24", code="b.install_24.not_notified", severity=VIOLATION,
+            message_en=f"install scheduled {hours(scheduled_after)} h after booking for lack of resources, but the "
+                       f"customer was not notified within {hours(allowed)} h",
+            message_zh=f"因资源不足，装机安排在预约后 {hours(scheduled_after)} 小时，但未在 {hours(allowed)} 小时内通知客户",
+            measured=hours(scheduled_after), threshold=hours(allowed), unit="h", refs=refs,
+        )]
+    return [_late("B-INSTALL-24", "b.install_24.late", "install visit scheduled at booking +",
+                  "装机上门时间距预约", scheduled_after, allowed, refs)]
+
+
+def b_resched(audit: AuditInput) -> list[Finding]:
+    visit, policy = audit.visit, audit.policy
+    if not visit.order.reschedules:
+        return []
+    notice = policy.durations.reschedule_notice
+    zone = visit.site.time_zone
+    own = sorted(
+        {r for r in visit.order.reschedules if r.visit_id == visit.visit_id},
+        key=lambda r: (r.recorded_at, r.event_id),
+    )
+    findings = []
+    for reschedule in own:
+        failures = _compliance_failures(reschedule, notice)
+        if not failures:
+            continue
+        short_notice_only = [code for code, _, _ in failures] == ["notice"]
+        severity = (
+            policy.late_customer_reschedule_severity
+            if short_notice_only and reschedule.initiator == "customer" else VIOLATION
+        )
+        given = reschedule.old_time - reschedule.recorded_at
+        findings.append(Finding(
+            rule_id="B-RESCHED", code="b.resched.noncompliant", severity=severity,
+            message_en=f"{reschedule.initiator}-initiated reschedule from {local_time(reschedule.old_time, zone)} to "
+                       f"{local_time(reschedule.new_time, zone)} is not compliant: "
+                       + "; ".join(en for _, en, _ in failures),
+            message_zh=f"{'客户' if reschedule.initiator == 'customer' else '公司'}发起的改约"
+                       f"（{local_time(reschedule.old_time, zone)} 改为 {local_time(reschedule.new_time, zone)}）不规范："
+                       + "；".join(zh for _, _, zh in failures),
+            measured=hours(given), threshold=hours(notice), unit="h", refs=(f"reschedule:{reschedule.event_id}",),
+        ))
+    return findings
+
+
+def _compliance_failures(reschedule: RescheduleFacts, notice: timedelta) -> list[tuple[str, str, str]]:
+    failures = []
+    if reschedule.recorded_at > reschedule.old_time - notice:
+        given = hours(reschedule.old_time - reschedule.recorded_at)
+        failures.append(("notice", f"recorded {given} h before the original appointment (needs {hours(notice)} h)",
+                         f"在原预约时间前 {given} 小时才登记（需提前 {hours(notice)} 小时）"))
+    if reschedule.reason_code not in RESCHEDULE_REASONS:
+        failures.append(("reason", f"no valid reason code ({reschedule.reason_code!r})",
+                         f"改约原因代码无效（{reschedule.reason_code!r}）"))
+    elif reschedule.reason_code == "other" and not reschedule.note.strip():
+        failures.append(("note", "reason 'other' without a note", "原因为“其他”但未填写说明"))
+    if not reschedule.customer_confirmed:
+        failures.append(("confirmation", "the customer's confirmation is not recorded", "未记录客户确认"))
+    return failures
+

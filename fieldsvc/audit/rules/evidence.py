@@ -1,0 +1,123 @@
+"""Photo integrity: E-TIME (taken during the visit), E-PLACE (taken at the site), E-EDIT, E-REUSE."""
+
+from __future__ import annotations
+
+
+from fieldsvc.audit.findings import VIOLATION, WARNING, Finding
+from fieldsvc.audit.geometry import distance_m
+from fieldsvc.audit.hashes import parse_perceptual_hash
+from fieldsvc.audit.timeline import AuditInput
+from fieldsvc.audit.wording import local_time, minutes
+
+
+def e_time(audit: AuditInput) -> list[Finding]:
+    timeline, slack = audit.timeline, audit.policy.durations.photo_time_slack
+    arrival_at = timeline.arrival.at if timeline.arrival is not None else None
+    departure = timeline.departure
+    zone = audit.visit.site.time_zone
+    findings = []
+    for photo in audit.visit.photos:
+        refs = (f"photo:{photo.photo_id}",)
+        captured = photo.captured_at
+        if captured is None:
+            findings.append(Finding(
+                rule_id="E-TIME", code="e.time.missing", severity=WARNING,
+                message_en="the photo has no capture time in its EXIF, so when it was taken cannot be verified",
+                message_zh="照片EXIF中没有拍摄时间，无法核实拍摄时间",
+                refs=refs,
+            ))
+        elif arrival_at is not None and captured < arrival_at - slack:
+            before = minutes(arrival_at - captured)
+            findings.append(Finding(
+                rule_id="E-TIME", code="e.time.before_arrival", severity=VIOLATION,
+                message_en=f"photo taken at {local_time(captured, zone)}, {before} min before arrival "
+                           f"(allowed {minutes(slack)} min)",
+                message_zh=f"照片拍摄于 {local_time(captured, zone)}，早于到达 {before} 分钟（允许 {minutes(slack)} 分钟）",
+                measured=-before, threshold=-minutes(slack), unit="min", refs=refs,
+            ))
+        elif departure is not None and captured > departure + slack:
+            after = minutes(captured - departure)
+            findings.append(Finding(
+                rule_id="E-TIME", code="e.time.after_checkout", severity=VIOLATION,
+                message_en=f"photo taken at {local_time(captured, zone)}, {after} min after check-out "
+                           f"(allowed {minutes(slack)} min)",
+                message_zh=f"照片拍摄于 {local_time(captured, zone)}，晚于签退 {after} 分钟（允许 {minutes(slack)} 分钟）",
+                measured=after, threshold=minutes(slack), unit="min", refs=refs,
+            ))
+    return findings
+
+
+def e_place(audit: AuditInput) -> list[Finding]:
+    """A photo without GPS is fine (many phones strip it); one with GPS must have been taken near the site."""
+    site, policy = audit.visit.site, audit.policy
+    allowed = policy.geofence_radius_m + policy.photo_place_slack_m
+    findings = []
+    for photo in audit.visit.photos:
+        if photo.latitude is None or photo.longitude is None:
+            continue
+        distance = distance_m(site.latitude, site.longitude, photo.latitude, photo.longitude)
+        if distance > allowed:
+            findings.append(Finding(
+                rule_id="E-PLACE", code="e.place.far", severity=VIOLATION,
+                message_en=f"the photo's GPS position is {distance:.0f} m from the site (allowed {allowed:.0f} m)",
+                message_zh=f"照片GPS位置距服务地点 {distance:.0f} 米（允许 {allowed:.0f} 米）",
+                measured=round(distance, 1), threshold=allowed, unit="m", refs=(f"photo:{photo.photo_id}",),
+            ))
+    return findings
+
+
+def e_edit(audit: AuditInput) -> list[Finding]:
+    editing_program = audit.policy.editing_software_pattern
+    return [
+        Finding(
+            rule_id="E-EDIT", code="e.edit.software", severity=WARNING,
+            message_en=f"the photo's EXIF names an editing program: {photo.software}",
+            message_zh=f"照片EXIF显示经编辑软件处理：{photo.software}",
+            measured=photo.software, refs=(f"photo:{photo.photo_id}",),
+        )
+        for photo in audit.visit.photos
+        if photo.software and editing_program.search(photo.software.lower())
+    ]
+
+
+def e_reuse(audit: AuditInput) -> list[Finding]:
+    """The same picture on another visit, by any technician: identical bytes or a perceptual near-duplicate."""
+    visit_id = audit.visit.visit_id
+    others = [other for other in audit.context.other_photos if other.visit_id != visit_id]
+    if not others or not audit.visit.photos:
+        return []
+    policy = audit.policy
+    detail = policy.reuse_min_hash_detail_bits
+
+    def distinctive(value: int) -> bool:
+        # dHash of a featureless picture (a blank wall, a covered lens) is nearly all 0 or all 1 bits, and such
+        # pictures look alike without being the same photo.
+        return detail <= value.bit_count() <= 64 - detail
+
+    other_hashes = [(other, parse_perceptual_hash(other.perceptual_hash)) for other in others]
+    limit = policy.reuse_max_distance
+    findings = []
+    for photo in audit.visit.photos:
+        own_hash = parse_perceptual_hash(photo.perceptual_hash)
+        suspects = [  # (a ^ b).bit_count() is the Hamming distance
+            (other, other_hash, distance) for other, other_hash in other_hashes
+            if (distance := (own_hash ^ other_hash).bit_count()) <= limit or other.sha256 == photo.sha256
+        ]
+        for other, other_hash, distance in suspects:
+            if other.sha256 == photo.sha256:
+                code, distance = "e.reuse.identical", 0
+                en = f"the same photo file was submitted for visit {other.visit_id}"
+                zh = f"同一张照片文件已用于另一次上门（{other.visit_id}）"
+            else:
+                if not (distinctive(own_hash) and distinctive(other_hash)):
+                    continue
+                code = "e.reuse.near_duplicate"
+                en = (f"the photo is a near-duplicate of a photo of visit {other.visit_id} "
+                      f"({distance} of 64 hash bits differ, limit {limit})")
+                zh = f"照片与另一次上门（{other.visit_id}）的照片几乎相同（64位感知哈希相差 {distance} 位，上限 {limit} 位）"
+            findings.append(Finding(
+                rule_id="E-REUSE", code=code, severity=VIOLATION, message_en=en, message_zh=zh,
+                measured=float(distance), threshold=float(limit), unit="bits",
+                refs=(f"photo:{photo.photo_id}", f"visit:{other.visit_id}/photo:{other.photo_id}"),
+            ))
+    return findings

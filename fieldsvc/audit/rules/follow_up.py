@@ -1,0 +1,57 @@
+"""V-ASK: first-ask responsibility, a question recorded with the customer's contact and followed up in time."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from fieldsvc.audit.facts import AskFacts
+from fieldsvc.audit.findings import VIOLATION, Finding
+from fieldsvc.audit.timeline import AuditInput
+from fieldsvc.audit.wording import hours
+
+CONTACT_FIELDS = (
+    ("customer_name", "name", "姓名"),
+    ("customer_phone", "phone", "电话"),
+    ("customer_address", "address", "地址"),
+)
+
+
+def v_ask(audit: AuditInput) -> list[Finding]:
+    allowed = audit.policy.durations.ask_follow_up
+    now = audit.context.now
+    findings = []
+    for ask in audit.visit.asks:
+        refs = (f"ask:{ask.event_id}",)
+        missing = [(en, zh) for name, en, zh in CONTACT_FIELDS if not getattr(ask, name).strip()]
+        if missing:
+            findings.append(Finding(
+                rule_id="V-ASK", code="v.ask.incomplete", severity=VIOLATION,
+                message_en=f"question recorded without the customer's {', '.join(en for en, _ in missing)}",
+                message_zh=f"首问记录缺少客户{'、'.join(zh for _, zh in missing)}",
+                refs=refs,
+            ))
+        findings += _follow_up_findings(ask, allowed, now, refs)
+    return findings
+
+
+def _follow_up_findings(ask: AskFacts, allowed: timedelta, now: datetime, refs: tuple[str, ...]) -> list[Finding]:
+    due = ask.asked_at + allowed
+    if ask.followed_up_at is not None:
+        if ask.followed_up_at <= due:
+            return []
+        taken = hours(ask.followed_up_at - ask.asked_at)
+        return [Finding(
+            rule_id="V-ASK", code="v.ask.late", severity=VIOLATION,
+            message_en=f"the customer's question was followed up after {taken} h (limit {hours(allowed)} h)",
+            message_zh=f"客户问题在 {taken} 小时后才跟进（时限 {hours(allowed)} 小时）",
+            measured=taken, threshold=hours(allowed), unit="h", refs=refs,
+        )]
+    if now <= due:
+        return []
+    waiting = hours(now - ask.asked_at)
+    return [Finding(
+        rule_id="V-ASK", code="v.ask.overdue", severity=VIOLATION,
+        message_en=f"the customer's question has waited {waiting} h without follow-up (limit {hours(allowed)} h)",
+        message_zh=f"客户问题已等待 {waiting} 小时仍未跟进（时限 {hours(allowed)} 小时）",
+        measured=waiting, threshold=hours(allowed), unit="h", refs=refs,
+    )]

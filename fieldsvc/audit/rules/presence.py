@@ -1,0 +1,91 @@
+"""V-GEOFENCE (every check-in at the site, accuracy-aware) and V-LEAVE (leaves recorded and paired with returns)."""
+
+from __future__ import annotations
+
+from fieldsvc.audit.facts import LeaveFacts
+from fieldsvc.audit.findings import VIOLATION, Finding
+from fieldsvc.audit.timeline import AuditInput, Fix
+from fieldsvc.audit.wording import CHECKIN_KIND_ZH, local_time
+
+
+def v_geofence(audit: AuditInput) -> list[Finding]:
+    policy = audit.policy
+    findings = []
+    for fix in audit.timeline.fixes:
+        checkin = fix.checkin
+        kind_zh = CHECKIN_KIND_ZH[checkin.kind]
+        if fix.presence == "unverifiable":
+            findings.append(Finding(
+                rule_id="V-GEOFENCE", code="v.geofence.unverifiable", severity=policy.unverifiable_location_severity,
+                message_en=f"location unverifiable: the {checkin.kind} fix is accurate only to "
+                           f"{checkin.accuracy_m:.0f} m (limit {policy.accuracy_limit_m:.0f} m)",
+                message_zh=f"位置无法核实：{kind_zh}签到定位精度仅 {checkin.accuracy_m:.0f} 米"
+                           f"（上限 {policy.accuracy_limit_m:.0f} 米）",
+                measured=round(checkin.accuracy_m, 1), threshold=policy.accuracy_limit_m, unit="m",
+                refs=(f"checkin:{checkin.event_id}",),
+            ))
+        elif fix.presence == "outside":
+            findings.append(Finding(
+                rule_id="V-GEOFENCE", code="v.geofence.outside", severity=VIOLATION,
+                message_en=f"{checkin.kind} check-in {fix.distance_m:.0f} m from the site with accuracy "
+                           f"{checkin.accuracy_m:.0f} m, outside the {policy.geofence_radius_m:.0f} m radius",
+                message_zh=f"{kind_zh}签到距服务地点 {fix.distance_m:.0f} 米（定位精度 {checkin.accuracy_m:.0f} 米），"
+                           f"超出 {policy.geofence_radius_m:.0f} 米范围",
+                measured=round(fix.distance_m - checkin.accuracy_m, 1), threshold=policy.geofence_radius_m, unit="m",
+                refs=(f"checkin:{checkin.event_id}",),
+            ))
+    return findings
+
+
+def v_leave(audit: AuditInput) -> list[Finding]:
+    # Sets: a replayed leave or return is the same fact and must not be paired twice.
+    returns = {fix for fix in audit.timeline.fixes if fix.checkin.kind == "return"}
+    if not audit.visit.leaves and not returns:
+        return []
+    zone = audit.visit.site.time_zone
+    leaves = sorted(set(audit.visit.leaves), key=lambda leave: (leave.left_at, leave.event_id))
+    findings = [_no_restore_time(leave) for leave in leaves if not leave.will_return and leave.restore_by is None]
+    # Each return pairs with the earliest leave still open before it (a leave sorts before a return at the same
+    # instant); a return with no open leave means the technician left without recording it.
+    events: list[tuple[object, ...]] = [(leave.left_at, 0, leave.event_id, leave) for leave in leaves]
+    events += [(fix.at, 1, fix.checkin.event_id, fix) for fix in returns]
+    open_leaves: list[LeaveFacts] = []
+    for _, _, _, event in sorted(events, key=lambda event: event[:3]):
+        if isinstance(event, LeaveFacts):
+            open_leaves.append(event)
+        elif open_leaves:
+            open_leaves.pop(0)
+        else:
+            findings.append(_unrecorded_leave(event, zone))
+    if audit.finished:
+        findings += [_no_return(leave, zone) for leave in open_leaves if leave.will_return]
+    return findings
+
+
+def _no_restore_time(leave: LeaveFacts) -> Finding:
+    return Finding(
+        rule_id="V-LEAVE", code="v.leave.no_restore_time", severity=VIOLATION,
+        message_en="left the site without returning and without a restore-by time promised to the customer",
+        message_zh="离开现场不再返回，但未向客户承诺恢复时间",
+        refs=(f"leave:{leave.event_id}",),
+    )
+
+
+def _unrecorded_leave(return_fix: Fix, zone: str) -> Finding:
+    shown = local_time(return_fix.at, zone)
+    return Finding(
+        rule_id="V-LEAVE", code="v.leave.unrecorded", severity=VIOLATION,
+        message_en=f"returned to the site at {shown} but the departure before it was never recorded",
+        message_zh=f"{shown} 返回现场，但此前离开现场未作记录",
+        refs=(f"checkin:{return_fix.checkin.event_id}",),
+    )
+
+
+def _no_return(leave: LeaveFacts, zone: str) -> Finding:
+    shown = local_time(leave.left_at, zone)
+    return Finding(
+        rule_id="V-LEAVE", code="v.leave.no_return", severity=VIOLATION,
+        message_en=f"left the site at {shown} saying they would return, but no return check-in was recorded",
+        message_zh=f"{shown} 离开现场并表示会返回，但没有返回签到记录",
+        refs=(f"leave:{leave.event_id}",),
+    )

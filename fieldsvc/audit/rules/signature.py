@@ -1,0 +1,56 @@
+"""V-SIGN: a real, named signature after arrival and clean-up, bound to the summary that was shown."""
+
+from __future__ import annotations
+
+from fieldsvc.audit.findings import VIOLATION, Finding, refs_to
+from fieldsvc.audit.rules.site_care import clean_photos_after_work
+from fieldsvc.audit.timeline import AuditInput, photo_time
+from fieldsvc.audit.wording import minutes
+
+
+def v_sign(audit: AuditInput) -> list[Finding]:
+    signature = audit.visit.signature
+    if signature is None:
+        return []  # absence is V-SIGN missing once the visit is finished
+    refs = (f"signature:{signature.event_id}",)
+    minimum_ink = audit.policy.signature_min_ink_ratio
+    findings = []
+    if signature.ink_ratio < minimum_ink:
+        findings.append(Finding(
+            rule_id="V-SIGN", code="v.sign.blank", severity=VIOLATION,
+            message_en=f"the signature is blank: {signature.ink_ratio:.2%} of it carries ink (minimum {minimum_ink:.2%})",
+            message_zh=f"签名为空白：仅 {signature.ink_ratio:.2%} 的像素有笔迹（至少 {minimum_ink:.2%}）",
+            measured=round(signature.ink_ratio, 5), threshold=minimum_ink, unit="ratio", refs=refs,
+        ))
+    if not signature.signer_name.strip():
+        findings.append(Finding(
+            rule_id="V-SIGN", code="v.sign.unnamed", severity=VIOLATION,
+            message_en="the signature does not name the signer", message_zh="签名未注明签字人", refs=refs,
+        ))
+    if signature.summary_digest != signature.expected_digest:
+        findings.append(Finding(
+            rule_id="V-SIGN", code="v.sign.digest_mismatch", severity=VIOLATION,
+            message_en="the customer signed a summary that differs from the work-order summary the service generated",
+            message_zh="客户签字的施工单摘要与系统生成的施工单不一致",
+            measured=signature.summary_digest, threshold=signature.expected_digest, refs=refs,
+        ))
+    arrival = audit.timeline.arrival
+    if arrival is not None and signature.signed_at < arrival.at:
+        early = minutes(arrival.at - signature.signed_at)
+        findings.append(Finding(
+            rule_id="V-SIGN", code="v.sign.before_arrival", severity=VIOLATION,
+            message_en=f"signed {early} min before the technician arrived",
+            message_zh=f"客户签名时间早于技术员到达 {early} 分钟",
+            measured=-early, threshold=0.0, unit="min", refs=refs + (arrival.ref,),
+        ))
+    clean = clean_photos_after_work(audit)
+    if clean and all(photo_time(photo) > signature.signed_at for photo in clean):
+        first_clean = min(photo_time(photo) for photo in clean)
+        findings.append(Finding(
+            rule_id="V-SIGN", code="v.sign.before_clean", severity=VIOLATION,
+            message_en=f"signed {minutes(first_clean - signature.signed_at)} min before the site-clean photo",
+            message_zh=f"客户签名早于场地清洁照片 {minutes(first_clean - signature.signed_at)} 分钟",
+            measured=minutes(signature.signed_at - first_clean), threshold=0.0, unit="min",
+            refs=refs + refs_to("photo", (photo.photo_id for photo in clean)),
+        ))
+    return findings

@@ -1,0 +1,69 @@
+"""V-SHOES (shoe covers on entering) and V-CLEAN (site-clean photo after the work)."""
+
+from __future__ import annotations
+
+
+from fieldsvc.audit.facts import PhotoFacts
+from fieldsvc.audit.findings import VIOLATION, Finding, refs_to
+from fieldsvc.audit.timeline import AuditInput, photo_time
+from fieldsvc.audit.wording import minutes
+
+
+def v_shoes(audit: AuditInput) -> list[Finding]:
+    """Urban: a photo within the window after arrival and before work starts. Rural: presence only (V-CLOSE)."""
+    if audit.policy.shoe_cover_rule != "photo_within_window":
+        return []
+    photos = [photo for photo in audit.visit.photos if photo.purpose == "shoe_covers"]
+    if not photos:
+        return []  # absence is reported as V-SHOES missing once the visit is finished
+    arrival, work_started = audit.timeline.arrival, audit.timeline.work_started_at
+    window = audit.policy.durations.shoe_cover_window
+    window_end = arrival.at + window if arrival is not None else None
+    for photo in photos:
+        taken = photo_time(photo)
+        if (window_end is None or taken <= window_end) and (work_started is None or taken <= work_started):
+            return []
+    first = min(photos, key=lambda photo: (photo_time(photo), photo.photo_id))
+    taken = photo_time(first)
+    refs = refs_to("photo", (photo.photo_id for photo in photos))
+    if arrival is not None and window_end is not None and taken > window_end:
+        return [Finding(
+            rule_id="V-SHOES", code="v.shoes.late", severity=VIOLATION,
+            message_en=f"first shoe-cover photo taken {minutes(taken - arrival.at)} min after arrival "
+                       f"(limit {minutes(window)} min)",
+            message_zh=f"第一张鞋套照片在到达后 {minutes(taken - arrival.at)} 分钟拍摄（上限 {minutes(window)} 分钟）",
+            measured=minutes(taken - arrival.at), threshold=minutes(window), unit="min", refs=refs,
+        )]
+    assert work_started is not None  # the first photo is in the window, so it failed only on the work start
+    return [Finding(
+        rule_id="V-SHOES", code="v.shoes.after_work_start", severity=VIOLATION,
+        message_en=f"first shoe-cover photo taken {minutes(taken - work_started)} min after work started",
+        message_zh=f"第一张鞋套照片在开始施工后 {minutes(taken - work_started)} 分钟才拍摄",
+        measured=minutes(taken - work_started), threshold=0.0, unit="min", refs=refs,
+    )]
+
+
+def clean_photos_after_work(audit: AuditInput) -> list[PhotoFacts]:
+    """Site-clean photos that can show the result of the work (all of them when work start is unknown)."""
+    work_started = audit.timeline.work_started_at
+    return [
+        photo for photo in audit.visit.photos
+        if photo.purpose == "site_clean" and (work_started is None or photo_time(photo) >= work_started)
+    ]
+
+
+def v_clean(audit: AuditInput) -> list[Finding]:
+    """A "clean" photo taken before the tools came out shows nothing about the clean-up."""
+    clean = [photo for photo in audit.visit.photos if photo.purpose == "site_clean"]
+    work_started = audit.timeline.work_started_at
+    if not clean or work_started is None or clean_photos_after_work(audit):
+        return []  # absence is V-CLEAN missing; ordering against the signature is V-SIGN's
+    latest = max(photo_time(photo) for photo in clean)
+    return [Finding(
+        rule_id="V-CLEAN", code="v.clean.before_work", severity=VIOLATION,
+        message_en=f"every site-clean photo was taken before the work started (latest {minutes(work_started - latest)} "
+                   "min before)",
+        message_zh=f"所有场地清洁照片都在开始施工前拍摄（最晚一张早于开工 {minutes(work_started - latest)} 分钟）",
+        measured=minutes(latest - work_started), threshold=0.0, unit="min",
+        refs=refs_to("photo", (photo.photo_id for photo in clean)),
+    )]

@@ -1,0 +1,56 @@
+"""Confirmations on the phone: V-ID, V-MAT and V-CONSENT made on site, V-TEST accepted by the customer."""
+
+from __future__ import annotations
+
+
+from fieldsvc.audit.findings import WARNING, Finding, finding_code, refs_to
+from fieldsvc.audit.timeline import AuditInput
+from fieldsvc.audit.wording import local_time
+
+STEP_NAMES = {
+    "V-ID": ("work ID shown and purpose stated", "出示工作证并说明来意"),
+    "V-MAT": ("tools placed on a work mat", "工具放置于工作台布"),
+    "V-CONSENT": ("customer consent", "客户同意"),
+}
+
+
+def on_site_steps(audit: AuditInput) -> list[Finding]:
+    """A confirmation outside the on-site period (with the E-TIME slack) was not made when it happened."""
+    timeline, slack = audit.timeline, audit.policy.durations.photo_time_slack
+    earliest = timeline.arrival.at - slack if timeline.arrival is not None else None
+    latest = timeline.departure + slack if timeline.departure is not None else None
+    zone = audit.visit.site.time_zone
+    findings = []
+    for step in audit.visit.steps:
+        name_en, name_zh = STEP_NAMES[step.step]
+        refs = (f"step:{step.event_id}",)
+        if (earliest is not None and step.confirmed_at < earliest) or (latest is not None and step.confirmed_at > latest):
+            shown = local_time(step.confirmed_at, zone)
+            findings.append(Finding(
+                rule_id=step.step, code=finding_code(step.step, "outside_visit"), severity=WARNING,
+                message_en=f"{name_en} confirmed at {shown}, outside the time on site",
+                message_zh=f"{name_zh}的确认时间 {shown} 不在上门时段内",
+                measured=shown, refs=refs,
+            ))
+        if step.step == "V-CONSENT" and not step.note.strip():
+            findings.append(Finding(
+                rule_id="V-CONSENT", code="v.consent.undescribed", severity=WARNING,
+                message_en="customer consent recorded without saying what it was for",
+                message_zh="记录了客户同意，但未说明同意的事项",
+                refs=refs,
+            ))
+    return findings
+
+
+def v_test(audit: AuditInput) -> list[Finding]:
+    """A recorded result the customer did not accept; a missing result is V-TEST missing (V-CLOSE)."""
+    results = [test for test in audit.visit.tests if test.has_result]
+    if not results or any(test.customer_accepted for test in results):
+        return []
+    return [Finding(
+        rule_id="V-TEST", code="v.test.not_accepted", severity=WARNING,
+        message_en="the customer did not accept the service test result",
+        message_zh="客户未认可测试验收结果",
+        refs=refs_to("test", (test.event_id for test in results)),
+    )]
+

@@ -1,0 +1,124 @@
+"""What every rule shares, derived once per audit: trusted check-in times, arrival, departure, work start."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from fieldsvc.audit.facts import AuditContext, CheckinFacts, PhotoFacts, VisitFacts
+from fieldsvc.audit.findings import TimeSource, TrustedTime
+from fieldsvc.audit.geometry import distance_m
+from fieldsvc.audit.policy import Policy
+
+Presence = Literal["inside", "outside", "unverifiable"]
+
+
+@dataclass(frozen=True, slots=True)
+class Fix:
+    """A check-in with the time the audit trusts for it and where it puts the technician (V-GEOFENCE)."""
+
+    checkin: CheckinFacts
+    at: datetime
+    source: TimeSource
+    distance_m: float
+    presence: Presence
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    fixes: tuple[Fix, ...]  # ordered by (trusted time, event id)
+    arrival: TrustedTime | None
+    departure: datetime | None  # trusted time of the last checkout
+    work_started_at: datetime | None  # tools laid out (V-MAT)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditInput:
+    """Everything a rule may read."""
+
+    visit: VisitFacts
+    policy: Policy
+    context: AuditContext
+    timeline: Timeline
+    finished: bool  # completed by the technician or force-closed; missing items only count then
+
+
+def photo_time(photo: PhotoFacts) -> datetime:
+    """The photo's own capture time when its EXIF has one, else when the app recorded it."""
+    return photo.captured_at if photo.captured_at is not None else photo.recorded_at
+
+
+def trusted_checkin_time(checkin: CheckinFacts, policy: Policy) -> tuple[datetime, TimeSource]:
+    """Best time for a check-in that a phone cannot move earlier than the truth without the audit noticing.
+
+    1. The device time corrected by the clock offset measured at sync. An event cannot happen after the server
+       received it, so a correction landing later than the receipt (beyond measurement noise) is wrong, e.g.
+       the wall clock was moved between the event and the sync; it is not used.
+    2. The server receipt, when the check-in arrived promptly after its device time (sent online). The server
+       clock is out of the phone's reach and a receipt is never earlier than the event.
+    3. The phone's own clock, unverified (E-CLOCK reports it), never later than the receipt.
+    """
+    received = checkin.received_at
+    corrected = checkin.corrected_time
+    if corrected is not None and corrected - received <= policy.durations.clock_skew_limit:
+        return min(corrected, received), "device_corrected"
+    if abs((received - checkin.device_time).total_seconds()) <= policy.prompt_receipt_s:
+        return received, "server_receipt"
+    return min(checkin.device_time, received), "device_clock"
+
+
+def _presence(distance: float, accuracy_m: float, policy: Policy) -> Presence:
+    if accuracy_m > policy.accuracy_limit_m:
+        return "unverifiable"
+    return "inside" if distance - accuracy_m <= policy.geofence_radius_m else "outside"
+
+
+def _fix(checkin: CheckinFacts, visit: VisitFacts, policy: Policy) -> Fix:
+    at, source = trusted_checkin_time(checkin, policy)
+    distance = distance_m(visit.site.latitude, visit.site.longitude, checkin.latitude, checkin.longitude)
+    return Fix(checkin, at, source, distance, _presence(distance, checkin.accuracy_m, policy))
+
+
+def _trusted_arrival(fix: Fix, policy: Policy, time_zone: str) -> TrustedTime:
+    checkin = fix.checkin
+    return TrustedTime(
+        at=fix.at, source=fix.source, ref=f"checkin:{checkin.event_id}", time_zone=time_zone,
+        device_time=checkin.device_time, received_at=checkin.received_at,
+        correction_rejected=fix.source != "device_corrected" and checkin.corrected_time is not None,
+        prompt_receipt_s=policy.prompt_receipt_s,
+    )
+
+
+def _first_photo_arrival(visit: VisitFacts) -> TrustedTime | None:
+    if not visit.photos:
+        return None
+    first = min(visit.photos, key=lambda photo: (photo_time(photo), photo.photo_id))
+    return TrustedTime(photo_time(first), "first_photo", f"photo:{first.photo_id}", visit.site.time_zone)
+
+
+def build_timeline(visit: VisitFacts, policy: Policy) -> Timeline:
+    fixes = tuple(sorted(
+        (_fix(checkin, visit, policy) for checkin in visit.checkins),
+        key=lambda fix: (fix.at, fix.checkin.event_id, fix.checkin.kind),
+    ))
+    arrivals = [fix for fix in fixes if fix.checkin.kind == "arrival"]
+    # The first arrival that proves presence counts: checking in on time from afar (or from a mock location)
+    # and walking in later must not make a late technician punctual.
+    arrival_fix = next(
+        (fix for fix in arrivals if fix.presence == "inside" and not fix.checkin.mock),
+        arrivals[0] if arrivals else None,
+    )
+    arrival = (
+        _trusted_arrival(arrival_fix, policy, visit.site.time_zone) if arrival_fix is not None
+        else _first_photo_arrival(visit)
+    )
+    checkouts = [fix.at for fix in fixes if fix.checkin.kind == "checkout"]
+    work_starts = [step.confirmed_at for step in visit.steps if step.step == "V-MAT"]
+    work_starts += [photo_time(photo) for photo in visit.photos if photo.purpose == "tool_mat"]
+    return Timeline(
+        fixes=fixes,
+        arrival=arrival,
+        departure=max(checkouts) if checkouts else None,
+        work_started_at=min(work_starts) if work_starts else None,
+    )

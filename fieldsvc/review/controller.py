@@ -1,0 +1,66 @@
+"""HTTP routes of the auditor API."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Annotated
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from litestar import Controller, get, post
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+
+from fieldsvc.auth.caller import CallerDep, allow
+from fieldsvc.context import Ctx
+from fieldsvc.dispatch.schemas import Kind, Tier
+from fieldsvc.errors import documented
+from fieldsvc.review.schemas import DecideVisit, DecisionView, QueueEntry
+from fieldsvc.review.service import NotPending, ReasonRequired, RequestRequired, ReviewService, ReviewVisitNotFound
+
+Severity = Annotated[str | None, QueryParameter(pattern="^(violation|warning|info)$", required=False)]
+RuleId = Annotated[str | None, QueryParameter(name="rule", pattern="^[A-Z]-[A-Z0-9-]{2,16}$", required=False)]
+
+
+class ReviewController(Controller):
+    path = "/v1/review"
+    tags = ["review"]
+    guards = [allow("auditor")]
+
+    @get("/queue", responses=documented())
+    async def queue(
+        self,
+        ctx: Ctx,
+        rule_id: RuleId = None,
+        severity: Severity = None,
+        technician_id: Annotated[UUID | None, QueryParameter(name="technicianId", required=False)] = None,
+        team: FromQuery[str | None] = None,
+        kind: FromQuery[Kind | None] = None,
+        tier: FromQuery[Tier | None] = None,
+        date_from: Annotated[date | None, QueryParameter(name="dateFrom", required=False)] = None,
+        date_to: Annotated[date | None, QueryParameter(name="dateTo", required=False)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
+        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+    ) -> list[QueueEntry]:
+        """A-QUEUE: flagged visits awaiting a decision, oldest first; dates are site-default-zone days, inclusive."""
+        zone = ZoneInfo(ctx.settings.default_time_zone)
+        filters = {
+            "rule_id": rule_id,
+            "severity": severity,
+            "technician_id": technician_id,
+            "team": team,
+            "kind": kind,
+            "tier": tier,
+            "date_from": date_from and datetime.combine(date_from, time(0), tzinfo=zone),
+            "date_to": date_to and datetime.combine(date_to + timedelta(days=1), time(0), tzinfo=zone),
+        }
+        return await ReviewService(ctx).queue(filters, limit, offset)
+
+    @post(
+        "/visits/{visit_id:uuid}/decisions",
+        responses=documented(ReviewVisitNotFound, NotPending, ReasonRequired, RequestRequired),
+    )
+    async def decide(
+        self, visit_id: FromPath[UUID], data: JSONBody[DecideVisit], ctx: Ctx, caller: CallerDep
+    ) -> DecisionView:
+        """A-DECIDE: confirm the violation, dismiss it with a reason, or return the visit for correction."""
+        return await ReviewService(ctx).decide(visit_id, data, caller)

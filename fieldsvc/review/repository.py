@@ -1,0 +1,84 @@
+"""Queries for the auditor queue and review decisions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from fieldsvc import db
+from fieldsvc.tables import AuditFinding, AuditResult, ReviewDecision, Visit
+
+QUEUE_STATES = ("none", "open")
+
+
+async def flagged_queue(filters: dict[str, Any], limit: int, offset: int) -> list[dict[str, Any]]:
+    """A-QUEUE: flagged visits not yet decided, oldest agreed time first."""
+    query = Visit.select(
+        Visit.id,
+        Visit.work_order,
+        Visit.agreed_time,
+        Visit.technician,
+        Visit.review_state,
+        Visit.work_order.kind.as_alias("kind"),
+        Visit.work_order.customer.tier.as_alias("tier"),
+        Visit.technician.name.as_alias("technician_name"),
+        Visit.technician.team.as_alias("team"),
+    ).where((Visit.verdict == "flagged") & Visit.review_state.is_in(list(QUEUE_STATES)))
+    if filters.get("technician_id"):
+        query = query.where(Visit.technician == filters["technician_id"])
+    if filters.get("team"):
+        query = query.where(Visit.technician.team == filters["team"])
+    if filters.get("kind"):
+        query = query.where(Visit.work_order.kind == filters["kind"])
+    if filters.get("tier"):
+        query = query.where(Visit.work_order.customer.tier == filters["tier"])
+    if filters.get("date_from"):
+        query = query.where(Visit.agreed_time >= filters["date_from"])
+    if filters.get("date_to"):
+        query = query.where(Visit.agreed_time < filters["date_to"])
+    if filters.get("rule_id") or filters.get("severity"):
+        matching = AuditFinding.select(AuditFinding.visit)
+        if filters.get("rule_id"):
+            matching = matching.where(AuditFinding.rule_id == filters["rule_id"])
+        if filters.get("severity"):
+            matching = matching.where(AuditFinding.severity == filters["severity"])
+        query = query.where(Visit.id.is_in(matching))
+    return await query.order_by(Visit.agreed_time).order_by(Visit.id).limit(limit).offset(offset)
+
+
+async def violations_of(visit_ids: list[UUID]) -> dict[UUID, list[str]]:
+    if not visit_ids:
+        return {}
+    rows = await AuditFinding.select(AuditFinding.visit, AuditFinding.rule_id).where(
+        AuditFinding.visit.is_in(visit_ids) & (AuditFinding.severity == "violation")
+    )
+    found: dict[UUID, set[str]] = {}
+    for row in rows:
+        found.setdefault(row["visit"], set()).add(row["rule_id"])
+    return {visit_id: sorted(rules) for visit_id, rules in found.items()}
+
+
+async def lock_visit(visit_id: UUID, engine) -> dict[str, Any] | None:  # noqa: ANN001
+    return await db.locked(
+        Visit.select(Visit.id, Visit.verdict, Visit.review_state, Visit.status).where(Visit.id == visit_id), engine
+    ).first()
+
+
+async def insert_decision(row: ReviewDecision) -> None:
+    await row.save()
+
+
+async def set_review_state(visit_id: UUID, review_state: str, status: str | None, at: datetime) -> None:
+    values: dict = {Visit.review_state: review_state, Visit.updated_at: at}
+    if status is not None:
+        values[Visit.status] = status
+    await Visit.update(values).where(Visit.id == visit_id)
+
+
+async def decisions_of(visit_id: UUID) -> list[dict[str, Any]]:
+    return await ReviewDecision.select().where(ReviewDecision.visit == visit_id).order_by(ReviewDecision.decided_at)
+
+
+async def latest_result(visit_id: UUID) -> dict[str, Any] | None:
+    return await AuditResult.select().where(AuditResult.visit == visit_id).first()

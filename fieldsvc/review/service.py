@@ -1,0 +1,92 @@
+"""Auditor use cases: the queue of flagged visits and decisions on them (A-QUEUE, A-DECIDE)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from fieldsvc import db
+from fieldsvc.auth.caller import Caller
+from fieldsvc.context import AppContext
+from fieldsvc.errors import api_error
+from fieldsvc.review import repository
+from fieldsvc.review.schemas import DecideVisit, DecisionView, QueueEntry
+from fieldsvc.tables import ReviewDecision
+from fieldsvc.trail.service import TrailWriter
+
+ReviewVisitNotFound = api_error(404, "visit.not_found", "No such visit.")
+NotPending = api_error(409, "review.not_pending", "Only a flagged visit that has not been decided can be decided.")
+ReasonRequired = api_error(422, "review.reason_required", "Dismissing or returning a visit needs a reason.")
+RequestRequired = api_error(422, "review.request_required", "Returning a visit needs the list of what to add or correct.")
+
+REVIEW_STATE_AFTER = {"confirm": "confirmed", "dismiss": "dismissed", "return": "returned"}
+
+
+def decision_view(row: dict[str, Any]) -> DecisionView:
+    return DecisionView(
+        id=row["id"],
+        visit_id=row["visit"],
+        auditor_id=row["auditor"],
+        decision=row["decision"],
+        reason=row["reason"],
+        requested=list(row["requested"] or []),
+        decided_at=row["decided_at"],
+    )
+
+
+class ReviewService:
+    def __init__(self, ctx: AppContext):
+        self.ctx = ctx
+
+    async def queue(self, filters: dict[str, Any], limit: int, offset: int) -> list[QueueEntry]:
+        rows = await repository.flagged_queue(filters, limit, offset)
+        violations = await repository.violations_of([r["id"] for r in rows])
+        return [
+            QueueEntry(
+                visit_id=r["id"],
+                work_order_id=r["work_order"],
+                kind=r["kind"],
+                tier=r["tier"],
+                agreed_time=r["agreed_time"],
+                technician_id=r["technician"],
+                technician_name=r["technician_name"],
+                team=r["team"],
+                review_state=r["review_state"],
+                violations=violations.get(r["id"], []),
+            )
+            for r in rows
+        ]
+
+    async def decide(self, visit_id: UUID, data: DecideVisit, caller: Caller) -> DecisionView:
+        if data.decision in ("dismiss", "return") and not data.reason.strip():
+            raise ReasonRequired()
+        if data.decision == "return" and not data.requested:
+            raise RequestRequired()
+        now = self.ctx.now()
+        async with db.write_transaction(self.ctx.engine):
+            visit = await repository.lock_visit(visit_id, self.ctx.engine)
+            if visit is None:
+                raise ReviewVisitNotFound()
+            if visit["verdict"] != "flagged" or visit["review_state"] not in repository.QUEUE_STATES:
+                raise NotPending(
+                    f"The visit's verdict is {visit['verdict']} and its review is {visit['review_state']}."
+                )
+            row = ReviewDecision(
+                visit=visit_id,
+                auditor=caller.user_id,
+                decision=data.decision,
+                reason=data.reason,
+                requested=list(data.requested),
+                decided_at=now,
+            )
+            await repository.insert_decision(row)
+            # A return re-opens the visit so the technician's phone may add or correct evidence.
+            status = "returned" if data.decision == "return" else None
+            await repository.set_review_state(visit_id, REVIEW_STATE_AFTER[data.decision], status, now)
+            await TrailWriter(self.ctx).append(
+                f"review.{data.decision}", visit_id, caller, {"reason": data.reason, "requested": list(data.requested)}
+            )
+        return decision_view(
+            {"id": row.id, "visit": visit_id, "auditor": caller.user_id, "decision": data.decision,
+             "reason": data.reason, "requested": list(data.requested), "decided_at": now}
+        )

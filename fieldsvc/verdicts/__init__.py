@@ -1,0 +1,1 @@
+"""A-VERDICT and A-REAUDIT: loading a visit's facts, running the audit engine, storing the verdict."""

@@ -20,6 +20,7 @@ from fieldsvc.dispatch.schemas import (
     CancelVisit,
     CreateWorkOrder,
     DayBoard,
+    ForceClose,
     LogContact,
     RescheduleVisit,
     Tier,
@@ -56,6 +57,15 @@ class DispatchController(Controller):
     async def log_contact(self, order_id: FromPath[UUID], data: JSONBody[LogContact], ctx: Ctx, caller: CallerDep) -> WorkOrderView:
         """B-CONTACT / B-FIRST: record that the customer was contacted."""
         return await DispatchService(ctx).log_contact(order_id, data, caller)
+
+    @post(
+        "/work-orders/{order_id:uuid}/force-close",
+        status_code=200,
+        responses=documented(errors.WorkOrderNotFound, errors.OrderNotOpen),
+    )
+    async def force_close(self, order_id: FromPath[UUID], data: JSONBody[ForceClose], ctx: Ctx, caller: CallerDep) -> WorkOrderView:
+        """V-CLOSE: close a work order whose visit is incomplete, with a reason; the visit is flagged for audit."""
+        return await DispatchService(ctx).force_close(order_id, data, caller)
 
     @post(
         "/work-orders/{order_id:uuid}/visits",

@@ -80,6 +80,19 @@ async def record_first_contact(order_id: UUID, at: datetime) -> None:
     )
 
 
+async def close_work_order(order_id: UUID, outcome: str, reason: str, at: datetime, forced: bool) -> None:
+    """V-CLOSE: `reason` explains an unresolved outcome, or for a forced close why it was forced."""
+    await WorkOrder.update(
+        {
+            WorkOrder.status: "closed",
+            WorkOrder.outcome: outcome,
+            WorkOrder.outcome_reason: None if forced else reason or None,
+            WorkOrder.forced_close_reason: reason if forced else None,
+            WorkOrder.closed_at: at,
+        }
+    ).where(WorkOrder.id == order_id)
+
+
 async def get_visit(visit_id: UUID) -> Row | None:
     return await Visit.select(*VISIT_COLUMNS).where(Visit.id == visit_id).first()
 

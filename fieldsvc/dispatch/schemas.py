@@ -92,6 +92,13 @@ class CancelVisit(Wire):
     note: LongText = ""
 
 
+class ForceClose(Wire):
+    """V-CLOSE: a dispatcher closes a work order whose visit is not complete; always flagged for audit."""
+
+    outcome: Literal["resolved", "unresolved"]
+    reason: Reason
+
+
 class CustomerView(Wire):
     id: UUID
     name: str
@@ -187,6 +194,9 @@ class WorkOrderView(Wire):
     reported_fault: str | None
     deadlines: DeadlinesView
     first_contact_at: Instant | None
+    closed_at: Instant | None
+    outcome: str | None
+    forced_close_reason: str | None
     visits: list[VisitSummary]
 
 

@@ -15,6 +15,7 @@ from fieldsvc.dispatch.schemas import (
     BookVisit,
     CancelVisit,
     CreateWorkOrder,
+    ForceClose,
     LogContact,
     RescheduleVisit,
 )
@@ -22,6 +23,7 @@ from fieldsvc.dispatch.views import visit_view, work_order_view
 from fieldsvc.errors import api_error
 from fieldsvc.tables import Assignment, Cancellation, Customer, Reschedule, Site, Technician, Visit, WorkOrder
 from fieldsvc.trail.service import TrailWriter
+from fieldsvc.verdicts.service import VerdictService
 
 WorkOrderNotFound = api_error(404, "work_order.not_found", "No such work order.")
 VisitNotFound = api_error(404, "visit.not_found", "No such visit.")
@@ -338,6 +340,20 @@ class DispatchService:
             await repository.update_visit(visit_id, {Visit.status: "cancelled"}, now)
             await self.trail.append("visit.cancelled", visit_id, caller, {"reason": data.reason_code})
         return await self.visit(visit_id)
+
+    async def force_close(self, order_id: UUID, data: ForceClose, caller: Caller):
+        now = self.ctx.now()
+        async with db.write_transaction(self.ctx.engine):
+            order = await repository.lock_work_order(order_id, self.ctx.engine)
+            if order is None:
+                raise WorkOrderNotFound()
+            if order["status"] != "open":
+                raise OrderNotOpen()
+            await repository.close_work_order(order_id, data.outcome, data.reason, now, forced=True)
+            await self.trail.append("work_order.force_closed", order_id, caller, {"outcome": data.outcome, "reason": data.reason})
+            visits = [v["id"] for v in await repository.visits_of_order(order_id) if v["status"] != "cancelled"]
+            await VerdictService(self.ctx).reaudit(visits, caller)
+        return await self.work_order(order_id)
 
     async def visit(self, visit_id: UUID):
         visit = await repository.get_visit(visit_id)

@@ -42,6 +42,9 @@ def work_order_view(order: dict, visits: list[dict]) -> WorkOrderView:
             resolve_due_at=order["resolve_due_at"],
         ),
         first_contact_at=order["first_contact_at"],
+        closed_at=order["closed_at"],
+        outcome=order["outcome"],
+        forced_close_reason=order["forced_close_reason"],
         visits=[
             VisitSummary(
                 id=v["id"],

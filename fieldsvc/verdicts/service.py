@@ -26,6 +26,8 @@ class VerdictService:
 
     async def reaudit(self, visit_ids: list[UUID], actor: Caller | None) -> dict[UUID, dict[str, Any]]:
         """Audit the visits and store changed verdicts; call inside the transaction that stored the new facts."""
+        if not visit_ids:
+            return {}
         now = self.ctx.now()
         results = []
         for loaded in await load_visits(visit_ids, now):

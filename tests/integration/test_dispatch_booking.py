@@ -189,3 +189,26 @@ async def test_unknown_work_order_is_404(client, as_dispatcher):
 async def test_technician_cannot_create_work_orders(client, as_tech):
     response = await client.post("/v1/work-orders", json={}, headers=as_tech)
     assert response.status_code == 403
+
+
+async def test_v_close_forced_close_is_recorded_and_flags_the_visit(client, as_dispatcher):
+    order = await create_order(client, as_dispatcher, kind="repair")
+    await book(client, as_dispatcher, order["id"], datetime(2030, 3, 4, 14, 0, tzinfo=SHANGHAI))
+    response = await client.post(
+        f"/v1/work-orders/{order['id']}/force-close",
+        json={"outcome": "unresolved", "reason": "customer moved out"},
+        headers=as_dispatcher,
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["status"], body["forcedCloseReason"]) == ("closed", "customer moved out")
+    assert body["visits"][0]["verdict"] == "flagged"
+
+
+async def test_v_close_forced_close_twice_is_409(client, as_dispatcher):
+    order = await create_order(client, as_dispatcher)
+    close = {"outcome": "unresolved", "reason": "duplicate order"}
+    await client.post(f"/v1/work-orders/{order['id']}/force-close", json=close, headers=as_dispatcher)
+    response = await client.post(f"/v1/work-orders/{order['id']}/force-close", json=close, headers=as_dispatcher)
+    assert response.status_code == 409
+    assert response.json()["code"] == "work_order.not_open"

@@ -1,4 +1,4 @@
-"""Shared pieces of finding messages: site-local times and rounded quantities."""
+"""Shared pieces of finding messages: site-local times, spans of time and rounded quantities."""
 
 from __future__ import annotations
 
@@ -14,9 +14,21 @@ def local_time(moment: datetime, time_zone: str) -> str:
     return moment.astimezone(ZoneInfo(time_zone)).isoformat(" ", "seconds")[:19]
 
 
+def span(delta: timedelta) -> tuple[str, str]:
+    """A span to the second in English and Chinese: at a deadline's edge, "8.0 h" against "8.0 h" explains nothing."""
+    seconds = round(abs(delta.total_seconds()))
+    sign = "-" if delta < timedelta(0) else ""
+    whole_hours, rest = divmod(seconds, 3600)
+    whole_minutes, whole_seconds = divmod(rest, 60)
+    return (
+        f"{sign}{whole_hours} h {whole_minutes:02d} min {whole_seconds:02d} s",
+        f"{sign}{whole_hours}小时{whole_minutes:02d}分{whole_seconds:02d}秒",
+    )
+
+
 def minutes(delta: timedelta) -> float:
     return round(delta.total_seconds() / 60, 2)
 
 
 def hours(delta: timedelta) -> float:
-    return round(delta.total_seconds() / 3600, 2)
+    return round(delta.total_seconds() / 3600, 4)

@@ -169,11 +169,7 @@ class DispatchService:
     async def book_visit(self, order_id: UUID, data: BookVisit, caller: Caller):
         now = self.ctx.now()
         async with db.write_transaction(self.ctx.engine):
-            order = await repository.lock_work_order(order_id, self.ctx.engine)
-            if order is None:
-                raise WorkOrderNotFound()
-            if order["status"] != "open":
-                raise OrderNotOpen()
+            order = await self._open_order(order_id)
             if any(v["status"] not in ("completed", "cancelled") for v in await repository.visits_of_order(order_id)):
                 raise VisitStillOpen()
             site = await repository.get_site(order["site"])
@@ -200,6 +196,15 @@ class DispatchService:
                 "visit.booked", visit_id, caller, {"agreedTime": data.agreed_time, "lateReason": data.late_reason}
             )
         return await self.visit(visit_id)
+
+    async def _open_order(self, order_id: UUID) -> dict:
+        """Lock the work order for this transaction; it must exist and still be open."""
+        order = await repository.lock_work_order(order_id, self.ctx.engine)
+        if order is None:
+            raise WorkOrderNotFound()
+        if order["status"] != "open":
+            raise OrderNotOpen()
+        return order
 
     def _check_start(self, start: datetime, zone_name: str, now: datetime) -> None:
         zone = zone_named(zone_name)
@@ -344,11 +349,7 @@ class DispatchService:
     async def force_close(self, order_id: UUID, data: ForceClose, caller: Caller):
         now = self.ctx.now()
         async with db.write_transaction(self.ctx.engine):
-            order = await repository.lock_work_order(order_id, self.ctx.engine)
-            if order is None:
-                raise WorkOrderNotFound()
-            if order["status"] != "open":
-                raise OrderNotOpen()
+            await self._open_order(order_id)
             await repository.close_work_order(order_id, data.outcome, data.reason, now, forced=True)
             await self.trail.append("work_order.force_closed", order_id, caller, {"outcome": data.outcome, "reason": data.reason})
             visits = [v["id"] for v in await repository.visits_of_order(order_id) if v["status"] != "cancelled"]

@@ -8,7 +8,7 @@ from datetime import timedelta
 from fieldsvc.audit.facts import RescheduleFacts
 from fieldsvc.audit.findings import VIOLATION, Finding
 from fieldsvc.audit.timeline import AuditInput
-from fieldsvc.audit.wording import hours, local_time
+from fieldsvc.audit.wording import hours, local_time, span
 
 RESCHEDULE_REASONS = (
     "customer_requested", "customer_absent", "technician_unavailable", "parts_unavailable",
@@ -35,10 +35,11 @@ def customer_delay(reschedules: Iterable[RescheduleFacts]) -> timedelta:
 
 def _late(rule_id: str, code: str, what_en: str, what_zh: str, took: timedelta, allowed: timedelta,
           refs: tuple[str, ...]) -> Finding:
+    (took_en, took_zh), (allowed_en, allowed_zh) = span(took), span(allowed)
     return Finding(
         rule_id=rule_id, code=code, severity=VIOLATION,
-        message_en=f"{what_en} {hours(took)} h (limit {hours(allowed)} h)",
-        message_zh=f"{what_zh} {hours(took)} 小时（时限 {hours(allowed)} 小时）",
+        message_en=f"{what_en} {took_en} (limit {allowed_en})",
+        message_zh=f"{what_zh} {took_zh}（时限 {allowed_zh}）",
         measured=hours(took), threshold=hours(allowed), unit="h", refs=refs,
     )
 
@@ -89,12 +90,8 @@ def b_repair(audit: AuditInput) -> list[Finding]:
     waiting = audit.context.now - start
     if waiting <= allowed:
         return []
-    return [Finding(
-        rule_id="B-REPAIR", code="b.repair.overdue", severity=VIOLATION,
-        message_en=f"the repair ({order.tier}) is still unresolved after {hours(waiting)} h (limit {hours(allowed)} h)",
-        message_zh=f"故障已 {hours(waiting)} 小时仍未修复（时限 {hours(allowed)} 小时）",
-        measured=hours(waiting), threshold=hours(allowed), unit="h", refs=refs,
-    )]
+    return [_late("B-REPAIR", "b.repair.overdue", f"repair ({order.tier}) still unresolved after",
+                  "故障仍未修复，已过", waiting, allowed, refs)]
 
 
 def b_install_24(audit: AuditInput) -> list[Finding]:
@@ -113,13 +110,9 @@ def b_install_24(audit: AuditInput) -> list[Finding]:
         notified = visit.customer_notified_at
         if notified is not None and notified <= visit.booked_at + allowed:
             return []
-        return [Finding(
-            rule_id="B-INSTALL-24", code="b.install_24.not_notified", severity=VIOLATION,
-            message_en=f"install scheduled {hours(scheduled_after)} h after booking for lack of resources, but the "
-                       f"customer was not notified within {hours(allowed)} h",
-            message_zh=f"因资源不足，装机安排在预约后 {hours(scheduled_after)} 小时，但未在 {hours(allowed)} 小时内通知客户",
-            measured=hours(scheduled_after), threshold=hours(allowed), unit="h", refs=refs,
-        )]
+        return [_late("B-INSTALL-24", "b.install_24.not_notified",
+                      "resources unavailable but the customer was not notified in time; install scheduled at booking +",
+                      "资源不足但未及时通知客户；装机上门时间距预约", scheduled_after, allowed, refs)]
     return [_late("B-INSTALL-24", "b.install_24.late", "install visit scheduled at booking +",
                   "装机上门时间距预约", scheduled_after, allowed, refs)]
 
@@ -144,7 +137,6 @@ def b_resched(audit: AuditInput) -> list[Finding]:
             policy.late_customer_reschedule_severity
             if short_notice_only and reschedule.initiator == "customer" else VIOLATION
         )
-        given = reschedule.old_time - reschedule.recorded_at
         findings.append(Finding(
             rule_id="B-RESCHED", code="b.resched.noncompliant", severity=severity,
             message_en=f"{reschedule.initiator}-initiated reschedule from {local_time(reschedule.old_time, zone)} to "
@@ -153,7 +145,8 @@ def b_resched(audit: AuditInput) -> list[Finding]:
             message_zh=f"{'客户' if reschedule.initiator == 'customer' else '公司'}发起的改约"
                        f"（{local_time(reschedule.old_time, zone)} 改为 {local_time(reschedule.new_time, zone)}）不规范："
                        + "；".join(zh for _, _, zh in failures),
-            measured=hours(given), threshold=hours(notice), unit="h", refs=(f"reschedule:{reschedule.event_id}",),
+            measured=hours(reschedule.old_time - reschedule.recorded_at), threshold=hours(notice), unit="h",
+            refs=(f"reschedule:{reschedule.event_id}",),
         ))
     return findings
 
@@ -161,9 +154,9 @@ def b_resched(audit: AuditInput) -> list[Finding]:
 def _compliance_failures(reschedule: RescheduleFacts, notice: timedelta) -> list[tuple[str, str, str]]:
     failures = []
     if reschedule.recorded_at > reschedule.old_time - notice:
-        given = hours(reschedule.old_time - reschedule.recorded_at)
-        failures.append(("notice", f"recorded {given} h before the original appointment (needs {hours(notice)} h)",
-                         f"在原预约时间前 {given} 小时才登记（需提前 {hours(notice)} 小时）"))
+        (given_en, given_zh), (notice_en, notice_zh) = span(reschedule.old_time - reschedule.recorded_at), span(notice)
+        failures.append(("notice", f"recorded {given_en} before the original appointment (needs {notice_en})",
+                         f"在原预约时间前 {given_zh} 才登记（需提前 {notice_zh}）"))
     if reschedule.reason_code not in RESCHEDULE_REASONS:
         failures.append(("reason", f"no valid reason code ({reschedule.reason_code!r})",
                          f"改约原因代码无效（{reschedule.reason_code!r}）"))

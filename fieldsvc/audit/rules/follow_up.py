@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from fieldsvc.audit.facts import AskFacts
 from fieldsvc.audit.findings import VIOLATION, Finding
 from fieldsvc.audit.timeline import AuditInput
-from fieldsvc.audit.wording import hours
+from fieldsvc.audit.wording import hours, span
 
 CONTACT_FIELDS = (
     ("customer_name", "name", "姓名"),
@@ -39,19 +39,21 @@ def _follow_up_findings(ask: AskFacts, allowed: timedelta, now: datetime, refs: 
     if ask.followed_up_at is not None:
         if ask.followed_up_at <= due:
             return []
-        taken = hours(ask.followed_up_at - ask.asked_at)
+        taken = ask.followed_up_at - ask.asked_at
+        (taken_en, taken_zh), (allowed_en, allowed_zh) = span(taken), span(allowed)
         return [Finding(
             rule_id="V-ASK", code="v.ask.late", severity=VIOLATION,
-            message_en=f"the customer's question was followed up after {taken} h (limit {hours(allowed)} h)",
-            message_zh=f"客户问题在 {taken} 小时后才跟进（时限 {hours(allowed)} 小时）",
-            measured=taken, threshold=hours(allowed), unit="h", refs=refs,
+            message_en=f"the customer's question was followed up after {taken_en} (limit {allowed_en})",
+            message_zh=f"客户问题在 {taken_zh} 后才跟进（时限 {allowed_zh}）",
+            measured=hours(taken), threshold=hours(allowed), unit="h", refs=refs,
         )]
     if now <= due:
         return []
-    waiting = hours(now - ask.asked_at)
+    waiting = now - ask.asked_at
+    (waiting_en, waiting_zh), (allowed_en, allowed_zh) = span(waiting), span(allowed)
     return [Finding(
         rule_id="V-ASK", code="v.ask.overdue", severity=VIOLATION,
-        message_en=f"the customer's question has waited {waiting} h without follow-up (limit {hours(allowed)} h)",
-        message_zh=f"客户问题已等待 {waiting} 小时仍未跟进（时限 {hours(allowed)} 小时）",
-        measured=waiting, threshold=hours(allowed), unit="h", refs=refs,
+        message_en=f"the customer's question has waited {waiting_en} without follow-up (limit {allowed_en})",
+        message_zh=f"客户问题已等待 {waiting_zh} 仍未跟进（时限 {allowed_zh}）",
+        measured=hours(waiting), threshold=hours(allowed), unit="h", refs=refs,
     )]

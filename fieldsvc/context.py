@@ -38,13 +38,20 @@ class AppContext:
         return cls(settings=settings, engine=db.engine_for_url(settings.effective_database_url), blobs=blob_store_for(settings))
 
     def secret_key(self) -> bytes:
+        return self._secret_key
+
+    @cached_property
+    def _secret_key(self) -> bytes:
         """The signing key: configured, or generated once and kept in the data dir (so workers agree)."""
         if self.settings.secret_key:
             return self.settings.secret_key.encode()
         path = Path(self.settings.data_dir) / "secret_key"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_hex(32))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with path.open("x") as created:  # exclusive create: workers starting together agree on one key
+                created.write(secrets.token_hex(32))
+        except FileExistsError:
+            pass
         return path.read_text().strip().encode()
 
 

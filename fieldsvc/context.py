@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -46,12 +48,14 @@ class AppContext:
         if self.settings.secret_key:
             return self.settings.secret_key.encode()
         path = Path(self.settings.data_dir) / "secret_key"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            with path.open("x") as created:  # exclusive create: workers starting together agree on one key
-                created.write(secrets.token_hex(32))
-        except FileExistsError:
-            pass
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            draft = path.with_name(f"secret_key.{secrets.token_hex(4)}")
+            draft.write_text(secrets.token_hex(32))
+            # link() publishes a complete file or fails if another worker won: all workers read one key.
+            with contextlib.suppress(FileExistsError):
+                os.link(draft, path)
+            draft.unlink()
         return path.read_text().strip().encode()
 
 

@@ -83,8 +83,8 @@ class TrustedTime:
         return self._reason()[1]
 
     def _reason(self) -> tuple[str, str]:
-        shown = local_time(self.at, self.time_zone)
         if self.device_time is None or self.received_at is None:  # first_photo
+            shown = local_time(self.at, self.time_zone)
             return (
                 f"no arrival check-in; the earliest photo was taken at {shown} (phone clock)",
                 f"没有到达签到；采用最早一张照片的拍摄时间 {shown}（手机时钟）",

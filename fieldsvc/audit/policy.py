@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
@@ -19,8 +20,8 @@ TIERS = ("diamond", "gold", "silver", "standard")
 CLOSURE_ITEMS = (
     "V-CHECKIN", "V-ID", "V-SHOES", "V-MAT", "V-TEST", "V-CLEAN", "V-SIGN", "V-CARD", "V-CHECKOUT", "V-TERMINAL",
 )
-# E-REUSE candidates are found through band keys of the 64-bit hash (fieldsvc.audit.hashes), which reach every
-# hash within 7 bits; a larger distance would silently miss near-duplicates.
+# E-REUSE candidates come from the ingest's band index (fieldsvc.mobile.reuse), which finds every hash within
+# 7 bits; a larger policy distance would silently miss near-duplicates the index never reported.
 MAX_REUSE_DISTANCE = 7
 
 
@@ -110,13 +111,14 @@ class Policy:
 
 def _number(minimum: float = 0.0, maximum: float | None = None, integer: bool = False) -> Callable[[Any], Any]:
     kind = "an integer" if integer else "a number"
-    bounds = f">= {minimum}" + ("" if maximum is None else f" and <= {maximum}")
+    bounds = f">= {minimum:g}" + ("" if maximum is None else f" and <= {maximum:g}")
 
     def parse(value: Any) -> Any:
         allowed = (int,) if integer else (int, float)
-        if isinstance(value, bool) or not isinstance(value, allowed) or value < minimum:
-            raise ValueError(f"must be {kind} {bounds}, got {value!r}")
-        if maximum is not None and value > maximum:
+        if (
+            isinstance(value, bool) or not isinstance(value, allowed) or not math.isfinite(value)
+            or value < minimum or (maximum is not None and value > maximum)
+        ):
             raise ValueError(f"must be {kind} {bounds}, got {value!r}")
         return value if integer else float(value)
 

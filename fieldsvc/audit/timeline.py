@@ -43,6 +43,11 @@ class AuditInput:
     timeline: Timeline
     finished: bool  # completed by the technician or force-closed; missing items only count then
 
+    @property
+    def carries_order_rules(self) -> bool:
+        """Order-level findings go on the order's first visit only, so an order is counted once, not per visit."""
+        return self.visit.visit_id == self.visit.order.first_visit_id
+
 
 def photo_time(photo: PhotoFacts) -> datetime:
     """The photo's own capture time when its EXIF has one, else when the app recorded it."""

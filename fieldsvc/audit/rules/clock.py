@@ -36,7 +36,8 @@ def e_clock(audit: AuditInput) -> list[Finding]:
     if arrival is not None and arrival.source in UNVERIFIED_SOURCES:
         findings.append(Finding(
             rule_id="E-CLOCK", code="e.clock.unverified", severity=WARNING,
-            message_en=f"the arrival time rests on the phone's own clock, which could not be verified: {arrival.reason_en}",
+            message_en="the arrival time rests on the phone's own clock, which could not be verified: "
+                       + arrival.reason_en,
             message_zh=f"到达时间只能依据手机自身时钟，无法核实：{arrival.reason_zh}",
             measured=arrival.source, refs=(arrival.ref,),
         ))

@@ -1,4 +1,4 @@
-"""V-CLOSE: a forced close is always flagged; an unresolved outcome needs its reason."""
+"""V-CLOSE: a forced close is always flagged (once, on the order's first visit); "unresolved" needs a reason."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ def v_close(audit: AuditInput) -> list[Finding]:
     visit = audit.visit
     findings = []
     forced_reason = visit.order.forced_close_reason
-    if forced_reason is not None:
+    if forced_reason is not None and audit.carries_order_rules:
         findings.append(Finding(
             rule_id="V-CLOSE", code="v.close.forced", severity=VIOLATION,
             message_en=f"the work order was force-closed by a dispatcher: {forced_reason}",

@@ -44,14 +44,9 @@ def _late(rule_id: str, code: str, what_en: str, what_zh: str, took: timedelta, 
     )
 
 
-def _is_first_visit(audit: AuditInput) -> bool:
-    """Order-level deadlines are reported once per order, on its first visit, so figures count each order once."""
-    return audit.visit.visit_id == audit.visit.order.first_visit_id
-
-
 def b_contact(audit: AuditInput) -> list[Finding]:
     order = audit.visit.order
-    if not _is_first_visit(audit):
+    if not audit.carries_order_rules:
         return []
     allowed = audit.policy.durations.contact_deadline[order.tier]
     took = audit.visit.booked_at - order.accepted_at
@@ -63,7 +58,7 @@ def b_contact(audit: AuditInput) -> list[Finding]:
 
 def b_first(audit: AuditInput) -> list[Finding]:
     order = audit.visit.order
-    if order.kind != "repair" or not _is_first_visit(audit):
+    if order.kind != "repair" or not audit.carries_order_rules:
         return []
     allowed = audit.policy.durations.first_response
     responses = [audit.visit.booked_at] + ([order.first_contact_at] if order.first_contact_at is not None else [])
@@ -76,7 +71,7 @@ def b_first(audit: AuditInput) -> list[Finding]:
 
 def b_repair(audit: AuditInput) -> list[Finding]:
     order = audit.visit.order
-    if order.kind != "repair" or not _is_first_visit(audit):
+    if order.kind != "repair" or not audit.carries_order_rules:
         return []
     allowed = audit.policy.durations.repair_deadline[order.tier]
     start = order.accepted_at + customer_delay(order.reschedules)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-
 from fieldsvc.audit.findings import VIOLATION, WARNING, Finding
 from fieldsvc.audit.geometry import distance_m
-from fieldsvc.audit.hashes import parse_perceptual_hash
 from fieldsvc.audit.timeline import AuditInput
 from fieldsvc.audit.wording import local_time, minutes
 
 
 def e_time(audit: AuditInput) -> list[Finding]:
+    """The photo's own capture time within the visit (with slack); without one it only cannot be verified."""
     timeline, slack = audit.timeline, audit.policy.durations.photo_time_slack
     arrival_at = timeline.arrival.at if timeline.arrival is not None else None
     departure = timeline.departure
@@ -80,6 +79,12 @@ def e_edit(audit: AuditInput) -> list[Finding]:
     ]
 
 
+def _hash_bits(perceptual_hash: str) -> int:
+    if len(perceptual_hash) != 16:
+        raise ValueError(f"a perceptual hash is 16 hex digits, got {perceptual_hash!r}")
+    return int(perceptual_hash, 16)
+
+
 def e_reuse(audit: AuditInput) -> list[Finding]:
     """The same picture on another visit, by any technician: identical bytes or a perceptual near-duplicate."""
     visit_id = audit.visit.visit_id
@@ -94,11 +99,11 @@ def e_reuse(audit: AuditInput) -> list[Finding]:
         # pictures look alike without being the same photo.
         return detail <= value.bit_count() <= 64 - detail
 
-    other_hashes = [(other, parse_perceptual_hash(other.perceptual_hash)) for other in others]
+    other_hashes = [(other, _hash_bits(other.perceptual_hash)) for other in others]
     limit = policy.reuse_max_distance
     findings = []
     for photo in audit.visit.photos:
-        own_hash = parse_perceptual_hash(photo.perceptual_hash)
+        own_hash = _hash_bits(photo.perceptual_hash)
         suspects = [  # (a ^ b).bit_count() is the Hamming distance
             (other, other_hash, distance) for other, other_hash in other_hashes
             if (distance := (own_hash ^ other_hash).bit_count()) <= limit or other.sha256 == photo.sha256

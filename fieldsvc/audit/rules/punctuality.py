@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from fieldsvc.audit.findings import VIOLATION, Finding
 from fieldsvc.audit.timeline import AuditInput
 from fieldsvc.audit.wording import local_time, minutes
@@ -26,7 +25,8 @@ def v_punct(audit: AuditInput) -> list[Finding]:
         zh = f"到达时间 {arrived}，比约定时间 {agreed_shown} 晚 {minutes(offset)} 分钟（上限 {tolerance_min} 分钟）"
     else:
         code, severity, threshold = "v.punct.early", policy.early_arrival_severity, -tolerance_min
-        en = f"arrived at {arrived}, {minutes(-offset)} min before the agreed {agreed_shown} (limit {tolerance_min} min)"
+        en = (f"arrived at {arrived}, {minutes(-offset)} min before the agreed {agreed_shown} "
+              f"(limit {tolerance_min} min)")
         zh = f"到达时间 {arrived}，比约定时间 {agreed_shown} 早 {minutes(-offset)} 分钟（上限 {tolerance_min} 分钟）"
     return [Finding(
         rule_id="V-PUNCT", code=code, severity=severity,

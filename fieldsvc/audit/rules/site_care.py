@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from fieldsvc.audit.facts import PhotoFacts
 from fieldsvc.audit.findings import VIOLATION, Finding, refs_to
 from fieldsvc.audit.timeline import AuditInput, photo_time

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from fieldsvc.audit.findings import WARNING, Finding, finding_code, refs_to
 from fieldsvc.audit.timeline import AuditInput
 from fieldsvc.audit.wording import local_time
@@ -24,7 +23,8 @@ def on_site_steps(audit: AuditInput) -> list[Finding]:
     for step in audit.visit.steps:
         name_en, name_zh = STEP_NAMES[step.step]
         refs = (f"step:{step.event_id}",)
-        if (earliest is not None and step.confirmed_at < earliest) or (latest is not None and step.confirmed_at > latest):
+        too_early = earliest is not None and step.confirmed_at < earliest
+        if too_early or (latest is not None and step.confirmed_at > latest):
             shown = local_time(step.confirmed_at, zone)
             findings.append(Finding(
                 rule_id=step.step, code=finding_code(step.step, "outside_visit"), severity=WARNING,

@@ -1,0 +1,195 @@
+"""B-CONTACT, B-FIRST, B-INSTALL-24, B-REPAIR and B-RESCHED, with customer reschedules moving SLA references."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from tests.unit.audit.builders import (
+    at, audit, codes, context, finding, honest_rural_repair, honest_urban_install, reschedule,
+)
+
+
+def repair(tier: str = "gold", **order_changes: object):  # noqa: ANN201
+    visit = honest_rural_repair()
+    return replace(visit, order=replace(visit.order, tier=tier, **order_changes))
+
+
+def test_b_contact_booked_exactly_at_the_tier_deadline_passes() -> None:
+    visit = honest_urban_install()  # gold: 8 h
+    visit = replace(visit, booked_at=visit.order.accepted_at + timedelta(hours=8))
+
+    assert "b.contact.late" not in codes(audit(visit))
+
+
+def test_b_contact_booked_after_the_tier_deadline_is_violation() -> None:
+    visit = honest_urban_install()
+    visit = replace(visit, booked_at=visit.order.accepted_at + timedelta(hours=8, seconds=1))
+
+    late = finding(audit(visit), "b.contact.late")
+    assert (late.rule_id, late.severity, late.threshold, late.unit) == ("B-CONTACT", "violation", 8.0, "h")
+    assert late.measured == 8.0003 and "8 h 00 min 01 s (limit 8 h 00 min 00 s)" in late.message_en
+    assert "8小时00分01秒" in late.message_zh
+
+
+def test_b_contact_deadline_depends_on_the_tier() -> None:
+    visit = honest_urban_install()
+    visit = replace(visit, booked_at=visit.order.accepted_at + timedelta(hours=20))
+
+    assert "b.contact.late" in codes(audit(replace(visit, order=replace(visit.order, tier="silver"))))
+    assert "b.contact.late" not in codes(audit(replace(visit, order=replace(visit.order, tier="standard"))))
+
+
+def test_b_contact_is_judged_on_the_first_visit_of_the_order_only() -> None:
+    visit = honest_urban_install()
+    visit = replace(visit, booked_at=visit.order.accepted_at + timedelta(hours=30),
+                    order=replace(visit.order, first_visit_id="an-earlier-visit"))
+
+    assert "b.contact.late" not in codes(audit(visit))
+
+
+def test_b_first_repair_response_within_two_hours_passes_and_later_is_violation() -> None:
+    accepted = at(9, 40)
+    on_time = repair(first_contact_at=accepted + timedelta(hours=2))
+    late = replace(repair(first_contact_at=accepted + timedelta(hours=2, minutes=1)), booked_at=at(12, 0))
+
+    assert "b.first.late" not in codes(audit(replace(on_time, booked_at=at(12, 0))))
+    first = finding(audit(late), "b.first.late")
+    assert first.measured == 2.0167 and first.threshold == 2.0
+    assert first.message_en == "first response to the fault report after 2 h 01 min 00 s (limit 2 h 00 min 00 s)"
+
+
+def test_b_repair_resolved_after_the_tier_deadline_is_violation() -> None:
+    visit = repair(tier="gold", resolved_at=at(9, 41, day=7))  # accepted 9:40 on the 6th, gold 24 h
+
+    late = finding(audit(visit), "b.repair.late")
+    assert (late.threshold, late.measured) == (24.0, 24.0167)
+
+
+def test_b_repair_standard_tier_has_48_hours() -> None:
+    visit = repair(tier="standard", resolved_at=at(9, 41, day=7))
+
+    assert "b.repair.late" not in codes(audit(visit))
+
+
+def test_b_repair_unresolved_past_the_deadline_is_overdue_as_of_now() -> None:
+    visit = repair(tier="gold", resolved_at=None)
+
+    assert "b.repair.overdue" not in codes(audit(visit, context(now=at(9, 40, day=7))))
+    assert finding(audit(visit, context(now=at(9, 41, day=7))), "b.repair.overdue").measured == 24.0167
+
+
+def test_b_repair_customer_initiated_reschedule_moves_the_sla_reference() -> None:
+    visit = repair(tier="gold", resolved_at=at(13, 0, day=7))  # 27 h 20 min after acceptance
+    moved = reschedule(visit, at(18, 0), initiator="customer", recorded_at=at(11, 0))  # 14:00 -> 18:00
+
+    assert "b.repair.late" in codes(audit(visit))
+    assert "b.repair.late" not in codes(audit(moved))
+
+
+def test_b_repair_company_initiated_reschedule_does_not_move_the_sla_reference() -> None:
+    visit = repair(tier="gold", resolved_at=at(13, 0, day=7))
+    moved = reschedule(visit, at(18, 0), initiator="company", recorded_at=at(11, 0), reason_code="parts_unavailable")
+
+    assert "b.repair.late" in codes(audit(moved))
+
+
+def test_b_repair_unconfirmed_customer_reschedule_does_not_move_the_sla_reference() -> None:
+    visit = repair(tier="gold", resolved_at=at(13, 0, day=7))
+    moved = reschedule(visit, at(18, 0), initiator="customer", recorded_at=at(11, 0), confirmed=False)
+
+    assert "b.repair.late" in codes(audit(moved))
+
+
+def install_booked_hours_before(hours: float, **visit_changes: object):  # noqa: ANN201
+    visit = honest_urban_install()
+    booked = visit.agreed_time - timedelta(hours=hours)
+    visit = replace(visit, booked_at=booked, order=replace(visit.order, accepted_at=booked - timedelta(hours=1)))
+    return replace(visit, **visit_changes)
+
+
+def test_b_install_24_scheduled_exactly_24_hours_after_booking_passes() -> None:
+    assert audit(install_booked_hours_before(24)).findings == ()
+
+
+def test_b_install_24_scheduled_later_without_a_reason_is_violation() -> None:
+    late = finding(audit(install_booked_hours_before(24.5)), "b.install_24.late")
+
+    assert (late.rule_id, late.measured, late.threshold) == ("B-INSTALL-24", 24.5, 24.0)
+
+
+def test_b_install_24_customer_requested_later_time_passes() -> None:
+    assert audit(install_booked_hours_before(72, install_late_reason="customer_requested")).findings == ()
+
+
+def test_b_install_24_resource_unavailable_needs_the_customer_notified_within_24_hours() -> None:
+    visit = install_booked_hours_before(72, install_late_reason="resource_unavailable")
+    notified = replace(visit, customer_notified_at=visit.booked_at + timedelta(hours=24))
+    too_late = replace(visit, customer_notified_at=visit.booked_at + timedelta(hours=25))
+
+    assert audit(notified).findings == ()
+    assert "b.install_24.not_notified" in codes(audit(visit))
+    assert "b.install_24.not_notified" in codes(audit(too_late))
+
+
+def test_b_install_24_customer_reschedule_moves_the_sla_reference_company_one_does_not() -> None:
+    visit = install_booked_hours_before(20)
+    recorded = visit.booked_at + timedelta(hours=1)
+    by_customer = reschedule(visit, visit.agreed_time + timedelta(hours=48), initiator="customer", recorded_at=recorded)
+    by_company = reschedule(visit, visit.agreed_time + timedelta(hours=48), initiator="company", recorded_at=recorded,
+                            reason_code="technician_unavailable")
+
+    assert "b.install_24.late" not in codes(audit(by_customer))
+    assert "b.install_24.late" in codes(audit(by_company))
+
+
+def test_b_resched_compliant_reschedule_has_no_finding() -> None:
+    visit = reschedule(honest_urban_install(), at(10, 0), initiator="company", recorded_at=at(9, 0),
+                       reason_code="weather")
+
+    assert "B-RESCHED" not in {f.rule_id for f in audit(visit).findings}
+
+
+def test_b_resched_company_reschedule_with_short_notice_is_violation() -> None:
+    visit = reschedule(honest_urban_install(), at(10, 0), initiator="company", recorded_at=at(9, 0, 1),
+                       reason_code="weather")
+
+    noncompliant = finding(audit(visit), "b.resched.noncompliant")
+    assert noncompliant.severity == "violation" and noncompliant.measured == 0.9997 and noncompliant.threshold == 1.0
+    assert "recorded 0 h 59 min 59 s before the original appointment (needs 1 h 00 min 00 s)" in noncompliant.message_en
+
+
+def test_b_resched_customers_own_short_notice_request_is_a_warning_by_default() -> None:
+    visit = reschedule(honest_urban_install(), at(10, 0), initiator="customer", recorded_at=at(9, 30))
+
+    verdict = audit(visit)
+    assert finding(verdict, "b.resched.noncompliant").severity == "warning"
+    assert verdict.status == "passed"
+
+
+def test_b_resched_without_customer_confirmation_is_violation_even_from_the_customer() -> None:
+    visit = reschedule(honest_urban_install(), at(10, 0), initiator="customer", recorded_at=at(8, 0), confirmed=False)
+
+    noncompliant = finding(audit(visit), "b.resched.noncompliant")
+    assert noncompliant.severity == "violation" and "confirmation" in noncompliant.message_en
+
+
+def test_b_resched_needs_a_known_reason_code_and_a_note_for_other() -> None:
+    unknown = reschedule(honest_urban_install(), at(10, 0), initiator="company", recorded_at=at(8, 0),
+                         reason_code="felt_like_it")
+    other = reschedule(honest_urban_install(), at(10, 0), initiator="company", recorded_at=at(8, 0),
+                       reason_code="other")
+    other_noted = reschedule(honest_urban_install(), at(10, 0), initiator="company", recorded_at=at(8, 0),
+                             reason_code="other", note="road closed for a parade")
+
+    assert "no valid reason code" in finding(audit(unknown), "b.resched.noncompliant").message_en
+    assert "without a note" in finding(audit(other), "b.resched.noncompliant").message_en
+    assert "b.resched.noncompliant" not in codes(audit(other_noted))
+
+
+def test_b_resched_only_judges_this_visits_reschedules() -> None:
+    visit = reschedule(honest_urban_install(), at(10, 0), initiator="company", recorded_at=at(9, 59))
+    elsewhere = replace(visit.order.reschedules[0], visit_id="another-visit")
+    visit = replace(visit, order=replace(visit.order, reschedules=(elsewhere,)))
+
+    assert "b.resched.noncompliant" not in codes(audit(visit))

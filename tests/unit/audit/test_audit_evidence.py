@@ -1,0 +1,152 @@
+"""Photo integrity (E-TIME, E-PLACE, E-EDIT, E-REUSE) and device clock (E-CLOCK)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from fieldsvc.audit.facts import ClockSyncFacts, OtherVisitPhoto
+
+from tests.unit.audit.builders import (
+    VISIT_ID, at, audit, codes, context, finding, flipped, honest_urban_install, moved, photo, policy_for,
+    replace_photos,
+)
+
+ARRIVAL, CHECKOUT = at(9, 57), at(11, 12)  # the honest urban install's
+
+
+def with_extra_photo(extra):  # noqa: ANN001, ANN201
+    visit = honest_urban_install()
+    return replace(visit, photos=visit.photos + (extra,))
+
+
+def test_e_time_photo_exactly_at_the_slack_before_arrival_passes() -> None:
+    assert audit(with_extra_photo(photo("before", ARRIVAL - timedelta(minutes=15)))).findings == ()
+
+
+def test_e_time_photo_one_second_before_the_slack_is_violation() -> None:
+    verdict = audit(with_extra_photo(photo("before", ARRIVAL - timedelta(minutes=15, seconds=1))))
+
+    early = finding(verdict, "e.time.before_arrival")
+    assert (early.rule_id, early.severity, early.threshold) == ("E-TIME", "violation", -15.0)
+
+
+def test_e_time_photo_one_second_after_checkout_slack_is_violation() -> None:
+    verdict = audit(with_extra_photo(photo("after", CHECKOUT + timedelta(minutes=15, seconds=1))))
+
+    assert finding(verdict, "e.time.after_checkout").measured == 15.02
+
+
+def test_e_time_photo_exactly_at_the_slack_after_checkout_passes() -> None:
+    assert audit(with_extra_photo(photo("after", CHECKOUT + timedelta(minutes=15)))).findings == ()
+
+
+def test_e_time_missing_capture_time_is_only_a_warning() -> None:
+    verdict = audit(with_extra_photo(photo("after", at(11, 0), exif_time=False)))
+
+    assert finding(verdict, "e.time.missing").severity == "warning"
+    assert verdict.status == "passed"
+
+
+def test_e_place_photo_without_gps_is_fine() -> None:
+    assert audit(with_extra_photo(photo("after", at(11, 0), gps=False))).findings == ()
+
+
+def test_e_place_photo_gps_beyond_radius_plus_slack_is_violation() -> None:
+    latitude, longitude = moved(201.0, 0.0)
+    verdict = audit(with_extra_photo(replace(photo("after", at(11, 0)), latitude=latitude, longitude=longitude)))
+
+    far = finding(verdict, "e.place.far")
+    assert (far.threshold, far.unit) == (200.0, "m") and 200.9 < far.measured < 201.1
+
+
+def test_e_place_photo_gps_within_radius_plus_slack_passes() -> None:
+    latitude, longitude = moved(199.0, 0.0)
+
+    near = replace(photo("after", at(11, 0)), latitude=latitude, longitude=longitude)
+
+    assert audit(with_extra_photo(near)).findings == ()
+
+
+def test_e_edit_editing_program_in_exif_is_a_warning() -> None:
+    verdict = audit(with_extra_photo(photo("after", at(11, 0), software="Adobe Photoshop Lightroom 7.1")))
+
+    edited = finding(verdict, "e.edit.software")
+    assert edited.severity == "warning" and edited.measured == "Adobe Photoshop Lightroom 7.1"
+    assert verdict.status == "passed"
+
+
+def test_e_edit_camera_firmware_is_not_an_editing_program() -> None:
+    assert audit(with_extra_photo(photo("after", at(11, 0), software="HUAWEI P60 Pro Camera"))).findings == ()
+
+
+def clean_photo():  # noqa: ANN201
+    return next(p for p in honest_urban_install().photos if p.purpose == "site_clean")
+
+
+def test_e_reuse_identical_photo_on_another_visit_is_violation() -> None:
+    clean = clean_photo()
+    reused = OtherVisitPhoto("visit-77", "p-77", clean.sha256, clean.perceptual_hash)
+
+    verdict = audit(honest_urban_install(), context(other_photos=(reused,)))
+
+    identical = finding(verdict, "e.reuse.identical")
+    assert identical.refs == (f"photo:{clean.photo_id}", "visit:visit-77/photo:p-77")
+    assert verdict.status == "flagged"
+
+
+def test_e_reuse_near_duplicate_on_other_visit_is_violation() -> None:
+    clean = clean_photo()
+    recompressed = OtherVisitPhoto("visit-78", "p-78", "0" * 64, flipped(clean.perceptual_hash, 6))
+
+    near = finding(audit(honest_urban_install(), context(other_photos=(recompressed,))), "e.reuse.near_duplicate")
+    assert (near.measured, near.threshold, near.unit) == (6.0, 6.0, "bits")
+
+
+def test_e_reuse_seven_bits_apart_is_a_different_photo() -> None:
+    clean = clean_photo()
+    similar = OtherVisitPhoto("visit-79", "p-79", "0" * 64, flipped(clean.perceptual_hash, 7))
+
+    assert audit(honest_urban_install(), context(other_photos=(similar,))).findings == ()
+
+
+def test_e_reuse_photos_of_the_same_visit_are_not_reuse() -> None:
+    clean = clean_photo()
+    own = OtherVisitPhoto(VISIT_ID, "p-own", clean.sha256, clean.perceptual_hash)
+
+    assert audit(honest_urban_install(), context(other_photos=(own,))).findings == ()
+
+
+def test_e_reuse_featureless_pictures_are_not_near_duplicates() -> None:
+    blank = replace(photo("site_clean", at(11, 2)), perceptual_hash="0000000000000080")
+    other_blank = OtherVisitPhoto("visit-80", "p-80", "0" * 64, "0000000000000000")
+    visit = replace_photos(honest_urban_install(), "site_clean", blank)
+
+    assert audit(visit, context(other_photos=(other_blank,))).findings == ()
+
+
+def test_e_clock_skew_over_the_limit_is_a_warning() -> None:
+    visit = replace(honest_urban_install(), clock_syncs=(ClockSyncFacts(at(11, 0), -121.0),))
+
+    skew = finding(audit(visit), "e.clock.skew")
+    assert (skew.rule_id, skew.severity, skew.measured, skew.threshold) == ("E-CLOCK", "warning", -121.0, 120.0)
+
+
+def test_e_clock_skew_at_the_limit_passes() -> None:
+    visit = replace(honest_urban_install(), clock_syncs=(ClockSyncFacts(at(11, 0), 120.0),))
+
+    assert audit(visit).findings == ()
+
+
+def test_e_clock_offset_changing_between_syncs_is_a_warning() -> None:
+    syncs = (ClockSyncFacts(at(9, 0), -100.0), ClockSyncFacts(at(11, 0), 50.0))
+    visit = replace(honest_urban_install(), clock_syncs=syncs)
+
+    assert codes(audit(visit)) == {"e.clock.changed"}
+
+
+def test_e_clock_limit_comes_from_the_policy() -> None:
+    visit = replace(honest_urban_install(), clock_syncs=(ClockSyncFacts(at(11, 0), 90.0),))
+    strict = replace(policy_for(visit), clock_skew_limit_s=60.0)
+
+    assert "e.clock.skew" in codes(audit(visit, policy=strict))

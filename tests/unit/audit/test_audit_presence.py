@@ -1,0 +1,163 @@
+"""V-GEOFENCE (accuracy-aware), V-LEAVE, V-CHECKOUT and E-MOCK."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from fieldsvc.audit.facts import LeaveFacts, NeighbourFix
+
+from tests.unit.audit.builders import (
+    at, audit, checkin, codes, context, finding, honest_rural_repair, honest_urban_install, moved, policy_for,
+    replace_checkin,
+)
+
+
+def arrival_at_distance(north_m: float, accuracy_m: float):  # noqa: ANN201
+    return audit(replace_checkin(honest_urban_install(), "arrival",
+                                 checkin("arrival", at(9, 58), north_m=north_m, accuracy_m=accuracy_m)))
+
+
+def test_v_geofence_inside_when_distance_minus_accuracy_is_just_within_the_radius() -> None:
+    verdict = arrival_at_distance(north_m=150.0 + 100.0 - 0.01, accuracy_m=100.0)
+
+    assert verdict.findings == ()
+
+
+def test_v_geofence_outside_when_distance_minus_accuracy_exceeds_the_radius() -> None:
+    verdict = arrival_at_distance(north_m=150.0 + 100.0 + 0.5, accuracy_m=100.0)
+
+    outside = finding(verdict, "v.geofence.outside")
+    assert (outside.rule_id, outside.severity, outside.unit) == ("V-GEOFENCE", "violation", "m")
+    assert outside.threshold == 150.0
+    assert outside.measured == 150.5
+    assert verdict.status == "flagged"
+
+
+def test_v_geofence_accuracy_at_the_limit_still_proves_presence() -> None:
+    verdict = arrival_at_distance(north_m=20.0, accuracy_m=100.0)
+
+    assert verdict.findings == ()
+
+
+def test_v_geofence_accuracy_just_over_the_limit_is_location_unverifiable() -> None:
+    verdict = arrival_at_distance(north_m=20.0, accuracy_m=100.01)
+
+    unverifiable = finding(verdict, "v.geofence.unverifiable")
+    assert unverifiable.severity == "warning" and unverifiable.measured == 100.0 and unverifiable.threshold == 100.0
+    assert "location unverifiable" in unverifiable.message_en and "位置无法核实" in unverifiable.message_zh
+
+
+def test_v_geofence_a_coarse_fix_cannot_reach_the_site_through_its_accuracy_circle() -> None:
+    """3 km away with a 3 km accuracy would be "inside" by the formula; the accuracy limit closes that hole."""
+    verdict = arrival_at_distance(north_m=3000.0, accuracy_m=3000.0)
+
+    assert "v.geofence.outside" not in codes(verdict)
+    assert "v.geofence.unverifiable" in codes(verdict)
+
+
+def test_v_geofence_unverifiable_location_severity_comes_from_the_policy() -> None:
+    visit = replace_checkin(honest_urban_install(), "arrival", checkin("arrival", at(9, 58), accuracy_m=500.0))
+    strict = replace(policy_for(visit), unverifiable_location_severity="violation")
+
+    assert audit(visit, policy=strict).status == "flagged"
+
+
+def test_v_geofence_applies_to_the_checkout_too() -> None:
+    visit = replace_checkin(honest_urban_install(), "checkout", checkin("checkout", at(11, 12), north_m=800.0))
+
+    assert finding(audit(visit), "v.geofence.outside").refs == ("checkin:checkout-031200",)
+
+
+def test_v_checkin_missing_arrival_check_in_is_a_violation_once_the_visit_is_completed() -> None:
+    visit = honest_urban_install()
+    visit = replace(visit, checkins=visit.checkins[1:])
+
+    missing = finding(audit(visit), "v.checkin.missing")
+    assert (missing.rule_id, missing.severity, missing.message_zh) == ("V-CHECKIN", "violation", "缺少到达签到")
+
+
+def test_v_checkout_missing_is_a_violation_once_the_visit_is_completed() -> None:
+    visit = honest_urban_install()
+    visit = replace(visit, checkins=visit.checkins[:1])
+
+    missing = finding(audit(visit), "v.checkout.missing")
+    assert missing.rule_id == "V-CHECKOUT" and missing.severity == "violation"
+
+
+def test_v_leave_recorded_leave_and_return_pass() -> None:
+    assert codes(audit(honest_rural_repair()), "violation") == set()
+
+
+def test_v_leave_return_without_a_recorded_leave_is_violation() -> None:
+    visit = replace(honest_rural_repair(), leaves=())
+
+    unrecorded = finding(audit(visit), "v.leave.unrecorded")
+    assert unrecorded.rule_id == "V-LEAVE" and unrecorded.refs == ("checkin:return-070500",)
+
+
+def test_v_leave_not_returning_needs_a_promised_restore_time() -> None:
+    visit = honest_rural_repair()
+    no_promise = replace(visit, leaves=(LeaveFacts("leave-1", at(14, 40), will_return=False),))
+    promised = replace(visit, leaves=(LeaveFacts("leave-1", at(14, 40), will_return=False, restore_by=at(18, 0)),))
+
+    assert "v.leave.no_restore_time" in codes(audit(no_promise))
+    assert "V-LEAVE" not in {f.rule_id for f in audit(promised).findings}
+
+
+def test_v_leave_saying_you_will_return_and_never_checking_in_again_is_violation() -> None:
+    visit = honest_rural_repair()
+    visit = replace(visit, checkins=tuple(c for c in visit.checkins if c.kind != "return"))
+
+    assert finding(audit(visit), "v.leave.no_return").refs == ("leave:leave-1",)
+
+
+def test_v_leave_a_return_still_to_come_is_not_reported_while_the_visit_is_pending() -> None:
+    visit = honest_rural_repair()
+    visit = replace(visit, checkins=visit.checkins[:1], completion=None)
+
+    assert "v.leave.no_return" not in codes(audit(visit))
+
+
+def test_e_mock_location_reported_as_mock_is_violation() -> None:
+    visit = replace_checkin(honest_urban_install(), "arrival", checkin("arrival", at(9, 58), mock=True))
+
+    mock = finding(audit(visit), "e.mock.mock_location")
+    assert mock.rule_id == "E-MOCK" and mock.severity == "violation"
+
+
+def test_e_mock_impossible_speed_from_the_previous_visit_is_violation() -> None:
+    far_lat, far_lon = moved(30_000.0, 0.0)  # 30 km in 10 minutes: 180 km/h
+    previous = NeighbourFix("prev-checkout", "visit-0", at(9, 47), far_lat, far_lon, 10.0)
+
+    verdict = audit(honest_urban_install(), context(neighbour_fixes=(previous,)))
+
+    speed = finding(verdict, "e.mock.impossible_speed")
+    assert speed.threshold == 150.0 and speed.measured > 150.0 and speed.unit == "km/h"
+    assert speed.refs == ("visit:visit-0/checkin:prev-checkout", "checkin:arrival-015700")
+
+
+def test_e_mock_a_plausible_drive_between_visits_is_fine() -> None:
+    far_lat, far_lon = moved(30_000.0, 0.0)  # 30 km in 20 minutes: 90 km/h
+    previous = NeighbourFix("prev-checkout", "visit-0", at(9, 37), far_lat, far_lon, 10.0)
+
+    assert audit(honest_urban_install(), context(neighbour_fixes=(previous,))).findings == ()
+
+
+def test_e_mock_gps_jitter_within_the_accuracy_circles_is_never_speed() -> None:
+    visit = honest_urban_install()
+    # 200 m apart one second later: 88 m beyond both accuracy circles, noise rather than a 300 km/h dash
+    jumpy = checkin("return", at(9, 57, 1), north_m=-180.0, accuracy_m=100.0)
+    visit = replace(visit, checkins=visit.checkins + (jumpy,), leaves=(LeaveFacts("l", at(9, 57), True),))
+
+    assert "e.mock.impossible_speed" not in codes(audit(visit))
+
+
+def test_e_mock_ignores_pairs_of_fixes_that_both_belong_to_other_visits() -> None:
+    lat_a, lon_a = moved(50_000.0, 0.0)
+    lat_b, lon_b = moved(-50_000.0, 0.0)
+    unrelated = (
+        NeighbourFix("a", "visit-8", at(8, 0), lat_a, lon_a, 10.0),
+        NeighbourFix("b", "visit-9", at(8, 1), lat_b, lon_b, 10.0),
+    )
+
+    assert "e.mock.impossible_speed" not in codes(audit(honest_urban_install(), context(neighbour_fixes=unrelated)))

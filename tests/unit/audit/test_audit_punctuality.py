@@ -1,0 +1,161 @@
+"""V-PUNCT on the trusted arrival time, and how that time is chosen (E-CLOCK)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from tests.unit.audit.builders import (
+    AGREED, at, arriving_at, audit, checkin, codes, finding, honest_urban_install, policy_for, replace_checkin,
+    reschedule,
+)
+
+
+def test_v_punct_arrival_at_exactly_ten_minutes_late_passes() -> None:
+    verdict = audit(arriving_at(honest_urban_install(), AGREED + timedelta(minutes=10)))
+
+    assert verdict.status == "passed"
+    assert "v.punct.late" not in codes(verdict)
+
+
+def test_v_punct_arrival_ten_minutes_one_second_late_is_violation() -> None:
+    verdict = audit(arriving_at(honest_urban_install(), AGREED + timedelta(minutes=10, seconds=1)))
+
+    late = finding(verdict, "v.punct.late")
+    assert verdict.status == "flagged"
+    assert (late.rule_id, late.severity, late.unit) == ("V-PUNCT", "violation", "min")
+    assert late.measured == 10.02 and late.threshold == 10.0
+    assert late.refs == ("checkin:arrival",)
+    assert "10:10:01" in late.message_en and "晚 10.02 分钟" in late.message_zh
+
+
+def test_v_punct_arrival_exactly_ten_minutes_early_passes() -> None:
+    verdict = audit(arriving_at(honest_urban_install(), AGREED - timedelta(minutes=10)))
+
+    assert verdict.findings == ()
+
+
+def test_v_punct_arrival_more_than_ten_minutes_early_is_a_warning_by_default() -> None:
+    verdict = audit(arriving_at(honest_urban_install(), AGREED - timedelta(minutes=10, seconds=1)))
+
+    early = finding(verdict, "v.punct.early")
+    assert early.severity == "warning" and early.measured == -10.02 and early.threshold == -10.0
+    assert verdict.status == "passed"
+
+
+def test_v_punct_early_arrival_is_a_violation_when_the_policy_says_so() -> None:
+    visit = arriving_at(honest_urban_install(), AGREED - timedelta(minutes=30))
+    strict = replace(policy_for(visit), early_arrival_severity="violation")
+
+    verdict = audit(visit, policy=strict)
+
+    assert finding(verdict, "v.punct.early").severity == "violation"
+    assert verdict.status == "flagged"
+
+
+def test_v_punct_customer_initiated_reschedule_moves_the_punctuality_reference() -> None:
+    visit = reschedule(honest_urban_install(), at(10, 30), initiator="customer", recorded_at=at(8, 0))
+    visit = arriving_at(visit, at(10, 38))  # 38 min after the original time, 8 after the new one
+
+    assert "v.punct.late" not in codes(audit(visit))
+
+
+def test_v_punct_company_initiated_reschedule_also_moves_the_punctuality_reference() -> None:
+    visit = reschedule(honest_urban_install(), at(10, 30), initiator="company", recorded_at=at(8, 0),
+                       reason_code="technician_unavailable")
+    visit = arriving_at(visit, at(10, 38))
+
+    assert "v.punct.late" not in codes(audit(visit))
+
+
+def test_v_punct_first_arrival_that_proves_presence_counts_not_an_earlier_one_from_afar() -> None:
+    visit = honest_urban_install()
+    from_afar = checkin("arrival", at(9, 55), north_m=2000.0, event_id="afar")
+    at_the_door = checkin("arrival", at(10, 25), event_id="door")
+    visit = replace(visit, checkins=(from_afar, at_the_door) + visit.checkins[1:])
+
+    verdict = audit(visit)
+
+    assert finding(verdict, "v.punct.late").refs == ("checkin:door",)
+    assert finding(verdict, "v.geofence.outside").refs == ("checkin:afar",)
+
+
+def test_v_punct_mock_arrival_never_counts_as_proof_of_presence() -> None:
+    visit = honest_urban_install()
+    mocked = checkin("arrival", at(9, 55), mock=True, event_id="mocked")
+    real = checkin("arrival", at(10, 20), event_id="real")
+    visit = replace(visit, checkins=(mocked, real) + visit.checkins[1:])
+
+    assert finding(audit(visit), "v.punct.late").refs == ("checkin:real",)
+
+
+def test_v_punct_trusts_the_device_time_corrected_by_the_measured_offset() -> None:
+    offline = replace(
+        checkin("arrival", at(10, 5), clock_offset_s=-1800.0), received_at=at(13, 0),  # synced three hours later
+    )
+    verdict = audit(replace_checkin(honest_urban_install(), "arrival", offline))
+
+    assert verdict.trusted_arrival.source == "device_corrected"
+    assert verdict.trusted_arrival.at == at(10, 5)
+    assert "-1800 s" in verdict.trusted_arrival.reason_en
+
+
+def test_v_punct_falls_back_to_server_receipt_when_no_offset_was_measured_and_it_was_sent_online() -> None:
+    online = replace(checkin("arrival", at(10, 4), sent_after_s=5.0), corrected_time=None)
+
+    verdict = audit(replace_checkin(honest_urban_install(), "arrival", online))
+
+    assert verdict.trusted_arrival.source == "server_receipt"
+    assert verdict.trusted_arrival.at == online.received_at
+    assert "sent online" in verdict.trusted_arrival.reason_en
+
+
+def test_v_punct_does_not_take_a_late_receipt_for_the_arrival_time() -> None:
+    """An honest phone that was offline must not look late because its check-in reached the server late."""
+    offline = replace(checkin("arrival", at(9, 58)), corrected_time=None, received_at=at(12, 0))
+
+    verdict = audit(replace_checkin(honest_urban_install(), "arrival", offline))
+
+    assert verdict.trusted_arrival.at == at(9, 58)
+    assert "v.punct.late" not in codes(verdict)
+
+
+def test_v_punct_rejects_a_correction_later_than_the_server_receipt() -> None:
+    impossible = replace(checkin("arrival", at(9, 58)), corrected_time=at(10, 30), received_at=at(9, 58, 3))
+
+    verdict = audit(replace_checkin(honest_urban_install(), "arrival", impossible))
+
+    assert verdict.trusted_arrival.source == "server_receipt"
+    assert "correction was rejected" in verdict.trusted_arrival.reason_en
+
+
+def test_v_punct_uses_the_first_photo_when_there_is_no_arrival_check_in_and_e_clock_warns() -> None:
+    visit = honest_urban_install()
+    visit = replace(visit, checkins=visit.checkins[1:])
+
+    verdict = audit(visit)
+
+    assert verdict.trusted_arrival.source == "first_photo"
+    assert verdict.trusted_arrival.ref == "photo:shoe_covers-020100"
+    assert {"v.checkin.missing", "e.clock.unverified"} <= codes(verdict)
+
+
+def test_e_clock_unverified_when_arrival_rests_on_the_phone_clock_of_a_late_upload() -> None:
+    late_upload = replace(checkin("arrival", at(9, 58)), corrected_time=None, received_at=at(12, 0))
+
+    verdict = audit(replace_checkin(honest_urban_install(), "arrival", late_upload))
+
+    assert verdict.trusted_arrival.source == "device_clock"
+    assert finding(verdict, "e.clock.unverified").severity == "warning"
+    assert verdict.status == "passed"
+
+
+def test_v_punct_without_any_arrival_evidence_reports_nothing_itself() -> None:
+    visit = honest_urban_install()
+    visit = replace(visit, checkins=visit.checkins[1:], photos=())
+
+    verdict = audit(visit)
+
+    assert verdict.trusted_arrival is None
+    assert not {f.code for f in verdict.findings if f.rule_id == "V-PUNCT"}
+    assert "v.checkin.missing" in codes(verdict)

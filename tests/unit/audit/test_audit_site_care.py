@@ -1,0 +1,155 @@
+"""V-SHOES (urban window vs rural flexibility), V-CLEAN and V-SIGN."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from fieldsvc.audit.facts import NoteFacts, StepFacts
+
+from tests.unit.audit.builders import (
+    at, audit, codes, finding, honest_rural_repair, honest_urban_install, photo, policy_for, replace_photos,
+)
+
+ARRIVAL = at(9, 57)  # the honest urban install's arrival
+
+
+def urban_with_shoe_photo_at(when):  # noqa: ANN001, ANN201
+    visit = replace_photos(honest_urban_install(), "shoe_covers", photo("shoe_covers", when))
+    # work starts later than the window so that only the window is under test
+    return replace(visit, steps=(StepFacts("step-id", "V-ID", at(9, 58)), StepFacts("step-mat", "V-MAT", at(10, 20))),
+                   photos=tuple(p for p in visit.photos if p.purpose != "tool_mat"))
+
+
+def test_v_shoes_urban_photo_exactly_at_the_end_of_the_window_passes() -> None:
+    verdict = audit(urban_with_shoe_photo_at(ARRIVAL + timedelta(minutes=15)))
+
+    assert verdict.findings == ()
+
+
+def test_v_shoes_urban_photo_one_second_outside_the_window_is_violation() -> None:
+    verdict = audit(urban_with_shoe_photo_at(ARRIVAL + timedelta(minutes=15, seconds=1)))
+
+    late = finding(verdict, "v.shoes.late")
+    assert (late.rule_id, late.severity, late.threshold, late.unit) == ("V-SHOES", "violation", 15.0, "min")
+    assert late.measured == 15.02
+
+
+def test_v_shoes_urban_photo_after_work_started_is_violation() -> None:
+    visit = replace_photos(honest_urban_install(), "shoe_covers", photo("shoe_covers", at(10, 8)))  # mat at 10:06
+
+    assert finding(audit(visit), "v.shoes.after_work_start").measured == 2.0
+
+
+def test_v_shoes_urban_any_photo_in_time_satisfies_the_rule() -> None:
+    visit = replace_photos(honest_urban_install(), "shoe_covers",
+                           photo("shoe_covers", at(10, 1)), photo("shoe_covers", at(10, 40)))
+
+    assert audit(visit).findings == ()
+
+
+def test_v_shoes_urban_needs_a_photo_and_a_reason_is_not_enough() -> None:
+    visit = replace_photos(honest_urban_install(), "shoe_covers")
+    visit = replace(visit, notes=(NoteFacts("n", "V-SHOES", "customer said no need", at(9, 59)),))
+
+    missing = finding(audit(visit), "v.shoes.missing")
+    assert missing.severity == "violation" and missing.message_en == "no shoe-cover photo"
+
+
+def test_v_shoes_rural_reason_without_photo_passes() -> None:
+    visit = honest_rural_repair()
+
+    assert not any(p.purpose == "shoe_covers" for p in visit.photos)
+    assert "V-SHOES" not in {f.rule_id for f in audit(visit).findings}
+
+
+def test_v_shoes_rural_late_photo_is_accepted_flexibly() -> None:
+    visit = replace(honest_rural_repair(), notes=())
+    visit = replace(visit, photos=visit.photos + (photo("shoe_covers", at(15, 0)),))
+
+    assert "V-SHOES" not in {f.rule_id for f in audit(visit).findings}
+
+
+def test_v_shoes_rural_without_photo_or_reason_is_violation() -> None:
+    visit = replace(honest_rural_repair(), notes=(NoteFacts("n", "V-SHOES", "   ", at(14, 11)),))
+
+    assert finding(audit(visit), "v.shoes.missing").message_zh == "既无鞋套照片也未注明原因"
+
+
+def test_v_shoes_same_visit_judged_urban_or_rural_by_the_policy() -> None:
+    visit = replace_photos(honest_urban_install(), "shoe_covers")
+    visit = replace(visit, notes=(NoteFacts("n", "V-SHOES", "dirt-floor yard", at(9, 59)),))
+
+    assert "v.shoes.missing" in codes(audit(visit, policy=policy_for(visit, "urban")))
+    assert "v.shoes.missing" not in codes(audit(visit, policy=policy_for(visit, "rural")))
+
+
+def test_v_clean_missing_site_clean_photo_is_violation() -> None:
+    visit = replace_photos(honest_urban_install(), "site_clean")
+
+    missing = finding(audit(visit), "v.clean.missing")
+    assert missing.rule_id == "V-CLEAN" and missing.message_zh == "缺少场地清洁照片"
+
+
+def test_v_clean_photo_taken_before_the_work_started_is_violation() -> None:
+    visit = replace_photos(honest_urban_install(), "site_clean", photo("site_clean", at(10, 3)))
+
+    before = finding(audit(visit), "v.clean.before_work")
+    assert before.measured == -3.0 and before.refs == ("photo:site_clean-020300",)
+
+
+def test_v_sign_blank_signature_is_violation() -> None:
+    visit = honest_urban_install()
+    visit = replace(visit, signature=replace(visit.signature, ink_ratio=0.0))
+
+    blank = finding(audit(visit), "v.sign.blank")
+    assert (blank.rule_id, blank.severity, blank.measured, blank.threshold) == ("V-SIGN", "violation", 0.0, 0.002)
+
+
+def test_v_sign_ink_at_the_minimum_is_a_signature() -> None:
+    visit = honest_urban_install()
+    visit = replace(visit, signature=replace(visit.signature, ink_ratio=0.002))
+
+    assert audit(visit).findings == ()
+
+
+def test_v_sign_without_signer_name_is_violation() -> None:
+    visit = honest_urban_install()
+    visit = replace(visit, signature=replace(visit.signature, signer_name="  "))
+
+    assert "v.sign.unnamed" in codes(audit(visit))
+
+
+def test_v_sign_summary_digest_mismatch_is_violation() -> None:
+    visit = honest_urban_install()
+    visit = replace(visit, signature=replace(visit.signature, summary_digest="sha256:" + "cd" * 32))
+
+    assert finding(audit(visit), "v.sign.digest_mismatch").threshold == visit.signature.expected_digest
+
+
+def test_v_sign_before_arrival_is_violation() -> None:
+    visit = honest_urban_install()
+    visit = replace(visit, signature=replace(visit.signature, signed_at=at(9, 50)))
+
+    assert finding(audit(visit), "v.sign.before_arrival").measured == -7.0
+
+
+def test_v_sign_before_the_site_clean_photo_is_violation() -> None:
+    visit = honest_urban_install()
+    visit = replace(visit, signature=replace(visit.signature, signed_at=at(11, 1)))  # clean photo at 11:02
+
+    before = finding(audit(visit), "v.sign.before_clean")
+    assert before.measured == -1.0 and "photo:site_clean-030200" in before.refs
+
+
+def test_v_sign_at_the_same_second_as_the_clean_photo_passes() -> None:
+    visit = honest_urban_install()
+    visit = replace(visit, signature=replace(visit.signature, signed_at=at(11, 2)))
+
+    assert audit(visit).findings == ()
+
+
+def test_v_sign_missing_is_violation_once_completed() -> None:
+    visit = replace(honest_urban_install(), signature=None)
+
+    assert finding(audit(visit), "v.sign.missing").message_en == "no customer signature"

@@ -1,0 +1,184 @@
+"""Step confirmations (V-ID, V-MAT, V-CONSENT), V-TEST, V-TERMINAL, V-CARD, V-ASK, V-CLOSE and missing items."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from fieldsvc.audit import missing_for_closure
+from fieldsvc.audit.closure import ITEM_CHECKS
+from fieldsvc.audit.facts import AskFacts, CompletionFacts, ServiceTestFacts, StepFacts
+from fieldsvc.audit.policy import CLOSURE_ITEMS
+
+from tests.unit.audit.builders import (
+    at, audit, codes, context, finding, honest_rural_repair, honest_urban_install, policy_for,
+)
+
+
+def test_v_id_missing_is_violation_once_completed() -> None:
+    visit = replace(honest_urban_install(), steps=(StepFacts("step-mat", "V-MAT", at(10, 6)),))
+
+    missing = finding(audit(visit), "v.id.missing")
+    assert (missing.rule_id, missing.severity) == ("V-ID", "violation")
+
+
+def test_v_mat_missing_is_violation_once_completed() -> None:
+    visit = replace(honest_urban_install(), steps=(StepFacts("step-id", "V-ID", at(9, 58)),))
+
+    assert finding(audit(visit), "v.mat.missing").message_zh == "未确认工具放置于工作台布"
+
+
+def test_v_id_confirmed_long_after_leaving_is_a_warning() -> None:
+    visit = honest_urban_install()
+    visit = replace(visit, steps=(StepFacts("step-id", "V-ID", at(11, 28)),) + visit.steps[1:])  # checkout 11:12
+
+    late = finding(audit(visit), "v.id.outside_visit")
+    assert late.severity == "warning" and late.refs == ("step:step-id",)
+
+
+def test_v_id_confirmed_within_the_slack_around_the_visit_passes() -> None:
+    visit = honest_urban_install()
+    visit = replace(visit, steps=(StepFacts("step-id", "V-ID", at(9, 42)),) + visit.steps[1:])  # arrival 9:57
+
+    assert audit(visit).findings == ()
+
+
+def test_v_consent_recorded_without_what_it_was_for_is_a_warning() -> None:
+    visit = honest_urban_install()
+    visit = replace(visit, steps=visit.steps + (StepFacts("consent", "V-CONSENT", at(10, 10), note=" "),))
+
+    assert finding(audit(visit), "v.consent.undescribed").severity == "warning"
+
+
+def test_v_consent_with_a_description_passes() -> None:
+    visit = honest_urban_install()
+    visit = replace(visit, steps=visit.steps + (StepFacts("consent", "V-CONSENT", at(10, 10), "enter the study"),))
+
+    assert audit(visit).findings == ()
+
+
+def test_v_test_without_a_measured_result_is_missing() -> None:
+    visit = replace(honest_urban_install(), tests=(ServiceTestFacts("test-1", at(10, 50), True),))
+
+    assert finding(audit(visit), "v.test.missing").rule_id == "V-TEST"
+
+
+def test_v_test_result_the_customer_did_not_accept_is_a_warning() -> None:
+    visit = replace(honest_urban_install(), tests=(ServiceTestFacts("t", at(10, 50), False, latency_ms=300.0),))
+
+    verdict = audit(visit)
+    assert finding(verdict, "v.test.not_accepted").severity == "warning"
+    assert verdict.status == "passed"
+
+
+def test_v_terminal_customer_equipment_fault_needs_explanation_and_help_record() -> None:
+    visit = replace(honest_rural_repair(), completion=CompletionFacts(
+        "completion-1", "resolved", customer_equipment_fault=True,
+    ))
+
+    missing = finding(audit(visit), "v.terminal.missing")
+    assert "explanation" in missing.message_en and "whether help was given" in missing.message_en
+
+
+def test_v_terminal_not_needed_when_the_fault_was_not_the_customers_equipment() -> None:
+    visit = replace(honest_rural_repair(), completion=CompletionFacts("completion-1", "resolved"))
+
+    assert "v.terminal.missing" not in codes(audit(visit))
+
+
+def test_v_card_with_a_blank_field_is_incomplete() -> None:
+    visit = honest_urban_install()
+    visit = replace(visit, card=replace(visit.card, hotline="", staff_number=" "))
+
+    missing = finding(audit(visit), "v.card.missing")
+    assert missing.message_en == "the service card lacks the staff number, customer-service hotline"
+    assert missing.message_zh == "服务卡缺少工号、客服热线"
+
+
+def test_v_ask_followed_up_within_48_hours_passes() -> None:
+    assert "V-ASK" not in {f.rule_id for f in audit(honest_rural_repair()).findings}
+
+
+def test_v_ask_overdue_once_now_is_past_48_hours_without_follow_up() -> None:
+    ask = AskFacts("ask-1", at(15, 35), "IPTV?", "Wang Fang", "139", "Village 3")
+    visit = replace(honest_rural_repair(), asks=(ask,))
+
+    on_time = audit(visit, context(now=at(15, 35, day=8)))
+    overdue = audit(visit, context(now=at(15, 36, day=8)))
+
+    assert "v.ask.overdue" not in codes(on_time)
+    assert finding(overdue, "v.ask.overdue").measured == 48.0167
+    assert overdue.status == "flagged"
+
+
+def test_v_ask_followed_up_late_is_violation() -> None:
+    ask = AskFacts("ask-1", at(15, 35), "IPTV?", "Wang Fang", "139", "Village 3", followed_up_at=at(16, 0, day=8))
+
+    assert finding(audit(replace(honest_rural_repair(), asks=(ask,))), "v.ask.late").threshold == 48.0
+
+
+def test_v_ask_without_the_customers_contact_is_violation() -> None:
+    ask = AskFacts("ask-1", at(15, 35), "IPTV?", "Wang Fang", "", " ", followed_up_at=at(16, 0))
+
+    incomplete = finding(audit(replace(honest_rural_repair(), asks=(ask,))), "v.ask.incomplete")
+    assert incomplete.message_en == "question recorded without the customer's phone, address"
+
+
+def test_v_close_forced_close_is_always_flagged() -> None:
+    visit = honest_urban_install()
+    visit = replace(visit, order=replace(visit.order, forced_close_reason="customer moved away"))
+
+    verdict = audit(visit)
+    assert finding(verdict, "v.close.forced").measured == "customer moved away"
+    assert verdict.status == "flagged"
+
+
+def test_v_close_forced_close_of_an_unfinished_visit_is_audited_with_what_was_missing() -> None:
+    visit = replace(honest_urban_install(), completion=None, signature=None)
+    visit = replace(visit, order=replace(visit.order, forced_close_reason="duplicate order"))
+
+    verdict = audit(visit)
+    assert verdict.status == "flagged"
+    assert {"v.close.forced", "v.sign.missing"} <= codes(verdict)
+
+
+def test_v_close_forced_close_is_reported_once_on_the_orders_first_visit() -> None:
+    visit = replace(honest_urban_install(), completion=None)
+    later_visit = replace(visit, order=replace(visit.order, forced_close_reason="no access", first_visit_id="visit-0"))
+
+    verdict = audit(later_visit)
+    assert "v.close.forced" not in codes(verdict)
+    assert verdict.status == "passed"  # finished by the close, nothing missing on this visit
+
+
+def test_v_close_unresolved_outcome_needs_a_reason() -> None:
+    visit = replace(honest_urban_install(), completion=CompletionFacts("c", "unresolved"))
+    explained = replace(visit, completion=CompletionFacts("c", "unresolved", reason="fibre cut on the street"))
+
+    assert "v.close.no_reason" in codes(audit(visit))
+    assert "v.close.no_reason" not in codes(audit(explained))
+
+
+def test_missing_for_closure_lists_every_missing_item_in_policy_order() -> None:
+    visit = replace(honest_urban_install(), steps=(), photos=(), signature=None, card=None)
+
+    missing = missing_for_closure(visit, policy_for(visit))
+
+    assert [item.rule_id for item in missing] == ["V-ID", "V-SHOES", "V-MAT", "V-CLEAN", "V-SIGN", "V-CARD"]
+    assert all(item.message_en and item.message_zh for item in missing)
+
+
+def test_missing_for_closure_is_empty_for_an_honest_visit() -> None:
+    for visit in (honest_urban_install(), honest_rural_repair()):
+        assert missing_for_closure(visit, policy_for(visit)) == []
+
+
+def test_missing_for_closure_follows_the_policy_required_items() -> None:
+    visit = replace(honest_urban_install(), card=None)
+    lenient = replace(policy_for(visit), required_items=("V-CHECKIN", "V-CHECKOUT"))
+
+    assert missing_for_closure(visit, lenient) == []
+    assert audit(visit, policy=lenient).status == "passed"
+
+
+def test_v_close_every_item_a_policy_may_require_has_a_presence_check() -> None:
+    assert set(ITEM_CHECKS) == set(CLOSURE_ITEMS)

@@ -313,8 +313,9 @@ class DispatchService:
                 )
             )
             changes = {Visit.agreed_time: data.new_time}
-            if data.initiator == "customer":
-                # B-RESCHED: a customer's move shifts the SLA clock too; a company's move does not.
+            if data.initiator == "customer" and data.customer_confirmed:
+                # B-RESCHED: a customer's confirmed move shifts the SLA clock too; a company's move does not, and
+                # an unconfirmed "customer" move must not become a way to escape a deadline.
                 shift = data.new_time - old_time
                 changes[Visit.sla_shift_seconds] = visit["sla_shift_seconds"] + int(shift.total_seconds())
                 if visit["resolve_due_at"] is not None:

@@ -125,3 +125,13 @@ async def test_at_risk_filters_by_tier(client, as_dispatcher, clock):
     await create_order(client, as_dispatcher, tier="gold", accepted_at=clock.now - timedelta(hours=7))
     entries = (await client.get("/v1/at-risk", params={"tier": "silver", "horizonMinutes": 600}, headers=as_dispatcher)).json()
     assert entries == []
+
+
+async def test_b_resched_unconfirmed_customer_move_keeps_the_repair_deadline(client, as_dispatcher):
+    order = await create_order(client, as_dispatcher, kind="repair")
+    visit = (await client.post(f"/v1/work-orders/{order['id']}/visits", headers=as_dispatcher, json={
+        "agreedTime": NOON.isoformat(), "expectedDurationMin": 60,
+        "confirmation": {"channel": "phone", "confirmedAt": NOON.isoformat()}})).json()
+    await reschedule(client, as_dispatcher, visit["id"], move(NOON + timedelta(hours=3), customerConfirmed=False))
+    after = (await client.get(f"/v1/work-orders/{order['id']}", headers=as_dispatcher)).json()
+    assert after["deadlines"]["resolveDueAt"] == order["deadlines"]["resolveDueAt"]

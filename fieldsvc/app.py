@@ -18,7 +18,9 @@ from fieldsvc.config import Settings
 from fieldsvc.context import AppContext
 from fieldsvc.errors import EXCEPTION_HANDLERS
 from fieldsvc.dispatch.controller import DispatchController
+from fieldsvc.evidence.controller import EvidenceController
 from fieldsvc.health import HealthController
+from fieldsvc.mobile.controller import mobile_router
 from fieldsvc.observability import request_id_middleware
 from fieldsvc.review.controller import ReviewController
 from fieldsvc.technician.controller import MyVisitsController
@@ -58,7 +60,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await db.close_database(ctx.engine)
 
     app = Litestar(
-        route_handlers=[HealthController, AuthController, PeopleController, DispatchController, MyVisitsController, ReviewController],
+        route_handlers=[HealthController, AuthController, PeopleController, DispatchController, MyVisitsController, ReviewController, mobile_router(ctx.settings), EvidenceController],
         dependencies={
             "ctx": Provide(provide_ctx, sync_to_thread=False),
             "caller": Provide(provide_caller, sync_to_thread=False),

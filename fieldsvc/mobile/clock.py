@@ -1,0 +1,75 @@
+"""E-CLOCK: the phone's clock readings at sync and the corrected time of each fact, as pure arithmetic."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+TimeSource = Literal["elapsed", "offset"]
+
+
+@dataclass(frozen=True)
+class ClockReading:
+    """What the phone's clocks said when it sent a request, and when the server received it."""
+
+    received_at: datetime
+    device_wall: datetime  # X-Device-Clock
+    device_elapsed_ms: int | None  # X-Device-Elapsed-Ms: monotonic, immune to wall-clock jumps
+
+    @property
+    def offset(self) -> timedelta:
+        """Server receipt minus the device wall clock at send: add it to a device time to get server time."""
+        return self.received_at - self.device_wall
+
+
+@dataclass(frozen=True)
+class EventTiming:
+    """A fact's raw device times, the offset measured when it arrived, and the time the service trusts."""
+
+    device_time: datetime
+    device_elapsed_ms: int | None
+    received_at: datetime
+    clock_offset_ms: int
+    corrected_time: datetime
+    source: TimeSource
+
+
+def parse_device_wall(text: str) -> datetime:
+    """An RFC 3339 instant with an offset; ValueError otherwise (a zone-less time cannot be compared)."""
+    parsed = datetime.fromisoformat(text.strip())
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise ValueError("the device clock must carry a UTC offset")
+    return parsed
+
+
+def parse_elapsed_ms(text: str) -> int:
+    value = int(text.strip())
+    if value < 0:
+        raise ValueError("elapsed milliseconds cannot be negative")
+    return value
+
+
+def event_timing(reading: ClockReading, device_time: datetime, device_elapsed_ms: int | None) -> EventTiming:
+    """Correct a fact's time: by the monotonic clock when it spans event and send, else by the wall-clock offset.
+
+    The monotonic difference survives the user or the network changing the wall clock between the fact and the
+    sync; it only fails across a reboot, which resets it (then the event reads as later than the send).
+    """
+    offset = reading.offset
+    elapsed_at_send = reading.device_elapsed_ms
+    if elapsed_at_send is not None and device_elapsed_ms is not None and device_elapsed_ms <= elapsed_at_send:
+        corrected = reading.received_at - timedelta(milliseconds=elapsed_at_send - device_elapsed_ms)
+        source: TimeSource = "elapsed"
+    else:
+        # A fact cannot have happened after the server received it, whatever the phone's clock says.
+        corrected = min(device_time + offset, reading.received_at)
+        source = "offset"
+    return EventTiming(
+        device_time=device_time,
+        device_elapsed_ms=device_elapsed_ms,
+        received_at=reading.received_at,
+        clock_offset_ms=round(offset / timedelta(milliseconds=1)),
+        corrected_time=corrected,
+        source=source,
+    )

@@ -1,0 +1,365 @@
+"""E-IMAGE and E-REUSE at ingest: photos and signatures, sent as multipart or uploaded straight to object storage."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import timedelta
+from functools import partial
+from typing import Any, TypeVar
+from uuid import UUID, uuid4, uuid5
+from zoneinfo import ZoneInfo
+
+import anyio.to_thread
+import msgspec
+
+from fieldsvc import geo
+from fieldsvc.auth.caller import Caller
+from fieldsvc.context import AppContext
+from fieldsvc.errors import RETRY_AFTER_SECONDS, api_error
+from fieldsvc.imaging import ImageLimits, ImageRejected, ProcessedImage, perceptual_distance, process_image
+from fieldsvc.mobile import repository, reuse
+from fieldsvc.mobile.clock import ClockReading, EventTiming
+from fieldsvc.mobile.idempotency import Recorded, body_digest
+from fieldsvc.mobile.schemas import (
+    Fact,
+    FactResult,
+    PhotoMeta,
+    PhotoResult,
+    PresignPhoto,
+    PresignResult,
+    SignatureMeta,
+    SignatureResult,
+    UploadForm,
+)
+from fieldsvc.mobile.service import (
+    Decide,
+    FactDraft,
+    FactScope,
+    MobileService,
+    Outcome,
+    draft_of,
+    technician_of,
+    work_order_summary,
+)
+from fieldsvc.storage import StorageUnavailable, content_key
+from fieldsvc.tables import Photo, PhotoMatch
+
+log = logging.getLogger("fieldsvc.mobile.photos")
+
+IMAGE_REJECTIONS = {
+    code: api_error(422, code, message)
+    for code, message in (
+        ("image.empty", "E-IMAGE: the file is empty."),
+        ("image.too_large", "E-IMAGE: the file is larger than an image may be."),
+        ("image.unsupported_format", "E-IMAGE: the file is not a JPEG, PNG or WebP image."),
+        ("image.decompression_bomb", "E-IMAGE: the image declares a size no photo has; it was not decoded."),
+        ("image.too_many_pixels", "E-IMAGE: the image has more pixels than allowed."),
+        ("image.corrupt", "E-IMAGE: the image data is damaged."),
+        ("image.truncated", "E-IMAGE: the image is cut off; upload the complete file again."),
+    )
+}
+ImageRefused = api_error(422, "image.rejected", "E-IMAGE: the file is not an image this service keeps as evidence.")
+StorageDown = api_error(503, "storage.unavailable", "The evidence store is unreachable; nothing was recorded. Retry.")
+MetaInvalid = api_error(400, "upload.meta_invalid", "The `meta` part must be the fact's JSON (PhotoMeta or the like).")
+PresignUnavailable = api_error(
+    409, "upload.presign_unavailable", "This server keeps evidence on its own disk: send the photo as multipart."
+)
+UploadNotReceived = api_error(409, "upload.not_received", "Nothing has been uploaded to the presigned URL yet.")
+UploadMismatch = api_error(
+    422, "upload.mismatch", "The uploaded object is not what was announced (size, sha256 or type); nothing accepted."
+)
+PhotoNotFound = api_error(404, "photo.not_found", "No such photo.")
+
+UPLOAD_ERRORS = (*IMAGE_REJECTIONS.values(), ImageRefused, StorageDown)
+
+SIGNATURE = "signature"
+EXIF_TEXT_LENGTH = 128  # the width of the EXIF text columns; EXIF itself sets no limit
+# Photo ingests take turns from indexing to matching, so two near-duplicates arriving together still see each other.
+REUSE_LOCK_KEY = 0x2E05E
+# The server's confirmation of a presigned upload is a fact with an id derived from the photo's, claimed once.
+CONFIRMATION_NAMESPACE = UUID("6f1d0c52-8d0e-4c55-9a51-0d1f3bb1c0de")
+
+M = TypeVar("M", bound=Fact)
+
+
+@contextmanager
+def storage_errors() -> Iterator[None]:
+    """An unreachable blob store is a 503 with Retry-After, never a 500."""
+    try:
+        yield
+    except StorageUnavailable as error:
+        log.warning("blob store unavailable: %s", error)
+        raise StorageDown(headers={"Retry-After": str(RETRY_AFTER_SECONDS)}) from error
+
+
+def staging_key(photo_id: UUID) -> str:
+    """Where a phone uploads a presigned photo: never a content key, so a false sha256 cannot overwrite evidence."""
+    return f"upload/{photo_id}"
+
+
+def photo_outcome(
+    body: PhotoMeta | PresignPhoto, scope: FactScope, *, image: ProcessedImage, photo_id: UUID | None = None
+) -> Outcome:
+    return accepted_image(scope, image, body.purpose, photo_id or uuid4())
+
+
+def signature_outcome(body: SignatureMeta, scope: FactScope, *, image: ProcessedImage) -> Outcome:
+    """V-SIGN: the phone's summary digest and the one the service computes now are both kept; the audit compares."""
+    accepted = accepted_image(scope, image, SIGNATURE, uuid4())
+    signed = {
+        "signer_name": body.signer_name,
+        "summary_digest": body.summary_digest,
+        "expected_digest": work_order_summary(scope.visit).digest,
+        "ink_coverage": image.ink_coverage,
+    }
+    return replace(accepted, details={**accepted.details, **signed})
+
+
+def accepted_image(scope: FactScope, image: ProcessedImage, purpose: str, photo_id: UUID) -> Outcome:
+    """The Photo row of an accepted image with what its EXIF says (E-TIME, E-PLACE, E-EDIT), and its reuse matches."""
+    visit, exif = scope.visit, image.exif
+    has_gps = exif.gps_latitude is not None and exif.gps_longitude is not None
+    captured_at = exif.captured_at_utc(ZoneInfo(visit["time_zone"]))
+    site = (visit["latitude"], visit["longitude"])
+    gps_distance = geo.distance_m(exif.gps_latitude, exif.gps_longitude, *site) if has_gps else None
+
+    async def write(event_row_id: UUID) -> None:
+        await repository.insert_photo(
+            Photo(
+                id=photo_id,
+                event=event_row_id,
+                visit=visit["id"],
+                technician=visit["technician"],
+                purpose=purpose,
+                status="accepted",
+                sha256=image.sha256,
+                perceptual_hash=image.perceptual_hash,
+                content_type=image.content_type,
+                byte_size=image.byte_size,
+                width=image.width,
+                height=image.height,
+                original_key=content_key(image.sha256, "original"),
+                thumbnail_key=content_key(image.sha256, "thumb"),
+                display_key=content_key(image.sha256, "display"),
+                captured_at_utc=captured_at,
+                captured_offset_known=exif.captured_utc_offset is not None,
+                gps_latitude=exif.gps_latitude if has_gps else None,
+                gps_longitude=exif.gps_longitude if has_gps else None,
+                gps_distance_m=gps_distance,
+                camera_make=_exif_text(exif.make),
+                camera_model=_exif_text(exif.model),
+                software=_exif_text(exif.software),
+                ink_coverage=image.ink_coverage if purpose == SIGNATURE else None,
+                created_at=scope.now,
+            )
+        )
+        if purpose != SIGNATURE:  # every signature is ink on white: alike by nature, never reuse
+            await record_reuse(photo_id, visit["id"], image)
+
+    details = {
+        "photo_id": photo_id,
+        "purpose": purpose,
+        "content_type": image.content_type,
+        "byte_size": image.byte_size,
+        "width": image.width,
+        "height": image.height,
+        "sha256": image.sha256,
+        "captured_at": captured_at,
+    }
+    return Outcome(details=details, write=write)
+
+
+async def record_reuse(photo_id: UUID, visit_id: UUID, image: ProcessedImage) -> None:
+    """E-REUSE: index the photo's hash bands and record, both ways, each photo of another visit it repeats."""
+    await repository.take_turn(REUSE_LOCK_KEY)
+    await repository.insert_bands(photo_id, reuse.band_keys(image.perceptual_hash))
+    matches: list[PhotoMatch] = []
+    for other in await repository.reuse_candidates(visit_id, reuse.probe_keys(image.perceptual_hash), image.sha256):
+        identical = other["sha256"] == image.sha256
+        distance = perceptual_distance(image.perceptual_hash, other["perceptual_hash"])
+        if identical or distance <= reuse.MAX_REUSE_DISTANCE:
+            matches.append(_match(photo_id, visit_id, other["id"], other["visit"], distance, identical))
+            matches.append(_match(other["id"], other["visit"], photo_id, visit_id, distance, identical))
+    await repository.insert_matches(matches)
+
+
+def _match(
+    photo_id: UUID, visit_id: UUID, other_id: UUID, other_visit: UUID, distance: int, identical: bool
+) -> PhotoMatch:
+    return PhotoMatch(
+        pair_key=f"{photo_id}:{other_id}",
+        photo=photo_id,
+        visit=visit_id,
+        other_photo=other_id,
+        other_visit=other_visit,
+        distance=distance,
+        identical=identical,
+    )
+
+
+def _exif_text(value: str | None) -> str | None:
+    return None if value is None else value[:EXIF_TEXT_LENGTH]
+
+
+def decode_meta(text: str, meta_type: type[M]) -> M:
+    try:
+        return msgspec.json.decode(text, type=meta_type)
+    except msgspec.DecodeError as error:  # ValidationError included
+        raise MetaInvalid(details={"reason": str(error)}) from error
+
+
+def granted(body: PresignPhoto, scope: FactScope, *, grant: dict[str, Any]) -> Outcome:
+    return Outcome(details=grant)
+
+
+def timing_of(event: dict[str, Any]) -> EventTiming:
+    """The times a stored fact was recorded with (a presigned photo keeps those of its announcement)."""
+    return EventTiming(
+        device_time=event["device_time"],
+        device_elapsed_ms=event["device_elapsed_ms"],
+        received_at=event["server_received_at"],
+        clock_offset_ms=event["clock_offset_ms"],
+        corrected_time=event["corrected_time"],
+        source=event["time_source"],
+    )
+
+
+class PhotoIngest:
+    def __init__(self, ctx: AppContext):
+        self.ctx = ctx
+        self.facts = MobileService(ctx)
+        self.limits = ImageLimits(max_bytes=ctx.settings.max_upload_bytes, max_pixels=ctx.settings.max_image_pixels)
+
+    async def upload_photo(
+        self, caller: Caller, visit_id: UUID, form: UploadForm, reading: ClockReading
+    ) -> Recorded[FactResult]:
+        meta = decode_meta(form.meta, PhotoMeta)
+        data = await form.file.read()
+        return await self._ingest(caller, visit_id, "photo", meta, data, reading, PhotoResult, photo_outcome)
+
+    async def upload_signature(
+        self, caller: Caller, visit_id: UUID, form: UploadForm, reading: ClockReading
+    ) -> Recorded[FactResult]:
+        meta = decode_meta(form.meta, SignatureMeta)
+        return await self._ingest(
+            caller, visit_id, SIGNATURE, meta, await form.file.read(), reading, SignatureResult, signature_outcome
+        )
+
+    async def _ingest(
+        self,
+        caller: Caller,
+        visit_id: UUID,
+        kind: str,
+        meta: Fact,
+        data: bytes,
+        reading: ClockReading,
+        result_type: type[FactResult],
+        outcome: Decide,
+    ) -> Recorded[FactResult]:
+        """A replay is answered before any decoding; a new image is decoded off the loop and stored, then recorded."""
+        # The file's hash joins the digest: the same eventId with other bytes is another fact, so a conflict.
+        file_sha256 = hashlib.sha256(data).hexdigest()
+        draft = draft_of(kind, visit_id, meta, reading, result_type, extra={"fileSha256": file_sha256})
+        prior = await self.facts.prior_answer(caller, visit_id, draft)
+        if prior is not None:
+            return prior
+        image = await self._decode(data)
+        await self._store(image, data)
+        return await self.facts.record_fact(caller, visit_id, replace(draft, decide=partial(outcome, image=image)))
+
+    async def presign(
+        self, caller: Caller, visit_id: UUID, body: PresignPhoto, reading: ClockReading
+    ) -> Recorded[FactResult]:
+        """Announce a photo and grant a direct upload; the photo id is the announcement's row id."""
+        if body.byte_size > self.limits.max_bytes:
+            raise IMAGE_REJECTIONS["image.too_large"]()
+        draft = draft_of("photo_presign", visit_id, body, reading, PresignResult)
+        prior = await self.facts.prior_answer(caller, visit_id, draft)
+        if prior is not None:
+            return prior
+        ttl = self.ctx.settings.upload_url_ttl_seconds
+        with storage_errors():
+            upload = await self.ctx.blobs.presign_put(staging_key(draft.row_id), body.content_type, body.byte_size, ttl)
+        if upload is None:
+            raise PresignUnavailable()
+        grant = {
+            "photo_id": draft.row_id,
+            "upload_url": upload["url"],
+            "method": upload["method"],
+            "headers": upload["headers"],
+            "expires_at": self.ctx.now() + timedelta(seconds=ttl),
+        }
+        return await self.facts.record_fact(caller, visit_id, replace(draft, decide=partial(granted, grant=grant)))
+
+    async def confirm(self, caller: Caller, visit_id: UUID, photo_id: UUID) -> Recorded[FactResult]:
+        """Accept a presigned upload exactly like a multipart one, once the object proves to be what was announced."""
+        presigned = await repository.presign_grant(photo_id, visit_id, technician_of(caller))
+        if presigned is None:
+            await self.facts.own_visit(caller, visit_id)  # another technician's visit is not found, whatever the photo
+            raise PhotoNotFound()
+        announced = msgspec.convert(presigned["payload"], PresignPhoto)
+        payload = {"photoId": str(photo_id), "presignEventId": str(announced.event_id), "purpose": announced.purpose}
+        draft = FactDraft(
+            kind="photo",
+            event_id=uuid5(CONFIRMATION_NAMESPACE, str(photo_id)),
+            body=announced,
+            payload=payload,
+            digest=body_digest("photo", visit_id, payload),
+            timing=timing_of(presigned),
+            result_type=PhotoResult,
+        )
+        prior = await self.facts.prior_answer(caller, visit_id, draft)
+        if prior is not None:
+            return prior
+        data = await self._fetch_upload(photo_id, announced)
+        image = await self._decode(data)
+        if image.content_type != announced.content_type:
+            raise UploadMismatch(details={"contentType": image.content_type, "announced": announced.content_type})
+        await self._store(image, data)
+        decide = partial(photo_outcome, image=image, photo_id=photo_id)
+        recorded = await self.facts.record_fact(caller, visit_id, replace(draft, decide=decide))
+        await self._discard(staging_key(photo_id))
+        return recorded
+
+    async def _fetch_upload(self, photo_id: UUID, announced: PresignPhoto) -> bytes:
+        """The uploaded object, held to what was announced: presigned PUTs (and emulators) enforce nothing."""
+        key = staging_key(photo_id)
+        with storage_errors():
+            info = await self.ctx.blobs.head(key)
+            if info is None:
+                raise UploadNotReceived()
+            if info.size != announced.byte_size:
+                raise UploadMismatch(details={"byteSize": info.size, "announced": announced.byte_size})
+            try:
+                data = await self.ctx.blobs.get(key)
+            except KeyError:
+                raise UploadNotReceived() from None
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != announced.sha256:
+            raise UploadMismatch(details={"sha256": actual, "announced": announced.sha256})
+        return data
+
+    async def _decode(self, data: bytes) -> ProcessedImage:
+        try:
+            return await anyio.to_thread.run_sync(process_image, data, self.limits)
+        except ImageRejected as rejected:
+            error = IMAGE_REJECTIONS.get(rejected.code, ImageRefused)
+            raise error(rejected.message, details={"imageCode": rejected.code}) from rejected
+
+    async def _store(self, image: ProcessedImage, original: bytes) -> None:
+        """Content keys: storing bytes that are already there is harmless, and a fact failing later breaks nothing."""
+        with storage_errors():
+            await self.ctx.blobs.put(content_key(image.sha256, "original"), original, image.content_type)
+            await self.ctx.blobs.put(content_key(image.sha256, "display"), image.display_jpeg, "image/jpeg")
+            await self.ctx.blobs.put(content_key(image.sha256, "thumb"), image.thumbnail_jpeg, "image/jpeg")
+
+    async def _discard(self, key: str) -> None:
+        """Tidy the staging object; a later re-confirm replays the stored fact and never needs it again."""
+        try:
+            await self.ctx.blobs.delete(key)
+        except StorageUnavailable as error:
+            log.warning("staging object %s left behind: %s", key, error)

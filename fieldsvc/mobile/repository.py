@@ -1,0 +1,118 @@
+"""Queries behind the phone's facts; every visit read is filtered by the calling technician."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Iterable
+from uuid import UUID
+
+from fieldsvc import db
+from fieldsvc.tables import FollowUp, Photo, PhotoHashBand, PhotoMatch, Visit, VisitEvent
+from fieldsvc.technician.repository import MY_VISIT_COLUMNS
+
+Row = dict[str, Any]
+
+# Rows per INSERT: far below PostgreSQL's 32,767 bind parameters for any of these tables.
+INSERT_BATCH = 1000
+
+# The technician read API's view of a visit (order, customer, site), plus who the technician is (V-CARD, V-SIGN).
+OWN_VISIT_COLUMNS = (
+    *MY_VISIT_COLUMNS,
+    Visit.technician.name.as_alias("technician_name"),
+    Visit.technician.staff_number.as_alias("staff_number"),
+    Visit.technician.phone.as_alias("technician_phone"),
+)
+
+
+async def own_visit(visit_id: UUID, technician_id: UUID) -> Row | None:
+    """The visit with its order, customer, site and technician, only if it is assigned to this technician."""
+    return (
+        await Visit.select(*OWN_VISIT_COLUMNS)
+        .where((Visit.id == visit_id) & (Visit.technician == technician_id))
+        .first()
+    )
+
+
+async def lock_own_visit(visit_id: UUID, technician_id: UUID, engine) -> Row | None:  # noqa: ANN001
+    """own_visit, holding the visit's row lock so facts of one visit (and their status changes) take turns."""
+    await db.locked(Visit.select(Visit.id).where((Visit.id == visit_id) & (Visit.technician == technician_id)), engine)
+    return await own_visit(visit_id, technician_id)
+
+
+async def stored_event(event_id: UUID) -> Row | None:
+    return await VisitEvent.select().where(VisitEvent.event_id == event_id).output(load_json=True).first()
+
+
+async def presign_grant(row_id: UUID, visit_id: UUID, technician_id: UUID) -> Row | None:
+    """A presigned-upload fact of this technician's visit, by its row id (which is the photo id it granted)."""
+    return (
+        await VisitEvent.select()
+        .where(
+            (VisitEvent.id == row_id)
+            & (VisitEvent.kind == "photo_presign")
+            & (VisitEvent.visit == visit_id)
+            & (VisitEvent.technician == technician_id)
+        )
+        .output(load_json=True)
+        .first()
+    )
+
+
+async def claim_event(event: VisitEvent) -> bool:
+    """Insert the fact unless its event id is taken; True when this call claimed it.
+
+    ON CONFLICT DO NOTHING makes the unique index the referee: of two racing twins exactly one insert returns a
+    row, and PostgreSQL makes the loser wait for the winner's commit, so it can then read what the winner stored.
+    """
+    claimed = await (
+        VisitEvent.insert(event).on_conflict(target=VisitEvent.event_id, action="DO NOTHING").returning(VisitEvent.id)
+    )
+    return bool(claimed)
+
+
+async def set_visit_status(visit_id: UUID, status: str, at: datetime) -> None:
+    await Visit.update({Visit.status: status, Visit.updated_at: at}).where(Visit.id == visit_id)
+
+
+async def insert_follow_up(follow_up: FollowUp) -> None:
+    await FollowUp.insert(follow_up)
+
+
+async def insert_photo(photo: Photo) -> None:
+    await Photo.insert(photo)
+
+
+async def take_turn(lock_key: int) -> None:
+    """Make concurrent transactions doing the same kind of work queue up until the current one ends."""
+    await db.serialise_appends(Photo._meta.db, lock_key)
+
+
+async def insert_bands(photo_id: UUID, band_keys: Iterable[int]) -> None:
+    await PhotoHashBand.insert(*(PhotoHashBand(photo=photo_id, band_key=key) for key in band_keys))
+
+
+async def reuse_candidates(visit_id: UUID, probe_keys: list[int], sha256: str) -> list[Row]:
+    """E-REUSE: accepted photos (never signatures) of other visits that share a probed band or the exact bytes."""
+    banded = PhotoHashBand.photo
+    by_band = await PhotoHashBand.select(
+        banded.id.as_alias("id"),
+        banded.visit.as_alias("visit"),
+        banded.sha256.as_alias("sha256"),
+        banded.perceptual_hash.as_alias("perceptual_hash"),
+    ).where(PhotoHashBand.band_key.is_in(probe_keys) & _reusable_elsewhere(banded, visit_id))
+    identical = await Photo.select(Photo.id, Photo.visit, Photo.sha256, Photo.perceptual_hash).where(
+        (Photo.sha256 == sha256) & _reusable_elsewhere(Photo, visit_id)
+    )
+    return list({row["id"]: row for row in (*by_band, *identical)}.values())
+
+
+def _reusable_elsewhere(photo, visit_id: UUID):  # noqa: ANN001, ANN202 - the Photo table or a join to it
+    return (photo.visit != visit_id) & (photo.purpose != "signature") & (photo.status == "accepted")
+
+
+async def insert_matches(matches: list[PhotoMatch]) -> None:
+    """Both directions of every pair; a pair already recorded (by the other photo's ingest) stays as it is."""
+    for start in range(0, len(matches), INSERT_BATCH):
+        await PhotoMatch.insert(*matches[start : start + INSERT_BATCH]).on_conflict(
+            target=PhotoMatch.pair_key, action="DO NOTHING"
+        )

@@ -1,0 +1,409 @@
+"""The phone's facts under the on-site rules (V-*): each claimed once by its event id, in one write transaction."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Awaitable, Callable
+from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
+
+import msgspec
+
+from fieldsvc import db, geo
+from fieldsvc.auth.caller import Caller
+from fieldsvc.config import Settings
+from fieldsvc.context import AppContext
+from fieldsvc.dispatch.service import VisitNotFound
+from fieldsvc.errors import ApiError, ValidationFailed, api_error
+from fieldsvc.mobile import repository
+from fieldsvc.mobile.clock import ClockReading, EventTiming, event_timing, parse_device_wall, parse_elapsed_ms
+from fieldsvc.mobile.idempotency import EventConflict, Recorded, body_digest, replayed
+from fieldsvc.mobile.schemas import (
+    Checkin,
+    CheckinResult,
+    Fact,
+    FactKind,
+    FactResult,
+    Leave,
+    Note,
+    OnMyWay,
+    Question,
+    QuestionResult,
+    Receipt,
+    ServiceCard,
+    ServiceCardResult,
+    ServiceTest,
+    Step,
+    Summary,
+    SyncBatch,
+    SyncFact,
+    SyncReceipts,
+)
+from fieldsvc.tables import FollowUp, VisitEvent
+from fieldsvc.trail.service import TrailWriter
+
+VisitClosed = api_error(409, "visit.closed", "The visit is completed or cancelled; it takes no new facts.")
+ClockRequired = api_error(
+    400, "clock.required", "E-CLOCK: send the phone's wall clock at sending time in X-Device-Clock (RFC 3339)."
+)
+ClockInvalid = api_error(
+    400,
+    "clock.invalid",
+    "E-CLOCK: X-Device-Clock must be an RFC 3339 instant with a UTC offset, X-Device-Elapsed-Ms whole milliseconds.",
+)
+ConsentScopeRequired = api_error(
+    422, "step.consent_scope_required", "V-CONSENT: say what the customer agreed to in consentScope."
+)
+ShoeReasonRequired = api_error(
+    422, "step.shoe_reason_required", "V-SHOES: at a rural site the shoe-cover step needs the reason as its note."
+)
+RestoreByRequired = api_error(
+    422, "leave.restore_by_required", "V-LEAVE: when not coming back, give restoreBy, as promised to the customer."
+)
+
+FACT_ERRORS: tuple[type[ApiError], ...] = (VisitNotFound, VisitClosed, EventConflict)
+CLOCK_ERRORS: tuple[type[ApiError], ...] = (ClockRequired, ClockInvalid)
+
+# 'returned' is a visit an auditor sent back for more evidence (A-DECIDE); completed and cancelled ones are closed.
+OPEN_FOR_FACTS = ("assigned", "en_route", "on_site", "returned")
+STATUS_AFTER: dict[str, dict[str, str]] = {
+    "on_my_way": {"assigned": "en_route"},
+    "arrival": {"assigned": "on_site", "en_route": "on_site"},
+}
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FactScope:
+    """What deciding a fact may look at: the caller's visit (locked), the fact's times, the settings, now."""
+
+    visit: Row
+    timing: EventTiming
+    settings: Settings
+    now: datetime
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a fact changes beyond its own VisitEvent row."""
+
+    details: dict[str, Any] = field(default_factory=dict)  # the kind's own result fields
+    columns: dict[str, Any] = field(default_factory=dict)  # the kind's own VisitEvent columns (location)
+    write: Callable[[UUID], Awaitable[None]] | None = None  # rows referring to the claimed event, given its row id
+
+
+Decide = Callable[[Any, FactScope], Outcome]
+
+
+def no_effect(body: Fact, scope: FactScope) -> Outcome:
+    return Outcome()
+
+
+@dataclass(frozen=True)
+class FactDraft:
+    """A fact ready to record; decide(body, scope) runs inside the transaction, once the visit is known to take it."""
+
+    kind: str
+    event_id: UUID
+    body: Fact
+    payload: dict[str, Any]
+    digest: str
+    timing: EventTiming
+    result_type: type[FactResult]
+    decide: Decide = no_effect
+    row_id: UUID = field(default_factory=uuid4)
+
+
+def draft_of(
+    kind: str,
+    visit_id: UUID,
+    body: Fact,
+    reading: ClockReading,
+    result_type: type[FactResult],
+    *,
+    decide: Decide = no_effect,
+    extra: dict[str, Any] | None = None,
+) -> FactDraft:
+    """A fact as the phone sent it; extra joins the stored payload and the digest (an upload's file hash)."""
+    payload = {**msgspec.to_builtins(body), **(extra or {})}
+    return FactDraft(
+        kind=kind,
+        event_id=body.event_id,
+        body=body,
+        payload=payload,
+        digest=body_digest(kind, visit_id, payload),
+        timing=event_timing(reading, body.device_time, body.device_elapsed_ms),
+        result_type=result_type,
+        decide=decide,
+    )
+
+
+@dataclass(frozen=True)
+class FactSpec:
+    body_type: type[Fact]
+    result_type: type[FactResult]
+    decide: Decide
+
+
+def read_clock(received_at: datetime, device_clock: str | None, device_elapsed_ms: str | None) -> ClockReading:
+    """E-CLOCK: the phone's clocks from its request headers, stamped with the server's receipt time."""
+    if device_clock is None or not device_clock.strip():
+        raise ClockRequired()
+    try:
+        wall = parse_device_wall(device_clock)
+        elapsed = None if device_elapsed_ms is None else parse_elapsed_ms(device_elapsed_ms)
+    except ValueError as error:
+        raise ClockInvalid(details={"reason": str(error)}) from error
+    return ClockReading(received_at=received_at, device_wall=wall, device_elapsed_ms=elapsed)
+
+
+def technician_of(caller: Caller) -> UUID:
+    if caller.technician_id is None:  # a technician account without a profile has no visits
+        raise VisitNotFound()
+    return caller.technician_id
+
+
+def work_order_summary(visit: Row) -> Summary:
+    """V-SIGN: the canonical text the customer signs (the agreed time in the site's zone) and its digest."""
+    agreed = visit["agreed_time"].astimezone(ZoneInfo(visit["time_zone"]))
+    text = "\n".join(
+        (
+            f"Work order: {visit['work_order']}",
+            f"Kind: {visit['kind']}",
+            f"Customer: {visit['customer_name']}",
+            f"Site address: {visit['address']}",
+            f"Description: {visit['description']}",
+            f"Technician: {visit['technician_name']} (staff number {visit['staff_number']})",
+            f"Agreed time: {agreed.isoformat()}",
+        )
+    )
+    return Summary(text=text, digest=hashlib.sha256(text.encode()).hexdigest())
+
+
+def checkin(body: Checkin, scope: FactScope) -> Outcome:
+    """V-CHECKIN / V-CHECKOUT and a return after V-LEAVE: the raw fix and its distance from the site (V-GEOFENCE)."""
+    fix = body.location
+    distance = geo.distance_m(fix.latitude, fix.longitude, scope.visit["latitude"], scope.visit["longitude"])
+    return Outcome(
+        details={"distance_m": round(distance, 1), "accuracy_m": fix.accuracy_m},
+        columns={
+            "latitude": fix.latitude,
+            "longitude": fix.longitude,
+            "accuracy_m": fix.accuracy_m,
+            "fix_time": fix.fix_time,
+            "mock": fix.mock,
+            "distance_m": distance,
+        },
+    )
+
+
+def step(body: Step, scope: FactScope) -> Outcome:
+    if body.step == "V-CONSENT" and body.consent_scope is None:
+        raise ConsentScopeRequired()
+    if body.step == "V-SHOES" and scope.visit["locality"] == "rural" and not (body.note or "").strip():
+        raise ShoeReasonRequired()
+    return Outcome()
+
+
+def leave(body: Leave, scope: FactScope) -> Outcome:
+    if not body.will_return and body.restore_by is None:
+        raise RestoreByRequired()
+    return Outcome()
+
+
+def question(body: Question, scope: FactScope) -> Outcome:
+    """V-ASK: a follow-up due a set time after the question, with the customer's contact copied from the order."""
+    visit, asked_at = scope.visit, scope.timing.corrected_time
+    follow_up_id = uuid4()
+    due_at = asked_at + timedelta(hours=scope.settings.ask_follow_up_hours)
+
+    async def write(event_row_id: UUID) -> None:
+        await repository.insert_follow_up(
+            FollowUp(
+                id=follow_up_id,
+                visit=visit["id"],
+                event=event_row_id,
+                customer_name=visit["customer_name"],
+                customer_phone=visit["customer_phone"],
+                address=visit["address"],
+                question=body.question,
+                asked_at=asked_at,
+                due_at=due_at,
+            )
+        )
+
+    return Outcome(details={"follow_up_id": follow_up_id, "due_at": due_at}, write=write)
+
+
+def service_card(body: Fact, scope: FactScope) -> Outcome:
+    """V-CARD: the card's content comes from the technician's record and the settings, not from the phone."""
+    visit, settings = scope.visit, scope.settings
+    card = ServiceCard(
+        technician_name=visit["technician_name"],
+        staff_number=visit["staff_number"],
+        technician_phone=visit["technician_phone"],
+        hotline=settings.service_hotline,
+        leaflet=settings.seasonal_leaflet,
+    )
+    return Outcome(details={"card": card})
+
+
+FACTS: dict[str, FactSpec] = {
+    "on_my_way": FactSpec(OnMyWay, FactResult, no_effect),
+    "arrival": FactSpec(Checkin, CheckinResult, checkin),
+    "step": FactSpec(Step, FactResult, step),
+    "note": FactSpec(Note, FactResult, no_effect),
+    "leave": FactSpec(Leave, FactResult, leave),
+    "return": FactSpec(Checkin, CheckinResult, checkin),
+    "test_result": FactSpec(ServiceTest, FactResult, no_effect),
+    "question": FactSpec(Question, QuestionResult, question),
+    "service_card": FactSpec(Fact, ServiceCardResult, service_card),
+    "checkout": FactSpec(Checkin, CheckinResult, checkin),
+}
+
+
+class MobileService:
+    def __init__(self, ctx: AppContext):
+        self.ctx = ctx
+        self.trail = TrailWriter(ctx)
+
+    async def record(
+        self, kind: FactKind, caller: Caller, visit_id: UUID, body: Fact, reading: ClockReading
+    ) -> Recorded[FactResult]:
+        """Record one JSON fact of the given kind (the single endpoints and the sync batch both come here)."""
+        spec = FACTS[kind]
+        draft = draft_of(kind, visit_id, body, reading, spec.result_type, decide=spec.decide)
+        return await self.record_fact(caller, visit_id, draft)
+
+    async def record_fact(self, caller: Caller, visit_id: UUID, draft: FactDraft) -> Recorded[FactResult]:
+        """The one door every phone fact goes through, in one write transaction with its trail entry.
+
+        The visit row lock makes facts of one visit take turns; the claim (ON CONFLICT DO NOTHING on the event id)
+        is what guarantees once-only even for twins on different visits. A stored fact replays its first answer,
+        also on a visit that has closed since.
+        """
+        technician = technician_of(caller)
+        async with db.write_transaction(self.ctx.engine):
+            visit = await repository.lock_own_visit(visit_id, technician, self.ctx.engine)
+            if visit is None:
+                raise VisitNotFound()
+            stored = await repository.stored_event(draft.event_id)
+            if stored is None:
+                require_open(visit)
+                result = await self._claim(caller, visit, draft)
+                if result is not None:
+                    return Recorded(result, replay=False)
+                stored = await repository.stored_event(draft.event_id)  # a concurrent twin claimed it first
+        return replayed(stored, draft.digest, technician, visit_id, draft.result_type)
+
+    async def _claim(self, caller: Caller, visit: Row, draft: FactDraft) -> FactResult | None:
+        timing, before = draft.timing, visit["status"]
+        scope = FactScope(visit=visit, timing=timing, settings=self.ctx.settings, now=self.ctx.now())
+        outcome = draft.decide(draft.body, scope)
+        after = STATUS_AFTER.get(draft.kind, {}).get(before, before)
+        result = draft.result_type(
+            event_id=draft.event_id,
+            visit_id=visit["id"],
+            kind=draft.kind,
+            visit_status=after,
+            received_at=timing.received_at,
+            corrected_time=timing.corrected_time,
+            time_source=timing.source,
+            clock_offset_ms=timing.clock_offset_ms,
+            **outcome.details,
+        )
+        claimed = await repository.claim_event(
+            VisitEvent(
+                id=draft.row_id,
+                event_id=draft.event_id,
+                visit=visit["id"],
+                technician=visit["technician"],
+                kind=draft.kind,
+                body_digest=draft.digest,
+                payload=draft.payload,
+                result=msgspec.to_builtins(result),
+                device_time=timing.device_time,
+                device_elapsed_ms=timing.device_elapsed_ms,
+                clock_offset_ms=timing.clock_offset_ms,
+                corrected_time=timing.corrected_time,
+                time_source=timing.source,
+                server_received_at=timing.received_at,
+                **outcome.columns,
+            )
+        )
+        if not claimed:
+            return None
+        if outcome.write is not None:
+            await outcome.write(draft.row_id)
+        await self.trail.append(
+            f"fact.{draft.kind}",
+            visit["id"],
+            caller,
+            {"eventId": draft.event_id, "digest": draft.digest, "correctedTime": timing.corrected_time},
+        )
+        if after != before:
+            await repository.set_visit_status(visit["id"], after, scope.now)
+            change = {"from": before, "to": after, "eventId": draft.event_id}
+            await self.trail.append("visit.status", visit["id"], caller, change)
+        return result
+
+    async def prior_answer(self, caller: Caller, visit_id: UUID, draft: FactDraft) -> Recorded[FactResult] | None:
+        """What a fact gets without any work (before an upload is decoded): 404, 409, or its stored answer.
+
+        None means it still has to be recorded; record_fact checks all of it again under the lock.
+        """
+        visit = await self.own_visit(caller, visit_id)
+        stored = await repository.stored_event(draft.event_id)
+        if stored is not None:
+            return replayed(stored, draft.digest, visit["technician"], visit_id, draft.result_type)
+        require_open(visit)
+        return None
+
+    async def own_visit(self, caller: Caller, visit_id: UUID) -> Row:
+        visit = await repository.own_visit(visit_id, technician_of(caller))
+        if visit is None:
+            raise VisitNotFound()
+        return visit
+
+    async def summary(self, caller: Caller, visit_id: UUID) -> Summary:
+        return work_order_summary(await self.own_visit(caller, visit_id))
+
+    async def sync(self, caller: Caller, batch: SyncBatch, reading: ClockReading) -> SyncReceipts:
+        """Offline facts in order, each in its own transaction, so one bad fact does not sink the others."""
+        return SyncReceipts(
+            receipts=[await self._sync_one(caller, index, fact, reading) for index, fact in enumerate(batch.facts)]
+        )
+
+    async def _sync_one(self, caller: Caller, index: int, fact: SyncFact, reading: ClockReading) -> Receipt:
+        try:
+            body = msgspec.convert(fact.body, FACTS[fact.type].body_type)
+        except msgspec.ValidationError as error:
+            code, event_id = ValidationFailed.code, _event_id_in(fact.body)
+            return Receipt(index=index, event_id=event_id, status="rejected", code=code, message=str(error))
+        try:
+            recorded = await self.record(fact.type, caller, fact.visit_id, body, reading)
+        except ApiError as error:
+            return Receipt(
+                index=index, event_id=body.event_id, status="rejected", code=error.code, message=error.detail
+            )
+        return Receipt(
+            index=index,
+            event_id=body.event_id,
+            status="duplicate" if recorded.replay else "accepted",
+            result=msgspec.to_builtins(recorded.result),
+        )
+
+
+def require_open(visit: Row) -> None:
+    if visit["status"] not in OPEN_FOR_FACTS:
+        raise VisitClosed(f"The visit is {visit['status']}; it takes no new facts.")
+
+
+def _event_id_in(body: dict[str, Any]) -> UUID | None:
+    try:
+        return UUID(str(body.get("eventId")))
+    except ValueError:
+        return None

@@ -1,0 +1,167 @@
+"""E-IMAGE, E-REUSE and V-SIGN at ingest through HTTP: hostile files, reuse across visits, signatures."""
+
+from __future__ import annotations
+
+import pytest
+
+from fieldsvc.tables import Photo, PhotoMatch, VisitEvent
+from tests.integration.mobile_builders import (  # noqa: F401 - the phones and visit ids are fixtures
+    AGREED,
+    camera_exif,
+    encoded,
+    jpeg,
+    other_phone,
+    other_visit_id,
+    phone,
+    picture,
+    png_declaring,
+    row_counts,
+    signature_png,
+    visit_id,
+)
+
+
+async def test_e_image_png_named_jpg_is_accepted_as_png(phone, visit_id):
+    response = await phone.upload(visit_id, "photos", phone.fact(purpose="before"), encoded(picture(1), "PNG"), "a.jpg")
+
+    assert response.status_code == 201, response.text
+    assert response.json()["contentType"] == "image/png"
+    photo = await Photo.select().first()
+    assert (photo["content_type"], photo["width"], photo["height"]) == ("image/png", 480, 360)
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (jpeg(1)[:2000], "image.truncated"),
+        (b"", "image.empty"),
+        (b"Dear customer, this is not a photo.\n", "image.unsupported_format"),
+        (png_declaring(20_000, 20_000), "image.decompression_bomb"),
+        (png_declaring(7_000, 7_000), "image.too_many_pixels"),
+    ],
+    ids=["truncated_jpeg", "zero_bytes", "text_file", "decompression_bomb", "too_many_pixels"],
+)
+async def test_e_image_hostile_files_are_refused_with_their_own_code_and_leave_nothing(phone, visit_id, data, code):
+    response = await phone.upload(visit_id, "photos", phone.fact(purpose="after"), data)
+
+    assert (response.status_code, response.json()["code"]) == (422, code), response.text
+    assert (await VisitEvent.count(), await Photo.count()) == (0, 0)
+
+
+async def test_e_image_a_body_over_the_upload_limit_is_413(phone, visit_id, app):
+    too_big = b"\xff" * (app.state.ctx.settings.max_upload_bytes + 128 * 1024)
+
+    response = await phone.upload(visit_id, "photos", phone.fact(purpose="after"), too_big)
+
+    assert (response.status_code, response.json()["code"]) == (413, "request.too_large")
+    assert await VisitEvent.count() == 0
+
+
+async def test_e_image_a_phone_photo_larger_than_the_json_limit_is_accepted(phone, visit_id):
+    large = encoded(picture(2, (3000, 2000)), "PNG")
+    assert len(large) > 1024 * 1024
+
+    assert (await phone.upload(visit_id, "photos", phone.fact(purpose="after"), large)).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("meta", "code"),
+    [("not json", "upload.meta_invalid"), ('{"purpose": "before"}', "upload.meta_invalid")],
+)
+async def test_bad_multipart_parts_are_400_with_a_code(client, phone, visit_id, meta, code):
+    response = await client.post(
+        f"/v1/mobile/visits/{visit_id}/photos",
+        data={"meta": meta},
+        files={"file": ("a.jpg", jpeg(1), "image/jpeg")},
+        headers=phone.headers(),
+    )
+
+    assert (response.status_code, response.json()["code"]) == (400, code)
+
+
+async def test_a_multipart_without_its_file_part_is_400(client, phone, visit_id):
+    response = await client.post(
+        f"/v1/mobile/visits/{visit_id}/photos",
+        files={"meta": (None, '{"eventId": "x"}')},
+        headers=phone.headers(),
+    )
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "validation.failed"
+
+
+async def test_e_time_and_e_place_exif_is_kept_with_the_photo(phone, visit_id):
+    exif = camera_exif(AGREED.replace(tzinfo=None), latitude=31.2404, longitude=121.4737)  # about 1.1 km north
+
+    response = await phone.upload(visit_id, "photos", phone.fact(purpose="shoe_covers"), jpeg(3, exif=exif))
+
+    assert response.json()["capturedAt"] == "2030-03-04T02:00:00Z"
+    photo = await Photo.select().first()
+    assert photo["captured_offset_known"] is False
+    assert 1_000 < photo["gps_distance_m"] < 1_200
+    assert photo["camera_make"] == "Xiaomi"
+
+
+async def test_e_reuse_the_same_photo_on_another_visit_is_matched_both_ways(
+    phone, other_phone, visit_id, other_visit_id
+):
+    first = await phone.photo(visit_id, "site_clean", jpeg(4))
+    reused = await other_phone.photo(other_visit_id, "site_clean", jpeg(4))
+
+    assert (first.status_code, reused.status_code) == (201, 201)
+    matches = await PhotoMatch.select().order_by(PhotoMatch.pair_key)
+    assert {(str(m["photo"]), str(m["other_photo"])) for m in matches} == {
+        (first.json()["photoId"], reused.json()["photoId"]),
+        (reused.json()["photoId"], first.json()["photoId"]),
+    }
+    assert all(m["identical"] and m["distance"] == 0 for m in matches)
+
+
+async def test_e_reuse_a_re_encoded_copy_is_a_near_duplicate(phone, other_phone, visit_id, other_visit_id):
+    await phone.photo(visit_id, "after", jpeg(5))
+    await other_phone.photo(other_visit_id, "after", encoded(picture(5).resize((400, 300)), "JPEG", quality=35))
+
+    matches = await PhotoMatch.select()
+    assert len(matches) == 2
+    assert all(not m["identical"] and m["distance"] <= 7 for m in matches)
+
+
+async def test_e_reuse_different_pictures_and_the_same_visit_are_no_reuse(phone, other_phone, visit_id, other_visit_id):
+    await phone.photo(visit_id, "before", jpeg(6))
+    await phone.photo(visit_id, "after", jpeg(6))  # the same visit: not a reuse
+    await other_phone.photo(other_visit_id, "before", jpeg(7))
+
+    assert await PhotoMatch.count() == 0
+
+
+async def test_e_reuse_signatures_are_never_matched(phone, other_phone, visit_id, other_visit_id):
+    for who, visit in ((phone, visit_id), (other_phone, other_visit_id)):
+        meta = who.fact(signerName="Li Wei", summaryDigest="a" * 64)
+        assert (await who.upload(visit, "signature", meta, signature_png(), "s.png")).status_code == 201
+
+    assert (await row_counts())["photo_match"] == 0
+    assert (await row_counts())["photo_hash_band"] == 0
+
+
+async def test_v_sign_a_digest_mismatch_is_kept_for_the_audit_not_refused(phone, visit_id):
+    meta = phone.fact(signerName="Li Wei", summaryDigest="b" * 64)
+
+    response = await phone.upload(visit_id, "signature", meta, signature_png(), "s.png")
+
+    assert response.status_code == 201
+    answer = response.json()
+    assert answer["summaryDigest"] == "b" * 64 and answer["expectedDigest"] != answer["summaryDigest"]
+    event = await VisitEvent.select().output(load_json=True).first()
+    assert event["kind"] == "signature"
+    assert event["payload"]["summaryDigest"] == "b" * 64
+    assert event["result"]["expectedDigest"] == answer["expectedDigest"]
+    assert (await Photo.select(Photo.purpose, Photo.ink_coverage).first())["purpose"] == "signature"
+
+
+async def test_presign_is_refused_on_the_local_backend_and_records_nothing(phone, visit_id):
+    body = phone.fact(purpose="before", byteSize=1000, sha256="0" * 64, contentType="image/jpeg")
+
+    response = await phone.post(visit_id, "photos/presign", body)
+
+    assert (response.status_code, response.json()["code"]) == (409, "upload.presign_unavailable")
+    assert await VisitEvent.count() == 0

@@ -1,0 +1,176 @@
+"""The phone's photos on the S3 backend (a moto server): multipart, presign + confirm, evidence links, outages."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from fieldsvc import db
+from fieldsvc.app import create_app
+from fieldsvc.config import Settings
+from fieldsvc.storage import content_key
+from fieldsvc.tables import Photo, VisitEvent
+from tests.conftest import FrozenClock, login, running, wipe
+from tests.integration.mobile_builders import Phone, assigned_visit, jpeg
+from tests.moto_server import MotoS3Server
+
+
+@dataclass
+class S3Service:
+    client: httpx.AsyncClient
+    clock: FrozenClock
+    blobs: object
+    moto: MotoS3Server
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[MotoS3Server]:
+    with MotoS3Server() as server:
+        yield server
+
+
+@pytest.fixture
+async def s3(app, people, moto, database_url, tmp_path) -> AsyncIterator[S3Service]:
+    """A second app on the same database whose blob store is S3; the first app gets its engine back afterwards."""
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=database_url,
+        secret_key="test-secret-key",
+        blob_backend="s3",
+        s3_bucket=f"evidence-{uuid.uuid4().hex[:12]}",  # moto's state is shared by the whole process
+        s3_endpoint_url=moto.endpoint_url,
+        s3_access_key_id=moto.access_key_id,
+        s3_secret_access_key=moto.secret_access_key,
+    )
+    s3_app = create_app(settings)
+    clock = FrozenClock(datetime(2030, 3, 4, 1, 0, tzinfo=UTC))
+    s3_app.state.ctx.clock = clock
+    try:
+        async with running(s3_app):
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=s3_app), base_url="http://fieldsvc.test") as http:
+                yield S3Service(http, clock, s3_app.state.ctx.blobs, moto)
+    finally:
+        moto.start()
+        db.bind_engine(app.state.ctx.engine)
+        await wipe(app.state.ctx.engine)
+
+
+@pytest.fixture
+async def phone_and_visit(s3, people) -> tuple[Phone, str]:
+    dispatcher = await login(s3.client, people.dispatcher)
+    visit_id = await assigned_visit(s3.client, dispatcher)
+    return Phone(s3.client, await login(s3.client, people.tech), s3.clock), visit_id
+
+
+async def presign(phone: Phone, visit_id: str, data: bytes, **overrides: object) -> httpx.Response:
+    body = phone.fact(
+        purpose="site_clean", byteSize=len(data), sha256=hashlib.sha256(data).hexdigest(), contentType="image/jpeg"
+    )
+    return await phone.post(visit_id, "photos/presign", {**body, **overrides})
+
+
+async def put_object(grant: dict, data: bytes) -> None:
+    async with httpx.AsyncClient() as plain:
+        response = await plain.request(grant["method"], grant["uploadUrl"], content=data, headers=grant["headers"])
+    response.raise_for_status()
+
+
+async def test_e_image_multipart_upload_stores_original_and_derivatives_in_s3(s3, phone_and_visit):
+    phone, visit_id = phone_and_visit
+    data = jpeg(21)
+
+    response = await phone.photo(visit_id, "tool_mat", data)
+
+    assert response.status_code == 201, response.text
+    sha256 = hashlib.sha256(data).hexdigest()
+    assert await s3.blobs.get(content_key(sha256, "original")) == data
+    for kind in ("display", "thumb"):
+        assert (await s3.blobs.get(content_key(sha256, kind))).startswith(b"\xff\xd8")
+
+
+async def test_presign_upload_and_confirm_accepts_the_photo_once(s3, phone_and_visit):
+    phone, visit_id = phone_and_visit
+    data = jpeg(22)
+    grant = (await presign(phone, visit_id, data)).json()
+    assert (await Photo.count(), grant["method"]) == (0, "PUT")  # announced is not evidence yet
+
+    await put_object(grant, data)
+    confirmed = await phone.post(visit_id, f"photos/{grant['photoId']}/confirm", {})
+    again = await phone.post(visit_id, f"photos/{grant['photoId']}/confirm", {})
+
+    assert confirmed.status_code == 201, confirmed.text
+    assert confirmed.json()["photoId"] == grant["photoId"]
+    assert confirmed.json()["correctedTime"] == grant["correctedTime"]  # the photo's time is its announcement's
+    assert (again.status_code, again.headers["Idempotent-Replay"], again.json()) == (200, "true", confirmed.json())
+    photo = await Photo.select().first()
+    assert (str(photo["id"]), photo["status"], photo["purpose"]) == (grant["photoId"], "accepted", "site_clean")
+    assert await s3.blobs.get(photo["original_key"]) == data
+    assert await s3.blobs.head(f"upload/{grant['photoId']}") is None  # the staging object is tidied away
+
+
+async def test_confirm_before_the_upload_is_refused(phone_and_visit):
+    phone, visit_id = phone_and_visit
+    grant = (await presign(phone, visit_id, jpeg(23))).json()
+
+    response = await phone.post(visit_id, f"photos/{grant['photoId']}/confirm", {})
+
+    assert (response.status_code, response.json()["code"]) == (409, "upload.not_received")
+
+
+@pytest.mark.parametrize("lie", ["sha256", "byteSize", "contentType"])
+async def test_an_upload_that_is_not_what_was_announced_is_refused_and_nothing_accepted(phone_and_visit, lie):
+    phone, visit_id = phone_and_visit
+    data, other = jpeg(24), jpeg(25)
+    overrides = {
+        "sha256": {"sha256": hashlib.sha256(other).hexdigest()},
+        "byteSize": {"byteSize": len(data) + 1},
+        "contentType": {"contentType": "image/png"},
+    }[lie]
+    grant = (await presign(phone, visit_id, data, **overrides)).json()
+    await put_object(grant, data)
+
+    response = await phone.post(visit_id, f"photos/{grant['photoId']}/confirm", {})
+
+    assert (response.status_code, response.json()["code"]) == (422, "upload.mismatch")
+    assert await Photo.count() == 0
+
+
+async def test_an_unknown_photo_id_cannot_be_confirmed(phone_and_visit):
+    phone, visit_id = phone_and_visit
+
+    response = await phone.post(visit_id, f"photos/{uuid.uuid4()}/confirm", {})
+
+    assert (response.status_code, response.json()["code"]) == (404, "photo.not_found")
+
+
+async def test_an_auditor_link_is_presigned_by_s3(s3, phone_and_visit, people):
+    phone, visit_id = phone_and_visit
+    data = jpeg(26)
+    photo_id = (await phone.photo(visit_id, "after", data)).json()["photoId"]
+    auditor = await login(s3.client, people.auditor)
+
+    url = (await s3.client.get(f"/v1/photos/{photo_id}/url", params={"variant": "original"}, headers=auditor)).json()["url"]
+    async with httpx.AsyncClient() as plain:
+        download = await plain.get(url)
+
+    assert url.startswith(s3.moto.endpoint_url)
+    assert (download.status_code, download.content) == (200, data)
+
+
+async def test_s3_down_is_503_with_retry_after_and_nothing_recorded(s3, phone_and_visit):
+    phone, visit_id = phone_and_visit
+    s3.moto.stop()
+
+    upload = await phone.photo(visit_id, "before", jpeg(27))
+    announced = await presign(phone, visit_id, jpeg(28))
+
+    for response in (upload, announced):
+        assert (response.status_code, response.json()["code"]) == (503, "storage.unavailable")
+        assert int(response.headers["Retry-After"]) > 0
+    assert (await VisitEvent.count(), await Photo.count()) == (0, 0)

@@ -1,0 +1,99 @@
+"""E-CLOCK: correcting a fact's device time by the phone's monotonic clock, or by the offset measured at sync."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from fieldsvc.mobile.clock import ClockReading, event_timing, parse_device_wall, parse_elapsed_ms
+
+RECEIVED = datetime(2030, 3, 4, 2, 0, tzinfo=UTC)  # the server's clock when the sync arrived
+SLOW = timedelta(minutes=30)  # the phone's wall clock is set 30 minutes back
+TRUTH = RECEIVED - timedelta(minutes=12)  # when the fact really happened
+
+
+def slow_phone(elapsed_at_send: int | None) -> ClockReading:
+    return ClockReading(received_at=RECEIVED, device_wall=RECEIVED - SLOW, device_elapsed_ms=elapsed_at_send)
+
+
+def test_e_clock_offset_is_server_receipt_minus_device_clock():
+    assert slow_phone(None).offset == SLOW
+
+
+def test_e_clock_slow_phone_without_monotonic_time_lands_on_the_truth_by_offset():
+    timing = event_timing(slow_phone(None), TRUTH - SLOW, None)
+
+    assert timing.corrected_time == TRUTH
+    assert timing.source == "offset"
+    assert timing.clock_offset_ms == 30 * 60 * 1000
+    assert timing.device_time == TRUTH - SLOW
+
+
+def test_e_clock_monotonic_time_wins_even_when_the_wall_clock_jumped_after_the_fact():
+    # The fact was stamped with a wall clock 2 h off; the phone fixed its clock before syncing.
+    stamped = TRUTH + timedelta(hours=2)
+    elapsed_at_send = 5_000_000
+    reading = ClockReading(received_at=RECEIVED, device_wall=RECEIVED, device_elapsed_ms=elapsed_at_send)
+
+    timing = event_timing(reading, stamped, elapsed_at_send - 12 * 60 * 1000)
+
+    assert timing.corrected_time == TRUTH
+    assert timing.source == "elapsed"
+    assert timing.clock_offset_ms == 0
+
+
+def test_e_clock_slow_phone_with_monotonic_time_lands_on_the_truth():
+    timing = event_timing(slow_phone(900_000), TRUTH - SLOW, 900_000 - 12 * 60 * 1000)
+
+    assert timing.corrected_time == TRUTH
+    assert timing.source == "elapsed"
+
+
+def test_e_clock_monotonic_time_from_before_a_reboot_falls_back_to_the_offset():
+    # After a reboot the monotonic clock restarts, so the fact looks later than the send: it cannot be used.
+    timing = event_timing(slow_phone(1_000), TRUTH - SLOW, 5_000_000)
+
+    assert timing.source == "offset"
+    assert timing.corrected_time == TRUTH
+
+
+def test_e_clock_a_fact_never_lands_after_the_server_received_it():
+    timing = event_timing(slow_phone(None), RECEIVED + timedelta(hours=1), None)
+
+    assert timing.corrected_time == RECEIVED
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2030-03-04T09:30:00+08:00", datetime(2030, 3, 4, 1, 30, tzinfo=UTC)),
+        ("2030-03-04T01:30:00Z", datetime(2030, 3, 4, 1, 30, tzinfo=UTC)),
+        (" 2030-03-04T01:30:00.250-02:00 ", datetime(2030, 3, 4, 3, 30, 0, 250000, tzinfo=UTC)),
+    ],
+)
+def test_e_clock_device_wall_clock_is_an_rfc3339_instant(text, expected):
+    parsed = parse_device_wall(text)
+    assert parsed == expected
+    assert parsed.utcoffset() is not None
+
+
+@pytest.mark.parametrize("text", ["2030-03-04T01:30:00", "yesterday", "", "1712345678"])
+def test_e_clock_device_wall_clock_without_an_offset_is_refused(text):
+    with pytest.raises(ValueError):
+        parse_device_wall(text)
+
+
+def test_e_clock_elapsed_header_is_whole_non_negative_milliseconds():
+    assert parse_elapsed_ms("123456") == 123456
+    for bad in ("-1", "1.5", "soon"):
+        with pytest.raises(ValueError):
+            parse_elapsed_ms(bad)
+
+
+def test_e_clock_keeps_the_offset_of_a_phone_in_another_zone_at_zero_when_its_clock_is_right():
+    shanghai_wall = RECEIVED.astimezone(timezone(timedelta(hours=8)))
+    reading = ClockReading(received_at=RECEIVED, device_wall=shanghai_wall, device_elapsed_ms=None)
+
+    assert event_timing(reading, TRUTH.astimezone(timezone(timedelta(hours=8))), None).corrected_time == TRUTH
+    assert reading.offset == timedelta(0)

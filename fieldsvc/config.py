@@ -44,7 +44,6 @@ class Settings:
     evidence_url_ttl_seconds: int = 300
     service_hotline: str = "10000"  # V-CARD
     seasonal_leaflet: str = "Winter care: keep your router ventilated and away from heaters."
-    ask_follow_up_hours: float = 48.0  # V-ASK: a follow-up is due this long after the customer's question
     upload_url_ttl_seconds: int = 900  # E-IMAGE: how long a presigned photo upload URL stays valid
 
     @classmethod

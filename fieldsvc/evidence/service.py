@@ -67,6 +67,10 @@ class EvidenceService:
             raise PhotoNotFound()
         if variant == "original" and caller.role not in ORIGINAL_ROLES:
             raise OriginalForbidden()
+        return await self.link(photo, variant, link_for_token)
+
+    async def link(self, photo: dict[str, Any], variant: Variant, link_for_token: Callable[[str], str]) -> EvidenceUrl:
+        """An expiring link to a photo the caller was already allowed to see."""
         key = photo[VARIANT_KEY_COLUMNS[variant]]
         ttl = self.ctx.settings.evidence_url_ttl_seconds
         expires_at = self.ctx.now() + timedelta(seconds=ttl)

@@ -18,6 +18,7 @@ from fieldsvc.config import Settings
 from fieldsvc.context import AppContext, Ctx
 from fieldsvc.errors import ApiError, documented
 from fieldsvc.mobile.clock import ClockReading
+from fieldsvc.mobile.completion import CompletionReasonRequired, VisitIncomplete
 from fieldsvc.mobile.idempotency import Recorded
 from fieldsvc.mobile.photos import (
     IMAGE_REJECTIONS,
@@ -129,6 +130,12 @@ FACT_ROUTES = (
     FactRoute("questions", "question", "V-ASK: a question to follow up within 48 h, with the customer's contact."),
     FactRoute("service-card", "service_card", "V-CARD: the card, generated and kept by the service (never typed)."),
     FactRoute("checkout", "checkout", "V-CHECKOUT: leaving the site, with a geotag."),
+    FactRoute(
+        "complete",
+        "completion",
+        "V-CLOSE: complete the visit with its outcome; refused (422 visit.incomplete) with every item still missing.",
+        (VisitIncomplete, CompletionReasonRequired),
+    ),
 )
 
 

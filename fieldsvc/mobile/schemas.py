@@ -14,6 +14,7 @@ from fieldsvc.wire import Instant, Latitude, LongText, Longitude, ShortText, Wir
 
 FactKind = Literal[
     "on_my_way", "arrival", "step", "note", "leave", "return", "test_result", "question", "service_card", "checkout",
+    "completion",
 ]
 PhotoPurpose = Literal["shoe_covers", "tool_mat", "site_clean", "test_result", "before", "after", "other"]
 ConsentScope = Literal["bedroom_or_study", "move_items", "use_facilities"]
@@ -147,6 +148,27 @@ class CheckinResult(FactResult, kw_only=True):
 class QuestionResult(FactResult, kw_only=True):
     follow_up_id: UUID
     due_at: Instant
+
+
+class Terminal(Wire):
+    """V-TERMINAL: the fault was (or was not) the customer's own equipment, and what the customer was told."""
+
+    customer_equipment_fault: bool
+    explanation: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+    help_given: bool | None = None
+
+
+class Complete(Fact, kw_only=True):
+    """V-CLOSE: the technician completes the visit; refused with the full list of what the policy still misses."""
+
+    outcome: Literal["resolved", "unresolved"]
+    reason: Reason | None = None  # required when unresolved
+    terminal: Terminal | None = None
+
+
+class CompletionResult(FactResult, kw_only=True):
+    work_order_status: str
+    outcome: str
 
 
 class ServiceCard(Wire):

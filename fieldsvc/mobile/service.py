@@ -12,17 +12,22 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from fieldsvc import db, geo
+from fieldsvc.audit.policy import Policy
 from fieldsvc.auth.caller import Caller
 from fieldsvc.config import Settings
 from fieldsvc.context import AppContext
+from fieldsvc.dispatch import repository as dispatch_repository
 from fieldsvc.dispatch.service import VisitNotFound
 from fieldsvc.errors import ApiError, ValidationFailed, api_error
 from fieldsvc.mobile import repository
 from fieldsvc.mobile.clock import ClockReading, EventTiming, event_timing, parse_device_wall, parse_elapsed_ms
+from fieldsvc.mobile.completion import CompletionReasonRequired, refuse_if_incomplete
 from fieldsvc.mobile.idempotency import EventConflict, Recorded, body_digest, replayed
 from fieldsvc.mobile.schemas import (
     Checkin,
     CheckinResult,
+    Complete,
+    CompletionResult,
     Fact,
     FactKind,
     FactResult,
@@ -43,6 +48,7 @@ from fieldsvc.mobile.schemas import (
 )
 from fieldsvc.tables import FollowUp, VisitEvent
 from fieldsvc.trail.service import TrailWriter
+from fieldsvc.verdicts.service import VerdictService
 
 VisitClosed = api_error(409, "visit.closed", "The visit is completed or cancelled; it takes no new facts.")
 ClockRequired = api_error(
@@ -71,6 +77,7 @@ OPEN_FOR_FACTS = ("assigned", "en_route", "on_site", "returned")
 STATUS_AFTER: dict[str, dict[str, str]] = {
     "on_my_way": {"assigned": "en_route"},
     "arrival": {"assigned": "on_site", "en_route": "on_site"},
+    "completion": {state: "completed" for state in OPEN_FOR_FACTS},
 }
 
 Row = dict[str, Any]
@@ -78,11 +85,12 @@ Row = dict[str, Any]
 
 @dataclass(frozen=True)
 class FactScope:
-    """What deciding a fact may look at: the caller's visit (locked), the fact's times, the settings, now."""
+    """What deciding a fact may look at: the caller's visit (locked), the fact's times, settings, policy, now."""
 
     visit: Row
     timing: EventTiming
     settings: Settings
+    policy: Policy  # the audit policy of this visit's kind, locality and tier
     now: datetime
 
 
@@ -218,7 +226,7 @@ def question(body: Question, scope: FactScope) -> Outcome:
     """V-ASK: a follow-up due a set time after the question, with the customer's contact copied from the order."""
     visit, asked_at = scope.visit, scope.timing.corrected_time
     follow_up_id = uuid4()
-    due_at = asked_at + timedelta(hours=scope.settings.ask_follow_up_hours)
+    due_at = asked_at + timedelta(hours=scope.policy.ask_follow_up_h)
 
     async def write(event_row_id: UUID) -> None:
         await repository.insert_follow_up(
@@ -251,6 +259,22 @@ def service_card(body: Fact, scope: FactScope) -> Outcome:
     return Outcome(details={"card": card})
 
 
+def completion(body: Complete, scope: FactScope) -> Outcome:
+    """V-CLOSE / V-TERMINAL: close the visit and its work order, unless the policy still misses something."""
+    if body.outcome == "unresolved" and not body.reason:
+        raise CompletionReasonRequired()
+    visit = scope.visit
+
+    async def write(_event_row_id: UUID) -> None:
+        await refuse_if_incomplete(visit["id"], scope.policy, scope.now)
+        await repository.set_completed_at(visit["id"], scope.timing.corrected_time)
+        await dispatch_repository.close_work_order(
+            visit["work_order"], body.outcome, body.reason or "", scope.now, forced=False
+        )
+
+    return Outcome(details={"work_order_status": "closed", "outcome": body.outcome}, write=write)
+
+
 FACTS: dict[str, FactSpec] = {
     "on_my_way": FactSpec(OnMyWay, FactResult, no_effect),
     "arrival": FactSpec(Checkin, CheckinResult, checkin),
@@ -262,6 +286,7 @@ FACTS: dict[str, FactSpec] = {
     "question": FactSpec(Question, QuestionResult, question),
     "service_card": FactSpec(Fact, ServiceCardResult, service_card),
     "checkout": FactSpec(Checkin, CheckinResult, checkin),
+    "completion": FactSpec(Complete, CompletionResult, completion),
 }
 
 
@@ -301,7 +326,8 @@ class MobileService:
 
     async def _claim(self, caller: Caller, visit: Row, draft: FactDraft) -> FactResult | None:
         timing, before = draft.timing, visit["status"]
-        scope = FactScope(visit=visit, timing=timing, settings=self.ctx.settings, now=self.ctx.now())
+        policy = self.ctx.policies.select(visit["kind"], visit["locality"], visit["customer_tier"])
+        scope = FactScope(visit=visit, timing=timing, settings=self.ctx.settings, policy=policy, now=self.ctx.now())
         outcome = draft.decide(draft.body, scope)
         after = STATUS_AFTER.get(draft.kind, {}).get(before, before)
         result = draft.result_type(
@@ -348,6 +374,9 @@ class MobileService:
             await repository.set_visit_status(visit["id"], after, scope.now)
             change = {"from": before, "to": after, "eventId": draft.event_id}
             await self.trail.append("visit.status", visit["id"], caller, change)
+        # A-REAUDIT: the verdict follows every fact, late offline ones too, in the same transaction.
+        await VerdictService(self.ctx).reaudit_after_fact(visit["id"], caller)
+        await repository.requeue_if_still_flagged(visit["id"])
         return result
 
     async def prior_answer(self, caller: Caller, visit_id: UUID, draft: FactDraft) -> Recorded[FactResult] | None:

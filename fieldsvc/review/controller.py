@@ -7,14 +7,18 @@ from typing import Annotated
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from litestar import Controller, get, post
+from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from fieldsvc.auth.caller import CallerDep, allow
 from fieldsvc.context import Ctx
 from fieldsvc.dispatch.schemas import Kind, Tier
 from fieldsvc.errors import documented
-from fieldsvc.review.schemas import DecideVisit, DecisionView, QueueEntry
+from fieldsvc.dispatch.service import VisitNotFound
+from fieldsvc.evidence.controller import BLOB_ROUTE
+from fieldsvc.mobile.photos import StorageDown
+from fieldsvc.review.evidence import visit_evidence
+from fieldsvc.review.schemas import DecideVisit, DecisionView, QueueEntry, VisitEvidence
 from fieldsvc.review.service import NotPending, ReasonRequired, RequestRequired, ReviewService, ReviewVisitNotFound
 
 Severity = Annotated[str | None, QueryParameter(pattern="^(violation|warning|info)$", required=False)]
@@ -54,6 +58,12 @@ class ReviewController(Controller):
             "date_to": date_to and datetime.combine(date_to + timedelta(days=1), time(0), tzinfo=zone),
         }
         return await ReviewService(ctx).queue(filters, limit, offset)
+
+    @get("/visits/{visit_id:uuid}", responses=documented(VisitNotFound, StorageDown))
+    async def evidence(self, request: Request, visit_id: FromPath[UUID], ctx: Ctx) -> VisitEvidence:
+        """The evidence view: timeline (raw and corrected times, distances), photos with expiring links,
+        signature, service card, the verdict's findings and past decisions."""
+        return await visit_evidence(ctx, visit_id, lambda token: request.url_for(BLOB_ROUTE, token=token))
 
     @post(
         "/visits/{visit_id:uuid}/decisions",

@@ -7,7 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from fieldsvc import db
-from fieldsvc.tables import AuditFinding, AuditResult, ReviewDecision, Visit
+from fieldsvc.tables import AuditFinding, AuditResult, Photo, ReviewDecision, Visit, VisitEvent
 
 QUEUE_STATES = ("none", "open")
 
@@ -81,4 +81,23 @@ async def decisions_of(visit_id: UUID) -> list[dict[str, Any]]:
 
 
 async def latest_result(visit_id: UUID) -> dict[str, Any] | None:
-    return await AuditResult.select().where(AuditResult.visit == visit_id).first()
+    return await AuditResult.select().where(AuditResult.visit == visit_id).output(load_json=True).first()
+
+
+async def visit_events(visit_id: UUID) -> list[dict[str, Any]]:
+    return await (
+        VisitEvent.select()
+        .where(VisitEvent.visit == visit_id)
+        .order_by(VisitEvent.corrected_time)
+        .order_by(VisitEvent.event_id)
+        .output(load_json=True)
+    )
+
+
+async def visit_photos(visit_id: UUID) -> list[dict[str, Any]]:
+    return await (
+        Photo.select(Photo.all_columns(), Photo.event.event_id.as_alias("event_id"))
+        .where((Photo.visit == visit_id) & (Photo.status == "accepted"))
+        .order_by(Photo.created_at)
+        .order_by(Photo.id)
+    )

@@ -7,6 +7,8 @@ from uuid import UUID
 
 import msgspec
 
+from fieldsvc.dispatch.schemas import VisitView
+from fieldsvc.evidence.schemas import EvidenceUrl
 from fieldsvc.wire import Instant, Wire
 
 Decision = Literal["confirm", "dismiss", "return"]
@@ -60,3 +62,55 @@ class VerdictView(Wire):
     trusted_arrival: dict[str, Any] | None
     findings: list[FindingView]
     audited_at: Instant | None
+
+
+class TimelineEntry(Wire):
+    """One fact with the raw and corrected times (E-CLOCK) and, for located facts, the distance (V-GEOFENCE)."""
+
+    event_id: UUID
+    kind: str
+    device_time: Instant | None
+    device_elapsed_ms: int | None
+    clock_offset_ms: int | None
+    corrected_time: Instant
+    time_source: str
+    server_received_at: Instant
+    latitude: float | None
+    longitude: float | None
+    accuracy_m: float | None
+    mock: bool | None
+    distance_m: float | None
+    payload: dict[str, Any]
+    result: dict[str, Any]
+
+
+class PhotoEvidence(Wire):
+    photo_id: UUID
+    event_id: UUID
+    purpose: str
+    sha256: str
+    width: int
+    height: int
+    captured_at: Instant | None  # EXIF capture time as the camera wrote it (before clock correction)
+    gps_latitude: float | None
+    gps_longitude: float | None
+    gps_distance_m: float | None
+    camera_make: str | None
+    camera_model: str | None
+    software: str | None
+    ink_coverage: float | None
+    thumbnail: EvidenceUrl
+    display: EvidenceUrl
+    original: EvidenceUrl
+
+
+class VisitEvidence(Wire):
+    """Everything an auditor needs to judge a visit; auditors read facts, they never change them."""
+
+    visit: VisitView
+    verdict: VerdictView
+    timeline: list[TimelineEntry]
+    photos: list[PhotoEvidence]
+    signature: PhotoEvidence | None
+    service_card: dict[str, Any] | None
+    decisions: list[DecisionView]

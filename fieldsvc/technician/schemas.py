@@ -40,3 +40,5 @@ class MyVisit(Wire):
     policy: PolicyRef
     required_items: list[str]  # rule ids the visit's policy needs before it can be completed (V-CLOSE)
     verdict: str
+    returned_for: list[str]  # A-DECIDE: what an auditor asked to add or correct, while the visit is returned
+    return_reason: str | None

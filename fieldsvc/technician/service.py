@@ -22,15 +22,20 @@ class TechnicianService:
 
     async def day(self, day: date, zone_name: str | None) -> list[MyVisit]:
         start, end = local_day_bounds(day, zone_name or self.ctx.settings.default_time_zone)
-        return [self._view(row) for row in await repository.my_visits_between(self.technician_id, start, end)]
+        return await self._views(await repository.my_visits_between(self.technician_id, start, end))
 
     async def visit(self, visit_id: UUID) -> MyVisit:
         row = await repository.my_visit(self.technician_id, visit_id)
         if row is None:
             raise MyVisitNotFound()
-        return self._view(row)
+        [view] = await self._views([row])
+        return view
 
-    def _view(self, row: dict) -> MyVisit:
+    async def _views(self, rows: list[dict]) -> list[MyVisit]:
+        returned = await repository.return_requests([r["id"] for r in rows if r["review_state"] == "returned"])
+        return [self._view(row, returned.get(row["id"])) for row in rows]
+
+    def _view(self, row: dict, returned: dict | None) -> MyVisit:
         policy = self.ctx.policies.select(row["kind"], row["locality"], row["customer_tier"])
         return MyVisit(
             id=row["id"],
@@ -52,4 +57,6 @@ class TechnicianService:
             policy=PolicyRef(id=policy.policy_id, version=policy.version),
             required_items=list(policy.required_items),
             verdict=row["verdict"],
+            returned_for=list(returned["requested"]) if returned else [],
+            return_reason=returned["reason"] if returned else None,
         )

@@ -1,0 +1,77 @@
+"""A-QUEUE's evidence view: a visit's timeline, photos with expiring links, signature, card, findings, decisions."""
+
+from __future__ import annotations
+
+from typing import Callable
+from uuid import UUID
+
+from fieldsvc.context import AppContext
+from fieldsvc.dispatch.service import DispatchService
+from fieldsvc.evidence.service import EvidenceService
+from fieldsvc.review import repository
+from fieldsvc.review.schemas import FindingView, PhotoEvidence, TimelineEntry, VerdictView, VisitEvidence
+from fieldsvc.review.service import decision_view
+
+TIMELINE_COLUMNS = (
+    "event_id", "kind", "device_time", "device_elapsed_ms", "clock_offset_ms", "corrected_time", "time_source",
+    "server_received_at", "latitude", "longitude", "accuracy_m", "mock", "distance_m", "payload", "result",
+)
+
+
+async def visit_evidence(ctx: AppContext, visit_id: UUID, link_for_token: Callable[[str], str]) -> VisitEvidence:
+    visit = await DispatchService(ctx).visit(visit_id)  # 404 visit.not_found when there is none
+    events = await repository.visit_events(visit_id)
+    links = EvidenceService(ctx)
+    photos = [await _photo(links, row, link_for_token) for row in await repository.visit_photos(visit_id)]
+    cards = [e["result"].get("card") for e in events if e["kind"] == "service_card"]
+    return VisitEvidence(
+        visit=visit,
+        verdict=_verdict(await repository.latest_result(visit_id)),
+        timeline=[TimelineEntry(**{column: event[column] for column in TIMELINE_COLUMNS}) for event in events],
+        photos=[p for p in photos if p.purpose != "signature"],
+        signature=next((p for p in reversed(photos) if p.purpose == "signature"), None),
+        service_card=cards[0] if cards else None,
+        decisions=[decision_view(row) for row in await repository.decisions_of(visit_id)],
+    )
+
+
+def _verdict(result: dict | None) -> VerdictView:
+    if result is None:
+        return VerdictView(status="pending", policy_id=None, policy_version=None, trusted_arrival=None, findings=[], audited_at=None)
+    return VerdictView(
+        status=result["status"],
+        policy_id=result["policy_id"],
+        policy_version=result["policy_version"],
+        trusted_arrival=result["trusted_arrival"],
+        findings=[
+            FindingView(
+                rule_id=f["rule_id"], code=f["code"], severity=f["severity"], message_en=f["message_en"],
+                message_zh=f["message_zh"], measured=f["measured"], threshold=f["threshold"], unit=f["unit"],
+                refs=f["refs"],
+            )
+            for f in result["findings"]
+        ],
+        audited_at=result["audited_at"],
+    )
+
+
+async def _photo(links: EvidenceService, row: dict, link_for_token: Callable[[str], str]) -> PhotoEvidence:
+    return PhotoEvidence(
+        photo_id=row["id"],
+        event_id=row["event_id"],
+        purpose=row["purpose"],
+        sha256=row["sha256"],
+        width=row["width"],
+        height=row["height"],
+        captured_at=row["captured_at_utc"],
+        gps_latitude=row["gps_latitude"],
+        gps_longitude=row["gps_longitude"],
+        gps_distance_m=row["gps_distance_m"],
+        camera_make=row["camera_make"],
+        camera_model=row["camera_model"],
+        software=row["software"],
+        ink_coverage=row["ink_coverage"],
+        thumbnail=await links.link(row, "thumbnail", link_for_token),
+        display=await links.link(row, "display", link_for_token),
+        original=await links.link(row, "original", link_for_token),
+    )

@@ -1,0 +1,231 @@
+"""Whole visits played through the phone API and judged by the audit: honest ones pass, every cheat is caught."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import httpx
+
+from fieldsvc.tables import TrailEntry
+from tests.integration.mobile_builders import (  # noqa: F401 - phone, other_phone, visit_id, other_visit_id are fixtures
+    AGREED,
+    AT_SITE,
+    Phone,
+    assigned_visit,
+    camera_exif,
+    jpeg,
+    other_phone,
+    other_visit_id,
+    phone,
+    signature_png,
+    visit_id,
+)
+
+TWO_KM_NORTH = {"latitude": AT_SITE["latitude"] + 0.018}
+
+
+@dataclass
+class Visit:
+    """How the scripted technician behaves; the defaults are an honest, punctual urban visit."""
+
+    arrive_after_agreed: timedelta = timedelta(minutes=-3)
+    arrival_where: dict = field(default_factory=dict)
+    mock_location: bool = False
+    shoe_photo: bytes | None = None
+    shoe_photo_taken_shift: timedelta = timedelta(0)  # EXIF capture time relative to when it is sent
+    clean_photo: bytes | None = None
+    send_clean_photo: bool = True
+    shoe_reason_note: str | None = None
+    signature: bytes | None = None
+
+
+async def play(phone: Phone, visit_id: str, script: Visit, seed: int = 10) -> httpx.Response:
+    """Drive the visit from arrival to completion at the frozen clock's pace; returns the completion answer."""
+    phone.clock.now = AGREED + script.arrive_after_agreed
+    arrival = phone.fact(location=phone.location(mock=script.mock_location, **script.arrival_where))
+    assert (await phone.post(visit_id, "arrival", arrival)).status_code == 201
+    assert (await phone.post(visit_id, "steps", phone.fact(step="V-ID"))).status_code == 201
+    phone.clock.advance(minutes=2)
+    if script.shoe_reason_note is not None:
+        note = phone.fact(topic="shoe_covers_reason", text=script.shoe_reason_note)
+        assert (await phone.post(visit_id, "notes", note)).status_code == 201
+    else:
+        taken = (phone.wall() + script.shoe_photo_taken_shift).astimezone(AGREED.tzinfo).replace(tzinfo=None)
+        shoes = script.shoe_photo or jpeg(seed, exif=camera_exif(taken, AT_SITE["latitude"], AT_SITE["longitude"]))
+        assert (await phone.photo(visit_id, "shoe_covers", shoes)).status_code == 201
+    phone.clock.advance(minutes=1)
+    assert (await phone.post(visit_id, "steps", phone.fact(step="V-MAT"))).status_code == 201
+    phone.clock.advance(minutes=40)
+    test = phone.fact(downloadMbps=500, uploadMbps=50, latencyMs=8, customerAccepted=True)
+    assert (await phone.post(visit_id, "test-result", test)).status_code == 201
+    phone.clock.advance(minutes=5)
+    if script.send_clean_photo:
+        clean = script.clean_photo or jpeg(seed + 1)
+        assert (await phone.photo(visit_id, "site_clean", clean)).status_code == 201
+    phone.clock.advance(minutes=2)
+    summary = (await phone.client.get(f"/v1/mobile/visits/{visit_id}/summary", headers=phone.auth)).json()
+    signed = phone.fact(signerName="Li Wei", summaryDigest=summary["digest"])
+    response = await phone.upload(visit_id, "signature", signed, script.signature or signature_png(), "sign.png")
+    assert response.status_code == 201, response.text
+    assert (await phone.post(visit_id, "service-card", phone.fact())).status_code == 201
+    phone.clock.advance(minutes=1)
+    assert (await phone.post(visit_id, "checkout", phone.fact(location=phone.location()))).status_code == 201
+    return await phone.post(visit_id, "complete", phone.fact(outcome="resolved"))
+
+
+async def verdict(client: httpx.AsyncClient, auditor: dict[str, str], visit_id: str) -> tuple[str, set[str]]:
+    """The stored verdict and the rule ids of its violations, as the auditor's evidence view shows them."""
+    body = (await client.get(f"/v1/review/visits/{visit_id}", headers=auditor)).json()
+    violations = {f["ruleId"] for f in body["verdict"]["findings"] if f["severity"] == "violation"}
+    return body["verdict"]["status"], violations
+
+
+async def test_a_verdict_honest_urban_install_passes(client, phone, visit_id, as_auditor):
+    completed = await play(phone, visit_id, Visit())
+    assert completed.status_code == 201, completed.text
+    assert await verdict(client, as_auditor, visit_id) == ("passed", set())
+
+
+async def test_a_verdict_honest_rural_repair_with_a_shoe_cover_reason_passes(client, phone, as_dispatcher, as_auditor):
+    rural = {"address": "Village 3", "latitude": AT_SITE["latitude"] - 0.0002, "longitude": AT_SITE["longitude"],
+             "locality": "rural"}
+    visit_id = await assigned_visit(client, as_dispatcher, kind="repair", site=rural)
+    script = Visit(shoe_reason_note="Customer asked us to keep shoes on: tiled floor being redone")
+    completed = await play(phone, visit_id, script)
+    assert completed.status_code == 201, completed.text
+    assert await verdict(client, as_auditor, visit_id) == ("passed", set())
+
+
+async def test_v_punct_arrival_eleven_minutes_late_is_flagged(client, phone, visit_id, as_auditor):
+    await play(phone, visit_id, Visit(arrive_after_agreed=timedelta(minutes=11)))
+    status, violations = await verdict(client, as_auditor, visit_id)
+    assert (status, "V-PUNCT" in violations) == ("flagged", True)
+
+
+async def test_e_clock_phone_clock_set_30_minutes_back_cannot_hide_lateness(client, phone, visit_id, as_auditor):
+    phone.skew = -timedelta(minutes=30)  # the phone claims 09:50 when it is really 10:20
+    await play(phone, visit_id, Visit(arrive_after_agreed=timedelta(minutes=20)))
+    body = (await client.get(f"/v1/review/visits/{visit_id}", headers=as_auditor)).json()
+    rules = {(f["ruleId"], f["severity"]) for f in body["verdict"]["findings"]}
+    assert ("V-PUNCT", "violation") in rules
+    assert ("E-CLOCK", "warning") in rules
+
+
+async def test_v_geofence_check_in_two_km_away_is_flagged(client, phone, visit_id, as_auditor):
+    await play(phone, visit_id, Visit(arrival_where=TWO_KM_NORTH))
+    status, violations = await verdict(client, as_auditor, visit_id)
+    assert (status, "V-GEOFENCE" in violations) == ("flagged", True)
+
+
+async def test_e_mock_mock_location_is_flagged(client, phone, visit_id, as_auditor):
+    await play(phone, visit_id, Visit(mock_location=True))
+    status, violations = await verdict(client, as_auditor, visit_id)
+    assert (status, "E-MOCK" in violations) == ("flagged", True)
+
+
+async def test_e_time_photo_taken_yesterday_is_flagged(client, phone, visit_id, as_auditor):
+    await play(phone, visit_id, Visit(shoe_photo_taken_shift=-timedelta(days=1)))
+    status, violations = await verdict(client, as_auditor, visit_id)
+    assert (status, "E-TIME" in violations) == ("flagged", True)
+
+
+async def test_e_reuse_photo_from_another_visit_is_flagged_on_both(
+    client, phone, other_phone, visit_id, other_visit_id, as_auditor
+):
+    reused = jpeg(77)
+    await play(other_phone, other_visit_id, Visit(clean_photo=reused), seed=40)
+    await play(phone, visit_id, Visit(clean_photo=reused), seed=50)
+    for visit in (visit_id, other_visit_id):
+        status, violations = await verdict(client, as_auditor, visit)
+        assert (status, "E-REUSE" in violations) == ("flagged", True), visit
+
+
+async def test_v_sign_blank_signature_is_caught(client, phone, visit_id, as_auditor):
+    from tests.integration.mobile_builders import encoded
+    from PIL import Image
+
+    completed = await play(phone, visit_id, Visit(signature=encoded(Image.new("L", (600, 200), 255), "PNG")))
+    if completed.status_code == 422:  # refused at completion: the blank signature does not count as signed
+        assert "V-SIGN" in {item["ruleId"] for item in completed.json()["details"]}
+    else:
+        status, violations = await verdict(client, as_auditor, visit_id)
+        assert (status, "V-SIGN" in violations) == ("flagged", True)
+
+
+async def test_v_close_without_clean_up_photo_completion_is_refused_with_the_list(client, phone, visit_id, as_auditor):
+    completed = await play(phone, visit_id, Visit(send_clean_photo=False))
+    assert completed.status_code == 422
+    assert completed.json()["code"] == "visit.incomplete"
+    assert "V-CLEAN" in {item["ruleId"] for item in completed.json()["details"]}
+    status, _ = await verdict(client, as_auditor, visit_id)
+    assert status == "pending"
+
+
+async def test_v_close_refused_completion_leaves_the_visit_open_for_the_missing_photo(client, phone, visit_id, as_auditor):
+    await play(phone, visit_id, Visit(send_clean_photo=False))
+    assert (await phone.photo(visit_id, "site_clean", jpeg(99))).status_code == 201
+    summary = (await phone.client.get(f"/v1/mobile/visits/{visit_id}/summary", headers=phone.auth)).json()
+    signed = phone.fact(signerName="Li Wei", summaryDigest=summary["digest"])
+    assert (await phone.upload(visit_id, "signature", signed, signature_png(), "sign.png")).status_code == 201
+    completed = await phone.post(visit_id, "complete", phone.fact(outcome="resolved"))
+    assert completed.status_code == 201, completed.text
+
+
+async def test_a_queue_lists_flagged_visits_with_their_violations(client, phone, visit_id, as_auditor):
+    await play(phone, visit_id, Visit(arrive_after_agreed=timedelta(minutes=15)))
+    queue = (await client.get("/v1/review/queue", params={"rule": "V-PUNCT"}, headers=as_auditor)).json()
+    assert [entry["visitId"] for entry in queue] == [visit_id]
+    assert "V-PUNCT" in queue[0]["violations"]
+    assert (await client.get("/v1/review/queue", params={"rule": "E-MOCK"}, headers=as_auditor)).json() == []
+
+
+async def test_a_decide_dismiss_needs_a_reason_and_removes_the_visit_from_the_queue(client, phone, visit_id, as_auditor):
+    await play(phone, visit_id, Visit(arrive_after_agreed=timedelta(minutes=15)))
+    url = f"/v1/review/visits/{visit_id}/decisions"
+    refused = await client.post(url, json={"decision": "dismiss"}, headers=as_auditor)
+    assert (refused.status_code, refused.json()["code"]) == (422, "review.reason_required")
+    dismissed = await client.post(url, json={"decision": "dismiss", "reason": "Lift broken, verified"}, headers=as_auditor)
+    assert dismissed.status_code == 201
+    assert (await client.get("/v1/review/queue", headers=as_auditor)).json() == []
+    again = await client.post(url, json={"decision": "confirm"}, headers=as_auditor)
+    assert again.json()["code"] == "review.not_pending"
+
+
+async def test_a_decide_return_reopens_the_visit_and_new_evidence_is_re_audited(
+    client, phone, visit_id, as_auditor, as_tech
+):
+    await play(phone, visit_id, Visit(shoe_photo_taken_shift=-timedelta(days=1)))
+    returned = await client.post(
+        f"/v1/review/visits/{visit_id}/decisions",
+        json={"decision": "return", "reason": "Shoe-cover photo is from yesterday", "requested": ["V-SHOES photo"]},
+        headers=as_auditor,
+    )
+    assert returned.status_code == 201
+    mine = (await client.get(f"/v1/mobile/visits/{visit_id}", headers=as_tech)).json()
+    assert mine["status"] == "returned"
+    assert mine["returnedFor"] == ["V-SHOES photo"]
+    # The technician can add facts again; the verdict is re-audited (and the visit queued again while flagged).
+    note = phone.fact(topic="general", text="Old photo was from the previous job; re-sent")
+    assert (await phone.post(visit_id, "notes", note)).status_code == 201
+    queue = (await client.get("/v1/review/queue", headers=as_auditor)).json()
+    assert [entry["visitId"] for entry in queue] == [visit_id]
+
+
+async def test_a_trail_verifies_after_a_visit_and_names_a_row_edited_behind_the_services_back(
+    client, phone, visit_id, app
+):
+    from fieldsvc.trail.service import verify_trail
+
+    await play(phone, visit_id, Visit())
+    checked, broken = await verify_trail()
+    assert broken is None and checked > 10
+    victim = await TrailEntry.select(TrailEntry.seq).order_by(TrailEntry.seq).offset(5).first()
+    await TrailEntry.update({TrailEntry.payload: TrailEntry.payload + " "}).where(TrailEntry.seq == victim["seq"])
+    _, broken = await verify_trail()
+    assert broken is not None and broken.seq == victim["seq"]
+
+
+async def test_auditors_cannot_change_facts(client, visit_id, as_auditor):
+    response = await client.post(f"/v1/mobile/visits/{visit_id}/arrival", json={}, headers=as_auditor)
+    assert response.status_code == 403

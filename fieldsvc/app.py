@@ -21,7 +21,7 @@ from fieldsvc.dispatch.controller import DispatchController
 from fieldsvc.evidence.controller import EvidenceController
 from fieldsvc.health import HealthController
 from fieldsvc.mobile.controller import mobile_router
-from fieldsvc.observability import request_id_middleware
+from fieldsvc.observability import request_id_middleware, stamp_response
 from fieldsvc.review.controller import ReviewController
 from fieldsvc.technician.controller import MyVisitsController
 from fieldsvc.people.controller import PeopleController
@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         },
         middleware=[request_id_middleware, bearer_auth()],
         exception_handlers=EXCEPTION_HANDLERS,
+        before_send=[stamp_response],
         lifespan=[lifespan],
         openapi_config=openapi_config(),
         request_max_body_size=JSON_BODY_LIMIT,

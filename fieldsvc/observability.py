@@ -19,7 +19,8 @@ SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id_var.get()
+        if not hasattr(record, "request_id"):  # the access line names its request itself
+            record.request_id = request_id_var.get()
         return True
 
 
@@ -59,34 +60,43 @@ def logging_config(level: str) -> dict[str, Any]:
 
 
 def request_id_middleware(app: ASGIApp) -> ASGIApp:
-    """Take the caller's X-Request-Id (if sane) or make one; echo it back and log one access line."""
+    """Take the caller's X-Request-Id (if sane) or make one, for every log line of this request."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        token = request_id_var.set(request_id)
-        started, status = time.perf_counter(), 500
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
-            await send(message)
-
+        token = request_id_var.set(request_id_of(scope))
         try:
-            await app(scope, receive, send_with_id)
+            await app(scope, receive, send)
         finally:
-            access_log.info(
-                "%s %s %s",
-                scope["method"],
-                scope["path"],
-                status,
-                extra={"fields": {"status": status, "ms": round((time.perf_counter() - started) * 1000, 1)}},
-            )
             request_id_var.reset(token)
 
     return middleware
+
+
+def request_id_of(scope: Scope) -> str:
+    """The request's id, chosen once: the caller's X-Request-Id if sane, else a new one."""
+    state = scope.setdefault("state", {})
+    if "request_id" not in state:
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        state["request_id"] = incoming if SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        state["started"] = time.perf_counter()
+    return state["request_id"]
+
+
+async def stamp_response(message: Message, scope: Scope) -> None:
+    """before_send hook: it also sees answers made outside any route (401 from auth, 404 for unknown paths)."""
+    if message["type"] != "http.response.start":
+        return
+    request_id, state = request_id_of(scope), scope["state"]
+    message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+    status = message["status"]
+    elapsed_ms = round((time.perf_counter() - state["started"]) * 1000, 1)
+    access_log.info(
+        "%s %s %s",
+        scope.get("method"),
+        scope.get("path"),
+        status,
+        extra={"request_id": request_id, "fields": {"status": status, "ms": elapsed_ms}},
+    )

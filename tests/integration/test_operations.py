@@ -27,3 +27,17 @@ async def test_unknown_route_is_a_404_with_code(client):
     response = await client.get("/v1/does-not-exist")
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"
+
+
+async def test_request_id_is_on_error_answers_made_outside_the_route(client):
+    unauthenticated = await client.get("/v1/auth/me", headers={"X-Request-Id": "r-401"})
+    missing = await client.get("/v1/nope", headers={"X-Request-Id": "r-404"})
+    assert (unauthenticated.status_code, unauthenticated.headers["x-request-id"]) == (401, "r-401")
+    assert (missing.status_code, missing.headers["x-request-id"]) == (404, "r-404")
+
+
+async def test_access_log_records_the_status_actually_sent(client, caplog):
+    with caplog.at_level("INFO", logger="fieldsvc.access"):
+        await client.get("/v1/auth/me", headers={"X-Request-Id": "r-log"})
+    [line] = [r for r in caplog.records if r.name == "fieldsvc.access"]
+    assert (line.request_id, line.fields["status"]) == ("r-log", 401)

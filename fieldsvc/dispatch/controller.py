@@ -32,13 +32,18 @@ from fieldsvc.errors import documented
 
 
 
+# Guards add up across layers, so each route names its roles itself (auditors read orders and visits).
+DISPATCHER = [allow("dispatcher")]
+READERS = [allow("dispatcher", "auditor")]
+
+
 class DispatchController(Controller):
     path = "/v1"
     tags = ["dispatch"]
-    guards = [allow("dispatcher")]
 
     @post(
         "/work-orders",
+        guards=DISPATCHER,
         responses=documented(
             errors.CustomerChoice, errors.SiteChoice, errors.FaultRequired, errors.UnknownTimeZone,
             errors.CustomerNotFound, errors.SiteNotFound,
@@ -48,18 +53,19 @@ class DispatchController(Controller):
         """B-ORDER: record a work order with its customer and site; B-CONTACT/B-FIRST/B-REPAIR deadlines are set."""
         return await DispatchService(ctx).create_work_order(data, caller)
 
-    @get("/work-orders/{order_id:uuid}", guards=[allow("dispatcher", "auditor")], responses=documented(errors.WorkOrderNotFound))
+    @get("/work-orders/{order_id:uuid}", guards=READERS, responses=documented(errors.WorkOrderNotFound))
     async def get_work_order(self, order_id: FromPath[UUID], ctx: Ctx) -> WorkOrderView:
         """One work order with its deadlines and visits."""
         return await DispatchService(ctx).work_order(order_id)
 
-    @post("/work-orders/{order_id:uuid}/contacts", responses=documented(errors.WorkOrderNotFound))
+    @post("/work-orders/{order_id:uuid}/contacts", guards=DISPATCHER, responses=documented(errors.WorkOrderNotFound))
     async def log_contact(self, order_id: FromPath[UUID], data: JSONBody[LogContact], ctx: Ctx, caller: CallerDep) -> WorkOrderView:
         """B-CONTACT / B-FIRST: record that the customer was contacted."""
         return await DispatchService(ctx).log_contact(order_id, data, caller)
 
     @post(
         "/work-orders/{order_id:uuid}/force-close",
+        guards=DISPATCHER,
         status_code=200,
         responses=documented(errors.WorkOrderNotFound, errors.OrderNotOpen),
     )
@@ -69,6 +75,7 @@ class DispatchController(Controller):
 
     @post(
         "/work-orders/{order_id:uuid}/visits",
+        guards=DISPATCHER,
         responses=documented(
             errors.WorkOrderNotFound, errors.OrderNotOpen, errors.VisitStillOpen, errors.QuietHours, errors.InPast,
             errors.InstallTooLate, errors.CustomerNotNotified, errors.LateReasonNotApplicable, errors.UnknownTimeZone,
@@ -78,13 +85,14 @@ class DispatchController(Controller):
         """B-APPT: book the appointment (a point in time), refusing B-QUIET times and enforcing B-INSTALL-24."""
         return await DispatchService(ctx).book_visit(order_id, data, caller)
 
-    @get("/visits/{visit_id:uuid}", guards=[allow("dispatcher", "auditor")], responses=documented(errors.VisitNotFound))
+    @get("/visits/{visit_id:uuid}", guards=READERS, responses=documented(errors.VisitNotFound))
     async def get_visit(self, visit_id: FromPath[UUID], ctx: Ctx) -> VisitView:
         """A visit with its assignment, reschedule and cancellation history."""
         return await DispatchService(ctx).visit(visit_id)
 
     @post(
         "/visits/{visit_id:uuid}/assignment",
+        guards=DISPATCHER,
         status_code=200,
         responses=documented(errors.VisitNotFound, errors.TechnicianNotFound, errors.VisitNotChangeable, errors.Overlap),
     )
@@ -94,6 +102,7 @@ class DispatchController(Controller):
 
     @post(
         "/visits/{visit_id:uuid}/reschedule",
+        guards=DISPATCHER,
         status_code=200,
         responses=documented(
             errors.VisitNotFound, errors.VisitNotChangeable, errors.QuietHours, errors.InPast, errors.SameTime,
@@ -106,6 +115,7 @@ class DispatchController(Controller):
 
     @post(
         "/visits/{visit_id:uuid}/cancel",
+        guards=DISPATCHER,
         status_code=200,
         responses=documented(errors.VisitNotFound, errors.VisitNotChangeable),
     )
@@ -113,14 +123,18 @@ class DispatchController(Controller):
         """B-CANCEL: cancel a visit with a reason code and who asked."""
         return await DispatchService(ctx).cancel(visit_id, data, caller)
 
-    @get("/technicians/{technician_id:uuid}/day", responses=documented(errors.TechnicianNotFound, errors.UnknownTimeZone))
+    @get(
+        "/technicians/{technician_id:uuid}/day",
+        guards=DISPATCHER,
+        responses=documented(errors.TechnicianNotFound, errors.UnknownTimeZone),
+    )
     async def technician_day(
         self, technician_id: FromPath[UUID], ctx: Ctx, day: Annotated[date, QueryParameter(name="date")], tz: FromQuery[str | None] = None
     ) -> DayBoard:
         """A technician's visits on one local date (zone: `tz`, default the configured zone), in time order."""
         return await boards.technician_day(ctx, technician_id, day, tz)
 
-    @get("/at-risk", responses=documented())
+    @get("/at-risk", guards=DISPATCHER, responses=documented())
     async def at_risk(
         self,
         ctx: Ctx,

@@ -31,6 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     spec.add_argument("--check", action="store_true", help="exit 1 if the committed spec differs")
     trail = commands.add_parser("trail", help="the tamper-evident audit trail (A-TRAIL)")
     trail.add_argument("action", choices=["verify"])
+    blobs = commands.add_parser("blobs", help="remove stored blobs that no photo refers to")
+    blobs.add_argument("action", choices=["cleanup"])
+    blobs.add_argument("--grace-minutes", type=int, default=60, help="spare blobs younger than this (uploads in flight)")
+    blobs.add_argument("--dry-run", action="store_true", help="count orphans, delete nothing")
     audit = commands.add_parser("audit", help="re-audit visits in bulk (A-REAUDIT); safe to interrupt and re-run")
     audit.add_argument("action", choices=["rerun"])
     audit.add_argument("--from", dest="start", type=date.fromisoformat, help="first agreed date (default zone)")
@@ -46,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         return serve_http(settings, args.host, args.port, args.workers)
     if args.command == "trail":
         return asyncio.run(verify(settings))
+    if args.command == "blobs":
+        return asyncio.run(cleanup_blobs(settings, timedelta(minutes=args.grace_minutes), args.dry_run))
     if args.command == "audit":
         return asyncio.run(rerun_audit(settings, args.start, args.end))
     asyncio.run(prepare(settings, demo=args.command == "demo"))
@@ -131,6 +137,24 @@ async def rerun_audit(settings: Settings, start: date | None, end: date | None) 
     finally:
         await db.close_database(ctx.engine)
     print(f"re-audited {done} visits")
+    return 0
+
+
+async def cleanup_blobs(settings: Settings, grace: timedelta, dry_run: bool) -> int:
+    from fieldsvc.context import AppContext
+    from fieldsvc.evidence.cleanup import remove_orphans
+
+    ctx = AppContext.from_settings(settings)
+    db.bind_engine(ctx.engine)
+    await db.open_database(ctx.engine)
+    try:
+        report = await remove_orphans(
+            ctx.blobs, ctx.now(), grace, dry_run, lambda n: print(f"\rscanned {n} blobs", end="", file=sys.stderr)
+        )
+    finally:
+        await db.close_database(ctx.engine)
+    print(file=sys.stderr)
+    print(f"scanned {report.scanned} blobs: {report.orphans} orphaned, {report.removed} removed")
     return 0
 
 

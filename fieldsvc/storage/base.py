@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -30,6 +31,7 @@ class BlobInfo:
     key: str
     size: int
     sha256: str | None  # None when the backend cannot tell cheaply (e.g. an object uploaded by a phone)
+    modified_at: datetime | None = None  # when it was last written; the orphan cleanup spares recent blobs
 
 
 class BlobStore(Protocol):

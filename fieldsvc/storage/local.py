@@ -8,6 +8,7 @@ import itertools
 import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -110,12 +111,13 @@ class LocalBlobStore:
         digest = hashlib.sha256()
         try:
             with _unavailable_on_os_error(), path.open("rb") as blob:
-                size = os.fstat(blob.fileno()).st_size
+                stat = os.fstat(blob.fileno())
                 while chunk := blob.read(_HASH_CHUNK_BYTES):
                     digest.update(chunk)
         except _NOT_A_BLOB:
             return None
-        return BlobInfo(key=key, size=size, sha256=digest.hexdigest())
+        modified_at = datetime.fromtimestamp(stat.st_mtime, UTC)
+        return BlobInfo(key=key, size=stat.st_size, sha256=digest.hexdigest(), modified_at=modified_at)
 
     @staticmethod
     def _unlink(path: Path) -> None:

@@ -230,6 +230,7 @@ class S3BlobStore:
             size=response["ContentLength"],
             # Objects uploaded through a presigned PUT carry no such metadata: the caller hashes them.
             sha256=response.get("Metadata", {}).get(SHA256_METADATA_KEY),
+            modified_at=response.get("LastModified"),
         )
 
     def _create_bucket_if_missing(self, client: Any) -> None:

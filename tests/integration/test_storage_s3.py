@@ -13,7 +13,7 @@ import anyio.to_thread
 import httpx
 import pytest
 
-from fieldsvc.storage import BlobInfo, StorageUnavailable, content_key
+from fieldsvc.storage import StorageUnavailable, content_key
 from fieldsvc.storage.s3 import S3BlobStore
 from tests.moto_server import MotoS3Server
 
@@ -65,7 +65,9 @@ async def test_round_trip_stores_sha256_metadata(store: S3BlobStore) -> None:
     await store.put(PHOTO_KEY, PHOTO, "image/jpeg")
 
     assert await store.get(PHOTO_KEY) == PHOTO
-    assert await store.head(PHOTO_KEY) == BlobInfo(key=PHOTO_KEY, size=len(PHOTO), sha256=PHOTO_SHA256)
+    info = await store.head(PHOTO_KEY)
+    assert (info.key, info.size, info.sha256) == (PHOTO_KEY, len(PHOTO), PHOTO_SHA256)
+    assert info.modified_at is not None
 
 
 @pytest.mark.asyncio
@@ -127,7 +129,8 @@ async def test_presigned_put_uploads_with_plain_http(store: S3BlobStore) -> None
     response.raise_for_status()
 
     # The phone wrote no sha256 metadata, so the server has to hash what arrived.
-    assert await store.head(key) == BlobInfo(key=key, size=len(PHOTO), sha256=None)
+    info = await store.head(key)
+    assert (info.key, info.size, info.sha256) == (key, len(PHOTO), None)
     assert await store.get(key) == PHOTO
 
 

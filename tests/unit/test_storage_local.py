@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 import os
 from pathlib import Path
 
 import pytest
 
-from fieldsvc.storage import BlobInfo, LocalBlobStore, StorageUnavailable, content_key
+from fieldsvc.storage import LocalBlobStore, StorageUnavailable, content_key
 from fieldsvc.storage import local as local_module
 
 PHOTO = b"\xff\xd8\xff\xe0 pretend jpeg bytes \xff\xd9"
@@ -54,9 +55,9 @@ async def test_round_trip_reports_size_and_sha256(store: LocalBlobStore) -> None
     await store.put(PHOTO_KEY, PHOTO, "image/jpeg")
 
     assert await store.get(PHOTO_KEY) == PHOTO
-    assert await store.head(PHOTO_KEY) == BlobInfo(
-        key=PHOTO_KEY, size=len(PHOTO), sha256=hashlib.sha256(PHOTO).hexdigest()
-    )
+    info = await store.head(PHOTO_KEY)
+    assert (info.key, info.size, info.sha256) == (PHOTO_KEY, len(PHOTO), hashlib.sha256(PHOTO).hexdigest())
+    assert abs((datetime.now(UTC) - info.modified_at).total_seconds()) < 60
     assert files_under(store.root) == [PHOTO_KEY]
 
 

@@ -79,8 +79,12 @@ async def write_transaction(engine: Engine) -> AsyncIterator[None]:
 
 
 def locked(query, engine: Engine):
-    """SELECT ... FOR UPDATE on PostgreSQL; SQLite's immediate transaction already holds the only write lock."""
-    return query if is_sqlite(engine) else query.lock_rows()
+    """SELECT ... FOR NO KEY UPDATE on PostgreSQL; SQLite's immediate transaction already holds the only write lock.
+
+    NO KEY UPDATE (not UPDATE) lets other transactions insert rows that refer to the locked one (a photo match
+    naming another visit) without waiting for it, which would otherwise be a source of deadlocks.
+    """
+    return query if is_sqlite(engine) else query.lock_rows("NO KEY UPDATE")
 
 
 async def serialise_appends(engine: Engine, lock_key: int) -> None:
@@ -102,7 +106,10 @@ def is_integrity_error(error: BaseException) -> bool:
 
 
 def is_unavailable_error(error: BaseException) -> bool:
-    """The database is down or unreachable (not a bad query): callers answer 503."""
+    """Down, unreachable, or a transaction the database chose to abort (deadlock, serialization): answer 503.
+
+    Every write the phones send is idempotent by its event id, so retrying after Retry-After is always safe.
+    """
     return isinstance(
         error,
         (
@@ -111,5 +118,7 @@ def is_unavailable_error(error: BaseException) -> bool:
             asyncpg.ConnectionDoesNotExistError,
             asyncpg.InterfaceError,
             asyncpg.TooManyConnectionsError,
+            asyncpg.DeadlockDetectedError,
+            asyncpg.SerializationError,
         ),
     ) or (isinstance(error, sqlite3.OperationalError) and "locked" in str(error))

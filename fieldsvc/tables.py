@@ -172,7 +172,7 @@ class VisitEvent(Table, tablename="visit_event"):
     id = UUID(primary_key=True)
     event_id = UUID(unique=True)
     visit = ForeignKey(references=Visit, null=False, index=True)
-    technician = ForeignKey(references=Technician, null=False)
+    technician = ForeignKey(references=Technician, null=False, index=True)  # E-MOCK: a technician's nearby fixes
     kind = Varchar(length=24)
     body_digest = Varchar(length=64)  # same event id with another body is a conflict, never an overwrite
     payload = JSON()

@@ -319,9 +319,12 @@ class MobileService:
             if stored is None:
                 require_open(visit)
                 result = await self._claim(caller, visit, draft)
-                if result is not None:
-                    return Recorded(result, replay=False)
-                stored = await repository.stored_event(draft.event_id)  # a concurrent twin claimed it first
+                stored = None if result is not None else await repository.stored_event(draft.event_id)
+        if stored is None:
+            # Other visits this fact touches (E-REUSE, E-MOCK) are re-audited after the commit, each on its own:
+            # a fact's transaction holds only its own visit, so facts on different visits never wait in a cycle.
+            await VerdictService(self.ctx).reaudit_neighbours(visit_id, draft.timing.corrected_time, caller)
+            return Recorded(result, replay=False)
         return replayed(stored, draft.digest, technician, visit_id, draft.result_type)
 
     async def _claim(self, caller: Caller, visit: Row, draft: FactDraft) -> FactResult | None:
@@ -364,6 +367,12 @@ class MobileService:
             return None
         if outcome.write is not None:
             await outcome.write(draft.row_id)
+        if after != before:
+            await repository.set_visit_status(visit["id"], after, scope.now)
+        # A-REAUDIT: the visit's verdict follows every fact, late offline ones too, in the same transaction.
+        await VerdictService(self.ctx).reaudit([visit["id"]], caller)
+        await repository.requeue_if_still_flagged(visit["id"])
+        # The trail comes last: its lock (one chain for the whole service) is then held only until the commit.
         await self.trail.append(
             f"fact.{draft.kind}",
             visit["id"],
@@ -371,12 +380,8 @@ class MobileService:
             {"eventId": draft.event_id, "digest": draft.digest, "correctedTime": timing.corrected_time},
         )
         if after != before:
-            await repository.set_visit_status(visit["id"], after, scope.now)
             change = {"from": before, "to": after, "eventId": draft.event_id}
             await self.trail.append("visit.status", visit["id"], caller, change)
-        # A-REAUDIT: the verdict follows every fact, late offline ones too, in the same transaction.
-        await VerdictService(self.ctx).reaudit_after_fact(visit["id"], caller)
-        await repository.requeue_if_still_flagged(visit["id"])
         return result
 
     async def prior_answer(self, caller: Caller, visit_id: UUID, draft: FactDraft) -> Recorded[FactResult] | None:

@@ -1,13 +1,24 @@
-"""Building the audit engine's facts (VisitFacts, AuditContext) from stored rows, for one visit or a batch."""
+"""Building the audit engine's facts (VisitFacts, AuditContext) from stored rows, for one visit or a batch.
+
+A fixed number of set-based queries per batch, whatever its size. On PostgreSQL they are plain SQL on the
+connection of the caller's transaction (Piccolo's query builder costs about as much as the audit itself at bulk
+scale); on SQLite they go through Piccolo. Both produce the same plain tuples (ids as text, JSON as text), and
+one builder turns those into facts, so both engines load exactly the same facts.
+"""
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import itemgetter
 from typing import Any, Iterable
 from uuid import UUID
 
+import msgspec
+
+from fieldsvc import db
 from fieldsvc.audit.facts import (
     AskFacts,
     AuditContext,
@@ -29,10 +40,17 @@ from fieldsvc.audit.facts import (
     VisitFacts,
 )
 from fieldsvc.tables import FollowUp, Photo, PhotoMatch, Reschedule, Visit, VisitEvent
+from fieldsvc.verdicts.repository import pg_connection
 
 CHECKIN_KINDS = ("arrival", "return", "checkout")
 NEIGHBOUR_WINDOW = timedelta(hours=12)  # E-MOCK compares a fix with the technician's fixes this close in time
-Row = dict[str, Any]
+Row = tuple[Any, ...]
+_decode = msgspec.json.decode
+
+
+def _decode_json(value: Any) -> Any:
+    """A payload or result column: JSON text (camelCase, msgspec.to_builtins of a struct), or already decoded."""
+    return _decode(value) if isinstance(value, (str, bytes)) else value
 
 
 @dataclass(frozen=True)
@@ -46,306 +64,546 @@ class LoadedVisit:
     context: AuditContext
 
 
+# Column orders of the row tuples both engines produce (ids as text, JSON columns as text).
+V_ID, V_ORDER, V_AGREED, V_BOOKED, V_LATE_REASON, V_NOTIFIED = range(6)
+V_KIND, V_ACCEPTED, V_FIRST_CONTACT, V_OUTCOME, V_CLOSED, V_FORCED, V_TIER = range(6, 13)
+V_SITE_LAT, V_SITE_LON, V_LOCALITY, V_ZONE, V_FIRST_VISIT = range(13, 18)
+# Events: every column a kind does not read is NULL (technician only on located facts, for E-MOCK; the row id
+# only on the facts that record a photo, which refers to it).
+E_EVENT_ID, E_VISIT, E_TECHNICIAN, E_KIND, E_PAYLOAD, E_RESULT, E_DEVICE = range(7)
+E_OFFSET, E_CORRECTED, E_RECEIVED, E_LAT, E_LON, E_ACCURACY, E_MOCK, E_ROW = range(7, 15)
+P_ID, P_EVENT, P_VISIT, P_PURPOSE, P_SHA, P_PHASH, P_CAPTURED, P_LAT, P_LON, P_SOFTWARE, P_INK = range(11)
+# What a photo needs of the fact that recorded it (its time and clock offset; a signature's texts), by row id.
+R_EVENT_ID, R_PAYLOAD, R_RESULT, R_TIME, R_OFFSET = range(5)
+# Follow-ups are keyed by the event id of their question.
+F_EVENT_ID, F_ASKED, F_QUESTION, F_NAME, F_PHONE, F_ADDRESS, F_RESOLVED = range(7)
+
+CHECKIN_SQL = "('arrival', 'return', 'checkout')"
+PHOTO_KINDS_SQL = "('photo', 'signature')"
+PAYLOAD_KINDS_SQL = "('step', 'note', 'leave', 'test_result', 'completion', 'signature')"  # payloads read below
+RESULT_KINDS_SQL = "('service_card', 'signature')"
+
+# The batch drives every query (unnest, so PostgreSQL looks rows up by index instead of scanning tables).
+_VISITS_SQL = """
+SELECT v.id::text, v.work_order::text, v.agreed_time, v.booked_at, v.late_reason, v.customer_notified_at,
+       o.kind, o.accepted_at, o.first_contact_at, o.outcome, o.closed_at, o.forced_close_reason, c.tier,
+       s.latitude, s.longitude, s.locality, s.time_zone,
+       (SELECT f.id::text FROM visit f WHERE f.work_order = v.work_order ORDER BY f.booked_at, f.id LIMIT 1)
+FROM unnest($1::uuid[]) AS b(id)
+JOIN visit v ON v.id = b.id
+JOIN work_order o ON o.id = v.work_order
+JOIN customer c ON c.id = o.customer
+JOIN site s ON s.id = o.site
+"""
+# Every reschedule of every visit of the batch's orders (order-level SLA references, B-REPAIR).
+_RESCHEDULES_SQL = """
+SELECT r.id::text, r.visit::text, r.old_time, r.new_time, r.initiator, r.reason_code, r.customer_confirmed,
+       r.recorded_at, r.note, o.work_order::text
+FROM (SELECT DISTINCT v.work_order FROM unnest($1::uuid[]) AS b(id) JOIN visit v ON v.id = b.id) AS o
+JOIN visit v ON v.work_order = o.work_order
+JOIN reschedule r ON r.visit = v.id
+"""
+_EVENTS_SQL = f"""
+SELECT e.event_id::text, e.visit::text, CASE WHEN e.latitude IS NOT NULL THEN e.technician::text END, e.kind,
+       CASE WHEN e.kind IN {PAYLOAD_KINDS_SQL} THEN e.payload END,
+       CASE WHEN e.kind IN {RESULT_KINDS_SQL} THEN e.result END,
+       CASE WHEN e.kind IN {CHECKIN_SQL} THEN e.device_time END,
+       e.clock_offset_ms, e.corrected_time, e.server_received_at, e.latitude, e.longitude, e.accuracy_m, e.mock,
+       CASE WHEN e.kind IN {PHOTO_KINDS_SQL} THEN e.id::text END
+FROM unnest($1::uuid[]) AS b(id) JOIN visit_event e ON e.visit = b.id
+"""
+_PHOTOS_SQL = """
+SELECT p.id::text, p.event::text, p.visit::text, p.purpose, p.sha256, p.perceptual_hash, p.captured_at_utc,
+       p.gps_latitude, p.gps_longitude, p.software, p.ink_coverage
+FROM unnest($1::uuid[]) AS b(id) JOIN photo p ON p.visit = b.id
+WHERE p.status = 'accepted'
+"""
+# Photos recorded by a fact the events query did not bring (another kind, or another visit's fact).
+_PHOTO_EVENTS_SQL = """
+SELECT id::text, event_id::text, payload, result, corrected_time, clock_offset_ms
+FROM visit_event WHERE id = ANY($1::uuid[])
+"""
+# Only for the visits with a question; OFFSET 0 keeps these lookups per visit (by index) as the tables grow.
+_FOLLOW_UPS_SQL = """
+SELECT e.event_id::text, f.asked_at, f.question, f.customer_name, f.customer_phone, f.address, f.resolved_at
+FROM unnest($1::uuid[]) AS b(id)
+CROSS JOIN LATERAL (SELECT * FROM follow_up WHERE visit = b.id OFFSET 0) AS f
+JOIN visit_event e ON e.id = f.event
+"""
+_MATCHES_SQL = """
+SELECT DISTINCT m.visit::text, p.visit::text, p.id::text, p.sha256, p.perceptual_hash
+FROM unnest($1::uuid[]) AS b(id)
+CROSS JOIN LATERAL (SELECT visit, other_photo FROM photo_match WHERE visit = b.id OFFSET 0) AS m
+JOIN photo p ON p.id = m.other_photo
+WHERE p.status = 'accepted'
+"""
+# One time range per technician and stretch of the batch (merged, so no fix comes twice). Served by an index on
+# visit_event (technician, corrected_time) where it exists; otherwise this is one scan of visit_event per batch.
+_NEIGHBOURS_SQL = """
+SELECT n.event_id::text, n.visit::text, n.technician::text, n.corrected_time, n.latitude, n.longitude, n.accuracy_m
+FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[]) AS r(technician, low, high)
+JOIN visit_event n ON n.technician = r.technician AND n.corrected_time >= r.low AND n.corrected_time <= r.high
+WHERE n.latitude IS NOT NULL
+"""
+
+_PLAIN_KINDS = frozenset(("photo", "signature", "on_my_way", "photo_presign"))  # nothing read beyond the clock
+_EVENT_ORDER = itemgetter(E_CORRECTED, E_EVENT_ID)  # a visit's facts of one kind are read in this order
+_PHOTO_ORDER = itemgetter(P_ID)
+
+
+@dataclass
+class _Rows:
+    visits: list[Row]
+    reschedules: list[Row]
+    events: list[Row]
+    photos: list[Row]
+    photo_events: dict[str, Row]  # event row id -> (event id, payload, result, corrected time, clock offset)
+    follow_ups: list[Row]
+    matches: list[Row]  # (visit, other photo's visit, other photo, sha256, perceptual hash), distinct
+    neighbours: list[Row]
+    spans: dict[str, tuple[str, datetime, datetime]]
+
+
 async def load_visits(visit_ids: list[UUID], now: datetime) -> list[LoadedVisit]:
     """Everything the audit reads about these visits, in a fixed number of queries whatever the batch size."""
     if not visit_ids:
         return []
-    visits = await Visit.select(
-        Visit.all_columns(),
-        Visit.work_order.kind.as_alias("kind"),
-        Visit.work_order.accepted_at.as_alias("accepted_at"),
-        Visit.work_order.first_contact_at.as_alias("first_contact_at"),
-        Visit.work_order.outcome.as_alias("order_outcome"),
-        Visit.work_order.closed_at.as_alias("order_closed_at"),
-        Visit.work_order.forced_close_reason.as_alias("forced_close_reason"),
-        Visit.work_order.customer.tier.as_alias("tier"),
-        Visit.work_order.site.latitude.as_alias("site_latitude"),
-        Visit.work_order.site.longitude.as_alias("site_longitude"),
-        Visit.work_order.site.locality.as_alias("locality"),
-        Visit.work_order.site.time_zone.as_alias("time_zone"),
+    engine = Visit._meta.db
+    rows = await (_sqlite_rows(visit_ids) if db.is_sqlite(engine) else _postgres_rows(engine, visit_ids))
+    return _build(rows, now)
+
+
+async def _postgres_rows(engine: Any, visit_ids: list[UUID]) -> _Rows:
+    async with pg_connection(engine) as connection:
+        visits = await connection.fetch(_VISITS_SQL, visit_ids)
+        if not visits:
+            return _Rows([], [], [], [], {}, [], [], [], {})
+        reschedules = await connection.fetch(_RESCHEDULES_SQL, visit_ids)
+        events = await connection.fetch(_EVENTS_SQL, visit_ids)
+        photos = await connection.fetch(_PHOTOS_SQL, visit_ids)
+        photo_events = {
+            e[E_ROW]: (e[E_EVENT_ID], e[E_PAYLOAD], e[E_RESULT], e[E_CORRECTED], e[E_OFFSET])
+            for e in events if e[E_ROW] is not None
+        }
+        missing = list({p[P_EVENT] for p in photos if p[P_EVENT] not in photo_events})
+        if missing:
+            extra = await connection.fetch(_PHOTO_EVENTS_SQL, missing)
+            photo_events.update((r[0], (r[1], r[2], r[3], r[4], r[5])) for r in extra)
+        asked = list({e[E_VISIT] for e in events if e[E_KIND] == "question"})
+        follow_ups = await connection.fetch(_FOLLOW_UPS_SQL, asked) if asked else []
+        matches = await connection.fetch(_MATCHES_SQL, visit_ids)
+        spans = _spans(events)
+        neighbours = []
+        if spans:
+            neighbours = await connection.fetch(_NEIGHBOURS_SQL, *_ranges(spans))
+    return _Rows(visits, reschedules, events, photos, photo_events, follow_ups, matches, neighbours, spans)
+
+
+async def _sqlite_rows(visit_ids: list[UUID]) -> _Rows:
+    """The same rows through Piccolo's query builder (SQLite has no arrays to bind)."""
+    visit_rows = await Visit.select(
+        Visit.id, Visit.work_order, Visit.agreed_time, Visit.booked_at, Visit.late_reason, Visit.customer_notified_at,
+        Visit.work_order.kind, Visit.work_order.accepted_at, Visit.work_order.first_contact_at,
+        Visit.work_order.outcome, Visit.work_order.closed_at, Visit.work_order.forced_close_reason,
+        Visit.work_order.customer.tier, Visit.work_order.site.latitude, Visit.work_order.site.longitude,
+        Visit.work_order.site.locality, Visit.work_order.site.time_zone,
     ).where(Visit.id.is_in(visit_ids))
-    order_ids = list({v["work_order"] for v in visits})
-    order_visits = await Visit.select(Visit.id, Visit.work_order, Visit.booked_at).where(Visit.work_order.is_in(order_ids))
-    reschedules = await Reschedule.select(Reschedule.all_columns(), Reschedule.visit.work_order.as_alias("work_order")).where(
-        Reschedule.visit.work_order.is_in(order_ids)
+    if not visit_rows:
+        return _Rows([], [], [], [], {}, [], [], [], {})
+    order_ids = list({row["work_order"] for row in visit_rows})
+    first = _first_visit_per_order(
+        await Visit.select(Visit.id, Visit.work_order, Visit.booked_at).where(Visit.work_order.is_in(order_ids))
     )
-    events = await VisitEvent.select().where(VisitEvent.visit.is_in(visit_ids))
-    photos = await Photo.select().where(Photo.visit.is_in(visit_ids) & (Photo.status == "accepted"))
-    follow_ups = await FollowUp.select().where(FollowUp.visit.is_in(visit_ids))
-    other_photos = await _matched_photos(visit_ids)
-    neighbours = await _neighbour_fixes(visits, events)
-
-    first_visit = _first_visit_per_order(order_visits)
-    by_order = _group(reschedules, "work_order")
-    events_by_visit, photos_by_visit = _group(events, "visit"), _group(photos, "visit")
-    asks_by_event = {row["event"]: row for row in follow_ups}
-    return [
-        LoadedVisit(
-            facts=_visit_facts(
-                visit,
-                first_visit[visit["work_order"]],
-                by_order.get(visit["work_order"], []),
-                events_by_visit.get(visit["id"], []),
-                photos_by_visit.get(visit["id"], []),
-                asks_by_event,
-            ),
-            kind=visit["kind"],
-            locality=visit["locality"],
-            tier=visit["tier"],
-            context=AuditContext(
-                now=now,
-                other_photos=tuple(other_photos.get(visit["id"], ())),
-                neighbour_fixes=tuple(neighbours.get(visit["id"], ())),
-            ),
-        )
-        for visit in sorted(visits, key=lambda v: str(v["id"]))
+    # Piccolo names the columns as selected: id, work_order, then the V_AGREED .. V_ZONE columns in order.
+    visits = [
+        (str(row["id"]), str(row["work_order"]), *list(row.values())[2:], first[row["work_order"]]) for row in visit_rows
     ]
+    reschedules = [
+        (str(r["id"]), str(r["visit"]), r["old_time"], r["new_time"], r["initiator"], r["reason_code"],
+         r["customer_confirmed"], r["recorded_at"], r["note"], str(r["work_order"]))
+        for r in await Reschedule.select(
+            Reschedule.id, Reschedule.visit, Reschedule.old_time, Reschedule.new_time, Reschedule.initiator,
+            Reschedule.reason_code, Reschedule.customer_confirmed, Reschedule.recorded_at, Reschedule.note,
+            Reschedule.visit.work_order.as_alias("work_order"),
+        ).where(Reschedule.visit.work_order.is_in(order_ids))
+    ]
+    event_rows = await VisitEvent.select(
+        VisitEvent.id, VisitEvent.event_id, VisitEvent.visit, VisitEvent.technician, VisitEvent.kind,
+        VisitEvent.payload, VisitEvent.result, VisitEvent.device_time, VisitEvent.clock_offset_ms,
+        VisitEvent.corrected_time, VisitEvent.server_received_at, VisitEvent.latitude, VisitEvent.longitude,
+        VisitEvent.accuracy_m, VisitEvent.mock,
+    ).where(VisitEvent.visit.is_in(visit_ids))
+    by_row = {e["id"]: e for e in event_rows}
+    events = [
+        (str(e["event_id"]), str(e["visit"]), str(e["technician"]) if e["latitude"] is not None else None, e["kind"],
+         e["payload"], e["result"], e["device_time"], e["clock_offset_ms"], e["corrected_time"],
+         e["server_received_at"], e["latitude"], e["longitude"], e["accuracy_m"], e["mock"], str(e["id"]))
+        for e in event_rows
+    ]
+    photos = [
+        (str(p["id"]), str(p["event"]), str(p["visit"]), p["purpose"], p["sha256"], p["perceptual_hash"],
+         p["captured_at_utc"], p["gps_latitude"], p["gps_longitude"], p["software"], p["ink_coverage"])
+        for p in await Photo.select(
+            Photo.id, Photo.event, Photo.visit, Photo.purpose, Photo.sha256, Photo.perceptual_hash,
+            Photo.captured_at_utc, Photo.gps_latitude, Photo.gps_longitude, Photo.software, Photo.ink_coverage,
+        ).where(Photo.visit.is_in(visit_ids) & (Photo.status == "accepted"))
+    ]
+    missing = list({p[P_EVENT] for p in photos} - {str(row_id) for row_id in by_row})
+    if missing:
+        by_row.update(
+            (e["id"], e) for e in await VisitEvent.select(
+                VisitEvent.id, VisitEvent.event_id, VisitEvent.payload, VisitEvent.result, VisitEvent.corrected_time,
+                VisitEvent.clock_offset_ms,
+            ).where(VisitEvent.id.is_in(missing))
+        )
+    photo_events = {
+        str(row_id): (str(e["event_id"]), e["payload"], e["result"], e["corrected_time"], e["clock_offset_ms"])
+        for row_id, e in by_row.items()
+    }
+    asked = [str(e["visit"]) for e in event_rows if e["kind"] == "question"]
+    follow_ups = []
+    for f in await FollowUp.select(
+        FollowUp.event, FollowUp.asked_at, FollowUp.question, FollowUp.customer_name, FollowUp.customer_phone,
+        FollowUp.address, FollowUp.resolved_at,
+    ).where(FollowUp.visit.is_in(asked)) if asked else []:
+        e = by_row.get(f["event"])
+        if e is not None:
+            follow_ups.append((str(e["event_id"]), *list(f.values())[1:]))
+    matches = await _sqlite_matches(visit_ids)
+    spans = _spans(events)
+    neighbours = []
+    if spans:
+        # One query over the whole stretch (SQLite has no index for it either way); each visit takes its window.
+        technicians, lows, highs = _ranges(spans)
+        neighbours = [
+            (str(n["event_id"]), str(n["visit"]), str(n["technician"]), n["corrected_time"], n["latitude"],
+             n["longitude"], n["accuracy_m"])
+            for n in await VisitEvent.select(
+                VisitEvent.event_id, VisitEvent.visit, VisitEvent.technician, VisitEvent.corrected_time,
+                VisitEvent.latitude, VisitEvent.longitude, VisitEvent.accuracy_m,
+            ).where(
+                VisitEvent.technician.is_in(list(set(technicians))) & VisitEvent.latitude.is_not_null()
+                & (VisitEvent.corrected_time >= min(lows)) & (VisitEvent.corrected_time <= max(highs))
+            )
+        ]
+    return _Rows(visits, reschedules, events, photos, photo_events, follow_ups, matches, neighbours, spans)
 
 
-def _group(rows: Iterable[Row], key: str) -> dict[Any, list[Row]]:
-    grouped: dict[Any, list[Row]] = defaultdict(list)
+def _first_visit_per_order(rows: list[dict[str, Any]]) -> dict[Any, str]:
+    """The order's first visit by booking time (then id): order-level rules are judged on it only."""
+    first: dict[Any, tuple[datetime, str]] = {}
     for row in rows:
-        grouped[row[key]].append(row)
-    return grouped
-
-
-def _first_visit_per_order(rows: list[Row]) -> dict[UUID, str]:
-    first: dict[UUID, Row] = {}
-    for row in rows:
+        candidate = (row["booked_at"], str(row["id"]))
         current = first.get(row["work_order"])
-        if current is None or (row["booked_at"], str(row["id"])) < (current["booked_at"], str(current["id"])):
-            first[row["work_order"]] = row
-    return {order: str(row["id"]) for order, row in first.items()}
+        if current is None or candidate < current:
+            first[row["work_order"]] = candidate
+    return {order: visit_id for order, (_, visit_id) in first.items()}
 
 
-async def _matched_photos(visit_ids: list[UUID]) -> dict[UUID, list[OtherVisitPhoto]]:
-    """E-REUSE candidates recorded at ingest (identical or perceptually close photos on other visits)."""
+async def _sqlite_matches(visit_ids: list[UUID]) -> list[Row]:
     matches = await PhotoMatch.select(PhotoMatch.visit, PhotoMatch.other_photo).where(PhotoMatch.visit.is_in(visit_ids))
     if not matches:
-        return {}
+        return []
     others = {
         row["id"]: row
         for row in await Photo.select(Photo.id, Photo.visit, Photo.sha256, Photo.perceptual_hash).where(
             Photo.id.is_in(list({m["other_photo"] for m in matches})) & (Photo.status == "accepted")
         )
     }
-    found: dict[UUID, set[OtherVisitPhoto]] = defaultdict(set)
+    found = set()
     for match in matches:
         other = others.get(match["other_photo"])
         if other is not None:
-            found[match["visit"]].add(
-                OtherVisitPhoto(str(other["visit"]), str(other["id"]), other["sha256"], other["perceptual_hash"])
+            found.add(
+                (str(match["visit"]), str(other["visit"]), str(other["id"]), other["sha256"], other["perceptual_hash"])
             )
-    return {visit: sorted(photos, key=lambda p: p.photo_id) for visit, photos in found.items()}
+    return list(found)
 
 
-async def _neighbour_fixes(visits: list[Row], events: list[Row]) -> dict[UUID, list[NeighbourFix]]:
-    """E-MOCK: each visit's technician's located facts on other visits close in time to this visit's own."""
-    spans: dict[UUID, tuple[UUID, datetime, datetime]] = {}
+def _spans(events: Iterable[Row]) -> dict[str, tuple[str, datetime, datetime]]:
+    """E-MOCK: per visit with located facts, its technician and the first and last time of those facts.
+
+    The technician is the one of the visit's earliest located fact (a visit handed over mid-way has two).
+    """
+    first: dict[str, tuple[datetime, str, str]] = {}  # visit -> (time, event id, technician) of its earliest fix
+    spans: dict[str, tuple[str, datetime, datetime]] = {}
     for event in events:
-        if event["latitude"] is None:
+        if event[E_LAT] is None:
             continue
-        technician, start, end = spans.get(event["visit"], (event["technician"], event["corrected_time"], event["corrected_time"]))
-        spans[event["visit"]] = (technician, min(start, event["corrected_time"]), max(end, event["corrected_time"]))
-    if not spans:
+        visit, at = event[E_VISIT], event[E_CORRECTED]
+        candidate = (at, event[E_EVENT_ID], event[E_TECHNICIAN])
+        earliest = first.get(visit)
+        if earliest is None:
+            first[visit] = candidate
+            spans[visit] = (candidate[2], at, at)
+            continue
+        if candidate < earliest:
+            first[visit] = earliest = candidate
+        _, start, end = spans[visit]
+        spans[visit] = (earliest[2], min(start, at), max(end, at))
+    return spans
+
+
+def _ranges(spans: dict[str, tuple[str, datetime, datetime]]) -> tuple[list[str], list[datetime], list[datetime]]:
+    """Each technician's windows around the batch's visits, merged where they overlap."""
+    by_technician: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
+    for technician, start, end in spans.values():
+        by_technician[technician].append((start - NEIGHBOUR_WINDOW, end + NEIGHBOUR_WINDOW))
+    technicians: list[str] = []
+    lows: list[datetime] = []
+    highs: list[datetime] = []
+    for technician, windows in by_technician.items():
+        windows.sort()
+        low, high = windows[0]
+        for next_low, next_high in windows[1:]:
+            if next_low <= high:
+                high = max(high, next_high)
+                continue
+            technicians.append(technician), lows.append(low), highs.append(high)
+            low, high = next_low, next_high
+        technicians.append(technician), lows.append(low), highs.append(high)
+    return technicians, lows, highs
+
+
+def _neighbour_fixes(rows: _Rows) -> dict[str, tuple[NeighbourFix, ...]]:
+    """E-MOCK: each visit's technician's located facts on other visits close in time to this visit's own."""
+    if not rows.spans:
         return {}
-    earliest = min(start for _, start, _ in spans.values()) - NEIGHBOUR_WINDOW
-    latest = max(end for _, _, end in spans.values()) + NEIGHBOUR_WINDOW
-    nearby = await VisitEvent.select(
-        VisitEvent.event_id, VisitEvent.visit, VisitEvent.technician, VisitEvent.corrected_time,
-        VisitEvent.latitude, VisitEvent.longitude, VisitEvent.accuracy_m,
-    ).where(
-        VisitEvent.technician.is_in(list({technician for technician, _, _ in spans.values()}))
-        & VisitEvent.latitude.is_not_null()
-        & (VisitEvent.corrected_time >= earliest)
-        & (VisitEvent.corrected_time <= latest)
-    )
-    found: dict[UUID, list[NeighbourFix]] = {}
-    for visit_id, (technician, start, end) in spans.items():
-        found[visit_id] = sorted(
-            (
-                NeighbourFix(
-                    str(row["event_id"]), str(row["visit"]), row["corrected_time"],
-                    row["latitude"], row["longitude"], row["accuracy_m"] or 0.0,
-                )
-                for row in nearby
-                if row["technician"] == technician
-                and row["visit"] != visit_id
-                and start - NEIGHBOUR_WINDOW <= row["corrected_time"] <= end + NEIGHBOUR_WINDOW
-            ),
-            key=lambda fix: (fix.at, fix.event_id),
+    fixes_by_technician: dict[str, list[tuple[datetime, str, NeighbourFix]]] = defaultdict(list)
+    for event_id, visit, technician, at, latitude, longitude, accuracy in rows.neighbours:
+        fixes_by_technician[technician].append(
+            (at, event_id, NeighbourFix(event_id, visit, at, latitude, longitude, accuracy or 0.0))
         )
+    times_by_technician: dict[str, list[datetime]] = {}
+    for technician, fixes in fixes_by_technician.items():
+        fixes.sort(key=_time_and_id)
+        times_by_technician[technician] = [fix[0] for fix in fixes]
+    found: dict[str, tuple[NeighbourFix, ...]] = {}
+    for visit_id, (technician, start, end) in rows.spans.items():
+        times = times_by_technician.get(technician)
+        if times is None:
+            found[visit_id] = ()
+            continue
+        fixes = fixes_by_technician[technician]
+        low, high = bisect_left(times, start - NEIGHBOUR_WINDOW), bisect_right(times, end + NEIGHBOUR_WINDOW)
+        found[visit_id] = tuple(fix[2] for fix in fixes[low:high] if fix[2].visit_id != visit_id)
     return found
 
 
+def _time_and_id(fix: tuple[datetime, str, NeighbourFix]) -> tuple[datetime, str]:
+    return fix[0], fix[1]
+
+
+def _matched_photos(rows: _Rows) -> dict[str, tuple[OtherVisitPhoto, ...]]:
+    """E-REUSE candidates recorded at ingest (identical or perceptually close photos on other visits)."""
+    found: dict[str, list[OtherVisitPhoto]] = defaultdict(list)
+    for visit, other_visit, other_photo, sha256, perceptual_hash in rows.matches:
+        found[visit].append(OtherVisitPhoto(other_visit, other_photo, sha256, perceptual_hash))
+    return {visit: tuple(sorted(set(photos), key=_photo_id)) for visit, photos in found.items()}
+
+
+def _photo_id(photo: OtherVisitPhoto) -> str:
+    return photo.photo_id
+
+
+def _runs(rows: list[Row], key: int) -> dict[str, list[Row]]:
+    """Rows grouped by `key`, each group keeping the rows' order."""
+    grouped: dict[str, list[Row]] = {}
+    for row in rows:
+        group = grouped.get(row[key])
+        if group is None:
+            grouped[row[key]] = [row]
+        else:
+            group.append(row)
+    return grouped
+
+
+def _build(rows: _Rows, now: datetime) -> list[LoadedVisit]:
+    events_by_visit = _runs(rows.events, E_VISIT)
+    for events in events_by_visit.values():
+        events.sort(key=_EVENT_ORDER)
+    photos_by_visit = _runs(rows.photos, P_VISIT)
+    for photos in photos_by_visit.values():
+        photos.sort(key=_PHOTO_ORDER)
+    reschedules_by_order: dict[str, list[RescheduleFacts]] = defaultdict(list)
+    for r in sorted(rows.reschedules, key=_reschedule_order):
+        reschedules_by_order[r[9]].append(RescheduleFacts(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]))
+    asks_by_event = {row[F_EVENT_ID]: row for row in rows.follow_ups}
+    other_photos = _matched_photos(rows)
+    neighbours = _neighbour_fixes(rows)
+    loaded = []
+    for visit in sorted(rows.visits, key=_visit_order):
+        visit_id = visit[V_ID]
+        facts = _visit_facts(
+            visit,
+            tuple(reschedules_by_order.get(visit[V_ORDER], ())),
+            events_by_visit.get(visit_id, ()),
+            photos_by_visit.get(visit_id, ()),
+            rows.photo_events,
+            asks_by_event,
+        )
+        context = AuditContext(now, other_photos.get(visit_id, ()), neighbours.get(visit_id, ()))
+        loaded.append(LoadedVisit(facts, visit[V_KIND], visit[V_LOCALITY], visit[V_TIER], context))
+    return loaded
+
+
+_visit_order = itemgetter(V_ID)
+
+
+def _reschedule_order(row: Row) -> tuple[datetime, str]:
+    return row[7], row[0]
+
+
 def _visit_facts(
-    visit: Row, first_visit_id: str, reschedules: list[Row], events: list[Row], photos: list[Row], asks: dict[UUID, Row]
+    visit: Row, reschedules: tuple[RescheduleFacts, ...], events: Iterable[Row], photos: Iterable[Row],
+    photo_events: dict[str, Row], asks: dict[str, Row],
 ) -> VisitFacts:
-    by_kind = _group(sorted(events, key=lambda e: (e["corrected_time"], str(e["event_id"]))), "kind")
-    photo_events = {e["id"]: e for e in events}
-    signature_rows = [p for p in photos if p["purpose"] == "signature"]
+    """One visit's facts; `events` come in (corrected time, event id) order, `photos` in id order."""
+    checkins, syncs, steps, notes, leaves, tests, ask_facts = [], [], [], [], [], [], []
+    card = completion = None
+    for event_id, _, _, kind, payload, result, device, offset, at, received, lat, lon, accuracy, mock, _ in events:
+        if offset is not None:
+            # Stored as server minus device (what to add to a device time); the engine reads device minus server.
+            syncs.append((received, -offset / 1000))
+        if kind in _PLAIN_KINDS:  # photos and signatures are read from their Photo rows
+            continue
+        if kind in CHECKIN_KINDS:
+            checkins.append(CheckinFacts(event_id, kind, lat, lon, accuracy, device, received, at, bool(mock)))
+        elif kind == "step":
+            payload = _decode_json(payload)
+            steps.append(StepFacts(event_id, payload["step"], at, payload.get("note") or ""))
+        elif kind == "note":
+            payload = _decode_json(payload)
+            rule_id = "V-SHOES" if payload["topic"] == "shoe_covers_reason" else "general"
+            notes.append(NoteFacts(event_id, rule_id, payload["text"], at))
+        elif kind == "leave":
+            payload = _decode_json(payload)
+            leaves.append(LeaveFacts(event_id, at, payload["willReturn"], _instant(payload.get("restoreBy"))))
+        elif kind == "test_result":
+            payload = _decode_json(payload)
+            tests.append(
+                ServiceTestFacts(
+                    event_id, at, payload["customerAccepted"],
+                    payload.get("downloadMbps"), payload.get("uploadMbps"), payload.get("latencyMs"),
+                )
+            )
+        elif kind == "question":
+            follow_up = asks.get(event_id)
+            if follow_up is not None:
+                ask_facts.append(
+                    AskFacts(event_id, follow_up[F_ASKED], follow_up[F_QUESTION], follow_up[F_NAME],
+                             follow_up[F_PHONE], follow_up[F_ADDRESS], follow_up[F_RESOLVED])
+                )
+        elif kind == "service_card":
+            if card is None:  # the first one counts
+                card = _card(event_id, result)
+        elif kind == "completion":
+            completion = (event_id, payload)  # the last one counts
+    photo_facts, signatures = [], []
+    for photo in photos:
+        event = photo_events[photo[P_EVENT]]
+        if photo[P_PURPOSE] == "signature":
+            signatures.append((photo, event))
+        else:
+            photo_facts.append(_photo(photo, event))
     return VisitFacts(
-        visit_id=str(visit["id"]),
-        agreed_time=visit["agreed_time"],
-        booked_at=visit["booked_at"],
-        site=SiteFacts(visit["site_latitude"], visit["site_longitude"], visit["time_zone"]),
-        order=OrderFacts(
-            order_id=str(visit["work_order"]),
-            kind=visit["kind"],
-            tier=visit["tier"],
-            accepted_at=visit["accepted_at"],
-            first_visit_id=first_visit_id,
-            first_contact_at=visit["first_contact_at"],
-            resolved_at=visit["order_closed_at"] if visit["order_outcome"] == "resolved" else None,
-            forced_close_reason=visit["forced_close_reason"],
-            reschedules=tuple(_reschedule(r) for r in sorted(reschedules, key=lambda r: (r["recorded_at"], str(r["id"])))),
+        visit[V_ID],
+        visit[V_AGREED],
+        visit[V_BOOKED],
+        SiteFacts(visit[V_SITE_LAT], visit[V_SITE_LON], visit[V_ZONE]),
+        OrderFacts(
+            visit[V_ORDER],
+            visit[V_KIND],
+            visit[V_TIER],
+            visit[V_ACCEPTED],
+            visit[V_FIRST_VISIT],
+            visit[V_FIRST_CONTACT],
+            visit[V_CLOSED] if visit[V_OUTCOME] == "resolved" else None,
+            visit[V_FORCED],
+            reschedules,
         ),
-        install_late_reason=visit["late_reason"],
-        customer_notified_at=visit["customer_notified_at"],
-        checkins=tuple(_checkin(e) for e in events if e["kind"] in CHECKIN_KINDS),
-        clock_syncs=tuple(sorted({_clock_sync(e) for e in events if e["clock_offset_ms"] is not None}, key=_sync_key)),
-        steps=tuple(
-            StepFacts(str(e["event_id"]), e["payload"]["step"], e["corrected_time"], e["payload"].get("note") or "")
-            for e in by_kind.get("step", [])
-        ),
-        notes=tuple(
-            NoteFacts(
-                str(e["event_id"]),
-                "V-SHOES" if e["payload"]["topic"] == "shoe_covers_reason" else "general",
-                e["payload"]["text"],
-                e["corrected_time"],
-            )
-            for e in by_kind.get("note", [])
-        ),
-        leaves=tuple(
-            LeaveFacts(str(e["event_id"]), e["corrected_time"], e["payload"]["willReturn"], _instant(e["payload"].get("restoreBy")))
-            for e in by_kind.get("leave", [])
-        ),
-        tests=tuple(
-            ServiceTestFacts(
-                str(e["event_id"]), e["corrected_time"], e["payload"]["customerAccepted"],
-                e["payload"].get("downloadMbps"), e["payload"].get("uploadMbps"), e["payload"].get("latencyMs"),
-            )
-            for e in by_kind.get("test_result", [])
-        ),
-        asks=tuple(_ask(e, asks[e["id"]]) for e in by_kind.get("question", []) if e["id"] in asks),
-        photos=tuple(
-            _photo(p, photo_events[p["event"]]) for p in sorted(photos, key=lambda p: str(p["id"])) if p["purpose"] != "signature"
-        ),
-        signature=_signature(signature_rows, photo_events),
-        card=_card(by_kind.get("service_card", [])),
-        completion=_completion(by_kind.get("completion", [])),
+        visit[V_LATE_REASON],
+        visit[V_NOTIFIED],
+        tuple(checkins),
+        _clock_syncs(syncs),
+        tuple(steps),
+        tuple(notes),
+        tuple(leaves),
+        tuple(tests),
+        tuple(ask_facts),
+        tuple(photo_facts),
+        _signature(signatures),
+        card,
+        None if completion is None else _completion(*completion),
     )
+
+
+def _clock_syncs(measured: list[tuple[datetime, float]]) -> tuple[ClockSyncFacts, ...]:
+    """Distinct (measured at, offset) pairs in that order."""
+    measured.sort()
+    syncs = []
+    previous = None
+    for pair in measured:
+        if pair != previous:
+            syncs.append(ClockSyncFacts(*pair))
+            previous = pair
+    return tuple(syncs)
 
 
 def _instant(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
-def _reschedule(row: Row) -> RescheduleFacts:
-    return RescheduleFacts(
-        event_id=str(row["id"]),
-        visit_id=str(row["visit"]),
-        old_time=row["old_time"],
-        new_time=row["new_time"],
-        initiator=row["initiator"],
-        reason_code=row["reason_code"],
-        customer_confirmed=row["customer_confirmed"],
-        recorded_at=row["recorded_at"],
-        note=row["note"],
-    )
-
-
-def _checkin(event: Row) -> CheckinFacts:
-    return CheckinFacts(
-        event_id=str(event["event_id"]),
-        kind=event["kind"],
-        latitude=event["latitude"],
-        longitude=event["longitude"],
-        accuracy_m=event["accuracy_m"],
-        device_time=event["device_time"],
-        received_at=event["server_received_at"],
-        corrected_time=event["corrected_time"],
-        mock=bool(event["mock"]),
-    )
-
-
-def _clock_sync(event: Row) -> ClockSyncFacts:
-    # Stored as server minus device (what to add to a device time); the engine reads device minus server.
-    return ClockSyncFacts(measured_at=event["server_received_at"], offset_s=-event["clock_offset_ms"] / 1000)
-
-
-def _sync_key(sync: ClockSyncFacts) -> tuple[datetime, float]:
-    return sync.measured_at, sync.offset_s
-
-
-def _ask(event: Row, follow_up: Row) -> AskFacts:
-    return AskFacts(
-        event_id=str(event["event_id"]),
-        asked_at=follow_up["asked_at"],
-        question=follow_up["question"],
-        customer_name=follow_up["customer_name"],
-        customer_phone=follow_up["customer_phone"],
-        customer_address=follow_up["address"],
-        followed_up_at=follow_up["resolved_at"],
-    )
-
-
 def _photo(photo: Row, event: Row) -> PhotoFacts:
-    captured = photo["captured_at_utc"]
-    if captured is not None and event["clock_offset_ms"] is not None:
+    captured = photo[P_CAPTURED]
+    offset = event[R_OFFSET]
+    if captured is not None and offset is not None:
         # The camera writes EXIF from the same phone clock, so the offset measured at sync corrects it too.
-        captured += timedelta(milliseconds=event["clock_offset_ms"])
+        captured += timedelta(milliseconds=offset)
     return PhotoFacts(
-        photo_id=str(photo["id"]),
-        purpose=photo["purpose"],
-        sha256=photo["sha256"],
-        perceptual_hash=photo["perceptual_hash"],
-        recorded_at=event["corrected_time"],
-        captured_at=captured,
-        latitude=photo["gps_latitude"],
-        longitude=photo["gps_longitude"],
-        software=photo["software"],
+        photo[P_ID], photo[P_PURPOSE], photo[P_SHA], photo[P_PHASH], event[R_TIME], captured, photo[P_LAT],
+        photo[P_LON], photo[P_SOFTWARE],
     )
 
 
-def _signature(rows: list[Row], events: dict[UUID, Row]) -> SignatureFacts | None:
-    if not rows:
+def _signature(signed: list[tuple[Row, Row]]) -> SignatureFacts | None:
+    """The latest signature (by the time of its fact, then photo id) of (photo, fact) pairs."""
+    if not signed:
         return None
-    latest = max(rows, key=lambda p: (events[p["event"]]["corrected_time"], str(p["id"])))
-    event = events[latest["event"]]
+    photo, event = max(signed, key=_signature_order)
+    payload, result = _decode_json(event[R_PAYLOAD]), _decode_json(event[R_RESULT])
     return SignatureFacts(
-        event_id=str(event["event_id"]),
-        signer_name=event["payload"]["signerName"],
-        ink_ratio=latest["ink_coverage"] or 0.0,
-        signed_at=event["corrected_time"],
-        summary_digest=event["payload"]["summaryDigest"],
-        expected_digest=event["result"]["expectedDigest"],
+        event_id=event[R_EVENT_ID],
+        signer_name=payload["signerName"],
+        ink_ratio=photo[P_INK] or 0.0,
+        signed_at=event[R_TIME],
+        summary_digest=payload["summaryDigest"],
+        expected_digest=result["expectedDigest"],
     )
 
 
-def _card(events: list[Row]) -> CardFacts | None:
-    if not events:
-        return None
-    event = events[0]
-    card = event["result"]["card"]
+def _signature_order(signed: tuple[Row, Row]) -> tuple[datetime, str]:
+    return signed[1][R_TIME], signed[0][P_ID]
+
+
+def _card(event_id: str, result: str) -> CardFacts:
+    card = _decode_json(result)["card"]
     return CardFacts(
-        event_id=str(event["event_id"]),
+        event_id=event_id,
         technician_name=card["technicianName"],
         staff_number=card["staffNumber"],
-        contact_phone=card["contactPhone"],
+        # The phone API's ServiceCard names it technicianPhone; early rows said contactPhone.
+        contact_phone=card["technicianPhone"] if "technicianPhone" in card else card["contactPhone"],
         hotline=card["hotline"],
         leaflet=card["leaflet"],
     )
 
 
-def _completion(events: list[Row]) -> CompletionFacts | None:
-    if not events:
-        return None
-    payload = events[-1]["payload"]
+def _completion(event_id: str, payload: str) -> CompletionFacts:
+    payload = _decode_json(payload)
     terminal = payload.get("terminal") or {}
     return CompletionFacts(
-        event_id=str(events[-1]["event_id"]),
+        event_id=event_id,
         outcome=payload["outcome"],
         reason=payload.get("reason") or "",
         customer_equipment_fault=bool(terminal.get("customerEquipmentFault", False)),

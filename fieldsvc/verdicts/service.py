@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import multiprocessing
+import multiprocessing.util
+import os
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from typing import Any, Callable
 from uuid import UUID
 
+from piccolo.engine.postgres import PostgresEngine
+
 from fieldsvc import db
 from fieldsvc.audit.engine import audit_visit
+from fieldsvc.audit.policy import Policy, load_default_policies
 from fieldsvc.auth.caller import Caller
 from fieldsvc.context import AppContext
-from fieldsvc.tables import PhotoMatch, Visit
+from fieldsvc.tables import PhotoMatch, Visit, VisitEvent
 from fieldsvc.trail.chain import canonical_json
-from fieldsvc.trail.service import TrailWriter
 from fieldsvc.verdicts import repository
 from fieldsvc.verdicts.loader import NEIGHBOUR_WINDOW, load_visits
 
-BULK_BATCH = 500
+BULK_BATCH = 1000  # visits per transaction: fewer commits and round trips; still seconds of work each
+BULK_IN_FLIGHT = 2  # batches in flight at once in one process on PostgreSQL
+# A long bulk run on PostgreSQL is CPU-bound in Python (facts, rules, digests): worker processes use every core.
+BULK_WORKERS = max(1, min(4, os.cpu_count() or 1))
+BULK_WORKERS_MIN_BATCHES = 20  # below this a worker's start (about a second of imports) does not pay off
+_DEFAULT_CLOCK = AppContext.__dataclass_fields__["clock"].default
 
 
 class VerdictService:
@@ -29,56 +42,181 @@ class VerdictService:
         if not visit_ids:
             return {}
         now = self.ctx.now()
+        book = self.ctx.policies
+        policies: dict[tuple[str, str, str], Policy] = {}
         results = []
         for loaded in await load_visits(visit_ids, now):
-            policy = self.ctx.policies.select(loaded.kind, loaded.locality, loaded.tier)
+            key = (loaded.kind, loaded.locality, loaded.tier)
+            policy = policies.get(key)
+            if policy is None:
+                policy = policies[key] = book.select(*key)
             verdict = audit_visit(loaded.facts, policy, loaded.context).to_dict()
             digest = hashlib.sha256(canonical_json(verdict).encode()).hexdigest()
             results.append({"visit_id": UUID(loaded.facts.visit_id), "verdict": verdict, "facts_digest": digest})
         stored = await repository.stored_digests([r["visit_id"] for r in results])
         changed = [r for r in results if stored.get(r["visit_id"]) != r["facts_digest"]]
         if changed:
-            await repository.replace_verdicts(changed, now)
-            await repository.reopen_review([r["visit_id"] for r in changed])
-            trail = TrailWriter(self.ctx)
-            for result in changed:
-                verdict = result["verdict"]
-                await trail.append(
-                    "verdict",
-                    result["visit_id"],
-                    actor,
-                    {"status": verdict["status"], "policy": f"{verdict['policy_id']}@{verdict['policy_version']}",
-                     "digest": result["facts_digest"]},
-                )
+            await repository.replace_verdicts(changed, now, reopen=True)  # and reopen_review, in one statement
+            actor_id = str(actor.user_id) if actor else "system"
+            await repository.append_trail(
+                "verdict",
+                [
+                    (
+                        str(result["visit_id"]),
+                        actor_id,
+                        self.ctx.now(),
+                        {
+                            "status": result["verdict"]["status"],
+                            "policy": f"{result['verdict']['policy_id']}@{result['verdict']['policy_version']}",
+                            "digest": result["facts_digest"],
+                        },
+                    )
+                    for result in changed
+                ],
+            )
         return {r["visit_id"]: r["verdict"] for r in results}
 
-    async def reaudit_after_fact(self, visit_id: UUID, actor: Caller | None) -> None:
-        """A fact about one visit can change others' verdicts: photo matches (E-REUSE), the technician's fixes (E-MOCK)."""
-        await self.reaudit(await affected_visits(visit_id), actor)
+    async def reaudit_neighbours(self, visit_id: UUID, fact_time: datetime, actor: Caller | None) -> None:
+        """After a fact on a visit committed, re-audit the other visits it can change, one transaction each.
+
+        Each holds only that visit's lock, so facts on different visits never wait on each other in a cycle; a
+        failure here loses nothing (the fact is stored) and the next re-audit of that visit, or a bulk run, catches up.
+        """
+        for other in await affected_visits(visit_id, fact_time):
+            async with db.write_transaction(self.ctx.engine):
+                await db.locked(Visit.select(Visit.id).where(Visit.id == other), self.ctx.engine)
+                await self.reaudit([other], actor)
 
     async def reaudit_all(self, visit_ids: list[UUID], progress: Callable[[int], None]) -> int:
-        """Bulk A-REAUDIT in batches, each its own transaction, so an interrupted run keeps what it finished."""
-        done = 0
-        for start in range(0, len(visit_ids), BULK_BATCH):
-            batch = visit_ids[start : start + BULK_BATCH]
-            async with db.write_transaction(self.ctx.engine):
+        """Bulk A-REAUDIT in batches, each its own transaction, so an interrupted run keeps what it finished.
+
+        Progress is reported in batch order. On PostgreSQL, a long run is shared by worker processes (one per core,
+        each batch still its own transaction with the same queries and writes); a shorter one keeps two batches in
+        flight in this process, each on its own connection, so the database's work overlaps Python's. Inside a
+        caller's transaction (one connection), on SQLite (one writer), or with a replaced clock or policy book,
+        batches take turns in this process.
+        """
+        engine = self.ctx.engine
+        batches = [visit_ids[start : start + BULK_BATCH] for start in range(0, len(visit_ids), BULK_BATCH)]
+        if self._may_use_workers(len(batches)):
+            return await self._reaudit_in_workers(batches, progress)
+        in_flight = 1 if db.is_sqlite(engine) or engine.current_transaction.get() is not None else BULK_IN_FLIGHT
+
+        async def run(batch: list[UUID]) -> int:
+            async with db.write_transaction(engine):
                 await self.reaudit(batch, None)
-            done += len(batch)
-            progress(done)
+            return len(batch)
+
+        done = 0
+        if in_flight == 1:
+            for batch in batches:
+                done += await run(batch)
+                progress(done)
+            return done
+        pending: deque[asyncio.Task[int]] = deque()
+        try:
+            for batch in batches:
+                pending.append(asyncio.create_task(run(batch)))
+                if len(pending) >= in_flight:
+                    done += await pending.popleft()
+                    progress(done)
+            while pending:
+                done += await pending.popleft()
+                progress(done)
+        finally:
+            for task in pending:  # a failed batch (or an interrupted run) rolls back the batches still in flight
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        return done
+
+    def _may_use_workers(self, batch_count: int) -> bool:
+        """Workers rebuild the context from the engine's config: only when nothing else of it matters."""
+        engine = self.ctx.engine
+        if BULK_WORKERS < 2 or batch_count < BULK_WORKERS_MIN_BATCHES:
+            return False
+        if not isinstance(engine, PostgresEngine) or engine.current_transaction.get() is not None:
+            return False
+        if self.ctx.clock is not _DEFAULT_CLOCK:
+            return False
+        if "policies" in vars(self.ctx):  # read already: it must be the shipped book the workers will read
+            shipped = {(p.policy_id, p.version, p.fingerprint) for p in load_default_policies()}
+            return {(p.policy_id, p.version, p.fingerprint) for p in self.ctx.policies} == shipped
+        return True
+
+    async def _reaudit_in_workers(self, batches: list[list[UUID]], progress: Callable[[int], None]) -> int:
+        loop = asyncio.get_running_loop()
+        pool = ProcessPoolExecutor(
+            max_workers=BULK_WORKERS,
+            mp_context=multiprocessing.get_context("spawn"),  # never fork a process with a running loop and pool
+            initializer=_start_worker,
+            initargs=(self.ctx.engine.config, self.ctx.settings),
+        )
+        futures = [loop.run_in_executor(pool, _reaudit_batch, batch) for batch in batches]
+        done = 0
+        try:
+            for future in futures:
+                done += await future
+                progress(done)
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        await loop.run_in_executor(None, pool.shutdown)
         return done
 
 
-async def affected_visits(visit_id: UUID) -> list[UUID]:
+_worker: dict[str, Any] = {}  # in a bulk worker process: its event loop and service
+
+
+def _start_worker(config: dict[str, Any], settings: Any) -> None:
+    """A bulk worker: its own loop, engine (bound to every table) and one connection."""
+    try:
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    except ImportError:  # pragma: no cover - uvloop ships with the server extras
+        loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    engine = PostgresEngine(config=config)
+    db.bind_engine(engine)
+    loop.run_until_complete(engine.start_connection_pool(min_size=1, max_size=1))
+    _worker.update(loop=loop, service=VerdictService(AppContext(settings=settings, engine=engine, blobs=None)))
+    multiprocessing.util.Finalize(None, _stop_worker, exitpriority=10)
+
+
+def _stop_worker() -> None:
+    loop, service = _worker.pop("loop", None), _worker.pop("service", None)
+    if loop is not None and service is not None:
+        loop.run_until_complete(service.ctx.engine.close_connection_pool())
+        loop.close()
+
+
+def _reaudit_batch(batch: list[UUID]) -> int:
+    service: VerdictService = _worker["service"]
+
+    async def run() -> None:
+        async with db.write_transaction(service.ctx.engine):
+            await service.reaudit(batch, None)
+
+    _worker["loop"].run_until_complete(run())
+    return len(batch)
+
+
+async def affected_visits(visit_id: UUID, fact_time: datetime) -> list[UUID]:
+    """Other visits a new fact can change: photo matches (E-REUSE), the order's other visits (order-level findings sit
+    on its first visit), and the technician's visits with located facts within NEIGHBOUR_WINDOW of it (E-MOCK)."""
     matched = await PhotoMatch.select(PhotoMatch.other_visit).where(PhotoMatch.visit == visit_id)
-    visit = await Visit.select(Visit.technician, Visit.agreed_time).where(Visit.id == visit_id).first()
-    same_day: list[dict] = []
-    if visit and visit["technician"] is not None:
-        same_day = await Visit.select(Visit.id).where(
-            (Visit.technician == visit["technician"])
-            & (Visit.agreed_time >= visit["agreed_time"] - NEIGHBOUR_WINDOW * 2)
-            & (Visit.agreed_time <= visit["agreed_time"] + NEIGHBOUR_WINDOW * 2)
-        )
-    return sorted({visit_id, *(m["other_visit"] for m in matched), *(v["id"] for v in same_day)}, key=str)
+    visit = await Visit.select(Visit.technician, Visit.work_order).where(Visit.id == visit_id).first()
+    same_order = await Visit.select(Visit.id).where(Visit.work_order == visit["work_order"])
+    nearby = await VisitEvent.select(VisitEvent.visit).where(
+        (VisitEvent.technician == visit["technician"])
+        & VisitEvent.latitude.is_not_null()
+        & (VisitEvent.corrected_time >= fact_time - NEIGHBOUR_WINDOW)
+        & (VisitEvent.corrected_time <= fact_time + NEIGHBOUR_WINDOW)
+    )
+    others = {m["other_visit"] for m in matched} | {v["id"] for v in same_order} | {e["visit"] for e in nearby}
+    return sorted(others - {visit_id}, key=str)
 
 
 async def visit_ids_between(start: datetime | None, end: datetime | None) -> list[UUID]:

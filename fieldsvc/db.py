@@ -6,7 +6,7 @@ import os
 import sqlite3
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -37,6 +37,23 @@ def bind_engine(engine: Engine) -> None:
     piccolo_conf.DB = engine
     for table in (*ALL_TABLES, Migration):
         table._meta.db = engine
+
+
+@asynccontextmanager
+async def pg_connection(engine: Engine) -> AsyncIterator[Any]:
+    """The asyncpg connection of the current transaction, or one from the pool when there is none."""
+    transaction = engine.current_transaction.get()
+    if transaction is not None:
+        yield transaction.connection
+    elif engine.pool is not None:
+        async with engine.pool.acquire() as connection:
+            yield connection
+    else:
+        connection = await engine.get_new_connection()
+        try:
+            yield connection
+        finally:
+            await connection.close()
 
 
 def is_sqlite(engine: Engine) -> bool:

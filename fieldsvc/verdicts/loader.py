@@ -40,7 +40,6 @@ from fieldsvc.audit.facts import (
     VisitFacts,
 )
 from fieldsvc.tables import FollowUp, Photo, PhotoMatch, Reschedule, Visit, VisitEvent
-from fieldsvc.verdicts.repository import pg_connection
 
 CHECKIN_KINDS = ("arrival", "return", "checkout")
 NEIGHBOUR_WINDOW = timedelta(hours=12)  # E-MOCK compares a fix with the technician's fixes this close in time
@@ -174,7 +173,7 @@ async def load_visits(visit_ids: list[UUID], now: datetime) -> list[LoadedVisit]
 
 
 async def _postgres_rows(engine: Any, visit_ids: list[UUID]) -> _Rows:
-    async with pg_connection(engine) as connection:
+    async with db.pg_connection(engine) as connection:
         visits = await connection.fetch(_VISITS_SQL, visit_ids)
         if not visits:
             return _Rows([], [], [], [], {}, [], [], [], {})

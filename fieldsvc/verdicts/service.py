@@ -22,6 +22,7 @@ from fieldsvc.auth.caller import Caller
 from fieldsvc.context import AppContext
 from fieldsvc.tables import PhotoMatch, Visit, VisitEvent
 from fieldsvc.trail.chain import canonical_json
+from fieldsvc.trail.service import Entry, TrailWriter, actor_id_of
 from fieldsvc.verdicts import repository
 from fieldsvc.verdicts.loader import NEIGHBOUR_WINDOW, load_visits
 
@@ -56,15 +57,13 @@ class VerdictService:
         stored = await repository.stored_digests([r["visit_id"] for r in results])
         changed = [r for r in results if stored.get(r["visit_id"]) != r["facts_digest"]]
         if changed:
-            await repository.replace_verdicts(changed, now, reopen=True)  # and reopen_review, in one statement
-            actor_id = str(actor.user_id) if actor else "system"
-            await repository.append_trail(
+            await repository.replace_verdicts(changed, now)
+            await TrailWriter(self.ctx).append_many(
                 "verdict",
                 [
-                    (
+                    Entry(
                         str(result["visit_id"]),
-                        actor_id,
-                        self.ctx.now(),
+                        actor_id_of(actor),
                         {
                             "status": result["verdict"]["status"],
                             "policy": f"{result['verdict']['policy_id']}@{result['verdict']['policy_version']}",

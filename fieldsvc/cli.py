@@ -86,6 +86,7 @@ def serve_http(settings: Settings, host: str | None, port: int | None, workers: 
         workers=workers,
         log_level=settings.log_level.lower(),
         log_config=logging_config(settings.log_level),
+        access_log=False,  # fieldsvc.access logs every answer, with its request id
     )
     return 0
 

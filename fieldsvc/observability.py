@@ -53,7 +53,6 @@ def logging_config(level: str) -> dict[str, Any]:
         },
         "root": {"handlers": ["stderr"], "level": level.upper()},
         "loggers": {
-            "uvicorn.access": {"level": "WARNING"},  # fieldsvc.access replaces it, with the request id
             "httpx": {"level": "WARNING"},
         },
     }

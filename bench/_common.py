@@ -43,6 +43,17 @@ SITE = (31.2304, 121.4737)  # Pudong; every seeded site lies within a few km of 
 SLOTS = (clock_time(9, 0), clock_time(11, 0), clock_time(13, 30), clock_time(15, 30), clock_time(17, 30))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
+# The one door every phone fact goes through, timed inside the service with --trace (wall clock, waits included).
+FACT_PATH_TRACE = (
+    "fieldsvc.mobile.service:MobileService.record_fact",
+    "fieldsvc.mobile.repository:lock_own_visit",
+    "fieldsvc.mobile.repository:stored_event",
+    "fieldsvc.mobile.repository:claim_event",
+    "fieldsvc.verdicts.service:VerdictService.reaudit",
+    "fieldsvc.trail.service:TrailWriter.append_many",
+    "fieldsvc.verdicts.service:VerdictService.reaudit_neighbours",
+)
+
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)

@@ -41,12 +41,7 @@ from _common import HOST, HttpClient, log  # noqa: E402
 # Timed inside the service with --trace (wall clock per call, waits included).
 TRACE = (
     "fieldsvc.mobile.service:MobileService._sync_one",
-    "fieldsvc.mobile.service:MobileService.record_fact",
-    "fieldsvc.mobile.repository:lock_own_visit",
-    "fieldsvc.mobile.repository:stored_event",
-    "fieldsvc.mobile.repository:claim_event",
-    "fieldsvc.trail.service:TrailWriter.append",
-    "fieldsvc.verdicts.service:VerdictService.reaudit_neighbours",
+    *common.FACT_PATH_TRACE,
     "fieldsvc.verdicts.service:affected_visits",
     "fieldsvc.verdicts.service:load_visits",
     "fieldsvc.verdicts.service:audit_visit",

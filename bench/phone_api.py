@@ -42,12 +42,7 @@ from _common import HOST, LoadResult, Server, log  # noqa: E402
 # Timed inside the service with --trace (wall clock per call, waits included).
 TRACE = (
     "fieldsvc.auth.service:AuthService.resolve",
-    "fieldsvc.mobile.service:MobileService.record_fact",
-    "fieldsvc.mobile.repository:lock_own_visit",
-    "fieldsvc.mobile.repository:stored_event",
-    "fieldsvc.mobile.repository:claim_event",
-    "fieldsvc.trail.service:TrailWriter.append",
-    "fieldsvc.verdicts.service:VerdictService.reaudit_neighbours",
+    *common.FACT_PATH_TRACE,
     "fieldsvc.mobile.repository:requeue_if_still_flagged",
 )
 

@@ -52,10 +52,8 @@ TRACE = (
     "fieldsvc.mobile.photos:process_image",
     "fieldsvc.mobile.photos:PhotoIngest._store",
     "fieldsvc.storage.local:LocalBlobStore.put",
-    "fieldsvc.mobile.service:MobileService.record_fact",
     "fieldsvc.mobile.photos:record_reuse",
-    "fieldsvc.trail.service:TrailWriter.append",
-    "fieldsvc.verdicts.service:VerdictService.reaudit_neighbours",
+    *common.FACT_PATH_TRACE,
 )
 
 

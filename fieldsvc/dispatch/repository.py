@@ -70,10 +70,6 @@ async def visits_of_order(order_id: UUID) -> list[Row]:
     return await Visit.select().where(Visit.work_order == order_id).order_by(Visit.agreed_time)
 
 
-async def has_booking(order_id: UUID) -> bool:
-    return await Visit.exists().where(Visit.work_order == order_id)
-
-
 async def record_first_contact(order_id: UUID, at: datetime) -> None:
     await WorkOrder.update({WorkOrder.first_contact_at: at}).where(
         (WorkOrder.id == order_id) & WorkOrder.first_contact_at.is_null()

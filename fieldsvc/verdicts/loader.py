@@ -591,8 +591,7 @@ def _card(event_id: str, result: str) -> CardFacts:
         event_id=event_id,
         technician_name=card["technicianName"],
         staff_number=card["staffNumber"],
-        # The phone API's ServiceCard names it technicianPhone; early rows said contactPhone.
-        contact_phone=card["technicianPhone"] if "technicianPhone" in card else card["contactPhone"],
+        contact_phone=card["technicianPhone"],
         hotline=card["hotline"],
         leaflet=card["leaflet"],
     )

@@ -51,7 +51,7 @@ FACT_PATH_TRACE = (
     "fieldsvc.mobile.repository:claim_event",
     "fieldsvc.verdicts.service:VerdictService.reaudit",
     "fieldsvc.trail.service:TrailWriter.append_many",
-    "fieldsvc.verdicts.service:VerdictService.reaudit_neighbours",
+    "fieldsvc.verdicts.service:VerdictService.audit_due",
 )
 
 
@@ -75,18 +75,23 @@ def fast_loop() -> None:
 @contextlib.asynccontextmanager
 async def scratch_database(prefix: str) -> AsyncIterator[str]:
     """A fresh PostgreSQL database for one run, dropped afterwards whatever happens (like tests/conftest.py)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    await _admin(f'CREATE DATABASE "{name}"')
+    log(f"created database {name}")
+    try:
+        yield urlunsplit(urlsplit(ADMIN_URL)._replace(path=f"/{name}"))
+    finally:
+        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        log(f"dropped database {name}")
+
+
+async def _admin(statement: str) -> None:
+    """One statement on a connection of its own: the soak restarts PostgreSQL, so nothing is held across a run."""
     import asyncpg
 
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = await asyncpg.connect(ADMIN_URL, timeout=10)
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        log(f"created database {name}")
-        try:
-            yield urlunsplit(urlsplit(ADMIN_URL)._replace(path=f"/{name}"))
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            log(f"dropped database {name}")
+        await admin.execute(statement)
     finally:
         await admin.close()
 
@@ -288,13 +293,15 @@ def start_fieldsvc(
     profile: Path | None = None,
     trace: Sequence[str] = (),
     log_level: str = "INFO",
+    workers: int = 1,
+    extra_env: dict[str, str] | None = None,
 ) -> Server:
     """The real service: `fieldsvc serve --no-demo --workers 1` (uvicorn, uvloop, httptools, the app factory).
 
     With `profile`, the same command line under cProfile; with `trace`, with wall-clock timers around the named
-    functions (see `trace-serve` below)."""
+    functions (see `trace-serve` below). `extra_env` adds FIELDSVC_* settings (e.g. the S3 blob store)."""
     port = port or free_port()
-    args = ["serve", "--no-demo", "--workers", "1", "--host", HOST, "--port", str(port)]
+    args = ["serve", "--no-demo", "--workers", str(workers), "--host", HOST, "--port", str(port)]
     trace_path = data_dir / f"trace-{port}.json"
     if profile is not None:
         command = [sys.executable, str(Path(__file__)), "profile-serve", str(profile), "--", *args]
@@ -307,7 +314,7 @@ def start_fieldsvc(
         process = subprocess.Popen(
             command,
             cwd=REPO,
-            env=service_env(database_url, data_dir, log_level),
+            env={**service_env(database_url, data_dir, log_level), **(extra_env or {})},
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -594,7 +594,7 @@ async def single_visit(ctx: AppContext, connection: asyncpg.Connection, seed: Se
             new_id(), event_id, visit_id, technician, kind, "0" * 64, json.dumps(payload), "{}", when + timedelta(
                 seconds=1), now, lat, lon, acc, fix_time, mock, distance,
         )
-        affected += 1 + len(await affected_visits(visit_id, when))
+        affected += 1 + len(await affected_visits([visit_id], [visit_id]))
         started = time.perf_counter()
         async with db.write_transaction(ctx.engine):  # what the fact's own transaction does
             await VerdictService(ctx).reaudit([visit_id], None)

@@ -43,7 +43,7 @@ from _common import HOST, LoadResult, Server, log  # noqa: E402
 TRACE = (
     "fieldsvc.auth.service:AuthService.resolve",
     *common.FACT_PATH_TRACE,
-    "fieldsvc.mobile.repository:requeue_if_still_flagged",
+    "fieldsvc.verdicts.outbox:mark",
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
@@ -24,6 +25,7 @@ from fieldsvc.mobile.controller import mobile_router
 from fieldsvc.observability import request_id_middleware, stamp_response
 from fieldsvc.review.controller import ReviewController
 from fieldsvc.technician.controller import MyVisitsController
+from fieldsvc.verdicts.worker import run_auditor
 from fieldsvc.people.controller import PeopleController
 
 API_VERSION = "1.0.0"
@@ -54,9 +56,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         db.bind_engine(ctx.engine)
         await db.open_database(ctx.engine)
+        auditor = asyncio.create_task(run_auditor(ctx), name="fieldsvc-auditor")
         try:
             yield
         finally:
+            auditor.cancel()
+            await asyncio.gather(auditor, return_exceptions=True)
             await db.close_database(ctx.engine)
 
     app = Litestar(

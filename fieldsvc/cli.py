@@ -161,12 +161,15 @@ async def cleanup_blobs(settings: Settings, grace: timedelta, dry_run: bool) -> 
 
 async def verify(settings: Settings) -> int:
     from fieldsvc.context import AppContext
-    from fieldsvc.trail.service import verify_trail
+    from fieldsvc.trail.service import TrailWriter, verify_trail
 
     ctx = AppContext.from_settings(settings)
     db.bind_engine(ctx.engine)
     await db.open_database(ctx.engine)
     try:
+        chained = await TrailWriter(ctx).chain_all_pending()  # what requests queued and no server chained yet
+        if chained:
+            print(f"chained {chained} queued entries first", file=sys.stderr)
         checked, broken = await verify_trail(lambda n: print(f"\rchecked {n} entries", end="", file=sys.stderr))
     finally:
         await db.close_database(ctx.engine)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import secrets
@@ -26,6 +27,7 @@ class AppContext:
     engine: Engine
     blobs: BlobStore
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))  # tests replace it to travel in time
+    audit_wakeup: asyncio.Event = field(default_factory=asyncio.Event)  # set when a fact marked a visit due
 
     def now(self) -> datetime:
         return self.clock()

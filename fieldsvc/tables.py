@@ -269,6 +269,16 @@ class AuditResult(Table, tablename="audit_result"):
     audited_at = Timestamptz()
 
 
+class AuditDue(Table, tablename="audit_due"):
+    """A-REAUDIT outbox: a visit with facts its verdict does not reflect yet, written in the fact's transaction."""
+
+    visit = ForeignKey(references=Visit, null=False, unique=True)
+    token = UUID()  # new on every mark: a re-audit clears the row only if no fact marked it again meanwhile
+    marked_at = Timestamptz()  # when the oldest mark not yet audited was made
+    located = Boolean(default=False)  # a located fact came in: the technician's neighbouring visits (E-MOCK) too
+    lease_until = Timestamptz(null=True, default=None)  # a worker is auditing it; after this, another may
+
+
 class AuditFinding(Table, tablename="audit_finding"):
     """One row per finding of the latest verdict, for filtering the auditor queue by rule and severity."""
 
@@ -303,6 +313,17 @@ class TrailEntry(Table, tablename="trail_entry"):
     recorded_at = Timestamptz()
 
 
+class TrailPending(Table, tablename="trail_pending"):
+    """A-TRAIL entries written by requests, committed with their change, waiting to be chained in this order."""
+
+    id = BigSerial(primary_key=True)
+    kind = Varchar(length=32)
+    subject_id = Varchar(length=64)
+    actor_id = Varchar(length=64)
+    payload = Text()  # the entry's canonical text, as it will be hashed
+    recorded_at = Timestamptz()
+
+
 ALL_TABLES: tuple[type[Table], ...] = (
     Technician,
     AppUser,
@@ -322,7 +343,9 @@ ALL_TABLES: tuple[type[Table], ...] = (
     PhotoMatch,
     FollowUp,
     AuditResult,
+    AuditDue,
     AuditFinding,
     ReviewDecision,
     TrailEntry,
+    TrailPending,
 )

@@ -21,6 +21,7 @@ from fieldsvc.config import Settings
 from fieldsvc.people.schemas import CreateUser, TechnicianProfile
 from fieldsvc.people.service import PeopleService
 from fieldsvc.tables import ALL_TABLES, AppUser, Technician
+from fieldsvc.verdicts.service import VerdictService
 
 POSTGRES_ADMIN_URL = os.environ.get("FIELDSVC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 PASSWORD = "correct-horse-42"
@@ -116,6 +117,7 @@ async def people(app) -> People:
 async def client(app, people, clock) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://fieldsvc.test") as http:
         yield http
+    await VerdictService(app.state.ctx).settle()  # the background auditor is idle before the rows go
     await wipe(app.state.ctx.engine)
 
 

@@ -10,6 +10,7 @@ from fieldsvc.dispatch import repository
 from fieldsvc.dispatch.schemas import AtRiskEntry, BoardEntry, DayBoard
 from fieldsvc.dispatch.service import TechnicianNotFound, zone_named
 from fieldsvc.dispatch.views import technician_ref
+from fieldsvc.verdicts.service import VerdictService
 
 
 def local_day_bounds(day: date, zone_name: str) -> tuple[datetime, datetime]:
@@ -22,6 +23,7 @@ async def technician_day(ctx: AppContext, technician_id: UUID, day: date, zone_n
     technician = await repository.get_technician(technician_id)
     if technician is None:
         raise TechnicianNotFound()
+    await VerdictService(ctx).settle()  # A-REAUDIT: the verdicts shown reflect every recorded fact
     zone_name = zone_name or ctx.settings.default_time_zone
     start, end = local_day_bounds(day, zone_name)
     visits = await repository.technician_visits_between(technician_id, start, end)

@@ -151,6 +151,7 @@ class DispatchService:
         return site["id"], site["locality"]
 
     async def work_order(self, order_id: UUID):
+        await VerdictService(self.ctx).settle()  # A-REAUDIT: the verdicts shown reflect every recorded fact
         order = await repository.get_work_order(order_id)
         if order is None:
             raise WorkOrderNotFound()
@@ -358,6 +359,7 @@ class DispatchService:
         return await self.work_order(order_id)
 
     async def visit(self, visit_id: UUID):
+        await VerdictService(self.ctx).settle()
         visit = await repository.get_visit(visit_id)
         if visit is None:
             raise VisitNotFound()

@@ -74,13 +74,6 @@ async def set_visit_status(visit_id: UUID, status: str, at: datetime) -> None:
     await Visit.update({Visit.status: status, Visit.updated_at: at}).where(Visit.id == visit_id)
 
 
-async def requeue_if_still_flagged(visit_id: UUID) -> None:
-    """A-DECIDE: new evidence on a returned visit that leaves it flagged puts it back in the auditors' queue."""
-    await Visit.update({Visit.review_state: "open"}).where(
-        (Visit.id == visit_id) & (Visit.review_state == "returned") & (Visit.verdict == "flagged")
-    )
-
-
 async def set_completed_at(visit_id: UUID, at: datetime) -> None:
     await Visit.update({Visit.completed_at: at}).where(Visit.id == visit_id)
 

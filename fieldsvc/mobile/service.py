@@ -48,7 +48,7 @@ from fieldsvc.mobile.schemas import (
 )
 from fieldsvc.tables import FollowUp, VisitEvent
 from fieldsvc.trail.service import TrailWriter
-from fieldsvc.verdicts.service import VerdictService
+from fieldsvc.verdicts import outbox
 
 VisitClosed = api_error(409, "visit.closed", "The visit is completed or cancelled; it takes no new facts.")
 ClockRequired = api_error(
@@ -321,9 +321,7 @@ class MobileService:
                 result = await self._claim(caller, visit, draft)
                 stored = None if result is not None else await repository.stored_event(draft.event_id)
         if stored is None:
-            # Other visits this fact touches (E-REUSE, E-MOCK) are re-audited after the commit, each on its own:
-            # a fact's transaction holds only its own visit, so facts on different visits never wait in a cycle.
-            await VerdictService(self.ctx).reaudit_neighbours(visit_id, draft.timing.corrected_time, caller)
+            self.ctx.audit_wakeup.set()
             return Recorded(result, replay=False)
         return replayed(stored, draft.digest, technician, visit_id, draft.result_type)
 
@@ -369,10 +367,10 @@ class MobileService:
             await outcome.write(draft.row_id)
         if after != before:
             await repository.set_visit_status(visit["id"], after, scope.now)
-        # A-REAUDIT: the visit's verdict follows every fact, late offline ones too, in the same transaction.
-        await VerdictService(self.ctx).reaudit([visit["id"]], caller)
-        await repository.requeue_if_still_flagged(visit["id"])
-        # The trail comes last: its lock (one chain for the whole service) is then held only until the commit.
+        # A-REAUDIT: the visit's verdict follows every fact, late offline ones too: its pending re-audit commits with
+        # the fact, and the auditor (a background task, or a reader settling first) runs it once per burst.
+        await outbox.mark(visit["id"], outcome.columns.get("latitude") is not None, scope.now)
+        # A-TRAIL: queued with the fact, so no phone waits for the one chain's lock; the auditor chains it in order.
         await self.trail.append(
             f"fact.{draft.kind}",
             visit["id"],

@@ -13,6 +13,7 @@ from fieldsvc.review import repository
 from fieldsvc.review.schemas import DecideVisit, DecisionView, QueueEntry
 from fieldsvc.tables import ReviewDecision
 from fieldsvc.trail.service import TrailWriter
+from fieldsvc.verdicts.service import VerdictService
 
 ReviewVisitNotFound = api_error(404, "visit.not_found", "No such visit.")
 NotPending = api_error(409, "review.not_pending", "Only a flagged visit that has not been decided can be decided.")
@@ -39,6 +40,7 @@ class ReviewService:
         self.ctx = ctx
 
     async def queue(self, filters: dict[str, Any], limit: int, offset: int) -> list[QueueEntry]:
+        await VerdictService(self.ctx).settle()  # A-REAUDIT: no visit missing from the queue for want of an audit
         rows = await repository.flagged_queue(filters, limit, offset)
         violations = await repository.violations_of([r["id"] for r in rows])
         return [
@@ -62,6 +64,7 @@ class ReviewService:
             raise ReasonRequired()
         if data.decision == "return" and not data.requested:
             raise RequestRequired()
+        await VerdictService(self.ctx).settle()  # decide on the verdict of every recorded fact
         now = self.ctx.now()
         async with db.write_transaction(self.ctx.engine):
             visit = await repository.lock_visit(visit_id, self.ctx.engine)

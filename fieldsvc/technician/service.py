@@ -11,6 +11,7 @@ from fieldsvc.dispatch.boards import local_day_bounds
 from fieldsvc.errors import api_error
 from fieldsvc.technician import repository
 from fieldsvc.technician.schemas import CustomerContact, MyVisit, PolicyRef, VisitSite
+from fieldsvc.verdicts.service import VerdictService
 
 MyVisitNotFound = api_error(404, "visit.not_found", "No such visit among yours.")
 
@@ -32,6 +33,7 @@ class TechnicianService:
         return view
 
     async def _views(self, rows: list[dict]) -> list[MyVisit]:
+        await VerdictService(self.ctx).settle()  # A-REAUDIT: the verdicts shown reflect every recorded fact
         returned = await repository.return_requests([r["id"] for r in rows if r["review_state"] == "returned"])
         return [self._view(row, returned.get(row["id"])) for row in rows]
 

@@ -1,19 +1,21 @@
-"""Appending to the trail inside the caller's transaction, and verifying the whole chain."""
+"""Appending to the trail (queued in the caller's transaction, or chained at once), chaining, and verifying."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Callable
 from uuid import UUID
 
 from fieldsvc import db
 from fieldsvc.auth.caller import Caller
 from fieldsvc.context import AppContext
-from fieldsvc.tables import TrailEntry
+from fieldsvc.tables import TrailEntry, TrailPending
 from fieldsvc.trail.chain import GENESIS_HASH, BrokenLink, entry_hash, entry_text, first_broken_link
 
 TRAIL_LOCK_KEY = 0x7A11  # the advisory lock that makes PostgreSQL writers take turns on the chain
 VERIFY_BATCH = 2000
+CHAIN_BATCH = 5000  # queued entries chained per transaction
 
 
 # One statement for a batch of entries on PostgreSQL (arrays bound as single parameters), in the given order.
@@ -25,6 +27,9 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text
 ORDER BY e.position
 """
 SQLITE_ROWS_PER_INSERT = 4000  # 8 columns each: under SQLite's bind-parameter limit
+TEXT_COLUMNS = ("kind", "subject_id", "actor_id", "payload", "recorded_at")
+
+Unchained = tuple[str, str, str, str, datetime]  # kind, subject id, actor id, canonical text, recorded at
 
 
 @dataclass(frozen=True)
@@ -39,23 +44,54 @@ class TrailWriter:
         self.ctx = ctx
 
     async def append(self, kind: str, subject_id: UUID | str, actor: Caller | None, data: dict[str, Any]) -> None:
-        """Must run inside a write transaction, so the entry commits or rolls back with the change it records."""
-        await self.append_many(kind, [Entry(str(subject_id), actor_id_of(actor), data)])
+        """Queue one entry in the caller's write transaction: it commits or rolls back with the change it records.
+
+        Requests never wait for the chain's lock; the background auditor chains queued entries in their order.
+        """
+        _require_transaction(self.ctx)
+        now = self.ctx.now()
+        text = entry_text(kind, str(subject_id), actor_id_of(actor), now, data)
+        await TrailPending.insert(
+            TrailPending(kind=kind, subject_id=str(subject_id), actor_id=actor_id_of(actor), payload=text, recorded_at=now)
+        )
+        self.ctx.audit_wakeup.set()
 
     async def append_many(self, kind: str, entries: list[Entry]) -> None:
-        """Append entries in order, chained after the last one; writers take turns until their commit."""
-        engine = self.ctx.engine
+        """Chain entries now, in order, in the caller's transaction (batch writers: the verdicts of a re-audit)."""
         if not entries:
             return
-        if engine.current_transaction.get() is None:
-            raise RuntimeError("trail appends must run inside the transaction of the change they record")
-        await db.serialise_appends(engine, TRAIL_LOCK_KEY)
+        _require_transaction(self.ctx)
+        now = self.ctx.now()
+        await db.serialise_appends(self.ctx.engine, TRAIL_LOCK_KEY)
+        await self._chain(
+            [(kind, e.subject_id, e.actor_id, entry_text(kind, e.subject_id, e.actor_id, now, e.data), now) for e in entries]
+        )
+
+    async def chain_pending(self, limit: int = CHAIN_BATCH) -> int:
+        """Move up to `limit` queued entries onto the chain, oldest first; returns how many were chained."""
+        async with db.write_transaction(self.ctx.engine):
+            await db.serialise_appends(self.ctx.engine, TRAIL_LOCK_KEY)  # before reading: one chainer at a time
+            queued = await TrailPending.select().order_by(TrailPending.id).limit(limit)
+            if queued:
+                await self._chain([tuple(row[column] for column in TEXT_COLUMNS) for row in queued])
+                await TrailPending.delete().where(TrailPending.id.is_in([row["id"] for row in queued]))
+        return len(queued)
+
+    async def chain_all_pending(self) -> int:
+        chained = total = await self.chain_pending()
+        while chained:
+            chained = await self.chain_pending()
+            total += chained
+        return total
+
+    async def _chain(self, items: list[Unchained]) -> None:
+        """Append after the last entry; the caller holds the chain's lock until its transaction ends."""
+        engine = self.ctx.engine
         last = await TrailEntry.select(TrailEntry.entry_hash).order_by(TrailEntry.seq, ascending=False).first()
-        prev_hash, now = (last["entry_hash"] if last else GENESIS_HASH), self.ctx.now()
+        prev_hash = last["entry_hash"] if last else GENESIS_HASH
         rows = []
-        for entry in entries:
-            text = entry_text(kind, entry.subject_id, entry.actor_id, now, entry.data)
-            rows.append((prev_hash, entry_hash(prev_hash, text), kind, entry.subject_id, entry.actor_id, text, now))
+        for kind, subject_id, actor_id, text, recorded_at in items:
+            rows.append((prev_hash, entry_hash(prev_hash, text), kind, subject_id, actor_id, text, recorded_at))
             prev_hash = rows[-1][1]
         if db.is_sqlite(engine):
             columns = ("prev_hash", "entry_hash", "kind", "subject_id", "actor_id", "payload", "recorded_at")
@@ -65,6 +101,11 @@ class TrailWriter:
             return
         async with db.pg_connection(engine) as connection:
             await connection.execute(_INSERT_ENTRIES, *(list(column) for column in zip(*rows)))
+
+
+def _require_transaction(ctx: AppContext) -> None:
+    if ctx.engine.current_transaction.get() is None:
+        raise RuntimeError("trail appends must run inside the transaction of the change they record")
 
 
 def actor_id_of(actor: Caller | None) -> str:

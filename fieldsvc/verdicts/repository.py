@@ -127,3 +127,10 @@ async def _replace_verdicts_piccolo(results: list[dict[str, Any]], at: datetime)
         ids = [r["visit_id"] for r in results if r["verdict"]["status"] == status]
         if ids:
             await Visit.update({Visit.verdict: status}).where(Visit.id.is_in(ids))
+
+
+async def requeue_if_still_flagged(visit_ids: list[UUID]) -> None:
+    """A-DECIDE: new evidence on a returned visit that leaves it flagged puts it back in the auditors' queue."""
+    await Visit.update({Visit.review_state: "open"}).where(
+        Visit.id.is_in(visit_ids) & (Visit.review_state == "returned") & (Visit.verdict == "flagged")
+    )

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import multiprocessing
 import multiprocessing.util
 import os
+import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Callable
 from uuid import UUID
 
@@ -23,15 +25,24 @@ from fieldsvc.context import AppContext
 from fieldsvc.tables import PhotoMatch, Visit, VisitEvent
 from fieldsvc.trail.chain import canonical_json
 from fieldsvc.trail.service import Entry, TrailWriter, actor_id_of
-from fieldsvc.verdicts import repository
+from fieldsvc.verdicts import outbox, repository
 from fieldsvc.verdicts.loader import NEIGHBOUR_WINDOW, load_visits
 
+DUE_BATCH = 64  # due visits per outbox re-audit: a burst's visits share one load and one commit
+DUE_LEASE = timedelta(seconds=30)  # an auditor that died holding a claim is replaced after this
+SETTLE_SECONDS = 5.0
+SETTLE_POLL_SECONDS = 0.02
 BULK_BATCH = 1000  # visits per transaction: fewer commits and round trips; still seconds of work each
 BULK_IN_FLIGHT = 2  # batches in flight at once in one process on PostgreSQL
 # A long bulk run on PostgreSQL is CPU-bound in Python (facts, rules, digests): worker processes use every core.
 BULK_WORKERS = max(1, min(4, os.cpu_count() or 1))
 BULK_WORKERS_MIN_BATCHES = 20  # below this a worker's start (about a second of imports) does not pay off
 _DEFAULT_CLOCK = AppContext.__dataclass_fields__["clock"].default
+
+
+def wall_clock() -> datetime:
+    """Leases are about this machine's real time, never the domain clock tests travel with."""
+    return datetime.now(UTC)
 
 
 class VerdictService:
@@ -75,16 +86,39 @@ class VerdictService:
             )
         return {r["visit_id"]: r["verdict"] for r in results}
 
-    async def reaudit_neighbours(self, visit_id: UUID, fact_time: datetime, actor: Caller | None) -> None:
-        """After a fact on a visit committed, re-audit the other visits it can change, one transaction each.
+    async def audit_due(self, limit: int = DUE_BATCH) -> int:
+        """Claim up to `limit` visits from the outbox, re-audit them and the visits their facts touch, clear them.
 
-        Each holds only that visit's lock, so facts on different visits never wait on each other in a cycle; a
-        failure here loses nothing (the fact is stored) and the next re-audit of that visit, or a bulk run, catches up.
+        The verdicts are written in one transaction that locks no visit while loading and auditing, so phones keep
+        recording facts meanwhile; a fact that commits during it marks its visit again, and that visit is audited
+        again. Returns how many due visits were claimed (0: nothing due, or all leased by other auditors).
         """
-        for other in await affected_visits(visit_id, fact_time):
+        claimed = await outbox.claim(limit, wall_clock(), wall_clock() + DUE_LEASE)
+        if not claimed:
+            return 0
+        own = [due.visit for due in claimed]
+        try:
+            visits = sorted({*own, *await affected_visits(own, [d.visit for d in claimed if d.located])}, key=str)
             async with db.write_transaction(self.ctx.engine):
-                await db.locked(Visit.select(Visit.id).where(Visit.id == other), self.ctx.engine)
-                await self.reaudit([other], actor)
+                await self.reaudit(visits, None)
+                await repository.requeue_if_still_flagged(own)
+        except BaseException:
+            with contextlib.suppress(Exception):  # free them for the next try now, not when the lease runs out
+                await outbox.release(claimed, audited=False)
+            raise
+        await outbox.release(claimed)
+        return len(claimed)
+
+    async def settle(self, within_seconds: float = SETTLE_SECONDS) -> None:
+        """Read-your-writes for verdict readers: audit what is due now, waiting for what other auditors hold.
+
+        Bounded: under a steady stream of new facts it gives up after `within_seconds` and the reader sees the
+        verdicts as they are (each still consistent with the facts it was computed from).
+        """
+        give_up = time.monotonic() + within_seconds
+        while await outbox.backlog() and time.monotonic() < give_up:
+            if not await self.audit_due():
+                await asyncio.sleep(SETTLE_POLL_SECONDS)  # the rest is leased: another auditor is on it
 
     async def reaudit_all(self, visit_ids: list[UUID], progress: Callable[[int], None]) -> int:
         """Bulk A-REAUDIT in batches, each its own transaction, so an interrupted run keeps what it finished.
@@ -202,20 +236,29 @@ def _reaudit_batch(batch: list[UUID]) -> int:
     return len(batch)
 
 
-async def affected_visits(visit_id: UUID, fact_time: datetime) -> list[UUID]:
-    """Other visits a new fact can change: photo matches (E-REUSE), the order's other visits (order-level findings sit
-    on its first visit), and the technician's visits with located facts within NEIGHBOUR_WINDOW of it (E-MOCK)."""
-    matched = await PhotoMatch.select(PhotoMatch.other_visit).where(PhotoMatch.visit == visit_id)
-    visit = await Visit.select(Visit.technician, Visit.work_order).where(Visit.id == visit_id).first()
-    same_order = await Visit.select(Visit.id).where(Visit.work_order == visit["work_order"])
-    nearby = await VisitEvent.select(VisitEvent.visit).where(
-        (VisitEvent.technician == visit["technician"])
-        & VisitEvent.latitude.is_not_null()
-        & (VisitEvent.corrected_time >= fact_time - NEIGHBOUR_WINDOW)
-        & (VisitEvent.corrected_time <= fact_time + NEIGHBOUR_WINDOW)
+async def affected_visits(visit_ids: list[UUID], located: list[UUID]) -> set[UUID]:
+    """Other visits that new facts on these visits can change: photo matches (E-REUSE), the orders' other visits
+    (order-level findings sit on an order's first visit) and, for the visits given a new located fact, the
+    technician's visits with located facts within NEIGHBOUR_WINDOW of any located fact of theirs (E-MOCK)."""
+    matched = await PhotoMatch.select(PhotoMatch.other_visit).where(PhotoMatch.visit.is_in(visit_ids))
+    orders = Visit.select(Visit.work_order).where(Visit.id.is_in(visit_ids))
+    same_order = await Visit.select(Visit.id).where(Visit.work_order.is_in(orders))
+    others = {m["other_visit"] for m in matched} | {v["id"] for v in same_order}
+    spans: dict[UUID, list[datetime]] = {}  # per technician: the times of the given visits' located facts
+    fixes = located and await VisitEvent.select(VisitEvent.technician, VisitEvent.corrected_time).where(
+        VisitEvent.visit.is_in(located) & VisitEvent.latitude.is_not_null()
     )
-    others = {m["other_visit"] for m in matched} | {v["id"] for v in same_order} | {e["visit"] for e in nearby}
-    return sorted(others - {visit_id}, key=str)
+    for fix in fixes:
+        spans.setdefault(fix["technician"], []).append(fix["corrected_time"])
+    for technician, times in spans.items():
+        nearby = VisitEvent.select(VisitEvent.visit).where(
+            (VisitEvent.technician == technician)
+            & VisitEvent.latitude.is_not_null()
+            & (VisitEvent.corrected_time >= min(times) - NEIGHBOUR_WINDOW)
+            & (VisitEvent.corrected_time <= max(times) + NEIGHBOUR_WINDOW)
+        )
+        others |= {e["visit"] for e in await nearby.distinct()}
+    return others - set(visit_ids)
 
 
 async def visit_ids_between(start: datetime | None, end: datetime | None) -> list[UUID]:

@@ -215,9 +215,10 @@ async def test_a_decide_return_reopens_the_visit_and_new_evidence_is_re_audited(
 async def test_a_trail_verifies_after_a_visit_and_names_a_row_edited_behind_the_services_back(
     client, phone, visit_id, app
 ):
-    from fieldsvc.trail.service import verify_trail
+    from fieldsvc.trail.service import TrailWriter, verify_trail
 
     await play(phone, visit_id, Visit())
+    await TrailWriter(app.state.ctx).chain_all_pending()
     checked, broken = await verify_trail()
     assert broken is None and checked > 10
     victim = await TrailEntry.select(TrailEntry.seq).order_by(TrailEntry.seq).offset(5).first()

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from fieldsvc.tables import FollowUp, TrailEntry, Visit, VisitEvent
+from fieldsvc.tables import FollowUp, Visit, VisitEvent
 from tests.integration.mobile_builders import (  # noqa: F401 - phone and visit_id are fixtures
     AGREED,
     AT_SITE,
@@ -18,6 +18,7 @@ from tests.integration.mobile_builders import (  # noqa: F401 - phone and visit_
     jpeg,
     phone,
     row_counts,
+    trail_entries,
     signature_png,
     visit_id,
 )
@@ -98,7 +99,7 @@ async def test_v_checkin_to_v_checkout_a_whole_honest_visit_online(client, phone
         "follow_up": 1,
         "trail_entry": 0,
     }
-    assert await TrailEntry.count().where(TrailEntry.kind.like("fact.%")) == 15
+    assert await trail_entries("kind LIKE 'fact.%'") == 15
     assert (await Visit.select(Visit.status).where(Visit.id == visit_id).first())["status"] == "on_site"
 
 

@@ -1,0 +1,58 @@
+"""Queries on the A-REAUDIT outbox (audit_due): marked by a fact's transaction, claimed and cleared by an auditor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID, uuid4
+
+from fieldsvc import db
+from fieldsvc.tables import AuditDue
+
+# One row per visit: a burst of facts on a visit is one re-audit. The first mark's time stays (oldest first).
+_MARK = """
+INSERT INTO audit_due (visit, token, marked_at, located, lease_until) VALUES ({}, {}, {}, {}, NULL)
+ON CONFLICT (visit) DO UPDATE SET token = excluded.token, located = audit_due.located OR excluded.located
+"""
+# SKIP LOCKED: auditors in other processes claim other rows instead of queueing behind this claim.
+_CLAIM = """
+UPDATE audit_due SET lease_until = {} WHERE id IN (
+    SELECT id FROM audit_due WHERE lease_until IS NULL OR lease_until < {} ORDER BY marked_at LIMIT {}%s
+) RETURNING visit, token, located
+"""
+
+
+@dataclass(frozen=True)
+class Due:
+    visit: UUID
+    token: UUID
+    located: bool
+
+
+async def mark(visit_id: UUID, located: bool, at: datetime) -> None:
+    """Inside the fact's transaction: the fact and its pending re-audit commit together or not at all."""
+    await AuditDue.raw(_MARK, visit_id, uuid4(), at, located)
+
+
+async def claim(limit: int, now: datetime, lease_until: datetime) -> list[Due]:
+    """Lease up to `limit` due visits, oldest first; rows another auditor holds a live lease on are skipped."""
+    engine = AuditDue._meta.db
+    sql = _CLAIM % ("" if db.is_sqlite(engine) else " FOR UPDATE SKIP LOCKED")
+    async with db.write_transaction(engine):
+        rows = await AuditDue.raw(sql, lease_until, now, limit)
+    return [Due(_uuid(r["visit"]), _uuid(r["token"]), bool(r["located"])) for r in rows]
+
+
+async def release(claimed: list[Due], audited: bool = True) -> None:
+    """Clear what was audited (a visit marked again meanwhile keeps its row); all of them are free to claim again."""
+    if audited:
+        await AuditDue.delete().where(AuditDue.token.is_in([due.token for due in claimed]))
+    await AuditDue.update({AuditDue.lease_until: None}).where(AuditDue.visit.is_in([due.visit for due in claimed]))
+
+
+async def backlog() -> int:
+    return await AuditDue.count()
+
+
+def _uuid(value: UUID | str) -> UUID:
+    return value if isinstance(value, UUID) else UUID(str(value))

@@ -1,0 +1,36 @@
+"""The background auditor of one serving process: chains queued trail entries and audits visits marked due."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from fieldsvc.context import AppContext
+from fieldsvc.trail.service import TrailWriter
+from fieldsvc.verdicts.service import VerdictService
+
+log = logging.getLogger("fieldsvc.audit")
+
+IDLE_POLL_SECONDS = 0.5  # facts recorded by other processes are noticed within this; this process's wake it at once
+RETRY_SECONDS = 1.0  # after a failure (database down): the outbox keeps the work, so just try again later
+
+
+async def run_auditor(ctx: AppContext) -> None:
+    """Until cancelled: work batch after batch while there is work, then wait for a wake-up or the next poll."""
+    service, trail = VerdictService(ctx), TrailWriter(ctx)
+    while True:
+        ctx.audit_wakeup.clear()
+        try:
+            claimed = await trail.chain_pending() + await service.audit_due()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - a failed batch is released by its lease; the loop must survive
+            log.exception("background audit failed; retrying")
+            await asyncio.sleep(RETRY_SECONDS)
+            continue
+        if claimed:
+            continue
+        try:
+            await asyncio.wait_for(ctx.audit_wakeup.wait(), IDLE_POLL_SECONDS)
+        except TimeoutError:
+            pass

@@ -1,0 +1,83 @@
+"""A-REAUDIT and A-TRAIL in the background: facts commit with their pending re-audit and trail entry; the auditor
+of the running app (or a reader settling first) does the rest, once per burst, and loses nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from fieldsvc import db
+from fieldsvc.tables import AuditDue, AuditResult, TrailEntry, TrailPending
+from fieldsvc.trail.service import verify_trail
+from fieldsvc.verdicts import outbox
+from tests.integration.mobile_builders import phone, visit_id  # noqa: F401 - fixtures
+
+WAIT_SECONDS = 10.0
+
+
+async def eventually(condition) -> bool:  # noqa: ANN001
+    """Poll until the background auditor has made the condition true, without any reader settling first."""
+    give_up = asyncio.get_running_loop().time() + WAIT_SECONDS
+    while not await condition():
+        if asyncio.get_running_loop().time() > give_up:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+async def test_a_fact_gets_its_verdict_from_the_background_auditor_without_any_reader(phone, visit_id):
+    response = await phone.post(visit_id, "arrival", phone.fact(location=phone.location()))
+    assert response.status_code == 201
+
+    async def audited() -> bool:
+        verdict = await AuditResult.exists().where(AuditResult.visit == visit_id)
+        return verdict and not await AuditDue.exists()
+
+    assert await eventually(audited)
+
+
+async def test_a_facts_trail_entry_is_chained_by_the_background_auditor_and_the_chain_verifies(phone, visit_id):
+    await phone.post(visit_id, "arrival", phone.fact(location=phone.location()))
+
+    async def chained() -> bool:
+        return not await TrailPending.exists() and await TrailEntry.exists().where(TrailEntry.kind == "fact.arrival")
+
+    assert await eventually(chained)
+    checked, broken = await verify_trail()
+    assert broken is None and checked >= 2  # the fact and the visit's status change at least
+
+
+async def test_a_burst_of_facts_on_one_visit_is_one_pending_re_audit(app, visit_id):
+    async with db.write_transaction(app.state.ctx.engine):  # the background auditor cannot see or take it meanwhile
+        for located in (False, True, False):
+            await outbox.mark(visit_id, located, datetime.now(UTC))
+        rows = await AuditDue.select(AuditDue.located).where(AuditDue.visit == visit_id)
+        await AuditDue.delete().where(AuditDue.visit == visit_id)
+    assert [bool(row["located"]) for row in rows] == [True]  # one row; a located fact in the burst is remembered
+
+
+async def test_a_visit_marked_again_while_being_audited_stays_due_and_free_to_claim(app, visit_id):
+    now = datetime.now(UTC)
+    async with db.write_transaction(app.state.ctx.engine):
+        await outbox.mark(visit_id, False, now)
+        claimed = await outbox.claim(10, now, now + timedelta(minutes=5))
+        await outbox.mark(visit_id, True, now)  # a fact that committed while the audit ran
+        await outbox.release(claimed)
+        after_release = await AuditDue.select(AuditDue.lease_until).where(AuditDue.visit == visit_id)
+        reclaimed = await outbox.claim(10, now, now + timedelta(minutes=5))
+        await outbox.release(reclaimed)
+        left = await AuditDue.count()
+    assert [due.visit for due in claimed] == [due.visit for due in reclaimed] == [UUID(visit_id)]
+    assert after_release == [{"lease_until": None}] and reclaimed[0].located and left == 0
+
+
+async def test_a_leased_visit_is_not_claimed_again_until_its_lease_runs_out(app, visit_id):
+    now = datetime.now(UTC)
+    async with db.write_transaction(app.state.ctx.engine):
+        await outbox.mark(visit_id, False, now)
+        first = await outbox.claim(10, now, now + timedelta(seconds=30))
+        while_leased = await outbox.claim(10, now + timedelta(seconds=29), now + timedelta(minutes=1))
+        after_lease = await outbox.claim(10, now + timedelta(seconds=31), now + timedelta(minutes=1))
+        await outbox.release(after_lease)
+    assert len(first) == 1 and while_leased == [] and [due.visit for due in after_lease] == [UUID(visit_id)]

@@ -15,6 +15,7 @@ from piccolo.apps.migrations.tables import Migration
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+from piccolo.table import Table
 
 from fieldsvc import piccolo_conf
 from fieldsvc.tables import ALL_TABLES
@@ -95,13 +96,14 @@ async def write_transaction(engine: Engine) -> AsyncIterator[None]:
             yield
 
 
-def locked(query, engine: Engine):
-    """SELECT ... FOR NO KEY UPDATE on PostgreSQL; SQLite's immediate transaction already holds the only write lock.
+def locked(query, engine: Engine, of: type[Table] | None = None):
+    """SELECT ... FOR NO KEY UPDATE [OF table] on PostgreSQL; SQLite's immediate transaction already holds the only
+    write lock. With `of`, a query that joins other tables locks only that table's rows.
 
     NO KEY UPDATE (not UPDATE) lets other transactions insert rows that refer to the locked one (a photo match
     naming another visit) without waiting for it, which would otherwise be a source of deadlocks.
     """
-    return query if is_sqlite(engine) else query.lock_rows("NO KEY UPDATE")
+    return query if is_sqlite(engine) else query.lock_rows("NO KEY UPDATE", of=(of,) if of else ())
 
 
 async def serialise_appends(engine: Engine, lock_key: int) -> None:
@@ -120,6 +122,12 @@ async def ping(engine: Engine) -> bool:
 
 def is_integrity_error(error: BaseException) -> bool:
     return isinstance(error, (sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError))
+
+
+def is_refused_value_error(error: BaseException) -> bool:
+    """The database refused a value itself: PostgreSQL's data exceptions (a NUL in text, a number or a date out of
+    range, also when asyncpg encodes the argument) or SQLite's datatype mismatch (an integer past 64 bits)."""
+    return isinstance(error, asyncpg.DataError) or getattr(error, "sqlite_errorname", None) == "SQLITE_MISMATCH"
 
 
 def is_unavailable_error(error: BaseException) -> bool:

@@ -34,9 +34,10 @@ async def own_visit(visit_id: UUID, technician_id: UUID) -> Row | None:
 
 
 async def lock_own_visit(visit_id: UUID, technician_id: UUID, engine) -> Row | None:  # noqa: ANN001
-    """own_visit, holding the visit's row lock so facts of one visit (and their status changes) take turns."""
-    await db.locked(Visit.select(Visit.id).where((Visit.id == visit_id) & (Visit.technician == technician_id)), engine)
-    return await own_visit(visit_id, technician_id)
+    """own_visit, holding the visit's row lock (not its order's, site's or technician's) so facts of one visit (and
+    their status changes) take turns."""
+    query = Visit.select(*OWN_VISIT_COLUMNS).where((Visit.id == visit_id) & (Visit.technician == technician_id))
+    return await db.locked(query, engine, of=Visit).first()
 
 
 async def stored_event(event_id: UUID) -> Row | None:

@@ -315,11 +315,12 @@ class MobileService:
             visit = await repository.lock_own_visit(visit_id, technician, self.ctx.engine)
             if visit is None:
                 raise VisitNotFound()
-            stored = await repository.stored_event(draft.event_id)
-            if stored is None:
-                require_open(visit)
+            result = None
+            if visit["status"] in OPEN_FOR_FACTS:  # the usual case: claim first, look up the original only if taken
                 result = await self._claim(caller, visit, draft)
-                stored = None if result is not None else await repository.stored_event(draft.event_id)
+            stored = None if result is not None else await repository.stored_event(draft.event_id)
+            if result is None and stored is None:
+                require_open(visit)
         if stored is None:
             self.ctx.audit_wakeup.set()
             return Recorded(result, replay=False)

@@ -15,7 +15,6 @@ from piccolo.apps.migrations.tables import Migration
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
-from piccolo.table import Table
 
 from fieldsvc import piccolo_conf
 from fieldsvc.tables import ALL_TABLES
@@ -96,14 +95,13 @@ async def write_transaction(engine: Engine) -> AsyncIterator[None]:
             yield
 
 
-def locked(query, engine: Engine, of: type[Table] | None = None):
-    """SELECT ... FOR NO KEY UPDATE [OF table] on PostgreSQL; SQLite's immediate transaction already holds the only
-    write lock. With `of`, a query that joins other tables locks only that table's rows.
+def locked(query, engine: Engine):
+    """SELECT ... FOR NO KEY UPDATE on PostgreSQL; SQLite's immediate transaction already holds the only write lock.
 
     NO KEY UPDATE (not UPDATE) lets other transactions insert rows that refer to the locked one (a photo match
     naming another visit) without waiting for it, which would otherwise be a source of deadlocks.
     """
-    return query if is_sqlite(engine) else query.lock_rows("NO KEY UPDATE", of=(of,) if of else ())
+    return query if is_sqlite(engine) else query.lock_rows("NO KEY UPDATE")
 
 
 async def serialise_appends(engine: Engine, lock_key: int) -> None:

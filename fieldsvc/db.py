@@ -113,7 +113,7 @@ async def serialise_appends(engine: Engine, lock_key: int) -> None:
 async def ping(engine: Engine) -> bool:
     try:
         await engine.run_ddl("SELECT 1")
-    except (OSError, sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError):
+    except (OSError, sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError):
         return False
     return True
 
@@ -143,5 +143,10 @@ def is_unavailable_error(error: BaseException) -> bool:
             asyncpg.TooManyConnectionsError,
             asyncpg.DeadlockDetectedError,
             asyncpg.SerializationError,
+            # A pooled connection that received the server's shutdown while idle fails like this on next use.
+            asyncpg.InternalClientError,
+            asyncpg.AdminShutdownError,
+            asyncpg.CrashShutdownError,
+            asyncpg.ConnectionFailureError,
         ),
     ) or (isinstance(error, sqlite3.OperationalError) and "locked" in str(error))

@@ -55,6 +55,9 @@ NotFound = api_error(404, "not_found", "No such resource.")
 MethodNotAllowed = api_error(405, "method_not_allowed", "This method is not allowed on this path.")
 Conflict = api_error(409, "conflict", "The request conflicts with stored data.")
 BodyTooLarge = api_error(413, "request.too_large", "The request body is larger than this endpoint accepts.")
+TooManyParts = api_error(
+    400, "request.too_many_parts", "The multipart body has more parts, or longer part headers, than this endpoint takes."
+)
 Unavailable = api_error(503, "service.unavailable", "A dependency is unreachable; retry shortly.")
 InternalError = api_error(500, "internal", "Unexpected error; it has been logged.")
 
@@ -91,6 +94,11 @@ def _translate(request: Request, exc: Exception) -> ApiError:
         return MalformedBody(str(exc.detail))
     if isinstance(exc, HTTPException):
         return _from_litestar_http(exc)
+    if isinstance(exc, OverflowError) or db.is_refused_value_error(exc):
+        # A request value beyond what Python's dates or the database can hold (a date near year 9999, a NUL in text,
+        # an integer past 64 bits) is bad input; the warning keeps a computed value to blame from going unseen.
+        log.warning("value out of range on %s %s: %s", request.method, request.url.path, exc)
+        return ValidationFailed("A value in the request is out of range or cannot be stored (e.g. a NUL character).")
     if db.is_integrity_error(exc):
         return Conflict("The request conflicts with stored data (a unique or reference rule).")
     if db.is_unavailable_error(exc):
@@ -100,15 +108,21 @@ def _translate(request: Request, exc: Exception) -> ApiError:
     return InternalError()
 
 
+# Litestar 2 answers a multipart body past its part limit (or the parser's header limits) with a 400 of this wording.
+_MULTIPART_LIMIT_DETAIL = "Request Entity Too Large"
+
+
 def _from_litestar_http(exc: HTTPException) -> ApiError:
     status = exc.status_code
     known = {401: NotAuthenticated, 403: Forbidden, 404: NotFound, 405: MethodNotAllowed, 413: BodyTooLarge}
     if status in known:
         error = known[status]()
+    elif status == 400 and exc.detail == _MULTIPART_LIMIT_DETAIL:
+        error = TooManyParts()
     elif status == 503:
         error = Unavailable(headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     else:
-        # Litestar's own 4xx (multipart limits, bad content type): keep its words under a stable code.
+        # Litestar's own other 4xx (malformed multipart, bad content type): keep its words under a stable code.
         error = ApiError(str(exc.detail))
         error.status_code = status if 400 <= status < 500 else 400
     if exc.headers:

@@ -36,6 +36,11 @@ _DHASH_WIDTH, _DHASH_HEIGHT = 9, 8
 # EXIF orientations 5 to 8 are quarter turns (some mirrored): the upright image trades width for height.
 _QUARTER_TURN_ORIENTATIONS = frozenset({5, 6, 7, 8})
 
+# SVG is XML: a prolog, comments or a doctype may come before the root element, so look a little way in for it.
+_SVG_SNIFF_BYTES = 4096
+_SVG_ROOT = re.compile(rb"<svg[\s>/]", re.IGNORECASE)
+_UTF8_BOM = b"\xef\xbb\xbf"
+
 _UTC_OFFSET = re.compile(r"([+-])([0-9]{2}):([0-5][0-9])")
 _LARGEST_UTC_OFFSET = timedelta(hours=14)
 
@@ -175,11 +180,21 @@ def _open_accepted_image(data: bytes) -> ImageFile.ImageFile:
                 "image.decompression_bomb", "The image declares a size no photo has; it was not decoded."
             ) from error
         except UnidentifiedImageError as error:
+            if _looks_like_svg(data):
+                raise ImageRejected(
+                    "image.svg", "The file is an SVG drawing, which can carry scripts and links, not a photo."
+                ) from error
             raise ImageRejected(
                 "image.unsupported_format", "The file is not a JPEG, PNG or WebP image, or is too damaged to tell."
             ) from error
         except _DAMAGED_DATA_ERRORS as error:
             raise ImageRejected("image.corrupt", "The image header is damaged.") from error
+
+
+def _looks_like_svg(data: bytes) -> bool:
+    """Text that starts as markup and has an <svg> element near its start: what browsers would render as SVG."""
+    head = data[:_SVG_SNIFF_BYTES].removeprefix(_UTF8_BOM).lstrip()
+    return head.startswith(b"<") and _SVG_ROOT.search(head) is not None
 
 
 def _refuse_by_pixel_count(size: tuple[int, int], limits: ImageLimits) -> None:

@@ -2,17 +2,62 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, Any
 
 import msgspec
+from litestar.params import QueryParameter
+
+from fieldsvc.errors import ValidationFailed
+
+# No real event lies outside these years, and near the ends of Python's calendar (years 1 and 9999) converting a
+# local time to UTC, or adding a deadline to it, overflows.
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
+CALENDAR = f"within the years {FIRST_DAY.year} to {LAST_DAY.year}"
+_EARLIEST = datetime.combine(FIRST_DAY, time(0), tzinfo=UTC)
+_END = datetime.combine(LAST_DAY + timedelta(days=1), time(0), tzinfo=UTC)
+
+
+def in_calendar(instant: datetime) -> bool:
+    """Whether an aware instant lies within the years the service accepts (compared, never converted: no overflow)."""
+    return _EARLIEST <= instant < _END
 
 
 class Wire(msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_only=True):
     """Base of every request and response body."""
 
 
-Instant = Annotated[datetime, msgspec.Meta(tz=True, description="RFC 3339 instant with a UTC offset")]
+class Incoming(Wire):
+    """Base of every request body: it holds only values both databases can store and the service can compute with.
+
+    Responses do not check: they carry what cameras wrote too (an EXIF date in 1850 is evidence, not an error).
+    """
+
+    def __post_init__(self) -> None:
+        for name, value in zip(self.__struct_encode_fields__, msgspec.structs.astuple(self)):
+            for item in value if isinstance(value, list) else (value,):
+                _refuse_unstorable(name, item)
+
+
+def _refuse_unstorable(name: str, value: Any) -> None:
+    # msgspec reports a ValueError raised while decoding as a validation error of the body, so a 400.
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError(f"`{name}` contains a NUL character")  # PostgreSQL text cannot hold one
+    if isinstance(value, datetime) and not in_calendar(value):
+        raise ValueError(f"`{name}` must lie {CALENDAR}")
+
+
+def within_calendar(day: date, parameter: str) -> date:
+    """A date query parameter, refused (400) outside the years an instant may have (its local midnight must be one)."""
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValidationFailed(details=[{"field": parameter, "message": f"must lie {CALENDAR}", "source": "query"}])
+    return day
+
+
+Instant = Annotated[
+    datetime, msgspec.Meta(tz=True, description=f"RFC 3339 instant with a UTC offset; in a request, {CALENDAR}")
+]
+LocalDate = Annotated[date, QueryParameter(name="date", description=f"A local date, {CALENDAR}")]
 Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90)]
 Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180)]
 ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]

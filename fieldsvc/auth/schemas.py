@@ -7,10 +7,10 @@ from uuid import UUID
 
 import msgspec
 
-from fieldsvc.wire import Instant, Wire
+from fieldsvc.wire import Incoming, Instant, Wire
 
 
-class LoginRequest(Wire):
+class LoginRequest(Incoming):
     login: Annotated[str, msgspec.Meta(min_length=1, max_length=64, description="username or staff number")]
     password: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 

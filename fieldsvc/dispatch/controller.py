@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 from uuid import UUID
 
@@ -29,6 +28,7 @@ from fieldsvc.dispatch.schemas import (
 )
 from fieldsvc.dispatch.service import DispatchService
 from fieldsvc.errors import documented
+from fieldsvc.wire import LocalDate, within_calendar
 
 
 
@@ -129,10 +129,10 @@ class DispatchController(Controller):
         responses=documented(errors.TechnicianNotFound, errors.UnknownTimeZone),
     )
     async def technician_day(
-        self, technician_id: FromPath[UUID], ctx: Ctx, day: Annotated[date, QueryParameter(name="date")], tz: FromQuery[str | None] = None
+        self, technician_id: FromPath[UUID], ctx: Ctx, day: LocalDate, tz: FromQuery[str | None] = None
     ) -> DayBoard:
         """A technician's visits on one local date (zone: `tz`, default the configured zone), in time order."""
-        return await boards.technician_day(ctx, technician_id, day, tz)
+        return await boards.technician_day(ctx, technician_id, within_calendar(day, "date"), tz)
 
     @get("/at-risk", guards=DISPATCHER, responses=documented())
     async def at_risk(

@@ -7,7 +7,7 @@ from uuid import UUID
 
 import msgspec
 
-from fieldsvc.wire import Instant, Latitude, LongText, Longitude, Phone, ShortText, Wire
+from fieldsvc.wire import Incoming, Instant, Latitude, LongText, Longitude, Phone, ShortText, Wire
 
 Kind = Literal["install", "repair"]
 Tier = Literal["diamond", "gold", "silver", "standard"]
@@ -26,13 +26,13 @@ Address = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
 
 
-class NewCustomer(Wire):
+class NewCustomer(Incoming):
     name: ShortText
     phone: Phone
     tier: Tier
 
 
-class NewSite(Wire):
+class NewSite(Incoming):
     address: Address
     latitude: Latitude
     longitude: Longitude
@@ -40,7 +40,7 @@ class NewSite(Wire):
     time_zone: TimeZoneName | None = None  # defaults to the configured zone
 
 
-class CreateWorkOrder(Wire):
+class CreateWorkOrder(Incoming):
     kind: Kind
     description: LongText
     customer: NewCustomer | None = None
@@ -51,20 +51,20 @@ class CreateWorkOrder(Wire):
     reported_fault: LongText | None = None  # required for a repair
 
 
-class LogContact(Wire):
+class LogContact(Incoming):
     channel: Channel
     contacted_at: Instant | None = None
     note: LongText = ""
 
 
-class Confirmation(Wire):
+class Confirmation(Incoming):
     """B-APPT: the agreed time was confirmed back to the customer."""
 
     channel: Channel
     confirmed_at: Instant
 
 
-class BookVisit(Wire):
+class BookVisit(Incoming):
     agreed_time: Instant
     expected_duration_min: DurationMin
     confirmation: Confirmation
@@ -72,12 +72,12 @@ class BookVisit(Wire):
     customer_notified_at: Instant | None = None  # required with resource_unavailable
 
 
-class AssignVisit(Wire):
+class AssignVisit(Incoming):
     technician_id: UUID
     override_reason: Reason | None = None
 
 
-class RescheduleVisit(Wire):
+class RescheduleVisit(Incoming):
     new_time: Instant
     initiator: Initiator
     reason_code: RescheduleReason
@@ -86,13 +86,13 @@ class RescheduleVisit(Wire):
     override_reason: Reason | None = None  # lets an assigned technician's overlap stand
 
 
-class CancelVisit(Wire):
+class CancelVisit(Incoming):
     reason_code: CancelReason
     requested_by: Initiator
     note: LongText = ""
 
 
-class ForceClose(Wire):
+class ForceClose(Incoming):
     """V-CLOSE: a dispatcher closes a work order whose visit is not complete; always flagged for audit."""
 
     outcome: Literal["resolved", "unresolved"]

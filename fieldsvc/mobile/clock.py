@@ -6,7 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+from fieldsvc.wire import CALENDAR, in_calendar
+
 TimeSource = Literal["elapsed", "offset"]
+# A century of uptime: more than any phone has, and small enough for a timedelta and a bigint column.
+MAX_ELAPSED_MS = 100 * 365 * 24 * 3600 * 1000
 
 
 @dataclass(frozen=True)
@@ -40,13 +44,16 @@ def parse_device_wall(text: str) -> datetime:
     parsed = datetime.fromisoformat(text.strip())
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise ValueError("the device clock must carry a UTC offset")
+    # Offsets from a clock at the ends of the calendar would carry corrected times past them.
+    if not in_calendar(parsed):
+        raise ValueError(f"the device clock must lie {CALENDAR}")
     return parsed
 
 
 def parse_elapsed_ms(text: str) -> int:
     value = int(text.strip())
-    if value < 0:
-        raise ValueError("elapsed milliseconds cannot be negative")
+    if not 0 <= value <= MAX_ELAPSED_MS:
+        raise ValueError(f"elapsed milliseconds must lie within 0 and {MAX_ELAPSED_MS}")
     return value
 
 

@@ -16,7 +16,7 @@ from litestar.params import Body, FromPath, HeaderParameter, JSONBody
 from fieldsvc.auth.caller import Caller, CallerDep, allow
 from fieldsvc.config import Settings
 from fieldsvc.context import AppContext, Ctx
-from fieldsvc.errors import ApiError, documented
+from fieldsvc.errors import ApiError, TooManyParts, documented
 from fieldsvc.mobile.clock import ClockReading
 from fieldsvc.mobile.completion import CompletionReasonRequired, VisitIncomplete
 from fieldsvc.mobile.idempotency import Recorded
@@ -198,14 +198,20 @@ class MobileController(Controller):
 
 
 class UploadController(Controller):
-    @post("/visits/{visit_id:uuid}/photos", responses=fact_responses(PhotoResult, MetaInvalid, *UPLOAD_ERRORS))
+    @post(
+        "/visits/{visit_id:uuid}/photos",
+        responses=fact_responses(PhotoResult, MetaInvalid, TooManyParts, *UPLOAD_ERRORS),
+    )
     async def upload_photo(
         self, visit_id: FromPath[UUID], data: Upload, ctx: Ctx, caller: CallerDep, reading: Reading
     ) -> Response[PhotoResult]:
         """E-IMAGE: a photo as multipart (`meta`: PhotoMeta JSON, `file`); E-REUSE matches are recorded."""
         return answered(await PhotoIngest(ctx).upload_photo(caller, visit_id, data, reading))
 
-    @post("/visits/{visit_id:uuid}/signature", responses=fact_responses(SignatureResult, MetaInvalid, *UPLOAD_ERRORS))
+    @post(
+        "/visits/{visit_id:uuid}/signature",
+        responses=fact_responses(SignatureResult, MetaInvalid, TooManyParts, *UPLOAD_ERRORS),
+    )
     async def upload_signature(
         self, visit_id: FromPath[UUID], data: Upload, ctx: Ctx, caller: CallerDep, reading: Reading
     ) -> Response[SignatureResult]:

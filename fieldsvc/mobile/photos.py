@@ -56,6 +56,7 @@ IMAGE_REJECTIONS = {
         ("image.empty", "E-IMAGE: the file is empty."),
         ("image.too_large", "E-IMAGE: the file is larger than an image may be."),
         ("image.unsupported_format", "E-IMAGE: the file is not a JPEG, PNG or WebP image."),
+        ("image.svg", "E-IMAGE: the file is an SVG drawing (it can carry scripts), not a JPEG, PNG or WebP photo."),
         ("image.decompression_bomb", "E-IMAGE: the image declares a size no photo has; it was not decoded."),
         ("image.too_many_pixels", "E-IMAGE: the image has more pixels than allowed."),
         ("image.corrupt", "E-IMAGE: the image data is damaged."),

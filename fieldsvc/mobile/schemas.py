@@ -9,8 +9,8 @@ from uuid import UUID
 import msgspec
 from litestar.datastructures import UploadFile
 
-from fieldsvc.mobile.clock import TimeSource
-from fieldsvc.wire import Instant, Latitude, LongText, Longitude, ShortText, Wire
+from fieldsvc.mobile.clock import MAX_ELAPSED_MS, TimeSource
+from fieldsvc.wire import Incoming, Instant, Latitude, LongText, Longitude, ShortText, Wire
 
 FactKind = Literal[
     "on_my_way", "arrival", "step", "note", "leave", "return", "test_result", "question", "service_card", "checkout",
@@ -28,14 +28,16 @@ StepId = Annotated[
         examples=["V-ID"],
     ),
 ]
-ElapsedMs = Annotated[int, msgspec.Meta(ge=0, description="The phone's monotonic clock (ms since boot)")]
+ElapsedMs = Annotated[
+    int, msgspec.Meta(ge=0, le=MAX_ELAPSED_MS, description="The phone's monotonic clock (ms since boot)")
+]
 Sha256Hex = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$", description="SHA-256, 64 lower-case hex digits")]
 Measure = Annotated[float, msgspec.Meta(ge=0)]
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
 
 
-class Fact(Wire):
+class Fact(Incoming):
     """What every fact carries: the phone's id for it, and the phone's clocks when it happened (E-CLOCK)."""
 
     event_id: UUID
@@ -47,7 +49,7 @@ class OnMyWay(Fact):
     eta_minutes: Annotated[int, msgspec.Meta(ge=0, le=24 * 60)] | None = None
 
 
-class Location(Wire):
+class Location(Incoming):
     """A location fix as the phone reported it (V-CHECKIN, E-MOCK)."""
 
     latitude: Latitude
@@ -150,7 +152,7 @@ class QuestionResult(FactResult, kw_only=True):
     due_at: Instant
 
 
-class Terminal(Wire):
+class Terminal(Incoming):
     """V-TERMINAL: the fault was (or was not) the customer's own equipment, and what the customer was told."""
 
     customer_equipment_fault: bool
@@ -218,13 +220,13 @@ class Summary(Wire):
     digest: str
 
 
-class SyncFact(Wire):
+class SyncFact(Incoming):
     type: FactKind
     visit_id: UUID
     body: dict[str, Any]  # the body the single endpoint of this type takes
 
 
-class SyncBatch(Wire):
+class SyncBatch(Incoming):
     facts: Annotated[list[SyncFact], msgspec.Meta(min_length=1, max_length=500)]
 
 

@@ -7,7 +7,7 @@ from uuid import UUID
 
 import msgspec
 
-from fieldsvc.wire import Phone, ShortText, Wire
+from fieldsvc.wire import Incoming, Phone, ShortText, Wire
 
 Role = Literal["technician", "dispatcher", "auditor", "admin"]
 Username = Annotated[str, msgspec.Meta(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
@@ -15,14 +15,14 @@ Password = Annotated[str, msgspec.Meta(min_length=8, max_length=256)]
 StaffNumber = Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9-]+$")]
 
 
-class TechnicianProfile(Wire):
+class TechnicianProfile(Incoming):
     staff_number: StaffNumber
     name: ShortText
     phone: Phone
     team: ShortText
 
 
-class CreateUser(Wire):
+class CreateUser(Incoming):
     username: Username
     password: Password
     role: Role

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated
 from uuid import UUID
 
 from litestar import Controller, get
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.params import FromPath, FromQuery
 
 from fieldsvc.auth.caller import CallerDep, allow
 from fieldsvc.context import Ctx
@@ -15,6 +13,7 @@ from fieldsvc.dispatch.service import UnknownTimeZone
 from fieldsvc.errors import documented
 from fieldsvc.technician.schemas import MyVisit
 from fieldsvc.technician.service import MyVisitNotFound, TechnicianService
+from fieldsvc.wire import LocalDate, within_calendar
 
 
 class MyVisitsController(Controller):
@@ -24,10 +23,10 @@ class MyVisitsController(Controller):
 
     @get("/", responses=documented(UnknownTimeZone))
     async def my_day(
-        self, ctx: Ctx, caller: CallerDep, day: Annotated[date, QueryParameter(name="date")], tz: FromQuery[str | None] = None
+        self, ctx: Ctx, caller: CallerDep, day: LocalDate, tz: FromQuery[str | None] = None
     ) -> list[MyVisit]:
         """My visits on one local date, with the customer's contact and what the policy requires."""
-        return await TechnicianService(ctx, caller).day(day, tz)
+        return await TechnicianService(ctx, caller).day(within_calendar(day, "date"), tz)
 
     @get("/{visit_id:uuid}", responses=documented(MyVisitNotFound))
     async def my_visit(self, visit_id: FromPath[UUID], ctx: Ctx, caller: CallerDep) -> MyVisit:

@@ -21,11 +21,13 @@ async def run_auditor(ctx: AppContext) -> None:
     while True:
         ctx.audit_wakeup.clear()
         try:
-            claimed = await trail.chain_pending() + await service.audit_due()
+            # Each round in a task of its own: Piccolo leaves a transaction whose rollback failed (database gone)
+            # in the task's context, and every later transaction of that task would nest into the dead one.
+            claimed = await asyncio.create_task(_one_round(service, trail))
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - a failed batch is released by its lease; the loop must survive
-            log.exception("background audit failed; retrying")
+        except Exception as error:  # noqa: BLE001 - a failed batch is released by its lease; the loop must survive
+            log.warning("background audit failed, retrying: %r", error)
             await asyncio.sleep(RETRY_SECONDS)
             continue
         if claimed:
@@ -34,3 +36,7 @@ async def run_auditor(ctx: AppContext) -> None:
             await asyncio.wait_for(ctx.audit_wakeup.wait(), IDLE_POLL_SECONDS)
         except TimeoutError:
             pass
+
+
+async def _one_round(service: VerdictService, trail: TrailWriter) -> int:
+    return await trail.chain_pending() + await service.audit_due()

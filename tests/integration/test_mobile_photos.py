@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import struct
+
 import pytest
 
 from fieldsvc.tables import Photo, PhotoMatch, VisitEvent
@@ -30,22 +33,58 @@ async def test_e_image_png_named_jpg_is_accepted_as_png(phone, visit_id):
     assert (photo["content_type"], photo["width"], photo["height"]) == ("image/png", 480, 360)
 
 
+SVG = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="480" height="360">'
+    b'<script>fetch("/v1/auth/me")</script><rect width="480" height="360" fill="grey"/></svg>'
+)
+# A TIFF header whose first directory claims 65,535 entries and runs off the end after one.
+EXIF_DIRECTORY_PAST_THE_END = b"Exif\x00\x00II*\x00" + struct.pack("<IH", 8, 0xFFFF) + b"\x0f\x01\x02\x00" + b"\xff" * 40
+# A directory whose Exif sub-directory pointer points back at itself.
+EXIF_POINTER_LOOP = b"Exif\x00\x00II*\x00" + struct.pack("<IHHHIII", 8, 1, 0x8769, 4, 1, 8, 8)
+EXIF_NOISE = b"Exif\x00\x00MM\x00*" + bytes(range(256)) * 2
+
+
+async def blob_keys(app) -> set[str]:  # noqa: ANN001
+    return {key async for key in app.state.ctx.blobs.list_keys()}
+
+
 @pytest.mark.parametrize(
     ("data", "code"),
     [
         (jpeg(1)[:2000], "image.truncated"),
         (b"", "image.empty"),
         (b"Dear customer, this is not a photo.\n", "image.unsupported_format"),
+        (SVG, "image.svg"),
         (png_declaring(20_000, 20_000), "image.decompression_bomb"),
         (png_declaring(7_000, 7_000), "image.too_many_pixels"),
     ],
-    ids=["truncated_jpeg", "zero_bytes", "text_file", "decompression_bomb", "too_many_pixels"],
+    ids=["truncated_jpeg", "zero_bytes", "text_file", "svg", "decompression_bomb", "too_many_pixels"],
 )
-async def test_e_image_hostile_files_are_refused_with_their_own_code_and_leave_nothing(phone, visit_id, data, code):
+async def test_e_image_hostile_files_are_refused_with_their_own_code_and_leave_nothing(
+    app, phone, visit_id, data, code
+):
+    blobs_before = await blob_keys(app)
+
     response = await phone.upload(visit_id, "photos", phone.fact(purpose="after"), data)
 
     assert (response.status_code, response.json()["code"]) == (422, code), response.text
     assert (await VisitEvent.count(), await Photo.count()) == (0, 0)
+    assert await blob_keys(app) == blobs_before
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning:PIL.TiffImagePlugin")  # Pillow warns about the garbage it skips
+@pytest.mark.parametrize(
+    "exif", [EXIF_DIRECTORY_PAST_THE_END, EXIF_POINTER_LOOP, EXIF_NOISE], ids=["past_the_end", "pointer_loop", "noise"]
+)
+async def test_e_image_a_sound_jpeg_with_garbage_exif_is_kept_whole_without_its_exif(app, phone, visit_id, exif):
+    response = await phone.upload(visit_id, "photos", phone.fact(purpose="after"), jpeg(8, exif=exif))
+
+    assert response.status_code == 201, response.text
+    assert response.json()["capturedAt"] is None
+    photo = await Photo.select().first()
+    assert (photo["gps_latitude"], photo["camera_make"], photo["software"]) == (None, None, None)
+    assert {photo["original_key"], photo["display_key"], photo["thumbnail_key"]} <= await blob_keys(app)
+    assert await VisitEvent.count() == 1
 
 
 async def test_e_image_a_body_over_the_upload_limit_is_413(phone, visit_id, app):
@@ -77,6 +116,24 @@ async def test_bad_multipart_parts_are_400_with_a_code(client, phone, visit_id, 
     )
 
     assert (response.status_code, response.json()["code"]) == (400, code)
+
+
+async def test_a_multipart_with_hundreds_of_parts_is_refused_by_its_part_limit_and_leaves_nothing(
+    app, client, phone, visit_id
+):
+    blobs_before = await blob_keys(app)
+    padding = {f"part{index}": "x" for index in range(500)}
+
+    response = await client.post(
+        f"/v1/mobile/visits/{visit_id}/photos",
+        data={"meta": json.dumps(phone.fact(purpose="after")), **padding},
+        files={"file": ("a.jpg", jpeg(1), "image/jpeg")},
+        headers=phone.headers(),
+    )
+
+    assert (response.status_code, response.json()["code"]) == (400, "request.too_many_parts")
+    assert (await VisitEvent.count(), await Photo.count()) == (0, 0)
+    assert await blob_keys(app) == blobs_before
 
 
 async def test_a_multipart_without_its_file_part_is_400(client, phone, visit_id):

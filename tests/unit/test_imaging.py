@@ -152,10 +152,22 @@ def test_size_pillow_only_warns_about_is_refused_as_a_bomb(decoding_forbidden: N
     assert rejection_code(png_declaring(100_000, 1_000)) == "image.decompression_bomb"
 
 
-def test_svg_is_refused() -> None:
-    svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>'
-
-    assert rejection_code(svg) == "image.unsupported_format"
+@pytest.mark.parametrize(
+    "svg",
+    [
+        pytest.param(
+            b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>',
+            id="bare",
+        ),
+        pytest.param(
+            b'\xef\xbb\xbf<?xml version="1.0"?>\n<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" "svg11.dtd">\n'
+            b'<!-- drawn --><SVG xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></SVG>',
+            id="prolog_doctype_and_script",
+        ),
+    ],
+)
+def test_svg_is_refused_as_svg(svg: bytes) -> None:
+    assert rejection_code(svg) == "image.svg"
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,68 @@
+"""Values no database can store or no calendar can hold (found by fuzzing) are a 400 with a code, never a 500."""
+
+from __future__ import annotations
+
+import pytest
+
+from fieldsvc.tables import VisitEvent
+from tests.conftest import login
+from tests.integration.builders import booking
+from tests.integration.mobile_builders import AGREED, phone, visit_id  # noqa: F401 - fixtures
+
+YEAR_ONE_IN_SHANGHAI = "0001-01-01T00:00:00+08:00"  # the year 0 in UTC, before Python's calendar
+LAST_HOUR_IN_HAWAII = "9999-12-31T23:00:00-10:00"  # the year 10000 in UTC, after it
+
+
+@pytest.mark.parametrize("when", [YEAR_ONE_IN_SHANGHAI, LAST_HOUR_IN_HAWAII], ids=["year_1", "year_9999"])
+async def test_booking_at_the_ends_of_the_calendar_is_400(client, as_dispatcher, visit_id, when):
+    order_id = (await client.get(f"/v1/visits/{visit_id}", headers=as_dispatcher)).json()["workOrderId"]
+
+    response = await client.post(
+        f"/v1/work-orders/{order_id}/visits", json=booking(AGREED, agreedTime=when), headers=as_dispatcher
+    )
+
+    assert (response.status_code, response.json()["code"]) == (400, "validation.failed"), response.text
+
+
+async def test_a_nul_character_in_a_body_is_400_on_both_engines(client):
+    response = await client.post("/v1/auth/login", json={"login": "disp1\u0000", "password": "whatever-123"})
+
+    assert (response.status_code, response.json()["code"]) == (400, "validation.failed"), response.text
+
+
+async def test_a_monotonic_clock_beyond_any_uptime_is_400_and_records_nothing(phone, visit_id):
+    response = await phone.post(visit_id, "notes", phone.fact(topic="general", text="on site", deviceElapsedMs=2**64 - 1))
+
+    assert (response.status_code, response.json()["code"]) == (400, "validation.failed"), response.text
+    assert await VisitEvent.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("role", "path"),
+    [
+        ("tech", "/v1/mobile/visits?date=0001-01-01"),
+        ("dispatcher", "/v1/technicians/{technician_id}/day?date=9999-12-31"),
+        ("auditor", "/v1/review/queue?dateFrom=0001-01-01"),
+        ("auditor", "/v1/review/queue?dateTo=9999-12-31"),
+        ("auditor", "/v1/review/queue?offset=1000000000000000000000000"),
+    ],
+    ids=["my_day_year_1", "technician_day_year_9999", "queue_from_year_1", "queue_to_year_9999", "queue_offset_2_80"],
+)
+async def test_query_values_out_of_range_are_400(client, people, as_dispatcher, visit_id, role, path):
+    technician_id = (await client.get(f"/v1/visits/{visit_id}", headers=as_dispatcher)).json()["technician"]["id"]
+    caller = await login(client, getattr(people, role))
+
+    response = await client.get(path.format(technician_id=technician_id), headers=caller)
+
+    assert (response.status_code, response.json()["code"]) == (400, "validation.failed"), response.text
+
+
+async def test_a_phone_clock_at_the_end_of_the_calendar_is_refused_and_records_nothing(client, phone, visit_id):
+    response = await client.post(
+        f"/v1/mobile/visits/{visit_id}/notes",
+        json=phone.fact(topic="general", text="on site"),
+        headers={**phone.auth, "X-Device-Clock": LAST_HOUR_IN_HAWAII},
+    )
+
+    assert (response.status_code, response.json()["code"]) == (400, "clock.invalid"), response.text
+    assert await VisitEvent.count() == 0

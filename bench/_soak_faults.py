@@ -1,18 +1,20 @@
-"""The soak's faults (PostgreSQL stopped, the S3 endpoint stopped, a worker killed) and its view of the machine."""
+"""The soak's faults (its private PostgreSQL cluster stopped, the S3 endpoint stopped, a worker killed), that cluster,
+and the soak's view of the machine."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, ClassVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.dont_write_bytecode = True  # no bench/__pycache__ from importing _common
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
 MID_UPLOAD_SECONDS = 0.01
 REPLACEMENT_WAIT_SECONDS = 60.0
 ANSWERS = {"start": "started", "stop": "stopped"}  # what the S3 endpoint's process says when it has done it
+PG_BIN = Path(os.environ.get("FIELDSVC_SOAK_PG_BIN", "/usr/lib/postgresql/15/bin"))  # initdb, pg_ctl, postgres
 
 
 @dataclass
@@ -161,67 +164,154 @@ def serve_s3(port: int) -> int:
 # ------------------------------------------------------------------------------------------------ PostgreSQL
 
 
-@dataclass(frozen=True)
-class Cluster:
-    version: str
-    name: str
+class PrivateCluster:
+    """The soak's own PostgreSQL cluster: `initdb` into a temporary directory, started with `pg_ctl`, stopped and
+    deleted at the end. Nothing else on the machine uses it, so stopping it for the fault disturbs nobody (the
+    machine's shared cluster on 5432 is never touched).
 
-    def command(self, action: str) -> list[str]:
-        return ["pg_ctlcluster", "--skip-systemctl-redirect", self.version, self.name, action]
+    Trust authentication for `postgres`, listening on 127.0.0.1 on a free port, its unix socket in the directory.
+    Durability is real (fsync, synchronous commit, full-page writes: the soak checks that nothing acknowledged is
+    lost across a fast-mode stop); memory and connections are sized for a small box. When run as root, initdb,
+    pg_ctl and the server run as the `postgres` OS user (`runuser`), and the directory is theirs."""
+
+    SETTINGS: ClassVar[dict[str, str]] = {
+        "listen_addresses": "'127.0.0.1'",
+        "max_connections": "50",  # 2 workers x a pool of 10, the checker, `fieldsvc audit rerun` and its workers
+        "superuser_reserved_connections": "3",
+        "shared_buffers": "128MB",
+        "work_mem": "4MB",
+        "maintenance_work_mem": "64MB",
+        "max_wal_size": "512MB",
+        "fsync": "on",
+        "synchronous_commit": "on",
+        "full_page_writes": "on",
+        "max_worker_processes": "4",
+        "max_parallel_workers": "2",
+        "max_parallel_workers_per_gather": "0",
+        "timezone": "'UTC'",
+        "log_timezone": "'UTC'",
+        "log_line_prefix": "'%m [%p] '",
+        "log_min_messages": "warning",
+    }
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="fieldsvc-soak-pg-"))
+        self.data = self.root / "data"
+        self.log_path = self.root / "postgres.log"
+        self.port = common.free_port()
+        self.as_postgres = os.geteuid() == 0
+        self.version = ""  # `postgres -V`, once created
+        if self.as_postgres:
+            shutil.chown(self.root, "postgres", "postgres")
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@{HOST}:{self.port}/{database}"
+
+    def _command(self, program: str, *args: str) -> list[str]:
+        command = [str(PG_BIN / program), *args]
+        return ["runuser", "-u", "postgres", "--", *command] if self.as_postgres else command
+
+    def _pg_ctl(self, *args: str) -> list[str]:
+        return self._command("pg_ctl", "-D", str(self.data), *args)
+
+    def _run(self, command: list[str], timeout: float = 120.0) -> subprocess.CompletedProcess:
+        # Its own session: a Ctrl-C must reach this script (which then stops the cluster), not pg_ctl half-way.
+        return subprocess.run(
+            command, cwd=self.root, capture_output=True, text=True, timeout=timeout, start_new_session=True, check=False
+        )
+
+    def create(self) -> None:
+        """initdb, the settings, start: returns once the server accepts connections."""
+        done = self._run(
+            self._command(
+                "initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "--encoding=UTF8",
+                "--locale=C.UTF-8", "--no-instructions",
+            )
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(f"initdb failed: {done.stdout}{done.stderr}")
+        self.version = self._run(self._command("postgres", "-V")).stdout.strip()
+        settings = {**self.SETTINGS, "port": str(self.port), "unix_socket_directories": f"'{self.root}'"}
+        with (self.data / "postgresql.conf").open("a") as conf:
+            conf.write("\n# bench/soak.py\n" + "".join(f"{name} = {value}\n" for name, value in settings.items()))
+        self.start()
+
+    def start(self) -> None:
+        done = self._run(self._pg_ctl("start", "-w", "-t", "60", "-l", str(self.log_path)))
+        if done.returncode != 0:
+            raise RuntimeError(f"pg_ctl start failed: {done.stdout}{done.stderr}\n{self.log_tail()}")
+
+    def stop(self, mode: str = "fast") -> None:
+        done = self._run(self._pg_ctl("stop", "-m", mode, "-w", "-t", "60"))
+        if done.returncode != 0:
+            raise RuntimeError(f"pg_ctl stop -m {mode} failed: {done.stdout}{done.stderr}")
 
     def running(self) -> bool:
-        return subprocess.run(self.command("status"), capture_output=True).returncode == 0
+        return self.data.is_dir() and self._run(self._pg_ctl("status"), timeout=30).returncode == 0
+
+    def postmaster_pid(self) -> int | None:
+        try:
+            return int((self.data / "postmaster.pid").read_text().split()[0])
+        except (OSError, IndexError, ValueError):
+            return None
+
+    def pids(self) -> list[int]:
+        """The postmaster and every process it started (backends, checkpointer, WAL writer...): all of them ours."""
+        pid = self.postmaster_pid()
+        return process_tree(pid) if pid and Path(f"/proc/{pid}").exists() else []
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def destroy(self, keep_log: bool = False) -> None:
+        """Stop the server (fast mode, else immediate) and delete the directory; the server's log is copied out
+        first when asked (a run that found problems). Never raises: it runs on the way out of every run."""
+        for mode in ("fast", "immediate"):
+            try:
+                if not self.running():
+                    break
+                self.stop(mode)
+            except (OSError, RuntimeError, subprocess.TimeoutExpired) as error:
+                common.log(f"private PostgreSQL cluster: {error}")
+        if self.postmaster_pid() and self.running():
+            common.log(f"the private PostgreSQL cluster in {self.data} still runs: deleting its directory anyway")
+        if keep_log and self.log_path.exists():
+            kept = common.log_file("postgres")
+            shutil.copyfile(self.log_path, kept)
+            common.log(f"kept the private PostgreSQL cluster's log at {kept}")
+        shutil.rmtree(self.root, ignore_errors=True)
+        if self.root.exists():
+            common.log(f"could not delete the private PostgreSQL cluster's directory {self.root}")
 
 
-def local_cluster(database_url: str) -> Cluster | None:
-    """The cluster on this machine that serves the benchmark's PostgreSQL URL, if any (pg_lsclusters)."""
-    parts = urlsplit(database_url)
-    if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
-        return None
+async def create_database(cluster: PrivateCluster, name: str) -> str:
+    """A database in the private cluster; its URL. (Dropped with the cluster.)"""
+    import asyncpg
+
+    admin = await asyncpg.connect(cluster.url(), timeout=10)
     try:
-        listing = subprocess.run(["pg_lsclusters", "--no-header"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    for line in listing.splitlines():
-        version, name, port, *_ = line.split()
-        if int(port) == (parts.port or 5432):
-            return Cluster(version, name)
-    return None
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return cluster.url(name)
 
 
-def ensure_postgres_running(cluster: Cluster) -> bool:
-    """Start the cluster until its status says it runs (a start racing a stop that was interrupted can fail once)."""
-    for _ in range(60):
-        if cluster.running():
-            return True
-        subprocess.run(cluster.command("start"), capture_output=True, timeout=120, start_new_session=True)
-        if cluster.running():
-            return True
-        time.sleep(0.5)
-    return False
-
-
-async def postgres_outage(cluster: Cluster, seconds: float, journal: Journal) -> Fault:
-    """Stop the cluster (fast mode: sessions are disconnected, open transactions rolled back), wait, start it."""
-    fault = Fault(f"PostgreSQL stopped ({cluster.version}/{cluster.name}, fast mode)", journal.now())
-    try:
-        # Its own session: a Ctrl-C must reach this script (which then restarts the cluster), not pg_ctl half-way.
-        stop = await asyncio.create_subprocess_exec(
-            *cluster.command("stop"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
-        )
-        _, error = await stop.communicate()
-        if stop.returncode != 0:
-            raise RuntimeError(f"pg_ctlcluster stop failed: {error.decode(errors='replace')}")
-        down = journal.now()
-        await asyncio.sleep(seconds)
-    except BaseException:
-        ensure_postgres_running(cluster)  # on the loop, blocking: whatever interrupted us, the cluster comes back
-        raise
-    if not await asyncio.to_thread(ensure_postgres_running, cluster):
-        raise RuntimeError("PostgreSQL did not start again: start it by hand (pg_ctlcluster ... start)")
+async def postgres_outage(cluster: PrivateCluster, seconds: float, journal: Journal) -> Fault:
+    """Stop the private cluster (`pg_ctl stop -m fast`: sessions are disconnected, open transactions rolled back),
+    wait, start it again (`pg_ctl start`). Whatever interrupts this ends the run, which stops and deletes the
+    cluster on its way out: there is nobody else to start it again for."""
+    fault = Fault(f"PostgreSQL stopped (the soak's own cluster on port {cluster.port}, fast mode)", journal.now())
+    await asyncio.to_thread(cluster.stop, "fast")
+    down = journal.now()
+    await asyncio.sleep(seconds)
+    await asyncio.to_thread(cluster.start)
     fault.restored = journal.now()
     fault.detail = (
-        f"stop took {down - fault.started:.1f} s; down {fault.restored - down:.1f} s until `start` returned"
+        f"`pg_ctl stop -m fast` took {down - fault.started:.1f} s; down {fault.restored - down:.1f} s until"
+        " `pg_ctl start -w` returned"
     )
     return fault
 
@@ -239,6 +329,14 @@ def children(pid: int) -> list[int]:
             except (OSError, IndexError, ValueError):
                 continue
     return found
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie waiting for its parent's wait() counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def process_tree(pid: int) -> list[int]:
@@ -377,10 +475,11 @@ class HealthWatch:
 class CpuLedger:
     """CPU seconds of each party over the load, sampled every second per process: a process that dies (the killed
     worker, PostgreSQL's processes when it stops) keeps what it used up to its last sample; one born meanwhile
-    (the replacement worker, PostgreSQL after its restart) counts from zero."""
+    (the replacement worker, PostgreSQL after its restart) counts from zero. PostgreSQL is the soak's private
+    cluster, whole: its postmaster and every process under it (no other database's backends share it)."""
 
-    def __init__(self, server_pid: int, database: str, moto_pid: int):
-        self.server_pid, self.database, self.moto_pid = server_pid, database, moto_pid
+    def __init__(self, server_pid: int, cluster: PrivateCluster, moto_pid: int):
+        self.server_pid, self.cluster, self.moto_pid = server_pid, cluster, moto_pid
         self.used: Counter = Counter()
         self.last: dict[tuple[str, int], float] = {}
         self.seconds = 0.0
@@ -388,7 +487,7 @@ class CpuLedger:
     def _readings(self) -> dict[tuple[str, int], float]:
         readings = {("fieldsvc", pid): common._process_cpu(pid) for pid in process_tree(self.server_pid)}
         readings |= {("moto", pid): common._process_cpu(pid) for pid in process_tree(self.moto_pid)}
-        readings |= {("postgres", pid): cpu for pid, cpu in common._postgres_cpu(self.database).items()}
+        readings |= {("postgres", pid): common._process_cpu(pid) for pid in self.cluster.pids()}
         readings[("loadgen", os.getpid())] = time.process_time()
         readings[("machine", 0)] = common._machine_busy()
         return readings

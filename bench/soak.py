@@ -1,4 +1,9 @@
-"""Soak under faults: technicians' days against `fieldsvc serve --workers 2` on PostgreSQL + S3, then a fact audit."""
+"""Soak under faults: technicians' days against `fieldsvc serve --workers 2` on PostgreSQL + S3, then a fact audit.
+
+PostgreSQL is the soak's own cluster (initdb into a temporary directory, a free port on 127.0.0.1, stopped and
+deleted at the end, also on Ctrl-C or an error): its "PostgreSQL down" fault stops and starts that cluster only, and
+the machine's shared cluster (127.0.0.1:5432, other people's tests and benchmarks) is never touched.
+"""
 
 from __future__ import annotations
 
@@ -54,6 +59,7 @@ class Run:
     cpu: dict[str, float]
     planned_seconds: float
     visits: int
+    cluster: faults.PrivateCluster
 
     def windows(self) -> list[tuple[float, float]]:
         """Each fault's window on the journal's clock: from its start until FAULT_TAIL_SECONDS after it was over."""
@@ -64,7 +70,7 @@ class Run:
 
 
 async def soak(  # noqa: ANN001
-    args, seeded, media, tokens, server: common.Server, s3: faults.S3Endpoint, cluster, dsn: str
+    args, seeded, media, tokens, server: common.Server, s3: faults.S3Endpoint, cluster: faults.PrivateCluster
 ) -> Run:
     journal = Journal()
     pacer = Pacer(args.rate)
@@ -77,7 +83,7 @@ async def soak(  # noqa: ANN001
     planned = len(seeded.visits) * requests_per_visit(args.replay_share) / args.rate
     log(f"load: {len(phones)} phones, {len(seeded.visits)} visits, {args.rate:g} req/s, about {planned:.0f} s planned")
     health = faults.HealthWatch(server.port, journal)
-    ledger = faults.CpuLedger(server.pid, common.database_name(dsn), s3.pid)
+    ledger = faults.CpuLedger(server.pid, cluster, s3.pid)
     stop = asyncio.Event()
     async with asyncio.TaskGroup() as group:
         group.create_task(health.run(stop))
@@ -91,7 +97,7 @@ async def soak(  # noqa: ANN001
         log(f"load done after {journal.ended:.0f} s")
         done = await injected
         stop.set()
-    return Run(journal, done, health, ledger.shares(), planned, len(seeded.visits))
+    return Run(journal, done, health, ledger.shares(), planned, len(seeded.visits), cluster)
 
 
 async def play_days(phones: dict[str, Phone], days: dict[str, list[common.SeededVisit]], media) -> None:  # noqa: ANN001
@@ -181,6 +187,9 @@ class Checks:
     rerun: str = ""
     orphan_keys: list[str] = field(default_factory=list)
     cleanup: str = ""
+    shutdown: str = ""  # how `fieldsvc serve` took its SIGINT at the end
+    shutdown_left: list[int] = field(default_factory=list)  # its processes still running after it (then killed)
+    shutdown_killed: bool = False  # the supervisor did not exit within Server.stop's wait and was killed
 
     def failures(self) -> list[str]:
         counts = {
@@ -193,6 +202,8 @@ class Checks:
             "broken trail": "intact" not in self.trail_verify, "completions not completed": len(self.not_completed),
             "verdicts pending": self.verdict_pending, "rows left in the outboxes": sum(self.queues_left.values()),
             "stale verdicts": len(self.stale_verdicts),
+            "service not stopped by SIGINT": self.shutdown_killed,
+            "service processes left running after it stopped": len(self.shutdown_left),
         }  # fmt: skip
         return [f"{int(n)} {what}" for what, n in counts.items() if n]
 
@@ -377,6 +388,12 @@ def report(  # noqa: ANN001
         f" process), fieldsvc (uvicorn's supervisor and {args.workers} workers), PostgreSQL and moto (its own process),"
         " plus whatever else ran on the machine (`other` below).",
         "",
+        (
+            f"PostgreSQL: the soak's own cluster ({cluster_note(run.cluster)}), made with `initdb` in a temporary"
+            " directory for this run, stopped and deleted after it; the PostgreSQL fault stops and starts only this"
+            " cluster (`pg_ctl stop -m fast`, `pg_ctl start`). The machine's shared cluster on 5432 is not used."
+        ),
+        "",
         "## Load",
         "",
         "| | |",
@@ -417,8 +434,8 @@ def report(  # noqa: ANN001
         "",
         ", ".join(f"{party} {share * 100:.0f}%" for party, share in run.cpu.items())
         + ". `loadgen` is this script (phones, checks of answers, health probe); `fieldsvc` the supervisor and its"
-        " workers (the killed one up to its death, its replacement from its birth); `postgres` this database's"
-        " backends and the cluster's own processes, across its restart.",
+        " workers (the killed one up to its death, its replacement from its birth); `postgres` the soak's private"
+        " cluster, all its processes (postmaster, backends, checkpointer, WAL writer...), across its restart.",
         "",
         "## Server log",
         "",
@@ -519,6 +536,8 @@ def check_table(checks: Checks) -> list[str]:
          f"{listed(checks.stale_verdicts)} ({checks.rerun})"),
         ("unreferenced blobs before cleanup", listed(checks.orphan_keys)),
         ("`fieldsvc blobs cleanup --grace-minutes 0`", checks.cleanup),
+        ("`fieldsvc serve` stopped with SIGINT after the checks (a worker stuck in its shutdown shows here)",
+         checks.shutdown),
     ]  # fmt: skip
     return ["| check | result |", "|---|---|", *(f"| {name} | {result} |" for name, result in rows)]
 
@@ -630,10 +649,53 @@ def code_version() -> str:
 
 
 def command_line() -> str:
-    return " ".join([".venv/bin/python", "bench/soak.py", *sys.argv[1:]])
+    """This command line, with the `flock` wrapper around it if there is one (the machine's benchmark lock)."""
+    command = " ".join([".venv/bin/python", "bench/soak.py", *sys.argv[1:]])
+    try:
+        parent = Path(f"/proc/{os.getppid()}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return command
+    if parent and Path(parent[0].decode(errors="replace")).name == "flock" and len(parent) > 1:
+        lock = next((arg.decode(errors="replace") for arg in parent[1:] if arg and not arg.startswith(b"-")), "")
+        return f"flock {lock} {command}" if lock else command
+    return command
+
+
+def cluster_note(cluster: faults.PrivateCluster) -> str:
+    settings = ", ".join(
+        f"{name} {cluster.SETTINGS[name].strip(chr(39))}"
+        for name in ("fsync", "synchronous_commit", "max_connections", "shared_buffers")
+    )
+    return f"{cluster.version}, 127.0.0.1:{cluster.port}, trust auth, {settings}"
 
 
 # ---------------------------------------------------------------------------------------------------- main
+
+
+def stop_service(server: common.Server) -> tuple[str, list[int], bool]:
+    """Stop fieldsvc as an operator would (SIGINT to uvicorn's supervisor, Server.stop) and see that everything
+    went: the supervisor exits by itself, and so does every worker. A worker whose shutdown hangs (closing a pool
+    that waits for a connection never given back) outlives a supervisor killed after Server.stop's wait; what is
+    left is killed here (these are the soak's own processes) and reported."""
+    tree = faults.process_tree(server.pid)
+    started = time.monotonic()
+    server.stop()
+    seconds = time.monotonic() - started
+    killed = server.process.returncode == -signal.SIGKILL
+    left = [pid for pid in tree if faults.alive(pid)]
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    note = (
+        f"supervisor NOT exited after {seconds:.0f} s: killed" if killed
+        else f"supervisor exited {server.process.returncode} after {seconds:.1f} s"
+    )  # fmt: skip
+    note += f"; {len(tree)} processes" + (f", **{len(left)} still running** (killed): {left}" if left else ", all gone")
+    if killed or left:
+        log(f"fieldsvc did not shut down cleanly: {note}")
+    return note, left, killed
 
 
 def s3_env(s3: faults.S3Endpoint) -> dict[str, str]:
@@ -651,47 +713,52 @@ def s3_env(s3: faults.S3Endpoint) -> dict[str, str]:
 
 async def main(args: argparse.Namespace) -> int:
     started_at, clock = datetime.now(UTC), time.monotonic()
-    cluster = faults.local_cluster(common.ADMIN_URL)
-    if args.pg_fault and cluster is None:
-        log(f"no PostgreSQL cluster on this machine serves {common.ADMIN_URL}: run with --no-pg-fault")
-        return 2
-    # A SIGTERM ends the run like Ctrl-C does: through every finally below (PostgreSQL started, servers stopped).
+    # A SIGTERM ends the run like Ctrl-C does: through every finally below (servers stopped, the cluster deleted).
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
+    cluster = faults.PrivateCluster()
+    status = None
     try:
-        return await run_and_check(args, started_at, clock, cluster)
+        cluster.create()  # blocking on purpose: nothing else runs yet, and a Ctrl-C waits for initdb to finish
+        log(f"private PostgreSQL cluster up on {common.HOST}:{cluster.port}: {cluster.version}, data in {cluster.data}")
+        status = await run_and_check(args, started_at, clock, cluster)
+        return status
     finally:
-        if args.pg_fault and not faults.ensure_postgres_running(cluster):
-            log("PostgreSQL is NOT running and could not be started: start it by hand")
+        cluster.destroy(keep_log=status != 0)
+        if not cluster.root.exists():
+            log(f"private PostgreSQL cluster stopped and {cluster.root} deleted")
 
 
-async def run_and_check(args, started_at: datetime, clock: float, cluster) -> int:  # noqa: ANN001
+async def run_and_check(  # noqa: ANN001
+    args, started_at: datetime, clock: float, cluster: faults.PrivateCluster
+) -> int:
     rng = random.Random(args.seed)
     with common.temp_dir("fieldsvc-soak-") as data_dir:
-        async with common.scratch_database("fieldsvc_soak") as dsn:
-            log(f"seeding {args.technicians} technicians x {args.days} day(s) x 5 visits ...")
-            seeded = await common.seed(common.settings_for(dsn, data_dir), args.technicians, args.days, rng=rng)
-            media = {visit.id: visit_media(visit, rng) for visit in seeded.visits}
-            s3 = faults.S3Endpoint()
+        dsn = await faults.create_database(cluster, "fieldsvc_soak")
+        log(f"seeding {args.technicians} technicians x {args.days} day(s) x 5 visits ...")
+        seeded = await common.seed(common.settings_for(dsn, data_dir), args.technicians, args.days, rng=rng)
+        media = {visit.id: visit_media(visit, rng) for visit in seeded.visits}
+        s3 = faults.S3Endpoint()
+        try:
+            await s3.wait_ready()
+            await asyncio.to_thread(faults.create_bucket, s3, BUCKET)
+            env = s3_env(s3)
+            server = common.start_fieldsvc(dsn, data_dir, workers=args.workers, extra_env=env)
             try:
-                await s3.wait_ready()
-                await asyncio.to_thread(faults.create_bucket, s3, BUCKET)
-                env = s3_env(s3)
-                server = common.start_fieldsvc(dsn, data_dir, workers=args.workers, extra_env=env)
-                try:
-                    await server.wait_ready("/health/ready")
-                    log(f"fieldsvc up on port {server.port} (supervisor pid {server.pid}, workers"
-                        f" {faults.worker_pids(server.pid)}), S3 (moto) on port {s3.port}")
-                    tokens = {name: await common.login(server.port, name) for name in seeded.technicians}
-                    setup_seconds = time.monotonic() - clock
-                    run = await soak(args, seeded, media, tokens, server, s3, cluster, dsn)
-                    log("checking the database and the bucket ...")
-                    command_env = {**common.service_env(dsn, data_dir), **env}
-                    checks = await check(run.journal, dsn, s3, command_env, args.settle)
-                    server_log = server_log_lines(server.log_path.read_text(errors="replace"))
-                finally:
-                    server.stop()
+                await server.wait_ready("/health/ready")
+                log(f"fieldsvc up on port {server.port} (supervisor pid {server.pid}, workers"
+                    f" {faults.worker_pids(server.pid)}), S3 (moto) on port {s3.port}")
+                tokens = {name: await common.login(server.port, name) for name in seeded.technicians}
+                setup_seconds = time.monotonic() - clock
+                run = await soak(args, seeded, media, tokens, server, s3, cluster)
+                log("checking the database and the bucket ...")
+                command_env = {**common.service_env(dsn, data_dir), **env}
+                checks = await check(run.journal, dsn, s3, command_env, args.settle)
+                server_log = server_log_lines(server.log_path.read_text(errors="replace"))
             finally:
-                s3.close()
+                stopped = stop_service(server)
+            checks.shutdown, checks.shutdown_left, checks.shutdown_killed = stopped
+        finally:
+            s3.close()
     text = report(args, run, checks, server_log, started_at, setup_seconds)
     print(text)
     if args.results:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any, AsyncIterator
 from urllib.parse import urlsplit
@@ -20,6 +20,7 @@ from fieldsvc import piccolo_conf
 from fieldsvc.tables import ALL_TABLES
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
+POOL_SIZE = 10  # PostgreSQL connections per worker process
 
 
 def engine_for_url(url: str) -> Engine:
@@ -66,7 +67,7 @@ async def open_database(engine: Engine) -> None:
         Path(engine.path).parent.mkdir(parents=True, exist_ok=True)
         await engine.run_ddl("PRAGMA journal_mode=WAL")
     else:
-        await engine.start_connection_pool(min_size=2, max_size=10)
+        await engine.start_connection_pool(min_size=2, max_size=POOL_SIZE)
 
 
 async def close_database(engine: Engine) -> None:
@@ -88,11 +89,42 @@ async def migrate(engine: Engine) -> None:
 async def write_transaction(engine: Engine) -> AsyncIterator[None]:
     """A transaction that will write: SQLite takes the write lock up front so read-then-write cannot deadlock."""
     if is_sqlite(engine):
-        async with engine.transaction(transaction_type=TransactionType.immediate):
-            yield
+        transaction = engine.transaction(transaction_type=TransactionType.immediate)
     else:
-        async with engine.transaction():
+        transaction = engine.transaction()
+    try:
+        async with transaction:
             yield
+    finally:
+        await _settle_abandoned_transaction(engine, transaction)
+
+
+async def _settle_abandoned_transaction(engine: Engine, transaction: Any) -> None:
+    """Finish what Piccolo 1.38 leaves undone when a transaction's BEGIN, COMMIT or ROLLBACK fails or is cancelled.
+
+    Piccolo closes (SQLite) or returns to the pool (PostgreSQL) a transaction's connection, and resets
+    `engine.current_transaction`, only after BEGIN and then COMMIT or ROLLBACK all succeeded. Otherwise:
+    - SQLite: a task cancelled while its BEGIN IMMEDIATE waits for the lock (the auditor, at shutdown) leaves a
+      connection whose thread still takes the write lock and then holds it until garbage collection: every other
+      writer times out with "database is locked", and the non-daemon thread can keep the process from exiting.
+    - PostgreSQL: when the server drops the connection (a restart), "cannot call Transaction.rollback(): the
+      underlying connection is closed" leaves the pool slot checked out for good: the pool shrinks by one, and
+      closing it at shutdown waits for it forever.
+    Closing an already closed connection, or releasing an already released one, does nothing, so this runs after
+    every transaction; a nested one (no connection of its own) is left to the outer one.
+    """
+    connection = getattr(transaction, "connection", None)  # unset when nested, or when connecting failed
+    if connection is None:
+        return
+    context = getattr(transaction, "context", None)
+    if context is not None and engine.current_transaction.get() is transaction:
+        engine.current_transaction.reset(context)  # or this task's later transactions nest into the dead one
+    if is_sqlite(engine):
+        if connection._running:  # aiosqlite: not yet closed. Closing rolls back whatever it holds.
+            connection.stop()  # queued behind its pending BEGIN, without awaiting: this may run while cancelled
+    elif engine.pool is not None:
+        with suppress(Exception):  # a connection the pool cannot reset is terminated, and its slot freed
+            await engine.pool.release(connection)
 
 
 def locked(query, engine: Engine):

@@ -165,12 +165,13 @@ def in_process(photos: list[bytes], repeat: int) -> tuple[list[float], list[floa
 async def ingest_in_process(photos: list[bytes], blob_dir: Path, repeat: int) -> dict[str, list[float]]:
     """The requirement's list in this process, with the service's own code and no HTTP or database: validation,
     EXIF, thumbnail and hash (process_image), the upload's sha256, and storing original, display and thumbnail in
-    the local blob store (fsync'd, in threads, as the service does). Per photo, medians of `repeat` runs, each
+    the local blob store (fsync'd, in threads, with the service's own store_image). Per photo, medians of `repeat` runs, each
     next to a floor run."""
     import hashlib
 
     from fieldsvc.imaging import process_image
-    from fieldsvc.storage import LocalBlobStore, content_key
+    from fieldsvc.mobile.photos import store_image
+    from fieldsvc.storage import LocalBlobStore
 
     store = LocalBlobStore(blob_dir)
     result: dict[str, list[float]] = {"floor": [], "total": [], "sha256": [], "store": []}
@@ -184,9 +185,7 @@ async def ingest_in_process(photos: list[bytes], blob_dir: Path, repeat: int) ->
             digest = hashlib.sha256(data).hexdigest()
             stored = time.perf_counter()
             prefix = f"{digest[:-4]}{run:02x}{attempt:02x}"  # a new key each time: nothing is skipped
-            await store.put(content_key(prefix, "original"), data, image.content_type)
-            await store.put(content_key(prefix, "display"), image.display_jpeg, "image/jpeg")
-            await store.put(content_key(prefix, "thumb"), image.thumbnail_jpeg, "image/jpeg")
+            await store_image(store, prefix, image, data)
             done = time.perf_counter()
             totals.append(done - started)
             hashing.append(stored - hashed)

@@ -33,12 +33,14 @@ class Settings:
 
     default_time_zone: str = "Asia/Shanghai"
     token_ttl_minutes: int = 720
+    token_memory_seconds: float = 5.0  # how long a process trusts a resolved token before looking it up again
     login_max_failures: int = 5
     login_lockout_minutes: int = 15
     quiet_hours_start: int = 20  # B-QUIET: no visit may start from this site-local hour ...
     quiet_hours_end: int = 8  # ... until this one
     travel_speed_kmh: float = 30.0  # B-ASSIGN
     at_risk_horizon_minutes: int = 120
+    deadline_sweep_minutes: float = 5.0  # A-REAUDIT of open orders and unanswered questions as deadlines pass
     max_upload_bytes: int = 15 * 1024 * 1024  # E-IMAGE
     max_image_pixels: int = 40_000_000  # E-IMAGE
     evidence_url_ttl_seconds: int = 300

@@ -17,6 +17,7 @@ from piccolo.engine.base import Engine
 
 from fieldsvc import db
 from fieldsvc.audit.policy import PolicyBook, load_default_policies
+from fieldsvc.auth.sessions import SessionMemory
 from fieldsvc.config import Settings
 from fieldsvc.storage import BlobStore, LocalBlobStore
 
@@ -28,6 +29,10 @@ class AppContext:
     blobs: BlobStore
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))  # tests replace it to travel in time
     audit_wakeup: asyncio.Event = field(default_factory=asyncio.Event)  # set when a fact marked a visit due
+
+    @cached_property
+    def sessions(self) -> SessionMemory:
+        return SessionMemory(self.settings.token_memory_seconds)
 
     def now(self) -> datetime:
         return self.clock()

@@ -48,17 +48,27 @@ class AuthService:
         return token, expires_at, caller
 
     async def logout(self, token: str) -> None:
-        await repository.revoke_token(token_digest(token), self.ctx.now())
+        digest = token_digest(token)
+        await repository.revoke_token(digest, self.ctx.now())
+        self.ctx.sessions.forget(digest)
 
     async def resolve(self, token: str) -> Caller:
-        row = await repository.find_token(token_digest(token))
-        if row is None or not row["active"]:
-            raise NotAuthenticated("This token is not valid; log in again.")
-        if row["revoked_at"] is not None:
-            raise TokenRevoked()
-        if row["expires_at"] <= self.ctx.now():
+        digest = token_digest(token)
+        session = self.ctx.sessions.recall(digest)
+        if session is None:
+            row = await repository.find_token(digest)
+            if row is None or not row["active"]:
+                raise NotAuthenticated("This token is not valid; log in again.")
+            if row["revoked_at"] is not None:
+                raise TokenRevoked()
+            caller = Caller(row["user_id"], row["username"], row["role"], row["technician_id"])
+            self.ctx.sessions.remember(digest, caller, row["expires_at"])
+            expires_at = row["expires_at"]
+        else:
+            caller, expires_at = session.caller, session.expires_at
+        if expires_at <= self.ctx.now():
             raise TokenExpired()
-        return Caller(row["user_id"], row["username"], row["role"], row["technician_id"])
+        return caller
 
     async def _refuse_if_locked(self, login_key: str, now: datetime) -> None:
         state = await repository.throttle_state(login_key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections.abc import Iterator
@@ -45,7 +46,7 @@ from fieldsvc.mobile.service import (
     technician_of,
     work_order_summary,
 )
-from fieldsvc.storage import StorageUnavailable, content_key
+from fieldsvc.storage import BlobStore, StorageUnavailable, content_key
 from fieldsvc.tables import Photo, PhotoMatch
 
 log = logging.getLogger("fieldsvc.mobile.photos")
@@ -95,6 +96,19 @@ def storage_errors() -> Iterator[None]:
     except StorageUnavailable as error:
         log.warning("blob store unavailable: %s", error)
         raise StorageDown(headers={"Retry-After": str(RETRY_AFTER_SECONDS)}) from error
+
+
+async def store_image(blobs: BlobStore, sha256: str, image: ProcessedImage, original: bytes) -> None:
+    """The original and its two previews under their content keys, written at once so their fsyncs (or S3 PUTs)
+    overlap; every write has finished before the first failure is raised."""
+    writes = (
+        blobs.put(content_key(sha256, "original"), original, image.content_type),
+        blobs.put(content_key(sha256, "display"), image.display_jpeg, "image/jpeg"),
+        blobs.put(content_key(sha256, "thumb"), image.thumbnail_jpeg, "image/jpeg"),
+    )
+    for outcome in await asyncio.gather(*writes, return_exceptions=True):
+        if isinstance(outcome, BaseException):
+            raise outcome
 
 
 def staging_key(photo_id: UUID) -> str:
@@ -354,9 +368,7 @@ class PhotoIngest:
     async def _store(self, image: ProcessedImage, original: bytes) -> None:
         """Content keys: storing bytes that are already there is harmless, and a fact failing later breaks nothing."""
         with storage_errors():
-            await self.ctx.blobs.put(content_key(image.sha256, "original"), original, image.content_type)
-            await self.ctx.blobs.put(content_key(image.sha256, "display"), image.display_jpeg, "image/jpeg")
-            await self.ctx.blobs.put(content_key(image.sha256, "thumb"), image.thumbnail_jpeg, "image/jpeg")
+            await store_image(self.ctx.blobs, image.sha256, image, original)
 
     async def _discard(self, key: str) -> None:
         """Tidy the staging object; a later re-confirm replays the stored fact and never needs it again."""

@@ -6,6 +6,8 @@ from datetime import datetime
 from typing import Any, Iterable
 from uuid import UUID
 
+from piccolo.utils.encoding import dump_json
+
 from fieldsvc import db
 from fieldsvc.tables import FollowUp, Photo, PhotoHashBand, PhotoMatch, Visit, VisitEvent
 
@@ -63,20 +65,34 @@ async def presign_grant(row_id: UUID, visit_id: UUID, technician_id: UUID) -> Ro
     )
 
 
-async def claim_event(event: VisitEvent) -> bool:
-    """Insert the fact unless its event id is taken; True when this call claimed it.
+# The columns a fact is claimed with; the INSERT is written out because building it with Piccolo cost more CPU than
+# the database took to run it (the single biggest share of a check-in).
+EVENT_COLUMNS = (
+    "id", "event_id", "visit", "technician", "kind", "body_digest", "payload", "result", "device_time",
+    "device_elapsed_ms", "clock_offset_ms", "corrected_time", "time_source", "server_received_at",
+    "latitude", "longitude", "accuracy_m", "fix_time", "mock", "distance_m",
+)  # fmt: skip
+JSON_COLUMNS = ("payload", "result")
+CLAIM_EVENT_SQL = (
+    f"INSERT INTO visit_event ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('{}' for _ in EVENT_COLUMNS)})"
+    " ON CONFLICT (event_id) DO NOTHING RETURNING id"
+)
+SET_STATUS_SQL = "UPDATE visit SET status = {}, updated_at = {} WHERE id = {}"
+
+
+async def claim_event(event: Row) -> bool:
+    """Insert the fact (its columns by name; those not given are NULL) unless its event id is taken; True when this
+    call claimed it.
 
     ON CONFLICT DO NOTHING makes the unique index the referee: of two racing twins exactly one insert returns a
     row, and PostgreSQL makes the loser wait for the winner's commit, so it can then read what the winner stored.
     """
-    claimed = await (
-        VisitEvent.insert(event).on_conflict(target=VisitEvent.event_id, action="DO NOTHING").returning(VisitEvent.id)
-    )
-    return bool(claimed)
+    values = [dump_json(event[column]) if column in JSON_COLUMNS else event.get(column) for column in EVENT_COLUMNS]
+    return bool(await VisitEvent.raw(CLAIM_EVENT_SQL, *values))
 
 
 async def set_visit_status(visit_id: UUID, status: str, at: datetime) -> None:
-    await Visit.update({Visit.status: status, Visit.updated_at: at}).where(Visit.id == visit_id)
+    await Visit.raw(SET_STATUS_SQL, status, at, visit_id)
 
 
 async def set_completed_at(visit_id: UUID, at: datetime) -> None:

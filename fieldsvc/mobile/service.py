@@ -46,7 +46,7 @@ from fieldsvc.mobile.schemas import (
     SyncFact,
     SyncReceipts,
 )
-from fieldsvc.tables import FollowUp, VisitEvent
+from fieldsvc.tables import FollowUp
 from fieldsvc.trail.service import TrailWriter
 from fieldsvc.verdicts import outbox
 
@@ -344,23 +344,23 @@ class MobileService:
             **outcome.details,
         )
         claimed = await repository.claim_event(
-            VisitEvent(
-                id=draft.row_id,
-                event_id=draft.event_id,
-                visit=visit["id"],
-                technician=visit["technician"],
-                kind=draft.kind,
-                body_digest=draft.digest,
-                payload=draft.payload,
-                result=msgspec.to_builtins(result),
-                device_time=timing.device_time,
-                device_elapsed_ms=timing.device_elapsed_ms,
-                clock_offset_ms=timing.clock_offset_ms,
-                corrected_time=timing.corrected_time,
-                time_source=timing.source,
-                server_received_at=timing.received_at,
+            {
+                "id": draft.row_id,
+                "event_id": draft.event_id,
+                "visit": visit["id"],
+                "technician": visit["technician"],
+                "kind": draft.kind,
+                "body_digest": draft.digest,
+                "payload": draft.payload,
+                "result": msgspec.to_builtins(result),
+                "device_time": timing.device_time,
+                "device_elapsed_ms": timing.device_elapsed_ms,
+                "clock_offset_ms": timing.clock_offset_ms,
+                "corrected_time": timing.corrected_time,
+                "time_source": timing.source,
+                "server_received_at": timing.received_at,
                 **outcome.columns,
-            )
+            }
         )
         if not claimed:
             return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from fieldsvc.auth.service import token_digest
+from fieldsvc.config import Settings
 from fieldsvc.tables import AuthToken
 from tests.conftest import PASSWORD, login
 
@@ -64,6 +65,7 @@ async def test_garbage_token_is_401(client):
 
 async def test_logout_revokes_the_token(client, people):
     headers = await login(client, people.tech)
+    assert (await client.get("/v1/auth/me", headers=headers)).status_code == 200  # now remembered by the process
     assert (await client.post("/v1/auth/logout", headers=headers)).status_code == 204
     response = await client.get("/v1/auth/me", headers=headers)
     assert response.status_code == 401
@@ -76,6 +78,15 @@ async def test_expired_token_is_refused(client, people):
     await AuthToken.update({AuthToken.expires_at: datetime.now(UTC) - timedelta(seconds=1)}).where(
         AuthToken.token_hash == token_digest(token)
     )
+    response = await client.get("/v1/auth/me", headers=headers)
+    assert response.status_code == 401
+    assert response.json()["code"] == "auth.token_expired"
+
+
+async def test_a_remembered_token_is_refused_once_it_expires(client, people, clock):
+    headers = await login(client, people.tech)
+    assert (await client.get("/v1/auth/me", headers=headers)).status_code == 200
+    clock.advance(minutes=Settings().token_ttl_minutes)
     response = await client.get("/v1/auth/me", headers=headers)
     assert response.status_code == 401
     assert response.json()["code"] == "auth.token_expired"

@@ -564,8 +564,11 @@ async def trail_and_verdict_counts(connection: asyncpg.Connection) -> tuple[int,
 
 async def single_visit(ctx: AppContext, connection: asyncpg.Connection, seed: Seed, samples: int,
                        rng: random.Random) -> tuple[list[float], float, int]:
-    """A new fact arrives (half of them change the verdict: a check-out far from the site), then its re-audit is timed."""
+    """A new fact arrives (half of them change the verdict: a check-out far from the site) and marks its visit due, as
+    the fact's transaction does; then the background auditor's whole round is timed: claim, the visits the fact
+    affects, their re-audit and verdict writes, release."""
     timings, affected, changed_before = [], 0, await connection.fetchval("SELECT count(*) FROM trail_entry")
+    from fieldsvc.verdicts import outbox
     from fieldsvc.verdicts.service import affected_visits
 
     for sample in range(samples):
@@ -594,21 +597,14 @@ async def single_visit(ctx: AppContext, connection: asyncpg.Connection, seed: Se
             new_id(), event_id, visit_id, technician, kind, "0" * 64, json.dumps(payload), "{}", when + timedelta(
                 seconds=1), now, lat, lon, acc, fix_time, mock, distance,
         )
-        affected += 1 + len(await affected_visits([visit_id], [visit_id]))
+        located = location is not None
+        affected += 1 + len(await affected_visits([visit_id], [visit_id] if located else []))
+        await outbox.mark(visit_id, located, now)  # what the fact's own transaction does
         started = time.perf_counter()
-        async with db.write_transaction(ctx.engine):  # what the fact's own transaction does
-            await VerdictService(ctx).reaudit([visit_id], None)
+        assert await VerdictService(ctx).audit_due() == 1  # what the background auditor then does, all of it
         timings.append((time.perf_counter() - started) * 1000)
     changed = await connection.fetchval("SELECT count(*) FROM trail_entry") - changed_before
     return timings, affected / samples, changed
-
-
-# E-MOCK reads each technician's located facts in a time window; without such an index that is a scan of the whole
-# visit_event table per batch (and per single-visit re-audit). Not in migrations/ yet: the bench adds it unless told
-# not to, or unless the migrations already made one.
-NEIGHBOUR_INDEX_SQL = (
-    "CREATE INDEX visit_event_technician_time ON visit_event (technician, corrected_time) WHERE latitude IS NOT NULL"
-)
 
 
 async def neighbour_index(connection: asyncpg.Connection) -> str | None:
@@ -652,11 +648,7 @@ async def main(args: argparse.Namespace) -> int:
 
 async def run(args: argparse.Namespace, ctx: AppContext, connection: asyncpg.Connection) -> int:
     technicians = args.technicians or max(4, args.visits // 500)
-    index = await neighbour_index(connection)
-    if index is None and not args.without_neighbour_index:
-        await connection.execute(NEIGHBOUR_INDEX_SQL)
-        index = "created by this bench (proposed migration)"
-    index = index or "NONE (as migrated: each batch scans visit_event)"
+    index = await neighbour_index(connection) or "NONE (each batch scans visit_event)"
     started = time.perf_counter()
     seed = Seeder(args.visits, technicians).build()
     built = time.perf_counter()
@@ -732,10 +724,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed-only", action="store_true", help="seed, keep the database, measure nothing")
     parser.add_argument("--profile", metavar="FILE", help="cProfile the cold bulk run into FILE (in one process)")
     parser.add_argument("--admin-url", default=ADMIN_URL, help="PostgreSQL URL allowed to CREATE DATABASE")
-    parser.add_argument(
-        "--without-neighbour-index", action="store_true",
-        help="measure the schema exactly as migrated (no visit_event (technician, corrected_time) index); slow",
-    )
     parser.add_argument("--no-uvloop", action="store_true", help="use asyncio's own loop (the server runs on uvloop)")
     return parser.parse_args(argv)
 

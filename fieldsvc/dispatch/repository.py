@@ -76,17 +76,20 @@ async def record_first_contact(order_id: UUID, at: datetime) -> None:
     )
 
 
+# closed_at keeps the first close: a visit returned for more evidence and completed again (A-DECIDE) does not move
+# the order's resolution time, against which B-REPAIR is measured.
+_CLOSE_ORDER = """
+UPDATE work_order SET status = 'closed', outcome = {}, outcome_reason = {}, forced_close_reason = {},
+    closed_at = COALESCE(closed_at, {})
+WHERE id = {}
+"""
+
+
 async def close_work_order(order_id: UUID, outcome: str, reason: str, at: datetime, forced: bool) -> None:
     """V-CLOSE: `reason` explains an unresolved outcome, or for a forced close why it was forced."""
-    await WorkOrder.update(
-        {
-            WorkOrder.status: "closed",
-            WorkOrder.outcome: outcome,
-            WorkOrder.outcome_reason: None if forced else reason or None,
-            WorkOrder.forced_close_reason: reason if forced else None,
-            WorkOrder.closed_at: at,
-        }
-    ).where(WorkOrder.id == order_id)
+    await WorkOrder.raw(
+        _CLOSE_ORDER, outcome, None if forced else reason or None, reason if forced else None, at, order_id
+    )
 
 
 async def get_visit(visit_id: UUID) -> Row | None:

@@ -94,12 +94,13 @@ JOIN work_order o ON o.id = v.work_order
 JOIN customer c ON c.id = o.customer
 JOIN site s ON s.id = o.site
 """
-# Every reschedule of every visit of the batch's orders (order-level SLA references, B-REPAIR).
+# Every reschedule of every visit of the batch's orders (order-level SLA references, B-REPAIR), by the order ids
+# the visits query found. OFFSET 0 keeps the lookups per order (by index): a join here got two scans of visit.
 _RESCHEDULES_SQL = """
 SELECT r.id::text, r.visit::text, r.old_time, r.new_time, r.initiator, r.reason_code, r.customer_confirmed,
-       r.recorded_at, r.note, o.work_order::text
-FROM (SELECT DISTINCT v.work_order FROM unnest($1::uuid[]) AS b(id) JOIN visit v ON v.id = b.id) AS o
-JOIN visit v ON v.work_order = o.work_order
+       r.recorded_at, r.note, o.id::text
+FROM unnest($1::uuid[]) AS o(id)
+CROSS JOIN LATERAL (SELECT id FROM visit WHERE work_order = o.id OFFSET 0) AS v
 JOIN reschedule r ON r.visit = v.id
 """
 _EVENTS_SQL = f"""
@@ -177,7 +178,7 @@ async def _postgres_rows(engine: Any, visit_ids: list[UUID]) -> _Rows:
         visits = await connection.fetch(_VISITS_SQL, visit_ids)
         if not visits:
             return _Rows([], [], [], [], {}, [], [], [], {})
-        reschedules = await connection.fetch(_RESCHEDULES_SQL, visit_ids)
+        reschedules = await connection.fetch(_RESCHEDULES_SQL, list({v[V_ORDER] for v in visits}))
         events = await connection.fetch(_EVENTS_SQL, visit_ids)
         photos = await connection.fetch(_PHOTOS_SQL, visit_ids)
         photo_events = {

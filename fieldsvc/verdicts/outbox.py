@@ -11,9 +11,11 @@ from fieldsvc.tables import AuditDue
 
 # One row per visit: a burst of facts on a visit is one re-audit. The first mark's time stays (oldest first).
 _MARK = """
-INSERT INTO audit_due (visit, token, marked_at, located, lease_until) VALUES ({}, {}, {}, {}, NULL)
+INSERT INTO audit_due (visit, token, marked_at, located, lease_until) VALUES %s
 ON CONFLICT (visit) DO UPDATE SET token = excluded.token, located = audit_due.located OR excluded.located
 """
+_MARK_ROW = "({}, {}, {}, {}, NULL)"
+MARK_BATCH = 500  # rows per INSERT: 4 parameters each, far below either database's limit
 # SKIP LOCKED: auditors in other processes claim other rows instead of queueing behind this claim.
 _CLAIM = """
 UPDATE audit_due SET lease_until = {} WHERE id IN (
@@ -31,7 +33,15 @@ class Due:
 
 async def mark(visit_id: UUID, located: bool, at: datetime) -> None:
     """Inside the fact's transaction: the fact and its pending re-audit commit together or not at all."""
-    await AuditDue.raw(_MARK, visit_id, uuid4(), at, located)
+    await mark_many([visit_id], located, at)
+
+
+async def mark_many(visit_ids: list[UUID], located: bool, at: datetime) -> None:
+    """Mark visits due, each with a token of its own (release clears a row only by the token it claimed)."""
+    for start in range(0, len(visit_ids), MARK_BATCH):
+        batch = visit_ids[start : start + MARK_BATCH]
+        values = [value for visit_id in batch for value in (visit_id, uuid4(), at, located)]
+        await AuditDue.raw(_MARK % ", ".join([_MARK_ROW] * len(batch)), *values)
 
 
 async def claim(limit: int, now: datetime, lease_until: datetime) -> list[Due]:
@@ -40,7 +50,7 @@ async def claim(limit: int, now: datetime, lease_until: datetime) -> list[Due]:
     sql = _CLAIM % ("" if db.is_sqlite(engine) else " FOR UPDATE SKIP LOCKED")
     async with db.write_transaction(engine):
         rows = await AuditDue.raw(sql, lease_until, now, limit)
-    return [Due(_uuid(r["visit"]), _uuid(r["token"]), bool(r["located"])) for r in rows]
+    return [Due(as_uuid(r["visit"]), as_uuid(r["token"]), bool(r["located"])) for r in rows]
 
 
 async def release(claimed: list[Due], audited: bool = True) -> None:
@@ -54,5 +64,5 @@ async def backlog() -> int:
     return await AuditDue.count()
 
 
-def _uuid(value: UUID | str) -> UUID:
+def as_uuid(value: UUID | str) -> UUID:
     return value if isinstance(value, UUID) else UUID(str(value))

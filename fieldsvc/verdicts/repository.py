@@ -59,13 +59,19 @@ UPDATE visit SET verdict = u.status
 FROM unnest($1::uuid[], $2::text[]) AS u(id, status)
 WHERE visit.id = u.id AND visit.verdict IS DISTINCT FROM u.status
 """
-async def replace_verdicts(results: list[dict[str, Any]], at: datetime) -> None:
-    """Store each visit's latest verdict: the result row, one finding row per finding, and the visit's status."""
+
+
+async def replace_verdicts(results: list[dict[str, Any]], at: datetime, stored: list[UUID]) -> None:
+    """Store each visit's latest verdict: the result row, one finding row per finding, and the visit's status.
+
+    `stored`: those of the visits that have a verdict already (found by stored_digests in this transaction); only
+    their old rows are deleted, so a first audit (a whole cold bulk run) spends nothing on deleting.
+    """
     if not results:
         return
     engine = _engine()
     if db.is_sqlite(engine):
-        await _replace_verdicts_piccolo(results, at)
+        await _replace_verdicts_piccolo(results, at, stored)
         return
     visit_ids = [r["visit_id"] for r in results]
     verdicts = [r["verdict"] for r in results]
@@ -78,8 +84,9 @@ async def replace_verdicts(results: list[dict[str, Any]], at: datetime) -> None:
             severities.append(finding["severity"])
     statuses = [r["verdict"]["status"] for r in results]
     async with db.pg_connection(engine) as connection:
-        await connection.execute("DELETE FROM audit_result WHERE visit = ANY($1::uuid[])", visit_ids)
-        await connection.execute("DELETE FROM audit_finding WHERE visit = ANY($1::uuid[])", visit_ids)
+        if stored:
+            await connection.execute("DELETE FROM audit_result WHERE visit = ANY($1::uuid[])", stored)
+            await connection.execute("DELETE FROM audit_finding WHERE visit = ANY($1::uuid[])", stored)
         await connection.execute(
             _INSERT_RESULTS,
             visit_ids,
@@ -97,10 +104,10 @@ async def replace_verdicts(results: list[dict[str, Any]], at: datetime) -> None:
         await connection.execute(_SET_VERDICTS_ONLY, visit_ids, statuses)
 
 
-async def _replace_verdicts_piccolo(results: list[dict[str, Any]], at: datetime) -> None:
-    visit_ids = [r["visit_id"] for r in results]
-    await AuditResult.delete().where(AuditResult.visit.is_in(visit_ids))
-    await AuditFinding.delete().where(AuditFinding.visit.is_in(visit_ids))
+async def _replace_verdicts_piccolo(results: list[dict[str, Any]], at: datetime, stored: list[UUID]) -> None:
+    if stored:
+        await AuditResult.delete().where(AuditResult.visit.is_in(stored))
+        await AuditFinding.delete().where(AuditFinding.visit.is_in(stored))
     rows = [
         AuditResult(
             visit=r["visit_id"],

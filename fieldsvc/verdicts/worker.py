@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from fieldsvc.context import AppContext
 from fieldsvc.trail.service import TrailWriter
 from fieldsvc.verdicts.service import VerdictService
+from fieldsvc.verdicts.sweep import mark_clock_dependent
 
 log = logging.getLogger("fieldsvc.audit")
 
@@ -16,10 +18,19 @@ RETRY_SECONDS = 1.0  # after a failure (database down): the outbox keeps the wor
 
 
 async def run_auditor(ctx: AppContext) -> None:
-    """Until cancelled: work batch after batch while there is work, then wait for a wake-up or the next poll."""
+    """Until cancelled: work batch after batch while there is work, then wait for a wake-up or the next poll;
+    every few minutes, mark the visits whose verdict time alone may have changed."""
     service, trail = VerdictService(ctx), TrailWriter(ctx)
+    sweep_every = ctx.settings.deadline_sweep_minutes * 60
+    next_sweep = time.monotonic() + sweep_every
     while True:
         ctx.audit_wakeup.clear()
+        if time.monotonic() >= next_sweep:
+            next_sweep = time.monotonic() + sweep_every
+            try:
+                await asyncio.create_task(mark_clock_dependent(ctx.now()))
+            except Exception as error:  # noqa: BLE001 - the next sweep tries again
+                log.warning("deadline sweep failed: %r", error)
         try:
             # Each round in a task of its own: Piccolo leaves a transaction whose rollback failed (database gone)
             # in the task's context, and every later transaction of that task would nest into the dead one.

@@ -212,6 +212,22 @@ async def test_a_decide_return_reopens_the_visit_and_new_evidence_is_re_audited(
     assert [entry["visitId"] for entry in queue] == [visit_id]
 
 
+async def test_a_decide_a_returned_visit_completed_again_keeps_the_orders_first_resolution_time(
+    client, phone, visit_id, as_auditor, as_dispatcher
+):
+    assert (await play(phone, visit_id, Visit(shoe_photo_taken_shift=-timedelta(days=1)))).status_code == 201
+    order_path = f"/v1/work-orders/{(await client.get(f'/v1/visits/{visit_id}', headers=as_dispatcher)).json()['workOrderId']}"
+    first_close = (await client.get(order_path, headers=as_dispatcher)).json()["closedAt"]
+    decision = {"decision": "return", "reason": "Shoe-cover photo is from yesterday", "requested": ["V-SHOES photo"]}
+    assert (await client.post(f"/v1/review/visits/{visit_id}/decisions", json=decision, headers=as_auditor)).status_code == 201
+
+    phone.clock.advance(hours=6)
+    again = await phone.post(visit_id, "complete", phone.fact(outcome="resolved"))
+
+    assert again.status_code == 201, again.text
+    assert (await client.get(order_path, headers=as_dispatcher)).json()["closedAt"] == first_close
+
+
 async def test_a_trail_verifies_after_a_visit_and_names_a_row_edited_behind_the_services_back(
     client, phone, visit_id, app
 ):

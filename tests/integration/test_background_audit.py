@@ -8,10 +8,12 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from fieldsvc import db
-from fieldsvc.tables import AuditDue, AuditResult, TrailEntry, TrailPending
+from fieldsvc.tables import AuditDue, AuditResult, TrailEntry, TrailPending, WorkOrder
 from fieldsvc.trail.service import verify_trail
 from fieldsvc.verdicts import outbox
-from tests.integration.mobile_builders import phone, visit_id  # noqa: F401 - fixtures
+from fieldsvc.verdicts.sweep import mark_clock_dependent
+from tests.conftest import login
+from tests.integration.mobile_builders import assigned_visit, phone, visit_id  # noqa: F401 - fixtures
 
 WAIT_SECONDS = 10.0
 
@@ -81,3 +83,31 @@ async def test_a_leased_visit_is_not_claimed_again_until_its_lease_runs_out(app,
         after_lease = await outbox.claim(10, now + timedelta(seconds=31), now + timedelta(minutes=1))
         await outbox.release(after_lease)
     assert len(first) == 1 and while_leased == [] and [due.visit for due in after_lease] == [UUID(visit_id)]
+
+
+async def violations_shown(client, auditor: dict[str, str], visit_id: str) -> set[str]:  # noqa: ANN001
+    body = (await client.get(f"/v1/review/visits/{visit_id}", headers=auditor)).json()
+    return {f["ruleId"] for f in body["verdict"]["findings"] if f["severity"] == "violation"}
+
+
+async def test_b_repair_a_deadline_passing_without_any_fact_is_flagged_at_the_next_deadline_sweep(
+    client, phone, people, as_dispatcher, as_auditor, clock
+):
+    repair = await assigned_visit(client, as_dispatcher, kind="repair")
+    assert (await phone.post(repair, "arrival", phone.fact(location=phone.location()))).status_code == 201
+    assert "B-REPAIR" not in await violations_shown(client, as_auditor, repair)
+
+    clock.advance(days=3)  # the repair is still unresolved, and no fact arrives to trigger a re-audit
+    auditor = await login(client, people.auditor)
+    assert "B-REPAIR" not in await violations_shown(client, auditor, repair)
+    assert await mark_clock_dependent(clock()) == 1
+
+    assert "B-REPAIR" in await violations_shown(client, auditor, repair)
+
+
+async def test_a_closed_order_without_open_questions_is_left_out_of_the_deadline_sweep(client, as_dispatcher, clock):
+    visit = await assigned_visit(client, as_dispatcher)
+    order_id = (await client.get(f"/v1/visits/{visit}", headers=as_dispatcher)).json()["workOrderId"]
+    await WorkOrder.update({WorkOrder.status: "closed"}).where(WorkOrder.id == order_id)
+
+    assert await mark_clock_dependent(clock()) == 0

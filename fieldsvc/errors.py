@@ -12,6 +12,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 
 from fieldsvc import db
+from fieldsvc.observability import request_id_of
 
 log = logging.getLogger("fieldsvc.errors")
 
@@ -67,7 +68,8 @@ COMMON_ERRORS: tuple[type[ApiError], ...] = (ValidationFailed, NotAuthenticated,
 def documented(*errors: type[ApiError], public: bool = False) -> dict[int, ResponseSpec]:
     """OpenAPI responses for a handler: the exact error body and each code it can carry."""
     by_status: dict[int, list[type[ApiError]]] = {}
-    for error in (*(() if public else COMMON_ERRORS), ValidationFailed, *errors):
+    # Every operation reads or writes the database: any of them can answer 503 while a dependency is down.
+    for error in (*(() if public else COMMON_ERRORS), ValidationFailed, *errors, Unavailable):
         if error not in by_status.setdefault(error.status_code, []):
             by_status[error.status_code].append(error)
     return {
@@ -97,15 +99,20 @@ def _translate(request: Request, exc: Exception) -> ApiError:
     if isinstance(exc, OverflowError) or db.is_refused_value_error(exc):
         # A request value beyond what Python's dates or the database can hold (a date near year 9999, a NUL in text,
         # an integer past 64 bits) is bad input; the warning keeps a computed value to blame from going unseen.
-        log.warning("value out of range on %s %s: %s", request.method, request.url.path, exc)
+        log.warning("value out of range on %s %s: %s", request.method, request.url.path, exc, extra=log_fields(request))
         return ValidationFailed("A value in the request is out of range or cannot be stored (e.g. a NUL character).")
     if db.is_integrity_error(exc):
         return Conflict("The request conflicts with stored data (a unique or reference rule).")
     if db.is_unavailable_error(exc):
-        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc, extra=log_fields(request))
         return Unavailable(headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc, extra=log_fields(request))
     return InternalError()
+
+
+def log_fields(request: Request) -> dict[str, str]:
+    """The request id for a log line: errors raised in middleware (auth) arrive after the request's context ended."""
+    return {"request_id": request_id_of(request.scope)}
 
 
 # Litestar 2 answers a multipart body past its part limit (or the parser's header limits) with a 400 of this wording.

@@ -58,6 +58,9 @@ Instant = Annotated[
     datetime, msgspec.Meta(tz=True, description=f"RFC 3339 instant with a UTC offset; in a request, {CALENDAR}")
 ]
 LocalDate = Annotated[date, QueryParameter(name="date", description=f"A local date, {CALENDAR}")]
+TodayByDefault = Annotated[
+    date | None, QueryParameter(name="date", required=False, description=f"A local date, {CALENDAR}; today if absent")
+]
 Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90)]
 Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180)]
 ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]

@@ -19,6 +19,7 @@ from fieldsvc.evidence.controller import BLOB_ROUTE
 from fieldsvc.mobile.photos import StorageDown
 from fieldsvc.review.evidence import visit_evidence
 from fieldsvc.review.schemas import DecideVisit, DecisionView, QueueEntry, VisitEvidence
+from fieldsvc.wire import within_calendar
 from fieldsvc.review.service import NotPending, ReasonRequired, RequestRequired, ReviewService, ReviewVisitNotFound
 
 Severity = Annotated[str | None, QueryParameter(pattern="^(violation|warning|info)$", required=False)]
@@ -37,13 +38,13 @@ class ReviewController(Controller):
         rule_id: RuleId = None,
         severity: Severity = None,
         technician_id: Annotated[UUID | None, QueryParameter(name="technicianId", required=False)] = None,
-        team: FromQuery[str | None] = None,
+        team: Annotated[str | None, QueryParameter(min_length=1, max_length=64, required=False)] = None,
         kind: FromQuery[Kind | None] = None,
         tier: FromQuery[Tier | None] = None,
         date_from: Annotated[date | None, QueryParameter(name="dateFrom", required=False)] = None,
         date_to: Annotated[date | None, QueryParameter(name="dateTo", required=False)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
     ) -> list[QueueEntry]:
         """A-QUEUE: flagged visits awaiting a decision, oldest first; dates are site-default-zone days, inclusive."""
         zone = ZoneInfo(ctx.settings.default_time_zone)
@@ -54,8 +55,8 @@ class ReviewController(Controller):
             "team": team,
             "kind": kind,
             "tier": tier,
-            "date_from": date_from and datetime.combine(date_from, time(0), tzinfo=zone),
-            "date_to": date_to and datetime.combine(date_to + timedelta(days=1), time(0), tzinfo=zone),
+            "date_from": date_from and datetime.combine(within_calendar(date_from, "dateFrom"), time(0), tzinfo=zone),
+            "date_to": date_to and datetime.combine(within_calendar(date_to, "dateTo") + timedelta(days=1), time(0), tzinfo=zone),
         }
         return await ReviewService(ctx).queue(filters, limit, offset)
 

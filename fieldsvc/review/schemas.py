@@ -9,7 +9,7 @@ import msgspec
 
 from fieldsvc.dispatch.schemas import VisitView
 from fieldsvc.evidence.schemas import EvidenceUrl
-from fieldsvc.wire import Instant, Wire
+from fieldsvc.wire import Incoming, Instant, Wire
 
 Decision = Literal["confirm", "dismiss", "return"]
 
@@ -39,7 +39,7 @@ class QueueEntry(Wire):
     violations: list[str]  # rule ids with a violation, for a glance
 
 
-class DecideVisit(Wire):
+class DecideVisit(Incoming):
     decision: Decision
     reason: Annotated[str, msgspec.Meta(max_length=2000)] = ""  # required for dismiss and return
     requested: list[Annotated[str, msgspec.Meta(min_length=1, max_length=200)]] = []  # what a return asks for

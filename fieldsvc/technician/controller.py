@@ -13,7 +13,7 @@ from fieldsvc.dispatch.service import UnknownTimeZone
 from fieldsvc.errors import documented
 from fieldsvc.technician.schemas import MyVisit
 from fieldsvc.technician.service import MyVisitNotFound, TechnicianService
-from fieldsvc.wire import LocalDate, within_calendar
+from fieldsvc.wire import TodayByDefault, within_calendar
 
 
 class MyVisitsController(Controller):
@@ -23,10 +23,11 @@ class MyVisitsController(Controller):
 
     @get("/", responses=documented(UnknownTimeZone))
     async def my_day(
-        self, ctx: Ctx, caller: CallerDep, day: LocalDate, tz: FromQuery[str | None] = None
+        self, ctx: Ctx, caller: CallerDep, day: TodayByDefault = None, tz: FromQuery[str | None] = None
     ) -> list[MyVisit]:
-        """My visits on one local date, with the customer's contact and what the policy requires."""
-        return await TechnicianService(ctx, caller).day(within_calendar(day, "date"), tz)
+        """My visits on one local date (today in the zone if none is given), with the customer's contact and what
+        the policy requires."""
+        return await TechnicianService(ctx, caller).day(day and within_calendar(day, "date"), tz)
 
     @get("/{visit_id:uuid}", responses=documented(MyVisitNotFound))
     async def my_visit(self, visit_id: FromPath[UUID], ctx: Ctx, caller: CallerDep) -> MyVisit:

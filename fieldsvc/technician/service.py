@@ -8,6 +8,7 @@ from uuid import UUID
 from fieldsvc.auth.caller import Caller
 from fieldsvc.context import AppContext
 from fieldsvc.dispatch.boards import local_day_bounds
+from fieldsvc.dispatch.service import zone_named
 from fieldsvc.errors import api_error
 from fieldsvc.technician import repository
 from fieldsvc.technician.schemas import CustomerContact, MyVisit, PolicyRef, VisitSite
@@ -21,8 +22,9 @@ class TechnicianService:
         self.ctx = ctx
         self.technician_id = caller.technician_id
 
-    async def day(self, day: date, zone_name: str | None) -> list[MyVisit]:
-        start, end = local_day_bounds(day, zone_name or self.ctx.settings.default_time_zone)
+    async def day(self, day: date | None, zone_name: str | None) -> list[MyVisit]:
+        zone_name = zone_name or self.ctx.settings.default_time_zone
+        start, end = local_day_bounds(day or self.ctx.now().astimezone(zone_named(zone_name)).date(), zone_name)
         return await self._views(await repository.my_visits_between(self.technician_id, start, end))
 
     async def visit(self, visit_id: UUID) -> MyVisit:

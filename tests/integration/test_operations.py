@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fieldsvc.errors import RETRY_AFTER_SECONDS
+
 
 async def test_readiness_reports_database_and_blob_store(client):
     response = await client.get("/health/ready")
@@ -41,3 +43,19 @@ async def test_access_log_records_the_status_actually_sent(client, caplog):
         await client.get("/v1/auth/me", headers={"X-Request-Id": "r-log"})
     [line] = [r for r in caplog.records if r.name == "fieldsvc.access"]
     assert (line.request_id, line.fields["status"]) == ("r-log", 401)
+
+
+async def test_a_database_outage_during_authentication_is_503_and_logged_with_the_request_id(
+    client, caplog, monkeypatch
+):
+    async def database_down(_digest: str) -> None:
+        raise ConnectionRefusedError("connection refused")
+
+    monkeypatch.setattr("fieldsvc.auth.repository.find_token", database_down)
+    with caplog.at_level("WARNING", logger="fieldsvc.errors"):
+        response = await client.get("/v1/auth/me", headers={"X-Request-Id": "r-503", "Authorization": "Bearer t"})
+
+    assert (response.status_code, response.json()["code"]) == (503, "service.unavailable")
+    assert response.headers["retry-after"] == str(RETRY_AFTER_SECONDS)
+    [line] = [r for r in caplog.records if r.name == "fieldsvc.errors"]
+    assert line.request_id == "r-503"

@@ -45,8 +45,18 @@ async def test_a_monotonic_clock_beyond_any_uptime_is_400_and_records_nothing(ph
         ("auditor", "/v1/review/queue?dateFrom=0001-01-01"),
         ("auditor", "/v1/review/queue?dateTo=9999-12-31"),
         ("auditor", "/v1/review/queue?offset=1000000000000000000000000"),
+        ("auditor", "/v1/review/queue?offset=1000001"),
+        ("auditor", f"/v1/review/queue?team={'x' * 65}"),
     ],
-    ids=["my_day_year_1", "technician_day_year_9999", "queue_from_year_1", "queue_to_year_9999", "queue_offset_2_80"],
+    ids=[
+        "my_day_year_1",
+        "technician_day_year_9999",
+        "queue_from_year_1",
+        "queue_to_year_9999",
+        "queue_offset_2_80",
+        "queue_offset_past_a_million",
+        "queue_team_65_chars",
+    ],
 )
 async def test_query_values_out_of_range_are_400(client, people, as_dispatcher, visit_id, role, path):
     technician_id = (await client.get(f"/v1/visits/{visit_id}", headers=as_dispatcher)).json()["technician"]["id"]

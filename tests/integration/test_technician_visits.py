@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from tests.conftest import login
 from tests.integration.builders import assign, booked_visit, technician_id
 
 TEN = datetime(2030, 3, 4, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
@@ -55,3 +56,13 @@ async def test_technician_cannot_use_the_dispatcher_visit_view(client, as_dispat
 async def test_dispatcher_cannot_use_the_technician_api(client, as_dispatcher):
     response = await client.get("/v1/mobile/visits", params={"date": "2030-03-04"}, headers=as_dispatcher)
     assert response.status_code == 403
+
+
+async def test_my_day_without_a_date_is_today_in_the_default_zone(client, people, as_dispatcher, as_tech, clock):
+    visit = await assigned_visit(client, as_dispatcher, "T1001")  # 10:00 today in Shanghai; the clock says 09:00
+    today = await client.get("/v1/mobile/visits", headers=as_tech)
+    assert [mine["id"] for mine in today.json()] == [visit["id"]]
+
+    clock.advance(hours=15)  # 00:00 the next day in Shanghai, still 2030-03-04 in UTC
+    tomorrow = await client.get("/v1/mobile/visits", headers=await login(client, people.tech))
+    assert tomorrow.json() == []

@@ -6,7 +6,8 @@
 2. Floor: the rows the audit reads, one plain asyncpg SELECT per table set, no WHERE, all rows fetched.
 3. Bulk re-audit from a cold state (no stored verdicts): VerdictService.reaudit_all over visit_ids_between().
 4. The same bulk run again: nothing changed, so no verdict is written.
-5. Single-visit re-audit after a new fact: reaudit of that visit in its own write transaction, p50/p99.
+5. Single-visit re-audit after a new fact: the background auditor's whole round once the fact marked its visit due
+   (VerdictService.audit_due: claim, the visits the fact affects, their re-audit and verdict writes, release), p50/p99.
 
 Numbers, not assertions: benchmarks report, tests assert behaviour. See bench/README.md.
 """
@@ -59,8 +60,10 @@ from fieldsvc.mobile.schemas import (
     SignatureResult,
     Step,
 )
-from fieldsvc.verdicts import service as verdict_service
-from fieldsvc.verdicts.service import BULK_BATCH, BULK_WORKERS_MIN_BATCHES, VerdictService, visit_ids_between
+from fieldsvc.verdicts import outbox, service as verdict_service
+from fieldsvc.verdicts.service import (
+    BULK_BATCH, BULK_WORKERS_MIN_BATCHES, VerdictService, affected_visits, visit_ids_between,
+)
 
 ADMIN_URL = os.environ.get("FIELDSVC_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 START = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # 09:00 in Asia/Shanghai
@@ -568,9 +571,6 @@ async def single_visit(ctx: AppContext, connection: asyncpg.Connection, seed: Se
     the fact's transaction does; then the background auditor's whole round is timed: claim, the visits the fact
     affects, their re-audit and verdict writes, release."""
     timings, affected, changed_before = [], 0, await connection.fetchval("SELECT count(*) FROM trail_entry")
-    from fieldsvc.verdicts import outbox
-    from fieldsvc.verdicts.service import affected_visits
-
     for sample in range(samples):
         visit_id = rng.choice(seed.completed_visits)
         technician = seed.visit_technician[visit_id]

@@ -56,13 +56,14 @@ class AuthService:
         digest = token_digest(token)
         session = self.ctx.sessions.recall(digest)
         if session is None:
+            lookup = self.ctx.sessions.lookup_started()
             row = await repository.find_token(digest)
             if row is None or not row["active"]:
                 raise NotAuthenticated("This token is not valid; log in again.")
             if row["revoked_at"] is not None:
                 raise TokenRevoked()
             caller = Caller(row["user_id"], row["username"], row["role"], row["technician_id"])
-            self.ctx.sessions.remember(digest, caller, row["expires_at"])
+            self.ctx.sessions.remember(digest, caller, row["expires_at"], lookup)
             expires_at = row["expires_at"]
         else:
             caller, expires_at = session.caller, session.expires_at

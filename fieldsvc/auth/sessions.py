@@ -30,6 +30,7 @@ class SessionMemory:
         self.seconds = seconds
         self.monotonic = monotonic
         self._sessions: dict[str, Session] = {}
+        self._logouts = 0  # forget() calls so far: a lookup that overlapped one is not remembered
 
     def recall(self, digest: str) -> Session | None:
         session = self._sessions.get(digest)
@@ -38,12 +39,18 @@ class SessionMemory:
             return None
         return session
 
-    def remember(self, digest: str, caller: Caller, expires_at: datetime) -> None:
-        if self.seconds <= 0:
+    def lookup_started(self) -> int:
+        """Call before reading a token from the database, and pass what it returns to remember()."""
+        return self._logouts
+
+    def remember(self, digest: str, caller: Caller, expires_at: datetime, lookup: int) -> None:
+        # A logout that committed after the lookup read its row would otherwise be undone here for `seconds`.
+        if self.seconds <= 0 or lookup != self._logouts:
             return
         if len(self._sessions) >= MAX_REMEMBERED:  # oldest first: dicts keep insertion order
             del self._sessions[next(iter(self._sessions))]
         self._sessions[digest] = Session(caller, expires_at, self.monotonic() + self.seconds)
 
     def forget(self, digest: str) -> None:
+        self._logouts += 1
         self._sessions.pop(digest, None)

@@ -76,11 +76,12 @@ async def record_first_contact(order_id: UUID, at: datetime) -> None:
     )
 
 
-# closed_at keeps the first close: a visit returned for more evidence and completed again (A-DECIDE) does not move
-# the order's resolution time, against which B-REPAIR is measured.
+# A visit returned for more evidence and completed again (A-DECIDE) with the same outcome keeps the order's first
+# close, against which B-REPAIR measures the resolution; an unresolved close later resolved moves it to the later one.
+# (The right-hand sides read the row as it was before this UPDATE, on both engines.)
 _CLOSE_ORDER = """
 UPDATE work_order SET status = 'closed', outcome = {}, outcome_reason = {}, forced_close_reason = {},
-    closed_at = COALESCE(closed_at, {})
+    closed_at = CASE WHEN closed_at IS NOT NULL AND outcome = {} THEN closed_at ELSE {} END
 WHERE id = {}
 """
 
@@ -88,7 +89,7 @@ WHERE id = {}
 async def close_work_order(order_id: UUID, outcome: str, reason: str, at: datetime, forced: bool) -> None:
     """V-CLOSE: `reason` explains an unresolved outcome, or for a forced close why it was forced."""
     await WorkOrder.raw(
-        _CLOSE_ORDER, outcome, None if forced else reason or None, reason if forced else None, at, order_id
+        _CLOSE_ORDER, outcome, None if forced else reason or None, reason if forced else None, outcome, at, order_id
     )
 
 

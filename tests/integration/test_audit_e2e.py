@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 
@@ -38,6 +38,7 @@ class Visit:
     send_clean_photo: bool = True
     shoe_reason_note: str | None = None
     signature: bytes | None = None
+    outcome: dict = field(default_factory=lambda: {"outcome": "resolved"})
 
 
 async def play(phone: Phone, visit_id: str, script: Visit, seed: int = 10) -> httpx.Response:
@@ -71,7 +72,7 @@ async def play(phone: Phone, visit_id: str, script: Visit, seed: int = 10) -> ht
     assert (await phone.post(visit_id, "service-card", phone.fact())).status_code == 201
     phone.clock.advance(minutes=1)
     assert (await phone.post(visit_id, "checkout", phone.fact(location=phone.location()))).status_code == 201
-    return await phone.post(visit_id, "complete", phone.fact(outcome="resolved"))
+    return await phone.post(visit_id, "complete", phone.fact(**script.outcome))
 
 
 async def verdict(client: httpx.AsyncClient, auditor: dict[str, str], visit_id: str) -> tuple[str, set[str]]:
@@ -226,6 +227,25 @@ async def test_a_decide_a_returned_visit_completed_again_keeps_the_orders_first_
 
     assert again.status_code == 201, again.text
     assert (await client.get(order_path, headers=as_dispatcher)).json()["closedAt"] == first_close
+
+
+async def test_a_decide_a_returned_unresolved_visit_resolved_later_moves_the_orders_resolution_time(
+    client, phone, visit_id, as_auditor, as_dispatcher
+):
+    unresolved = {"outcome": "unresolved", "reason": "Line fault outside the home"}
+    script = Visit(shoe_photo_taken_shift=-timedelta(days=1), outcome=unresolved)
+    assert (await play(phone, visit_id, script)).status_code == 201
+    order_path = f"/v1/work-orders/{(await client.get(f'/v1/visits/{visit_id}', headers=as_dispatcher)).json()['workOrderId']}"
+    first_close = (await client.get(order_path, headers=as_dispatcher)).json()["closedAt"]
+    decision = {"decision": "return", "reason": "Shoe-cover photo is from yesterday", "requested": ["V-SHOES photo"]}
+    assert (await client.post(f"/v1/review/visits/{visit_id}/decisions", json=decision, headers=as_auditor)).status_code == 201
+
+    phone.clock.advance(hours=6)
+    assert (await phone.post(visit_id, "complete", phone.fact(outcome="resolved"))).status_code == 201
+
+    order = (await client.get(order_path, headers=as_dispatcher)).json()
+    assert order["outcome"] == "resolved"
+    assert datetime.fromisoformat(order["closedAt"]) - datetime.fromisoformat(first_close) >= timedelta(hours=6)
 
 
 async def test_a_trail_verifies_after_a_visit_and_names_a_row_edited_behind_the_services_back(

@@ -40,7 +40,7 @@ class Settings:
     quiet_hours_end: int = 8  # ... until this one
     travel_speed_kmh: float = 30.0  # B-ASSIGN
     at_risk_horizon_minutes: int = 120
-    deadline_sweep_minutes: float = 5.0  # A-REAUDIT of open orders and unanswered questions as deadlines pass
+    deadline_sweep_minutes: float = 5.0  # A-REAUDIT of repairs and questions whose deadline passed unnoticed
     max_upload_bytes: int = 15 * 1024 * 1024  # E-IMAGE
     max_image_pixels: int = 40_000_000  # E-IMAGE
     evidence_url_ttl_seconds: int = 300
@@ -70,6 +70,8 @@ class Settings:
             raise SettingsError("FIELDSVC_BLOB_BACKEND must be 'local' or 's3'")
         if not (0 <= self.quiet_hours_end < 24 and 0 <= self.quiet_hours_start < 24):
             raise SettingsError("quiet hours must be whole hours from 0 to 23")
+        if self.deadline_sweep_minutes <= 0:
+            raise SettingsError("FIELDSVC_DEADLINE_SWEEP_MINUTES must be more than 0")
         if self.database_url and not self.database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
             raise SettingsError("FIELDSVC_DATABASE_URL must start with sqlite:/// or postgresql://")
 

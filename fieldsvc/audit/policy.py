@@ -279,6 +279,10 @@ class PolicyBook:
         except KeyError:
             raise LookupError(f"no audit policy {policy_id} version {version}") from None
 
+    def latest(self) -> Iterator[Policy]:
+        """The version of each policy that new audits use."""
+        return iter(self._latest.values())
+
     def __iter__(self) -> Iterator[Policy]:
         return iter([policy for _, policy in sorted(self._by_key.items())])
 

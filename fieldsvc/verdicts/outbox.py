@@ -10,17 +10,22 @@ from fieldsvc import db
 from fieldsvc.tables import AuditDue
 
 # One row per visit: a burst of facts on a visit is one re-audit. The first mark's time stays (oldest first).
-_MARK = """
-INSERT INTO audit_due (visit, token, marked_at, located, lease_until) VALUES %s
-ON CONFLICT (visit) DO UPDATE SET token = excluded.token, located = audit_due.located OR excluded.located
+_MARK_BY_FACT = """
+INSERT INTO audit_due (visit, token, marked_at, located, reopens, lease_until) VALUES ({}, {}, {}, {}, {}, NULL)
+ON CONFLICT (visit) DO UPDATE SET
+    token = excluded.token, located = audit_due.located OR excluded.located, reopens = excluded.reopens
 """
-_MARK_ROW = "({}, {}, {}, {}, NULL)"
-MARK_BATCH = 500  # rows per INSERT: 4 parameters each, far below either database's limit
+# A sweep's mark leaves one already there alone: that visit is audited anyway, and its token and reason stay.
+_MARK_FOR_DEADLINES = """
+INSERT INTO audit_due (visit, token, marked_at, located, reopens, lease_until) VALUES %s ON CONFLICT (visit) DO NOTHING
+"""
+_DEADLINE_ROW = "({}, {}, {}, {}, {}, NULL)"
+MARK_BATCH = 400  # rows per INSERT: 5 parameters each, far below either database's limit
 # SKIP LOCKED: auditors in other processes claim other rows instead of queueing behind this claim.
 _CLAIM = """
 UPDATE audit_due SET lease_until = {} WHERE id IN (
     SELECT id FROM audit_due WHERE lease_until IS NULL OR lease_until < {} ORDER BY marked_at LIMIT {}%s
-) RETURNING visit, token, located
+) RETURNING visit, token, located, reopens
 """
 
 
@@ -29,19 +34,20 @@ class Due:
     visit: UUID
     token: UUID
     located: bool
+    reopens: bool
 
 
 async def mark(visit_id: UUID, located: bool, at: datetime) -> None:
     """Inside the fact's transaction: the fact and its pending re-audit commit together or not at all."""
-    await mark_many([visit_id], located, at)
+    await AuditDue.raw(_MARK_BY_FACT, visit_id, uuid4(), at, located, True)
 
 
-async def mark_many(visit_ids: list[UUID], located: bool, at: datetime) -> None:
-    """Mark visits due, each with a token of its own (release clears a row only by the token it claimed)."""
+async def mark_for_deadlines(visit_ids: list[UUID], at: datetime) -> None:
+    """Mark visits whose verdict may have changed only because a deadline passed: no new evidence, no neighbours."""
     for start in range(0, len(visit_ids), MARK_BATCH):
         batch = visit_ids[start : start + MARK_BATCH]
-        values = [value for visit_id in batch for value in (visit_id, uuid4(), at, located)]
-        await AuditDue.raw(_MARK % ", ".join([_MARK_ROW] * len(batch)), *values)
+        values = [value for visit_id in batch for value in (visit_id, uuid4(), at, False, False)]
+        await AuditDue.raw(_MARK_FOR_DEADLINES % ", ".join([_DEADLINE_ROW] * len(batch)), *values)
 
 
 async def claim(limit: int, now: datetime, lease_until: datetime) -> list[Due]:
@@ -50,7 +56,7 @@ async def claim(limit: int, now: datetime, lease_until: datetime) -> list[Due]:
     sql = _CLAIM % ("" if db.is_sqlite(engine) else " FOR UPDATE SKIP LOCKED")
     async with db.write_transaction(engine):
         rows = await AuditDue.raw(sql, lease_until, now, limit)
-    return [Due(as_uuid(r["visit"]), as_uuid(r["token"]), bool(r["located"])) for r in rows]
+    return [Due(as_uuid(r["visit"]), as_uuid(r["token"]), bool(r["located"]), bool(r["reopens"])) for r in rows]
 
 
 async def release(claimed: list[Due], audited: bool = True) -> None:

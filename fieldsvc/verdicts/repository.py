@@ -138,6 +138,8 @@ async def _replace_verdicts_piccolo(results: list[dict[str, Any]], at: datetime,
 
 async def requeue_if_still_flagged(visit_ids: list[UUID]) -> None:
     """A-DECIDE: new evidence on a returned visit that leaves it flagged puts it back in the auditors' queue."""
+    if not visit_ids:
+        return
     await Visit.update({Visit.review_state: "open"}).where(
         Visit.id.is_in(visit_ids) & (Visit.review_state == "returned") & (Visit.verdict == "flagged")
     )

@@ -9,7 +9,7 @@ import time
 from fieldsvc.context import AppContext
 from fieldsvc.trail.service import TrailWriter
 from fieldsvc.verdicts.service import VerdictService
-from fieldsvc.verdicts.sweep import mark_clock_dependent
+from fieldsvc.verdicts.sweep import mark_overdue
 
 log = logging.getLogger("fieldsvc.audit")
 
@@ -19,7 +19,7 @@ RETRY_SECONDS = 1.0  # after a failure (database down): the outbox keeps the wor
 
 async def run_auditor(ctx: AppContext) -> None:
     """Until cancelled: work batch after batch while there is work, then wait for a wake-up or the next poll;
-    every few minutes, mark the visits whose verdict time alone may have changed."""
+    every few minutes, mark the visits a passing deadline may have made overdue."""
     service, trail = VerdictService(ctx), TrailWriter(ctx)
     sweep_every = ctx.settings.deadline_sweep_minutes * 60
     next_sweep = time.monotonic() + sweep_every
@@ -28,12 +28,12 @@ async def run_auditor(ctx: AppContext) -> None:
         if time.monotonic() >= next_sweep:
             next_sweep = time.monotonic() + sweep_every
             try:
-                await asyncio.create_task(mark_clock_dependent(ctx.now()))
+                await asyncio.create_task(mark_overdue(ctx.policies, ctx.now()))
             except Exception as error:  # noqa: BLE001 - the next sweep tries again
                 log.warning("deadline sweep failed: %r", error)
         try:
-            # Each round in a task of its own: Piccolo leaves a transaction whose rollback failed (database gone)
-            # in the task's context, and every later transaction of that task would nest into the dead one.
+            # Each round in a task of its own, so no context a failed round left behind (a transaction Piccolo could
+            # not finish when the database went away) reaches the next; db.write_transaction clears what it knows of.
             claimed = await asyncio.create_task(_one_round(service, trail))
         except asyncio.CancelledError:
             raise

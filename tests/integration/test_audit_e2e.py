@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 import httpx
 
 from fieldsvc.tables import TrailEntry
+from fieldsvc.verdicts.sweep import mark_overdue
+from tests.conftest import login
 from tests.integration.mobile_builders import (  # noqa: F401 - phone, other_phone, visit_id, other_visit_id are fixtures
     AGREED,
     AT_SITE,
@@ -39,6 +41,7 @@ class Visit:
     shoe_reason_note: str | None = None
     signature: bytes | None = None
     outcome: dict = field(default_factory=lambda: {"outcome": "resolved"})
+    question: str | None = None  # V-ASK: asked while the tools are out
 
 
 async def play(phone: Phone, visit_id: str, script: Visit, seed: int = 10) -> httpx.Response:
@@ -57,6 +60,8 @@ async def play(phone: Phone, visit_id: str, script: Visit, seed: int = 10) -> ht
         assert (await phone.photo(visit_id, "shoe_covers", shoes)).status_code == 201
     phone.clock.advance(minutes=1)
     assert (await phone.post(visit_id, "steps", phone.fact(step="V-MAT"))).status_code == 201
+    if script.question is not None:
+        assert (await phone.post(visit_id, "questions", phone.fact(question=script.question))).status_code == 201
     phone.clock.advance(minutes=40)
     test = phone.fact(downloadMbps=500, uploadMbps=50, latencyMs=8, customerAccepted=True)
     assert (await phone.post(visit_id, "test-result", test)).status_code == 201
@@ -246,6 +251,24 @@ async def test_a_decide_a_returned_unresolved_visit_resolved_later_moves_the_ord
     order = (await client.get(order_path, headers=as_dispatcher)).json()
     assert order["outcome"] == "resolved"
     assert datetime.fromisoformat(order["closedAt"]) - datetime.fromisoformat(first_close) >= timedelta(hours=6)
+
+
+async def test_a_decide_a_returned_visit_stays_with_its_technician_when_only_a_deadline_passes(
+    client, phone, people, visit_id, as_auditor, app
+):
+    script = Visit(shoe_photo_taken_shift=-timedelta(days=1), question="Can I get IPTV on a second TV?")
+    assert (await play(phone, visit_id, script)).status_code == 201
+    decision = {"decision": "return", "reason": "Shoe-cover photo is from yesterday", "requested": ["V-SHOES photo"]}
+    assert (await client.post(f"/v1/review/visits/{visit_id}/decisions", json=decision, headers=as_auditor)).status_code == 201
+
+    phone.clock.advance(days=3)  # the question's 48 h pass with no follow-up and no new evidence
+    assert await mark_overdue(app.state.ctx.policies, phone.clock()) == 1
+    auditor, technician = await login(client, people.auditor), await login(client, people.tech)
+    _, violations = await verdict(client, auditor, visit_id)
+
+    assert "V-ASK" in violations
+    assert (await client.get("/v1/review/queue", headers=auditor)).json() == []
+    assert (await client.get(f"/v1/mobile/visits/{visit_id}", headers=technician)).json()["returnedFor"] == ["V-SHOES photo"]
 
 
 async def test_a_trail_verifies_after_a_visit_and_names_a_row_edited_behind_the_services_back(

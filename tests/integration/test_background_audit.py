@@ -11,7 +11,7 @@ from fieldsvc import db
 from fieldsvc.tables import AuditDue, AuditResult, TrailEntry, TrailPending, WorkOrder
 from fieldsvc.trail.service import verify_trail
 from fieldsvc.verdicts import outbox
-from fieldsvc.verdicts.sweep import mark_clock_dependent
+from fieldsvc.verdicts.sweep import mark_overdue
 from tests.conftest import login
 from tests.integration.mobile_builders import assigned_visit, phone, visit_id  # noqa: F401 - fixtures
 
@@ -91,7 +91,7 @@ async def violations_shown(client, auditor: dict[str, str], visit_id: str) -> se
 
 
 async def test_b_repair_a_deadline_passing_without_any_fact_is_flagged_at_the_next_deadline_sweep(
-    client, phone, people, as_dispatcher, as_auditor, clock
+    client, phone, people, as_dispatcher, as_auditor, clock, app
 ):
     repair = await assigned_visit(client, as_dispatcher, kind="repair")
     assert (await phone.post(repair, "arrival", phone.fact(location=phone.location()))).status_code == 201
@@ -100,14 +100,32 @@ async def test_b_repair_a_deadline_passing_without_any_fact_is_flagged_at_the_ne
     clock.advance(days=3)  # the repair is still unresolved, and no fact arrives to trigger a re-audit
     auditor = await login(client, people.auditor)
     assert "B-REPAIR" not in await violations_shown(client, auditor, repair)
-    assert await mark_clock_dependent(clock()) == 1
+    assert await mark_overdue(app.state.ctx.policies, clock()) == 1
 
     assert "B-REPAIR" in await violations_shown(client, auditor, repair)
 
 
-async def test_a_closed_order_without_open_questions_is_left_out_of_the_deadline_sweep(client, as_dispatcher, clock):
-    visit = await assigned_visit(client, as_dispatcher)
+async def test_a_deadline_sweep_leaves_a_visit_alone_once_its_overdue_finding_is_recorded(
+    client, phone, people, as_dispatcher, clock, app
+):
+    repair = await assigned_visit(client, as_dispatcher, kind="repair")
+    assert (await phone.post(repair, "arrival", phone.fact(location=phone.location()))).status_code == 201
+    clock.advance(days=3)
+    assert await mark_overdue(app.state.ctx.policies, clock()) == 1
+    assert "B-REPAIR" in await violations_shown(client, await login(client, people.auditor), repair)
+    entries = await TrailEntry.count()
+
+    clock.advance(hours=1)  # the repair has now waited longer still, but the finding already says it is overdue
+    assert await mark_overdue(app.state.ctx.policies, clock()) == 0
+    assert await TrailEntry.count() == entries
+
+
+async def test_a_closed_order_without_open_questions_is_left_out_of_the_deadline_sweep(
+    client, as_dispatcher, clock, app
+):
+    visit = await assigned_visit(client, as_dispatcher, kind="repair")
     order_id = (await client.get(f"/v1/visits/{visit}", headers=as_dispatcher)).json()["workOrderId"]
     await WorkOrder.update({WorkOrder.status: "closed"}).where(WorkOrder.id == order_id)
+    clock.advance(days=3)
 
-    assert await mark_clock_dependent(clock()) == 0
+    assert await mark_overdue(app.state.ctx.policies, clock()) == 0

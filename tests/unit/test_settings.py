@@ -1,0 +1,22 @@
+"""Settings from FIELDSVC_* variables: values the service cannot run with are refused at start, by name."""
+
+from __future__ import annotations
+
+import pytest
+
+from fieldsvc.config import Settings, SettingsError
+
+
+def test_a_sweep_interval_of_zero_minutes_is_refused():
+    with pytest.raises(SettingsError, match="FIELDSVC_DEADLINE_SWEEP_MINUTES"):
+        Settings.from_env({"FIELDSVC_DEADLINE_SWEEP_MINUTES": "0"})
+
+
+def test_an_unknown_time_zone_is_refused():
+    with pytest.raises(SettingsError, match="FIELDSVC_DEFAULT_TIME_ZONE"):
+        Settings.from_env({"FIELDSVC_DEFAULT_TIME_ZONE": "Mars/Olympus"})
+
+
+def test_the_defaults_run_the_embedded_setup():
+    settings = Settings.from_env({})
+    assert settings.effective_database_url.startswith("sqlite:///") and settings.blob_backend == "local"

@@ -10,6 +10,7 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
+from piccolo.engine.base import Engine
 
 from fieldsvc import db
 from fieldsvc.auth.caller import provide_caller
@@ -46,8 +47,13 @@ def openapi_config() -> OpenAPIConfig:
     )
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
-    ctx = AppContext.from_settings(settings or Settings.from_env())
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> Litestar:
+    """The service. `engine`: one already opened by the caller and shared with another app of this process (tests);
+    this app then binds and uses it but leaves opening and closing it to the caller. Two engines on one database
+    in one process would not do: Piccolo binds its tables to one engine, and a transaction begun on the other would
+    run its queries outside itself (on SQLite, waiting for its own write lock)."""
+    owns_database = engine is None
+    ctx = AppContext.from_settings(settings or Settings.from_env(), engine)
 
     def provide_ctx() -> AppContext:
         return ctx
@@ -55,14 +61,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         db.bind_engine(ctx.engine)
-        await db.open_database(ctx.engine)
+        if owns_database:
+            await db.open_database(ctx.engine)
         auditor = asyncio.create_task(run_auditor(ctx), name="fieldsvc-auditor")
         try:
             yield
         finally:
             auditor.cancel()
             await asyncio.gather(auditor, return_exceptions=True)
-            await db.close_database(ctx.engine)
+            if owns_database:
+                await db.close_database(ctx.engine)
 
     app = Litestar(
         route_handlers=[HealthController, AuthController, PeopleController, DispatchController, MyVisitsController, ReviewController, mobile_router(ctx.settings), EvidenceController],

@@ -43,8 +43,9 @@ class AppContext:
         return load_default_policies()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> AppContext:
-        return cls(settings=settings, engine=db.engine_for_url(settings.effective_database_url), blobs=blob_store_for(settings))
+    def from_settings(cls, settings: Settings, engine: Engine | None = None) -> AppContext:
+        engine = engine or db.engine_for_url(settings.effective_database_url)
+        return cls(settings=settings, engine=engine, blobs=blob_store_for(settings))
 
     def secret_key(self) -> bytes:
         return self._secret_key

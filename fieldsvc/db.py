@@ -40,6 +40,11 @@ def bind_engine(engine: Engine) -> None:
         table._meta.db = engine
 
 
+def bound_engine() -> Engine | None:
+    """The engine bind_engine() last bound the tables to (None before: Piccolo would go looking for a config)."""
+    return ALL_TABLES[0]._meta._db
+
+
 @asynccontextmanager
 async def pg_connection(engine: Engine) -> AsyncIterator[Any]:
     """The asyncpg connection of the current transaction, or one from the pool when there is none."""
@@ -88,6 +93,9 @@ async def migrate(engine: Engine) -> None:
 @asynccontextmanager
 async def write_transaction(engine: Engine) -> AsyncIterator[None]:
     """A transaction that will write: SQLite takes the write lock up front so read-then-write cannot deadlock."""
+    if bound_engine() is not engine:
+        # The tables' queries would run outside this transaction: on SQLite, waiting for its own write lock.
+        raise RuntimeError("the tables are bound to another engine than this transaction's")
     if is_sqlite(engine):
         transaction = engine.transaction(transaction_type=TransactionType.immediate)
     else:

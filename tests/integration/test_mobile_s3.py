@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from fieldsvc import db
 from fieldsvc.app import create_app
 from fieldsvc.config import Settings
 from fieldsvc.storage import content_key
@@ -37,7 +36,7 @@ def moto() -> Iterator[MotoS3Server]:
 
 @pytest.fixture
 async def s3(app, people, moto, database_url, tmp_path) -> AsyncIterator[S3Service]:
-    """A second app on the same database whose blob store is S3; the first app gets its engine back afterwards."""
+    """A second app whose blob store is S3, sharing the first app's engine (one engine per process, as in serving)."""
     settings = Settings(
         data_dir=tmp_path,
         database_url=database_url,
@@ -48,7 +47,7 @@ async def s3(app, people, moto, database_url, tmp_path) -> AsyncIterator[S3Servi
         s3_access_key_id=moto.access_key_id,
         s3_secret_access_key=moto.secret_access_key,
     )
-    s3_app = create_app(settings)
+    s3_app = create_app(settings, engine=app.state.ctx.engine)
     clock = FrozenClock(datetime(2030, 3, 4, 1, 0, tzinfo=UTC))
     s3_app.state.ctx.clock = clock
     try:
@@ -57,7 +56,6 @@ async def s3(app, people, moto, database_url, tmp_path) -> AsyncIterator[S3Servi
                 yield S3Service(http, clock, s3_app.state.ctx.blobs, moto)
     finally:
         moto.start()
-        db.bind_engine(app.state.ctx.engine)
         await wipe(app.state.ctx.engine)
 
 

@@ -38,6 +38,7 @@ PG_AT, S3_AT, KILL_AT = 0.2, 0.45, 0.7
 # 5xx, connection errors and timeouts this long after a dependency came back still belong to its fault: retries
 # wait out Retry-After (5 s) and the pool reconnects.
 FAULT_TAIL_SECONDS = 12.0
+EXIT_GRACE_SECONDS = 5.0  # after the supervisor exits, for its last children to follow
 # Outboxes the service drains after it has answered (re-audits, trail entries to chain), when the schema has them.
 QUEUES = ("audit_due", "trail_pending")
 STORED_KIND = {
@@ -682,7 +683,11 @@ def stop_service(server: common.Server) -> tuple[str, list[int], bool]:
     server.stop()
     seconds = time.monotonic() - started
     killed = server.process.returncode == -signal.SIGKILL
-    left = [pid for pid in tree if faults.alive(pid)]
+    # multiprocessing's resource tracker (a child of the supervisor) exits once the last process holding its pipe
+    # has: a moment after the supervisor, so give the tree a few seconds before counting what is left.
+    give_up = time.monotonic() + EXIT_GRACE_SECONDS
+    while (left := [pid for pid in tree if faults.alive(pid)]) and time.monotonic() < give_up:
+        time.sleep(0.05)
     for pid in left:
         try:
             os.kill(pid, signal.SIGKILL)

@@ -21,6 +21,7 @@ from fieldsvc.context import AppContext
 from fieldsvc.errors import EXCEPTION_HANDLERS
 from fieldsvc.dispatch.controller import DispatchController
 from fieldsvc.evidence.controller import EvidenceController
+from fieldsvc.followups.controller import FollowUpController
 from fieldsvc.health import HealthController
 from fieldsvc.mobile.controller import mobile_router
 from fieldsvc.observability import request_id_middleware, stamp_response
@@ -73,7 +74,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                 await db.close_database(ctx.engine)
 
     app = Litestar(
-        route_handlers=[HealthController, AuthController, PeopleController, DispatchController, MyVisitsController, ReviewController, mobile_router(ctx.settings), EvidenceController],
+        route_handlers=[HealthController, AuthController, PeopleController, DispatchController, MyVisitsController, ReviewController, FollowUpController, mobile_router(ctx.settings), EvidenceController],
         dependencies={
             "ctx": Provide(provide_ctx, sync_to_thread=False),
             "caller": Provide(provide_caller, sync_to_thread=False),

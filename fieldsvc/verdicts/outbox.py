@@ -15,11 +15,11 @@ INSERT INTO audit_due (visit, token, marked_at, located, reopens, lease_until) V
 ON CONFLICT (visit) DO UPDATE SET
     token = excluded.token, located = audit_due.located OR excluded.located, reopens = excluded.reopens
 """
-# A sweep's mark leaves one already there alone: that visit is audited anyway, and its token and reason stay.
-_MARK_FOR_DEADLINES = """
+# A mark without new evidence leaves one already there alone: that visit is audited anyway, its token and reason stay.
+_MARK_WITHOUT_EVIDENCE = """
 INSERT INTO audit_due (visit, token, marked_at, located, reopens, lease_until) VALUES %s ON CONFLICT (visit) DO NOTHING
 """
-_DEADLINE_ROW = "({}, {}, {}, {}, {}, NULL)"
+_QUIET_ROW = "({}, {}, {}, {}, {}, NULL)"
 MARK_BATCH = 400  # rows per INSERT: 5 parameters each, far below either database's limit
 # SKIP LOCKED: auditors in other processes claim other rows instead of queueing behind this claim.
 _CLAIM = """
@@ -42,12 +42,13 @@ async def mark(visit_id: UUID, located: bool, at: datetime) -> None:
     await AuditDue.raw(_MARK_BY_FACT, visit_id, uuid4(), at, located, True)
 
 
-async def mark_for_deadlines(visit_ids: list[UUID], at: datetime) -> None:
-    """Mark visits whose verdict may have changed only because a deadline passed: no new evidence, no neighbours."""
+async def mark_without_new_evidence(visit_ids: list[UUID], at: datetime) -> None:
+    """Mark visits whose verdict may have changed though their technician added nothing (a deadline passed, the
+    office followed up a question): no neighbours to re-audit, and a returned visit stays returned (A-DECIDE)."""
     for start in range(0, len(visit_ids), MARK_BATCH):
         batch = visit_ids[start : start + MARK_BATCH]
         values = [value for visit_id in batch for value in (visit_id, uuid4(), at, False, False)]
-        await AuditDue.raw(_MARK_FOR_DEADLINES % ", ".join([_DEADLINE_ROW] * len(batch)), *values)
+        await AuditDue.raw(_MARK_WITHOUT_EVIDENCE % ", ".join([_QUIET_ROW] * len(batch)), *values)
 
 
 async def claim(limit: int, now: datetime, lease_until: datetime) -> list[Due]:

@@ -36,5 +36,5 @@ async def mark_overdue(policies: PolicyBook, now: datetime) -> int:
     ask_cutoff = now - min(policy.durations.ask_follow_up for policy in current)
     rows = [*await Visit.raw(_OVERDUE_REPAIRS, repair_cutoff), *await Visit.raw(_OVERDUE_QUESTIONS, ask_cutoff)]
     visit_ids = sorted({outbox.as_uuid(row["id"]) for row in rows}, key=str)
-    await outbox.mark_for_deadlines(visit_ids, now)
+    await outbox.mark_without_new_evidence(visit_ids, now)
     return len(visit_ids)

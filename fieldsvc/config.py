@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -70,8 +71,8 @@ class Settings:
             raise SettingsError("FIELDSVC_BLOB_BACKEND must be 'local' or 's3'")
         if not (0 <= self.quiet_hours_end < 24 and 0 <= self.quiet_hours_start < 24):
             raise SettingsError("quiet hours must be whole hours from 0 to 23")
-        if self.deadline_sweep_minutes <= 0:
-            raise SettingsError("FIELDSVC_DEADLINE_SWEEP_MINUTES must be more than 0")
+        if not (math.isfinite(self.deadline_sweep_minutes) and self.deadline_sweep_minutes > 0):
+            raise SettingsError("FIELDSVC_DEADLINE_SWEEP_MINUTES must be a number of minutes more than 0")
         if self.database_url and not self.database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
             raise SettingsError("FIELDSVC_DATABASE_URL must start with sqlite:/// or postgresql://")
 

@@ -276,7 +276,9 @@ class AuditDue(Table, tablename="audit_due"):
     token = UUID()  # new on every mark: a re-audit clears the row only if no fact marked it again meanwhile
     marked_at = Timestamptz()  # when the oldest mark not yet audited was made
     located = Boolean(default=False)  # a located fact came in: the technician's neighbouring visits (E-MOCK) too
-    reopens = Boolean(default=False)  # marked by a fact (new evidence), not only by the deadline sweep: A-DECIDE
+    # Marked by a technician's fact (new evidence), not only by a deadline or the office: A-DECIDE puts a returned
+    # visit back in the queue then. True by default so rows marked before the column existed keep doing so.
+    reopens = Boolean(default=True)
     lease_until = Timestamptz(null=True, default=None)  # a worker is auditing it; after this, another may
 
 

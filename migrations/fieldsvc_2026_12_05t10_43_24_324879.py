@@ -20,7 +20,7 @@ async def forwards():
         column_class_name="Boolean",
         column_class=Boolean,
         params={
-            "default": False,
+            "default": True,
             "null": False,
             "primary_key": False,
             "unique": False,

@@ -53,7 +53,10 @@ async def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.
 @pytest.fixture(scope="session")
 async def app(database_url: str, tmp_path_factory: pytest.TempPathFactory):
     settings = Settings(
-        data_dir=tmp_path_factory.mktemp("data"), database_url=database_url, secret_key="test-secret-key"
+        data_dir=tmp_path_factory.mktemp("data"),
+        database_url=database_url,
+        secret_key="test-secret-key",
+        deadline_sweep_minutes=10**6,  # tests sweep when they mean to, at the clock they set, never in between
     )
     application = create_app(settings)
     await db.migrate(application.state.ctx.engine)

@@ -23,6 +23,7 @@ from fieldsvc.dispatch.views import visit_view, work_order_view
 from fieldsvc.errors import api_error
 from fieldsvc.tables import Assignment, Cancellation, Customer, Reschedule, Site, Technician, Visit, WorkOrder
 from fieldsvc.trail.service import TrailWriter
+from fieldsvc.verdicts import outbox
 from fieldsvc.verdicts.service import VerdictService
 
 WorkOrderNotFound = api_error(404, "work_order.not_found", "No such work order.")
@@ -328,6 +329,8 @@ class DispatchService:
                 caller,
                 {"old": old_time, "new": data.new_time, "initiator": data.initiator, "compliant": compliant},
             )
+            await outbox.mark_without_new_evidence([visit_id], now)  # B-RESCHED, and the references it moved
+        self.ctx.audit_wakeup.set()
         return await self.visit(visit_id)
 
     async def cancel(self, visit_id: UUID, data: CancelVisit, caller: Caller):
@@ -346,6 +349,8 @@ class DispatchService:
             )
             await repository.update_visit(visit_id, {Visit.status: "cancelled"}, now)
             await self.trail.append("visit.cancelled", visit_id, caller, {"reason": data.reason_code})
+            await outbox.mark_without_new_evidence([visit_id], now)
+        self.ctx.audit_wakeup.set()
         return await self.visit(visit_id)
 
     async def force_close(self, order_id: UUID, data: ForceClose, caller: Caller):

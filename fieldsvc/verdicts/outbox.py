@@ -15,9 +15,11 @@ INSERT INTO audit_due (visit, token, marked_at, located, reopens, lease_until) V
 ON CONFLICT (visit) DO UPDATE SET
     token = excluded.token, located = audit_due.located OR excluded.located, reopens = excluded.reopens
 """
-# A mark without new evidence leaves one already there alone: that visit is audited anyway, its token and reason stay.
+# A mark without new evidence keeps the reason of one already there (located, reopens, its time) but takes a new
+# token, so an audit already running (which may have read the facts before this change) does not clear it.
 _MARK_WITHOUT_EVIDENCE = """
-INSERT INTO audit_due (visit, token, marked_at, located, reopens, lease_until) VALUES %s ON CONFLICT (visit) DO NOTHING
+INSERT INTO audit_due (visit, token, marked_at, located, reopens, lease_until) VALUES %s
+ON CONFLICT (visit) DO UPDATE SET token = excluded.token
 """
 _QUIET_ROW = "({}, {}, {}, {}, {}, NULL)"
 MARK_BATCH = 400  # rows per INSERT: 5 parameters each, far below either database's limit

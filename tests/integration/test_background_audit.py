@@ -13,7 +13,7 @@ from fieldsvc.trail.service import verify_trail
 from fieldsvc.verdicts import outbox
 from fieldsvc.verdicts.sweep import mark_overdue
 from tests.conftest import login
-from tests.integration.mobile_builders import assigned_visit, phone, visit_id  # noqa: F401 - fixtures
+from tests.integration.mobile_builders import assigned_visit, phone, trail_entries, visit_id  # noqa: F401 - fixtures
 
 WAIT_SECONDS = 10.0
 
@@ -74,6 +74,18 @@ async def test_a_visit_marked_again_while_being_audited_stays_due_and_free_to_cl
     assert after_release == [{"lease_until": None}] and reclaimed[0].located and left == 0
 
 
+async def test_a_visit_marked_without_new_evidence_while_being_audited_stays_due_for_its_first_reason(app, visit_id):
+    now = datetime.now(UTC)
+    async with db.write_transaction(app.state.ctx.engine):
+        await outbox.mark(visit_id, True, now)
+        claimed = await outbox.claim(10, now, now + timedelta(minutes=5))
+        await outbox.mark_without_new_evidence([UUID(visit_id)], now)  # a follow-up answered while the audit ran
+        await outbox.release(claimed)
+        reclaimed = await outbox.claim(10, now, now + timedelta(minutes=5))
+        await outbox.release(reclaimed)
+    assert [(due.visit, due.located, due.reopens) for due in reclaimed] == [(UUID(visit_id), True, True)]
+
+
 async def test_a_leased_visit_is_not_claimed_again_until_its_lease_runs_out(app, visit_id):
     now = datetime.now(UTC)
     async with db.write_transaction(app.state.ctx.engine):
@@ -113,19 +125,39 @@ async def test_a_deadline_sweep_leaves_a_visit_alone_once_its_overdue_finding_is
     clock.advance(days=3)
     assert await mark_overdue(app.state.ctx.policies, clock()) == 1
     assert "B-REPAIR" in await violations_shown(client, await login(client, people.auditor), repair)
-    entries = await TrailEntry.count()
+    entries = await trail_entries("1 = 1")
 
     clock.advance(hours=1)  # the repair has now waited longer still, but the finding already says it is overdue
     assert await mark_overdue(app.state.ctx.policies, clock()) == 0
-    assert await TrailEntry.count() == entries
+    assert await trail_entries("1 = 1") == entries
 
 
-async def test_a_closed_order_without_open_questions_is_left_out_of_the_deadline_sweep(
+async def test_a_resolved_repair_without_open_questions_is_left_out_of_the_deadline_sweep(
     client, as_dispatcher, clock, app
 ):
     visit = await assigned_visit(client, as_dispatcher, kind="repair")
     order_id = (await client.get(f"/v1/visits/{visit}", headers=as_dispatcher)).json()["workOrderId"]
-    await WorkOrder.update({WorkOrder.status: "closed"}).where(WorkOrder.id == order_id)
+    await WorkOrder.update({WorkOrder.status: "closed", WorkOrder.outcome: "resolved"}).where(WorkOrder.id == order_id)
     clock.advance(days=3)
+
+    assert await mark_overdue(app.state.ctx.policies, clock()) == 0
+
+
+async def test_b_repair_a_repair_closed_unresolved_is_swept_once_its_deadline_passes(
+    client, people, as_dispatcher, clock, app
+):
+    visit = await assigned_visit(client, as_dispatcher, kind="repair")
+    order_id = (await client.get(f"/v1/visits/{visit}", headers=as_dispatcher)).json()["workOrderId"]
+    await WorkOrder.update({WorkOrder.status: "closed", WorkOrder.outcome: "unresolved"}).where(WorkOrder.id == order_id)
+    assert await mark_overdue(app.state.ctx.policies, clock()) == 0
+
+    clock.advance(days=3)
+    assert await mark_overdue(app.state.ctx.policies, clock()) == 1
+    assert "B-REPAIR" in await violations_shown(client, await login(client, people.auditor), visit)
+
+
+async def test_b_repair_a_standard_repair_is_not_swept_before_its_48_hours(client, as_dispatcher, clock, app):
+    await assigned_visit(client, as_dispatcher, kind="repair", tier="standard")
+    clock.advance(hours=30)  # past the 24 h of the other tiers, within the standard tier's 48 h
 
     assert await mark_overdue(app.state.ctx.policies, clock()) == 0

@@ -135,3 +135,13 @@ async def test_b_resched_unconfirmed_customer_move_keeps_the_repair_deadline(cli
     await reschedule(client, as_dispatcher, visit["id"], move(NOON + timedelta(hours=3), customerConfirmed=False))
     after = (await client.get(f"/v1/work-orders/{order['id']}", headers=as_dispatcher)).json()
     assert after["deadlines"]["resolveDueAt"] == order["deadlines"]["resolveDueAt"]
+
+
+async def test_b_resched_a_non_compliant_reschedule_reaches_the_visits_verdict_at_once(client, as_dispatcher, as_auditor):
+    visit = await booked_visit(client, as_dispatcher, NOON)
+    unconfirmed = move(NOON + timedelta(hours=2), customerConfirmed=False)
+    assert (await reschedule(client, as_dispatcher, visit["id"], unconfirmed)).status_code == 200
+
+    evidence = (await client.get(f"/v1/review/visits/{visit['id']}", headers=as_auditor)).json()
+
+    assert "B-RESCHED" in {finding["ruleId"] for finding in evidence["verdict"]["findings"]}

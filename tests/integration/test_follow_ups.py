@@ -59,6 +59,9 @@ async def test_v_ask_a_follow_up_within_48_hours_leaves_no_finding_once_the_dead
 
     clock.advance(days=2)
     assert await mark_overdue(app.state.ctx.policies, clock()) == 0
+    later = Phone(client, await login(client, people.tech), clock)  # a fresh token: days have passed
+    note = later.fact(topic="general", text="Customer confirmed the IPTV order")  # any fact re-audits the visit
+    assert (await later.post(visit_id, "notes", note)).status_code == 201
     assert await v_ask_codes(client, await login(client, people.auditor), visit_id) == set()
 
 

@@ -10,8 +10,8 @@ from fieldsvc.verdicts import outbox
 
 # No fact arrives when one of these deadlines passes, so nothing else would re-audit the visit. A visit is marked
 # once the earliest deadline any current policy could give it has passed and its verdict does not carry the overdue
-# finding yet; once it does, sweeps leave it alone (the finding keeps the wait measured by the audit that found it).
-# A verdict thus changes, and the trail grows, only when a deadline has really passed. A repair is overdue while it
+# finding yet; once it does, sweeps leave it alone (the finding is stated as of the deadline, so a later audit of
+# the same facts gives the same verdict). A verdict thus changes, and the trail grows, only when a deadline passed. A repair is overdue while it
 # is not resolved: open, or closed as unresolved.
 _OVERDUE_REPAIRS = """
 SELECT visit.id FROM visit

@@ -82,11 +82,17 @@ def b_repair(audit: AuditInput) -> list[Finding]:
             return []
         return [_late("B-REPAIR", "b.repair.late", f"repair ({order.tier}) resolved after", "故障修复用时",
                       took, allowed, refs)]
-    waiting = audit.context.now - start
-    if waiting <= allowed:
+    due = start + allowed
+    if audit.context.now <= due:
         return []
-    return [_late("B-REPAIR", "b.repair.overdue", f"repair ({order.tier}) still unresolved after",
-                  "故障仍未修复，已过", waiting, allowed, refs)]
+    # Stated as of the deadline, not of "now": the same facts give the same finding however late the audit runs.
+    due_local, (allowed_en, allowed_zh) = local_time(due, audit.visit.site.time_zone), span(allowed)
+    return [Finding(
+        rule_id="B-REPAIR", code="b.repair.overdue", severity=VIOLATION,
+        message_en=f"repair ({order.tier}) not resolved by {due_local}, its deadline (limit {allowed_en})",
+        message_zh=f"故障截至 {due_local}（时限 {allowed_zh}）仍未修复",
+        measured="unresolved at the deadline", threshold=hours(allowed), unit="h", refs=refs,
+    )]
 
 
 def b_install_24(audit: AuditInput) -> list[Finding]:

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from fieldsvc.audit.facts import AskFacts
 from fieldsvc.audit.findings import VIOLATION, Finding
 from fieldsvc.audit.timeline import AuditInput
-from fieldsvc.audit.wording import hours, span
+from fieldsvc.audit.wording import hours, local_time, span
 
 CONTACT_FIELDS = (
     ("customer_name", "name", "姓名"),
@@ -30,11 +30,13 @@ def v_ask(audit: AuditInput) -> list[Finding]:
                 message_zh=f"首问记录缺少客户{'、'.join(zh for _, zh in missing)}",
                 refs=refs,
             ))
-        findings += _follow_up_findings(ask, allowed, now, refs)
+        findings += _follow_up_findings(ask, allowed, now, audit.visit.site.time_zone, refs)
     return findings
 
 
-def _follow_up_findings(ask: AskFacts, allowed: timedelta, now: datetime, refs: tuple[str, ...]) -> list[Finding]:
+def _follow_up_findings(
+    ask: AskFacts, allowed: timedelta, now: datetime, time_zone: str, refs: tuple[str, ...]
+) -> list[Finding]:
     due = ask.asked_at + allowed
     if ask.followed_up_at is not None:
         if ask.followed_up_at <= due:
@@ -49,11 +51,11 @@ def _follow_up_findings(ask: AskFacts, allowed: timedelta, now: datetime, refs: 
         )]
     if now <= due:
         return []
-    waiting = now - ask.asked_at
-    (waiting_en, waiting_zh), (allowed_en, allowed_zh) = span(waiting), span(allowed)
+    # Stated as of the due time, not of "now": the same facts give the same finding however late the audit runs.
+    due_local, (allowed_en, allowed_zh) = local_time(due, time_zone), span(allowed)
     return [Finding(
         rule_id="V-ASK", code="v.ask.overdue", severity=VIOLATION,
-        message_en=f"the customer's question has waited {waiting_en} without follow-up (limit {allowed_en})",
-        message_zh=f"客户问题已等待 {waiting_zh} 仍未跟进（时限 {allowed_zh}）",
-        measured=hours(waiting), threshold=hours(allowed), unit="h", refs=refs,
+        message_en=f"the customer's question had no follow-up by {due_local}, its due time (limit {allowed_en})",
+        message_zh=f"客户问题截至 {due_local}（时限 {allowed_zh}）仍未跟进",
+        measured="no follow-up by the due time", threshold=hours(allowed), unit="h", refs=refs,
     )]

@@ -76,7 +76,17 @@ def test_b_repair_unresolved_past_the_deadline_is_overdue_as_of_now() -> None:
     visit = repair(tier="gold", resolved_at=None)
 
     assert "b.repair.overdue" not in codes(audit(visit, context(now=at(9, 40, day=7))))
-    assert finding(audit(visit, context(now=at(9, 41, day=7))), "b.repair.overdue").measured == 24.0167
+    overdue = finding(audit(visit, context(now=at(9, 41, day=7))), "b.repair.overdue")
+    assert (overdue.measured, overdue.threshold) == ("unresolved at the deadline", 24.0)
+
+
+def test_b_repair_an_overdue_finding_is_the_same_however_late_the_audit_runs() -> None:
+    visit = repair(tier="gold", resolved_at=None)
+
+    just_after = audit(visit, context(now=at(9, 41, day=7)))
+    weeks_later = audit(visit, context(now=at(9, 41, day=31)))
+
+    assert finding(just_after, "b.repair.overdue") == finding(weeks_later, "b.repair.overdue")
 
 
 def test_b_repair_customer_initiated_reschedule_moves_the_sla_reference() -> None:

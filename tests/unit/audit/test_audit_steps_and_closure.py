@@ -106,8 +106,17 @@ def test_v_ask_overdue_once_now_is_past_48_hours_without_follow_up() -> None:
     overdue = audit(visit, context(now=at(15, 36, day=8)))
 
     assert "v.ask.overdue" not in codes(on_time)
-    assert finding(overdue, "v.ask.overdue").measured == 48.0167
-    assert overdue.status == "flagged"
+    assert (finding(overdue, "v.ask.overdue").threshold, overdue.status) == (48.0, "flagged")
+
+
+def test_v_ask_an_overdue_finding_is_the_same_however_late_the_audit_runs() -> None:
+    ask = AskFacts("ask-1", at(15, 35), "IPTV?", "Wang Fang", "139", "Village 3")
+    visit = replace(honest_rural_repair(), asks=(ask,))
+
+    just_after = audit(visit, context(now=at(15, 36, day=8)))
+    weeks_later = audit(visit, context(now=at(15, 36, day=31)))
+
+    assert finding(just_after, "v.ask.overdue") == finding(weeks_later, "v.ask.overdue")
 
 
 def test_v_ask_followed_up_late_is_violation() -> None:

@@ -74,7 +74,17 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                 await db.close_database(ctx.engine)
 
     app = Litestar(
-        route_handlers=[HealthController, AuthController, PeopleController, DispatchController, MyVisitsController, ReviewController, FollowUpController, mobile_router(ctx.settings), EvidenceController],
+        route_handlers=[
+            HealthController,
+            AuthController,
+            PeopleController,
+            DispatchController,
+            MyVisitsController,
+            ReviewController,
+            FollowUpController,
+            mobile_router(ctx.settings),
+            EvidenceController,
+        ],
         dependencies={
             "ctx": Provide(provide_ctx, sync_to_thread=False),
             "caller": Provide(provide_caller, sync_to_thread=False),

@@ -16,7 +16,9 @@ from fieldsvc.verdicts import outbox
 from fieldsvc.verdicts.outbox import as_uuid
 
 FollowUpNotFound = api_error(404, "follow_up.not_found", "No such follow-up.")
-AlreadyResolved = api_error(409, "follow_up.already_resolved", "This follow-up was already resolved; it is kept as it was.")
+AlreadyResolved = api_error(
+    409, "follow_up.already_resolved", "This follow-up was already resolved; it is kept as it was."
+)
 ResolutionRequired = api_error(422, "follow_up.resolution_required", "Say what the customer was told.")
 
 

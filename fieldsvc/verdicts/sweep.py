@@ -11,8 +11,8 @@ from fieldsvc.verdicts import outbox
 # No fact arrives when one of these deadlines passes, so nothing else would re-audit the visit. A visit is marked
 # once the earliest deadline any current policy could give it has passed and its verdict does not carry the overdue
 # finding yet; once it does, sweeps leave it alone (the finding is stated as of the deadline, so a later audit of
-# the same facts gives the same verdict). A verdict thus changes, and the trail grows, only when a deadline passed. A repair is overdue while it
-# is not resolved: open, or closed as unresolved.
+# the same facts gives the same verdict). A verdict thus changes, and the trail grows, only when a deadline passed.
+# A repair is overdue while it is not resolved: open, or closed as unresolved.
 _OVERDUE_REPAIRS = """
 SELECT visit.id FROM visit
 JOIN work_order ON work_order.id = visit.work_order JOIN customer ON customer.id = work_order.customer
@@ -29,7 +29,8 @@ _OVERDUE_QUESTIONS = """
 SELECT follow_up.visit AS id FROM follow_up WHERE follow_up.resolved_at IS NULL AND follow_up.asked_at <= {}
 GROUP BY follow_up.visit
 HAVING count(*) > (
-    SELECT count(*) FROM audit_finding WHERE audit_finding.visit = follow_up.visit AND audit_finding.code = 'v.ask.overdue'
+    SELECT count(*) FROM audit_finding
+    WHERE audit_finding.visit = follow_up.visit AND audit_finding.code = 'v.ask.overdue'
 )
 """
 

@@ -8,7 +8,7 @@ through Piccolo, in chunks that stay under its own bind-parameter limit.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, AsyncIterator
+from typing import Any
 from uuid import UUID
 
 from piccolo.engine.base import Engine

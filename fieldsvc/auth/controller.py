@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar.params import JSONBody
 from litestar import Controller, Request, get, post
 
-from fieldsvc.auth.caller import Caller, CallerDep
+from fieldsvc.auth.caller import CallerDep
 from fieldsvc.auth.schemas import Identity, LoginRequest, LoginResponse
 from fieldsvc.auth.service import AuthService, BadCredentials, Throttled
 from fieldsvc.context import Ctx

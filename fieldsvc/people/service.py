@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from uuid import UUID
-
 import anyio.to_thread
 
 from fieldsvc import db

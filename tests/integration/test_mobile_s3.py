@@ -15,7 +15,7 @@ from fieldsvc.app import create_app
 from fieldsvc.config import Settings
 from fieldsvc.storage import content_key
 from fieldsvc.tables import Photo, VisitEvent
-from tests.conftest import FrozenClock, login, running, wipe
+from tests.conftest import FrozenClock, login, reset, running
 from tests.integration.mobile_builders import Phone, assigned_visit, jpeg
 from tests.moto_server import MotoS3Server
 
@@ -57,7 +57,7 @@ async def s3(app, people, moto, database_url, tmp_path) -> AsyncIterator[S3Servi
                 yield S3Service(http, clock, s3_app.state.ctx.blobs, moto)
     finally:
         moto.start()
-        await wipe(app.state.ctx.engine)
+        await reset(app)
 
 
 @pytest.fixture

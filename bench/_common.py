@@ -96,6 +96,24 @@ async def _admin(statement: str) -> None:
         await admin.close()
 
 
+async def create_scratch_table(dsn: str) -> None:
+    """The floor's table: a copy of visit_event (same indexes, unique event id, foreign keys)."""
+    import asyncpg
+
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute(
+            """
+            CREATE TABLE bench_visit_event (LIKE visit_event INCLUDING ALL);
+            ALTER TABLE bench_visit_event
+                ADD FOREIGN KEY (visit) REFERENCES visit (id),
+                ADD FOREIGN KEY (technician) REFERENCES technician (id);
+            """
+        )
+    finally:
+        await connection.close()
+
+
 def settings_for(database_url: str, data_dir: Path):  # noqa: ANN201
     from fieldsvc.config import Settings
 

@@ -172,23 +172,6 @@ async def floor(dsn: str, visit: common.SeededVisit, facts: list[dict]) -> tuple
         await connection.close()
 
 
-async def create_scratch_table(dsn: str) -> None:
-    import asyncpg
-
-    connection = await asyncpg.connect(dsn)
-    try:
-        await connection.execute(
-            """
-            CREATE TABLE bench_visit_event (LIKE visit_event INCLUDING ALL);
-            ALTER TABLE bench_visit_event
-                ADD FOREIGN KEY (visit) REFERENCES visit (id),
-                ADD FOREIGN KEY (technician) REFERENCES technician (id);
-            """
-        )
-    finally:
-        await connection.close()
-
-
 def per_fact_ms(seconds: float, count: int) -> float:
     return seconds / count * 1000
 
@@ -201,7 +184,7 @@ async def main(args: argparse.Namespace) -> int:
             # One technician per trial (and one for the warm-up): each fact re-audits the technician's visits of the
             # day around it, so a trial must not inherit another trial's 500 facts on a neighbouring visit.
             seeded = await common.seed(common.settings_for(dsn, data_dir), args.trials + 1, 2, rng=rng)
-            await create_scratch_table(dsn)
+            await common.create_scratch_table(dsn)
             first_visit = {}
             for visit in seeded.visits:
                 first_visit.setdefault(visit.username, visit)

@@ -148,23 +148,6 @@ def start_bare(dsn: str) -> Server:
     return Server("bare", port, process, log_path)
 
 
-async def create_scratch_table(dsn: str) -> None:
-    import asyncpg
-
-    connection = await asyncpg.connect(dsn)
-    try:
-        await connection.execute(
-            """
-            CREATE TABLE bench_visit_event (LIKE visit_event INCLUDING ALL);
-            ALTER TABLE bench_visit_event
-                ADD FOREIGN KEY (visit) REFERENCES visit (id),
-                ADD FOREIGN KEY (technician) REFERENCES technician (id);
-            """
-        )
-    finally:
-        await connection.close()
-
-
 async def count_rows(dsn: str) -> tuple[int, int]:
     import asyncpg
 
@@ -227,7 +210,7 @@ async def main(args: argparse.Namespace) -> int:
         async with common.scratch_database("fieldsvc_bench_phone") as dsn:
             log(f"seeding {args.technicians} technicians x {args.days} days x 5 visits ...")
             seeded = await common.seed(common.settings_for(dsn, data_dir), args.technicians, args.days, rng=rng)
-            await create_scratch_table(dsn)
+            await common.create_scratch_table(dsn)
             bare = start_bare(dsn)
             try:
                 async with common.running_fieldsvc(

@@ -24,6 +24,7 @@ from fieldsvc.evidence.controller import EvidenceController
 from fieldsvc.followups.controller import FollowUpController
 from fieldsvc.health import HealthController
 from fieldsvc.mobile.controller import mobile_router
+from fieldsvc.mobile.receipt import receipt_stamp
 from fieldsvc.observability import request_id_middleware, stamp_response
 from fieldsvc.review.controller import ReviewController
 from fieldsvc.technician.controller import MyVisitsController
@@ -89,7 +90,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             "ctx": Provide(provide_ctx, sync_to_thread=False),
             "caller": Provide(provide_caller, sync_to_thread=False),
         },
-        middleware=[request_id_middleware, bearer_auth()],
+        middleware=[request_id_middleware, receipt_stamp(ctx), bearer_auth()],
         exception_handlers=EXCEPTION_HANDLERS,
         before_send=[stamp_response],
         lifespan=[lifespan],

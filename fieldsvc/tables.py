@@ -179,7 +179,7 @@ class VisitEvent(Table, tablename="visit_event"):
     result = JSON()  # what the first request was answered, returned again to replays
     device_time = Timestamptz(null=True, default=None)
     device_elapsed_ms = BigInt(null=True, default=None)
-    clock_offset_ms = BigInt(null=True, default=None)  # E-CLOCK: server receipt minus device wall clock at send
+    clock_offset_ms = BigInt(null=True, default=None)  # E-CLOCK offset applied (0 within the transit allowance)
     corrected_time = Timestamptz()
     time_source = Varchar(length=24)
     server_received_at = Timestamptz()

@@ -11,20 +11,27 @@ from fieldsvc.wire import CALENDAR, in_calendar
 TimeSource = Literal["elapsed", "offset"]
 # A century of uptime: more than any phone has, and small enough for a timedelta and a bigint column.
 MAX_ELAPSED_MS = 100 * 365 * 24 * 3600 * 1000
+# A request's headers reach the server some milliseconds after the phone read its clock: a measured offset this
+# small is that transit, not a wrong clock, and correcting by it would make an arrival at exactly +10:00 late.
+TRANSIT_ALLOWANCE = timedelta(seconds=2)
 
 
 @dataclass(frozen=True)
 class ClockReading:
     """What the phone's clocks said when it sent a request, and when the server received it."""
 
-    received_at: datetime
+    received_at: datetime  # when the request's headers arrived, before its body: an upload's duration is no skew
     device_wall: datetime  # X-Device-Clock
     device_elapsed_ms: int | None  # X-Device-Elapsed-Ms: monotonic, immune to wall-clock jumps
 
     @property
     def offset(self) -> timedelta:
-        """Server receipt minus the device wall clock at send: add it to a device time to get server time."""
-        return self.received_at - self.device_wall
+        """Server receipt minus the device wall clock at send: add it to a device time to get server time.
+
+        Zero within TRANSIT_ALLOWANCE: such a phone's clock agrees with the server's as far as can be measured.
+        """
+        measured = self.received_at - self.device_wall
+        return measured if abs(measured) > TRANSIT_ALLOWANCE else timedelta(0)
 
 
 @dataclass(frozen=True)
@@ -66,12 +73,14 @@ def event_timing(reading: ClockReading, device_time: datetime, device_elapsed_ms
     offset = reading.offset
     elapsed_at_send = reading.device_elapsed_ms
     if elapsed_at_send is not None and device_elapsed_ms is not None and device_elapsed_ms <= elapsed_at_send:
-        corrected = reading.received_at - timedelta(milliseconds=elapsed_at_send - device_elapsed_ms)
+        sent_at = reading.device_wall + offset  # the server's time when the phone sent the request
+        corrected = sent_at - timedelta(milliseconds=elapsed_at_send - device_elapsed_ms)
         source: TimeSource = "elapsed"
     else:
-        # A fact cannot have happened after the server received it, whatever the phone's clock says.
-        corrected = min(device_time + offset, reading.received_at)
+        corrected = device_time + offset
         source = "offset"
+    # A fact cannot have happened after the server received it, whatever the phone's clocks say.
+    corrected = min(corrected, reading.received_at)
     return EventTiming(
         device_time=device_time,
         device_elapsed_ms=device_elapsed_ms,

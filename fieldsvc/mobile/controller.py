@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated
 from uuid import UUID
 
-from litestar import Controller, Response, Router, get, post
+from litestar import Controller, Request, Response, Router, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.enums import RequestEncodingType
 from litestar.handlers import HTTPRouteHandler
@@ -20,6 +20,7 @@ from fieldsvc.errors import ApiError, TooManyParts, documented
 from fieldsvc.mobile.clock import ClockReading
 from fieldsvc.mobile.completion import CompletionReasonRequired, VisitIncomplete
 from fieldsvc.mobile.idempotency import Recorded
+from fieldsvc.mobile.receipt import RECEIVED_AT
 from fieldsvc.mobile.photos import (
     IMAGE_REJECTIONS,
     UPLOAD_ERRORS,
@@ -68,6 +69,7 @@ Upload = Annotated[UploadForm, Body(media_type=RequestEncodingType.MULTI_PART, m
 
 def provide_reading(
     ctx: Ctx,
+    request: Request,
     device_clock: Annotated[
         str | None,
         HeaderParameter(
@@ -79,7 +81,7 @@ def provide_reading(
         HeaderParameter(name="X-Device-Elapsed-Ms", required=False, description="E-CLOCK: monotonic ms at send"),
     ] = None,
 ) -> ClockReading:
-    return read_clock(ctx.now(), device_clock, device_elapsed_ms)
+    return read_clock(request.scope["state"].get(RECEIVED_AT) or ctx.now(), device_clock, device_elapsed_ms)
 
 
 def answered(recorded: Recorded[FactResult]) -> Response[FactResult]:

@@ -109,6 +109,14 @@ async def test_v_punct_arrival_eleven_minutes_late_is_flagged(client, phone, vis
     assert (status, "V-PUNCT" in violations) == ("flagged", True)
 
 
+async def test_v_punct_arrival_stamped_at_exactly_plus_ten_minutes_passes_though_the_request_took_10_ms(
+    client, phone, visit_id, as_auditor
+):
+    phone.skew = -timedelta(milliseconds=10)  # the phone's clock is right; its request reaches the server 10 ms later
+    await play(phone, visit_id, Visit(arrive_after_agreed=timedelta(minutes=10, milliseconds=10)))
+    assert await verdict(client, as_auditor, visit_id) == ("passed", set())
+
+
 async def test_e_clock_phone_clock_set_30_minutes_back_cannot_hide_lateness(client, phone, visit_id, as_auditor):
     phone.skew = -timedelta(minutes=30)  # the phone claims 09:50 when it is really 10:20
     await play(phone, visit_id, Visit(arrive_after_agreed=timedelta(minutes=20)))

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import struct
 
+import httpx
 import pytest
 
 from fieldsvc.tables import Photo, PhotoMatch, VisitEvent
 from tests.integration.mobile_builders import (  # noqa: F401 - the phones and visit ids are fixtures
     AGREED,
+    Phone,
     camera_exif,
     encoded,
     jpeg,
@@ -157,6 +159,27 @@ async def test_e_time_and_e_place_exif_is_kept_with_the_photo(phone, visit_id):
     assert photo["captured_offset_known"] is False
     assert 1_000 < photo["gps_distance_m"] < 1_200
     assert photo["camera_make"] == "Xiaomi"
+
+
+async def test_e_clock_a_slow_upload_is_not_read_as_clock_skew(app, phone, visit_id):
+    async def forty_seconds_to_send_the_body(scope, receive, send):  # noqa: ANN001
+        async def slow_receive():  # noqa: ANN202
+            message = await receive()
+            if message["type"] == "http.request":
+                phone.clock.advance(seconds=40)
+            return message
+
+        await app(scope, slow_receive, send)
+
+    transport = httpx.ASGITransport(app=forty_seconds_to_send_the_body)
+    async with httpx.AsyncClient(transport=transport, base_url="http://fieldsvc.test") as slow_network:
+        slow_phone = Phone(slow_network, phone.auth, phone.clock)
+        response = await slow_phone.photo(visit_id, "shoe_covers", jpeg(3))
+
+    assert response.status_code == 201, response.text
+    assert response.json()["clockOffsetMs"] == 0
+    event = await VisitEvent.select().where(VisitEvent.kind == "photo").first()
+    assert event["corrected_time"] == event["device_time"]
 
 
 async def test_e_reuse_the_same_photo_on_another_visit_is_matched_both_ways(

@@ -6,7 +6,13 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from fieldsvc.mobile.clock import ClockReading, event_timing, parse_device_wall, parse_elapsed_ms
+from fieldsvc.mobile.clock import (
+    TRANSIT_ALLOWANCE,
+    ClockReading,
+    event_timing,
+    parse_device_wall,
+    parse_elapsed_ms,
+)
 
 RECEIVED = datetime(2030, 3, 4, 2, 0, tzinfo=UTC)  # the server's clock when the sync arrived
 SLOW = timedelta(minutes=30)  # the phone's wall clock is set 30 minutes back
@@ -97,3 +103,28 @@ def test_e_clock_keeps_the_offset_of_a_phone_in_another_zone_at_zero_when_its_cl
 
     assert event_timing(reading, TRUTH.astimezone(timezone(timedelta(hours=8))), None).corrected_time == TRUTH
     assert reading.offset == timedelta(0)
+
+
+def test_e_clock_an_offset_within_the_transit_allowance_is_the_request_in_flight_not_skew():
+    in_flight = ClockReading(received_at=RECEIVED, device_wall=RECEIVED - TRANSIT_ALLOWANCE, device_elapsed_ms=None)
+
+    timing = event_timing(in_flight, TRUTH, None)
+
+    assert (timing.corrected_time, timing.clock_offset_ms) == (TRUTH, 0)
+
+
+def test_e_clock_an_offset_just_beyond_the_transit_allowance_corrects_the_time():
+    skew = TRANSIT_ALLOWANCE + timedelta(milliseconds=1)
+    reading = ClockReading(received_at=RECEIVED, device_wall=RECEIVED - skew, device_elapsed_ms=None)
+
+    timing = event_timing(reading, TRUTH - skew, None)
+
+    assert (timing.corrected_time, timing.clock_offset_ms) == (TRUTH, skew // timedelta(milliseconds=1))
+
+
+def test_e_clock_monotonic_time_within_the_transit_allowance_counts_from_the_phones_own_send_time():
+    reading = ClockReading(received_at=RECEIVED, device_wall=RECEIVED - timedelta(milliseconds=300), device_elapsed_ms=60_000)
+
+    timing = event_timing(reading, TRUTH, 0)
+
+    assert timing.corrected_time == RECEIVED - timedelta(milliseconds=300) - timedelta(minutes=1)

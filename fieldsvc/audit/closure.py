@@ -38,8 +38,11 @@ def _shoe_covers(have: _Inventory) -> Gap:
         return None
     if have.policy.shoe_cover_rule == "photo_within_window":
         return ("no shoe-cover photo", "缺少鞋套照片")
+    # Rural sites: a reason is enough (灵活掌握), sent as a note or as the V-SHOES step's note.
     if any(note.rule_id == "V-SHOES" and note.text.strip() for note in have.visit.notes):
-        return None  # rural sites: a reason is enough (灵活掌握)
+        return None
+    if any(step.step == "V-SHOES" and step.note.strip() for step in have.visit.steps):
+        return None
     return ("no shoe-cover photo and no reason noted", "既无鞋套照片也未注明原因")
 
 

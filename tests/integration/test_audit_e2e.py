@@ -39,6 +39,7 @@ class Visit:
     clean_photo: bytes | None = None
     send_clean_photo: bool = True
     shoe_reason_note: str | None = None
+    shoe_reason_step: str | None = None  # rural: the reason sent as the V-SHOES step's note instead
     signature: bytes | None = None
     outcome: dict = field(default_factory=lambda: {"outcome": "resolved"})
     question: str | None = None  # V-ASK: asked while the tools are out
@@ -54,6 +55,9 @@ async def play(phone: Phone, visit_id: str, script: Visit, seed: int = 10) -> ht
     if script.shoe_reason_note is not None:
         note = phone.fact(topic="shoe_covers_reason", text=script.shoe_reason_note)
         assert (await phone.post(visit_id, "notes", note)).status_code == 201
+    elif script.shoe_reason_step is not None:
+        step = phone.fact(step="V-SHOES", note=script.shoe_reason_step)
+        assert (await phone.post(visit_id, "steps", step)).status_code == 201
     else:
         taken = (phone.wall() + script.shoe_photo_taken_shift).astimezone(AGREED.tzinfo).replace(tzinfo=None)
         shoes = script.shoe_photo or jpeg(seed, exif=camera_exif(taken, AT_SITE["latitude"], AT_SITE["longitude"]))
@@ -93,12 +97,23 @@ async def test_a_verdict_honest_urban_install_passes(client, phone, visit_id, as
     assert await verdict(client, as_auditor, visit_id) == ("passed", set())
 
 
+RURAL_SITE = {"address": "Village 3", "latitude": AT_SITE["latitude"] - 0.0002, "longitude": AT_SITE["longitude"],
+              "locality": "rural"}
+SHOE_REASON = "Customer asked us to keep shoes on: tiled floor being redone"
+
+
 async def test_a_verdict_honest_rural_repair_with_a_shoe_cover_reason_passes(client, phone, as_dispatcher, as_auditor):
-    rural = {"address": "Village 3", "latitude": AT_SITE["latitude"] - 0.0002, "longitude": AT_SITE["longitude"],
-             "locality": "rural"}
-    visit_id = await assigned_visit(client, as_dispatcher, kind="repair", site=rural)
-    script = Visit(shoe_reason_note="Customer asked us to keep shoes on: tiled floor being redone")
-    completed = await play(phone, visit_id, script)
+    visit_id = await assigned_visit(client, as_dispatcher, kind="repair", site=RURAL_SITE)
+    completed = await play(phone, visit_id, Visit(shoe_reason_note=SHOE_REASON))
+    assert completed.status_code == 201, completed.text
+    assert await verdict(client, as_auditor, visit_id) == ("passed", set())
+
+
+async def test_a_verdict_honest_rural_repair_with_the_reason_as_the_shoe_cover_steps_note_passes(
+    client, phone, as_dispatcher, as_auditor
+):
+    visit_id = await assigned_visit(client, as_dispatcher, kind="repair", site=RURAL_SITE)
+    completed = await play(phone, visit_id, Visit(shoe_reason_step=SHOE_REASON))
     assert completed.status_code == 201, completed.text
     assert await verdict(client, as_auditor, visit_id) == ("passed", set())
 

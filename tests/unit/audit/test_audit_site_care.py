@@ -63,6 +63,13 @@ def test_v_shoes_rural_reason_without_photo_passes() -> None:
     assert "V-SHOES" not in {f.rule_id for f in audit(visit).findings}
 
 
+def test_v_shoes_rural_reason_given_as_the_shoe_cover_steps_note_passes() -> None:
+    visit = replace(honest_rural_repair(), notes=())
+    visit = replace(visit, steps=visit.steps + (StepFacts("step-shoes", "V-SHOES", at(14, 11), "tiled floor wet"),))
+
+    assert "V-SHOES" not in {f.rule_id for f in audit(visit).findings}
+
+
 def test_v_shoes_rural_late_photo_is_accepted_flexibly() -> None:
     visit = replace(honest_rural_repair(), notes=())
     visit = replace(visit, photos=visit.photos + (photo("shoe_covers", at(15, 0)),))

@@ -27,9 +27,10 @@ _PREVIEW_JPEG_QUALITY = 85
 # draft thumbnail makes, at half the cost of a single bicubic pass over the whole 1000 px preview.
 _REDUCING_GAP = 1.5
 
-# Signatures are drawn dark on white or transparent; anything this much darker than white counts as a stroke. It is
-# counted on the display preview, not the thumbnail: shrinking a wide canvas 8x fades a thin stroke to near white.
-_INK_LEVEL = 200
+# Ink is what stands out from the pad: a pixel whose grey level differs this much from the most common one (on white,
+# darker than 200). A pad filled with one colour, dark or light, is blank. It is counted on the display preview, not
+# the thumbnail: shrinking a wide canvas 8x fades a thin stroke to near white.
+_INK_CONTRAST = 56
 
 _DHASH_WIDTH, _DHASH_HEIGHT = 9, 8
 
@@ -353,7 +354,9 @@ def _difference_hash(image: Image.Image) -> str:
 
 def _ink_coverage(image: Image.Image) -> float:
     histogram = image.convert("L").histogram()
-    return sum(histogram[:_INK_LEVEL]) / (image.width * image.height)
+    pad = max(range(len(histogram)), key=histogram.__getitem__)
+    ink = sum(count for level, count in enumerate(histogram) if abs(level - pad) >= _INK_CONTRAST)
+    return ink / (image.width * image.height)
 
 
 def _megabytes(byte_count: int) -> str:

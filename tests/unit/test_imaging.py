@@ -587,3 +587,15 @@ def test_strokes_on_transparent_background_are_ink() -> None:
     coverage = process_image(encoded(with_strokes(signature_canvas("RGBA", (0, 0, 0, 0))), "PNG")).ink_coverage
 
     assert 0.01 < coverage < 0.2
+
+
+@pytest.mark.parametrize("colour", ["black", (150, 150, 150), (20, 20, 60)])
+def test_a_pad_filled_with_one_colour_has_zero_ink(colour: tuple[int, ...] | str) -> None:
+    assert process_image(encoded(signature_canvas("RGB", colour), "PNG")).ink_coverage == 0.0
+
+
+def test_light_strokes_on_a_dark_pad_are_ink() -> None:
+    canvas = signature_canvas("RGB", "black")
+    ImageDraw.Draw(canvas).line([(40, 150), (120, 40), (200, 160), (300, 50)], fill="white", width=5)
+
+    assert 0.01 < process_image(encoded(canvas, "PNG")).ink_coverage < 0.2

@@ -36,6 +36,7 @@ class Visit:
 
     arrive_after_agreed: timedelta = timedelta(minutes=-3)
     arrival_where: dict = field(default_factory=dict)
+    arrival_accuracy_m: float = 8.0
     mock_location: bool = False
     shoe_photo: bytes | None = None
     shoe_photo_taken_shift: timedelta = timedelta(0)  # EXIF capture time relative to when it is sent
@@ -51,7 +52,8 @@ class Visit:
 async def play(phone: Phone, visit_id: str, script: Visit, seed: int = 10) -> httpx.Response:
     """Drive the visit from arrival to completion at the frozen clock's pace; returns the completion answer."""
     phone.clock.now = AGREED + script.arrive_after_agreed
-    arrival = phone.fact(location=phone.location(mock=script.mock_location, **script.arrival_where))
+    where = phone.location(mock=script.mock_location, accuracy_m=script.arrival_accuracy_m, **script.arrival_where)
+    arrival = phone.fact(location=where)
     assert (await phone.post(visit_id, "arrival", arrival)).status_code == 201
     assert (await phone.post(visit_id, "steps", phone.fact(step="V-ID"))).status_code == 201
     phone.clock.advance(minutes=2)
@@ -144,8 +146,9 @@ async def test_e_clock_phone_clock_set_30_minutes_back_cannot_hide_lateness(clie
     assert ("E-CLOCK", "warning") in rules
 
 
-async def test_v_geofence_check_in_two_km_away_is_flagged(client, phone, visit_id, as_auditor):
-    await play(phone, visit_id, Visit(arrival_where=TWO_KM_NORTH))
+@pytest.mark.parametrize("accuracy_m", [8.0, 5000.0], ids=["precise", "claiming-5-km-accuracy"])
+async def test_v_geofence_check_in_two_km_away_is_flagged(client, phone, visit_id, as_auditor, accuracy_m):
+    await play(phone, visit_id, Visit(arrival_where=TWO_KM_NORTH, arrival_accuracy_m=accuracy_m))
     status, violations = await verdict(client, as_auditor, visit_id)
     assert (status, "V-GEOFENCE" in violations) == ("flagged", True)
 

@@ -14,7 +14,9 @@ def v_geofence(audit: AuditInput) -> list[Finding]:
     for fix in audit.timeline.fixes:
         checkin = fix.checkin
         kind_zh = CHECKIN_KIND_ZH[checkin.kind]
-        if fix.presence == "unverifiable":
+        if fix.presence == "unverifiable" and fix.distance_m > policy.geofence_radius_m + policy.accuracy_limit_m:
+            findings.append(_unverifiable_away(fix, audit))
+        elif fix.presence == "unverifiable":
             findings.append(Finding(
                 rule_id="V-GEOFENCE", code="v.geofence.unverifiable", severity=policy.unverifiable_location_severity,
                 message_en=f"location unverifiable: the {checkin.kind} fix is accurate only to "
@@ -35,6 +37,23 @@ def v_geofence(audit: AuditInput) -> list[Finding]:
                 refs=(f"checkin:{checkin.event_id}",),
             ))
     return findings
+
+
+def _unverifiable_away(fix: Fix, audit: AuditInput) -> Finding:
+    """A coarse fix proves nothing, but one whose own position is farther than any fix that proves presence could
+    be (radius + accuracy limit) says the phone was elsewhere: a large accuracy must not hide a check-in from afar."""
+    checkin, policy = fix.checkin, audit.policy
+    reach = policy.geofence_radius_m + policy.accuracy_limit_m
+    kind_zh = CHECKIN_KIND_ZH[checkin.kind]
+    return Finding(
+        rule_id="V-GEOFENCE", code="v.geofence.unverifiable_away", severity=VIOLATION,
+        message_en=f"location unverifiable and away: the {checkin.kind} fix, accurate only to "
+                   f"{checkin.accuracy_m:.0f} m, puts the phone {fix.distance_m:.0f} m from the site "
+                   f"(a fix that proves presence is within {reach:.0f} m)",
+        message_zh=f"位置无法核实且不在现场：{kind_zh}签到定位精度仅 {checkin.accuracy_m:.0f} 米，"
+                   f"定位点距服务地点 {fix.distance_m:.0f} 米（可证明在场的定位不超过 {reach:.0f} 米）",
+        measured=round(fix.distance_m, 1), threshold=reach, unit="m", refs=(f"checkin:{checkin.event_id}",),
+    )
 
 
 def v_leave(audit: AuditInput) -> list[Finding]:

@@ -52,7 +52,23 @@ def test_v_geofence_a_coarse_fix_cannot_reach_the_site_through_its_accuracy_circ
     verdict = arrival_at_distance(north_m=3000.0, accuracy_m=3000.0)
 
     assert "v.geofence.outside" not in codes(verdict)
-    assert "v.geofence.unverifiable" in codes(verdict)
+    away = finding(verdict, "v.geofence.unverifiable_away")
+    assert (away.severity, away.threshold, verdict.status) == ("violation", 250.0, "flagged")
+    assert 2990 < away.measured < 3010
+
+
+def test_v_geofence_a_coarse_fix_just_within_reach_of_the_site_is_only_unverifiable() -> None:
+    verdict = arrival_at_distance(north_m=249.0, accuracy_m=400.0)
+
+    assert finding(verdict, "v.geofence.unverifiable").severity == "warning"
+    assert "v.geofence.unverifiable_away" not in codes(verdict)
+
+
+def test_v_geofence_a_coarse_fix_just_beyond_reach_of_the_site_is_away() -> None:
+    verdict = arrival_at_distance(north_m=251.0, accuracy_m=400.0)
+
+    assert "v.geofence.unverifiable" not in codes(verdict)
+    assert finding(verdict, "v.geofence.unverifiable_away").severity == "violation"
 
 
 def test_v_geofence_unverifiable_location_severity_comes_from_the_policy() -> None:

@@ -82,7 +82,10 @@ class DispatchController(Controller):
         ),
     )
     async def book_visit(self, order_id: FromPath[UUID], data: JSONBody[BookVisit], ctx: Ctx, caller: CallerDep) -> VisitView:
-        """B-APPT: book the appointment (a point in time), refusing B-QUIET times and enforcing B-INSTALL-24."""
+        """B-APPT: book the appointment (a point in time), refusing B-QUIET times and enforcing B-INSTALL-24.
+
+        An order its visit closed `unresolved` reopens for the next visit (B-REPAIR measures until it is resolved).
+        """
         return await DispatchService(ctx).book_visit(order_id, data, caller)
 
     @get("/visits/{visit_id:uuid}", guards=READERS, responses=documented(errors.VisitNotFound))

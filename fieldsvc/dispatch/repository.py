@@ -93,6 +93,11 @@ async def close_work_order(order_id: UUID, outcome: str, reason: str, at: dateti
     )
 
 
+async def reopen_work_order(order_id: UUID) -> None:
+    """Its last outcome and close time stay: B-REPAIR measures the resolution from the next close."""
+    await WorkOrder.update({WorkOrder.status: "open"}).where(WorkOrder.id == order_id)
+
+
 async def get_visit(visit_id: UUID) -> Row | None:
     return await Visit.select(*VISIT_COLUMNS).where(Visit.id == visit_id).first()
 

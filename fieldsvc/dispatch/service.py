@@ -171,7 +171,7 @@ class DispatchService:
     async def book_visit(self, order_id: UUID, data: BookVisit, caller: Caller):
         now = self.ctx.now()
         async with db.write_transaction(self.ctx.engine):
-            order = await self._open_order(order_id)
+            order = await self._open_order(order_id, reopen_unresolved_by=caller)
             if any(v["status"] not in ("completed", "cancelled") for v in await repository.visits_of_order(order_id)):
                 raise VisitStillOpen()
             site = await repository.get_site(order["site"])
@@ -199,11 +199,20 @@ class DispatchService:
             )
         return await self.visit(visit_id)
 
-    async def _open_order(self, order_id: UUID) -> dict:
-        """Lock the work order for this transaction; it must exist and still be open."""
+    async def _open_order(self, order_id: UUID, reopen_unresolved_by: Caller | None = None) -> dict:
+        """Lock the work order for this transaction; it must exist and still be open.
+
+        Booking a visit (reopen_unresolved_by: who books) reopens an order its visit closed `unresolved`: the fault
+        still has to be fixed, and B-REPAIR keeps measuring until a close `resolved`. A forced close stays closed.
+        """
         order = await repository.lock_work_order(order_id, self.ctx.engine)
         if order is None:
             raise WorkOrderNotFound()
+        unresolved = order["outcome"] == "unresolved" and order["forced_close_reason"] is None
+        if reopen_unresolved_by is not None and order["status"] == "closed" and unresolved:
+            await repository.reopen_work_order(order_id)
+            await self.trail.append("work_order.reopened", order_id, reopen_unresolved_by, {"lastOutcome": "unresolved"})
+            return {**order, "status": "open"}
         if order["status"] != "open":
             raise OrderNotOpen()
         return order

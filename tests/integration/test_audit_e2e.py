@@ -12,6 +12,7 @@ from PIL import Image
 from fieldsvc.tables import TrailEntry
 from fieldsvc.verdicts.sweep import mark_overdue
 from tests.conftest import login
+from tests.integration.builders import assign, book, technician_id
 from tests.integration.mobile_builders import (  # noqa: F401 - phone, other_phone, visit_id, other_visit_id are fixtures
     AGREED,
     AT_SITE,
@@ -34,6 +35,7 @@ TWO_KM_NORTH = {"latitude": AT_SITE["latitude"] + 0.018}
 class Visit:
     """How the scripted technician behaves; the defaults are an honest, punctual urban visit."""
 
+    agreed: datetime = AGREED
     arrive_after_agreed: timedelta = timedelta(minutes=-3)
     arrival_where: dict = field(default_factory=dict)
     arrival_accuracy_m: float = 8.0
@@ -51,7 +53,7 @@ class Visit:
 
 async def play(phone: Phone, visit_id: str, script: Visit, seed: int = 10) -> httpx.Response:
     """Drive the visit from arrival to completion at the frozen clock's pace; returns the completion answer."""
-    phone.clock.now = AGREED + script.arrive_after_agreed
+    phone.clock.now = script.agreed + script.arrive_after_agreed
     where = phone.location(mock=script.mock_location, accuracy_m=script.arrival_accuracy_m, **script.arrival_where)
     arrival = phone.fact(location=where)
     assert (await phone.post(visit_id, "arrival", arrival)).status_code == 201
@@ -64,7 +66,7 @@ async def play(phone: Phone, visit_id: str, script: Visit, seed: int = 10) -> ht
         step = phone.fact(step="V-SHOES", note=script.shoe_reason_step)
         assert (await phone.post(visit_id, "steps", step)).status_code == 201
     else:
-        taken = (phone.wall() + script.shoe_photo_taken_shift).astimezone(AGREED.tzinfo).replace(tzinfo=None)
+        taken = (phone.wall() + script.shoe_photo_taken_shift).astimezone(script.agreed.tzinfo).replace(tzinfo=None)
         shoes = script.shoe_photo or jpeg(seed, exif=camera_exif(taken, AT_SITE["latitude"], AT_SITE["longitude"]))
         assert (await phone.photo(visit_id, "shoe_covers", shoes)).status_code == 201
     phone.clock.advance(minutes=1)
@@ -276,6 +278,30 @@ async def test_a_decide_a_returned_unresolved_visit_resolved_later_moves_the_ord
     order = (await client.get(order_path, headers=as_dispatcher)).json()
     assert order["outcome"] == "resolved"
     assert datetime.fromisoformat(order["closedAt"]) - datetime.fromisoformat(first_close) >= timedelta(hours=6)
+
+
+async def test_b_repair_a_repair_closed_unresolved_is_resolved_by_a_second_visit_within_its_deadline(
+    client, phone, people
+):
+    first_visit = await assigned_visit(client, await login(client, people.dispatcher), kind="repair")
+    unresolved = {"outcome": "unresolved", "reason": "Needs a new splitter, ordered"}
+    assert (await play(phone, first_visit, Visit(outcome=unresolved))).status_code == 201
+
+    next_day = AGREED + timedelta(days=1)
+    phone.clock.now = next_day - timedelta(hours=2)  # the next morning: everyone logs in again
+    as_dispatcher, as_auditor = await login(client, people.dispatcher), await login(client, people.auditor)
+    phone.auth = await login(client, people.tech)
+    order_id = (await client.get(f"/v1/visits/{first_visit}", headers=as_dispatcher)).json()["workOrderId"]
+    second = await book(client, as_dispatcher, order_id, next_day)
+    assert second.status_code == 201, second.text
+    await assign(client, as_dispatcher, second.json()["id"], await technician_id(client, as_dispatcher, "T1001"))
+    completed = await play(phone, second.json()["id"], Visit(agreed=next_day), seed=20)
+
+    assert completed.status_code == 201, completed.text
+    order = (await client.get(f"/v1/work-orders/{order_id}", headers=as_dispatcher)).json()
+    assert (order["status"], order["outcome"]) == ("closed", "resolved")
+    assert datetime.fromisoformat(order["closedAt"]) > next_day
+    assert await verdict(client, as_auditor, first_visit) == ("passed", set())  # B-REPAIR: 48 h, took about 25 h
 
 
 async def test_a_decide_a_returned_visit_stays_with_its_technician_when_only_a_deadline_passes(

@@ -212,3 +212,21 @@ async def test_v_close_forced_close_twice_is_409(client, as_dispatcher):
     response = await client.post(f"/v1/work-orders/{order['id']}/force-close", json=close, headers=as_dispatcher)
     assert response.status_code == 409
     assert response.json()["code"] == "work_order.not_open"
+
+
+async def force_closed(client, as_dispatcher, outcome: str) -> dict:  # noqa: ANN001
+    order = await create_order(client, as_dispatcher, kind="repair")
+    await book(client, as_dispatcher, order["id"], datetime(2030, 3, 4, 14, 0, tzinfo=SHANGHAI))
+    close = {"outcome": outcome, "reason": "customer moved out"}
+    response = await client.post(f"/v1/work-orders/{order['id']}/force-close", json=close, headers=as_dispatcher)
+    assert response.status_code == 200, response.text
+    return order
+
+
+@pytest.mark.parametrize("outcome", ["resolved", "unresolved"])
+async def test_v_close_a_force_closed_order_takes_no_new_visit(client, as_dispatcher, outcome):
+    order = await force_closed(client, as_dispatcher, outcome)
+
+    response = await book(client, as_dispatcher, order["id"], datetime(2030, 3, 5, 10, 0, tzinfo=SHANGHAI))
+
+    assert (response.status_code, response.json()["code"]) == (409, "work_order.not_open")

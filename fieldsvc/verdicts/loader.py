@@ -567,16 +567,21 @@ def _photo(photo: Row, event: Row) -> PhotoFacts:
 
 
 def _signature(signed: list[tuple[Row, Row]]) -> SignatureFacts | None:
-    """The latest signature (by the time of its fact, then photo id) of (photo, fact) pairs."""
+    """The latest signature (by the time of its fact, then photo id) of (photo, fact) pairs.
+
+    It was signed when its image was first sent: the same bytes sent again later (to seem signed after the
+    clean-up photo) are the same signature, not a new one.
+    """
     if not signed:
         return None
     photo, event = max(signed, key=_signature_order)
+    first_sent = min(other_event[R_TIME] for other, other_event in signed if other[P_SHA] == photo[P_SHA])
     payload, result = _decode_json(event[R_PAYLOAD]), _decode_json(event[R_RESULT])
     return SignatureFacts(
         event_id=event[R_EVENT_ID],
         signer_name=payload["signerName"],
         ink_ratio=photo[P_INK] or 0.0,
-        signed_at=event[R_TIME],
+        signed_at=first_sent,
         summary_digest=payload["summaryDigest"],
         expected_digest=result["expectedDigest"],
     )

@@ -49,6 +49,7 @@ class Visit:
     signature: bytes | None = None
     outcome: dict = field(default_factory=lambda: {"outcome": "resolved"})
     question: str | None = None  # V-ASK: asked while the tools are out
+    signed_before_clean_up: bool = False  # and the same signature image sent again after the clean-up photo
 
 
 async def play(phone: Phone, visit_id: str, script: Visit, seed: int = 10) -> httpx.Response:
@@ -77,18 +78,25 @@ async def play(phone: Phone, visit_id: str, script: Visit, seed: int = 10) -> ht
     test = phone.fact(downloadMbps=500, uploadMbps=50, latencyMs=8, customerAccepted=True)
     assert (await phone.post(visit_id, "test-result", test)).status_code == 201
     phone.clock.advance(minutes=5)
+    if script.signed_before_clean_up:
+        await sign(phone, visit_id, script)
+        phone.clock.advance(minutes=1)
     if script.send_clean_photo:
         clean = script.clean_photo or jpeg(seed + 1)
         assert (await phone.photo(visit_id, "site_clean", clean)).status_code == 201
     phone.clock.advance(minutes=2)
-    summary = (await phone.client.get(f"/v1/mobile/visits/{visit_id}/summary", headers=phone.auth)).json()
-    signed = phone.fact(signerName="Li Wei", summaryDigest=summary["digest"])
-    response = await phone.upload(visit_id, "signature", signed, script.signature or signature_png(), "sign.png")
-    assert response.status_code == 201, response.text
+    await sign(phone, visit_id, script)
     assert (await phone.post(visit_id, "service-card", phone.fact())).status_code == 201
     phone.clock.advance(minutes=1)
     assert (await phone.post(visit_id, "checkout", phone.fact(location=phone.location()))).status_code == 201
     return await phone.post(visit_id, "complete", phone.fact(**script.outcome))
+
+
+async def sign(phone: Phone, visit_id: str, script: Visit) -> None:
+    summary = (await phone.client.get(f"/v1/mobile/visits/{visit_id}/summary", headers=phone.auth)).json()
+    signed = phone.fact(signerName="Li Wei", summaryDigest=summary["digest"])
+    response = await phone.upload(visit_id, "signature", signed, script.signature or signature_png(), "sign.png")
+    assert response.status_code == 201, response.text
 
 
 async def verdict(client: httpx.AsyncClient, auditor: dict[str, str], visit_id: str) -> tuple[str, set[str]]:
@@ -182,6 +190,14 @@ async def test_e_reuse_photo_from_another_visit_is_flagged_on_both(
 async def test_v_sign_blank_signature_is_caught(client, phone, visit_id, as_auditor, pad):
     completed = await play(phone, visit_id, Visit(signature=encoded(Image.new("L", (600, 200), pad), "PNG")))
     assert completed.status_code == 201, completed.text  # signed, though blank: kept as evidence for the audit
+    status, violations = await verdict(client, as_auditor, visit_id)
+    assert (status, "V-SIGN" in violations) == ("flagged", True)
+
+
+async def test_v_sign_signed_before_clean_up_and_the_same_image_sent_again_after_is_caught(
+    client, phone, visit_id, as_auditor
+):
+    await play(phone, visit_id, Visit(signed_before_clean_up=True))
     status, violations = await verdict(client, as_auditor, visit_id)
     assert (status, "V-SIGN" in violations) == ("flagged", True)
 

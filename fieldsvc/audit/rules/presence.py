@@ -1,11 +1,11 @@
-"""V-GEOFENCE (every check-in at the site, accuracy-aware) and V-LEAVE (leaves recorded and paired with returns)."""
+"""V-GEOFENCE (every check-in at the site, accuracy-aware), V-CHECKOUT after the arrival, V-LEAVE (leaves paired)."""
 
 from __future__ import annotations
 
 from fieldsvc.audit.facts import LeaveFacts
-from fieldsvc.audit.findings import VIOLATION, Finding
+from fieldsvc.audit.findings import VIOLATION, Finding, refs_to
 from fieldsvc.audit.timeline import AuditInput, Fix
-from fieldsvc.audit.wording import CHECKIN_KIND_ZH, local_time
+from fieldsvc.audit.wording import CHECKIN_KIND_ZH, local_time, minutes
 
 
 def v_geofence(audit: AuditInput) -> list[Finding]:
@@ -37,6 +37,22 @@ def v_geofence(audit: AuditInput) -> list[Finding]:
                 refs=(f"checkin:{checkin.event_id}",),
             ))
     return findings
+
+
+def v_checkout(audit: AuditInput) -> list[Finding]:
+    """The departure follows the arrival: a check-out before every arrival departs from nothing."""
+    arrival, departure = audit.timeline.arrival, audit.timeline.departure
+    if arrival is None or departure is None or departure >= arrival.at:
+        return []
+    early = minutes(arrival.at - departure)
+    shown = local_time(departure, audit.visit.site.time_zone)
+    checkouts = (fix.checkin.event_id for fix in audit.timeline.fixes if fix.checkin.kind == "checkout")
+    return [Finding(
+        rule_id="V-CHECKOUT", code="v.checkout.before_arrival", severity=VIOLATION,
+        message_en=f"the last check-out ({shown}) is {early} min before the arrival",
+        message_zh=f"最后一次签退（{shown}）早于到达 {early} 分钟",
+        measured=-early, threshold=0.0, unit="min", refs=refs_to("checkin", checkouts),
+    )]
 
 
 def _unverifiable_away(fix: Fix, audit: AuditInput) -> Finding:

@@ -92,6 +92,20 @@ def test_v_checkin_missing_arrival_check_in_is_a_violation_once_the_visit_is_com
     assert (missing.rule_id, missing.severity, missing.message_zh) == ("V-CHECKIN", "violation", "缺少到达签到")
 
 
+def test_v_checkout_before_the_arrival_is_a_violation() -> None:
+    visit = replace_checkin(honest_urban_install(), "checkout", checkin("checkout", at(9, 50)))  # arrival at 9:57
+
+    early = finding(audit(visit), "v.checkout.before_arrival")
+    assert (early.rule_id, early.severity, early.measured, early.threshold) == ("V-CHECKOUT", "violation", -7.0, 0.0)
+    assert early.refs == ("checkin:checkout-015000",)  # ids are named after the UTC time
+
+
+def test_v_checkout_at_the_instant_of_arrival_is_no_finding() -> None:
+    visit = replace_checkin(honest_urban_install(), "checkout", checkin("checkout", at(9, 57)))
+
+    assert "v.checkout.before_arrival" not in codes(audit(visit))
+
+
 def test_v_checkout_missing_is_a_violation_once_the_visit_is_completed() -> None:
     visit = honest_urban_install()
     visit = replace(visit, checkins=visit.checkins[:1])

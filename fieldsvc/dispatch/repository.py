@@ -78,11 +78,12 @@ async def record_first_contact(order_id: UUID, at: datetime) -> None:
 
 # A visit returned for more evidence and completed again (A-DECIDE) with the same outcome keeps the order's first
 # close, against which B-REPAIR measures the resolution; an unresolved close later resolved moves it to the later one.
+# A forced close is the office's: a visit completed afterwards changes nothing of the order (and never unflags it).
 # (The right-hand sides read the row as it was before this UPDATE, on both engines.)
 _CLOSE_ORDER = """
 UPDATE work_order SET status = 'closed', outcome = {}, outcome_reason = {}, forced_close_reason = {},
     closed_at = CASE WHEN closed_at IS NOT NULL AND outcome = {} THEN closed_at ELSE {} END
-WHERE id = {}
+WHERE id = {} AND forced_close_reason IS NULL
 """
 
 
@@ -94,8 +95,10 @@ async def close_work_order(order_id: UUID, outcome: str, reason: str, at: dateti
 
 
 async def reopen_work_order(order_id: UUID) -> None:
-    """Its last outcome and close time stay: B-REPAIR measures the resolution from the next close."""
-    await WorkOrder.update({WorkOrder.status: "open"}).where(WorkOrder.id == order_id)
+    """Open again, with no outcome: B-REPAIR measures the resolution from the next close (the trail keeps this one)."""
+    await WorkOrder.update(
+        {WorkOrder.status: "open", WorkOrder.outcome: None, WorkOrder.outcome_reason: None, WorkOrder.closed_at: None}
+    ).where(WorkOrder.id == order_id)
 
 
 async def get_visit(visit_id: UUID) -> Row | None:

@@ -20,7 +20,14 @@ from fieldsvc.mobile.photos import StorageDown
 from fieldsvc.review.evidence import visit_evidence
 from fieldsvc.review.schemas import DecideVisit, DecisionView, QueueEntry, VisitEvidence
 from fieldsvc.wire import within_calendar
-from fieldsvc.review.service import NotPending, ReasonRequired, RequestRequired, ReviewService, ReviewVisitNotFound
+from fieldsvc.review.service import (
+    NotPending,
+    ReasonRequired,
+    RequestRequired,
+    ReviewService,
+    ReviewVisitNotFound,
+    Superseded,
+)
 
 Severity = Annotated[str | None, QueryParameter(pattern="^(violation|warning|info)$", required=False)]
 RuleId = Annotated[str | None, QueryParameter(name="rule", pattern="^[A-Z]-[A-Z0-9-]{2,16}$", required=False)]
@@ -68,7 +75,7 @@ class ReviewController(Controller):
 
     @post(
         "/visits/{visit_id:uuid}/decisions",
-        responses=documented(ReviewVisitNotFound, NotPending, ReasonRequired, RequestRequired),
+        responses=documented(ReviewVisitNotFound, NotPending, ReasonRequired, RequestRequired, Superseded),
     )
     async def decide(
         self, visit_id: FromPath[UUID], data: JSONBody[DecideVisit], ctx: Ctx, caller: CallerDep

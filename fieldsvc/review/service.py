@@ -19,6 +19,11 @@ ReviewVisitNotFound = api_error(404, "visit.not_found", "No such visit.")
 NotPending = api_error(409, "review.not_pending", "Only a flagged visit that has not been decided can be decided.")
 ReasonRequired = api_error(422, "review.reason_required", "Dismissing or returning a visit needs a reason.")
 RequestRequired = api_error(422, "review.request_required", "Returning a visit needs the list of what to add or correct.")
+Superseded = api_error(
+    409,
+    "review.superseded",
+    "A later visit on this work order has been booked: this visit can be confirmed or dismissed, not returned.",
+)
 
 REVIEW_STATE_AFTER = {"confirm": "confirmed", "dismiss": "dismissed", "return": "returned"}
 
@@ -74,6 +79,9 @@ class ReviewService:
                 raise NotPending(
                     f"The visit's verdict is {visit['verdict']} and its review is {visit['review_state']}."
                 )
+            # Its completion would close the work order over the later visit's outcome.
+            if data.decision == "return" and await repository.later_visit_booked(visit):
+                raise Superseded()
             row = ReviewDecision(
                 visit=visit_id,
                 auditor=caller.user_id,

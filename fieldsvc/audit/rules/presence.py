@@ -14,7 +14,7 @@ def v_geofence(audit: AuditInput) -> list[Finding]:
     for fix in audit.timeline.fixes:
         checkin = fix.checkin
         kind_zh = CHECKIN_KIND_ZH[checkin.kind]
-        if fix.presence == "unverifiable" and fix.distance_m > policy.geofence_radius_m + policy.accuracy_limit_m:
+        if fix.presence == "unverifiable" and _away_and_unproven(fix, audit):
             findings.append(_unverifiable_away(fix, audit))
         elif fix.presence == "unverifiable":
             findings.append(Finding(
@@ -55,9 +55,21 @@ def v_checkout(audit: AuditInput) -> list[Finding]:
     )]
 
 
+def _away_and_unproven(fix: Fix, audit: AuditInput) -> bool:
+    """A coarse fix proves nothing; one whose own position is farther than any fix that proves presence could be
+    (radius + accuracy limit) says the phone was elsewhere, unless a check-in of the same kind inside the geofence
+    proves it was at the site then (a coarse first fix followed by a good one). A large accuracy must not hide an
+    arrival from afar: the arrival's time is what V-PUNCT measures."""
+    policy = audit.policy
+    if fix.distance_m <= policy.geofence_radius_m + policy.accuracy_limit_m:
+        return False
+    return not any(
+        other.checkin.kind == fix.checkin.kind and other.presence == "inside" and not other.checkin.mock
+        for other in audit.timeline.fixes
+    )
+
+
 def _unverifiable_away(fix: Fix, audit: AuditInput) -> Finding:
-    """A coarse fix proves nothing, but one whose own position is farther than any fix that proves presence could
-    be (radius + accuracy limit) says the phone was elsewhere: a large accuracy must not hide a check-in from afar."""
     checkin, policy = fix.checkin, audit.policy
     reach = policy.geofence_radius_m + policy.accuracy_limit_m
     kind_zh = CHECKIN_KIND_ZH[checkin.kind]

@@ -47,28 +47,59 @@ def test_v_geofence_accuracy_just_over_the_limit_is_location_unverifiable() -> N
     assert "location unverifiable" in unverifiable.message_en and "位置无法核实" in unverifiable.message_zh
 
 
+def only_coarse_fixes(north_m: float, accuracy_m: float):  # noqa: ANN201
+    """Arrival and checkout both coarse and `north_m` away."""
+    coarse = {"north_m": north_m, "accuracy_m": accuracy_m}
+    visit = replace_checkin(honest_urban_install(), "arrival", checkin("arrival", at(9, 58), **coarse))
+    return replace_checkin(visit, "checkout", checkin("checkout", at(11, 12), **coarse))
+
+
+def arrival_finding(verdict, code: str):  # noqa: ANN001, ANN201
+    [found] = [f for f in verdict.findings if f.code == code and f.refs[0].startswith("checkin:arrival")]
+    return found
+
+
 def test_v_geofence_a_coarse_fix_cannot_reach_the_site_through_its_accuracy_circle() -> None:
     """3 km away with a 3 km accuracy would be "inside" by the formula; the accuracy limit closes that hole."""
-    verdict = arrival_at_distance(north_m=3000.0, accuracy_m=3000.0)
+    verdict = audit(only_coarse_fixes(north_m=3000.0, accuracy_m=3000.0))
 
     assert "v.geofence.outside" not in codes(verdict)
-    away = finding(verdict, "v.geofence.unverifiable_away")
+    away = arrival_finding(verdict, "v.geofence.unverifiable_away")
     assert (away.severity, away.threshold, verdict.status) == ("violation", 250.0, "flagged")
     assert 2990 < away.measured < 3010
 
 
 def test_v_geofence_a_coarse_fix_just_within_reach_of_the_site_is_only_unverifiable() -> None:
-    verdict = arrival_at_distance(north_m=249.0, accuracy_m=400.0)
+    verdict = audit(only_coarse_fixes(north_m=249.0, accuracy_m=400.0))
 
-    assert finding(verdict, "v.geofence.unverifiable").severity == "warning"
+    assert arrival_finding(verdict, "v.geofence.unverifiable").severity == "warning"
     assert "v.geofence.unverifiable_away" not in codes(verdict)
 
 
 def test_v_geofence_a_coarse_fix_just_beyond_reach_of_the_site_is_away() -> None:
-    verdict = arrival_at_distance(north_m=251.0, accuracy_m=400.0)
+    verdict = audit(only_coarse_fixes(north_m=251.0, accuracy_m=400.0))
 
     assert "v.geofence.unverifiable" not in codes(verdict)
-    assert finding(verdict, "v.geofence.unverifiable_away").severity == "violation"
+    assert arrival_finding(verdict, "v.geofence.unverifiable_away").severity == "violation"
+
+
+def test_v_geofence_a_coarse_fix_far_away_is_only_unverifiable_when_a_good_fix_proves_presence() -> None:
+    coarse_first = checkin("arrival", at(9, 56), event_id="coarse", north_m=900.0, accuracy_m=1000.0)
+    visit = replace(honest_urban_install(), checkins=honest_urban_install().checkins + (coarse_first,))
+
+    verdict = audit(visit)
+
+    assert finding(verdict, "v.geofence.unverifiable").refs == ("checkin:coarse",)
+    assert "v.geofence.unverifiable_away" not in codes(verdict)
+
+
+def test_v_geofence_a_coarse_arrival_far_away_is_away_though_the_checkout_was_at_the_site() -> None:
+    """Checking in from afar on time and walking in late must not pass: only a good arrival proves the arrival."""
+    coarse = checkin("arrival", at(9, 58), north_m=900.0, accuracy_m=1000.0)
+    verdict = audit(replace_checkin(honest_urban_install(), "arrival", coarse))
+
+    assert arrival_finding(verdict, "v.geofence.unverifiable_away").measured > 890
+    assert "checkin:checkout-031200" not in {ref for f in verdict.findings for ref in f.refs}
 
 
 def test_v_geofence_unverifiable_location_severity_comes_from_the_policy() -> None:

@@ -21,6 +21,7 @@ from fieldsvc.config import Settings
 from fieldsvc.people.schemas import CreateUser, TechnicianProfile
 from fieldsvc.people.service import PeopleService
 from fieldsvc.tables import ALL_TABLES, AppUser, Technician
+from fieldsvc.trail.service import TrailWriter
 from fieldsvc.verdicts.service import VerdictService
 
 POSTGRES_ADMIN_URL = os.environ.get("FIELDSVC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -124,8 +125,10 @@ async def client(app, people, clock) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def reset(app) -> None:  # noqa: ANN001
-    """Remove what a test stored, once the background auditor has audited what the test left due."""
+    """Remove what a test stored, once what it left due is audited and its queued trail entries are chained: the
+    background auditor then only runs one-table transactions, which a TRUNCATE waits for without a deadlock."""
     await VerdictService(app.state.ctx).settle()
+    await TrailWriter(app.state.ctx).chain_all_pending()
     await wipe(app.state.ctx.engine)
 
 
@@ -141,8 +144,8 @@ async def wipe(engine, attempts: int = 5) -> None:  # noqa: ANN001
             await engine.run_ddl(f"TRUNCATE {names} CASCADE")
             return
         except asyncpg.DeadlockDetectedError:
-            # The background auditor may still be chaining trail entries after settle(): TRUNCATE takes its table
-            # locks one by one and can deadlock with it; PostgreSQL aborts one of the two, and this one tries again.
+            # A belt to reset()'s braces: TRUNCATE takes its table locks one by one, and a transaction that holds one of
+            # them while waiting for another deadlocks with it; PostgreSQL aborts one of the two, this one tries again.
             if attempt == attempts:
                 raise
             await asyncio.sleep(0.05 * attempt)

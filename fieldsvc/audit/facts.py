@@ -14,7 +14,7 @@ VisitKind = Literal["install", "repair"]
 Tier = Literal["diamond", "gold", "silver", "standard"]
 CheckinKind = Literal["arrival", "return", "checkout"]
 PhotoPurpose = Literal["shoe_covers", "tool_mat", "site_clean", "test_result", "before", "after", "other"]
-StepId = Literal["V-ID", "V-MAT", "V-CONSENT"]
+StepId = Literal["V-ID", "V-MAT", "V-CONSENT", "V-SHOES"]  # V-SHOES: a rural site's reason, as the note
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +79,7 @@ class ClockSyncFacts:
 
 @dataclass(frozen=True, slots=True)
 class StepFacts:
-    """A step confirmation on the phone (V-ID, V-MAT, V-CONSENT)."""
+    """A step confirmation on the phone (V-ID, V-MAT, V-CONSENT; V-SHOES with a rural site's reason as its note)."""
 
     event_id: str
     step: StepId

@@ -139,7 +139,13 @@ class FactResult(Wire):
     received_at: Instant
     corrected_time: Instant
     time_source: TimeSource
-    clock_offset_ms: int
+    clock_offset_ms: Annotated[
+        int,
+        msgspec.Meta(
+            description="E-CLOCK: the offset applied, receipt of the request's headers minus X-Device-Clock; 0 when "
+            "within 2 s (the request in flight, not skew)"
+        ),
+    ]
 
 
 class CheckinResult(FactResult, kw_only=True):

@@ -101,9 +101,17 @@ async def sign(phone: Phone, visit_id: str, script: Visit) -> None:
 
 async def verdict(client: httpx.AsyncClient, auditor: dict[str, str], visit_id: str) -> tuple[str, set[str]]:
     """The stored verdict and the rule ids of its violations, as the auditor's evidence view shows them."""
+    return await violations_by(client, auditor, visit_id, "ruleId")
+
+
+async def violation_codes(client: httpx.AsyncClient, auditor: dict[str, str], visit_id: str) -> tuple[str, set[str]]:
+    """The stored verdict and the codes of its violations, e.g. 'v.sign.before_clean'."""
+    return await violations_by(client, auditor, visit_id, "code")
+
+
+async def violations_by(client: httpx.AsyncClient, auditor: dict[str, str], visit_id: str, key: str) -> tuple[str, set[str]]:
     body = (await client.get(f"/v1/review/visits/{visit_id}", headers=auditor)).json()
-    violations = {f["ruleId"] for f in body["verdict"]["findings"] if f["severity"] == "violation"}
-    return body["verdict"]["status"], violations
+    return body["verdict"]["status"], {f[key] for f in body["verdict"]["findings"] if f["severity"] == "violation"}
 
 
 async def test_a_verdict_honest_urban_install_passes(client, phone, visit_id, as_auditor):
@@ -156,11 +164,15 @@ async def test_e_clock_phone_clock_set_30_minutes_back_cannot_hide_lateness(clie
     assert ("E-CLOCK", "warning") in rules
 
 
-@pytest.mark.parametrize("accuracy_m", [8.0, 5000.0], ids=["precise", "claiming-5-km-accuracy"])
-async def test_v_geofence_check_in_two_km_away_is_flagged(client, phone, visit_id, as_auditor, accuracy_m):
+@pytest.mark.parametrize(
+    ("accuracy_m", "code"),
+    [(8.0, "v.geofence.outside"), (5000.0, "v.geofence.unverifiable_away")],
+    ids=["precise", "claiming-5-km-accuracy"],
+)
+async def test_v_geofence_check_in_two_km_away_is_flagged(client, phone, visit_id, as_auditor, accuracy_m, code):
     await play(phone, visit_id, Visit(arrival_where=TWO_KM_NORTH, arrival_accuracy_m=accuracy_m))
-    status, violations = await verdict(client, as_auditor, visit_id)
-    assert (status, "V-GEOFENCE" in violations) == ("flagged", True)
+    status, violations = await violation_codes(client, as_auditor, visit_id)
+    assert (status, code in violations) == ("flagged", True)
 
 
 async def test_e_mock_mock_location_is_flagged(client, phone, visit_id, as_auditor):
@@ -198,8 +210,7 @@ async def test_v_sign_signed_before_clean_up_and_the_same_image_sent_again_after
     client, phone, visit_id, as_auditor
 ):
     await play(phone, visit_id, Visit(signed_before_clean_up=True))
-    status, violations = await verdict(client, as_auditor, visit_id)
-    assert (status, "V-SIGN" in violations) == ("flagged", True)
+    assert await violation_codes(client, as_auditor, visit_id) == ("flagged", {"v.sign.before_clean"})
 
 
 async def test_v_close_without_clean_up_photo_completion_is_refused_with_the_list(client, phone, visit_id, as_auditor):

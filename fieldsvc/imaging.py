@@ -33,6 +33,10 @@ _REDUCING_GAP = 1.5
 _INK_CONTRAST = 56
 
 _DHASH_WIDTH, _DHASH_HEIGHT = 9, 8
+_OTHER_ORIENTATIONS = (
+    Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_180, Image.Transpose.ROTATE_270, Image.Transpose.FLIP_LEFT_RIGHT,
+    Image.Transpose.FLIP_TOP_BOTTOM, Image.Transpose.TRANSPOSE, Image.Transpose.TRANSVERSE,
+)
 
 # EXIF orientations 5 to 8 are quarter turns (some mirrored): the upright image trades width for height.
 _QUARTER_TURN_ORIENTATIONS = frozenset({5, 6, 7, 8})
@@ -106,6 +110,7 @@ class ProcessedImage:
     byte_size: int
     sha256: str
     perceptual_hash: str
+    turned_hashes: tuple[str, ...]  # E-REUSE: the dHash of the picture turned or mirrored, in the 7 other ways
     exif: ExifFacts
     thumbnail_jpeg: bytes = field(repr=False)
     display_jpeg: bytes = field(repr=False)
@@ -140,6 +145,7 @@ def process_image(data: bytes, limits: ImageLimits = ImageLimits()) -> Processed
         byte_size=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
         perceptual_hash=_difference_hash(thumbnail),
+        turned_hashes=_turned_hashes(thumbnail),
         exif=exif,
         thumbnail_jpeg=_jpeg_bytes(thumbnail),
         display_jpeg=_jpeg_bytes(display),
@@ -350,6 +356,13 @@ def _difference_hash(image: Image.Image) -> str:
     rows = [miniature[start : start + _DHASH_WIDTH] for start in range(0, len(miniature), _DHASH_WIDTH)]
     bits = "".join("1" if right > left else "0" for row in rows for left, right in zip(row, row[1:]))
     return f"{int(bits, 2):016x}"
+
+
+def _turned_hashes(image: Image.Image) -> tuple[str, ...]:
+    # A copy turned a quarter or mirrored has a dHash unrelated to the original's; hashing this picture in every other
+    # orientation lets ingest find the original either way round.
+    grey = image.convert("L")
+    return tuple(_difference_hash(grey.transpose(turn)) for turn in _OTHER_ORIENTATIONS)
 
 
 def _ink_coverage(image: Image.Image) -> float:

@@ -211,12 +211,18 @@ class VisitFacts:
 
 @dataclass(frozen=True, slots=True)
 class OtherVisitPhoto:
-    """E-REUSE: a photo of another visit (any technician) that may be the same picture."""
+    """E-REUSE: a photo of another visit (any technician) that may be the same picture.
+
+    `matched_photo_id` and `recorded_distance`: the photo of this visit that ingest matched it with, and their
+    distance then, taken over every orientation (a copy turned or mirrored has an unrelated hash as stored).
+    """
 
     visit_id: str
     photo_id: str
     sha256: str
     perceptual_hash: str
+    matched_photo_id: str | None = None
+    recorded_distance: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

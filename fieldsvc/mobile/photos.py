@@ -193,9 +193,11 @@ async def record_reuse(photo_id: UUID, visit_id: UUID, image: ProcessedImage) ->
     await repository.take_turn(REUSE_LOCK_KEY)
     await repository.insert_bands(photo_id, reuse.band_keys(image.perceptual_hash))
     matches: list[PhotoMatch] = []
-    for other in await repository.reuse_candidates(visit_id, reuse.probe_keys(image.perceptual_hash), image.sha256):
+    orientations = (image.perceptual_hash, *image.turned_hashes)  # a copy turned or mirrored is still a copy
+    probes = sorted({key for turned in orientations for key in reuse.probe_keys(turned)})
+    for other in await repository.reuse_candidates(visit_id, probes, image.sha256):
         identical = other["sha256"] == image.sha256
-        distance = perceptual_distance(image.perceptual_hash, other["perceptual_hash"])
+        distance = min(perceptual_distance(turned, other["perceptual_hash"]) for turned in orientations)
         if identical or distance <= reuse.MAX_REUSE_DISTANCE:
             matches.append(_match(photo_id, visit_id, other["id"], other["visit"], distance, identical))
             matches.append(_match(other["id"], other["visit"], photo_id, visit_id, distance, identical))

@@ -7,6 +7,7 @@ import struct
 
 import httpx
 import pytest
+from PIL import Image
 
 from fieldsvc.tables import Photo, PhotoMatch, VisitEvent
 from tests.integration.mobile_builders import (  # noqa: F401 - the phones and visit ids are fixtures
@@ -204,6 +205,18 @@ async def test_e_reuse_a_re_encoded_copy_is_a_near_duplicate(phone, other_phone,
     matches = await PhotoMatch.select()
     assert len(matches) == 2
     assert all(not m["identical"] and m["distance"] <= 7 for m in matches)
+
+
+@pytest.mark.parametrize("turn", [Image.Transpose.ROTATE_90, Image.Transpose.FLIP_LEFT_RIGHT], ids=["turned", "mirrored"])
+async def test_e_reuse_a_copy_turned_a_quarter_or_mirrored_is_a_near_duplicate(
+    client, phone, other_phone, visit_id, other_visit_id, as_auditor, turn
+):
+    await phone.photo(visit_id, "after", jpeg(5))
+    await other_phone.photo(other_visit_id, "after", encoded(picture(5).transpose(turn), "JPEG", quality=80))
+
+    assert [m["distance"] <= 6 for m in await PhotoMatch.select()] == [True, True]
+    evidence = (await client.get(f"/v1/review/visits/{other_visit_id}", headers=as_auditor)).json()
+    assert "e.reuse.near_duplicate" in {f["code"] for f in evidence["verdict"]["findings"]}
 
 
 async def test_e_reuse_different_pictures_and_the_same_visit_are_no_reuse(phone, other_phone, visit_id, other_visit_id):

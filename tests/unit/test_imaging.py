@@ -546,6 +546,29 @@ def test_unrelated_image_has_large_perceptual_distance() -> None:
     assert perceptual_distance(first.perceptual_hash, second.perceptual_hash) > 20
 
 
+OTHER_ORIENTATIONS = [
+    Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_180, Image.Transpose.ROTATE_270, Image.Transpose.FLIP_LEFT_RIGHT,
+    Image.Transpose.FLIP_TOP_BOTTOM, Image.Transpose.TRANSPOSE, Image.Transpose.TRANSVERSE,
+]
+
+
+@pytest.mark.parametrize("turn", OTHER_ORIENTATIONS, ids=lambda turn: turn.name)
+def test_a_turned_or_mirrored_copy_finds_the_original_among_its_turned_hashes(turn: Image.Transpose) -> None:
+    original = process_image(encoded(scene(1), quality=92))
+
+    copy = process_image(encoded(scene(1).transpose(turn)))
+
+    assert perceptual_distance(original.perceptual_hash, copy.perceptual_hash) > 6  # the stored hash alone misses it
+    assert min(perceptual_distance(original.perceptual_hash, turned) for turned in copy.turned_hashes) <= 6
+
+
+def test_an_unrelated_image_is_far_in_every_orientation() -> None:
+    first, second = process_image(encoded(scene(1))), process_image(encoded(scene(2)))
+
+    orientations = (second.perceptual_hash, *second.turned_hashes)
+    assert min(perceptual_distance(first.perceptual_hash, turned) for turned in orientations) > 12
+
+
 def test_perceptual_hash_is_16_hex_characters() -> None:
     perceptual_hash = process_image(encoded(scene(1))).perceptual_hash
 

@@ -85,6 +85,10 @@ def _hash_bits(perceptual_hash: str) -> int:
     return int(perceptual_hash, 16)
 
 
+def _hamming(a: int, b: int) -> int:
+    return (a ^ b).bit_count()
+
+
 def e_reuse(audit: AuditInput) -> list[Finding]:
     """The same picture on another visit, by any technician: identical bytes or a perceptual near-duplicate."""
     visit_id = audit.visit.visit_id
@@ -99,14 +103,21 @@ def e_reuse(audit: AuditInput) -> list[Finding]:
         # pictures look alike without being the same photo.
         return detail <= value.bit_count() <= 64 - detail
 
-    other_hashes = [(other, _hash_bits(other.perceptual_hash)) for other in others]
+    recorded: dict[tuple[str, str], int] = {}  # (this visit's photo, other photo): distance over every orientation
+    for other in others:
+        if other.matched_photo_id is not None and other.recorded_distance is not None:
+            pair = (other.matched_photo_id, other.photo_id)
+            recorded[pair] = min(recorded.get(pair, 64), other.recorded_distance)
+    distinct = {(o.visit_id, o.photo_id): o for o in sorted(others, key=lambda o: (o.visit_id, o.photo_id))}
+    other_hashes = [(other, _hash_bits(other.perceptual_hash)) for other in distinct.values()]
     limit = policy.reuse_max_distance
     findings = []
     for photo in audit.visit.photos:
         own_hash = _hash_bits(photo.perceptual_hash)
-        suspects = [  # (a ^ b).bit_count() is the Hamming distance
+        suspects = [
             (other, other_hash, distance) for other, other_hash in other_hashes
-            if (distance := (own_hash ^ other_hash).bit_count()) <= limit or other.sha256 == photo.sha256
+            if (distance := min(_hamming(own_hash, other_hash), recorded.get((photo.photo_id, other.photo_id), 64)))
+            <= limit or other.sha256 == photo.sha256
         ]
         for other, other_hash, distance in suspects:
             if other.sha256 == photo.sha256:

@@ -103,6 +103,14 @@ def test_e_reuse_near_duplicate_on_other_visit_is_violation() -> None:
     assert (near.measured, near.threshold, near.unit) == (6.0, 6.0, "bits")
 
 
+def test_e_reuse_a_copy_ingest_matched_turned_or_mirrored_is_a_near_duplicate() -> None:
+    clean = clean_photo()
+    turned = OtherVisitPhoto("visit-81", "p-81", "0" * 64, flipped(clean.perceptual_hash, 30), clean.photo_id, 2)
+
+    near = finding(audit(honest_urban_install(), context(other_photos=(turned,))), "e.reuse.near_duplicate")
+    assert (near.measured, near.refs) == (2.0, (f"photo:{clean.photo_id}", "visit:visit-81/photo:p-81"))
+
+
 def test_e_reuse_seven_bits_apart_is_a_different_photo() -> None:
     clean = clean_photo()
     similar = OtherVisitPhoto("visit-79", "p-79", "0" * 64, flipped(clean.perceptual_hash, 7))

@@ -474,7 +474,9 @@ def _visit_facts(
             checkins.append(CheckinFacts(event_id, kind, lat, lon, accuracy, device, received, at, bool(mock)))
         elif kind == "step":
             payload = _decode_json(payload)
-            steps.append(StepFacts(event_id, payload["step"], at, payload.get("note") or ""))
+            # What a consent was for is its scope (required by the API), else the note.
+            described = payload.get("note") or payload.get("consentScope") or ""
+            steps.append(StepFacts(event_id, payload["step"], at, described))
         elif kind == "note":
             payload = _decode_json(payload)
             rule_id = "V-SHOES" if payload["topic"] == "shoe_covers_reason" else "general"

@@ -50,6 +50,7 @@ class Visit:
     outcome: dict = field(default_factory=lambda: {"outcome": "resolved"})
     question: str | None = None  # V-ASK: asked while the tools are out
     signed_before_clean_up: bool = False  # and the same signature image sent again after the clean-up photo
+    consent_scope: str | None = None  # V-CONSENT, confirmed after V-ID
 
 
 async def play(phone: Phone, visit_id: str, script: Visit, seed: int = 10) -> httpx.Response:
@@ -59,6 +60,9 @@ async def play(phone: Phone, visit_id: str, script: Visit, seed: int = 10) -> ht
     arrival = phone.fact(location=where)
     assert (await phone.post(visit_id, "arrival", arrival)).status_code == 201
     assert (await phone.post(visit_id, "steps", phone.fact(step="V-ID"))).status_code == 201
+    if script.consent_scope is not None:
+        consent = phone.fact(step="V-CONSENT", consentScope=script.consent_scope)
+        assert (await phone.post(visit_id, "steps", consent)).status_code == 201
     phone.clock.advance(minutes=2)
     if script.shoe_reason_note is not None:
         note = phone.fact(topic="shoe_covers_reason", text=script.shoe_reason_note)
@@ -139,6 +143,14 @@ async def test_a_verdict_honest_rural_repair_with_the_reason_as_the_shoe_cover_s
     completed = await play(phone, visit_id, Visit(shoe_reason_step=SHOE_REASON))
     assert completed.status_code == 201, completed.text
     assert await verdict(client, as_auditor, visit_id) == ("passed", set())
+
+
+async def test_v_consent_with_its_scope_leaves_no_finding(client, phone, visit_id, as_auditor):
+    await play(phone, visit_id, Visit(consent_scope="bedroom_or_study"))
+
+    evidence = (await client.get(f"/v1/review/visits/{visit_id}", headers=as_auditor)).json()
+    assert evidence["verdict"]["status"] == "passed"
+    assert "V-CONSENT" not in {finding["ruleId"] for finding in evidence["verdict"]["findings"]}
 
 
 async def test_v_punct_arrival_eleven_minutes_late_is_flagged(client, phone, visit_id, as_auditor):

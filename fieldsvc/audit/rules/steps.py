@@ -45,14 +45,18 @@ def on_site_steps(audit: AuditInput) -> list[Finding]:
 
 
 def v_test(audit: AuditInput) -> list[Finding]:
-    """A recorded result the customer did not accept; a missing result is V-TEST missing (V-CLOSE)."""
+    """The last recorded result is the one the customer accepted or not (a re-test replaces the earlier ones); a
+    missing result is V-TEST missing (V-CLOSE)."""
     results = [test for test in audit.visit.tests if test.has_result]
-    if not results or any(test.customer_accepted for test in results):
+    if not results:
+        return []
+    last = max(results, key=lambda test: (test.tested_at, test.event_id))
+    if last.customer_accepted:
         return []
     return [Finding(
         rule_id="V-TEST", code="v.test.not_accepted", severity=WARNING,
-        message_en="the customer did not accept the service test result",
-        message_zh="客户未认可测试验收结果",
-        refs=refs_to("test", (test.event_id for test in results)),
+        message_en="the customer did not accept the last service test result",
+        message_zh="客户未认可最后一次测试验收结果",
+        refs=(f"test:{last.event_id}",),
     )]
 

@@ -70,6 +70,22 @@ def test_v_test_result_the_customer_did_not_accept_is_a_warning() -> None:
     assert verdict.status == "passed"
 
 
+def test_v_test_a_re_test_the_customer_rejected_after_an_accepted_one_is_a_warning() -> None:
+    accepted = ServiceTestFacts("first", at(10, 50), True, download_mbps=500.0)
+    rejected = ServiceTestFacts("retest", at(10, 55), False, download_mbps=5.0, latency_ms=200.0)
+    visit = replace(honest_urban_install(), tests=(accepted, rejected))
+
+    assert finding(audit(visit), "v.test.not_accepted").refs == ("test:retest",)
+
+
+def test_v_test_a_re_test_the_customer_accepted_after_a_rejected_one_is_fine() -> None:
+    rejected = ServiceTestFacts("first", at(10, 50), False, download_mbps=5.0)
+    accepted = ServiceTestFacts("retest", at(10, 55), True, download_mbps=500.0)
+    visit = replace(honest_urban_install(), tests=(rejected, accepted))
+
+    assert "v.test.not_accepted" not in codes(audit(visit))
+
+
 def test_v_terminal_customer_equipment_fault_needs_explanation_and_help_record() -> None:
     visit = replace(honest_rural_repair(), completion=CompletionFacts(
         "completion-1", "resolved", customer_equipment_fault=True,

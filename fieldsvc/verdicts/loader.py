@@ -504,13 +504,19 @@ def _visit_facts(
                 card = _card(event_id, result)
         elif kind == "completion":
             completion = (event_id, payload)  # the last one counts
+    # A picture was taken no later than the first time its bytes reached the service: the same file sent again
+    # later (the shoe-cover photo as the site-clean one, a signature after the clean-up) keeps that first time.
+    first_sent: dict[str, datetime] = {}
+    for photo in photos:
+        sent = photo_events[photo[P_EVENT]][R_TIME]
+        first_sent[photo[P_SHA]] = min(first_sent.get(photo[P_SHA], sent), sent)
     photo_facts, signatures = [], []
     for photo in photos:
         event = photo_events[photo[P_EVENT]]
         if photo[P_PURPOSE] == "signature":
             signatures.append((photo, event))
         else:
-            photo_facts.append(_photo(photo, event))
+            photo_facts.append(_photo(photo, event, first_sent[photo[P_SHA]]))
     return VisitFacts(
         visit[V_ID],
         visit[V_AGREED],
@@ -537,7 +543,7 @@ def _visit_facts(
         tuple(tests),
         tuple(ask_facts),
         tuple(photo_facts),
-        _signature(signatures),
+        _signature(signatures, first_sent),
         card,
         None if completion is None else _completion(*completion),
     )
@@ -559,34 +565,30 @@ def _instant(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
-def _photo(photo: Row, event: Row) -> PhotoFacts:
+def _photo(photo: Row, event: Row, first_sent: datetime) -> PhotoFacts:
     captured = photo[P_CAPTURED]
     offset = event[R_OFFSET]
     if captured is not None and offset is not None:
         # The camera writes EXIF from the same phone clock, so the offset measured at sync corrects it too.
         captured += timedelta(milliseconds=offset)
     return PhotoFacts(
-        photo[P_ID], photo[P_PURPOSE], photo[P_SHA], photo[P_PHASH], event[R_TIME], captured, photo[P_LAT],
+        photo[P_ID], photo[P_PURPOSE], photo[P_SHA], photo[P_PHASH], first_sent, captured, photo[P_LAT],
         photo[P_LON], photo[P_SOFTWARE],
     )
 
 
-def _signature(signed: list[tuple[Row, Row]]) -> SignatureFacts | None:
-    """The latest signature (by the time of its fact, then photo id) of (photo, fact) pairs.
-
-    It was signed when its image was first sent: the same bytes sent again later (to seem signed after the
-    clean-up photo) are the same signature, not a new one.
-    """
+def _signature(signed: list[tuple[Row, Row]], first_sent: dict[str, datetime]) -> SignatureFacts | None:
+    """The latest signature (by the time of its fact, then photo id) of (photo, fact) pairs, signed when its image
+    was first sent: the same bytes sent again later (to seem signed after the clean-up photo) are not a new one."""
     if not signed:
         return None
     photo, event = max(signed, key=_signature_order)
-    first_sent = min(other_event[R_TIME] for other, other_event in signed if other[P_SHA] == photo[P_SHA])
     payload, result = _decode_json(event[R_PAYLOAD]), _decode_json(event[R_RESULT])
     return SignatureFacts(
         event_id=event[R_EVENT_ID],
         signer_name=payload["signerName"],
         ink_ratio=photo[P_INK] or 0.0,
-        signed_at=first_sent,
+        signed_at=first_sent[photo[P_SHA]],
         summary_digest=payload["summaryDigest"],
         expected_digest=result["expectedDigest"],
     )

@@ -225,6 +225,14 @@ async def test_v_sign_signed_before_clean_up_and_the_same_image_sent_again_after
     assert await violation_codes(client, as_auditor, visit_id) == ("flagged", {"v.sign.before_clean"})
 
 
+async def test_v_clean_the_shoe_cover_photo_sent_again_as_the_site_clean_photo_is_caught(
+    client, phone, visit_id, as_auditor
+):
+    without_exif = jpeg(30)
+    await play(phone, visit_id, Visit(shoe_photo=without_exif, clean_photo=without_exif))
+    assert await violation_codes(client, as_auditor, visit_id) == ("flagged", {"v.clean.before_work"})
+
+
 async def test_v_close_without_clean_up_photo_completion_is_refused_with_the_list(client, phone, visit_id, as_auditor):
     completed = await play(phone, visit_id, Visit(send_clean_photo=False))
     assert completed.status_code == 422

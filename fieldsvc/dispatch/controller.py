@@ -46,7 +46,7 @@ class DispatchController(Controller):
         guards=DISPATCHER,
         responses=documented(
             errors.CustomerChoice, errors.SiteChoice, errors.FaultRequired, errors.UnknownTimeZone,
-            errors.CustomerNotFound, errors.SiteNotFound,
+            errors.CustomerNotFound, errors.SiteNotFound, errors.AcceptedInFuture,
         ),
     )
     async def create_work_order(self, data: JSONBody[CreateWorkOrder], ctx: Ctx, caller: CallerDep) -> WorkOrderView:

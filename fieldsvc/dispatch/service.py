@@ -34,6 +34,14 @@ SiteNotFound = api_error(422, "work_order.unknown_site", "siteId names no site o
 CustomerChoice = api_error(422, "work_order.customer_choice", "Give exactly one of customer or customerId.")
 SiteChoice = api_error(422, "work_order.site_choice", "Give exactly one of site or siteId.")
 FaultRequired = api_error(422, "work_order.fault_required", "A repair must record the reported fault.")
+AcceptedInFuture = api_error(
+    422,
+    "work_order.accepted_in_future",
+    "acceptedAt lies in the future: an order is accepted when the customer's request was taken, and every deadline "
+    "(B-CONTACT, B-FIRST, B-REPAIR) counts from it.",
+)
+# A dispatcher's clock may run a little ahead of the server's; more than this would push every deadline back.
+ACCEPTED_AT_LEEWAY = timedelta(minutes=5)
 UnknownTimeZone = api_error(422, "site.unknown_time_zone", "The site's time zone is not a known IANA zone name.")
 OrderNotOpen = api_error(409, "work_order.not_open", "The work order is closed or cancelled.")
 QuietHours = api_error(
@@ -102,6 +110,8 @@ class DispatchService:
             zone_named(data.site.time_zone or self.settings.default_time_zone)
         now = self.ctx.now()
         accepted_at = data.accepted_at or now
+        if accepted_at > now + ACCEPTED_AT_LEEWAY:
+            raise AcceptedInFuture()
         async with db.write_transaction(self.ctx.engine):
             customer_id, tier = await self._customer_for(data)
             site_id, locality = await self._site_for(data, customer_id)

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.integration.builders import book, create_order
+from tests.integration.builders import SHANGHAI_SITE, book, create_order
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ACCEPTED = datetime(2030, 3, 4, 8, 30, tzinfo=SHANGHAI)
@@ -38,6 +38,16 @@ async def test_b_first_response_is_due_two_hours_after_a_repair_is_accepted(clie
 async def test_accepted_at_defaults_to_now(client, as_dispatcher, clock):
     order = await create_order(client, as_dispatcher)
     assert datetime.fromisoformat(order["acceptedAt"]) == clock.now
+
+
+@pytest.mark.parametrize(("ahead", "status"), [(timedelta(minutes=5), 201), (timedelta(minutes=5, seconds=1), 422)])
+async def test_accepted_at_may_not_lie_in_the_future(client, as_dispatcher, clock, ahead, status):
+    body = {"kind": "install", "description": "x", "customer": {"name": "Li", "phone": "13900000000", "tier": "gold"},
+            "site": SHANGHAI_SITE, "acceptedAt": (clock.now + ahead).isoformat()}
+    response = await client.post("/v1/work-orders", json=body, headers=as_dispatcher)
+    assert response.status_code == status, response.text
+    if status == 422:
+        assert response.json()["code"] == "work_order.accepted_in_future"
 
 
 async def test_repair_without_reported_fault_is_refused(client, as_dispatcher):

@@ -57,7 +57,6 @@ def within_calendar(day: date, parameter: str) -> date:
 Instant = Annotated[
     datetime, msgspec.Meta(tz=True, description=f"RFC 3339 instant with a UTC offset; in a request, {CALENDAR}")
 ]
-LocalDate = Annotated[date, QueryParameter(name="date", description=f"A local date, {CALENDAR}")]
 TodayByDefault = Annotated[
     date | None, QueryParameter(name="date", required=False, description=f"A local date, {CALENDAR}; today if absent")
 ]

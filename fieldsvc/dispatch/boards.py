@@ -13,23 +13,24 @@ from fieldsvc.dispatch.views import technician_ref
 from fieldsvc.verdicts.service import VerdictService
 
 
-def local_day_bounds(day: date, zone_name: str) -> tuple[datetime, datetime]:
+def local_day_bounds(day: date | None, zone_name: str, now: datetime) -> tuple[datetime, datetime]:
+    """Midnight to midnight of a local date in the zone; no date is today there."""
     zone = zone_named(zone_name)
-    start = datetime.combine(day, time(0), tzinfo=zone)
-    return start, datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+    start = datetime.combine(day or now.astimezone(zone).date(), time(0), tzinfo=zone)
+    return start, datetime.combine(start.date() + timedelta(days=1), time(0), tzinfo=zone)
 
 
-async def technician_day(ctx: AppContext, technician_id: UUID, day: date, zone_name: str | None) -> DayBoard:
+async def technician_day(ctx: AppContext, technician_id: UUID, day: date | None, zone_name: str | None) -> DayBoard:
     technician = await repository.get_technician(technician_id)
     if technician is None:
         raise TechnicianNotFound()
     await VerdictService(ctx).settle()  # A-REAUDIT: the verdicts shown reflect every recorded fact
     zone_name = zone_name or ctx.settings.default_time_zone
-    start, end = local_day_bounds(day, zone_name)
+    start, end = local_day_bounds(day, zone_name, ctx.now())
     visits = await repository.technician_visits_between(technician_id, start, end)
     return DayBoard(
         technician=technician_ref(technician),
-        date=day.isoformat(),
+        date=start.date().isoformat(),
         time_zone=zone_name,
         visits=[board_entry(v) for v in visits],
     )

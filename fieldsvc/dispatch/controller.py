@@ -28,7 +28,7 @@ from fieldsvc.dispatch.schemas import (
 )
 from fieldsvc.dispatch.service import DispatchService
 from fieldsvc.errors import documented
-from fieldsvc.wire import LocalDate, within_calendar
+from fieldsvc.wire import TodayByDefault, within_calendar
 
 
 
@@ -132,10 +132,11 @@ class DispatchController(Controller):
         responses=documented(errors.TechnicianNotFound, errors.UnknownTimeZone),
     )
     async def technician_day(
-        self, technician_id: FromPath[UUID], ctx: Ctx, day: LocalDate, tz: FromQuery[str | None] = None
+        self, technician_id: FromPath[UUID], ctx: Ctx, day: TodayByDefault = None, tz: FromQuery[str | None] = None
     ) -> DayBoard:
-        """A technician's visits on one local date (zone: `tz`, default the configured zone), in time order."""
-        return await boards.technician_day(ctx, technician_id, within_calendar(day, "date"), tz)
+        """A technician's visits on one local date (today if none is given; zone: `tz`, default the configured zone),
+        in time order."""
+        return await boards.technician_day(ctx, technician_id, day and within_calendar(day, "date"), tz)
 
     @get("/at-risk", guards=DISPATCHER, responses=documented())
     async def at_risk(

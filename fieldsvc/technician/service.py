@@ -8,7 +8,6 @@ from uuid import UUID
 from fieldsvc.auth.caller import Caller
 from fieldsvc.context import AppContext
 from fieldsvc.dispatch.boards import local_day_bounds
-from fieldsvc.dispatch.service import zone_named
 from fieldsvc.errors import api_error
 from fieldsvc.technician import repository
 from fieldsvc.technician.schemas import CustomerContact, MyVisit, PolicyRef, VisitSite
@@ -24,7 +23,7 @@ class TechnicianService:
 
     async def day(self, day: date | None, zone_name: str | None) -> list[MyVisit]:
         zone_name = zone_name or self.ctx.settings.default_time_zone
-        start, end = local_day_bounds(day or self.ctx.now().astimezone(zone_named(zone_name)).date(), zone_name)
+        start, end = local_day_bounds(day, zone_name, self.ctx.now())
         return await self._views(await repository.my_visits_between(self.technician_id, start, end))
 
     async def visit(self, visit_id: UUID) -> MyVisit:

@@ -141,6 +141,18 @@ async def test_day_board_lists_the_technicians_visits_in_time_order(client, as_d
     assert [v["visitId"] for v in response.json()["visits"]] == [earlier["id"], later["id"]]
 
 
+async def test_day_board_without_a_date_is_today_in_the_zone(client, as_dispatcher, clock):
+    tech = await technician_id(client, as_dispatcher, "T1001")
+    today = await booked_visit(client, as_dispatcher, TEN)
+    await assign(client, as_dispatcher, today["id"], tech)
+
+    response = await client.get(f"/v1/technicians/{tech}/day", headers=as_dispatcher)
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["date"], [v["visitId"] for v in body["visits"]]) == ("2030-03-04", [today["id"]])
+
+
 async def test_day_board_with_a_bad_date_is_400(client, as_dispatcher):
     tech = await technician_id(client, as_dispatcher, "T1001")
     response = await client.get(f"/v1/technicians/{tech}/day", params={"date": "tomorrow"}, headers=as_dispatcher)

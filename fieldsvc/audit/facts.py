@@ -161,6 +161,8 @@ class SignatureFacts:
     signed_at: datetime
     summary_digest: str  # digest of the summary the phone showed and the customer signed
     expected_digest: str  # digest the service computes of the summary it generated
+    photo_id: str = ""  # the signature image, and the sha256 of its bytes
+    sha256: str = ""
 
 
 @dataclass(frozen=True, slots=True)

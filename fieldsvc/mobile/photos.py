@@ -172,7 +172,9 @@ def accepted_image(scope: FactScope, image: ProcessedImage, purpose: str, photo_
                 created_at=scope.now,
             )
         )
-        if purpose != SIGNATURE:  # every signature is ink on white: alike by nature, never reuse
+        if purpose == SIGNATURE:
+            await record_signature_reuse(photo_id, visit["id"], image)
+        else:
             await record_reuse(photo_id, visit["id"], image)
 
     details = {
@@ -186,6 +188,17 @@ def accepted_image(scope: FactScope, image: ProcessedImage, purpose: str, photo_
         "captured_at": captured_at,
     }
     return Outcome(details=details, write=write)
+
+
+async def record_signature_reuse(photo_id: UUID, visit_id: UUID, image: ProcessedImage) -> None:
+    """V-SIGN: every signature is ink on white, alike by nature, so only the very same file on another visit's
+    signature is reuse (recorded both ways); signatures are never compared with photos."""
+    await repository.take_turn(REUSE_LOCK_KEY)
+    matches: list[PhotoMatch] = []
+    for other in await repository.identical_signatures(visit_id, image.sha256):
+        matches.append(_match(photo_id, visit_id, other["id"], other["visit"], 0, True))
+        matches.append(_match(other["id"], other["visit"], photo_id, visit_id, 0, True))
+    await repository.insert_matches(matches)
 
 
 async def record_reuse(photo_id: UUID, visit_id: UUID, image: ProcessedImage) -> None:

@@ -131,6 +131,14 @@ async def reuse_candidates(visit_id: UUID, probe_keys: list[int], sha256: str) -
     return list({row["id"]: row for row in (*by_band, *identical)}.values())
 
 
+async def identical_signatures(visit_id: UUID, sha256: str) -> list[Row]:
+    """V-SIGN: accepted signatures of other visits with exactly these bytes."""
+    return await Photo.select(Photo.id, Photo.visit).where(
+        (Photo.sha256 == sha256) & (Photo.visit != visit_id) & (Photo.purpose == "signature")
+        & (Photo.status == "accepted")
+    )
+
+
 def _reusable_elsewhere(photo, visit_id: UUID):  # noqa: ANN001, ANN202 - the Photo table or a join to it
     return (photo.visit != visit_id) & (photo.purpose != "signature") & (photo.status == "accepted")
 

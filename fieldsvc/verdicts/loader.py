@@ -591,6 +591,8 @@ def _signature(signed: list[tuple[Row, Row]], first_sent: dict[str, datetime]) -
         signed_at=first_sent[photo[P_SHA]],
         summary_digest=payload["summaryDigest"],
         expected_digest=result["expectedDigest"],
+        photo_id=photo[P_ID],
+        sha256=photo[P_SHA],
     )
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import random
 import struct
 
 import httpx
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from fieldsvc.tables import Photo, PhotoMatch, VisitEvent
 from tests.integration.mobile_builders import (  # noqa: F401 - the phones and visit ids are fixtures
@@ -227,13 +228,36 @@ async def test_e_reuse_different_pictures_and_the_same_visit_are_no_reuse(phone,
     assert await PhotoMatch.count() == 0
 
 
-async def test_e_reuse_signatures_are_never_matched(phone, other_phone, visit_id, other_visit_id):
-    for who, visit in ((phone, visit_id), (other_phone, other_visit_id)):
+def scribble(seed: int) -> bytes:
+    """A different signature per seed: ink on white, like every signature."""
+    rng = random.Random(seed)
+    canvas = Image.new("L", (600, 200), 255)
+    ImageDraw.Draw(canvas).line([(x, rng.randrange(40, 160)) for x in range(40, 580, 60)], fill=0, width=4)
+    return encoded(canvas, "PNG")
+
+
+async def sign_both(phone, other_phone, visit_id, other_visit_id, first: bytes, second: bytes) -> None:  # noqa: ANN001
+    for who, visit, image in ((phone, visit_id, first), (other_phone, other_visit_id, second)):
         meta = who.fact(signerName="Li Wei", summaryDigest="a" * 64)
-        assert (await who.upload(visit, "signature", meta, signature_png(), "s.png")).status_code == 201
+        assert (await who.upload(visit, "signature", meta, image, "s.png")).status_code == 201
+
+
+async def test_e_reuse_different_signatures_are_never_matched(phone, other_phone, visit_id, other_visit_id):
+    await sign_both(phone, other_phone, visit_id, other_visit_id, scribble(1), scribble(2))
 
     assert (await row_counts())["photo_match"] == 0
     assert (await row_counts())["photo_hash_band"] == 0
+
+
+async def test_v_sign_the_same_signature_file_on_another_visit_is_reuse_on_both(
+    client, phone, other_phone, visit_id, other_visit_id, as_auditor
+):
+    await sign_both(phone, other_phone, visit_id, other_visit_id, scribble(1), scribble(1))
+
+    assert [m["identical"] for m in await PhotoMatch.select()] == [True, True]
+    for visit in (visit_id, other_visit_id):
+        evidence = (await client.get(f"/v1/review/visits/{visit}", headers=as_auditor)).json()
+        assert "v.sign.reused" in {f["code"] for f in evidence["verdict"]["findings"]}
 
 
 async def test_v_sign_a_digest_mismatch_is_kept_for_the_audit_not_refused(phone, visit_id):

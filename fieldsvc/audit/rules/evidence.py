@@ -92,7 +92,13 @@ def _hamming(a: int, b: int) -> int:
 def e_reuse(audit: AuditInput) -> list[Finding]:
     """The same picture on another visit, by any technician: identical bytes or a perceptual near-duplicate."""
     visit_id = audit.visit.visit_id
-    others = [other for other in audit.context.other_photos if other.visit_id != visit_id]
+    signature = audit.visit.signature
+    signature_id = signature.photo_id if signature is not None else None
+    # A signature's matches are V-SIGN's (the same file on another visit's signature), never a photo's.
+    others = [
+        other for other in audit.context.other_photos
+        if other.visit_id != visit_id and (signature_id is None or other.matched_photo_id != signature_id)
+    ]
     if not others or not audit.visit.photos:
         return []
     policy = audit.policy

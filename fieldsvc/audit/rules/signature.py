@@ -35,6 +35,18 @@ def v_sign(audit: AuditInput) -> list[Finding]:
             message_zh="客户签字的施工单摘要与系统生成的施工单不一致",
             measured=signature.summary_digest, threshold=signature.expected_digest, refs=refs,
         ))
+    reused = sorted({
+        (other.visit_id, other.photo_id) for other in audit.context.other_photos
+        if signature.sha256 and other.sha256 == signature.sha256 and other.visit_id != audit.visit.visit_id
+    })
+    if reused:
+        others = ", ".join(visit_id for visit_id, _ in reused)
+        findings.append(Finding(
+            rule_id="V-SIGN", code="v.sign.reused", severity=VIOLATION,
+            message_en=f"the same signature file was submitted for another visit ({others})",
+            message_zh=f"同一签名文件已用于另一次上门（{others}）",
+            refs=(*refs, *(f"visit:{visit_id}/photo:{photo_id}" for visit_id, photo_id in reused)),
+        ))
     arrival = audit.timeline.arrival
     if arrival is not None and signature.signed_at < arrival.at:
         early = minutes(arrival.at - signature.signed_at)

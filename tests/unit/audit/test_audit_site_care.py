@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from fieldsvc.audit.facts import NoteFacts, StepFacts
+from fieldsvc.audit.facts import NoteFacts, OtherVisitPhoto, StepFacts
 
 from tests.unit.audit.builders import (
-    at, audit, codes, finding, honest_rural_repair, honest_urban_install, photo, policy_for, replace_photos,
+    at, audit, codes, context, finding, honest_rural_repair, honest_urban_install, photo, policy_for, replace_photos,
 )
 
 ARRIVAL = at(9, 57)  # the honest urban install's arrival
@@ -160,3 +160,12 @@ def test_v_sign_missing_is_violation_once_completed() -> None:
     visit = replace(honest_urban_install(), signature=None)
 
     assert finding(audit(visit), "v.sign.missing").message_en == "no customer signature"
+
+
+def test_v_sign_the_same_signature_file_on_another_visit_is_a_violation() -> None:
+    visit = honest_urban_install()
+    signed = replace(visit, signature=replace(visit.signature, photo_id="sig-1", sha256="5" * 64))
+    elsewhere = OtherVisitPhoto("visit-90", "their-sig", "5" * 64, "0" * 16, "sig-1", 0)
+
+    reused = finding(audit(signed, context(other_photos=(elsewhere,))), "v.sign.reused")
+    assert (reused.severity, reused.refs[-1]) == ("violation", "visit:visit-90/photo:their-sig")

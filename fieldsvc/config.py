@@ -42,6 +42,7 @@ class Settings:
     travel_speed_kmh: float = 30.0  # B-ASSIGN
     at_risk_horizon_minutes: int = 120
     deadline_sweep_minutes: float = 5.0  # A-REAUDIT of repairs and questions whose deadline passed unnoticed
+    clock_transit_allowance_seconds: float = 2.0  # E-CLOCK: a measured offset this small is the request in flight
     max_upload_bytes: int = 15 * 1024 * 1024  # E-IMAGE
     max_image_pixels: int = 40_000_000  # E-IMAGE
     evidence_url_ttl_seconds: int = 300
@@ -73,6 +74,8 @@ class Settings:
             raise SettingsError("quiet hours must be whole hours from 0 to 23")
         if not (math.isfinite(self.deadline_sweep_minutes) and self.deadline_sweep_minutes > 0):
             raise SettingsError("FIELDSVC_DEADLINE_SWEEP_MINUTES must be a number of minutes more than 0")
+        if not (math.isfinite(self.clock_transit_allowance_seconds) and self.clock_transit_allowance_seconds >= 0):
+            raise SettingsError("FIELDSVC_CLOCK_TRANSIT_ALLOWANCE_SECONDS must be a number of seconds, 0 or more")
         if self.database_url and not self.database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
             raise SettingsError("FIELDSVC_DATABASE_URL must start with sqlite:/// or postgresql://")
 

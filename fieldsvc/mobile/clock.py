@@ -11,9 +11,6 @@ from fieldsvc.wire import CALENDAR, in_calendar
 TimeSource = Literal["elapsed", "offset"]
 # A century of uptime: more than any phone has, and small enough for a timedelta and a bigint column.
 MAX_ELAPSED_MS = 100 * 365 * 24 * 3600 * 1000
-# A request's headers reach the server some milliseconds after the phone read its clock: a measured offset this
-# small is that transit, not a wrong clock, and correcting by it would make an arrival at exactly +10:00 late.
-TRANSIT_ALLOWANCE = timedelta(seconds=2)
 
 
 @dataclass(frozen=True)
@@ -23,15 +20,18 @@ class ClockReading:
     received_at: datetime  # when the request's headers arrived, before its body: an upload's duration is no skew
     device_wall: datetime  # X-Device-Clock
     device_elapsed_ms: int | None  # X-Device-Elapsed-Ms: monotonic, immune to wall-clock jumps
+    # The headers reach the server a moment after the phone read its clock: a measured offset this small is that
+    # transit, not a wrong clock, and correcting by it would make an arrival at exactly +10:00 late (configured).
+    transit_allowance: timedelta
 
     @property
     def offset(self) -> timedelta:
         """Server receipt minus the device wall clock at send: add it to a device time to get server time.
 
-        Zero within TRANSIT_ALLOWANCE: such a phone's clock agrees with the server's as far as can be measured.
+        Zero within the transit allowance: such a phone's clock agrees with the server's as far as can be measured.
         """
         measured = self.received_at - self.device_wall
-        return measured if abs(measured) > TRANSIT_ALLOWANCE else timedelta(0)
+        return measured if abs(measured) > self.transit_allowance else timedelta(0)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated
 from uuid import UUID
 
@@ -81,7 +82,8 @@ def provide_reading(
         HeaderParameter(name="X-Device-Elapsed-Ms", required=False, description="E-CLOCK: monotonic ms at send"),
     ] = None,
 ) -> ClockReading:
-    return read_clock(request.scope["state"].get(RECEIVED_AT) or ctx.now(), device_clock, device_elapsed_ms)
+    allowance = timedelta(seconds=ctx.settings.clock_transit_allowance_seconds)
+    return read_clock(request.scope["state"].get(RECEIVED_AT) or ctx.now(), device_clock, device_elapsed_ms, allowance)
 
 
 def answered(recorded: Recorded[FactResult]) -> Response[FactResult]:

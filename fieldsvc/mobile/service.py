@@ -156,7 +156,9 @@ class FactSpec:
     decide: Decide
 
 
-def read_clock(received_at: datetime, device_clock: str | None, device_elapsed_ms: str | None) -> ClockReading:
+def read_clock(
+    received_at: datetime, device_clock: str | None, device_elapsed_ms: str | None, transit_allowance: timedelta
+) -> ClockReading:
     """E-CLOCK: the phone's clocks from its request headers, stamped with the server's receipt time."""
     if device_clock is None or not device_clock.strip():
         raise ClockRequired()
@@ -165,7 +167,7 @@ def read_clock(received_at: datetime, device_clock: str | None, device_elapsed_m
         elapsed = None if device_elapsed_ms is None else parse_elapsed_ms(device_elapsed_ms)
     except ValueError as error:
         raise ClockInvalid(details={"reason": str(error)}) from error
-    return ClockReading(received_at=received_at, device_wall=wall, device_elapsed_ms=elapsed)
+    return ClockReading(received_at, wall, elapsed, transit_allowance)
 
 
 def technician_of(caller: Caller) -> UUID:

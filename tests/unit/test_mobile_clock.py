@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from fieldsvc.config import Settings
 from fieldsvc.mobile.clock import (
-    TRANSIT_ALLOWANCE,
     ClockReading,
     event_timing,
     parse_device_wall,
@@ -15,12 +15,18 @@ from fieldsvc.mobile.clock import (
 )
 
 RECEIVED = datetime(2030, 3, 4, 2, 0, tzinfo=UTC)  # the server's clock when the sync arrived
+TRANSIT_ALLOWANCE = timedelta(seconds=Settings().clock_transit_allowance_seconds)  # the default, 2 s
 SLOW = timedelta(minutes=30)  # the phone's wall clock is set 30 minutes back
 TRUTH = RECEIVED - timedelta(minutes=12)  # when the fact really happened
 
 
+def phone_reading(device_wall: datetime, elapsed_at_send: int | None) -> ClockReading:
+    """What a sync arriving at RECEIVED says of the phone's clocks, with the default transit allowance."""
+    return ClockReading(RECEIVED, device_wall, elapsed_at_send, TRANSIT_ALLOWANCE)
+
+
 def slow_phone(elapsed_at_send: int | None) -> ClockReading:
-    return ClockReading(received_at=RECEIVED, device_wall=RECEIVED - SLOW, device_elapsed_ms=elapsed_at_send)
+    return phone_reading(RECEIVED - SLOW, elapsed_at_send)
 
 
 def test_e_clock_offset_is_server_receipt_minus_device_clock():
@@ -40,7 +46,7 @@ def test_e_clock_monotonic_time_wins_even_when_the_wall_clock_jumped_after_the_f
     # The fact was stamped with a wall clock 2 h off; the phone fixed its clock before syncing.
     stamped = TRUTH + timedelta(hours=2)
     elapsed_at_send = 5_000_000
-    reading = ClockReading(received_at=RECEIVED, device_wall=RECEIVED, device_elapsed_ms=elapsed_at_send)
+    reading = phone_reading(RECEIVED, elapsed_at_send)
 
     timing = event_timing(reading, stamped, elapsed_at_send - 12 * 60 * 1000)
 
@@ -99,14 +105,14 @@ def test_e_clock_elapsed_header_is_whole_non_negative_milliseconds():
 
 def test_e_clock_keeps_the_offset_of_a_phone_in_another_zone_at_zero_when_its_clock_is_right():
     shanghai_wall = RECEIVED.astimezone(timezone(timedelta(hours=8)))
-    reading = ClockReading(received_at=RECEIVED, device_wall=shanghai_wall, device_elapsed_ms=None)
+    reading = phone_reading(shanghai_wall, None)
 
     assert event_timing(reading, TRUTH.astimezone(timezone(timedelta(hours=8))), None).corrected_time == TRUTH
     assert reading.offset == timedelta(0)
 
 
 def test_e_clock_an_offset_within_the_transit_allowance_is_the_request_in_flight_not_skew():
-    in_flight = ClockReading(received_at=RECEIVED, device_wall=RECEIVED - TRANSIT_ALLOWANCE, device_elapsed_ms=None)
+    in_flight = phone_reading(RECEIVED - TRANSIT_ALLOWANCE, None)
 
     timing = event_timing(in_flight, TRUTH, None)
 
@@ -115,7 +121,7 @@ def test_e_clock_an_offset_within_the_transit_allowance_is_the_request_in_flight
 
 def test_e_clock_an_offset_just_beyond_the_transit_allowance_corrects_the_time():
     skew = TRANSIT_ALLOWANCE + timedelta(milliseconds=1)
-    reading = ClockReading(received_at=RECEIVED, device_wall=RECEIVED - skew, device_elapsed_ms=None)
+    reading = phone_reading(RECEIVED - skew, None)
 
     timing = event_timing(reading, TRUTH - skew, None)
 
@@ -123,7 +129,7 @@ def test_e_clock_an_offset_just_beyond_the_transit_allowance_corrects_the_time()
 
 
 def test_e_clock_monotonic_time_within_the_transit_allowance_counts_from_the_phones_own_send_time():
-    reading = ClockReading(received_at=RECEIVED, device_wall=RECEIVED - timedelta(milliseconds=300), device_elapsed_ms=60_000)
+    reading = phone_reading(RECEIVED - timedelta(milliseconds=300), 60_000)
 
     timing = event_timing(reading, TRUTH, 0)
 

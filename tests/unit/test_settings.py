@@ -12,6 +12,16 @@ def test_a_sweep_interval_of_zero_minutes_is_refused():
         Settings.from_env({"FIELDSVC_DEADLINE_SWEEP_MINUTES": "0"})
 
 
+@pytest.mark.parametrize("seconds", ["-1", "nan", "inf"])
+def test_a_clock_transit_allowance_that_is_not_a_number_of_seconds_is_refused(seconds: str):
+    with pytest.raises(SettingsError, match="FIELDSVC_CLOCK_TRANSIT_ALLOWANCE_SECONDS"):
+        Settings.from_env({"FIELDSVC_CLOCK_TRANSIT_ALLOWANCE_SECONDS": seconds})
+
+
+def test_a_clock_transit_allowance_of_zero_corrects_every_offset():
+    assert Settings.from_env({"FIELDSVC_CLOCK_TRANSIT_ALLOWANCE_SECONDS": "0"}).clock_transit_allowance_seconds == 0
+
+
 def test_an_unknown_time_zone_is_refused():
     with pytest.raises(SettingsError, match="FIELDSVC_DEFAULT_TIME_ZONE"):
         Settings.from_env({"FIELDSVC_DEFAULT_TIME_ZONE": "Mars/Olympus"})

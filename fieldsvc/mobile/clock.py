@@ -29,9 +29,14 @@ class ClockReading:
         """Server receipt minus the device wall clock at send: add it to a device time to get server time.
 
         Zero within the transit allowance: such a phone's clock agrees with the server's as far as can be measured.
+        Beyond it, whole seconds rounded down: what was measured is the skew plus the request's time in flight, never
+        less, so its fraction of a second is taken as that flight (a phone 3 minutes slow, arriving at exactly +10:00,
+        must not read as 10:00.002 late). The technician gains less than a second.
         """
         measured = self.received_at - self.device_wall
-        return measured if abs(measured) > self.transit_allowance else timedelta(0)
+        if abs(measured) <= self.transit_allowance:
+            return timedelta(0)
+        return measured - timedelta(microseconds=measured.microseconds)  # timedelta keeps microseconds >= 0: a floor
 
 
 @dataclass(frozen=True)

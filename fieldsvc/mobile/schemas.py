@@ -143,7 +143,7 @@ class FactResult(Wire):
         int,
         msgspec.Meta(
             description="E-CLOCK: the offset applied, receipt of the request's headers minus X-Device-Clock; 0 when "
-            "within 2 s (the request in flight, not skew)"
+            "within 2 s (the request in flight, not skew), else whole seconds rounded down (the fraction is the flight)"
         ),
     ]
 

@@ -120,12 +120,42 @@ def test_e_clock_an_offset_within_the_transit_allowance_is_the_request_in_flight
 
 
 def test_e_clock_an_offset_just_beyond_the_transit_allowance_corrects_the_time():
-    skew = TRANSIT_ALLOWANCE + timedelta(milliseconds=1)
+    skew = TRANSIT_ALLOWANCE + timedelta(seconds=1)
     reading = phone_reading(RECEIVED - skew, None)
 
     timing = event_timing(reading, TRUTH - skew, None)
 
     assert (timing.corrected_time, timing.clock_offset_ms) == (TRUTH, skew // timedelta(milliseconds=1))
+
+
+IN_FLIGHT = timedelta(milliseconds=2)  # how long the request took to reach the server
+
+
+def test_e_clock_a_slow_phone_s_offset_leaves_out_the_request_s_moment_in_flight():
+    skew = timedelta(minutes=3)
+    reading = phone_reading(RECEIVED - IN_FLIGHT - skew, None)  # the phone read its clock, then sent
+
+    timing = event_timing(reading, TRUTH - skew, None)
+
+    assert (timing.corrected_time, timing.clock_offset_ms) == (TRUTH, 180_000)
+
+
+def test_e_clock_a_fast_phone_s_offset_leaves_out_the_request_s_moment_in_flight():
+    skew = timedelta(minutes=2, seconds=30)
+    reading = phone_reading(RECEIVED - IN_FLIGHT + skew, None)
+
+    timing = event_timing(reading, TRUTH + skew, None)
+
+    assert (timing.corrected_time, timing.clock_offset_ms) == (TRUTH, -150_000)
+
+
+def test_e_clock_a_fast_phone_with_monotonic_time_counts_back_from_its_true_send_time():
+    skew = timedelta(minutes=2, seconds=30)
+    reading = phone_reading(RECEIVED - IN_FLIGHT + skew, 900_000)
+
+    timing = event_timing(reading, TRUTH + skew, 900_000 - 12 * 60 * 1000)
+
+    assert (timing.corrected_time, timing.source) == (TRUTH - IN_FLIGHT, "elapsed")
 
 
 def test_e_clock_monotonic_time_within_the_transit_allowance_counts_from_the_phones_own_send_time():

@@ -33,6 +33,11 @@ _REDUCING_GAP = 1.5
 _INK_CONTRAST = 56
 
 _DHASH_WIDTH, _DHASH_HEIGHT = 9, 8
+# The fine hash: 16x16 gradients from the reuse miniature. A copy (re-encoded, resized, brightened, turned) stays
+# within a few of its 256 bits; a similar but different picture (the same floor, feet a little elsewhere) that the
+# coarse 64 bits cannot tell apart differs in 40 or more.
+_FINE_DHASH_WIDTH, _FINE_DHASH_HEIGHT = 17, 16
+_REUSE_MINIATURE_EDGE = 72
 _OTHER_ORIENTATIONS = (
     Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_180, Image.Transpose.ROTATE_270, Image.Transpose.FLIP_LEFT_RIGHT,
     Image.Transpose.FLIP_TOP_BOTTOM, Image.Transpose.TRANSPOSE, Image.Transpose.TRANSVERSE,
@@ -111,6 +116,7 @@ class ProcessedImage:
     sha256: str
     perceptual_hash: str
     turned_hashes: tuple[str, ...]  # E-REUSE: the dHash of the picture turned or mirrored, in the 7 other ways
+    fine_hashes: tuple[str, ...]  # E-REUSE: the fine hash upright (the one stored), then in the 7 other ways
     exif: ExifFacts
     thumbnail_jpeg: bytes = field(repr=False)
     display_jpeg: bytes = field(repr=False)
@@ -137,6 +143,8 @@ def process_image(data: bytes, limits: ImageLimits = ImageLimits()) -> Processed
         upright = _flattened_over_white(_upright_without_metadata(opened))
     display = _shrunk_to_fit(upright, _DISPLAY_LONG_EDGE)
     thumbnail = _shrunk_to_fit(display, _THUMBNAIL_EDGE)
+    miniature = thumbnail.convert("L").resize((_REUSE_MINIATURE_EDGE, _REUSE_MINIATURE_EDGE), Image.Resampling.BOX)
+    other_ways = [miniature.transpose(turn) for turn in _OTHER_ORIENTATIONS]
     return ProcessedImage(
         format=image_format,
         content_type=_CONTENT_TYPES[image_format],
@@ -145,7 +153,8 @@ def process_image(data: bytes, limits: ImageLimits = ImageLimits()) -> Processed
         byte_size=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
         perceptual_hash=_difference_hash(thumbnail),
-        turned_hashes=_turned_hashes(thumbnail),
+        turned_hashes=tuple(_difference_hash(picture) for picture in other_ways),
+        fine_hashes=tuple(_fine_hash(picture) for picture in (miniature, *other_ways)),
         exif=exif,
         thumbnail_jpeg=_jpeg_bytes(thumbnail),
         display_jpeg=_jpeg_bytes(display),
@@ -154,7 +163,8 @@ def process_image(data: bytes, limits: ImageLimits = ImageLimits()) -> Processed
 
 
 def perceptual_distance(hash_a: str, hash_b: str) -> int:
-    """E-REUSE: how many of the 64 dHash bits differ; a handful means the same picture re-encoded or resized."""
+    """E-REUSE: how many bits of two dHashes (64, or 256 for fine ones) differ; a handful means the same picture
+    re-encoded or resized."""
     return (int(hash_a, 16) ^ int(hash_b, 16)).bit_count()
 
 
@@ -349,21 +359,20 @@ def _jpeg_bytes(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def _difference_hash(image: Image.Image) -> str:
-    # dHash: one bit per neighbouring pair of a 9x8 grey miniature, set when the right one is brighter. Brightness
-    # gradients survive re-encoding and resizing; a different scene flips about half of them.
-    miniature = image.convert("L").resize((_DHASH_WIDTH, _DHASH_HEIGHT), Image.Resampling.LANCZOS).tobytes()
-    rows = [miniature[start : start + _DHASH_WIDTH] for start in range(0, len(miniature), _DHASH_WIDTH)]
+def _difference_hash(image: Image.Image, size: tuple[int, int] = (_DHASH_WIDTH, _DHASH_HEIGHT)) -> str:
+    # dHash: one bit per neighbouring pair of a grey miniature (9x8: 64 bits), set when the right one is brighter.
+    # Brightness gradients survive re-encoding and resizing; a different scene flips about half of them.
+    # A copy turned a quarter or mirrored has a dHash unrelated to the original's, so ingest also hashes the reuse
+    # miniature (72x72 grey: a seventh of the cost of turning the whole thumbnail) in every other orientation.
+    width, height = size
+    miniature = image.convert("L").resize(size, Image.Resampling.LANCZOS).tobytes()
+    rows = [miniature[start : start + width] for start in range(0, len(miniature), width)]
     bits = "".join("1" if right > left else "0" for row in rows for left, right in zip(row, row[1:]))
-    return f"{int(bits, 2):016x}"
+    return f"{int(bits, 2):0{(width - 1) * height // 4}x}"
 
 
-def _turned_hashes(image: Image.Image) -> tuple[str, ...]:
-    # A copy turned a quarter or mirrored has a dHash unrelated to the original's; hashing this picture in every other
-    # orientation lets ingest find the original either way round. From a 72x72 grey miniature: a seventh of the cost
-    # of turning the whole thumbnail, and the same hash within a bit or two.
-    grey = image.convert("L").resize((72, 72), Image.Resampling.BOX)
-    return tuple(_difference_hash(grey.transpose(turn)) for turn in _OTHER_ORIENTATIONS)
+def _fine_hash(miniature: Image.Image) -> str:
+    return _difference_hash(miniature, (_FINE_DHASH_WIDTH, _FINE_DHASH_HEIGHT))
 
 
 def _ink_coverage(image: Image.Image) -> float:

@@ -202,6 +202,7 @@ class Photo(Table, tablename="photo"):
     status = Varchar(length=16, default="accepted")  # accepted | awaiting_upload (presigned S3 upload)
     sha256 = Varchar(length=64, index=True)
     perceptual_hash = Varchar(length=16)
+    fine_hash = Varchar(length=64, null=True, default=None)  # E-REUSE: 256-bit dHash confirming a coarse match
     content_type = Varchar(length=32)
     byte_size = BigInt()
     width = Integer()
@@ -237,6 +238,7 @@ class PhotoMatch(Table, tablename="photo_match"):
     other_photo = ForeignKey(references=Photo, null=False)
     other_visit = ForeignKey(references=Visit, null=False)
     distance = Integer()
+    fine_distance = Integer(null=True, default=None)  # of the fine hashes, when both photos have one
     identical = Boolean()
 
 

@@ -216,7 +216,8 @@ class OtherVisitPhoto:
     """E-REUSE: a photo of another visit (any technician) that may be the same picture.
 
     `matched_photo_id` and `recorded_distance`: the photo of this visit that ingest matched it with, and their
-    distance then, taken over every orientation (a copy turned or mirrored has an unrelated hash as stored).
+    distance then, taken over every orientation (a copy turned or mirrored has an unrelated hash as stored);
+    `recorded_fine_distance` the same for their 256-bit fine hashes, None when either photo has none.
     """
 
     visit_id: str
@@ -225,6 +226,7 @@ class OtherVisitPhoto:
     perceptual_hash: str
     matched_photo_id: str | None = None
     recorded_distance: int | None = None
+    recorded_fine_distance: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

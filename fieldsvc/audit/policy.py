@@ -57,6 +57,7 @@ class Policy:
     photo_place_slack_m: float  # E-PLACE
     editing_software: tuple[str, ...]  # E-EDIT: lower-case fragments of editing programs' names
     reuse_max_distance: int  # E-REUSE: Hamming distance of perceptual hashes
+    reuse_max_fine_distance: int  # E-REUSE: the same of the 256-bit fine hashes, which tell look-alikes from copies
     reuse_min_hash_detail_bits: int  # E-REUSE: hashes of featureless images cannot tell photos apart
     clock_skew_limit_s: float  # E-CLOCK
     prompt_receipt_s: float  # V-PUNCT: a check-in received this soon after its device time was sent online
@@ -187,6 +188,7 @@ _FIELD_PARSERS: dict[str, Callable[[Any], Any]] = {
     "photo_place_slack_m": _number(),
     "editing_software": _name_fragments,
     "reuse_max_distance": _number(maximum=MAX_REUSE_DISTANCE, integer=True),
+    "reuse_max_fine_distance": _number(maximum=256, integer=True),
     "reuse_min_hash_detail_bits": _number(maximum=32, integer=True),
     "clock_skew_limit_s": _number(),
     "prompt_receipt_s": _number(),

@@ -153,6 +153,7 @@ def accepted_image(scope: FactScope, image: ProcessedImage, purpose: str, photo_
                 status="accepted",
                 sha256=image.sha256,
                 perceptual_hash=image.perceptual_hash,
+                fine_hash=image.fine_hashes[0],
                 content_type=image.content_type,
                 byte_size=image.byte_size,
                 width=image.width,
@@ -196,8 +197,8 @@ async def record_signature_reuse(photo_id: UUID, visit_id: UUID, image: Processe
     await repository.take_turn(REUSE_LOCK_KEY)
     matches: list[PhotoMatch] = []
     for other in await repository.identical_signatures(visit_id, image.sha256):
-        matches.append(_match(photo_id, visit_id, other["id"], other["visit"], 0, True))
-        matches.append(_match(other["id"], other["visit"], photo_id, visit_id, 0, True))
+        matches.append(_match(photo_id, visit_id, other["id"], other["visit"], (0, 0), True))
+        matches.append(_match(other["id"], other["visit"], photo_id, visit_id, (0, 0), True))
     await repository.insert_matches(matches)
 
 
@@ -212,13 +213,18 @@ async def record_reuse(photo_id: UUID, visit_id: UUID, image: ProcessedImage) ->
         identical = other["sha256"] == image.sha256
         distance = min(perceptual_distance(turned, other["perceptual_hash"]) for turned in orientations)
         if identical or distance <= reuse.MAX_REUSE_DISTANCE:
-            matches.append(_match(photo_id, visit_id, other["id"], other["visit"], distance, identical))
-            matches.append(_match(other["id"], other["visit"], photo_id, visit_id, distance, identical))
+            # The audit needs both to call it the same picture (a photo stored before fine hashes has none).
+            fine = None if other["fine_hash"] is None else min(
+                perceptual_distance(own, other["fine_hash"]) for own in image.fine_hashes
+            )
+            matches.append(_match(photo_id, visit_id, other["id"], other["visit"], (distance, fine), identical))
+            matches.append(_match(other["id"], other["visit"], photo_id, visit_id, (distance, fine), identical))
     await repository.insert_matches(matches)
 
 
 def _match(
-    photo_id: UUID, visit_id: UUID, other_id: UUID, other_visit: UUID, distance: int, identical: bool
+    photo_id: UUID, visit_id: UUID, other_id: UUID, other_visit: UUID, distances: tuple[int, int | None],
+    identical: bool,
 ) -> PhotoMatch:
     return PhotoMatch(
         pair_key=f"{photo_id}:{other_id}",
@@ -226,7 +232,8 @@ def _match(
         visit=visit_id,
         other_photo=other_id,
         other_visit=other_visit,
-        distance=distance,
+        distance=distances[0],
+        fine_distance=distances[1],
         identical=identical,
     )
 

@@ -124,8 +124,9 @@ async def reuse_candidates(visit_id: UUID, probe_keys: list[int], sha256: str) -
         banded.visit.as_alias("visit"),
         banded.sha256.as_alias("sha256"),
         banded.perceptual_hash.as_alias("perceptual_hash"),
+        banded.fine_hash.as_alias("fine_hash"),
     ).where(PhotoHashBand.band_key.is_in(probe_keys) & _reusable_elsewhere(banded, visit_id))
-    identical = await Photo.select(Photo.id, Photo.visit, Photo.sha256, Photo.perceptual_hash).where(
+    identical = await Photo.select(Photo.id, Photo.visit, Photo.sha256, Photo.perceptual_hash, Photo.fine_hash).where(
         (Photo.sha256 == sha256) & _reusable_elsewhere(Photo, visit_id)
     )
     return list({row["id"]: row for row in (*by_band, *identical)}.values())

@@ -131,9 +131,12 @@ CROSS JOIN LATERAL (SELECT * FROM follow_up WHERE visit = b.id OFFSET 0) AS f
 JOIN visit_event e ON e.id = f.event
 """
 _MATCHES_SQL = """
-SELECT DISTINCT m.visit::text, p.visit::text, p.id::text, p.sha256, p.perceptual_hash, m.photo::text, m.distance
+SELECT DISTINCT m.visit::text, p.visit::text, p.id::text, p.sha256, p.perceptual_hash, m.photo::text, m.distance,
+    m.fine_distance
 FROM unnest($1::uuid[]) AS b(id)
-CROSS JOIN LATERAL (SELECT visit, photo, other_photo, distance FROM photo_match WHERE visit = b.id OFFSET 0) AS m
+CROSS JOIN LATERAL (
+    SELECT visit, photo, other_photo, distance, fine_distance FROM photo_match WHERE visit = b.id OFFSET 0
+) AS m
 JOIN photo p ON p.id = m.other_photo
 WHERE p.status = 'accepted'
 """
@@ -159,7 +162,8 @@ class _Rows:
     photos: list[Row]
     photo_events: dict[str, Row]  # event row id -> (event id, payload, result, corrected time, clock offset)
     follow_ups: list[Row]
-    matches: list[Row]  # (visit, other photo's visit, other photo, sha256, perceptual hash, photo, distance), distinct
+    # (visit, other photo's visit, other photo, sha256, perceptual hash, photo, distance, fine distance), distinct
+    matches: list[Row]
     neighbours: list[Row]
     spans: dict[str, tuple[str, datetime, datetime]]
 
@@ -302,7 +306,7 @@ def _first_visit_per_order(rows: list[dict[str, Any]]) -> dict[Any, str]:
 
 async def _sqlite_matches(visit_ids: list[UUID]) -> list[Row]:
     matches = await PhotoMatch.select(
-        PhotoMatch.visit, PhotoMatch.photo, PhotoMatch.other_photo, PhotoMatch.distance
+        PhotoMatch.visit, PhotoMatch.photo, PhotoMatch.other_photo, PhotoMatch.distance, PhotoMatch.fine_distance
     ).where(PhotoMatch.visit.is_in(visit_ids))
     if not matches:
         return []
@@ -318,7 +322,7 @@ async def _sqlite_matches(visit_ids: list[UUID]) -> list[Row]:
         if other is not None:
             found.add((
                 str(match["visit"]), str(other["visit"]), str(other["id"]), other["sha256"], other["perceptual_hash"],
-                str(match["photo"]), match["distance"],
+                str(match["photo"]), match["distance"], match["fine_distance"],
             ))
     return list(found)
 
@@ -400,13 +404,13 @@ def _time_and_id(fix: tuple[datetime, str, NeighbourFix]) -> tuple[datetime, str
 def _matched_photos(rows: _Rows) -> dict[str, tuple[OtherVisitPhoto, ...]]:
     """E-REUSE candidates recorded at ingest (identical or perceptually close photos on other visits)."""
     found: dict[str, list[OtherVisitPhoto]] = defaultdict(list)
-    for visit, other_visit, other_photo, sha256, perceptual_hash, photo, distance in rows.matches:
-        found[visit].append(OtherVisitPhoto(other_visit, other_photo, sha256, perceptual_hash, photo, distance))
+    for visit, other_visit, other_photo, sha256, perceptual_hash, photo, distance, fine in rows.matches:
+        found[visit].append(OtherVisitPhoto(other_visit, other_photo, sha256, perceptual_hash, photo, distance, fine))
     return {visit: tuple(sorted(set(photos), key=_match_order)) for visit, photos in found.items()}
 
 
-def _match_order(photo: OtherVisitPhoto) -> tuple[str, str, int]:
-    return photo.photo_id, photo.matched_photo_id or "", photo.recorded_distance or 0
+def _match_order(photo: OtherVisitPhoto) -> tuple[str, str, int, int]:
+    return photo.photo_id, photo.matched_photo_id or "", photo.recorded_distance or 0, photo.recorded_fine_distance or 0
 
 
 def _runs(rows: list[Row], key: int) -> dict[str, list[Row]]:

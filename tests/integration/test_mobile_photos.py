@@ -26,6 +26,7 @@ from tests.integration.mobile_builders import (  # noqa: F401 - the phones and v
     signature_png,
     visit_id,
 )
+from tests.pictures import shoe_covers_on
 
 
 async def test_e_image_png_named_jpg_is_accepted_as_png(phone, visit_id):
@@ -205,7 +206,7 @@ async def test_e_reuse_a_re_encoded_copy_is_a_near_duplicate(phone, other_phone,
 
     matches = await PhotoMatch.select()
     assert len(matches) == 2
-    assert all(not m["identical"] and m["distance"] <= 7 for m in matches)
+    assert all(not m["identical"] and m["distance"] <= 7 and m["fine_distance"] <= 16 for m in matches)
 
 
 @pytest.mark.parametrize("turn", [Image.Transpose.ROTATE_90, Image.Transpose.FLIP_LEFT_RIGHT], ids=["turned", "mirrored"])
@@ -218,6 +219,20 @@ async def test_e_reuse_a_copy_turned_a_quarter_or_mirrored_is_a_near_duplicate(
     assert [m["distance"] <= 6 for m in await PhotoMatch.select()] == [True, True]
     evidence = (await client.get(f"/v1/review/visits/{other_visit_id}", headers=as_auditor)).json()
     assert "e.reuse.near_duplicate" in {f["code"] for f in evidence["verdict"]["findings"]}
+
+
+async def test_e_reuse_two_shoe_cover_photos_alike_in_outline_are_not_reuse(
+    client, phone, other_phone, visit_id, other_visit_id, as_auditor
+):
+    await phone.photo(visit_id, "shoe_covers", encoded(shoe_covers_on((200, 190, 170), seed=7), "JPEG", quality=85))
+    await other_phone.photo(
+        other_visit_id, "shoe_covers", encoded(shoe_covers_on((160, 160, 165), seed=9), "JPEG", quality=85)
+    )
+
+    matches = await PhotoMatch.select()
+    assert [(m["distance"] <= 6, m["fine_distance"] > 16) for m in matches] == [(True, True), (True, True)]
+    evidence = (await client.get(f"/v1/review/visits/{other_visit_id}", headers=as_auditor)).json()
+    assert not [f for f in evidence["verdict"]["findings"] if f["code"].startswith("e.reuse")]
 
 
 async def test_e_reuse_different_pictures_and_the_same_visit_are_no_reuse(phone, other_phone, visit_id, other_visit_id):

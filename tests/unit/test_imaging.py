@@ -15,8 +15,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from PIL import ExifTags, Image, ImageDraw, ImageFile
+from PIL import ExifTags, Image, ImageDraw, ImageEnhance, ImageFile
 
+from fieldsvc.audit.policy import load_default_policies
 from fieldsvc.imaging import (
     ExifFacts,
     ImageLimits,
@@ -24,9 +25,12 @@ from fieldsvc.imaging import (
     perceptual_distance,
     process_image,
 )
+from tests.pictures import shoe_covers_on
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NEW_YORK = ZoneInfo("America/New_York")
+# E-REUSE: how many of the 256 fine bits a copy may differ in under the shipped policies.
+FINE_LIMIT = max(policy.reuse_max_fine_distance for policy in load_default_policies())
 
 
 def scene(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
@@ -560,6 +564,49 @@ def test_a_turned_or_mirrored_copy_finds_the_original_among_its_turned_hashes(tu
 
     assert perceptual_distance(original.perceptual_hash, copy.perceptual_hash) > 6  # the stored hash alone misses it
     assert min(perceptual_distance(original.perceptual_hash, turned) for turned in copy.turned_hashes) <= 6
+
+
+@pytest.mark.parametrize("turn", OTHER_ORIENTATIONS, ids=lambda turn: turn.name)
+def test_a_turned_or_mirrored_copy_is_within_the_fine_limit_in_some_orientation(turn: Image.Transpose) -> None:
+    original = process_image(encoded(scene(1), quality=92))
+
+    turned = scene(1).transpose(turn)
+    copy = process_image(encoded(turned.resize((turned.width // 2, turned.height // 2))))
+
+    assert min(perceptual_distance(original.fine_hashes[0], fine) for fine in copy.fine_hashes) <= FINE_LIMIT
+
+
+def test_two_shoe_cover_photos_alike_in_outline_differ_in_their_fine_hashes() -> None:
+    first = process_image(encoded(shoe_covers_on((200, 190, 170), seed=7), quality=85))
+    second = process_image(encoded(shoe_covers_on((160, 160, 165), seed=9), quality=85))
+
+    assert perceptual_distance(first.perceptual_hash, second.perceptual_hash) <= 6  # the coarse hash cannot tell
+    assert min(perceptual_distance(first.fine_hashes[0], fine) for fine in second.fine_hashes) > FINE_LIMIT
+
+
+@pytest.mark.parametrize(
+    "copy_of",
+    [
+        lambda picture: encoded(picture, quality=40),
+        lambda picture: encoded(picture.resize((picture.width // 3, picture.height // 3))),
+        lambda picture: encoded(ImageEnhance.Brightness(picture).enhance(1.2)),
+        lambda picture: encoded(picture, "PNG"),
+    ],
+    ids=["recompressed", "shrunk", "brightened", "as-png"],
+)
+def test_a_copy_of_a_shoe_cover_photo_stays_within_the_fine_limit(copy_of: Callable[[Image.Image], bytes]) -> None:
+    picture = shoe_covers_on((200, 190, 170), seed=1)
+    original = process_image(encoded(picture, quality=85))
+
+    copy = process_image(copy_of(picture))
+
+    assert perceptual_distance(original.fine_hashes[0], copy.fine_hashes[0]) <= FINE_LIMIT
+
+
+def test_the_fine_hash_is_256_bits_in_8_orientations() -> None:
+    fine_hashes = process_image(encoded(scene(1))).fine_hashes
+
+    assert len(fine_hashes) == 8 and all(len(fine) == 64 and int(fine, 16) >= 0 for fine in fine_hashes)
 
 
 def test_an_unrelated_image_is_far_in_every_orientation() -> None:

@@ -110,13 +110,17 @@ def e_reuse(audit: AuditInput) -> list[Finding]:
         return detail <= value.bit_count() <= 64 - detail
 
     recorded: dict[tuple[str, str], int] = {}  # (this visit's photo, other photo): distance over every orientation
+    recorded_fine: dict[tuple[str, str], int] = {}  # the same for the fine hashes, where both photos have one
     for other in others:
         if other.matched_photo_id is not None and other.recorded_distance is not None:
             pair = (other.matched_photo_id, other.photo_id)
             recorded[pair] = min(recorded.get(pair, 64), other.recorded_distance)
+            if other.recorded_fine_distance is not None:
+                recorded_fine[pair] = min(recorded_fine.get(pair, 256), other.recorded_fine_distance)
     distinct = {(o.visit_id, o.photo_id): o for o in sorted(others, key=lambda o: (o.visit_id, o.photo_id))}
     other_hashes = [(other, _hash_bits(other.perceptual_hash)) for other in distinct.values()]
     limit = policy.reuse_max_distance
+    fine_limit = policy.reuse_max_fine_distance
     findings = []
     for photo in audit.visit.photos:
         own_hash = _hash_bits(photo.perceptual_hash)
@@ -133,10 +137,16 @@ def e_reuse(audit: AuditInput) -> list[Finding]:
             else:
                 if not (distinctive(own_hash) and distinctive(other_hash)):
                     continue
+                fine = recorded_fine.get((photo.photo_id, other.photo_id))
+                if fine is not None and fine > fine_limit:
+                    continue  # alike in outline only: the same kind of scene, not the same picture
                 code = "e.reuse.near_duplicate"
+                fine_en = "" if fine is None else f"; {fine} of 256 fine bits, limit {fine_limit}"
+                fine_zh = "" if fine is None else f"；256位细哈希相差 {fine} 位，上限 {fine_limit} 位"
                 en = (f"the photo is a near-duplicate of a photo of visit {other.visit_id} "
-                      f"({distance} of 64 hash bits differ, limit {limit})")
-                zh = f"照片与另一次上门（{other.visit_id}）的照片几乎相同（64位感知哈希相差 {distance} 位，上限 {limit} 位）"
+                      f"({distance} of 64 hash bits differ, limit {limit}{fine_en})")
+                zh = (f"照片与另一次上门（{other.visit_id}）的照片几乎相同"
+                      f"（64位感知哈希相差 {distance} 位，上限 {limit} 位{fine_zh}）")
             findings.append(Finding(
                 rule_id="E-REUSE", code=code, severity=VIOLATION, message_en=en, message_zh=zh,
                 measured=float(distance), threshold=float(limit), unit="bits",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fieldsvc.audit.findings import WARNING, Finding, finding_code, refs_to
+from fieldsvc.audit.findings import WARNING, Finding, finding_code
 from fieldsvc.audit.timeline import AuditInput
 from fieldsvc.audit.wording import local_time
 

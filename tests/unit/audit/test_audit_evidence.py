@@ -111,6 +111,23 @@ def test_e_reuse_a_copy_ingest_matched_turned_or_mirrored_is_a_near_duplicate() 
     assert (near.measured, near.refs) == (2.0, (f"photo:{clean.photo_id}", "visit:visit-81/photo:p-81"))
 
 
+def test_e_reuse_a_lookalike_whose_fine_hashes_differ_is_a_different_photo() -> None:
+    clean = clean_photo()
+    # Ingest matched them on the coarse 64 bits (the same kind of floor and feet), but 17 of the 256 fine bits differ.
+    lookalike = OtherVisitPhoto("visit-82", "p-82", "0" * 64, flipped(clean.perceptual_hash, 6), clean.photo_id, 6, 17)
+
+    assert audit(honest_urban_install(), context(other_photos=(lookalike,))).findings == ()
+
+
+def test_e_reuse_a_near_duplicate_at_the_fine_limit_is_a_violation() -> None:
+    clean = clean_photo()
+    resaved = OtherVisitPhoto("visit-83", "p-83", "0" * 64, flipped(clean.perceptual_hash, 3), clean.photo_id, 3, 16)
+
+    near = finding(audit(honest_urban_install(), context(other_photos=(resaved,))), "e.reuse.near_duplicate")
+    assert (near.measured, near.threshold) == (3.0, 6.0)
+    assert "16 of 256 fine bits, limit 16" in near.message_en
+
+
 def test_e_reuse_seven_bits_apart_is_a_different_photo() -> None:
     clean = clean_photo()
     similar = OtherVisitPhoto("visit-79", "p-79", "0" * 64, flipped(clean.perceptual_hash, 7))

@@ -1,0 +1,23 @@
+"""Pictures several test layers draw: photos that look alike without being the same photo."""
+
+from __future__ import annotations
+
+import random
+
+from PIL import Image, ImageDraw, ImageFilter
+
+
+def shoe_covers_on(floor: tuple[int, int, int], seed: int) -> Image.Image:
+    """Two covered feet on a tiled floor, trousers above: every visit's shoe-cover photo is laid out like this."""
+    rng = random.Random(seed)
+    picture = Image.new("RGB", (1600, 1200), floor)
+    pen = ImageDraw.Draw(picture)
+    for x in range(0, 1600, 200):
+        for y in range(0, 1200, 200):
+            shade = rng.randint(-12, 12)
+            pen.rectangle((x + 3, y + 3, x + 197, y + 197), fill=tuple(max(0, min(255, c + shade)) for c in floor))
+    for left, top in ((500, 600), (900, 620)):
+        left, top = left + rng.randint(-40, 40), top + rng.randint(-40, 40)
+        pen.ellipse((left, top, left + 260, top + 420), fill=(70 + rng.randint(-15, 15), 110, 200))
+        pen.rectangle((left + 40, 0, left + 220, top + 60), fill=(40, 40, 50))
+    return picture.filter(ImageFilter.GaussianBlur(2))

@@ -149,6 +149,7 @@ class PhotoFacts:
     latitude: float | None = None  # EXIF GPS
     longitude: float | None = None
     software: str | None = None  # EXIF Software
+    captured_to_the_second: bool = False  # the EXIF time names a whole second, some moment of which it was taken
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from fieldsvc.audit.facts import AuditContext, CheckinFacts, PhotoFacts, VisitFacts
 from fieldsvc.audit.findings import TimeSource, TrustedTime
 from fieldsvc.audit.geometry import distance_m
 from fieldsvc.audit.policy import Policy
+
+_REST_OF_THE_SECOND = timedelta(microseconds=999_999)
 
 Presence = Literal["inside", "outside", "unverifiable"]
 
@@ -50,8 +52,16 @@ class AuditInput:
 
 
 def photo_time(photo: PhotoFacts) -> datetime:
-    """The photo's own capture time when its EXIF has one, else when the app recorded it."""
+    """The photo's own capture time when its EXIF has one, else when the app recorded it (the earliest it can be)."""
     return photo.captured_at if photo.captured_at is not None else photo.recorded_at
+
+
+def latest_photo_time(photo: PhotoFacts) -> datetime:
+    """The latest moment photo_time allows: EXIF that names a whole second was taken within it, so a photo taken
+    0.8 s into the second in which the work started is not "before the work"."""
+    if photo.captured_at is not None and photo.captured_to_the_second:
+        return photo.captured_at + _REST_OF_THE_SECOND
+    return photo_time(photo)
 
 
 def trusted_checkin_time(checkin: CheckinFacts, policy: Policy) -> tuple[datetime, TimeSource]:

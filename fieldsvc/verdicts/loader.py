@@ -72,8 +72,8 @@ V_SITE_LAT, V_SITE_LON, V_LOCALITY, V_ZONE, V_FIRST_VISIT = range(13, 18)
 E_EVENT_ID, E_VISIT, E_TECHNICIAN, E_KIND, E_PAYLOAD, E_RESULT, E_DEVICE = range(7)
 E_OFFSET, E_CORRECTED, E_RECEIVED, E_LAT, E_LON, E_ACCURACY, E_MOCK, E_ROW = range(7, 15)
 P_ID, P_EVENT, P_VISIT, P_PURPOSE, P_SHA, P_PHASH, P_CAPTURED, P_LAT, P_LON, P_SOFTWARE, P_INK = range(11)
-# What a photo needs of the fact that recorded it (its time and clock offset; a signature's texts), by row id.
-R_EVENT_ID, R_PAYLOAD, R_RESULT, R_TIME, R_OFFSET = range(5)
+# What a photo needs of the fact that recorded it (its time and device time; a signature's texts), by row id.
+R_EVENT_ID, R_PAYLOAD, R_RESULT, R_TIME, R_DEVICE = range(5)
 # Follow-ups are keyed by the event id of their question.
 F_EVENT_ID, F_ASKED, F_QUESTION, F_NAME, F_PHONE, F_ADDRESS, F_RESOLVED = range(7)
 
@@ -107,7 +107,7 @@ _EVENTS_SQL = f"""
 SELECT e.event_id::text, e.visit::text, CASE WHEN e.latitude IS NOT NULL THEN e.technician::text END, e.kind,
        CASE WHEN e.kind IN {PAYLOAD_KINDS_SQL} THEN e.payload END,
        CASE WHEN e.kind IN {RESULT_KINDS_SQL} THEN e.result END,
-       CASE WHEN e.kind IN {CHECKIN_SQL} THEN e.device_time END,
+       CASE WHEN e.kind IN {CHECKIN_SQL} OR e.kind IN {PHOTO_KINDS_SQL} THEN e.device_time END,
        e.clock_offset_ms, e.corrected_time, e.server_received_at, e.latitude, e.longitude, e.accuracy_m, e.mock,
        CASE WHEN e.kind IN {PHOTO_KINDS_SQL} THEN e.id::text END
 FROM unnest($1::uuid[]) AS b(id) JOIN visit_event e ON e.visit = b.id
@@ -120,7 +120,7 @@ WHERE p.status = 'accepted'
 """
 # Photos recorded by a fact the events query did not bring (another kind, or another visit's fact).
 _PHOTO_EVENTS_SQL = """
-SELECT id::text, event_id::text, payload, result, corrected_time, clock_offset_ms
+SELECT id::text, event_id::text, payload, result, corrected_time, device_time
 FROM visit_event WHERE id = ANY($1::uuid[])
 """
 # Only for the visits with a question; OFFSET 0 keeps these lookups per visit (by index) as the tables grow.
@@ -186,7 +186,7 @@ async def _postgres_rows(engine: Any, visit_ids: list[UUID]) -> _Rows:
         events = await connection.fetch(_EVENTS_SQL, visit_ids)
         photos = await connection.fetch(_PHOTOS_SQL, visit_ids)
         photo_events = {
-            e[E_ROW]: (e[E_EVENT_ID], e[E_PAYLOAD], e[E_RESULT], e[E_CORRECTED], e[E_OFFSET])
+            e[E_ROW]: (e[E_EVENT_ID], e[E_PAYLOAD], e[E_RESULT], e[E_CORRECTED], e[E_DEVICE])
             for e in events if e[E_ROW] is not None
         }
         missing = list({p[P_EVENT] for p in photos if p[P_EVENT] not in photo_events})
@@ -257,11 +257,11 @@ async def _sqlite_rows(visit_ids: list[UUID]) -> _Rows:
         by_row.update(
             (e["id"], e) for e in await VisitEvent.select(
                 VisitEvent.id, VisitEvent.event_id, VisitEvent.payload, VisitEvent.result, VisitEvent.corrected_time,
-                VisitEvent.clock_offset_ms,
+                VisitEvent.device_time,
             ).where(VisitEvent.id.is_in(missing))
         )
     photo_events = {
-        str(row_id): (str(e["event_id"]), e["payload"], e["result"], e["corrected_time"], e["clock_offset_ms"])
+        str(row_id): (str(e["event_id"]), e["payload"], e["result"], e["corrected_time"], e["device_time"])
         for row_id, e in by_row.items()
     }
     asked = [str(e["visit"]) for e in event_rows if e["kind"] == "question"]
@@ -571,13 +571,17 @@ def _instant(text: str | None) -> datetime | None:
 
 def _photo(photo: Row, event: Row, first_sent: datetime) -> PhotoFacts:
     captured = photo[P_CAPTURED]
-    offset = event[R_OFFSET]
-    if captured is not None and offset is not None:
-        # The camera writes EXIF from the same phone clock, so the offset measured at sync corrects it too.
-        captured += timedelta(milliseconds=offset)
+    # EXIF without sub-seconds (none written, or ".000") names its second only: the photo was taken within it.
+    to_the_second = captured is not None and captured.microsecond == 0
+    corrected, device = event[R_TIME], event[R_DEVICE]
+    if captured is not None and corrected is not None and device is not None:
+        # The camera writes EXIF from the same phone clock as the fact's device time: the correction the fact got
+        # (by the monotonic clock, or by the offset measured at sync) corrects it too, also when the phone's clock
+        # was put right between the photo and an offline sync.
+        captured += corrected - device
     return PhotoFacts(
         photo[P_ID], photo[P_PURPOSE], photo[P_SHA], photo[P_PHASH], first_sent, captured, photo[P_LAT],
-        photo[P_LON], photo[P_SOFTWARE],
+        photo[P_LON], photo[P_SOFTWARE], to_the_second,
     )
 
 

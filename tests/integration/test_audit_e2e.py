@@ -176,6 +176,31 @@ async def test_e_clock_phone_clock_set_30_minutes_back_cannot_hide_lateness(clie
     assert ("E-CLOCK", "warning") in rules
 
 
+async def test_e_clock_a_photos_exif_follows_its_facts_correction_when_the_clock_was_put_right_before_the_sync(
+    client, phone, visit_id, as_auditor
+):
+    phone.clock.now, phone.elapsed_ms = AGREED - timedelta(minutes=3), 1_000_000
+    assert (await phone.post(visit_id, "arrival", phone.fact(location=phone.location()))).status_code == 201
+    # Offline from here, the phone's clock running 4 minutes fast: shoe covers on at +2 min, tools out at +3 min.
+    phone.skew = timedelta(minutes=4)
+    phone.clock.advance(minutes=2)
+    phone.elapsed_ms += 120_000
+    taken = phone.wall().astimezone(AGREED.tzinfo).replace(tzinfo=None)  # the camera's EXIF, 4 minutes fast too
+    shoes, shoes_data = phone.fact(purpose="shoe_covers"), jpeg(21, exif=camera_exif(taken))
+    phone.clock.advance(minutes=1)
+    phone.elapsed_ms += 60_000
+    tools_out = phone.fact(step="V-MAT")
+    # Back online at +10 min, the clock put right by the network: the facts go up now.
+    phone.skew = timedelta(0)
+    phone.clock.advance(minutes=7)
+    phone.elapsed_ms += 420_000
+    assert (await phone.upload(visit_id, "photos", shoes, shoes_data)).json()["timeSource"] == "elapsed"
+    assert (await phone.post(visit_id, "steps", tools_out)).status_code == 201
+
+    status, violations = await violation_codes(client, as_auditor, visit_id)
+    assert "v.shoes.after_work_start" not in violations, violations
+
+
 @pytest.mark.parametrize(
     ("accuracy_m", "code"),
     [(8.0, "v.geofence.outside"), (5000.0, "v.geofence.unverifiable_away")],

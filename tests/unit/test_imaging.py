@@ -455,6 +455,42 @@ def test_capture_time_falls_back_to_file_time_and_its_offset() -> None:
     assert facts.captured_at_utc(SHANGHAI) == datetime(2024, 5, 1, 13, 30, 0, tzinfo=timezone.utc)
 
 
+def test_capture_time_takes_its_sub_seconds() -> None:
+    exif = Image.Exif()
+    exif.get_ifd(ExifTags.IFD.Exif).update(
+        {ExifTags.Base.DateTimeOriginal: "2024:05:01 10:00:07", ExifTags.Base.SubsecTimeOriginal: "8"}
+    )
+
+    assert process_image(jpeg_with(exif)).exif.captured_at_local == datetime(2024, 5, 1, 10, 0, 7, 800000)
+
+
+def test_file_time_takes_its_own_sub_seconds() -> None:
+    exif = Image.Exif()
+    exif[ExifTags.Base.DateTime] = "2024:05:01 10:00:07"
+    exif.get_ifd(ExifTags.IFD.Exif).update(
+        {ExifTags.Base.SubsecTime: "012", ExifTags.Base.SubsecTimeOriginal: "999"}  # the latter is not its fraction
+    )
+
+    assert process_image(jpeg_with(exif)).exif.captured_at_local == datetime(2024, 5, 1, 10, 0, 7, 12000)
+
+
+@pytest.mark.parametrize(
+    ("stamp", "fraction", "expected"),
+    [
+        ("2024:05:01 10:00:07.25", None, datetime(2024, 5, 1, 10, 0, 7, 250000)),  # appended by the writer
+        ("2024:05:01 10:00:07", "garbage", datetime(2024, 5, 1, 10, 0, 7)),  # an unreadable fraction costs itself
+        ("2024:05:01 10:00:07", "1234567", datetime(2024, 5, 1, 10, 0, 7, 123456)),  # beyond microseconds: cut
+    ],
+)
+def test_capture_time_sub_seconds_in_other_spellings(stamp: str, fraction: str | None, expected: datetime) -> None:
+    exif = Image.Exif()
+    exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.DateTimeOriginal] = stamp
+    if fraction is not None:
+        exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.SubsecTimeOriginal] = fraction
+
+    assert process_image(jpeg_with(exif)).exif.captured_at_local == expected
+
+
 def test_zero_utc_offset_is_kept() -> None:
     exif = Image.Exif()
     exif.get_ifd(ExifTags.IFD.Exif).update(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fieldsvc.audit.findings import VIOLATION, WARNING, Finding
 from fieldsvc.audit.geometry import distance_m
-from fieldsvc.audit.timeline import AuditInput
+from fieldsvc.audit.timeline import AuditInput, latest_photo_time
 from fieldsvc.audit.wording import local_time, minutes
 
 
@@ -25,8 +25,8 @@ def e_time(audit: AuditInput) -> list[Finding]:
                 message_zh="照片EXIF中没有拍摄时间，无法核实拍摄时间",
                 refs=refs,
             ))
-        elif arrival_at is not None and captured < arrival_at - slack:
-            before = minutes(arrival_at - captured)
+        elif arrival_at is not None and latest_photo_time(photo) < arrival_at - slack:
+            before = minutes(arrival_at - latest_photo_time(photo))
             findings.append(Finding(
                 rule_id="E-TIME", code="e.time.before_arrival", severity=VIOLATION,
                 message_en=f"photo taken at {local_time(captured, zone)}, {before} min before arrival "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fieldsvc.audit.facts import PhotoFacts
 from fieldsvc.audit.findings import VIOLATION, Finding, refs_to
-from fieldsvc.audit.timeline import AuditInput, photo_time
+from fieldsvc.audit.timeline import AuditInput, latest_photo_time, photo_time
 from fieldsvc.audit.wording import minutes
 
 
@@ -47,7 +47,7 @@ def clean_photos_after_work(audit: AuditInput) -> list[PhotoFacts]:
     work_started = audit.timeline.work_started_at
     return [
         photo for photo in audit.visit.photos
-        if photo.purpose == "site_clean" and (work_started is None or photo_time(photo) >= work_started)
+        if photo.purpose == "site_clean" and (work_started is None or latest_photo_time(photo) >= work_started)
     ]
 
 
@@ -57,7 +57,7 @@ def v_clean(audit: AuditInput) -> list[Finding]:
     work_started = audit.timeline.work_started_at
     if not clean or work_started is None or clean_photos_after_work(audit):
         return []  # absence is V-CLEAN missing; ordering against the signature is V-SIGN's
-    latest = max(photo_time(photo) for photo in clean)
+    latest = max(latest_photo_time(photo) for photo in clean)
     return [Finding(
         rule_id="V-CLEAN", code="v.clean.before_work", severity=VIOLATION,
         message_en=f"every site-clean photo was taken before the work started (latest {minutes(work_started - latest)} "

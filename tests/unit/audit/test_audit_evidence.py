@@ -31,6 +31,18 @@ def test_e_time_photo_one_second_before_the_slack_is_violation() -> None:
     assert (early.rule_id, early.severity, early.threshold) == ("E-TIME", "violation", -15.0)
 
 
+def test_e_time_photo_whose_exif_names_the_second_of_the_slack_edge_passes() -> None:
+    edge = ARRIVAL + timedelta(milliseconds=10) - timedelta(minutes=15)  # the phone arrived 10 ms into the second
+    visit = replace(honest_urban_install(), checkins=tuple(
+        replace(fix, device_time=fix.device_time + timedelta(milliseconds=10), corrected_time=fix.corrected_time
+                + timedelta(milliseconds=10), received_at=fix.received_at + timedelta(milliseconds=10))
+        if fix.kind == "arrival" else fix for fix in honest_urban_install().checkins
+    ))
+    named_second = replace(photo("before", edge.replace(microsecond=0)), captured_to_the_second=True)
+
+    assert audit(replace(visit, photos=visit.photos + (named_second,))).findings == ()
+
+
 def test_e_time_photo_one_second_after_checkout_slack_is_violation() -> None:
     verdict = audit(with_extra_photo(photo("after", CHECKOUT + timedelta(minutes=15, seconds=1))))
 

@@ -105,6 +105,30 @@ def test_v_clean_photo_taken_before_the_work_started_is_violation() -> None:
     assert before.measured == -3.0 and before.refs == ("photo:site_clean-020300",)
 
 
+def work_starting_at(visit, started):  # noqa: ANN001, ANN201
+    """The visit with its V-MAT confirmed at `started` and its tool-mat photo taken then too."""
+    steps = tuple(replace(step, confirmed_at=started) if step.step == "V-MAT" else step for step in visit.steps)
+    photos = tuple(
+        replace(photo, captured_at=started, recorded_at=started) if photo.purpose == "tool_mat" else photo
+        for photo in visit.photos
+    )
+    return replace(visit, steps=steps, photos=photos)
+
+
+def test_v_clean_photo_whose_exif_names_the_second_the_work_started_in_is_not_before_it() -> None:
+    visit = work_starting_at(honest_urban_install(), at(10, 6) + timedelta(milliseconds=300))
+    clean = replace(photo("site_clean", at(10, 6)), captured_to_the_second=True)  # taken within 10:06:00-10:06:01
+
+    assert audit(replace_photos(visit, "site_clean", clean)).findings == ()
+
+
+def test_v_clean_photo_with_sub_seconds_before_the_work_start_is_violation() -> None:
+    visit = work_starting_at(honest_urban_install(), at(10, 6) + timedelta(milliseconds=300))
+    clean = photo("site_clean", at(10, 6))  # 10:06:00.000 exactly, as the EXIF's own fraction says
+
+    assert finding(audit(replace_photos(visit, "site_clean", clean)), "v.clean.before_work").measured == -0.01
+
+
 def test_v_sign_blank_signature_is_violation() -> None:
     visit = honest_urban_install()
     visit = replace(visit, signature=replace(visit.signature, ink_ratio=0.0))

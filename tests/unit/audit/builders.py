@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
+
+from geopy.distance import geodesic
 
 from fieldsvc.audit import PolicyBook, Verdict, audit_visit, load_default_policies
 from fieldsvc.audit.facts import (
@@ -33,12 +34,10 @@ NOW = at(12, 0, day=9)
 
 
 def moved(north_m: float, east_m: float, lat: float = SITE_LAT, lon: float = SITE_LON) -> tuple[float, float]:
-    """The point north_m / east_m metres from (lat, lon), on the engine's own sphere."""
-    radius = 6_371_008.8
-    return (
-        lat + math.degrees(north_m / radius),
-        lon + math.degrees(east_m / (radius * math.cos(math.radians(lat)))),
-    )
+    """The point north_m metres due north (or south) of (lat, lon), then east_m due east (or west), on WGS84."""
+    there = geodesic(meters=abs(north_m)).destination((lat, lon), 0 if north_m >= 0 else 180)
+    there = geodesic(meters=abs(east_m)).destination(there, 90 if east_m >= 0 else 270)
+    return there.latitude, there.longitude
 
 
 def checkin(kind: str, when: datetime, *, event_id: str | None = None, north_m: float = 20.0,

@@ -52,15 +52,21 @@ class AuditInput:
 
 
 def photo_time(photo: PhotoFacts) -> datetime:
-    """The photo's own capture time when its EXIF has one, else when the app recorded it (the earliest it can be)."""
-    return photo.captured_at if photo.captured_at is not None else photo.recorded_at
+    """The photo's own capture time when its EXIF has one, else when the app recorded it (the earliest it can be).
+
+    Never later than the app recorded it: EXIF is the phone's to write, and a picture dated after the fact that
+    sent it (a clean-up photo sent before the tools came out, dated after) was not taken then.
+    """
+    if photo.captured_at is None:
+        return photo.recorded_at
+    return min(photo.captured_at, photo.recorded_at)
 
 
 def latest_photo_time(photo: PhotoFacts) -> datetime:
     """The latest moment photo_time allows: EXIF that names a whole second was taken within it, so a photo taken
     0.8 s into the second in which the work started is not "before the work"."""
     if photo.captured_at is not None and photo.captured_to_the_second:
-        return photo.captured_at + _REST_OF_THE_SECOND
+        return min(photo.captured_at + _REST_OF_THE_SECOND, photo.recorded_at)
     return photo_time(photo)
 
 

@@ -38,7 +38,9 @@ def test_e_time_photo_whose_exif_names_the_second_of_the_slack_edge_passes() -> 
                 + timedelta(milliseconds=10), received_at=fix.received_at + timedelta(milliseconds=10))
         if fix.kind == "arrival" else fix for fix in honest_urban_install().checkins
     ))
-    named_second = replace(photo("before", edge.replace(microsecond=0)), captured_to_the_second=True)
+    named_second = replace(
+        photo("before", edge.replace(microsecond=0)), captured_to_the_second=True, recorded_at=ARRIVAL
+    )
 
     assert audit(replace(visit, photos=visit.photos + (named_second,))).findings == ()
 

@@ -197,6 +197,17 @@ def test_e_mock_impossible_speed_from_the_previous_visit_is_violation() -> None:
     assert speed.refs == ("visit:visit-0/checkin:prev-checkout", "checkin:arrival-015700")
 
 
+def test_e_mock_a_coarse_fix_in_between_does_not_hide_an_impossible_speed() -> None:
+    far_lat, far_lon = moved(30_000.0, 0.0)
+    previous = NeighbourFix("prev-checkout", "visit-0", at(9, 47), far_lat, far_lon, 10.0)
+    vague = checkin("arrival", at(9, 52), event_id="vague-arrival", north_m=15_000.0, accuracy_m=60_000.0)
+    visit = honest_urban_install()
+    visit = replace(visit, checkins=(vague, *visit.checkins))
+
+    speed = finding(audit(visit, context(neighbour_fixes=(previous,))), "e.mock.impossible_speed")
+    assert speed.refs == ("visit:visit-0/checkin:prev-checkout", "checkin:arrival-015700")
+
+
 def test_e_mock_a_plausible_drive_between_visits_is_fine() -> None:
     far_lat, far_lon = moved(30_000.0, 0.0)  # 30 km in 20 minutes: 90 km/h
     previous = NeighbourFix("prev-checkout", "visit-0", at(9, 37), far_lat, far_lon, 10.0)

@@ -117,7 +117,8 @@ def work_starting_at(visit, started):  # noqa: ANN001, ANN201
 
 def test_v_clean_photo_whose_exif_names_the_second_the_work_started_in_is_not_before_it() -> None:
     visit = work_starting_at(honest_urban_install(), at(10, 6) + timedelta(milliseconds=300))
-    clean = replace(photo("site_clean", at(10, 6)), captured_to_the_second=True)  # taken within 10:06:00-10:06:01
+    # Taken within 10:06:00-10:06:01 by its EXIF, sent 5 s later.
+    clean = replace(photo("site_clean", at(10, 6)), captured_to_the_second=True, recorded_at=at(10, 6, 5))
 
     assert audit(replace_photos(visit, "site_clean", clean)).findings == ()
 
@@ -127,6 +128,13 @@ def test_v_clean_photo_with_sub_seconds_before_the_work_start_is_violation() -> 
     clean = photo("site_clean", at(10, 6))  # 10:06:00.000 exactly, as the EXIF's own fraction says
 
     assert finding(audit(replace_photos(visit, "site_clean", clean)), "v.clean.before_work").measured == -0.01
+
+
+def test_v_clean_photo_sent_before_the_work_started_but_dated_after_is_violation() -> None:
+    sent_early = replace(photo("site_clean", at(10, 3)), captured_at=at(11, 2))  # EXIF claims the clean-up time
+
+    before = finding(audit(replace_photos(honest_urban_install(), "site_clean", sent_early)), "v.clean.before_work")
+    assert before.measured == -3.0
 
 
 def test_v_sign_blank_signature_is_violation() -> None:

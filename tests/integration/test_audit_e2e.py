@@ -201,6 +201,24 @@ async def test_e_clock_a_photos_exif_follows_its_facts_correction_when_the_clock
     assert "v.shoes.after_work_start" not in violations, violations
 
 
+async def test_v_leave_a_visit_elsewhere_between_arrival_and_check_out_without_a_leave_is_flagged(
+    client, phone, visit_id, as_dispatcher, as_auditor
+):
+    five_km_north = {"address": "1 North Rd", "latitude": AT_SITE["latitude"] + 0.045, "longitude": AT_SITE["longitude"],
+                     "locality": "urban"}
+    elsewhere = await assigned_visit(client, as_dispatcher, agreed_time=AGREED + timedelta(hours=4), site=five_km_north)
+    phone.clock.now = AGREED - timedelta(minutes=3)
+    assert (await phone.post(visit_id, "arrival", phone.fact(location=phone.location()))).status_code == 201
+    phone.clock.advance(minutes=20)  # off to the other customer, no leave recorded, and back
+    there = phone.fact(location=phone.location(latitude=five_km_north["latitude"]))
+    assert (await phone.post(elsewhere, "arrival", there)).status_code == 201
+    phone.clock.advance(minutes=40)
+    assert (await phone.post(visit_id, "checkout", phone.fact(location=phone.location()))).status_code == 201
+
+    status, violations = await violation_codes(client, as_auditor, visit_id)
+    assert "v.leave.unrecorded" in violations, violations
+
+
 @pytest.mark.parametrize(
     ("accuracy_m", "code"),
     [(8.0, "v.geofence.outside"), (5000.0, "v.geofence.unverifiable_away")],

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fieldsvc.audit.facts import LeaveFacts
 from fieldsvc.audit.findings import VIOLATION, Finding, refs_to
+from fieldsvc.audit.geometry import distance_m
 from fieldsvc.audit.timeline import AuditInput, Fix
 from fieldsvc.audit.wording import CHECKIN_KIND_ZH, local_time, minutes
 
@@ -85,6 +88,10 @@ def _unverifiable_away(fix: Fix, audit: AuditInput) -> Finding:
 
 
 def v_leave(audit: AuditInput) -> list[Finding]:
+    return _leaves_paired(audit) + _away_at_other_visits(audit)
+
+
+def _leaves_paired(audit: AuditInput) -> list[Finding]:
     # Sets: a replayed leave or return is the same fact and must not be paired twice.
     returns = {fix for fix in audit.timeline.fixes if fix.checkin.kind == "return"}
     if not audit.visit.leaves and not returns:
@@ -106,6 +113,38 @@ def v_leave(audit: AuditInput) -> list[Finding]:
             findings.append(_unrecorded_leave(event, zone))
     if audit.finished:
         findings += [_no_return(leave, zone) for leave in open_leaves if leave.will_return]
+    return findings
+
+
+def _away_at_other_visits(audit: AuditInput) -> list[Finding]:
+    """Between arrival and check-out the technician's own fixes at other visits, precise and outside this site's
+    geofence, show a departure: each must fall in a recorded leave (until the return after it; for good when the
+    technician said they would not return)."""
+    arrival, departure, policy = audit.timeline.arrival, audit.timeline.departure, audit.policy
+    if arrival is None or departure is None:
+        return []
+    returns = sorted(fix.at for fix in audit.timeline.fixes if fix.checkin.kind == "return")
+    away: list[tuple[datetime, datetime]] = []
+    for leave in audit.visit.leaves:
+        back = next((at for at in returns if at >= leave.left_at), None) if leave.will_return else None
+        away.append((leave.left_at, back or departure))
+    site, findings, reported = audit.visit.site, [], set()
+    for fix in sorted(audit.context.neighbour_fixes, key=lambda fix: (fix.at, fix.event_id)):
+        if not arrival.at < fix.at < departure or fix.visit_id in reported or fix.accuracy_m > policy.accuracy_limit_m:
+            continue
+        distance = distance_m(site.latitude, site.longitude, fix.latitude, fix.longitude)
+        if distance - fix.accuracy_m <= policy.geofence_radius_m or any(start <= fix.at <= end for start, end in away):
+            continue
+        reported.add(fix.visit_id)
+        shown = local_time(fix.at, site.time_zone)
+        findings.append(Finding(
+            rule_id="V-LEAVE", code="v.leave.unrecorded", severity=VIOLATION,
+            message_en=f"at {shown}, between arrival and check-out, the technician checked in at another visit "
+                       f"{distance:.0f} m away, but no leave was recorded",
+            message_zh=f"{shown}（到达与签退之间）技术员在距此 {distance:.0f} 米的另一次上门签到，但未记录离开现场",
+            measured=round(distance - fix.accuracy_m, 1), threshold=policy.geofence_radius_m, unit="m",
+            refs=(f"visit:{fix.visit_id}/checkin:{fix.event_id}",),
+        ))
     return findings
 
 

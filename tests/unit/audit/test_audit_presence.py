@@ -179,6 +179,37 @@ def test_v_leave_a_return_still_to_come_is_not_reported_while_the_visit_is_pendi
     assert "v.leave.no_return" not in codes(audit(visit))
 
 
+def fix_at_another_visit(when, north_m: float, accuracy_m: float = 10.0) -> NeighbourFix:  # noqa: ANN001
+    latitude, longitude = moved(north_m, 0.0)
+    return NeighbourFix("their-arrival", "visit-y", when, latitude, longitude, accuracy_m)
+
+
+def test_v_leave_checked_in_at_another_visit_between_arrival_and_check_out_without_a_leave_is_violation() -> None:
+    elsewhere = fix_at_another_visit(at(10, 30), north_m=5_000.0)  # the urban install runs 09:57 to 11:12
+
+    unrecorded = finding(audit(honest_urban_install(), context(neighbour_fixes=(elsewhere,))), "v.leave.unrecorded")
+    assert unrecorded.refs == ("visit:visit-y/checkin:their-arrival",)
+    assert unrecorded.measured == 4990.0 and unrecorded.threshold == 150.0
+
+
+def test_v_leave_another_visit_during_a_recorded_leave_is_fine() -> None:
+    elsewhere = fix_at_another_visit(at(14, 50), north_m=5_000.0)  # the rural repair left 14:40, came back 15:05
+
+    assert codes(audit(honest_rural_repair(), context(neighbour_fixes=(elsewhere,))), "violation") == set()
+
+
+def test_v_leave_another_visit_in_the_same_building_is_no_leave() -> None:
+    next_door = fix_at_another_visit(at(10, 30), north_m=40.0, accuracy_m=15.0)
+
+    assert audit(honest_urban_install(), context(neighbour_fixes=(next_door,))).findings == ()
+
+
+def test_v_leave_another_visit_before_arrival_or_after_check_out_is_no_leave() -> None:
+    before, after = fix_at_another_visit(at(9, 20), 5_000.0), fix_at_another_visit(at(11, 40), 5_000.0)
+
+    assert audit(honest_urban_install(), context(neighbour_fixes=(before, after))).findings == ()
+
+
 def test_e_mock_location_reported_as_mock_is_violation() -> None:
     visit = replace_checkin(honest_urban_install(), "arrival", checkin("arrival", at(9, 58), mock=True))
 

@@ -273,7 +273,7 @@ async def test_v_clean_the_shoe_cover_photo_sent_again_as_the_site_clean_photo_i
 ):
     without_exif = jpeg(30)
     await play(phone, visit_id, Visit(shoe_photo=without_exif, clean_photo=without_exif))
-    assert await violation_codes(client, as_auditor, visit_id) == ("flagged", {"v.clean.before_work"})
+    assert await violation_codes(client, as_auditor, visit_id) == ("flagged", {"v.clean.not_new"})
 
 
 async def test_v_close_without_clean_up_photo_completion_is_refused_with_the_list(client, phone, visit_id, as_auditor):

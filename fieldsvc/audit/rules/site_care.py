@@ -42,27 +42,46 @@ def v_shoes(audit: AuditInput) -> list[Finding]:
     )]
 
 
+def new_clean_photos(audit: AuditInput) -> list[PhotoFacts]:
+    """Site-clean photos that are not the very file of a photo sent for another purpose (the tool-mat photo sent
+    again as the clean-up one shows the tools coming out, not the site cleaned)."""
+    other_files = {photo.sha256 for photo in audit.visit.photos if photo.purpose != "site_clean"}
+    return [photo for photo in audit.visit.photos if photo.purpose == "site_clean" and photo.sha256 not in other_files]
+
+
 def clean_photos_after_work(audit: AuditInput) -> list[PhotoFacts]:
-    """Site-clean photos that can show the result of the work (all of them when work start is unknown)."""
+    """Site-clean photos that can show the result of the work (all new ones when work start is unknown)."""
     work_started = audit.timeline.work_started_at
     return [
-        photo for photo in audit.visit.photos
-        if photo.purpose == "site_clean" and (work_started is None or latest_photo_time(photo) >= work_started)
+        photo for photo in new_clean_photos(audit)
+        if work_started is None or latest_photo_time(photo) >= work_started
     ]
 
 
 def v_clean(audit: AuditInput) -> list[Finding]:
-    """A "clean" photo taken before the tools came out shows nothing about the clean-up."""
+    """A "clean" photo taken before the tools came out, or sent before for something else, shows nothing about the
+    clean-up."""
     clean = [photo for photo in audit.visit.photos if photo.purpose == "site_clean"]
-    work_started = audit.timeline.work_started_at
-    if not clean or work_started is None or clean_photos_after_work(audit):
+    if not clean:
         return []  # absence is V-CLEAN missing; ordering against the signature is V-SIGN's
-    latest = max(latest_photo_time(photo) for photo in clean)
+    fresh = new_clean_photos(audit)
+    if not fresh:
+        files = {photo.sha256 for photo in clean}
+        return [Finding(
+            rule_id="V-CLEAN", code="v.clean.not_new", severity=VIOLATION,
+            message_en="every site-clean photo is the same file as a photo sent for another purpose in this visit",
+            message_zh="所有场地清洁照片都与本次上门中用于其他用途的照片是同一文件",
+            refs=refs_to("photo", (photo.photo_id for photo in audit.visit.photos if photo.sha256 in files)),
+        )]
+    work_started = audit.timeline.work_started_at
+    if work_started is None or clean_photos_after_work(audit):
+        return []
+    latest = max(latest_photo_time(photo) for photo in fresh)
     return [Finding(
         rule_id="V-CLEAN", code="v.clean.before_work", severity=VIOLATION,
         message_en=f"every site-clean photo was taken before the work started (latest {minutes(work_started - latest)} "
                    "min before)",
         message_zh=f"所有场地清洁照片都在开始施工前拍摄（最晚一张早于开工 {minutes(work_started - latest)} 分钟）",
         measured=minutes(latest - work_started), threshold=0.0, unit="min",
-        refs=refs_to("photo", (photo.photo_id for photo in clean)),
+        refs=refs_to("photo", (photo.photo_id for photo in fresh)),
     )]

@@ -137,6 +137,26 @@ def test_v_clean_photo_sent_before_the_work_started_but_dated_after_is_violation
     assert before.measured == -3.0
 
 
+def tool_mat_file_as_clean_photo(visit):  # noqa: ANN001, ANN201
+    mat = next(photo for photo in visit.photos if photo.purpose == "tool_mat")
+    return replace(mat, photo_id="clean-again", purpose="site_clean", recorded_at=at(11, 2))
+
+
+def test_v_clean_the_tool_mat_photo_sent_again_as_the_site_clean_photo_is_violation() -> None:
+    visit = honest_urban_install()
+    resent = replace_photos(visit, "site_clean", tool_mat_file_as_clean_photo(visit))
+
+    not_new = finding(audit(resent), "v.clean.not_new")
+    assert not_new.refs == ("photo:clean-again", "photo:tool_mat-020600")
+
+
+def test_v_clean_a_new_clean_up_photo_beside_a_re_sent_one_passes() -> None:
+    visit = honest_urban_install()
+    both = replace(visit, photos=visit.photos + (tool_mat_file_as_clean_photo(visit),))
+
+    assert audit(both).findings == ()
+
+
 def test_v_sign_blank_signature_is_violation() -> None:
     visit = honest_urban_install()
     visit = replace(visit, signature=replace(visit.signature, ink_ratio=0.0))

@@ -103,12 +103,18 @@ def b_install_24(audit: AuditInput) -> list[Finding]:
     scheduled_after = visit.agreed_time - visit.booked_at
     if scheduled_after <= allowed or visit.install_late_reason == "customer_requested":
         return []
-    scheduled_after -= customer_delay(r for r in visit.order.reschedules if r.visit_id == visit.visit_id)
+    own = [r for r in visit.order.reschedules if r.visit_id == visit.visit_id]
+    scheduled_after -= customer_delay(own)
     if scheduled_after <= allowed:
         return []
     refs = (f"visit:{visit.visit_id}",)
-    if visit.install_late_reason == "resource_unavailable":
-        notified = visit.customer_notified_at
+    # Resources unavailable, said at booking or by a reschedule: the customer is told then (a reschedule's
+    # confirmation is the customer hearing of it).
+    unavailable = [r for r in own if r.reason_code == "resource_unavailable"]
+    if visit.install_late_reason == "resource_unavailable" or unavailable:
+        told = [visit.customer_notified_at] if visit.install_late_reason == "resource_unavailable" else []
+        told += [r.recorded_at for r in unavailable if r.customer_confirmed]
+        notified = min((at for at in told if at is not None), default=None)
         if notified is not None and notified <= visit.booked_at + allowed:
             return []
         return [_late("B-INSTALL-24", "b.install_24.not_notified",

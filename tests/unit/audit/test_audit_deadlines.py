@@ -142,6 +142,18 @@ def test_b_install_24_resource_unavailable_needs_the_customer_notified_within_24
     assert "b.install_24.not_notified" in codes(audit(too_late))
 
 
+def test_b_install_24_a_reschedule_for_unavailable_resources_told_within_24_hours_passes() -> None:
+    visit = install_booked_hours_before(2)
+    later = visit.agreed_time + timedelta(hours=24)
+    told = visit.booked_at + timedelta(minutes=30)
+    moved = reschedule(visit, later, initiator="company", recorded_at=told, reason_code="resource_unavailable")
+    unconfirmed = reschedule(visit, later, initiator="company", recorded_at=told, reason_code="resource_unavailable",
+                             confirmed=False)
+
+    assert "B-INSTALL-24" not in {f.rule_id for f in audit(moved).findings}
+    assert "b.install_24.not_notified" in codes(audit(unconfirmed))
+
+
 def test_b_install_24_customer_reschedule_moves_the_sla_reference_company_one_does_not() -> None:
     visit = install_booked_hours_before(20)
     recorded = visit.booked_at + timedelta(hours=1)

@@ -61,7 +61,9 @@ CustomerNotNotified = api_error(
 )
 LateReasonNotApplicable = api_error(422, "booking.late_reason_not_applicable", "Only an install takes a late reason.")
 VisitStillOpen = api_error(409, "booking.visit_open", "This work order already has a visit that is not finished.")
-VisitNotChangeable = api_error(409, "visit.not_changeable", "The visit is already under way, finished or cancelled.")
+VisitNotChangeable = api_error(
+    409, "visit.not_changeable", "The technician is already on site, or the visit is finished or cancelled."
+)
 Overlap = api_error(
     409,
     "assign.overlap",
@@ -71,7 +73,9 @@ Overlap = api_error(
 SameTime = api_error(422, "reschedule.same_time", "The new time equals the current agreed time.")
 NoteRequired = api_error(422, "reschedule.note_required", "Reason code 'other' needs a note.")
 
-LIVE_VISIT_STATES = ("scheduled", "assigned")
+# Until the technician arrives the visit can still be moved, handed over or cancelled: a customer who calls while the
+# technician is on the way gets a new time, and the trip is off (the visit waits, assigned, for its new time).
+LIVE_VISIT_STATES = ("scheduled", "assigned", "en_route")
 OVERLAP_WINDOW = timedelta(hours=36)  # longer than any visit plus the longest travel that could matter
 
 
@@ -296,8 +300,9 @@ class DispatchService:
 
     async def _refuse_overlap(self, visit: dict, technician_id: UUID, start: datetime, override: str | None) -> None:
         booked = await repository.technician_visits_between(technician_id, start - OVERLAP_WINDOW, start + OVERLAP_WINDOW)
+        held = [b for b in booked if b["status"] != "completed"]  # a visit finished early frees the rest of its slot
         candidate = _slot(visit, start)
-        conflicts = rules.conflicting_slots(candidate, [_slot(b, b["agreed_time"]) for b in booked], self.settings.travel_speed_kmh)
+        conflicts = rules.conflicting_slots(candidate, [_slot(b, b["agreed_time"]) for b in held], self.settings.travel_speed_kmh)
         if conflicts and not override:
             raise Overlap(
                 details={"conflicts": [{"visitId": str(c.visit_id), "agreedTime": c.start.isoformat()} for c in conflicts]}
@@ -334,6 +339,8 @@ class DispatchService:
                 )
             )
             changes = {Visit.agreed_time: data.new_time}
+            if visit["status"] == "en_route":
+                changes[Visit.status] = "assigned"
             if data.initiator == "customer" and data.customer_confirmed:
                 # B-RESCHED: a customer's confirmed move shifts the SLA clock too; a company's move does not, and
                 # an unconfirmed "customer" move must not become a way to escape a deadline.

@@ -6,6 +6,7 @@ import asyncio
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from fieldsvc.tables import Visit
 from tests.integration.builders import SHANGHAI_SITE, assign, booked_visit, technician_id
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -47,6 +48,16 @@ async def test_b_assign_refuses_overlapping_visits(client, as_dispatcher):
     assert response.status_code == 409
     assert response.json()["code"] == "assign.overlap"
     assert response.json()["details"]["conflicts"][0]["visitId"] == first["id"]
+
+
+async def test_b_assign_a_visit_finished_early_frees_the_rest_of_its_slot(client, as_dispatcher):
+    tech = await technician_id(client, as_dispatcher, "T1001")
+    first = await booked_visit(client, as_dispatcher, TEN)
+    second = await booked_visit(client, as_dispatcher, TEN + timedelta(minutes=30))
+    assert (await assign(client, as_dispatcher, first["id"], tech)).status_code == 200
+    await Visit.update({Visit.status: "completed"}).where(Visit.id == first["id"])  # done in 25 minutes
+
+    assert (await assign(client, as_dispatcher, second["id"], tech)).status_code == 200
 
 
 async def test_b_assign_back_to_back_at_the_same_site_fits(client, as_dispatcher):

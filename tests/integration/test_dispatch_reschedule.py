@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from tests.integration.builders import booked_visit, create_order
+from tests.integration.mobile_builders import AGREED, phone, visit_id  # noqa: F401 - the phone and visit are fixtures
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOON = datetime(2030, 3, 4, 12, 0, tzinfo=SHANGHAI)  # the frozen clock is 09:00 Shanghai
@@ -27,6 +28,26 @@ async def test_b_resched_early_confirmed_with_reason_is_compliant(client, as_dis
     record = response.json()["reschedules"][0]
     assert record["compliant"] is True
     assert record["oldTime"] == visit["agreedTime"]
+
+
+async def test_b_resched_a_customer_calling_while_the_technician_is_on_the_way_gets_the_new_time(
+    client, as_dispatcher, phone, visit_id
+):
+    assert (await phone.post(visit_id, "on-my-way", phone.fact(etaMinutes=30))).json()["visitStatus"] == "en_route"
+
+    response = await reschedule(client, as_dispatcher, visit_id, move(AGREED + timedelta(hours=3)))
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["status"], datetime.fromisoformat(body["agreedTime"])) == ("assigned", AGREED + timedelta(hours=3))
+
+
+async def test_b_resched_once_the_technician_is_on_site_is_refused(client, as_dispatcher, phone, visit_id):
+    assert (await phone.post(visit_id, "arrival", phone.fact(location=phone.location()))).status_code == 201
+
+    response = await reschedule(client, as_dispatcher, visit_id, move(AGREED + timedelta(hours=3)))
+
+    assert (response.status_code, response.json()["code"]) == (409, "visit.not_changeable")
 
 
 async def test_b_resched_less_than_an_hour_before_is_not_compliant(client, as_dispatcher, clock):

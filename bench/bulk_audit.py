@@ -493,7 +493,7 @@ FLOOR_QUERIES = {
         JOIN site s ON s.id = o.site""",
     "visit_event": """
         SELECT id, event_id, visit, technician, kind, payload, result, device_time, clock_offset_ms, corrected_time,
-               server_received_at, latitude, longitude, accuracy_m, mock
+               server_received_at, latitude, longitude, accuracy_m, mock, fix_time
         FROM visit_event""",
     "photo": """
         SELECT id, event, visit, purpose, sha256, perceptual_hash, captured_at_utc, gps_latitude, gps_longitude,

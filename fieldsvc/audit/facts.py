@@ -67,6 +67,7 @@ class CheckinFacts:
     received_at: datetime  # the server's clock when the fact arrived
     corrected_time: datetime | None = None  # device_time corrected by the offset measured at sync, if measured
     mock: bool = False  # the phone reported the location as mock/simulated
+    fix_time: datetime | None = None  # when the location fix was taken, as the phone reports it
 
 
 @dataclass(frozen=True, slots=True)

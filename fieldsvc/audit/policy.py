@@ -33,6 +33,7 @@ class Durations:
     shoe_cover_window: timedelta
     photo_time_slack: timedelta
     clock_skew_limit: timedelta
+    fix_max_age: timedelta
     contact_deadline: Mapping[str, timedelta]
     first_response: timedelta
     install_schedule: timedelta
@@ -50,6 +51,7 @@ class Policy:
     early_arrival_severity: Severity  # V-PUNCT
     geofence_radius_m: float  # V-GEOFENCE
     accuracy_limit_m: float  # V-GEOFENCE
+    fix_max_age_min: float  # V-GEOFENCE: a location fix older than this at check-in proves nothing about now
     unverifiable_location_severity: Severity  # V-GEOFENCE
     shoe_cover_rule: Literal["photo_within_window", "photo_or_reason"]  # V-SHOES: urban / rural
     shoe_cover_window_min: float  # V-SHOES
@@ -87,6 +89,7 @@ class Policy:
             shoe_cover_window=timedelta(minutes=self.shoe_cover_window_min),
             photo_time_slack=timedelta(minutes=self.photo_time_slack_min),
             clock_skew_limit=timedelta(seconds=self.clock_skew_limit_s),
+            fix_max_age=timedelta(minutes=self.fix_max_age_min),
             contact_deadline=MappingProxyType({t: timedelta(hours=h) for t, h in self.contact_deadline_h.items()}),
             first_response=timedelta(hours=self.first_response_h),
             install_schedule=timedelta(hours=self.install_schedule_h),
@@ -181,6 +184,7 @@ _FIELD_PARSERS: dict[str, Callable[[Any], Any]] = {
     "early_arrival_severity": _SEVERITY,
     "geofence_radius_m": _number(minimum=1.0),
     "accuracy_limit_m": _number(minimum=1.0),
+    "fix_max_age_min": _number(minimum=0.0),
     "unverifiable_location_severity": _SEVERITY,
     "shoe_cover_rule": _choice("photo_within_window", "photo_or_reason"),
     "shoe_cover_window_min": _number(),

@@ -13,7 +13,7 @@ from fieldsvc.audit.policy import Policy
 
 _REST_OF_THE_SECOND = timedelta(microseconds=999_999)
 
-Presence = Literal["inside", "outside", "unverifiable"]
+Presence = Literal["inside", "outside", "unverifiable", "stale"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,16 +89,26 @@ def trusted_checkin_time(checkin: CheckinFacts, policy: Policy) -> tuple[datetim
     return min(checkin.device_time, received), "device_clock"
 
 
-def _presence(distance: float, accuracy_m: float, policy: Policy) -> Presence:
-    if accuracy_m > policy.accuracy_limit_m:
+def _presence(checkin: CheckinFacts, distance: float, at: datetime, policy: Policy) -> Presence:
+    if checkin.accuracy_m > policy.accuracy_limit_m:
         return "unverifiable"
-    return "inside" if distance - accuracy_m <= policy.geofence_radius_m else "outside"
+    if fix_age(checkin, at) > policy.durations.fix_max_age:
+        return "stale"
+    return "inside" if distance - checkin.accuracy_m <= policy.geofence_radius_m else "outside"
+
+
+def fix_age(checkin: CheckinFacts, at: datetime) -> timedelta:
+    """How old the location fix was at the check-in: the smaller of its age by the phone's clock and by the trusted
+    time, since a fix may carry satellite time or the phone's own, and a skewed clock must not age it."""
+    if checkin.fix_time is None:
+        return timedelta(0)
+    return min(checkin.device_time - checkin.fix_time, at - checkin.fix_time)
 
 
 def _fix(checkin: CheckinFacts, visit: VisitFacts, policy: Policy) -> Fix:
     at, source = trusted_checkin_time(checkin, policy)
     distance = distance_m(visit.site.latitude, visit.site.longitude, checkin.latitude, checkin.longitude)
-    return Fix(checkin, at, source, distance, _presence(distance, checkin.accuracy_m, policy))
+    return Fix(checkin, at, source, distance, _presence(checkin, distance, at, policy))
 
 
 def _trusted_arrival(fix: Fix, policy: Policy, time_zone: str) -> TrustedTime:

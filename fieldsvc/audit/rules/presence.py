@@ -7,7 +7,7 @@ from datetime import datetime
 from fieldsvc.audit.facts import LeaveFacts
 from fieldsvc.audit.findings import VIOLATION, Finding, refs_to
 from fieldsvc.audit.geometry import distance_m
-from fieldsvc.audit.timeline import AuditInput, Fix
+from fieldsvc.audit.timeline import AuditInput, Fix, fix_age
 from fieldsvc.audit.wording import CHECKIN_KIND_ZH, local_time, minutes
 
 
@@ -28,6 +28,16 @@ def v_geofence(audit: AuditInput) -> list[Finding]:
                            f"（上限 {policy.accuracy_limit_m:.0f} 米）",
                 measured=round(checkin.accuracy_m, 1), threshold=policy.accuracy_limit_m, unit="m",
                 refs=(f"checkin:{checkin.event_id}",),
+            ))
+        elif fix.presence == "stale":
+            age = minutes(fix_age(checkin, fix.at))
+            findings.append(Finding(
+                rule_id="V-GEOFENCE", code="v.geofence.stale_fix", severity=policy.unverifiable_location_severity,
+                message_en=f"location unverifiable: the {checkin.kind} location fix was {age} min old at the "
+                           f"check-in (limit {minutes(policy.durations.fix_max_age)} min)",
+                message_zh=f"位置无法核实：{kind_zh}签到所用定位已是 {age} 分钟前的"
+                           f"（上限 {minutes(policy.durations.fix_max_age)} 分钟）",
+                measured=age, threshold=policy.fix_max_age_min, unit="min", refs=(f"checkin:{checkin.event_id}",),
             ))
         elif fix.presence == "outside":
             findings.append(Finding(

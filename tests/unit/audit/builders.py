@@ -42,13 +42,15 @@ def moved(north_m: float, east_m: float, lat: float = SITE_LAT, lon: float = SIT
 
 def checkin(kind: str, when: datetime, *, event_id: str | None = None, north_m: float = 20.0,
             accuracy_m: float = 12.0, clock_offset_s: float = 0.0, sent_after_s: float = 2.0,
-            mock: bool = False) -> CheckinFacts:
-    """A check-in at `when` (true time) from a phone whose clock is `clock_offset_s` off, offset measured."""
+            mock: bool = False, fix_age_s: float = 5.0) -> CheckinFacts:
+    """A check-in at `when` (true time) from a phone whose clock is `clock_offset_s` off, offset measured, with a
+    location fix `fix_age_s` old (by the phone's clock)."""
     latitude, longitude = moved(north_m, 0.0)
+    device_time = when + timedelta(seconds=clock_offset_s)
     return CheckinFacts(
         event_id=event_id or f"{kind}-{when:%H%M%S}", kind=kind, latitude=latitude, longitude=longitude,
-        accuracy_m=accuracy_m, device_time=when + timedelta(seconds=clock_offset_s),
-        received_at=when + timedelta(seconds=sent_after_s), corrected_time=when, mock=mock,
+        accuracy_m=accuracy_m, device_time=device_time, received_at=when + timedelta(seconds=sent_after_s),
+        corrected_time=when, mock=mock, fix_time=device_time - timedelta(seconds=fix_age_s),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 
 from fieldsvc.audit.facts import LeaveFacts, NeighbourFix
 
@@ -208,6 +209,28 @@ def test_v_leave_another_visit_before_arrival_or_after_check_out_is_no_leave() -
     before, after = fix_at_another_visit(at(9, 20), 5_000.0), fix_at_another_visit(at(11, 40), 5_000.0)
 
     assert audit(honest_urban_install(), context(neighbour_fixes=(before, after))).findings == ()
+
+
+def test_v_geofence_a_check_in_with_a_fix_three_hours_old_cannot_prove_presence() -> None:
+    stale = checkin("arrival", at(9, 58), fix_age_s=3 * 3600)
+
+    found = finding(audit(replace_checkin(honest_urban_install(), "arrival", stale)), "v.geofence.stale_fix")
+    assert (found.severity, found.measured, found.threshold) == ("warning", 180.0, 10.0)
+
+
+def test_v_geofence_a_fix_at_the_age_limit_still_proves_presence() -> None:
+    at_limit = checkin("arrival", at(9, 58), fix_age_s=10 * 60)
+    beyond = checkin("arrival", at(9, 58), fix_age_s=10 * 60 + 1)
+
+    assert audit(replace_checkin(honest_urban_install(), "arrival", at_limit)).findings == ()
+    assert "v.geofence.stale_fix" in codes(audit(replace_checkin(honest_urban_install(), "arrival", beyond)))
+
+
+def test_v_geofence_a_fix_on_satellite_time_from_a_phone_30_minutes_fast_is_not_stale() -> None:
+    fast = checkin("arrival", at(9, 58), clock_offset_s=1800)
+    satellite_time = replace(fast, fix_time=at(9, 58) - timedelta(seconds=3))
+
+    assert "v.geofence.stale_fix" not in codes(audit(replace_checkin(honest_urban_install(), "arrival", satellite_time)))
 
 
 def test_e_mock_location_reported_as_mock_is_violation() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 # Every datetime is timezone-aware UTC. Times the phone produced ("corrected") are its wall clock corrected by
@@ -151,6 +151,7 @@ class PhotoFacts:
     longitude: float | None = None
     software: str | None = None  # EXIF Software
     captured_to_the_second: bool = False  # the EXIF time names a whole second, some moment of which it was taken
+    exif_correction: timedelta = timedelta(0)  # what E-CLOCK added to the EXIF time (its fact's own correction)
 
 
 @dataclass(frozen=True, slots=True)

@@ -571,19 +571,24 @@ def _instant(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
+_NO_CORRECTION = timedelta(0)
+
+
 def _photo(photo: Row, event: Row, first_sent: datetime) -> PhotoFacts:
     captured = photo[P_CAPTURED]
     # EXIF without sub-seconds (none written, or ".000") names its second only: the photo was taken within it.
     to_the_second = captured is not None and captured.microsecond == 0
     corrected, device = event[R_TIME], event[R_DEVICE]
+    correction = _NO_CORRECTION
     if captured is not None and corrected is not None and device is not None:
         # The camera writes EXIF from the same phone clock as the fact's device time: the correction the fact got
         # (by the monotonic clock, or by the offset measured at sync) corrects it too, also when the phone's clock
         # was put right between the photo and an offline sync.
-        captured += corrected - device
+        correction = corrected - device
+        captured += correction
     return PhotoFacts(
         photo[P_ID], photo[P_PURPOSE], photo[P_SHA], photo[P_PHASH], first_sent, captured, photo[P_LAT],
-        photo[P_LON], photo[P_SOFTWARE], to_the_second,
+        photo[P_LON], photo[P_SOFTWARE], to_the_second, correction,
     )
 
 

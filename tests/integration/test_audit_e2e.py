@@ -219,6 +219,20 @@ async def test_v_leave_a_visit_elsewhere_between_arrival_and_check_out_without_a
     assert "v.leave.unrecorded" in violations, violations
 
 
+async def test_e_time_yesterdays_photo_sent_with_the_clock_set_a_day_back_only_for_the_upload_is_flagged(
+    client, phone, visit_id, as_auditor
+):
+    phone.clock.now = AGREED - timedelta(minutes=3)
+    assert (await phone.post(visit_id, "arrival", phone.fact(location=phone.location()))).status_code == 201
+    phone.clock.advance(minutes=2)
+    phone.skew = -timedelta(days=1)  # the clock set a day back, so the photo's fact matches yesterday's EXIF
+    yesterday = phone.wall().astimezone(AGREED.tzinfo).replace(tzinfo=None)
+    assert (await phone.photo(visit_id, "before", jpeg(22, exif=camera_exif(yesterday)))).status_code == 201
+
+    status, violations = await violation_codes(client, as_auditor, visit_id)
+    assert "e.time.before_arrival" in violations, violations
+
+
 @pytest.mark.parametrize(
     ("accuracy_m", "code"),
     [(8.0, "v.geofence.outside"), (5000.0, "v.geofence.unverifiable_away")],

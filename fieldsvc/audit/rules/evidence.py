@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fieldsvc.audit.findings import VIOLATION, WARNING, Finding
 from fieldsvc.audit.geometry import distance_m
 from fieldsvc.audit.timeline import AuditInput, latest_photo_time
@@ -9,41 +11,73 @@ from fieldsvc.audit.wording import local_time, minutes
 
 
 def e_time(audit: AuditInput) -> list[Finding]:
-    """The photo's own capture time within the visit (with slack); without one it only cannot be verified."""
+    """The photo's own capture time within the visit (with slack); without one it only cannot be verified.
+
+    Its EXIF is corrected like the fact that sent it. When that correction differs from the arrival's by more than
+    the clock-skew limit, the phone's clock was changed between the two, and the EXIF is also read by the clock the
+    phone had at arrival: setting the clock a day back only to send yesterday's photo must not move it into the visit.
+    """
     timeline, slack = audit.timeline, audit.policy.durations.photo_time_slack
     arrival_at = timeline.arrival.at if timeline.arrival is not None else None
     departure = timeline.departure
     zone = audit.visit.site.time_zone
+    arrival_correction = _arrival_correction(audit)
     findings = []
     for photo in audit.visit.photos:
         refs = (f"photo:{photo.photo_id}",)
-        captured = photo.captured_at
-        if captured is None:
+        if photo.captured_at is None:
             findings.append(Finding(
                 rule_id="E-TIME", code="e.time.missing", severity=WARNING,
                 message_en="the photo has no capture time in its EXIF, so when it was taken cannot be verified",
                 message_zh="照片EXIF中没有拍摄时间，无法核实拍摄时间",
                 refs=refs,
             ))
-        elif arrival_at is not None and latest_photo_time(photo) < arrival_at - slack:
-            before = minutes(arrival_at - latest_photo_time(photo))
+            continue
+        readings = [(photo.captured_at, latest_photo_time(photo), "", "")]
+        change = None if arrival_correction is None else photo.exif_correction - arrival_correction
+        if change is not None and abs(change) > audit.policy.durations.clock_skew_limit:
+            by_arrival = photo.captured_at - change
+            readings.append((
+                by_arrival, by_arrival + (latest_photo_time(photo) - photo.captured_at),
+                f" by the phone's clock as it was at arrival (changed by {minutes(abs(change))} min before this upload)",
+                f"（按到达时的手机时钟计，上传前时钟被改动 {minutes(abs(change))} 分钟）",
+            ))
+        earliest = min(readings, key=lambda reading: reading[1])
+        latest = max(readings, key=lambda reading: reading[0])
+        if arrival_at is not None and earliest[1] < arrival_at - slack:
+            captured, last_moment, how_en, how_zh = earliest
+            before = minutes(arrival_at - last_moment)
             findings.append(Finding(
                 rule_id="E-TIME", code="e.time.before_arrival", severity=VIOLATION,
-                message_en=f"photo taken at {local_time(captured, zone)}, {before} min before arrival "
+                message_en=f"photo taken at {local_time(captured, zone)}{how_en}, {before} min before arrival "
                            f"(allowed {minutes(slack)} min)",
-                message_zh=f"照片拍摄于 {local_time(captured, zone)}，早于到达 {before} 分钟（允许 {minutes(slack)} 分钟）",
+                message_zh=f"照片拍摄于 {local_time(captured, zone)}{how_zh}，早于到达 {before} 分钟"
+                           f"（允许 {minutes(slack)} 分钟）",
                 measured=-before, threshold=-minutes(slack), unit="min", refs=refs,
             ))
-        elif departure is not None and captured > departure + slack:
+        elif departure is not None and latest[0] > departure + slack:
+            captured, _, how_en, how_zh = latest
             after = minutes(captured - departure)
             findings.append(Finding(
                 rule_id="E-TIME", code="e.time.after_checkout", severity=VIOLATION,
-                message_en=f"photo taken at {local_time(captured, zone)}, {after} min after check-out "
+                message_en=f"photo taken at {local_time(captured, zone)}{how_en}, {after} min after check-out "
                            f"(allowed {minutes(slack)} min)",
-                message_zh=f"照片拍摄于 {local_time(captured, zone)}，晚于签退 {after} 分钟（允许 {minutes(slack)} 分钟）",
+                message_zh=f"照片拍摄于 {local_time(captured, zone)}{how_zh}，晚于签退 {after} 分钟"
+                           f"（允许 {minutes(slack)} 分钟）",
                 measured=after, threshold=minutes(slack), unit="min", refs=refs,
             ))
     return findings
+
+
+def _arrival_correction(audit: AuditInput) -> timedelta | None:
+    """What E-CLOCK added to the trusted arrival's device time (None without a corrected arrival check-in)."""
+    arrival = audit.timeline.arrival
+    if arrival is None:
+        return None
+    for fix in audit.timeline.fixes:
+        if f"checkin:{fix.checkin.event_id}" == arrival.ref and fix.checkin.corrected_time is not None:
+            return fix.checkin.corrected_time - fix.checkin.device_time
+    return None
 
 
 def e_place(audit: AuditInput) -> list[Finding]:

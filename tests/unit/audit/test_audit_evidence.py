@@ -45,6 +45,23 @@ def test_e_time_photo_whose_exif_names_the_second_of_the_slack_edge_passes() -> 
     assert audit(replace(visit, photos=visit.photos + (named_second,))).findings == ()
 
 
+def test_e_time_yesterdays_photo_sent_with_the_clock_set_a_day_back_for_the_upload_is_violation() -> None:
+    # The upload's offset (+24 h) moved yesterday's EXIF to 10:30 today; at arrival the clock was right.
+    laundered = replace(photo("before", at(10, 30)), exif_correction=timedelta(hours=24))
+
+    early = finding(audit(with_extra_photo(laundered)), "e.time.before_arrival")
+    assert early.measured == -1407.01  # 23 h 27 min before the arrival, by a clock then 0.8 s fast
+    assert "clock as it was at arrival" in early.message_en
+
+
+def test_e_time_a_clock_put_right_by_the_network_after_arrival_leaves_photos_in_the_visit() -> None:
+    visit = honest_urban_install()
+    five_fast = replace(visit.checkins[0], device_time=visit.checkins[0].corrected_time + timedelta(minutes=5))
+    visit = replace(visit, checkins=(five_fast, *visit.checkins[1:]))  # arrival corrected by -5 min; photos by 0
+
+    assert "E-TIME" not in {f.rule_id for f in audit(visit).findings}
+
+
 def test_e_time_photo_one_second_after_checkout_slack_is_violation() -> None:
     verdict = audit(with_extra_photo(photo("after", CHECKOUT + timedelta(minutes=15, seconds=1))))
 

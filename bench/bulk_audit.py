@@ -497,7 +497,7 @@ FLOOR_QUERIES = {
         FROM visit_event""",
     "photo": """
         SELECT id, event, visit, purpose, sha256, perceptual_hash, captured_at_utc, gps_latitude, gps_longitude,
-               software, ink_coverage
+               software, ink_coverage, fine_hash
         FROM photo WHERE status = 'accepted'""",
     "photo_match": "SELECT visit, other_photo FROM photo_match",
     "follow_up": "SELECT event, asked_at, question, customer_name, customer_phone, address, resolved_at FROM follow_up",

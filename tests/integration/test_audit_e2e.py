@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -287,6 +288,15 @@ async def test_v_clean_the_shoe_cover_photo_sent_again_as_the_site_clean_photo_i
 ):
     without_exif = jpeg(30)
     await play(phone, visit_id, Visit(shoe_photo=without_exif, clean_photo=without_exif))
+    assert await violation_codes(client, as_auditor, visit_id) == ("flagged", {"v.clean.not_new"})
+
+
+async def test_v_clean_the_shoe_cover_photo_re_encoded_as_the_site_clean_photo_is_caught(
+    client, phone, visit_id, as_auditor
+):
+    shoes = jpeg(31)
+    copy = encoded(Image.open(io.BytesIO(shoes)), "JPEG", quality=60)
+    await play(phone, visit_id, Visit(shoe_photo=shoes, clean_photo=copy))
     assert await violation_codes(client, as_auditor, visit_id) == ("flagged", {"v.clean.not_new"})
 
 

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from fieldsvc.audit.findings import VIOLATION, WARNING, Finding
 from fieldsvc.audit.geometry import distance_m
+from fieldsvc.audit.likeness import distinctive, hamming, hash_bits
 from fieldsvc.audit.timeline import AuditInput, latest_photo_time
 from fieldsvc.audit.wording import local_time, minutes
 
@@ -39,7 +40,8 @@ def e_time(audit: AuditInput) -> list[Finding]:
             by_arrival = photo.captured_at - change
             readings.append((
                 by_arrival, by_arrival + (latest_photo_time(photo) - photo.captured_at),
-                f" by the phone's clock as it was at arrival (changed by {minutes(abs(change))} min before this upload)",
+                f" by the phone's clock as it was at arrival (changed by {minutes(abs(change))} min before this "
+                "upload)",
                 f"（按到达时的手机时钟计，上传前时钟被改动 {minutes(abs(change))} 分钟）",
             ))
         earliest = min(readings, key=lambda reading: reading[1])
@@ -113,16 +115,6 @@ def e_edit(audit: AuditInput) -> list[Finding]:
     ]
 
 
-def _hash_bits(perceptual_hash: str) -> int:
-    if len(perceptual_hash) != 16:
-        raise ValueError(f"a perceptual hash is 16 hex digits, got {perceptual_hash!r}")
-    return int(perceptual_hash, 16)
-
-
-def _hamming(a: int, b: int) -> int:
-    return (a ^ b).bit_count()
-
-
 def e_reuse(audit: AuditInput) -> list[Finding]:
     """The same picture on another visit, by any technician: identical bytes or a perceptual near-duplicate."""
     visit_id = audit.visit.visit_id
@@ -136,13 +128,6 @@ def e_reuse(audit: AuditInput) -> list[Finding]:
     if not others or not audit.visit.photos:
         return []
     policy = audit.policy
-    detail = policy.reuse_min_hash_detail_bits
-
-    def distinctive(value: int) -> bool:
-        # dHash of a featureless picture (a blank wall, a covered lens) is nearly all 0 or all 1 bits, and such
-        # pictures look alike without being the same photo.
-        return detail <= value.bit_count() <= 64 - detail
-
     recorded: dict[tuple[str, str], int] = {}  # (this visit's photo, other photo): distance over every orientation
     recorded_fine: dict[tuple[str, str], int] = {}  # the same for the fine hashes, where both photos have one
     for other in others:
@@ -152,15 +137,15 @@ def e_reuse(audit: AuditInput) -> list[Finding]:
             if other.recorded_fine_distance is not None:
                 recorded_fine[pair] = min(recorded_fine.get(pair, 256), other.recorded_fine_distance)
     distinct = {(o.visit_id, o.photo_id): o for o in sorted(others, key=lambda o: (o.visit_id, o.photo_id))}
-    other_hashes = [(other, _hash_bits(other.perceptual_hash)) for other in distinct.values()]
+    other_hashes = [(other, hash_bits(other.perceptual_hash)) for other in distinct.values()]
     limit = policy.reuse_max_distance
     fine_limit = policy.reuse_max_fine_distance
     findings = []
     for photo in audit.visit.photos:
-        own_hash = _hash_bits(photo.perceptual_hash)
+        own_hash = hash_bits(photo.perceptual_hash)
         suspects = [
             (other, other_hash, distance) for other, other_hash in other_hashes
-            if (distance := min(_hamming(own_hash, other_hash), recorded.get((photo.photo_id, other.photo_id), 64)))
+            if (distance := min(hamming(own_hash, other_hash), recorded.get((photo.photo_id, other.photo_id), 64)))
             <= limit or other.sha256 == photo.sha256
         ]
         for other, other_hash, distance in suspects:
@@ -169,7 +154,7 @@ def e_reuse(audit: AuditInput) -> list[Finding]:
                 en = f"the same photo file was submitted for visit {other.visit_id}"
                 zh = f"同一张照片文件已用于另一次上门（{other.visit_id}）"
             else:
-                if not (distinctive(own_hash) and distinctive(other_hash)):
+                if not (distinctive(own_hash, policy) and distinctive(other_hash, policy)):
                     continue
                 fine = recorded_fine.get((photo.photo_id, other.photo_id))
                 if fine is not None and fine > fine_limit:

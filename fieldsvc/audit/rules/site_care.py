@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fieldsvc.audit.facts import PhotoFacts
 from fieldsvc.audit.findings import VIOLATION, Finding, refs_to
+from fieldsvc.audit.likeness import same_picture
 from fieldsvc.audit.timeline import AuditInput, latest_photo_time, photo_time
 from fieldsvc.audit.wording import minutes
 
@@ -42,11 +43,18 @@ def v_shoes(audit: AuditInput) -> list[Finding]:
     )]
 
 
+# Pictures of the visit before the work: sent again as the site-clean photo they show nothing of the clean-up.
+BEFORE_WORK_PURPOSES = frozenset({"shoe_covers", "tool_mat", "before"})
+
+
 def new_clean_photos(audit: AuditInput) -> list[PhotoFacts]:
-    """Site-clean photos that are not the very file of a photo sent for another purpose (the tool-mat photo sent
-    again as the clean-up one shows the tools coming out, not the site cleaned)."""
-    other_files = {photo.sha256 for photo in audit.visit.photos if photo.purpose != "site_clean"}
-    return [photo for photo in audit.visit.photos if photo.purpose == "site_clean" and photo.sha256 not in other_files]
+    """Site-clean photos that are not a picture from before the work again (the same file, or a copy of it)."""
+    before_work = [photo for photo in audit.visit.photos if photo.purpose in BEFORE_WORK_PURPOSES]
+    return [
+        photo for photo in audit.visit.photos
+        if photo.purpose == "site_clean"
+        and not any(same_picture(photo, earlier, audit.policy) for earlier in before_work)
+    ]
 
 
 def clean_photos_after_work(audit: AuditInput) -> list[PhotoFacts]:
@@ -66,12 +74,14 @@ def v_clean(audit: AuditInput) -> list[Finding]:
         return []  # absence is V-CLEAN missing; ordering against the signature is V-SIGN's
     fresh = new_clean_photos(audit)
     if not fresh:
-        files = {photo.sha256 for photo in clean}
+        before_work = [photo for photo in audit.visit.photos if photo.purpose in BEFORE_WORK_PURPOSES]
+        copied = [earlier for earlier in before_work if any(same_picture(p, earlier, audit.policy) for p in clean)]
         return [Finding(
             rule_id="V-CLEAN", code="v.clean.not_new", severity=VIOLATION,
-            message_en="every site-clean photo is the same file as a photo sent for another purpose in this visit",
-            message_zh="所有场地清洁照片都与本次上门中用于其他用途的照片是同一文件",
-            refs=refs_to("photo", (photo.photo_id for photo in audit.visit.photos if photo.sha256 in files)),
+            message_en="every site-clean photo is a picture from before the work (shoe covers, tool mat or "
+                       "before) sent again",
+            message_zh="所有场地清洁照片都是施工前的照片（鞋套、工作台布或施工前）重复提交",
+            refs=refs_to("photo", (photo.photo_id for photo in (*clean, *copied))),
         )]
     work_started = audit.timeline.work_started_at
     if work_started is None or clean_photos_after_work(audit):

@@ -8,7 +8,8 @@ from datetime import timedelta
 from fieldsvc.audit.facts import NoteFacts, OtherVisitPhoto, StepFacts
 
 from tests.unit.audit.builders import (
-    at, audit, codes, context, finding, honest_rural_repair, honest_urban_install, photo, policy_for, replace_photos,
+    at, audit, codes, context, finding, flipped, honest_rural_repair, honest_urban_install, photo, policy_for,
+    replace_photos,
 )
 
 ARRIVAL = at(9, 57)  # the honest urban install's arrival
@@ -148,6 +149,40 @@ def test_v_clean_the_tool_mat_photo_sent_again_as_the_site_clean_photo_is_violat
 
     not_new = finding(audit(resent), "v.clean.not_new")
     assert not_new.refs == ("photo:clean-again", "photo:tool_mat-020600")
+
+
+FINE = "3c" * 32  # a fine hash; the shoe-cover photo's copy differs from it in a few bits
+
+
+def with_shoe_photo_and_clean_photo(coarse_bits_apart: int, fine: str):  # noqa: ANN201
+    visit = honest_urban_install()
+    shoes = next(photo for photo in visit.photos if photo.purpose == "shoe_covers")
+    shoes = replace(shoes, fine_hash=FINE)
+    clean = replace(photo("site_clean", at(11, 2)), perceptual_hash=flipped(shoes.perceptual_hash, coarse_bits_apart),
+                    fine_hash=fine)
+    return replace(visit, photos=tuple(
+        shoes if p.purpose == "shoe_covers" else clean if p.purpose == "site_clean" else p for p in visit.photos
+    ))
+
+
+def test_v_clean_a_re_encoded_copy_of_the_shoe_cover_photo_as_the_site_clean_photo_is_violation() -> None:
+    copy = with_shoe_photo_and_clean_photo(coarse_bits_apart=2, fine="3c" * 31 + "3f")  # 2 of 256 fine bits
+
+    assert "v.clean.not_new" in codes(audit(copy))
+
+
+def test_v_clean_a_clean_up_photo_like_the_shoe_cover_photo_only_in_outline_passes() -> None:
+    alike = with_shoe_photo_and_clean_photo(coarse_bits_apart=2, fine="c3" * 10 + "3c" * 22)  # 80 of 256 fine bits
+
+    assert audit(alike).findings == ()
+
+
+def test_v_clean_the_after_photo_file_sent_again_as_the_site_clean_photo_passes() -> None:
+    visit = honest_urban_install()
+    after = next(photo for photo in visit.photos if photo.purpose == "after")
+    both = replace_photos(visit, "site_clean", replace(after, photo_id="clean-1", purpose="site_clean"))
+
+    assert audit(both).findings == ()
 
 
 def test_v_clean_a_new_clean_up_photo_beside_a_re_sent_one_passes() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fieldsvc.audit.facts import LeaveFacts
+from fieldsvc.audit.facts import CheckinFacts, LeaveFacts, NeighbourFix
 from fieldsvc.audit.findings import VIOLATION, Finding, refs_to
 from fieldsvc.audit.geometry import distance_m
 from fieldsvc.audit.timeline import AuditInput, Fix, fix_age
@@ -129,7 +129,8 @@ def _leaves_paired(audit: AuditInput) -> list[Finding]:
 def _away_at_other_visits(audit: AuditInput) -> list[Finding]:
     """Between arrival and check-out the technician's own fixes at other visits, precise and outside this site's
     geofence, show a departure: each must fall in a recorded leave (until the return after it; for good when the
-    technician said they would not return)."""
+    technician said they would not return). Unless the next fix of this visit is where that one was: a technician
+    who checks in next door and then checks out of here from there has left for good, only checked out late."""
     arrival, departure, policy = audit.timeline.arrival, audit.timeline.departure, audit.policy
     if arrival is None or departure is None:
         return []
@@ -145,6 +146,9 @@ def _away_at_other_visits(audit: AuditInput) -> list[Finding]:
         distance = distance_m(site.latitude, site.longitude, fix.latitude, fix.longitude)
         if distance - fix.accuracy_m <= policy.geofence_radius_m or any(start <= fix.at <= end for start, end in away):
             continue
+        back = next((own for own in audit.timeline.fixes if own.at > fix.at), None)
+        if back is not None and _same_place(fix, back.checkin):
+            continue
         reported.add(fix.visit_id)
         shown = local_time(fix.at, site.time_zone)
         findings.append(Finding(
@@ -156,6 +160,12 @@ def _away_at_other_visits(audit: AuditInput) -> list[Finding]:
             refs=(f"visit:{fix.visit_id}/checkin:{fix.event_id}",),
         ))
     return findings
+
+
+def _same_place(fix: NeighbourFix, checkin: CheckinFacts) -> bool:
+    """The two fixes cannot be told apart: their distance is within their accuracies."""
+    apart = distance_m(fix.latitude, fix.longitude, checkin.latitude, checkin.longitude)
+    return apart <= fix.accuracy_m + checkin.accuracy_m
 
 
 def _no_restore_time(leave: LeaveFacts) -> Finding:

@@ -193,6 +193,15 @@ def test_v_leave_checked_in_at_another_visit_between_arrival_and_check_out_witho
     assert unrecorded.measured == 4990.0 and unrecorded.threshold == 150.0
 
 
+def test_v_leave_checking_in_next_door_then_checking_out_of_here_from_there_is_no_leave() -> None:
+    visit = honest_urban_install()
+    next_door = fix_at_another_visit(at(11, 11), north_m=185.0, accuracy_m=8.0)  # a minute before this check-out
+    late_checkout = checkin("checkout", at(11, 12), north_m=180.0, accuracy_m=35.0)  # sent from next door
+    visit = replace(visit, checkins=(visit.checkins[0], late_checkout))
+
+    assert "V-LEAVE" not in {f.rule_id for f in audit(visit, context(neighbour_fixes=(next_door,))).findings}
+
+
 def test_v_leave_another_visit_during_a_recorded_leave_is_fine() -> None:
     elsewhere = fix_at_another_visit(at(14, 50), north_m=5_000.0)  # the rural repair left 14:40, came back 15:05
 

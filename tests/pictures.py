@@ -21,3 +21,19 @@ def shoe_covers_on(floor: tuple[int, int, int], seed: int) -> Image.Image:
         pen.ellipse((left, top, left + 260, top + 420), fill=(70 + rng.randint(-15, 15), 110, 200))
         pen.rectangle((left + 40, 0, left + 220, top + 60), fill=(40, 40, 50))
     return picture.filter(ImageFilter.GaussianBlur(2))
+
+
+def speed_test_screenshot(download_mbps: float, upload_mbps: float, latency_ms: int) -> Image.Image:
+    """A speed-test app's result screen: the same layout on every phone, only the figures differ."""
+    screen = Image.new("RGB", (720, 1280), (18, 24, 38))
+    pen = ImageDraw.Draw(screen)
+    pen.rectangle((0, 0, 720, 140), fill=(40, 120, 220))
+    pen.ellipse((160, 260, 560, 660), outline=(90, 200, 120), width=18)
+    for row, (label, value) in enumerate(
+        (("DOWNLOAD Mbps", f"{download_mbps:.1f}"), ("UPLOAD Mbps", f"{upload_mbps:.1f}"), ("PING ms", str(latency_ms)))
+    ):
+        top = 760 + row * 150
+        pen.rectangle((60, top, 660, top + 120), fill=(30, 40, 60))
+        pen.text((90, top + 20), label, fill=(150, 160, 180), font_size=28)
+        pen.text((90, top + 60), value, fill=(240, 240, 240), font_size=44)
+    return screen

@@ -12,6 +12,7 @@ from fieldsvc.audit.geometry import distance_m
 from fieldsvc.audit.policy import Policy
 
 _REST_OF_THE_SECOND = timedelta(microseconds=999_999)
+_REST_OF_THE_MILLISECOND = timedelta(microseconds=999)
 
 Presence = Literal["inside", "outside", "unverifiable", "stale"]
 
@@ -63,11 +64,12 @@ def photo_time(photo: PhotoFacts) -> datetime:
 
 
 def latest_photo_time(photo: PhotoFacts) -> datetime:
-    """The latest moment photo_time allows: EXIF that names a whole second was taken within it, so a photo taken
-    0.8 s into the second in which the work started is not "before the work"."""
-    if photo.captured_at is not None and photo.captured_to_the_second:
-        return min(photo.captured_at + _REST_OF_THE_SECOND, photo.recorded_at)
-    return photo_time(photo)
+    """The latest moment photo_time allows: EXIF names a whole second, or a millisecond with its sub-seconds, and the
+    photo was taken within it: one taken 0.8 s into the second in which the work started is not "before the work"."""
+    if photo.captured_at is None:
+        return photo_time(photo)
+    rest = _REST_OF_THE_SECOND if photo.captured_to_the_second else _REST_OF_THE_MILLISECOND
+    return min(photo.captured_at + rest, photo.recorded_at)
 
 
 def trusted_checkin_time(checkin: CheckinFacts, policy: Policy) -> tuple[datetime, TimeSource]:

@@ -82,6 +82,9 @@ SIGNATURE = "signature"
 EXIF_TEXT_LENGTH = 128  # the width of the EXIF text columns; EXIF itself sets no limit
 # Photo ingests take turns from indexing to matching, so two near-duplicates arriving together still see each other.
 REUSE_LOCK_KEY = 0x2E05E
+# Screenshots of one speed-test app are laid out alike, and two real tests' results differ in a few digits only: for
+# them, as for signatures, only the very same file is reuse.
+EXACT_REUSE_ONLY = frozenset({"test_result"})
 # The server's confirmation of a presigned upload is a fact with an id derived from the photo's, claimed once.
 CONFIRMATION_NAMESPACE = UUID("6f1d0c52-8d0e-4c55-9a51-0d1f3bb1c0de")
 
@@ -176,7 +179,7 @@ def accepted_image(scope: FactScope, image: ProcessedImage, purpose: str, photo_
         if purpose == SIGNATURE:
             await record_signature_reuse(photo_id, visit["id"], image)
         else:
-            await record_reuse(photo_id, visit["id"], image)
+            await record_reuse(photo_id, visit["id"], image, by_likeness=purpose not in EXACT_REUSE_ONLY)
 
     details = {
         "photo_id": photo_id,
@@ -202,13 +205,16 @@ async def record_signature_reuse(photo_id: UUID, visit_id: UUID, image: Processe
     await repository.insert_matches(matches)
 
 
-async def record_reuse(photo_id: UUID, visit_id: UUID, image: ProcessedImage) -> None:
-    """E-REUSE: index the photo's hash bands and record, both ways, each photo of another visit it repeats."""
+async def record_reuse(photo_id: UUID, visit_id: UUID, image: ProcessedImage, *, by_likeness: bool) -> None:
+    """E-REUSE: record, both ways, each photo of another visit this one repeats: the same file, or (by_likeness) a
+    perceptual near-duplicate, found through the hash bands this photo is then indexed under too."""
     await repository.take_turn(REUSE_LOCK_KEY)
-    await repository.insert_bands(photo_id, reuse.band_keys(image.perceptual_hash))
-    matches: list[PhotoMatch] = []
     orientations = (image.perceptual_hash, *image.turned_hashes)  # a copy turned or mirrored is still a copy
-    probes = sorted({key for turned in orientations for key in reuse.probe_keys(turned)})
+    probes: list[int] = []
+    if by_likeness:
+        await repository.insert_bands(photo_id, reuse.band_keys(image.perceptual_hash))
+        probes = sorted({key for turned in orientations for key in reuse.probe_keys(turned)})
+    matches: list[PhotoMatch] = []
     for other in await repository.reuse_candidates(visit_id, probes, image.sha256):
         identical = other["sha256"] == image.sha256
         distance = min(perceptual_distance(turned, other["perceptual_hash"]) for turned in orientations)

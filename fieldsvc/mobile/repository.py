@@ -119,7 +119,7 @@ async def insert_bands(photo_id: UUID, band_keys: Iterable[int]) -> None:
 async def reuse_candidates(visit_id: UUID, probe_keys: list[int], sha256: str) -> list[Row]:
     """E-REUSE: accepted photos (never signatures) of other visits that share a probed band or the exact bytes."""
     banded = PhotoHashBand.photo
-    by_band = await PhotoHashBand.select(
+    by_band = probe_keys and await PhotoHashBand.select(
         banded.id.as_alias("id"),
         banded.visit.as_alias("visit"),
         banded.sha256.as_alias("sha256"),

@@ -26,7 +26,7 @@ from tests.integration.mobile_builders import (  # noqa: F401 - the phones and v
     signature_png,
     visit_id,
 )
-from tests.pictures import shoe_covers_on
+from tests.pictures import shoe_covers_on, speed_test_screenshot
 
 
 async def test_e_image_png_named_jpg_is_accepted_as_png(phone, visit_id):
@@ -233,6 +233,27 @@ async def test_e_reuse_two_shoe_cover_photos_alike_in_outline_are_not_reuse(
     assert [(m["distance"] <= 6, m["fine_distance"] > 16) for m in matches] == [(True, True), (True, True)]
     evidence = (await client.get(f"/v1/review/visits/{other_visit_id}", headers=as_auditor)).json()
     assert not [f for f in evidence["verdict"]["findings"] if f["code"].startswith("e.reuse")]
+
+
+async def test_e_reuse_two_speed_test_screenshots_of_one_app_are_not_reuse(phone, other_phone, visit_id, other_visit_id):
+    first = encoded(speed_test_screenshot(312.4, 48.2, 11), "PNG")
+    second = encoded(speed_test_screenshot(305.2, 49.9, 14), "PNG")  # alike to within 4 of 256 fine bits
+
+    await phone.photo(visit_id, "test_result", first)
+    await other_phone.photo(other_visit_id, "test_result", second)
+
+    assert await PhotoMatch.count() == 0
+
+
+async def test_e_reuse_the_same_speed_test_screenshot_file_on_another_visit_is_reuse(
+    phone, other_phone, visit_id, other_visit_id
+):
+    screenshot = encoded(speed_test_screenshot(312.4, 48.2, 11), "PNG")
+
+    await phone.photo(visit_id, "test_result", screenshot)
+    await other_phone.photo(other_visit_id, "test_result", screenshot)
+
+    assert [m["identical"] for m in await PhotoMatch.select()] == [True, True]
 
 
 async def test_e_reuse_different_pictures_and_the_same_visit_are_no_reuse(phone, other_phone, visit_id, other_visit_id):

@@ -19,9 +19,10 @@ def e_mock(audit: AuditInput) -> list[Finding]:
         for fix in audit.timeline.fixes if fix.checkin.mock
     ]
     # (trusted time, event id, latitude, longitude, accuracy, other visit's id or "" for this visit's own fixes)
+    # A stale fix says where the phone was some time before its check-in, not at it: no speed from it either.
     points = [
         (fix.at, fix.checkin.event_id, fix.checkin.latitude, fix.checkin.longitude, fix.checkin.accuracy_m, "")
-        for fix in audit.timeline.fixes
+        for fix in audit.timeline.fixes if fix.presence != "stale"
     ]
     points += [
         (neighbour.at, neighbour.event_id, neighbour.latitude, neighbour.longitude, neighbour.accuracy_m,

@@ -62,6 +62,17 @@ def test_e_time_a_clock_put_right_by_the_network_after_arrival_leaves_photos_in_
     assert "E-TIME" not in {f.rule_id for f in audit(visit).findings}
 
 
+def test_e_time_photo_whose_exif_names_the_millisecond_of_the_slack_edge_passes() -> None:
+    arrival = honest_urban_install().checkins[0]
+    late_by = timedelta(microseconds=10_994)  # the arrival is at .010994; EXIF sub-seconds say .010
+    moved = replace(arrival, device_time=arrival.device_time + late_by, corrected_time=arrival.corrected_time + late_by,
+                    received_at=arrival.received_at + late_by)
+    visit = replace(honest_urban_install(), checkins=(moved, *honest_urban_install().checkins[1:]))
+    edge = replace(photo("before", ARRIVAL - timedelta(minutes=15) + timedelta(milliseconds=10)), recorded_at=ARRIVAL)
+
+    assert audit(replace(visit, photos=visit.photos + (edge,))).findings == ()
+
+
 def test_e_time_photo_one_second_after_checkout_slack_is_violation() -> None:
     verdict = audit(with_extra_photo(photo("after", CHECKOUT + timedelta(minutes=15, seconds=1))))
 

@@ -271,6 +271,14 @@ def test_e_mock_a_coarse_fix_in_between_does_not_hide_an_impossible_speed() -> N
     assert speed.refs == ("visit:visit-0/checkin:prev-checkout", "checkin:arrival-015700")
 
 
+def test_e_mock_a_stale_first_fix_followed_by_a_fresh_one_is_no_speed() -> None:
+    cached = checkin("arrival", at(9, 56, 30), event_id="cached", north_m=12_000.0, fix_age_s=14 * 60)
+    visit = honest_urban_install()  # its own arrival, fresh and at the site, follows at 09:57
+    visit = replace(visit, checkins=(cached, *visit.checkins))
+
+    assert "e.mock.impossible_speed" not in codes(audit(visit))
+
+
 def test_e_mock_a_plausible_drive_between_visits_is_fine() -> None:
     far_lat, far_lon = moved(30_000.0, 0.0)  # 30 km in 20 minutes: 90 km/h
     previous = NeighbourFix("prev-checkout", "visit-0", at(9, 37), far_lat, far_lon, 10.0)

@@ -53,21 +53,19 @@ class AuditInput:
 
 
 def photo_time(photo: PhotoFacts) -> datetime:
-    """The photo's own capture time when its EXIF has one, else when the app recorded it (the earliest it can be).
-
-    Never later than the app recorded it: EXIF is the phone's to write, and a picture dated after the fact that
-    sent it (a clean-up photo sent before the tools came out, dated after) was not taken then.
-    """
-    if photo.captured_at is None:
-        return photo.recorded_at
-    return min(photo.captured_at, photo.recorded_at)
+    """When the photo says it was taken: its EXIF capture time, else when the app recorded it. Rules that need a
+    photo taken before something read this: a fact dated before its own EXIF (backdated to hide a late shoe-cover
+    photo) does not move the picture earlier."""
+    return photo.captured_at if photo.captured_at is not None else photo.recorded_at
 
 
 def latest_photo_time(photo: PhotoFacts) -> datetime:
-    """The latest moment photo_time allows: EXIF names a whole second, or a millisecond with its sub-seconds, and the
-    photo was taken within it: one taken 0.8 s into the second in which the work started is not "before the work"."""
+    """The latest the photo can have been taken, which rules that need it taken after something read: within the
+    second (or, with sub-seconds, the millisecond) its EXIF names, so one taken 0.8 s into the second in which the
+    work started is not "before the work"; and never after the fact that sent it, since EXIF is the phone's to
+    write (a clean-up photo sent before the tools came out, dated after, was not taken after)."""
     if photo.captured_at is None:
-        return photo_time(photo)
+        return photo.recorded_at
     rest = _REST_OF_THE_SECOND if photo.captured_to_the_second else _REST_OF_THE_MILLISECOND
     return min(photo.captured_at + rest, photo.recorded_at)
 

@@ -29,11 +29,13 @@ def e_mock(audit: AuditInput) -> list[Finding]:
          neighbour.visit_id)
         for neighbour in audit.context.neighbour_fixes if neighbour.visit_id != audit.visit.visit_id
     ]
-    # A fix too coarse to prove where the phone was proves no speed either, and must not break the chain between two
-    # precise ones (a 60 km "accuracy" fix slipped in between hid a 61 km jump in 42 s).
-    points = sorted(point for point in points if point[4] <= audit.policy.accuracy_limit_m)
+    points.sort()
+    # Consecutive fixes, and consecutive precise ones: a coarse fix slipped in between (60 km "accuracy") must not
+    # break the chain, and a coarse end point still counts what its accuracy circle cannot explain.
+    precise = [point for point in points if point[4] <= audit.policy.accuracy_limit_m]
+    pairs = sorted({*zip(points, points[1:]), *zip(precise, precise[1:])})
     limit = audit.policy.impossible_speed_kmh
-    for start, end in zip(points, points[1:]):
+    for start, end in pairs:
         if start[5] and end[5]:
             continue  # two neighbouring fixes are their own visits' business
         # Only the distance the two accuracy circles cannot explain counts, so GPS jitter is never "speed".

@@ -31,8 +31,12 @@ def v_geofence(audit: AuditInput) -> list[Finding]:
             ))
         elif fix.presence == "stale":
             age = minutes(fix_age(checkin, fix.at))
+            # Away as well (were it fresh, outside) and no check-in of its kind proves presence: like a coarse fix
+            # from afar, an old fix from 5 km away must not stand for an arrival.
+            away = fix.distance_m - checkin.accuracy_m > policy.geofence_radius_m and not _presence_proven(fix, audit)
             findings.append(Finding(
-                rule_id="V-GEOFENCE", code="v.geofence.stale_fix", severity=policy.unverifiable_location_severity,
+                rule_id="V-GEOFENCE", code="v.geofence.stale_away" if away else "v.geofence.stale_fix",
+                severity=VIOLATION if away else policy.unverifiable_location_severity,
                 message_en=f"location unverifiable: the {checkin.kind} location fix was {age} min old at the "
                            f"check-in (limit {minutes(policy.durations.fix_max_age)} min)",
                 message_zh=f"位置无法核实：{kind_zh}签到所用定位已是 {age} 分钟前的"
@@ -76,7 +80,12 @@ def _away_and_unproven(fix: Fix, audit: AuditInput) -> bool:
     policy = audit.policy
     if fix.distance_m <= policy.geofence_radius_m + policy.accuracy_limit_m:
         return False
-    return not any(
+    return not _presence_proven(fix, audit)
+
+
+def _presence_proven(fix: Fix, audit: AuditInput) -> bool:
+    """A check-in of the same kind inside the geofence (and not mock) proves the phone was at the site then."""
+    return any(
         other.checkin.kind == fix.checkin.kind and other.presence == "inside" and not other.checkin.mock
         for other in audit.timeline.fixes
     )
@@ -137,11 +146,14 @@ def _away_at_other_visits(audit: AuditInput) -> list[Finding]:
     returns = sorted(fix.at for fix in audit.timeline.fixes if fix.checkin.kind == "return")
     away: list[tuple[datetime, datetime]] = []
     for leave in audit.visit.leaves:
-        back = next((at for at in returns if at >= leave.left_at), None) if leave.will_return else None
+        if leave.left_at < arrival.at:
+            continue  # a leave dated before the arrival leaves nothing
+        back = next((at for at in returns if at >= leave.left_at), None)  # a return ends even a "for good" leave
         away.append((leave.left_at, back or departure))
     site, findings, reported = audit.visit.site, [], set()
     for fix in sorted(audit.context.neighbour_fixes, key=lambda fix: (fix.at, fix.event_id)):
-        if not arrival.at < fix.at < departure or fix.visit_id in reported or fix.accuracy_m > policy.accuracy_limit_m:
+        # Coarse fixes count too: the test below takes the whole accuracy circle (a fix 5 km away at 150 m is away).
+        if not arrival.at < fix.at < departure or fix.visit_id in reported:
             continue
         distance = distance_m(site.latitude, site.longitude, fix.latitude, fix.longitude)
         if distance - fix.accuracy_m <= policy.geofence_radius_m or any(start <= fix.at <= end for start, end in away):

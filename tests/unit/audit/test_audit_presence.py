@@ -202,6 +202,27 @@ def test_v_leave_checking_in_next_door_then_checking_out_of_here_from_there_is_n
     assert "V-LEAVE" not in {f.rule_id for f in audit(visit, context(neighbour_fixes=(next_door,))).findings}
 
 
+def test_v_leave_another_visit_checked_in_coarsely_far_away_is_still_a_leave() -> None:
+    elsewhere = fix_at_another_visit(at(10, 30), north_m=5_000.0, accuracy_m=150.0)
+
+    assert "v.leave.unrecorded" in codes(audit(honest_urban_install(), context(neighbour_fixes=(elsewhere,))))
+
+
+def test_v_leave_a_leave_for_good_ends_at_the_return_that_follows_it_anyway() -> None:
+    visit = honest_rural_repair()  # left 14:40 and came back 15:05
+    visit = replace(visit, leaves=(LeaveFacts("leave-1", at(14, 40), will_return=False, restore_by=at(18, 0)),))
+    later = fix_at_another_visit(at(15, 20), north_m=5_000.0)  # after the return, before the 15:50 check-out
+
+    assert "v.leave.unrecorded" in codes(audit(visit, context(neighbour_fixes=(later,))))
+
+
+def test_v_leave_a_leave_dated_before_the_arrival_covers_nothing() -> None:
+    visit = replace(honest_urban_install(), leaves=(LeaveFacts("early", at(9, 50), False, restore_by=at(18, 0)),))
+    elsewhere = fix_at_another_visit(at(10, 30), north_m=5_000.0)
+
+    assert "v.leave.unrecorded" in codes(audit(visit, context(neighbour_fixes=(elsewhere,))))
+
+
 def test_v_leave_another_visit_during_a_recorded_leave_is_fine() -> None:
     elsewhere = fix_at_another_visit(at(14, 50), north_m=5_000.0)  # the rural repair left 14:40, came back 15:05
 
@@ -225,6 +246,21 @@ def test_v_geofence_a_check_in_with_a_fix_three_hours_old_cannot_prove_presence(
 
     found = finding(audit(replace_checkin(honest_urban_install(), "arrival", stale)), "v.geofence.stale_fix")
     assert (found.severity, found.measured, found.threshold) == ("warning", 180.0, 10.0)
+
+
+def test_v_geofence_a_stale_fix_from_five_km_away_standing_for_the_arrival_is_violation() -> None:
+    stale_far = checkin("arrival", at(9, 58), north_m=5_000.0, fix_age_s=11 * 60)
+
+    found = finding(audit(replace_checkin(honest_urban_install(), "arrival", stale_far)), "v.geofence.stale_away")
+    assert found.severity == "violation"
+
+
+def test_v_geofence_a_stale_fix_from_afar_followed_by_a_fresh_one_at_the_site_stays_a_warning() -> None:
+    visit = honest_urban_install()
+    stale_far = checkin("arrival", at(9, 56), event_id="cached", north_m=5_000.0, fix_age_s=11 * 60)
+    visit = replace(visit, checkins=(stale_far, *visit.checkins))
+
+    assert codes(audit(visit)) == {"v.geofence.stale_fix"}
 
 
 def test_v_geofence_a_fix_at_the_age_limit_still_proves_presence() -> None:
@@ -277,6 +313,15 @@ def test_e_mock_a_stale_first_fix_followed_by_a_fresh_one_is_no_speed() -> None:
     visit = replace(visit, checkins=(cached, *visit.checkins))
 
     assert "e.mock.impossible_speed" not in codes(audit(visit))
+
+
+def test_e_mock_a_coarse_end_point_still_counts_what_its_accuracy_cannot_explain() -> None:
+    far_lat, far_lon = moved(30_000.0, 0.0)
+    previous = NeighbourFix("prev-checkout", "visit-0", at(9, 47), far_lat, far_lon, 10.0)
+    coarse = checkin("arrival", at(9, 57), north_m=20.0, accuracy_m=150.0)  # 30 km in 10 min, give or take 160 m
+    visit = replace_checkin(honest_urban_install(), "arrival", coarse)
+
+    assert "e.mock.impossible_speed" in codes(audit(visit, context(neighbour_fixes=(previous,))))
 
 
 def test_e_mock_a_plausible_drive_between_visits_is_fine() -> None:

@@ -192,6 +192,21 @@ def test_v_clean_a_new_clean_up_photo_beside_a_re_sent_one_passes() -> None:
     assert audit(both).findings == ()
 
 
+def test_v_shoes_a_late_photo_whose_fact_was_backdated_is_still_late() -> None:
+    backdated = replace(photo("shoe_covers", ARRIVAL + timedelta(minutes=17)), recorded_at=ARRIVAL)
+    visit = urban_with_shoe_photo_at(ARRIVAL)  # then the photo replaced by the backdated one
+    visit = replace_photos(visit, "shoe_covers", backdated)
+
+    assert finding(audit(visit), "v.shoes.late").measured == 17.0
+
+
+def test_v_sign_a_clean_up_photo_taken_after_the_signature_whose_fact_was_backdated_is_caught() -> None:
+    visit = honest_urban_install()  # signed at 11:05
+    backdated = replace(photo("site_clean", at(11, 7)), recorded_at=at(11, 4))
+
+    assert "v.sign.before_clean" in codes(audit(replace_photos(visit, "site_clean", backdated)))
+
+
 def test_v_sign_blank_signature_is_violation() -> None:
     visit = honest_urban_install()
     visit = replace(visit, signature=replace(visit.signature, ink_ratio=0.0))

@@ -136,10 +136,11 @@ def _leaves_paired(audit: AuditInput) -> list[Finding]:
 
 
 def _away_at_other_visits(audit: AuditInput) -> list[Finding]:
-    """Between arrival and check-out the technician's own fixes at other visits, precise and outside this site's
-    geofence, show a departure: each must fall in a recorded leave (until the return after it; for good when the
-    technician said they would not return). Unless the next fix of this visit is where that one was: a technician
-    who checks in next door and then checks out of here from there has left for good, only checked out late."""
+    """Between arrival and check-out the technician's own fixes at other visits, outside this site's geofence by
+    their whole accuracy circle, show a departure: each must fall in a recorded leave (from the leave, made after
+    the arrival, to the return that follows it, or to the check-out). Unless the next fix of this visit is where
+    that one was: a technician who checks in next door and then checks out of here from there has left for good,
+    only checked out late."""
     arrival, departure, policy = audit.timeline.arrival, audit.timeline.departure, audit.policy
     if arrival is None or departure is None:
         return []

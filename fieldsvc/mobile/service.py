@@ -65,6 +65,9 @@ ConsentScopeRequired = api_error(
 ShoeReasonRequired = api_error(
     422, "step.shoe_reason_required", "V-SHOES: at a rural site the shoe-cover step needs the reason as its note."
 )
+RestoreByBeforeLeave = api_error(
+    422, "leave.restore_by_before_leave", "V-LEAVE: restoreBy is when service is back for the customer: after the leave."
+)
 RestoreByRequired = api_error(
     422, "leave.restore_by_required", "V-LEAVE: when not coming back, give restoreBy, as promised to the customer."
 )
@@ -221,6 +224,8 @@ def step(body: Step, scope: FactScope) -> Outcome:
 def leave(body: Leave, scope: FactScope) -> Outcome:
     if not body.will_return and body.restore_by is None:
         raise RestoreByRequired()
+    if body.restore_by is not None and body.restore_by <= body.device_time:
+        raise RestoreByBeforeLeave()
     return Outcome()
 
 

@@ -47,9 +47,13 @@ def v_shoes(audit: AuditInput) -> list[Finding]:
 BEFORE_WORK_PURPOSES = frozenset({"shoe_covers", "tool_mat", "before"})
 
 
+def _before_work_photos(audit: AuditInput) -> list[PhotoFacts]:
+    return [photo for photo in audit.visit.photos if photo.purpose in BEFORE_WORK_PURPOSES]
+
+
 def new_clean_photos(audit: AuditInput) -> list[PhotoFacts]:
     """Site-clean photos that are not a picture from before the work again (the same file, or a copy of it)."""
-    before_work = [photo for photo in audit.visit.photos if photo.purpose in BEFORE_WORK_PURPOSES]
+    before_work = _before_work_photos(audit)
     return [
         photo for photo in audit.visit.photos
         if photo.purpose == "site_clean"
@@ -74,8 +78,10 @@ def v_clean(audit: AuditInput) -> list[Finding]:
         return []  # absence is V-CLEAN missing; ordering against the signature is V-SIGN's
     fresh = new_clean_photos(audit)
     if not fresh:
-        before_work = [photo for photo in audit.visit.photos if photo.purpose in BEFORE_WORK_PURPOSES]
-        copied = [earlier for earlier in before_work if any(same_picture(p, earlier, audit.policy) for p in clean)]
+        copied = [
+            earlier for earlier in _before_work_photos(audit)
+            if any(same_picture(photo, earlier, audit.policy) for photo in clean)
+        ]
         return [Finding(
             rule_id="V-CLEAN", code="v.clean.not_new", severity=VIOLATION,
             message_en="every site-clean photo is a picture from before the work (shoe covers, tool mat or "

@@ -595,6 +595,7 @@ class CpuMeter:
         return {
             "loadgen": time.process_time(),
             "server": _process_cpu(self.server_pid) if self.server_pid else 0.0,
+            "auditor": sum(_process_cpu(pid) for pid in _descendants(self.server_pid)) if self.server_pid else 0.0,
             "postgres": _postgres_cpu(self.database),
             "machine": _machine_busy(),
         }
@@ -605,6 +606,7 @@ class CpuMeter:
         postgres = sum(cpu - start["postgres"].get(pid, 0.0) for pid, cpu in end["postgres"].items())
         shares = {
             "server": (end["server"] - start["server"]) / wall,
+            "auditor": max(0.0, end["auditor"] - start["auditor"]) / wall,
             "postgres": postgres / wall,
             "loadgen": (end["loadgen"] - start["loadgen"]) / wall,
         }
@@ -612,6 +614,8 @@ class CpuMeter:
         shares["other"] = max(0.0, machine - sum(shares.values()))
         if not self.server_pid:
             del shares["server"]
+        if not shares.get("auditor"):
+            shares.pop("auditor", None)
         return shares
 
 
@@ -624,6 +628,21 @@ def _process_cpu(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+
+
+def _descendants(pid: int) -> list[int]:
+    """A server's child processes and theirs: `fieldsvc serve` on PostgreSQL runs its auditor in one."""
+    found, waiting = [], [pid]
+    while waiting:
+        parent = waiting.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            try:
+                children = [int(child) for child in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            found += children
+            waiting += children
+    return found
 
 
 def _postgres_cpu(database: str | None) -> dict[int, float]:
@@ -717,8 +736,11 @@ async def wait_for_quiet(max_wait: float = 30.0, busy_limit: float = 0.25) -> st
             return f"machine NOT quiet: {busy * 100:.0f}% of a core busy with other work after {waited:.0f} s"
 
 
+CPU_PARTIES = ("server", "auditor", "postgres", "loadgen", "other")
+
+
 def cpu_note(cpu: dict[str, float]) -> str:
-    return ", ".join(f"{name} {share * 100:.0f}%" for name, share in cpu.items())
+    return ", ".join(f"{name} {cpu[name] * 100:.0f}%" for name in CPU_PARTIES if name in cpu)
 
 
 def database_name(url: str) -> str:

@@ -196,11 +196,14 @@ def checkin_requests(visits: list[common.SeededVisit], tokens: dict[str, str], r
 
 
 def row(label: str, result: LoadResult) -> str:
-    server_ms = result.cpu.get("server", 0) * result.seconds / max(result.requests, 1) * 1000
-    pg_ms = result.cpu.get("postgres", 0) * result.seconds / max(result.requests, 1) * 1000
+    per_request = {
+        name: result.cpu.get(name, 0) * result.seconds / max(result.requests, 1) * 1000
+        for name in ("server", "auditor", "postgres")
+    }
     return (
         f"{label:<22} {result.rps:>8.0f} {result.ms(50):>8.1f} {result.ms(99):>8.1f} {result.errors:>6d}"
-        f"   {server_ms:>6.2f} {pg_ms:>6.2f}   {common.cpu_note(result.cpu)}"
+        f"   {per_request['server']:>6.2f} {per_request['auditor']:>7.2f} {per_request['postgres']:>6.2f}"
+        f"   {common.cpu_note(result.cpu)}"
     )
 
 
@@ -242,8 +245,8 @@ async def measure(args, seeded, tokens, real: Server, bare: Server, dsn: str, rn
     if args.trace:
         print("NOTE: fieldsvc runs with timers around its main steps (--trace); they are printed at the end.")
     print()
-    print(f"{'round':<22} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}   {'CPU ms/request':>13}   CPU share")
-    print(f"{'':<22} {'':>8} {'':>8} {'':>8} {'':>6}   {'server':>6} {'pg':>6}")
+    print(f"{'round':<22} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}   {'CPU ms/request':>21}   CPU share")
+    print(f"{'':<22} {'':>8} {'':>8} {'':>8} {'':>6}   {'server':>6} {'auditor':>7} {'pg':>6}")
     for round_no in range(1, args.rounds + 1):
         for name in ("bare", "fieldsvc"):
             server, make = sides[name]
@@ -270,7 +273,8 @@ async def measure(args, seeded, tokens, real: Server, bare: Server, dsn: str, rn
             sum(p.requests for p in parts), sum(p.seconds for p in parts), [x for p in parts for x in p.latencies],
             sum((p.statuses for p in parts), start=common.Counter()),
         )
-        merged.cpu = {k: sum(p.cpu[k] * p.seconds for p in parts) / merged.seconds for k in parts[0].cpu}
+        names = {name for part in parts for name in part.cpu}
+        merged.cpu = {k: sum(p.cpu.get(k, 0.0) * p.seconds for p in parts) / merged.seconds for k in names}
         return merged
 
     real_total, bare_total = total("fieldsvc"), total("bare")

@@ -65,12 +65,16 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         db.bind_engine(ctx.engine)
         if owns_database:
             await db.open_database(ctx.engine)
-        auditor = asyncio.create_task(run_auditor(ctx), name="fieldsvc-auditor")
+        # `fieldsvc serve` tells its HTTP workers `external` when it runs the auditor in a process of its own; an app
+        # made any other way (tests, another ASGI server) audits in the background unless told so.
+        inline = ctx.settings.auditor != "external"
+        auditor = asyncio.create_task(run_auditor(ctx), name="fieldsvc-auditor") if inline else None
         try:
             yield
         finally:
-            auditor.cancel()
-            await asyncio.gather(auditor, return_exceptions=True)
+            if auditor is not None:
+                auditor.cancel()
+                await asyncio.gather(auditor, return_exceptions=True)
             if owns_database:
                 await db.close_database(ctx.engine)
 

@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import logging
 import logging.config
+import os
+import signal
 import sys
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -35,8 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     blobs.add_argument("action", choices=["cleanup"])
     blobs.add_argument("--grace-minutes", type=int, default=60, help="spare blobs younger than this (uploads in flight)")
     blobs.add_argument("--dry-run", action="store_true", help="count orphans, delete nothing")
-    audit = commands.add_parser("audit", help="re-audit visits in bulk (A-REAUDIT); safe to interrupt and re-run")
-    audit.add_argument("action", choices=["rerun"])
+    audit = commands.add_parser(
+        "audit",
+        help="rerun: re-audit visits in bulk (A-REAUDIT; safe to interrupt and re-run); "
+        "work: audit due visits until stopped (for FIELDSVC_AUDITOR=external)",
+    )
+    audit.add_argument("action", choices=["rerun", "work"])
     audit.add_argument("--from", dest="start", type=date.fromisoformat, help="first agreed date (default zone)")
     audit.add_argument("--to", dest="end", type=date.fromisoformat, help="last agreed date, inclusive")
     args = parser.parse_args(argv)
@@ -52,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(verify(settings))
     if args.command == "blobs":
         return asyncio.run(cleanup_blobs(settings, timedelta(minutes=args.grace_minutes), args.dry_run))
+    if args.command == "audit" and args.action == "work":
+        from fieldsvc.verdicts.process import audit_forever
+
+        asyncio.run(audit_forever(settings))
+        return 0
     if args.command == "audit":
         return asyncio.run(rerun_audit(settings, args.start, args.end))
     asyncio.run(prepare(settings, demo=args.command == "demo"))
@@ -75,9 +86,32 @@ async def prepare(settings: Settings, demo: bool) -> None:
 
 
 def serve_http(settings: Settings, host: str | None, port: int | None, workers: int) -> int:
+    """uvicorn's workers, and beside them the auditor process when the settings place it there."""
+    from fieldsvc.verdicts.process import AuditorProcess
+
+    auditor = AuditorProcess() if settings.auditor_place == "process" else None
+    if auditor is not None:
+        # The factory re-reads FIELDSVC_* in each worker process, so every worker gets the same settings: this one too.
+        os.environ["FIELDSVC_AUDITOR"] = "external"
+        # uvicorn shuts down gracefully on SIGTERM and then raises it again with the handler found before it: by
+        # default that ends the process at once, and the auditor would be left to notice it was orphaned.
+        signal.signal(signal.SIGTERM, _exit_quietly)
+        auditor.start()
+    try:
+        _run_uvicorn(settings, host, port, workers)
+    finally:
+        if auditor is not None:
+            auditor.stop()
+    return 0
+
+
+def _exit_quietly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def _run_uvicorn(settings: Settings, host: str | None, port: int | None, workers: int) -> None:
     import uvicorn
 
-    # The factory re-reads FIELDSVC_* in each worker process, so every worker gets the same settings.
     uvicorn.run(
         "fieldsvc.app:create_app",
         factory=True,
@@ -88,7 +122,6 @@ def serve_http(settings: Settings, host: str | None, port: int | None, workers: 
         log_config=logging_config(settings.log_level),
         access_log=False,  # fieldsvc.access logs every answer, with its request id
     )
-    return 0
 
 
 def write_spec(settings: Settings, check: bool) -> int:

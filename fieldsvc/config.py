@@ -10,6 +10,9 @@ from typing import Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
+AUDITOR_PLACES = ("auto", "process", "inline", "external")
+
+
 class SettingsError(ValueError):
     """A FIELDSVC_* variable has a value that cannot be used."""
 
@@ -24,6 +27,10 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
+    # Where `fieldsvc serve` re-audits visits and chains the trail (A-REAUDIT, A-TRAIL): `process` (one auditor
+    # process beside the HTTP workers), `inline` (a background task in each HTTP worker), `external` (neither: run
+    # `fieldsvc audit work` elsewhere), `auto` (process on PostgreSQL; inline on SQLite, whose one writer it shares).
+    auditor: str = "auto"
 
     blob_backend: str = "local"  # local | s3
     s3_bucket: str = "fieldsvc-evidence"
@@ -68,6 +75,8 @@ class Settings:
             ZoneInfo(self.default_time_zone)
         except (ZoneInfoNotFoundError, ValueError) as error:
             raise SettingsError(f"FIELDSVC_DEFAULT_TIME_ZONE: unknown zone {self.default_time_zone!r}") from error
+        if self.auditor not in AUDITOR_PLACES:
+            raise SettingsError(f"FIELDSVC_AUDITOR must be one of {', '.join(AUDITOR_PLACES)}")
         if self.blob_backend not in ("local", "s3"):
             raise SettingsError("FIELDSVC_BLOB_BACKEND must be 'local' or 's3'")
         if not (0 <= self.quiet_hours_end < 24 and 0 <= self.quiet_hours_start < 24):
@@ -82,6 +91,13 @@ class Settings:
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{Path(self.data_dir) / 'fieldsvc.sqlite'}"
+
+    @property
+    def auditor_place(self) -> str:
+        """`auto` resolved: process, inline or external."""
+        if self.auditor != "auto":
+            return self.auditor
+        return "inline" if self.effective_database_url.startswith("sqlite") else "process"
 
     @property
     def blob_dir(self) -> Path:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Awaitable, Callable
 from uuid import UUID
 
 from litestar import Request
@@ -24,11 +24,14 @@ class Caller:
     technician_id: UUID | None
 
 
-def allow(*roles: str) -> Callable[[ASGIConnection, BaseRouteHandler], None]:
-    """A guard admitting the given roles (admin is always admitted except to technician-only routes)."""
+def allow(*roles: str) -> Callable[[ASGIConnection, BaseRouteHandler], Awaitable[None]]:
+    """A guard admitting the given roles (admin is always admitted except to technician-only routes).
+
+    A coroutine although it awaits nothing: Litestar runs a plain function guard in a worker thread, a hop per request.
+    """
     admitted = set(roles) | ({"admin"} if roles != ("technician",) else set())
 
-    def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    async def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
         caller: Caller = connection.user
         if caller.role not in admitted:
             raise Forbidden(f"This needs the role {' or '.join(sorted(admitted))}; you are {caller.role}.")

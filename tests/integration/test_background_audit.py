@@ -13,7 +13,8 @@ from fieldsvc.trail.service import verify_trail
 from fieldsvc.verdicts import outbox
 from fieldsvc.verdicts.sweep import mark_overdue
 from tests.conftest import login
-from tests.integration.mobile_builders import assigned_visit, phone, trail_entries, visit_id  # noqa: F401 - fixtures
+from fieldsvc.verdicts.service import affected_visits
+from tests.integration.mobile_builders import AGREED, assigned_visit, phone, trail_entries, visit_id  # noqa: F401
 
 WAIT_SECONDS = 10.0
 
@@ -161,3 +162,18 @@ async def test_b_repair_a_standard_repair_is_not_swept_before_its_48_hours(clien
     clock.advance(hours=30)  # past the 24 h of the other tiers, within the standard tier's 48 h
 
     assert await mark_overdue(app.state.ctx.policies, clock()) == 0
+
+
+async def test_new_fixes_days_apart_re_audit_the_technicians_visits_near_each_not_those_in_between(
+    client, phone, people, clock
+):
+    hours, visits = [0, 48, 96, 102], []  # day 0, day 2, day 4 and that afternoon
+    for previous, hour in zip([0, *hours], hours):
+        clock.advance(hours=hour - previous)  # each booked the same day (B-INSTALL-24), checked in on time
+        dispatcher, phone.auth = await login(client, people.dispatcher), await login(client, people.tech)
+        visits.append(await assigned_visit(client, dispatcher, agreed_time=AGREED + timedelta(hours=hour)))
+        assert (await phone.post(visits[-1], "arrival", phone.fact(location=phone.location()))).status_code == 201
+    first, between, last, afternoon = (UUID(visit) for visit in visits)
+
+    # E-MOCK reads a technician's fixes 12 h either side of a visit's own: day 2 is nobody's neighbour here.
+    assert await affected_visits([first, last], [first, last]) == {afternoon}

@@ -30,3 +30,20 @@ def test_an_unknown_time_zone_is_refused():
 def test_the_defaults_run_the_embedded_setup():
     settings = Settings.from_env({})
     assert settings.effective_database_url.startswith("sqlite:///") and settings.blob_backend == "local"
+
+
+def test_an_unknown_auditor_place_is_refused():
+    with pytest.raises(SettingsError, match="FIELDSVC_AUDITOR"):
+        Settings.from_env({"FIELDSVC_AUDITOR": "elsewhere"})
+
+
+def test_the_auditor_runs_in_a_process_of_its_own_on_postgresql_by_default():
+    assert Settings(database_url="postgresql://db/fieldsvc").auditor_place == "process"
+
+
+def test_the_auditor_shares_the_process_of_an_embedded_sqlite_database_by_default():
+    assert Settings().auditor_place == "inline"
+
+
+def test_an_auditor_place_given_is_kept():
+    assert Settings(database_url="postgresql://db/fieldsvc", auditor="inline").auditor_place == "inline"

@@ -32,10 +32,11 @@ def e_mock(audit: AuditInput) -> list[Finding]:
     points.sort()
     # Consecutive fixes, and consecutive precise ones: a coarse fix slipped in between (60 km "accuracy") must not
     # break the chain, and a coarse end point still counts what its accuracy circle cannot explain.
-    precise = [point for point in points if point[4] <= audit.policy.accuracy_limit_m]
-    pairs = sorted({*zip(points, points[1:]), *zip(precise, precise[1:])})
+    # Pairs by position in the time order: cheap to deduplicate and to sort, unlike the points themselves.
+    precise = [index for index, point in enumerate(points) if point[4] <= audit.policy.accuracy_limit_m]
+    pairs = {*zip(range(len(points)), range(1, len(points))), *zip(precise, precise[1:])}
     limit = audit.policy.impossible_speed_kmh
-    for start, end in pairs:
+    for start, end in ((points[first], points[second]) for first, second in sorted(pairs)):
         if start[5] and end[5]:
             continue  # two neighbouring fixes are their own visits' business
         # Only the distance the two accuracy circles cannot explain counts, so GPS jitter is never "speed".

@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         "work: audit due visits until stopped (for FIELDSVC_AUDITOR=external)",
     )
     audit.add_argument("action", choices=["rerun", "work"])
+    audit.add_argument("--server-pid", type=int, help="work: as the auditor process `fieldsvc serve` started")
     audit.add_argument("--from", dest="start", type=date.fromisoformat, help="first agreed date (default zone)")
     audit.add_argument("--to", dest="end", type=date.fromisoformat, help="last agreed date, inclusive")
     args = parser.parse_args(argv)
@@ -59,9 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "blobs":
         return asyncio.run(cleanup_blobs(settings, timedelta(minutes=args.grace_minutes), args.dry_run))
     if args.command == "audit" and args.action == "work":
-        from fieldsvc.verdicts.process import audit_forever
+        from fieldsvc.verdicts.process import audit_beside, audit_forever
 
-        asyncio.run(audit_forever(settings))
+        if args.server_pid is not None:
+            audit_beside(settings, args.server_pid)
+        else:
+            asyncio.run(audit_forever(settings))
         return 0
     if args.command == "audit":
         return asyncio.run(rerun_audit(settings, args.start, args.end))

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import logging.config
-import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 import threading
-from multiprocessing.process import BaseProcess
 
 from fieldsvc import db
 from fieldsvc.config import Settings
-from fieldsvc.observability import logging_config
 
 log = logging.getLogger("fieldsvc.audit")
 
@@ -60,14 +58,12 @@ async def _cancel_when_orphaned(parent_pid: int, auditor: asyncio.Task[None]) ->
     auditor.cancel()
 
 
-def auditor_main(parent_pid: int) -> None:
-    """The auditor process's entry point (spawned: it reads FIELDSVC_* itself, like an HTTP worker)."""
+def audit_beside(settings: Settings, server_pid: int) -> None:
+    """`fieldsvc audit work --server-pid N`: the auditor process of the server N, which started it and stops it."""
     for group_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(group_signal, signal.SIG_IGN)
     os.nice(NICENESS)
-    settings = Settings.from_env()
-    logging.config.dictConfig(logging_config(settings.log_level))
-    asyncio.run(audit_forever(settings, parent_pid, (STOP_SIGNAL,)))
+    asyncio.run(audit_forever(settings, server_pid, (STOP_SIGNAL,)))
 
 
 class AuditorProcess:
@@ -76,26 +72,24 @@ class AuditorProcess:
     def __init__(self) -> None:
         self._stopping = threading.Event()
         self._lock = threading.Lock()  # stop() never misses a process being started
-        self._process: BaseProcess | None = None
+        self._process: subprocess.Popen[bytes] | None = None
         self._supervisor = threading.Thread(target=self._supervise, name="fieldsvc-auditor-supervisor", daemon=True)
 
     def start(self) -> None:
         self._supervisor.start()
 
     def _supervise(self) -> None:
-        spawn = multiprocessing.get_context("spawn")
+        # A command line of its own (not multiprocessing's), so that ps, top and operators tell it from the workers.
+        command = [sys.executable, "-m", "fieldsvc", "audit", "work", "--server-pid", str(os.getpid())]
         while True:
             with self._lock:
                 if self._stopping.is_set():
                     return
-                process = self._process = spawn.Process(
-                    target=auditor_main, args=(os.getpid(),), name="fieldsvc-auditor", daemon=True
-                )
-                process.start()
-            process.join()
+                process = self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+            code = process.wait()
             if self._stopping.is_set():
                 return
-            log.error("the auditor process exited (code %s); starting another", process.exitcode)
+            log.error("the auditor process exited (code %s); starting another", code)
             if self._stopping.wait(RESTART_SECONDS):
                 return
 
@@ -106,9 +100,10 @@ class AuditorProcess:
             process = self._process
         if process is None:
             return
-        if process.is_alive() and process.pid is not None:
-            os.kill(process.pid, STOP_SIGNAL)
-        process.join(STOP_SECONDS)
-        if process.is_alive():
+        if process.poll() is None:
+            process.send_signal(STOP_SIGNAL)
+        try:
+            process.wait(STOP_SECONDS)
+        except subprocess.TimeoutExpired:
             process.kill()
-            process.join()
+            process.wait()

@@ -76,8 +76,9 @@ class Served:
         raise AssertionError(f"not ready:\n{self.log.read_text()}")
 
     def auditors(self) -> list[int]:
-        """The server's spawned children (multiprocessing's resource tracker is not one of them)."""
-        return [pid for pid in _children(self.process.pid) if b"spawn_main" in _cmdline(pid)]
+        """The server's children running `fieldsvc audit work --server-pid <the server>`."""
+        command = b"\0".join([b"audit", b"work", b"--server-pid", str(self.process.pid).encode()])
+        return [pid for pid in _children(self.process.pid) if command in _cmdline(pid) and _alive(pid)]
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -48,7 +48,6 @@ from fieldsvc.mobile.schemas import (
 )
 from fieldsvc.tables import FollowUp
 from fieldsvc.trail.service import TrailWriter
-from fieldsvc.verdicts import outbox
 
 VisitClosed = api_error(409, "visit.closed", "The visit is completed or cancelled; it takes no new facts.")
 ClockRequired = api_error(
@@ -350,8 +349,22 @@ class MobileService:
             clock_offset_ms=timing.clock_offset_ms,
             **outcome.details,
         )
-        claimed = await repository.claim_event(
-            {
+        # A-REAUDIT: the visit's verdict follows every fact, late offline ones too: its pending re-audit commits with
+        # the fact, and the auditor (a background task, or a reader settling first) runs it once per burst.
+        # A-TRAIL: its entries are queued with the fact, so no phone waits for the one chain's lock.
+        entries = [
+            self.trail.entry(
+                f"fact.{draft.kind}",
+                visit["id"],
+                caller,
+                {"eventId": draft.event_id, "digest": draft.digest, "correctedTime": timing.corrected_time},
+            )
+        ]
+        if after != before:
+            change = {"from": before, "to": after, "eventId": draft.event_id}
+            entries.append(self.trail.entry("visit.status", visit["id"], caller, change))
+        claim = repository.FactClaim(
+            event={
                 "id": draft.row_id,
                 "event_id": draft.event_id,
                 "visit": visit["id"],
@@ -367,27 +380,16 @@ class MobileService:
                 "time_source": timing.source,
                 "server_received_at": timing.received_at,
                 **outcome.columns,
-            }
+            },
+            status=after if after != before else None,
+            at=scope.now,
+            located=outcome.columns.get("latitude") is not None,
+            entries=entries,
         )
-        if not claimed:
+        if not await repository.claim_fact(claim, self.ctx.engine):
             return None
         if outcome.write is not None:
             await outcome.write(draft.row_id)
-        if after != before:
-            await repository.set_visit_status(visit["id"], after, scope.now)
-        # A-REAUDIT: the visit's verdict follows every fact, late offline ones too: its pending re-audit commits with
-        # the fact, and the auditor (a background task, or a reader settling first) runs it once per burst.
-        await outbox.mark(visit["id"], outcome.columns.get("latitude") is not None, scope.now)
-        # A-TRAIL: queued with the fact, so no phone waits for the one chain's lock; the auditor chains it in order.
-        await self.trail.append(
-            f"fact.{draft.kind}",
-            visit["id"],
-            caller,
-            {"eventId": draft.event_id, "digest": draft.digest, "correctedTime": timing.corrected_time},
-        )
-        if after != before:
-            change = {"from": before, "to": after, "eventId": draft.event_id}
-            await self.trail.append("visit.status", visit["id"], caller, change)
         return result
 
     async def prior_answer(self, caller: Caller, visit_id: UUID, draft: FactDraft) -> Recorded[FactResult] | None:

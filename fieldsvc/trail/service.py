@@ -51,10 +51,13 @@ class TrailWriter:
         Requests never wait for the chain's lock; the background auditor chains queued entries in their order.
         """
         _require_transaction(self.ctx)
-        now = self.ctx.now()
-        text = entry_text(kind, str(subject_id), actor_id_of(actor), now, data)
-        await TrailPending.raw(_QUEUE_ENTRY, kind, str(subject_id), actor_id_of(actor), text, now)
+        await queue_entries([self.entry(kind, subject_id, actor, data)])
         self.ctx.audit_wakeup.set()
+
+    def entry(self, kind: str, subject_id: UUID | str, actor: Caller | None, data: dict[str, Any]) -> Unchained:
+        """An entry as append() queues it, for a caller that queues it in a statement of its own."""
+        now, subject, actor_id = self.ctx.now(), str(subject_id), actor_id_of(actor)
+        return kind, subject, actor_id, entry_text(kind, subject, actor_id, now, data), now
 
     async def append_many(self, kind: str, entries: list[Entry]) -> None:
         """Chain entries now, in order, in the caller's transaction (batch writers: the verdicts of a re-audit)."""
@@ -101,6 +104,12 @@ class TrailWriter:
             return
         async with db.pg_connection(engine) as connection:
             await connection.execute(_INSERT_ENTRIES, *(list(column) for column in zip(*rows)))
+
+
+async def queue_entries(entries: list[Unchained]) -> None:
+    """Queue entries in the caller's transaction, in order."""
+    for entry in entries:
+        await TrailPending.raw(_QUEUE_ENTRY, *entry)
 
 
 def _require_transaction(ctx: AppContext) -> None:

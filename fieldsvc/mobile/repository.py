@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterable
@@ -84,26 +85,38 @@ CLAIM_EVENT_SQL = (
 SET_STATUS_SQL = "UPDATE visit SET status = {}, updated_at = {} WHERE id = {}"
 _N = len(EVENT_COLUMNS)
 # PostgreSQL: the claim and everything that commits with a claimed fact, in one statement (one round trip instead of
-# three or four): every part but the claim reads `claimed`, so a fact already stored changes nothing.
+# three or four), which also checks under the visit's row lock that the visit is still the caller's and in the
+# status the fact was decided on: it can run on its own, outside any transaction. Every part after the claim reads
+# `claimed`, so a fact already stored changes nothing.
 CLAIM_FACT_SQL = f"""
-WITH claimed AS (
-    INSERT INTO visit_event ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join(f'${n}' for n in range(1, _N + 1))})
-    ON CONFLICT (event_id) DO NOTHING RETURNING id
+WITH locked AS (
+    SELECT status FROM visit WHERE id = ${_N + 1} AND technician = ${_N + 2} FOR NO KEY UPDATE
+), unchanged AS (
+    SELECT FROM locked WHERE status = ${_N + 3}
+), claimed AS (
+    INSERT INTO visit_event ({', '.join(EVENT_COLUMNS)}) SELECT {', '.join(f'${n}' for n in range(1, _N + 1))}
+    FROM unchanged ON CONFLICT (event_id) DO NOTHING RETURNING id
 ), status_changed AS (
-    UPDATE visit SET status = ${_N + 1}, updated_at = ${_N + 3} FROM claimed WHERE visit.id = ${_N + 2}
-        AND ${_N + 1}::text IS NOT NULL
+    UPDATE visit SET status = ${_N + 4}, updated_at = ${_N + 5} FROM claimed WHERE visit.id = ${_N + 1}
+        AND ${_N + 4}::text IS NOT NULL
 ), marked AS (
-    INSERT INTO audit_due {outbox.MARK_COLUMNS} SELECT ${_N + 2}, ${_N + 4}, ${_N + 3}, ${_N + 5}, ${_N + 6}, NULL
+    INSERT INTO audit_due {outbox.MARK_COLUMNS} SELECT ${_N + 1}, ${_N + 6}, ${_N + 5}, ${_N + 7}, ${_N + 8}, NULL
     FROM claimed {outbox.MARKED_AGAIN_BY_FACT}
 ), queued AS (
     INSERT INTO trail_pending (kind, subject_id, actor_id, payload, recorded_at)
     SELECT entry.kind, entry.subject_id, entry.actor_id, entry.payload, entry.recorded_at
-    FROM claimed, unnest(${_N + 7}::text[], ${_N + 8}::text[], ${_N + 9}::text[], ${_N + 10}::text[],
-        ${_N + 11}::timestamptz[]) WITH ORDINALITY AS entry(kind, subject_id, actor_id, payload, recorded_at, position)
+    FROM claimed, unnest(${_N + 9}::text[], ${_N + 10}::text[], ${_N + 11}::text[], ${_N + 12}::text[],
+        ${_N + 13}::timestamptz[]) WITH ORDINALITY AS entry(kind, subject_id, actor_id, payload, recorded_at, position)
     ORDER BY entry.position
 )
-SELECT id FROM claimed
+SELECT (SELECT id FROM claimed) AS claimed, EXISTS (SELECT FROM unchanged) AS unchanged
 """
+
+
+class Claimed(enum.Enum):
+    NOW = "claimed now"
+    BEFORE = "claimed before"  # the event id is taken: the same fact again (replay), or a conflict
+    VISIT_CHANGED = "visit changed"  # no longer the caller's, or not in the status it was read in
 
 
 @dataclass(frozen=True)
@@ -111,32 +124,44 @@ class FactClaim:
     """A fact to claim by its event id, and what commits with it if this call claims it."""
 
     event: Row  # the VisitEvent columns by name; those not given are NULL
+    technician: UUID
+    status_before: str  # the visit's status the fact was decided on
     status: str | None  # the visit's new status, if the fact changes it
     at: datetime
     located: bool  # a fact with a fix: the auditor re-audits the technician's neighbouring visits too (E-MOCK)
     entries: list[Unchained]  # its trail entries, in order
 
 
-async def claim_fact(claim: FactClaim, engine: Engine) -> bool:
+async def claim_fact(claim: FactClaim, engine: Engine) -> Claimed:
     """Claim the fact (see claim_event); if this call claimed it, also change the visit's status, mark the visit due
-    for re-audit (A-REAUDIT) and queue the trail entries (A-TRAIL), all in the caller's transaction."""
+    for re-audit (A-REAUDIT) and queue the trail entries (A-TRAIL), in the caller's transaction if there is one.
+
+    On SQLite, where the caller's transaction holds the database's one write lock, the visit is checked first.
+    """
     visit_id = claim.event["visit"]
     if db.is_sqlite(engine):
+        current = await Visit.select(Visit.status).where(
+            (Visit.id == visit_id) & (Visit.technician == claim.technician)
+        ).first()
+        if current is None or current["status"] != claim.status_before:
+            return Claimed.VISIT_CHANGED
         if not await claim_event(claim.event):
-            return False
+            return Claimed.BEFORE
         if claim.status is not None:
             await set_visit_status(visit_id, claim.status, claim.at)
         await outbox.mark(visit_id, claim.located, claim.at)
         await queue_entries(claim.entries)
-        return True
+        return Claimed.NOW
     _, token, _, located, reopens = outbox.fact_mark(visit_id, claim.located, claim.at)
-    columns = [list(column) for column in zip(*claim.entries)]
+    entries = [list(column) for column in zip(*claim.entries)]
     async with db.pg_connection(engine) as connection:
-        claimed = await connection.fetchval(
-            CLAIM_FACT_SQL, *_event_values(claim.event), claim.status, visit_id, claim.at, token, located, reopens,
-            *columns,
+        row = await connection.fetchrow(
+            CLAIM_FACT_SQL, *_event_values(claim.event), visit_id, claim.technician, claim.status_before,
+            claim.status, claim.at, token, located, reopens, *entries,
         )  # fmt: skip
-    return claimed is not None
+    if row["claimed"] is not None:
+        return Claimed.NOW
+    return Claimed.BEFORE if row["unchanged"] else Claimed.VISIT_CHANGED
 
 
 async def claim_event(event: Row) -> bool:

@@ -113,6 +113,15 @@ def no_effect(body: Fact, scope: FactScope) -> Outcome:
 
 
 @dataclass(frozen=True)
+class Decided:
+    """A fact decided on a visit as read: its answer, its claim, and the rows of its own to write once claimed."""
+
+    result: FactResult
+    claim: repository.FactClaim
+    write: Callable[[UUID], Awaitable[None]] | None
+
+
+@dataclass(frozen=True)
 class FactDraft:
     """A fact ready to record; decide(body, scope) runs inside the transaction, once the visit is known to take it."""
 
@@ -317,6 +326,10 @@ class MobileService:
         also on a visit that has closed since.
         """
         technician = technician_of(caller)
+        if not db.is_sqlite(self.ctx.engine):
+            recorded = await self._record_in_one_statement(caller, visit_id, technician, draft)
+            if recorded is not None:
+                return recorded
         async with db.write_transaction(self.ctx.engine):
             visit = await repository.lock_own_visit(visit_id, technician, self.ctx.engine)
             if visit is None:
@@ -332,7 +345,42 @@ class MobileService:
             return Recorded(result, replay=False)
         return replayed(stored, draft.digest, technician, visit_id, draft.result_type)
 
+    async def _record_in_one_statement(
+        self, caller: Caller, visit_id: UUID, technician: UUID, draft: FactDraft
+    ) -> Recorded[FactResult] | None:
+        """PostgreSQL, the usual fact (an open visit, nothing to write but the fact's own rows): the visit read without
+        a lock, the fact decided, then claimed by one statement that checks, under the visit's row lock, that the
+        visit is still the caller's and in the status the fact was decided on. Two round trips instead of five.
+
+        None leaves the fact to the transaction: a visit that is not the caller's, closed or changed meanwhile, and
+        facts that write rows of their own (questions, completion, photos).
+        """
+        visit = await repository.own_visit(visit_id, technician)
+        if visit is None or visit["status"] not in OPEN_FOR_FACTS:
+            return None
+        decided = self._decide(caller, visit, draft)
+        if decided.write is not None:
+            return None
+        claimed = await repository.claim_fact(decided.claim, self.ctx.engine)
+        if claimed is repository.Claimed.NOW:
+            self.ctx.audit_wakeup.set()
+            return Recorded(decided.result, replay=False)
+        stored = await repository.stored_event(draft.event_id) if claimed is repository.Claimed.BEFORE else None
+        if stored is None:
+            return None
+        return replayed(stored, draft.digest, technician, visit_id, draft.result_type)
+
     async def _claim(self, caller: Caller, visit: Row, draft: FactDraft) -> FactResult | None:
+        """In the fact's transaction, the visit locked: claim the fact and write its own rows; None if already taken."""
+        decided = self._decide(caller, visit, draft)
+        if await repository.claim_fact(decided.claim, self.ctx.engine) is not repository.Claimed.NOW:
+            return None
+        if decided.write is not None:
+            await decided.write(draft.row_id)
+        return decided.result
+
+    def _decide(self, caller: Caller, visit: Row, draft: FactDraft) -> Decided:
+        """The fact under the rules of its kind and the visit's policy: its answer, and what to claim and write."""
         timing, before = draft.timing, visit["status"]
         policy = self.ctx.policies.select(visit["kind"], visit["locality"], visit["customer_tier"])
         scope = FactScope(visit=visit, timing=timing, settings=self.ctx.settings, policy=policy, now=self.ctx.now())
@@ -381,16 +429,14 @@ class MobileService:
                 "server_received_at": timing.received_at,
                 **outcome.columns,
             },
+            technician=visit["technician"],
+            status_before=before,
             status=after if after != before else None,
             at=scope.now,
             located=outcome.columns.get("latitude") is not None,
             entries=entries,
         )
-        if not await repository.claim_fact(claim, self.ctx.engine):
-            return None
-        if outcome.write is not None:
-            await outcome.write(draft.row_id)
-        return result
+        return Decided(result, claim, outcome.write)
 
     async def prior_answer(self, caller: Caller, visit_id: UUID, draft: FactDraft) -> Recorded[FactResult] | None:
         """What a fact gets without any work (before an upload is decoded): 404, 409, or its stored answer.

@@ -20,7 +20,7 @@ STOP_SECONDS = 10.0  # for the auditor to finish its round's transaction and clo
 PARENT_CHECK_SECONDS = 1.0
 # Phones first: when the machine is busy, the auditor gets what the HTTP workers and the database leave, and catches
 # up in bigger rounds (the outbox keeps one row per visit, however many facts arrived meanwhile).
-NICENESS = 10
+NICENESS = 19
 # How the server stops its auditor process. Not SIGTERM or SIGINT: those often reach the whole process group (Ctrl-C,
 # `timeout`, systemd), and the auditor must outlive the HTTP workers' last requests, whose facts it audits.
 STOP_SIGNAL = signal.SIGUSR1

@@ -5,7 +5,8 @@
 
 1. A fresh PostgreSQL database, the real migrations, a dispatcher and technicians (PeopleService), five visits a day
    per technician booked and assigned through DispatchService (untimed).
-2. The real service in its own process: `fieldsvc serve --no-demo --workers 1` (uvicorn + uvloop + httptools).
+2. The real service in its own process: `fieldsvc serve --no-demo --workers 1` (uvicorn + uvloop + httptools), with
+   its auditor process beside it (`fieldsvc audit work`, the default on PostgreSQL; its CPU is the `auditor` column).
    The floor in another process: a bare Litestar app (below, `serve-bare`), same uvicorn, an asyncpg pool of the
    same size, whose one endpoint decodes the same check-in body and INSERTs the same VisitEvent-shaped row
    (ON CONFLICT (event_id) DO NOTHING RETURNING id) into `bench_visit_event`, a copy of `visit_event` (indexes,
@@ -13,7 +14,8 @@
 3. The same closed-loop load on both: `--concurrency` keep-alive connections over loopback, each POSTing
    /v1/mobile/visits/{id}/arrival with a NEW eventId as soon as its last answer came. The fieldsvc side carries a
    real bearer token (logged in beforehand) and X-Device-Clock, and goes through the full path: auth, role guard,
-   visit row lock, idempotency claim, insert, geodesic distance, trail entry, re-audit. Rounds alternate
+   the visit read, geodesic distance, then one statement (visit row lock and status check, idempotency claim,
+   insert, status change, re-audit mark, trail entries); the auditor process re-audits meanwhile. Rounds alternate
    (floor, fieldsvc, floor, fieldsvc, ...) so drift hits both sides alike.
 
 The load generator runs in this process on the same 2 cores as the servers and PostgreSQL: it takes CPU from both

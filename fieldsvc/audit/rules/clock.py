@@ -28,8 +28,8 @@ def e_clock(audit: AuditInput) -> list[Finding]:
             findings.append(Finding(
                 rule_id="E-CLOCK", code="e.clock.changed", severity=WARNING,
                 message_en=f"the phone's clock offset changed by {spread:.0f} s between syncs during the visit "
-                           "(a sign its clock was set by hand)",
-                message_zh=f"上门期间各次同步测得的手机时钟偏差变化了 {spread:.0f} 秒（时钟可能被手动调整）",
+                           "(its clock was set by hand, or put right by the network)",
+                message_zh=f"上门期间各次同步测得的手机时钟偏差变化了 {spread:.0f} 秒（时钟可能被手动调整，或经网络校时）",
                 measured=round(spread, 1), threshold=limit, unit="s",
             ))
     arrival = audit.timeline.arrival

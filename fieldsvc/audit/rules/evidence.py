@@ -14,9 +14,10 @@ from fieldsvc.audit.wording import local_time, minutes
 def e_time(audit: AuditInput) -> list[Finding]:
     """The photo's own capture time within the visit (with slack); without one it only cannot be verified.
 
-    Its EXIF is corrected like the fact that sent it. When that correction differs from the arrival's by more than
-    the clock-skew limit, the phone's clock was changed between the two, and the EXIF is also read by the clock the
-    phone had at arrival: setting the clock a day back only to send yesterday's photo must not move it into the visit.
+    Its EXIF is corrected like the fact that sent it. When the phone's clock went further wrong between the arrival
+    and the upload (by more than the clock-skew limit), the EXIF is also read by the clock the phone had at arrival:
+    setting the clock a day back only to send yesterday's photo must not move it into the visit. A clock put right
+    meanwhile (by the network) is no such sign: its later photos are read by the clock they were taken with.
     """
     timeline, slack = audit.timeline, audit.policy.durations.photo_time_slack
     arrival_at = timeline.arrival.at if timeline.arrival is not None else None
@@ -36,7 +37,10 @@ def e_time(audit: AuditInput) -> list[Finding]:
             continue
         readings = [(photo.captured_at, latest_photo_time(photo), "", "")]
         change = None if arrival_correction is None else photo.exif_correction - arrival_correction
-        if change is not None and abs(change) > audit.policy.durations.clock_skew_limit:
+        went_wrong = change is not None and abs(photo.exif_correction) - abs(arrival_correction) > (
+            audit.policy.durations.clock_skew_limit
+        )
+        if went_wrong:
             by_arrival = photo.captured_at - change
             readings.append((
                 by_arrival, by_arrival + (latest_photo_time(photo) - photo.captured_at),

@@ -62,6 +62,27 @@ def test_e_time_a_clock_put_right_by_the_network_after_arrival_leaves_photos_in_
     assert "E-TIME" not in {f.rule_id for f in audit(visit).findings}
 
 
+def arrived_with_clock_off(by: timedelta):  # noqa: ANN201
+    """An honest visit whose phone clock was `by` off at arrival and put right (by the network) right after it."""
+    visit = honest_urban_install()
+    off = replace(visit.checkins[0], device_time=visit.checkins[0].corrected_time + by)
+    return replace(visit, checkins=(off, *visit.checkins[1:]))
+
+
+def test_e_time_a_photo_just_after_an_arrival_17_min_fast_then_put_right_is_in_the_visit() -> None:
+    visit = arrived_with_clock_off(timedelta(minutes=17))
+    just_after = photo("before", ARRIVAL + timedelta(minutes=1))
+
+    assert "E-TIME" not in {f.rule_id for f in audit(replace(visit, photos=visit.photos + (just_after,))).findings}
+
+
+def test_e_time_a_photo_just_before_checkout_after_an_arrival_17_min_slow_then_put_right_is_in_the_visit() -> None:
+    visit = arrived_with_clock_off(-timedelta(minutes=17))
+    just_before = photo("after", CHECKOUT - timedelta(minutes=1))
+
+    assert "E-TIME" not in {f.rule_id for f in audit(replace(visit, photos=visit.photos + (just_before,))).findings}
+
+
 def test_e_time_photo_whose_exif_names_the_millisecond_of_the_slack_edge_passes() -> None:
     arrival = honest_urban_install().checkins[0]
     late_by = timedelta(microseconds=10_994)  # the arrival is at .010994; EXIF sub-seconds say .010

@@ -53,7 +53,7 @@ class EventTiming:
 
 def parse_device_wall(text: str) -> datetime:
     """An RFC 3339 instant with an offset; ValueError otherwise (a zone-less time cannot be compared)."""
-    parsed = datetime.fromisoformat(text.strip())
+    parsed = datetime.fromisoformat(text.strip().upper())  # RFC 3339 allows "t" and "z"; Python reads only "T", "Z"
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise ValueError("the device clock must carry a UTC offset")
     # Offsets from a clock at the ends of the calendar would carry corrected times past them.

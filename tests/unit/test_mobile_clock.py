@@ -82,6 +82,7 @@ def test_e_clock_a_fact_never_lands_after_the_server_received_it():
         ("2030-03-04T09:30:00+08:00", datetime(2030, 3, 4, 1, 30, tzinfo=UTC)),
         ("2030-03-04T01:30:00Z", datetime(2030, 3, 4, 1, 30, tzinfo=UTC)),
         (" 2030-03-04T01:30:00.250-02:00 ", datetime(2030, 3, 4, 3, 30, 0, 250000, tzinfo=UTC)),
+        ("2030-03-04t01:30:00z", datetime(2030, 3, 4, 1, 30, tzinfo=UTC)),  # RFC 3339 allows lower case T and Z
     ],
 )
 def test_e_clock_device_wall_clock_is_an_rfc3339_instant(text, expected):

@@ -153,14 +153,18 @@ def _away_at_other_visits(audit: AuditInput) -> list[Finding]:
         away.append((leave.left_at, back or departure))
     site, findings, reported = audit.visit.site, [], set()
     for fix in sorted(audit.context.neighbour_fixes, key=lambda fix: (fix.at, fix.event_id)):
-        # Coarse fixes count too: the test below takes the whole accuracy circle (a fix 5 km away at 150 m is away).
         if not arrival.at < fix.at < departure or fix.visit_id in reported:
             continue
         distance = distance_m(site.latitude, site.longitude, fix.latitude, fix.longitude)
-        if distance - fix.accuracy_m <= policy.geofence_radius_m or any(start <= fix.at <= end for start, end in away):
+        # Away by the whole accuracy circle (a fix 5 km away at 150 m is away); or, for a fix too coarse to prove
+        # anything, by its own position, as V-GEOFENCE reads such a fix: claiming 10 km of accuracy hides nothing.
+        coarse = fix.accuracy_m > policy.accuracy_limit_m
+        away_by_circle = distance - fix.accuracy_m > policy.geofence_radius_m
+        away_as_claimed = coarse and distance > policy.geofence_radius_m + policy.accuracy_limit_m
+        if not (away_by_circle or away_as_claimed) or any(start <= fix.at <= end for start, end in away):
             continue
         back = next((own for own in audit.timeline.fixes if own.at > fix.at), None)
-        if back is not None and _same_place(fix, back.checkin):
+        if back is not None and not coarse and _same_place(fix, back.checkin):
             continue
         reported.add(fix.visit_id)
         shown = local_time(fix.at, site.time_zone)

@@ -1,4 +1,4 @@
-"""V-SIGN: a real, named signature after arrival and clean-up, bound to the summary that was shown."""
+"""V-SIGN: a real, named signature on site, after arrival and clean-up, bound to the summary that was shown."""
 
 from __future__ import annotations
 
@@ -55,6 +55,16 @@ def v_sign(audit: AuditInput) -> list[Finding]:
             message_en=f"signed {early} min before the technician arrived",
             message_zh=f"客户签名时间早于技术员到达 {early} 分钟",
             measured=-early, threshold=0.0, unit="min", refs=refs + (arrival.ref,),
+        ))
+    departure, slack = audit.timeline.departure, audit.policy.durations.photo_time_slack
+    if departure is not None and signature.signed_at > departure + slack:
+        late = minutes(signature.signed_at - departure)
+        findings.append(Finding(
+            rule_id="V-SIGN", code="v.sign.after_checkout", severity=VIOLATION,
+            message_en=f"signed {late} min after the technician checked out: not on site "
+                       f"(allowed {minutes(slack)} min)",
+            message_zh=f"客户签名时间晚于技术员签退 {late} 分钟，并非在现场签收（允许 {minutes(slack)} 分钟）",
+            measured=late, threshold=minutes(slack), unit="min", refs=refs,
         ))
     clean = clean_photos_after_work(audit)
     if clean and all(photo_time(photo) > signature.signed_at for photo in clean):

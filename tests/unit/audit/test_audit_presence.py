@@ -208,6 +208,20 @@ def test_v_leave_another_visit_checked_in_coarsely_far_away_is_still_a_leave() -
     assert "v.leave.unrecorded" in codes(audit(honest_urban_install(), context(neighbour_fixes=(elsewhere,))))
 
 
+def test_v_leave_another_visit_checked_in_far_away_with_an_accuracy_of_10_km_is_still_a_leave() -> None:
+    elsewhere = fix_at_another_visit(at(10, 30), north_m=9_800.0, accuracy_m=10_000.0)
+
+    unrecorded = finding(audit(honest_urban_install(), context(neighbour_fixes=(elsewhere,))), "v.leave.unrecorded")
+    assert unrecorded.refs == ("visit:visit-y/checkin:their-arrival",)
+
+
+def test_v_leave_another_visit_next_door_checked_in_coarsely_is_no_leave() -> None:
+    next_door = fix_at_another_visit(at(10, 30), north_m=120.0, accuracy_m=800.0)
+
+    verdict = audit(honest_urban_install(), context(neighbour_fixes=(next_door,)))
+    assert "V-LEAVE" not in {f.rule_id for f in verdict.findings}
+
+
 def test_v_leave_a_leave_for_good_ends_at_the_return_that_follows_it_anyway() -> None:
     visit = honest_rural_repair()  # left 14:40 and came back 15:05
     visit = replace(visit, leaves=(LeaveFacts("leave-1", at(14, 40), will_return=False, restore_by=at(18, 0)),))

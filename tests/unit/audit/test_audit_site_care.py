@@ -258,6 +258,20 @@ def test_v_sign_at_the_same_second_as_the_clean_photo_passes() -> None:
     assert audit(visit).findings == ()
 
 
+def test_v_sign_signed_more_than_the_slack_after_checkout_is_violation() -> None:
+    visit = honest_urban_install()  # checked out at 11:12; photos may be 15 min off the visit (E-TIME), not more
+    visit = replace(visit, signature=replace(visit.signature, signed_at=at(11, 29)))
+
+    assert finding(audit(visit), "v.sign.after_checkout").measured == 17.0
+
+
+def test_v_sign_signed_at_the_door_just_after_checkout_passes() -> None:
+    visit = honest_urban_install()
+    visit = replace(visit, signature=replace(visit.signature, signed_at=at(11, 13)))
+
+    assert audit(visit).findings == ()
+
+
 def test_v_sign_missing_is_violation_once_completed() -> None:
     visit = replace(honest_urban_install(), signature=None)
 

@@ -194,6 +194,15 @@ class CompletionFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class OnMyWayFacts:
+    """The technician's "on my way" message: when the phone says it was sent, and when the service got it."""
+
+    event_id: str
+    at: datetime  # corrected like any fact
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class VisitFacts:
     visit_id: str
     agreed_time: datetime  # the current punctuality reference (after every reschedule)
@@ -213,6 +222,7 @@ class VisitFacts:
     signature: SignatureFacts | None = None
     card: CardFacts | None = None
     completion: CompletionFacts | None = None  # None while the technician has not completed the visit
+    on_my_way: tuple[OnMyWayFacts, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

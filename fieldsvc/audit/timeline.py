@@ -52,6 +52,14 @@ class AuditInput:
         return self.visit.visit_id == self.visit.order.first_visit_id
 
 
+def arrival_checkin(audit: AuditInput) -> CheckinFacts | None:
+    """The check-in the trusted arrival rests on (None without one)."""
+    arrival = audit.timeline.arrival
+    if arrival is None:
+        return None
+    return next((fix.checkin for fix in audit.timeline.fixes if f"checkin:{fix.checkin.event_id}" == arrival.ref), None)
+
+
 def photo_time(photo: PhotoFacts) -> datetime:
     """When the photo says it was taken: its EXIF capture time, else when the app recorded it. Rules that need a
     photo taken before something read this: a fact dated before its own EXIF (backdated to hide a late shoe-cover

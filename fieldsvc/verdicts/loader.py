@@ -29,6 +29,7 @@ from fieldsvc.audit.facts import (
     LeaveFacts,
     NeighbourFix,
     NoteFacts,
+    OnMyWayFacts,
     OrderFacts,
     OtherVisitPhoto,
     PhotoFacts,
@@ -150,7 +151,7 @@ JOIN visit_event n ON n.technician = r.technician AND n.corrected_time >= r.low 
 WHERE n.latitude IS NOT NULL
 """
 
-_PLAIN_KINDS = frozenset(("photo", "signature", "on_my_way", "photo_presign"))  # nothing read beyond the clock
+_PLAIN_KINDS = frozenset(("photo", "signature", "photo_presign"))  # nothing read beyond the clock
 _EVENT_ORDER = itemgetter(E_CORRECTED, E_EVENT_ID)  # a visit's facts of one kind are read in this order
 _PHOTO_ORDER = itemgetter(P_ID)
 
@@ -469,7 +470,7 @@ def _visit_facts(
     photo_events: dict[str, Row], asks: dict[str, Row],
 ) -> VisitFacts:
     """One visit's facts; `events` come in (corrected time, event id) order, `photos` in id order."""
-    checkins, syncs, steps, notes, leaves, tests, ask_facts = [], [], [], [], [], [], []
+    checkins, syncs, steps, notes, leaves, tests, ask_facts, on_my_way = [], [], [], [], [], [], [], []
     card = completion = None
     for event_id, _, _, kind, payload, result, device, offset, at, received, lat, lon, accuracy, mock, _, fix in events:
         if offset is not None:
@@ -511,6 +512,8 @@ def _visit_facts(
                 card = _card(event_id, result)
         elif kind == "completion":
             completion = (event_id, payload)  # the last one counts
+        elif kind == "on_my_way":
+            on_my_way.append(OnMyWayFacts(event_id, at, received))
     # A picture was taken no later than the first time its bytes reached the service: the same file sent again
     # later (the shoe-cover photo as the site-clean one, a signature after the clean-up) keeps that first time.
     first_sent: dict[str, datetime] = {}
@@ -553,6 +556,7 @@ def _visit_facts(
         _signature(signatures, first_sent),
         card,
         None if completion is None else _completion(*completion),
+        tuple(on_my_way),
     )
 
 

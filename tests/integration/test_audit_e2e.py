@@ -52,13 +52,19 @@ class Visit:
     question: str | None = None  # V-ASK: asked while the tools are out
     signed_before_clean_up: bool = False  # and the same signature image sent again after the clean-up photo
     consent_scope: str | None = None  # V-CONSENT, confirmed after V-ID
+    on_my_way_after_agreed: timedelta | None = None  # "on my way" sent online then
+    arrival_dated_back: timedelta = timedelta(0)  # the arrival's deviceTime this much before it is sent
 
 
 async def play(phone: Phone, visit_id: str, script: Visit, seed: int = 10) -> httpx.Response:
     """Drive the visit from arrival to completion at the frozen clock's pace; returns the completion answer."""
+    if script.on_my_way_after_agreed is not None:
+        phone.clock.now = script.agreed + script.on_my_way_after_agreed
+        assert (await phone.post(visit_id, "on-my-way", phone.fact(etaMinutes=8))).status_code == 201
     phone.clock.now = script.agreed + script.arrive_after_agreed
     where = phone.location(mock=script.mock_location, accuracy_m=script.arrival_accuracy_m, **script.arrival_where)
     arrival = phone.fact(location=where)
+    arrival["deviceTime"] = (phone.wall() - script.arrival_dated_back).isoformat()
     assert (await phone.post(visit_id, "arrival", arrival)).status_code == 201
     assert (await phone.post(visit_id, "steps", phone.fact(step="V-ID"))).status_code == 201
     if script.consent_scope is not None:
@@ -165,6 +171,21 @@ async def test_v_punct_arrival_stamped_at_exactly_plus_ten_minutes_passes_though
 ):
     phone.skew = -timedelta(milliseconds=10)  # the phone's clock is right; its request reaches the server 10 ms later
     await play(phone, visit_id, Visit(arrive_after_agreed=timedelta(minutes=10, milliseconds=10)))
+    assert await verdict(client, as_auditor, visit_id) == ("passed", set())
+
+
+async def test_v_punct_an_arrival_dated_back_before_the_on_my_way_sent_online_is_flagged(
+    client, phone, visit_id, as_auditor
+):
+    script = Visit(on_my_way_after_agreed=timedelta(minutes=5), arrive_after_agreed=timedelta(minutes=13),
+                   arrival_dated_back=timedelta(minutes=14))  # fmt: skip
+    await play(phone, visit_id, script)
+    status, violations = await violation_codes(client, as_auditor, visit_id)
+    assert (status, "v.punct.backdated" in violations) == ("flagged", True)
+
+
+async def test_v_punct_an_on_my_way_then_an_arrival_on_time_passes(client, phone, visit_id, as_auditor):
+    await play(phone, visit_id, Visit(on_my_way_after_agreed=timedelta(minutes=-20)))
     assert await verdict(client, as_auditor, visit_id) == ("passed", set())
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 from fieldsvc.audit.findings import VIOLATION, WARNING, Finding
 from fieldsvc.audit.geometry import distance_m
 from fieldsvc.audit.likeness import distinctive, hamming, hash_bits
-from fieldsvc.audit.timeline import AuditInput, latest_photo_time
+from fieldsvc.audit.timeline import AuditInput, arrival_checkin, latest_photo_time
 from fieldsvc.audit.wording import local_time, minutes
 
 
@@ -77,13 +77,10 @@ def e_time(audit: AuditInput) -> list[Finding]:
 
 def _arrival_correction(audit: AuditInput) -> timedelta | None:
     """What E-CLOCK added to the trusted arrival's device time (None without a corrected arrival check-in)."""
-    arrival = audit.timeline.arrival
-    if arrival is None:
+    checkin = arrival_checkin(audit)
+    if checkin is None or checkin.corrected_time is None:
         return None
-    for fix in audit.timeline.fixes:
-        if f"checkin:{fix.checkin.event_id}" == arrival.ref and fix.checkin.corrected_time is not None:
-            return fix.checkin.corrected_time - fix.checkin.device_time
-    return None
+    return checkin.corrected_time - checkin.device_time
 
 
 def e_place(audit: AuditInput) -> list[Finding]:

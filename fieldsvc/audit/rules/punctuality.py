@@ -1,9 +1,10 @@
-"""V-PUNCT: arrival within the tolerance of the agreed time, judged on the trusted arrival time."""
+"""V-PUNCT: arrival within the tolerance of the agreed time, judged on the trusted arrival time, which the phone's
+own earlier messages must not contradict."""
 
 from __future__ import annotations
 
 from fieldsvc.audit.findings import VIOLATION, Finding
-from fieldsvc.audit.timeline import AuditInput
+from fieldsvc.audit.timeline import AuditInput, arrival_checkin
 from fieldsvc.audit.wording import local_time, minutes
 
 
@@ -11,6 +12,37 @@ def v_punct(audit: AuditInput) -> list[Finding]:
     arrival = audit.timeline.arrival
     if arrival is None:
         return []  # no arrival at all is V-CHECKIN's finding
+    return _backdated(audit) + _against_agreed_time(audit)
+
+
+def _backdated(audit: AuditInput) -> list[Finding]:
+    """An arrival dated before an "on my way" that reached the service first: the phone said it was still on the
+    way after the time the arrival claims, so the arrival was sent later and dated back (an app sends what it
+    queued in order; a phone offline all along sends both together, in order)."""
+    arrival, limit, checkin = audit.timeline.arrival, audit.policy.durations.clock_skew_limit, arrival_checkin(audit)
+    if checkin is None:
+        return []
+    contradicting = [
+        message for message in audit.visit.on_my_way
+        if message.received_at < checkin.received_at and message.at - arrival.at > limit
+    ]
+    if not contradicting:
+        return []
+    latest = max(contradicting, key=lambda message: message.at)
+    zone, by = audit.visit.site.time_zone, minutes(latest.at - arrival.at)
+    return [Finding(
+        rule_id="V-PUNCT", code="v.punct.backdated", severity=VIOLATION,
+        message_en=f"the arrival is dated {local_time(arrival.at, zone)}, but at {local_time(latest.at, zone)} the "
+                   f"phone said the technician was still on the way, and it sent that first: the arrival is "
+                   f"dated {by} min too early (allowed {minutes(limit)} min)",
+        message_zh=f"到达时间记为 {local_time(arrival.at, zone)}，但手机在 {local_time(latest.at, zone)} 先发送了"
+                   f"“正在路上”：到达时间被提前了 {by} 分钟（允许 {minutes(limit)} 分钟）",
+        measured=by, threshold=minutes(limit), unit="min", refs=(arrival.ref, f"on_my_way:{latest.event_id}"),
+    )]
+
+
+def _against_agreed_time(audit: AuditInput) -> list[Finding]:
+    arrival = audit.timeline.arrival
     policy = audit.policy
     agreed = audit.visit.agreed_time
     tolerance = policy.durations.punctuality_tolerance

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
+from fieldsvc.audit.facts import OnMyWayFacts
 from tests.unit.audit.builders import (
     AGREED, at, arriving_at, audit, checkin, codes, finding, honest_urban_install, policy_for, replace_checkin,
     reschedule,
@@ -159,3 +160,32 @@ def test_v_punct_without_any_arrival_evidence_reports_nothing_itself() -> None:
     assert verdict.trusted_arrival is None
     assert not {f.code for f in verdict.findings if f.rule_id == "V-PUNCT"}
     assert "v.checkin.missing" in codes(verdict)
+
+
+def with_on_my_way(arrival_sent_after: timedelta, on_my_way_at, on_my_way_received_at):  # noqa: ANN001, ANN201
+    """The urban install (arrival 09:57 by its corrected time), its arrival sent `arrival_sent_after` later, and an
+    "on my way" message."""
+    visit = honest_urban_install()
+    arrival = checkin("arrival", at(9, 57), clock_offset_s=0.8, sent_after_s=arrival_sent_after.total_seconds())
+    message = OnMyWayFacts("on-my-way-1", on_my_way_at, on_my_way_received_at)
+    return replace(visit, checkins=(arrival, *visit.checkins[1:]), on_my_way=(message,))
+
+
+def test_v_punct_an_arrival_dated_before_an_on_my_way_that_reached_the_service_first_is_backdated() -> None:
+    visit = with_on_my_way(timedelta(minutes=16), at(10, 5), at(10, 5, 1))  # sent online at 10:05, arrival at 10:13
+
+    backdated = finding(audit(visit), "v.punct.backdated")
+    assert (backdated.severity, backdated.measured, backdated.threshold) == ("violation", 8.0, 2.0)
+    assert backdated.refs[1] == "on_my_way:on-my-way-1"
+
+
+def test_v_punct_an_on_my_way_and_an_arrival_synced_together_after_being_offline_are_in_order() -> None:
+    visit = with_on_my_way(timedelta(minutes=16), at(9, 40), at(10, 13, 2))
+
+    assert audit(visit).findings == ()
+
+
+def test_v_punct_an_on_my_way_pressed_after_the_arrival_was_sent_contradicts_nothing() -> None:
+    visit = with_on_my_way(timedelta(seconds=2), at(10, 5), at(10, 5, 1))
+
+    assert audit(visit).findings == ()

@@ -167,6 +167,7 @@ class SignatureFacts:
     expected_digest: str  # digest the service computes of the summary it generated
     photo_id: str = ""  # the signature image, and the sha256 of its bytes
     sha256: str = ""
+    image: PhotoFacts | None = None  # the image as a picture: a camera's EXIF time and place, if it has any
 
 
 @dataclass(frozen=True, slots=True)

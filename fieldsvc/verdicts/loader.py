@@ -613,6 +613,7 @@ def _signature(signed: list[tuple[Row, Row]], first_sent: dict[str, datetime]) -
         expected_digest=result["expectedDigest"],
         photo_id=photo[P_ID],
         sha256=photo[P_SHA],
+        image=_photo(photo, event, first_sent[photo[P_SHA]]),
     )
 
 

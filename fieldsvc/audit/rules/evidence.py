@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from fieldsvc.audit.facts import PhotoFacts
 from fieldsvc.audit.findings import VIOLATION, WARNING, Finding
 from fieldsvc.audit.geometry import distance_m
 from fieldsvc.audit.likeness import distinctive, hamming, hash_bits
@@ -25,7 +26,8 @@ def e_time(audit: AuditInput) -> list[Finding]:
     zone = audit.visit.site.time_zone
     arrival_correction = _arrival_correction(audit)
     findings = []
-    for photo in audit.visit.photos:
+    dated_signature = tuple(image for image in _signature_image(audit) if image.captured_at is not None)
+    for photo in (*audit.visit.photos, *dated_signature):
         refs = (f"photo:{photo.photo_id}",)
         if photo.captured_at is None:
             findings.append(Finding(
@@ -75,6 +77,13 @@ def e_time(audit: AuditInput) -> list[Finding]:
     return findings
 
 
+def _signature_image(audit: AuditInput) -> tuple[PhotoFacts, ...]:
+    """The signature image, judged like a photo where a camera gave it EXIF (a drawing on the phone's pad has none):
+    a photo of a signature taken hours before, or elsewhere, is not the customer signing at the visit."""
+    signature = audit.visit.signature
+    return () if signature is None or signature.image is None else (signature.image,)
+
+
 def _arrival_correction(audit: AuditInput) -> timedelta | None:
     """What E-CLOCK added to the trusted arrival's device time (None without a corrected arrival check-in)."""
     checkin = arrival_checkin(audit)
@@ -88,7 +97,7 @@ def e_place(audit: AuditInput) -> list[Finding]:
     site, policy = audit.visit.site, audit.policy
     allowed = policy.geofence_radius_m + policy.photo_place_slack_m
     findings = []
-    for photo in audit.visit.photos:
+    for photo in (*audit.visit.photos, *_signature_image(audit)):
         if photo.latitude is None or photo.longitude is None:
             continue
         distance = distance_m(site.latitude, site.longitude, photo.latitude, photo.longitude)

@@ -8,7 +8,7 @@ from datetime import timedelta
 from fieldsvc.audit.facts import ClockSyncFacts, OtherVisitPhoto
 
 from tests.unit.audit.builders import (
-    VISIT_ID, at, audit, codes, context, finding, flipped, honest_urban_install, moved, photo, policy_for,
+    SITE_LAT, VISIT_ID, at, audit, codes, context, finding, flipped, honest_urban_install, moved, photo, policy_for,
     replace_photos,
 )
 
@@ -238,3 +238,27 @@ def test_e_clock_limit_comes_from_the_policy() -> None:
     strict = replace(policy_for(visit), clock_skew_limit_s=60.0)
 
     assert "e.clock.skew" in codes(audit(visit, policy=strict))
+
+
+def signed_with_image(image):  # noqa: ANN001, ANN201
+    visit = honest_urban_install()
+    return replace(visit, signature=replace(visit.signature, photo_id=image.photo_id, image=image))
+
+
+def test_e_time_a_signature_photographed_three_hours_before_arrival_is_violation() -> None:
+    taken_earlier = replace(photo("signature", at(11, 5), photo_id="signature-image"), captured_at=at(6, 57))
+
+    early = finding(audit(signed_with_image(taken_earlier)), "e.time.before_arrival")
+    assert early.refs == ("photo:signature-image",) and early.measured == -180.0
+
+
+def test_e_place_a_signature_photographed_far_from_the_site_is_violation() -> None:
+    elsewhere = replace(photo("signature", at(11, 5), photo_id="signature-image"), latitude=SITE_LAT + 1.0)
+
+    assert finding(audit(signed_with_image(elsewhere)), "e.place.far").refs == ("photo:signature-image",)
+
+
+def test_e_time_a_signature_drawn_on_the_phone_without_exif_is_no_missing_capture_time() -> None:
+    drawn = photo("signature", at(11, 5), photo_id="signature-image", gps=False, software=None, exif_time=False)
+
+    assert audit(signed_with_image(drawn)).findings == ()

@@ -18,6 +18,7 @@ import anyio.to_thread
 import msgspec
 
 from fieldsvc import geo
+from fieldsvc.audit.rules.site_care import BEFORE_WORK_PURPOSES
 from fieldsvc.auth.caller import Caller
 from fieldsvc.context import AppContext
 from fieldsvc.errors import RETRY_AFTER_SECONDS, api_error
@@ -179,7 +180,7 @@ def accepted_image(scope: FactScope, image: ProcessedImage, purpose: str, photo_
         if purpose == SIGNATURE:
             await record_signature_reuse(photo_id, visit["id"], image)
         else:
-            await record_reuse(photo_id, visit["id"], image, by_likeness=purpose not in EXACT_REUSE_ONLY)
+            await record_reuse(photo_id, visit["id"], purpose, image, by_likeness=purpose not in EXACT_REUSE_ONLY)
 
     details = {
         "photo_id": photo_id,
@@ -205,17 +206,31 @@ async def record_signature_reuse(photo_id: UUID, visit_id: UUID, image: Processe
     await repository.insert_matches(matches)
 
 
-async def record_reuse(photo_id: UUID, visit_id: UUID, image: ProcessedImage, *, by_likeness: bool) -> None:
+# V-CLEAN: which photos of its own visit a new one is compared with, turned and mirrored too (the audit compares the
+# stored upright hashes only): a site-clean photo must not be a picture from before the work again.
+SAME_VISIT_COUNTERPARTS = {
+    "site_clean": BEFORE_WORK_PURPOSES, **{purpose: frozenset({"site_clean"}) for purpose in BEFORE_WORK_PURPOSES}
+}
+
+
+async def record_reuse(
+    photo_id: UUID, visit_id: UUID, purpose: str, image: ProcessedImage, *, by_likeness: bool
+) -> None:
     """E-REUSE: record, both ways, each photo of another visit this one repeats: the same file, or (by_likeness) a
-    perceptual near-duplicate, found through the hash bands this photo is then indexed under too."""
+    perceptual near-duplicate, found through the hash bands this photo is then indexed under too. V-CLEAN: the same
+    for the photos of its own visit it must not repeat."""
     await repository.take_turn(REUSE_LOCK_KEY)
     orientations = (image.perceptual_hash, *image.turned_hashes)  # a copy turned or mirrored is still a copy
     probes: list[int] = []
     if by_likeness:
         await repository.insert_bands(photo_id, reuse.band_keys(image.perceptual_hash))
         probes = sorted({key for turned in orientations for key in reuse.probe_keys(turned)})
+    candidates = await repository.reuse_candidates(visit_id, probes, image.sha256)
+    counterparts = SAME_VISIT_COUNTERPARTS.get(purpose)
+    if counterparts is not None:
+        candidates += await repository.photos_of_visit(visit_id, counterparts)
     matches: list[PhotoMatch] = []
-    for other in await repository.reuse_candidates(visit_id, probes, image.sha256):
+    for other in candidates:
         identical = other["sha256"] == image.sha256
         distance = min(perceptual_distance(turned, other["perceptual_hash"]) for turned in orientations)
         if identical or distance <= reuse.MAX_REUSE_DISTANCE:

@@ -219,6 +219,13 @@ async def reuse_candidates(visit_id: UUID, probe_keys: list[int], sha256: str) -
     return list({row["id"]: row for row in (*by_band, *identical)}.values())
 
 
+async def photos_of_visit(visit_id: UUID, purposes: Iterable[str]) -> list[Row]:
+    """V-CLEAN: this visit's accepted photos of these purposes, with their hashes."""
+    return await Photo.select(Photo.id, Photo.visit, Photo.sha256, Photo.perceptual_hash, Photo.fine_hash).where(
+        (Photo.visit == visit_id) & Photo.purpose.is_in(list(purposes)) & (Photo.status == "accepted")
+    )
+
+
 async def identical_signatures(visit_id: UUID, sha256: str) -> list[Row]:
     """V-SIGN: accepted signatures of other visits with exactly these bytes."""
     return await Photo.select(Photo.id, Photo.visit).where(

@@ -321,6 +321,18 @@ async def test_v_clean_the_shoe_cover_photo_re_encoded_as_the_site_clean_photo_i
     assert await violation_codes(client, as_auditor, visit_id) == ("flagged", {"v.clean.not_new"})
 
 
+@pytest.mark.parametrize(
+    "turn", [Image.Transpose.FLIP_LEFT_RIGHT, Image.Transpose.ROTATE_90], ids=["mirrored", "turned-a-quarter"]
+)
+async def test_v_clean_the_shoe_cover_photo_mirrored_or_turned_as_the_site_clean_photo_is_caught(
+    client, phone, visit_id, as_auditor, turn
+):
+    shoes = jpeg(32)
+    copy = encoded(Image.open(io.BytesIO(shoes)).transpose(turn), "JPEG", quality=85)
+    await play(phone, visit_id, Visit(shoe_photo=shoes, clean_photo=copy))
+    assert await violation_codes(client, as_auditor, visit_id) == ("flagged", {"v.clean.not_new"})
+
+
 async def test_v_close_without_clean_up_photo_completion_is_refused_with_the_list(client, phone, visit_id, as_auditor):
     completed = await play(phone, visit_id, Visit(send_clean_photo=False))
     assert completed.status_code == 422

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fieldsvc.audit.facts import PhotoFacts
 from fieldsvc.audit.findings import VIOLATION, Finding, refs_to
-from fieldsvc.audit.likeness import same_picture
+from fieldsvc.audit.likeness import distinctive, hash_bits, same_picture
 from fieldsvc.audit.timeline import AuditInput, latest_photo_time, photo_time
 from fieldsvc.audit.wording import minutes
 
@@ -52,13 +52,37 @@ def _before_work_photos(audit: AuditInput) -> list[PhotoFacts]:
 
 
 def new_clean_photos(audit: AuditInput) -> list[PhotoFacts]:
-    """Site-clean photos that are not a picture from before the work again (the same file, or a copy of it)."""
-    before_work = _before_work_photos(audit)
+    """Site-clean photos that are not a picture from before the work again (the same file, or a copy of it, also
+    turned or mirrored: that ingest compared over every orientation)."""
+    before_work, turned = _before_work_photos(audit), _turned_copies(audit)
     return [
         photo for photo in audit.visit.photos
         if photo.purpose == "site_clean"
-        and not any(same_picture(photo, earlier, audit.policy) for earlier in before_work)
+        and not any(
+            same_picture(photo, earlier, audit.policy) or (photo.photo_id, earlier.photo_id) in turned
+            for earlier in before_work
+        )
     ]
+
+
+def _turned_copies(audit: AuditInput) -> set[tuple[str, str]]:
+    """Pairs of this visit's photos (either way round) that ingest found alike over every orientation, by both
+    hashes, neither featureless."""
+    policy, own = audit.policy, {photo.photo_id: photo for photo in audit.visit.photos}
+    pairs = set()
+    for match in audit.context.other_photos:
+        photo, other = own.get(match.matched_photo_id or ""), own.get(match.photo_id)
+        if match.visit_id != audit.visit.visit_id or photo is None or other is None:
+            continue
+        if (
+            match.recorded_distance is not None and match.recorded_distance <= policy.reuse_max_distance
+            and match.recorded_fine_distance is not None
+            and match.recorded_fine_distance <= policy.reuse_max_fine_distance
+            and distinctive(hash_bits(photo.perceptual_hash), policy)
+            and distinctive(hash_bits(other.perceptual_hash), policy)
+        ):
+            pairs |= {(photo.photo_id, other.photo_id), (other.photo_id, photo.photo_id)}
+    return pairs
 
 
 def clean_photos_after_work(audit: AuditInput) -> list[PhotoFacts]:

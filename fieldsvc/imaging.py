@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from PIL import ExifTags, Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageChops, ImageDraw, ImageFile, ImageOps, UnidentifiedImageError
 
 _CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 
@@ -31,6 +31,8 @@ _REDUCING_GAP = 1.5
 # darker than 200). A pad filled with one colour, dark or light, is blank. It is counted on the display preview, not
 # the thumbnail: shrinking a wide canvas 8x fades a thin stroke to near white.
 _INK_CONTRAST = 56
+_PAD_CELL = 32  # pixels per cell of the pad's own brightness, against which ink is told
+_PAD_LINE_SHARE = 0.6 * 255  # a row or column this much inked is a line across the pad
 
 _DHASH_WIDTH, _DHASH_HEIGHT = 9, 8
 # The fine hash: 16x16 gradients from the reuse miniature. A copy (re-encoded, resized, brightened, turned) stays
@@ -121,10 +123,10 @@ class ProcessedImage:
     exif: ExifFacts
     thumbnail_jpeg: bytes = field(repr=False)
     display_jpeg: bytes = field(repr=False)
-    ink_coverage: float
+    ink_coverage: float | None  # measured for signatures only (V-SIGN)
 
 
-def process_image(data: bytes, limits: ImageLimits = ImageLimits()) -> ProcessedImage:
+def process_image(data: bytes, limits: ImageLimits = ImageLimits(), *, signature: bool = False) -> ProcessedImage:
     """Refuse what is not a sound image within limits, then decode once at the scale the display preview needs.
 
     Synchronous and CPU-bound (Pillow releases the GIL): call it in a worker thread.
@@ -159,7 +161,7 @@ def process_image(data: bytes, limits: ImageLimits = ImageLimits()) -> Processed
         exif=exif,
         thumbnail_jpeg=_jpeg_bytes(thumbnail),
         display_jpeg=_jpeg_bytes(display),
-        ink_coverage=_ink_coverage(display),
+        ink_coverage=_ink_coverage(display) if signature else None,
     )
 
 
@@ -402,10 +404,24 @@ def _fine_hash(miniature: Image.Image) -> str:
 
 
 def _ink_coverage(image: Image.Image) -> float:
-    histogram = image.convert("L").histogram()
-    pad = max(range(len(histogram)), key=histogram.__getitem__)
-    ink = sum(count for level, count in enumerate(histogram) if abs(level - pad) >= _INK_CONTRAST)
-    return ink / (image.width * image.height)
+    """V-SIGN: the share of the pad's pixels that are strokes. Ink stands out from the pad around it, so uneven
+    lighting (a gradient, a shadow) is pad; and a line across most of the pad (a frame, a printed baseline) is the
+    pad's, not the customer's."""
+    gray = image.convert("L")
+    width, height = gray.size
+    around = gray.resize((max(1, width // _PAD_CELL), max(1, height // _PAD_CELL)), Image.Resampling.BOX)
+    pad = around.resize((width, height), Image.Resampling.BILINEAR)
+    ink = ImageChops.difference(gray, pad).point(lambda level: 255 if level >= _INK_CONTRAST else 0)
+    rows = ink.resize((1, height), Image.Resampling.BOX).tobytes()
+    columns = ink.resize((width, 1), Image.Resampling.BOX).tobytes()
+    across = ImageDraw.Draw(ink)
+    for y, share in enumerate(rows):
+        if share >= _PAD_LINE_SHARE:
+            across.line([(0, y), (width - 1, y)], fill=0)
+    for x, share in enumerate(columns):
+        if share >= _PAD_LINE_SHARE:
+            across.line([(x, 0), (x, height - 1)], fill=0)
+    return ink.histogram()[255] / (width * height)
 
 
 def _megabytes(byte_count: int) -> str:

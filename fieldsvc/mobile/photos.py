@@ -325,7 +325,7 @@ class PhotoIngest:
         prior = await self.facts.prior_answer(caller, visit_id, draft)
         if prior is not None:
             return prior
-        image = await self._decode(data)
+        image = await self._decode(data, signature=kind == SIGNATURE)
         await self._store(image, data)
         return await self.facts.record_fact(caller, visit_id, replace(draft, decide=partial(outcome, image=image)))
 
@@ -401,9 +401,9 @@ class PhotoIngest:
             raise UploadMismatch(details={"sha256": actual, "announced": announced.sha256})
         return data
 
-    async def _decode(self, data: bytes) -> ProcessedImage:
+    async def _decode(self, data: bytes, *, signature: bool = False) -> ProcessedImage:
         try:
-            return await anyio.to_thread.run_sync(process_image, data, self.limits)
+            return await anyio.to_thread.run_sync(partial(process_image, data, self.limits, signature=signature))
         except ImageRejected as rejected:
             error = IMAGE_REJECTIONS.get(rejected.code, ImageRefused)
             raise error(rejected.message, details={"imageCode": rejected.code}) from rejected

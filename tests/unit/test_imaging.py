@@ -667,12 +667,16 @@ def test_perceptual_distance_counts_differing_bits() -> None:
 # --- ink (V-SIGN) ---
 
 
+def ink_of(pad: Image.Image) -> float:
+    return process_image(encoded(pad, "PNG"), signature=True).ink_coverage
+
+
 def test_blank_signature_has_zero_ink() -> None:
-    assert process_image(encoded(signature_canvas("RGB", "white"), "PNG")).ink_coverage == 0.0
+    assert ink_of(signature_canvas("RGB", "white")) == 0.0
 
 
 def test_signature_with_strokes_has_ink() -> None:
-    coverage = process_image(encoded(with_strokes(signature_canvas("RGB", "white")), "PNG")).ink_coverage
+    coverage = ink_of(with_strokes(signature_canvas("RGB", "white")))
 
     assert 0.01 < coverage < 0.2
 
@@ -681,27 +685,61 @@ def test_thin_strokes_on_a_wide_canvas_are_ink() -> None:
     canvas = Image.new("RGB", (2400, 800), "white")
     ImageDraw.Draw(canvas).line([(100, 600), (800, 100), (1500, 700), (2300, 150)], fill="black", width=1)
 
-    assert process_image(encoded(canvas, "PNG")).ink_coverage > 0
+    assert ink_of(canvas) > 0
 
 
 def test_transparent_background_is_not_ink() -> None:
     # Black with zero alpha is what most canvases export for "nothing drawn here".
-    assert process_image(encoded(signature_canvas("RGBA", (0, 0, 0, 0)), "PNG")).ink_coverage == 0.0
+    assert ink_of(signature_canvas("RGBA", (0, 0, 0, 0))) == 0.0
 
 
 def test_strokes_on_transparent_background_are_ink() -> None:
-    coverage = process_image(encoded(with_strokes(signature_canvas("RGBA", (0, 0, 0, 0))), "PNG")).ink_coverage
+    coverage = ink_of(with_strokes(signature_canvas("RGBA", (0, 0, 0, 0))))
 
     assert 0.01 < coverage < 0.2
 
 
 @pytest.mark.parametrize("colour", ["black", (150, 150, 150), (20, 20, 60)])
 def test_a_pad_filled_with_one_colour_has_zero_ink(colour: tuple[int, ...] | str) -> None:
-    assert process_image(encoded(signature_canvas("RGB", colour), "PNG")).ink_coverage == 0.0
+    assert ink_of(signature_canvas("RGB", colour)) == 0.0
 
 
 def test_light_strokes_on_a_dark_pad_are_ink() -> None:
     canvas = signature_canvas("RGB", "black")
     ImageDraw.Draw(canvas).line([(40, 150), (120, 40), (200, 160), (300, 50)], fill="white", width=5)
 
-    assert 0.01 < process_image(encoded(canvas, "PNG")).ink_coverage < 0.2
+    assert 0.01 < ink_of(canvas) < 0.2
+
+
+def unevenly_lit_pad() -> Image.Image:
+    """A white pad photographed under a lamp: brighter to the right."""
+    return Image.linear_gradient("L").rotate(90).resize((600, 200)).point(lambda level: 120 + level * 100 // 255)
+
+
+def test_uneven_lighting_across_a_blank_pad_is_not_ink() -> None:
+    assert ink_of(unevenly_lit_pad().convert("RGB")) == 0.0
+
+
+def test_strokes_on_an_unevenly_lit_pad_are_ink() -> None:
+    pad = unevenly_lit_pad().convert("RGB")
+    ImageDraw.Draw(pad).line([(50, 150), (150, 40), (250, 160), (350, 50), (450, 150)], fill="black", width=3)
+
+    assert 0.01 < ink_of(pad) < 0.2
+
+
+def test_a_frame_around_a_blank_pad_is_not_ink() -> None:
+    pad = signature_canvas("RGB", "white")
+    ImageDraw.Draw(pad).rectangle([0, 0, pad.width - 1, pad.height - 1], outline="black", width=2)
+
+    assert ink_of(pad) == 0.0
+
+
+def test_a_printed_baseline_across_a_blank_pad_is_not_ink() -> None:
+    pad = signature_canvas("RGB", "white")
+    ImageDraw.Draw(pad).line([(20, pad.height - 40), (pad.width - 20, pad.height - 40)], fill="black", width=2)
+
+    assert ink_of(pad) == 0.0
+
+
+def test_ink_is_measured_for_signatures_only() -> None:
+    assert process_image(encoded(with_strokes(signature_canvas("RGB", "white")), "PNG")).ink_coverage is None

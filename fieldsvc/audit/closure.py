@@ -33,15 +33,20 @@ def _requires(present: Callable[[_Inventory], bool], gap: tuple[str, str]) -> Ca
     return lambda have: None if present(have) else gap
 
 
+def gives_a_reason(text: str) -> bool:
+    """A reason is words: a note of only punctuation or digits ("." to get past the form) gives none."""
+    return any(character.isalpha() for character in text)
+
+
 def _shoe_covers(have: _Inventory) -> Gap:
     if "shoe_covers" in have.photo_purposes:
         return None
     if have.policy.shoe_cover_rule == "photo_within_window":
         return ("no shoe-cover photo", "缺少鞋套照片")
     # Rural sites: a reason is enough (灵活掌握), sent as a note or as the V-SHOES step's note.
-    if any(note.rule_id == "V-SHOES" and note.text.strip() for note in have.visit.notes):
+    if any(note.rule_id == "V-SHOES" and gives_a_reason(note.text) for note in have.visit.notes):
         return None
-    if any(step.step == "V-SHOES" and step.note.strip() for step in have.visit.steps):
+    if any(step.step == "V-SHOES" and gives_a_reason(step.note) for step in have.visit.steps):
         return None
     return ("no shoe-cover photo and no reason noted", "既无鞋套照片也未注明原因")
 

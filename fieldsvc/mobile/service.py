@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from fieldsvc import db, geo
+from fieldsvc.audit.closure import gives_a_reason
 from fieldsvc.audit.policy import Policy
 from fieldsvc.auth.caller import Caller
 from fieldsvc.config import Settings
@@ -62,7 +63,9 @@ ConsentScopeRequired = api_error(
     422, "step.consent_scope_required", "V-CONSENT: say what the customer agreed to in consentScope."
 )
 ShoeReasonRequired = api_error(
-    422, "step.shoe_reason_required", "V-SHOES: at a rural site the shoe-cover step needs the reason as its note."
+    422,
+    "step.shoe_reason_required",
+    "V-SHOES: at a rural site the shoe-cover step needs the reason, in words, as its note.",
 )
 RestoreByBeforeLeave = api_error(
     422, "leave.restore_by_before_leave", "V-LEAVE: restoreBy is when service is back for the customer: after the leave."
@@ -224,7 +227,7 @@ def checkin(body: Checkin, scope: FactScope) -> Outcome:
 def step(body: Step, scope: FactScope) -> Outcome:
     if body.step == "V-CONSENT" and body.consent_scope is None:
         raise ConsentScopeRequired()
-    if body.step == "V-SHOES" and scope.visit["locality"] == "rural" and not (body.note or "").strip():
+    if body.step == "V-SHOES" and scope.visit["locality"] == "rural" and not gives_a_reason(body.note or ""):
         raise ShoeReasonRequired()
     return Outcome()
 

@@ -84,6 +84,18 @@ def test_v_shoes_rural_without_photo_or_reason_is_violation() -> None:
     assert finding(audit(visit), "v.shoes.missing").message_zh == "既无鞋套照片也未注明原因"
 
 
+def test_v_shoes_rural_reason_of_only_a_full_stop_is_no_reason() -> None:
+    visit = replace(honest_rural_repair(), notes=(NoteFacts("n", "V-SHOES", ".", at(14, 11)),))
+
+    assert "v.shoes.missing" in codes(audit(visit))
+
+
+def test_v_shoes_rural_reason_in_two_chinese_characters_is_a_reason() -> None:
+    visit = replace(honest_rural_repair(), notes=(NoteFacts("n", "V-SHOES", "泥地", at(14, 11)),))
+
+    assert "V-SHOES" not in {f.rule_id for f in audit(visit).findings}
+
+
 def test_v_shoes_same_visit_judged_urban_or_rural_by_the_policy() -> None:
     visit = replace_photos(honest_urban_install(), "shoe_covers")
     visit = replace(visit, notes=(NoteFacts("n", "V-SHOES", "dirt-floor yard", at(9, 59)),))

@@ -126,7 +126,8 @@ class Decided:
 
 @dataclass(frozen=True)
 class FactDraft:
-    """A fact ready to record; decide(body, scope) runs inside the transaction, once the visit is known to take it."""
+    """A fact ready to record; decide(body, scope) runs once the visit is read and known to take it (a decision on a
+    visit that changed before the claim is made again)."""
 
     kind: str
     event_id: UUID
@@ -322,9 +323,10 @@ class MobileService:
         return await self.record_fact(caller, visit_id, draft)
 
     async def record_fact(self, caller: Caller, visit_id: UUID, draft: FactDraft) -> Recorded[FactResult]:
-        """The one door every phone fact goes through, in one write transaction with its trail entry.
+        """The one door every phone fact goes through: recorded with its trail entries and re-audit mark, all or none.
 
-        The visit row lock makes facts of one visit take turns; the claim (ON CONFLICT DO NOTHING on the event id)
+        On PostgreSQL the usual fact is one statement (see _record_in_one_statement); the rest, and every fact on
+        SQLite, one write transaction. The visit row lock makes facts of one visit take turns; the claim (ON CONFLICT DO NOTHING on the event id)
         is what guarantees once-only even for twins on different visits. A stored fact replays its first answer,
         also on a visit that has closed since.
         """

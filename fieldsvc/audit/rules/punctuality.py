@@ -3,6 +3,8 @@ own earlier messages must not contradict."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fieldsvc.audit.findings import VIOLATION, Finding
 from fieldsvc.audit.timeline import AuditInput, arrival_checkin
 from fieldsvc.audit.wording import local_time, minutes
@@ -19,9 +21,14 @@ def _backdated(audit: AuditInput) -> list[Finding]:
     """An arrival dated before an "on my way" that reached the service first: the phone said it was still on the
     way after the time the arrival claims, so the arrival was sent later and dated back (an app sends what it
     queued in order; a phone offline all along sends both together, in order)."""
-    arrival, limit, checkin = audit.timeline.arrival, audit.policy.durations.clock_skew_limit, arrival_checkin(audit)
+    arrival, checkin = audit.timeline.arrival, arrival_checkin(audit)
     if checkin is None:
         return []
+    # A phone clock put right between the two (the network's, while offline) moves a wall-clock correction by as much:
+    # the measured offsets' spread is allowed on top of the skew limit.
+    offsets = [sync.offset_s for sync in audit.visit.clock_syncs]
+    spread = timedelta(seconds=max(offsets) - min(offsets)) if offsets else timedelta(0)
+    limit = audit.policy.durations.clock_skew_limit + spread
     contradicting = [
         message for message in audit.visit.on_my_way
         if message.received_at < checkin.received_at and message.at - arrival.at > limit

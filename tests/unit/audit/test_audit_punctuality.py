@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from fieldsvc.audit.facts import OnMyWayFacts
+from fieldsvc.audit.facts import ClockSyncFacts, OnMyWayFacts
 from tests.unit.audit.builders import (
     AGREED, at, arriving_at, audit, checkin, codes, finding, honest_urban_install, policy_for, replace_checkin,
     reschedule,
@@ -189,3 +189,12 @@ def test_v_punct_an_on_my_way_pressed_after_the_arrival_was_sent_contradicts_not
     visit = with_on_my_way(timedelta(seconds=2), at(10, 5), at(10, 5, 1))
 
     assert audit(visit).findings == ()
+
+
+def test_v_punct_an_arrival_recorded_offline_on_a_clock_put_right_before_the_sync_is_not_backdated() -> None:
+    # The phone was 5 min slow when it said it was on its way and when it arrived offline; the network set its clock
+    # right before the sync, so the arrival's device time was corrected by nothing and reads 2.5 min early.
+    visit = with_on_my_way(timedelta(minutes=3), at(9, 59, 30), at(9, 59, 31))
+    visit = replace(visit, clock_syncs=(ClockSyncFacts(at(9, 59, 31), -300.0), ClockSyncFacts(at(10, 0), 0.0)))
+
+    assert "v.punct.backdated" not in codes(audit(visit))

@@ -18,7 +18,7 @@ import anyio.to_thread
 import msgspec
 
 from fieldsvc import geo
-from fieldsvc.audit.rules.site_care import BEFORE_WORK_PURPOSES
+from fieldsvc.audit.rules.site_care import UNLIKE_CLEAN_UP_PURPOSES
 from fieldsvc.auth.caller import Caller
 from fieldsvc.context import AppContext
 from fieldsvc.errors import RETRY_AFTER_SECONDS, api_error
@@ -209,7 +209,8 @@ async def record_signature_reuse(photo_id: UUID, visit_id: UUID, image: Processe
 # V-CLEAN: which photos of its own visit a new one is compared with, turned and mirrored too (the audit compares the
 # stored upright hashes only): a site-clean photo must not be a picture from before the work again.
 SAME_VISIT_COUNTERPARTS = {
-    "site_clean": BEFORE_WORK_PURPOSES, **{purpose: frozenset({"site_clean"}) for purpose in BEFORE_WORK_PURPOSES}
+    "site_clean": UNLIKE_CLEAN_UP_PURPOSES,
+    **{purpose: frozenset({"site_clean"}) for purpose in UNLIKE_CLEAN_UP_PURPOSES},
 }
 
 

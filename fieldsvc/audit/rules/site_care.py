@@ -45,6 +45,9 @@ def v_shoes(audit: AuditInput) -> list[Finding]:
 
 # Pictures of the visit before the work: sent again as the site-clean photo they show nothing of the clean-up.
 BEFORE_WORK_PURPOSES = frozenset({"shoe_covers", "tool_mat", "before"})
+# Those a site-clean photo must not even look like. Not "before": a room put back as it was found, photographed from
+# the same spot, looks like the picture of it before the work, and should; only that very file again is no clean-up.
+UNLIKE_CLEAN_UP_PURPOSES = frozenset({"shoe_covers", "tool_mat"})
 
 
 def _before_work_photos(audit: AuditInput) -> list[PhotoFacts]:
@@ -52,15 +55,16 @@ def _before_work_photos(audit: AuditInput) -> list[PhotoFacts]:
 
 
 def new_clean_photos(audit: AuditInput) -> list[PhotoFacts]:
-    """Site-clean photos that are not a picture from before the work again (the same file, or a copy of it, also
-    turned or mirrored: that ingest compared over every orientation)."""
+    """Site-clean photos that are not a picture from before the work again: the same file, or a copy of the
+    shoe-cover or tool-mat photo, also turned or mirrored (that ingest compared over every orientation)."""
     before_work, turned = _before_work_photos(audit), _turned_copies(audit)
     return [
         photo for photo in audit.visit.photos
         if photo.purpose == "site_clean"
+        and not any(photo.sha256 == earlier.sha256 for earlier in before_work)
         and not any(
             same_picture(photo, earlier, audit.policy) or (photo.photo_id, earlier.photo_id) in turned
-            for earlier in before_work
+            for earlier in before_work if earlier.purpose in UNLIKE_CLEAN_UP_PURPOSES
         )
     ]
 

@@ -189,6 +189,27 @@ def test_v_clean_a_clean_up_photo_like_the_shoe_cover_photo_only_in_outline_pass
     assert audit(alike).findings == ()
 
 
+def test_v_clean_the_room_put_back_as_it_was_before_and_photographed_from_the_same_spot_passes() -> None:
+    visit = honest_urban_install()
+    before = replace(next(p for p in visit.photos if p.purpose == "before"), fine_hash=FINE)
+    clean = replace(photo("site_clean", at(11, 2)), perceptual_hash=flipped(before.perceptual_hash, 2),
+                    fine_hash="3c" * 31 + "3f")  # fmt: skip
+    alike = replace(visit, photos=tuple(
+        before if p.purpose == "before" else clean if p.purpose == "site_clean" else p for p in visit.photos
+    ))
+
+    assert audit(alike).findings == ()
+
+
+def test_v_clean_the_before_photo_file_sent_again_as_the_site_clean_photo_is_violation() -> None:
+    visit = honest_urban_install()
+    before = next(p for p in visit.photos if p.purpose == "before")
+    resent = replace_photos(visit, "site_clean", replace(before, photo_id="clean-again", purpose="site_clean",
+                                                         recorded_at=at(11, 2)))
+
+    assert "v.clean.not_new" in codes(audit(resent))
+
+
 def test_v_clean_the_after_photo_file_sent_again_as_the_site_clean_photo_passes() -> None:
     visit = honest_urban_install()
     after = next(photo for photo in visit.photos if photo.purpose == "after")

@@ -57,11 +57,13 @@ def _before_work_photos(audit: AuditInput) -> list[PhotoFacts]:
 def new_clean_photos(audit: AuditInput) -> list[PhotoFacts]:
     """Site-clean photos that are not a picture from before the work again: the same file, or a copy of the
     shoe-cover or tool-mat photo, also turned or mirrored (that ingest compared over every orientation)."""
+    clean = [photo for photo in audit.visit.photos if photo.purpose == "site_clean"]
+    if not clean:
+        return []
     before_work, turned = _before_work_photos(audit), _turned_copies(audit)
     return [
-        photo for photo in audit.visit.photos
-        if photo.purpose == "site_clean"
-        and not any(photo.sha256 == earlier.sha256 for earlier in before_work)
+        photo for photo in clean
+        if not any(photo.sha256 == earlier.sha256 for earlier in before_work)
         and not any(
             same_picture(photo, earlier, audit.policy) or (photo.photo_id, earlier.photo_id) in turned
             for earlier in before_work if earlier.purpose in UNLIKE_CLEAN_UP_PURPOSES
@@ -89,11 +91,12 @@ def _turned_copies(audit: AuditInput) -> set[tuple[str, str]]:
     return pairs
 
 
-def clean_photos_after_work(audit: AuditInput) -> list[PhotoFacts]:
-    """Site-clean photos that can show the result of the work (all new ones when work start is unknown)."""
+def clean_photos_after_work(audit: AuditInput, fresh: list[PhotoFacts] | None = None) -> list[PhotoFacts]:
+    """Site-clean photos that can show the result of the work (all new ones when work start is unknown); `fresh`:
+    new_clean_photos(audit), if the caller has it already."""
     work_started = audit.timeline.work_started_at
     return [
-        photo for photo in new_clean_photos(audit)
+        photo for photo in (new_clean_photos(audit) if fresh is None else fresh)
         if work_started is None or latest_photo_time(photo) >= work_started
     ]
 
@@ -118,7 +121,7 @@ def v_clean(audit: AuditInput) -> list[Finding]:
             refs=refs_to("photo", (photo.photo_id for photo in (*clean, *copied))),
         )]
     work_started = audit.timeline.work_started_at
-    if work_started is None or clean_photos_after_work(audit):
+    if work_started is None or clean_photos_after_work(audit, fresh):
         return []
     latest = max(latest_photo_time(photo) for photo in fresh)
     return [Finding(

@@ -44,7 +44,6 @@ BULK_IN_FLIGHT = 2  # batches in flight at once in one process on PostgreSQL
 _CORES = os.cpu_count() or 1
 BULK_WORKERS = min(5, _CORES + 1) if _CORES > 1 else 1
 BULK_WORKERS_MIN_BATCHES = 20  # below this a worker's start (about a second of imports) does not pay off
-WORKER_GC_THRESHOLD = 50_000  # allocations between young-generation collections in a bulk worker (default 700)
 _DEFAULT_CLOCK = AppContext.__dataclass_fields__["clock"].default
 
 
@@ -224,11 +223,12 @@ def _start_worker(config: dict[str, Any], settings: Any) -> None:
     engine = PostgresEngine(config=config)
     db.bind_engine(engine)
     loop.run_until_complete(engine.start_connection_pool(min_size=1, max_size=1))
-    # A batch keeps hundreds of thousands of small objects alive until it is written, and with the default
-    # thresholds the cyclic GC rescans them again and again (a quarter of the worker's CPU). They die with the
-    # batch, by reference counting: collect rarely, and never rescan what the imports left behind.
+    # A batch keeps hundreds of thousands of small objects alive until it is written, and the cyclic GC would rescan
+    # them again and again (with the default thresholds a quarter of the worker's CPU). They die with the batch, by
+    # reference counting: the worker collects once after each batch instead, and never rescans what the imports
+    # left behind.
     gc.freeze()
-    gc.set_threshold(WORKER_GC_THRESHOLD)
+    gc.disable()
     _worker.update(loop=loop, service=VerdictService(AppContext(settings=settings, engine=engine, blobs=None)))
     multiprocessing.util.Finalize(None, _stop_worker, exitpriority=10)
 
@@ -248,6 +248,7 @@ def _reaudit_batch(batch: list[UUID]) -> int:
             await service.reaudit(batch, None)
 
     _worker["loop"].run_until_complete(run())
+    gc.collect()  # the batch's few reference cycles, now that its objects are gone
     return len(batch)
 
 

@@ -13,7 +13,7 @@ from piccolo.utils.encoding import dump_json
 
 from fieldsvc import db
 from fieldsvc.tables import FollowUp, Photo, PhotoHashBand, PhotoMatch, Visit, VisitEvent
-from fieldsvc.trail.service import Unchained, queue_entries
+from fieldsvc.trail.service import PENDING_COLUMNS, TEXT_COLUMNS, Unchained, queue_entries
 from fieldsvc.verdicts import outbox
 
 Row = dict[str, Any]
@@ -103,10 +103,9 @@ WITH locked AS (
     INSERT INTO audit_due {outbox.MARK_COLUMNS} SELECT ${_N + 1}, ${_N + 6}, ${_N + 5}, ${_N + 7}, ${_N + 8}, NULL
     FROM claimed {outbox.MARKED_AGAIN_BY_FACT}
 ), queued AS (
-    INSERT INTO trail_pending (kind, subject_id, actor_id, payload, recorded_at)
-    SELECT entry.kind, entry.subject_id, entry.actor_id, entry.payload, entry.recorded_at
+    INSERT INTO trail_pending ({PENDING_COLUMNS}) SELECT {', '.join(f'entry.{column}' for column in TEXT_COLUMNS)}
     FROM claimed, unnest(${_N + 9}::text[], ${_N + 10}::text[], ${_N + 11}::text[], ${_N + 12}::text[],
-        ${_N + 13}::timestamptz[]) WITH ORDINALITY AS entry(kind, subject_id, actor_id, payload, recorded_at, position)
+        ${_N + 13}::timestamptz[]) WITH ORDINALITY AS entry({PENDING_COLUMNS}, position)
     ORDER BY entry.position
 )
 SELECT (SELECT id FROM claimed) AS claimed, EXISTS (SELECT FROM unchanged) AS unchanged

@@ -27,9 +27,10 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text
 ORDER BY e.position
 """
 # Written out: every fact queues one or two entries, and Piccolo took longer to build this INSERT than to run it.
-_QUEUE_ENTRY = "INSERT INTO trail_pending (kind, subject_id, actor_id, payload, recorded_at) VALUES ({}, {}, {}, {}, {})"
 SQLITE_ROWS_PER_INSERT = 4000  # 8 columns each: under SQLite's bind-parameter limit
-TEXT_COLUMNS = ("kind", "subject_id", "actor_id", "payload", "recorded_at")
+TEXT_COLUMNS = ("kind", "subject_id", "actor_id", "payload", "recorded_at")  # a queued entry, in Unchained order
+PENDING_COLUMNS = ", ".join(TEXT_COLUMNS)
+_QUEUE_ENTRY = f"INSERT INTO trail_pending ({PENDING_COLUMNS}) VALUES ({{}}, {{}}, {{}}, {{}}, {{}})"
 
 Unchained = tuple[str, str, str, str, datetime]  # kind, subject id, actor id, canonical text, recorded at
 

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from PIL import ExifTags, Image, ImageChops, ImageDraw, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageChops, ImageDraw, ImageFile, ImageFilter, ImageOps, UnidentifiedImageError
 
 _CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 
@@ -33,6 +33,10 @@ _REDUCING_GAP = 1.5
 _INK_CONTRAST = 56
 _PAD_CELL = 32  # pixels per cell of the pad's own brightness, against which ink is told
 _PAD_LINE_SHARE = 0.6 * 255  # a row or column this much inked is a line across the pad
+# Ink is reported as the share of the pad its strokes would cover drawn with a pen this share of the pad's short edge
+# wide: a small signature with a thin pen on a large pad is still a signature, a dot or a tick is not, and a thick pen
+# does not make a scribble count more.
+_STANDARD_PEN_SHARE = 0.01
 
 _DHASH_WIDTH, _DHASH_HEIGHT = 9, 8
 # The fine hash: 16x16 gradients from the reuse miniature. A copy (re-encoded, resized, brightened, turned) stays
@@ -143,7 +147,9 @@ def process_image(data: bytes, limits: ImageLimits = ImageLimits(), *, signature
         tags = _tolerant(opened.getexif) or Image.Exif()
         exif = _exif_facts(tags)
         turned = _tolerant(tags.get, ExifTags.Base.Orientation) in _QUARTER_TURN_ORIENTATIONS
-        upright = _flattened_over_white(_upright_without_metadata(opened))
+        upright_with_alpha = _upright_without_metadata(opened)
+        upright = _flattened_over_white(upright_with_alpha)
+        strokes_alpha = _alpha_of(upright_with_alpha) if signature else None
     display = _shrunk_to_fit(upright, _DISPLAY_LONG_EDGE)
     thumbnail = _shrunk_to_fit(display, _THUMBNAIL_EDGE)
     miniature = thumbnail.convert("L").resize((_REUSE_MINIATURE_EDGE, _REUSE_MINIATURE_EDGE), Image.Resampling.BOX)
@@ -161,7 +167,7 @@ def process_image(data: bytes, limits: ImageLimits = ImageLimits(), *, signature
         exif=exif,
         thumbnail_jpeg=_jpeg_bytes(thumbnail),
         display_jpeg=_jpeg_bytes(display),
-        ink_coverage=_ink_coverage(display) if signature else None,
+        ink_coverage=_ink_coverage(display, strokes_alpha) if signature else None,
     )
 
 
@@ -403,15 +409,22 @@ def _fine_hash(miniature: Image.Image) -> str:
     return _difference_hash(miniature, (_FINE_DHASH_WIDTH, _FINE_DHASH_HEIGHT))
 
 
-def _ink_coverage(image: Image.Image) -> float:
-    """V-SIGN: the share of the pad's pixels that are strokes. Ink stands out from the pad around it, so uneven
-    lighting (a gradient, a shadow) is pad; and a line across most of the pad (a frame, a printed baseline) is the
-    pad's, not the customer's."""
-    gray = image.convert("L")
-    width, height = gray.size
-    around = gray.resize((max(1, width // _PAD_CELL), max(1, height // _PAD_CELL)), Image.Resampling.BOX)
-    pad = around.resize((width, height), Image.Resampling.BILINEAR)
-    ink = ImageChops.difference(gray, pad).point(lambda level: 255 if level >= _INK_CONTRAST else 0)
+def _alpha_of(image: Image.Image) -> Image.Image | None:
+    """V-SIGN: a canvas exported with a transparent pad draws its strokes in alpha, whatever their colour (white ink
+    flattened over white would otherwise vanish)."""
+    if not image.has_transparency_data:
+        return None
+    return _shrunk_to_fit(image.convert("RGBA").getchannel("A"), _DISPLAY_LONG_EDGE)
+
+
+def _ink_coverage(image: Image.Image, alpha: Image.Image | None) -> float:
+    """V-SIGN: the share of the pad the strokes would cover drawn with the standard pen (their length times its
+    width). Ink stands out from the pad around it, so uneven lighting (a gradient, a shadow) is pad; and a line across
+    most of the pad (a frame, a printed baseline) is the pad's, not the customer's."""
+    ink = _standing_out(image.convert("L"))
+    if alpha is not None:
+        ink = ImageChops.lighter(ink, _standing_out(alpha))
+    width, height = ink.size
     rows = ink.resize((1, height), Image.Resampling.BOX).tobytes()
     columns = ink.resize((width, 1), Image.Resampling.BOX).tobytes()
     across = ImageDraw.Draw(ink)
@@ -421,7 +434,19 @@ def _ink_coverage(image: Image.Image) -> float:
     for x, share in enumerate(columns):
         if share >= _PAD_LINE_SHARE:
             across.line([(x, 0), (x, height - 1)], fill=0)
-    return ink.histogram()[255] / (width * height)
+    # Growing the strokes by one pixel adds a rim on both sides of each, whatever the pen: half the rim is their length.
+    rim = ImageChops.subtract(ink.filter(ImageFilter.MaxFilter(3)), ink)
+    stroke_length = rim.histogram()[255] / 2
+    pen_width = min(width, height) * _STANDARD_PEN_SHARE
+    return min(1.0, stroke_length * pen_width / (width * height))
+
+
+def _standing_out(gray: Image.Image) -> Image.Image:
+    """Pixels (255) that differ from the pad's own level around them by the ink contrast; the rest 0."""
+    width, height = gray.size
+    around = gray.resize((max(1, width // _PAD_CELL), max(1, height // _PAD_CELL)), Image.Resampling.BOX)
+    pad = around.resize((width, height), Image.Resampling.BILINEAR)
+    return ImageChops.difference(gray, pad).point(lambda level: 255 if level >= _INK_CONTRAST else 0)
 
 
 def _megabytes(byte_count: int) -> str:

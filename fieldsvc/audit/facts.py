@@ -161,7 +161,7 @@ class SignatureFacts:
 
     event_id: str
     signer_name: str
-    ink_ratio: float  # share of the signature image's pixels that carry ink
+    ink_ratio: float  # share of the pad its strokes would cover drawn with the standard pen (imaging)
     signed_at: datetime
     summary_digest: str  # digest of the summary the phone showed and the customer signed
     expected_digest: str  # digest the service computes of the summary it generated

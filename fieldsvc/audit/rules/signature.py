@@ -18,9 +18,9 @@ def v_sign(audit: AuditInput) -> list[Finding]:
     if signature.ink_ratio < minimum_ink:
         findings.append(Finding(
             rule_id="V-SIGN", code="v.sign.blank", severity=VIOLATION,
-            message_en=f"the signature is blank: {signature.ink_ratio:.2%} of it carries ink "
-                       f"(minimum {minimum_ink:.2%})",
-            message_zh=f"签名为空白：仅 {signature.ink_ratio:.2%} 的像素有笔迹（至少 {minimum_ink:.2%}）",
+            message_en=f"the signature is blank: its strokes, drawn with the standard pen, would cover "
+                       f"{signature.ink_ratio:.2%} of the pad (minimum {minimum_ink:.2%})",
+            message_zh=f"签名为空白：其笔迹按标准笔宽仅覆盖签名板的 {signature.ink_ratio:.2%}（至少 {minimum_ink:.2%}）",
             measured=round(signature.ink_ratio, 5), threshold=minimum_ink, unit="ratio", refs=refs,
         ))
     if not signature.signer_name.strip():

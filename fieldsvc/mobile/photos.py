@@ -115,6 +115,11 @@ async def store_image(blobs: BlobStore, sha256: str, image: ProcessedImage, orig
             raise outcome
 
 
+async def file_digest(data: bytes) -> str:
+    """The upload's SHA-256, off the event loop: hashing a 12 MP photo takes milliseconds (hashlib frees the GIL)."""
+    return await anyio.to_thread.run_sync(lambda: hashlib.sha256(data).hexdigest())
+
+
 def staging_key(photo_id: UUID) -> str:
     """Where a phone uploads a presigned photo: never a content key, so a false sha256 cannot overwrite evidence."""
     return f"upload/{photo_id}"
@@ -321,12 +326,12 @@ class PhotoIngest:
     ) -> Recorded[FactResult]:
         """A replay is answered before any decoding; a new image is decoded off the loop and stored, then recorded."""
         # The file's hash joins the digest: the same eventId with other bytes is another fact, so a conflict.
-        file_sha256 = hashlib.sha256(data).hexdigest()
+        file_sha256 = await file_digest(data)
         draft = draft_of(kind, visit_id, meta, reading, result_type, extra={"fileSha256": file_sha256})
         prior = await self.facts.prior_answer(caller, visit_id, draft)
         if prior is not None:
             return prior
-        image = await self._decode(data, signature=kind == SIGNATURE)
+        image = await self._decode(data, file_sha256, signature=kind == SIGNATURE)
         await self._store(image, data)
         return await self.facts.record_fact(caller, visit_id, replace(draft, decide=partial(outcome, image=image)))
 
@@ -375,7 +380,7 @@ class PhotoIngest:
         if prior is not None:
             return prior
         data = await self._fetch_upload(photo_id, announced)
-        image = await self._decode(data)
+        image = await self._decode(data, announced.sha256)
         if image.content_type != announced.content_type:
             raise UploadMismatch(details={"contentType": image.content_type, "announced": announced.content_type})
         await self._store(image, data)
@@ -397,14 +402,15 @@ class PhotoIngest:
                 data = await self.ctx.blobs.get(key)
             except KeyError:
                 raise UploadNotReceived() from None
-        actual = hashlib.sha256(data).hexdigest()
+        actual = await file_digest(data)
         if actual != announced.sha256:
             raise UploadMismatch(details={"sha256": actual, "announced": announced.sha256})
         return data
 
-    async def _decode(self, data: bytes, *, signature: bool = False) -> ProcessedImage:
+    async def _decode(self, data: bytes, sha256: str, *, signature: bool = False) -> ProcessedImage:
         try:
-            return await anyio.to_thread.run_sync(partial(process_image, data, self.limits, signature=signature))
+            decode = partial(process_image, data, self.limits, signature=signature, sha256=sha256)
+            return await anyio.to_thread.run_sync(decode)
         except ImageRejected as rejected:
             error = IMAGE_REJECTIONS.get(rejected.code, ImageRefused)
             raise error(rejected.message, details={"imageCode": rejected.code}) from rejected

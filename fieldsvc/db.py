@@ -153,10 +153,12 @@ def locked(query, engine: Engine):
     return query if is_sqlite(engine) else query.lock_rows("NO KEY UPDATE")
 
 
-async def serialise_appends(engine: Engine, lock_key: int) -> None:
-    """Make concurrent writers of one chain take turns until the surrounding transaction ends."""
+async def serialise_appends(engine: Engine, lock_key: int, *, shared: bool = False) -> None:
+    """Make concurrent writers of one chain take turns until the surrounding transaction ends. Shared holders (writers
+    known not to collide with each other) go on together, and take turns with the exclusive ones."""
     if not is_sqlite(engine):
-        await engine.run_ddl(f"SELECT pg_advisory_xact_lock({int(lock_key)})")
+        lock = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        await engine.run_ddl(f"SELECT {lock}({int(lock_key)})")
 
 
 async def ping(engine: Engine) -> bool:

@@ -35,6 +35,10 @@ AUDIT_SLICE = 8  # visits audited between two turns of the event loop (~1-5 ms o
 # Due visits per outbox re-audit: a burst's visits share one load and one commit; a reader settling first waits for
 # one such round (256 measured no faster under the check-in benchmark).
 DUE_BATCH = 64
+# Two auditors re-auditing one visit at once (two rounds whose due visits both touch it, or a reader settling beside
+# the background auditor) would both write its verdict. They take turns from loading to commit, so the last to write
+# also loaded last. A bulk run's batches hold disjoint visits: they share the turn among themselves.
+AUDIT_LOCK_KEY = 0xA0D17
 DUE_LEASE = timedelta(seconds=30)  # an auditor that died holding a claim is replaced after this
 SETTLE_SECONDS = 5.0
 SETTLE_POLL_SECONDS = 0.02
@@ -58,10 +62,14 @@ class VerdictService:
     def __init__(self, ctx: AppContext):
         self.ctx = ctx
 
-    async def reaudit(self, visit_ids: list[UUID], actor: Caller | None) -> dict[UUID, dict[str, Any]]:
-        """Audit the visits and store changed verdicts; call inside the transaction that stored the new facts."""
+    async def reaudit(
+        self, visit_ids: list[UUID], actor: Caller | None, *, bulk: bool = False
+    ) -> dict[UUID, dict[str, Any]]:
+        """Audit the visits and store changed verdicts, inside the caller's transaction (after its new facts).
+        bulk: one of a run's batches, which never share a visit."""
         if not visit_ids:
             return {}
+        await db.serialise_appends(self.ctx.engine, AUDIT_LOCK_KEY, shared=bulk)
         now = self.ctx.now()
         book = self.ctx.policies
         policies: dict[tuple[str, str, str], Policy] = {}
@@ -148,7 +156,7 @@ class VerdictService:
 
         async def run(batch: list[UUID]) -> int:
             async with db.write_transaction(engine):
-                await self.reaudit(batch, None)
+                await self.reaudit(batch, None, bulk=True)
             return len(batch)
 
         done = 0
@@ -247,7 +255,7 @@ def _reaudit_batch(batch: list[UUID]) -> int:
 
     async def run() -> None:
         async with db.write_transaction(service.ctx.engine):
-            await service.reaudit(batch, None)
+            await service.reaudit(batch, None, bulk=True)
 
     _worker["loop"].run_until_complete(run())
     gc.collect()  # the batch's few reference cycles, now that its objects are gone

@@ -122,6 +122,7 @@ async def violation_codes(client: httpx.AsyncClient, auditor: dict[str, str], vi
 
 async def violations_by(client: httpx.AsyncClient, auditor: dict[str, str], visit_id: str, key: str) -> tuple[str, set[str]]:
     body = (await client.get(f"/v1/review/visits/{visit_id}", headers=auditor)).json()
+    assert "verdict" in body, body
     return body["verdict"]["status"], {f[key] for f in body["verdict"]["findings"] if f["severity"] == "violation"}
 
 

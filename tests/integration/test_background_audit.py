@@ -13,7 +13,7 @@ from fieldsvc.trail.service import verify_trail
 from fieldsvc.verdicts import outbox
 from fieldsvc.verdicts.sweep import mark_overdue
 from tests.conftest import login
-from fieldsvc.verdicts.service import affected_visits
+from fieldsvc.verdicts.service import VerdictService, affected_visits
 from tests.integration.mobile_builders import AGREED, assigned_visit, phone, trail_entries, visit_id  # noqa: F401
 
 WAIT_SECONDS = 10.0
@@ -177,3 +177,17 @@ async def test_new_fixes_days_apart_re_audit_the_technicians_visits_near_each_no
 
     # E-MOCK reads a technician's fixes 12 h either side of a visit's own: day 2 is nobody's neighbour here.
     assert await affected_visits([first, last], [first, last]) == {afternoon}
+
+
+async def test_auditors_re_auditing_one_visit_at_once_take_turns_and_store_one_verdict(app, visit_id):
+    # Two rounds whose due visits both touch this one (a neighbour), and a reader settling, all write its verdict.
+    engine = app.state.ctx.engine
+    await AuditResult.delete().where(AuditResult.visit == visit_id)
+
+    async def audit_once() -> None:
+        async with db.write_transaction(engine):
+            await VerdictService(app.state.ctx).reaudit([UUID(visit_id)], None)
+
+    await asyncio.gather(*(audit_once() for _ in range(4)))
+
+    assert await AuditResult.count().where(AuditResult.visit == visit_id) == 1

@@ -1,4 +1,4 @@
-"""Liveness and readiness for load balancers: is the database reachable (and later, the blob store)."""
+"""Liveness and readiness for load balancers and operators: the database, the blob store, the auditor's backlog."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from litestar.response import Response
 
 from fieldsvc import db
 from fieldsvc.context import Ctx
+from fieldsvc.trail.service import TrailWriter
+from fieldsvc.verdicts import outbox
 from fieldsvc.wire import Wire
 
 
@@ -15,6 +17,12 @@ class HealthReport(Wire):
     status: str
     database: bool
     blob_store: bool
+    # The background auditor's backlog (/health/ready, when the database answers): visits whose verdict does not
+    # reflect their facts yet, how long the oldest has waited, and trail entries not yet chained. Readers settle
+    # what is due before they answer, so a backlog delays the auditors' queue, never a stale verdict shown.
+    audit_backlog: int | None = None
+    oldest_waiting_seconds: float | None = None
+    trail_pending: int | None = None
 
 
 class HealthController(Controller):
@@ -33,4 +41,9 @@ class HealthController(Controller):
         database, blob_store = await db.ping(ctx.engine), await ctx.blobs.ping()
         ready = database and blob_store
         report = HealthReport(status="ok" if ready else "unavailable", database=database, blob_store=blob_store)
+        if database:
+            oldest = await outbox.oldest_mark()
+            report.audit_backlog = await outbox.backlog()
+            report.oldest_waiting_seconds = None if oldest is None else round((ctx.now() - oldest).total_seconds(), 1)
+            report.trail_pending = await TrailWriter.pending_count()
         return Response(report, status_code=200 if ready else 503, headers=None if ready else {"Retry-After": "5"})

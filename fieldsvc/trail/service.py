@@ -71,6 +71,11 @@ class TrailWriter:
             [(kind, e.subject_id, e.actor_id, entry_text(kind, e.subject_id, e.actor_id, now, e.data), now) for e in entries]
         )
 
+    @staticmethod
+    async def pending_count() -> int:
+        """Entries queued by facts and not yet on the chain (the background auditor chains them)."""
+        return await TrailPending.count()
+
     async def chain_pending(self, limit: int = CHAIN_BATCH) -> int:
         """Move up to `limit` queued entries onto the chain, oldest first; returns how many were chained."""
         async with db.write_transaction(self.ctx.engine):

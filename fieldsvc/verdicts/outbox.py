@@ -77,5 +77,11 @@ async def backlog() -> int:
     return await AuditDue.count()
 
 
+async def oldest_mark() -> datetime | None:
+    """When the longest-waiting visit was marked for re-audit (None: nothing waits)."""
+    row = await AuditDue.select(AuditDue.marked_at).order_by(AuditDue.marked_at).first()
+    return None if row is None else row["marked_at"]
+
+
 def as_uuid(value: UUID | str) -> UUID:
     return value if isinstance(value, UUID) else UUID(str(value))

@@ -2,13 +2,37 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from uuid import UUID
+
+from fieldsvc import db
 from fieldsvc.errors import RETRY_AFTER_SECONDS
+from fieldsvc.verdicts import outbox
+from tests.integration.mobile_builders import visit_id  # noqa: F401 - fixture
 
 
 async def test_readiness_reports_database_and_blob_store(client):
     response = await client.get("/health/ready")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": True, "blobStore": True}
+    assert {key: response.json()[key] for key in ("status", "database", "blobStore")} == {
+        "status": "ok", "database": True, "blobStore": True,
+    }
+
+
+async def test_readiness_reports_the_auditors_backlog_and_how_long_its_oldest_visit_has_waited(
+    app, client, clock, visit_id
+):
+    async with db.write_transaction(app.state.ctx.engine):
+        await outbox.mark(UUID(visit_id), located=False, at=clock.now - timedelta(minutes=3))
+        # Leased as by an auditor that is slow to finish, so the app's own auditor leaves it waiting.
+        claimed = await outbox.claim(10, clock.now, clock.now + timedelta(hours=1))
+    try:
+        report = (await client.get("/health/ready")).json()
+    finally:
+        await outbox.release(claimed, audited=False)
+
+    assert (report["auditBacklog"], report["oldestWaitingSeconds"]) == (1, 180.0)
+    assert report["trailPending"] >= 0
 
 
 async def test_liveness_needs_no_token(client):

@@ -509,7 +509,7 @@ def _visit_facts(
                 )
         elif kind == "service_card":
             if card is None:  # the first one counts
-                card = _card(event_id, result)
+                card = _card(event_id, at, result)
         elif kind == "completion":
             completion = (event_id, payload)  # the last one counts
         elif kind == "on_my_way":
@@ -621,10 +621,11 @@ def _signature_order(signed: tuple[Row, Row]) -> tuple[datetime, str]:
     return signed[1][R_TIME], signed[0][P_ID]
 
 
-def _card(event_id: str, result: str) -> CardFacts:
+def _card(event_id: str, handed_at: datetime, result: str) -> CardFacts:
     card = _decode_json(result)["card"]
     return CardFacts(
         event_id=event_id,
+        handed_at=handed_at,
         technician_name=card["technicianName"],
         staff_number=card["staffNumber"],
         contact_phone=card["technicianPhone"],

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fieldsvc.audit.findings import VIOLATION, Finding
 from fieldsvc.audit.geometry import distance_m
-from fieldsvc.audit.timeline import AuditInput
+from fieldsvc.audit.timeline import AuditInput, Fix, fix_age
 from fieldsvc.audit.wording import CHECKIN_KIND_ZH
 
 
@@ -19,10 +21,11 @@ def e_mock(audit: AuditInput) -> list[Finding]:
         for fix in audit.timeline.fixes if fix.checkin.mock
     ]
     # (trusted time, event id, latitude, longitude, accuracy, other visit's id or "" for this visit's own fixes)
-    # A stale fix says where the phone was some time before its check-in, not at it: no speed from it either.
+    # A stale fix says where the phone was when the fix was taken, not at its check-in: it counts at that time.
     points = [
-        (fix.at, fix.checkin.event_id, fix.checkin.latitude, fix.checkin.longitude, fix.checkin.accuracy_m, "")
-        for fix in audit.timeline.fixes if fix.presence != "stale"
+        (_fix_taken_at(fix), fix.checkin.event_id, fix.checkin.latitude, fix.checkin.longitude,
+         fix.checkin.accuracy_m, "")
+        for fix in audit.timeline.fixes
     ]
     points += [
         (neighbour.at, neighbour.event_id, neighbour.latitude, neighbour.longitude, neighbour.accuracy_m,
@@ -55,6 +58,12 @@ def e_mock(audit: AuditInput) -> list[Finding]:
                 measured=round(speed, 1), threshold=limit, unit="km/h", refs=(_ref(start), _ref(end)),
             ))
     return findings
+
+
+def _fix_taken_at(fix: Fix) -> datetime:
+    if fix.presence != "stale":
+        return fix.at
+    return fix.at - fix_age(fix.checkin, fix.at)
 
 
 def _ref(point: tuple[object, ...]) -> str:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from fieldsvc.audit.findings import WARNING, Finding, finding_code
+from datetime import datetime
+
+from fieldsvc.audit.findings import VIOLATION, WARNING, Finding, finding_code
 from fieldsvc.audit.timeline import AuditInput
-from fieldsvc.audit.wording import local_time
+from fieldsvc.audit.wording import local_time, minutes
 
 STEP_NAMES = {
     "V-ID": ("work ID shown and purpose stated", "出示工作证并说明来意"),
@@ -51,12 +53,42 @@ def v_test(audit: AuditInput) -> list[Finding]:
     if not results:
         return []
     last = max(results, key=lambda test: (test.tested_at, test.event_id))
-    if last.customer_accepted:
-        return []
-    return [Finding(
+    findings = [] if last.customer_accepted else [Finding(
         rule_id="V-TEST", code="v.test.not_accepted", severity=WARNING,
         message_en="the customer did not accept the last service test result",
         message_zh="客户未认可最后一次测试验收结果",
         refs=(f"test:{last.event_id}",),
     )]
+    early = _before_arrival(audit, last.tested_at)
+    if early is not None:
+        findings.append(Finding(
+            rule_id="V-TEST", code="v.test.before_arrival", severity=VIOLATION,
+            message_en=f"the service test the customer accepted was recorded {early} min before the technician arrived",
+            message_zh=f"测试验收记录时间早于技术员到达 {early} 分钟",
+            measured=-early, threshold=0.0, unit="min", refs=(f"test:{last.event_id}", audit.timeline.arrival.ref),
+        ))
+    return findings
+
+
+def v_card(audit: AuditInput) -> list[Finding]:
+    """The card is handed to the customer, so not before the technician was there; absence is V-CLOSE's."""
+    card = audit.visit.card
+    early = None if card is None else _before_arrival(audit, card.handed_at)
+    if early is None:
+        return []
+    return [Finding(
+        rule_id="V-CARD", code="v.card.before_arrival", severity=VIOLATION,
+        message_en=f"the service card was handed over {early} min before the technician arrived",
+        message_zh=f"服务卡交付时间早于技术员到达 {early} 分钟",
+        measured=-early, threshold=0.0, unit="min", refs=(f"card:{card.event_id}", audit.timeline.arrival.ref),
+    )]
+
+
+def _before_arrival(audit: AuditInput, at: datetime) -> float | None:
+    """Minutes a fact that needs the customer (a test they accept, a card handed to them) came before the arrival,
+    beyond the clock-skew limit that two facts' times may differ by; None when it did not."""
+    arrival = audit.timeline.arrival
+    if arrival is None or arrival.at - at <= audit.policy.durations.clock_skew_limit:
+        return None
+    return minutes(arrival.at - at)
 

@@ -96,7 +96,7 @@ def honest_urban_install() -> VisitFacts:
         ),
         tests=(ServiceTestFacts("test-1", at(10, 50), True, download_mbps=512.0, upload_mbps=51.0, latency_ms=7.0),),
         signature=SignatureFacts("signature-1", "Li Wei", 0.043, at(11, 5), SUMMARY_DIGEST, SUMMARY_DIGEST),
-        card=CardFacts("card-1", "Zhang San", "T-1024", "+86 138 0000 0000", "10000", "2024 summer leaflet"),
+        card=CardFacts("card-1", at(11, 6), "Zhang San", "T-1024", "+86 138 0000 0000", "10000", "2024 summer leaflet"),
         completion=CompletionFacts("completion-1", "resolved"),
     )
 
@@ -137,7 +137,7 @@ def honest_rural_repair() -> VisitFacts:
             photo("site_clean", at(15, 40)),
         ),
         signature=SignatureFacts("signature-1", "Wang Fang", 0.012, at(15, 44), SUMMARY_DIGEST, SUMMARY_DIGEST),
-        card=CardFacts("card-1", "Zhao Liu", "T-2048", "+86 139 0000 0000", "10000", "2024 summer leaflet"),
+        card=CardFacts("card-1", at(15, 46), "Zhao Liu", "T-2048", "+86 139 0000 0000", "10000", "2024 summer leaflet"),
         completion=CompletionFacts(
             "completion-1", "resolved", customer_equipment_fault=True,
             terminal_explanation="the customer's own router was faulty; showed how to reset it",

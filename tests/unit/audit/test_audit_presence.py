@@ -329,6 +329,17 @@ def test_e_mock_a_stale_first_fix_followed_by_a_fresh_one_is_no_speed() -> None:
     assert "e.mock.impossible_speed" not in codes(audit(visit))
 
 
+def test_e_mock_a_stale_fix_counts_at_the_time_it_was_taken() -> None:
+    # Checked in here with an 11-minute-old fix (taken 09:46), and a minute earlier at a visit 130 km away.
+    far_lat, far_lon = moved(130_000.0, 0.0)
+    elsewhere = NeighbourFix("other-arrival", "visit-0", at(9, 56), far_lat, far_lon, 10.0)
+    stale = checkin("arrival", at(9, 57), fix_age_s=11 * 60)
+    visit = replace_checkin(honest_urban_install(), "arrival", stale)
+
+    speed = finding(audit(visit, context(neighbour_fixes=(elsewhere,))), "e.mock.impossible_speed")
+    assert speed.refs == ("checkin:arrival-015700", "visit:visit-0/checkin:other-arrival")
+
+
 def test_e_mock_a_coarse_end_point_still_counts_what_its_accuracy_cannot_explain() -> None:
     far_lat, far_lon = moved(30_000.0, 0.0)
     previous = NeighbourFix("prev-checkout", "visit-0", at(9, 47), far_lat, far_lon, 10.0)

@@ -86,6 +86,27 @@ def test_v_test_a_re_test_the_customer_accepted_after_a_rejected_one_is_fine() -
     assert "v.test.not_accepted" not in codes(audit(visit))
 
 
+def test_v_test_accepted_before_the_technician_arrived_is_violation() -> None:
+    early = ServiceTestFacts("test-early", at(9, 50), True, download_mbps=500.0)  # arrival 09:57
+
+    found = finding(audit(replace(honest_urban_install(), tests=(early,))), "v.test.before_arrival")
+    assert (found.severity, found.measured, found.unit) == ("violation", -7.0, "min")
+
+
+def test_v_test_within_the_clock_skew_limit_of_the_arrival_is_fine() -> None:
+    just_before = ServiceTestFacts("test-1", at(9, 55), True, download_mbps=500.0)  # 2 min, the limit
+
+    assert "v.test.before_arrival" not in codes(audit(replace(honest_urban_install(), tests=(just_before,))))
+
+
+def test_v_card_handed_over_before_the_technician_arrived_is_violation() -> None:
+    visit = honest_urban_install()
+    visit = replace(visit, card=replace(visit.card, handed_at=at(9, 40)))
+
+    found = finding(audit(visit), "v.card.before_arrival")
+    assert (found.severity, found.measured, found.refs[0]) == ("violation", -17.0, "card:card-1")
+
+
 def test_v_terminal_customer_equipment_fault_needs_explanation_and_help_record() -> None:
     visit = replace(honest_rural_repair(), completion=CompletionFacts(
         "completion-1", "resolved", customer_equipment_fault=True,

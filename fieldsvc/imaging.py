@@ -12,7 +12,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from PIL import ExifTags, Image, ImageChops, ImageDraw, ImageFile, ImageFilter, ImageOps, UnidentifiedImageError
+from PIL import (
+    ExifTags, Image, ImageChops, ImageDraw, ImageFile, ImageFilter, ImageOps, ImageStat, UnidentifiedImageError,
+)
 
 _CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 
@@ -37,6 +39,14 @@ _PAD_LINE_SHARE = 0.6 * 255  # a row or column this much inked is a line across 
 # wide: a small signature with a thin pen on a large pad is still a signature, a dot or a tick is not, and a thick pen
 # does not make a scribble count more.
 _STANDARD_PEN_SHARE = 0.01
+
+# E-REUSE: a copy with a border or frame added (a picture in a picture) is hashed without it. A margin is trimmed only
+# when it is one flat colour to within this many grey levels, as drawn by a program: a camera's wall or sky is not that
+# flat. What remains must keep this share of the picture, so a lone object on a flat field stays in its field.
+_FRAME_FLATNESS = 10
+_FRAME_MIN_KEPT = 0.2
+_FRAME_EDGE_STEP = 3 * _FRAME_FLATNESS
+_FRAME_EDGE_INSET = 2
 
 _DHASH_WIDTH, _DHASH_HEIGHT = 9, 8
 # The fine hash: 16x16 gradients from the reuse miniature. A copy (re-encoded, resized, brightened, turned) stays
@@ -155,7 +165,8 @@ def process_image(
         strokes_alpha = _alpha_of(upright_with_alpha) if signature else None
     display = _shrunk_to_fit(upright, _DISPLAY_LONG_EDGE)
     thumbnail = _shrunk_to_fit(display, _THUMBNAIL_EDGE)
-    miniature = thumbnail.convert("L").resize((_REUSE_MINIATURE_EDGE, _REUSE_MINIATURE_EDGE), Image.Resampling.BOX)
+    pictured = _without_frame(thumbnail, display)
+    miniature = pictured.convert("L").resize((_REUSE_MINIATURE_EDGE, _REUSE_MINIATURE_EDGE), Image.Resampling.BOX)
     other_ways = [miniature.transpose(turn) for turn in _OTHER_ORIENTATIONS]
     return ProcessedImage(
         format=image_format,
@@ -164,7 +175,7 @@ def process_image(
         height=full_width if turned else full_height,
         byte_size=len(data),
         sha256=sha256 or hashlib.sha256(data).hexdigest(),
-        perceptual_hash=_difference_hash(thumbnail),
+        perceptual_hash=_difference_hash(pictured),
         turned_hashes=tuple(_difference_hash(picture) for picture in other_ways),
         fine_hashes=tuple(_fine_hash(picture) for picture in (miniature, *other_ways)),
         exif=exif,
@@ -406,6 +417,52 @@ def _difference_hash(image: Image.Image, size: tuple[int, int] = (_DHASH_WIDTH, 
     rows = [miniature[start : start + width] for start in range(0, len(miniature), width)]
     bits = "".join("1" if right > left else "0" for row in rows for left, right in zip(row, row[1:]))
     return f"{int(bits, 2):0{(width - 1) * height // 4}x}"
+
+
+def _without_frame(picture: Image.Image, larger: Image.Image) -> Image.Image:
+    """The picture inside any flat margin around it (on any side), judged from two opposite corners' colours. A frame
+    seen on the picture is cut exactly from the larger copy and shrunk back, so a small picture in a wide frame keeps
+    its detail, and its edges are where a copy's would be."""
+    if _framed_box(picture) is None:
+        return picture
+    box = _framed_box(larger)
+    return picture if box is None else _shrunk_to_fit(larger.crop(box), _THUMBNAIL_EDGE)
+
+
+def _framed_box(picture: Image.Image) -> tuple[int, int, int, int] | None:
+    gray = picture.convert("L")
+    width, height = gray.size
+    kept = (0, 0, width, height)
+    for corner in ((0, 0), (width - 1, height - 1)):
+        frame = gray.getpixel(corner)
+        away = ImageChops.difference(gray, Image.new("L", gray.size, frame))
+        box = away.point(lambda level: 255 if level > _FRAME_FLATNESS else 0).getbbox()
+        if box is None:
+            return None  # one flat colour all over: nothing to trim to
+        if not _sharp_edges(away, box, (0, 0, width, height)):
+            return None  # a faint texture (tiles, a wall) fading in and out of the corner's colour is no frame
+        kept = (max(kept[0], box[0]), max(kept[1], box[1]), min(kept[2], box[2]), min(kept[3], box[3]))
+    kept_width, kept_height = kept[2] - kept[0], kept[3] - kept[1]
+    if kept_width <= 0 or kept_height <= 0 or kept_width * kept_height < _FRAME_MIN_KEPT * width * height:
+        return None
+    return None if kept == (0, 0, width, height) else kept
+
+
+def _sharp_edges(away: Image.Image, box: tuple[int, int, int, int], whole: tuple[int, int, int, int]) -> bool:
+    """Each side trimmed ends at a clear step: the picture's lines just inside differ from the frame's colour
+    on average by several times the flatness allowed, so a copy re-encoded is trimmed exactly where its original was."""
+    left, top, right, bottom = box
+    inset = _FRAME_EDGE_INSET  # past the compression's ringing along the edge
+    lines = [
+        (left + inset, top, left + inset + 1, bottom) if left > whole[0] else None,
+        (right - inset - 1, top, right - inset, bottom) if right < whole[2] else None,
+        (left, top + inset, right, top + inset + 1) if top > whole[1] else None,
+        (left, bottom - inset - 1, right, bottom - inset) if bottom < whole[3] else None,
+    ]
+    for line in filter(None, lines):
+        if ImageStat.Stat(away.crop(line)).mean[0] < _FRAME_EDGE_STEP:
+            return False
+    return True
 
 
 def _fine_hash(miniature: Image.Image) -> str:

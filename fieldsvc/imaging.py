@@ -34,7 +34,11 @@ _REDUCING_GAP = 1.5
 # the thumbnail: shrinking a wide canvas 8x fades a thin stroke to near white.
 _INK_CONTRAST = 56
 _PAD_CELL = 32  # pixels per cell of the pad's own brightness, against which ink is told
-_PAD_LINE_SHARE = 0.6 * 255  # a row or column this much inked is a line across the pad
+# A row (column) inked over this share of the pad's middle three fifths is a line across the pad: solid, dashed or
+# dotted ("sign above the dotted line"); the customer's strokes cross a row, they do not fill a quarter of it.
+_PAD_LINE_SHARE = 0.25 * 255
+_PAD_MIDDLE_MARGIN = 5  # the middle band leaves out a fifth of the pad on each side
+_PAD_LINE_MIN_THICKNESS = 4  # pixels: a printed line may be this thick, or as thick as the standard pen if more
 # Ink is reported as the share of the pad its strokes would cover drawn with a pen this share of the pad's short edge
 # wide: a small signature with a thin pen on a large pad is still a signature, a dot or a tick is not, and a thick pen
 # does not make a scribble count more.
@@ -485,20 +489,34 @@ def _ink_coverage(image: Image.Image, alpha: Image.Image | None) -> float:
     if alpha is not None:
         ink = ImageChops.lighter(ink, _standing_out(alpha))
     width, height = ink.size
-    rows = ink.resize((1, height), Image.Resampling.BOX).tobytes()
-    columns = ink.resize((width, 1), Image.Resampling.BOX).tobytes()
+    side, top = width // _PAD_MIDDLE_MARGIN, height // _PAD_MIDDLE_MARGIN
+    rows = ink.crop((side, 0, width - side, height)).resize((1, height), Image.Resampling.BOX).tobytes()
+    columns = ink.crop((0, top, width, height - top)).resize((width, 1), Image.Resampling.BOX).tobytes()
+    thickest = max(_PAD_LINE_MIN_THICKNESS, round(min(width, height) * _STANDARD_PEN_SHARE))
     across = ImageDraw.Draw(ink)
-    for y, share in enumerate(rows):
-        if share >= _PAD_LINE_SHARE:
-            across.line([(0, y), (width - 1, y)], fill=0)
-    for x, share in enumerate(columns):
-        if share >= _PAD_LINE_SHARE:
-            across.line([(x, 0), (x, height - 1)], fill=0)
+    for first, last in _thin_runs(rows, thickest):
+        across.rectangle([(0, first), (width - 1, last)], fill=0)
+    for first, last in _thin_runs(columns, thickest):
+        across.rectangle([(first, 0), (last, height - 1)], fill=0)
     # Growing the strokes by one pixel adds a rim on both sides of each, whatever the pen: half the rim is their length.
     rim = ImageChops.subtract(ink.filter(ImageFilter.MaxFilter(3)), ink)
     stroke_length = rim.histogram()[255] / 2
     pen_width = min(width, height) * _STANDARD_PEN_SHARE
     return min(1.0, stroke_length * pen_width / (width * height))
+
+
+def _thin_runs(shares: bytes, thickest: int) -> list[tuple[int, int]]:
+    """Runs of consecutive rows (or columns) inked like a line across the pad, no thicker than a printed line: a
+    thick pen's strokes fill many rows in a row and stay ink."""
+    runs, start = [], None
+    for index, share in enumerate([*shares, 0]):
+        if share >= _PAD_LINE_SHARE and start is None:
+            start = index
+        elif share < _PAD_LINE_SHARE and start is not None:
+            if index - start <= thickest:
+                runs.append((start, index - 1))
+            start = None
+    return runs
 
 
 def _standing_out(gray: Image.Image) -> Image.Image:

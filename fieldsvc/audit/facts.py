@@ -68,6 +68,7 @@ class CheckinFacts:
     corrected_time: datetime | None = None  # device_time corrected by the offset measured at sync, if measured
     mock: bool = False  # the phone reported the location as mock/simulated
     fix_time: datetime | None = None  # when the location fix was taken, as the phone reports it
+    device_elapsed_ms: int | None = None  # the phone's monotonic clock at the check-in, when it sent one
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +226,9 @@ class VisitFacts:
     card: CardFacts | None = None
     completion: CompletionFacts | None = None  # None while the technician has not completed the visit
     on_my_way: tuple[OnMyWayFacts, ...] = ()
+    # When the phone booted, by each fact that sent its monotonic clock (corrected time minus elapsed time): more than
+    # one means it restarted, and a fact from before a restart was corrected as if from after it.
+    boots: tuple[datetime, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,7 +78,7 @@ def latest_photo_time(photo: PhotoFacts) -> datetime:
     return min(photo.captured_at + rest, photo.recorded_at)
 
 
-def trusted_checkin_time(checkin: CheckinFacts, policy: Policy) -> tuple[datetime, TimeSource]:
+def trusted_checkin_time(checkin: CheckinFacts, visit: VisitFacts, policy: Policy) -> tuple[datetime, TimeSource]:
     """Best time for a check-in that a phone cannot move earlier than the truth without the audit noticing.
 
     1. The device time corrected by the clock offset measured at sync. An event cannot happen after the server
@@ -89,12 +89,33 @@ def trusted_checkin_time(checkin: CheckinFacts, policy: Policy) -> tuple[datetim
     3. The phone's own clock, unverified (E-CLOCK reports it), never later than the receipt.
     """
     received = checkin.received_at
-    corrected = checkin.corrected_time
+    corrected = _before_a_restart(checkin, visit, policy) or checkin.corrected_time
     if corrected is not None and corrected - received <= policy.durations.clock_skew_limit:
         return min(corrected, received), "device_corrected"
     if abs((received - checkin.device_time).total_seconds()) <= policy.prompt_receipt_s:
         return received, "server_receipt"
     return min(checkin.device_time, received), "device_clock"
+
+
+def _before_a_restart(checkin: CheckinFacts, visit: VisitFacts, policy: Policy) -> datetime | None:
+    """A check-in recorded before the phone restarted and synced after: the service corrected it by the monotonic
+    clock of the new boot, which starts from zero, so it reads too late. An earlier boot of the phone by which its
+    elapsed time gives what its wall clock says (corrected by its own sync's offset) is the boot it came from; that
+    time is returned. None otherwise: one boot throughout leaves nothing to re-read, and a wall clock that was moved
+    (the phone restarted or not) is not taken alone against the monotonic clock."""
+    if checkin.device_elapsed_ms is None or checkin.corrected_time is None:
+        return None
+    own = next((sync for sync in visit.clock_syncs if sync.measured_at == checkin.received_at), None)
+    if own is None:
+        return None
+    elapsed = timedelta(milliseconds=checkin.device_elapsed_ms)
+    as_corrected_boot = checkin.corrected_time - elapsed
+    by_wall = checkin.device_time - timedelta(seconds=own.offset_s)
+    limit = policy.durations.clock_skew_limit
+    for boot in visit.boots:
+        if as_corrected_boot - boot > limit and abs(boot + elapsed - by_wall) <= limit:
+            return boot + elapsed
+    return None
 
 
 def _presence(checkin: CheckinFacts, distance: float, at: datetime, policy: Policy) -> Presence:
@@ -114,7 +135,7 @@ def fix_age(checkin: CheckinFacts, at: datetime) -> timedelta:
 
 
 def _fix(checkin: CheckinFacts, visit: VisitFacts, policy: Policy) -> Fix:
-    at, source = trusted_checkin_time(checkin, policy)
+    at, source = trusted_checkin_time(checkin, visit, policy)
     distance = distance_m(visit.site.latitude, visit.site.longitude, checkin.latitude, checkin.longitude)
     return Fix(checkin, at, source, distance, _presence(checkin, distance, at, policy))
 

@@ -71,7 +71,7 @@ V_SITE_LAT, V_SITE_LON, V_LOCALITY, V_ZONE, V_FIRST_VISIT = range(13, 18)
 # Events: every column a kind does not read is NULL (technician only on located facts, for E-MOCK; the row id
 # only on the facts that record a photo, which refers to it).
 E_EVENT_ID, E_VISIT, E_TECHNICIAN, E_KIND, E_PAYLOAD, E_RESULT, E_DEVICE = range(7)
-E_OFFSET, E_CORRECTED, E_RECEIVED, E_LAT, E_LON, E_ACCURACY, E_MOCK, E_ROW, E_FIX_TIME = range(7, 16)
+E_OFFSET, E_CORRECTED, E_RECEIVED, E_LAT, E_LON, E_ACCURACY, E_MOCK, E_ROW, E_FIX_TIME, E_ELAPSED = range(7, 17)
 P_ID, P_EVENT, P_VISIT, P_PURPOSE, P_SHA, P_PHASH, P_CAPTURED, P_LAT, P_LON, P_SOFTWARE, P_INK, P_FINE = range(12)
 # What a photo needs of the fact that recorded it (its time and device time; a signature's texts), by row id.
 R_EVENT_ID, R_PAYLOAD, R_RESULT, R_TIME, R_DEVICE = range(5)
@@ -111,7 +111,7 @@ SELECT e.event_id::text, e.visit::text, CASE WHEN e.latitude IS NOT NULL THEN e.
        CASE WHEN e.kind IN {CHECKIN_SQL} OR e.kind IN {PHOTO_KINDS_SQL} THEN e.device_time END,
        e.clock_offset_ms, e.corrected_time, e.server_received_at, e.latitude, e.longitude, e.accuracy_m, e.mock,
        CASE WHEN e.kind IN {PHOTO_KINDS_SQL} THEN e.id::text END,
-       CASE WHEN e.kind IN {CHECKIN_SQL} THEN e.fix_time END
+       CASE WHEN e.kind IN {CHECKIN_SQL} THEN e.fix_time END, e.device_elapsed_ms
 FROM unnest($1::uuid[]) AS b(id) JOIN visit_event e ON e.visit = b.id
 """
 _PHOTOS_SQL = """
@@ -237,14 +237,14 @@ async def _sqlite_rows(visit_ids: list[UUID]) -> _Rows:
         VisitEvent.id, VisitEvent.event_id, VisitEvent.visit, VisitEvent.technician, VisitEvent.kind,
         VisitEvent.payload, VisitEvent.result, VisitEvent.device_time, VisitEvent.clock_offset_ms,
         VisitEvent.corrected_time, VisitEvent.server_received_at, VisitEvent.latitude, VisitEvent.longitude,
-        VisitEvent.accuracy_m, VisitEvent.mock, VisitEvent.fix_time,
+        VisitEvent.accuracy_m, VisitEvent.mock, VisitEvent.fix_time, VisitEvent.device_elapsed_ms,
     ).where(VisitEvent.visit.is_in(visit_ids))
     by_row = {e["id"]: e for e in event_rows}
     events = [
         (str(e["event_id"]), str(e["visit"]), str(e["technician"]) if e["latitude"] is not None else None, e["kind"],
          e["payload"], e["result"], e["device_time"], e["clock_offset_ms"], e["corrected_time"],
          e["server_received_at"], e["latitude"], e["longitude"], e["accuracy_m"], e["mock"], str(e["id"]),
-         e["fix_time"])
+         e["fix_time"], e["device_elapsed_ms"])
         for e in event_rows
     ]
     photos = [
@@ -472,14 +472,20 @@ def _visit_facts(
     """One visit's facts; `events` come in (corrected time, event id) order, `photos` in id order."""
     checkins, syncs, steps, notes, leaves, tests, ask_facts, on_my_way = [], [], [], [], [], [], [], []
     card = completion = None
-    for event_id, _, _, kind, payload, result, device, offset, at, received, lat, lon, accuracy, mock, _, fix in events:
+    boots = set()
+    for (event_id, _, _, kind, payload, result, device, offset, at, received, lat, lon, accuracy, mock, _, fix,
+         elapsed) in events:
         if offset is not None:
             # Stored as server minus device (what to add to a device time); the engine reads device minus server.
             syncs.append((received, -offset / 1000))
+        if elapsed is not None and at is not None:
+            boots.add(at - timedelta(milliseconds=elapsed))
         if kind in _PLAIN_KINDS:  # photos and signatures are read from their Photo rows
             continue
         if kind in CHECKIN_KINDS:
-            checkins.append(CheckinFacts(event_id, kind, lat, lon, accuracy, device, received, at, bool(mock), fix))
+            checkins.append(
+                CheckinFacts(event_id, kind, lat, lon, accuracy, device, received, at, bool(mock), fix, elapsed)
+            )
         elif kind == "step":
             payload = _decode_json(payload)
             # What a consent was for is its scope (required by the API), else the note.
@@ -557,6 +563,7 @@ def _visit_facts(
         card,
         None if completion is None else _completion(*completion),
         tuple(on_my_way),
+        tuple(sorted(boots)),
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from fieldsvc.audit.facts import ClockSyncFacts, OnMyWayFacts
 from tests.unit.audit.builders import (
@@ -198,3 +198,31 @@ def test_v_punct_an_arrival_recorded_offline_on_a_clock_put_right_before_the_syn
     visit = replace(visit, clock_syncs=(ClockSyncFacts(at(9, 59, 31), -300.0), ClockSyncFacts(at(10, 0), 0.0)))
 
     assert "v.punct.backdated" not in codes(audit(visit))
+
+
+def synced_after_a_restart(boots: tuple[datetime, ...]):  # noqa: ANN201
+    """The urban install's arrival at 09:57 on a right wall clock, 6 min after the phone booted at 09:51, sent from a
+    batch at 10:18: the service corrected it by the monotonic clock of the boot that sent the batch (12 min of it
+    by then), so it reads 10:12. `boots`: the boots its facts give (an on-my-way at 09:56 gave 09:51)."""
+    visit = honest_urban_install()
+    arrival = replace(
+        checkin("arrival", at(9, 57), clock_offset_s=0.0),
+        received_at=at(10, 18), corrected_time=at(10, 12), device_elapsed_ms=6 * 60_000,
+    )
+    syncs = (ClockSyncFacts(at(9, 56), 0.0), ClockSyncFacts(at(10, 18), 0.0))
+    return replace(visit, checkins=(arrival, *visit.checkins[1:]), clock_syncs=syncs, boots=boots)
+
+
+def test_v_punct_an_arrival_recorded_before_the_phone_restarted_is_read_by_the_boot_it_came_from() -> None:
+    verdict = audit(synced_after_a_restart(boots=(at(9, 51), at(10, 6))))  # restarted at 10:06
+
+    assert verdict.trusted_arrival.at == at(9, 57)
+    assert "v.punct.late" not in codes(verdict)
+
+
+def test_v_punct_an_arrival_dated_back_on_the_wall_clock_alone_is_read_by_the_monotonic_clock() -> None:
+    # One boot throughout: the monotonic clock saw the arrival at 10:12, whatever the wall clock was made to say.
+    verdict = audit(synced_after_a_restart(boots=(at(10, 6),)))
+
+    assert verdict.trusted_arrival.at == at(10, 12)
+    assert "v.punct.late" in codes(verdict)

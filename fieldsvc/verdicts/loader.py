@@ -584,6 +584,10 @@ def _instant(text: str | None) -> datetime | None:
 
 
 _NO_CORRECTION = timedelta(0)
+# A phone set to the wrong time zone, its local time set by hand to read right: its UTC clock is off by whole
+# quarters of an hour, while its camera writes the right local time (without an offset tag, read in the site's zone).
+_ZONE_STEP = timedelta(minutes=15)
+_ZONE_SLACK = timedelta(minutes=1)  # how near a quarter-hour step the correction is, and EXIF to the corrected time
 
 
 def _photo(photo: Row, event: Row, first_sent: datetime) -> PhotoFacts:
@@ -597,10 +601,23 @@ def _photo(photo: Row, event: Row, first_sent: datetime) -> PhotoFacts:
         # (by the monotonic clock, or by the offset measured at sync) corrects it too, also when the phone's clock
         # was put right between the photo and an offline sync.
         correction = corrected - device
-        captured += correction
+        if not _right_local_time_in_a_wrong_zone(captured, device, correction):
+            captured += correction
+        else:
+            correction = _NO_CORRECTION
     return PhotoFacts(
         photo[P_ID], photo[P_PURPOSE], photo[P_SHA], photo[P_PHASH], first_sent, captured, photo[P_LAT],
         photo[P_LON], photo[P_SOFTWARE], to_the_second, correction, photo[P_FINE],
+    )
+
+
+def _right_local_time_in_a_wrong_zone(captured: datetime, device: datetime, correction: timedelta) -> bool:
+    """EXIF that already tells the corrected time, where the correction is a time zone's worth (not the clock's
+    own error, which EXIF written by that clock shares, and the correction puts right)."""
+    steps = round(correction / _ZONE_STEP)
+    return (
+        steps != 0 and abs(correction - steps * _ZONE_STEP) <= _ZONE_SLACK
+        and abs(captured - (device + correction)) <= _ZONE_SLACK < abs(captured - device)
     )
 
 

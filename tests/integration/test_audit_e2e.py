@@ -256,6 +256,20 @@ async def test_e_time_yesterdays_photo_sent_with_the_clock_set_a_day_back_only_f
     assert "e.time.before_arrival" in violations, violations
 
 
+async def test_e_time_a_phone_in_the_wrong_time_zone_whose_camera_writes_the_right_local_time_passes(
+    client, phone, visit_id, as_auditor
+):
+    phone.skew = timedelta(hours=1)  # its zone an hour east, its time set by hand to read right locally
+    phone.clock.now = AGREED - timedelta(minutes=3)
+    assert (await phone.post(visit_id, "arrival", phone.fact(location=phone.location()))).status_code == 201
+    phone.clock.advance(minutes=2)
+    right_local_time = phone.clock.now.astimezone(AGREED.tzinfo).replace(tzinfo=None)  # EXIF without an offset tag
+    assert (await phone.photo(visit_id, "shoe_covers", jpeg(23, exif=camera_exif(right_local_time)))).status_code == 201
+
+    status, violations = await violation_codes(client, as_auditor, visit_id)
+    assert not {code for code in violations if code.startswith("e.time")}, violations
+
+
 @pytest.mark.parametrize(
     ("accuracy_m", "code"),
     [(8.0, "v.geofence.outside"), (5000.0, "v.geofence.unverifiable_away")],

@@ -315,13 +315,15 @@ async def test_v_shoes_at_a_rural_site_needs_the_reason_as_its_note(client, as_d
     assert with_reason.status_code == 201
 
 
-async def test_v_shoes_at_a_rural_site_a_note_of_only_a_full_stop_is_no_reason(client, as_dispatcher, phone):
+async def test_v_shoes_at_a_rural_site_a_note_of_a_full_stop_or_one_letter_is_no_reason(client, as_dispatcher, phone):
     rural = {"address": "Village 8", "latitude": 30.9, "longitude": 121.9, "locality": "rural"}
     visit_id = await assigned_visit(client, as_dispatcher, site=rural)
 
     dot = await phone.post(visit_id, "steps", phone.fact(step="V-SHOES", note="."))
+    letter = await phone.post(visit_id, "steps", phone.fact(step="V-SHOES", note="x"))
 
     assert (dot.status_code, dot.json()["code"]) == (422, "step.shoe_reason_required")
+    assert (letter.status_code, letter.json()["code"]) == (422, "step.shoe_reason_required")
 
 
 async def test_e_clock_the_transit_allowance_comes_from_the_settings(app, phone, visit_id, monkeypatch):

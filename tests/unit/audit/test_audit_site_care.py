@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
+
 from fieldsvc.audit.facts import NoteFacts, OtherVisitPhoto, StepFacts
 
 from tests.unit.audit.builders import (
@@ -84,8 +86,9 @@ def test_v_shoes_rural_without_photo_or_reason_is_violation() -> None:
     assert finding(audit(visit), "v.shoes.missing").message_zh == "既无鞋套照片也未注明原因"
 
 
-def test_v_shoes_rural_reason_of_only_a_full_stop_is_no_reason() -> None:
-    visit = replace(honest_rural_repair(), notes=(NoteFacts("n", "V-SHOES", ".", at(14, 11)),))
+@pytest.mark.parametrize("text", [".", "x", "1 2"])
+def test_v_shoes_rural_reason_of_a_mark_a_letter_or_digits_is_no_reason(text: str) -> None:
+    visit = replace(honest_rural_repair(), notes=(NoteFacts("n", "V-SHOES", text, at(14, 11)),))
 
     assert "v.shoes.missing" in codes(audit(visit))
 

@@ -52,6 +52,15 @@ _FRAME_MIN_KEPT = 0.2
 _FRAME_EDGE_STEP = 3 * _FRAME_FLATNESS
 _FRAME_EDGE_INSET = 2
 
+# E-REUSE: a picture without detail (a plain wall, lens falloff, a smooth gradient) has hashes that only trace its
+# shading, alike for every such picture. Detail is the mean grey-level difference between the reuse miniature and its
+# blur: plain walls measure under 1, any scene with objects or text 8 or more. Below the minimum the hashes are all
+# zero bits, which the audit reads as featureless (never a near-duplicate); only the very same file is reuse then.
+_MIN_DETAIL = 2.0
+_DETAIL_BLUR = 3
+_FEATURELESS = "0" * 16
+_FEATURELESS_FINE = "0" * 64
+
 _DHASH_WIDTH, _DHASH_HEIGHT = 9, 8
 # The fine hash: 16x16 gradients from the reuse miniature. A copy (re-encoded, resized, brightened, turned) stays
 # within a few of its 256 bits; a similar but different picture (the same floor, feet a little elsewhere) that the
@@ -138,6 +147,7 @@ class ProcessedImage:
     perceptual_hash: str
     turned_hashes: tuple[str, ...]  # E-REUSE: the dHash of the picture turned or mirrored, in the 7 other ways
     fine_hashes: tuple[str, ...]  # E-REUSE: the fine hash upright (the one stored), then in the 7 other ways
+    detailed: bool  # E-REUSE: detail enough to tell the picture from another by its hashes (else they are all 0)
     exif: ExifFacts
     thumbnail_jpeg: bytes = field(repr=False)
     display_jpeg: bytes = field(repr=False)
@@ -172,6 +182,7 @@ def process_image(
     pictured = _without_frame(thumbnail, display)
     miniature = pictured.convert("L").resize((_REUSE_MINIATURE_EDGE, _REUSE_MINIATURE_EDGE), Image.Resampling.BOX)
     other_ways = [miniature.transpose(turn) for turn in _OTHER_ORIENTATIONS]
+    detailed = _detail(miniature) >= _MIN_DETAIL
     return ProcessedImage(
         format=image_format,
         content_type=_CONTENT_TYPES[image_format],
@@ -179,9 +190,12 @@ def process_image(
         height=full_width if turned else full_height,
         byte_size=len(data),
         sha256=sha256 or hashlib.sha256(data).hexdigest(),
-        perceptual_hash=_difference_hash(pictured),
-        turned_hashes=tuple(_difference_hash(picture) for picture in other_ways),
-        fine_hashes=tuple(_fine_hash(picture) for picture in (miniature, *other_ways)),
+        perceptual_hash=_difference_hash(pictured) if detailed else _FEATURELESS,
+        turned_hashes=tuple(_difference_hash(picture) if detailed else _FEATURELESS for picture in other_ways),
+        fine_hashes=tuple(
+            _fine_hash(picture) if detailed else _FEATURELESS_FINE for picture in (miniature, *other_ways)
+        ),
+        detailed=detailed,
         exif=exif,
         thumbnail_jpeg=_jpeg_bytes(thumbnail),
         display_jpeg=_jpeg_bytes(display),
@@ -467,6 +481,11 @@ def _sharp_edges(away: Image.Image, box: tuple[int, int, int, int], whole: tuple
         if ImageStat.Stat(away.crop(line)).mean[0] < _FRAME_EDGE_STEP:
             return False
     return True
+
+
+def _detail(miniature: Image.Image) -> float:
+    blurred = miniature.filter(ImageFilter.GaussianBlur(_DETAIL_BLUR))
+    return ImageStat.Stat(ImageChops.difference(miniature, blurred)).mean[0]
 
 
 def _fine_hash(miniature: Image.Image) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
 
 def shoe_covers_on(floor: tuple[int, int, int], seed: int) -> Image.Image:
@@ -21,6 +21,20 @@ def shoe_covers_on(floor: tuple[int, int, int], seed: int) -> Image.Image:
         pen.ellipse((left, top, left + 260, top + 420), fill=(70 + rng.randint(-15, 15), 110, 200))
         pen.rectangle((left + 40, 0, left + 220, top + 60), fill=(40, 40, 50))
     return picture.filter(ImageFilter.GaussianBlur(2))
+
+
+def plain_wall(paint: tuple[int, int, int], seed: int) -> Image.Image:
+    """A bare painted wall as a phone camera sees it: darker towards the corners (lens falloff), a little sensor noise;
+    nothing in it that one wall has and another has not."""
+    rng = random.Random(seed)
+    centre_x, centre_y = 80 + rng.uniform(-6, 6), 60 + rng.uniform(-5, 5)
+    shading = Image.new("RGB", (160, 120))
+    falloff = [
+        1 - 0.15 * (((x - centre_x) / 80) ** 2 + ((y - centre_y) / 60) ** 2) for y in range(120) for x in range(160)
+    ]
+    shading.putdata([tuple(round(level * factor) for level in paint) for factor in falloff])
+    noise = Image.effect_noise((1600, 1200), 6).convert("RGB")
+    return ImageChops.add(shading.resize((1600, 1200), Image.Resampling.BICUBIC), noise, offset=-128)
 
 
 def speed_test_screenshot(download_mbps: float, upload_mbps: float, latency_ms: int) -> Image.Image:

@@ -185,7 +185,8 @@ def accepted_image(scope: FactScope, image: ProcessedImage, purpose: str, photo_
         if purpose == SIGNATURE:
             await record_signature_reuse(photo_id, visit["id"], image)
         else:
-            await record_reuse(photo_id, visit["id"], purpose, image, by_likeness=purpose not in EXACT_REUSE_ONLY)
+            by_likeness = image.detailed and purpose not in EXACT_REUSE_ONLY
+            await record_reuse(photo_id, visit["id"], purpose, image, by_likeness=by_likeness)
 
     details = {
         "photo_id": photo_id,

@@ -26,7 +26,7 @@ from tests.integration.mobile_builders import (  # noqa: F401 - the phones and v
     signature_png,
     visit_id,
 )
-from tests.pictures import shoe_covers_on, speed_test_screenshot
+from tests.pictures import plain_wall, shoe_covers_on, speed_test_screenshot
 
 
 async def test_e_image_png_named_jpg_is_accepted_as_png(phone, visit_id):
@@ -231,6 +231,17 @@ async def test_e_reuse_two_shoe_cover_photos_alike_in_outline_are_not_reuse(
 
     matches = await PhotoMatch.select()
     assert [(m["distance"] <= 6, m["fine_distance"] > 16) for m in matches] == [(True, True), (True, True)]
+    evidence = (await client.get(f"/v1/review/visits/{other_visit_id}", headers=as_auditor)).json()
+    assert not [f for f in evidence["verdict"]["findings"] if f["code"].startswith("e.reuse")]
+
+
+async def test_e_reuse_two_plain_walls_photographed_at_two_visits_are_not_reuse(
+    client, phone, other_phone, visit_id, other_visit_id, as_auditor
+):
+    await phone.photo(visit_id, "site_clean", encoded(plain_wall((236, 232, 222), seed=1), "JPEG", quality=85))
+    await other_phone.photo(other_visit_id, "site_clean", encoded(plain_wall((182, 180, 176), seed=2), "JPEG"))
+
+    assert await PhotoMatch.count() == 0
     evidence = (await client.get(f"/v1/review/visits/{other_visit_id}", headers=as_auditor)).json()
     assert not [f for f in evidence["verdict"]["findings"] if f["code"].startswith("e.reuse")]
 

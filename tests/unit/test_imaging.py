@@ -26,7 +26,7 @@ from fieldsvc.imaging import (
     perceptual_distance,
     process_image,
 )
-from tests.pictures import shoe_covers_on
+from tests.pictures import plain_wall, shoe_covers_on
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -678,6 +678,17 @@ def test_a_faint_texture_at_the_edge_is_not_trimmed_as_a_frame() -> None:
     original, copy = process_image(encoded(picture, quality=85)), process_image(encoded(picture, quality=40))
 
     assert perceptual_distance(original.fine_hashes[0], copy.fine_hashes[0]) <= FINE_LIMIT
+
+
+def test_plain_walls_have_featureless_hashes_and_scenes_do_not() -> None:
+    paints = (((236, 232, 222), 1), ((182, 180, 176), 2))
+    walls = [process_image(encoded(plain_wall(paint, seed))) for paint, seed in paints]
+    pictured = process_image(encoded(shoe_covers_on((200, 190, 170), seed=1)))
+
+    assert [(wall.detailed, wall.perceptual_hash, set(wall.fine_hashes)) for wall in walls] == [
+        (False, "0" * 16, {"0" * 64})
+    ] * 2
+    assert pictured.detailed and int(pictured.perceptual_hash, 16) != 0
 
 
 def test_the_fine_hash_is_256_bits_in_8_orientations() -> None:

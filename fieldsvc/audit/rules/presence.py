@@ -17,6 +17,8 @@ def v_geofence(audit: AuditInput) -> list[Finding]:
     for fix in audit.timeline.fixes:
         checkin = fix.checkin
         kind_zh = CHECKIN_KIND_ZH[checkin.kind]
+        if checkin.kind == "checkout" and _gone_for_good(fix, audit):
+            continue  # V-LEAVE allows leaving without returning (to the exchange room, say): checked out from there
         if fix.presence == "unverifiable" and _away_and_unproven(fix, audit):
             findings.append(_unverifiable_away(fix, audit))
         elif fix.presence == "unverifiable":
@@ -54,6 +56,19 @@ def v_geofence(audit: AuditInput) -> list[Finding]:
                 refs=(f"checkin:{checkin.event_id}",),
             ))
     return findings
+
+
+def _gone_for_good(checkout: Fix, audit: AuditInput) -> bool:
+    """The check-out follows a recorded leave without return after the arrival, and no return check-in came after."""
+    arrival = audit.timeline.arrival
+    left = [
+        leave.left_at for leave in audit.visit.leaves
+        if not leave.will_return and arrival is not None and arrival.at <= leave.left_at <= checkout.at
+    ]
+    if not left:
+        return False
+    last = max(left)
+    return not any(fix.checkin.kind == "return" and last <= fix.at <= checkout.at for fix in audit.timeline.fixes)
 
 
 def v_checkout(audit: AuditInput) -> list[Finding]:

@@ -222,6 +222,21 @@ def test_v_leave_another_visit_next_door_checked_in_coarsely_is_no_leave() -> No
     assert "V-LEAVE" not in {f.rule_id for f in verdict.findings}
 
 
+def test_v_geofence_a_check_out_from_afar_after_leaving_for_good_is_fine() -> None:
+    visit = replace(honest_urban_install(), leaves=(LeaveFacts("leave-1", at(10, 50), False, restore_by=at(18, 0)),))
+    visit = replace_checkin(visit, "checkout", checkin("checkout", at(11, 12), north_m=2_000.0))  # the exchange room
+
+    assert not {code for code in codes(audit(visit)) if code.startswith("v.geofence")}
+
+
+def test_v_geofence_a_check_out_from_afar_after_leaving_for_good_and_coming_back_is_outside() -> None:
+    visit = replace(honest_urban_install(), leaves=(LeaveFacts("leave-1", at(10, 30), False, restore_by=at(18, 0)),))
+    visit = replace(visit, checkins=(*visit.checkins, checkin("return", at(10, 50))))
+    visit = replace_checkin(visit, "checkout", checkin("checkout", at(11, 12), north_m=2_000.0))
+
+    assert "v.geofence.outside" in codes(audit(visit))
+
+
 def test_v_leave_a_leave_for_good_ends_at_the_return_that_follows_it_anyway() -> None:
     visit = honest_rural_repair()  # left 14:40 and came back 15:05
     visit = replace(visit, leaves=(LeaveFacts("leave-1", at(14, 40), will_return=False, restore_by=at(18, 0)),))

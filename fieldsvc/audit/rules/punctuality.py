@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from fieldsvc.audit.findings import VIOLATION, Finding
-from fieldsvc.audit.timeline import AuditInput, arrival_checkin
+from fieldsvc.audit.timeline import AuditInput, Fix, arrival_checkin
 from fieldsvc.audit.wording import local_time, minutes
 
 
@@ -29,6 +29,14 @@ def _backdated(audit: AuditInput) -> list[Finding]:
     offsets = [sync.offset_s for sync in audit.visit.clock_syncs]
     spread = timedelta(seconds=max(offsets) - min(offsets)) if offsets else timedelta(0)
     limit = audit.policy.durations.clock_skew_limit + spread
+    earlier_arrival = max(
+        (fix for fix in audit.timeline.fixes
+         if fix.checkin.kind == "arrival" and fix.checkin.received_at < checkin.received_at
+         and fix.at - arrival.at > limit),
+        key=lambda fix: fix.at, default=None,
+    )
+    if earlier_arrival is not None:
+        return [_dated_before_an_arrival_sent_first(audit, earlier_arrival, limit)]
     contradicting = [
         message for message in audit.visit.on_my_way
         if message.received_at < checkin.received_at and message.at - arrival.at > limit
@@ -46,6 +54,22 @@ def _backdated(audit: AuditInput) -> list[Finding]:
                    f"“正在路上”：到达时间被提前了 {by} 分钟（允许 {minutes(limit)} 分钟）",
         measured=by, threshold=minutes(limit), unit="min", refs=(arrival.ref, f"on_my_way:{latest.event_id}"),
     )]
+
+
+def _dated_before_an_arrival_sent_first(audit: AuditInput, sent_first: Fix, limit: timedelta) -> Finding:
+    """A second arrival dated before the one the phone had already sent: the first said when it arrived."""
+    arrival, zone = audit.timeline.arrival, audit.visit.site.time_zone
+    by = minutes(sent_first.at - arrival.at)
+    return Finding(
+        rule_id="V-PUNCT", code="v.punct.backdated", severity=VIOLATION,
+        message_en=f"the arrival is dated {local_time(arrival.at, zone)}, but the phone had already sent an arrival "
+                   f"at {local_time(sent_first.at, zone)}: the later-sent one is dated {by} min too early "
+                   f"(allowed {minutes(limit)} min)",
+        message_zh=f"到达时间记为 {local_time(arrival.at, zone)}，但手机此前已发送 {local_time(sent_first.at, zone)} 的"
+                   f"到达签到：后发送的到达时间被提前了 {by} 分钟（允许 {minutes(limit)} 分钟）",
+        measured=by, threshold=minutes(limit), unit="min",
+        refs=(arrival.ref, f"checkin:{sent_first.checkin.event_id}"),
+    )
 
 
 def _against_agreed_time(audit: AuditInput) -> list[Finding]:

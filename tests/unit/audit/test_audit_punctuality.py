@@ -226,3 +226,22 @@ def test_v_punct_an_arrival_dated_back_on_the_wall_clock_alone_is_read_by_the_mo
 
     assert verdict.trusted_arrival.at == at(10, 12)
     assert "v.punct.late" in codes(verdict)
+
+
+def test_v_punct_a_second_arrival_dated_before_the_one_sent_first_is_backdated() -> None:
+    visit = honest_urban_install()
+    late = checkin("arrival", at(10, 12), event_id="late-arrival")  # sent online at 10:12
+    dated_back = replace(checkin("arrival", at(10, 1), event_id="dated-back"), received_at=at(10, 20))
+    visit = replace(visit, checkins=(late, dated_back, *visit.checkins[1:]))
+
+    backdated = finding(audit(visit), "v.punct.backdated")
+    assert (backdated.measured, backdated.refs) == (11.0, ("checkin:dated-back", "checkin:late-arrival"))
+
+
+def test_v_punct_an_arrival_from_afar_on_time_then_one_at_the_door_later_is_not_backdated() -> None:
+    visit = honest_urban_install()
+    from_the_car = checkin("arrival", at(9, 58), event_id="car", north_m=600.0)
+    at_the_door = checkin("arrival", at(10, 4), event_id="door")
+    visit = replace(visit, checkins=(from_the_car, at_the_door, *visit.checkins[1:]))
+
+    assert "v.punct.backdated" not in codes(audit(visit))

@@ -58,7 +58,13 @@ class DispatchController(Controller):
         """One work order with its deadlines and visits."""
         return await DispatchService(ctx).work_order(order_id)
 
-    @post("/work-orders/{order_id:uuid}/contacts", guards=DISPATCHER, responses=documented(errors.WorkOrderNotFound))
+    @post(
+        "/work-orders/{order_id:uuid}/contacts",
+        guards=DISPATCHER,
+        responses=documented(
+            errors.WorkOrderNotFound, errors.ContactInFuture, errors.ContactLoggedLate, errors.ContactBeforeAcceptance
+        ),
+    )
     async def log_contact(self, order_id: FromPath[UUID], data: JSONBody[LogContact], ctx: Ctx, caller: CallerDep) -> WorkOrderView:
         """B-CONTACT / B-FIRST: record that the customer was contacted."""
         return await DispatchService(ctx).log_contact(order_id, data, caller)

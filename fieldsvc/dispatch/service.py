@@ -42,6 +42,19 @@ AcceptedInFuture = api_error(
 )
 # A dispatcher's clock may run a little ahead of the server's; more than this would push every deadline back.
 ACCEPTED_AT_LEEWAY = timedelta(minutes=5)
+ContactInFuture = api_error(422, "contact.in_future", "contactedAt lies in the future.")
+ContactBeforeAcceptance = api_error(
+    422, "contact.before_acceptance", "contactedAt is before the work order was accepted (acceptedAt)."
+)
+ContactLoggedLate = api_error(
+    422,
+    "contact.logged_late",
+    "B-CONTACT / B-FIRST: a contact is logged within 30 min of when it happened; log a later one without "
+    "contactedAt, and it counts from now.",
+)
+# How long after a call a dispatcher may log it with the call's own time: longer would let a late first response be
+# dated back into its deadline.
+CONTACT_LOGGING_GRACE = timedelta(minutes=30)
 UnknownTimeZone = api_error(422, "site.unknown_time_zone", "The site's time zone is not a known IANA zone name.")
 OrderNotOpen = api_error(409, "work_order.not_open", "The work order is closed or cancelled.")
 QuietHours = api_error(
@@ -173,10 +186,18 @@ class DispatchService:
         return work_order_view(order, await repository.visits_of_order(order_id))
 
     async def log_contact(self, order_id: UUID, data: LogContact, caller: Caller):
-        at = data.contacted_at or self.ctx.now()
+        now = self.ctx.now()
+        at = data.contacted_at or now
+        if at > now + ACCEPTED_AT_LEEWAY:
+            raise ContactInFuture()
+        if at < now - CONTACT_LOGGING_GRACE:
+            raise ContactLoggedLate()
         async with db.write_transaction(self.ctx.engine):
-            if await repository.lock_work_order(order_id, self.ctx.engine) is None:
+            order = await repository.lock_work_order(order_id, self.ctx.engine)
+            if order is None:
                 raise WorkOrderNotFound()
+            if at < order["accepted_at"]:
+                raise ContactBeforeAcceptance()
             await repository.insert_row(repository.new_contact(order_id, at, data.channel, data.note, caller.user_id))
             await repository.record_first_contact(order_id, at)
             await self.trail.append("work_order.contacted", order_id, caller, {"channel": data.channel, "at": at})

@@ -190,6 +190,39 @@ async def test_logged_contact_satisfies_first_contact(client, as_dispatcher, clo
     assert datetime.fromisoformat(response.json()["firstContactAt"]) == clock.now
 
 
+async def log_contact_at(client, as_dispatcher, order_id: str, at: datetime):  # noqa: ANN001, ANN201
+    body = {"channel": "phone", "contactedAt": at.isoformat()}
+    return await client.post(f"/v1/work-orders/{order_id}/contacts", json=body, headers=as_dispatcher)
+
+
+async def test_a_contact_logged_soon_after_the_call_keeps_the_calls_time(client, as_dispatcher, clock):
+    order = await create_order(client, as_dispatcher, kind="repair", accepted_at=clock.now - timedelta(hours=1))
+    response = await log_contact_at(client, as_dispatcher, order["id"], clock.now - timedelta(minutes=20))
+    assert response.status_code == 201
+    assert datetime.fromisoformat(response.json()["firstContactAt"]) == clock.now - timedelta(minutes=20)
+
+
+@pytest.mark.parametrize(
+    ("contacted", "code"),
+    [
+        (timedelta(minutes=-45), "contact.logged_late"),  # a late first response dated back into B-FIRST's 2 h
+        (timedelta(hours=1), "contact.in_future"),
+        (timedelta(hours=-3), "contact.logged_late"),
+    ],
+    ids=["dated-back-45-min", "in-the-future", "before-the-fault-was-reported"],
+)
+async def test_a_contact_time_a_deadline_cannot_trust_is_refused(client, as_dispatcher, clock, contacted, code):
+    order = await create_order(client, as_dispatcher, kind="repair", accepted_at=clock.now - timedelta(hours=2))
+    response = await log_contact_at(client, as_dispatcher, order["id"], clock.now + contacted)
+    assert (response.status_code, response.json()["code"]) == (422, code)
+
+
+async def test_a_contact_before_the_order_was_accepted_is_refused(client, as_dispatcher, clock):
+    order = await create_order(client, as_dispatcher, kind="repair", accepted_at=clock.now - timedelta(minutes=10))
+    response = await log_contact_at(client, as_dispatcher, order["id"], clock.now - timedelta(minutes=20))
+    assert (response.status_code, response.json()["code"]) == (422, "contact.before_acceptance")
+
+
 async def test_unknown_work_order_is_404(client, as_dispatcher):
     response = await client.get("/v1/work-orders/00000000-0000-4000-8000-000000000000", headers=as_dispatcher)
     assert response.status_code == 404

@@ -7,7 +7,7 @@ from datetime import datetime
 from fieldsvc.audit.facts import CheckinFacts, LeaveFacts, NeighbourFix
 from fieldsvc.audit.findings import VIOLATION, Finding, refs_to
 from fieldsvc.audit.geometry import distance_m
-from fieldsvc.audit.timeline import AuditInput, Fix, fix_age
+from fieldsvc.audit.timeline import AuditInput, Fix, fix_age, photo_time
 from fieldsvc.audit.wording import CHECKIN_KIND_ZH, local_time, minutes
 
 
@@ -122,7 +122,40 @@ def _unverifiable_away(fix: Fix, audit: AuditInput) -> Finding:
 
 
 def v_leave(audit: AuditInput) -> list[Finding]:
-    return _leaves_paired(audit) + _away_at_other_visits(audit)
+    return _leaves_paired(audit) + _away_at_other_visits(audit) + _work_after_leaving_for_good(audit)
+
+
+def _work_after_leaving_for_good(audit: AuditInput) -> list[Finding]:
+    """After a leave without return, and before a return check-in, nothing is done with the customer: no test they
+    accept, no site-clean photo, no signature, no card (beyond the clock-skew limit two facts' times may differ by)."""
+    arrival, limit = audit.timeline.arrival, audit.policy.durations.clock_skew_limit
+    if arrival is None:
+        return []
+    returns = sorted(fix.at for fix in audit.timeline.fixes if fix.checkin.kind == "return")
+    visit = audit.visit
+    on_site: list[tuple[datetime, str]] = [(test.tested_at, f"test:{test.event_id}") for test in visit.tests]
+    on_site += [(photo_time(photo), f"photo:{photo.photo_id}") for photo in visit.photos if photo.purpose == "site_clean"]
+    if visit.signature is not None:
+        on_site.append((visit.signature.signed_at, f"signature:{visit.signature.event_id}"))
+    if visit.card is not None:
+        on_site.append((visit.card.handed_at, f"card:{visit.card.event_id}"))
+    findings = []
+    for leave in sorted(set(visit.leaves), key=lambda leave: (leave.left_at, leave.event_id)):
+        if leave.will_return or leave.left_at < arrival.at:
+            continue
+        back = next((at for at in returns if at >= leave.left_at), None)
+        after = sorted(ref for at, ref in on_site if at - leave.left_at > limit and (back is None or at < back))
+        if after:
+            zone = visit.site.time_zone
+            findings.append(Finding(
+                rule_id="V-LEAVE", code="v.leave.work_after_leaving", severity=VIOLATION,
+                message_en=f"the technician left for good at {local_time(leave.left_at, zone)} without checking in "
+                           f"again, yet work with the customer is dated after that ({len(after)} item(s))",
+                message_zh=f"技术员于 {local_time(leave.left_at, zone)} 离开且未再签到返回，"
+                           f"但之后仍有与客户相关的工作记录（{len(after)} 项）",
+                refs=(f"leave:{leave.event_id}", *after),
+            ))
+    return findings
 
 
 def _leaves_paired(audit: AuditInput) -> list[Finding]:

@@ -223,10 +223,19 @@ def test_v_leave_another_visit_next_door_checked_in_coarsely_is_no_leave() -> No
 
 
 def test_v_geofence_a_check_out_from_afar_after_leaving_for_good_is_fine() -> None:
-    visit = replace(honest_urban_install(), leaves=(LeaveFacts("leave-1", at(10, 50), False, restore_by=at(18, 0)),))
+    visit = replace(honest_urban_install(), leaves=(LeaveFacts("leave-1", at(11, 8), False, restore_by=at(18, 0)),))
     visit = replace_checkin(visit, "checkout", checkin("checkout", at(11, 12), north_m=2_000.0))  # the exchange room
 
-    assert not {code for code in codes(audit(visit)) if code.startswith("v.geofence")}
+    assert codes(audit(visit), "violation") == set()
+
+
+def test_v_leave_work_with_the_customer_after_leaving_for_good_is_violation() -> None:
+    # Left for good at 10:50 with no return check-in, yet the clean-up (11:02), signature (11:05) and card (11:06).
+    visit = replace(honest_urban_install(), leaves=(LeaveFacts("leave-1", at(10, 50), False, restore_by=at(18, 0)),))
+
+    found = finding(audit(visit), "v.leave.work_after_leaving")
+    assert found.severity == "violation"
+    assert found.refs[0] == "leave:leave-1" and "signature:signature-1" in found.refs and "card:card-1" in found.refs
 
 
 def test_v_geofence_a_check_out_from_afar_after_leaving_for_good_and_coming_back_is_outside() -> None:

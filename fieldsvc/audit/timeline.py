@@ -103,7 +103,7 @@ def _before_a_restart(checkin: CheckinFacts, visit: VisitFacts, policy: Policy) 
     elapsed time gives what its wall clock says (corrected by its own sync's offset) is the boot it came from; that
     time is returned. None otherwise: one boot throughout leaves nothing to re-read, and a wall clock that was moved
     (the phone restarted or not) is not taken alone against the monotonic clock."""
-    if checkin.device_elapsed_ms is None or checkin.corrected_time is None:
+    if checkin.device_elapsed_ms is None or checkin.corrected_time is None or len(visit.boots) < 2:
         return None
     own = next((sync for sync in visit.clock_syncs if sync.measured_at == checkin.received_at), None)
     if own is None:

@@ -563,8 +563,17 @@ def _visit_facts(
         card,
         None if completion is None else _completion(*completion),
         tuple(on_my_way),
-        tuple(sorted(boots)),
+        _distinct_boots(boots),
     )
+
+
+def _distinct_boots(boots: set[datetime]) -> tuple[datetime, ...]:
+    """One instant per boot: facts of one boot give it to within their send's transit time, a restart minutes apart."""
+    distinct: list[datetime] = []
+    for boot in sorted(boots):
+        if not distinct or boot - distinct[-1] > _SAME_BOOT:
+            distinct.append(boot)
+    return tuple(distinct)
 
 
 def _clock_syncs(measured: list[tuple[datetime, float]]) -> tuple[ClockSyncFacts, ...]:
@@ -584,6 +593,7 @@ def _instant(text: str | None) -> datetime | None:
 
 
 _NO_CORRECTION = timedelta(0)
+_SAME_BOOT = timedelta(seconds=30)
 # A phone set to the wrong time zone, its local time set by hand to read right: its UTC clock is off by whole
 # quarters of an hour, while its camera writes the right local time (without an offset tag, read in the site's zone).
 _ZONE_STEP = timedelta(minutes=15)

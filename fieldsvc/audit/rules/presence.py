@@ -128,11 +128,10 @@ def v_leave(audit: AuditInput) -> list[Finding]:
 def _work_after_leaving_for_good(audit: AuditInput) -> list[Finding]:
     """After a leave without return, and before a return check-in, nothing is done with the customer: no test they
     accept, no site-clean photo, no signature, no card (beyond the clock-skew limit two facts' times may differ by)."""
-    arrival, limit = audit.timeline.arrival, audit.policy.durations.clock_skew_limit
-    if arrival is None:
+    arrival, limit, visit = audit.timeline.arrival, audit.policy.durations.clock_skew_limit, audit.visit
+    if arrival is None or all(leave.will_return for leave in visit.leaves):
         return []
     returns = sorted(fix.at for fix in audit.timeline.fixes if fix.checkin.kind == "return")
-    visit = audit.visit
     on_site: list[tuple[datetime, str]] = [(test.tested_at, f"test:{test.event_id}") for test in visit.tests]
     on_site += [(photo_time(photo), f"photo:{photo.photo_id}") for photo in visit.photos if photo.purpose == "site_clean"]
     if visit.signature is not None:

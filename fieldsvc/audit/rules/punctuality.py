@@ -3,10 +3,10 @@ own earlier messages must not contradict."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from fieldsvc.audit.findings import VIOLATION, Finding
-from fieldsvc.audit.timeline import AuditInput, Fix, arrival_checkin
+from fieldsvc.audit.timeline import AuditInput, arrival_checkin
 from fieldsvc.audit.wording import local_time, minutes
 
 
@@ -35,8 +35,11 @@ def _backdated(audit: AuditInput) -> list[Finding]:
          and fix.at - arrival.at > limit),
         key=lambda fix: fix.at, default=None,
     )
-    if earlier_arrival is not None:
-        return [_dated_before_an_arrival_sent_first(audit, earlier_arrival, limit)]
+    if earlier_arrival is not None:  # a second arrival dated before the one the phone had already sent
+        return [_backdated_finding(
+            audit, earlier_arrival.at, limit, f"checkin:{earlier_arrival.checkin.event_id}",
+            ("the phone had already sent an arrival at {}", "手机此前已发送 {} 的到达签到"),
+        )]
     contradicting = [
         message for message in audit.visit.on_my_way
         if message.received_at < checkin.received_at and message.at - arrival.at > limit
@@ -44,31 +47,26 @@ def _backdated(audit: AuditInput) -> list[Finding]:
     if not contradicting:
         return []
     latest = max(contradicting, key=lambda message: message.at)
-    zone, by = audit.visit.site.time_zone, minutes(latest.at - arrival.at)
-    return [Finding(
-        rule_id="V-PUNCT", code="v.punct.backdated", severity=VIOLATION,
-        message_en=f"the arrival is dated {local_time(arrival.at, zone)}, but at {local_time(latest.at, zone)} the "
-                   f"phone said the technician was still on the way, and it sent that first: the arrival is "
-                   f"dated {by} min too early (allowed {minutes(limit)} min)",
-        message_zh=f"到达时间记为 {local_time(arrival.at, zone)}，但手机在 {local_time(latest.at, zone)} 先发送了"
-                   f"“正在路上”：到达时间被提前了 {by} 分钟（允许 {minutes(limit)} 分钟）",
-        measured=by, threshold=minutes(limit), unit="min", refs=(arrival.ref, f"on_my_way:{latest.event_id}"),
+    return [_backdated_finding(
+        audit, latest.at, limit, f"on_my_way:{latest.event_id}",
+        ("at {} the phone said the technician was still on the way, and it sent that first",
+         "手机在 {} 先发送了“正在路上”"),
     )]
 
 
-def _dated_before_an_arrival_sent_first(audit: AuditInput, sent_first: Fix, limit: timedelta) -> Finding:
-    """A second arrival dated before the one the phone had already sent: the first said when it arrived."""
+def _backdated_finding(
+    audit: AuditInput, sent_first_at: datetime, limit: timedelta, ref: str, said: tuple[str, str]
+) -> Finding:
+    """`said`: what the phone sent first, worded in English and Chinese around the local time it names."""
     arrival, zone = audit.timeline.arrival, audit.visit.site.time_zone
-    by = minutes(sent_first.at - arrival.at)
+    by, shown = minutes(sent_first_at - arrival.at), local_time(sent_first_at, zone)
     return Finding(
         rule_id="V-PUNCT", code="v.punct.backdated", severity=VIOLATION,
-        message_en=f"the arrival is dated {local_time(arrival.at, zone)}, but the phone had already sent an arrival "
-                   f"at {local_time(sent_first.at, zone)}: the later-sent one is dated {by} min too early "
-                   f"(allowed {minutes(limit)} min)",
-        message_zh=f"到达时间记为 {local_time(arrival.at, zone)}，但手机此前已发送 {local_time(sent_first.at, zone)} 的"
-                   f"到达签到：后发送的到达时间被提前了 {by} 分钟（允许 {minutes(limit)} 分钟）",
-        measured=by, threshold=minutes(limit), unit="min",
-        refs=(arrival.ref, f"checkin:{sent_first.checkin.event_id}"),
+        message_en=f"the arrival is dated {local_time(arrival.at, zone)}, but {said[0].format(shown)}: the arrival "
+                   f"is dated {by} min too early (allowed {minutes(limit)} min)",
+        message_zh=f"到达时间记为 {local_time(arrival.at, zone)}，但{said[1].format(shown)}：到达时间被提前了 {by} 分钟"
+                   f"（允许 {minutes(limit)} 分钟）",
+        measured=by, threshold=minutes(limit), unit="min", refs=(arrival.ref, ref),
     )
 
 

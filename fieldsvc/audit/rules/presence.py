@@ -59,16 +59,24 @@ def v_geofence(audit: AuditInput) -> list[Finding]:
 
 
 def _gone_for_good(checkout: Fix, audit: AuditInput) -> bool:
-    """The check-out follows a recorded leave without return after the arrival, and no return check-in came after."""
+    """The check-out falls after a recorded leave without return, before any return check-in."""
+    return any(
+        leave.left_at <= checkout.at and (back is None or checkout.at < back) for leave, back in _away_for_good(audit)
+    )
+
+
+def _away_for_good(audit: AuditInput) -> list[tuple[LeaveFacts, datetime | None]]:
+    """Each leave without return made after the arrival, with the return check-in that ended it (None: none did)."""
     arrival = audit.timeline.arrival
-    left = [
-        leave.left_at for leave in audit.visit.leaves
-        if not leave.will_return and arrival is not None and arrival.at <= leave.left_at <= checkout.at
+    leaves = [leave for leave in set(audit.visit.leaves) if not leave.will_return]
+    if arrival is None or not leaves:
+        return []
+    returns = sorted(fix.at for fix in audit.timeline.fixes if fix.checkin.kind == "return")
+    return [
+        (leave, next((at for at in returns if at >= leave.left_at), None))
+        for leave in sorted(leaves, key=lambda leave: (leave.left_at, leave.event_id))
+        if leave.left_at >= arrival.at
     ]
-    if not left:
-        return False
-    last = max(left)
-    return not any(fix.checkin.kind == "return" and last <= fix.at <= checkout.at for fix in audit.timeline.fixes)
 
 
 def v_checkout(audit: AuditInput) -> list[Finding]:
@@ -128,21 +136,20 @@ def v_leave(audit: AuditInput) -> list[Finding]:
 def _work_after_leaving_for_good(audit: AuditInput) -> list[Finding]:
     """After a leave without return, and before a return check-in, nothing is done with the customer: no test they
     accept, no site-clean photo, no signature, no card (beyond the clock-skew limit two facts' times may differ by)."""
-    arrival, limit, visit = audit.timeline.arrival, audit.policy.durations.clock_skew_limit, audit.visit
-    if arrival is None or all(leave.will_return for leave in visit.leaves):
+    away = _away_for_good(audit)
+    if not away:
         return []
-    returns = sorted(fix.at for fix in audit.timeline.fixes if fix.checkin.kind == "return")
+    limit, visit = audit.policy.durations.clock_skew_limit, audit.visit
     on_site: list[tuple[datetime, str]] = [(test.tested_at, f"test:{test.event_id}") for test in visit.tests]
-    on_site += [(photo_time(photo), f"photo:{photo.photo_id}") for photo in visit.photos if photo.purpose == "site_clean"]
+    on_site += [
+        (photo_time(photo), f"photo:{photo.photo_id}") for photo in visit.photos if photo.purpose == "site_clean"
+    ]
     if visit.signature is not None:
         on_site.append((visit.signature.signed_at, f"signature:{visit.signature.event_id}"))
     if visit.card is not None:
         on_site.append((visit.card.handed_at, f"card:{visit.card.event_id}"))
     findings = []
-    for leave in sorted(set(visit.leaves), key=lambda leave: (leave.left_at, leave.event_id)):
-        if leave.will_return or leave.left_at < arrival.at:
-            continue
-        back = next((at for at in returns if at >= leave.left_at), None)
+    for leave, back in away:
         after = sorted(ref for at, ref in on_site if at - leave.left_at > limit and (back is None or at < back))
         if after:
             zone = visit.site.time_zone

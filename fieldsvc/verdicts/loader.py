@@ -472,14 +472,14 @@ def _visit_facts(
     """One visit's facts; `events` come in (corrected time, event id) order, `photos` in id order."""
     checkins, syncs, steps, notes, leaves, tests, ask_facts, on_my_way = [], [], [], [], [], [], [], []
     card = completion = None
-    boots = set()
+    boot_marks = []  # (corrected time, elapsed ms) of each fact that has both
     for (event_id, _, _, kind, payload, result, device, offset, at, received, lat, lon, accuracy, mock, _, fix,
          elapsed) in events:
         if offset is not None:
             # Stored as server minus device (what to add to a device time); the engine reads device minus server.
             syncs.append((received, -offset / 1000))
         if elapsed is not None and at is not None:
-            boots.add(at - timedelta(milliseconds=elapsed))
+            boot_marks.append((at, elapsed))
         if kind in _PLAIN_KINDS:  # photos and signatures are read from their Photo rows
             continue
         if kind in CHECKIN_KINDS:
@@ -563,14 +563,23 @@ def _visit_facts(
         card,
         None if completion is None else _completion(*completion),
         tuple(on_my_way),
-        _distinct_boots(boots),
+        _distinct_boots(boot_marks),
     )
 
 
-def _distinct_boots(boots: set[datetime]) -> tuple[datetime, ...]:
-    """One instant per boot: facts of one boot give it to within their send's transit time, a restart minutes apart."""
+def _distinct_boots(marks: list[tuple[datetime, int]]) -> tuple[datetime, ...]:
+    """One instant per boot (corrected time minus elapsed): facts of one boot give it to within their send's transit
+    time, a restart minutes apart."""
+    if not marks:
+        return ()
+    # Nearly every visit has one boot: plain numbers settle that, without hashing and sorting aware datetimes.
+    in_ms = [at.timestamp() * 1000 - elapsed for at, elapsed in marks]
+    earliest = min(in_ms)
+    if max(in_ms) - earliest <= _SAME_BOOT_MS:
+        at, elapsed = marks[in_ms.index(earliest)]
+        return (at - timedelta(milliseconds=elapsed),)
     distinct: list[datetime] = []
-    for boot in sorted(boots):
+    for boot in sorted({at - timedelta(milliseconds=elapsed) for at, elapsed in marks}):
         if not distinct or boot - distinct[-1] > _SAME_BOOT:
             distinct.append(boot)
     return tuple(distinct)
@@ -594,6 +603,7 @@ def _instant(text: str | None) -> datetime | None:
 
 _NO_CORRECTION = timedelta(0)
 _SAME_BOOT = timedelta(seconds=30)
+_SAME_BOOT_MS = _SAME_BOOT.total_seconds() * 1000
 # A phone set to the wrong time zone, its local time set by hand to read right: its UTC clock is off by whole
 # quarters of an hour, while its camera writes the right local time (without an offset tag, read in the site's zone).
 _ZONE_STEP = timedelta(minutes=15)

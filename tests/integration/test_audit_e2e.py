@@ -224,6 +224,34 @@ async def test_e_clock_a_photos_exif_follows_its_facts_correction_when_the_clock
     assert "v.shoes.after_work_start" not in violations, violations
 
 
+async def arrival_synced_later(phone: Phone, visit_id: str, restarted: bool) -> None:
+    """On my way at -8 min, sent online 2 min after the phone booted; the arrival at -3 min by its wall clock, kept
+    offline and synced at +20 min, after a restart at +5 min (`restarted`) or, on one boot, 15 min behind its
+    wall clock by the monotonic one (the wall clock dated back)."""
+    phone.clock.now, phone.elapsed_ms = AGREED - timedelta(minutes=8), 2 * 60_000
+    assert (await phone.post(visit_id, "on-my-way", phone.fact(etaMinutes=5))).status_code == 201
+    phone.clock.advance(minutes=5)
+    phone.elapsed_ms = 7 * 60_000 if restarted else 22 * 60_000
+    arrival = phone.fact(location=phone.location())
+    phone.clock.now = AGREED + timedelta(minutes=20)
+    phone.elapsed_ms = 15 * 60_000 if restarted else 30 * 60_000
+    facts = [{"type": "arrival", "visitId": visit_id, "body": arrival}]
+    response = await phone.client.post("/v1/mobile/sync", json={"facts": facts}, headers=phone.headers())
+    assert response.json()["receipts"][0]["status"] == "accepted", response.text
+
+
+async def test_v_punct_an_on_time_arrival_synced_after_the_phone_restarted_passes(client, phone, visit_id, as_auditor):
+    await arrival_synced_later(phone, visit_id, restarted=True)
+    status, violations = await violation_codes(client, as_auditor, visit_id)
+    assert "v.punct.late" not in violations, violations
+
+
+async def test_v_punct_an_arrival_dated_back_on_the_wall_clock_of_one_boot_is_late(client, phone, visit_id, as_auditor):
+    await arrival_synced_later(phone, visit_id, restarted=False)
+    status, violations = await violation_codes(client, as_auditor, visit_id)
+    assert "v.punct.late" in violations, violations
+
+
 async def test_v_leave_a_visit_elsewhere_between_arrival_and_check_out_without_a_leave_is_flagged(
     client, phone, visit_id, as_dispatcher, as_auditor
 ):

@@ -428,6 +428,8 @@ async def test_a_decide_return_reopens_the_visit_and_new_evidence_is_re_audited(
     mine = (await client.get(f"/v1/mobile/visits/{visit_id}", headers=as_tech)).json()
     assert mine["status"] == "returned"
     assert mine["returnedFor"] == ["V-SHOES photo"]
+    evidence = (await client.get(f"/v1/review/visits/{visit_id}", headers=as_auditor)).json()
+    assert [decision["requested"] for decision in evidence["decisions"]] == [["V-SHOES photo"]]
     # The technician can add facts again; the verdict is re-audited (and the visit queued again while flagged).
     note = phone.fact(topic="general", text="Old photo was from the previous job; re-sent")
     assert (await phone.post(visit_id, "notes", note)).status_code == 201

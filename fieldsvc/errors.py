@@ -148,7 +148,20 @@ def _readable_item(item: dict[str, Any]) -> dict[str, str]:
     message, _, path = message.partition(" - at `$.")
     if path:  # msgspec names nested fields by a JSON path: report it as the field
         field = path.rstrip("`")
-    return {"field": field, "message": message, "source": str(item.get("source", "body"))}
+    elif field != "data":  # a query or path parameter, named in Python: give the name the API uses
+        field = _camel(field)
+    source = item.get("source", "body")
+    source = getattr(source, "value", source)  # Litestar gives query parameters' source as an enum member
+    message = message.replace(_BLANK_REFUSED, "Expected text that is not blank")
+    return {"field": field, "message": message, "source": str(source)}
+
+
+_BLANK_REFUSED = "Expected `str` matching regex '\\\\S'"  # msgspec's words for the `Reason` pattern
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
 
 
 def handle_exception(request: Request, exc: Exception) -> Response[ErrorBody]:

@@ -65,3 +65,5 @@ Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180)]
 ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 Phone = Annotated[str, msgspec.Meta(min_length=3, max_length=32, pattern=r"^\+?[0-9][0-9 \-]{2,31}$")]
 LongText = Annotated[str, msgspec.Meta(max_length=4000)]
+# A reason a person must give (a forced close, an override, an unresolved outcome): spaces alone say nothing.
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=1000, pattern=r"\S", description="not blank")]

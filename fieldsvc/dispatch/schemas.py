@@ -7,7 +7,7 @@ from uuid import UUID
 
 import msgspec
 
-from fieldsvc.wire import Incoming, Instant, Latitude, LongText, Longitude, Phone, ShortText, Wire
+from fieldsvc.wire import Incoming, Instant, Latitude, LongText, Longitude, Phone, Reason, ShortText, Wire
 
 Kind = Literal["install", "repair"]
 Tier = Literal["diamond", "gold", "silver", "standard"]
@@ -23,7 +23,6 @@ LateReason = Literal["customer_requested", "resource_unavailable"]
 DurationMin = Annotated[int, msgspec.Meta(ge=5, le=12 * 60)]
 TimeZoneName = Annotated[str, msgspec.Meta(min_length=1, max_length=64, examples=["Asia/Shanghai"])]
 Address = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
-Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
 
 
 class NewCustomer(Incoming):

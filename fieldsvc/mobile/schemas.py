@@ -10,7 +10,7 @@ import msgspec
 from litestar.datastructures import UploadFile
 
 from fieldsvc.mobile.clock import MAX_ELAPSED_MS, TimeSource
-from fieldsvc.wire import Incoming, Instant, Latitude, LongText, Longitude, ShortText, Wire
+from fieldsvc.wire import Incoming, Instant, Latitude, LongText, Longitude, Reason, ShortText, Wire
 
 FactKind = Literal[
     "on_my_way", "arrival", "step", "note", "leave", "return", "test_result", "question", "service_card", "checkout",
@@ -33,7 +33,6 @@ ElapsedMs = Annotated[
 ]
 Sha256Hex = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$", description="SHA-256, 64 lower-case hex digits")]
 Measure = Annotated[float, msgspec.Meta(ge=0)]
-Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
 
 

@@ -248,6 +248,17 @@ async def test_v_close_forced_close_is_recorded_and_flags_the_visit(client, as_d
     assert body["visits"][0]["verdict"] == "flagged"
 
 
+async def test_v_close_forced_close_with_a_reason_of_only_spaces_is_refused(client, as_dispatcher):
+    order = await create_order(client, as_dispatcher)
+    close = {"outcome": "unresolved", "reason": "   "}
+    response = await client.post(f"/v1/work-orders/{order['id']}/force-close", json=close, headers=as_dispatcher)
+    assert response.status_code == 400
+    assert response.json()["details"][0] == {
+        "field": "reason", "message": "Expected text that is not blank", "source": "body"
+    }
+    assert (await client.get(f"/v1/work-orders/{order['id']}", headers=as_dispatcher)).json()["status"] != "closed"
+
+
 async def test_v_close_forced_close_twice_is_409(client, as_dispatcher):
     order = await create_order(client, as_dispatcher)
     close = {"outcome": "unresolved", "reason": "duplicate order"}

@@ -166,3 +166,9 @@ async def test_b_resched_a_non_compliant_reschedule_reaches_the_visits_verdict_a
     evidence = (await client.get(f"/v1/review/visits/{visit['id']}", headers=as_auditor)).json()
 
     assert "B-RESCHED" in {finding["ruleId"] for finding in evidence["verdict"]["findings"]}
+
+
+async def test_at_risk_a_bad_horizon_is_refused_naming_the_query_parameter(client, as_dispatcher):
+    response = await client.get("/v1/at-risk", params={"horizonMinutes": "soon"}, headers=as_dispatcher)
+    assert response.status_code == 400
+    assert [(d["field"], d["source"]) for d in response.json()["details"]] == [("horizonMinutes", "query")]

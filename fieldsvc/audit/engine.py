@@ -21,7 +21,7 @@ def audit_visit(visit: VisitFacts, policy: Policy, context: AuditContext) -> Ver
         findings += [
             Finding(
                 rule_id=item.rule_id, code=finding_code(item.rule_id, "missing"), severity=VIOLATION,
-                message_en=item.message_en, message_zh=item.message_zh,
+                message_en=item.message_en, message_zh=item.message_zh, measured="absent", threshold="required",
             )
             for item in missing_for_closure(visit, policy)
         ]

@@ -39,6 +39,7 @@ def e_clock(audit: AuditInput) -> list[Finding]:
             message_en="the arrival time rests on the phone's own clock, which could not be verified: "
                        + arrival.reason_en,
             message_zh=f"到达时间只能依据手机自身时钟，无法核实：{arrival.reason_zh}",
-            measured=arrival.source, refs=(arrival.ref,),
+            measured=arrival.source, threshold="a verified time (device_corrected or server_receipt)",
+            refs=(arrival.ref,),
         ))
     return findings

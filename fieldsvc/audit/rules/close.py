@@ -15,13 +15,14 @@ def v_close(audit: AuditInput) -> list[Finding]:
             rule_id="V-CLOSE", code="v.close.forced", severity=VIOLATION,
             message_en=f"the work order was force-closed by a dispatcher: {forced_reason}",
             message_zh=f"工单被调度员强制关闭：{forced_reason}",
-            measured=forced_reason, refs=(f"order:{visit.order.order_id}",),
+            measured=forced_reason, threshold="closed by the visit's completion",
+            refs=(f"order:{visit.order.order_id}",),
         ))
     completion = visit.completion
     if completion is not None and completion.outcome == "unresolved" and not completion.reason.strip():
         findings.append(Finding(
             rule_id="V-CLOSE", code="v.close.no_reason", severity=VIOLATION,
             message_en="completed as unresolved without a reason", message_zh="以未解决结单但未说明原因",
-            refs=(f"completion:{completion.event_id}",),
+            measured="no reason", threshold="a reason", refs=(f"completion:{completion.event_id}",),
         ))
     return findings

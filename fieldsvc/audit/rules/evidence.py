@@ -34,7 +34,7 @@ def e_time(audit: AuditInput) -> list[Finding]:
                 rule_id="E-TIME", code="e.time.missing", severity=WARNING,
                 message_en="the photo has no capture time in its EXIF, so when it was taken cannot be verified",
                 message_zh="照片EXIF中没有拍摄时间，无法核实拍摄时间",
-                refs=refs,
+                measured="no capture time", threshold="an EXIF capture time", refs=refs,
             ))
             continue
         readings = [(photo.captured_at, latest_photo_time(photo), "", "")]
@@ -118,7 +118,7 @@ def e_edit(audit: AuditInput) -> list[Finding]:
             rule_id="E-EDIT", code="e.edit.software", severity=WARNING,
             message_en=f"the photo's EXIF names an editing program: {photo.software}",
             message_zh=f"照片EXIF显示经编辑软件处理：{photo.software}",
-            measured=photo.software, refs=(f"photo:{photo.photo_id}",),
+            measured=photo.software, threshold="no editing program", refs=(f"photo:{photo.photo_id}",),
         )
         for photo in audit.visit.photos
         if photo.software and editing_program.search(photo.software.lower())

@@ -28,6 +28,7 @@ def v_ask(audit: AuditInput) -> list[Finding]:
                 rule_id="V-ASK", code="v.ask.incomplete", severity=VIOLATION,
                 message_en=f"question recorded without the customer's {', '.join(en for en, _ in missing)}",
                 message_zh=f"首问记录缺少客户{'、'.join(zh for _, zh in missing)}",
+                measured=f"without {', '.join(en for en, _ in missing)}", threshold="name, phone and address",
                 refs=refs,
             ))
         findings += _follow_up_findings(ask, allowed, now, audit.visit.site.time_zone, refs)

@@ -16,7 +16,7 @@ def e_mock(audit: AuditInput) -> list[Finding]:
             rule_id="E-MOCK", code="e.mock.mock_location", severity=VIOLATION,
             message_en=f"the phone reported the {fix.checkin.kind} location as mock (simulated)",
             message_zh=f"手机报告该{CHECKIN_KIND_ZH[fix.checkin.kind]}签到位置为模拟位置",
-            refs=(f"checkin:{fix.checkin.event_id}",),
+            measured="mock", threshold="a real fix", refs=(f"checkin:{fix.checkin.event_id}",),
         )
         for fix in audit.timeline.fixes if fix.checkin.mock
     ]

@@ -159,7 +159,7 @@ def _work_after_leaving_for_good(audit: AuditInput) -> list[Finding]:
                            f"again, yet work with the customer is dated after that ({len(after)} item(s))",
                 message_zh=f"技术员于 {local_time(leave.left_at, zone)} 离开且未再签到返回，"
                            f"但之后仍有与客户相关的工作记录（{len(after)} 项）",
-                refs=(f"leave:{leave.event_id}", *after),
+                measured=float(len(after)), threshold=0.0, unit="items", refs=(f"leave:{leave.event_id}", *after),
             ))
     return findings
 
@@ -244,7 +244,7 @@ def _no_restore_time(leave: LeaveFacts) -> Finding:
         rule_id="V-LEAVE", code="v.leave.no_restore_time", severity=VIOLATION,
         message_en="left the site without returning and without a restore-by time promised to the customer",
         message_zh="离开现场不再返回，但未向客户承诺恢复时间",
-        refs=(f"leave:{leave.event_id}",),
+        measured="no restore-by time", threshold="a promised restore-by time", refs=(f"leave:{leave.event_id}",),
     )
 
 
@@ -254,6 +254,7 @@ def _unrecorded_leave(return_fix: Fix, zone: str) -> Finding:
         rule_id="V-LEAVE", code="v.leave.unrecorded", severity=VIOLATION,
         message_en=f"returned to the site at {shown} but the departure before it was never recorded",
         message_zh=f"{shown} 返回现场，但此前离开现场未作记录",
+        measured="no leave recorded", threshold="a leave recorded before the return",
         refs=(f"checkin:{return_fix.checkin.event_id}",),
     )
 
@@ -264,5 +265,5 @@ def _no_return(leave: LeaveFacts, zone: str) -> Finding:
         rule_id="V-LEAVE", code="v.leave.no_return", severity=VIOLATION,
         message_en=f"left the site at {shown} saying they would return, but no return check-in was recorded",
         message_zh=f"{shown} 离开现场并表示会返回，但没有返回签到记录",
-        refs=(f"leave:{leave.event_id}",),
+        measured="no return check-in", threshold="a return check-in", refs=(f"leave:{leave.event_id}",),
     )

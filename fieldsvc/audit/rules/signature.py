@@ -26,7 +26,8 @@ def v_sign(audit: AuditInput) -> list[Finding]:
     if not signature.signer_name.strip():
         findings.append(Finding(
             rule_id="V-SIGN", code="v.sign.unnamed", severity=VIOLATION,
-            message_en="the signature does not name the signer", message_zh="签名未注明签字人", refs=refs,
+            message_en="the signature does not name the signer", message_zh="签名未注明签字人",
+            measured="no signer name", threshold="the signer's name", refs=refs,
         ))
     if signature.summary_digest != signature.expected_digest:
         findings.append(Finding(
@@ -45,6 +46,7 @@ def v_sign(audit: AuditInput) -> list[Finding]:
             rule_id="V-SIGN", code="v.sign.reused", severity=VIOLATION,
             message_en=f"the same signature file was submitted for another visit ({others})",
             message_zh=f"同一签名文件已用于另一次上门（{others}）",
+            measured=float(len(reused)), threshold=0.0, unit="other visits",
             refs=(*refs, *(f"visit:{visit_id}/photo:{photo_id}" for visit_id, photo_id in reused)),
         ))
     arrival = audit.timeline.arrival

@@ -118,6 +118,7 @@ def v_clean(audit: AuditInput) -> list[Finding]:
             message_en="every site-clean photo is a picture from before the work (shoe covers, tool mat or "
                        "before) sent again",
             message_zh="所有场地清洁照片都是施工前的照片（鞋套、工作台布或施工前）重复提交",
+            measured=0.0, threshold=1.0, unit="new site-clean photos",
             refs=refs_to("photo", (photo.photo_id for photo in (*clean, *copied))),
         )]
     work_started = audit.timeline.work_started_at

@@ -30,18 +30,19 @@ def on_site_steps(audit: AuditInput) -> list[Finding]:
         too_early = earliest is not None and step.confirmed_at < earliest
         if too_early or (latest is not None and step.confirmed_at > latest):
             shown = local_time(step.confirmed_at, zone)
+            on_site = " - ".join(local_time(bound, zone) if bound else "open" for bound in (earliest, latest))
             findings.append(Finding(
                 rule_id=step.step, code=finding_code(step.step, "outside_visit"), severity=WARNING,
                 message_en=f"{name_en} confirmed at {shown}, outside the time on site",
                 message_zh=f"{name_zh}的确认时间 {shown} 不在上门时段内",
-                measured=shown, refs=refs,
+                measured=shown, threshold=on_site, refs=refs,
             ))
         if step.step == "V-CONSENT" and not step.note.strip():
             findings.append(Finding(
                 rule_id="V-CONSENT", code="v.consent.undescribed", severity=WARNING,
                 message_en="customer consent recorded without saying what it was for",
                 message_zh="记录了客户同意，但未说明同意的事项",
-                refs=refs,
+                measured="no scope", threshold="what the consent was for", refs=refs,
             ))
     return findings
 
@@ -57,7 +58,7 @@ def v_test(audit: AuditInput) -> list[Finding]:
         rule_id="V-TEST", code="v.test.not_accepted", severity=WARNING,
         message_en="the customer did not accept the last service test result",
         message_zh="客户未认可最后一次测试验收结果",
-        refs=(f"test:{last.event_id}",),
+        measured="not accepted", threshold="accepted", refs=(f"test:{last.event_id}",),
     )]
     early = _before_arrival(audit, last.tested_at)
     if early is not None:

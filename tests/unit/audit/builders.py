@@ -200,7 +200,14 @@ def policy_for(visit: VisitFacts, locality: str | None = None) -> Policy:
 
 
 def audit(visit: VisitFacts, audit_context: AuditContext | None = None, policy: Policy | None = None) -> Verdict:
-    return audit_visit(visit, policy or policy_for(visit), audit_context or context())
+    """The verdict, each of its findings checked for what A-VERDICT asks: the measured value and the threshold."""
+    verdict = audit_visit(visit, policy or policy_for(visit), audit_context or context())
+    assert unexplained(verdict) == [], "findings without a measured value or a threshold"
+    return verdict
+
+
+def unexplained(verdict: Verdict) -> list[str]:
+    return [f.code for f in verdict.findings if f.measured is None or f.threshold is None]
 
 
 def codes(verdict: Verdict, severity: str | None = None) -> set[str]:

@@ -384,21 +384,19 @@ class DispatchService:
         now = self.ctx.now()
         async with db.write_transaction(self.ctx.engine):
             await self._changeable_visit(visit_id)
-            await repository.insert_row(
-                Cancellation(
-                    visit=visit_id,
-                    reason_code=data.reason_code,
-                    requested_by=data.requested_by,
-                    note=data.note,
-                    recorded_by=caller.user_id,
-                    recorded_at=now,
-                )
-            )
-            await repository.update_visit(visit_id, {Visit.status: "cancelled"}, now)
-            await self.trail.append("visit.cancelled", visit_id, caller, {"reason": data.reason_code})
+            await self._cancel(visit_id, data, caller, now)
             await outbox.mark_without_new_evidence([visit_id], now)
         self.ctx.audit_wakeup.set()
         return await self.visit(visit_id)
+
+    async def _cancel(self, visit_id: UUID, data: CancelVisit, caller: Caller, now: datetime) -> None:
+        cancellation = Cancellation(
+            visit=visit_id, reason_code=data.reason_code, requested_by=data.requested_by, note=data.note,
+            recorded_by=caller.user_id, recorded_at=now,
+        )
+        await repository.insert_row(cancellation)
+        await repository.update_visit(visit_id, {Visit.status: "cancelled"}, now)
+        await self.trail.append("visit.cancelled", visit_id, caller, {"reason": data.reason_code})
 
     async def force_close(self, order_id: UUID, data: ForceClose, caller: Caller):
         now = self.ctx.now()
@@ -406,8 +404,19 @@ class DispatchService:
             await self._open_order(order_id)
             await repository.close_work_order(order_id, data.outcome, data.reason, now, forced=True)
             await self.trail.append("work_order.force_closed", order_id, caller, {"outcome": data.outcome, "reason": data.reason})
+            # A closed order needs no more visits: those the technician has not reached yet are cancelled, freeing
+            # the slot; one on site is finished and audited as it is.
+            closing = CancelVisit("other", "company", note=f"work order force-closed: {data.reason}")
+            cancelled = []
+            for visit in await repository.visits_of_order(order_id):
+                locked = await repository.lock_visit(visit["id"], self.ctx.engine)
+                if locked is not None and locked["status"] in LIVE_VISIT_STATES:
+                    await self._cancel(visit["id"], closing, caller, now)
+                    cancelled.append(visit["id"])
+            await outbox.mark_without_new_evidence(cancelled, now)
             visits = [v["id"] for v in await repository.visits_of_order(order_id) if v["status"] != "cancelled"]
             await VerdictService(self.ctx).reaudit(visits, caller)
+        self.ctx.audit_wakeup.set()
         return await self.work_order(order_id)
 
     async def visit(self, visit_id: UUID):

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.integration.builders import SHANGHAI_SITE, book, create_order
+from tests.integration.builders import SHANGHAI_SITE, assign, book, create_order, technician_id
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ACCEPTED = datetime(2030, 3, 4, 8, 30, tzinfo=SHANGHAI)
@@ -275,6 +275,23 @@ async def force_closed(client, as_dispatcher, outcome: str) -> dict:  # noqa: AN
     response = await client.post(f"/v1/work-orders/{order['id']}/force-close", json=close, headers=as_dispatcher)
     assert response.status_code == 200, response.text
     return order
+
+
+async def test_v_close_a_force_closed_orders_visit_not_yet_reached_is_cancelled_and_frees_the_slot(
+    client, as_dispatcher, as_tech
+):
+    tech = await technician_id(client, as_dispatcher, "T1001")
+    two_pm = datetime(2030, 3, 4, 14, 0, tzinfo=SHANGHAI)
+    order = await create_order(client, as_dispatcher, kind="repair")
+    visit = (await book(client, as_dispatcher, order["id"], two_pm)).json()
+    assert (await assign(client, as_dispatcher, visit["id"], tech)).status_code == 200
+    close = {"outcome": "unresolved", "reason": "customer moved out"}
+    assert (await client.post(f"/v1/work-orders/{order['id']}/force-close", json=close, headers=as_dispatcher)).status_code == 200
+
+    assert (await client.get(f"/v1/visits/{visit['id']}", headers=as_dispatcher)).json()["status"] == "cancelled"
+    assert (await client.get(f"/v1/mobile/visits/{visit['id']}", headers=as_tech)).json()["status"] == "cancelled"
+    other = (await book(client, as_dispatcher, (await create_order(client, as_dispatcher))["id"], two_pm)).json()
+    assert (await assign(client, as_dispatcher, other["id"], tech)).status_code == 200
 
 
 @pytest.mark.parametrize("outcome", ["resolved", "unresolved"])

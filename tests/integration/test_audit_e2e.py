@@ -524,6 +524,8 @@ async def test_v_close_a_visit_completed_after_its_order_was_force_closed_leaves
     client, phone, visit_id, as_dispatcher, as_auditor
 ):
     order_id = (await client.get(f"/v1/visits/{visit_id}", headers=as_dispatcher)).json()["workOrderId"]
+    phone.clock.now = AGREED - timedelta(minutes=3)  # the technician is on site when the order is force-closed
+    assert (await phone.post(visit_id, "arrival", phone.fact(location=phone.location()))).status_code == 201
     close = {"outcome": "unresolved", "reason": "customer cancelled by phone"}
     assert (await client.post(f"/v1/work-orders/{order_id}/force-close", json=close, headers=as_dispatcher)).status_code == 200
 

@@ -224,6 +224,19 @@ async def test_e_clock_a_photos_exif_follows_its_facts_correction_when_the_clock
     assert "v.shoes.after_work_start" not in violations, violations
 
 
+async def test_v_punct_an_offline_arrival_dated_two_days_before_the_booking_is_flagged(
+    client, phone, visit_id, as_auditor
+):
+    phone.clock.now = AGREED - timedelta(minutes=3)
+    arrival = phone.fact(location=phone.location())
+    arrival["deviceTime"] = (phone.wall() - timedelta(days=2)).isoformat()  # made up offline, to fit old photos
+    facts = [{"type": "arrival", "visitId": visit_id, "body": arrival}]
+    assert (await phone.client.post("/v1/mobile/sync", json={"facts": facts}, headers=phone.headers())).status_code == 200
+
+    status, violations = await violation_codes(client, as_auditor, visit_id)
+    assert "v.punct.before_booking" in violations, violations
+
+
 async def arrival_synced_later(phone: Phone, visit_id: str, restarted: bool) -> None:
     """On my way at -8 min, sent online 2 min after the phone booted; the arrival at -3 min by its wall clock, kept
     offline and synced at +20 min, after a restart at +5 min (`restarted`) or, on one boot, 15 min behind its

@@ -14,7 +14,25 @@ def v_punct(audit: AuditInput) -> list[Finding]:
     arrival = audit.timeline.arrival
     if arrival is None:
         return []  # no arrival at all is V-CHECKIN's finding
-    return _backdated(audit) + _against_agreed_time(audit)
+    return _backdated(audit) + _before_booking(audit) + _against_agreed_time(audit)
+
+
+def _before_booking(audit: AuditInput) -> list[Finding]:
+    """No phone knew of the visit before it was booked: an arrival dated earlier was dated back (an offline phone
+    can make one up to put old photos inside the visit's time window), whatever the early-arrival severity."""
+    arrival, booked = audit.timeline.arrival, audit.visit.booked_at
+    limit = audit.policy.durations.clock_skew_limit
+    if booked - arrival.at <= limit:
+        return []
+    zone = audit.visit.site.time_zone
+    return [Finding(
+        rule_id="V-PUNCT", code="v.punct.before_booking", severity=VIOLATION,
+        message_en=f"the arrival is dated {local_time(arrival.at, zone)}, {minutes(booked - arrival.at)} min before "
+                   f"the visit was booked at {local_time(booked, zone)}",
+        message_zh=f"到达时间记为 {local_time(arrival.at, zone)}，比本次上门的预约时间 {local_time(booked, zone)} "
+                   f"还早 {minutes(booked - arrival.at)} 分钟",
+        measured=minutes(arrival.at - booked), threshold=-minutes(limit), unit="min", refs=(arrival.ref,),
+    )]
 
 
 def _backdated(audit: AuditInput) -> list[Finding]:

@@ -245,3 +245,16 @@ def test_v_punct_an_arrival_from_afar_on_time_then_one_at_the_door_later_is_not_
     visit = replace(visit, checkins=(from_the_car, at_the_door, *visit.checkins[1:]))
 
     assert "v.punct.backdated" not in codes(audit(visit))
+
+
+def test_v_punct_an_arrival_dated_before_the_visit_was_booked_is_flagged() -> None:
+    visit = replace(honest_urban_install(), booked_at=at(10, 0))  # booked at 10:00 the same day; arrival 09:57
+
+    before = finding(audit(visit), "v.punct.before_booking")
+    assert (before.severity, before.measured, before.threshold) == ("violation", -3.0, -2.0)
+
+
+def test_v_punct_an_arrival_within_the_clock_skew_limit_of_the_booking_is_not_before_it() -> None:
+    visit = replace(honest_urban_install(), booked_at=at(9, 59))  # booked while the technician was at the door
+
+    assert "v.punct.before_booking" not in codes(audit(visit))

@@ -20,10 +20,10 @@ PhotoPurpose = Literal["shoe_covers", "tool_mat", "site_clean", "test_result", "
 ConsentScope = Literal["bedroom_or_study", "move_items", "use_facilities"]
 NoteTopic = Literal["shoe_covers_reason", "general"]
 ImageContentType = Literal["image/jpeg", "image/png", "image/webp"]
+# The steps the standard has a phone confirm; a policy's required items (V-CLOSE) name no others.
 StepId = Annotated[
-    str,
+    Literal["V-ID", "V-MAT", "V-CONSENT", "V-SHOES"],
     msgspec.Meta(
-        pattern=r"^[A-Z]-[A-Z0-9-]{2,16}$",
         description="A rule id: V-ID, V-MAT, V-CONSENT (needs consentScope), V-SHOES (rural: the note is the reason)",
         examples=["V-ID"],
     ),

@@ -288,6 +288,7 @@ async def test_e_clock_the_device_clock_header_is_required_and_checked(client, p
     [
         ("steps", {"step": "V-CONSENT"}, 422, "step.consent_scope_required"),
         ("steps", {"step": "v-id"}, 400, "validation.failed"),
+        ("steps", {"step": "V-NOPE"}, 400, "validation.failed"),  # no rule has a phone confirm it
         ("leave", {"willReturn": False, "reason": "Parts on order"}, 422, "leave.restore_by_required"),
         ("leave", {"willReturn": False, "reason": "Parts", "restoreBy": "2030-03-03T18:00:00+08:00"}, 422,
          "leave.restore_by_before_leave"),

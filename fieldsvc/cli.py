@@ -198,7 +198,7 @@ async def cleanup_blobs(settings: Settings, grace: timedelta, dry_run: bool) -> 
 
 async def verify(settings: Settings) -> int:
     from fieldsvc.context import AppContext
-    from fieldsvc.trail.service import TrailWriter, verify_trail
+    from fieldsvc.trail.service import TrailWriter, chain_head, verify_trail
 
     ctx = AppContext.from_settings(settings)
     db.bind_engine(ctx.engine)
@@ -208,11 +208,12 @@ async def verify(settings: Settings) -> int:
         if chained:
             print(f"chained {chained} queued entries first", file=sys.stderr)
         checked, broken = await verify_trail(lambda n: print(f"\rchecked {n} entries", end="", file=sys.stderr))
+        head = await chain_head()
     finally:
         await db.close_database(ctx.engine)
     print(file=sys.stderr)
     if broken is not None:
         print(f"BROKEN at entry seq={broken.seq}: {broken.reason} ({checked} entries before it are intact)")
         return 1
-    print(f"trail intact: {checked} entries verified")
+    print(f"trail intact: {checked} entries verified; head {head} (keep a copy elsewhere to catch a rewritten head)")
     return 0

@@ -318,6 +318,12 @@ class TrailEntry(Table, tablename="trail_entry"):
     recorded_at = Timestamptz()
 
 
+class TrailHead(Table, tablename="trail_head"):
+    """A-TRAIL: the hash of the chain's last entry, moved by every append, so a chain cut short is caught."""
+
+    entry_hash = Varchar(length=64)
+
+
 class TrailPending(Table, tablename="trail_pending"):
     """A-TRAIL entries written by requests, committed with their change, waiting to be chained in this order."""
 
@@ -352,5 +358,6 @@ ALL_TABLES: tuple[type[Table], ...] = (
     AuditFinding,
     ReviewDecision,
     TrailEntry,
+    TrailHead,
     TrailPending,
 )

@@ -20,7 +20,8 @@ from fieldsvc.app import create_app
 from fieldsvc.config import Settings
 from fieldsvc.people.schemas import CreateUser, TechnicianProfile
 from fieldsvc.people.service import PeopleService
-from fieldsvc.tables import ALL_TABLES, AppUser, Technician
+from fieldsvc.tables import ALL_TABLES, AppUser, Technician, TrailHead
+from fieldsvc.trail.chain import GENESIS_HASH
 from fieldsvc.trail.service import TrailWriter
 from fieldsvc.verdicts.service import VerdictService
 
@@ -133,6 +134,12 @@ async def reset(app) -> None:  # noqa: ANN001
 
 
 async def wipe(engine, attempts: int = 5) -> None:  # noqa: ANN001
+    """Empty every table but the people's, and start the trail's head again at the genesis, as migrations do."""
+    await _empty(engine, attempts)
+    await TrailHead.insert(TrailHead(entry_hash=GENESIS_HASH))
+
+
+async def _empty(engine, attempts: int) -> None:  # noqa: ANN001
     doomed = [table for table in reversed(ALL_TABLES) if table not in KEPT_BETWEEN_TESTS]
     if db.is_sqlite(engine):
         for table in doomed:

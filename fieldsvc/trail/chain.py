@@ -49,5 +49,7 @@ def first_broken_link(entries: Iterable[dict[str, Any]], prev_hash: str = GENESI
         header = json.loads(entry["payload"])
         if (header["kind"], header["subject"], header["actor"]) != (entry["kind"], entry["subject_id"], entry["actor_id"]):
             return BrokenLink(entry["seq"], "kind, subject or actor columns differ from the hashed content"), prev_hash
+        if datetime.fromisoformat(header["at"]) != entry["recorded_at"]:
+            return BrokenLink(entry["seq"], "the recorded_at column differs from the hashed time"), prev_hash
         prev_hash = entry["entry_hash"]
     return None, prev_hash

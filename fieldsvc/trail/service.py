@@ -10,7 +10,7 @@ from uuid import UUID
 from fieldsvc import db
 from fieldsvc.auth.caller import Caller
 from fieldsvc.context import AppContext
-from fieldsvc.tables import TrailEntry, TrailPending
+from fieldsvc.tables import TrailEntry, TrailHead, TrailPending
 from fieldsvc.trail.chain import GENESIS_HASH, BrokenLink, entry_hash, entry_text, first_broken_link
 
 TRAIL_LOCK_KEY = 0x7A11  # the advisory lock that makes PostgreSQL writers take turns on the chain
@@ -107,9 +107,10 @@ class TrailWriter:
             for start in range(0, len(rows), SQLITE_ROWS_PER_INSERT):
                 chunk = rows[start : start + SQLITE_ROWS_PER_INSERT]
                 await TrailEntry.insert(*(TrailEntry(**dict(zip(columns, row))) for row in chunk))
-            return
-        async with db.pg_connection(engine) as connection:
-            await connection.execute(_INSERT_ENTRIES, *(list(column) for column in zip(*rows)))
+        else:
+            async with db.pg_connection(engine) as connection:
+                await connection.execute(_INSERT_ENTRIES, *(list(column) for column in zip(*rows)))
+        await TrailHead.update({TrailHead.entry_hash: prev_hash}, force=True)
 
 
 async def queue_entries(entries: list[Unchained]) -> None:
@@ -135,10 +136,26 @@ async def verify_trail(progress: Callable[[int], None] = lambda checked: None) -
             TrailEntry.select().where(TrailEntry.seq > last_seq).order_by(TrailEntry.seq).limit(VERIFY_BATCH)
         )
         if not batch:
-            return checked, None
+            return checked, await _cut_short(prev_hash, last_seq)
         broken, prev_hash = first_broken_link(batch, prev_hash)
         if broken is not None:
             return checked + sum(1 for e in batch if e["seq"] < broken.seq), broken
         checked += len(batch)
         last_seq = batch[-1]["seq"]
         progress(checked)
+
+
+async def chain_head() -> str | None:
+    """The hash the chain's head records as its last entry's."""
+    head = await TrailHead.select(TrailHead.entry_hash).first()
+    return head["entry_hash"] if head else None
+
+
+async def _cut_short(last_hash: str, last_seq: int) -> BrokenLink | None:
+    """The chain must end where its head says: entries deleted from the end leave the head pointing past it."""
+    heads = await TrailHead.select(TrailHead.entry_hash)
+    if [head["entry_hash"] for head in heads] == [last_hash]:
+        return None
+    return BrokenLink(last_seq + 1, f"the chain ends at entry {last_seq}, but its head records another last entry "
+                                    f"({', '.join(head['entry_hash'] for head in heads) or 'no head at all'}): "
+                                    "entries were removed from its end")

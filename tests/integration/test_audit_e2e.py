@@ -582,6 +582,31 @@ async def test_a_trail_verifies_after_a_visit_and_names_a_row_edited_behind_the_
     assert broken is not None and broken.seq == victim["seq"]
 
 
+async def test_a_trail_names_an_entry_whose_recorded_time_was_edited_behind_the_services_back(
+    client, phone, visit_id, app
+):
+    from fieldsvc.trail.service import TrailWriter, verify_trail
+
+    await play(phone, visit_id, Visit())
+    await TrailWriter(app.state.ctx).chain_all_pending()
+    victim = await TrailEntry.select(TrailEntry.seq, TrailEntry.recorded_at).order_by(TrailEntry.seq).offset(5).first()
+    moved = victim["recorded_at"] - timedelta(hours=1)
+    await TrailEntry.update({TrailEntry.recorded_at: moved}).where(TrailEntry.seq == victim["seq"])
+    _, broken = await verify_trail()
+    assert broken is not None and broken.seq == victim["seq"]
+
+
+async def test_a_trail_whose_last_entries_were_deleted_is_caught(client, phone, visit_id, app):
+    from fieldsvc.trail.service import TrailWriter, verify_trail
+
+    await play(phone, visit_id, Visit())
+    await TrailWriter(app.state.ctx).chain_all_pending()
+    last = await TrailEntry.select(TrailEntry.seq).order_by(TrailEntry.seq, ascending=False).first()
+    await TrailEntry.delete().where(TrailEntry.seq >= last["seq"] - 1)
+    checked, broken = await verify_trail()
+    assert broken is not None and (broken.seq, checked) == (last["seq"] - 1, await TrailEntry.count())
+
+
 async def test_auditors_cannot_change_facts(client, visit_id, as_auditor):
     response = await client.post(f"/v1/mobile/visits/{visit_id}/arrival", json={}, headers=as_auditor)
     assert response.status_code == 403

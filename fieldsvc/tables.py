@@ -104,6 +104,16 @@ class ContactLog(Table, tablename="contact_log"):
     recorded_by = ForeignKey(references=AppUser, null=True)
 
 
+class OfficeRequest(Table, tablename="office_request"):
+    """A dispatcher's request sent twice with one Idempotency-Key (a double click, a retry after a timeout) makes one
+    record: what the first made."""
+
+    request_key = Varchar(length=64, unique=True)  # SHA-256 of who sent it, what it asked for and the key
+    body_digest = Varchar(length=64)
+    subject = UUID(null=True, default=None)  # what the first made (a work order); None while it is being made
+    created_at = Timestamptz()
+
+
 class Visit(Table, tablename="visit"):
     id = UUID(primary_key=True)
     work_order = ForeignKey(references=WorkOrder, null=False, index=True)
@@ -344,6 +354,7 @@ ALL_TABLES: tuple[type[Table], ...] = (
     Site,
     WorkOrder,
     ContactLog,
+    OfficeRequest,
     Visit,
     Assignment,
     Reschedule,

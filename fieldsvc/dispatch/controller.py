@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from litestar import Controller, get, post
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar import Controller, Response, get, post
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 
+from fieldsvc.answers import REPLAY_HEADER, answered
 from fieldsvc.auth.caller import CallerDep, allow
 from fieldsvc.context import Ctx
 from fieldsvc.dispatch import boards
+from fieldsvc.dispatch.replays import KeyReused, office_request
 from fieldsvc.dispatch import service as errors
 from fieldsvc.dispatch.schemas import (
     AssignVisit,
@@ -27,7 +30,7 @@ from fieldsvc.dispatch.schemas import (
     WorkOrderView,
 )
 from fieldsvc.dispatch.service import DispatchService
-from fieldsvc.errors import documented
+from fieldsvc.errors import ApiError, documented
 from fieldsvc.wire import TodayByDefault, within_calendar
 
 
@@ -35,6 +38,25 @@ from fieldsvc.wire import TodayByDefault, within_calendar
 # Guards add up across layers, so each route names its roles itself (auditors read orders and visits).
 DISPATCHER = [allow("dispatcher")]
 READERS = [allow("dispatcher", "auditor")]
+
+IdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key", required=False, min_length=1, max_length=200,
+        description="Makes a retry of this request safe: the same key and body again answers what the first made "
+                    "(200, Idempotent-Replay) and records nothing; the same key with another body is a 409. Without "
+                    "a key every request records anew.",
+    ),
+]
+
+
+def recording_responses(*errors: type[ApiError]) -> dict[int, ResponseSpec]:
+    """A dispatcher request that records something, with its answer to a retry."""
+    replay = ResponseSpec(
+        data_container=WorkOrderView,
+        description=f"The same request was made before: what it made, with `{REPLAY_HEADER}: true`.",
+    )
+    return {**documented(*errors, KeyReused), 200: replay}
 
 
 class DispatchController(Controller):
@@ -44,14 +66,17 @@ class DispatchController(Controller):
     @post(
         "/work-orders",
         guards=DISPATCHER,
-        responses=documented(
+        responses=recording_responses(
             errors.CustomerChoice, errors.SiteChoice, errors.FaultRequired, errors.UnknownTimeZone,
             errors.CustomerNotFound, errors.SiteNotFound, errors.AcceptedInFuture,
         ),
     )
-    async def create_work_order(self, data: JSONBody[CreateWorkOrder], ctx: Ctx, caller: CallerDep) -> WorkOrderView:
+    async def create_work_order(
+        self, data: JSONBody[CreateWorkOrder], ctx: Ctx, caller: CallerDep, idempotency_key: IdempotencyKey = None
+    ) -> Response[WorkOrderView]:
         """B-ORDER: record a work order with its customer and site; B-CONTACT/B-FIRST/B-REPAIR deadlines are set."""
-        return await DispatchService(ctx).create_work_order(data, caller)
+        request = office_request(caller, "work_order.create", "", data, idempotency_key)
+        return answered(await DispatchService(ctx).create_work_order(data, caller, request))
 
     @get("/work-orders/{order_id:uuid}", guards=READERS, responses=documented(errors.WorkOrderNotFound))
     async def get_work_order(self, order_id: FromPath[UUID], ctx: Ctx) -> WorkOrderView:
@@ -61,13 +86,17 @@ class DispatchController(Controller):
     @post(
         "/work-orders/{order_id:uuid}/contacts",
         guards=DISPATCHER,
-        responses=documented(
+        responses=recording_responses(
             errors.WorkOrderNotFound, errors.ContactInFuture, errors.ContactLoggedLate, errors.ContactBeforeAcceptance
         ),
     )
-    async def log_contact(self, order_id: FromPath[UUID], data: JSONBody[LogContact], ctx: Ctx, caller: CallerDep) -> WorkOrderView:
+    async def log_contact(
+        self, order_id: FromPath[UUID], data: JSONBody[LogContact], ctx: Ctx, caller: CallerDep,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[WorkOrderView]:
         """B-CONTACT / B-FIRST: record that the customer was contacted."""
-        return await DispatchService(ctx).log_contact(order_id, data, caller)
+        request = office_request(caller, "work_order.contact", str(order_id), data, idempotency_key)
+        return answered(await DispatchService(ctx).log_contact(order_id, data, caller, request))
 
     @post(
         "/work-orders/{order_id:uuid}/force-close",

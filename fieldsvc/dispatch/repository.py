@@ -12,6 +12,7 @@ from fieldsvc.tables import (
     Cancellation,
     ContactLog,
     Customer,
+    OfficeRequest,
     Reschedule,
     Site,
     Technician,
@@ -32,6 +33,23 @@ VISIT_COLUMNS = (
     Visit.work_order.customer.tier.as_alias("tier"),
     Visit.work_order.resolve_due_at.as_alias("resolve_due_at"),
 )
+
+
+_CLAIM_OFFICE_REQUEST = (
+    "INSERT INTO office_request (request_key, body_digest, subject, created_at) VALUES ({}, {}, NULL, {}) "
+    "ON CONFLICT (request_key) DO NOTHING RETURNING request_key"
+)
+
+
+async def claim_office_request(key: str, body_digest: str, now: datetime) -> Row | None:
+    """None when the key is new and now claimed; else the earlier request's row (after a concurrent twin commits)."""
+    if await OfficeRequest.raw(_CLAIM_OFFICE_REQUEST, key, body_digest, now):
+        return None
+    return await OfficeRequest.select().where(OfficeRequest.request_key == key).first()
+
+
+async def name_office_request_subject(key: str, subject: UUID) -> None:
+    await OfficeRequest.update({OfficeRequest.subject: subject}).where(OfficeRequest.request_key == key)
 
 
 async def insert_row(row) -> UUID:  # noqa: ANN001 - any table row with a UUID key

@@ -9,7 +9,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from fieldsvc import db
 from fieldsvc.auth.caller import Caller
 from fieldsvc.context import AppContext
-from fieldsvc.dispatch import repository, rules
+from fieldsvc.answers import Recorded
+from fieldsvc.dispatch import replays, repository, rules
+from fieldsvc.dispatch.replays import OfficeRequest
 from fieldsvc.dispatch.schemas import (
     AssignVisit,
     BookVisit,
@@ -18,6 +20,7 @@ from fieldsvc.dispatch.schemas import (
     ForceClose,
     LogContact,
     RescheduleVisit,
+    WorkOrderView,
 )
 from fieldsvc.dispatch.views import visit_view, work_order_view
 from fieldsvc.errors import api_error
@@ -116,7 +119,9 @@ class DispatchService:
             reschedule_notice=policy.reschedule_notice_h,
         )
 
-    async def create_work_order(self, data: CreateWorkOrder, caller: Caller):
+    async def create_work_order(
+        self, data: CreateWorkOrder, caller: Caller, request: OfficeRequest | None
+    ) -> Recorded[WorkOrderView]:
         if (data.customer is None) == (data.customer_id is None):
             raise CustomerChoice()
         if (data.site is None) == (data.site_id is None):
@@ -130,6 +135,9 @@ class DispatchService:
         if accepted_at > now + ACCEPTED_AT_LEEWAY:
             raise AcceptedInFuture()
         async with db.write_transaction(self.ctx.engine):
+            made = await replays.first_result(request, now)
+            if made is not None:
+                return Recorded(await self.work_order(made), replay=True)
             customer_id, tier = await self._customer_for(data)
             site_id, locality = await self._site_for(data, customer_id)
             deadlines = rules.order_deadlines(data.kind, accepted_at, self.sla_hours(data.kind, locality, tier))
@@ -148,7 +156,8 @@ class DispatchService:
                 )
             )
             await self.trail.append("work_order.created", order_id, caller, {"kind": data.kind, "tier": tier})
-        return await self.work_order(order_id)
+            await replays.settle(request, order_id)
+        return Recorded(await self.work_order(order_id), replay=False)
 
     async def _customer_for(self, data: CreateWorkOrder) -> tuple[UUID, str]:
         if data.customer is not None:
@@ -185,7 +194,9 @@ class DispatchService:
             raise WorkOrderNotFound()
         return work_order_view(order, await repository.visits_of_order(order_id))
 
-    async def log_contact(self, order_id: UUID, data: LogContact, caller: Caller):
+    async def log_contact(
+        self, order_id: UUID, data: LogContact, caller: Caller, request: OfficeRequest | None
+    ) -> Recorded[WorkOrderView]:
         now = self.ctx.now()
         at = data.contacted_at or now
         if at > now + ACCEPTED_AT_LEEWAY:
@@ -196,12 +207,17 @@ class DispatchService:
             order = await repository.lock_work_order(order_id, self.ctx.engine)
             if order is None:
                 raise WorkOrderNotFound()
+            if await replays.first_result(request, now) is not None:
+                return Recorded(await self.work_order(order_id), replay=True)
             if at < order["accepted_at"]:
                 raise ContactBeforeAcceptance()
-            await repository.insert_row(repository.new_contact(order_id, at, data.channel, data.note, caller.user_id))
+            contact_id = await repository.insert_row(
+                repository.new_contact(order_id, at, data.channel, data.note, caller.user_id)
+            )
             await repository.record_first_contact(order_id, at)
             await self.trail.append("work_order.contacted", order_id, caller, {"channel": data.channel, "at": at})
-        return await self.work_order(order_id)
+            await replays.settle(request, contact_id)
+        return Recorded(await self.work_order(order_id), replay=False)
 
     async def book_visit(self, order_id: UUID, data: BookVisit, caller: Caller):
         now = self.ctx.now()

@@ -20,7 +20,7 @@ from fieldsvc.context import AppContext, Ctx
 from fieldsvc.errors import ApiError, TooManyParts, documented
 from fieldsvc.mobile.clock import ClockReading
 from fieldsvc.mobile.completion import CompletionReasonRequired, VisitIncomplete
-from fieldsvc.mobile.idempotency import Recorded
+from fieldsvc.answers import REPLAY_HEADER, answered
 from fieldsvc.mobile.receipt import RECEIVED_AT
 from fieldsvc.mobile.photos import (
     IMAGE_REJECTIONS,
@@ -59,7 +59,6 @@ from fieldsvc.mobile.service import (
     read_clock,
 )
 
-REPLAY_HEADER = "Idempotent-Replay"
 # Room for the multipart framing and the meta part on top of the largest image allowed.
 MULTIPART_OVERHEAD = 64 * 1024
 UPLOAD_PARTS = 4  # meta and file; a body with many more parts is refused before they are all parsed
@@ -85,13 +84,6 @@ def provide_reading(
 ) -> ClockReading:
     allowance = timedelta(seconds=ctx.settings.clock_transit_allowance_seconds)
     return read_clock(request.scope["state"].get(RECEIVED_AT) or ctx.now(), device_clock, device_elapsed_ms, allowance)
-
-
-def answered(recorded: Recorded[FactResult]) -> Response[FactResult]:
-    """201 for a fact recorded now; 200 with Idempotent-Replay for the stored answer to the same fact sent again."""
-    if recorded.replay:
-        return Response(recorded.result, status_code=200, headers={REPLAY_HEADER: "true"})
-    return Response(recorded.result, status_code=201)
 
 
 def fact_responses(

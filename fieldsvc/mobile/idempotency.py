@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 import msgspec
 
+from fieldsvc.answers import Recorded
 from fieldsvc.errors import api_error
 from fieldsvc.mobile.schemas import FactResult
 from fieldsvc.trail.chain import canonical_json
@@ -18,14 +18,6 @@ EventConflict = api_error(
 )
 
 R = TypeVar("R", bound=FactResult)
-
-
-@dataclass(frozen=True)
-class Recorded(Generic[R]):
-    """A fact's answer, and whether it is the stored answer to an earlier identical request."""
-
-    result: R
-    replay: bool
 
 
 def body_digest(kind: str, visit_id: UUID, body: dict[str, Any]) -> str:

@@ -25,7 +25,8 @@ from fieldsvc.errors import RETRY_AFTER_SECONDS, api_error
 from fieldsvc.imaging import ImageLimits, ImageRejected, ProcessedImage, perceptual_distance, process_image
 from fieldsvc.mobile import repository, reuse
 from fieldsvc.mobile.clock import ClockReading, EventTiming
-from fieldsvc.mobile.idempotency import Recorded, body_digest
+from fieldsvc.answers import Recorded
+from fieldsvc.mobile.idempotency import body_digest
 from fieldsvc.mobile.schemas import (
     Fact,
     FactResult,

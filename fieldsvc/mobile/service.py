@@ -23,7 +23,8 @@ from fieldsvc.errors import ApiError, ValidationFailed, api_error
 from fieldsvc.mobile import repository
 from fieldsvc.mobile.clock import ClockReading, EventTiming, event_timing, parse_device_wall, parse_elapsed_ms
 from fieldsvc.mobile.completion import CompletionReasonRequired, refuse_if_incomplete
-from fieldsvc.mobile.idempotency import EventConflict, Recorded, body_digest, replayed
+from fieldsvc.answers import Recorded
+from fieldsvc.mobile.idempotency import EventConflict, body_digest, replayed
 from fieldsvc.mobile.schemas import (
     Checkin,
     CheckinResult,

@@ -8,7 +8,7 @@ import re
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -123,11 +123,18 @@ class ExifFacts:
     model: str | None
     software: str | None
 
-    def captured_at_utc(self, site_zone: ZoneInfo) -> datetime | None:
-        """E-TIME: the capture instant, read in the photo's own offset when it has one, else in the site's zone."""
+    def captured_at_utc(self, site_zone: ZoneInfo, phone_offset: timedelta | None = None) -> datetime | None:
+        """E-TIME: the capture instant, read in the photo's own offset when it has one; else in the local offset the
+        phone sent its fact in, whose camera writes the phone's local time (Decision: a phone on Beijing time at a
+        site kept on Urumqi time); else (a phone sending UTC, which says nothing of its zone) in the site's zone."""
         if self.captured_at_local is None:
             return None
-        zone = site_zone if self.captured_utc_offset is None else timezone(self.captured_utc_offset)
+        if self.captured_utc_offset is not None:
+            zone: tzinfo = timezone(self.captured_utc_offset)
+        elif phone_offset:
+            zone = timezone(phone_offset)
+        else:
+            zone = site_zone
         try:
             return self.captured_at_local.replace(tzinfo=zone).astimezone(timezone.utc)
         except OverflowError:  # a garbage year 1 or 9999 cannot cross into UTC

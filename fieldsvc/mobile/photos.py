@@ -129,12 +129,12 @@ def staging_key(photo_id: UUID) -> str:
 def photo_outcome(
     body: PhotoMeta | PresignPhoto, scope: FactScope, *, image: ProcessedImage, photo_id: UUID | None = None
 ) -> Outcome:
-    return accepted_image(scope, image, body.purpose, photo_id or uuid4())
+    return accepted_image(scope, image, body.purpose, photo_id or uuid4(), body.device_time.utcoffset())
 
 
 def signature_outcome(body: SignatureMeta, scope: FactScope, *, image: ProcessedImage) -> Outcome:
     """V-SIGN: the phone's summary digest and the one the service computes now are both kept; the audit compares."""
-    accepted = accepted_image(scope, image, SIGNATURE, uuid4())
+    accepted = accepted_image(scope, image, SIGNATURE, uuid4(), body.device_time.utcoffset())
     signed = {
         "signer_name": body.signer_name,
         "summary_digest": body.summary_digest,
@@ -144,11 +144,14 @@ def signature_outcome(body: SignatureMeta, scope: FactScope, *, image: Processed
     return replace(accepted, details={**accepted.details, **signed})
 
 
-def accepted_image(scope: FactScope, image: ProcessedImage, purpose: str, photo_id: UUID) -> Outcome:
-    """The Photo row of an accepted image with what its EXIF says (E-TIME, E-PLACE, E-EDIT), and its reuse matches."""
+def accepted_image(
+    scope: FactScope, image: ProcessedImage, purpose: str, photo_id: UUID, phone_offset: timedelta | None
+) -> Outcome:
+    """The Photo row of an accepted image with what its EXIF says (E-TIME, E-PLACE, E-EDIT), and its reuse matches;
+    `phone_offset`: the UTC offset of the fact's deviceTime, the phone's local one unless it sent UTC."""
     visit, exif = scope.visit, image.exif
     has_gps = exif.gps_latitude is not None and exif.gps_longitude is not None
-    captured_at = exif.captured_at_utc(ZoneInfo(visit["time_zone"]))
+    captured_at = exif.captured_at_utc(ZoneInfo(visit["time_zone"]), phone_offset)
     site = (visit["latitude"], visit["longitude"])
     gps_distance = geo.distance_m(exif.gps_latitude, exif.gps_longitude, *site) if has_gps else None
 

@@ -8,7 +8,7 @@ import random
 import struct
 import zlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from uuid import uuid4
 from zoneinfo import ZoneInfo
@@ -71,9 +71,10 @@ class Phone:
     clock: FrozenClock
     skew: timedelta = timedelta(0)
     elapsed_ms: int | None = None  # the monotonic clock now, when the phone reports one
+    zone: tzinfo = UTC  # the offset its times are sent in (many apps send UTC; some the phone's local time)
 
     def wall(self) -> datetime:
-        return self.clock.now + self.skew
+        return (self.clock.now + self.skew).astimezone(self.zone)
 
     def headers(self) -> dict[str, str]:
         headers = {**self.auth, "X-Device-Clock": self.wall().isoformat()}

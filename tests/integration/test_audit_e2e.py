@@ -13,7 +13,7 @@ from PIL import Image
 from fieldsvc.tables import TrailEntry
 from fieldsvc.verdicts.sweep import mark_overdue
 from tests.conftest import login
-from tests.integration.builders import assign, book, technician_id
+from tests.integration.builders import SHANGHAI_SITE, assign, book, technician_id
 from tests.integration.mobile_builders import (  # noqa: F401 - phone, other_phone, visit_id, other_visit_id are fixtures
     AGREED,
     AT_SITE,
@@ -309,6 +309,18 @@ async def test_e_time_a_phone_in_the_wrong_time_zone_whose_camera_writes_the_rig
 
     status, violations = await violation_codes(client, as_auditor, visit_id)
     assert not {code for code in violations if code.startswith("e.time")}, violations
+
+
+async def test_e_time_a_phone_on_beijing_time_at_a_site_kept_on_urumqi_time_passes(
+    client, phone, as_dispatcher, as_auditor
+):
+    urumqi_site = {**SHANGHAI_SITE, **AT_SITE, "timeZone": "Asia/Urumqi"}  # UTC+6; the phone and camera on UTC+8
+    visit_id = await assigned_visit(client, as_dispatcher, site=urumqi_site)
+    phone.zone = AGREED.tzinfo  # its facts and clock readings say +08:00; its camera writes Beijing time, no offset
+
+    await play(phone, visit_id, Visit())
+
+    assert await violation_codes(client, as_auditor, visit_id) == ("passed", set())
 
 
 @pytest.mark.parametrize(

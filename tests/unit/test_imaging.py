@@ -447,6 +447,17 @@ def test_capture_time_falls_back_to_site_zone() -> None:
     assert facts.captured_at_utc(NEW_YORK) == datetime(2024, 5, 1, 14, 0, 0, tzinfo=timezone.utc)
 
 
+def test_capture_time_without_offset_is_read_in_the_local_offset_the_phone_sent_its_fact_in() -> None:
+    exif = Image.Exif()
+    exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.DateTimeOriginal] = "2024:05:01 10:00:00"  # Beijing time
+    urumqi = ZoneInfo("Asia/Urumqi")  # UTC+6, where phones often keep Beijing time (UTC+8)
+
+    facts = process_image(jpeg_with(exif)).exif
+
+    assert facts.captured_at_utc(urumqi, timedelta(hours=8)) == datetime(2024, 5, 1, 2, 0, 0, tzinfo=timezone.utc)
+    assert facts.captured_at_utc(urumqi, timedelta(0)) == datetime(2024, 5, 1, 4, 0, 0, tzinfo=timezone.utc)
+
+
 def test_capture_time_falls_back_to_file_time_and_its_offset() -> None:
     exif = Image.Exif()
     exif[ExifTags.Base.DateTime] = "2024:05:01 10:00:00"

@@ -68,21 +68,53 @@ def v_test(audit: AuditInput) -> list[Finding]:
             message_zh=f"测试验收记录时间早于技术员到达 {early} 分钟",
             measured=-early, threshold=0.0, unit="min", refs=(f"test:{last.event_id}", audit.timeline.arrival.ref),
         ))
+    late = _after_checkout(audit, last.tested_at)
+    if late is not None:
+        slack = minutes(audit.policy.durations.photo_time_slack)
+        findings.append(Finding(
+            rule_id="V-TEST", code="v.test.after_checkout", severity=VIOLATION,
+            message_en=f"the service test was recorded {late} min after the technician checked out: not with the "
+                       f"customer (allowed {slack} min)",
+            message_zh=f"测试验收记录时间晚于技术员签退 {late} 分钟，并非与客户一同完成（允许 {slack} 分钟）",
+            measured=late, threshold=slack, unit="min", refs=(f"test:{last.event_id}",),
+        ))
     return findings
 
 
 def v_card(audit: AuditInput) -> list[Finding]:
-    """The card is handed to the customer, so not before the technician was there; absence is V-CLOSE's."""
+    """The card is handed to the customer, so while the technician was there; absence is V-CLOSE's."""
     card = audit.visit.card
-    early = None if card is None else _before_arrival(audit, card.handed_at)
-    if early is None:
+    if card is None:
         return []
-    return [Finding(
-        rule_id="V-CARD", code="v.card.before_arrival", severity=VIOLATION,
-        message_en=f"the service card was handed over {early} min before the technician arrived",
-        message_zh=f"服务卡交付时间早于技术员到达 {early} 分钟",
-        measured=-early, threshold=0.0, unit="min", refs=(f"card:{card.event_id}", audit.timeline.arrival.ref),
-    )]
+    findings = []
+    early = _before_arrival(audit, card.handed_at)
+    if early is not None:
+        findings.append(Finding(
+            rule_id="V-CARD", code="v.card.before_arrival", severity=VIOLATION,
+            message_en=f"the service card was handed over {early} min before the technician arrived",
+            message_zh=f"服务卡交付时间早于技术员到达 {early} 分钟",
+            measured=-early, threshold=0.0, unit="min", refs=(f"card:{card.event_id}", audit.timeline.arrival.ref),
+        ))
+    late = _after_checkout(audit, card.handed_at)
+    if late is not None:
+        slack = minutes(audit.policy.durations.photo_time_slack)
+        findings.append(Finding(
+            rule_id="V-CARD", code="v.card.after_checkout", severity=VIOLATION,
+            message_en=f"the service card was handed over {late} min after the technician checked out "
+                       f"(allowed {slack} min)",
+            message_zh=f"服务卡交付时间晚于技术员签退 {late} 分钟（允许 {slack} 分钟）",
+            measured=late, threshold=slack, unit="min", refs=(f"card:{card.event_id}",),
+        ))
+    return findings
+
+
+def _after_checkout(audit: AuditInput, at: datetime) -> float | None:
+    """Minutes a fact that needs the customer came after the check-out, when that is more than the photo slack
+    (V-SIGN's allowance for the same); None when it did not."""
+    departure = audit.timeline.departure
+    if departure is None or at - departure <= audit.policy.durations.photo_time_slack:
+        return None
+    return minutes(at - departure)
 
 
 def _before_arrival(audit: AuditInput, at: datetime) -> float | None:

@@ -107,6 +107,28 @@ def test_v_card_handed_over_before_the_technician_arrived_is_violation() -> None
     assert (found.severity, found.measured, found.refs[0]) == ("violation", -17.0, "card:card-1")
 
 
+def test_v_test_accepted_more_than_the_photo_slack_after_check_out_is_violation() -> None:
+    late = ServiceTestFacts("test-late", at(11, 28), True, download_mbps=500.0)  # check-out 11:12, slack 15 min
+
+    found = finding(audit(replace(honest_urban_install(), tests=(late,))), "v.test.after_checkout")
+    assert (found.severity, found.measured, found.threshold) == ("violation", 16.0, 15.0)
+
+
+def test_v_test_within_the_photo_slack_after_check_out_is_fine() -> None:
+    just_after = ServiceTestFacts("test-1", at(11, 27), True, download_mbps=500.0)
+
+    assert "v.test.after_checkout" not in codes(audit(replace(honest_urban_install(), tests=(just_after,))))
+
+
+def test_v_card_handed_over_more_than_the_photo_slack_after_check_out_is_violation() -> None:
+    visit = honest_urban_install()
+    late = finding(audit(replace(visit, card=replace(visit.card, handed_at=at(11, 30)))), "v.card.after_checkout")
+    in_slack = audit(replace(visit, card=replace(visit.card, handed_at=at(11, 27))))
+
+    assert (late.severity, late.measured) == ("violation", 18.0)
+    assert "v.card.after_checkout" not in codes(in_slack)
+
+
 def test_v_terminal_customer_equipment_fault_needs_explanation_and_help_record() -> None:
     visit = replace(honest_rural_repair(), completion=CompletionFacts(
         "completion-1", "resolved", customer_equipment_fault=True,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import re
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any, TypeVar
@@ -43,6 +44,7 @@ _PAD_LINE_MIN_THICKNESS = 4  # pixels: a printed line may be this thick, or as t
 # wide: a small signature with a thin pen on a large pad is still a signature, a dot or a tick is not, and a thick pen
 # does not make a scribble count more.
 _STANDARD_PEN_SHARE = 0.01
+_LINE_SPREAD_FLOOR = 1.5  # pixels: a hairline drawn straight, jagged by its pixels, still spreads less
 
 # E-REUSE: a copy with a border or frame added (a picture in a picture) is hashed without it. A margin is trimmed only
 # when it is one flat colour to within this many grey levels, as drawn by a program: a camera's wall or sky is not that
@@ -528,7 +530,40 @@ def _ink_coverage(image: Image.Image, alpha: Image.Image | None) -> float:
     rim = ImageChops.subtract(ink.filter(ImageFilter.MaxFilter(3)), ink)
     stroke_length = rim.histogram()[255] / 2
     pen_width = min(width, height) * _STANDARD_PEN_SHARE
+    # A straight stroke t wide spreads t / sqrt(12) across its direction; even a small name written with a thin pen
+    # spreads more than half its strokes' width (their area over their length), or a pixel and a half.
+    if stroke_length and _along_one_line(ink, max(_LINE_SPREAD_FLOOR, ink.histogram()[255] / stroke_length / 2)):
+        return 0.0
     return min(1.0, stroke_length * pen_width / (width * height))
+
+
+def _along_one_line(ink: Image.Image, widest: float) -> bool:
+    """V-SIGN: ink that lies along one straight line (a stroke struck across the pad, at any angle) is no signature:
+    across its own main direction its standard deviation is no more than `widest` pixels. From the ink's second
+    moments: the spread of x, of y and of x + y (the ink sheared by 45 degrees) give the covariance."""
+    width, height = ink.size
+    sheared = ink.transform((width + height, height), Image.Transform.AFFINE, (1, -1, 0, 0, 1, 0))
+    weights = ink.convert("F")
+    spread_x = _spread(weights.resize((width, 1), Image.Resampling.BOX).get_flattened_data())
+    spread_y = _spread(weights.resize((1, height), Image.Resampling.BOX).get_flattened_data())
+    spread_sum = _spread(sheared.convert("F").resize((width + height, 1), Image.Resampling.BOX).get_flattened_data())
+    covariance = (spread_sum - spread_x - spread_y) / 2
+    half_sum, half_difference = (spread_x + spread_y) / 2, (spread_x - spread_y) / 2
+    narrowest = half_sum - math.sqrt(half_difference**2 + covariance**2)
+    return math.sqrt(max(narrowest, 0.0)) <= widest
+
+
+def _spread(weights: Iterable[float]) -> float:
+    """Variance of the positions 0, 1, 2 ... weighted by `weights`."""
+    total = first = second = 0.0
+    for position, weight in enumerate(weights):
+        total += weight
+        first += position * weight
+        second += position * position * weight
+    if not total:
+        return 0.0
+    mean = first / total
+    return second / total - mean * mean
 
 
 def _thin_runs(shares: bytes, thickest: int) -> list[tuple[int, int]]:

@@ -779,6 +779,22 @@ def test_a_dot_or_a_tick_is_blank(mark: str) -> None:
     assert 0 < ink_of(pad) < BLANK_BELOW
 
 
+@pytest.mark.parametrize(("end", "pen"), [((850, 50), 4), ((850, 260), 1), ((450, 20), 20)],
+                         ids=["diagonal", "hairline", "thick-steep"])
+def test_one_straight_stroke_struck_across_the_pad_is_blank(end: tuple[int, int], pen: int) -> None:
+    pad = Image.new("RGB", (900, 300), "white")
+    ImageDraw.Draw(pad).line([(50, 250), end], fill="black", width=pen)
+
+    assert ink_of(pad) == 0.0
+
+
+def test_a_flat_small_signature_is_not_a_straight_stroke() -> None:
+    pad = Image.new("RGB", (600, 200), "white")
+    scrawl(pad, (40, 90, 520, 20), pen=3)  # written in a band a tenth of the pad high
+
+    assert ink_of(pad) >= BLANK_BELOW
+
+
 def test_white_strokes_on_a_transparent_pad_are_ink() -> None:
     pad = signature_canvas("RGBA", (0, 0, 0, 0))
     scrawl(pad, (40, 20, 520, 160), pen=3, ink=(255, 255, 255, 255))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
@@ -297,10 +297,13 @@ async def test_e_time_yesterdays_photo_sent_with_the_clock_set_a_day_back_only_f
     assert "e.time.before_arrival" in violations, violations
 
 
+@pytest.mark.parametrize("sends_local_time", [False, True], ids=["sends-utc", "sends-its-local-offset"])
 async def test_e_time_a_phone_in_the_wrong_time_zone_whose_camera_writes_the_right_local_time_passes(
-    client, phone, visit_id, as_auditor
+    client, phone, visit_id, as_auditor, sends_local_time
 ):
-    phone.skew = timedelta(hours=1)  # its zone an hour east, its time set by hand to read right locally
+    phone.skew = timedelta(hours=1)  # its zone an hour west (UTC+7), its time set by hand to read right locally
+    if sends_local_time:
+        phone.zone = timezone(timedelta(hours=7))
     phone.clock.now = AGREED - timedelta(minutes=3)
     assert (await phone.post(visit_id, "arrival", phone.fact(location=phone.location()))).status_code == 201
     phone.clock.advance(minutes=2)

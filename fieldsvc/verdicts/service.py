@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Callable
 from uuid import UUID
 
+import msgspec
 from piccolo.engine.postgres import PostgresEngine
 
 from fieldsvc import db
@@ -26,7 +27,6 @@ from fieldsvc.audit.policy import Policy, load_default_policies
 from fieldsvc.auth.caller import Caller
 from fieldsvc.context import AppContext
 from fieldsvc.tables import PhotoMatch, Visit, VisitEvent
-from fieldsvc.trail.chain import canonical_json
 from fieldsvc.trail.service import Entry, TrailWriter, actor_id_of
 from fieldsvc.verdicts import outbox, repository
 from fieldsvc.verdicts.loader import NEIGHBOUR_WINDOW, load_visits
@@ -82,7 +82,9 @@ class VerdictService:
             if policy is None:
                 policy = policies[key] = book.select(*key)
             verdict = audit_visit(loaded.facts, policy, loaded.context).to_dict()
-            digest = hashlib.sha256(canonical_json(verdict).encode()).hexdigest()
+            # Any one fixed spelling will do: the digest is only ever compared with the next audit's. msgspec's sorted
+            # encoding costs a tenth of json.dumps(sort_keys=True), which was 4% of a bulk worker.
+            digest = hashlib.sha256(msgspec.json.encode(verdict, order="sorted")).hexdigest()
             results.append({"visit_id": UUID(loaded.facts.visit_id), "verdict": verdict, "facts_digest": digest})
         stored = await repository.stored_digests([r["visit_id"] for r in results])
         changed = [r for r in results if stored.get(r["visit_id"]) != r["facts_digest"]]

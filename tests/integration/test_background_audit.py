@@ -191,3 +191,15 @@ async def test_auditors_re_auditing_one_visit_at_once_take_turns_and_store_one_v
     await asyncio.gather(*(audit_once() for _ in range(4)))
 
     assert await AuditResult.count().where(AuditResult.visit == visit_id) == 1
+
+
+async def test_a_bulk_re_audit_of_unchanged_facts_writes_no_verdict_and_no_trail_entry(app, phone, visit_id):
+    await phone.post(visit_id, "arrival", phone.fact(location=phone.location()))
+    service = VerdictService(app.state.ctx)
+    await service.settle()
+    before = await AuditResult.select(AuditResult.audited_at, AuditResult.facts_digest).first()
+    entries = await TrailEntry.count() + await TrailPending.count()
+
+    assert await service.reaudit_all([UUID(visit_id)], lambda done: None) == 1
+    assert await AuditResult.select(AuditResult.audited_at, AuditResult.facts_digest).first() == before
+    assert await TrailEntry.count() + await TrailPending.count() == entries

@@ -194,7 +194,7 @@ async def _book(dispatch, caller, user, day: date, slot: clock_time, rng: random
     kind = rng.choice(("install", "repair"))
     latitude = SITE[0] + rng.uniform(-0.03, 0.03)  # within ~3 km: travel fits the gaps between slots
     longitude = SITE[1] + rng.uniform(-0.03, 0.03)
-    order = await dispatch.create_work_order(
+    recorded = await dispatch.create_work_order(
         CreateWorkOrder(
             kind=kind,
             description=f"Bench {kind}: 500 Mbps fibre",
@@ -203,7 +203,9 @@ async def _book(dispatch, caller, user, day: date, slot: clock_time, rng: random
             reported_fault="No signal on the optical modem" if kind == "repair" else None,
         ),
         caller,
+        request=None,
     )
+    order = recorded.result
     agreed = datetime.combine(day, slot, tzinfo=SHANGHAI)
     visit = await dispatch.book_visit(
         order.id,

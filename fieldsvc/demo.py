@@ -46,7 +46,7 @@ async def load_demo(ctx: AppContext) -> None:
     zone = ZoneInfo(ctx.settings.default_time_zone)
     tomorrow = (ctx.now().astimezone(zone) + timedelta(days=1)).date()
     for kind, tier, address, latitude, longitude, locality, at in DEMO_ORDERS:
-        order = await dispatch.create_work_order(
+        recorded = await dispatch.create_work_order(
             CreateWorkOrder(
                 kind=kind,
                 description=f"Demo {kind}: 500 Mbps fibre",
@@ -55,7 +55,9 @@ async def load_demo(ctx: AppContext) -> None:
                 reported_fault="No signal on the optical modem" if kind == "repair" else None,
             ),
             caller,
+            request=None,
         )
+        order = recorded.result
         agreed = datetime.combine(tomorrow, at, tzinfo=zone)
         visit = await dispatch.book_visit(
             order.id,

@@ -1,8 +1,13 @@
-"""What an operator relies on: health checks and a request id on every response."""
+"""What an operator relies on: the first run's demo data, health checks and a request id on every response."""
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 from uuid import UUID
 
 from fieldsvc import db
@@ -83,3 +88,14 @@ async def test_a_database_outage_during_authentication_is_503_and_logged_with_th
     assert response.headers["retry-after"] == str(RETRY_AFTER_SECONDS)
     [line] = [r for r in caplog.records if r.name == "fieldsvc.errors"]
     assert line.request_id == "r-503"
+
+
+def test_a_first_run_migrates_loads_the_demo_and_its_trail_verifies(tmp_path: Path):
+    """What `./dev serve` does on the embedded default before it serves, each as its command."""
+    env = {**os.environ, "FIELDSVC_DATA_DIR": str(tmp_path), "FIELDSVC_DATABASE_URL": ""}
+    for command in (["migrate"], ["demo"], ["trail", "verify"]):
+        done = subprocess.run([sys.executable, "-m", "fieldsvc", *command], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    with sqlite3.connect(tmp_path / "fieldsvc.sqlite") as database:
+        assert database.execute("SELECT count(*) FROM visit WHERE status = 'assigned'").fetchone() == (3,)
+        assert database.execute("SELECT count(*) FROM app_user").fetchone() == (5,)

@@ -50,6 +50,9 @@ _LINE_SPREAD_FLOOR = 1.5  # pixels: a hairline drawn straight, jagged by its pix
 # when it is one flat colour to within this many grey levels, as drawn by a program: a camera's wall or sky is not that
 # flat. What remains must keep this share of the picture, so a lone object on a flat field stays in its field.
 _FRAME_FLATNESS = 10
+
+# E-TIME: how far a camera's EXIF may run ahead of the fact the phone recorded for the photo (the clock-skew limit).
+_CAMERA_AHEAD = timedelta(minutes=2)
 _FRAME_MIN_KEPT = 0.2
 _FRAME_EDGE_STEP = 3 * _FRAME_FLATNESS
 _FRAME_EDGE_INSET = 2
@@ -125,22 +128,31 @@ class ExifFacts:
     model: str | None
     software: str | None
 
-    def captured_at_utc(self, site_zone: ZoneInfo, phone_offset: timedelta | None = None) -> datetime | None:
-        """E-TIME: the capture instant, read in the photo's own offset when it has one; else in the local offset the
-        phone sent its fact in, whose camera writes the phone's local time (Decision: a phone on Beijing time at a
-        site kept on Urumqi time); else (a phone sending UTC, which says nothing of its zone) in the site's zone."""
-        if self.captured_at_local is None:
+    def captured_at_utc(self, site_zone: ZoneInfo, recorded_at: datetime | None = None) -> datetime | None:
+        """E-TIME: the capture instant, read in the photo's own offset when it has one, else in the site's zone.
+        `recorded_at`: the photo fact's deviceTime, from the same phone clock and in the offset the phone sent. A
+        reading in the site's zone after it cannot be (the photo existed when the phone recorded its fact); when the
+        phone's own offset reads it in time, the camera wrote the phone's local time (Decision: a phone on Beijing
+        time at a site kept on Urumqi time). A reading only ever moves earlier, so no offset a phone names makes an
+        old photo look new."""
+        local = self.captured_at_local
+        if local is None:
             return None
-        if self.captured_utc_offset is not None:
-            zone: tzinfo = timezone(self.captured_utc_offset)
-        elif phone_offset:
-            zone = timezone(phone_offset)
-        else:
-            zone = site_zone
-        try:
-            return self.captured_at_local.replace(tzinfo=zone).astimezone(timezone.utc)
-        except OverflowError:  # a garbage year 1 or 9999 cannot cross into UTC
-            return None
+        zone: tzinfo = site_zone if self.captured_utc_offset is None else timezone(self.captured_utc_offset)
+        captured = _in_zone(local, zone)
+        if self.captured_utc_offset is None and captured is not None and recorded_at is not None:
+            latest = recorded_at + _CAMERA_AHEAD
+            in_phone_offset = _in_zone(local, recorded_at.tzinfo)
+            if captured > latest and in_phone_offset is not None and in_phone_offset <= latest:
+                return in_phone_offset
+        return captured
+
+
+def _in_zone(local: datetime, zone: tzinfo | None) -> datetime | None:
+    try:
+        return local.replace(tzinfo=zone).astimezone(timezone.utc)
+    except OverflowError:  # a garbage year 1 or 9999 cannot cross into UTC
+        return None
 
 
 @dataclass(frozen=True)

@@ -129,12 +129,12 @@ def staging_key(photo_id: UUID) -> str:
 def photo_outcome(
     body: PhotoMeta | PresignPhoto, scope: FactScope, *, image: ProcessedImage, photo_id: UUID | None = None
 ) -> Outcome:
-    return accepted_image(scope, image, body.purpose, photo_id or uuid4(), body.device_time.utcoffset())
+    return accepted_image(scope, image, body.purpose, photo_id or uuid4(), body.device_time)
 
 
 def signature_outcome(body: SignatureMeta, scope: FactScope, *, image: ProcessedImage) -> Outcome:
     """V-SIGN: the phone's summary digest and the one the service computes now are both kept; the audit compares."""
-    accepted = accepted_image(scope, image, SIGNATURE, uuid4(), body.device_time.utcoffset())
+    accepted = accepted_image(scope, image, SIGNATURE, uuid4(), body.device_time)
     signed = {
         "signer_name": body.signer_name,
         "summary_digest": body.summary_digest,
@@ -145,13 +145,13 @@ def signature_outcome(body: SignatureMeta, scope: FactScope, *, image: Processed
 
 
 def accepted_image(
-    scope: FactScope, image: ProcessedImage, purpose: str, photo_id: UUID, phone_offset: timedelta | None
+    scope: FactScope, image: ProcessedImage, purpose: str, photo_id: UUID, recorded_at: datetime
 ) -> Outcome:
     """The Photo row of an accepted image with what its EXIF says (E-TIME, E-PLACE, E-EDIT), and its reuse matches;
-    `phone_offset`: the UTC offset of the fact's deviceTime, the phone's local one unless it sent UTC."""
+    `recorded_at`: the fact's deviceTime, in the offset the phone sent it in."""
     visit, exif = scope.visit, image.exif
     has_gps = exif.gps_latitude is not None and exif.gps_longitude is not None
-    captured_at = exif.captured_at_utc(ZoneInfo(visit["time_zone"]), phone_offset)
+    captured_at = exif.captured_at_utc(ZoneInfo(visit["time_zone"]), recorded_at)
     site = (visit["latitude"], visit["longitude"])
     gps_distance = geo.distance_m(exif.gps_latitude, exif.gps_longitude, *site) if has_gps else None
 

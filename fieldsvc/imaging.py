@@ -542,10 +542,13 @@ def _ink_coverage(image: Image.Image, alpha: Image.Image | None) -> float:
     rim = ImageChops.subtract(ink.filter(ImageFilter.MaxFilter(3)), ink)
     stroke_length = rim.histogram()[255] / 2
     pen_width = min(width, height) * _STANDARD_PEN_SHARE
-    # A straight stroke t wide spreads t / sqrt(12) across its direction; even a small name written with a thin pen
-    # spreads more than half its strokes' width (their area over their length), or a pixel and a half.
-    if stroke_length and _along_one_line(ink, max(_LINE_SPREAD_FLOOR, ink.histogram()[255] / stroke_length / 2)):
-        return 0.0
+    # A straight stroke t wide spreads t / sqrt(12) across its direction. A written name spreads more than the
+    # standard pen, and more than half its strokes' width (their area over their length, which overstates a thick
+    # pen's loops that fill in): the smaller of the two, or a pixel and a half, is the widest a line may spread.
+    if stroke_length:
+        widest = max(_LINE_SPREAD_FLOOR, min(pen_width, ink.histogram()[255] / stroke_length / 2))
+        if _along_one_line(ink, widest):
+            return 0.0
     return min(1.0, stroke_length * pen_width / (width * height))
 
 

@@ -790,13 +790,22 @@ def test_a_dot_or_a_tick_is_blank(mark: str) -> None:
     assert 0 < ink_of(pad) < BLANK_BELOW
 
 
-@pytest.mark.parametrize(("end", "pen"), [((850, 50), 4), ((850, 260), 1), ((450, 20), 20)],
-                         ids=["diagonal", "hairline", "thick-steep"])
+@pytest.mark.parametrize(("end", "pen"), [((850, 50), 4), ((850, 260), 1), ((450, 20), 8)],
+                         ids=["diagonal", "hairline", "steep"])
 def test_one_straight_stroke_struck_across_the_pad_is_blank(end: tuple[int, int], pen: int) -> None:
     pad = Image.new("RGB", (900, 300), "white")
     ImageDraw.Draw(pad).line([(50, 250), end], fill="black", width=pen)
 
     assert ink_of(pad) == 0.0
+
+
+@pytest.mark.parametrize("pen", [10, 14])
+def test_a_looped_cursive_with_a_thick_finger_pen_is_not_a_straight_stroke(pen: int) -> None:
+    pad = Image.new("RGB", (600, 200), "white")
+    points = [(70 + 460 * step / 80, 100 + 30 * math.sin(step / 2.5) + 12 * math.cos(step / 1.3)) for step in range(81)]
+    ImageDraw.Draw(pad).line(points, fill="black", width=pen, joint="curve")
+
+    assert ink_of(pad) >= BLANK_BELOW
 
 
 def test_a_flat_small_signature_is_not_a_straight_stroke() -> None:

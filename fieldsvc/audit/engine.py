@@ -17,7 +17,8 @@ def audit_visit(visit: VisitFacts, policy: Policy, context: AuditContext) -> Ver
     findings: list[Finding] = []
     for rule in RULES:
         findings += rule(audit)
-    if finished:
+    # A visit its technician never reached, its order force-closed, lacks nothing of theirs: only V-CLOSE stands.
+    if visit.completion is not None or (finished and visit.checkins):
         findings += [
             Finding(
                 rule_id=item.rule_id, code=finding_code(item.rule_id, "missing"), severity=VIOLATION,

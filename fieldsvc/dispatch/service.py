@@ -420,13 +420,14 @@ class DispatchService:
             await self._open_order(order_id)
             await repository.close_work_order(order_id, data.outcome, data.reason, now, forced=True)
             await self.trail.append("work_order.force_closed", order_id, caller, {"outcome": data.outcome, "reason": data.reason})
-            # A closed order needs no more visits: those the technician has not reached yet are cancelled, freeing
-            # the slot; one on site is finished and audited as it is.
+            # A closed order needs no more visits: those not due yet are cancelled, freeing their slots. One whose
+            # time has come may have been done offline, its facts still on the phone: it stays open for them, and
+            # one on site is finished and audited as it is.
             closing = CancelVisit("other", "company", note=f"work order force-closed: {data.reason}")
             cancelled = []
             for visit in await repository.visits_of_order(order_id):
                 locked = await repository.lock_visit(visit["id"], self.ctx.engine)
-                if locked is not None and locked["status"] in LIVE_VISIT_STATES:
+                if locked is not None and locked["status"] in LIVE_VISIT_STATES and locked["agreed_time"] > now:
                     await self._cancel(visit["id"], closing, caller, now)
                     cancelled.append(visit["id"])
             await outbox.mark_without_new_evidence(cancelled, now)

@@ -564,6 +564,21 @@ async def test_v_close_a_visit_completed_after_its_order_was_force_closed_leaves
     assert await verdict(client, as_auditor, visit_id) == ("flagged", {"V-CLOSE"})
 
 
+async def test_v_close_a_visit_done_offline_before_its_order_was_force_closed_still_takes_its_facts(
+    client, phone, visit_id, as_dispatcher
+):
+    phone.clock.now = AGREED - timedelta(minutes=3)
+    arrival = phone.fact(location=phone.location())  # recorded offline, on the phone when the order is closed
+    phone.clock.now = AGREED + timedelta(minutes=60)
+    order_id = (await client.get(f"/v1/visits/{visit_id}", headers=as_dispatcher)).json()["workOrderId"]
+    close = {"outcome": "unresolved", "reason": "customer cancelled by phone"}
+    assert (await client.post(f"/v1/work-orders/{order_id}/force-close", json=close, headers=as_dispatcher)).status_code == 200
+
+    facts = [{"type": "arrival", "visitId": visit_id, "body": arrival}]
+    response = await phone.client.post("/v1/mobile/sync", json={"facts": facts}, headers=phone.headers())
+    assert response.json()["receipts"][0]["status"] == "accepted", response.text
+
+
 async def test_a_decide_a_returned_visit_stays_with_its_technician_when_only_a_deadline_passes(
     client, phone, people, visit_id, as_auditor, app
 ):

@@ -277,8 +277,8 @@ async def force_closed(client, as_dispatcher, outcome: str) -> dict:  # noqa: AN
     return order
 
 
-async def test_v_close_a_force_closed_orders_visit_not_yet_reached_is_cancelled_and_frees_the_slot(
-    client, as_dispatcher, as_tech
+async def test_v_close_a_force_closed_orders_visit_not_yet_due_is_cancelled_and_frees_the_slot(
+    client, as_dispatcher, as_tech, as_auditor
 ):
     tech = await technician_id(client, as_dispatcher, "T1001")
     two_pm = datetime(2030, 3, 4, 14, 0, tzinfo=SHANGHAI)
@@ -290,6 +290,8 @@ async def test_v_close_a_force_closed_orders_visit_not_yet_reached_is_cancelled_
 
     assert (await client.get(f"/v1/visits/{visit['id']}", headers=as_dispatcher)).json()["status"] == "cancelled"
     assert (await client.get(f"/v1/mobile/visits/{visit['id']}", headers=as_tech)).json()["status"] == "cancelled"
+    verdict = (await client.get(f"/v1/review/visits/{visit['id']}", headers=as_auditor)).json()["verdict"]
+    assert [finding["code"] for finding in verdict["findings"]] == ["v.close.forced"]  # nothing of the technician's
     other = (await book(client, as_dispatcher, (await create_order(client, as_dispatcher))["id"], two_pm)).json()
     assert (await assign(client, as_dispatcher, other["id"], tech)).status_code == 200
 

@@ -191,6 +191,17 @@ def test_v_ask_without_the_customers_contact_is_violation() -> None:
     assert incomplete.message_en == "question recorded without the customer's phone, address"
 
 
+def test_v_close_a_force_closed_visit_its_technician_never_reached_has_only_the_forced_close() -> None:
+    visit = honest_urban_install()
+    never_reached = replace(
+        visit, checkins=(), clock_syncs=(), steps=(), photos=(), tests=(), signature=None, card=None, completion=None,
+        order=replace(visit.order, forced_close_reason="customer moved away"),
+    )
+
+    verdict = audit(never_reached)
+    assert (verdict.status, codes(verdict)) == ("flagged", {"v.close.forced"})
+
+
 def test_v_close_forced_close_is_always_flagged() -> None:
     visit = honest_urban_install()
     visit = replace(visit, order=replace(visit.order, forced_close_reason="customer moved away"))

@@ -60,6 +60,20 @@ def arrival_checkin(audit: AuditInput) -> CheckinFacts | None:
     return next((fix.checkin for fix in audit.timeline.fixes if f"checkin:{fix.checkin.event_id}" == arrival.ref), None)
 
 
+def checked_out_before(audit: AuditInput, at: datetime) -> datetime | None:
+    """When the technician had left by `at`: the first check-out before it since their last arrival or return
+    check-in (a later check-out does not bring them back, nor move the time they left); None if still on site."""
+    left = None
+    for fix in sorted(audit.timeline.fixes, key=lambda fix: fix.at):
+        if fix.at >= at:
+            break
+        if fix.checkin.kind != "checkout":
+            left = None
+        elif left is None:
+            left = fix.at
+    return left
+
+
 def photo_time(photo: PhotoFacts) -> datetime:
     """When the photo says it was taken: its EXIF capture time, else when the app recorded it. Rules that need a
     photo taken before something read this: a fact dated before its own EXIF (backdated to hide a late shoe-cover

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fieldsvc.audit.findings import VIOLATION, Finding, refs_to
 from fieldsvc.audit.rules.site_care import clean_photos_after_work
-from fieldsvc.audit.timeline import AuditInput, photo_time
+from fieldsvc.audit.timeline import AuditInput, checked_out_before, photo_time
 from fieldsvc.audit.wording import minutes
 
 
@@ -58,9 +58,9 @@ def v_sign(audit: AuditInput) -> list[Finding]:
             message_zh=f"客户签名时间早于技术员到达 {early} 分钟",
             measured=-early, threshold=0.0, unit="min", refs=refs + (arrival.ref,),
         ))
-    departure, slack = audit.timeline.departure, audit.policy.durations.photo_time_slack
-    if departure is not None and signature.signed_at > departure + slack:
-        late = minutes(signature.signed_at - departure)
+    left, slack = checked_out_before(audit, signature.signed_at), audit.policy.durations.photo_time_slack
+    if left is not None and signature.signed_at > left + slack:
+        late = minutes(signature.signed_at - left)
         findings.append(Finding(
             rule_id="V-SIGN", code="v.sign.after_checkout", severity=VIOLATION,
             message_en=f"signed {late} min after the technician checked out: not on site "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from fieldsvc.audit.findings import VIOLATION, WARNING, Finding, finding_code
-from fieldsvc.audit.timeline import AuditInput
+from fieldsvc.audit.timeline import AuditInput, checked_out_before
 from fieldsvc.audit.wording import local_time, minutes
 
 STEP_NAMES = {
@@ -109,12 +109,12 @@ def v_card(audit: AuditInput) -> list[Finding]:
 
 
 def _after_checkout(audit: AuditInput, at: datetime) -> float | None:
-    """Minutes a fact that needs the customer came after the check-out, when that is more than the photo slack
-    (V-SIGN's allowance for the same); None when it did not."""
-    departure = audit.timeline.departure
-    if departure is None or at - departure <= audit.policy.durations.photo_time_slack:
+    """Minutes a fact that needs the customer came after the technician checked out (and before any return), when
+    that is more than the photo slack (V-SIGN's allowance for the same); None when it did not."""
+    left = checked_out_before(audit, at)
+    if left is None or at - left <= audit.policy.durations.photo_time_slack:
         return None
-    return minutes(at - departure)
+    return minutes(at - left)
 
 
 def _before_arrival(audit: AuditInput, at: datetime) -> float | None:

@@ -10,7 +10,7 @@ from fieldsvc.audit.facts import AskFacts, CompletionFacts, ServiceTestFacts, St
 from fieldsvc.audit.policy import CLOSURE_ITEMS
 
 from tests.unit.audit.builders import (
-    at, audit, codes, context, finding, honest_rural_repair, honest_urban_install, policy_for,
+    at, audit, checkin, codes, context, finding, honest_rural_repair, honest_urban_install, policy_for,
 )
 
 
@@ -112,6 +112,23 @@ def test_v_test_accepted_more_than_the_photo_slack_after_check_out_is_violation(
 
     found = finding(audit(replace(honest_urban_install(), tests=(late,))), "v.test.after_checkout")
     assert (found.severity, found.measured, found.threshold) == ("violation", 16.0, 15.0)
+
+
+def test_v_test_after_a_check_out_is_late_though_a_second_check_out_came_after_it() -> None:
+    visit = honest_urban_install()  # checked out at 11:12
+    late = ServiceTestFacts("test-late", at(11, 29), True, download_mbps=500.0)
+    visit = replace(visit, tests=(late,), checkins=(*visit.checkins, checkin("checkout", at(11, 31))))
+
+    assert finding(audit(visit), "v.test.after_checkout").measured == 17.0
+
+
+def test_v_test_after_a_return_check_in_is_on_site_again() -> None:
+    visit = honest_urban_install()
+    back = (checkin("return", at(11, 25)), checkin("checkout", at(11, 40)))
+    visit = replace(visit, tests=(ServiceTestFacts("test-1", at(11, 30), True, download_mbps=500.0),),
+                    checkins=(*visit.checkins, *back))
+
+    assert "v.test.after_checkout" not in codes(audit(visit))
 
 
 def test_v_test_within_the_photo_slack_after_check_out_is_fine() -> None:

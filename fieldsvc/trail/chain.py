@@ -46,10 +46,22 @@ def first_broken_link(entries: Iterable[dict[str, Any]], prev_hash: str = GENESI
             return BrokenLink(entry["seq"], "prev_hash does not match the previous entry"), prev_hash
         if entry_hash(prev_hash, entry["payload"]) != entry["entry_hash"]:
             return BrokenLink(entry["seq"], "entry_hash does not match its content"), prev_hash
-        header = json.loads(entry["payload"])
+        header = _header(entry["payload"])
+        if header is None:  # hashed as it is, but not what the service writes (a forged queue entry, say)
+            return BrokenLink(entry["seq"], "the hashed content is not a trail entry"), prev_hash
         if (header["kind"], header["subject"], header["actor"]) != (entry["kind"], entry["subject_id"], entry["actor_id"]):
             return BrokenLink(entry["seq"], "kind, subject or actor columns differ from the hashed content"), prev_hash
-        if datetime.fromisoformat(header["at"]) != entry["recorded_at"]:
+        if header["at"] != entry["recorded_at"]:
             return BrokenLink(entry["seq"], "the recorded_at column differs from the hashed time"), prev_hash
         prev_hash = entry["entry_hash"]
     return None, prev_hash
+
+
+def _header(payload: str) -> dict[str, Any] | None:
+    """The entry's kind, subject, actor and time as hashed; None when the content is not an entry's."""
+    try:
+        header = json.loads(payload)
+        at = datetime.fromisoformat(header["at"])
+        return {"kind": header["kind"], "subject": header["subject"], "actor": header["actor"], "at": at}
+    except (ValueError, TypeError, KeyError):
+        return None

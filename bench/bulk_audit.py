@@ -677,7 +677,7 @@ async def run(args: argparse.Namespace, ctx: AppContext, connection: asyncpg.Con
     timings, affected, single_changed = await single_visit(ctx, connection, seed, args.samples, random.Random(7))
     from fieldsvc.trail.service import verify_trail
 
-    checked, broken = await verify_trail()
+    checked, broken = await verify_trail(ctx)
 
     n = len(visit_ids)
     rows = [

@@ -76,9 +76,11 @@ def main(argv: list[str] | None = None) -> int:
 async def prepare(settings: Settings, demo: bool) -> None:
     from fieldsvc.context import AppContext
     from fieldsvc.demo import database_is_empty, load_demo
+    from fieldsvc.trail.service import HEAD_SEAL_MIGRATION
 
     ctx = AppContext.from_settings(settings)
-    await db.migrate(ctx.engine)
+    if HEAD_SEAL_MIGRATION in await db.migrate(ctx.engine):
+        await _seal_the_trail_head(ctx)
     if demo:
         await db.open_database(ctx.engine)
         try:
@@ -196,6 +198,17 @@ async def cleanup_blobs(settings: Settings, grace: timedelta, dry_run: bool) -> 
     return 0
 
 
+async def _seal_the_trail_head(ctx) -> None:  # noqa: ANN001
+    """Once, when the migration that gave the trail's head its seal has just run: seal the head as it stands."""
+    from fieldsvc.trail.service import TrailWriter
+
+    await db.open_database(ctx.engine)
+    try:
+        await TrailWriter(ctx).seal_head()
+    finally:
+        await db.close_database(ctx.engine)
+
+
 async def verify(settings: Settings) -> int:
     from fieldsvc.context import AppContext
     from fieldsvc.trail.service import TrailWriter, chain_head, verify_trail
@@ -207,7 +220,7 @@ async def verify(settings: Settings) -> int:
         chained = await TrailWriter(ctx).chain_all_pending()  # what requests queued and no server chained yet
         if chained:
             print(f"chained {chained} queued entries first", file=sys.stderr)
-        checked, broken = await verify_trail(lambda n: print(f"\rchecked {n} entries", end="", file=sys.stderr))
+        checked, broken = await verify_trail(ctx, lambda n: print(f"\rchecked {n} entries", end="", file=sys.stderr))
         head = await chain_head()
     finally:
         await db.close_database(ctx.engine)
@@ -215,5 +228,6 @@ async def verify(settings: Settings) -> int:
     if broken is not None:
         print(f"BROKEN at entry seq={broken.seq}: {broken.reason} ({checked} entries before it are intact)")
         return 1
-    print(f"trail intact: {checked} entries verified; head {head} (keep a copy elsewhere to catch a rewritten head)")
+    print(f"trail intact: {checked} entries verified; head {head} (a copy kept elsewhere catches even a rewrite by "
+          "someone holding the service's key)")
     return 0

@@ -89,14 +89,22 @@ async def close_database(engine: Engine) -> None:
         await engine.close_connection_pool()
 
 
-async def migrate(engine: Engine) -> None:
-    """Apply every pending migration in migrations/ to the bound engine."""
+async def migrate(engine: Engine) -> set[str]:
+    """Apply every pending migration in migrations/ to the bound engine; returns the ids of those applied now."""
     if is_sqlite(engine):
         Path(engine.path).parent.mkdir(parents=True, exist_ok=True)
     bind_engine(engine)
+    before = await _applied_migrations()
     result = await run_forwards(app_name="fieldsvc", migration_id="all", fake=False)
     if not result.success:
         raise RuntimeError(f"migrations failed: {result.message}")
+    return await _applied_migrations() - before
+
+
+async def _applied_migrations() -> set[str]:
+    if not await Migration.table_exists():
+        return set()
+    return {row["name"] for row in await Migration.select(Migration.name)}
 
 
 @asynccontextmanager

@@ -329,9 +329,11 @@ class TrailEntry(Table, tablename="trail_entry"):
 
 
 class TrailHead(Table, tablename="trail_head"):
-    """A-TRAIL: the hash of the chain's last entry, moved by every append, so a chain cut short is caught."""
+    """A-TRAIL: the hash of the chain's last entry, moved by every append, so a chain cut short is caught; sealed
+    with the service's secret key, so a chain rewritten by someone who can only write the database is caught too."""
 
     entry_hash = Varchar(length=64)
+    seal = Varchar(length=64, default="")  # HMAC of entry_hash; empty until the first append after the migration
 
 
 class TrailPending(Table, tablename="trail_pending"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable
@@ -13,6 +15,8 @@ from fieldsvc.context import AppContext
 from fieldsvc.tables import TrailEntry, TrailHead, TrailPending
 from fieldsvc.trail.chain import GENESIS_HASH, BrokenLink, entry_hash, entry_text, first_broken_link
 
+# The migration that gave the head its seal: a database it has just upgraded has its head sealed once, as it stands.
+HEAD_SEAL_MIGRATION = "2026-12-05T22:46:25:205063"
 TRAIL_LOCK_KEY = 0x7A11  # the advisory lock that makes PostgreSQL writers take turns on the chain
 VERIFY_BATCH = 2000
 CHAIN_BATCH = 5000  # queued entries chained per transaction
@@ -93,6 +97,13 @@ class TrailWriter:
             total += chained
         return total
 
+    async def seal_head(self) -> None:
+        """Seal the head as it stands (once, when the migration that added the seal has just run)."""
+        async with db.write_transaction(self.ctx.engine):
+            await db.serialise_appends(self.ctx.engine, TRAIL_LOCK_KEY)
+            for head in await TrailHead.select(TrailHead.entry_hash):
+                await TrailHead.update({TrailHead.seal: head_seal(self.ctx, head["entry_hash"])}, force=True)
+
     async def _chain(self, items: list[Unchained]) -> None:
         """Append after the last entry; the caller holds the chain's lock until its transaction ends."""
         engine = self.ctx.engine
@@ -110,7 +121,7 @@ class TrailWriter:
         else:
             async with db.pg_connection(engine) as connection:
                 await connection.execute(_INSERT_ENTRIES, *(list(column) for column in zip(*rows)))
-        await TrailHead.update({TrailHead.entry_hash: prev_hash}, force=True)
+        await TrailHead.update({TrailHead.entry_hash: prev_hash, TrailHead.seal: head_seal(self.ctx, prev_hash)}, force=True)
 
 
 async def queue_entries(entries: list[Unchained]) -> None:
@@ -128,15 +139,23 @@ def actor_id_of(actor: Caller | None) -> str:
     return str(actor.user_id) if actor else "system"
 
 
-async def verify_trail(progress: Callable[[int], None] = lambda checked: None) -> tuple[int, BrokenLink | None]:
-    """Check every link in order, in batches; return how many entries were checked and the first broken one."""
+def head_seal(ctx: AppContext, entry_hash: str) -> str:
+    key = hmac.new(ctx.secret_key(), b"fieldsvc trail head", hashlib.sha256).digest()
+    return hmac.new(key, entry_hash.encode(), hashlib.sha256).hexdigest()
+
+
+async def verify_trail(
+    ctx: AppContext, progress: Callable[[int], None] = lambda checked: None
+) -> tuple[int, BrokenLink | None]:
+    """Check every link in order, in batches, then the head; return how many entries were checked and the first
+    broken one."""
     prev_hash, last_seq, checked = GENESIS_HASH, 0, 0
     while True:
         batch = await (
             TrailEntry.select().where(TrailEntry.seq > last_seq).order_by(TrailEntry.seq).limit(VERIFY_BATCH)
         )
         if not batch:
-            return checked, await _cut_short(prev_hash, last_seq)
+            return checked, await _cut_short(ctx, prev_hash, last_seq)
         broken, prev_hash = first_broken_link(batch, prev_hash)
         if broken is not None:
             return checked + sum(1 for e in batch if e["seq"] < broken.seq), broken
@@ -151,11 +170,15 @@ async def chain_head() -> str | None:
     return head["entry_hash"] if head else None
 
 
-async def _cut_short(last_hash: str, last_seq: int) -> BrokenLink | None:
-    """The chain must end where its head says: entries deleted from the end leave the head pointing past it."""
-    heads = await TrailHead.select(TrailHead.entry_hash)
-    if [head["entry_hash"] for head in heads] == [last_hash]:
-        return None
-    return BrokenLink(last_seq + 1, f"the chain ends at entry {last_seq}, but its head records another last entry "
-                                    f"({', '.join(head['entry_hash'] for head in heads) or 'no head at all'}): "
-                                    "entries were removed from its end")
+async def _cut_short(ctx: AppContext, last_hash: str, last_seq: int) -> BrokenLink | None:
+    """The chain must end where its head says (entries deleted from the end leave the head pointing past it), and
+    the head must carry the seal only the service's key makes (a chain rewritten and its head moved along)."""
+    heads = await TrailHead.select(TrailHead.entry_hash, TrailHead.seal)
+    if [head["entry_hash"] for head in heads] != [last_hash]:
+        return BrokenLink(last_seq + 1, f"the chain ends at entry {last_seq}, but its head records another last entry "
+                                        f"({', '.join(head['entry_hash'] for head in heads) or 'no head at all'}): "
+                                        "entries were removed from its end")
+    if last_seq and not hmac.compare_digest(heads[0]["seal"], head_seal(ctx, last_hash)):
+        return BrokenLink(last_seq, "the head's seal does not match the last entry: the chain was rewritten without "
+                                    "the service's key (or the key was changed)")
+    return None

@@ -604,11 +604,11 @@ async def test_a_trail_verifies_after_a_visit_and_names_a_row_edited_behind_the_
 
     await play(phone, visit_id, Visit())
     await TrailWriter(app.state.ctx).chain_all_pending()
-    checked, broken = await verify_trail()
+    checked, broken = await verify_trail(app.state.ctx)
     assert broken is None and checked > 10
     victim = await TrailEntry.select(TrailEntry.seq).order_by(TrailEntry.seq).offset(5).first()
     await TrailEntry.update({TrailEntry.payload: TrailEntry.payload + " "}).where(TrailEntry.seq == victim["seq"])
-    _, broken = await verify_trail()
+    _, broken = await verify_trail(app.state.ctx)
     assert broken is not None and broken.seq == victim["seq"]
 
 
@@ -622,7 +622,7 @@ async def test_a_trail_names_an_entry_whose_recorded_time_was_edited_behind_the_
     victim = await TrailEntry.select(TrailEntry.seq, TrailEntry.recorded_at).order_by(TrailEntry.seq).offset(5).first()
     moved = victim["recorded_at"] - timedelta(hours=1)
     await TrailEntry.update({TrailEntry.recorded_at: moved}).where(TrailEntry.seq == victim["seq"])
-    _, broken = await verify_trail()
+    _, broken = await verify_trail(app.state.ctx)
     assert broken is not None and broken.seq == victim["seq"]
 
 
@@ -633,8 +633,23 @@ async def test_a_trail_whose_last_entries_were_deleted_is_caught(client, phone, 
     await TrailWriter(app.state.ctx).chain_all_pending()
     last = await TrailEntry.select(TrailEntry.seq).order_by(TrailEntry.seq, ascending=False).first()
     await TrailEntry.delete().where(TrailEntry.seq >= last["seq"] - 1)
-    checked, broken = await verify_trail()
+    checked, broken = await verify_trail(app.state.ctx)
     assert broken is not None and (broken.seq, checked) == (last["seq"] - 1, await TrailEntry.count())
+
+
+async def test_a_trail_cut_short_with_its_head_moved_along_is_caught_by_the_heads_seal(client, phone, visit_id, app):
+    from fieldsvc.tables import TrailHead
+    from fieldsvc.trail.service import TrailWriter, verify_trail
+
+    await play(phone, visit_id, Visit())
+    await TrailWriter(app.state.ctx).chain_all_pending()
+    last = await TrailEntry.select(TrailEntry.seq).order_by(TrailEntry.seq, ascending=False).first()
+    await TrailEntry.delete().where(TrailEntry.seq >= last["seq"] - 1)
+    new_last = await TrailEntry.select(TrailEntry.seq, TrailEntry.entry_hash).order_by(TrailEntry.seq, ascending=False).first()
+    await TrailHead.update({TrailHead.entry_hash: new_last["entry_hash"]}, force=True)  # no key to seal it with
+
+    _, broken = await verify_trail(app.state.ctx)
+    assert broken is not None and broken.seq == new_last["seq"] and "seal" in broken.reason
 
 
 async def test_auditors_cannot_change_facts(client, visit_id, as_auditor):

@@ -40,14 +40,14 @@ async def test_a_fact_gets_its_verdict_from_the_background_auditor_without_any_r
     assert await eventually(audited)
 
 
-async def test_a_facts_trail_entry_is_chained_by_the_background_auditor_and_the_chain_verifies(phone, visit_id):
+async def test_a_facts_trail_entry_is_chained_by_the_background_auditor_and_the_chain_verifies(app, phone, visit_id):
     await phone.post(visit_id, "arrival", phone.fact(location=phone.location()))
 
     async def chained() -> bool:
         return not await TrailPending.exists() and await TrailEntry.exists().where(TrailEntry.kind == "fact.arrival")
 
     assert await eventually(chained)
-    checked, broken = await verify_trail()
+    checked, broken = await verify_trail(app.state.ctx)
     assert broken is None and checked >= 2  # the fact and the visit's status change at least
 
 

@@ -51,7 +51,7 @@ _LINE_SPREAD_FLOOR = 1.5  # pixels: a hairline drawn straight, jagged by its pix
 # flat. What remains must keep this share of the picture, so a lone object on a flat field stays in its field.
 _FRAME_FLATNESS = 10
 
-# E-TIME: how far a camera's EXIF may run ahead of the fact the phone recorded for the photo (the clock-skew limit).
+# E-TIME: how far a camera's EXIF may run ahead of the server's receipt of the photo (the clock-skew limit).
 _CAMERA_AHEAD = timedelta(minutes=2)
 _FRAME_MIN_KEPT = 0.2
 _FRAME_EDGE_STEP = 3 * _FRAME_FLATNESS
@@ -128,23 +128,25 @@ class ExifFacts:
     model: str | None
     software: str | None
 
-    def captured_at_utc(self, site_zone: ZoneInfo, recorded_at: datetime | None = None) -> datetime | None:
+    def captured_at_utc(
+        self, site_zone: ZoneInfo, phone_zone: tzinfo | None = None, received_at: datetime | None = None
+    ) -> datetime | None:
         """E-TIME: the capture instant, read in the photo's own offset when it has one, else in the site's zone.
-        `recorded_at`: the photo fact's deviceTime, from the same phone clock and in the offset the phone sent. A
-        reading in the site's zone after it cannot be (the photo existed when the phone recorded its fact); when the
-        phone's own offset reads it in time, the camera wrote the phone's local time (Decision: a phone on Beijing
-        time at a site kept on Urumqi time). A reading only ever moves earlier, so no offset a phone names makes an
-        old photo look new."""
+        A reading in the site's zone after the photo reached the service (`received_at`, the server's clock) cannot
+        be; when the offset the phone sent its fact in (`phone_zone`) reads it in time, the camera wrote the phone's
+        local time (Decision: a phone on Beijing time at a site kept on Urumqi time). Only an impossible reading is
+        re-read, and only ever earlier: no offset a phone names, nor a fact dated back, makes an old or a late
+        photo look on time."""
         local = self.captured_at_local
         if local is None:
             return None
         zone: tzinfo = site_zone if self.captured_utc_offset is None else timezone(self.captured_utc_offset)
         captured = _in_zone(local, zone)
-        if self.captured_utc_offset is None and captured is not None and recorded_at is not None:
-            latest = recorded_at + _CAMERA_AHEAD
-            in_phone_offset = _in_zone(local, recorded_at.tzinfo)
-            if captured > latest and in_phone_offset is not None and in_phone_offset <= latest:
-                return in_phone_offset
+        if self.captured_utc_offset is None and captured is not None and received_at is not None:
+            latest = received_at + _CAMERA_AHEAD
+            in_phone_zone = _in_zone(local, phone_zone)
+            if captured > latest and in_phone_zone is not None and in_phone_zone <= latest:
+                return in_phone_zone
         return captured
 
 

@@ -148,10 +148,10 @@ def accepted_image(
     scope: FactScope, image: ProcessedImage, purpose: str, photo_id: UUID, recorded_at: datetime
 ) -> Outcome:
     """The Photo row of an accepted image with what its EXIF says (E-TIME, E-PLACE, E-EDIT), and its reuse matches;
-    `recorded_at`: the fact's deviceTime, in the offset the phone sent it in."""
+    `recorded_at`: the fact's deviceTime, in the offset the phone sent it in (which E-TIME may read EXIF in)."""
     visit, exif = scope.visit, image.exif
     has_gps = exif.gps_latitude is not None and exif.gps_longitude is not None
-    captured_at = exif.captured_at_utc(ZoneInfo(visit["time_zone"]), recorded_at)
+    captured_at = exif.captured_at_utc(ZoneInfo(visit["time_zone"]), recorded_at.tzinfo, scope.now)
     site = (visit["latitude"], visit["longitude"])
     gps_distance = geo.distance_m(exif.gps_latitude, exif.gps_longitude, *site) if has_gps else None
 

@@ -326,6 +326,21 @@ async def test_e_time_a_phone_on_beijing_time_at_a_site_kept_on_urumqi_time_pass
     assert await violation_codes(client, as_auditor, visit_id) == ("passed", set())
 
 
+async def test_v_shoes_a_late_photo_whose_fact_is_dated_back_in_a_made_up_offset_is_still_late(
+    client, phone, visit_id, as_auditor
+):
+    phone.clock.now = AGREED - timedelta(minutes=3)
+    assert (await phone.post(visit_id, "arrival", phone.fact(location=phone.location()))).status_code == 201
+    phone.clock.advance(minutes=40)  # the shoe covers go on 40 minutes after the arrival
+    taken = phone.clock.now.astimezone(AGREED.tzinfo).replace(tzinfo=None)
+    meta = phone.fact(purpose="shoe_covers")
+    meta["deviceTime"] = AGREED.astimezone(timezone(timedelta(hours=8, minutes=40))).isoformat()  # 40 min east
+    assert (await phone.upload(visit_id, "photos", meta, jpeg(24, exif=camera_exif(taken)))).status_code == 201
+
+    status, violations = await violation_codes(client, as_auditor, visit_id)
+    assert "v.shoes.late" in violations, violations
+
+
 @pytest.mark.parametrize(
     ("accuracy_m", "code"),
     [(8.0, "v.geofence.outside"), (5000.0, "v.geofence.unverifiable_away")],

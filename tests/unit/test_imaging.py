@@ -451,22 +451,26 @@ def test_capture_time_without_offset_that_the_site_zone_puts_after_its_fact_is_r
     exif = Image.Exif()
     exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.DateTimeOriginal] = "2024:05:01 10:00:00"  # Beijing time
     urumqi = ZoneInfo("Asia/Urumqi")  # UTC+6, where phones often keep Beijing time (UTC+8)
-    recorded = datetime(2024, 5, 1, 10, 1, tzinfo=timezone(timedelta(hours=8)))  # the photo's fact, a minute later
+    received = datetime(2024, 5, 1, 2, 1, tzinfo=timezone.utc)  # uploaded a minute later
 
     facts = process_image(jpeg_with(exif)).exif
 
-    assert facts.captured_at_utc(urumqi, recorded) == datetime(2024, 5, 1, 2, 0, 0, tzinfo=timezone.utc)
+    assert facts.captured_at_utc(urumqi, timezone(timedelta(hours=8)), received) == datetime(
+        2024, 5, 1, 2, 0, 0, tzinfo=timezone.utc
+    )
 
 
-@pytest.mark.parametrize("offset_hours", [-12, -9, 14])
-def test_capture_time_an_offset_the_phone_names_never_makes_an_old_photo_look_new(offset_hours: int) -> None:
+@pytest.mark.parametrize("offset_minutes", [-12 * 60, -9 * 60, -40, 14 * 60])
+def test_capture_time_an_offset_the_phone_names_never_moves_a_possible_reading(offset_minutes: int) -> None:
     exif = Image.Exif()
-    exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.DateTimeOriginal] = "2024:05:01 06:00:00"  # 4 h before the fact
-    recorded = datetime(2024, 5, 1, 2, 0, tzinfo=timezone.utc).astimezone(timezone(timedelta(hours=offset_hours)))
+    exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.DateTimeOriginal] = "2024:05:01 09:40:00"  # Shanghai time
+    received = datetime(2024, 5, 1, 1, 41, tzinfo=timezone.utc)  # uploaded a minute after it was taken
 
     facts = process_image(jpeg_with(exif)).exif
 
-    assert facts.captured_at_utc(SHANGHAI, recorded) == datetime(2024, 4, 30, 22, 0, 0, tzinfo=timezone.utc)
+    assert facts.captured_at_utc(SHANGHAI, timezone(timedelta(minutes=offset_minutes)), received) == datetime(
+        2024, 5, 1, 1, 40, 0, tzinfo=timezone.utc
+    )
 
 
 def test_capture_time_falls_back_to_file_time_and_its_offset() -> None:

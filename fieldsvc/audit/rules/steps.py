@@ -60,25 +60,10 @@ def v_test(audit: AuditInput) -> list[Finding]:
         message_zh="客户未认可最后一次测试验收结果",
         measured="not accepted", threshold="accepted", refs=(f"test:{last.event_id}",),
     )]
-    early = _before_arrival(audit, last.tested_at)
-    if early is not None:
-        findings.append(Finding(
-            rule_id="V-TEST", code="v.test.before_arrival", severity=VIOLATION,
-            message_en=f"the service test the customer accepted was recorded {early} min before the technician arrived",
-            message_zh=f"测试验收记录时间早于技术员到达 {early} 分钟",
-            measured=-early, threshold=0.0, unit="min", refs=(f"test:{last.event_id}", audit.timeline.arrival.ref),
-        ))
-    late = _after_checkout(audit, last.tested_at)
-    if late is not None:
-        slack = minutes(audit.policy.durations.photo_time_slack)
-        findings.append(Finding(
-            rule_id="V-TEST", code="v.test.after_checkout", severity=VIOLATION,
-            message_en=f"the service test was recorded {late} min after the technician checked out: not with the "
-                       f"customer (allowed {slack} min)",
-            message_zh=f"测试验收记录时间晚于技术员签退 {late} 分钟，并非与客户一同完成（允许 {slack} 分钟）",
-            measured=late, threshold=slack, unit="min", refs=(f"test:{last.event_id}",),
-        ))
-    return findings
+    return findings + _with_the_customer(
+        audit, last.tested_at, "V-TEST", f"test:{last.event_id}",
+        ("the service test the customer accepted was recorded", "测试验收记录时间"),
+    )
 
 
 def v_card(audit: AuditInput) -> list[Finding]:
@@ -86,24 +71,33 @@ def v_card(audit: AuditInput) -> list[Finding]:
     card = audit.visit.card
     if card is None:
         return []
+    return _with_the_customer(
+        audit, card.handed_at, "V-CARD", f"card:{card.event_id}", ("the service card was handed over", "服务卡交付时间"),
+    )
+
+
+def _with_the_customer(audit: AuditInput, at: datetime, rule_id: str, ref: str, what: tuple[str, str]) -> list[Finding]:
+    """A fact that needs the customer (a test they accept, a card handed to them) happened while the technician was
+    there: not before the arrival (beyond the clock-skew limit), nor after the check-out (beyond the photo slack,
+    V-SIGN's allowance for the same). `what`: the fact, worded in English and Chinese before its time."""
     findings = []
-    early = _before_arrival(audit, card.handed_at)
+    early = _before_arrival(audit, at)
     if early is not None:
         findings.append(Finding(
-            rule_id="V-CARD", code="v.card.before_arrival", severity=VIOLATION,
-            message_en=f"the service card was handed over {early} min before the technician arrived",
-            message_zh=f"服务卡交付时间早于技术员到达 {early} 分钟",
-            measured=-early, threshold=0.0, unit="min", refs=(f"card:{card.event_id}", audit.timeline.arrival.ref),
+            rule_id=rule_id, code=finding_code(rule_id, "before_arrival"), severity=VIOLATION,
+            message_en=f"{what[0]} {early} min before the technician arrived",
+            message_zh=f"{what[1]}早于技术员到达 {early} 分钟",
+            measured=-early, threshold=0.0, unit="min", refs=(ref, audit.timeline.arrival.ref),
         ))
-    late = _after_checkout(audit, card.handed_at)
+    late = _after_checkout(audit, at)
     if late is not None:
         slack = minutes(audit.policy.durations.photo_time_slack)
         findings.append(Finding(
-            rule_id="V-CARD", code="v.card.after_checkout", severity=VIOLATION,
-            message_en=f"the service card was handed over {late} min after the technician checked out "
+            rule_id=rule_id, code=finding_code(rule_id, "after_checkout"), severity=VIOLATION,
+            message_en=f"{what[0]} {late} min after the technician checked out: not with the customer "
                        f"(allowed {slack} min)",
-            message_zh=f"服务卡交付时间晚于技术员签退 {late} 分钟（允许 {slack} 分钟）",
-            measured=late, threshold=slack, unit="min", refs=(f"card:{card.event_id}",),
+            message_zh=f"{what[1]}晚于技术员签退 {late} 分钟，并非与客户一同完成（允许 {slack} 分钟）",
+            measured=late, threshold=slack, unit="min", refs=(ref,),
         ))
     return findings
 

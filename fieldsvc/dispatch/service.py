@@ -135,29 +135,34 @@ class DispatchService:
         if accepted_at > now + ACCEPTED_AT_LEEWAY:
             raise AcceptedInFuture()
         async with db.write_transaction(self.ctx.engine):
-            made = await replays.first_result(request, now)
-            if made is not None:
-                return Recorded(await self.work_order(made), replay=True)
-            customer_id, tier = await self._customer_for(data)
-            site_id, locality = await self._site_for(data, customer_id)
-            deadlines = rules.order_deadlines(data.kind, accepted_at, self.sla_hours(data.kind, locality, tier))
-            order_id = await repository.insert_row(
-                WorkOrder(
-                    kind=data.kind,
-                    customer=customer_id,
-                    site=site_id,
-                    accepted_at=accepted_at,
-                    description=data.description,
-                    reported_fault=data.reported_fault,
-                    contact_due_at=deadlines.contact_due_at,
-                    first_response_due_at=deadlines.first_response_due_at,
-                    resolve_due_at=deadlines.resolve_due_at,
-                    created_by=caller.user_id,
-                )
+            order_id = await replays.first_result(request, now)
+            replay = order_id is not None
+            if order_id is None:
+                order_id = await self._record_work_order(data, caller, accepted_at)
+                await replays.settle(request, order_id)
+        # Shown once the transaction is over: showing settles due audits, which on SQLite need its write lock.
+        return Recorded(await self.work_order(order_id), replay=replay)
+
+    async def _record_work_order(self, data: CreateWorkOrder, caller: Caller, accepted_at: datetime) -> UUID:
+        customer_id, tier = await self._customer_for(data)
+        site_id, locality = await self._site_for(data, customer_id)
+        deadlines = rules.order_deadlines(data.kind, accepted_at, self.sla_hours(data.kind, locality, tier))
+        order_id = await repository.insert_row(
+            WorkOrder(
+                kind=data.kind,
+                customer=customer_id,
+                site=site_id,
+                accepted_at=accepted_at,
+                description=data.description,
+                reported_fault=data.reported_fault,
+                contact_due_at=deadlines.contact_due_at,
+                first_response_due_at=deadlines.first_response_due_at,
+                resolve_due_at=deadlines.resolve_due_at,
+                created_by=caller.user_id,
             )
-            await self.trail.append("work_order.created", order_id, caller, {"kind": data.kind, "tier": tier})
-            await replays.settle(request, order_id)
-        return Recorded(await self.work_order(order_id), replay=False)
+        )
+        await self.trail.append("work_order.created", order_id, caller, {"kind": data.kind, "tier": tier})
+        return order_id
 
     async def _customer_for(self, data: CreateWorkOrder) -> tuple[UUID, str]:
         if data.customer is not None:
@@ -207,17 +212,17 @@ class DispatchService:
             order = await repository.lock_work_order(order_id, self.ctx.engine)
             if order is None:
                 raise WorkOrderNotFound()
-            if await replays.first_result(request, now) is not None:
-                return Recorded(await self.work_order(order_id), replay=True)
-            if at < order["accepted_at"]:
-                raise ContactBeforeAcceptance()
-            contact_id = await repository.insert_row(
-                repository.new_contact(order_id, at, data.channel, data.note, caller.user_id)
-            )
-            await repository.record_first_contact(order_id, at)
-            await self.trail.append("work_order.contacted", order_id, caller, {"channel": data.channel, "at": at})
-            await replays.settle(request, contact_id)
-        return Recorded(await self.work_order(order_id), replay=False)
+            replay = await replays.first_result(request, now) is not None
+            if not replay:
+                if at < order["accepted_at"]:
+                    raise ContactBeforeAcceptance()
+                contact_id = await repository.insert_row(
+                    repository.new_contact(order_id, at, data.channel, data.note, caller.user_id)
+                )
+                await repository.record_first_contact(order_id, at)
+                await self.trail.append("work_order.contacted", order_id, caller, {"channel": data.channel, "at": at})
+                await replays.settle(request, contact_id)
+        return Recorded(await self.work_order(order_id), replay=replay)
 
     async def book_visit(self, order_id: UUID, data: BookVisit, caller: Caller):
         now = self.ctx.now()

@@ -50,12 +50,13 @@ _LINE_SPREAD_FLOOR = 1.5  # pixels: a hairline drawn straight, jagged by its pix
 # when it is one flat colour to within this many grey levels, as drawn by a program: a camera's wall or sky is not that
 # flat. What remains must keep this share of the picture, so a lone object on a flat field stays in its field.
 _FRAME_FLATNESS = 10
-
-# E-TIME: how far a camera's EXIF may run ahead of the server's receipt of the photo (the clock-skew limit).
-_CAMERA_AHEAD = timedelta(minutes=2)
 _FRAME_MIN_KEPT = 0.2
 _FRAME_EDGE_STEP = 3 * _FRAME_FLATNESS
 _FRAME_EDGE_INSET = 2
+
+# E-TIME: how far a camera's EXIF may run ahead of the server's receipt of the photo (the default clock-skew limit;
+# ingest reads EXIF before any policy is chosen for the audit).
+_CAMERA_AHEAD = timedelta(minutes=2)
 
 # E-REUSE: a picture without detail (a plain wall, lens falloff, a smooth gradient) has hashes that only trace its
 # shading, alike for every such picture. Detail is the mean grey-level difference between the reuse miniature and its

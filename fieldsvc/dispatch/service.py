@@ -7,9 +7,9 @@ from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fieldsvc import db
+from fieldsvc.answers import Recorded
 from fieldsvc.auth.caller import Caller
 from fieldsvc.context import AppContext
-from fieldsvc.answers import Recorded
 from fieldsvc.dispatch import replays, repository, rules
 from fieldsvc.dispatch.replays import OfficeRequest
 from fieldsvc.dispatch.schemas import (

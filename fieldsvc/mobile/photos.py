@@ -8,7 +8,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import timedelta
+from datetime import timedelta, tzinfo
 from functools import partial
 from typing import Any, TypeVar
 from uuid import UUID, uuid4, uuid5
@@ -18,6 +18,7 @@ import anyio.to_thread
 import msgspec
 
 from fieldsvc import geo
+from fieldsvc.answers import Recorded
 from fieldsvc.audit.rules.site_care import UNLIKE_CLEAN_UP_PURPOSES
 from fieldsvc.auth.caller import Caller
 from fieldsvc.context import AppContext
@@ -25,7 +26,6 @@ from fieldsvc.errors import RETRY_AFTER_SECONDS, api_error
 from fieldsvc.imaging import ImageLimits, ImageRejected, ProcessedImage, perceptual_distance, process_image
 from fieldsvc.mobile import repository, reuse
 from fieldsvc.mobile.clock import ClockReading, EventTiming
-from fieldsvc.answers import Recorded
 from fieldsvc.mobile.idempotency import body_digest
 from fieldsvc.mobile.schemas import (
     Fact,
@@ -129,12 +129,12 @@ def staging_key(photo_id: UUID) -> str:
 def photo_outcome(
     body: PhotoMeta | PresignPhoto, scope: FactScope, *, image: ProcessedImage, photo_id: UUID | None = None
 ) -> Outcome:
-    return accepted_image(scope, image, body.purpose, photo_id or uuid4(), body.device_time)
+    return accepted_image(scope, image, body.purpose, photo_id or uuid4(), body.device_time.tzinfo)
 
 
 def signature_outcome(body: SignatureMeta, scope: FactScope, *, image: ProcessedImage) -> Outcome:
     """V-SIGN: the phone's summary digest and the one the service computes now are both kept; the audit compares."""
-    accepted = accepted_image(scope, image, SIGNATURE, uuid4(), body.device_time)
+    accepted = accepted_image(scope, image, SIGNATURE, uuid4(), body.device_time.tzinfo)
     signed = {
         "signer_name": body.signer_name,
         "summary_digest": body.summary_digest,
@@ -145,13 +145,13 @@ def signature_outcome(body: SignatureMeta, scope: FactScope, *, image: Processed
 
 
 def accepted_image(
-    scope: FactScope, image: ProcessedImage, purpose: str, photo_id: UUID, recorded_at: datetime
+    scope: FactScope, image: ProcessedImage, purpose: str, photo_id: UUID, phone_zone: tzinfo | None
 ) -> Outcome:
     """The Photo row of an accepted image with what its EXIF says (E-TIME, E-PLACE, E-EDIT), and its reuse matches;
-    `recorded_at`: the fact's deviceTime, in the offset the phone sent it in (which E-TIME may read EXIF in)."""
+    `phone_zone`: the offset the phone sent the fact's deviceTime in (which E-TIME may read EXIF in)."""
     visit, exif = scope.visit, image.exif
     has_gps = exif.gps_latitude is not None and exif.gps_longitude is not None
-    captured_at = exif.captured_at_utc(ZoneInfo(visit["time_zone"]), recorded_at.tzinfo, scope.now)
+    captured_at = exif.captured_at_utc(ZoneInfo(visit["time_zone"]), phone_zone, scope.now)
     site = (visit["latitude"], visit["longitude"])
     gps_distance = geo.distance_m(exif.gps_latitude, exif.gps_longitude, *site) if has_gps else None
 

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from fieldsvc import db, geo
+from fieldsvc.answers import Recorded
 from fieldsvc.audit.closure import gives_a_reason
 from fieldsvc.audit.policy import Policy
 from fieldsvc.auth.caller import Caller
@@ -23,7 +24,6 @@ from fieldsvc.errors import ApiError, ValidationFailed, api_error
 from fieldsvc.mobile import repository
 from fieldsvc.mobile.clock import ClockReading, EventTiming, event_timing, parse_device_wall, parse_elapsed_ms
 from fieldsvc.mobile.completion import CompletionReasonRequired, refuse_if_incomplete
-from fieldsvc.answers import Recorded
 from fieldsvc.mobile.idempotency import EventConflict, body_digest, replayed
 from fieldsvc.mobile.schemas import (
     Checkin,

@@ -17,6 +17,8 @@ from PIL import (
     ExifTags, Image, ImageChops, ImageDraw, ImageFile, ImageFilter, ImageOps, ImageStat, UnidentifiedImageError,
 )
 
+from fieldsvc.ink_print import ink_print
+
 _CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 
 # The benchmark allows 1.5x Pillow's own 320 px JPEG thumbnail (a 1/8-scale decode). Decoding a 12 MP photo at 1/2
@@ -39,6 +41,7 @@ _PAD_CELL = 32  # pixels per cell of the pad's own brightness, against which ink
 # dotted ("sign above the dotted line"); the customer's strokes cross a row, they do not fill a quarter of it.
 _PAD_LINE_SHARE = 0.25 * 255
 _PAD_MIDDLE_MARGIN = 5  # the middle band leaves out a fifth of the pad on each side
+_PAD_EDGE_ZONE = 20  # an upright line is the pad's frame only within a twentieth of the width from its side
 _PAD_LINE_MIN_THICKNESS = 4  # pixels: a printed line may be this thick, or as thick as the standard pen if more
 # Ink is reported as the share of the pad its strokes would cover drawn with a pen this share of the pad's short edge
 # wide: a small signature with a thin pen on a large pad is still a signature, a dot or a tick is not, and a thick pen
@@ -176,6 +179,7 @@ class ProcessedImage:
     thumbnail_jpeg: bytes = field(repr=False)
     display_jpeg: bytes = field(repr=False)
     ink_coverage: float | None  # measured for signatures only (V-SIGN)
+    ink_print: str | None = None  # signatures only (V-SIGN): the strokes' bitmap that tells a copy; None when blank
 
 
 def process_image(
@@ -207,6 +211,7 @@ def process_image(
     miniature = pictured.convert("L").resize((_REUSE_MINIATURE_EDGE, _REUSE_MINIATURE_EDGE), Image.Resampling.BOX)
     other_ways = [miniature.transpose(turn) for turn in _OTHER_ORIENTATIONS]
     detailed = _detail(miniature) >= _MIN_DETAIL
+    coverage = _ink_coverage(_signature_ink(display, strokes_alpha)) if signature else None
     return ProcessedImage(
         format=image_format,
         content_type=_CONTENT_TYPES[image_format],
@@ -223,7 +228,8 @@ def process_image(
         exif=exif,
         thumbnail_jpeg=_jpeg_bytes(thumbnail),
         display_jpeg=_jpeg_bytes(display),
-        ink_coverage=_ink_coverage(display, strokes_alpha) if signature else None,
+        ink_coverage=coverage,
+        ink_print=ink_print(_signature_ink(display, strokes_alpha, one_sided=True)) if coverage else None,
     )
 
 
@@ -524,13 +530,13 @@ def _alpha_of(image: Image.Image) -> Image.Image | None:
     return _shrunk_to_fit(image.convert("RGBA").getchannel("A"), _DISPLAY_LONG_EDGE)
 
 
-def _ink_coverage(image: Image.Image, alpha: Image.Image | None) -> float:
-    """V-SIGN: the share of the pad the strokes would cover drawn with the standard pen (their length times its
-    width). Ink stands out from the pad around it, so uneven lighting (a gradient, a shadow) is pad; and a line across
-    most of the pad (a frame, a printed baseline) is the pad's, not the customer's."""
-    ink = _standing_out(image.convert("L"))
+def _signature_ink(image: Image.Image, alpha: Image.Image | None, *, one_sided: bool = False) -> Image.Image:
+    """V-SIGN: the strokes (255) on the pad (0). Ink stands out from the pad around it, so uneven lighting (a gradient,
+    a shadow) is pad; and a line across most of the pad (a frame, a printed baseline) is the pad's, not the
+    customer's."""
+    ink = _standing_out(image.convert("L"), one_sided=one_sided)
     if alpha is not None:
-        ink = ImageChops.lighter(ink, _standing_out(alpha))
+        ink = ImageChops.lighter(ink, _standing_out(alpha, one_sided=one_sided))
     width, height = ink.size
     side, top = width // _PAD_MIDDLE_MARGIN, height // _PAD_MIDDLE_MARGIN
     rows = ink.crop((side, 0, width - side, height)).resize((1, height), Image.Resampling.BOX).tobytes()
@@ -540,7 +546,15 @@ def _ink_coverage(image: Image.Image, alpha: Image.Image | None) -> float:
     for first, last in _thin_runs(rows, thickest):
         across.rectangle([(0, first), (width - 1, last)], fill=0)
     for first, last in _thin_runs(columns, thickest):
-        across.rectangle([(first, 0), (last, height - 1)], fill=0)
+        if first < width // _PAD_EDGE_ZONE or last >= width - width // _PAD_EDGE_ZONE:  # a frame's side, not a stroke
+            across.rectangle([(first, 0), (last, height - 1)], fill=0)
+    return ink
+
+
+def _ink_coverage(ink: Image.Image) -> float:
+    """V-SIGN: the share of the pad the strokes would cover drawn with the standard pen (their length times its
+    width)."""
+    width, height = ink.size
     # Growing the strokes by one pixel adds a rim on both sides of each, whatever the pen: half the rim is their length.
     rim = ImageChops.subtract(ink.filter(ImageFilter.MaxFilter(3)), ink)
     stroke_length = rim.histogram()[255] / 2
@@ -598,12 +612,23 @@ def _thin_runs(shares: bytes, thickest: int) -> list[tuple[int, int]]:
     return runs
 
 
-def _standing_out(gray: Image.Image) -> Image.Image:
-    """Pixels (255) that differ from the pad's own level around them by the ink contrast; the rest 0."""
+_INK_LEVELS = [255 if level >= _INK_CONTRAST else 0 for level in range(256)]
+
+
+def _standing_out(gray: Image.Image, *, one_sided: bool = False) -> Image.Image:
+    """Pixels (255) that differ from the pad's own level around them by the ink contrast; the rest 0.
+
+    one_sided: only on the side most of them are (dark ink on a light pad, or light on dark). Dense strokes darken the
+    pad's level around them, so the pad between them stands out the other way too, the more so the larger the image:
+    which fills a thick pen's loops in as ink (V-SIGN's coverage counts on it), but moves a copy's strokes."""
     width, height = gray.size
     around = gray.resize((max(1, width // _PAD_CELL), max(1, height // _PAD_CELL)), Image.Resampling.BOX)
     pad = around.resize((width, height), Image.Resampling.BILINEAR)
-    return ImageChops.difference(gray, pad).point(lambda level: 255 if level >= _INK_CONTRAST else 0)
+    if not one_sided:
+        return ImageChops.difference(gray, pad).point(_INK_LEVELS)
+    darker = ImageChops.subtract(pad, gray).point(_INK_LEVELS)
+    lighter = ImageChops.subtract(gray, pad).point(_INK_LEVELS)
+    return darker if darker.histogram()[255] >= lighter.histogram()[255] else lighter
 
 
 def _megabytes(byte_count: int) -> str:

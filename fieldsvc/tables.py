@@ -229,6 +229,7 @@ class Photo(Table, tablename="photo"):
     camera_model = Varchar(length=128, null=True, default=None)
     software = Varchar(length=128, null=True, default=None)
     ink_coverage = Real(null=True, default=None)  # signatures only
+    ink_print = Varchar(length=384, null=True, default=None)  # signatures only: V-SIGN's copy check (fieldsvc.ink_print)
     created_at = Timestamptz(default=TimestamptzNow())
 
 

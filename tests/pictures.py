@@ -51,3 +51,42 @@ def speed_test_screenshot(download_mbps: float, upload_mbps: float, latency_ms: 
         pen.text((90, top + 20), label, fill=(150, 160, 180), font_size=28)
         pen.text((90, top + 60), value, fill=(240, 240, 240), font_size=44)
     return screen
+
+
+def handwritten_name(person: int, attempt: int = 0, pen: int = 5, pad: tuple[int, int] = (800, 300)) -> Image.Image:
+    """A person's signature on a white pad: one stroke through the points that person's hand always passes, smoothed.
+    Each further attempt is the same person signing again: every point moved by 1-2% of the width (steadier than
+    people sign twice), the whole a little bigger or smaller and elsewhere on the pad."""
+    hand, again = random.Random(person), random.Random(person * 1000 + attempt)
+    shake = again.uniform(0.01, 0.02) if attempt else 0.0
+    scale = again.uniform(0.85, 1.1) if attempt else 1.0
+    shift = (again.uniform(-0.04, 0.04), again.uniform(-0.05, 0.05)) if attempt else (0.0, 0.0)
+    x, points = 0.08, []
+    for _ in range(14):
+        x += hand.uniform(0.03, 0.09)
+        points.append((min(x, 0.92) + again.gauss(0, shake), hand.uniform(0.25, 0.75) + again.gauss(0, shake * 1.5)))
+    width, height = pad
+    path = [
+        (((px - 0.5) * scale + 0.5 + shift[0]) * width, ((py - 0.5) * scale + 0.5 + shift[1]) * height)
+        for px, py in _smoothed(points)
+    ]
+    picture = Image.new("RGB", pad, "white")
+    ImageDraw.Draw(picture).line(path, fill=(20, 20, 60), width=pen, joint="curve")
+    return picture
+
+
+def _smoothed(points: list[tuple[float, float]], steps: int = 16) -> list[tuple[float, float]]:
+    """A Catmull-Rom curve through the points."""
+    curve = []
+    for index in range(len(points) - 1):
+        before, start, end = points[max(index - 1, 0)], points[index], points[index + 1]
+        after = points[min(index + 2, len(points) - 1)]
+        for step in range(steps):
+            t = step / steps
+            curve.append(tuple(
+                0.5 * (2 * start[axis] + (end[axis] - before[axis]) * t
+                       + (2 * before[axis] - 5 * start[axis] + 4 * end[axis] - after[axis]) * t * t
+                       + (3 * start[axis] - before[axis] - 3 * end[axis] + after[axis]) * t ** 3)
+                for axis in (0, 1)
+            ))
+    return [*curve, points[-1]]

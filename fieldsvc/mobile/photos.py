@@ -8,7 +8,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from functools import partial
 from typing import Any, TypeVar
 from uuid import UUID, uuid4, uuid5
@@ -24,6 +24,7 @@ from fieldsvc.auth.caller import Caller
 from fieldsvc.context import AppContext
 from fieldsvc.errors import RETRY_AFTER_SECONDS, api_error
 from fieldsvc.imaging import ImageLimits, ImageRejected, ProcessedImage, perceptual_distance, process_image
+from fieldsvc.ink_print import COPY_MAX_DIFFERENCE, print_difference
 from fieldsvc.mobile import repository, reuse
 from fieldsvc.mobile.clock import ClockReading, EventTiming
 from fieldsvc.mobile.idempotency import body_digest
@@ -84,6 +85,8 @@ SIGNATURE = "signature"
 EXIF_TEXT_LENGTH = 128  # the width of the EXIF text columns; EXIF itself sets no limit
 # Photo ingests take turns from indexing to matching, so two near-duplicates arriving together still see each other.
 REUSE_LOCK_KEY = 0x2E05E
+# V-SIGN: how far back a technician's own signatures are compared with a new one for copies.
+SIGNATURE_LOOKBACK = timedelta(days=365)
 # Screenshots of one speed-test app are laid out alike, and two real tests' results differ in a few digits only: for
 # them, as for signatures, only the very same file is reuse.
 EXACT_REUSE_ONLY = frozenset({"test_result"})
@@ -183,11 +186,12 @@ def accepted_image(
                 camera_model=_exif_text(exif.model),
                 software=_exif_text(exif.software),
                 ink_coverage=image.ink_coverage if purpose == SIGNATURE else None,
+                ink_print=image.ink_print if purpose == SIGNATURE else None,
                 created_at=scope.now,
             )
         )
         if purpose == SIGNATURE:
-            await record_signature_reuse(photo_id, visit["id"], image)
+            await record_signature_reuse(photo_id, visit, image, scope.now)
         else:
             by_likeness = image.detailed and purpose not in EXACT_REUSE_ONLY
             await record_reuse(photo_id, visit["id"], purpose, image, by_likeness=by_likeness)
@@ -205,14 +209,28 @@ def accepted_image(
     return Outcome(details=details, write=write)
 
 
-async def record_signature_reuse(photo_id: UUID, visit_id: UUID, image: ProcessedImage) -> None:
-    """V-SIGN: every signature is ink on white, alike by nature, so only the very same file on another visit's
-    signature is reuse (recorded both ways); signatures are never compared with photos."""
+async def record_signature_reuse(
+    photo_id: UUID, visit: dict[str, Any], image: ProcessedImage, now: datetime
+) -> None:
+    """V-SIGN: another visit's signature is reuse (recorded both ways) when it is the very same file, or when it is one
+    of this technician's signatures of the last year and has the same strokes (a copy re-saved, resized or touched
+    up: see fieldsvc.ink_print). Signatures are never compared with photos, nor by perceptual hash: every signature
+    is ink on white, alike by nature. The distance recorded is the prints' difference in percent."""
     await repository.take_turn(REUSE_LOCK_KEY)
+    since = now - SIGNATURE_LOOKBACK
     matches: list[PhotoMatch] = []
-    for other in await repository.identical_signatures(visit_id, image.sha256):
-        matches.append(_match(photo_id, visit_id, other["id"], other["visit"], (0, 0), True))
-        matches.append(_match(other["id"], other["visit"], photo_id, visit_id, (0, 0), True))
+    for other in await repository.signatures_to_compare(visit["id"], visit["technician"], image.sha256, since):
+        identical = other["sha256"] == image.sha256
+        difference = 0.0
+        if not identical:
+            if image.ink_print is None or other["ink_print"] is None:
+                continue
+            difference = print_difference(image.ink_print, other["ink_print"])
+            if difference > COPY_MAX_DIFFERENCE:
+                continue
+        distances = (round(difference * 100), None)
+        matches.append(_match(photo_id, visit["id"], other["id"], other["visit"], distances, identical))
+        matches.append(_match(other["id"], other["visit"], photo_id, visit["id"], distances, identical))
     await repository.insert_matches(matches)
 
 

@@ -225,12 +225,16 @@ async def photos_of_visit(visit_id: UUID, purposes: Iterable[str]) -> list[Row]:
     )
 
 
-async def identical_signatures(visit_id: UUID, sha256: str) -> list[Row]:
-    """V-SIGN: accepted signatures of other visits with exactly these bytes."""
-    return await Photo.select(Photo.id, Photo.visit).where(
-        (Photo.sha256 == sha256) & (Photo.visit != visit_id) & (Photo.purpose == "signature")
-        & (Photo.status == "accepted")
+async def signatures_to_compare(visit_id: UUID, technician_id: UUID, sha256: str, since: datetime) -> list[Row]:
+    """V-SIGN: accepted signatures of other visits with exactly these bytes, and the technician's own since then
+    with their ink prints."""
+    elsewhere = (Photo.visit != visit_id) & (Photo.purpose == "signature") & (Photo.status == "accepted")
+    columns = (Photo.id, Photo.visit, Photo.sha256, Photo.ink_print)
+    identical = await Photo.select(*columns).where(elsewhere & (Photo.sha256 == sha256))
+    own = await Photo.select(*columns).where(
+        elsewhere & (Photo.technician == technician_id) & (Photo.created_at >= since) & Photo.ink_print.is_not_null()
     )
+    return list({row["id"]: row for row in (*identical, *own)}.values())
 
 
 def _reusable_elsewhere(photo, visit_id: UUID):  # noqa: ANN001, ANN202 - the Photo table or a join to it

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import struct
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -14,6 +15,7 @@ from fieldsvc.tables import Photo, PhotoMatch, VisitEvent
 from tests.integration.mobile_builders import (  # noqa: F401 - the phones and visit ids are fixtures
     AGREED,
     Phone,
+    assigned_visit,
     camera_exif,
     encoded,
     jpeg,
@@ -26,7 +28,7 @@ from tests.integration.mobile_builders import (  # noqa: F401 - the phones and v
     signature_png,
     visit_id,
 )
-from tests.pictures import plain_wall, shoe_covers_on, speed_test_screenshot
+from tests.pictures import handwritten_name, plain_wall, shoe_covers_on, speed_test_screenshot
 
 
 async def test_e_image_png_named_jpg_is_accepted_as_png(phone, visit_id):
@@ -305,6 +307,40 @@ async def test_v_sign_the_same_signature_file_on_another_visit_is_reuse_on_both(
     for visit in (visit_id, other_visit_id):
         evidence = (await client.get(f"/v1/review/visits/{visit}", headers=as_auditor)).json()
         assert "v.sign.reused" in {f["code"] for f in evidence["verdict"]["findings"]}
+
+
+async def signed_twice_by_one_technician(client, as_dispatcher, phone, visit_id, first: bytes, second: bytes) -> str:  # noqa: ANN001
+    """The technician's second visit of the day, signed with `second` after `visit_id` was signed with `first`."""
+    later_visit = await assigned_visit(client, as_dispatcher, agreed_time=AGREED + timedelta(hours=3))
+    for visit, image in ((visit_id, first), (later_visit, second)):
+        meta = phone.fact(signerName="Li Wei", summaryDigest="a" * 64)
+        assert (await phone.upload(visit, "signature", meta, image, "s.png")).status_code == 201
+    return later_visit
+
+
+async def test_v_sign_a_resized_copy_of_the_technicians_earlier_signature_is_reuse(
+    client, as_dispatcher, phone, visit_id, as_auditor
+):
+    original = handwritten_name(1)
+    halved = original.resize((original.width // 2, original.height // 2), Image.Resampling.LANCZOS)
+
+    later = await signed_twice_by_one_technician(
+        client, as_dispatcher, phone, visit_id, encoded(original, "PNG"), encoded(halved, "JPEG")
+    )
+
+    assert [m["identical"] for m in await PhotoMatch.select()] == [False, False]
+    evidence = (await client.get(f"/v1/review/visits/{later}", headers=as_auditor)).json()
+    assert "v.sign.reused" in {f["code"] for f in evidence["verdict"]["findings"]}
+
+
+async def test_v_sign_the_same_customer_signing_the_technicians_next_visit_again_is_no_reuse(
+    client, as_dispatcher, phone, visit_id
+):
+    first, again = encoded(handwritten_name(1), "PNG"), encoded(handwritten_name(1, attempt=1), "PNG")
+
+    await signed_twice_by_one_technician(client, as_dispatcher, phone, visit_id, first, again)
+
+    assert await PhotoMatch.count() == 0
 
 
 async def test_v_sign_a_digest_mismatch_is_kept_for_the_audit_not_refused(phone, visit_id):

@@ -879,6 +879,15 @@ def test_a_frame_around_a_blank_pad_is_not_ink() -> None:
     assert ink_of(pad) == 0.0
 
 
+def test_a_tall_upright_stroke_of_a_signature_drawn_thin_is_ink() -> None:
+    name, name_with_a_tall_stroke = signature_canvas("RGB", "white"), signature_canvas("RGB", "white")
+    for pad in (name, name_with_a_tall_stroke):
+        scrawl(pad, (40, 60, 520, 80), pen=2)
+    ImageDraw.Draw(name_with_a_tall_stroke).line([(300, 10), (300, 190)], fill="black", width=2)
+
+    assert ink_of(name_with_a_tall_stroke) > ink_of(name)
+
+
 def test_a_printed_baseline_across_a_blank_pad_is_not_ink() -> None:
     pad = signature_canvas("RGB", "white")
     ImageDraw.Draw(pad).line([(20, pad.height - 40), (pad.width - 20, pad.height - 40)], fill="black", width=2)

@@ -36,16 +36,19 @@ def v_sign(audit: AuditInput) -> list[Finding]:
             message_zh="客户签字的施工单摘要与系统生成的施工单不一致",
             measured=signature.summary_digest, threshold=signature.expected_digest, refs=refs,
         ))
+    # Ingest matched the signature with another visit's only when it is the same file or a copy of its strokes.
     reused = sorted({
         (other.visit_id, other.photo_id) for other in audit.context.other_photos
-        if signature.sha256 and other.sha256 == signature.sha256 and other.visit_id != audit.visit.visit_id
+        if signature.photo_id and other.matched_photo_id == signature.photo_id
+        and other.visit_id != audit.visit.visit_id
     })
     if reused:
         others = ", ".join(visit_id for visit_id, _ in reused)
         findings.append(Finding(
             rule_id="V-SIGN", code="v.sign.reused", severity=VIOLATION,
-            message_en=f"the same signature file was submitted for another visit ({others})",
-            message_zh=f"同一签名文件已用于另一次上门（{others}）",
+            message_en=f"the same signature, as a file or a copy of its strokes, was submitted for another visit "
+                       f"({others})",
+            message_zh=f"同一签名（同一文件或其笔迹的复制）已用于另一次上门（{others}）",
             measured=float(len(reused)), threshold=0.0, unit="other visits",
             refs=(*refs, *(f"visit:{visit_id}/photo:{photo_id}" for visit_id, photo_id in reused)),
         ))

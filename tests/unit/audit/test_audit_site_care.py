@@ -321,3 +321,19 @@ def test_v_sign_the_same_signature_file_on_another_visit_is_a_violation() -> Non
 
     reused = finding(audit(signed, context(other_photos=(elsewhere,))), "v.sign.reused")
     assert (reused.severity, reused.refs[-1]) == ("violation", "visit:visit-90/photo:their-sig")
+
+
+def test_v_sign_a_copy_of_another_visits_signature_matched_at_ingest_is_a_violation() -> None:
+    visit = honest_urban_install()
+    signed = replace(visit, signature=replace(visit.signature, photo_id="sig-1", sha256="5" * 64))
+    copy_elsewhere = OtherVisitPhoto("visit-90", "their-sig", "6" * 64, "0" * 16, "sig-1", 9)
+
+    assert finding(audit(signed, context(other_photos=(copy_elsewhere,))), "v.sign.reused").measured == 1.0
+
+
+def test_v_sign_another_visits_photo_matched_with_this_visits_photo_is_not_signature_reuse() -> None:
+    visit = honest_urban_install()
+    signed = replace(visit, signature=replace(visit.signature, photo_id="sig-1", sha256="5" * 64))
+    photo_elsewhere = OtherVisitPhoto("visit-90", "their-photo", "5" * 64, "0" * 16, "our-photo", 0)
+
+    assert "v.sign.reused" not in codes(audit(signed, context(other_photos=(photo_elsewhere,))))

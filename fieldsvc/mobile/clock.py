@@ -11,6 +11,8 @@ from fieldsvc.wire import CALENDAR, in_calendar
 TimeSource = Literal["elapsed", "offset"]
 # A century of uptime: more than any phone has, and small enough for a timedelta and a bigint column.
 MAX_ELAPSED_MS = 100 * 365 * 24 * 3600 * 1000
+# How far a phone's wall clock may wander from its monotonic clock within one boot (network time corrections).
+_WALL_CLOCK_DRIFT = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -73,17 +75,23 @@ def event_timing(reading: ClockReading, device_time: datetime, device_elapsed_ms
     """Correct a fact's time: by the monotonic clock when it spans event and send, else by the wall-clock offset.
 
     The monotonic difference survives the user or the network changing the wall clock between the fact and the
-    sync; it only fails across a reboot, which resets it (then the event reads as later than the send).
+    sync; it fails across a reboot, which resets it. A fact whose elapsed time is beyond the send's is from an
+    earlier boot; so is one whose wall clock (corrected by the offset) dates it before the send's boot began, by
+    more than a wall clock drifts: a phone that restarted mid-visit and synced after more uptime than it had before
+    would otherwise have its earlier facts read as late as the restart was. A wall clock set back to date a fact
+    earlier is still caught, unless it was set back to before the phone's own boot.
     """
     offset = reading.offset
+    by_wall = device_time + offset
     elapsed_at_send = reading.device_elapsed_ms
     if elapsed_at_send is not None and device_elapsed_ms is not None and device_elapsed_ms <= elapsed_at_send:
         sent_at = reading.device_wall + offset  # the server's time when the phone sent the request
-        corrected = sent_at - timedelta(milliseconds=elapsed_at_send - device_elapsed_ms)
-        source: TimeSource = "elapsed"
+        by_elapsed = sent_at - timedelta(milliseconds=elapsed_at_send - device_elapsed_ms)
+        booted_at = sent_at - timedelta(milliseconds=elapsed_at_send)
+        this_boot = by_wall >= booted_at - _WALL_CLOCK_DRIFT
     else:
-        corrected = device_time + offset
-        source = "offset"
+        this_boot = False
+    corrected, source = (by_elapsed, "elapsed") if this_boot else (by_wall, "offset")
     # A fact cannot have happened after the server received it, whatever the phone's clocks say.
     corrected = min(corrected, reading.received_at)
     return EventTiming(

@@ -265,6 +265,48 @@ async def test_v_punct_an_arrival_dated_back_on_the_wall_clock_of_one_boot_is_la
     assert "v.punct.late" in violations, violations
 
 
+async def test_e_clock_an_offline_visit_with_a_restart_halfway_synced_after_more_uptime_than_before_passes(
+    client, phone, visit_id, as_auditor
+):
+    """On for 40 min when it arrives, offline all visit, restarted halfway; synced and uploaded 2 h later."""
+    facts, uploads = [], []
+
+    def at(minutes_after_agreed: float, elapsed_minutes: float) -> None:
+        phone.clock.now = AGREED + timedelta(minutes=minutes_after_agreed)
+        phone.elapsed_ms = round(elapsed_minutes * 60_000)
+
+    def taken_now() -> Image.Exif:
+        return camera_exif(phone.wall().astimezone(AGREED.tzinfo).replace(tzinfo=None), AT_SITE["latitude"], AT_SITE["longitude"])
+
+    at(2, 40)
+    facts.append({"type": "arrival", "visitId": visit_id, "body": phone.fact(location=phone.location())})
+    facts.append({"type": "step", "visitId": visit_id, "body": phone.fact(step="V-ID")})
+    at(4, 42)
+    uploads.append(("photos", phone.fact(purpose="shoe_covers"), jpeg(71, exif=taken_now())))
+    facts.append({"type": "step", "visitId": visit_id, "body": phone.fact(step="V-MAT")})
+    at(30, 0.5)  # restarted at +29.5 min
+    test = phone.fact(downloadMbps=500, uploadMbps=50, latencyMs=8, customerAccepted=True)
+    facts.append({"type": "test_result", "visitId": visit_id, "body": test})
+    at(36, 6.5)
+    uploads.append(("photos", phone.fact(purpose="site_clean"), jpeg(72, exif=taken_now())))
+    at(38, 8.5)
+    summary = (await phone.client.get(f"/v1/mobile/visits/{visit_id}/summary", headers=phone.auth)).json()
+    uploads.append(("signature", phone.fact(signerName="Li Wei", summaryDigest=summary["digest"]), signature_png()))
+    facts.append({"type": "service_card", "visitId": visit_id, "body": phone.fact()})
+    at(39, 9.5)
+    facts.append({"type": "checkout", "visitId": visit_id, "body": phone.fact(location=phone.location())})
+    completion = phone.fact(outcome="resolved")
+
+    at(160, 130.5)
+    synced = await phone.client.post("/v1/mobile/sync", json={"facts": facts}, headers=phone.headers())
+    assert {receipt["status"] for receipt in synced.json()["receipts"]} == {"accepted"}, synced.text
+    for path, meta, data in uploads:
+        assert (await phone.upload(visit_id, path, meta, data)).status_code == 201
+    assert (await phone.post(visit_id, "complete", completion)).status_code == 201
+
+    assert await violation_codes(client, as_auditor, visit_id) == ("passed", set())
+
+
 async def test_v_leave_a_visit_elsewhere_between_arrival_and_check_out_without_a_leave_is_flagged(
     client, phone, visit_id, as_dispatcher, as_auditor
 ):

@@ -70,6 +70,25 @@ def test_e_clock_monotonic_time_from_before_a_reboot_falls_back_to_the_offset():
     assert timing.corrected_time == TRUTH
 
 
+def test_e_clock_a_fact_from_before_a_restart_synced_after_more_uptime_than_it_had_is_read_by_its_wall_clock():
+    # On for 35 min at the fact; restarted 10 min later; synced 2 h after the restart.
+    happened = RECEIVED - timedelta(hours=2, minutes=10)
+    reading = slow_phone(2 * 3600 * 1000)
+
+    timing = event_timing(reading, happened - SLOW, 35 * 60 * 1000)
+
+    assert (timing.corrected_time, timing.source) == (happened, "offset")
+
+
+def test_e_clock_a_wall_clock_set_back_for_a_fact_and_restored_before_the_sync_is_read_by_the_monotonic_clock():
+    # Booted hours before; the fact stamped 25 min early by a clock set back, then put right before the sync.
+    reading = phone_reading(RECEIVED, 5 * 3600 * 1000)
+
+    timing = event_timing(reading, TRUTH - timedelta(minutes=25), 5 * 3600 * 1000 - 12 * 60 * 1000)
+
+    assert (timing.corrected_time, timing.source) == (TRUTH, "elapsed")
+
+
 def test_e_clock_a_fact_never_lands_after_the_server_received_it():
     timing = event_timing(slow_phone(None), RECEIVED + timedelta(hours=1), None)
 
@@ -162,6 +181,6 @@ def test_e_clock_a_fast_phone_with_monotonic_time_counts_back_from_its_true_send
 def test_e_clock_monotonic_time_within_the_transit_allowance_counts_from_the_phones_own_send_time():
     reading = phone_reading(RECEIVED - timedelta(milliseconds=300), 60_000)
 
-    timing = event_timing(reading, TRUTH, 0)
+    timing = event_timing(reading, RECEIVED - timedelta(minutes=1, seconds=5), 0)
 
     assert timing.corrected_time == RECEIVED - timedelta(milliseconds=300) - timedelta(minutes=1)

@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException, SerializationException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 
@@ -17,6 +17,8 @@ from fieldsvc.observability import request_id_of
 log = logging.getLogger("fieldsvc.errors")
 
 RETRY_AFTER_SECONDS = 5
+_JSON_TOO_DEEP = "while deserializing"  # msgspec's words when a body nests past the interpreter's recursion limit
+_ECHO_LIMIT = 200  # characters of a refused value a validation message repeats back
 
 
 class ErrorBody(msgspec.Struct, kw_only=True):
@@ -92,8 +94,10 @@ def _translate(request: Request, exc: Exception) -> ApiError:
         return exc
     if isinstance(exc, ValidationException) and isinstance(exc.extra, list) and exc.extra:
         return ValidationFailed(details=_readable_validation(exc.extra))
-    if isinstance(exc, HTTPException) and exc.status_code == 400 and "malformed" in str(exc.detail).lower():
-        return MalformedBody(str(exc.detail))
+    if isinstance(exc, HTTPException) and isinstance(exc.__cause__, SerializationException):
+        return MalformedBody(f"The request body is not valid JSON: {exc.detail}")
+    if isinstance(exc, RecursionError) and _JSON_TOO_DEEP in str(exc):
+        return MalformedBody("The request body nests JSON deeper than any request of this API.")
     if isinstance(exc, HTTPException):
         return _from_litestar_http(exc)
     if isinstance(exc, OverflowError) or db.is_refused_value_error(exc):
@@ -153,6 +157,8 @@ def _readable_item(item: dict[str, Any]) -> dict[str, str]:
     source = item.get("source", "body")
     source = getattr(source, "value", source)  # Litestar gives query parameters' source as an enum member
     message = message.replace(_BLANK_REFUSED, "Expected text that is not blank")
+    if len(message) > _ECHO_LIMIT:  # msgspec repeats a refused value whole: a megabyte of it helps nobody
+        message = message[:_ECHO_LIMIT] + "..."
     return {"field": field, "message": message, "source": str(source)}
 
 

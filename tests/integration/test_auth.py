@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from fieldsvc.auth.service import token_digest
 from fieldsvc.config import Settings
 from fieldsvc.tables import AuthToken
@@ -102,10 +104,30 @@ async def test_technician_cannot_create_users(client, as_tech):
     assert response.json()["code"] == "auth.forbidden"
 
 
-async def test_malformed_json_is_a_400_with_code(client):
-    response = await client.post("/v1/auth/login", content=b"{not json", headers={"Content-Type": "application/json"})
+MALFORMED_BODIES = {
+    "not json": b"{not json",
+    "truncated": b'{"login": "dispatcher", "pass',
+    "nested arrays 5000 deep": b"[" * 5000 + b"]" * 5000,
+    "nested objects 3000 deep": b'{"a":' * 3000 + b"1" + b"}" * 3000,
+    "a number past any float": b'{"login": 1e400}',
+}
+
+
+@pytest.mark.parametrize("body", MALFORMED_BODIES.values(), ids=MALFORMED_BODIES.keys())
+@pytest.mark.parametrize("path", ["/v1/auth/login", "/v1/work-orders"])
+async def test_a_body_that_is_not_json_is_a_400_request_malformed(client, as_dispatcher, path, body):
+    headers = {**as_dispatcher, "Content-Type": "application/json"}
+
+    response = await client.post(path, content=body, headers=headers)
+
+    assert (response.status_code, response.json()["code"]) == (400, "request.malformed")
+
+
+async def test_a_refused_value_is_repeated_back_cut_short(client, as_dispatcher):
+    response = await client.post("/v1/work-orders", json={"kind": "x" * 1_000_000}, headers=as_dispatcher)
+
     assert response.status_code == 400
-    assert response.json()["code"] in ("request.malformed", "validation.failed")
+    assert len(response.text) < 2_000
 
 
 async def test_unknown_field_is_refused(client, people):

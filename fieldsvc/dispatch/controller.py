@@ -113,7 +113,8 @@ class DispatchController(Controller):
         guards=DISPATCHER,
         responses=documented(
             errors.WorkOrderNotFound, errors.OrderNotOpen, errors.VisitStillOpen, errors.QuietHours, errors.InPast,
-            errors.InstallTooLate, errors.CustomerNotNotified, errors.LateReasonNotApplicable, errors.UnknownTimeZone,
+            errors.InstallTooLate, errors.CustomerNotNotified, errors.NotifiedOutOfRange, errors.LateReasonNotApplicable,
+            errors.UnknownTimeZone,
         ),
     )
     async def book_visit(self, order_id: FromPath[UUID], data: JSONBody[BookVisit], ctx: Ctx, caller: CallerDep) -> VisitView:
@@ -132,7 +133,10 @@ class DispatchController(Controller):
         "/visits/{visit_id:uuid}/assignment",
         guards=DISPATCHER,
         status_code=200,
-        responses=documented(errors.VisitNotFound, errors.TechnicianNotFound, errors.VisitNotChangeable, errors.Overlap),
+        responses=documented(
+            errors.VisitNotFound, errors.TechnicianNotFound, errors.VisitNotChangeable, errors.OrderForceClosed,
+            errors.Overlap,
+        ),
     )
     async def assign(self, visit_id: FromPath[UUID], data: JSONBody[AssignVisit], ctx: Ctx, caller: CallerDep) -> VisitView:
         """B-ASSIGN: hand the visit to a technician; overlapping visits (with travel time) need an override reason."""
@@ -143,8 +147,8 @@ class DispatchController(Controller):
         guards=DISPATCHER,
         status_code=200,
         responses=documented(
-            errors.VisitNotFound, errors.VisitNotChangeable, errors.QuietHours, errors.InPast, errors.SameTime,
-            errors.NoteRequired, errors.Overlap,
+            errors.VisitNotFound, errors.VisitNotChangeable, errors.OrderForceClosed, errors.QuietHours, errors.InPast,
+            errors.SameTime, errors.NoteRequired, errors.InitiatorMismatch, errors.Overlap,
         ),
     )
     async def reschedule(self, visit_id: FromPath[UUID], data: JSONBody[RescheduleVisit], ctx: Ctx, caller: CallerDep) -> VisitView:
@@ -167,11 +171,11 @@ class DispatchController(Controller):
         responses=documented(errors.TechnicianNotFound, errors.UnknownTimeZone),
     )
     async def technician_day(
-        self, technician_id: FromPath[UUID], ctx: Ctx, day: TodayByDefault = None, tz: FromQuery[str | None] = None
+        self, technician_id: FromPath[UUID], ctx: Ctx, date: TodayByDefault = None, tz: FromQuery[str | None] = None
     ) -> DayBoard:
         """A technician's visits on one local date (today if none is given; zone: `tz`, default the configured zone),
         in time order."""
-        return await boards.technician_day(ctx, technician_id, day and within_calendar(day, "date"), tz)
+        return await boards.technician_day(ctx, technician_id, date and within_calendar(date, "date"), tz)
 
     @get("/at-risk", guards=DISPATCHER, responses=documented())
     async def at_risk(

@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 from fieldsvc.geo import travel_time
 
 LATE_INSTALL_REASONS = ("customer_requested", "resource_unavailable")
+# B-RESCHED: reasons on the company's side; a customer-initiated (SLA-moving) reschedule cannot give them.
+COMPANY_REASONS = frozenset({"technician_unavailable", "parts_unavailable", "resource_unavailable"})
 
 
 def in_quiet_hours(start: datetime, zone: ZoneInfo, quiet_start_hour: int, quiet_end_hour: int) -> bool:

@@ -88,6 +88,16 @@ Overlap = api_error(
 )
 SameTime = api_error(422, "reschedule.same_time", "The new time equals the current agreed time.")
 NoteRequired = api_error(422, "reschedule.note_required", "Reason code 'other' needs a note.")
+InitiatorMismatch = api_error(
+    422, "reschedule.initiator_mismatch",
+    "B-RESCHED: this reason is the company's side, so the reschedule is the company's, not the customer's.",
+)
+OrderForceClosed = api_error(
+    409, "work_order.force_closed", "The work order was force-closed: its visits can no longer be moved or reassigned."
+)
+NotifiedOutOfRange = api_error(
+    422, "booking.notified_out_of_range", "customerNotifiedAt lies in the future or before the work order was accepted."
+)
 
 # Until the technician arrives the visit can still be moved, handed over or cancelled: a customer who calls while the
 # technician is on the way gets a new time, and the trip is off (the visit waits, assigned, for its new time).
@@ -233,6 +243,7 @@ class DispatchService:
             site = await repository.get_site(order["site"])
             self._check_start(data.agreed_time, site["time_zone"], now)
             customer = await repository.get_customer(order["customer"])
+            _check_notified_at(data, order["accepted_at"], now)
             self._check_install_limit(order, data, now, self.sla_hours(order["kind"], site["locality"], customer["tier"]))
             visit_id = await repository.insert_row(
                 Visit(
@@ -303,7 +314,7 @@ class DispatchService:
     async def assign(self, visit_id: UUID, data: AssignVisit, caller: Caller):
         now = self.ctx.now()
         async with db.write_transaction(self.ctx.engine):
-            visit = await self._changeable_visit(visit_id)
+            visit = await self._movable_visit(visit_id)
             # Serialise assignments per technician so two dispatchers cannot double-book one person.
             technician = await db.locked(
                 Technician.select(Technician.id).where(Technician.id == data.technician_id), self.ctx.engine
@@ -340,6 +351,14 @@ class DispatchService:
             raise VisitNotChangeable(f"The visit is {visit['status']}; it can no longer be changed.")
         return visit
 
+    async def _movable_visit(self, visit_id: UUID) -> dict:
+        """A visit that may get another time or technician: changeable, and not on a force-closed order (whose visit
+        left open for an offline phone's facts must not take up a new slot)."""
+        visit = await self._changeable_visit(visit_id)
+        if visit["order_status"] == "closed":
+            raise OrderForceClosed()
+        return visit
+
     async def _refuse_overlap(self, visit: dict, technician_id: UUID, start: datetime, override: str | None) -> None:
         booked = await repository.technician_visits_between(technician_id, start - OVERLAP_WINDOW, start + OVERLAP_WINDOW)
         held = [b for b in booked if b["status"] != "completed"]  # a visit finished early frees the rest of its slot
@@ -354,8 +373,10 @@ class DispatchService:
         now = self.ctx.now()
         if data.reason_code == "other" and not data.note.strip():
             raise NoteRequired()
+        if data.initiator == "customer" and data.reason_code in rules.COMPANY_REASONS:
+            raise InitiatorMismatch(details={"initiator": data.initiator, "reasonCode": data.reason_code})
         async with db.write_transaction(self.ctx.engine):
-            visit = await self._changeable_visit(visit_id)
+            visit = await self._movable_visit(visit_id)
             if data.new_time == visit["agreed_time"]:
                 raise SameTime()
             self._check_start(data.new_time, visit["time_zone"], now)
@@ -448,6 +469,18 @@ class DispatchService:
             raise VisitNotFound()
         technician = visit["technician"] and await repository.get_technician(visit["technician"])
         return visit_view(visit, technician, *await repository.visit_history(visit_id))
+
+
+def _check_notified_at(data: BookVisit, accepted_at: datetime, now: datetime) -> None:
+    """B-INSTALL-24: when the customer was told is a past event since the order was accepted; a time made up later
+    (or earlier) must not satisfy the notice a late install needs."""
+    notified = data.customer_notified_at
+    if notified is not None and not accepted_at <= notified <= now:
+        raise NotifiedOutOfRange(
+            f"customerNotifiedAt {notified.isoformat()} lies outside the work order's acceptance "
+            f"({accepted_at.isoformat()}) and now ({now.isoformat()}).",
+            details={"customerNotifiedAt": notified, "acceptedAt": accepted_at, "now": now},
+        )
 
 
 def _slot(visit: dict, start: datetime) -> rules.Slot:

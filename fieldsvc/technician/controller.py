@@ -23,11 +23,11 @@ class MyVisitsController(Controller):
 
     @get("/", responses=documented(UnknownTimeZone))
     async def my_day(
-        self, ctx: Ctx, caller: CallerDep, day: TodayByDefault = None, tz: FromQuery[str | None] = None
+        self, ctx: Ctx, caller: CallerDep, date: TodayByDefault = None, tz: FromQuery[str | None] = None
     ) -> list[MyVisit]:
         """My visits on one local date (today in the zone if none is given), with the customer's contact and what
         the policy requires."""
-        return await TechnicianService(ctx, caller).day(day and within_calendar(day, "date"), tz)
+        return await TechnicianService(ctx, caller).day(date and within_calendar(date, "date"), tz)
 
     @get("/{visit_id:uuid}", responses=documented(MyVisitNotFound))
     async def my_visit(self, visit_id: FromPath[UUID], ctx: Ctx, caller: CallerDep) -> MyVisit:

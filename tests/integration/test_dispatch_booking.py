@@ -161,11 +161,27 @@ async def test_b_install_24_resource_unavailable_needs_the_customer_notified(cli
     agreed = datetime(2030, 3, 6, 10, 0, tzinfo=SHANGHAI)
     refused = await book(client, as_dispatcher, order["id"], agreed, lateReason="resource_unavailable")
     assert refused.json()["code"] == "booking.customer_not_notified"
-    notified = (clock.now + timedelta(minutes=5)).isoformat()
+    notified = clock.now.isoformat()  # told on the call that booked it
     accepted = await book(
         client, as_dispatcher, order["id"], agreed, lateReason="resource_unavailable", customerNotifiedAt=notified
     )
     assert accepted.status_code == 201
+
+
+@pytest.mark.parametrize("notified_after_acceptance", [timedelta(hours=23), timedelta(minutes=-1)], ids=["future", "before-order"])
+async def test_b_install_24_a_customer_notified_in_the_future_or_before_the_order_is_refused(
+    client, as_dispatcher, clock, notified_after_acceptance
+):
+    order = await create_order(client, as_dispatcher)
+    agreed = datetime(2030, 3, 6, 10, 0, tzinfo=SHANGHAI)
+    notified = (clock.now + notified_after_acceptance).isoformat()
+
+    response = await book(
+        client, as_dispatcher, order["id"], agreed, lateReason="resource_unavailable", customerNotifiedAt=notified
+    )
+
+    assert (response.status_code, response.json()["code"]) == (422, "booking.notified_out_of_range")
+    assert (await client.get(f"/v1/work-orders/{order['id']}", headers=as_dispatcher)).json()["visits"] == []
 
 
 async def test_b_install_24_exactly_at_the_limit_is_allowed(client, as_dispatcher, clock):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from tests.integration.builders import booked_visit, create_order
+from tests.integration.builders import assign, booked_visit, create_order, technician_id
 from tests.integration.mobile_builders import AGREED, phone, visit_id  # noqa: F401 - the phone and visit are fixtures
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -172,3 +172,33 @@ async def test_at_risk_a_bad_horizon_is_refused_naming_the_query_parameter(clien
     response = await client.get("/v1/at-risk", params={"horizonMinutes": "soon"}, headers=as_dispatcher)
     assert response.status_code == 400
     assert [(d["field"], d["source"]) for d in response.json()["details"]] == [("horizonMinutes", "query")]
+
+
+async def test_b_resched_a_customer_reschedule_with_a_company_reason_is_refused_and_keeps_the_deadline(
+    client, as_dispatcher
+):
+    visit = await booked_visit(client, as_dispatcher, NOON, kind="repair")
+    order_url = f"/v1/work-orders/{visit['workOrderId']}"
+    before = (await client.get(order_url, headers=as_dispatcher)).json()
+
+    response = await reschedule(client, as_dispatcher, visit["id"], move(NOON + timedelta(days=3), reasonCode="technician_unavailable"))
+
+    assert (response.status_code, response.json()["code"]) == (422, "reschedule.initiator_mismatch")
+    after = (await client.get(order_url, headers=as_dispatcher)).json()
+    assert after["deadlines"]["resolveDueAt"] == before["deadlines"]["resolveDueAt"]
+
+
+async def test_b_resched_a_visit_left_open_on_a_force_closed_order_cannot_be_moved_or_reassigned(
+    client, as_dispatcher, phone, visit_id
+):
+    phone.clock.now = AGREED + timedelta(minutes=5)  # its time has come: force-close leaves it open for the phone
+    order_id = (await client.get(f"/v1/visits/{visit_id}", headers=as_dispatcher)).json()["workOrderId"]
+    close = {"outcome": "unresolved", "reason": "customer cancelled by phone"}
+    assert (await client.post(f"/v1/work-orders/{order_id}/force-close", json=close, headers=as_dispatcher)).status_code == 200
+
+    moved = await reschedule(client, as_dispatcher, visit_id, move(AGREED + timedelta(hours=2)))
+    reassigned = await assign(client, as_dispatcher, visit_id, await technician_id(client, as_dispatcher, "T1002"))
+
+    assert [(r.status_code, r.json()["code"]) for r in (moved, reassigned)] == [(409, "work_order.force_closed")] * 2
+    visit = (await client.get(f"/v1/visits/{visit_id}", headers=as_dispatcher)).json()
+    assert datetime.fromisoformat(visit["agreedTime"]) == AGREED

@@ -76,3 +76,15 @@ async def test_a_phone_clock_at_the_end_of_the_calendar_is_refused_and_records_n
 
     assert (response.status_code, response.json()["code"]) == (400, "clock.invalid"), response.text
     assert await VisitEvent.count() == 0
+
+
+@pytest.mark.parametrize(("role", "path"), [
+    ("dispatcher", "/v1/technicians/{technician_id}/day?date=not-a-date"),
+    ("tech", "/v1/mobile/visits?date=2030-02-30"),
+], ids=["dispatcher_day", "my_day"])
+async def test_a_bad_date_is_reported_under_the_query_parameters_name(client, people, as_dispatcher, visit_id, role, path):
+    technician_id = (await client.get(f"/v1/visits/{visit_id}", headers=as_dispatcher)).json()["technician"]["id"]
+
+    response = await client.get(path.format(technician_id=technician_id), headers=await login(client, getattr(people, role)))
+
+    assert [(d["field"], d["source"]) for d in response.json()["details"]] == [("date", "query")]

@@ -42,9 +42,13 @@ def board_entry(visit: dict) -> BoardEntry:
         work_order_id=visit["work_order"],
         kind=visit["kind"],
         status=visit["status"],
+        verdict=visit["verdict"],
         agreed_time=visit["agreed_time"],
+        site_time_zone=visit["time_zone"],
+        site_local_time=visit["agreed_time"].astimezone(zone_named(visit["time_zone"])).strftime("%H:%M"),
         expected_duration_min=visit["expected_duration_min"],
         customer_name=visit["customer_name"],
+        customer_phone=visit["customer_phone"],
         customer_tier=visit["customer_tier"],
         address=visit["address"],
         latitude=visit["latitude"],
@@ -66,21 +70,34 @@ def running_clocks(order: dict) -> list[tuple[str, datetime]]:
 
 def at_risk_entries(orders: list[dict], now: datetime, horizon: timedelta, tier: str | None) -> list[AtRiskEntry]:
     entries = [
-        AtRiskEntry(
-            work_order_id=order["id"],
-            kind=order["kind"],
-            tier=order["tier"],
-            rule_id=rule_id,
-            due_at=due_at,
-            state="breached" if due_at <= now else "due_soon",
-            minutes_left=int((due_at - now).total_seconds() // 60),
-        )
+        at_risk_entry(order, rule_id, due_at, now)
         for order in orders
         if tier is None or order["tier"] == tier
         for rule_id, due_at in running_clocks(order)
         if due_at <= now + horizon
     ]
     return sorted(entries, key=lambda e: (e.due_at, e.rule_id, str(e.work_order_id)))
+
+
+def at_risk_entry(order: dict, rule_id: str, due_at: datetime, now: datetime) -> AtRiskEntry:
+    visit = order["live_visit"] or {}
+    return AtRiskEntry(
+        work_order_id=order["id"],
+        kind=order["kind"],
+        tier=order["tier"],
+        rule_id=rule_id,
+        due_at=due_at,
+        state="breached" if due_at <= now else "due_soon",
+        minutes_left=int((due_at - now).total_seconds() // 60),
+        customer_name=order["customer_name"],
+        customer_phone=order["customer_phone"],
+        address=order["address"],
+        site_time_zone=order["time_zone"],
+        visit_id=visit.get("id"),
+        visit_agreed_time=visit.get("agreed_time"),
+        technician_name=visit.get("technician_name"),
+        visit_after_due=bool(visit) and visit["agreed_time"] >= due_at,
+    )
 
 
 async def at_risk(ctx: AppContext, horizon_minutes: int | None, tier: str | None) -> list[AtRiskEntry]:

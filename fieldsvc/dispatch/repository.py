@@ -142,6 +142,7 @@ async def technician_visits_between(technician_id: UUID, start: datetime, end: d
         Visit.select(
             *VISIT_COLUMNS,
             Visit.work_order.customer.name.as_alias("customer_name"),
+            Visit.work_order.customer.phone.as_alias("customer_phone"),
             Visit.work_order.customer.tier.as_alias("customer_tier"),
             Visit.work_order.site.address.as_alias("address"),
         )
@@ -167,7 +168,8 @@ async def visit_history(visit_id: UUID) -> tuple[list[Row], list[Row], Row | Non
 
 
 async def open_orders_with_booking_state() -> list[Row]:
-    """Open work orders with their tier, whether any visit is booked, and the SLA clocks still running."""
+    """Open work orders with their customer and site, whether any visit is booked, the SLA clocks still running, and
+    their live visit (the latest not finished or cancelled) with its technician, if any."""
     orders = await WorkOrder.select(
         WorkOrder.id,
         WorkOrder.kind,
@@ -176,14 +178,19 @@ async def open_orders_with_booking_state() -> list[Row]:
         WorkOrder.resolve_due_at,
         WorkOrder.first_contact_at,
         WorkOrder.customer.tier.as_alias("tier"),
+        WorkOrder.customer.name.as_alias("customer_name"),
+        WorkOrder.customer.phone.as_alias("customer_phone"),
+        WorkOrder.site.address.as_alias("address"),
+        WorkOrder.site.time_zone.as_alias("time_zone"),
     ).where(WorkOrder.status == "open")
     if not orders:
         return []
-    booked = {
-        row["work_order"]
-        for row in await Visit.select(Visit.work_order).where(Visit.work_order.is_in([o["id"] for o in orders]))
-    }
-    return [{**order, "booked": order["id"] in booked} for order in orders]
+    visits = await Visit.select(
+        Visit.id, Visit.work_order, Visit.status, Visit.agreed_time, Visit.technician.name.as_alias("technician_name")
+    ).where(Visit.work_order.is_in([o["id"] for o in orders])).order_by(Visit.agreed_time)
+    booked = {visit["work_order"] for visit in visits}
+    live = {visit["work_order"]: visit for visit in visits if visit["status"] not in ("completed", "cancelled")}
+    return [{**order, "booked": order["id"] in booked, "live_visit": live.get(order["id"])} for order in orders]
 
 
 def new_contact(order_id: UUID, at: datetime, channel: str, note: str, by: UUID) -> ContactLog:

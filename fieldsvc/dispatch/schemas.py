@@ -204,9 +204,13 @@ class BoardEntry(Wire):
     work_order_id: UUID
     kind: str
     status: str
+    verdict: str  # A-VERDICT: pending | passed | flagged | ...
     agreed_time: Instant
+    site_time_zone: str
+    site_local_time: str  # the agreed time on the site's clock, "HH:MM"
     expected_duration_min: int
     customer_name: str
+    customer_phone: str
     customer_tier: str
     address: str
     latitude: float
@@ -228,3 +232,13 @@ class AtRiskEntry(Wire):
     due_at: Instant
     state: Literal["breached", "due_soon"]
     minutes_left: int
+    customer_name: str
+    customer_phone: str
+    address: str
+    site_time_zone: str
+    # The order's visit still to come, if one is booked: when, whose, and whether it starts only after this clock
+    # runs out (a repair booked past its B-REPAIR deadline).
+    visit_id: UUID | None = None
+    visit_agreed_time: Instant | None = None
+    technician_name: str | None = None
+    visit_after_due: bool = False

@@ -164,6 +164,19 @@ async def test_day_board_without_a_date_is_today_in_the_zone(client, as_dispatch
     assert (body["date"], [v["visitId"] for v in body["visits"]]) == ("2030-03-04", [today["id"]])
 
 
+async def test_day_board_shows_each_visit_on_its_sites_clock_with_the_customers_phone_and_verdict(client, as_dispatcher):
+    tech = await technician_id(client, as_dispatcher, "T1001")
+    visit = await booked_visit(client, as_dispatcher, TEN)
+    await assign(client, as_dispatcher, visit["id"], tech)
+
+    response = await client.get(f"/v1/technicians/{tech}/day", params={"date": "2030-03-04"}, headers=as_dispatcher)
+
+    [entry] = response.json()["visits"]
+    shown = {key: entry[key] for key in ("siteTimeZone", "siteLocalTime", "customerPhone", "verdict")}
+    assert shown == {"siteTimeZone": "Asia/Shanghai", "siteLocalTime": "10:00", "customerPhone": "13900000000",
+                     "verdict": "pending"}
+
+
 async def test_day_board_with_a_bad_date_is_400(client, as_dispatcher):
     tech = await technician_id(client, as_dispatcher, "T1001")
     response = await client.get(f"/v1/technicians/{tech}/day", params={"date": "tomorrow"}, headers=as_dispatcher)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from tests.integration.builders import assign, booked_visit, create_order, technician_id
+from tests.integration.builders import SHANGHAI_SITE, assign, booked_visit, create_order, technician_id
 from tests.integration.mobile_builders import AGREED, phone, visit_id  # noqa: F401 - the phone and visit are fixtures
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -134,6 +134,17 @@ async def test_at_risk_shows_a_breached_repair_first_response(client, as_dispatc
     entries = (await client.get("/v1/at-risk", headers=as_dispatcher)).json()
     first = [e for e in entries if e["workOrderId"] == order["id"] and e["ruleId"] == "B-FIRST"]
     assert first[0]["state"] == "breached"
+
+
+async def test_at_risk_names_the_customer_and_a_repair_visit_booked_after_its_deadline(client, as_dispatcher, clock):
+    late = clock.now + timedelta(days=3)  # B-REPAIR for a standard repair runs out 48 h after acceptance
+    visit = await booked_visit(client, as_dispatcher, late.replace(hour=4), kind="repair", accepted_at=clock.now - timedelta(hours=47))
+
+    entries = (await client.get("/v1/at-risk", params={"horizonMinutes": 120}, headers=as_dispatcher)).json()
+
+    [repair] = [e for e in entries if e["ruleId"] == "B-REPAIR"]
+    assert (repair["customerName"], repair["address"], repair["siteTimeZone"]) == ("Li Wei", SHANGHAI_SITE["address"], "Asia/Shanghai")
+    assert (repair["visitId"], repair["visitAfterDue"]) == (visit["id"], True)
 
 
 async def test_at_risk_forgets_contact_once_the_visit_is_booked(client, as_dispatcher, clock):

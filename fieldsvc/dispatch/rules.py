@@ -66,7 +66,17 @@ class Slot:
     longitude: float
 
 
-def conflicting_slots(candidate: Slot, booked: list[Slot], speed_kmh: float) -> list[Slot]:
+@dataclass(frozen=True)
+class Conflict:
+    """A booked slot too close to the candidate: the travel between their sites against the time the earlier one
+    leaves before the later one starts (negative when they overlap outright)."""
+
+    slot: Slot
+    travel: timedelta
+    gap: timedelta
+
+
+def conflicting_slots(candidate: Slot, booked: list[Slot], speed_kmh: float) -> list[Conflict]:
     """B-ASSIGN: slots whose [start, start + duration + travel to the next site] overlaps the candidate's."""
     conflicts = []
     for other in booked:
@@ -74,8 +84,9 @@ def conflicting_slots(candidate: Slot, booked: list[Slot], speed_kmh: float) -> 
             continue
         first, second = (other, candidate) if other.start <= candidate.start else (candidate, other)
         travel = travel_time(first.latitude, first.longitude, second.latitude, second.longitude, speed_kmh)
-        if first.start + first.duration + travel > second.start:
-            conflicts.append(other)
+        gap = second.start - (first.start + first.duration)
+        if travel > gap:
+            conflicts.append(Conflict(other, travel, gap))
     return conflicts
 
 

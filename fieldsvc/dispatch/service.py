@@ -143,7 +143,7 @@ class DispatchService:
         now = self.ctx.now()
         accepted_at = data.accepted_at or now
         if accepted_at > now + ACCEPTED_AT_LEEWAY:
-            raise AcceptedInFuture()
+            raise AcceptedInFuture(details={"acceptedAt": accepted_at, "now": now, "leewayMinutes": _minutes(ACCEPTED_AT_LEEWAY)})
         async with db.write_transaction(self.ctx.engine):
             order_id = await replays.first_result(request, now)
             replay = order_id is not None
@@ -215,9 +215,12 @@ class DispatchService:
         now = self.ctx.now()
         at = data.contacted_at or now
         if at > now + ACCEPTED_AT_LEEWAY:
-            raise ContactInFuture()
+            raise ContactInFuture(details={"contactedAt": at, "now": now, "leewayMinutes": _minutes(ACCEPTED_AT_LEEWAY)})
         if at < now - CONTACT_LOGGING_GRACE:
-            raise ContactLoggedLate()
+            raise ContactLoggedLate(details={
+                "contactedAt": at, "now": now, "minutesAgo": _minutes(now - at),
+                "graceMinutes": _minutes(CONTACT_LOGGING_GRACE),
+            })
         async with db.write_transaction(self.ctx.engine):
             order = await repository.lock_work_order(order_id, self.ctx.engine)
             if order is None:
@@ -225,7 +228,7 @@ class DispatchService:
             replay = await replays.first_result(request, now) is not None
             if not replay:
                 if at < order["accepted_at"]:
-                    raise ContactBeforeAcceptance()
+                    raise ContactBeforeAcceptance(details={"contactedAt": at, "acceptedAt": order["accepted_at"]})
                 contact_id = await repository.insert_row(
                     repository.new_contact(order_id, at, data.channel, data.note, caller.user_id)
                 )
@@ -294,7 +297,7 @@ class DispatchService:
                 details={"siteLocalTime": local, "timeZone": zone_name},
             )
         if start <= now:
-            raise InPast()
+            raise InPast(details={"agreedTime": start, "now": now})
 
     def _check_install_limit(self, order: dict, data: BookVisit, booked_at: datetime, hours: rules.SlaHours) -> None:
         if order["kind"] != "install":
@@ -304,12 +307,16 @@ class DispatchService:
         if not rules.install_too_late(booked_at, data.agreed_time, hours):
             return
         if data.late_reason is None:
-            raise InstallTooLate()
+            raise InstallTooLate(details={
+                "bookedAt": booked_at, "agreedTime": data.agreed_time,
+                "hoursAfterBooking": round((data.agreed_time - booked_at) / timedelta(hours=1), 2),
+                "limitHours": hours.install_schedule,
+            })
         notify_by = booked_at + timedelta(hours=hours.install_schedule)
         if data.late_reason == "resource_unavailable" and (
             data.customer_notified_at is None or data.customer_notified_at > notify_by
         ):
-            raise CustomerNotNotified()
+            raise CustomerNotNotified(details={"customerNotifiedAt": data.customer_notified_at, "notifyBy": notify_by})
 
     async def assign(self, visit_id: UUID, data: AssignVisit, caller: Caller):
         now = self.ctx.now()
@@ -366,7 +373,13 @@ class DispatchService:
         conflicts = rules.conflicting_slots(candidate, [_slot(b, b["agreed_time"]) for b in held], self.settings.travel_speed_kmh)
         if conflicts and not override:
             raise Overlap(
-                details={"conflicts": [{"visitId": str(c.visit_id), "agreedTime": c.start.isoformat()} for c in conflicts]}
+                details={"conflicts": [
+                    {
+                        "visitId": str(c.slot.visit_id), "agreedTime": c.slot.start.isoformat(),
+                        "travelMinutes": _minutes(c.travel), "gapMinutes": _minutes(c.gap),
+                    }
+                    for c in conflicts
+                ]}
             )
 
     async def reschedule(self, visit_id: UUID, data: RescheduleVisit, caller: Caller):
@@ -481,6 +494,10 @@ def _check_notified_at(data: BookVisit, accepted_at: datetime, now: datetime) ->
             f"({accepted_at.isoformat()}) and now ({now.isoformat()}).",
             details={"customerNotifiedAt": notified, "acceptedAt": accepted_at, "now": now},
         )
+
+
+def _minutes(span: timedelta) -> float:
+    return round(span / timedelta(minutes=1), 1)
 
 
 def _slot(visit: dict, start: datetime) -> rules.Slot:

@@ -75,6 +75,8 @@ async def test_b_assign_counts_travel_time_between_sites(client, as_dispatcher):
     await assign(client, as_dispatcher, first["id"], tech)
     response = await assign(client, as_dispatcher, too_soon["id"], tech)
     assert response.status_code == 409, "60 min visit + ~40 min drive does not fit in 90 min"
+    [conflict] = response.json()["details"]["conflicts"]
+    assert (round(conflict["travelMinutes"]), conflict["gapMinutes"]) == (40, 30.0)
 
 
 async def test_b_assign_far_site_fits_when_travel_time_allows(client, as_dispatcher):

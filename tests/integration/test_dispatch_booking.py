@@ -139,6 +139,7 @@ async def test_booking_in_the_past_is_refused(client, as_dispatcher, clock):
     response = await book(client, as_dispatcher, order["id"], clock.now - timedelta(hours=1))
     assert response.status_code == 422
     assert response.json()["code"] == "booking.in_past"
+    assert response.json()["details"]["now"] == clock.now.isoformat().replace("+00:00", "Z")
 
 
 async def test_b_install_24_refuses_a_later_install_without_reason(client, as_dispatcher):
@@ -146,6 +147,8 @@ async def test_b_install_24_refuses_a_later_install_without_reason(client, as_di
     response = await book(client, as_dispatcher, order["id"], datetime(2030, 3, 6, 10, 0, tzinfo=SHANGHAI))
     assert response.status_code == 422
     assert response.json()["code"] == "booking.install_too_late"
+    details = response.json()["details"]
+    assert (details["hoursAfterBooking"], details["limitHours"]) == (49.0, 24.0)
 
 
 async def test_b_install_24_allows_a_later_install_the_customer_asked_for(client, as_dispatcher):

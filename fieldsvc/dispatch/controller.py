@@ -159,7 +159,7 @@ class DispatchController(Controller):
         "/visits/{visit_id:uuid}/cancel",
         guards=DISPATCHER,
         status_code=200,
-        responses=documented(errors.VisitNotFound, errors.VisitNotChangeable),
+        responses=documented(errors.VisitNotFound, errors.VisitNotChangeable, errors.CancelNoteRequired),
     )
     async def cancel(self, visit_id: FromPath[UUID], data: JSONBody[CancelVisit], ctx: Ctx, caller: CallerDep) -> VisitView:
         """B-CANCEL: cancel a visit with a reason code and who asked."""

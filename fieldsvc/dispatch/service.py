@@ -88,6 +88,7 @@ Overlap = api_error(
 )
 SameTime = api_error(422, "reschedule.same_time", "The new time equals the current agreed time.")
 NoteRequired = api_error(422, "reschedule.note_required", "Reason code 'other' needs a note.")
+CancelNoteRequired = api_error(422, "cancel.note_required", "B-CANCEL: reason code 'other' needs a note.")
 InitiatorMismatch = api_error(
     422, "reschedule.initiator_mismatch",
     "B-RESCHED: this reason is the company's side, so the reschedule is the company's, not the customer's.",
@@ -437,6 +438,8 @@ class DispatchService:
 
     async def cancel(self, visit_id: UUID, data: CancelVisit, caller: Caller):
         now = self.ctx.now()
+        if data.reason_code == "other" and not data.note.strip():
+            raise CancelNoteRequired()
         async with db.write_transaction(self.ctx.engine):
             await self._changeable_visit(visit_id)
             await self._cancel(visit_id, data, caller, now)

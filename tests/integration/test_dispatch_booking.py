@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.integration.builders import SHANGHAI_SITE, assign, book, create_order, technician_id
+from tests.integration.builders import SHANGHAI_SITE, assign, book, booked_visit, create_order, technician_id
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ACCEPTED = datetime(2030, 3, 4, 8, 30, tzinfo=SHANGHAI)
@@ -322,3 +322,14 @@ async def test_v_close_a_force_closed_order_takes_no_new_visit(client, as_dispat
     response = await book(client, as_dispatcher, order["id"], datetime(2030, 3, 5, 10, 0, tzinfo=SHANGHAI))
 
     assert (response.status_code, response.json()["code"]) == (409, "work_order.not_open")
+
+
+async def test_b_cancel_reason_other_needs_a_note_and_leaves_the_visit_booked(client, as_dispatcher):
+    visit = await booked_visit(client, as_dispatcher, datetime(2030, 3, 4, 14, 0, tzinfo=SHANGHAI))
+
+    response = await client.post(
+        f"/v1/visits/{visit['id']}/cancel", json={"reasonCode": "other", "requestedBy": "customer"}, headers=as_dispatcher
+    )
+
+    assert (response.status_code, response.json()["code"]) == (422, "cancel.note_required")
+    assert (await client.get(f"/v1/visits/{visit['id']}", headers=as_dispatcher)).json()["status"] == "scheduled"

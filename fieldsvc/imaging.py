@@ -92,6 +92,8 @@ _UTF8_BOM = b"\xef\xbb\xbf"
 _UTC_OFFSET = re.compile(r"([+-])([0-9]{2}):([0-5][0-9])")
 _APPENDED_FRACTION = re.compile(r"\.([0-9]+)")
 _LARGEST_UTC_OFFSET = timedelta(hours=14)
+_ZONE_STEP = timedelta(minutes=15)  # UTC offsets come in quarter hours (Nepal +05:45, Chatham +12:45)
+_GPS_FIX_WITH_PHOTO = timedelta(minutes=2)
 
 # What Pillow raises on damaged image data: its documented OSError, plus what its parsers let through unwrapped
 # (seen by flipping and cutting bytes of JPEG, PNG and WebP files; tests/unit/test_imaging.py keeps doing so).
@@ -317,11 +319,13 @@ def _exif_facts(tags: Image.Exif) -> ExifFacts:
     camera = _tolerant(tags.get_ifd, ExifTags.IFD.Exif) or {}
     gps = _tolerant(tags.get_ifd, ExifTags.IFD.GPSInfo) or {}
     latitude, longitude = _tolerant(_gps_position, gps) or (None, None)
+    captured = _capture_time(tags, camera)
+    offset = _first_parsed(
+        _exif_utc_offset, (camera, ExifTags.Base.OffsetTimeOriginal), (camera, ExifTags.Base.OffsetTime)
+    )
     return ExifFacts(
-        captured_at_local=_capture_time(tags, camera),
-        captured_utc_offset=_first_parsed(
-            _exif_utc_offset, (camera, ExifTags.Base.OffsetTimeOriginal), (camera, ExifTags.Base.OffsetTime)
-        ),
+        captured_at_local=captured,
+        captured_utc_offset=offset if offset is not None else _tolerant(_offset_by_gps_clock, captured, gps),
         gps_latitude=latitude,
         gps_longitude=longitude,
         make=_first_parsed(_exif_text, (tags, ExifTags.Base.Make)),
@@ -399,6 +403,22 @@ def _exif_utc_offset(value: Any) -> timedelta | None:
     if offset > _LARGEST_UTC_OFFSET:
         return None
     return -offset if sign == "-" else offset
+
+
+def _offset_by_gps_clock(local: datetime | None, gps: Mapping[int, Any]) -> timedelta | None:
+    """E-TIME: a camera that writes no offset but the GPS fix's date and time (always UTC) tells its offset by their
+    difference, to the quarter hour zones come in, when the fix is the photo's own (within 2 min of it): a phone set
+    to another zone than the site's is then read on its own clock."""
+    if local is None:
+        return None
+    day = datetime.strptime(_exif_text(gps.get(ExifTags.GPS.GPSDateStamp)) or "", "%Y:%m:%d")
+    hours, minutes, seconds = (float(part) for part in gps[ExifTags.GPS.GPSTimeStamp])
+    fix = day + timedelta(hours=hours, minutes=minutes, seconds=seconds)
+    difference = local - fix
+    offset = round(difference / _ZONE_STEP) * _ZONE_STEP
+    if abs(offset) > _LARGEST_UTC_OFFSET or abs(difference - offset) > _GPS_FIX_WITH_PHOTO:
+        return None
+    return offset
 
 
 def _gps_position(gps: Mapping[int, Any]) -> tuple[float | None, float | None]:

@@ -447,6 +447,32 @@ def test_capture_time_falls_back_to_site_zone() -> None:
     assert facts.captured_at_utc(NEW_YORK) == datetime(2024, 5, 1, 14, 0, 0, tzinfo=timezone.utc)
 
 
+def camera_exif_with_gps_clock(local: str, gps_date: str, gps_time: tuple[float, float, float]) -> Image.Exif:
+    """A camera writing its local time without an offset, and its GPS fix's date and time (UTC)."""
+    exif = Image.Exif()
+    exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.DateTimeOriginal] = local
+    exif.get_ifd(ExifTags.IFD.GPSInfo).update({ExifTags.GPS.GPSDateStamp: gps_date, ExifTags.GPS.GPSTimeStamp: gps_time})
+    return exif
+
+
+def test_capture_time_without_offset_is_read_on_the_cameras_clock_told_by_its_gps_fix() -> None:
+    # A phone on Los Angeles time (UTC-8) at a Denver site (UTC-7): 09:30 on the phone is 17:30 UTC, 10:30 in Denver.
+    exif = camera_exif_with_gps_clock("2024:12:02 09:30:00", "2024:12:02", (17.0, 29.0, 41.0))
+
+    facts = process_image(jpeg_with(exif)).exif
+
+    assert facts.captured_utc_offset == timedelta(hours=-8)
+    assert facts.captured_at_utc(ZoneInfo("America/Denver")) == datetime(2024, 12, 2, 17, 30, tzinfo=timezone.utc)
+
+
+def test_capture_time_a_gps_fix_minutes_older_than_the_photo_tells_no_offset() -> None:
+    exif = camera_exif_with_gps_clock("2024:12:02 09:30:00", "2024:12:02", (17.0, 10.0, 0.0))  # a fix 20 min old
+
+    facts = process_image(jpeg_with(exif)).exif
+
+    assert facts.captured_utc_offset is None
+
+
 def test_capture_time_without_offset_that_the_site_zone_puts_after_its_fact_is_read_in_the_phones_offset() -> None:
     exif = Image.Exif()
     exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.DateTimeOriginal] = "2024:05:01 10:00:00"  # Beijing time

@@ -143,7 +143,7 @@ COLUMNS = {
         "captured_offset_known", "gps_latitude", "gps_longitude", "gps_distance_m", "camera_make", "camera_model",
         "software", "ink_coverage", "created_at",
     ),
-    "photo_match": ("pair_key", "photo", "visit", "other_photo", "other_visit", "distance", "identical"),
+    "photo_match": ("pair_key", "photo", "visit", "other_photo", "other_visit", "distance", "identical", "other_first"),
     "follow_up": (
         "id", "visit", "event", "customer_name", "customer_phone", "address", "question", "asked_at", "due_at",
         "resolved_at", "resolution",
@@ -434,8 +434,13 @@ class Seeder:
         )
         if reused is not None:
             other_photo, other_visit = reused[0], reused[1]
-            data.photo_match.append((f"{photo_id}:{other_photo}", photo_id, plan.visit_id, other_photo, other_visit, 0, True))
-            data.photo_match.append((f"{other_photo}:{photo_id}", other_photo, other_visit, photo_id, plan.visit_id, 0, True))
+            # The other visit's photo came first: this visit is the one that reused it.
+            data.photo_match.append(
+                (f"{photo_id}:{other_photo}", photo_id, plan.visit_id, other_photo, other_visit, 0, True, True)
+            )
+            data.photo_match.append(
+                (f"{other_photo}:{photo_id}", other_photo, other_visit, photo_id, plan.visit_id, 0, True, False)
+            )
         elif not signature and rng.random() < 0.01:
             self.photos_for_reuse.append((photo_id, plan.visit_id, plan.technician[0], sha, phash))
 

@@ -251,6 +251,8 @@ class PhotoMatch(Table, tablename="photo_match"):
     distance = Integer()
     fine_distance = Integer(null=True, default=None)  # of the fine hashes, when both photos have one
     identical = Boolean()
+    # Whether the other photo reached the service first (the later one is the reuse); None in rows made before it.
+    other_first = Boolean(null=True, default=None)
 
 
 class FollowUp(Table, tablename="follow_up"):

@@ -247,6 +247,9 @@ class OtherVisitPhoto:
     matched_photo_id: str | None = None
     recorded_distance: int | None = None
     recorded_fine_distance: int | None = None
+    # Whether it reached the service before this visit's photo it matched (server clock): the later one is the reuse.
+    # None when unknown, which counts as first.
+    received_first: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from fieldsvc.audit.wording import local_time
 Severity = Literal["violation", "warning", "info"]
 VIOLATION: Severity = "violation"
 WARNING: Severity = "warning"
+INFO: Severity = "info"
 
 VerdictStatus = Literal["pending", "passed", "flagged"]
 # Where the trusted arrival time came from (V-PUNCT, E-CLOCK), best first.

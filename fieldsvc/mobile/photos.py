@@ -228,9 +228,7 @@ async def record_signature_reuse(
             difference = print_difference(image.ink_print, other["ink_print"])
             if difference > COPY_MAX_DIFFERENCE:
                 continue
-        distances = (round(difference * 100), None)
-        matches.append(_match(photo_id, visit["id"], other["id"], other["visit"], distances, identical))
-        matches.append(_match(other["id"], other["visit"], photo_id, visit["id"], distances, identical))
+        matches.extend(_both_ways(photo_id, visit["id"], other["id"], other["visit"], (round(difference * 100), None), identical))
     await repository.insert_matches(matches)
 
 
@@ -267,14 +265,24 @@ async def record_reuse(
             fine = None if other["fine_hash"] is None else min(
                 perceptual_distance(own, other["fine_hash"]) for own in image.fine_hashes
             )
-            matches.append(_match(photo_id, visit_id, other["id"], other["visit"], (distance, fine), identical))
-            matches.append(_match(other["id"], other["visit"], photo_id, visit_id, (distance, fine), identical))
+            matches.extend(_both_ways(photo_id, visit_id, other["id"], other["visit"], (distance, fine), identical))
     await repository.insert_matches(matches)
+
+
+def _both_ways(
+    photo_id: UUID, visit_id: UUID, earlier_id: UUID, earlier_visit: UUID, distances: tuple[int, int | None],
+    identical: bool,
+) -> tuple[PhotoMatch, PhotoMatch]:
+    """A new photo's match with an earlier one, recorded from each side, each row saying which of the two came first."""
+    return (
+        _match(photo_id, visit_id, earlier_id, earlier_visit, distances, identical, other_first=True),
+        _match(earlier_id, earlier_visit, photo_id, visit_id, distances, identical, other_first=False),
+    )
 
 
 def _match(
     photo_id: UUID, visit_id: UUID, other_id: UUID, other_visit: UUID, distances: tuple[int, int | None],
-    identical: bool,
+    identical: bool, *, other_first: bool,
 ) -> PhotoMatch:
     return PhotoMatch(
         pair_key=f"{photo_id}:{other_id}",
@@ -285,6 +293,7 @@ def _match(
         distance=distances[0],
         fine_distance=distances[1],
         identical=identical,
+        other_first=other_first,
     )
 
 

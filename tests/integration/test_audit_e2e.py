@@ -28,6 +28,7 @@ from tests.integration.mobile_builders import (  # noqa: F401 - phone, other_pho
     signature_png,
     visit_id,
 )
+from tests.pictures import handwritten_name
 
 TWO_KM_NORTH = {"latitude": AT_SITE["latitude"] + 0.018}
 
@@ -406,15 +407,18 @@ async def test_e_time_photo_taken_yesterday_is_flagged(client, phone, visit_id, 
     assert (status, "E-TIME" in violations) == ("flagged", True)
 
 
-async def test_e_reuse_photo_from_another_visit_is_flagged_on_both(
+async def test_e_reuse_photo_from_another_visit_flags_the_visit_that_used_it_again_not_the_original(
     client, phone, other_phone, visit_id, other_visit_id, as_auditor
 ):
     reused = jpeg(77)
     await play(other_phone, other_visit_id, Visit(clean_photo=reused), seed=40)
-    await play(phone, visit_id, Visit(clean_photo=reused), seed=50)
-    for visit in (visit_id, other_visit_id):
-        status, violations = await verdict(client, as_auditor, visit)
-        assert (status, "E-REUSE" in violations) == ("flagged", True), visit
+    await play(phone, visit_id, Visit(clean_photo=reused, signature=encoded(handwritten_name(2), "PNG")), seed=50)
+
+    assert await verdict(client, as_auditor, visit_id) == ("flagged", {"E-REUSE"})
+    assert await verdict(client, as_auditor, other_visit_id) == ("passed", set())
+    original = (await client.get(f"/v1/review/visits/{other_visit_id}", headers=as_auditor)).json()
+    told = [f for f in original["verdict"]["findings"] if f["ruleId"] == "E-REUSE"]
+    assert [(f["code"], f["severity"]) for f in told] == [("e.reuse.copied_later", "info")]
 
 
 @pytest.mark.parametrize("pad", [255, 150, 0], ids=["white", "grey", "black"])

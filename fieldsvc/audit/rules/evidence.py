@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from fieldsvc.audit.facts import PhotoFacts
-from fieldsvc.audit.findings import VIOLATION, WARNING, Finding
+from fieldsvc.audit.findings import INFO, VIOLATION, WARNING, Finding
 from fieldsvc.audit.geometry import distance_m
 from fieldsvc.audit.likeness import distinctive, hamming, hash_bits
 from fieldsvc.audit.timeline import AuditInput, arrival_checkin, latest_photo_time
@@ -140,6 +140,9 @@ def e_reuse(audit: AuditInput) -> list[Finding]:
     policy = audit.policy
     recorded: dict[tuple[str, str], int] = {}  # (this visit's photo, other photo): distance over every orientation
     recorded_fine: dict[tuple[str, str], int] = {}  # the same for the fine hashes, where both photos have one
+    copied_later = {  # (this visit's photo, other photo) where the other reached the service after this one
+        (other.matched_photo_id, other.photo_id) for other in others if other.received_first is False
+    }
     for other in others:
         if other.matched_photo_id is not None and other.recorded_distance is not None:
             pair = (other.matched_photo_id, other.photo_id)
@@ -176,9 +179,19 @@ def e_reuse(audit: AuditInput) -> list[Finding]:
                       f"({distance} of 64 hash bits differ, limit {limit}{fine_en})")
                 zh = (f"照片与另一次上门（{other.visit_id}）的照片几乎相同"
                       f"（64位感知哈希相差 {distance} 位，上限 {limit} 位{fine_zh}）")
+            refs = (f"photo:{photo.photo_id}", f"visit:{other.visit_id}/photo:{other.photo_id}")
+            if (photo.photo_id, other.photo_id) in copied_later:
+                # The photo was here first: the visit that used it again is the one flagged; this one is told.
+                findings.append(Finding(
+                    rule_id="E-REUSE", code="e.reuse.copied_later", severity=INFO,
+                    message_en=f"this photo was submitted again later, for visit {other.visit_id}, which is flagged "
+                               f"for it ({code})",
+                    message_zh=f"此照片之后又被用于另一次上门（{other.visit_id}），该次上门已被标记（{code}）",
+                    measured=float(distance), threshold=float(limit), unit="bits", refs=refs,
+                ))
+                continue
             findings.append(Finding(
                 rule_id="E-REUSE", code=code, severity=VIOLATION, message_en=en, message_zh=zh,
-                measured=float(distance), threshold=float(limit), unit="bits",
-                refs=(f"photo:{photo.photo_id}", f"visit:{other.visit_id}/photo:{other.photo_id}"),
+                measured=float(distance), threshold=float(limit), unit="bits", refs=refs,
             ))
     return findings

@@ -36,11 +36,12 @@ def v_sign(audit: AuditInput) -> list[Finding]:
             message_zh="客户签字的施工单摘要与系统生成的施工单不一致",
             measured=signature.summary_digest, threshold=signature.expected_digest, refs=refs,
         ))
-    # Ingest matched the signature with another visit's only when it is the same file or a copy of its strokes.
+    # Ingest matched the signature with another visit's only when it is the same file or a copy of its strokes; the
+    # visit that sent it later is the one that reused it.
     reused = sorted({
         (other.visit_id, other.photo_id) for other in audit.context.other_photos
         if signature.photo_id and other.matched_photo_id == signature.photo_id
-        and other.visit_id != audit.visit.visit_id
+        and other.visit_id != audit.visit.visit_id and other.received_first is not False
     })
     if reused:
         others = ", ".join(visit_id for visit_id, _ in reused)

@@ -158,6 +158,17 @@ def test_e_reuse_identical_photo_on_another_visit_is_violation() -> None:
     assert verdict.status == "flagged"
 
 
+def test_e_reuse_a_photo_used_again_later_at_another_visit_leaves_the_original_an_info_finding_only() -> None:
+    clean = clean_photo()
+    copy_sent_later = OtherVisitPhoto("visit-77", "p-77", clean.sha256, clean.perceptual_hash, clean.photo_id, 0,
+                                      received_first=False)
+
+    verdict = audit(honest_urban_install(), context(other_photos=(copy_sent_later,)))
+
+    told = finding(verdict, "e.reuse.copied_later")
+    assert (told.severity, told.refs[-1], verdict.status) == ("info", "visit:visit-77/photo:p-77", "passed")
+
+
 def test_e_reuse_near_duplicate_on_other_visit_is_violation() -> None:
     clean = clean_photo()
     recompressed = OtherVisitPhoto("visit-78", "p-78", "0" * 64, flipped(clean.perceptual_hash, 6))

@@ -331,6 +331,14 @@ def test_v_sign_a_copy_of_another_visits_signature_matched_at_ingest_is_a_violat
     assert finding(audit(signed, context(other_photos=(copy_elsewhere,))), "v.sign.reused").measured == 1.0
 
 
+def test_v_sign_a_signature_copied_later_to_another_visit_is_that_visits_reuse_not_this_ones() -> None:
+    visit = honest_urban_install()
+    signed = replace(visit, signature=replace(visit.signature, photo_id="sig-1", sha256="5" * 64))
+    copied_later = OtherVisitPhoto("visit-90", "their-sig", "5" * 64, "0" * 16, "sig-1", 0, received_first=False)
+
+    assert "v.sign.reused" not in codes(audit(signed, context(other_photos=(copied_later,))))
+
+
 def test_v_sign_another_visits_photo_matched_with_this_visits_photo_is_not_signature_reuse() -> None:
     visit = honest_urban_install()
     signed = replace(visit, signature=replace(visit.signature, photo_id="sig-1", sha256="5" * 64))

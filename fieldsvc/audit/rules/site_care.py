@@ -10,7 +10,10 @@ from fieldsvc.audit.wording import minutes
 
 
 def v_shoes(audit: AuditInput) -> list[Finding]:
-    """Urban: a photo within the window after arrival and before work starts. Rural: presence only (V-CLOSE)."""
+    """Urban: a photo within the window after arrival and before work starts. Rural: presence only (V-CLOSE).
+
+    Decision: a technician who arrives early waits for the agreed time to go in (V-PUNCT asks no more), so the window
+    runs from the later of the arrival and the agreed time; the photo must still come before the work starts."""
     if audit.policy.shoe_cover_rule != "photo_within_window":
         return []
     photos = [photo for photo in audit.visit.photos if photo.purpose == "shoe_covers"]
@@ -18,7 +21,8 @@ def v_shoes(audit: AuditInput) -> list[Finding]:
         return []  # absence is reported as V-SHOES missing once the visit is finished
     arrival, work_started = audit.timeline.arrival, audit.timeline.work_started_at
     window = audit.policy.durations.shoe_cover_window
-    window_end = arrival.at + window if arrival is not None else None
+    going_in = max(arrival.at, audit.visit.agreed_time) if arrival is not None else None
+    window_end = going_in + window if going_in is not None else None
     for photo in photos:
         taken = photo_time(photo)
         if (window_end is None or taken <= window_end) and (work_started is None or taken <= work_started):
@@ -26,13 +30,15 @@ def v_shoes(audit: AuditInput) -> list[Finding]:
     first = min(photos, key=lambda photo: (photo_time(photo), photo.photo_id))
     taken = photo_time(first)
     refs = refs_to("photo", (photo.photo_id for photo in photos))
-    if arrival is not None and window_end is not None and taken > window_end:
+    if going_in is not None and window_end is not None and taken > window_end:
+        since = "arrival" if going_in == arrival.at else "the agreed time (arrived early)"
+        since_zh = "到达" if going_in == arrival.at else "约定时间（提前到达）"
         return [Finding(
             rule_id="V-SHOES", code="v.shoes.late", severity=VIOLATION,
-            message_en=f"first shoe-cover photo taken {minutes(taken - arrival.at)} min after arrival "
+            message_en=f"first shoe-cover photo taken {minutes(taken - going_in)} min after {since} "
                        f"(limit {minutes(window)} min)",
-            message_zh=f"第一张鞋套照片在到达后 {minutes(taken - arrival.at)} 分钟拍摄（上限 {minutes(window)} 分钟）",
-            measured=minutes(taken - arrival.at), threshold=minutes(window), unit="min", refs=refs,
+            message_zh=f"第一张鞋套照片在{since_zh}后 {minutes(taken - going_in)} 分钟拍摄（上限 {minutes(window)} 分钟）",
+            measured=minutes(taken - going_in), threshold=minutes(window), unit="min", refs=refs,
         )]
     assert work_started is not None  # the first photo is in the window, so it failed only on the work start
     return [Finding(

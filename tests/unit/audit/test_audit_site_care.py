@@ -14,7 +14,8 @@ from tests.unit.audit.builders import (
     replace_photos,
 )
 
-ARRIVAL = at(9, 57)  # the honest urban install's arrival
+ARRIVAL = at(9, 57)  # the honest urban install's arrival, 3 min before the agreed 10:00
+GOING_IN = at(10, 0)  # the window runs from the later of the arrival and the agreed time
 
 
 def urban_with_shoe_photo_at(when):  # noqa: ANN001, ANN201
@@ -25,17 +26,33 @@ def urban_with_shoe_photo_at(when):  # noqa: ANN001, ANN201
 
 
 def test_v_shoes_urban_photo_exactly_at_the_end_of_the_window_passes() -> None:
-    verdict = audit(urban_with_shoe_photo_at(ARRIVAL + timedelta(minutes=15)))
+    verdict = audit(urban_with_shoe_photo_at(GOING_IN + timedelta(minutes=15)))
 
     assert verdict.findings == ()
 
 
 def test_v_shoes_urban_photo_one_second_outside_the_window_is_violation() -> None:
-    verdict = audit(urban_with_shoe_photo_at(ARRIVAL + timedelta(minutes=15, seconds=1)))
+    verdict = audit(urban_with_shoe_photo_at(GOING_IN + timedelta(minutes=15, seconds=1)))
 
     late = finding(verdict, "v.shoes.late")
     assert (late.rule_id, late.severity, late.threshold, late.unit) == ("V-SHOES", "violation", 15.0, "min")
     assert late.measured == 15.02
+
+
+def test_v_shoes_arriving_25_min_early_and_going_in_at_the_agreed_time_the_window_runs_from_the_agreed_time() -> None:
+    visit = urban_with_shoe_photo_at(at(9, 58))  # went in just before 10:00, having arrived at 9:35
+    early = replace(visit, checkins=(replace(visit.checkins[0], device_time=at(9, 35), received_at=at(9, 35),
+                                             corrected_time=at(9, 35)), *visit.checkins[1:]))
+
+    assert "V-SHOES" not in {f.rule_id for f in audit(early).findings}
+
+
+def test_v_shoes_arriving_late_the_window_runs_from_the_arrival() -> None:
+    visit = urban_with_shoe_photo_at(at(10, 21))
+    late = replace(visit, checkins=(replace(visit.checkins[0], device_time=at(10, 5), received_at=at(10, 5),
+                                            corrected_time=at(10, 5)), *visit.checkins[1:]))
+
+    assert finding(audit(late), "v.shoes.late").measured == 16.0
 
 
 def test_v_shoes_urban_photo_after_work_started_is_violation() -> None:
@@ -229,7 +246,7 @@ def test_v_clean_a_new_clean_up_photo_beside_a_re_sent_one_passes() -> None:
 
 
 def test_v_shoes_a_late_photo_whose_fact_was_backdated_is_still_late() -> None:
-    backdated = replace(photo("shoe_covers", ARRIVAL + timedelta(minutes=17)), recorded_at=ARRIVAL)
+    backdated = replace(photo("shoe_covers", GOING_IN + timedelta(minutes=17)), recorded_at=ARRIVAL)
     visit = urban_with_shoe_photo_at(ARRIVAL)  # then the photo replaced by the backdated one
     visit = replace_photos(visit, "shoe_covers", backdated)
 

@@ -176,7 +176,12 @@ def build_timeline(visit: VisitFacts, policy: Policy) -> Timeline:
         (_fix(checkin, visit, policy) for checkin in visit.checkins),
         key=lambda fix: (fix.at, fix.checkin.event_id, fix.checkin.kind),
     ))
-    arrivals = [fix for fix in fixes if fix.checkin.kind == "arrival"]
+    checkouts = [fix.at for fix in fixes if fix.checkin.kind == "checkout"]
+    # An arrival after the technician first left is no arrival at the visit: a check-in sent again to correct the
+    # visit (an auditor returned it) proves presence but does not move the time the technician came.
+    arrivals = [
+        fix for fix in fixes if fix.checkin.kind == "arrival" and (not checkouts or fix.at < min(checkouts))
+    ] or [fix for fix in fixes if fix.checkin.kind == "arrival"]
     # The first arrival that proves presence counts: checking in on time from afar (or from a mock location)
     # and walking in later must not make a late technician punctual.
     arrival_fix = next(
@@ -187,7 +192,6 @@ def build_timeline(visit: VisitFacts, policy: Policy) -> Timeline:
         _trusted_arrival(arrival_fix, policy, visit.site.time_zone) if arrival_fix is not None
         else _first_photo_arrival(visit)
     )
-    checkouts = [fix.at for fix in fixes if fix.checkin.kind == "checkout"]
     work_starts = [step.confirmed_at for step in visit.steps if step.step == "V-MAT"]
     work_starts += [photo_time(photo) for photo in visit.photos if photo.purpose == "tool_mat"]
     return Timeline(

@@ -258,3 +258,14 @@ def test_v_punct_an_arrival_within_the_clock_skew_limit_of_the_booking_is_not_be
     visit = replace(honest_urban_install(), booked_at=at(9, 59))  # booked while the technician was at the door
 
     assert "v.punct.before_booking" not in codes(audit(visit))
+
+
+def test_v_punct_a_check_in_sent_again_after_the_check_out_to_correct_the_visit_does_not_move_the_arrival() -> None:
+    visit = honest_urban_install()  # arrived 9:57 from 3 km away, checked out 11:12
+    afar = replace(visit, checkins=(checkin("arrival", at(9, 57), north_m=3000.0), *visit.checkins[1:]))
+    corrected = replace(afar, checkins=(*afar.checkins, checkin("arrival", at(15, 30), event_id="again")))
+
+    verdict = audit(corrected)
+
+    assert {"v.punct.late", "v.sign.before_arrival"}.isdisjoint(codes(verdict))
+    assert "v.geofence.outside" in codes(verdict)

@@ -14,6 +14,14 @@ VIOLATION: Severity = "violation"
 WARNING: Severity = "warning"
 INFO: Severity = "info"
 
+# The ids of STANDARD.md, sections 1 to 4; a finding names one of them.
+STANDARD_RULE_IDS = (
+    "B-ORDER", "B-APPT", "B-CONTACT", "B-FIRST", "B-INSTALL-24", "B-QUIET", "B-REPAIR", "B-ASSIGN", "B-RESCHED",
+    "B-CANCEL", "V-CHECKIN", "V-PUNCT", "V-GEOFENCE", "V-ID", "V-SHOES", "V-MAT", "V-CONSENT", "V-LEAVE", "V-TERMINAL",
+    "V-TEST", "V-CLEAN", "V-ASK", "V-SIGN", "V-CARD", "V-CHECKOUT", "V-CLOSE", "E-IMAGE", "E-TIME", "E-PLACE", "E-EDIT",
+    "E-REUSE", "E-CLOCK", "E-MOCK", "A-VERDICT", "A-REAUDIT", "A-QUEUE", "A-DECIDE", "A-TRAIL",
+)
+
 VerdictStatus = Literal["pending", "passed", "flagged"]
 # Where the trusted arrival time came from (V-PUNCT, E-CLOCK), best first.
 TimeSource = Literal["device_corrected", "server_receipt", "device_clock", "first_photo"]

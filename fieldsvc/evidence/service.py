@@ -18,7 +18,8 @@ from fieldsvc.mobile.photos import PhotoNotFound, storage_errors
 from fieldsvc.storage import InvalidBlobToken, open_blob_token, sign_blob_token
 
 OriginalForbidden = api_error(
-    403, "photo.original_forbidden", "Only auditors see original files (with their EXIF); ask for display or thumbnail."
+    403, "photo.original_forbidden",
+    "Only auditors and admins see original files (with their EXIF); ask for display or thumbnail."
 )
 BlobUrlExpired = api_error(403, "blob_url.expired", "This link has expired; ask for a new one.")
 BlobUrlInvalid = api_error(403, "blob_url.invalid", "This link is not valid.")

@@ -10,10 +10,11 @@ from zoneinfo import ZoneInfo
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
+from fieldsvc.audit.findings import STANDARD_RULE_IDS
 from fieldsvc.auth.caller import CallerDep, allow
 from fieldsvc.context import Ctx
 from fieldsvc.dispatch.schemas import Kind, Tier
-from fieldsvc.errors import documented
+from fieldsvc.errors import ValidationFailed, documented
 from fieldsvc.dispatch.service import VisitNotFound
 from fieldsvc.evidence.controller import BLOB_ROUTE
 from fieldsvc.mobile.photos import StorageDown
@@ -30,7 +31,10 @@ from fieldsvc.review.service import (
 )
 
 Severity = Annotated[str | None, QueryParameter(pattern="^(violation|warning|info)$", required=False)]
-RuleId = Annotated[str | None, QueryParameter(name="rule", pattern="^[A-Z]-[A-Z0-9-]{2,16}$", required=False)]
+RuleId = Annotated[
+    str | None,
+    QueryParameter(name="rule", pattern="^[A-Z]-[A-Z0-9-]{2,16}$", required=False, description="A STANDARD rule id"),
+]
 
 
 class ReviewController(Controller):
@@ -42,7 +46,7 @@ class ReviewController(Controller):
     async def queue(
         self,
         ctx: Ctx,
-        rule_id: RuleId = None,
+        rule: RuleId = None,
         severity: Severity = None,
         technician_id: Annotated[UUID | None, QueryParameter(name="technicianId", required=False)] = None,
         team: Annotated[str | None, QueryParameter(min_length=1, max_length=64, required=False)] = None,
@@ -55,8 +59,16 @@ class ReviewController(Controller):
     ) -> list[QueueEntry]:
         """A-QUEUE: flagged visits awaiting a decision, oldest first; dates are site-default-zone days, inclusive."""
         zone = ZoneInfo(ctx.settings.default_time_zone)
+        if rule is not None and rule not in STANDARD_RULE_IDS:
+            raise ValidationFailed(details=[
+                {"field": "rule", "message": f"{rule!r} is not a rule id of the standard", "source": "query"}
+            ])
+        if date_from is not None and date_to is not None and date_from > date_to:
+            raise ValidationFailed(details=[
+                {"field": "dateFrom", "message": f"{date_from} is after dateTo {date_to}", "source": "query"}
+            ])
         filters = {
-            "rule_id": rule_id,
+            "rule_id": rule,
             "severity": severity,
             "technician_id": technician_id,
             "team": team,

@@ -88,3 +88,14 @@ async def test_a_bad_date_is_reported_under_the_query_parameters_name(client, pe
     response = await client.get(path.format(technician_id=technician_id), headers=await login(client, getattr(people, role)))
 
     assert [(d["field"], d["source"]) for d in response.json()["details"]] == [("date", "query")]
+
+
+@pytest.mark.parametrize(("query", "field"), [
+    ("rule=e.reuse.identical", "rule"),
+    ("rule=X-NOPE", "rule"),
+    ("dateFrom=2030-03-05&dateTo=2030-03-04", "dateFrom"),
+], ids=["a_code_not_a_rule_id", "an_unknown_rule_id", "from_after_to"])
+async def test_a_queue_filter_that_can_match_nothing_is_400_naming_its_parameter(client, as_auditor, query, field):
+    response = await client.get(f"/v1/review/queue?{query}", headers=as_auditor)
+
+    assert (response.status_code, [d["field"] for d in response.json()["details"]]) == (400, [field])

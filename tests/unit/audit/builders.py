@@ -16,6 +16,7 @@ from fieldsvc.audit.facts import (
     NoteFacts, OrderFacts, OtherVisitPhoto, PhotoFacts, RescheduleFacts, ServiceTestFacts, SignatureFacts, SiteFacts,
     StepFacts, VisitFacts,
 )
+from fieldsvc.audit.findings import STANDARD_RULE_IDS
 from fieldsvc.audit.policy import Policy
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -203,6 +204,7 @@ def audit(visit: VisitFacts, audit_context: AuditContext | None = None, policy: 
     """The verdict, each of its findings checked for what A-VERDICT asks: the measured value and the threshold."""
     verdict = audit_visit(visit, policy or policy_for(visit), audit_context or context())
     assert unexplained(verdict) == [], "findings without a measured value or a threshold"
+    assert {f.rule_id for f in verdict.findings} <= set(STANDARD_RULE_IDS), "a finding names no rule of the standard"
     return verdict
 
 

@@ -19,13 +19,15 @@ TIMELINE_COLUMNS = (
 
 
 async def visit_evidence(ctx: AppContext, visit_id: UUID, link_for_token: Callable[[str], str]) -> VisitEvidence:
-    visit = await DispatchService(ctx).visit(visit_id)  # 404 visit.not_found when there is none
+    dispatch = DispatchService(ctx)
+    visit = await dispatch.visit(visit_id)  # 404 visit.not_found when there is none
     events = await repository.visit_events(visit_id)
     links = EvidenceService(ctx)
     photos = [await _photo(links, row, link_for_token) for row in await repository.visit_photos(visit_id)]
     cards = [e["result"].get("card") for e in events if e["kind"] == "service_card"]
     return VisitEvidence(
         visit=visit,
+        work_order=await dispatch.work_order(visit.work_order_id),
         verdict=_verdict(await repository.latest_result(visit_id)),
         timeline=[TimelineEntry(**{column: event[column] for column in TIMELINE_COLUMNS}) for event in events],
         photos=[p for p in photos if p.purpose != "signature"],

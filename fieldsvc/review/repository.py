@@ -89,7 +89,12 @@ async def set_review_state(visit_id: UUID, review_state: str, status: str | None
 
 
 async def decisions_of(visit_id: UUID) -> list[dict[str, Any]]:
-    return await ReviewDecision.select().where(ReviewDecision.visit == visit_id).order_by(ReviewDecision.decided_at).output(load_json=True)
+    return await (
+        ReviewDecision.select(ReviewDecision.all_columns(), ReviewDecision.auditor.username.as_alias("auditor_username"))
+        .where(ReviewDecision.visit == visit_id)
+        .order_by(ReviewDecision.decided_at)
+        .output(load_json=True)
+    )
 
 
 async def latest_result(visit_id: UUID) -> dict[str, Any] | None:

@@ -7,7 +7,7 @@ from uuid import UUID
 
 import msgspec
 
-from fieldsvc.dispatch.schemas import VisitView
+from fieldsvc.dispatch.schemas import VisitView, WorkOrderView
 from fieldsvc.evidence.schemas import EvidenceUrl
 from fieldsvc.wire import Incoming, Instant, Wire
 
@@ -49,6 +49,7 @@ class DecisionView(Wire):
     id: UUID
     visit_id: UUID
     auditor_id: UUID
+    auditor_username: str
     decision: str
     reason: str
     requested: list[str]
@@ -108,6 +109,7 @@ class VisitEvidence(Wire):
     """Everything an auditor needs to judge a visit; auditors read facts, they never change them."""
 
     visit: VisitView
+    work_order: WorkOrderView  # the customer, the site (address, position, zone), the order's deadlines and visits
     verdict: VerdictView
     timeline: list[TimelineEntry]
     photos: list[PhotoEvidence]

@@ -33,6 +33,7 @@ def decision_view(row: dict[str, Any]) -> DecisionView:
         id=row["id"],
         visit_id=row["visit"],
         auditor_id=row["auditor"],
+        auditor_username=row["auditor_username"],
         decision=row["decision"],
         reason=row["reason"],
         requested=list(row["requested"] or []),
@@ -98,6 +99,7 @@ class ReviewService:
                 f"review.{data.decision}", visit_id, caller, {"reason": data.reason, "requested": list(data.requested)}
             )
         return decision_view(
-            {"id": row.id, "visit": visit_id, "auditor": caller.user_id, "decision": data.decision,
+            {"id": row.id, "visit": visit_id, "auditor": caller.user_id, "auditor_username": caller.username,
+             "decision": data.decision,
              "reason": data.reason, "requested": list(data.requested), "decided_at": now}
         )

@@ -40,5 +40,7 @@ class MyVisit(Wire):
     policy: PolicyRef
     required_items: list[str]  # rule ids the visit's policy needs before it can be completed (V-CLOSE)
     verdict: str
+    # A-DECIDE: none (nothing to review), open (awaiting an auditor), confirmed, dismissed, or returned
+    review_state: str
     returned_for: list[str]  # A-DECIDE: what an auditor asked to add or correct, while the visit is returned
     return_reason: str | None

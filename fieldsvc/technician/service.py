@@ -60,6 +60,7 @@ class TechnicianService:
             policy=PolicyRef(id=policy.policy_id, version=policy.version),
             required_items=list(policy.required_items),
             verdict=row["verdict"],
+            review_state=row["review_state"],
             returned_for=list(returned["requested"]) if returned else [],
             return_reason=returned["reason"] if returned else None,
         )

@@ -500,8 +500,22 @@ async def test_a_decide_dismiss_needs_a_reason_and_removes_the_visit_from_the_qu
     dismissed = await client.post(url, json={"decision": "dismiss", "reason": "Lift broken, verified"}, headers=as_auditor)
     assert dismissed.status_code == 201
     assert (await client.get("/v1/review/queue", headers=as_auditor)).json() == []
+    mine = (await client.get(f"/v1/mobile/visits/{visit_id}", headers=phone.auth)).json()
+    assert (mine["verdict"], mine["reviewState"]) == ("flagged", "dismissed")  # the technician learns it was dismissed
     again = await client.post(url, json={"decision": "confirm"}, headers=as_auditor)
     assert again.json()["code"] == "review.not_pending"
+
+
+async def test_a_evidence_view_names_the_customer_the_site_and_who_decided(client, phone, visit_id, as_auditor):
+    await play(phone, visit_id, Visit(arrive_after_agreed=timedelta(minutes=15)))
+    url = f"/v1/review/visits/{visit_id}"
+    await client.post(f"{url}/decisions", json={"decision": "confirm"}, headers=as_auditor)
+
+    evidence = (await client.get(url, headers=as_auditor)).json()
+
+    order = evidence["workOrder"]
+    assert (order["customer"]["name"], order["site"]["address"]) == ("Li Wei", SHANGHAI_SITE["address"])
+    assert [(d["decision"], d["auditorUsername"]) for d in evidence["decisions"]] == [("confirm", "audit1")]
 
 
 async def test_a_decide_return_reopens_the_visit_and_new_evidence_is_re_audited(

@@ -48,6 +48,11 @@ _PAD_LINE_MIN_THICKNESS = 4  # pixels: a printed line may be this thick, or as t
 # does not make a scribble count more.
 _STANDARD_PEN_SHARE = 0.01
 _LINE_SPREAD_FLOOR = 1.5  # pixels: a hairline drawn straight, jagged by its pixels, still spreads less
+# A straight stroke spreads across its direction by 0.29 of its width (0.35 measured, with its anti-aliased edges),
+# plus a shaking hand's 2% of its spread along it. The flattest name in the tests (written in a band a tenth of the
+# pad high) spreads 15% more than this allows; a name written as a name spreads several times more.
+_LINE_WIDTH_SPREAD = 0.4
+_LINE_SHAKE_SHARE = 0.02
 
 # E-REUSE: a copy with a border or frame added (a picture in a picture) is hashed without it. A margin is trimmed only
 # when it is one flat colour to within this many grey levels, as drawn by a program: a camera's wall or sky is not that
@@ -213,7 +218,10 @@ def process_image(
     miniature = pictured.convert("L").resize((_REUSE_MINIATURE_EDGE, _REUSE_MINIATURE_EDGE), Image.Resampling.BOX)
     other_ways = [miniature.transpose(turn) for turn in _OTHER_ORIENTATIONS]
     detailed = _detail(miniature) >= _MIN_DETAIL
-    coverage = _ink_coverage(_signature_ink(display, strokes_alpha)) if signature else None
+    strokes = _signature_ink(display, strokes_alpha, one_sided=True) if signature else None
+    coverage = None
+    if strokes is not None:
+        coverage = 0.0 if _along_one_line(strokes) else _ink_coverage(_signature_ink(display, strokes_alpha))
     return ProcessedImage(
         format=image_format,
         content_type=_CONTENT_TYPES[image_format],
@@ -231,7 +239,7 @@ def process_image(
         thumbnail_jpeg=_jpeg_bytes(thumbnail),
         display_jpeg=_jpeg_bytes(display),
         ink_coverage=coverage,
-        ink_print=ink_print(_signature_ink(display, strokes_alpha, one_sided=True)) if coverage else None,
+        ink_print=ink_print(strokes) if strokes is not None and coverage else None,
     )
 
 
@@ -575,34 +583,38 @@ def _ink_coverage(ink: Image.Image) -> float:
     """V-SIGN: the share of the pad the strokes would cover drawn with the standard pen (their length times its
     width)."""
     width, height = ink.size
+    pen_width = min(width, height) * _STANDARD_PEN_SHARE
+    return min(1.0, _stroke_length(ink) * pen_width / (width * height))
+
+
+def _stroke_length(ink: Image.Image) -> float:
     # Growing the strokes by one pixel adds a rim on both sides of each, whatever the pen: half the rim is their length.
     rim = ImageChops.subtract(ink.filter(ImageFilter.MaxFilter(3)), ink)
-    stroke_length = rim.histogram()[255] / 2
-    pen_width = min(width, height) * _STANDARD_PEN_SHARE
-    # A straight stroke t wide spreads t / sqrt(12) across its direction. A written name spreads more than the
-    # standard pen, and more than half its strokes' width (their area over their length, which overstates a thick
-    # pen's loops that fill in): the smaller of the two, or a pixel and a half, is the widest a line may spread.
-    if stroke_length:
-        widest = max(_LINE_SPREAD_FLOOR, min(pen_width, ink.histogram()[255] / stroke_length / 2))
-        if _along_one_line(ink, widest):
-            return 0.0
-    return min(1.0, stroke_length * pen_width / (width * height))
+    return rim.histogram()[255] / 2
 
 
-def _along_one_line(ink: Image.Image, widest: float) -> bool:
-    """V-SIGN: ink that lies along one straight line (a stroke struck across the pad, at any angle) is no signature:
-    across its own main direction its standard deviation is no more than `widest` pixels. From the ink's second
-    moments: the spread of x, of y and of x + y (the ink sheared by 45 degrees) give the covariance."""
-    width, height = ink.size
-    sheared = ink.transform((width + height, height), Image.Transform.AFFINE, (1, -1, 0, 0, 1, 0))
-    weights = ink.convert("F")
+def _along_one_line(strokes: Image.Image) -> bool:
+    """V-SIGN: ink that lies along one straight line (a stroke struck across the pad, at any angle, thin or thick,
+    steady or shaky) is no signature. A straight stroke t wide spreads t / sqrt(12) across its direction; a hand that
+    shakes adds a little, in proportion to the stroke's own length. A written name, however flat, spreads more. From
+    the ink's second moments: the spread of x, of y and of x + y (the ink sheared by 45 degrees) give the covariance.
+    `strokes`: the ink on its own side of the pad only, which a thick pen leaves without a halo."""
+    length = _stroke_length(strokes)
+    if not length:
+        return False
+    thickness = strokes.histogram()[255] / length
+    width, height = strokes.size
+    sheared = strokes.transform((width + height, height), Image.Transform.AFFINE, (1, -1, 0, 0, 1, 0))
+    weights = strokes.convert("F")
     spread_x = _spread(weights.resize((width, 1), Image.Resampling.BOX).get_flattened_data())
     spread_y = _spread(weights.resize((1, height), Image.Resampling.BOX).get_flattened_data())
     spread_sum = _spread(sheared.convert("F").resize((width + height, 1), Image.Resampling.BOX).get_flattened_data())
     covariance = (spread_sum - spread_x - spread_y) / 2
     half_sum, half_difference = (spread_x + spread_y) / 2, (spread_x - spread_y) / 2
-    narrowest = half_sum - math.sqrt(half_difference**2 + covariance**2)
-    return math.sqrt(max(narrowest, 0.0)) <= widest
+    across = math.sqrt(max(half_sum - math.sqrt(half_difference**2 + covariance**2), 0.0))
+    along = math.sqrt(half_sum + math.sqrt(half_difference**2 + covariance**2))
+    widest = max(_LINE_SPREAD_FLOOR, _LINE_WIDTH_SPREAD * thickness + _LINE_SHAKE_SHARE * along)
+    return across <= widest
 
 
 def _spread(weights: Iterable[float]) -> float:
@@ -638,7 +650,7 @@ _INK_LEVELS = [255 if level >= _INK_CONTRAST else 0 for level in range(256)]
 def _standing_out(gray: Image.Image, *, one_sided: bool = False) -> Image.Image:
     """Pixels (255) that differ from the pad's own level around them by the ink contrast; the rest 0.
 
-    one_sided: only on the side most of them are (dark ink on a light pad, or light on dark). Dense strokes darken the
+    one_sided: only on the ink's side of the pad (dark ink on a light pad, light on a dark one). Dense strokes darken the
     pad's level around them, so the pad between them stands out the other way too, the more so the larger the image:
     which fills a thick pen's loops in as ink (V-SIGN's coverage counts on it), but moves a copy's strokes."""
     width, height = gray.size
@@ -646,9 +658,8 @@ def _standing_out(gray: Image.Image, *, one_sided: bool = False) -> Image.Image:
     pad = around.resize((width, height), Image.Resampling.BILINEAR)
     if not one_sided:
         return ImageChops.difference(gray, pad).point(_INK_LEVELS)
-    darker = ImageChops.subtract(pad, gray).point(_INK_LEVELS)
-    lighter = ImageChops.subtract(gray, pad).point(_INK_LEVELS)
-    return darker if darker.histogram()[255] >= lighter.histogram()[255] else lighter
+    light_pad = ImageStat.Stat(gray).median[0] >= 128  # most of a pad is pad
+    return (ImageChops.subtract(pad, gray) if light_pad else ImageChops.subtract(gray, pad)).point(_INK_LEVELS)
 
 
 def _megabytes(byte_count: int) -> str:

@@ -829,6 +829,24 @@ def test_one_straight_stroke_struck_across_the_pad_is_blank(end: tuple[int, int]
     assert ink_of(pad) == 0.0
 
 
+@pytest.mark.parametrize(("pen", "end"), [(8, (550, 60)), (14, (550, 60)), (14, (550, 100))],
+                         ids=["8px-diagonal", "14px-diagonal", "14px-level"])
+def test_one_straight_stroke_drawn_with_a_thick_finger_is_blank(pen: int, end: tuple[int, int]) -> None:
+    pad = Image.new("RGB", (600, 200), "white")
+    ImageDraw.Draw(pad).line([(50, 150 if end[1] < 100 else 100), end], fill="black", width=pen)
+
+    assert ink_of(pad) == 0.0
+
+
+@pytest.mark.parametrize("shake", [2, 3, 5])
+def test_one_straight_stroke_drawn_with_a_shaking_hand_is_blank(shake: int) -> None:
+    rng = random.Random(5)
+    pad = Image.new("RGB", (600, 200), "white")
+    ImageDraw.Draw(pad).line([(50 + 10 * step, 100 + rng.randint(-shake, shake)) for step in range(51)], fill="black", width=3)
+
+    assert ink_of(pad) == 0.0
+
+
 @pytest.mark.parametrize("pen", [10, 14])
 def test_a_looped_cursive_with_a_thick_finger_pen_is_not_a_straight_stroke(pen: int) -> None:
     pad = Image.new("RGB", (600, 200), "white")

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from fieldsvc.audit.facts import AskFacts
 from fieldsvc.audit.findings import VIOLATION, Finding
+from fieldsvc.audit.rules.steps import with_the_customer
 from fieldsvc.audit.timeline import AuditInput
 from fieldsvc.audit.wording import hours, local_time, span
 
@@ -31,6 +32,9 @@ def v_ask(audit: AuditInput) -> list[Finding]:
                 measured=f"without {', '.join(en for en, _ in missing)}", threshold="name, phone and address",
                 refs=refs,
             ))
+        findings += with_the_customer(
+            audit, ask.asked_at, "V-ASK", refs[0], ("the customer's question was recorded", "客户问题记录时间"),
+        )
         findings += _follow_up_findings(ask, allowed, now, audit.visit.site.time_zone, refs)
     return findings
 

@@ -60,7 +60,7 @@ def v_test(audit: AuditInput) -> list[Finding]:
         message_zh="客户未认可最后一次测试验收结果",
         measured="not accepted", threshold="accepted", refs=(f"test:{last.event_id}",),
     )]
-    return findings + _with_the_customer(
+    return findings + with_the_customer(
         audit, last.tested_at, "V-TEST", f"test:{last.event_id}",
         ("the service test the customer accepted was recorded", "测试验收记录时间"),
     )
@@ -71,12 +71,12 @@ def v_card(audit: AuditInput) -> list[Finding]:
     card = audit.visit.card
     if card is None:
         return []
-    return _with_the_customer(
+    return with_the_customer(
         audit, card.handed_at, "V-CARD", f"card:{card.event_id}", ("the service card was handed over", "服务卡交付时间"),
     )
 
 
-def _with_the_customer(audit: AuditInput, at: datetime, rule_id: str, ref: str, what: tuple[str, str]) -> list[Finding]:
+def with_the_customer(audit: AuditInput, at: datetime, rule_id: str, ref: str, what: tuple[str, str]) -> list[Finding]:
     """A fact that needs the customer (a test they accept, a card handed to them) happened while the technician was
     there: not before the arrival (beyond the clock-skew limit), nor after the check-out (beyond the photo slack,
     V-SIGN's allowance for the same). `what`: the fact, worded in English and Chinese before its time."""

@@ -278,3 +278,11 @@ def test_missing_for_closure_follows_the_policy_required_items() -> None:
 
 def test_v_close_every_item_a_policy_may_require_has_a_presence_check() -> None:
     assert set(ITEM_CHECKS) == set(CLOSURE_ITEMS)
+
+
+def test_v_ask_a_question_dated_two_days_before_the_arrival_is_no_question_asked_on_the_spot() -> None:
+    visit = honest_rural_repair()  # arrived on the 4th, after 14:00
+    ask = AskFacts("ask-1", at(12, 0, day=2), "IPTV?", "Wang Fang", "139", "Village 3", followed_up_at=at(16, 0))
+
+    early = finding(audit(replace(visit, asks=(ask,))), "v.ask.before_arrival")
+    assert (early.severity, early.threshold) == ("violation", 0.0)

@@ -25,7 +25,7 @@ async def technician_day(ctx: AppContext, technician_id: UUID, day: date | None,
     if technician is None:
         raise TechnicianNotFound()
     await VerdictService(ctx).settle()  # A-REAUDIT: the verdicts shown reflect every recorded fact
-    zone_name = zone_name or ctx.settings.default_time_zone
+    zone_name = await day_zone(ctx, technician_id, zone_name)
     start, end = local_day_bounds(day, zone_name, ctx.now())
     visits = await repository.technician_visits_between(technician_id, start, end)
     return DayBoard(
@@ -34,6 +34,14 @@ async def technician_day(ctx: AppContext, technician_id: UUID, day: date | None,
         time_zone=zone_name,
         visits=[board_entry(v) for v in visits],
     )
+
+
+async def day_zone(ctx: AppContext, technician_id: UUID, asked: str | None) -> str:
+    """The zone a technician's day is told in: the one asked for, else that of the site of their visit nearest to now
+    (a technician works where their sites are), else the configured default."""
+    if asked:
+        return asked
+    return await repository.nearest_visit_zone(technician_id, ctx.now()) or ctx.settings.default_time_zone
 
 
 def board_entry(visit: dict) -> BoardEntry:

@@ -173,8 +173,8 @@ class DispatchController(Controller):
     async def technician_day(
         self, technician_id: FromPath[UUID], ctx: Ctx, date: TodayByDefault = None, tz: FromQuery[str | None] = None
     ) -> DayBoard:
-        """A technician's visits on one local date (today if none is given; zone: `tz`, default the configured zone),
-        in time order."""
+        """A technician's visits on one local date, in time order (today if none is given; zone: `tz`, default that of
+        the site of the technician's visit nearest to now, else the configured zone)."""
         return await boards.technician_day(ctx, technician_id, date and within_calendar(date, "date"), tz)
 
     @get("/at-risk", guards=DISPATCHER, responses=documented())

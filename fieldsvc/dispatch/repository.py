@@ -156,6 +156,17 @@ async def technician_visits_between(technician_id: UUID, start: datetime, end: d
     )
 
 
+async def nearest_visit_zone(technician_id: UUID, at: datetime) -> str | None:
+    """The time zone of the site of the technician's visit agreed nearest to `at` (the next one, else the last)."""
+    zone = Visit.work_order.site.time_zone.as_alias("time_zone")
+    mine = Visit.technician == technician_id
+    upcoming = await Visit.select(zone).where(mine & (Visit.agreed_time >= at)).order_by(Visit.agreed_time).first()
+    if upcoming is not None:
+        return upcoming["time_zone"]
+    past = await Visit.select(zone).where(mine).order_by(Visit.agreed_time, ascending=False).first()
+    return None if past is None else past["time_zone"]
+
+
 async def get_technician(technician_id: UUID) -> Row | None:
     return await Technician.select().where(Technician.id == technician_id).first()
 

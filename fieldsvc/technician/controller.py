@@ -25,8 +25,8 @@ class MyVisitsController(Controller):
     async def my_day(
         self, ctx: Ctx, caller: CallerDep, date: TodayByDefault = None, tz: FromQuery[str | None] = None
     ) -> list[MyVisit]:
-        """My visits on one local date (today in the zone if none is given), with the customer's contact and what
-        the policy requires."""
+        """My visits on one local date, with the customer's contact and what the policy requires (today if none is
+        given; zone: `tz`, default that of the site of my visit nearest to now)."""
         return await TechnicianService(ctx, caller).day(date and within_calendar(date, "date"), tz)
 
     @get("/{visit_id:uuid}", responses=documented(MyVisitNotFound))

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fieldsvc.auth.caller import Caller
 from fieldsvc.context import AppContext
-from fieldsvc.dispatch.boards import local_day_bounds
+from fieldsvc.dispatch.boards import day_zone, local_day_bounds
 from fieldsvc.errors import api_error
 from fieldsvc.technician import repository
 from fieldsvc.technician.schemas import CustomerContact, MyVisit, PolicyRef, VisitSite
@@ -22,7 +22,7 @@ class TechnicianService:
         self.technician_id = caller.technician_id
 
     async def day(self, day: date | None, zone_name: str | None) -> list[MyVisit]:
-        zone_name = zone_name or self.ctx.settings.default_time_zone
+        zone_name = await day_zone(self.ctx, self.technician_id, zone_name)
         start, end = local_day_bounds(day, zone_name, self.ctx.now())
         return await self._views(await repository.my_visits_between(self.technician_id, start, end))
 

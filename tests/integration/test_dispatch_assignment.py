@@ -179,6 +179,21 @@ async def test_day_board_shows_each_visit_on_its_sites_clock_with_the_customers_
                      "verdict": "pending"}
 
 
+async def test_day_board_without_a_zone_tells_the_day_in_the_zone_of_the_technicians_sites(client, as_dispatcher, as_tech):
+    la_site = {"address": "1 Main St", "latitude": 34.05, "longitude": -118.24, "locality": "urban",
+               "timeZone": "America/Los_Angeles"}
+    ten_in_la = datetime(2030, 3, 4, 10, 0, tzinfo=ZoneInfo("America/Los_Angeles"))  # 3/5 02:00 in Shanghai
+    tech = await technician_id(client, as_dispatcher, "T1001")
+    visit = await booked_visit(client, as_dispatcher, ten_in_la, site=la_site)
+    await assign(client, as_dispatcher, visit["id"], tech)
+
+    board = (await client.get(f"/v1/technicians/{tech}/day", params={"date": "2030-03-04"}, headers=as_dispatcher)).json()
+    mine = (await client.get("/v1/mobile/visits", params={"date": "2030-03-04"}, headers=as_tech)).json()
+
+    assert (board["timeZone"], [v["visitId"] for v in board["visits"]]) == ("America/Los_Angeles", [visit["id"]])
+    assert [v["id"] for v in mine] == [visit["id"]]
+
+
 async def test_day_board_with_a_bad_date_is_400(client, as_dispatcher):
     tech = await technician_id(client, as_dispatcher, "T1001")
     response = await client.get(f"/v1/technicians/{tech}/day", params={"date": "tomorrow"}, headers=as_dispatcher)

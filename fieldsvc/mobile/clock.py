@@ -11,8 +11,11 @@ from fieldsvc.wire import CALENDAR, in_calendar
 TimeSource = Literal["elapsed", "offset"]
 # A century of uptime: more than any phone has, and small enough for a timedelta and a bigint column.
 MAX_ELAPSED_MS = 100 * 365 * 24 * 3600 * 1000
-# How far a phone's wall clock may wander from its monotonic clock within one boot (network time corrections).
-_WALL_CLOCK_DRIFT = timedelta(minutes=2)
+# How far a phone's wall clock may wander from its monotonic clock within one boot (network time corrections move
+# it by a second or two). Reading a fact of this boot by its wall clock by mistake costs only that wander; reading a
+# fact of an earlier boot by this boot's monotonic clock costs the earlier boot's whole uptime, so the margin is small:
+# a phone that restarted 35 s after its arrival check-in had it read 20 min late with 2 min (a probe).
+_WALL_CLOCK_DRIFT = timedelta(seconds=10)
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,7 @@ def event_timing(reading: ClockReading, device_time: datetime, device_elapsed_ms
     earlier boot; so is one whose wall clock (corrected by the offset) dates it before the send's boot began, by
     more than a wall clock drifts: a phone that restarted mid-visit and synced after more uptime than it had before
     would otherwise have its earlier facts read as late as the restart was. A wall clock set back to date a fact
-    earlier is still caught, unless it was set back to before the phone's own boot.
+    earlier is still caught, unless it was set back to before the phone's own boot (which looks like a restart).
     """
     offset = reading.offset
     by_wall = device_time + offset

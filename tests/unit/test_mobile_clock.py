@@ -80,6 +80,16 @@ def test_e_clock_a_fact_from_before_a_restart_synced_after_more_uptime_than_it_h
     assert (timing.corrected_time, timing.source) == (happened, "offset")
 
 
+def test_e_clock_a_fact_35_seconds_before_a_restart_is_read_by_its_wall_clock_not_the_new_boots():
+    # On for 20 min at the arrival; crashed and restarted 35 s later; synced 40 min after the restart.
+    happened = RECEIVED - timedelta(minutes=40, seconds=35)
+    reading = phone_reading(RECEIVED, 40 * 60 * 1000)
+
+    timing = event_timing(reading, happened, 20 * 60 * 1000)
+
+    assert (timing.corrected_time, timing.source) == (happened, "offset")
+
+
 def test_e_clock_a_wall_clock_set_back_for_a_fact_and_restored_before_the_sync_is_read_by_the_monotonic_clock():
     # Booted hours before; the fact stamped 25 min early by a clock set back, then put right before the sync.
     reading = phone_reading(RECEIVED, 5 * 3600 * 1000)

@@ -49,10 +49,11 @@ _PAD_LINE_MIN_THICKNESS = 4  # pixels: a printed line may be this thick, or as t
 _STANDARD_PEN_SHARE = 0.01
 _LINE_SPREAD_FLOOR = 1.5  # pixels: a hairline drawn straight, jagged by its pixels, still spreads less
 # A straight stroke spreads across its direction by 0.29 of its width (0.35 measured, with its anti-aliased edges),
-# plus a shaking hand's 2% of its spread along it. The flattest name in the tests (written in a band a tenth of the
-# pad high) spreads 15% more than this allows; a name written as a name spreads several times more.
+# plus a shaking hand's 1% of its spread along it (a line shaking +-3 px over 500 px). More would take a fast, flat
+# zigzag scribble (+-6 px over 600 px) for a line; the flattest name in the tests, written in a band a tenth of the
+# pad high, spreads twice what this allows.
 _LINE_WIDTH_SPREAD = 0.4
-_LINE_SHAKE_SHARE = 0.02
+_LINE_SHAKE_SHARE = 0.01
 
 # E-REUSE: a copy with a border or frame added (a picture in a picture) is hashed without it. A margin is trimmed only
 # when it is one flat colour to within this many grey levels, as drawn by a program: a camera's wall or sky is not that

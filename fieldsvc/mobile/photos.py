@@ -191,10 +191,10 @@ def accepted_image(
             )
         )
         if purpose == SIGNATURE:
-            await record_signature_reuse(photo_id, visit, image, scope.now)
+            await record_signature_reuse(photo_id, visit, image, scope)
         else:
             by_likeness = image.detailed and purpose not in EXACT_REUSE_ONLY
-            await record_reuse(photo_id, visit["id"], purpose, image, by_likeness=by_likeness)
+            await record_reuse(photo_id, visit["id"], purpose, image, scope.timing.corrected_time, by_likeness=by_likeness)
 
     details = {
         "photo_id": photo_id,
@@ -209,15 +209,13 @@ def accepted_image(
     return Outcome(details=details, write=write)
 
 
-async def record_signature_reuse(
-    photo_id: UUID, visit: dict[str, Any], image: ProcessedImage, now: datetime
-) -> None:
+async def record_signature_reuse(photo_id: UUID, visit: dict[str, Any], image: ProcessedImage, scope: FactScope) -> None:
     """V-SIGN: another visit's signature is reuse (recorded both ways) when it is the very same file, or when it is one
     of this technician's signatures of the last year and has the same strokes (a copy re-saved, resized or touched
     up: see fieldsvc.ink_print). Signatures are never compared with photos, nor by perceptual hash: every signature
     is ink on white, alike by nature. The distance recorded is the prints' difference in percent."""
     await repository.take_turn(REUSE_LOCK_KEY)
-    since = now - SIGNATURE_LOOKBACK
+    since = scope.now - SIGNATURE_LOOKBACK
     matches: list[PhotoMatch] = []
     for other in await repository.signatures_to_compare(visit["id"], visit["technician"], image.sha256, since):
         identical = other["sha256"] == image.sha256
@@ -228,7 +226,9 @@ async def record_signature_reuse(
             difference = print_difference(image.ink_print, other["ink_print"])
             if difference > COPY_MAX_DIFFERENCE:
                 continue
-        matches.extend(_both_ways(photo_id, visit["id"], other["id"], other["visit"], (round(difference * 100), None), identical))
+        matches.extend(_both_ways(
+            photo_id, visit["id"], other, (round(difference * 100), None), identical, scope.timing.corrected_time
+        ))
     await repository.insert_matches(matches)
 
 
@@ -241,7 +241,7 @@ SAME_VISIT_COUNTERPARTS = {
 
 
 async def record_reuse(
-    photo_id: UUID, visit_id: UUID, purpose: str, image: ProcessedImage, *, by_likeness: bool
+    photo_id: UUID, visit_id: UUID, purpose: str, image: ProcessedImage, recorded_at: datetime, *, by_likeness: bool
 ) -> None:
     """E-REUSE: record, both ways, each photo of another visit this one repeats: the same file, or (by_likeness) a
     perceptual near-duplicate, found through the hash bands this photo is then indexed under too. V-CLEAN: the same
@@ -265,18 +265,21 @@ async def record_reuse(
             fine = None if other["fine_hash"] is None else min(
                 perceptual_distance(own, other["fine_hash"]) for own in image.fine_hashes
             )
-            matches.extend(_both_ways(photo_id, visit_id, other["id"], other["visit"], (distance, fine), identical))
+            matches.extend(_both_ways(photo_id, visit_id, other, (distance, fine), identical, recorded_at))
     await repository.insert_matches(matches)
 
 
 def _both_ways(
-    photo_id: UUID, visit_id: UUID, earlier_id: UUID, earlier_visit: UUID, distances: tuple[int, int | None],
-    identical: bool,
+    photo_id: UUID, visit_id: UUID, other: repository.Row, distances: tuple[int, int | None], identical: bool,
+    recorded_at: datetime,
 ) -> tuple[PhotoMatch, PhotoMatch]:
-    """A new photo's match with an earlier one, recorded from each side, each row saying which of the two came first."""
+    """A new photo's match with a stored one, recorded from each side, each row saying which of the two came first:
+    the one its phone recorded first (a photo held back on a phone without signal reaches the service after its copy
+    may have), the stored one when as early or when its time is unknown."""
+    other_first = other.get("recorded_at") is None or other["recorded_at"] <= recorded_at
     return (
-        _match(photo_id, visit_id, earlier_id, earlier_visit, distances, identical, other_first=True),
-        _match(earlier_id, earlier_visit, photo_id, visit_id, distances, identical, other_first=False),
+        _match(photo_id, visit_id, other["id"], other["visit"], distances, identical, other_first=other_first),
+        _match(other["id"], other["visit"], photo_id, visit_id, distances, identical, other_first=not other_first),
     )
 
 

@@ -203,7 +203,8 @@ async def insert_bands(photo_id: UUID, band_keys: Iterable[int]) -> None:
 
 
 async def reuse_candidates(visit_id: UUID, probe_keys: list[int], sha256: str) -> list[Row]:
-    """E-REUSE: accepted photos (never signatures) of other visits that share a probed band or the exact bytes."""
+    """E-REUSE: accepted photos (never signatures) of other visits that share a probed band or the exact bytes, with
+    when their phones recorded them."""
     banded = PhotoHashBand.photo
     by_band = probe_keys and await PhotoHashBand.select(
         banded.id.as_alias("id"),
@@ -211,10 +212,12 @@ async def reuse_candidates(visit_id: UUID, probe_keys: list[int], sha256: str) -
         banded.sha256.as_alias("sha256"),
         banded.perceptual_hash.as_alias("perceptual_hash"),
         banded.fine_hash.as_alias("fine_hash"),
+        banded.event.corrected_time.as_alias("recorded_at"),
     ).where(PhotoHashBand.band_key.is_in(probe_keys) & _reusable_elsewhere(banded, visit_id))
-    identical = await Photo.select(Photo.id, Photo.visit, Photo.sha256, Photo.perceptual_hash, Photo.fine_hash).where(
-        (Photo.sha256 == sha256) & _reusable_elsewhere(Photo, visit_id)
-    )
+    identical = await Photo.select(
+        Photo.id, Photo.visit, Photo.sha256, Photo.perceptual_hash, Photo.fine_hash,
+        Photo.event.corrected_time.as_alias("recorded_at"),
+    ).where((Photo.sha256 == sha256) & _reusable_elsewhere(Photo, visit_id))
     return list({row["id"]: row for row in (*by_band, *identical)}.values())
 
 
@@ -229,7 +232,7 @@ async def signatures_to_compare(visit_id: UUID, technician_id: UUID, sha256: str
     """V-SIGN: accepted signatures of other visits with exactly these bytes, and the technician's own since then
     with their ink prints."""
     elsewhere = (Photo.visit != visit_id) & (Photo.purpose == "signature") & (Photo.status == "accepted")
-    columns = (Photo.id, Photo.visit, Photo.sha256, Photo.ink_print)
+    columns = (Photo.id, Photo.visit, Photo.sha256, Photo.ink_print, Photo.event.corrected_time.as_alias("recorded_at"))
     identical = await Photo.select(*columns).where(elsewhere & (Photo.sha256 == sha256))
     own = await Photo.select(*columns).where(
         elsewhere & (Photo.technician == technician_id) & (Photo.created_at >= since) & Photo.ink_print.is_not_null()

@@ -202,6 +202,22 @@ async def test_e_reuse_the_same_photo_on_another_visit_is_matched_both_ways(
     assert all(m["identical"] and m["distance"] == 0 for m in matches)
 
 
+async def test_e_reuse_a_photo_held_back_on_the_phone_is_still_the_original_when_its_copy_reached_the_service_first(
+    client, phone, other_phone, visit_id, other_visit_id, as_auditor
+):
+    held_back = phone.fact(purpose="site_clean")  # recorded at the visit, sent an hour later (no signal)
+    phone.clock.advance(minutes=30)
+    copy = await other_phone.photo(other_visit_id, "site_clean", jpeg(4))
+    phone.clock.advance(minutes=30)
+    original = await phone.upload(visit_id, "photos", held_back, jpeg(4))
+
+    came_first = {str(m["photo"]): m["other_first"] for m in await PhotoMatch.select()}
+    assert came_first == {original.json()["photoId"]: False, copy.json()["photoId"]: True}
+    for visit, reused in ((visit_id, False), (other_visit_id, True)):
+        findings = (await client.get(f"/v1/review/visits/{visit}", headers=as_auditor)).json()["verdict"]["findings"]
+        assert ("e.reuse.identical" in {f["code"] for f in findings}) is reused, visit
+
+
 async def test_e_reuse_a_re_encoded_copy_is_a_near_duplicate(phone, other_phone, visit_id, other_visit_id):
     await phone.photo(visit_id, "after", jpeg(5))
     await other_phone.photo(other_visit_id, "after", encoded(picture(5).resize((400, 300)), "JPEG", quality=35))

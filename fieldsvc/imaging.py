@@ -139,12 +139,14 @@ class ExifFacts:
     make: str | None
     model: str | None
     software: str | None
+    # The offset the GPS fix's date and time (UTC) tell the camera's clock was on, when the fix is the photo's own.
+    gps_clock_offset: timedelta | None = None
 
     def captured_at_utc(
         self, site_zone: ZoneInfo, phone_zone: tzinfo | None = None, received_at: datetime | None = None
     ) -> datetime | None:
-        """E-TIME: the capture instant, read in the photo's own offset when it has one, else in the site's zone.
-        A reading in the site's zone after the photo reached the service (`received_at`, the server's clock) cannot
+        """E-TIME: the capture instant, read in the photo's own offset when it has one, or in the phone's offset when
+        the GPS fix's clock tells the same, else in the site's zone. A reading in the site's zone after the photo reached the service (`received_at`, the server's clock) cannot
         be; when the offset the phone sent its fact in (`phone_zone`) reads it in time, the camera wrote the phone's
         local time (Decision: a phone on Beijing time at a site kept on Urumqi time). Only an impossible reading is
         re-read, and only ever earlier: no offset a phone names, nor a fact dated back, makes an old or a late
@@ -152,14 +154,22 @@ class ExifFacts:
         local = self.captured_at_local
         if local is None:
             return None
-        zone: tzinfo = site_zone if self.captured_utc_offset is None else timezone(self.captured_utc_offset)
+        offset = self.captured_utc_offset
+        gps_offset = self.gps_clock_offset
+        if offset is None and gps_offset is not None and _offset_at(phone_zone, local) == gps_offset:
+            offset = gps_offset  # two witnesses agree: the offset the phone writes its times in, and its GPS clock
+        zone: tzinfo = site_zone if offset is None else timezone(offset)
         captured = _in_zone(local, zone)
-        if self.captured_utc_offset is None and captured is not None and received_at is not None:
+        if offset is None and captured is not None and received_at is not None:
             latest = received_at + _CAMERA_AHEAD
             in_phone_zone = _in_zone(local, phone_zone)
             if captured > latest and in_phone_zone is not None and in_phone_zone <= latest:
                 return in_phone_zone
         return captured
+
+
+def _offset_at(zone: tzinfo | None, local: datetime) -> timedelta | None:
+    return None if zone is None else _tolerant(zone.utcoffset, local)
 
 
 def _in_zone(local: datetime, zone: tzinfo | None) -> datetime | None:
@@ -334,7 +344,8 @@ def _exif_facts(tags: Image.Exif) -> ExifFacts:
     )
     return ExifFacts(
         captured_at_local=captured,
-        captured_utc_offset=offset if offset is not None else _tolerant(_offset_by_gps_clock, captured, gps),
+        captured_utc_offset=offset,
+        gps_clock_offset=_tolerant(_offset_by_gps_clock, captured, gps),
         gps_latitude=latitude,
         gps_longitude=longitude,
         make=_first_parsed(_exif_text, (tags, ExifTags.Base.Make)),

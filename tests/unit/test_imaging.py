@@ -461,8 +461,9 @@ def test_capture_time_without_offset_is_read_on_the_cameras_clock_told_by_its_gp
 
     facts = process_image(jpeg_with(exif)).exif
 
-    assert facts.captured_utc_offset == timedelta(hours=-8)
-    assert facts.captured_at_utc(ZoneInfo("America/Denver")) == datetime(2024, 12, 2, 17, 30, tzinfo=timezone.utc)
+    assert facts.gps_clock_offset == timedelta(hours=-8)
+    read = facts.captured_at_utc(ZoneInfo("America/Denver"), timezone(timedelta(hours=-8)))
+    assert read == datetime(2024, 12, 2, 17, 30, tzinfo=timezone.utc)
 
 
 def test_capture_time_a_gps_fix_minutes_older_than_the_photo_tells_no_offset() -> None:
@@ -470,7 +471,16 @@ def test_capture_time_a_gps_fix_minutes_older_than_the_photo_tells_no_offset() -
 
     facts = process_image(jpeg_with(exif)).exif
 
-    assert facts.captured_utc_offset is None
+    assert facts.gps_clock_offset is None
+
+
+def test_capture_time_a_gps_fix_an_hour_stale_is_not_taken_against_the_phones_own_offset() -> None:
+    # 10:00 on a Shanghai phone at a Shanghai site; the fix is from 01:00 UTC, an hour before the photo.
+    exif = camera_exif_with_gps_clock("2024:12:02 10:00:00", "2024:12:02", (1.0, 0.0, 0.0))
+
+    facts = process_image(jpeg_with(exif)).exif
+
+    assert facts.captured_at_utc(SHANGHAI, timezone(timedelta(hours=8))) == datetime(2024, 12, 2, 2, 0, tzinfo=timezone.utc)
 
 
 def test_capture_time_without_offset_that_the_site_zone_puts_after_its_fact_is_read_in_the_phones_offset() -> None:

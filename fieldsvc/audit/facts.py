@@ -229,6 +229,8 @@ class VisitFacts:
     # When the phone booted, by each fact that sent its monotonic clock (corrected time minus elapsed time): more than
     # one means it restarted, and a fact from before a restart was corrected as if from after it.
     boots: tuple[datetime, ...] = ()
+    # When the technician first completed the visit (an auditor may return it, and it is completed again).
+    first_completed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

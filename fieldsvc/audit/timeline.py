@@ -177,10 +177,12 @@ def build_timeline(visit: VisitFacts, policy: Policy) -> Timeline:
         key=lambda fix: (fix.at, fix.checkin.event_id, fix.checkin.kind),
     ))
     checkouts = [fix.at for fix in fixes if fix.checkin.kind == "checkout"]
-    # An arrival after the technician first left is no arrival at the visit: a check-in sent again to correct the
-    # visit (an auditor returned it) proves presence but does not move the time the technician came.
+    # An arrival after the visit was first completed is no arrival at the visit: a check-in sent again to correct it
+    # (an auditor returned it) proves presence but does not move the time the technician came. Before that, a
+    # check-out does not end the arrivals: a coarse check-in on time, a check-out, and the real one later is late.
+    completed = visit.first_completed_at
     arrivals = [
-        fix for fix in fixes if fix.checkin.kind == "arrival" and (not checkouts or fix.at < min(checkouts))
+        fix for fix in fixes if fix.checkin.kind == "arrival" and (completed is None or fix.at < completed)
     ] or [fix for fix in fixes if fix.checkin.kind == "arrival"]
     # The first arrival that proves presence counts: checking in on time from afar (or from a mock location)
     # and walking in later must not make a late technician punctual.

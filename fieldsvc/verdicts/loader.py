@@ -474,7 +474,7 @@ def _visit_facts(
 ) -> VisitFacts:
     """One visit's facts; `events` come in (corrected time, event id) order, `photos` in id order."""
     checkins, syncs, steps, notes, leaves, tests, ask_facts, on_my_way = [], [], [], [], [], [], [], []
-    card = completion = None
+    card = completion = first_completed = None
     boot_marks = []  # (corrected time, elapsed ms) of each fact that has both
     for (event_id, _, _, kind, payload, result, device, offset, at, received, lat, lon, accuracy, mock, _, fix,
          elapsed) in events:
@@ -521,6 +521,7 @@ def _visit_facts(
                 card = _card(event_id, at, result)
         elif kind == "completion":
             completion = (event_id, payload)  # the last one counts
+            first_completed = first_completed or at
         elif kind == "on_my_way":
             on_my_way.append(OnMyWayFacts(event_id, at, received))
     # A picture was taken no later than the first time its bytes reached the service: the same file sent again
@@ -567,6 +568,7 @@ def _visit_facts(
         None if completion is None else _completion(*completion),
         tuple(on_my_way),
         _distinct_boots(boot_marks),
+        first_completed,
     )
 
 

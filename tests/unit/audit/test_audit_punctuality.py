@@ -260,12 +260,24 @@ def test_v_punct_an_arrival_within_the_clock_skew_limit_of_the_booking_is_not_be
     assert "v.punct.before_booking" not in codes(audit(visit))
 
 
-def test_v_punct_a_check_in_sent_again_after_the_check_out_to_correct_the_visit_does_not_move_the_arrival() -> None:
-    visit = honest_urban_install()  # arrived 9:57 from 3 km away, checked out 11:12
-    afar = replace(visit, checkins=(checkin("arrival", at(9, 57), north_m=3000.0), *visit.checkins[1:]))
+def test_v_punct_a_check_in_sent_to_correct_a_returned_visit_does_not_move_the_arrival() -> None:
+    visit = honest_urban_install()  # arrived 9:57 from 3 km away, completed 11:13, returned, checked in again
+    afar = replace(visit, checkins=(checkin("arrival", at(9, 57), north_m=3000.0), *visit.checkins[1:]),
+                   first_completed_at=at(11, 13))
     corrected = replace(afar, checkins=(*afar.checkins, checkin("arrival", at(15, 30), event_id="again")))
 
     verdict = audit(corrected)
 
     assert {"v.punct.late", "v.sign.before_arrival"}.isdisjoint(codes(verdict))
     assert "v.geofence.outside" in codes(verdict)
+
+
+def test_v_punct_a_coarse_check_in_on_time_a_check_out_and_the_real_arrival_25_min_late_is_late() -> None:
+    visit = honest_urban_install()
+    coarse = checkin("arrival", AGREED, accuracy_m=500.0, event_id="coarse")
+    away = checkin("checkout", AGREED + timedelta(minutes=1), accuracy_m=500.0, event_id="away")
+    real = checkin("arrival", AGREED + timedelta(minutes=25), event_id="real")
+
+    verdict = audit(replace(visit, checkins=(coarse, away, real, *visit.checkins[1:])))
+
+    assert finding(verdict, "v.punct.late").measured == 25.0

@@ -191,7 +191,7 @@ def accepted_image(
             )
         )
         if purpose == SIGNATURE:
-            await record_signature_reuse(photo_id, visit, image, scope)
+            await record_signature_reuse(photo_id, image, scope)
         else:
             by_likeness = image.detailed and purpose not in EXACT_REUSE_ONLY
             await record_reuse(photo_id, visit["id"], purpose, image, scope.timing.corrected_time, by_likeness=by_likeness)
@@ -209,13 +209,13 @@ def accepted_image(
     return Outcome(details=details, write=write)
 
 
-async def record_signature_reuse(photo_id: UUID, visit: dict[str, Any], image: ProcessedImage, scope: FactScope) -> None:
+async def record_signature_reuse(photo_id: UUID, image: ProcessedImage, scope: FactScope) -> None:
     """V-SIGN: another visit's signature is reuse (recorded both ways) when it is the very same file, or when it is one
     of this technician's signatures of the last year and has the same strokes (a copy re-saved, resized or touched
     up: see fieldsvc.ink_print). Signatures are never compared with photos, nor by perceptual hash: every signature
     is ink on white, alike by nature. The distance recorded is the prints' difference in percent."""
     await repository.take_turn(REUSE_LOCK_KEY)
-    since = scope.now - SIGNATURE_LOOKBACK
+    visit, since = scope.visit, scope.now - SIGNATURE_LOOKBACK
     matches: list[PhotoMatch] = []
     for other in await repository.signatures_to_compare(visit["id"], visit["technician"], image.sha256, since):
         identical = other["sha256"] == image.sha256

@@ -17,7 +17,7 @@ from PIL import (
     ExifTags, Image, ImageChops, ImageDraw, ImageFile, ImageFilter, ImageOps, ImageStat, UnidentifiedImageError,
 )
 
-from fieldsvc.ink_print import ink_print
+from fieldsvc.ink_print import ink_print, weighted_moments
 
 _CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 
@@ -631,15 +631,8 @@ def _along_one_line(strokes: Image.Image) -> bool:
 
 def _spread(weights: Iterable[float]) -> float:
     """Variance of the positions 0, 1, 2 ... weighted by `weights`."""
-    total = first = second = 0.0
-    for position, weight in enumerate(weights):
-        total += weight
-        first += position * weight
-        second += position * position * weight
-    if not total:
-        return 0.0
-    mean = first / total
-    return second / total - mean * mean
+    moments = weighted_moments(weights)
+    return 0.0 if moments is None else moments[1]
 
 
 def _thin_runs(shares: bytes, thickest: int) -> list[tuple[int, int]]:

@@ -56,23 +56,25 @@ def _strokes_box(ink: Image.Image) -> tuple[float, float, float, float] | None:
     dot barely move (unlike the outermost ink, which a pen's width or one pixel does)."""
     width, height = ink.size
     weights = ink.convert("F")
-    across = _mean_and_spread(weights.resize((width, 1), Image.Resampling.BOX).get_flattened_data())
-    down = _mean_and_spread(weights.resize((1, height), Image.Resampling.BOX).get_flattened_data())
+    across = weighted_moments(weights.resize((width, 1), Image.Resampling.BOX).get_flattened_data())
+    down = weighted_moments(weights.resize((1, height), Image.Resampling.BOX).get_flattened_data())
     if across is None or down is None:
         return None
-    (x, x_spread), (y, y_spread) = across, down
-    reach_x, reach_y = max(x_spread, 0.5) * _SPREADS_IN_BOX, max(y_spread, 0.5) * _SPREADS_IN_BOX
+    # Pixel centres lie half a pixel in from their edges.
+    (x, x_variance), (y, y_variance) = (across[0] + 0.5, across[1]), (down[0] + 0.5, down[1])
+    reach_x = max(math.sqrt(x_variance), 0.5) * _SPREADS_IN_BOX
+    reach_y = max(math.sqrt(y_variance), 0.5) * _SPREADS_IN_BOX
     return x - reach_x, y - reach_y, x + reach_x, y + reach_y
 
 
-def _mean_and_spread(weights: Iterable[float]) -> tuple[float, float] | None:
-    """Mean and standard deviation of the positions 0, 1, 2 ... (pixel centres at +0.5) weighted by `weights`."""
+def weighted_moments(weights: Iterable[float]) -> tuple[float, float] | None:
+    """Mean and variance of the positions 0, 1, 2 ... weighted by `weights`; None when they weigh nothing."""
     total = first = second = 0.0
     for position, weight in enumerate(weights):
         total += weight
-        first += (position + 0.5) * weight
-        second += (position + 0.5) ** 2 * weight
+        first += position * weight
+        second += position * position * weight
     if not total:
         return None
     mean = first / total
-    return mean, math.sqrt(max(second / total - mean * mean, 0.0))
+    return mean, max(second / total - mean * mean, 0.0)

@@ -126,11 +126,16 @@ async def client(app, people, clock) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def reset(app) -> None:  # noqa: ANN001
-    """Remove what a test stored, once what it left due is audited and its queued trail entries are chained: the
-    background auditor then only runs one-table transactions, which a TRUNCATE waits for without a deadlock."""
+    """Remove what a test stored, once it is quiet: the background auditor then only runs one-table transactions,
+    which a TRUNCATE waits for without a deadlock."""
+    await quiet(app)
+    await wipe(app.state.ctx.engine)
+
+
+async def quiet(app) -> None:  # noqa: ANN001
+    """Audit what is due and chain the queued trail entries: nothing is appended to the trail until the next fact."""
     await VerdictService(app.state.ctx).settle()
     await TrailWriter(app.state.ctx).chain_all_pending()
-    await wipe(app.state.ctx.engine)
 
 
 async def wipe(engine, attempts: int = 5) -> None:  # noqa: ANN001

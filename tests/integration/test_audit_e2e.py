@@ -12,7 +12,7 @@ from PIL import Image
 
 from fieldsvc.tables import TrailEntry
 from fieldsvc.verdicts.sweep import mark_overdue
-from tests.conftest import login
+from tests.conftest import login, quiet
 from tests.integration.builders import SHANGHAI_SITE, assign, book, technician_id
 from tests.integration.mobile_builders import (  # noqa: F401 - phone, other_phone, visit_id, other_visit_id are fixtures
     AGREED,
@@ -675,10 +675,10 @@ async def test_a_decide_a_returned_visit_stays_with_its_technician_when_only_a_d
 async def test_a_trail_verifies_after_a_visit_and_names_a_row_edited_behind_the_services_back(
     client, phone, visit_id, app
 ):
-    from fieldsvc.trail.service import TrailWriter, verify_trail
+    from fieldsvc.trail.service import verify_trail
 
     await play(phone, visit_id, Visit())
-    await TrailWriter(app.state.ctx).chain_all_pending()
+    await quiet(app)
     checked, broken = await verify_trail(app.state.ctx)
     assert broken is None and checked > 10
     victim = await TrailEntry.select(TrailEntry.seq).order_by(TrailEntry.seq).offset(5).first()
@@ -690,10 +690,10 @@ async def test_a_trail_verifies_after_a_visit_and_names_a_row_edited_behind_the_
 async def test_a_trail_names_an_entry_whose_recorded_time_was_edited_behind_the_services_back(
     client, phone, visit_id, app
 ):
-    from fieldsvc.trail.service import TrailWriter, verify_trail
+    from fieldsvc.trail.service import verify_trail
 
     await play(phone, visit_id, Visit())
-    await TrailWriter(app.state.ctx).chain_all_pending()
+    await quiet(app)
     victim = await TrailEntry.select(TrailEntry.seq, TrailEntry.recorded_at).order_by(TrailEntry.seq).offset(5).first()
     moved = victim["recorded_at"] - timedelta(hours=1)
     await TrailEntry.update({TrailEntry.recorded_at: moved}).where(TrailEntry.seq == victim["seq"])
@@ -702,10 +702,10 @@ async def test_a_trail_names_an_entry_whose_recorded_time_was_edited_behind_the_
 
 
 async def test_a_trail_whose_last_entries_were_deleted_is_caught(client, phone, visit_id, app):
-    from fieldsvc.trail.service import TrailWriter, verify_trail
+    from fieldsvc.trail.service import verify_trail
 
     await play(phone, visit_id, Visit())
-    await TrailWriter(app.state.ctx).chain_all_pending()
+    await quiet(app)
     last = await TrailEntry.select(TrailEntry.seq).order_by(TrailEntry.seq, ascending=False).first()
     await TrailEntry.delete().where(TrailEntry.seq >= last["seq"] - 1)
     checked, broken = await verify_trail(app.state.ctx)
@@ -714,10 +714,10 @@ async def test_a_trail_whose_last_entries_were_deleted_is_caught(client, phone, 
 
 async def test_a_trail_cut_short_with_its_head_moved_along_is_caught_by_the_heads_seal(client, phone, visit_id, app):
     from fieldsvc.tables import TrailHead
-    from fieldsvc.trail.service import TrailWriter, verify_trail
+    from fieldsvc.trail.service import verify_trail
 
     await play(phone, visit_id, Visit())
-    await TrailWriter(app.state.ctx).chain_all_pending()
+    await quiet(app)
     last = await TrailEntry.select(TrailEntry.seq).order_by(TrailEntry.seq, ascending=False).first()
     await TrailEntry.delete().where(TrailEntry.seq >= last["seq"] - 1)
     new_last = await TrailEntry.select(TrailEntry.seq, TrailEntry.entry_hash).order_by(TrailEntry.seq, ascending=False).first()

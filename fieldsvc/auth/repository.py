@@ -42,10 +42,6 @@ async def revoke_token(token_hash: str, at: datetime) -> None:
     )
 
 
-async def throttle_state(login_key: str) -> dict[str, Any] | None:
-    return await LoginThrottle.select().where(LoginThrottle.login_key == login_key).first()
-
-
 async def lock_throttle_row(login_key: str, now: datetime, engine) -> dict[str, Any]:  # noqa: ANN001
     """Create-or-lock the throttle row; the caller holds a write transaction."""
     await LoginThrottle.insert(LoginThrottle(login_key=login_key, failures=0, first_failure_at=now)).on_conflict(
@@ -65,4 +61,8 @@ async def save_throttle(login_key: str, failures: int, first_failure_at: datetim
 
 
 async def clear_throttle(login_key: str) -> None:
-    await LoginThrottle.delete().where(LoginThrottle.login_key == login_key)
+    """Forgive the login's counted attempts. The row stays: deleted, an attempt counted at the same moment would find
+    no row to lock."""
+    await LoginThrottle.update({LoginThrottle.failures: 0, LoginThrottle.locked_until: None}).where(
+        LoginThrottle.login_key == login_key
+    )

@@ -34,11 +34,10 @@ class AuthService:
     async def login(self, login: str, password: str) -> tuple[str, datetime, Caller]:
         login_key = login.strip().lower()
         now = self.ctx.now()
-        await self._refuse_if_locked(login_key, now)
+        await self._count_attempt(login_key, now)
         user = await repository.find_user_by_login(login.strip())
         ok = await anyio.to_thread.run_sync(verify_password, password, user and user["password_hash"])
         if not (ok and user):
-            await self._record_failure(login_key, self.ctx.now())
             raise BadCredentials()
         await repository.clear_throttle(login_key)
         token = secrets.token_urlsafe(32)
@@ -71,18 +70,17 @@ class AuthService:
             raise TokenExpired()
         return caller
 
-    async def _refuse_if_locked(self, login_key: str, now: datetime) -> None:
-        state = await repository.throttle_state(login_key)
-        if state and state["locked_until"] and state["locked_until"] > now:
-            wait = int((state["locked_until"] - now).total_seconds()) + 1
-            raise Throttled(
-                f"Too many failed logins; try again in {wait} seconds.", headers={"Retry-After": str(wait)}
-            )
-
-    async def _record_failure(self, login_key: str, now: datetime) -> None:
+    async def _count_attempt(self, login_key: str, now: datetime) -> None:
+        """Count the attempt as a failure before the password is checked, and forgive it when the password is right:
+        counted after the check, guesses sent at once were all checked before the first one counted (a probe sent 40)."""
         window = timedelta(minutes=self.settings.login_lockout_minutes)
         async with db.write_transaction(self.ctx.engine):
             state = await repository.lock_throttle_row(login_key, now, self.ctx.engine)
+            if state["locked_until"] is not None and state["locked_until"] > now:
+                wait = int((state["locked_until"] - now).total_seconds()) + 1
+                raise Throttled(
+                    f"Too many failed logins; try again in {wait} seconds.", headers={"Retry-After": str(wait)}
+                )
             fresh_window = state["failures"] == 0 or state["first_failure_at"] + window <= now
             failures = 1 if fresh_window else state["failures"] + 1
             first_failure_at = now if fresh_window else state["first_failure_at"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -52,6 +53,18 @@ async def test_fewer_failures_than_the_limit_do_not_lock(client, people):
     for _ in range(4):
         await client.post("/v1/auth/login", json={"login": people.auditor, "password": "nope-nope"})
     assert (await client.post("/v1/auth/login", json={"login": people.auditor, "password": PASSWORD})).status_code == 200
+
+
+async def test_wrong_guesses_sent_at_once_are_held_to_the_failure_limit(client, people):
+    guesses = [{"login": people.auditor, "password": f"guess-{n}"} for n in range(20)]
+    answers = await asyncio.gather(*(client.post("/v1/auth/login", json=guess) for guess in guesses))
+    assert sorted(answer.status_code for answer in answers) == [401] * 5 + [429] * 15
+
+
+async def test_a_right_password_racing_wrong_ones_gets_an_answer_not_an_error(client, people):
+    attempts = [{"login": people.auditor, "password": PASSWORD if n % 5 == 0 else "nope-nope"} for n in range(20)]
+    answers = await asyncio.gather(*(client.post("/v1/auth/login", json=attempt) for attempt in attempts))
+    assert {answer.status_code for answer in answers} <= {200, 401, 429}
 
 
 async def test_request_without_token_is_401(client):

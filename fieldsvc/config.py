@@ -73,7 +73,7 @@ class Settings:
     def validate(self) -> None:
         try:
             ZoneInfo(self.default_time_zone)
-        except (ZoneInfoNotFoundError, ValueError) as error:
+        except (ZoneInfoNotFoundError, ValueError, OSError) as error:
             raise SettingsError(f"FIELDSVC_DEFAULT_TIME_ZONE: unknown zone {self.default_time_zone!r}") from error
         if self.auditor not in AUDITOR_PLACES:
             raise SettingsError(f"FIELDSVC_AUDITOR must be one of {', '.join(AUDITOR_PLACES)}")

@@ -109,7 +109,8 @@ OVERLAP_WINDOW = timedelta(hours=36)  # longer than any visit plus the longest t
 def zone_named(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as error:
+    # A folder of the zone database ("America") or a name too long for a file name fails as a file, not as a zone.
+    except (ZoneInfoNotFoundError, ValueError, OSError) as error:
         raise UnknownTimeZone(f"'{name}' is not a known IANA time zone.") from error
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import sqlite3
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager, redirect_stdout, suppress
 from pathlib import Path
 from typing import Any, AsyncIterator
 from urllib.parse import urlsplit
@@ -18,6 +20,8 @@ from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
 from fieldsvc import piccolo_conf
 from fieldsvc.tables import ALL_TABLES
+
+log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
 POOL_SIZE = 10  # PostgreSQL connections per worker process
@@ -95,10 +99,13 @@ async def migrate(engine: Engine) -> set[str]:
         Path(engine.path).parent.mkdir(parents=True, exist_ok=True)
     bind_engine(engine)
     before = await _applied_migrations()
-    result = await run_forwards(app_name="fieldsvc", migration_id="all", fake=False)
+    with redirect_stdout(io.StringIO()) as progress:  # Piccolo prints it; the service's logs are JSON lines
+        result = await run_forwards(app_name="fieldsvc", migration_id="all", fake=False)
     if not result.success:
-        raise RuntimeError(f"migrations failed: {result.message}")
-    return await _applied_migrations() - before
+        raise RuntimeError(f"migrations failed: {result.message}\n{progress.getvalue()}")
+    applied = await _applied_migrations() - before
+    log.info("migrations: %d applied now (%s), %d before", len(applied), ", ".join(sorted(applied)) or "none", len(before))
+    return applied
 
 
 async def _applied_migrations() -> set[str]:

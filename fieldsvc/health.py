@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
+
 from litestar import Controller, get
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import Response
@@ -12,11 +15,15 @@ from fieldsvc.trail.service import TrailWriter
 from fieldsvc.verdicts import outbox
 from fieldsvc.wire import Wire
 
+# Load balancers give up on a probe after a few seconds: a dependency that has not answered by then is not ready (an
+# S3 endpoint that hangs would otherwise hold the answer for its read timeout times its attempts, 20 s; a probe).
+READY_PROBE_SECONDS = 2.0
+
 
 class HealthReport(Wire):
     status: str
-    database: bool
-    blob_store: bool
+    database: bool | None = None  # asked by /health/ready only: liveness does not ask the dependencies
+    blob_store: bool | None = None
     # The background auditor's backlog (/health/ready, when the database answers): visits whose verdict does not
     # reflect their facts yet, how long the oldest has waited, and trail entries not yet chained. Readers settle
     # what is due before they answer, so a backlog delays the auditors' queue, never a stale verdict shown.
@@ -33,12 +40,12 @@ class HealthController(Controller):
     @get("/live")
     async def live(self) -> HealthReport:
         """The process answers; it does not ask the dependencies (see /health/ready)."""
-        return HealthReport(status="ok", database=True, blob_store=True)
+        return HealthReport(status="ok")
 
     @get("/ready", responses={503: ResponseSpec(HealthReport, description="a dependency is unreachable")})
     async def ready(self, ctx: Ctx) -> Response[HealthReport]:
         """Ready to serve: 200 when the database and blob store answer, 503 with Retry-After when one does not."""
-        database, blob_store = await db.ping(ctx.engine), await ctx.blobs.ping()
+        database, blob_store = await asyncio.gather(_answers(db.ping(ctx.engine)), _answers(ctx.blobs.ping()))
         ready = database and blob_store
         report = HealthReport(status="ok" if ready else "unavailable", database=database, blob_store=blob_store)
         if database:
@@ -47,3 +54,10 @@ class HealthController(Controller):
             report.oldest_waiting_seconds = None if oldest is None else round((ctx.now() - oldest).total_seconds(), 1)
             report.trail_pending = await TrailWriter.pending_count()
         return Response(report, status_code=200 if ready else 503, headers=None if ready else {"Retry-After": "5"})
+
+
+async def _answers(ping: Awaitable[bool]) -> bool:
+    try:
+        return await asyncio.wait_for(ping, READY_PROBE_SECONDS)
+    except TimeoutError:
+        return False

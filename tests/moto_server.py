@@ -35,6 +35,7 @@ class MotoS3Server:
     def __init__(self, port: int = 0) -> None:
         self._port = port
         self._server: ThreadedMotoServer | None = None
+        self._silent: socket.socket | None = None
 
     @property
     def port(self) -> int:
@@ -51,6 +52,9 @@ class MotoS3Server:
         return self._server is not None
 
     def start(self) -> None:
+        if self._silent is not None:
+            self._silent.close()
+            self._silent = None
         if self._server is not None:
             return
         if self._port:
@@ -67,6 +71,16 @@ class MotoS3Server:
             return
         self._server.stop()
         self._server = None
+
+    def hang(self) -> None:
+        """Stop the server and listen on its port without ever answering: connections open, requests wait, until
+        start()."""
+        self.stop()
+        silent = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        silent.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        silent.bind(("127.0.0.1", self.port))
+        silent.listen(64)
+        self._silent = silent
 
     def reset(self) -> None:
         """Forget every bucket and object (moto's reset endpoint clears its process-wide state)."""
@@ -85,6 +99,9 @@ class MotoS3Server:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+        if self._silent is not None:
+            self._silent.close()
+            self._silent = None
 
 
 def _check_port_free(port: int) -> None:

@@ -169,7 +169,8 @@ class S3BlobStore:
 
     async def ping(self) -> bool:
         try:
-            await self._run(lambda client: client.head_bucket(Bucket=self._bucket))
+            # A caller that stops waiting (a readiness probe with a deadline) leaves the thread to its own timeouts.
+            await self._run(lambda client: client.head_bucket(Bucket=self._bucket), abandon_on_cancel=True)
         except (StorageUnavailable, ClientError, BotoCoreError):
             return False
         return True
@@ -178,8 +179,8 @@ class S3BlobStore:
         """Create the bucket if it does not exist (startup in development, tests)."""
         await self._run(self._create_bucket_if_missing)
 
-    async def _run(self, operation: Callable[[Any], Result]) -> Result:
-        return await anyio.to_thread.run_sync(self._call_in_thread, operation)
+    async def _run(self, operation: Callable[[Any], Result], *, abandon_on_cancel: bool = False) -> Result:
+        return await anyio.to_thread.run_sync(self._call_in_thread, operation, abandon_on_cancel=abandon_on_cancel)
 
     def _call_in_thread(self, operation: Callable[[Any], Result]) -> Result:
         try:

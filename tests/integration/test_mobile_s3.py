@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -173,3 +174,15 @@ async def test_s3_down_is_503_with_retry_after_and_nothing_recorded(s3, phone_an
         assert (response.status_code, response.json()["code"]) == (503, "storage.unavailable")
         assert int(response.headers["Retry-After"]) > 0
     assert (await VisitEvent.count(), await Photo.count()) == (0, 0)
+
+
+async def test_readiness_answers_503_within_its_probe_deadline_while_s3_hangs(s3):
+    from fieldsvc.health import READY_PROBE_SECONDS
+
+    s3.moto.hang()
+    started = time.monotonic()
+    response = await s3.client.get("/health/ready")
+    waited = time.monotonic() - started
+
+    assert (response.status_code, response.json()["blobStore"], response.json()["database"]) == (503, False, True)
+    assert waited < READY_PROBE_SECONDS + 1  # the store's own timeouts would hold it for 20 s

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -42,6 +43,11 @@ async def test_readiness_reports_the_auditors_backlog_and_how_long_its_oldest_vi
 
 async def test_liveness_needs_no_token(client):
     assert (await client.get("/health/live")).status_code == 200
+
+
+async def test_liveness_does_not_claim_the_dependencies_answer(client):
+    report = (await client.get("/health/live")).json()
+    assert (report["status"], report["database"], report["blobStore"]) == ("ok", None, None)
 
 
 async def test_request_id_is_echoed_when_sane(client):
@@ -99,3 +105,11 @@ def test_a_first_run_migrates_loads_the_demo_and_its_trail_verifies(tmp_path: Pa
     with sqlite3.connect(tmp_path / "fieldsvc.sqlite") as database:
         assert database.execute("SELECT count(*) FROM visit WHERE status = 'assigned'").fetchone() == (3,)
         assert database.execute("SELECT count(*) FROM app_user").fetchone() == (5,)
+
+
+def test_migrating_logs_json_lines_only(tmp_path: Path):
+    env = {**os.environ, "FIELDSVC_DATA_DIR": str(tmp_path), "FIELDSVC_DATABASE_URL": ""}
+    done = subprocess.run([sys.executable, "-m", "fieldsvc", "migrate"], env=env, capture_output=True, text=True)
+    lines = (done.stdout + done.stderr).splitlines()
+    assert done.returncode == 0 and lines
+    assert any("migrations: " in json.loads(line)["msg"] for line in lines)  # each line parses, or this raises

@@ -143,14 +143,15 @@ class ExifFacts:
     gps_clock_offset: timedelta | None = None
 
     def captured_at_utc(
-        self, site_zone: ZoneInfo, phone_zone: tzinfo | None = None, received_at: datetime | None = None
+        self, site_zone: ZoneInfo, phone_zone: tzinfo | None = None, taken_by: datetime | None = None
     ) -> datetime | None:
         """E-TIME: the capture instant, read in the photo's own offset when it has one, or in the phone's offset when
-        the GPS fix's clock tells the same, else in the site's zone. A reading in the site's zone after the photo reached the service (`received_at`, the server's clock) cannot
-        be; when the offset the phone sent its fact in (`phone_zone`) reads it in time, the camera wrote the phone's
-        local time (Decision: a phone on Beijing time at a site kept on Urumqi time). Only an impossible reading is
-        re-read, and only ever earlier: no offset a phone names, nor a fact dated back, makes an old or a late
-        photo look on time."""
+        the GPS fix's clock tells the same, else in the site's zone. A reading in the site's zone after `taken_by`
+        (the latest the photo can have been taken, by a clock the phone's user cannot set) cannot be; when the offset
+        the phone sent its fact in (`phone_zone`) reads it in time, the camera wrote the phone's local time
+        (Decision: a phone on Beijing time at a site kept on Urumqi time). Only an impossible reading is re-read, and
+        only ever earlier: no offset a phone names, nor a fact dated back, makes an old or a late photo look on
+        time."""
         local = self.captured_at_local
         if local is None:
             return None
@@ -160,8 +161,8 @@ class ExifFacts:
             offset = gps_offset  # two witnesses agree: the offset the phone writes its times in, and its GPS clock
         zone: tzinfo = site_zone if offset is None else timezone(offset)
         captured = _in_zone(local, zone)
-        if offset is None and captured is not None and received_at is not None:
-            latest = received_at + _CAMERA_AHEAD
+        if offset is None and captured is not None and taken_by is not None:
+            latest = taken_by + _CAMERA_AHEAD
             in_phone_zone = _in_zone(local, phone_zone)
             if captured > latest and in_phone_zone is not None and in_phone_zone <= latest:
                 return in_phone_zone

@@ -147,6 +147,12 @@ def signature_outcome(body: SignatureMeta, scope: FactScope, *, image: Processed
     return replace(accepted, details={**accepted.details, **signed})
 
 
+def _taken_by(timing: EventTiming) -> datetime:
+    """The latest a photo can have been taken by a clock the phone's user cannot set: the fact that sent it, dated by
+    the phone's monotonic clock, or else the server's receipt (an offline phone's photo reaches it hours later)."""
+    return timing.corrected_time if timing.source == "elapsed" else timing.received_at
+
+
 def accepted_image(
     scope: FactScope, image: ProcessedImage, purpose: str, photo_id: UUID, phone_zone: tzinfo | None
 ) -> Outcome:
@@ -154,7 +160,7 @@ def accepted_image(
     `phone_zone`: the offset the phone sent the fact's deviceTime in (which E-TIME may read EXIF in)."""
     visit, exif = scope.visit, image.exif
     has_gps = exif.gps_latitude is not None and exif.gps_longitude is not None
-    captured_at = exif.captured_at_utc(ZoneInfo(visit["time_zone"]), phone_zone, scope.now)
+    captured_at = exif.captured_at_utc(ZoneInfo(visit["time_zone"]), phone_zone, _taken_by(scope.timing))
     site = (visit["latitude"], visit["longitude"])
     gps_distance = geo.distance_m(exif.gps_latitude, exif.gps_longitude, *site) if has_gps else None
 

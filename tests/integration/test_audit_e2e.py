@@ -369,6 +369,51 @@ async def test_e_time_a_phone_on_beijing_time_at_a_site_kept_on_urumqi_time_pass
     assert await violation_codes(client, as_auditor, visit_id) == ("passed", set())
 
 
+async def test_e_time_an_offline_phone_on_a_zone_an_hour_east_whose_camera_writes_no_offset_passes(
+    client, phone, visit_id, as_auditor
+):
+    """Network time, zone set to UTC+9 at a Shanghai site, offline all visit, synced and uploaded 3 h later: the site's
+    zone reads its camera's local times an hour after the facts that sent them, which cannot be (a probe)."""
+    phone.zone = timezone(timedelta(hours=9))
+    facts, uploads = [], []
+
+    def at(minutes_after_agreed: int) -> None:
+        phone.clock.now = AGREED + timedelta(minutes=minutes_after_agreed)
+        phone.elapsed_ms = (60 + minutes_after_agreed) * 60_000
+
+    def photo(purpose: str, seed: int) -> None:
+        taken = camera_exif(phone.wall().replace(tzinfo=None))  # UTC+9 local time, no offset tag, no GPS clock
+        uploads.append(("photos", phone.fact(purpose=purpose), jpeg(seed, exif=taken)))
+
+    at(-2)
+    facts += [{"type": "arrival", "visitId": visit_id, "body": phone.fact(location=phone.location())},
+              {"type": "step", "visitId": visit_id, "body": phone.fact(step="V-ID")}]
+    at(0)
+    photo("shoe_covers", 81)
+    facts.append({"type": "step", "visitId": visit_id, "body": phone.fact(step="V-MAT")})
+    at(40)
+    test = phone.fact(downloadMbps=500, uploadMbps=50, latencyMs=8, customerAccepted=True)
+    facts.append({"type": "test_result", "visitId": visit_id, "body": test})
+    at(45)
+    photo("site_clean", 82)
+    at(47)
+    summary = (await phone.client.get(f"/v1/mobile/visits/{visit_id}/summary", headers=phone.auth)).json()
+    uploads.append(("signature", phone.fact(signerName="Li Wei", summaryDigest=summary["digest"]), signature_png()))
+    facts.append({"type": "service_card", "visitId": visit_id, "body": phone.fact()})
+    at(48)
+    facts.append({"type": "checkout", "visitId": visit_id, "body": phone.fact(location=phone.location())})
+    completion = phone.fact(outcome="resolved")
+
+    at(230)
+    synced = await phone.client.post("/v1/mobile/sync", json={"facts": facts}, headers=phone.headers())
+    assert {receipt["status"] for receipt in synced.json()["receipts"]} == {"accepted"}, synced.text
+    for path, meta, data in uploads:
+        assert (await phone.upload(visit_id, path, meta, data)).status_code == 201
+    assert (await phone.post(visit_id, "complete", completion)).status_code == 201
+
+    assert await violation_codes(client, as_auditor, visit_id) == ("passed", set())
+
+
 async def test_v_shoes_a_late_photo_whose_fact_is_dated_back_in_a_made_up_offset_is_still_late(
     client, phone, visit_id, as_auditor
 ):

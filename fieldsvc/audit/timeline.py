@@ -105,6 +105,9 @@ def trusted_checkin_time(checkin: CheckinFacts, visit: VisitFacts, policy: Polic
     received = checkin.received_at
     corrected = _before_a_restart(checkin, visit, policy) or checkin.corrected_time
     if corrected is not None and corrected - received <= policy.durations.clock_skew_limit:
+        by_wall = _by_its_wall_clock(checkin, visit)
+        if by_wall is not None and _sent_at_once_yet_recorded_long_before(by_wall, corrected, received, policy):
+            return min(by_wall, received), "server_receipt"
         return min(corrected, received), "device_corrected"
     if abs((received - checkin.device_time).total_seconds()) <= policy.prompt_receipt_s:
         return received, "server_receipt"
@@ -119,17 +122,35 @@ def _before_a_restart(checkin: CheckinFacts, visit: VisitFacts, policy: Policy) 
     (the phone restarted or not) is not taken alone against the monotonic clock."""
     if checkin.device_elapsed_ms is None or checkin.corrected_time is None or len(visit.boots) < 2:
         return None
-    own = next((sync for sync in visit.clock_syncs if sync.measured_at == checkin.received_at), None)
-    if own is None:
+    by_wall = _by_its_wall_clock(checkin, visit)
+    if by_wall is None:
         return None
     elapsed = timedelta(milliseconds=checkin.device_elapsed_ms)
     as_corrected_boot = checkin.corrected_time - elapsed
-    by_wall = checkin.device_time - timedelta(seconds=own.offset_s)
     limit = policy.durations.clock_skew_limit
     for boot in visit.boots:
         if as_corrected_boot - boot > limit and abs(boot + elapsed - by_wall) <= limit:
             return boot + elapsed
     return None
+
+
+def _by_its_wall_clock(checkin: CheckinFacts, visit: VisitFacts) -> datetime | None:
+    """The check-in's device time corrected by the offset measured when it was sent; None if that was not kept."""
+    own = next((sync for sync in visit.clock_syncs if sync.measured_at == checkin.received_at), None)
+    return None if own is None else checkin.device_time - timedelta(seconds=own.offset_s)
+
+
+def _sent_at_once_yet_recorded_long_before(
+    by_wall: datetime, by_elapsed: datetime, received: datetime, policy: Policy
+) -> bool:
+    """The phone's wall clock says the check-in was sent the moment it was recorded, which the server's receipt bears
+    out; its monotonic clock says it was recorded long before. Both cannot be right, and the monotonic time is only
+    the phone's word (a scripted phone set it 17 min back to hide a late arrival; a probe). An honest phone gets here
+    only if its clock ran fast by just as long as it held the check-in and was put right before sending it."""
+    return (
+        abs(received - by_wall).total_seconds() <= policy.prompt_receipt_s
+        and by_wall - by_elapsed > policy.durations.clock_skew_limit
+    )
 
 
 def _presence(checkin: CheckinFacts, distance: float, at: datetime, policy: Policy) -> Presence:

@@ -225,6 +225,20 @@ async def test_e_clock_a_photos_exif_follows_its_facts_correction_when_the_clock
     assert "v.shoes.after_work_start" not in violations, violations
 
 
+async def test_v_punct_an_arrival_sent_at_once_whose_monotonic_time_claims_it_was_recorded_earlier_is_late(
+    client, phone, visit_id, as_auditor
+):
+    """A scripted phone sends the arrival 12 min late, its wall clock right, its monotonic time 17 min behind: recorded
+    17 min before it was sent, by that clock, yet sent the moment its wall clock says it was recorded (a probe)."""
+    phone.clock.now, phone.elapsed_ms = AGREED + timedelta(minutes=12), 5 * 3_600_000
+    arrival = phone.fact(location=phone.location())
+    arrival["deviceElapsedMs"] = phone.elapsed_ms - 17 * 60_000
+    assert (await phone.post(visit_id, "arrival", arrival)).status_code == 201
+
+    status, violations = await violation_codes(client, as_auditor, visit_id)
+    assert "v.punct.late" in violations, violations
+
+
 async def test_v_punct_an_offline_arrival_dated_two_days_before_the_booking_is_flagged(
     client, phone, visit_id, as_auditor
 ):

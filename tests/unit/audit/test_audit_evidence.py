@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from fieldsvc.audit.facts import ClockSyncFacts, OtherVisitPhoto
+from fieldsvc.audit.policy import load_default_policies
 
 from tests.unit.audit.builders import (
     SITE_LAT, VISIT_ID, at, audit, codes, context, finding, flipped, honest_urban_install, moved, photo, policy_for,
@@ -137,6 +138,13 @@ def test_e_edit_editing_program_in_exif_is_a_warning() -> None:
     edited = finding(verdict, "e.edit.software")
     assert edited.severity == "warning" and edited.measured == "Adobe Photoshop Lightroom 7.1"
     assert verdict.status == "passed"
+
+
+def test_e_edit_a_picture_made_in_canva_is_a_warning_from_policy_version_2() -> None:
+    edited = with_extra_photo(photo("after", at(11, 0), software="Canva"))
+
+    assert finding(audit(edited), "e.edit.software").severity == "warning"
+    assert audit(edited, policy=load_default_policies().get("install.urban", 1)).findings == ()  # old verdicts stand
 
 
 def test_e_edit_camera_firmware_is_not_an_editing_program() -> None:

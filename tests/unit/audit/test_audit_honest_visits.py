@@ -35,7 +35,7 @@ def test_a_reaudit_verdict_records_the_policy_version_and_fingerprint_it_used() 
 
     verdict = audit(visit, policy=policy)
 
-    assert (verdict.policy_id, verdict.policy_version) == ("install.urban", 1)
+    assert (verdict.policy_id, verdict.policy_version) == ("install.urban", policy.version)
     assert verdict.policy_fingerprint == policy.fingerprint
 
 

@@ -128,14 +128,32 @@ def v_clean(audit: AuditInput) -> list[Finding]:
             refs=refs_to("photo", (photo.photo_id for photo in (*clean, *copied))),
         )]
     work_started = audit.timeline.work_started_at
-    if work_started is None or clean_photos_after_work(audit, fresh):
-        return []
     latest = max(latest_photo_time(photo) for photo in fresh)
+    refs = refs_to("photo", (photo.photo_id for photo in fresh))
+    if work_started is not None and not clean_photos_after_work(audit, fresh):
+        return [Finding(
+            rule_id="V-CLEAN", code="v.clean.before_work", severity=VIOLATION,
+            message_en=f"every site-clean photo was taken before the work started (latest "
+                       f"{minutes(work_started - latest)} min before)",
+            message_zh=f"所有场地清洁照片都在开始施工前拍摄（最晚一张早于开工 {minutes(work_started - latest)} 分钟）",
+            measured=minutes(latest - work_started), threshold=0.0, unit="min", refs=refs,
+        )]
+    accepted = [test for test in audit.visit.tests if test.customer_accepted]
+    slack = audit.policy.durations.photo_time_slack
+    if not accepted:
+        return []
+    # The customer accepting the service test ends the work; the clean-up may come a little before it (tidying while
+    # the test runs), not at the start with the work still ahead (a clean photo 1 min after the tools came out and
+    # 39 min before the test passed; a probe).
+    work_done = min(test.tested_at for test in accepted)
+    if latest >= work_done - slack:
+        return []
     return [Finding(
-        rule_id="V-CLEAN", code="v.clean.before_work", severity=VIOLATION,
-        message_en=f"every site-clean photo was taken before the work started (latest {minutes(work_started - latest)} "
-                   "min before)",
-        message_zh=f"所有场地清洁照片都在开始施工前拍摄（最晚一张早于开工 {minutes(work_started - latest)} 分钟）",
-        measured=minutes(latest - work_started), threshold=0.0, unit="min",
-        refs=refs_to("photo", (photo.photo_id for photo in fresh)),
+        rule_id="V-CLEAN", code="v.clean.long_before_test", severity=VIOLATION,
+        message_en=f"every site-clean photo was taken long before the customer accepted the service test (latest "
+                   f"{minutes(work_done - latest)} min before, allowed {minutes(slack)} min): the work was not done",
+        message_zh=f"所有场地清洁照片都远早于客户验收测试（最晚一张早 {minutes(work_done - latest)} 分钟，允许 "
+                   f"{minutes(slack)} 分钟）：施工尚未完成",
+        measured=minutes(latest - work_done), threshold=-minutes(slack), unit="min",
+        refs=refs + (f"test:{min(accepted, key=lambda test: test.tested_at).event_id}",),
     )]

@@ -138,6 +138,19 @@ def test_v_clean_photo_taken_before_the_work_started_is_violation() -> None:
     assert before.measured == -3.0 and before.refs == ("photo:site_clean-020300",)
 
 
+def test_v_clean_photo_taken_with_the_work_still_ahead_long_before_the_accepted_test_is_violation() -> None:
+    visit = replace_photos(honest_urban_install(), "site_clean", photo("site_clean", at(10, 34, 59)))  # test at 10:50
+
+    early = finding(audit(visit), "v.clean.long_before_test")
+    assert (early.measured, early.threshold, early.refs[-1]) == (-15.02, -15.0, "test:test-1")
+
+
+def test_v_clean_photo_taken_while_the_test_runs_up_to_the_photo_slack_before_it_passes() -> None:
+    visit = replace_photos(honest_urban_install(), "site_clean", photo("site_clean", at(10, 35)))
+
+    assert audit(visit).findings == ()
+
+
 def work_starting_at(visit, started):  # noqa: ANN001, ANN201
     """The visit with its V-MAT confirmed at `started` and its tool-mat photo taken then too."""
     steps = tuple(replace(step, confirmed_at=started) if step.step == "V-MAT" else step for step in visit.steps)
@@ -153,7 +166,7 @@ def test_v_clean_photo_whose_exif_names_the_second_the_work_started_in_is_not_be
     # Taken within 10:06:00-10:06:01 by its EXIF, sent 5 s later.
     clean = replace(photo("site_clean", at(10, 6)), captured_to_the_second=True, recorded_at=at(10, 6, 5))
 
-    assert audit(replace_photos(visit, "site_clean", clean)).findings == ()
+    assert "v.clean.before_work" not in codes(audit(replace_photos(visit, "site_clean", clean)))
 
 
 def test_v_clean_photo_with_sub_seconds_before_the_work_start_is_violation() -> None:

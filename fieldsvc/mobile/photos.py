@@ -85,8 +85,10 @@ SIGNATURE = "signature"
 EXIF_TEXT_LENGTH = 128  # the width of the EXIF text columns; EXIF itself sets no limit
 # Photo ingests take turns from indexing to matching, so two near-duplicates arriving together still see each other.
 REUSE_LOCK_KEY = 0x2E05E
-# V-SIGN: how far back a technician's own signatures are compared with a new one for copies.
+# V-SIGN: how far back the technician's own and the customer's signatures are compared with a new one for copies,
+# and the technician's team's (colleagues pass files around; a year of a whole team's is too many for each signing).
 SIGNATURE_LOOKBACK = timedelta(days=365)
+SIGNATURE_TEAM_LOOKBACK = timedelta(days=30)
 # Screenshots of one speed-test app are laid out alike, and two real tests' results differ in a few digits only: for
 # them, as for signatures, only the very same file is reuse.
 EXACT_REUSE_ONLY = frozenset({"test_result"})
@@ -216,14 +218,18 @@ def accepted_image(
 
 
 async def record_signature_reuse(photo_id: UUID, image: ProcessedImage, scope: FactScope) -> None:
-    """V-SIGN: another visit's signature is reuse (recorded both ways) when it is the very same file, or when it is one
-    of this technician's signatures of the last year and has the same strokes (a copy re-saved, resized or touched
-    up: see fieldsvc.ink_print). Signatures are never compared with photos, nor by perceptual hash: every signature
-    is ink on white, alike by nature. The distance recorded is the prints' difference in percent."""
+    """V-SIGN: another visit's signature is reuse (recorded both ways) when it is the very same file, or when it has
+    the same strokes (a copy re-saved, resized or touched up: see fieldsvc.ink_print) and is one of the technician's
+    or the customer's signatures of the last year, or the technician's team's of the last month. Signatures are never
+    compared with photos, nor by perceptual hash: every signature is ink on white, alike by nature. The distance
+    recorded is the prints' difference in percent."""
     await repository.take_turn(REUSE_LOCK_KEY)
-    visit, since = scope.visit, scope.now - SIGNATURE_LOOKBACK
+    visit, now = scope.visit, scope.now
     matches: list[PhotoMatch] = []
-    for other in await repository.signatures_to_compare(visit["id"], visit["technician"], image.sha256, since):
+    compared = await repository.signatures_to_compare(
+        visit, image.sha256, now - SIGNATURE_LOOKBACK, now - SIGNATURE_TEAM_LOOKBACK
+    )
+    for other in compared:
         identical = other["sha256"] == image.sha256
         difference = 0.0
         if not identical:

@@ -24,10 +24,11 @@ INSERT_BATCH = 1000
 # The technician read API's view of a visit (order, customer, site), plus who the technician is (V-CARD, V-SIGN).
 # Written out, not built by Piccolo: on the path of every fact, building this join costs more than running it.
 OWN_VISIT_SQL = """
-SELECT visit.*, work_order.kind, work_order.description, work_order.reported_fault,
+SELECT visit.*, work_order.kind, work_order.description, work_order.reported_fault, work_order.customer AS customer_id,
     customer.name AS customer_name, customer.phone AS customer_phone, customer.tier AS customer_tier,
     site.address, site.latitude, site.longitude, site.locality, site.time_zone,
-    technician.name AS technician_name, technician.staff_number, technician.phone AS technician_phone
+    technician.name AS technician_name, technician.staff_number, technician.phone AS technician_phone,
+    technician.team AS technician_team
 FROM visit
 JOIN work_order ON work_order.id = visit.work_order
 JOIN customer ON customer.id = work_order.customer
@@ -228,16 +229,25 @@ async def photos_of_visit(visit_id: UUID, purposes: Iterable[str]) -> list[Row]:
     )
 
 
-async def signatures_to_compare(visit_id: UUID, technician_id: UUID, sha256: str, since: datetime) -> list[Row]:
-    """V-SIGN: accepted signatures of other visits with exactly these bytes, and the technician's own since then
-    with their ink prints."""
-    elsewhere = (Photo.visit != visit_id) & (Photo.purpose == "signature") & (Photo.status == "accepted")
+async def signatures_to_compare(visit: Row, sha256: str, since: datetime, team_since: datetime) -> list[Row]:
+    """V-SIGN: accepted signatures of other visits with exactly these bytes; and with their ink prints, the
+    technician's own and the customer's since `since`, and the technician's team's since `team_since`."""
+    elsewhere = (Photo.visit != visit["id"]) & (Photo.purpose == "signature") & (Photo.status == "accepted")
+    printed = elsewhere & Photo.ink_print.is_not_null()
     columns = (Photo.id, Photo.visit, Photo.sha256, Photo.ink_print, Photo.event.corrected_time.as_alias("recorded_at"))
-    identical = await Photo.select(*columns).where(elsewhere & (Photo.sha256 == sha256))
-    own = await Photo.select(*columns).where(
-        elsewhere & (Photo.technician == technician_id) & (Photo.created_at >= since) & Photo.ink_print.is_not_null()
-    )
-    return list({row["id"]: row for row in (*identical, *own)}.values())
+    found = [
+        *await Photo.select(*columns).where(elsewhere & (Photo.sha256 == sha256)),
+        *await Photo.select(*columns).where(
+            printed & (Photo.technician == visit["technician"]) & (Photo.created_at >= since)
+        ),
+        *await Photo.select(*columns).where(
+            printed & (Photo.visit.work_order.customer == visit["customer_id"]) & (Photo.created_at >= since)
+        ),
+        *await Photo.select(*columns).where(
+            printed & (Photo.technician.team == visit["technician_team"]) & (Photo.created_at >= team_since)
+        ),
+    ]
+    return list({row["id"]: row for row in found}.values())
 
 
 def _reusable_elsewhere(photo, visit_id: UUID):  # noqa: ANN001, ANN202 - the Photo table or a join to it

@@ -11,7 +11,8 @@ import httpx
 import pytest
 from PIL import Image, ImageDraw
 
-from fieldsvc.tables import Photo, PhotoMatch, VisitEvent
+from fieldsvc.tables import Photo, PhotoMatch, Technician, VisitEvent
+from tests.integration.builders import assign, book, technician_id
 from tests.integration.mobile_builders import (  # noqa: F401 - the phones and visit ids are fixtures
     AGREED,
     Phone,
@@ -359,6 +360,71 @@ async def test_v_sign_the_same_customer_signing_the_technicians_next_visit_again
     await signed_twice_by_one_technician(client, as_dispatcher, phone, visit_id, first, again)
 
     assert await PhotoMatch.count() == 0
+
+
+async def signed_by_the_other_technician_after(  # noqa: ANN201
+    client, as_dispatcher, phone, other_phone, visit_id, first: bytes, second: bytes, *, same_customer: bool  # noqa: ANN001
+):
+    """`visit_id` signed with `first`; then the other technician's visit (for the same customer, or another) signed
+    with `second`; the other visit's id."""
+    if same_customer:
+        order_id = (await client.get(f"/v1/visits/{visit_id}", headers=as_dispatcher)).json()["workOrderId"]
+        customer_id = (await client.get(f"/v1/work-orders/{order_id}", headers=as_dispatcher)).json()["customer"]["id"]
+        body = {"kind": "install", "description": "second line", "customerId": customer_id,
+                "site": {"address": "2 Other Rd", "latitude": 31.3, "longitude": 121.6, "locality": "urban"}}
+        order = (await client.post("/v1/work-orders", json=body, headers=as_dispatcher)).json()
+        booked = await book(client, as_dispatcher, order["id"], AGREED + timedelta(hours=3))
+        other_visit = booked.json()["id"]
+        tech2 = await technician_id(client, as_dispatcher, "T1002")
+        assert (await assign(client, as_dispatcher, other_visit, tech2)).status_code == 200
+    else:
+        other_visit = await assigned_visit(client, as_dispatcher, "T1002", AGREED + timedelta(hours=3))
+    for who, visit, image in ((phone, visit_id, first), (other_phone, other_visit, second)):
+        meta = who.fact(signerName="Li Wei", summaryDigest="a" * 64)
+        assert (await who.upload(visit, "signature", meta, image, "s.png")).status_code == 201
+    return other_visit
+
+
+def original_and_smaller_copy() -> tuple[bytes, bytes]:
+    original = handwritten_name(3)
+    smaller = original.resize((original.width * 95 // 100, original.height * 95 // 100), Image.Resampling.LANCZOS)
+    return encoded(original, "PNG"), encoded(smaller, "PNG")
+
+
+async def test_v_sign_a_resized_copy_of_the_customers_signature_from_another_technicians_visit_is_reuse(
+    client, as_dispatcher, as_auditor, phone, other_phone, visit_id
+):
+    later = await signed_by_the_other_technician_after(
+        client, as_dispatcher, phone, other_phone, visit_id, *original_and_smaller_copy(), same_customer=True
+    )
+
+    evidence = (await client.get(f"/v1/review/visits/{later}", headers=as_auditor)).json()
+    assert "v.sign.reused" in {f["code"] for f in evidence["verdict"]["findings"]}
+
+
+async def test_v_sign_a_resized_copy_of_a_team_colleagues_signature_is_reuse(
+    client, as_dispatcher, as_auditor, phone, other_phone, visit_id
+):
+    await Technician.update({Technician.team: "north"}).where(Technician.staff_number == "T1002")  # tech1's team
+    try:
+        later = await signed_by_the_other_technician_after(
+            client, as_dispatcher, phone, other_phone, visit_id, *original_and_smaller_copy(), same_customer=False
+        )
+    finally:
+        await Technician.update({Technician.team: "south"}).where(Technician.staff_number == "T1002")
+
+    evidence = (await client.get(f"/v1/review/visits/{later}", headers=as_auditor)).json()
+    assert "v.sign.reused" in {f["code"] for f in evidence["verdict"]["findings"]}
+
+
+async def test_v_sign_strokes_alike_are_not_compared_with_another_teams_signature_of_another_customer(
+    client, as_dispatcher, phone, other_phone, visit_id
+):
+    await signed_by_the_other_technician_after(
+        client, as_dispatcher, phone, other_phone, visit_id, *original_and_smaller_copy(), same_customer=False
+    )
+
+    assert await PhotoMatch.count() == 0  # only the very same file is compared that far
 
 
 async def test_v_sign_a_digest_mismatch_is_kept_for_the_audit_not_refused(phone, visit_id):

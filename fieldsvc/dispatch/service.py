@@ -442,9 +442,11 @@ class DispatchService:
         if data.reason_code == "other" and not data.note.strip():
             raise CancelNoteRequired()
         async with db.write_transaction(self.ctx.engine):
-            await self._changeable_visit(visit_id)
+            visit = await self._changeable_visit(visit_id)
             await self._cancel(visit_id, data, caller, now)
-            await outbox.mark_without_new_evidence([visit_id], now)
+            # The order's other visits too: the first one not cancelled carries the order's own findings.
+            order_visits = [v["id"] for v in await repository.visits_of_order(visit["work_order"])]
+            await outbox.mark_without_new_evidence(order_visits, now)
         self.ctx.audit_wakeup.set()
         return await self.visit(visit_id)
 
@@ -467,15 +469,15 @@ class DispatchService:
             # time has come may have been done offline, its facts still on the phone: it stays open for them, and
             # one on site is finished and audited as it is.
             closing = CancelVisit("other", "company", note=f"work order force-closed: {data.reason}")
-            cancelled = []
             for visit in await repository.visits_of_order(order_id):
                 locked = await repository.lock_visit(visit["id"], self.ctx.engine)
                 if locked is not None and locked["status"] in LIVE_VISIT_STATES and locked["agreed_time"] > now:
                     await self._cancel(visit["id"], closing, caller, now)
-                    cancelled.append(visit["id"])
-            await outbox.mark_without_new_evidence(cancelled, now)
-            visits = [v["id"] for v in await repository.visits_of_order(order_id) if v["status"] != "cancelled"]
-            await VerdictService(self.ctx).reaudit(visits, caller)
+            # Every visit of the order: one cancelled before carries the order's own findings (V-CLOSE forced, the
+            # deadlines) when no other is left.
+            order_visits = await repository.visits_of_order(order_id)
+            await outbox.mark_without_new_evidence([v["id"] for v in order_visits], now)
+            await VerdictService(self.ctx).reaudit([v["id"] for v in order_visits if v["status"] != "cancelled"], caller)
         self.ctx.audit_wakeup.set()
         return await self.work_order(order_id)
 

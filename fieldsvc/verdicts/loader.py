@@ -88,7 +88,8 @@ _VISITS_SQL = """
 SELECT v.id::text, v.work_order::text, v.agreed_time, v.booked_at, v.late_reason, v.customer_notified_at,
        o.kind, o.accepted_at, o.first_contact_at, o.outcome, o.closed_at, o.forced_close_reason, c.tier,
        s.latitude, s.longitude, s.locality, s.time_zone,
-       (SELECT f.id::text FROM visit f WHERE f.work_order = v.work_order ORDER BY f.booked_at, f.id LIMIT 1)
+       (SELECT f.id::text FROM visit f WHERE f.work_order = v.work_order
+        ORDER BY f.status = 'cancelled', f.booked_at, f.id LIMIT 1)
 FROM unnest($1::uuid[]) AS b(id)
 JOIN visit v ON v.id = b.id
 JOIN work_order o ON o.id = v.work_order
@@ -218,7 +219,9 @@ async def _sqlite_rows(visit_ids: list[UUID]) -> _Rows:
         return _Rows([], [], [], [], {}, [], [], [], {})
     order_ids = list({row["work_order"] for row in visit_rows})
     first = _first_visit_per_order(
-        await Visit.select(Visit.id, Visit.work_order, Visit.booked_at).where(Visit.work_order.is_in(order_ids))
+        await Visit.select(Visit.id, Visit.work_order, Visit.booked_at, Visit.status).where(
+            Visit.work_order.is_in(order_ids)
+        )
     )
     # Piccolo names the columns as selected: id, work_order, then the V_AGREED .. V_ZONE columns in order.
     visits = [
@@ -298,14 +301,16 @@ async def _sqlite_rows(visit_ids: list[UUID]) -> _Rows:
 
 
 def _first_visit_per_order(rows: list[dict[str, Any]]) -> dict[Any, str]:
-    """The order's first visit by booking time (then id): order-level rules are judged on it only."""
-    first: dict[Any, tuple[datetime, str]] = {}
+    """The order's first visit by booking time (then id) that was not cancelled, if any: order-level rules are judged
+    on it only. A cancelled visit keeps a pending verdict out of the queue, so cancelling the first visit and booking
+    another would hide a late repair or a forced close (a probe)."""
+    first: dict[Any, tuple[bool, datetime, str]] = {}
     for row in rows:
-        candidate = (row["booked_at"], str(row["id"]))
+        candidate = (row["status"] == "cancelled", row["booked_at"], str(row["id"]))
         current = first.get(row["work_order"])
         if current is None or candidate < current:
             first[row["work_order"]] = candidate
-    return {order: visit_id for order, (_, visit_id) in first.items()}
+    return {order: visit_id for order, (_, _, visit_id) in first.items()}
 
 
 async def _sqlite_matches(visit_ids: list[UUID]) -> list[Row]:

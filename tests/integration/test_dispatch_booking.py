@@ -288,6 +288,46 @@ async def test_v_close_forced_close_twice_is_409(client, as_dispatcher):
     assert response.json()["code"] == "work_order.not_open"
 
 
+async def order_with_its_first_visit_cancelled(client, as_dispatcher, clock) -> tuple[dict, str, str]:  # noqa: ANN001
+    """A repair whose first visit the customer cancelled, and a second visit booked a minute later; the order and both
+    visit ids."""
+    order = await create_order(client, as_dispatcher, kind="repair")
+    first = (await book(client, as_dispatcher, order["id"], datetime(2030, 3, 4, 14, 0, tzinfo=SHANGHAI))).json()
+    cancel = {"reasonCode": "customer_requested", "requestedBy": "customer"}
+    assert (await client.post(f"/v1/visits/{first['id']}/cancel", json=cancel, headers=as_dispatcher)).status_code == 200
+    clock.advance(minutes=1)
+    second = (await book(client, as_dispatcher, order["id"], datetime(2030, 3, 4, 16, 0, tzinfo=SHANGHAI))).json()
+    return order, first["id"], second["id"]
+
+
+async def test_v_close_a_forced_close_after_the_first_visit_was_cancelled_flags_the_visit_left(
+    client, as_dispatcher, as_auditor, clock
+):
+    order, cancelled, left = await order_with_its_first_visit_cancelled(client, as_dispatcher, clock)
+    clock.now = datetime(2030, 3, 4, 16, 5, tzinfo=SHANGHAI)  # the second visit is due: it stays open
+    close = {"outcome": "resolved", "reason": "fixed remotely"}
+    assert (await client.post(f"/v1/work-orders/{order['id']}/force-close", json=close, headers=as_dispatcher)).status_code == 200
+
+    verdicts = {}
+    for visit in (cancelled, left):
+        verdict = (await client.get(f"/v1/review/visits/{visit}", headers=as_auditor)).json()["verdict"]
+        verdicts[visit] = (verdict["status"], [finding["code"] for finding in verdict["findings"]])
+    assert verdicts[left] == ("flagged", ["v.close.forced"])
+    assert "v.close.forced" not in verdicts[cancelled][1]
+
+
+async def test_v_close_a_forced_close_whose_every_visit_ends_cancelled_is_flagged_on_the_first(
+    client, as_dispatcher, as_auditor, clock
+):
+    order, cancelled, later = await order_with_its_first_visit_cancelled(client, as_dispatcher, clock)
+    close = {"outcome": "resolved", "reason": "fixed remotely"}  # the later visit is not due yet: cancelled too
+    assert (await client.post(f"/v1/work-orders/{order['id']}/force-close", json=close, headers=as_dispatcher)).status_code == 200
+
+    assert (await client.get(f"/v1/visits/{later}", headers=as_dispatcher)).json()["status"] == "cancelled"
+    verdict = (await client.get(f"/v1/review/visits/{cancelled}", headers=as_auditor)).json()["verdict"]
+    assert (verdict["status"], [finding["code"] for finding in verdict["findings"]]) == ("flagged", ["v.close.forced"])
+
+
 async def force_closed(client, as_dispatcher, outcome: str) -> dict:  # noqa: ANN001
     order = await create_order(client, as_dispatcher, kind="repair")
     await book(client, as_dispatcher, order["id"], datetime(2030, 3, 4, 14, 0, tzinfo=SHANGHAI))

@@ -132,6 +132,12 @@ async def update_visit(visit_id: UUID, values: dict, at: datetime) -> None:
     await Visit.update({**values, Visit.updated_at: at}).where(Visit.id == visit_id)
 
 
+async def order_sla_shift_seconds(order_id: UUID) -> int:
+    """The confirmed customer moves of the order's visits, added up (B-RESCHED)."""
+    rows = await Visit.select(Visit.sla_shift_seconds).where(Visit.work_order == order_id)
+    return sum(row["sla_shift_seconds"] for row in rows)
+
+
 async def shift_resolve_deadline(order_id: UUID, resolve_due_at: datetime) -> None:
     await WorkOrder.update({WorkOrder.resolve_due_at: resolve_due_at}).where(WorkOrder.id == order_id)
 

@@ -422,10 +422,14 @@ class DispatchService:
             if data.initiator == "customer" and data.customer_confirmed:
                 # B-RESCHED: a customer's confirmed move shifts the SLA clock too; a company's move does not, and
                 # an unconfirmed "customer" move must not become a way to escape a deadline.
-                shift = data.new_time - old_time
-                changes[Visit.sla_shift_seconds] = visit["sla_shift_seconds"] + int(shift.total_seconds())
+                # The order's moves add up, never below nothing (the audit's customer_delay): moving a visit earlier
+                # neither shortens the deadline nor, moved back, lengthens it.
+                shift = int((data.new_time - old_time).total_seconds())
+                changes[Visit.sla_shift_seconds] = visit["sla_shift_seconds"] + shift
                 if visit["resolve_due_at"] is not None:
-                    await repository.shift_resolve_deadline(visit["work_order"], visit["resolve_due_at"] + shift)
+                    before = await repository.order_sla_shift_seconds(visit["work_order"])
+                    due = visit["resolve_due_at"] + timedelta(seconds=max(before + shift, 0) - max(before, 0))
+                    await repository.shift_resolve_deadline(visit["work_order"], due)
             await repository.update_visit(visit_id, changes, now)
             await self.trail.append(
                 "visit.rescheduled",

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from tests.integration.builders import SHANGHAI_SITE, assign, booked_visit, create_order, technician_id
 from tests.integration.mobile_builders import AGREED, phone, visit_id  # noqa: F401 - the phone and visit are fixtures
 
@@ -88,6 +90,19 @@ async def test_b_resched_customer_initiated_moves_the_repair_deadline(client, as
     after = (await client.get(f"/v1/work-orders/{order['id']}", headers=as_dispatcher)).json()
     shift = datetime.fromisoformat(after["deadlines"]["resolveDueAt"]) - datetime.fromisoformat(order["deadlines"]["resolveDueAt"])
     assert shift == timedelta(hours=3)
+
+
+@pytest.mark.parametrize("moves", [(1,), (1, 4)], ids=["earlier", "earlier-and-back"])
+async def test_b_resched_a_customer_moving_the_visit_earlier_keeps_the_repair_deadline(client, as_dispatcher, moves):
+    order = await create_order(client, as_dispatcher, kind="repair")
+    visit = (await client.post(f"/v1/work-orders/{order['id']}/visits", headers=as_dispatcher, json={
+        "agreedTime": (NOON + timedelta(hours=4)).isoformat(), "expectedDurationMin": 60,
+        "confirmation": {"channel": "phone", "confirmedAt": NOON.isoformat()}})).json()
+    for hours_after_noon in moves:  # 16:00 -> 13:00 (-> 16:00)
+        response = await reschedule(client, as_dispatcher, visit["id"], move(NOON + timedelta(hours=hours_after_noon)))
+        assert response.status_code == 200, response.text
+    after = (await client.get(f"/v1/work-orders/{order['id']}", headers=as_dispatcher)).json()
+    assert after["deadlines"]["resolveDueAt"] == order["deadlines"]["resolveDueAt"]
 
 
 async def test_b_resched_company_initiated_keeps_the_repair_deadline(client, as_dispatcher):

@@ -17,20 +17,22 @@ RESCHEDULE_REASONS = (
 
 
 def customer_delay(reschedules: Iterable[RescheduleFacts]) -> timedelta:
-    """How far confirmed customer-initiated reschedules pushed the SLA reference (B-RESCHED decision).
+    """How far confirmed customer-initiated reschedules pushed the SLA reference (B-RESCHED decision): their moves
+    added up, earlier ones taking back what later ones gave, never below nothing (a customer who asks for an earlier
+    visit does not shorten the deadline; moving a visit earlier and back does not lengthen it: a probe gained 5 h so).
 
     Company-initiated moves do not count, and neither does a "customer" move the customer never confirmed:
     otherwise labelling a move as the customer's would be a way out of every deadline.
     """
-    return sum(
+    moved = sum(
         (
             reschedule.new_time - reschedule.old_time
             for reschedule in set(reschedules)
             if reschedule.initiator == "customer" and reschedule.customer_confirmed
-            and reschedule.new_time > reschedule.old_time
         ),
         timedelta(0),
     )
+    return max(moved, timedelta(0))
 
 
 def _late(rule_id: str, code: str, what_en: str, what_zh: str, took: timedelta, allowed: timedelta,

@@ -95,7 +95,7 @@ def at_risk_entry(order: dict, rule_id: str, due_at: datetime, now: datetime) ->
         tier=order["tier"],
         rule_id=rule_id,
         due_at=due_at,
-        state="breached" if due_at <= now else "due_soon",
+        state="breached" if due_at < now else "due_soon",  # at the deadline itself it can still be met, as the audit says
         minutes_left=int((due_at - now).total_seconds() // 60),
         customer_name=order["customer_name"],
         customer_phone=order["customer_phone"],

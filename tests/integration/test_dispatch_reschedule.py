@@ -151,6 +151,13 @@ async def test_at_risk_shows_a_breached_repair_first_response(client, as_dispatc
     assert first[0]["state"] == "breached"
 
 
+async def test_at_risk_a_repair_first_response_due_this_very_minute_is_not_yet_breached(client, as_dispatcher, clock):
+    order = await create_order(client, as_dispatcher, kind="repair", tier="standard", accepted_at=clock.now - timedelta(hours=2))
+    entries = (await client.get("/v1/at-risk", headers=as_dispatcher)).json()
+    first = [e for e in entries if e["workOrderId"] == order["id"] and e["ruleId"] == "B-FIRST"]
+    assert (first[0]["state"], first[0]["minutesLeft"]) == ("due_soon", 0)  # a booking now passes B-FIRST
+
+
 async def test_at_risk_names_the_customer_and_a_repair_visit_booked_after_its_deadline(client, as_dispatcher, clock):
     late = clock.now + timedelta(days=3)  # B-REPAIR for a standard repair runs out 48 h after acceptance
     visit = await booked_visit(client, as_dispatcher, late.replace(hour=4), kind="repair", accepted_at=clock.now - timedelta(hours=47))

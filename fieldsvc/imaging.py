@@ -17,7 +17,7 @@ from PIL import (
     ExifTags, Image, ImageChops, ImageDraw, ImageFile, ImageFilter, ImageOps, ImageStat, UnidentifiedImageError,
 )
 
-from fieldsvc.ink_print import ink_print, weighted_moments
+from fieldsvc.ink_print import ink_density, ink_print, weighted_moments
 
 _CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 
@@ -199,6 +199,7 @@ class ProcessedImage:
     display_jpeg: bytes = field(repr=False)
     ink_coverage: float | None  # measured for signatures only (V-SIGN)
     ink_print: str | None = None  # signatures only (V-SIGN): the strokes' bitmap that tells a copy; None when blank
+    ink_density: bytes | None = field(default=None, repr=False)  # signatures only (V-SIGN): told from a copy by it
 
 
 def process_image(
@@ -252,6 +253,7 @@ def process_image(
         display_jpeg=_jpeg_bytes(display),
         ink_coverage=coverage,
         ink_print=ink_print(strokes) if strokes is not None and coverage else None,
+        ink_density=ink_density(strokes) if strokes is not None and coverage else None,
     )
 
 

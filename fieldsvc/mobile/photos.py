@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta, tzinfo
@@ -24,7 +24,7 @@ from fieldsvc.auth.caller import Caller
 from fieldsvc.context import AppContext
 from fieldsvc.errors import RETRY_AFTER_SECONDS, api_error
 from fieldsvc.imaging import ImageLimits, ImageRejected, ProcessedImage, perceptual_distance, process_image
-from fieldsvc.ink_print import COPY_MAX_DIFFERENCE, print_difference
+from fieldsvc.ink_print import COPY_MAX_DIFFERENCE, COPY_MIN_LIKENESS, density_likeness, print_difference
 from fieldsvc.mobile import repository, reuse
 from fieldsvc.mobile.clock import ClockReading, EventTiming
 from fieldsvc.mobile.idempotency import body_digest
@@ -96,6 +96,7 @@ EXACT_REUSE_ONLY = frozenset({"test_result"})
 CONFIRMATION_NAMESPACE = UUID("6f1d0c52-8d0e-4c55-9a51-0d1f3bb1c0de")
 
 M = TypeVar("M", bound=Fact)
+StoredDensity = Callable[[str], Awaitable[bytes | None]]  # a stored signature's ink density, by its file's hash
 
 
 @contextmanager
@@ -137,9 +138,11 @@ def photo_outcome(
     return accepted_image(scope, image, body.purpose, photo_id or uuid4(), body.device_time.tzinfo)
 
 
-def signature_outcome(body: SignatureMeta, scope: FactScope, *, image: ProcessedImage) -> Outcome:
+def signature_outcome(
+    body: SignatureMeta, scope: FactScope, *, image: ProcessedImage, stored_density: StoredDensity
+) -> Outcome:
     """V-SIGN: the phone's summary digest and the one the service computes now are both kept; the audit compares."""
-    accepted = accepted_image(scope, image, SIGNATURE, uuid4(), body.device_time.tzinfo)
+    accepted = accepted_image(scope, image, SIGNATURE, uuid4(), body.device_time.tzinfo, stored_density)
     signed = {
         "signer_name": body.signer_name,
         "summary_digest": body.summary_digest,
@@ -156,10 +159,12 @@ def _taken_by(timing: EventTiming) -> datetime:
 
 
 def accepted_image(
-    scope: FactScope, image: ProcessedImage, purpose: str, photo_id: UUID, phone_zone: tzinfo | None
+    scope: FactScope, image: ProcessedImage, purpose: str, photo_id: UUID, phone_zone: tzinfo | None,
+    stored_density: StoredDensity | None = None,
 ) -> Outcome:
     """The Photo row of an accepted image with what its EXIF says (E-TIME, E-PLACE, E-EDIT), and its reuse matches;
-    `phone_zone`: the offset the phone sent the fact's deviceTime in (which E-TIME may read EXIF in)."""
+    `phone_zone`: the offset the phone sent the fact's deviceTime in (which E-TIME may read EXIF in);
+    `stored_density`: for a signature, the ink density of a stored one, by its file's hash."""
     visit, exif = scope.visit, image.exif
     has_gps = exif.gps_latitude is not None and exif.gps_longitude is not None
     captured_at = exif.captured_at_utc(ZoneInfo(visit["time_zone"]), phone_zone, _taken_by(scope.timing))
@@ -199,7 +204,7 @@ def accepted_image(
             )
         )
         if purpose == SIGNATURE:
-            await record_signature_reuse(photo_id, image, scope)
+            await record_signature_reuse(photo_id, image, scope, stored_density)
         else:
             by_likeness = image.detailed and purpose not in EXACT_REUSE_ONLY
             await record_reuse(photo_id, visit["id"], purpose, image, scope.timing.corrected_time, by_likeness=by_likeness)
@@ -217,12 +222,14 @@ def accepted_image(
     return Outcome(details=details, write=write)
 
 
-async def record_signature_reuse(photo_id: UUID, image: ProcessedImage, scope: FactScope) -> None:
+async def record_signature_reuse(
+    photo_id: UUID, image: ProcessedImage, scope: FactScope, stored_density: StoredDensity | None
+) -> None:
     """V-SIGN: another visit's signature is reuse (recorded both ways) when it is the very same file, or when it has
-    the same strokes (a copy re-saved, resized or touched up: see fieldsvc.ink_print) and is one of the technician's
-    or the customer's signatures of the last year, or the technician's team's of the last month. Signatures are never
-    compared with photos, nor by perceptual hash: every signature is ink on white, alike by nature. The distance
-    recorded is the prints' difference in percent."""
+    the same strokes (a copy re-saved, resized or touched up: alike prints, then alike ink densities, see
+    fieldsvc.ink_print) and is one of the technician's or the customer's signatures of the last year, or the
+    technician's team's of the last month. Signatures are never compared with photos, nor by perceptual hash: every
+    signature is ink on white, alike by nature. The distance recorded is the prints' difference in percent."""
     await repository.take_turn(REUSE_LOCK_KEY)
     visit, now = scope.visit, scope.now
     matches: list[PhotoMatch] = []
@@ -236,7 +243,10 @@ async def record_signature_reuse(photo_id: UUID, image: ProcessedImage, scope: F
             if image.ink_print is None or other["ink_print"] is None:
                 continue
             difference = print_difference(image.ink_print, other["ink_print"])
-            if difference > COPY_MAX_DIFFERENCE:
+            if difference > COPY_MAX_DIFFERENCE or image.ink_density is None or stored_density is None:
+                continue
+            other_density = await stored_density(other["sha256"])  # rare: the prints are alike
+            if other_density is None or density_likeness(image.ink_density, other_density) < COPY_MIN_LIKENESS:
                 continue
         matches.extend(_both_ways(
             photo_id, visit["id"], other, (round(difference * 100), None), identical, scope.timing.corrected_time
@@ -380,7 +390,9 @@ class PhotoIngest:
             return prior
         image = await self._decode(data, file_sha256, signature=kind == SIGNATURE)
         await self._store(image, data)
-        return await self.facts.record_fact(caller, visit_id, replace(draft, decide=partial(outcome, image=image)))
+        compared = {"stored_density": self._stored_density} if kind == SIGNATURE else {}
+        decide = partial(outcome, image=image, **compared)
+        return await self.facts.record_fact(caller, visit_id, replace(draft, decide=decide))
 
     async def presign(
         self, caller: Caller, visit_id: UUID, body: PresignPhoto, reading: ClockReading
@@ -461,6 +473,12 @@ class PhotoIngest:
         except ImageRejected as rejected:
             error = IMAGE_REJECTIONS.get(rejected.code, ImageRefused)
             raise error(rejected.message, details={"imageCode": rejected.code}) from rejected
+
+    async def _stored_density(self, sha256: str) -> bytes | None:
+        """V-SIGN: the ink density of a stored signature, measured again from its original file."""
+        with storage_errors():
+            data = await self.ctx.blobs.get(content_key(sha256, "original"))
+        return (await self._decode(data, sha256, signature=True)).ink_density
 
     async def _store(self, image: ProcessedImage, original: bytes) -> None:
         """Content keys: storing bytes that are already there is harmless, and a fact failing later breaks nothing."""

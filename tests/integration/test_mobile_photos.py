@@ -352,10 +352,13 @@ async def test_v_sign_a_resized_copy_of_the_technicians_earlier_signature_is_reu
     assert "v.sign.reused" in {f["code"] for f in evidence["verdict"]["findings"]}
 
 
+@pytest.mark.parametrize(("person", "pen"), [(1, 5), (18, 16)], ids=["pen", "thick-finger"])
 async def test_v_sign_the_same_customer_signing_the_technicians_next_visit_again_is_no_reuse(
-    client, as_dispatcher, phone, visit_id
+    client, as_dispatcher, phone, visit_id, person, pen
 ):
-    first, again = encoded(handwritten_name(1), "PNG"), encoded(handwritten_name(1, attempt=1), "PNG")
+    # The thick one's strokes lie so close to the first signing's that its print alone took it for a copy (a probe).
+    first = encoded(handwritten_name(person, pen=pen), "PNG")
+    again = encoded(handwritten_name(person, attempt=1, pen=pen), "PNG")
 
     await signed_twice_by_one_technician(client, as_dispatcher, phone, visit_id, first, again)
 

@@ -209,7 +209,7 @@ class Photo(Table, tablename="photo"):
     visit = ForeignKey(references=Visit, null=False, index=True)
     technician = ForeignKey(references=Technician, null=False)
     purpose = Varchar(length=24)
-    status = Varchar(length=16, default="accepted")  # accepted | awaiting_upload (presigned S3 upload)
+    status = Varchar(length=16, default="accepted")  # accepted | awaiting_upload (presigned S3 upload) | withdrawn
     sha256 = Varchar(length=64, index=True)
     perceptual_hash = Varchar(length=16)
     fine_hash = Varchar(length=64, null=True, default=None)  # E-REUSE: 256-bit dHash confirming a coarse match

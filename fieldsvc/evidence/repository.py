@@ -8,7 +8,7 @@ from uuid import UUID
 from fieldsvc.tables import Photo
 
 
-async def accepted_photo(photo_id: UUID) -> dict[str, Any] | None:
+async def viewable_photo(photo_id: UUID) -> dict[str, Any] | None:
     return (
         await Photo.select(
             Photo.id,
@@ -18,6 +18,6 @@ async def accepted_photo(photo_id: UUID) -> dict[str, Any] | None:
             Photo.thumbnail_key,
             Photo.visit.technician.as_alias("visit_technician"),
         )
-        .where((Photo.id == photo_id) & (Photo.status == "accepted"))
+        .where((Photo.id == photo_id) & Photo.status.is_in(["accepted", "withdrawn"]))
         .first()
     )

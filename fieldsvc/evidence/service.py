@@ -63,7 +63,7 @@ class EvidenceService:
         self, caller: Caller, photo_id: UUID, variant: Variant, link_for_token: Callable[[str], str]
     ) -> EvidenceUrl:
         """A link that expires: presigned by S3, or a token for this app's blob route on the local backend."""
-        photo = await repository.accepted_photo(photo_id)
+        photo = await repository.viewable_photo(photo_id)
         if photo is None or not may_see(caller, photo):
             raise PhotoNotFound()
         if variant == "original" and caller.role not in ORIGINAL_ROLES:

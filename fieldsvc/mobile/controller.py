@@ -27,7 +27,6 @@ from fieldsvc.mobile.photos import (
     UPLOAD_ERRORS,
     MetaInvalid,
     PhotoIngest,
-    PhotoNotFound,
     PresignUnavailable,
     StorageDown,
     UploadMismatch,
@@ -52,6 +51,8 @@ from fieldsvc.mobile.service import (
     FACTS,
     ConsentScopeRequired,
     MobileService,
+    NotReturned,
+    PhotoNotFound,
     RestoreByBeforeLeave,
     RestoreByRequired,
     ShoeReasonRequired,
@@ -127,6 +128,13 @@ FACT_ROUTES = (
     FactRoute("questions", "question", "V-ASK: a question to follow up within 48 h, with the customer's contact."),
     FactRoute("service-card", "service_card", "V-CARD: the card, generated and kept by the service (never typed)."),
     FactRoute("checkout", "checkout", "V-CHECKOUT: leaving the site, with a geotag."),
+    FactRoute(
+        "photo-withdrawals",
+        "photo_withdrawal",
+        "A-DECIDE: withdraw a photo or signature of this visit sent by mistake, while an auditor has the visit returned "
+        "for correction (it stays in the evidence, marked withdrawn; the audit no longer reads it).",
+        (NotReturned, PhotoNotFound),
+    ),
     FactRoute(
         "complete",
         "completion",

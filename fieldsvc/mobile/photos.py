@@ -45,6 +45,7 @@ from fieldsvc.mobile.service import (
     FactScope,
     MobileService,
     Outcome,
+    PhotoNotFound,
     draft_of,
     technician_of,
     work_order_summary,
@@ -77,7 +78,6 @@ UploadNotReceived = api_error(409, "upload.not_received", "Nothing has been uplo
 UploadMismatch = api_error(
     422, "upload.mismatch", "The uploaded object is not what was announced (size, sha256 or type); nothing accepted."
 )
-PhotoNotFound = api_error(404, "photo.not_found", "No such photo.")
 
 UPLOAD_ERRORS = (*IMAGE_REJECTIONS.values(), ImageRefused, StorageDown)
 

@@ -130,6 +130,7 @@ class FactClaim:
     at: datetime
     located: bool  # a fact with a fix: the auditor re-audits the technician's neighbouring visits too (E-MOCK)
     entries: list[Unchained]  # its trail entries, in order
+    resubmits: bool = False  # the completion of a returned visit: its re-audit sends it back to the auditors
 
 
 async def claim_fact(claim: FactClaim, engine: Engine) -> Claimed:
@@ -149,10 +150,10 @@ async def claim_fact(claim: FactClaim, engine: Engine) -> Claimed:
             return Claimed.BEFORE
         if claim.status is not None:
             await set_visit_status(visit_id, claim.status, claim.at)
-        await outbox.mark(visit_id, claim.located, claim.at)
+        await outbox.mark(visit_id, claim.located, claim.at, resubmits=claim.resubmits)
         await queue_entries(claim.entries)
         return Claimed.NOW
-    _, token, _, located, reopens = outbox.fact_mark(visit_id, claim.located, claim.at)
+    _, token, _, located, reopens = outbox.fact_mark(visit_id, claim.located, claim.at, resubmits=claim.resubmits)
     entries = [list(column) for column in zip(*claim.entries)]
     async with db.pg_connection(engine) as connection:
         row = await connection.fetchrow(
@@ -188,6 +189,14 @@ async def set_completed_at(visit_id: UUID, at: datetime) -> None:
 
 async def insert_follow_up(follow_up: FollowUp) -> None:
     await FollowUp.insert(follow_up)
+
+
+async def withdraw_photo(photo_id: UUID, visit_id: UUID) -> bool:
+    """Mark an accepted photo of this visit withdrawn; False when there is none such."""
+    withdrawn = await Photo.update({Photo.status: "withdrawn"}).where(
+        (Photo.id == photo_id) & (Photo.visit == visit_id) & (Photo.status == "accepted")
+    ).returning(Photo.id)
+    return bool(withdrawn)
 
 
 async def insert_photo(photo: Photo) -> None:

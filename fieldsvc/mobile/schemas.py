@@ -14,7 +14,7 @@ from fieldsvc.wire import Incoming, Instant, Latitude, LongText, Longitude, Reas
 
 FactKind = Literal[
     "on_my_way", "arrival", "step", "note", "leave", "return", "test_result", "question", "service_card", "checkout",
-    "completion",
+    "completion", "photo_withdrawal",
 ]
 PhotoPurpose = Literal["shoe_covers", "tool_mat", "site_clean", "test_result", "before", "after", "other"]
 ConsentScope = Literal["bedroom_or_study", "move_items", "use_facilities"]
@@ -73,6 +73,13 @@ class Step(Fact, kw_only=True):
 class Note(Fact, kw_only=True):
     topic: NoteTopic
     text: Text
+
+
+class PhotoWithdrawal(Fact, kw_only=True):
+    """A-DECIDE: a photo (or signature) of this visit sent by mistake, withdrawn while an auditor has it returned."""
+
+    photo_id: UUID
+    reason: Reason
 
 
 class Leave(Fact, kw_only=True):
@@ -150,6 +157,10 @@ class FactResult(Wire):
 class CheckinResult(FactResult, kw_only=True):
     distance_m: float  # geodesic distance from the site
     accuracy_m: float
+
+
+class PhotoWithdrawalResult(FactResult, kw_only=True):
+    photo_id: UUID
 
 
 class QuestionResult(FactResult, kw_only=True):

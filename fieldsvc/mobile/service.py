@@ -36,6 +36,8 @@ from fieldsvc.mobile.schemas import (
     Leave,
     Note,
     OnMyWay,
+    PhotoWithdrawal,
+    PhotoWithdrawalResult,
     Question,
     QuestionResult,
     Receipt,
@@ -73,6 +75,10 @@ RestoreByBeforeLeave = api_error(
 )
 RestoreByRequired = api_error(
     422, "leave.restore_by_required", "V-LEAVE: when not coming back, give restoreBy, as promised to the customer."
+)
+PhotoNotFound = api_error(404, "photo.not_found", "No such photo.")
+NotReturned = api_error(
+    409, "visit.not_returned", "A photo can be withdrawn only while an auditor has the visit returned for correction."
 )
 
 FACT_ERRORS: tuple[type[ApiError], ...] = (VisitNotFound, VisitClosed, EventConflict)
@@ -295,6 +301,20 @@ def completion(body: Complete, scope: FactScope) -> Outcome:
     return Outcome(details={"work_order_status": "closed", "outcome": body.outcome}, write=write)
 
 
+def photo_withdrawal(body: PhotoWithdrawal, scope: FactScope) -> Outcome:
+    """A-DECIDE: a picture attached by mistake (last week's photo for this week's shoe covers) is withdrawn while an
+    auditor has the visit returned for correction; without it the visit could never pass however it was corrected.
+    It stays in the trail and the evidence view, marked withdrawn; no rule reads it any more."""
+    if scope.visit["status"] != "returned":
+        raise NotReturned()
+
+    async def write(_event_row_id: UUID) -> None:
+        if not await repository.withdraw_photo(body.photo_id, scope.visit["id"]):
+            raise PhotoNotFound()
+
+    return Outcome(details={"photo_id": body.photo_id}, write=write)
+
+
 FACTS: dict[str, FactSpec] = {
     "on_my_way": FactSpec(OnMyWay, FactResult, no_effect),
     "arrival": FactSpec(Checkin, CheckinResult, checkin),
@@ -307,6 +327,7 @@ FACTS: dict[str, FactSpec] = {
     "service_card": FactSpec(Fact, ServiceCardResult, service_card),
     "checkout": FactSpec(Checkin, CheckinResult, checkin),
     "completion": FactSpec(Complete, CompletionResult, completion),
+    "photo_withdrawal": FactSpec(PhotoWithdrawal, PhotoWithdrawalResult, photo_withdrawal),
 }
 
 
@@ -441,6 +462,9 @@ class MobileService:
             at=scope.now,
             located=outcome.columns.get("latitude") is not None,
             entries=entries,
+            # A-DECIDE: a returned visit goes back to the auditors when its technician completes it again, not at
+            # the first fact of the correction (the auditor could decide while the technician was still at it).
+            resubmits=draft.kind == "completion" and before == "returned",
         )
         return Decided(result, claim, outcome.write)
 

@@ -76,4 +76,5 @@ async def _photo(links: EvidenceService, row: dict, link_for_token: Callable[[st
         thumbnail=await links.link(row, "thumbnail", link_for_token),
         display=await links.link(row, "display", link_for_token),
         original=await links.link(row, "original", link_for_token),
+        withdrawn=row["status"] == "withdrawn",
     )

@@ -114,7 +114,7 @@ async def visit_events(visit_id: UUID) -> list[dict[str, Any]]:
 async def visit_photos(visit_id: UUID) -> list[dict[str, Any]]:
     return await (
         Photo.select(Photo.all_columns(), Photo.event.event_id.as_alias("event_id"))
-        .where((Photo.visit == visit_id) & (Photo.status == "accepted"))
+        .where((Photo.visit == visit_id) & Photo.status.is_in(["accepted", "withdrawn"]))
         .order_by(Photo.created_at)
         .order_by(Photo.id)
     )

@@ -103,6 +103,7 @@ class PhotoEvidence(Wire):
     thumbnail: EvidenceUrl
     display: EvidenceUrl
     original: EvidenceUrl
+    withdrawn: bool = False  # the technician withdrew it while the visit was returned; the audit no longer reads it
 
 
 class VisitEvidence(Wire):

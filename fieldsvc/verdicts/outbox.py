@@ -12,7 +12,8 @@ from fieldsvc.tables import AuditDue
 # One row per visit: a burst of facts on a visit is one re-audit. The first mark's time stays (oldest first).
 MARK_COLUMNS = "(visit, token, marked_at, located, reopens, lease_until)"
 MARKED_AGAIN_BY_FACT = """ON CONFLICT (visit) DO UPDATE SET
-    token = excluded.token, located = audit_due.located OR excluded.located, reopens = excluded.reopens"""
+    token = excluded.token, located = audit_due.located OR excluded.located,
+    reopens = audit_due.reopens OR excluded.reopens"""
 _MARK_BY_FACT = f"INSERT INTO audit_due {MARK_COLUMNS} VALUES ({{}}, {{}}, {{}}, {{}}, {{}}, NULL) {MARKED_AGAIN_BY_FACT}"
 # A mark without new evidence keeps the reason of one already there (located, reopens, its time) but takes a new
 # token, so an audit already running (which may have read the facts before this change) does not clear it.
@@ -38,14 +39,17 @@ class Due:
     reopens: bool
 
 
-async def mark(visit_id: UUID, located: bool, at: datetime) -> None:
+async def mark(visit_id: UUID, located: bool, at: datetime, *, resubmits: bool = False) -> None:
     """Inside the fact's transaction: the fact and its pending re-audit commit together or not at all."""
-    await AuditDue.raw(_MARK_BY_FACT, *fact_mark(visit_id, located, at))
+    await AuditDue.raw(_MARK_BY_FACT, *fact_mark(visit_id, located, at, resubmits=resubmits))
 
 
-def fact_mark(visit_id: UUID, located: bool, at: datetime) -> tuple[UUID, UUID, datetime, bool, bool]:
-    """The values of a fact's mark, in MARK_COLUMNS order (up to reopens): a fact re-opens a returned visit."""
-    return visit_id, uuid4(), at, located, True
+def fact_mark(
+    visit_id: UUID, located: bool, at: datetime, *, resubmits: bool = False
+) -> tuple[UUID, UUID, datetime, bool, bool]:
+    """The values of a fact's mark, in MARK_COLUMNS order (up to reopens): the completion of a returned visit
+    (`resubmits`) re-opens its review."""
+    return visit_id, uuid4(), at, located, resubmits
 
 
 async def mark_without_new_evidence(visit_ids: list[UUID], at: datetime) -> None:

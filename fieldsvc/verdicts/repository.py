@@ -136,10 +136,11 @@ async def _replace_verdicts_piccolo(results: list[dict[str, Any]], at: datetime,
             await Visit.update({Visit.verdict: status}).where(Visit.id.is_in(ids))
 
 
-async def requeue_if_still_flagged(visit_ids: list[UUID]) -> None:
-    """A-DECIDE: new evidence on a returned visit that leaves it flagged puts it back in the auditors' queue."""
+async def end_returns(visit_ids: list[UUID]) -> None:
+    """A-DECIDE: a returned visit completed again goes back to the auditors' queue when still flagged, and has
+    nothing left to review when it now passes."""
     if not visit_ids:
         return
-    await Visit.update({Visit.review_state: "open"}).where(
-        Visit.id.is_in(visit_ids) & (Visit.review_state == "returned") & (Visit.verdict == "flagged")
-    )
+    returned = Visit.id.is_in(visit_ids) & (Visit.review_state == "returned")
+    await Visit.update({Visit.review_state: "open"}).where(returned & (Visit.verdict == "flagged"))
+    await Visit.update({Visit.review_state: "none"}).where(returned & (Visit.verdict != "flagged"))

@@ -592,11 +592,85 @@ async def test_a_decide_return_reopens_the_visit_and_new_evidence_is_re_audited(
     assert mine["returnedFor"] == ["V-SHOES photo"]
     evidence = (await client.get(f"/v1/review/visits/{visit_id}", headers=as_auditor)).json()
     assert [decision["requested"] for decision in evidence["decisions"]] == [["V-SHOES photo"]]
-    # The technician can add facts again; the verdict is re-audited (and the visit queued again while flagged).
+    # The technician can add facts again; the visit goes back to the auditors when it is completed again.
     note = phone.fact(topic="general", text="Old photo was from the previous job; re-sent")
     assert (await phone.post(visit_id, "notes", note)).status_code == 201
+    assert (await client.get("/v1/review/queue", headers=as_auditor)).json() == []
+    mine = (await client.get(f"/v1/mobile/visits/{visit_id}", headers=as_tech)).json()
+    assert (mine["reviewState"], mine["returnedFor"]) == ("returned", ["V-SHOES photo"])
+    assert (await phone.post(visit_id, "complete", phone.fact(outcome="resolved"))).status_code == 201
     queue = (await client.get("/v1/review/queue", headers=as_auditor)).json()
-    assert [entry["visitId"] for entry in queue] == [visit_id]
+    assert [entry["visitId"] for entry in queue] == [visit_id]  # still flagged: the wrong photo is still there
+
+
+async def returned_for_the_shoe_photo(client, phone, visit_id, as_auditor) -> str:  # noqa: ANN001
+    """A visit played with yesterday's shoe-cover photo attached by mistake, returned for it; that photo's id."""
+    await play(phone, visit_id, Visit(shoe_photo_taken_shift=-timedelta(days=1)))
+    decision = {"decision": "return", "reason": "Shoe-cover photo is from yesterday", "requested": ["V-SHOES photo"]}
+    assert (await client.post(f"/v1/review/visits/{visit_id}/decisions", json=decision, headers=as_auditor)).status_code == 201
+    evidence = (await client.get(f"/v1/review/visits/{visit_id}", headers=as_auditor)).json()
+    return next(photo["photoId"] for photo in evidence["photos"] if photo["purpose"] == "shoe_covers")
+
+
+async def test_a_decide_a_returned_visit_whose_wrong_photo_is_withdrawn_and_replaced_passes(
+    client, phone, visit_id, as_auditor, as_tech
+):
+    wrong = await returned_for_the_shoe_photo(client, phone, visit_id, as_auditor)
+
+    withdrawal = phone.fact(photoId=wrong, reason="Attached last week's picture by mistake")
+    assert (await phone.post(visit_id, "photo-withdrawals", withdrawal)).status_code == 201
+    taken_at_the_door = (AGREED - timedelta(minutes=1)).replace(tzinfo=None)  # on the phone since the visit
+    right = jpeg(91, exif=camera_exif(taken_at_the_door, AT_SITE["latitude"], AT_SITE["longitude"]))
+    assert (await phone.photo(visit_id, "shoe_covers", right)).status_code == 201
+    assert (await phone.post(visit_id, "complete", phone.fact(outcome="resolved"))).status_code == 201
+
+    assert await violation_codes(client, as_auditor, visit_id) == ("passed", set())
+    evidence = (await client.get(f"/v1/review/visits/{visit_id}", headers=as_auditor)).json()
+    assert [p["withdrawn"] for p in evidence["photos"] if p["photoId"] == wrong] == [True]  # still shown
+    assert (await client.get("/v1/review/queue", headers=as_auditor)).json() == []
+    assert (await client.get(f"/v1/mobile/visits/{visit_id}", headers=as_tech)).json()["reviewState"] == "none"
+
+
+async def test_a_decide_a_photo_cannot_be_withdrawn_unless_the_visit_was_returned(client, phone, visit_id, as_auditor):
+    await play(phone, visit_id, Visit(shoe_photo_taken_shift=-timedelta(days=1)))
+    evidence = (await client.get(f"/v1/review/visits/{visit_id}", headers=as_auditor)).json()
+    photo_id = evidence["photos"][0]["photoId"]
+
+    response = await phone.post(visit_id, "photo-withdrawals", phone.fact(photoId=photo_id, reason="wrong picture"))
+
+    assert (response.status_code, response.json()["code"]) == (409, "visit.closed")  # completed, not returned
+
+
+async def test_a_decide_a_photo_of_another_visit_cannot_be_withdrawn(
+    client, phone, other_phone, visit_id, other_visit_id, as_auditor
+):
+    await returned_for_the_shoe_photo(client, phone, visit_id, as_auditor)
+    await other_phone.photo(other_visit_id, "before", jpeg(92))
+    others = (await client.get(f"/v1/review/visits/{other_visit_id}", headers=as_auditor)).json()["photos"]
+
+    response = await phone.post(visit_id, "photo-withdrawals", phone.fact(photoId=others[0]["photoId"], reason="x"))
+
+    assert (response.status_code, response.json()["code"]) == (404, "photo.not_found")
+
+
+async def test_a_decide_a_photo_cannot_be_withdrawn_before_the_visit_is_completed(client, phone, visit_id, as_auditor):
+    phone.clock.now = AGREED
+    await phone.photo(visit_id, "before", jpeg(93))
+    photo_id = (await client.get(f"/v1/review/visits/{visit_id}", headers=as_auditor)).json()["photos"][0]["photoId"]
+
+    response = await phone.post(visit_id, "photo-withdrawals", phone.fact(photoId=photo_id, reason="wrong picture"))
+
+    assert (response.status_code, response.json()["code"]) == (409, "visit.not_returned")
+
+
+async def test_a_decide_a_returned_visit_is_on_the_technicians_list_whatever_day_is_asked(
+    client, phone, visit_id, as_auditor, as_tech
+):
+    await returned_for_the_shoe_photo(client, phone, visit_id, as_auditor)
+
+    listed = (await client.get("/v1/mobile/visits", params={"date": "2030-03-20"}, headers=as_tech)).json()
+
+    assert [(visit["id"], visit["status"]) for visit in listed] == [(visit_id, "returned")]
 
 
 async def test_a_decide_a_returned_visit_completed_again_keeps_the_orders_first_resolution_time(

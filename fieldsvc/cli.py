@@ -68,7 +68,11 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(audit_forever(settings))
         return 0
     if args.command == "audit":
-        return asyncio.run(rerun_audit(settings, args.start, args.end))
+        try:
+            return asyncio.run(rerun_audit(settings, args.start, args.end))
+        except KeyboardInterrupt:
+            print("\ninterrupted: the batches finished are kept; run it again to re-audit the rest", file=sys.stderr)
+            return 130
     asyncio.run(prepare(settings, demo=args.command == "demo"))
     return 0
 

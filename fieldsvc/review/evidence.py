@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Callable
 from uuid import UUID
 
@@ -9,7 +10,14 @@ from fieldsvc.context import AppContext
 from fieldsvc.dispatch.service import DispatchService
 from fieldsvc.evidence.service import EvidenceService
 from fieldsvc.review import repository
-from fieldsvc.review.schemas import FindingView, PhotoEvidence, TimelineEntry, VerdictView, VisitEvidence
+from fieldsvc.review.schemas import (
+    FindingView,
+    PhotoEvidence,
+    TimelineEntry,
+    TrustedArrivalView,
+    VerdictView,
+    VisitEvidence,
+)
 from fieldsvc.review.service import decision_view
 
 TIMELINE_COLUMNS = (
@@ -37,6 +45,15 @@ async def visit_evidence(ctx: AppContext, visit_id: UUID, link_for_token: Callab
     )
 
 
+def _trusted_arrival(stored: dict | None) -> TrustedArrivalView | None:
+    if stored is None:
+        return None
+    return TrustedArrivalView(
+        at=datetime.fromisoformat(stored["at"]), source=stored["source"], ref=stored["ref"],
+        reason_en=stored["reason_en"], reason_zh=stored["reason_zh"],
+    )
+
+
 def _verdict(result: dict | None) -> VerdictView:
     if result is None:
         return VerdictView(status="pending", policy_id=None, policy_version=None, trusted_arrival=None, findings=[], audited_at=None)
@@ -44,7 +61,7 @@ def _verdict(result: dict | None) -> VerdictView:
         status=result["status"],
         policy_id=result["policy_id"],
         policy_version=result["policy_version"],
-        trusted_arrival=result["trusted_arrival"],
+        trusted_arrival=_trusted_arrival(result["trusted_arrival"]),
         findings=[
             FindingView(
                 rule_id=f["rule_id"], code=f["code"], severity=f["severity"], message_en=f["message_en"],

@@ -56,11 +56,21 @@ class DecisionView(Wire):
     decided_at: Instant
 
 
+class TrustedArrivalView(Wire):
+    """V-PUNCT: the arrival time the audit trusted, from which source, and why."""
+
+    at: Instant
+    source: str  # device_corrected | server_receipt | device_clock | first_photo
+    ref: str  # the check-in or photo it comes from
+    reason_en: str
+    reason_zh: str
+
+
 class VerdictView(Wire):
     status: str
     policy_id: str | None
     policy_version: int | None
-    trusted_arrival: dict[str, Any] | None
+    trusted_arrival: TrustedArrivalView | None
     findings: list[FindingView]
     audited_at: Instant | None
 

@@ -32,6 +32,8 @@ def _chunks(rows: list, columns: int) -> list[list]:
 
 async def stored_digests(visit_ids: list[UUID]) -> dict[UUID, str]:
     engine = _engine()
+    if not visit_ids:  # a batch whose visits were all deleted since it was listed
+        return {}
     if db.is_sqlite(engine):
         rows = await AuditResult.select(AuditResult.visit, AuditResult.facts_digest).where(
             AuditResult.visit.is_in(visit_ids)

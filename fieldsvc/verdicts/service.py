@@ -11,6 +11,7 @@ import multiprocessing
 import multiprocessing.util
 import operator
 import os
+import signal
 import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
@@ -45,6 +46,8 @@ SETTLE_POLL_SECONDS = 0.02
 WINDOWS_PER_QUERY = 100  # (technician, stretch of time) conditions OR-ed in one query: Piccolo nests each one deeper
 BULK_BATCH = 1000  # visits per transaction: fewer commits and round trips; still seconds of work each
 BULK_IN_FLIGHT = 2  # batches in flight at once in one process on PostgreSQL
+# A shorter run is cut into about this many batches (of at least the minimum), so its progress bar moves.
+PROGRESS_STEPS, PROGRESS_MIN_BATCH = 20, 50
 # A long bulk run on PostgreSQL is CPU-bound in Python (facts, rules, digests): worker processes use every core,
 # plus one, because each worker also waits for its queries and commits and the spare one keeps the cores busy then.
 _CORES = os.cpu_count() or 1
@@ -151,8 +154,9 @@ class VerdictService:
         batches take turns in this process.
         """
         engine = self.ctx.engine
-        batches = [visit_ids[start : start + BULK_BATCH] for start in range(0, len(visit_ids), BULK_BATCH)]
-        if self._may_use_workers(len(batches)):
+        size = min(BULK_BATCH, max(PROGRESS_MIN_BATCH, -(-len(visit_ids) // PROGRESS_STEPS)))
+        batches = [visit_ids[start : start + size] for start in range(0, len(visit_ids), size)]
+        if self._may_use_workers(len(visit_ids)):
             return await self._reaudit_in_workers(batches, progress)
         in_flight = 1 if db.is_sqlite(engine) or engine.current_transaction.get() is not None else BULK_IN_FLIGHT
 
@@ -183,10 +187,10 @@ class VerdictService:
             await asyncio.gather(*pending, return_exceptions=True)
         return done
 
-    def _may_use_workers(self, batch_count: int) -> bool:
+    def _may_use_workers(self, visit_count: int) -> bool:
         """Workers rebuild the context from the engine's config: only when nothing else of it matters."""
         engine = self.ctx.engine
-        if BULK_WORKERS < 2 or batch_count < BULK_WORKERS_MIN_BATCHES:
+        if BULK_WORKERS < 2 or visit_count < BULK_WORKERS_MIN_BATCHES * BULK_BATCH:
             return False
         if not isinstance(engine, PostgresEngine) or engine.current_transaction.get() is not None:
             return False
@@ -225,6 +229,8 @@ _worker: dict[str, Any] = {}  # in a bulk worker process: its event loop and ser
 
 def _start_worker(config: dict[str, Any], settings: Any) -> None:
     """A bulk worker: its own loop, engine (bound to every table) and one connection."""
+    # Ctrl-C reaches the whole process group: the parent stops the pool; a worker finishes (commits) its batch.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         import uvloop
 

@@ -565,6 +565,15 @@ async def test_a_decide_dismiss_needs_a_reason_and_removes_the_visit_from_the_qu
     assert again.json()["code"] == "review.not_pending"
 
 
+async def test_a_evidence_view_says_which_arrival_time_was_trusted_and_why(client, phone, visit_id, as_auditor):
+    await play(phone, visit_id, Visit())
+
+    trusted = (await client.get(f"/v1/review/visits/{visit_id}", headers=as_auditor)).json()["verdict"]["trustedArrival"]
+
+    assert set(trusted) == {"at", "source", "ref", "reasonEn", "reasonZh"}
+    assert trusted["source"] == "device_corrected" and "clock offset" in trusted["reasonEn"]
+
+
 async def test_a_evidence_view_names_the_customer_the_site_and_who_decided(client, phone, visit_id, as_auditor):
     await play(phone, visit_id, Visit(arrive_after_agreed=timedelta(minutes=15)))
     url = f"/v1/review/visits/{visit_id}"

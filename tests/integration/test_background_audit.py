@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from fieldsvc import db
 from fieldsvc.tables import AuditDue, AuditResult, TrailEntry, TrailPending, WorkOrder
@@ -78,7 +78,7 @@ async def test_a_visit_marked_again_while_being_audited_stays_due_and_free_to_cl
 async def test_a_visit_marked_without_new_evidence_while_being_audited_stays_due_for_its_first_reason(app, visit_id):
     now = datetime.now(UTC)
     async with db.write_transaction(app.state.ctx.engine):
-        await outbox.mark(visit_id, True, now)
+        await outbox.mark(visit_id, True, now, resubmits=True)  # a returned visit's completion, with a fix
         claimed = await outbox.claim(10, now, now + timedelta(minutes=5))
         await outbox.mark_without_new_evidence([UUID(visit_id)], now)  # a follow-up answered while the audit ran
         await outbox.release(claimed)
@@ -203,3 +203,12 @@ async def test_a_bulk_re_audit_of_unchanged_facts_writes_no_verdict_and_no_trail
     assert await service.reaudit_all([UUID(visit_id)], lambda done: None) == 1
     assert await AuditResult.select(AuditResult.audited_at, AuditResult.facts_digest).first() == before
     assert await TrailEntry.count() + await TrailPending.count() == entries
+
+
+async def test_a_bulk_re_audit_of_a_few_hundred_visits_reports_progress_as_it_goes(app, visit_id):
+    visits = [UUID(visit_id)] + [uuid4() for _ in range(199)]  # unknown ids are simply not there to audit
+    reported: list[int] = []
+
+    await VerdictService(app.state.ctx).reaudit_all(visits, reported.append)
+
+    assert reported == [50, 100, 150, 200]

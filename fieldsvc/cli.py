@@ -215,6 +215,7 @@ async def _seal_the_trail_head(ctx) -> None:  # noqa: ANN001
 
 async def verify(settings: Settings) -> int:
     from fieldsvc.context import AppContext
+    from fieldsvc.trail.records import first_record_mismatch
     from fieldsvc.trail.service import TrailWriter, chain_head, verify_trail
 
     ctx = AppContext.from_settings(settings)
@@ -226,12 +227,19 @@ async def verify(settings: Settings) -> int:
             print(f"chained {chained} queued entries first", file=sys.stderr)
         checked, broken = await verify_trail(ctx, lambda n: print(f"\rchecked {n} entries", end="", file=sys.stderr))
         head = await chain_head()
+        visits, mismatch = (0, None) if broken else await first_record_mismatch(
+            lambda n: print(f"\rchecked the records of {n} visits", end="", file=sys.stderr)
+        )
     finally:
         await db.close_database(ctx.engine)
     print(file=sys.stderr)
     if broken is not None:
-        print(f"BROKEN at entry seq={broken.seq}: {broken.reason} ({checked} entries before it are intact)")
+        before = "" if broken.whole_chain else f" ({checked} entries before it are intact)"
+        print(f"BROKEN at entry seq={broken.seq}: {broken.reason}{before}")
+        return 1
+    if mismatch is not None:
+        print(f"RECORD DIFFERS from the trail: {mismatch.table} {mismatch.row_id}: {mismatch.reason}")
         return 1
     print(f"trail intact: {checked} entries verified; head {head} (a copy kept elsewhere catches even a rewrite by "
-          "someone holding the service's key)")
+          f"someone holding the service's key); the records of {visits} visits match it")
     return 0

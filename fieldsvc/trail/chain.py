@@ -37,6 +37,7 @@ def entry_hash(prev_hash: str, text: str) -> str:
 class BrokenLink:
     seq: int
     reason: str
+    whole_chain: bool = False  # the head disagrees with the chain: no telling which entries before it are intact
 
 
 def first_broken_link(entries: Iterable[dict[str, Any]], prev_hash: str = GENESIS_HASH) -> tuple[BrokenLink | None, str]:

@@ -180,5 +180,5 @@ async def _cut_short(ctx: AppContext, last_hash: str, last_seq: int) -> BrokenLi
                                         "entries were removed from its end")
     if last_seq and not hmac.compare_digest(heads[0]["seal"], head_seal(ctx, last_hash)):
         return BrokenLink(last_seq, "the head's seal does not match the last entry: the chain was rewritten without "
-                                    "the service's key (or the key was changed)")
+                                    "the service's key (or the key was changed)", whole_chain=True)
     return None

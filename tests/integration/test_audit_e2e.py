@@ -869,6 +869,63 @@ async def test_a_trail_cut_short_with_its_head_moved_along_is_caught_by_the_head
     assert broken is not None and broken.seq == new_last["seq"] and "seal" in broken.reason
 
 
+async def test_a_trail_the_records_of_a_played_and_decided_visit_match_the_trail(client, phone, visit_id, app, as_auditor):
+    from fieldsvc.trail.records import first_record_mismatch
+
+    await play(phone, visit_id, Visit(shoe_photo_taken_shift=-timedelta(days=1)))
+    decision = {"decision": "dismiss", "reason": "Photo date wrong on this phone model"}
+    assert (await client.post(f"/v1/review/visits/{visit_id}/decisions", json=decision, headers=as_auditor)).status_code == 201
+    await quiet(app)
+
+    assert await first_record_mismatch() == (1, None)
+
+
+async def played_and_quiet(phone, visit_id: str, app) -> None:  # noqa: ANN001
+    await play(phone, visit_id, Visit(arrive_after_agreed=timedelta(minutes=25)))
+    await quiet(app)
+
+
+async def test_a_trail_an_arrival_time_edited_behind_the_services_back_is_named(phone, visit_id, app):
+    from fieldsvc.tables import VisitEvent
+    from fieldsvc.trail.records import first_record_mismatch
+
+    await played_and_quiet(phone, visit_id, app)
+    arrival = await VisitEvent.select(VisitEvent.event_id, VisitEvent.corrected_time).where(
+        VisitEvent.kind == "arrival"
+    ).first()
+    await VisitEvent.update({VisitEvent.corrected_time: arrival["corrected_time"] - timedelta(minutes=20)}).where(
+        VisitEvent.event_id == arrival["event_id"]
+    )
+
+    _, mismatch = await first_record_mismatch()
+    assert (mismatch.table, mismatch.row_id) == ("visit_event", str(arrival["event_id"]))
+
+
+async def test_a_trail_a_verdict_edited_behind_the_services_back_is_named(phone, visit_id, app):
+    from fieldsvc.tables import AuditResult
+    from fieldsvc.trail.records import first_record_mismatch
+
+    await played_and_quiet(phone, visit_id, app)
+    await AuditResult.update({AuditResult.status: "passed", AuditResult.findings: []}, force=True)
+
+    _, mismatch = await first_record_mismatch()
+    assert (mismatch.table, mismatch.row_id) == ("audit_result", visit_id)
+
+
+async def test_a_trail_a_decision_edited_behind_the_services_back_is_named(client, phone, visit_id, app, as_auditor):
+    from fieldsvc.tables import ReviewDecision
+    from fieldsvc.trail.records import first_record_mismatch
+
+    await played_and_quiet(phone, visit_id, app)
+    assert (await client.post(f"/v1/review/visits/{visit_id}/decisions", json={"decision": "confirm"},
+                              headers=as_auditor)).status_code == 201
+    await quiet(app)
+    await ReviewDecision.update({ReviewDecision.decision: "dismiss", ReviewDecision.reason: "fine"}, force=True)
+
+    _, mismatch = await first_record_mismatch()
+    assert (mismatch.table, mismatch.row_id) == ("review_decision", visit_id)
+
+
 async def test_auditors_cannot_change_facts(client, visit_id, as_auditor):
     response = await client.post(f"/v1/mobile/visits/{visit_id}/arrival", json={}, headers=as_auditor)
     assert response.status_code == 403

@@ -71,6 +71,10 @@ class TrailWriter:
         _require_transaction(self.ctx)
         now = self.ctx.now()
         await db.serialise_appends(self.ctx.engine, TRAIL_LOCK_KEY)
+        # The facts a verdict was computed from come before it on the chain: their queued entries go on first (a
+        # verdict was chained ahead of the photo it counted; a probe).
+        while await self._chain_queued(CHAIN_BATCH) == CHAIN_BATCH:
+            pass
         await self._chain(
             [(kind, e.subject_id, e.actor_id, entry_text(kind, e.subject_id, e.actor_id, now, e.data), now) for e in entries]
         )
@@ -84,10 +88,14 @@ class TrailWriter:
         """Move up to `limit` queued entries onto the chain, oldest first; returns how many were chained."""
         async with db.write_transaction(self.ctx.engine):
             await db.serialise_appends(self.ctx.engine, TRAIL_LOCK_KEY)  # before reading: one chainer at a time
-            queued = await TrailPending.select().order_by(TrailPending.id).limit(limit)
-            if queued:
-                await self._chain([tuple(row[column] for column in TEXT_COLUMNS) for row in queued])
-                await TrailPending.delete().where(TrailPending.id.is_in([row["id"] for row in queued]))
+            return await self._chain_queued(limit)
+
+    async def _chain_queued(self, limit: int) -> int:
+        """Up to `limit` queued entries onto the chain, oldest first; the caller holds the chain's lock."""
+        queued = await TrailPending.select().order_by(TrailPending.id).limit(limit)
+        if queued:
+            await self._chain([tuple(row[column] for column in TEXT_COLUMNS) for row in queued])
+            await TrailPending.delete().where(TrailPending.id.is_in([row["id"] for row in queued]))
         return len(queued)
 
     async def chain_all_pending(self) -> int:

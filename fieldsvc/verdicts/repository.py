@@ -138,11 +138,17 @@ async def _replace_verdicts_piccolo(results: list[dict[str, Any]], at: datetime,
             await Visit.update({Visit.verdict: status}).where(Visit.id.is_in(ids))
 
 
-async def end_returns(visit_ids: list[UUID]) -> None:
+async def end_returns(visit_ids: list[UUID]) -> dict[UUID, str]:
     """A-DECIDE: a returned visit completed again goes back to the auditors' queue when still flagged, and has
-    nothing left to review when it now passes."""
+    nothing left to review when it now passes. Returns the review state each returned visit got."""
     if not visit_ids:
-        return
-    returned = Visit.id.is_in(visit_ids) & (Visit.review_state == "returned")
-    await Visit.update({Visit.review_state: "open"}).where(returned & (Visit.verdict == "flagged"))
-    await Visit.update({Visit.review_state: "none"}).where(returned & (Visit.verdict != "flagged"))
+        return {}
+    rows = await Visit.select(Visit.id, Visit.verdict).where(
+        Visit.id.is_in(visit_ids) & (Visit.review_state == "returned")
+    )
+    ended = {row["id"]: "open" if row["verdict"] == "flagged" else "none" for row in rows}
+    for state in ("open", "none"):
+        ids = [visit for visit, new_state in ended.items() if new_state == state]
+        if ids:
+            await Visit.update({Visit.review_state: state}).where(Visit.id.is_in(ids))
+    return ended

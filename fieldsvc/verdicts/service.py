@@ -125,7 +125,11 @@ class VerdictService:
             visits = sorted({*own, *await affected_visits(own, [d.visit for d in claimed if d.located])}, key=str)
             async with db.write_transaction(self.ctx.engine):
                 await self.reaudit(visits, None)
-                await repository.end_returns([due.visit for due in claimed if due.reopens])
+                ended = await repository.end_returns([due.visit for due in claimed if due.reopens])
+                await TrailWriter(self.ctx).append_many("visit.review_state", [
+                    Entry(str(visit), actor_id_of(None), {"from": "returned", "to": state})
+                    for visit, state in ended.items()
+                ])
                 await outbox.release(claimed)  # cleared with the verdicts they led to: one commit, not three
         except BaseException:
             with contextlib.suppress(Exception):  # free them for the next try now, not when the lease runs out

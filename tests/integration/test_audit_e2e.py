@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -622,7 +623,7 @@ async def returned_for_the_shoe_photo(client, phone, visit_id, as_auditor) -> st
 
 
 async def test_a_decide_a_returned_visit_whose_wrong_photo_is_withdrawn_and_replaced_passes(
-    client, phone, visit_id, as_auditor, as_tech
+    client, phone, visit_id, as_auditor, as_tech, app
 ):
     wrong = await returned_for_the_shoe_photo(client, phone, visit_id, as_auditor)
 
@@ -638,6 +639,11 @@ async def test_a_decide_a_returned_visit_whose_wrong_photo_is_withdrawn_and_repl
     assert [p["withdrawn"] for p in evidence["photos"] if p["photoId"] == wrong] == [True]  # still shown
     assert (await client.get("/v1/review/queue", headers=as_auditor)).json() == []
     assert (await client.get(f"/v1/mobile/visits/{visit_id}", headers=as_tech)).json()["reviewState"] == "none"
+    await quiet(app)
+    ended = await TrailEntry.select(TrailEntry.payload).where(
+        (TrailEntry.subject_id == visit_id) & (TrailEntry.kind == "visit.review_state")
+    )
+    assert [json.loads(entry["payload"])["data"] for entry in ended] == [{"from": "returned", "to": "none"}]
 
 
 async def test_a_decide_a_photo_cannot_be_withdrawn_unless_the_visit_was_returned(client, phone, visit_id, as_auditor):
@@ -867,6 +873,19 @@ async def test_a_trail_cut_short_with_its_head_moved_along_is_caught_by_the_head
 
     _, broken = await verify_trail(app.state.ctx)
     assert broken is not None and broken.seq == new_last["seq"] and "seal" in broken.reason
+
+
+async def test_a_trail_a_facts_entry_comes_before_the_verdict_computed_from_it(phone, visit_id, app):
+    from fieldsvc.verdicts.service import VerdictService
+
+    phone.clock.now = AGREED
+    assert (await phone.post(visit_id, "arrival", phone.fact(location=phone.location()))).status_code == 201
+    await VerdictService(app.state.ctx).settle()  # audited at once, its fact's entry still queued
+    await quiet(app)
+
+    kinds = [e["kind"] for e in await TrailEntry.select(TrailEntry.kind).where(
+        TrailEntry.subject_id == visit_id).order_by(TrailEntry.seq)]
+    assert kinds.index("fact.arrival") < kinds.index("verdict")
 
 
 async def test_a_trail_the_records_of_a_played_and_decided_visit_match_the_trail(client, phone, visit_id, app, as_auditor):

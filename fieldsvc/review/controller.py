@@ -24,6 +24,7 @@ from fieldsvc.wire import within_calendar
 from fieldsvc.review.service import (
     NotPending,
     ReasonRequired,
+    RequestNotForDecision,
     RequestRequired,
     ReviewService,
     ReviewVisitNotFound,
@@ -87,7 +88,9 @@ class ReviewController(Controller):
 
     @post(
         "/visits/{visit_id:uuid}/decisions",
-        responses=documented(ReviewVisitNotFound, NotPending, ReasonRequired, RequestRequired, Superseded),
+        responses=documented(
+            ReviewVisitNotFound, NotPending, ReasonRequired, RequestRequired, RequestNotForDecision, Superseded
+        ),
     )
     async def decide(
         self, visit_id: FromPath[UUID], data: JSONBody[DecideVisit], ctx: Ctx, caller: CallerDep

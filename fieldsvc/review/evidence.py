@@ -37,6 +37,7 @@ async def visit_evidence(ctx: AppContext, visit_id: UUID, link_for_token: Callab
         visit=visit,
         work_order=await dispatch.work_order(visit.work_order_id),
         verdict=_verdict(await repository.latest_result(visit_id)),
+        review_state=await repository.review_state(visit_id),
         timeline=[TimelineEntry(**{column: event[column] for column in TIMELINE_COLUMNS}) for event in events],
         photos=[p for p in photos if p.purpose != "signature"],
         signature=next((p for p in reversed(photos) if p.purpose == "signature"), None),

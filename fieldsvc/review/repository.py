@@ -111,6 +111,11 @@ async def visit_events(visit_id: UUID) -> list[dict[str, Any]]:
     )
 
 
+async def review_state(visit_id: UUID) -> str:
+    row = await Visit.select(Visit.review_state).where(Visit.id == visit_id).first()
+    return row["review_state"] if row else "none"
+
+
 async def visit_photos(visit_id: UUID) -> list[dict[str, Any]]:
     return await (
         Photo.select(Photo.all_columns(), Photo.event.event_id.as_alias("event_id"))

@@ -122,6 +122,7 @@ class VisitEvidence(Wire):
     visit: VisitView
     work_order: WorkOrderView  # the customer, the site (address, position, zone), the order's deadlines and visits
     verdict: VerdictView
+    review_state: str  # A-DECIDE: none (undecided), open (back after a return), confirmed, dismissed, returned
     timeline: list[TimelineEntry]
     photos: list[PhotoEvidence]
     signature: PhotoEvidence | None

@@ -19,6 +19,9 @@ ReviewVisitNotFound = api_error(404, "visit.not_found", "No such visit.")
 NotPending = api_error(409, "review.not_pending", "Only a flagged visit that has not been decided can be decided.")
 ReasonRequired = api_error(422, "review.reason_required", "Dismissing or returning a visit needs a reason.")
 RequestRequired = api_error(422, "review.request_required", "Returning a visit needs the list of what to add or correct.")
+RequestNotForDecision = api_error(
+    422, "review.request_only_for_return", "Only a return asks the technician for something: leave out requested."
+)
 Superseded = api_error(
     409,
     "review.superseded",
@@ -70,6 +73,8 @@ class ReviewService:
             raise ReasonRequired()
         if data.decision == "return" and not data.requested:
             raise RequestRequired()
+        if data.decision != "return" and data.requested:  # stored silently, it would read as a request nobody sent
+            raise RequestNotForDecision()
         await VerdictService(self.ctx).settle()  # decide on the verdict of every recorded fact
         now = self.ctx.now()
         async with db.write_transaction(self.ctx.engine):

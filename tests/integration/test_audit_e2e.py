@@ -602,6 +602,7 @@ async def test_a_decide_return_reopens_the_visit_and_new_evidence_is_re_audited(
     assert mine["returnedFor"] == ["V-SHOES photo"]
     evidence = (await client.get(f"/v1/review/visits/{visit_id}", headers=as_auditor)).json()
     assert [decision["requested"] for decision in evidence["decisions"]] == [["V-SHOES photo"]]
+    assert evidence["reviewState"] == "returned"
     # The technician can add facts again; the visit goes back to the auditors when it is completed again.
     note = phone.fact(topic="general", text="Old photo was from the previous job; re-sent")
     assert (await phone.post(visit_id, "notes", note)).status_code == 201
@@ -620,6 +621,15 @@ async def returned_for_the_shoe_photo(client, phone, visit_id, as_auditor) -> st
     assert (await client.post(f"/v1/review/visits/{visit_id}/decisions", json=decision, headers=as_auditor)).status_code == 201
     evidence = (await client.get(f"/v1/review/visits/{visit_id}", headers=as_auditor)).json()
     return next(photo["photoId"] for photo in evidence["photos"] if photo["purpose"] == "shoe_covers")
+
+
+async def test_a_decide_a_confirmation_asking_for_items_is_refused(client, phone, visit_id, as_auditor):
+    await play(phone, visit_id, Visit(shoe_photo_taken_shift=-timedelta(days=1)))
+    decision = {"decision": "confirm", "requested": ["V-SHOES photo"]}
+
+    response = await client.post(f"/v1/review/visits/{visit_id}/decisions", json=decision, headers=as_auditor)
+
+    assert (response.status_code, response.json()["code"]) == (422, "review.request_only_for_return")
 
 
 async def test_a_decide_a_returned_visit_whose_wrong_photo_is_withdrawn_and_replaced_passes(

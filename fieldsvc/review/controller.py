@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from typing import Annotated
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
@@ -15,7 +14,7 @@ from fieldsvc.auth.caller import CallerDep, allow
 from fieldsvc.context import Ctx
 from fieldsvc.dispatch.schemas import Kind, Tier
 from fieldsvc.errors import ValidationFailed, documented
-from fieldsvc.dispatch.service import VisitNotFound
+from fieldsvc.dispatch.service import UnknownTimeZone, VisitNotFound, zone_named
 from fieldsvc.evidence.controller import BLOB_ROUTE
 from fieldsvc.mobile.photos import StorageDown
 from fieldsvc.review.evidence import visit_evidence
@@ -43,7 +42,7 @@ class ReviewController(Controller):
     tags = ["review"]
     guards = [allow("auditor")]
 
-    @get("/queue", responses=documented())
+    @get("/queue", responses=documented(UnknownTimeZone))
     async def queue(
         self,
         ctx: Ctx,
@@ -55,11 +54,13 @@ class ReviewController(Controller):
         tier: FromQuery[Tier | None] = None,
         date_from: Annotated[date | None, QueryParameter(name="dateFrom", required=False)] = None,
         date_to: Annotated[date | None, QueryParameter(name="dateTo", required=False)] = None,
+        tz: Annotated[str | None, QueryParameter(required=False, description="zone of dateFrom/dateTo")] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
         offset: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
     ) -> list[QueueEntry]:
-        """A-QUEUE: flagged visits awaiting a decision, oldest first; dates are site-default-zone days, inclusive."""
-        zone = ZoneInfo(ctx.settings.default_time_zone)
+        """A-QUEUE: flagged visits awaiting a decision, oldest first; dateFrom and dateTo are days (inclusive) in `tz`,
+        by default the configured zone; each entry also gives its site's zone and local time."""
+        zone = zone_named(tz or ctx.settings.default_time_zone)
         if rule is not None and rule not in STANDARD_RULE_IDS:
             raise ValidationFailed(details=[
                 {"field": "rule", "message": f"{rule!r} is not a rule id of the standard", "source": "query"}

@@ -24,6 +24,7 @@ async def flagged_queue(filters: dict[str, Any], limit: int, offset: int) -> lis
         Visit.work_order.customer.tier.as_alias("tier"),
         Visit.technician.name.as_alias("technician_name"),
         Visit.technician.team.as_alias("team"),
+        Visit.work_order.site.time_zone.as_alias("time_zone"),
     ).where((Visit.verdict == "flagged") & Visit.review_state.is_in(list(QUEUE_STATES)))
     if filters.get("technician_id"):
         query = query.where(Visit.technician == filters["technician_id"])

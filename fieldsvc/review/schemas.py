@@ -37,6 +37,8 @@ class QueueEntry(Wire):
     team: str | None
     review_state: str
     violations: list[str]  # rule ids with a violation, for a glance
+    site_time_zone: str
+    site_local_time: str  # the agreed time on the site's clock, YYYY-MM-DD HH:MM
 
 
 class DecideVisit(Incoming):

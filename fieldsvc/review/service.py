@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from fieldsvc import db
 from fieldsvc.auth.caller import Caller
@@ -64,6 +65,8 @@ class ReviewService:
                 team=r["team"],
                 review_state=r["review_state"],
                 violations=violations.get(r["id"], []),
+                site_time_zone=r["time_zone"],
+                site_local_time=r["agreed_time"].astimezone(ZoneInfo(r["time_zone"])).strftime("%Y-%m-%d %H:%M"),
             )
             for r in rows
         ]

@@ -6,6 +6,7 @@ import io
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -550,6 +551,24 @@ async def test_a_queue_lists_flagged_visits_with_their_violations(client, phone,
     assert [entry["visitId"] for entry in queue] == [visit_id]
     assert "V-PUNCT" in queue[0]["violations"]
     assert (await client.get("/v1/review/queue", params={"rule": "E-MOCK"}, headers=as_auditor)).json() == []
+
+
+async def test_a_queue_filters_days_in_the_zone_asked_and_shows_each_sites_clock(
+    client, phone, as_dispatcher, as_auditor
+):
+    la_site = {**SHANGHAI_SITE, **AT_SITE, "timeZone": "America/Los_Angeles"}
+    evening_in_la = datetime(2030, 3, 3, 18, 0, tzinfo=ZoneInfo("America/Los_Angeles"))  # 4 March in Shanghai
+    visit_id = await assigned_visit(client, as_dispatcher, agreed_time=evening_in_la, site=la_site)
+    await play(phone, visit_id, Visit(agreed=evening_in_la, arrive_after_agreed=timedelta(minutes=25)))
+
+    def day(zone: str | None) -> dict:
+        return {"dateFrom": "2030-03-03", "dateTo": "2030-03-03", **({"tz": zone} if zone else {})}
+
+    in_la = (await client.get("/v1/review/queue", params=day("America/Los_Angeles"), headers=as_auditor)).json()
+    assert [(e["visitId"], e["siteTimeZone"], e["siteLocalTime"]) for e in in_la] == [
+        (visit_id, "America/Los_Angeles", "2030-03-03 18:00")
+    ]
+    assert (await client.get("/v1/review/queue", params=day(None), headers=as_auditor)).json() == []  # Shanghai days
 
 
 async def test_a_decide_dismiss_needs_a_reason_and_removes_the_visit_from_the_queue(client, phone, visit_id, as_auditor):

@@ -201,6 +201,11 @@ class VisitEvent(Table, tablename="visit_event"):
     distance_m = DoublePrecision(null=True, default=None)
 
 
+# Photos that were evidence once: a photo withdrawn from its visit (A-DECIDE) was still used there, so a copy of it on
+# another visit stays a copy (E-REUSE, V-SIGN).
+SEEN_PHOTO_STATUSES = ("accepted", "withdrawn")
+
+
 class Photo(Table, tablename="photo"):
     """E-IMAGE: an accepted photo or signature image, its derivatives and what its EXIF says."""
 

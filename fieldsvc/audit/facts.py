@@ -231,6 +231,17 @@ class VisitFacts:
     boots: tuple[datetime, ...] = ()
     # When the technician first completed the visit (an auditor may return it, and it is completed again).
     first_completed_at: datetime | None = None
+    withdrawals: tuple[WithdrawalFacts, ...] = ()  # photos withdrawn while the visit was returned (A-DECIDE)
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawalFacts:
+    """A-DECIDE: a photo or signature of this visit the technician withdrew while an auditor had it returned."""
+
+    event_id: str
+    photo_id: str
+    reason: str
+    withdrawn_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

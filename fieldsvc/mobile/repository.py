@@ -12,7 +12,7 @@ from piccolo.engine.base import Engine
 from piccolo.utils.encoding import dump_json
 
 from fieldsvc import db
-from fieldsvc.tables import FollowUp, Photo, PhotoHashBand, PhotoMatch, Visit, VisitEvent
+from fieldsvc.tables import SEEN_PHOTO_STATUSES, FollowUp, Photo, PhotoHashBand, PhotoMatch, Visit, VisitEvent
 from fieldsvc.trail.service import PENDING_COLUMNS, TEXT_COLUMNS, Unchained, queue_entries
 from fieldsvc.verdicts import outbox
 
@@ -241,7 +241,7 @@ async def photos_of_visit(visit_id: UUID, purposes: Iterable[str]) -> list[Row]:
 async def signatures_to_compare(visit: Row, sha256: str, since: datetime, team_since: datetime) -> list[Row]:
     """V-SIGN: accepted signatures of other visits with exactly these bytes; and with their ink prints, the
     technician's own and the customer's since `since`, and the technician's team's since `team_since`."""
-    elsewhere = (Photo.visit != visit["id"]) & (Photo.purpose == "signature") & (Photo.status == "accepted")
+    elsewhere = (Photo.visit != visit["id"]) & (Photo.purpose == "signature") & Photo.status.is_in(SEEN_PHOTO_STATUSES)
     printed = elsewhere & Photo.ink_print.is_not_null()
     columns = (Photo.id, Photo.visit, Photo.sha256, Photo.ink_print, Photo.event.corrected_time.as_alias("recorded_at"))
     found = [
@@ -260,7 +260,7 @@ async def signatures_to_compare(visit: Row, sha256: str, since: datetime, team_s
 
 
 def _reusable_elsewhere(photo, visit_id: UUID):  # noqa: ANN001, ANN202 - the Photo table or a join to it
-    return (photo.visit != visit_id) & (photo.purpose != "signature") & (photo.status == "accepted")
+    return (photo.visit != visit_id) & (photo.purpose != "signature") & photo.status.is_in(SEEN_PHOTO_STATUSES)
 
 
 async def insert_matches(matches: list[PhotoMatch]) -> None:

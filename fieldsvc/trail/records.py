@@ -6,14 +6,19 @@ import json
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from fieldsvc.mobile.idempotency import body_digest
-from fieldsvc.tables import AuditResult, ReviewDecision, TrailEntry, Visit, VisitEvent
+from fieldsvc.review.service import REVIEW_STATE_AFTER
+from fieldsvc.tables import AuditResult, Photo, ReviewDecision, TrailEntry, Visit, VisitEvent
 
 VISITS_PER_BATCH = 500
+# A fact's trail entry is made after its request arrived (an upload is received and decoded first), never long after.
+RECEIPT_TO_ENTRY = timedelta(minutes=5)
+# The columns a fact's row copies from its body, which its digest covers.
+_LOCATION_COLUMNS = {"latitude": "latitude", "longitude": "longitude", "accuracy_m": "accuracyM", "mock": "mock"}
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,7 @@ class _Told:
     facts: dict[str, dict[str, Any]]
     verdict: dict[str, Any] | None
     decisions: list[tuple[str, str, list[str]]]
+    review_state: str = "none"
 
 
 async def first_record_mismatch(progress: Callable[[int], None] = lambda checked: None) -> tuple[int, RecordMismatch | None]:
@@ -39,16 +45,16 @@ async def first_record_mismatch(progress: Callable[[int], None] = lambda checked
     otherwise become the official one; a probe). Returns how many visits were checked and the first mismatch."""
     checked, after = 0, None
     while True:
-        query = Visit.select(Visit.id, Visit.verdict).order_by(Visit.id).limit(VISITS_PER_BATCH)
+        query = Visit.select(Visit.id, Visit.verdict, Visit.review_state).order_by(Visit.id).limit(VISITS_PER_BATCH)
         visits = await (query if after is None else query.where(Visit.id > after))
         if not visits:
             return checked, None
         ids = [visit["id"] for visit in visits]
         told = await _what_the_trail_says(ids)
-        facts, verdicts, decisions = await _records(ids)
+        facts, verdicts, decisions, withdrawn = await _records(ids)
         for visit in visits:
             mismatch = _compare(visit, told[str(visit["id"])], facts[visit["id"]], verdicts.get(visit["id"]),
-                                decisions[visit["id"]])
+                                decisions[visit["id"]]) or _withdrawn_mismatch(facts[visit["id"]], withdrawn[visit["id"]])
             if mismatch is not None:
                 return checked, mismatch
             checked += 1
@@ -64,14 +70,18 @@ async def _what_the_trail_says(visit_ids: list[UUID]) -> dict[str, _Told]:
         .order_by(TrailEntry.seq)
     )
     for entry in entries:
-        kind, data = entry["kind"], json.loads(entry["payload"])["data"]
-        about = told[entry["subject_id"]]
+        kind, text = entry["kind"], json.loads(entry["payload"])
+        data, about = text["data"], told[entry["subject_id"]]
         if kind.startswith("fact."):
-            about.facts[data["eventId"]] = {"kind": kind.removeprefix("fact."), **data}
+            about.facts[data["eventId"]] = {"kind": kind.removeprefix("fact."), "entered_at": text["at"], **data}
         elif kind == "verdict":
             about.verdict = data
         elif kind.startswith("review."):
-            about.decisions.append((kind.removeprefix("review."), data["reason"], data["requested"]))
+            decision = kind.removeprefix("review.")
+            about.decisions.append((decision, data["reason"], data["requested"]))
+            about.review_state = REVIEW_STATE_AFTER[decision]
+        elif kind == "visit.review_state":
+            about.review_state = data["to"]
     return told
 
 
@@ -79,7 +89,8 @@ async def _records(visit_ids: list[UUID]) -> tuple[dict, dict, dict]:
     facts: dict[UUID, list[dict[str, Any]]] = defaultdict(list)
     for row in await VisitEvent.select(
         VisitEvent.id, VisitEvent.event_id, VisitEvent.visit, VisitEvent.kind, VisitEvent.body_digest,
-        VisitEvent.payload, VisitEvent.corrected_time,
+        VisitEvent.payload, VisitEvent.corrected_time, VisitEvent.device_time, VisitEvent.device_elapsed_ms,
+        VisitEvent.server_received_at, *(getattr(VisitEvent, column) for column in _LOCATION_COLUMNS),
     ).where(VisitEvent.visit.is_in(visit_ids)).output(load_json=True):
         facts[row["visit"]].append(row)
     verdicts = {
@@ -93,7 +104,12 @@ async def _records(visit_ids: list[UUID]) -> tuple[dict, dict, dict]:
         ReviewDecision.id, ReviewDecision.visit, ReviewDecision.decision, ReviewDecision.reason, ReviewDecision.requested,
     ).where(ReviewDecision.visit.is_in(visit_ids)).order_by(ReviewDecision.decided_at).output(load_json=True):
         decisions[row["visit"]].append(row)
-    return facts, verdicts, decisions
+    withdrawn: dict[UUID, set[str]] = defaultdict(set)
+    for row in await Photo.select(Photo.id, Photo.visit).where(
+        Photo.visit.is_in(visit_ids) & (Photo.status == "withdrawn")
+    ):
+        withdrawn[row["visit"]].add(str(row["id"]))
+    return facts, verdicts, decisions, withdrawn
 
 
 def _compare(
@@ -124,6 +140,18 @@ def _compare(
     if stored_decisions != told.decisions:
         return RecordMismatch("review_decision", visit_id, "the auditors' decisions differ from those the trail "
                                                            "recorded")
+    if visit["review_state"] != told.review_state:
+        return RecordMismatch("visit", visit_id, f"the visit's review state ({visit['review_state']}) is not the one "
+                                                 f"the trail leads to ({told.review_state})")
+    return None
+
+
+def _withdrawn_mismatch(facts: list[dict[str, Any]], withdrawn: set[str]) -> RecordMismatch | None:
+    """Photos marked withdrawn are exactly those the visit's withdrawal facts name."""
+    named = {fact["payload"]["photoId"] for fact in facts if fact["kind"] == "photo_withdrawal"}
+    odd = sorted(withdrawn ^ named)
+    if odd:
+        return RecordMismatch("photo", odd[0], "marked withdrawn without a withdrawal, or the other way round")
     return None
 
 
@@ -136,4 +164,21 @@ def _fact_mismatch(fact: dict[str, Any], said: dict[str, Any] | None) -> RecordM
         return RecordMismatch("visit_event", row_id, "the fact's content differs from what the trail recorded")
     if fact["corrected_time"] != datetime.fromisoformat(said["correctedTime"]):
         return RecordMismatch("visit_event", row_id, "the fact's corrected time differs from the trail's")
+    if "deviceTime" not in fact["payload"]:
+        return None  # the service's own confirmation of a presigned upload: its times are the presign's, checked there
+    if not timedelta(0) <= datetime.fromisoformat(said["entered_at"]) - fact["server_received_at"] <= RECEIPT_TO_ENTRY:
+        return RecordMismatch("visit_event", row_id, "the fact's receipt time differs from when the trail recorded it")
+    if _copied_columns(fact) != _body_columns(fact["payload"]):
+        return RecordMismatch("visit_event", row_id, "the fact's time or location columns differ from its body")
     return None
+
+
+def _copied_columns(fact: dict[str, Any]) -> tuple[Any, ...]:
+    located = tuple(fact[column] for column in _LOCATION_COLUMNS) if fact["latitude"] is not None else None
+    return fact["device_time"], fact["device_elapsed_ms"], located
+
+
+def _body_columns(body: dict[str, Any]) -> tuple[Any, ...]:
+    location = body.get("location")
+    located = None if location is None else tuple(location.get(key) for key in _LOCATION_COLUMNS.values())
+    return datetime.fromisoformat(body["deviceTime"]), body.get("deviceElapsedMs"), located

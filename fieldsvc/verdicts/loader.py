@@ -39,8 +39,9 @@ from fieldsvc.audit.facts import (
     SiteFacts,
     StepFacts,
     VisitFacts,
+    WithdrawalFacts,
 )
-from fieldsvc.tables import FollowUp, Photo, PhotoMatch, Reschedule, Visit, VisitEvent
+from fieldsvc.tables import SEEN_PHOTO_STATUSES, FollowUp, Photo, PhotoMatch, Reschedule, Visit, VisitEvent
 
 CHECKIN_KINDS = ("arrival", "return", "checkout")
 NEIGHBOUR_WINDOW = timedelta(hours=12)  # E-MOCK compares a fix with the technician's fixes this close in time
@@ -80,7 +81,7 @@ F_EVENT_ID, F_ASKED, F_QUESTION, F_NAME, F_PHONE, F_ADDRESS, F_RESOLVED = range(
 
 CHECKIN_SQL = "('arrival', 'return', 'checkout')"
 PHOTO_KINDS_SQL = "('photo', 'signature')"
-PAYLOAD_KINDS_SQL = "('step', 'note', 'leave', 'test_result', 'completion', 'signature')"  # payloads read below
+PAYLOAD_KINDS_SQL = "('step', 'note', 'leave', 'test_result', 'completion', 'signature', 'photo_withdrawal')"
 RESULT_KINDS_SQL = "('service_card', 'signature')"
 
 # The batch drives every query (unnest, so PostgreSQL looks rows up by index instead of scanning tables).
@@ -141,8 +142,8 @@ CROSS JOIN LATERAL (
     SELECT visit, photo, other_photo, distance, fine_distance, other_first FROM photo_match WHERE visit = b.id OFFSET 0
 ) AS m
 JOIN photo p ON p.id = m.other_photo
-WHERE p.status = 'accepted'
-"""
+WHERE p.status IN ('accepted', 'withdrawn')
+"""  # SEEN_PHOTO_STATUSES
 # One time range per technician and stretch of the batch (merged, so no fix comes twice). Served by an index on
 # visit_event (technician, corrected_time) where it exists; otherwise this is one scan of visit_event per batch.
 _NEIGHBOURS_SQL = """
@@ -323,7 +324,7 @@ async def _sqlite_matches(visit_ids: list[UUID]) -> list[Row]:
     others = {
         row["id"]: row
         for row in await Photo.select(Photo.id, Photo.visit, Photo.sha256, Photo.perceptual_hash).where(
-            Photo.id.is_in(list({m["other_photo"] for m in matches})) & (Photo.status == "accepted")
+            Photo.id.is_in(list({m["other_photo"] for m in matches})) & Photo.status.is_in(SEEN_PHOTO_STATUSES)
         )
     }
     found = set()
@@ -478,7 +479,7 @@ def _visit_facts(
     photo_events: dict[str, Row], asks: dict[str, Row],
 ) -> VisitFacts:
     """One visit's facts; `events` come in (corrected time, event id) order, `photos` in id order."""
-    checkins, syncs, steps, notes, leaves, tests, ask_facts, on_my_way = [], [], [], [], [], [], [], []
+    checkins, syncs, steps, notes, leaves, tests, ask_facts, on_my_way, withdrawals = [], [], [], [], [], [], [], [], []
     card = completion = first_completed = None
     boot_marks = []  # (corrected time, elapsed ms) of each fact that has both
     for (event_id, _, _, kind, payload, result, device, offset, at, received, lat, lon, accuracy, mock, _, fix,
@@ -527,6 +528,9 @@ def _visit_facts(
         elif kind == "completion":
             completion = (event_id, payload)  # the last one counts
             first_completed = first_completed or at
+        elif kind == "photo_withdrawal":
+            payload = _decode_json(payload)
+            withdrawals.append(WithdrawalFacts(event_id, payload["photoId"], payload["reason"], at))
         elif kind == "on_my_way":
             on_my_way.append(OnMyWayFacts(event_id, at, received))
     # A picture was taken no later than the first time its bytes reached the service: the same file sent again
@@ -574,6 +578,7 @@ def _visit_facts(
         tuple(on_my_way),
         _distinct_boots(boot_marks),
         first_completed,
+        tuple(withdrawals),
     )
 
 

@@ -651,7 +651,7 @@ async def test_a_decide_a_confirmation_asking_for_items_is_refused(client, phone
     assert (response.status_code, response.json()["code"]) == (422, "review.request_only_for_return")
 
 
-async def test_a_decide_a_returned_visit_whose_wrong_photo_is_withdrawn_and_replaced_passes(
+async def test_a_decide_a_returned_visit_whose_wrong_photo_was_withdrawn_comes_back_for_the_withdrawal_alone(
     client, phone, visit_id, as_auditor, as_tech, app
 ):
     wrong = await returned_for_the_shoe_photo(client, phone, visit_id, as_auditor)
@@ -663,16 +663,37 @@ async def test_a_decide_a_returned_visit_whose_wrong_photo_is_withdrawn_and_repl
     assert (await phone.photo(visit_id, "shoe_covers", right)).status_code == 201
     assert (await phone.post(visit_id, "complete", phone.fact(outcome="resolved"))).status_code == 201
 
-    assert await violation_codes(client, as_auditor, visit_id) == ("passed", set())
+    assert await violation_codes(client, as_auditor, visit_id) == ("flagged", {"a.decide.photo_withdrawn"})
     evidence = (await client.get(f"/v1/review/visits/{visit_id}", headers=as_auditor)).json()
     assert [p["withdrawn"] for p in evidence["photos"] if p["photoId"] == wrong] == [True]  # still shown
-    assert (await client.get("/v1/review/queue", headers=as_auditor)).json() == []
-    assert (await client.get(f"/v1/mobile/visits/{visit_id}", headers=as_tech)).json()["reviewState"] == "none"
+    [told] = [f for f in evidence["verdict"]["findings"] if f["code"] == "a.decide.photo_withdrawn"]
+    assert "by mistake" in told["messageEn"] and f"photo:{wrong}" in told["refs"]
+    assert [entry["visitId"] for entry in (await client.get("/v1/review/queue", headers=as_auditor)).json()] == [visit_id]
     await quiet(app)
     ended = await TrailEntry.select(TrailEntry.payload).where(
         (TrailEntry.subject_id == visit_id) & (TrailEntry.kind == "visit.review_state")
     )
-    assert [json.loads(entry["payload"])["data"] for entry in ended] == [{"from": "returned", "to": "none"}]
+    assert [json.loads(entry["payload"])["data"] for entry in ended] == [{"from": "returned", "to": "open"}]
+    accepted = {"decision": "dismiss", "reason": "The right photo is there; the withdrawn one was last week's"}
+    assert (await client.post(f"/v1/review/visits/{visit_id}/decisions", json=accepted, headers=as_auditor)).status_code == 201
+
+
+async def test_a_decide_a_photo_withdrawn_from_its_visit_still_makes_its_copy_elsewhere_a_reuse(
+    client, phone, other_phone, visit_id, other_visit_id, as_auditor
+):
+    shared = jpeg(94)
+    await play(phone, visit_id, Visit(clean_photo=shared, shoe_photo_taken_shift=-timedelta(days=1)), seed=60)
+    await play(other_phone, other_visit_id, Visit(clean_photo=shared, signature=encoded(handwritten_name(4), "PNG")),
+               seed=70)
+    decision = {"decision": "return", "reason": "Shoe-cover photo is from yesterday", "requested": ["V-SHOES photo"]}
+    assert (await client.post(f"/v1/review/visits/{visit_id}/decisions", json=decision, headers=as_auditor)).status_code == 201
+    evidence = (await client.get(f"/v1/review/visits/{visit_id}", headers=as_auditor)).json()
+    original = next(photo["photoId"] for photo in evidence["photos"] if photo["purpose"] == "site_clean")
+
+    withdrawal = phone.fact(photoId=original, reason="not this visit's")
+    assert (await phone.post(visit_id, "photo-withdrawals", withdrawal)).status_code == 201
+
+    assert "e.reuse.identical" in (await violation_codes(client, as_auditor, other_visit_id))[1]
 
 
 async def test_a_decide_a_photo_cannot_be_withdrawn_unless_the_visit_was_returned(client, phone, visit_id, as_auditor):
@@ -958,6 +979,55 @@ async def test_a_trail_a_verdict_edited_behind_the_services_back_is_named(phone,
 
     _, mismatch = await first_record_mismatch()
     assert (mismatch.table, mismatch.row_id) == ("audit_result", visit_id)
+
+
+async def arrival_moved_40_km(visit_id: str) -> tuple[str, str]:
+    from fieldsvc.tables import VisitEvent
+
+    arrival = await VisitEvent.select(VisitEvent.event_id, VisitEvent.latitude).where(VisitEvent.kind == "arrival").first()
+    await VisitEvent.update({VisitEvent.latitude: arrival["latitude"] + 0.36}).where(
+        VisitEvent.event_id == arrival["event_id"]
+    )
+    return "visit_event", str(arrival["event_id"])
+
+
+async def arrival_received_an_hour_earlier(visit_id: str) -> tuple[str, str]:
+    from fieldsvc.tables import VisitEvent
+
+    arrival = await VisitEvent.select(VisitEvent.event_id, VisitEvent.server_received_at).where(
+        VisitEvent.kind == "arrival").first()
+    await VisitEvent.update({VisitEvent.server_received_at: arrival["server_received_at"] - timedelta(hours=1)}).where(
+        VisitEvent.event_id == arrival["event_id"]
+    )
+    return "visit_event", str(arrival["event_id"])
+
+
+async def shoe_photo_marked_withdrawn(visit_id: str) -> tuple[str, str]:
+    from fieldsvc.tables import Photo
+
+    shoes = await Photo.select(Photo.id).where(Photo.purpose == "shoe_covers").first()
+    await Photo.update({Photo.status: "withdrawn"}).where(Photo.id == shoes["id"])
+    return "photo", str(shoes["id"])
+
+
+async def review_marked_dismissed(visit_id: str) -> tuple[str, str]:
+    from fieldsvc.tables import Visit as VisitTable
+
+    await VisitTable.update({VisitTable.review_state: "dismissed"}).where(VisitTable.id == visit_id)
+    return "visit", visit_id
+
+
+@pytest.mark.parametrize(
+    "edit", [arrival_moved_40_km, arrival_received_an_hour_earlier, shoe_photo_marked_withdrawn, review_marked_dismissed]
+)
+async def test_a_trail_a_column_edited_behind_the_services_back_is_named(phone, visit_id, app, edit):
+    from fieldsvc.trail.records import first_record_mismatch
+
+    await played_and_quiet(phone, visit_id, app)
+    table, row_id = await edit(visit_id)
+
+    _, mismatch = await first_record_mismatch()
+    assert (mismatch.table, mismatch.row_id) == (table, row_id)
 
 
 async def test_a_trail_a_decision_edited_behind_the_services_back_is_named(client, phone, visit_id, app, as_auditor):

@@ -16,7 +16,7 @@ from fieldsvc.app import create_app
 from fieldsvc.config import Settings
 from fieldsvc.storage import content_key
 from fieldsvc.tables import Photo, VisitEvent
-from tests.conftest import FrozenClock, login, reset, running
+from tests.conftest import FrozenClock, login, quiet, reset, running
 from tests.integration.mobile_builders import Phone, assigned_visit, jpeg
 from tests.moto_server import MotoS3Server
 
@@ -112,6 +112,20 @@ async def test_presign_upload_and_confirm_accepts_the_photo_once(s3, phone_and_v
     assert (str(photo["id"]), photo["status"], photo["purpose"]) == (grant["photoId"], "accepted", "site_clean")
     assert await s3.blobs.get(photo["original_key"]) == data
     assert await s3.blobs.head(f"upload/{grant['photoId']}") is None  # the staging object is tidied away
+
+
+async def test_a_trail_a_photo_confirmed_an_hour_after_its_presign_matches_the_trail(s3, phone_and_visit, app):
+    from fieldsvc.trail.records import first_record_mismatch
+
+    phone, visit_id = phone_and_visit
+    data = jpeg(25)
+    grant = (await presign(phone, visit_id, data)).json()
+    await put_object(grant, data)
+    s3.clock.advance(hours=1)
+    assert (await phone.post(visit_id, f"photos/{grant['photoId']}/confirm", {})).status_code == 201
+    await quiet(app)
+
+    assert (await first_record_mismatch())[1] is None
 
 
 async def test_confirm_before_the_upload_is_refused(phone_and_visit):

@@ -13,6 +13,7 @@ from fieldsvc.audit.rules.follow_up import v_ask
 from fieldsvc.audit.rules.mock import e_mock
 from fieldsvc.audit.rules.presence import v_checkout, v_geofence, v_leave
 from fieldsvc.audit.rules.punctuality import v_punct
+from fieldsvc.audit.rules.review import a_decide
 from fieldsvc.audit.rules.signature import v_sign
 from fieldsvc.audit.rules.site_care import v_clean, v_shoes
 from fieldsvc.audit.rules.steps import on_site_steps, v_card, v_test
@@ -23,5 +24,5 @@ from fieldsvc.audit.timeline import AuditInput
 RULES: tuple[Callable[[AuditInput], list[Finding]], ...] = (
     v_punct, v_geofence, v_checkout, v_leave, v_shoes, v_clean, on_site_steps, v_test, v_card, v_ask, v_sign, v_close,
     e_time, e_place, e_edit, e_reuse, e_clock, e_mock,
-    b_contact, b_first, b_install_24, b_repair, b_resched,
+    b_contact, b_first, b_install_24, b_repair, b_resched, a_decide,
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from fieldsvc.audit.facts import ClockSyncFacts, OtherVisitPhoto
+from fieldsvc.audit.facts import ClockSyncFacts, OtherVisitPhoto, WithdrawalFacts
 
 from tests.unit.audit.builders import (
     AGREED, at, audit, checkin, context, finding, flipped, honest_urban_install, photo, replace_checkin,
@@ -91,3 +91,14 @@ def test_v_punct_and_e_clock_cheat_phone_clock_set_30_minutes_back_is_caught() -
     assert finding(verdict, "e.clock.skew").measured == -1800.0
     assert verdict.trusted_arrival.source == "device_corrected"
     assert "-1800 s" in verdict.trusted_arrival.reason_en
+
+
+def test_a_decide_a_photo_withdrawn_while_returned_keeps_the_visit_flagged_for_an_auditor() -> None:
+    visit = honest_urban_install()
+    withdrawn = replace(visit, withdrawals=(WithdrawalFacts("w-1", "copied-photo", "wrong picture", at(11, 30)),))
+
+    verdict = audit(withdrawn)
+
+    told = finding(verdict, "a.decide.photo_withdrawn")
+    assert (verdict.status, told.rule_id, told.refs) == ("flagged", "A-DECIDE", ("photo:copied-photo", "withdrawal:w-1"))
+    assert audit(visit).status == "passed"

@@ -32,10 +32,11 @@ class AuthService:
         self.settings = ctx.settings
 
     async def login(self, login: str, password: str) -> tuple[str, datetime, Caller]:
-        login_key = login.strip().lower()
         now = self.ctx.now()
-        await self._count_attempt(login_key, now)
         user = await repository.find_user_by_login(login.strip())
+        # One count per account, however it is named (username or staff number: otherwise twice the guesses).
+        login_key = f"user:{user['id']}" if user else login.strip().lower()
+        await self._count_attempt(login_key, now)
         ok = await anyio.to_thread.run_sync(verify_password, password, user and user["password_hash"])
         if not (ok and user):
             raise BadCredentials()

@@ -49,6 +49,13 @@ async def test_repeated_failures_lock_the_login_even_with_the_right_password(cli
     assert int(response.headers["Retry-After"]) > 0
 
 
+async def test_failures_count_per_account_whether_named_by_username_or_staff_number(client, people):
+    for login_as in (people.tech, "T1001", people.tech, "T1001", people.tech):
+        await client.post("/v1/auth/login", json={"login": login_as, "password": "nope-nope"})
+    response = await client.post("/v1/auth/login", json={"login": "T1001", "password": PASSWORD})
+    assert (response.status_code, response.json()["code"]) == (429, "auth.throttled")
+
+
 async def test_fewer_failures_than_the_limit_do_not_lock(client, people):
     for _ in range(4):
         await client.post("/v1/auth/login", json={"login": people.auditor, "password": "nope-nope"})

@@ -34,26 +34,28 @@ _LAST_COLUMN = _FIRST_COLUMN << (PRINT_WIDTH - 1)
 def ink_print(ink: Image.Image) -> str | None:
     """The print of an ink mask (strokes 255, pad 0) as hex, cell (row, column) at bit row * 64 + column; None
     when there is no ink."""
-    box = _strokes_box(ink)
-    if box is None:
+    cells = _strokes_cells(ink, PRINT_WIDTH, PRINT_HEIGHT)
+    if cells is None:
         return None
-    magnified = (PRINT_WIDTH * _SAMPLES_PER_CELL, PRINT_HEIGHT * _SAMPLES_PER_CELL)
-    strokes = ink.transform(magnified, Image.Transform.EXTENT, box, Image.Resampling.BILINEAR)
-    cells = strokes.resize((PRINT_WIDTH, PRINT_HEIGHT), Image.Resampling.BOX).tobytes()
-    value = int("".join("1" if level >= _INKED_CELL else "0" for level in reversed(cells)), 2)
+    value = int("".join("1" if level >= _INKED_CELL else "0" for level in reversed(cells.tobytes())), 2)
     return f"{value:0{PRINT_WIDTH * PRINT_HEIGHT // 4}x}"
 
 
 def ink_density(ink: Image.Image) -> bytes | None:
     """The strokes' ink over their box (as the print places them), 128 x 48 grey cells, blurred by one cell; None
     when there is no ink."""
+    cells = _strokes_cells(ink, DENSITY_WIDTH, DENSITY_HEIGHT)
+    return None if cells is None else cells.filter(ImageFilter.GaussianBlur(_DENSITY_BLUR)).tobytes()
+
+
+def _strokes_cells(ink: Image.Image, width: int, height: int) -> Image.Image | None:
+    """The ink over the strokes' box, averaged into width x height cells; None when there is no ink."""
     box = _strokes_box(ink)
     if box is None:
         return None
-    magnified = (DENSITY_WIDTH * _SAMPLES_PER_CELL, DENSITY_HEIGHT * _SAMPLES_PER_CELL)
+    magnified = (width * _SAMPLES_PER_CELL, height * _SAMPLES_PER_CELL)
     strokes = ink.transform(magnified, Image.Transform.EXTENT, box, Image.Resampling.BILINEAR)
-    cells = strokes.resize((DENSITY_WIDTH, DENSITY_HEIGHT), Image.Resampling.BOX)
-    return cells.filter(ImageFilter.GaussianBlur(_DENSITY_BLUR)).tobytes()
+    return strokes.resize((width, height), Image.Resampling.BOX)
 
 
 def density_likeness(density_a: bytes, density_b: bytes) -> float:

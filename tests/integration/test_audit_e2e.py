@@ -282,6 +282,15 @@ async def test_v_punct_an_arrival_dated_back_on_the_wall_clock_of_one_boot_is_la
     assert "v.punct.late" in violations, violations
 
 
+async def synced_uploaded_and_completed(phone: Phone, visit_id: str, facts: list, uploads: list, completion: dict) -> None:
+    """What an offline phone does back in signal: one batch of its facts, its uploads, then the completion."""
+    synced = await phone.client.post("/v1/mobile/sync", json={"facts": facts}, headers=phone.headers())
+    assert {receipt["status"] for receipt in synced.json()["receipts"]} == {"accepted"}, synced.text
+    for path, meta, data in uploads:
+        assert (await phone.upload(visit_id, path, meta, data)).status_code == 201
+    assert (await phone.post(visit_id, "complete", completion)).status_code == 201
+
+
 async def test_e_clock_an_offline_visit_with_a_restart_halfway_synced_after_more_uptime_than_before_passes(
     client, phone, visit_id, as_auditor
 ):
@@ -315,11 +324,7 @@ async def test_e_clock_an_offline_visit_with_a_restart_halfway_synced_after_more
     completion = phone.fact(outcome="resolved")
 
     at(160, 130.5)
-    synced = await phone.client.post("/v1/mobile/sync", json={"facts": facts}, headers=phone.headers())
-    assert {receipt["status"] for receipt in synced.json()["receipts"]} == {"accepted"}, synced.text
-    for path, meta, data in uploads:
-        assert (await phone.upload(visit_id, path, meta, data)).status_code == 201
-    assert (await phone.post(visit_id, "complete", completion)).status_code == 201
+    await synced_uploaded_and_completed(phone, visit_id, facts, uploads, completion)
 
     assert await violation_codes(client, as_auditor, visit_id) == ("passed", set())
 
@@ -421,11 +426,7 @@ async def test_e_time_an_offline_phone_on_a_zone_an_hour_east_whose_camera_write
     completion = phone.fact(outcome="resolved")
 
     at(230)
-    synced = await phone.client.post("/v1/mobile/sync", json={"facts": facts}, headers=phone.headers())
-    assert {receipt["status"] for receipt in synced.json()["receipts"]} == {"accepted"}, synced.text
-    for path, meta, data in uploads:
-        assert (await phone.upload(visit_id, path, meta, data)).status_code == 201
-    assert (await phone.post(visit_id, "complete", completion)).status_code == 201
+    await synced_uploaded_and_completed(phone, visit_id, facts, uploads, completion)
 
     assert await violation_codes(client, as_auditor, visit_id) == ("passed", set())
 

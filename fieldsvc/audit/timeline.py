@@ -105,7 +105,8 @@ def trusted_checkin_time(checkin: CheckinFacts, visit: VisitFacts, policy: Polic
     received = checkin.received_at
     corrected = _before_a_restart(checkin, visit, policy) or checkin.corrected_time
     if corrected is not None and corrected - received <= policy.durations.clock_skew_limit:
-        by_wall = _by_its_wall_clock(checkin, visit)
+        # Only a monotonic time can disagree with the wall clock (without one, the correction is the wall clock's).
+        by_wall = _by_its_wall_clock(checkin, visit) if checkin.device_elapsed_ms is not None else None
         if by_wall is not None and _sent_at_once_yet_recorded_long_before(by_wall, corrected, received, policy):
             return min(by_wall, received), "server_receipt"
         return min(corrected, received), "device_corrected"

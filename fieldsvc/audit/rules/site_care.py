@@ -128,26 +128,27 @@ def v_clean(audit: AuditInput) -> list[Finding]:
             refs=refs_to("photo", (photo.photo_id for photo in (*clean, *copied))),
         )]
     work_started = audit.timeline.work_started_at
-    latest = max(latest_photo_time(photo) for photo in fresh)
-    refs = refs_to("photo", (photo.photo_id for photo in fresh))
     if work_started is not None and not clean_photos_after_work(audit, fresh):
+        latest = max(latest_photo_time(photo) for photo in fresh)
         return [Finding(
             rule_id="V-CLEAN", code="v.clean.before_work", severity=VIOLATION,
             message_en=f"every site-clean photo was taken before the work started (latest "
                        f"{minutes(work_started - latest)} min before)",
             message_zh=f"所有场地清洁照片都在开始施工前拍摄（最晚一张早于开工 {minutes(work_started - latest)} 分钟）",
-            measured=minutes(latest - work_started), threshold=0.0, unit="min", refs=refs,
+            measured=minutes(latest - work_started), threshold=0.0, unit="min",
+            refs=refs_to("photo", (photo.photo_id for photo in fresh)),
         )]
     accepted = [test for test in audit.visit.tests if test.customer_accepted]
-    slack = audit.policy.durations.photo_time_slack
     if not accepted:
         return []
     # The customer accepting the service test ends the work; the clean-up may come a little before it (tidying while
     # the test runs), not at the start with the work still ahead (a clean photo 1 min after the tools came out and
     # 39 min before the test passed; a probe).
-    work_done = min(test.tested_at for test in accepted)
+    work_done, slack = min(test.tested_at for test in accepted), audit.policy.durations.photo_time_slack
+    latest = max(latest_photo_time(photo) for photo in fresh)
     if latest >= work_done - slack:
         return []
+    refs = refs_to("photo", (photo.photo_id for photo in fresh))
     return [Finding(
         rule_id="V-CLEAN", code="v.clean.long_before_test", severity=VIOLATION,
         message_en=f"every site-clean photo was taken long before the customer accepted the service test (latest "

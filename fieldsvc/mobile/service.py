@@ -303,8 +303,9 @@ def completion(body: Complete, scope: FactScope) -> Outcome:
 
 def photo_withdrawal(body: PhotoWithdrawal, scope: FactScope) -> Outcome:
     """A-DECIDE: a picture attached by mistake (last week's photo for this week's shoe covers) is withdrawn while an
-    auditor has the visit returned for correction; without it the visit could never pass however it was corrected.
-    It stays in the trail and the evidence view, marked withdrawn; no rule reads it any more."""
+    auditor has the visit returned for correction; without it the visit could never be cleared however it was
+    corrected. It stays in the trail and the evidence view, marked withdrawn; no rule reads it any more, and the
+    visit stays flagged (a.decide.photo_withdrawn) until an auditor accepts the withdrawal."""
     if scope.visit["status"] != "returned":
         raise NotReturned()
 

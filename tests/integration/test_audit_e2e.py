@@ -554,6 +554,11 @@ async def test_a_queue_lists_flagged_visits_with_their_violations(client, phone,
     assert (await client.get("/v1/review/queue", params={"rule": "E-MOCK"}, headers=as_auditor)).json() == []
 
 
+async def test_a_queue_in_an_unknown_zone_is_422(client, as_auditor):
+    response = await client.get("/v1/review/queue", params={"tz": "Mars/Olympus"}, headers=as_auditor)
+    assert (response.status_code, response.json()["code"]) == (422, "site.unknown_time_zone")
+
+
 async def test_a_queue_filters_days_in_the_zone_asked_and_shows_each_sites_clock(
     client, phone, as_dispatcher, as_auditor
 ):

@@ -64,7 +64,7 @@ async def load_demo(ctx: AppContext) -> None:
             BookVisit(
                 agreed_time=agreed,
                 expected_duration_min=60,
-                confirmation=Confirmation(channel="phone", confirmed_at=ctx.now()),
+                confirmation=Confirmation(channel="phone"),
                 late_reason="customer_requested" if kind == "install" else None,
             ),
             caller,

@@ -113,8 +113,8 @@ class DispatchController(Controller):
         guards=DISPATCHER,
         responses=documented(
             errors.WorkOrderNotFound, errors.OrderNotOpen, errors.VisitStillOpen, errors.QuietHours, errors.InPast,
-            errors.InstallTooLate, errors.CustomerNotNotified, errors.NotifiedOutOfRange, errors.LateReasonNotApplicable,
-            errors.UnknownTimeZone,
+            errors.InstallTooLate, errors.CustomerNotNotified, errors.NotifiedOutOfRange, errors.ConfirmedOutOfRange,
+            errors.LateReasonNotApplicable, errors.UnknownTimeZone,
         ),
     )
     async def book_visit(self, order_id: FromPath[UUID], data: JSONBody[BookVisit], ctx: Ctx, caller: CallerDep) -> VisitView:

@@ -60,6 +60,11 @@ class Confirmation(Incoming):
     """B-APPT: the agreed time was confirmed back to the customer."""
 
     channel: Channel
+    confirmed_at: Instant | None = None  # defaults to now
+
+
+class ConfirmationView(Wire):
+    channel: str
     confirmed_at: Instant
 
 
@@ -162,7 +167,7 @@ class VisitView(Wire):
     agreed_time: Instant
     original_agreed_time: Instant
     expected_duration_min: int
-    confirmation: Confirmation
+    confirmation: ConfirmationView
     booked_at: Instant
     late_reason: str | None
     customer_notified_at: Instant | None

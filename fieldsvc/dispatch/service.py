@@ -99,6 +99,10 @@ OrderForceClosed = api_error(
 NotifiedOutOfRange = api_error(
     422, "booking.notified_out_of_range", "customerNotifiedAt lies in the future or before the work order was accepted."
 )
+ConfirmedOutOfRange = api_error(
+    422, "booking.confirmed_out_of_range",
+    "B-APPT: confirmation.confirmedAt lies in the future or before the work order was accepted.",
+)
 
 # Until the technician arrives the visit can still be moved, handed over or cancelled: a customer who calls while the
 # technician is on the way gets a new time, and the trip is off (the visit waits, assigned, for its new time).
@@ -248,7 +252,8 @@ class DispatchService:
             site = await repository.get_site(order["site"])
             self._check_start(data.agreed_time, site["time_zone"], now)
             customer = await repository.get_customer(order["customer"])
-            _check_notified_at(data, order["accepted_at"], now)
+            confirmed_at = data.confirmation.confirmed_at or now
+            _check_customer_told(data, confirmed_at, order["accepted_at"], now)
             self._check_install_limit(order, data, now, self.sla_hours(order["kind"], site["locality"], customer["tier"]))
             visit_id = await repository.insert_row(
                 Visit(
@@ -257,7 +262,7 @@ class DispatchService:
                     original_agreed_time=data.agreed_time,
                     expected_duration_min=data.expected_duration_min,
                     confirmed_channel=data.confirmation.channel,
-                    confirmed_at=data.confirmation.confirmed_at,
+                    confirmed_at=confirmed_at,
                     booked_at=now,
                     booked_by=caller.user_id,
                     late_reason=data.late_reason,
@@ -494,16 +499,19 @@ class DispatchService:
         return visit_view(visit, technician, *await repository.visit_history(visit_id))
 
 
-def _check_notified_at(data: BookVisit, accepted_at: datetime, now: datetime) -> None:
-    """B-INSTALL-24: when the customer was told is a past event since the order was accepted; a time made up later
-    (or earlier) must not satisfy the notice a late install needs."""
-    notified = data.customer_notified_at
-    if notified is not None and not accepted_at <= notified <= now:
-        raise NotifiedOutOfRange(
-            f"customerNotifiedAt {notified.isoformat()} lies outside the work order's acceptance "
-            f"({accepted_at.isoformat()}) and now ({now.isoformat()}).",
-            details={"customerNotifiedAt": notified, "acceptedAt": accepted_at, "now": now},
-        )
+def _check_customer_told(data: BookVisit, confirmed_at: datetime, accepted_at: datetime, now: datetime) -> None:
+    """B-APPT and B-INSTALL-24: when the customer was told the time (or that the install is late) is a past event since
+    the order was accepted; a time made up later (or earlier) must not satisfy what the standard asks to record."""
+    told = [("confirmation.confirmedAt", confirmed_at, ConfirmedOutOfRange)]
+    if data.customer_notified_at is not None:
+        told.append(("customerNotifiedAt", data.customer_notified_at, NotifiedOutOfRange))
+    for field, at, error in told:
+        if not accepted_at <= at <= now + ACCEPTED_AT_LEEWAY:
+            raise error(
+                f"{field} {at.isoformat()} lies outside the work order's acceptance ({accepted_at.isoformat()}) "
+                f"and now ({now.isoformat()}).",
+                details={field: at, "acceptedAt": accepted_at, "now": now},
+            )
 
 
 def _minutes(span: timedelta) -> float:

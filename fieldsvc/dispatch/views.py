@@ -5,7 +5,7 @@ from __future__ import annotations
 from fieldsvc.dispatch.schemas import (
     AssignmentView,
     CancellationView,
-    Confirmation,
+    ConfirmationView,
     CustomerView,
     DeadlinesView,
     RescheduleView,
@@ -76,7 +76,7 @@ def visit_view(
         agreed_time=visit["agreed_time"],
         original_agreed_time=visit["original_agreed_time"],
         expected_duration_min=visit["expected_duration_min"],
-        confirmation=Confirmation(channel=visit["confirmed_channel"], confirmed_at=visit["confirmed_at"]),
+        confirmation=ConfirmationView(channel=visit["confirmed_channel"], confirmed_at=visit["confirmed_at"]),
         booked_at=visit["booked_at"],
         late_reason=visit["late_reason"],
         customer_notified_at=visit["customer_notified_at"],

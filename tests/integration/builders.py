@@ -38,7 +38,7 @@ def booking(agreed_time: datetime, duration_min: int = 60, **extra: Any) -> dict
     return {
         "agreedTime": agreed_time.isoformat(),
         "expectedDurationMin": duration_min,
-        "confirmation": {"channel": "phone", "confirmedAt": agreed_time.replace(hour=0).isoformat()},
+        "confirmation": {"channel": "phone"},  # confirmed now
         **extra,
     }
 

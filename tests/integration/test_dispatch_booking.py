@@ -188,6 +188,29 @@ async def test_b_install_24_a_customer_notified_in_the_future_or_before_the_orde
     assert (await client.get(f"/v1/work-orders/{order['id']}", headers=as_dispatcher)).json()["visits"] == []
 
 
+@pytest.mark.parametrize("confirmed_after_acceptance", [timedelta(hours=2), timedelta(minutes=-1)], ids=["future", "before-order"])
+async def test_b_appt_a_confirmation_in_the_future_or_before_the_order_is_refused(
+    client, as_dispatcher, clock, confirmed_after_acceptance
+):
+    order = await create_order(client, as_dispatcher)
+    confirmation = {"channel": "sms", "confirmedAt": (clock.now + confirmed_after_acceptance).isoformat()}
+
+    agreed = datetime(2030, 3, 4, 14, 0, tzinfo=SHANGHAI)
+
+    response = await book(client, as_dispatcher, order["id"], agreed, confirmation=confirmation)
+
+    assert (response.status_code, response.json()["code"]) == (422, "booking.confirmed_out_of_range")
+    assert (await client.get(f"/v1/work-orders/{order['id']}", headers=as_dispatcher)).json()["visits"] == []
+
+
+async def test_b_appt_a_confirmation_without_its_time_was_given_when_the_visit_was_booked(client, as_dispatcher, clock):
+    order = await create_order(client, as_dispatcher)
+    response = await book(client, as_dispatcher, order["id"], datetime(2030, 3, 4, 14, 0, tzinfo=SHANGHAI))
+    assert response.status_code == 201, response.text
+    confirmation = response.json()["confirmation"]
+    assert (confirmation["channel"], datetime.fromisoformat(confirmation["confirmedAt"])) == ("phone", clock.now)
+
+
 async def test_b_install_24_exactly_at_the_limit_is_allowed(client, as_dispatcher, clock):
     order = await create_order(client, as_dispatcher)
     response = await book(client, as_dispatcher, order["id"], clock.now + timedelta(hours=24))

@@ -85,7 +85,7 @@ async def test_b_resched_customer_initiated_moves_the_repair_deadline(client, as
     order = await create_order(client, as_dispatcher, kind="repair")
     visit = (await client.post(f"/v1/work-orders/{order['id']}/visits", headers=as_dispatcher, json={
         "agreedTime": NOON.isoformat(), "expectedDurationMin": 60,
-        "confirmation": {"channel": "phone", "confirmedAt": NOON.isoformat()}})).json()
+        "confirmation": {"channel": "phone"}})).json()
     await reschedule(client, as_dispatcher, visit["id"], move(NOON + timedelta(hours=3)))
     after = (await client.get(f"/v1/work-orders/{order['id']}", headers=as_dispatcher)).json()
     shift = datetime.fromisoformat(after["deadlines"]["resolveDueAt"]) - datetime.fromisoformat(order["deadlines"]["resolveDueAt"])
@@ -97,7 +97,7 @@ async def test_b_resched_a_customer_moving_the_visit_earlier_keeps_the_repair_de
     order = await create_order(client, as_dispatcher, kind="repair")
     visit = (await client.post(f"/v1/work-orders/{order['id']}/visits", headers=as_dispatcher, json={
         "agreedTime": (NOON + timedelta(hours=4)).isoformat(), "expectedDurationMin": 60,
-        "confirmation": {"channel": "phone", "confirmedAt": NOON.isoformat()}})).json()
+        "confirmation": {"channel": "phone"}})).json()
     for hours_after_noon in moves:  # 16:00 -> 13:00 (-> 16:00)
         response = await reschedule(client, as_dispatcher, visit["id"], move(NOON + timedelta(hours=hours_after_noon)))
         assert response.status_code == 200, response.text
@@ -109,7 +109,7 @@ async def test_b_resched_company_initiated_keeps_the_repair_deadline(client, as_
     order = await create_order(client, as_dispatcher, kind="repair")
     visit = (await client.post(f"/v1/work-orders/{order['id']}/visits", headers=as_dispatcher, json={
         "agreedTime": NOON.isoformat(), "expectedDurationMin": 60,
-        "confirmation": {"channel": "phone", "confirmedAt": NOON.isoformat()}})).json()
+        "confirmation": {"channel": "phone"}})).json()
     await reschedule(client, as_dispatcher, visit["id"], move(NOON + timedelta(hours=3), initiator="company",
                                                              reasonCode="parts_unavailable"))
     after = (await client.get(f"/v1/work-orders/{order['id']}", headers=as_dispatcher)).json()
@@ -185,7 +185,7 @@ async def test_b_resched_unconfirmed_customer_move_keeps_the_repair_deadline(cli
     order = await create_order(client, as_dispatcher, kind="repair")
     visit = (await client.post(f"/v1/work-orders/{order['id']}/visits", headers=as_dispatcher, json={
         "agreedTime": NOON.isoformat(), "expectedDurationMin": 60,
-        "confirmation": {"channel": "phone", "confirmedAt": NOON.isoformat()}})).json()
+        "confirmation": {"channel": "phone"}})).json()
     await reschedule(client, as_dispatcher, visit["id"], move(NOON + timedelta(hours=3), customerConfirmed=False))
     after = (await client.get(f"/v1/work-orders/{order['id']}", headers=as_dispatcher)).json()
     assert after["deadlines"]["resolveDueAt"] == order["deadlines"]["resolveDueAt"]

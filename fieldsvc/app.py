@@ -27,6 +27,7 @@ from fieldsvc.mobile.controller import mobile_router
 from fieldsvc.mobile.receipt import receipt_stamp
 from fieldsvc.observability import request_id_middleware, stamp_response
 from fieldsvc.review.controller import ReviewController
+from fieldsvc.strict_body import read_json_body_strictly
 from fieldsvc.technician.controller import MyVisitsController
 from fieldsvc.verdicts.worker import run_auditor
 from fieldsvc.people.controller import PeopleController
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         },
         middleware=[request_id_middleware, receipt_stamp(ctx), bearer_auth()],
         exception_handlers=EXCEPTION_HANDLERS,
+        before_request=read_json_body_strictly,
         before_send=[stamp_response],
         lifespan=[lifespan],
         openapi_config=openapi_config(),

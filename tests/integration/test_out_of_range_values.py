@@ -99,3 +99,28 @@ async def test_a_queue_filter_that_can_match_nothing_is_400_naming_its_parameter
     response = await client.get(f"/v1/review/queue?{query}", headers=as_auditor)
 
     assert (response.status_code, [d["field"] for d in response.json()["details"]]) == (400, [field])
+
+
+@pytest.mark.parametrize(
+    ("field", "coerced"),
+    [("accuracyM", "8.0"), ("mock", 0), ("fixTime", 1_900_000_000)],
+    ids=["number_as_text", "flag_as_number", "instant_as_number"],
+)
+async def test_a_value_of_another_type_than_the_spec_names_is_400_and_records_nothing(phone, visit_id, field, coerced):
+    location = {**phone.location(), field: coerced}
+
+    response = await phone.post(visit_id, "arrival", phone.fact(location=location))
+
+    assert (response.status_code, response.json()["code"]) == (400, "validation.failed"), response.text
+    assert response.json()["details"][0]["field"] == f"location.{field}"
+    assert await VisitEvent.count() == 0
+
+
+async def test_a_fact_refused_for_its_types_alone_is_refused_in_a_sync_batch_too(phone, visit_id):
+    arrival = phone.fact(location={**phone.location(), "accuracyM": "8.0"})
+    facts = [{"type": "arrival", "visitId": visit_id, "body": arrival}]
+
+    response = await phone.client.post("/v1/mobile/sync", json={"facts": facts}, headers=phone.headers())
+
+    assert response.json()["receipts"][0]["status"] == "rejected", response.text
+    assert await VisitEvent.count() == 0

@@ -1,0 +1,39 @@
+"""JSON request bodies are read as strictly as the spec types them: a string is no number, nor a number an instant."""
+
+from __future__ import annotations
+
+import msgspec
+from litestar import Request
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import ValidationException
+from litestar.params import BodyKwarg
+
+
+async def read_json_body_strictly(request: Request) -> None:
+    """Refuse (400) a JSON body the handler's lax conversion would have coerced: `"12.5"` for a number, `1` for true,
+    `1765000000` for an instant. The batch sync reads each fact strictly, so a fact must not pass alone and fail there.
+    """
+    data = request.route_handler.parsed_fn_signature.parameters.get("data")
+    if data is None or not isinstance(data.kwarg_definition, BodyKwarg):
+        return
+    if data.kwarg_definition.media_type != RequestEncodingType.JSON:
+        return
+    body = await request.body()
+    if not body:
+        return  # the handler's own reading says a body is required
+    try:
+        msgspec.json.decode(body, type=data.annotation, strict=True)
+    except msgspec.ValidationError as refused:
+        if _is_json(body):
+            raise ValidationException(extra=[{"key": "data", "message": str(refused), "source": "body"}]) from refused
+    except msgspec.DecodeError:
+        pass  # not JSON at all: the handler's own reading answers `request.malformed`
+
+
+def _is_json(body: bytes) -> bool:
+    """Whether the body reads as JSON at all (a typed read stops at the first wrong type, before nesting too deep)."""
+    try:
+        msgspec.json.decode(body)
+    except (msgspec.DecodeError, RecursionError):
+        return False
+    return True

@@ -100,10 +100,13 @@ class TrustedTime:
             )
         device = local_time(self.device_time, self.time_zone)
         if self.source == "device_corrected":
-            offset = (self.device_time - self.at).total_seconds()
+            ahead = round((self.device_time - self.at).total_seconds())
+            if ahead == 0:
+                return f"device time {device}, the phone's clock right at sync", f"设备时间 {device}，同步时手机时钟准确"
+            en, zh = ("fast", "快") if ahead > 0 else ("slow", "慢")
             return (
-                f"device time {device} corrected by the clock offset {offset:+.0f} s measured at sync",
-                f"设备时间 {device} 已按同步时测得的时钟偏差 {offset:+.0f} 秒校正",
+                f"device time {device}, corrected for the phone's clock running {abs(ahead)} s {en} at sync",
+                f"设备时间 {device}，已按同步时手机时钟{zh} {abs(ahead)} 秒校正",
             )
         if self.correction_rejected:
             before_en = "the corrected device time was later than the server receipt, so the correction was rejected; "

@@ -597,7 +597,7 @@ async def test_a_evidence_view_says_which_arrival_time_was_trusted_and_why(clien
     trusted = (await client.get(f"/v1/review/visits/{visit_id}", headers=as_auditor)).json()["verdict"]["trustedArrival"]
 
     assert set(trusted) == {"at", "source", "ref", "reasonEn", "reasonZh"}
-    assert trusted["source"] == "device_corrected" and "clock offset" in trusted["reasonEn"]
+    assert trusted["source"] == "device_corrected" and "the phone's clock" in trusted["reasonEn"]
 
 
 async def test_a_evidence_view_names_the_customer_the_site_and_who_decided(client, phone, visit_id, as_auditor):

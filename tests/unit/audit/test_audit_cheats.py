@@ -90,7 +90,7 @@ def test_v_punct_and_e_clock_cheat_phone_clock_set_30_minutes_back_is_caught() -
     assert finding(verdict, "v.punct.late").measured == 25.0
     assert finding(verdict, "e.clock.skew").measured == -1800.0
     assert verdict.trusted_arrival.source == "device_corrected"
-    assert "-1800 s" in verdict.trusted_arrival.reason_en
+    assert "the phone's clock running 1800 s slow" in verdict.trusted_arrival.reason_en
 
 
 def test_a_decide_a_photo_withdrawn_while_returned_keeps_the_visit_flagged_for_an_auditor() -> None:

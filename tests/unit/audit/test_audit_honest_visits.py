@@ -66,8 +66,8 @@ def test_a_verdict_stored_verdict_names_the_trusted_arrival_and_why() -> None:
         "status", "policy_id", "policy_version", "policy_fingerprint", "trusted_arrival", "findings",
     ]
     assert stored["trusted_arrival"]["source"] == "device_corrected"
-    assert "clock offset" in stored["trusted_arrival"]["reason_en"]
-    assert "时钟偏差" in stored["trusted_arrival"]["reason_zh"]
+    assert "corrected for the phone's clock" in stored["trusted_arrival"]["reason_en"]
+    assert "手机时钟快 1 秒" in stored["trusted_arrival"]["reason_zh"]
 
 
 def test_a_verdict_early_arrival_only_gets_a_warning_and_passes() -> None:

@@ -19,6 +19,18 @@ def test_v_punct_arrival_at_exactly_ten_minutes_late_passes() -> None:
     assert "v.punct.late" not in codes(verdict)
 
 
+def test_v_punct_arrival_ten_minutes_late_within_the_second_passes() -> None:
+    verdict = audit(arriving_at(honest_urban_install(), AGREED + timedelta(minutes=10, microseconds=999_000)))
+
+    assert "v.punct.late" not in codes(verdict)
+
+
+def test_v_punct_arrival_ten_minutes_early_within_the_second_passes() -> None:
+    verdict = audit(arriving_at(honest_urban_install(), AGREED - timedelta(minutes=10, microseconds=999_000)))
+
+    assert "v.punct.early" not in codes(verdict)
+
+
 def test_v_punct_arrival_ten_minutes_one_second_late_is_violation() -> None:
     verdict = audit(arriving_at(honest_urban_install(), AGREED + timedelta(minutes=10, seconds=1)))
 
@@ -98,7 +110,7 @@ def test_v_punct_trusts_the_device_time_corrected_by_the_measured_offset() -> No
 
     assert verdict.trusted_arrival.source == "device_corrected"
     assert verdict.trusted_arrival.at == at(10, 5)
-    assert "-1800 s" in verdict.trusted_arrival.reason_en
+    assert "the phone's clock running 1800 s slow" in verdict.trusted_arrival.reason_en
 
 
 def test_v_punct_falls_back_to_server_receipt_when_no_offset_was_measured_and_it_was_sent_online() -> None:

@@ -237,13 +237,29 @@ class Summary(Wire):
 
 
 class SyncFact(Incoming):
+    """One item of a sync batch, read on its own so that a malformed item is rejected in its receipt alone."""
+
     type: FactKind
     visit_id: UUID
     body: dict[str, Any]  # the body the single endpoint of this type takes
 
 
+SYNC_ITEM = msgspec.Meta(
+    description=(
+        'A fact: {"type": one of ' + ", ".join(FactKind.__args__) + ', "visitId": the visit\'s id, "body": the body '
+        "that kind's own endpoint takes}. An item that is not one is rejected in its own receipt (validation.failed); "
+        "the other items are applied all the same."
+    ),
+    examples=[{
+        "type": "note", "visitId": "7b0c2a4e-2f4e-4a57-9d1c-3f8f5f2b9a10",
+        "body": {"eventId": "5d1f6a2e-8c1b-4f0e-9a7d-2b3c4d5e6f70", "deviceTime": "2026-12-06T10:02:00+08:00",
+                 "topic": "general", "text": "Customer asked to keep the old router"},
+    }],
+)
+
+
 class SyncBatch(Incoming):
-    facts: Annotated[list[SyncFact], msgspec.Meta(min_length=1, max_length=500)]
+    facts: Annotated[list[Annotated[dict[str, Any], SYNC_ITEM]], msgspec.Meta(min_length=1, max_length=500)]
 
 
 class Receipt(Wire):

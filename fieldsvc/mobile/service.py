@@ -496,11 +496,12 @@ class MobileService:
             receipts=[await self._sync_one(caller, index, fact, reading) for index, fact in enumerate(batch.facts)]
         )
 
-    async def _sync_one(self, caller: Caller, index: int, fact: SyncFact, reading: ClockReading) -> Receipt:
+    async def _sync_one(self, caller: Caller, index: int, item: dict[str, Any], reading: ClockReading) -> Receipt:
         try:
+            fact = msgspec.convert(item, SyncFact)
             body = msgspec.convert(fact.body, FACTS[fact.type].body_type)
         except msgspec.ValidationError as error:
-            code, event_id = ValidationFailed.code, _event_id_in(fact.body)
+            code, event_id = ValidationFailed.code, _event_id_in(item.get("body"))
             return Receipt(index=index, event_id=event_id, status="rejected", code=code, message=str(error))
         try:
             recorded = await self.record(fact.type, caller, fact.visit_id, body, reading)
@@ -521,8 +522,8 @@ def require_open(visit: Row) -> None:
         raise VisitClosed(f"The visit is {visit['status']}; it takes no new facts.")
 
 
-def _event_id_in(body: dict[str, Any]) -> UUID | None:
+def _event_id_in(body: Any) -> UUID | None:
     try:
-        return UUID(str(body.get("eventId")))
+        return UUID(str(body.get("eventId"))) if isinstance(body, dict) else None
     except ValueError:
         return None

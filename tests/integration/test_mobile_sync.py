@@ -56,6 +56,29 @@ async def test_a_mixed_batch_gets_a_receipt_per_fact_and_stores_only_the_good_on
     assert await VisitEvent.count() == 3
 
 
+async def test_a_batch_item_that_is_no_fact_is_rejected_in_its_own_receipt_and_the_rest_applied(phone, visit_id):
+    note = phone.fact(topic="general", text="on site")
+    question = phone.fact(question="Is fibre faster at night?")
+    facts = [
+        {"type": "note", "visitId": visit_id, "body": note},
+        {"type": "selfie", "visitId": visit_id, "body": phone.fact()},
+        {"type": "note", "visitId": "not-a-uuid", "body": phone.fact(topic="general", text="x")},
+        {"type": "note", "visitId": visit_id, "body": ["not", "an", "object"]},
+        {"type": "note", "body": phone.fact(topic="general", text="x")},
+        {"type": "note", "visitId": visit_id, "body": phone.fact(topic="general", text="x"), "extra": 1},
+        {"type": "question", "visitId": visit_id, "body": question},
+    ]
+
+    response = await sync(phone, facts)
+
+    assert response.status_code == 200, response.text
+    receipts = response.json()["receipts"]
+    assert [r["status"] for r in receipts] == ["accepted", *["rejected"] * 5, "accepted"]
+    assert {r["code"] for r in receipts[1:6]} == {"validation.failed"}
+    assert (receipts[1]["eventId"], receipts[3]["eventId"]) == (facts[1]["body"]["eventId"], None)
+    assert await VisitEvent.count() == 2
+
+
 async def test_offline_facts_are_corrected_by_the_clock_reading_of_the_sync(client, as_tech, clock, visit_id):
     slow = Phone(client, as_tech, clock, skew=-timedelta(minutes=30))
     happened = clock.now

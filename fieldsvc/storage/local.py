@@ -74,6 +74,7 @@ class LocalBlobStore:
         try:
             self._replace_via_temp_file(path, data)
         except _PATH_CONFLICTS as error:
+            self._refuse_broken_root()
             # Only keys of differing depth can collide ("a" as a file, "a/b" wanting it as a directory).
             raise ValueError(f"blob key collides with an existing key: {path}") from error
 
@@ -98,16 +99,15 @@ class LocalBlobStore:
             if self._fsync:
                 _fsync_directory(path.parent)  # makes the rename itself survive a power cut
 
-    @staticmethod
-    def _read(path: Path, key: str) -> bytes:
+    def _read(self, path: Path, key: str) -> bytes:
         try:
             with _unavailable_on_os_error():
                 return path.read_bytes()
         except _NOT_A_BLOB:
+            self._refuse_broken_root()
             raise KeyError(key) from None
 
-    @staticmethod
-    def _stat_and_hash(path: Path, key: str) -> BlobInfo | None:
+    def _stat_and_hash(self, path: Path, key: str) -> BlobInfo | None:
         digest = hashlib.sha256()
         try:
             with _unavailable_on_os_error(), path.open("rb") as blob:
@@ -115,9 +115,15 @@ class LocalBlobStore:
                 while chunk := blob.read(_HASH_CHUNK_BYTES):
                     digest.update(chunk)
         except _NOT_A_BLOB:
+            self._refuse_broken_root()
             return None
         modified_at = datetime.fromtimestamp(stat.st_mtime, UTC)
         return BlobInfo(key=key, size=stat.st_size, sha256=digest.hexdigest(), modified_at=modified_at)
+
+    def _refuse_broken_root(self) -> None:
+        """A root that is a file is the store broken, not a key colliding or a blob missing: 503, try again later."""
+        if self._root.exists() and not self._root.is_dir():
+            raise StorageUnavailable(f"local blob store root is not a directory: {self._root}")
 
     @staticmethod
     def _unlink(path: Path) -> None:

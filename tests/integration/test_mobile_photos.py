@@ -11,6 +11,7 @@ import httpx
 import pytest
 from PIL import Image, ImageDraw
 
+from fieldsvc.storage import LocalBlobStore
 from fieldsvc.tables import Photo, PhotoMatch, Technician, VisitEvent
 from tests.integration.builders import assign, book, technician_id
 from tests.integration.mobile_builders import (  # noqa: F401 - the phones and visit ids are fixtures
@@ -93,6 +94,20 @@ async def test_e_image_a_sound_jpeg_with_garbage_exif_is_kept_whole_without_its_
     assert (photo["gps_latitude"], photo["camera_make"], photo["software"]) == (None, None, None)
     assert {photo["original_key"], photo["display_key"], photo["thumbnail_key"]} <= await blob_keys(app)
     assert await VisitEvent.count() == 1
+
+
+async def test_a_local_blob_store_whose_directory_became_a_file_is_503_with_retry_after_and_records_nothing(
+    phone, visit_id, app, tmp_path, monkeypatch
+):
+    broken = tmp_path / "blobs"
+    broken.write_bytes(b"not a directory")
+    monkeypatch.setattr(app.state.ctx, "blobs", LocalBlobStore(broken))
+
+    response = await phone.photo(visit_id, "before", jpeg(9))
+
+    assert (response.status_code, response.json()["code"]) == (503, "storage.unavailable"), response.text
+    assert int(response.headers["Retry-After"]) > 0
+    assert (await VisitEvent.count(), await Photo.count()) == (0, 0)
 
 
 async def test_e_image_a_body_over_the_upload_limit_is_413(phone, visit_id, app):

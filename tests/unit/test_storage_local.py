@@ -152,6 +152,18 @@ async def test_keys_that_collide_by_depth_are_refused(store: LocalBlobStore) -> 
 
 
 @pytest.mark.asyncio
+async def test_a_root_that_is_a_file_is_the_store_unavailable_for_writes_and_reads(store: LocalBlobStore) -> None:
+    store.root.write_bytes(b"someone replaced the blob directory")
+
+    with pytest.raises(StorageUnavailable):
+        await store.put(PHOTO_KEY, PHOTO, "image/jpeg")
+    with pytest.raises(StorageUnavailable):
+        await store.get(PHOTO_KEY)
+    with pytest.raises(StorageUnavailable):
+        await store.head(PHOTO_KEY)
+
+
+@pytest.mark.asyncio
 async def test_delete_removes_the_blob(store: LocalBlobStore) -> None:
     await store.put(PHOTO_KEY, PHOTO, "image/jpeg")
 

@@ -13,6 +13,7 @@ from litestar.openapi.spec import Example
 
 from fieldsvc import db
 from fieldsvc.observability import request_id_of
+from fieldsvc.visible import VISIBLE_CHARACTER
 
 log = logging.getLogger("fieldsvc.errors")
 
@@ -162,7 +163,7 @@ def _readable_item(item: dict[str, Any]) -> dict[str, str]:
     return {"field": field, "message": message, "source": str(source)}
 
 
-_BLANK_REFUSED = "Expected `str` matching regex '\\\\S'"  # msgspec's words for the `Reason` pattern
+_BLANK_REFUSED = f"Expected `str` matching regex {VISIBLE_CHARACTER!r}"  # msgspec's words for the `Reason` pattern
 
 
 def _camel(name: str) -> str:

@@ -9,6 +9,7 @@ import msgspec
 from litestar.params import QueryParameter
 
 from fieldsvc.errors import ValidationFailed
+from fieldsvc.visible import VISIBLE_CHARACTER
 
 # No real event lies outside these years, and near the ends of Python's calendar (years 1 and 9999) converting a
 # local time to UTC, or adding a deadline to it, overflows.
@@ -66,4 +67,6 @@ ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 Phone = Annotated[str, msgspec.Meta(min_length=3, max_length=32, pattern=r"^\+?[0-9][0-9 \-]{2,31}$")]
 LongText = Annotated[str, msgspec.Meta(max_length=4000)]
 # A reason a person must give (a forced close, an override, an unresolved outcome): spaces alone say nothing.
-Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=1000, pattern=r"\S", description="not blank")]
+Reason = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=1000, pattern=VISIBLE_CHARACTER, description="not blank, nor drawn as nothing")
+]

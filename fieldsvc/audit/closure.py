@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from fieldsvc.audit.facts import VisitFacts
 from fieldsvc.audit.policy import Policy
+from fieldsvc.visible import shows_text
 
 Gap = tuple[str, str] | None  # (English, Chinese) description of what is missing; None when present
 
@@ -65,7 +66,7 @@ def _service_card(have: _Inventory) -> Gap:
     card = have.visit.card
     if card is None:
         return ("no service card handed over", "未递交服务卡")
-    blank = [(en, zh) for name, en, zh in CARD_FIELDS if not getattr(card, name).strip()]
+    blank = [(en, zh) for name, en, zh in CARD_FIELDS if not shows_text(getattr(card, name))]
     if not blank:
         return None
     return (
@@ -80,7 +81,7 @@ def _terminal(have: _Inventory) -> Gap:
     if completion is None or not completion.customer_equipment_fault:
         return None
     lacking = []
-    if not completion.terminal_explanation.strip():
+    if not shows_text(completion.terminal_explanation):
         lacking.append(("the explanation given to the customer", "向客户的解释说明"))
     if completion.terminal_help_given is None:
         lacking.append(("whether help was given", "是否提供了帮助"))

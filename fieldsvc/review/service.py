@@ -15,6 +15,7 @@ from fieldsvc.review.schemas import DecideVisit, DecisionView, QueueEntry
 from fieldsvc.tables import ReviewDecision
 from fieldsvc.trail.service import TrailWriter
 from fieldsvc.verdicts.service import VerdictService
+from fieldsvc.visible import shows_text
 
 ReviewVisitNotFound = api_error(404, "visit.not_found", "No such visit.")
 NotPending = api_error(409, "review.not_pending", "Only a flagged visit that has not been decided can be decided.")
@@ -72,7 +73,7 @@ class ReviewService:
         ]
 
     async def decide(self, visit_id: UUID, data: DecideVisit, caller: Caller) -> DecisionView:
-        if data.decision in ("dismiss", "return") and not data.reason.strip():
+        if data.decision in ("dismiss", "return") and not shows_text(data.reason):
             raise ReasonRequired()
         if data.decision == "return" and not data.requested:
             raise RequestRequired()

@@ -582,6 +582,8 @@ async def test_a_decide_dismiss_needs_a_reason_and_removes_the_visit_from_the_qu
     url = f"/v1/review/visits/{visit_id}/decisions"
     refused = await client.post(url, json={"decision": "dismiss"}, headers=as_auditor)
     assert (refused.status_code, refused.json()["code"]) == (422, "review.reason_required")
+    invisible = await client.post(url, json={"decision": "dismiss", "reason": "\u200b \u2800"}, headers=as_auditor)
+    assert (invisible.status_code, invisible.json()["code"]) == (422, "review.reason_required")
     dismissed = await client.post(url, json={"decision": "dismiss", "reason": "Lift broken, verified"}, headers=as_auditor)
     assert dismissed.status_code == 201
     assert (await client.get("/v1/review/queue", headers=as_auditor)).json() == []

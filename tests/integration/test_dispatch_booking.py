@@ -291,9 +291,10 @@ async def test_v_close_forced_close_is_recorded_and_flags_the_visit(client, as_d
     assert body["visits"][0]["verdict"] == "flagged"
 
 
-async def test_v_close_forced_close_with_a_reason_of_only_spaces_is_refused(client, as_dispatcher):
+@pytest.mark.parametrize("reason", ["   ", "\u200b\u2060"], ids=["spaces", "zero_width"])
+async def test_v_close_forced_close_with_a_reason_that_shows_nothing_is_refused(client, as_dispatcher, reason):
     order = await create_order(client, as_dispatcher)
-    close = {"outcome": "unresolved", "reason": "   "}
+    close = {"outcome": "unresolved", "reason": reason}
     response = await client.post(f"/v1/work-orders/{order['id']}/force-close", json=close, headers=as_dispatcher)
     assert response.status_code == 400
     assert response.json()["details"][0] == {

@@ -9,6 +9,7 @@ from fieldsvc.audit.facts import RescheduleFacts
 from fieldsvc.audit.findings import VIOLATION, Finding
 from fieldsvc.audit.timeline import AuditInput
 from fieldsvc.audit.wording import hours, local_time, span
+from fieldsvc.visible import shows_text
 
 RESCHEDULE_REASONS = (
     "customer_requested", "customer_absent", "technician_unavailable", "parts_unavailable",
@@ -169,7 +170,7 @@ def _compliance_failures(reschedule: RescheduleFacts, notice: timedelta) -> list
     if reschedule.reason_code not in RESCHEDULE_REASONS:
         failures.append(("reason", f"no valid reason code ({reschedule.reason_code!r})",
                          f"改约原因代码无效（{reschedule.reason_code!r}）"))
-    elif reschedule.reason_code == "other" and not reschedule.note.strip():
+    elif reschedule.reason_code == "other" and not shows_text(reschedule.note):
         failures.append(("note", "reason 'other' without a note", "原因为“其他”但未填写说明"))
     if not reschedule.customer_confirmed:
         failures.append(("confirmation", "the customer's confirmation is not recorded", "未记录客户确认"))

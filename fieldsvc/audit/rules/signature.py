@@ -6,6 +6,7 @@ from fieldsvc.audit.findings import VIOLATION, Finding, refs_to
 from fieldsvc.audit.rules.site_care import clean_photos_after_work
 from fieldsvc.audit.timeline import AuditInput, checked_out_before, photo_time
 from fieldsvc.audit.wording import minutes
+from fieldsvc.visible import shows_text
 
 
 def v_sign(audit: AuditInput) -> list[Finding]:
@@ -23,7 +24,7 @@ def v_sign(audit: AuditInput) -> list[Finding]:
             message_zh=f"签名为空白：其笔迹按标准笔宽仅覆盖签名板的 {signature.ink_ratio:.2%}（至少 {minimum_ink:.2%}）",
             measured=round(signature.ink_ratio, 5), threshold=minimum_ink, unit="ratio", refs=refs,
         ))
-    if not signature.signer_name.strip():
+    if not shows_text(signature.signer_name):
         findings.append(Finding(
             rule_id="V-SIGN", code="v.sign.unnamed", severity=VIOLATION,
             message_en="the signature does not name the signer", message_zh="签名未注明签字人",

@@ -288,9 +288,13 @@ def test_v_sign_ink_at_the_minimum_is_a_signature() -> None:
     assert audit(visit).findings == ()
 
 
-def test_v_sign_without_signer_name_is_violation() -> None:
+@pytest.mark.parametrize(
+    "name", ["  ", "\u200b", "\ufeff\u200d", "\u2800", "\u3164 "],
+    ids=["spaces", "zero_width", "joiners", "braille_blank", "hangul_filler"],
+)
+def test_v_sign_without_signer_name_is_violation(name: str) -> None:
     visit = honest_urban_install()
-    visit = replace(visit, signature=replace(visit.signature, signer_name="  "))
+    visit = replace(visit, signature=replace(visit.signature, signer_name=name))
 
     assert "v.sign.unnamed" in codes(audit(visit))
 

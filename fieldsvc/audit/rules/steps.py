@@ -54,15 +54,32 @@ def v_test(audit: AuditInput) -> list[Finding]:
     if not results:
         return []
     last = max(results, key=lambda test: (test.tested_at, test.event_id))
-    findings = [] if last.customer_accepted else [Finding(
-        rule_id="V-TEST", code="v.test.not_accepted", severity=WARNING,
-        message_en="the customer did not accept the last service test result",
-        message_zh="客户未认可最后一次测试验收结果",
-        measured="not accepted", threshold="accepted", refs=(f"test:{last.event_id}",),
-    )]
+    findings = [] if last.customer_accepted else [_not_accepted(audit, last.event_id)]
     return findings + with_the_customer(
         audit, last.tested_at, "V-TEST", f"test:{last.event_id}",
         ("the service test the customer accepted was recorded", "测试验收记录时间"),
+    )
+
+
+def _not_accepted(audit: AuditInput, event_id: str) -> Finding:
+    """A warning, unless the visit was closed `resolved` all the same: the customer's own test says the fault is not
+    fixed (**Decision**: a fault of the customer's own equipment, V-TERMINAL, may leave the line fixed and the test
+    still refused, so that stays a warning)."""
+    completion = audit.visit.completion
+    resolved = completion is not None and completion.outcome == "resolved"
+    if resolved and not completion.customer_equipment_fault:
+        return Finding(
+            rule_id="V-TEST", code="v.test.resolved_not_accepted", severity=VIOLATION,
+            message_en="the visit was closed resolved, but the customer did not accept the last service test result",
+            message_zh="客户未认可最后一次测试验收结果，工单却以“已解决”关闭",
+            measured="not accepted", threshold="accepted",
+            refs=(f"test:{event_id}", f"completion:{completion.event_id}"),
+        )
+    return Finding(
+        rule_id="V-TEST", code="v.test.not_accepted", severity=WARNING,
+        message_en="the customer did not accept the last service test result",
+        message_zh="客户未认可最后一次测试验收结果",
+        measured="not accepted", threshold="accepted", refs=(f"test:{event_id}",),
     )
 
 

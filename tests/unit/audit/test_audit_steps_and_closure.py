@@ -62,18 +62,42 @@ def test_v_test_without_a_measured_result_is_missing() -> None:
     assert finding(audit(visit), "v.test.missing").rule_id == "V-TEST"
 
 
-def test_v_test_result_the_customer_did_not_accept_is_a_warning() -> None:
-    visit = replace(honest_urban_install(), tests=(ServiceTestFacts("t", at(10, 50), False, latency_ms=300.0),))
+UNRESOLVED = CompletionFacts("completion-1", "unresolved", reason="the line is down outside the building")
+
+
+def test_v_test_result_the_customer_did_not_accept_on_a_visit_closed_unresolved_is_a_warning() -> None:
+    rejected = ServiceTestFacts("t", at(10, 50), False, latency_ms=300.0)
+    visit = replace(honest_urban_install(), tests=(rejected,), completion=UNRESOLVED)
 
     verdict = audit(visit)
     assert finding(verdict, "v.test.not_accepted").severity == "warning"
     assert verdict.status == "passed"
 
 
-def test_v_test_a_re_test_the_customer_rejected_after_an_accepted_one_is_a_warning() -> None:
+def test_v_test_result_the_customer_did_not_accept_on_a_visit_closed_resolved_is_violation() -> None:
+    visit = replace(honest_urban_install(), tests=(ServiceTestFacts("t", at(10, 50), False, latency_ms=300.0),))
+
+    refused = finding(audit(visit), "v.test.resolved_not_accepted")
+    assert (refused.rule_id, refused.severity) == ("V-TEST", "violation")
+    assert refused.refs == ("test:t", "completion:completion-1")
+    assert "v.test.not_accepted" not in codes(audit(visit))
+
+
+def test_v_test_result_not_accepted_on_a_fault_of_the_customers_own_equipment_closed_resolved_is_a_warning() -> None:
+    own_equipment = CompletionFacts(
+        "completion-1", "resolved", customer_equipment_fault=True, terminal_explanation="the router is faulty",
+        terminal_help_given=True,
+    )
+    rejected = ServiceTestFacts("t", at(10, 50), False, latency_ms=300.0)
+    visit = replace(honest_urban_install(), tests=(rejected,), completion=own_equipment)
+
+    assert finding(audit(visit), "v.test.not_accepted").severity == "warning"
+
+
+def test_v_test_a_re_test_the_customer_rejected_after_an_accepted_one_is_what_counts() -> None:
     accepted = ServiceTestFacts("first", at(10, 50), True, download_mbps=500.0)
     rejected = ServiceTestFacts("retest", at(10, 55), False, download_mbps=5.0, latency_ms=200.0)
-    visit = replace(honest_urban_install(), tests=(accepted, rejected))
+    visit = replace(honest_urban_install(), tests=(accepted, rejected), completion=UNRESOLVED)
 
     assert finding(audit(visit), "v.test.not_accepted").refs == ("test:retest",)
 

@@ -25,6 +25,9 @@ STANDARD_RULE_IDS = (
 VerdictStatus = Literal["pending", "passed", "flagged"]
 # Where the trusted arrival time came from (V-PUNCT, E-CLOCK), best first.
 TimeSource = Literal["device_corrected", "server_receipt", "device_clock", "first_photo"]
+# Why a check-in's monotonic time was not believed: it disagreed with a wall clock the receipt bears out, or the phone
+# sent one with its other facts and left it off this check-in.
+Doubt = Literal["", "monotonic_disputed", "monotonic_left_off"]
 
 
 def finding_code(rule_id: str, reason: str) -> str:
@@ -82,6 +85,7 @@ class TrustedTime:
     received_at: datetime | None = None
     correction_rejected: bool = False  # a corrected time existed but was later than the server receipt
     prompt_receipt_s: float = 0.0
+    doubt: Doubt = ""
 
     @property
     def reason_en(self) -> str:
@@ -107,6 +111,18 @@ class TrustedTime:
             return (
                 f"device time {device}, corrected for the phone's clock running {abs(ahead)} s {en} at sync",
                 f"设备时间 {device}，已按同步时手机时钟{zh} {abs(ahead)} 秒校正",
+            )
+        if self.doubt == "monotonic_left_off":
+            return (
+                f"device time {device}, but the phone sent its monotonic clock with its other facts and not with this "
+                "check-in, which it would have dated, so the server receipt time is trusted",
+                f"设备时间 {device}，但手机的其他记录均附带单调时钟，唯独此签到没有，故采用服务器接收时间",
+            )
+        if self.doubt == "monotonic_disputed":
+            return (
+                f"device time {device}: the phone's wall clock says the check-in was sent the moment it was recorded, "
+                "its monotonic clock says long before, so the server receipt time is trusted",
+                f"设备时间 {device}：手机墙上时钟显示签到一记录即发送，单调时钟却显示早已记录，故采用服务器接收时间",
             )
         if self.correction_rejected:
             before_en = "the corrected device time was later than the server receipt, so the correction was rejected; "

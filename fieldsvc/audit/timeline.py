@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from fieldsvc.audit.facts import AuditContext, CheckinFacts, PhotoFacts, VisitFacts
-from fieldsvc.audit.findings import TimeSource, TrustedTime
+from fieldsvc.audit.findings import Doubt, TimeSource, TrustedTime
 from fieldsvc.audit.geometry import distance_m
 from fieldsvc.audit.policy import Policy
 
@@ -26,6 +26,7 @@ class Fix:
     source: TimeSource
     distance_m: float
     presence: Presence
+    doubt: Doubt = ""  # why the phone's monotonic time was not believed, when it was not
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +93,9 @@ def latest_photo_time(photo: PhotoFacts) -> datetime:
     return min(photo.captured_at + rest, photo.recorded_at)
 
 
-def trusted_checkin_time(checkin: CheckinFacts, visit: VisitFacts, policy: Policy) -> tuple[datetime, TimeSource]:
+def trusted_checkin_time(
+    checkin: CheckinFacts, visit: VisitFacts, policy: Policy
+) -> tuple[datetime, TimeSource, Doubt]:
     """Best time for a check-in that a phone cannot move earlier than the truth without the audit noticing.
 
     1. The device time corrected by the clock offset measured at sync. An event cannot happen after the server
@@ -101,18 +104,24 @@ def trusted_checkin_time(checkin: CheckinFacts, visit: VisitFacts, policy: Polic
     2. The server receipt, when the check-in arrived promptly after its device time (sent online). The server
        clock is out of the phone's reach and a receipt is never earlier than the event.
     3. The phone's own clock, unverified (E-CLOCK reports it), never later than the receipt.
+
+    A phone that sent its monotonic clock with the visit's other facts but left it off this check-in kept back what
+    would date it: the check-in counts when it reached the service (a phone dated a late arrival back so, online or
+    in a sync; a probe).
     """
     received = checkin.received_at
+    if checkin.device_elapsed_ms is None and visit.boots:
+        return received, "server_receipt", "monotonic_left_off"
     corrected = _before_a_restart(checkin, visit, policy) or checkin.corrected_time
     if corrected is not None and corrected - received <= policy.durations.clock_skew_limit:
         # Only a monotonic time can disagree with the wall clock (without one, the correction is the wall clock's).
         by_wall = _by_its_wall_clock(checkin, visit) if checkin.device_elapsed_ms is not None else None
         if by_wall is not None and _sent_at_once_yet_recorded_long_before(by_wall, corrected, received, policy):
-            return min(by_wall, received), "server_receipt"
-        return min(corrected, received), "device_corrected"
+            return min(by_wall, received), "server_receipt", "monotonic_disputed"
+        return min(corrected, received), "device_corrected", ""
     if abs((received - checkin.device_time).total_seconds()) <= policy.prompt_receipt_s:
-        return received, "server_receipt"
-    return min(checkin.device_time, received), "device_clock"
+        return received, "server_receipt", ""
+    return min(checkin.device_time, received), "device_clock", ""
 
 
 def _before_a_restart(checkin: CheckinFacts, visit: VisitFacts, policy: Policy) -> datetime | None:
@@ -171,9 +180,9 @@ def fix_age(checkin: CheckinFacts, at: datetime) -> timedelta:
 
 
 def _fix(checkin: CheckinFacts, visit: VisitFacts, policy: Policy) -> Fix:
-    at, source = trusted_checkin_time(checkin, visit, policy)
+    at, source, doubt = trusted_checkin_time(checkin, visit, policy)
     distance = distance_m(visit.site.latitude, visit.site.longitude, checkin.latitude, checkin.longitude)
-    return Fix(checkin, at, source, distance, _presence(checkin, distance, at, policy))
+    return Fix(checkin, at, source, distance, _presence(checkin, distance, at, policy), doubt)
 
 
 def _trusted_arrival(fix: Fix, policy: Policy, time_zone: str) -> TrustedTime:
@@ -183,6 +192,7 @@ def _trusted_arrival(fix: Fix, policy: Policy, time_zone: str) -> TrustedTime:
         device_time=checkin.device_time, received_at=checkin.received_at,
         correction_rejected=fix.source != "device_corrected" and checkin.corrected_time is not None,
         prompt_receipt_s=policy.prompt_receipt_s,
+        doubt=fix.doubt,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from fieldsvc.audit.facts import ClockSyncFacts, OnMyWayFacts
+from fieldsvc.audit.facts import ClockSyncFacts, OnMyWayFacts, VisitFacts
 from tests.unit.audit.builders import (
     AGREED, at, arriving_at, audit, checkin, codes, finding, honest_urban_install, policy_for, replace_checkin,
     reschedule,
@@ -293,3 +293,25 @@ def test_v_punct_a_coarse_check_in_on_time_a_check_out_and_the_real_arrival_25_m
     verdict = audit(replace(visit, checkins=(coarse, away, real, *visit.checkins[1:])))
 
     assert finding(verdict, "v.punct.late").measured == 25.0
+
+
+def arrival_held_back(monotonic: bool) -> VisitFacts:
+    """Recorded at 09:57 by a phone that sent its monotonic clock with its other facts, received at 10:12."""
+    arrival = replace(
+        checkin("arrival", at(9, 57), sent_after_s=15 * 60), device_elapsed_ms=3_600_000 if monotonic else None
+    )
+    return replace(replace_checkin(honest_urban_install(), "arrival", arrival), boots=(at(8, 57),))
+
+
+def test_v_punct_an_arrival_held_back_with_its_monotonic_time_counts_when_recorded() -> None:
+    verdict = audit(arrival_held_back(monotonic=True))
+
+    assert (verdict.trusted_arrival.at, verdict.trusted_arrival.source) == (at(9, 57), "device_corrected")
+
+
+def test_v_punct_an_arrival_left_without_the_monotonic_time_the_phone_sends_counts_at_its_receipt() -> None:
+    verdict = audit(arrival_held_back(monotonic=False))
+
+    assert (verdict.trusted_arrival.at, verdict.trusted_arrival.source) == (at(10, 12), "server_receipt")
+    assert "monotonic clock with its other facts" in verdict.trusted_arrival.reason_en
+    assert finding(verdict, "v.punct.late").measured == 12.0

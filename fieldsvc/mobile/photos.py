@@ -170,6 +170,22 @@ def accepted_image(
     captured_at = exif.captured_at_utc(ZoneInfo(visit["time_zone"]), phone_zone, _taken_by(scope.timing))
     site = (visit["latitude"], visit["longitude"])
     gps_distance = geo.distance_m(exif.gps_latitude, exif.gps_longitude, *site) if has_gps else None
+    derived = {
+        "purpose": purpose,
+        "sha256": image.sha256,
+        "perceptual_hash": image.perceptual_hash,
+        "fine_hash": image.fine_hashes[0],
+        "captured_at_utc": captured_at,
+        "captured_offset_known": exif.captured_utc_offset is not None,
+        "gps_latitude": exif.gps_latitude if has_gps else None,
+        "gps_longitude": exif.gps_longitude if has_gps else None,
+        "gps_distance_m": gps_distance,
+        "camera_make": _exif_text(exif.make),
+        "camera_model": _exif_text(exif.model),
+        "software": _exif_text(exif.software),
+        "ink_coverage": image.ink_coverage if purpose == SIGNATURE else None,
+        "ink_print": image.ink_print if purpose == SIGNATURE else None,
+    }
 
     async def write(event_row_id: UUID) -> None:
         await repository.insert_photo(
@@ -178,11 +194,7 @@ def accepted_image(
                 event=event_row_id,
                 visit=visit["id"],
                 technician=visit["technician"],
-                purpose=purpose,
                 status="accepted",
-                sha256=image.sha256,
-                perceptual_hash=image.perceptual_hash,
-                fine_hash=image.fine_hashes[0],
                 content_type=image.content_type,
                 byte_size=image.byte_size,
                 width=image.width,
@@ -190,17 +202,8 @@ def accepted_image(
                 original_key=content_key(image.sha256, "original"),
                 thumbnail_key=content_key(image.sha256, "thumb"),
                 display_key=content_key(image.sha256, "display"),
-                captured_at_utc=captured_at,
-                captured_offset_known=exif.captured_utc_offset is not None,
-                gps_latitude=exif.gps_latitude if has_gps else None,
-                gps_longitude=exif.gps_longitude if has_gps else None,
-                gps_distance_m=gps_distance,
-                camera_make=_exif_text(exif.make),
-                camera_model=_exif_text(exif.model),
-                software=_exif_text(exif.software),
-                ink_coverage=image.ink_coverage if purpose == SIGNATURE else None,
-                ink_print=image.ink_print if purpose == SIGNATURE else None,
                 created_at=scope.now,
+                **derived,
             )
         )
         if purpose == SIGNATURE:
@@ -219,7 +222,7 @@ def accepted_image(
         "sha256": image.sha256,
         "captured_at": captured_at,
     }
-    return Outcome(details=details, write=write)
+    return Outcome(details=details, write=write, derived=derived)
 
 
 async def record_signature_reuse(

@@ -51,6 +51,7 @@ from fieldsvc.mobile.schemas import (
     SyncReceipts,
 )
 from fieldsvc.tables import FollowUp
+from fieldsvc.trail.derived import derived_digest
 from fieldsvc.trail.service import TrailWriter
 
 VisitClosed = api_error(409, "visit.closed", "The visit is completed or cancelled; it takes no new facts.")
@@ -113,6 +114,7 @@ class Outcome:
     details: dict[str, Any] = field(default_factory=dict)  # the kind's own result fields
     columns: dict[str, Any] = field(default_factory=dict)  # the kind's own VisitEvent columns (location)
     write: Callable[[UUID], Awaitable[None]] | None = None  # rows referring to the claimed event, given its row id
+    derived: dict[str, Any] = field(default_factory=dict)  # what the audit reads that the service worked out (A-TRAIL)
 
 
 Decide = Callable[[Any, FactScope], Outcome]
@@ -229,6 +231,7 @@ def checkin(body: Checkin, scope: FactScope) -> Outcome:
             "mock": fix.mock,
             "distance_m": distance,
         },
+        derived={"distance_m": distance},
     )
 
 
@@ -433,7 +436,10 @@ class MobileService:
                 f"fact.{draft.kind}",
                 visit["id"],
                 caller,
-                {"eventId": draft.event_id, "digest": draft.digest, "correctedTime": timing.corrected_time},
+                {
+                    "eventId": draft.event_id, "digest": draft.digest, "correctedTime": timing.corrected_time,
+                    **({"derived": derived_digest(outcome.derived)} if outcome.derived else {}),
+                },
             )
         ]
         if after != before:

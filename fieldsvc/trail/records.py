@@ -13,12 +13,16 @@ from uuid import UUID
 from fieldsvc.mobile.idempotency import body_digest
 from fieldsvc.review.service import REVIEW_STATE_AFTER
 from fieldsvc.tables import AuditResult, Photo, ReviewDecision, TrailEntry, Visit, VisitEvent
+from fieldsvc.trail.derived import CHECKIN_COLUMNS, PHOTO_COLUMNS, derived_digest
 
 VISITS_PER_BATCH = 500
 # A fact's trail entry is made after its request arrived (an upload is received and decoded first), never long after.
 RECEIPT_TO_ENTRY = timedelta(minutes=5)
+_CHECKIN_KINDS = ("arrival", "return", "checkout")
 # The columns a fact's row copies from its body, which its digest covers.
-_LOCATION_COLUMNS = {"latitude": "latitude", "longitude": "longitude", "accuracy_m": "accuracyM", "mock": "mock"}
+_LOCATION_COLUMNS = {
+    "latitude": "latitude", "longitude": "longitude", "accuracy_m": "accuracyM", "mock": "mock", "fix_time": "fixTime",
+}
 
 
 @dataclass(frozen=True)
@@ -30,12 +34,14 @@ class RecordMismatch:
 
 @dataclass
 class _Told:
-    """What the trail says of one visit: its facts by event id, its last verdict, its decisions in order."""
+    """What the trail says of one visit: its facts by event id, its last verdict, its decisions in order, its review
+    state and its agreed time."""
 
     facts: dict[str, dict[str, Any]]
     verdict: dict[str, Any] | None
     decisions: list[tuple[str, str, list[str]]]
     review_state: str = "none"
+    agreed_time: str | None = None
 
 
 async def first_record_mismatch(progress: Callable[[int], None] = lambda checked: None) -> tuple[int, RecordMismatch | None]:
@@ -45,7 +51,9 @@ async def first_record_mismatch(progress: Callable[[int], None] = lambda checked
     otherwise become the official one; a probe). Returns how many visits were checked and the first mismatch."""
     checked, after = 0, None
     while True:
-        query = Visit.select(Visit.id, Visit.verdict, Visit.review_state).order_by(Visit.id).limit(VISITS_PER_BATCH)
+        query = Visit.select(Visit.id, Visit.verdict, Visit.review_state, Visit.agreed_time).order_by(Visit.id).limit(
+            VISITS_PER_BATCH
+        )
         visits = await (query if after is None else query.where(Visit.id > after))
         if not visits:
             return checked, None
@@ -82,6 +90,10 @@ async def _what_the_trail_says(visit_ids: list[UUID]) -> dict[str, _Told]:
             about.review_state = REVIEW_STATE_AFTER[decision]
         elif kind == "visit.review_state":
             about.review_state = data["to"]
+        elif kind == "visit.booked":
+            about.agreed_time = data["agreedTime"]
+        elif kind == "visit.rescheduled":
+            about.agreed_time = data["new"]
     return told
 
 
@@ -91,8 +103,17 @@ async def _records(visit_ids: list[UUID]) -> tuple[dict, dict, dict]:
         VisitEvent.id, VisitEvent.event_id, VisitEvent.visit, VisitEvent.kind, VisitEvent.body_digest,
         VisitEvent.payload, VisitEvent.corrected_time, VisitEvent.device_time, VisitEvent.device_elapsed_ms,
         VisitEvent.server_received_at, *(getattr(VisitEvent, column) for column in _LOCATION_COLUMNS),
+        *(getattr(VisitEvent, column) for column in CHECKIN_COLUMNS),
     ).where(VisitEvent.visit.is_in(visit_ids)).output(load_json=True):
         facts[row["visit"]].append(row)
+    photos = {
+        row["event"]: row for row in await Photo.select(
+            Photo.id, Photo.event, *(getattr(Photo, column) for column in PHOTO_COLUMNS)
+        ).where(Photo.visit.is_in(visit_ids))
+    }
+    for visit_facts in facts.values():
+        for fact in visit_facts:
+            fact["photo"] = photos.get(fact["id"])
     verdicts = {
         row["visit"]: row for row in await AuditResult.select(
             AuditResult.visit, AuditResult.status, AuditResult.policy_id, AuditResult.policy_version,
@@ -143,6 +164,9 @@ def _compare(
     if visit["review_state"] != told.review_state:
         return RecordMismatch("visit", visit_id, f"the visit's review state ({visit['review_state']}) is not the one "
                                                  f"the trail leads to ({told.review_state})")
+    if told.agreed_time is not None and visit["agreed_time"] != datetime.fromisoformat(told.agreed_time):
+        return RecordMismatch("visit", visit_id, "the visit's agreed time is not the one it was booked or last "
+                                                 "rescheduled to")
     return None
 
 
@@ -170,6 +194,24 @@ def _fact_mismatch(fact: dict[str, Any], said: dict[str, Any] | None) -> RecordM
         return RecordMismatch("visit_event", row_id, "the fact's receipt time differs from when the trail recorded it")
     if _copied_columns(fact) != _body_columns(fact["payload"]):
         return RecordMismatch("visit_event", row_id, "the fact's time or location columns differ from its body")
+    return _derived_mismatch(fact, said)
+
+
+def _derived_mismatch(fact: dict[str, Any], said: dict[str, Any]) -> RecordMismatch | None:
+    """What the service derived from the fact (a photo's EXIF and hashes, a check-in's distance) is still what it
+    derived then; entries made before the trail kept it have no digest to compare."""
+    if "derived" not in said:
+        return None
+    row_id, photo = str(fact["event_id"]), fact["photo"]
+    if fact["kind"] in _CHECKIN_KINDS:
+        table, what, columns = "visit_event", "check-in's distance", {name: fact[name] for name in CHECKIN_COLUMNS}
+    elif photo is None:
+        return RecordMismatch("photo", row_id, "the photo of a fact the trail recorded is gone")
+    else:
+        row_id, what, columns = str(photo["id"]), "photo's EXIF, hashes or purpose", {n: photo[n] for n in PHOTO_COLUMNS}
+        table = "photo"
+    if derived_digest(columns) != said["derived"]:
+        return RecordMismatch(table, row_id, f"the {what} differ from what the service derived from the fact")
     return None
 
 
@@ -180,5 +222,8 @@ def _copied_columns(fact: dict[str, Any]) -> tuple[Any, ...]:
 
 def _body_columns(body: dict[str, Any]) -> tuple[Any, ...]:
     location = body.get("location")
-    located = None if location is None else tuple(location.get(key) for key in _LOCATION_COLUMNS.values())
+    located = None if location is None else tuple(
+        datetime.fromisoformat(location[key]) if key == "fixTime" and location.get(key) else location.get(key)
+        for key in _LOCATION_COLUMNS.values()
+    )
     return datetime.fromisoformat(body["deviceTime"]), body.get("deviceElapsedMs"), located

@@ -1018,6 +1018,49 @@ async def shoe_photo_marked_withdrawn(visit_id: str) -> tuple[str, str]:
     return "photo", str(shoes["id"])
 
 
+async def shoe_photo_taken_a_day_earlier(visit_id: str) -> tuple[str, str]:
+    from fieldsvc.tables import Photo
+
+    shoes = await Photo.select(Photo.id, Photo.captured_at_utc).where(Photo.purpose == "shoe_covers").first()
+    await Photo.update({Photo.captured_at_utc: shoes["captured_at_utc"] - timedelta(days=1)}).where(
+        Photo.id == shoes["id"]
+    )
+    return "photo", str(shoes["id"])
+
+
+async def shoe_photo_edited_with_snapseed(visit_id: str) -> tuple[str, str]:
+    from fieldsvc.tables import Photo
+
+    shoes = await Photo.select(Photo.id).where(Photo.purpose == "shoe_covers").first()
+    await Photo.update({Photo.software: "Snapseed 2.0"}).where(Photo.id == shoes["id"])
+    return "photo", str(shoes["id"])
+
+
+async def arrival_fix_an_hour_fresher(visit_id: str) -> tuple[str, str]:
+    from fieldsvc.tables import VisitEvent
+
+    arrival = await VisitEvent.select(VisitEvent.event_id, VisitEvent.fix_time).where(VisitEvent.kind == "arrival").first()
+    await VisitEvent.update({VisitEvent.fix_time: arrival["fix_time"] + timedelta(hours=1)}).where(
+        VisitEvent.event_id == arrival["event_id"]
+    )
+    return "visit_event", str(arrival["event_id"])
+
+
+async def arrival_distance_shrunk(visit_id: str) -> tuple[str, str]:
+    from fieldsvc.tables import VisitEvent
+
+    arrival = await VisitEvent.select(VisitEvent.event_id).where(VisitEvent.kind == "arrival").first()
+    await VisitEvent.update({VisitEvent.distance_m: 1.0}).where(VisitEvent.event_id == arrival["event_id"])
+    return "visit_event", str(arrival["event_id"])
+
+
+async def agreed_time_moved_half_an_hour_later(visit_id: str) -> tuple[str, str]:
+    from fieldsvc.tables import Visit as VisitTable
+
+    await VisitTable.update({VisitTable.agreed_time: AGREED + timedelta(minutes=30)}).where(VisitTable.id == visit_id)
+    return "visit", visit_id
+
+
 async def review_marked_dismissed(visit_id: str) -> tuple[str, str]:
     from fieldsvc.tables import Visit as VisitTable
 
@@ -1026,7 +1069,12 @@ async def review_marked_dismissed(visit_id: str) -> tuple[str, str]:
 
 
 @pytest.mark.parametrize(
-    "edit", [arrival_moved_40_km, arrival_received_an_hour_earlier, shoe_photo_marked_withdrawn, review_marked_dismissed]
+    "edit",
+    [
+        arrival_moved_40_km, arrival_received_an_hour_earlier, arrival_fix_an_hour_fresher, arrival_distance_shrunk,
+        shoe_photo_marked_withdrawn, shoe_photo_taken_a_day_earlier, shoe_photo_edited_with_snapseed,
+        agreed_time_moved_half_an_hour_later, review_marked_dismissed,
+    ],
 )
 async def test_a_trail_a_column_edited_behind_the_services_back_is_named(phone, visit_id, app, edit):
     from fieldsvc.trail.records import first_record_mismatch

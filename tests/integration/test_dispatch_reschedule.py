@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.conftest import quiet
 from tests.integration.builders import SHANGHAI_SITE, assign, booked_visit, create_order, technician_id
 from tests.integration.mobile_builders import AGREED, phone, visit_id  # noqa: F401 - the phone and visit are fixtures
 
@@ -235,3 +236,14 @@ async def test_b_resched_a_visit_left_open_on_a_force_closed_order_cannot_be_mov
     assert [(r.status_code, r.json()["code"]) for r in (moved, reassigned)] == [(409, "work_order.force_closed")] * 2
     visit = (await client.get(f"/v1/visits/{visit_id}", headers=as_dispatcher)).json()
     assert datetime.fromisoformat(visit["agreedTime"]) == AGREED
+
+
+async def test_a_trail_a_visit_moved_twice_has_the_agreed_time_its_trail_leads_to(client, as_dispatcher, app):
+    from fieldsvc.trail.records import first_record_mismatch
+
+    visit = await booked_visit(client, as_dispatcher, NOON)
+    for hours in (2, 4):
+        assert (await reschedule(client, as_dispatcher, visit["id"], move(NOON + timedelta(hours=hours)))).status_code == 200
+    await quiet(app)
+
+    assert await first_record_mismatch() == (1, None)

@@ -1,0 +1,33 @@
+"""A-TRAIL: what the service derived from a fact (a photo's EXIF and hashes, a check-in's distance) as one digest in
+the fact's trail entry, so that a derived column edited behind the service's back is caught like the fact itself."""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from datetime import UTC, datetime
+from typing import Any
+
+from fieldsvc.trail.chain import canonical_json
+
+# The columns of a photo row the audit reads (E-TIME, E-PLACE, E-EDIT, E-REUSE, V-SIGN) that the service derived.
+PHOTO_COLUMNS = (
+    "purpose", "sha256", "perceptual_hash", "fine_hash", "captured_at_utc", "captured_offset_known", "gps_latitude",
+    "gps_longitude", "gps_distance_m", "camera_make", "camera_model", "software", "ink_coverage", "ink_print",
+)
+CHECKIN_COLUMNS = ("distance_m",)
+
+
+def derived_digest(columns: dict[str, Any]) -> str:
+    spelled = canonical_json({name: _as_stored(value) for name, value in columns.items()})
+    return hashlib.sha256(spelled.encode()).hexdigest()
+
+
+def _as_stored(value: Any) -> Any:
+    """One spelling whichever database gave the value back: floats in single precision (the most a `Real` column
+    keeps), instants in UTC."""
+    if isinstance(value, float):
+        return struct.unpack("f", struct.pack("f", value))[0]
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    return value

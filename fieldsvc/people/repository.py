@@ -22,12 +22,11 @@ async def insert_user(username: str, password_hash: str, role: str, display_name
     return row.id
 
 
-async def username_taken(username: str) -> bool:
-    return await AppUser.exists().where(AppUser.username == username)
-
-
-async def staff_number_taken(staff_number: str) -> bool:
-    return await Technician.exists().where(Technician.staff_number == staff_number)
+async def login_taken(login: str) -> bool:
+    """Usernames and staff numbers are one space of logins: either one names at most one account."""
+    return await AppUser.exists().where(AppUser.username == login) or await Technician.exists().where(
+        Technician.staff_number == login
+    )
 
 
 async def list_technicians(team: str | None) -> list[dict[str, Any]]:

@@ -11,8 +11,13 @@ from fieldsvc.errors import api_error
 from fieldsvc.people import repository
 from fieldsvc.people.schemas import CreateUser, TechnicianView, UserView
 
-UsernameTaken = api_error(409, "user.username_taken", "That username is already in use.")
-StaffNumberTaken = api_error(409, "technician.staff_number_taken", "That staff number already belongs to a technician.")
+UsernameTaken = api_error(
+    409, "user.username_taken", "That username is already in use, as a username or a technician's staff number."
+)
+StaffNumberTaken = api_error(
+    409, "technician.staff_number_taken",
+    "That staff number is already in use, as a technician's staff number or a username (either one logs in).",
+)
 ProfileMismatch = api_error(
     422, "user.technician_profile", "A technician user needs a technician profile; other roles must not have one."
 )
@@ -27,11 +32,11 @@ class PeopleService:
             raise ProfileMismatch()
         password_hash = await anyio.to_thread.run_sync(hash_password, data.password)
         async with db.write_transaction(self.ctx.engine):
-            if await repository.username_taken(data.username):
+            if await repository.login_taken(data.username):
                 raise UsernameTaken()
             technician = None
             if data.technician is not None:
-                if await repository.staff_number_taken(data.technician.staff_number):
+                if await repository.login_taken(data.technician.staff_number):
                     raise StaffNumberTaken()
                 profile = data.technician
                 technician_id = await repository.insert_technician(

@@ -31,6 +31,25 @@ async def test_duplicate_staff_number_is_a_409(client, as_admin):
     assert response.json()["code"] == "technician.staff_number_taken"
 
 
+async def test_a_username_that_is_another_technicians_staff_number_is_a_409(client, as_admin):
+    body = {**NEW_TECH, "username": "T1001", "technician": {**NEW_TECH["technician"], "staffNumber": "T9011"}}
+    response = await client.post("/v1/admin/users", json=body, headers=as_admin)
+    assert (response.status_code, response.json()["code"]) == (409, "user.username_taken")
+
+
+async def test_a_staff_number_that_is_another_users_username_is_a_409_and_that_user_still_logs_in(client, as_admin):
+    body = {**NEW_TECH, "username": "tech12", "technician": {**NEW_TECH["technician"], "staffNumber": "disp1"}}
+    response = await client.post("/v1/admin/users", json=body, headers=as_admin)
+    assert (response.status_code, response.json()["code"]) == (409, "technician.staff_number_taken")
+    assert await login(client, "disp1")
+
+
+async def test_a_technician_may_log_in_by_a_username_equal_to_their_own_staff_number(client, as_admin):
+    body = {**NEW_TECH, "username": "T9013", "technician": {**NEW_TECH["technician"], "staffNumber": "T9013"}}
+    assert (await client.post("/v1/admin/users", json=body, headers=as_admin)).status_code == 201
+    assert await login(client, "T9013", "longenough1")
+
+
 async def test_technician_role_without_profile_is_refused(client, as_admin):
     body = {k: v for k, v in NEW_TECH.items() if k != "technician"}
     response = await client.post("/v1/admin/users", json=body, headers=as_admin)

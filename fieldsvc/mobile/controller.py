@@ -52,6 +52,7 @@ from fieldsvc.mobile.service import (
     ConsentScopeRequired,
     MobileService,
     NotReturned,
+    PhotoAlreadyWithdrawn,
     PhotoNotFound,
     RestoreByBeforeLeave,
     RestoreByRequired,
@@ -133,7 +134,7 @@ FACT_ROUTES = (
         "photo_withdrawal",
         "A-DECIDE: withdraw a photo or signature of this visit sent by mistake, while an auditor has the visit returned "
         "for correction (it stays in the evidence, marked withdrawn; the audit no longer reads it).",
-        (NotReturned, PhotoNotFound),
+        (NotReturned, PhotoNotFound, PhotoAlreadyWithdrawn),
     ),
     FactRoute(
         "complete",

@@ -191,12 +191,16 @@ async def insert_follow_up(follow_up: FollowUp) -> None:
     await FollowUp.insert(follow_up)
 
 
-async def withdraw_photo(photo_id: UUID, visit_id: UUID) -> bool:
-    """Mark an accepted photo of this visit withdrawn; False when there is none such."""
+async def withdraw_photo(photo_id: UUID, visit_id: UUID) -> str | None:
+    """Mark an accepted photo of this visit withdrawn, and say what it was: `accepted`, `withdrawn` already (then it
+    is left alone), or None when the visit has no such photo (or only one still awaiting its presigned upload)."""
     withdrawn = await Photo.update({Photo.status: "withdrawn"}).where(
         (Photo.id == photo_id) & (Photo.visit == visit_id) & (Photo.status == "accepted")
     ).returning(Photo.id)
-    return bool(withdrawn)
+    if withdrawn:
+        return "accepted"
+    before = await Photo.select(Photo.status).where((Photo.id == photo_id) & (Photo.visit == visit_id)).first()
+    return "withdrawn" if before is not None and before["status"] == "withdrawn" else None
 
 
 async def insert_photo(photo: Photo) -> None:

@@ -78,6 +78,7 @@ RestoreByRequired = api_error(
     422, "leave.restore_by_required", "V-LEAVE: when not coming back, give restoreBy, as promised to the customer."
 )
 PhotoNotFound = api_error(404, "photo.not_found", "No such photo.")
+PhotoAlreadyWithdrawn = api_error(409, "photo.already_withdrawn", "That photo is already withdrawn from this visit.")
 NotReturned = api_error(
     409, "visit.not_returned", "A photo can be withdrawn only while an auditor has the visit returned for correction."
 )
@@ -313,8 +314,11 @@ def photo_withdrawal(body: PhotoWithdrawal, scope: FactScope) -> Outcome:
         raise NotReturned()
 
     async def write(_event_row_id: UUID) -> None:
-        if not await repository.withdraw_photo(body.photo_id, scope.visit["id"]):
+        status = await repository.withdraw_photo(body.photo_id, scope.visit["id"])
+        if status is None:
             raise PhotoNotFound()
+        if status == "withdrawn":
+            raise PhotoAlreadyWithdrawn()
 
     return Outcome(details={"photo_id": body.photo_id}, write=write)
 

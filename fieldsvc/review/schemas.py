@@ -41,10 +41,16 @@ class QueueEntry(Wire):
     site_local_time: str  # the agreed time on the site's clock, YYYY-MM-DD HH:MM
 
 
+MAX_REQUESTED = 20
+
+
 class DecideVisit(Incoming):
     decision: Decision
     reason: Annotated[str, msgspec.Meta(max_length=2000)] = ""  # required for dismiss and return
-    requested: list[Annotated[str, msgspec.Meta(min_length=1, max_length=200)]] = []  # what a return asks for
+    # What a return asks for: a technician reads the list on the phone, so a few items, each a line.
+    requested: Annotated[
+        list[Annotated[str, msgspec.Meta(min_length=1, max_length=200)]], msgspec.Meta(max_length=MAX_REQUESTED)
+    ] = []
 
 
 class DecisionView(Wire):

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from fieldsvc.tables import TrailEntry
+from fieldsvc.tables import TrailEntry, VisitEvent
 from fieldsvc.verdicts.sweep import mark_overdue
 from tests.conftest import login, quiet
 from tests.integration.builders import SHANGHAI_SITE, assign, book, technician_id
@@ -659,6 +659,18 @@ async def test_a_decide_a_confirmation_asking_for_items_is_refused(client, phone
     assert (response.status_code, response.json()["code"]) == (422, "review.request_only_for_return")
 
 
+async def test_a_decide_a_return_asking_for_more_than_twenty_items_is_400_and_decides_nothing(
+    client, phone, visit_id, as_auditor
+):
+    await play(phone, visit_id, Visit(shoe_photo_taken_shift=-timedelta(days=1)))
+    decision = {"decision": "return", "reason": "Redo it all", "requested": [f"item {n}" for n in range(21)]}
+
+    response = await client.post(f"/v1/review/visits/{visit_id}/decisions", json=decision, headers=as_auditor)
+
+    assert (response.status_code, response.json()["code"]) == (400, "validation.failed")
+    assert (await client.get(f"/v1/review/visits/{visit_id}", headers=as_auditor)).json()["decisions"] == []
+
+
 async def test_a_decide_a_returned_visit_whose_wrong_photo_was_withdrawn_comes_back_for_the_withdrawal_alone(
     client, phone, visit_id, as_auditor, as_tech, app
 ):
@@ -724,6 +736,20 @@ async def test_a_decide_a_photo_of_another_visit_cannot_be_withdrawn(
     response = await phone.post(visit_id, "photo-withdrawals", phone.fact(photoId=others[0]["photoId"], reason="x"))
 
     assert (response.status_code, response.json()["code"]) == (404, "photo.not_found")
+
+
+async def test_a_decide_a_photo_withdrawn_again_by_another_fact_is_a_409_and_records_nothing(
+    client, phone, visit_id, as_auditor
+):
+    wrong = await returned_for_the_shoe_photo(client, phone, visit_id, as_auditor)
+    first = await phone.post(visit_id, "photo-withdrawals", phone.fact(photoId=wrong, reason="yesterday's photo"))
+    assert first.status_code == 201
+    events = await VisitEvent.count()
+
+    again = await phone.post(visit_id, "photo-withdrawals", phone.fact(photoId=wrong, reason="yesterday's photo"))
+
+    assert (again.status_code, again.json()["code"]) == (409, "photo.already_withdrawn")
+    assert await VisitEvent.count() == events
 
 
 async def test_a_decide_a_photo_cannot_be_withdrawn_before_the_visit_is_completed(client, phone, visit_id, as_auditor):
@@ -963,7 +989,6 @@ async def played_and_quiet(phone, visit_id: str, app) -> None:  # noqa: ANN001
 
 
 async def test_a_trail_an_arrival_time_edited_behind_the_services_back_is_named(phone, visit_id, app):
-    from fieldsvc.tables import VisitEvent
     from fieldsvc.trail.records import first_record_mismatch
 
     await played_and_quiet(phone, visit_id, app)
@@ -990,8 +1015,6 @@ async def test_a_trail_a_verdict_edited_behind_the_services_back_is_named(phone,
 
 
 async def arrival_moved_40_km(visit_id: str) -> tuple[str, str]:
-    from fieldsvc.tables import VisitEvent
-
     arrival = await VisitEvent.select(VisitEvent.event_id, VisitEvent.latitude).where(VisitEvent.kind == "arrival").first()
     await VisitEvent.update({VisitEvent.latitude: arrival["latitude"] + 0.36}).where(
         VisitEvent.event_id == arrival["event_id"]
@@ -1000,8 +1023,6 @@ async def arrival_moved_40_km(visit_id: str) -> tuple[str, str]:
 
 
 async def arrival_received_an_hour_earlier(visit_id: str) -> tuple[str, str]:
-    from fieldsvc.tables import VisitEvent
-
     arrival = await VisitEvent.select(VisitEvent.event_id, VisitEvent.server_received_at).where(
         VisitEvent.kind == "arrival").first()
     await VisitEvent.update({VisitEvent.server_received_at: arrival["server_received_at"] - timedelta(hours=1)}).where(
@@ -1037,8 +1058,6 @@ async def shoe_photo_edited_with_snapseed(visit_id: str) -> tuple[str, str]:
 
 
 async def arrival_fix_an_hour_fresher(visit_id: str) -> tuple[str, str]:
-    from fieldsvc.tables import VisitEvent
-
     arrival = await VisitEvent.select(VisitEvent.event_id, VisitEvent.fix_time).where(VisitEvent.kind == "arrival").first()
     await VisitEvent.update({VisitEvent.fix_time: arrival["fix_time"] + timedelta(hours=1)}).where(
         VisitEvent.event_id == arrival["event_id"]
@@ -1047,8 +1066,6 @@ async def arrival_fix_an_hour_fresher(visit_id: str) -> tuple[str, str]:
 
 
 async def arrival_distance_shrunk(visit_id: str) -> tuple[str, str]:
-    from fieldsvc.tables import VisitEvent
-
     arrival = await VisitEvent.select(VisitEvent.event_id).where(VisitEvent.kind == "arrival").first()
     await VisitEvent.update({VisitEvent.distance_m: 1.0}).where(VisitEvent.event_id == arrival["event_id"])
     return "visit_event", str(arrival["event_id"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -132,10 +132,13 @@ async def update_visit(visit_id: UUID, values: dict, at: datetime) -> None:
     await Visit.update({**values, Visit.updated_at: at}).where(Visit.id == visit_id)
 
 
-async def order_sla_shift_seconds(order_id: UUID) -> int:
-    """The confirmed customer moves of the order's visits, added up (B-RESCHED)."""
-    rows = await Visit.select(Visit.sla_shift_seconds).where(Visit.work_order == order_id)
-    return sum(row["sla_shift_seconds"] for row in rows)
+async def order_moves(order_id: UUID) -> tuple[timedelta, timedelta]:
+    """How far the order's visits were moved (B-RESCHED): by the customer's confirmed moves, and by all moves."""
+    rows = await Visit.select(Visit.sla_shift_seconds, Visit.agreed_time, Visit.original_agreed_time).where(
+        Visit.work_order == order_id
+    )
+    by_customer = timedelta(seconds=sum(row["sla_shift_seconds"] for row in rows))
+    return by_customer, sum((row["agreed_time"] - row["original_agreed_time"] for row in rows), timedelta(0))
 
 
 async def shift_resolve_deadline(order_id: UUID, resolve_due_at: datetime) -> None:

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fieldsvc import db
 from fieldsvc.answers import Recorded
+from fieldsvc.audit.rules.deadlines import credited_delay
 from fieldsvc.auth.caller import Caller
 from fieldsvc.context import AppContext
 from fieldsvc.dispatch import replays, repository, rules
@@ -424,17 +425,16 @@ class DispatchService:
             changes = {Visit.agreed_time: data.new_time}
             if visit["status"] == "en_route":
                 changes[Visit.status] = "assigned"
-            if data.initiator == "customer" and data.customer_confirmed:
-                # B-RESCHED: a customer's confirmed move shifts the SLA clock too; a company's move does not, and
-                # an unconfirmed "customer" move must not become a way to escape a deadline.
-                # The order's moves add up, never below nothing (the audit's customer_delay): moving a visit earlier
-                # neither shortens the deadline nor, moved back, lengthens it.
-                shift = int((data.new_time - old_time).total_seconds())
-                changes[Visit.sla_shift_seconds] = visit["sla_shift_seconds"] + shift
-                if visit["resolve_due_at"] is not None:
-                    before = await repository.order_sla_shift_seconds(visit["work_order"])
-                    due = visit["resolve_due_at"] + timedelta(seconds=max(before + shift, 0) - max(before, 0))
-                    await repository.shift_resolve_deadline(visit["work_order"], due)
+            # B-RESCHED: a customer's confirmed move shifts the SLA clock too; a company's move does not, and an
+            # unconfirmed "customer" move must not become a way to escape a deadline (the audit's customer_delay).
+            move = data.new_time - old_time
+            by_customer = move if data.initiator == "customer" and data.customer_confirmed else timedelta(0)
+            changes[Visit.sla_shift_seconds] = visit["sla_shift_seconds"] + int(by_customer.total_seconds())
+            if visit["resolve_due_at"] is not None:
+                customer_before, all_before = await repository.order_moves(visit["work_order"])
+                credit = credited_delay(customer_before + by_customer, all_before + move)
+                due = visit["resolve_due_at"] + credit - credited_delay(customer_before, all_before)
+                await repository.shift_resolve_deadline(visit["work_order"], due)
             await repository.update_visit(visit_id, changes, now)
             await self.trail.append(
                 "visit.rescheduled",

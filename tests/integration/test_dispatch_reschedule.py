@@ -106,6 +106,20 @@ async def test_b_resched_a_customer_moving_the_visit_earlier_keeps_the_repair_de
     assert after["deadlines"]["resolveDueAt"] == order["deadlines"]["resolveDueAt"]
 
 
+async def test_b_resched_a_customer_move_the_company_took_back_keeps_the_repair_deadline(client, as_dispatcher):
+    visit = await booked_visit(client, as_dispatcher, NOON, kind="repair")
+    order_url = f"/v1/work-orders/{visit['workOrderId']}"
+    before = (await client.get(order_url, headers=as_dispatcher)).json()
+
+    out = await reschedule(client, as_dispatcher, visit["id"], move(NOON + timedelta(hours=6)))
+    back = await reschedule(client, as_dispatcher, visit["id"], move(NOON, initiator="company", reasonCode="other",
+                                                                    note="a slot came free"))
+
+    assert (out.status_code, back.status_code) == (200, 200), back.text
+    after = (await client.get(order_url, headers=as_dispatcher)).json()
+    assert after["deadlines"]["resolveDueAt"] == before["deadlines"]["resolveDueAt"]
+
+
 async def test_b_resched_company_initiated_keeps_the_repair_deadline(client, as_dispatcher):
     order = await create_order(client, as_dispatcher, kind="repair")
     visit = (await client.post(f"/v1/work-orders/{order['id']}/visits", headers=as_dispatcher, json={

@@ -18,22 +18,22 @@ RESCHEDULE_REASONS = (
 
 
 def customer_delay(reschedules: Iterable[RescheduleFacts]) -> timedelta:
-    """How far confirmed customer-initiated reschedules pushed the SLA reference (B-RESCHED decision): their moves
-    added up, earlier ones taking back what later ones gave, never below nothing (a customer who asks for an earlier
-    visit does not shorten the deadline; moving a visit earlier and back does not lengthen it: a probe gained 5 h so).
-
-    Company-initiated moves do not count, and neither does a "customer" move the customer never confirmed:
-    otherwise labelling a move as the customer's would be a way out of every deadline.
-    """
-    moved = sum(
-        (
-            reschedule.new_time - reschedule.old_time
-            for reschedule in set(reschedules)
-            if reschedule.initiator == "customer" and reschedule.customer_confirmed
-        ),
-        timedelta(0),
+    """How far confirmed customer-initiated reschedules pushed the SLA reference (B-RESCHED decision); see
+    credited_delay. Company-initiated moves do not push it, and neither does a "customer" move the customer never
+    confirmed: otherwise labelling a move as the customer's would be a way out of every deadline."""
+    moves = set(reschedules)
+    by_customer = sum(
+        (r.new_time - r.old_time for r in moves if r.initiator == "customer" and r.customer_confirmed), timedelta(0)
     )
-    return max(moved, timedelta(0))
+    return credited_delay(by_customer, sum((r.new_time - r.old_time for r in moves), timedelta(0)))
+
+
+def credited_delay(moved_by_customer: timedelta, moved: timedelta) -> timedelta:
+    """The customer's moves added up, earlier ones taking back what later ones gave, never below nothing (asking for
+    an earlier visit does not shorten the deadline; moving a visit earlier and back does not lengthen it), and never
+    more than all moves together put the visits later: a customer's move the company then took back delayed nothing
+    (a probe gained 48 h by a customer's move out and the company's move back)."""
+    return max(min(moved_by_customer, moved), timedelta(0))
 
 
 def _late(rule_id: str, code: str, what_en: str, what_zh: str, took: timedelta, allowed: timedelta,

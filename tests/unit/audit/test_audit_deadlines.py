@@ -105,6 +105,22 @@ def test_b_repair_a_customer_moving_the_visit_earlier_and_back_does_not_move_the
     assert "b.repair.late" in codes(audit(back))
 
 
+def test_b_repair_a_customer_move_the_company_took_back_does_not_move_the_sla_reference() -> None:
+    visit = repair(tier="gold", resolved_at=at(13, 0, day=7))  # 27 h 20 min after acceptance; booked for 14:00
+    out = reschedule(visit, at(18, 0), initiator="customer", recorded_at=at(9, 0))
+    back = reschedule(out, at(14, 0), initiator="company", recorded_at=at(9, 30))
+
+    assert "b.repair.late" in codes(audit(back))
+
+
+def test_b_repair_a_company_move_after_the_customers_keeps_the_customers_delay() -> None:
+    visit = repair(tier="gold", resolved_at=at(13, 0, day=7))  # 27 h 20 min after acceptance; booked for 14:00
+    out = reschedule(visit, at(18, 0), initiator="customer", recorded_at=at(9, 0))
+    later = reschedule(out, at(19, 0), initiator="company", recorded_at=at(9, 30))
+
+    assert "b.repair.late" not in codes(audit(later))
+
+
 def test_b_repair_a_customer_moving_the_visit_earlier_does_not_shorten_the_deadline() -> None:
     visit = repair(tier="gold", resolved_at=at(9, 0, day=7))  # 23 h 20 min after acceptance
     earlier = reschedule(visit, at(10, 0), initiator="customer", recorded_at=at(9, 0))

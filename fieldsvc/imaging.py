@@ -353,8 +353,16 @@ def _exif_facts(tags: Image.Exif) -> ExifFacts:
         gps_longitude=longitude,
         make=_first_parsed(_exif_text, (tags, ExifTags.Base.Make)),
         model=_first_parsed(_exif_text, (tags, ExifTags.Base.Model)),
-        software=_first_parsed(_exif_text, (tags, ExifTags.Base.Software)),
+        software=_software(tags),
     )
+
+
+def _software(tags: Image.Exif) -> str | None:
+    """E-EDIT: the program that wrote the file (Software) and the one that processed it (ProcessingSoftware, where a
+    program notes itself without replacing the camera's name), both when they differ."""
+    writers = (ExifTags.Base.Software, ExifTags.Base.ProcessingSoftware)
+    names = (_first_parsed(_exif_text, (tags, tag)) for tag in writers)
+    return " / ".join(dict.fromkeys(name for name in names if name)) or None
 
 
 def _tolerant(read: Callable[..., _T], *args: Any) -> _T | None:

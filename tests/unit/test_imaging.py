@@ -374,6 +374,14 @@ def test_camera_and_editing_software_are_read() -> None:
     assert (facts.make, facts.model, facts.software) == ("Xiaomi", "Redmi Note 12", "Adobe Photoshop 25.0")
 
 
+def test_an_editor_naming_itself_only_as_the_processing_software_is_read_beside_the_camera() -> None:
+    exif = Image.Exif()
+    exif[ExifTags.Base.Software] = "HDR+ 1.0.540104767zd"
+    exif[ExifTags.Base.ProcessingSoftware] = "Snapseed"
+
+    assert process_image(jpeg_with(exif)).exif.software == "HDR+ 1.0.540104767zd / Snapseed"
+
+
 def test_exif_gps_south_west_is_negative() -> None:
     exif = Image.Exif()
     exif.get_ifd(ExifTags.IFD.GPSInfo).update(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
+
 from fieldsvc.audit.facts import ClockSyncFacts, OtherVisitPhoto
 from fieldsvc.audit.policy import load_default_policies
 
@@ -145,6 +147,13 @@ def test_e_edit_a_picture_made_in_canva_is_a_warning_from_policy_version_2() -> 
 
     assert finding(audit(edited), "e.edit.software").severity == "warning"
     assert audit(edited, policy=load_default_policies().get("install.urban", 1)).findings == ()  # old verdicts stand
+
+
+@pytest.mark.parametrize("program", ["MTXX", "Xingtu 8.1", "Hypic", "Wink", "BeautyPlus 7.5", "HDR+ 1.0 / Snapseed"])
+def test_e_edit_beauty_and_retouching_apps_are_a_warning_from_policy_version_3(program: str) -> None:
+    edited = with_extra_photo(photo("after", at(11, 0), software=program))
+
+    assert finding(audit(edited), "e.edit.software").severity == "warning"
 
 
 def test_e_edit_camera_firmware_is_not_an_editing_program() -> None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from fieldsvc.audit.facts import LeaveFacts, NeighbourFix
+from fieldsvc.audit.facts import LeaveFacts, NeighbourFix, VisitFacts
 
 from tests.unit.audit.builders import (
     at, audit, checkin, codes, context, finding, honest_rural_repair, honest_urban_install, moved, policy_for,
@@ -164,6 +164,23 @@ def test_v_leave_not_returning_needs_a_promised_restore_time() -> None:
 
     assert "v.leave.no_restore_time" in codes(audit(no_promise))
     assert "V-LEAVE" not in {f.rule_id for f in audit(promised).findings}
+
+
+def left_promising_service_by_six(resolved_at: datetime) -> VisitFacts:
+    visit = honest_rural_repair()
+    leave = LeaveFacts("leave-1", at(14, 40), will_return=False, restore_by=at(18, 0))
+    return replace(visit, leaves=(leave,), order=replace(visit.order, resolved_at=resolved_at))
+
+
+def test_v_leave_a_work_order_resolved_after_the_promised_restore_time_is_violation() -> None:
+    broken = finding(audit(left_promising_service_by_six(at(10, 0, day=7))), "v.leave.restore_promise_broken")
+
+    assert (broken.rule_id, broken.severity, broken.measured) == ("V-LEAVE", "violation", 16 * 60.0)
+    assert broken.refs[0] == "leave:leave-1"
+
+
+def test_v_leave_a_work_order_resolved_by_the_promised_restore_time_keeps_the_promise() -> None:
+    assert "v.leave.restore_promise_broken" not in codes(audit(left_promising_service_by_six(at(18, 0))))
 
 
 def test_v_leave_saying_you_will_return_and_never_checking_in_again_is_violation() -> None:

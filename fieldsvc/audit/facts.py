@@ -52,6 +52,7 @@ class OrderFacts:
     resolved_at: datetime | None = None  # closed with outcome `resolved`
     forced_close_reason: str | None = None
     reschedules: tuple[RescheduleFacts, ...] = ()  # of every visit of the order (SLA references, B-REPAIR)
+    first_booked_at: datetime | None = None  # the order's first booking, cancelled visits included (B-INSTALL-24)
 
 
 @dataclass(frozen=True, slots=True)

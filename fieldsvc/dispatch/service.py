@@ -68,8 +68,9 @@ InPast = api_error(422, "booking.in_past", "The appointment time has already pas
 InstallTooLate = api_error(
     422,
     "booking.install_too_late",
-    "B-INSTALL-24: an install must be scheduled within 24 h of booking unless the customer asked for later "
-    "(customer_requested) or resources are unavailable (resource_unavailable).",
+    "B-INSTALL-24: an install must be scheduled within 24 h of its order's first booking (a visit cancelled and booked "
+    "again does not restart it) unless the customer asked for later (customer_requested) or resources are "
+    "unavailable (resource_unavailable).",
 )
 CustomerNotNotified = api_error(
     422,
@@ -248,14 +249,18 @@ class DispatchService:
         now = self.ctx.now()
         async with db.write_transaction(self.ctx.engine):
             order = await self._open_order(order_id, reopen_unresolved_by=caller)
-            if any(v["status"] not in ("completed", "cancelled") for v in await repository.visits_of_order(order_id)):
+            earlier = await repository.visits_of_order(order_id)
+            if any(v["status"] not in ("completed", "cancelled") for v in earlier):
                 raise VisitStillOpen()
             site = await repository.get_site(order["site"])
             self._check_start(data.agreed_time, site["time_zone"], now)
             customer = await repository.get_customer(order["customer"])
             confirmed_at = data.confirmation.confirmed_at or now
             _check_customer_told(data, confirmed_at, order["accepted_at"], now)
-            self._check_install_limit(order, data, now, self.sla_hours(order["kind"], site["locality"], customer["tier"]))
+            # B-INSTALL-24 counts from the order's first booking: cancelling and booking again does not restart it.
+            first_booked = min([visit["booked_at"] for visit in earlier] + [now])
+            hours = self.sla_hours(order["kind"], site["locality"], customer["tier"])
+            self._check_install_limit(order, data, first_booked, hours)
             visit_id = await repository.insert_row(
                 Visit(
                     work_order=order_id,

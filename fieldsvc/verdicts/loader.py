@@ -68,7 +68,7 @@ class LoadedVisit:
 # Column orders of the row tuples both engines produce (ids as text, JSON columns as text).
 V_ID, V_ORDER, V_AGREED, V_BOOKED, V_LATE_REASON, V_NOTIFIED = range(6)
 V_KIND, V_ACCEPTED, V_FIRST_CONTACT, V_OUTCOME, V_CLOSED, V_FORCED, V_TIER = range(6, 13)
-V_SITE_LAT, V_SITE_LON, V_LOCALITY, V_ZONE, V_FIRST_VISIT = range(13, 18)
+V_SITE_LAT, V_SITE_LON, V_LOCALITY, V_ZONE, V_FIRST_VISIT, V_FIRST_BOOKED = range(13, 19)
 # Events: every column a kind does not read is NULL (technician only on located facts, for E-MOCK; the row id
 # only on the facts that record a photo, which refers to it).
 E_EVENT_ID, E_VISIT, E_TECHNICIAN, E_KIND, E_PAYLOAD, E_RESULT, E_DEVICE = range(7)
@@ -90,7 +90,8 @@ SELECT v.id::text, v.work_order::text, v.agreed_time, v.booked_at, v.late_reason
        o.kind, o.accepted_at, o.first_contact_at, o.outcome, o.closed_at, o.forced_close_reason, c.tier,
        s.latitude, s.longitude, s.locality, s.time_zone,
        (SELECT f.id::text FROM visit f WHERE f.work_order = v.work_order
-        ORDER BY f.status = 'cancelled', f.booked_at, f.id LIMIT 1)
+        ORDER BY f.status = 'cancelled', f.booked_at, f.id LIMIT 1),
+       (SELECT min(f.booked_at) FROM visit f WHERE f.work_order = v.work_order)
 FROM unnest($1::uuid[]) AS b(id)
 JOIN visit v ON v.id = b.id
 JOIN work_order o ON o.id = v.work_order
@@ -219,14 +220,18 @@ async def _sqlite_rows(visit_ids: list[UUID]) -> _Rows:
     if not visit_rows:
         return _Rows([], [], [], [], {}, [], [], [], {})
     order_ids = list({row["work_order"] for row in visit_rows})
-    first = _first_visit_per_order(
-        await Visit.select(Visit.id, Visit.work_order, Visit.booked_at, Visit.status).where(
-            Visit.work_order.is_in(order_ids)
-        )
+    order_visits = await Visit.select(Visit.id, Visit.work_order, Visit.booked_at, Visit.status).where(
+        Visit.work_order.is_in(order_ids)
     )
+    first = _first_visit_per_order(order_visits)
+    first_booked: dict[Any, datetime] = {}
+    for row in order_visits:
+        first_booked[row["work_order"]] = min(first_booked.get(row["work_order"], row["booked_at"]), row["booked_at"])
     # Piccolo names the columns as selected: id, work_order, then the V_AGREED .. V_ZONE columns in order.
     visits = [
-        (str(row["id"]), str(row["work_order"]), *list(row.values())[2:], first[row["work_order"]]) for row in visit_rows
+        (str(row["id"]), str(row["work_order"]), *list(row.values())[2:], first[row["work_order"]],
+         first_booked[row["work_order"]])
+        for row in visit_rows
     ]
     reschedules = [
         (str(r["id"]), str(r["visit"]), r["old_time"], r["new_time"], r["initiator"], r["reason_code"],
@@ -561,6 +566,7 @@ def _visit_facts(
             visit[V_CLOSED] if visit[V_OUTCOME] == "resolved" else None,
             visit[V_FORCED],
             reschedules,
+            visit[V_FIRST_BOOKED],
         ),
         visit[V_LATE_REASON],
         visit[V_NOTIFIED],

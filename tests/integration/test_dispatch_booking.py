@@ -152,6 +152,21 @@ async def test_b_install_24_refuses_a_later_install_without_reason(client, as_di
     assert (details["hoursAfterBooking"], details["limitHours"]) == (49.0, 24.0)
 
 
+async def test_b_install_24_a_visit_cancelled_and_booked_again_counts_from_the_orders_first_booking(
+    client, as_dispatcher, clock
+):
+    order = await create_order(client, as_dispatcher)
+    first = await book(client, as_dispatcher, order["id"], datetime(2030, 3, 5, 8, 30, tzinfo=SHANGHAI))
+    cancel = {"reasonCode": "other", "requestedBy": "company", "note": "technician off sick"}
+    assert (await client.post(f"/v1/visits/{first.json()['id']}/cancel", json=cancel, headers=as_dispatcher)).status_code == 200
+    clock.advance(hours=11)  # 20:00: the new time is 23 h away, 34 h after the first booking
+
+    again = await book(client, as_dispatcher, order["id"], datetime(2030, 3, 5, 19, 0, tzinfo=SHANGHAI))
+
+    assert (again.status_code, again.json()["code"]) == (422, "booking.install_too_late")
+    assert again.json()["details"]["hoursAfterBooking"] == 34.0
+
+
 async def test_b_install_24_allows_a_later_install_the_customer_asked_for(client, as_dispatcher):
     order = await create_order(client, as_dispatcher)
     agreed = datetime(2030, 3, 6, 10, 0, tzinfo=SHANGHAI)

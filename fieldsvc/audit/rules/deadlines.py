@@ -103,7 +103,9 @@ def b_install_24(audit: AuditInput) -> list[Finding]:
     if visit.order.kind != "install":
         return []
     allowed = audit.policy.durations.install_schedule
-    scheduled_after = visit.agreed_time - visit.booked_at
+    # From the order's first booking: a visit cancelled and booked again does not start the 24 h afresh (a probe).
+    booked = min(visit.booked_at, visit.order.first_booked_at or visit.booked_at)
+    scheduled_after = visit.agreed_time - booked
     if scheduled_after <= allowed or visit.install_late_reason == "customer_requested":
         return []
     own = [r for r in visit.order.reschedules if r.visit_id == visit.visit_id]
@@ -118,7 +120,7 @@ def b_install_24(audit: AuditInput) -> list[Finding]:
         told = [visit.customer_notified_at] if visit.install_late_reason == "resource_unavailable" else []
         told += [r.recorded_at for r in unavailable if r.customer_confirmed]
         notified = min((at for at in told if at is not None), default=None)
-        if notified is not None and notified <= visit.booked_at + allowed:
+        if notified is not None and notified <= booked + allowed:
             return []
         return [_late("B-INSTALL-24", "b.install_24.not_notified",
                       "resources unavailable but the customer was not notified in time; install scheduled at booking +",

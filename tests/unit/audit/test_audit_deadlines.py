@@ -159,6 +159,15 @@ def test_b_install_24_scheduled_later_without_a_reason_is_violation() -> None:
     assert (late.rule_id, late.measured, late.threshold) == ("B-INSTALL-24", 24.5, 24.0)
 
 
+def test_b_install_24_counts_from_the_orders_first_booking_when_a_visit_was_cancelled_and_booked_again() -> None:
+    rebooked = install_booked_hours_before(20)
+    first = rebooked.booked_at - timedelta(hours=23)
+    rebooked = replace(rebooked, order=replace(rebooked.order, first_booked_at=first, accepted_at=first))
+
+    late = finding(audit(rebooked), "b.install_24.late")
+    assert (late.measured, late.threshold) == (43.0, 24.0)
+
+
 def test_b_install_24_customer_requested_later_time_passes() -> None:
     assert audit(install_booked_hours_before(72, install_late_reason="customer_requested")).findings == ()
 

@@ -148,10 +148,11 @@ class ExifFacts:
         """E-TIME: the capture instant, read in the photo's own offset when it has one, or in the phone's offset when
         the GPS fix's clock tells the same, else in the site's zone. A reading in the site's zone after `taken_by`
         (the latest the photo can have been taken, by a clock the phone's user cannot set) cannot be; when the offset
-        the phone sent its fact in (`phone_zone`) reads it in time, the camera wrote the phone's local time
-        (Decision: a phone on Beijing time at a site kept on Urumqi time). Only an impossible reading is re-read, and
-        only ever earlier: no offset a phone names, nor a fact dated back, makes an old or a late photo look on
-        time."""
+        the phone sent its fact in (`phone_zone`), or the one its GPS fix's clock tells, reads it in time, the camera
+        wrote that local time (Decision: a phone on Beijing time at a site kept on Urumqi time, or at a Los Angeles
+        site with an app that sends its times in UTC); the later of such readings is taken. Only an impossible
+        reading is re-read, and only ever earlier: no offset a phone names, nor a fact dated back, makes an old or a
+        late photo look on time."""
         local = self.captured_at_local
         if local is None:
             return None
@@ -161,11 +162,11 @@ class ExifFacts:
             offset = gps_offset  # two witnesses agree: the offset the phone writes its times in, and its GPS clock
         zone: tzinfo = site_zone if offset is None else timezone(offset)
         captured = _in_zone(local, zone)
-        if offset is None and captured is not None and taken_by is not None:
-            latest = taken_by + _CAMERA_AHEAD
-            in_phone_zone = _in_zone(local, phone_zone)
-            if captured > latest and in_phone_zone is not None and in_phone_zone <= latest:
-                return in_phone_zone
+        if offset is None and captured is not None and taken_by is not None and captured > taken_by + _CAMERA_AHEAD:
+            by_gps_clock = None if gps_offset is None else timezone(gps_offset)
+            readings = (_in_zone(local, phone_zone), _in_zone(local, by_gps_clock))
+            possible = [reading for reading in readings if reading is not None and reading <= taken_by + _CAMERA_AHEAD]
+            return max(possible, default=captured)
         return captured
 
 

@@ -8,6 +8,8 @@ from litestar.enums import RequestEncodingType
 from litestar.exceptions import ValidationException
 from litestar.params import BodyKwarg
 
+from fieldsvc.wire import whole_numbers_as_integers
+
 
 async def read_json_body_strictly(request: Request) -> None:
     """Refuse (400) a JSON body the handler's lax conversion would have coerced: `"12.5"` for a number, `1` for true,
@@ -22,18 +24,11 @@ async def read_json_body_strictly(request: Request) -> None:
     if not body:
         return  # the handler's own reading says a body is required
     try:
-        msgspec.json.decode(body, type=data.annotation, strict=True)
-    except msgspec.ValidationError as refused:
-        if _is_json(body):
-            raise ValidationException(extra=[{"key": "data", "message": str(refused), "source": "body"}]) from refused
-    except msgspec.DecodeError:
-        pass  # not JSON at all: the handler's own reading answers `request.malformed`
-
-
-def _is_json(body: bytes) -> bool:
-    """Whether the body reads as JSON at all (a typed read stops at the first wrong type, before nesting too deep)."""
-    try:
-        msgspec.json.decode(body)
+        value = msgspec.json.decode(body)
     except (msgspec.DecodeError, RecursionError):
-        return False
-    return True
+        return  # not JSON: the handler's own reading answers `request.malformed`
+    try:
+        msgspec.convert(whole_numbers_as_integers(value), type=data.annotation, strict=True)
+    except msgspec.ValidationError as refused:
+        raise ValidationException(extra=[{"key": "data", "message": str(refused), "source": "body"}]) from refused
+

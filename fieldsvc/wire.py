@@ -48,6 +48,18 @@ def _refuse_unstorable(name: str, value: Any) -> None:
         raise ValueError(f"`{name}` must lie {CALENDAR}")
 
 
+def whole_numbers_as_integers(value: Any) -> Any:
+    """JSON has one kind of number: 1234.0 is an integer to JSON Schema, and a client serialising a double sends it;
+    a strict reading (a string is no number, a number no instant) takes it as the integer it is."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [whole_numbers_as_integers(item) for item in value]
+    if isinstance(value, dict):
+        return {key: whole_numbers_as_integers(item) for key, item in value.items()}
+    return value
+
+
 def within_calendar(day: date, parameter: str) -> date:
     """A date query parameter, refused (400) outside the years an instant may have (its local midnight must be one)."""
     if not FIRST_DAY <= day <= LAST_DAY:

@@ -211,7 +211,12 @@ class UploadController(Controller):
     async def upload_photo(
         self, visit_id: FromPath[UUID], data: Upload, ctx: Ctx, caller: CallerDep, reading: Reading
     ) -> Response[PhotoResult]:
-        """E-IMAGE: a photo as multipart (`meta`: PhotoMeta JSON, `file`); E-REUSE matches are recorded."""
+        """E-IMAGE: a photo as multipart; E-REUSE matches are recorded.
+
+        `meta`, the fact as JSON: `{"eventId": "<uuid>", "deviceTime": "2026-12-06T10:02:00+08:00",
+        "deviceElapsedMs": 3600000, "purpose": "shoe_covers"}` (`deviceElapsedMs` when the phone has it; `purpose` one
+        of shoe_covers, tool_mat, site_clean, test_result, before, after, other); `file`, the image (JPEG, PNG or WebP).
+        """
         return answered(await PhotoIngest(ctx).upload_photo(caller, visit_id, data, reading))
 
     @post(
@@ -221,7 +226,12 @@ class UploadController(Controller):
     async def upload_signature(
         self, visit_id: FromPath[UUID], data: Upload, ctx: Ctx, caller: CallerDep, reading: Reading
     ) -> Response[SignatureResult]:
-        """V-SIGN: the customer's signature (`meta`: SignatureMeta JSON with the summary digest shown, `file`)."""
+        """V-SIGN: the customer's signature as multipart.
+
+        `meta`, the fact as JSON: `{"eventId": "<uuid>", "deviceTime": "2026-12-06T11:05:00+08:00",
+        "deviceElapsedMs": 7200000, "signerName": "Li Wei", "summaryDigest": "<the digest of GET .../summary the
+        customer was shown>"}`; `file`, the signature image (PNG or WebP with a transparent pad, or JPEG).
+        """
         return answered(await PhotoIngest(ctx).upload_signature(caller, visit_id, data, reading))
 
 

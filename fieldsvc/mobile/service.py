@@ -53,6 +53,7 @@ from fieldsvc.mobile.schemas import (
 from fieldsvc.tables import FollowUp
 from fieldsvc.trail.derived import derived_digest
 from fieldsvc.trail.service import TrailWriter
+from fieldsvc.wire import whole_numbers_as_integers
 
 VisitClosed = api_error(409, "visit.closed", "The visit is completed or cancelled; it takes no new facts.")
 ClockRequired = api_error(
@@ -508,7 +509,7 @@ class MobileService:
 
     async def _sync_one(self, caller: Caller, index: int, item: dict[str, Any], reading: ClockReading) -> Receipt:
         try:
-            fact = msgspec.convert(item, SyncFact)
+            fact = msgspec.convert(whole_numbers_as_integers(item), SyncFact)
             body = msgspec.convert(fact.body, FACTS[fact.type].body_type)
         except msgspec.ValidationError as error:
             code, event_id = ValidationFailed.code, _event_id_in(item.get("body"))

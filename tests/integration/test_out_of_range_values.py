@@ -124,3 +124,13 @@ async def test_a_fact_refused_for_its_types_alone_is_refused_in_a_sync_batch_too
 
     assert response.json()["receipts"][0]["status"] == "rejected", response.text
     assert await VisitEvent.count() == 0
+
+
+async def test_a_whole_number_written_as_a_decimal_is_the_integer_it_is_alone_and_in_a_sync(phone, visit_id):
+    alone = await phone.post(visit_id, "notes", phone.fact(topic="general", text="on site", deviceElapsedMs=1234.0))
+    note = phone.fact(topic="general", text="offline", deviceElapsedMs=1300.0)
+    facts = [{"type": "note", "visitId": visit_id, "body": note}]
+    synced = await phone.client.post("/v1/mobile/sync", json={"facts": facts}, headers=phone.headers())
+
+    assert alone.status_code == 201, alone.text
+    assert synced.json()["receipts"][0]["status"] == "accepted", synced.text

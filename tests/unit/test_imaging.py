@@ -504,6 +504,18 @@ def test_capture_time_without_offset_that_the_site_zone_puts_after_its_fact_is_r
     )
 
 
+def test_capture_time_the_site_zone_puts_after_its_fact_is_read_on_the_gps_clock_when_the_phone_sends_utc() -> None:
+    # A phone on Shanghai time at a Los Angeles site whose app sends its times in UTC: 06:00 on the camera is 22:00 UTC
+    # (the GPS fix says so), 14:00 in Los Angeles, 16 h after the photo reached the service.
+    exif = camera_exif_with_gps_clock("2024:12:03 06:00:00", "2024:12:02", (21.0, 59.0, 50.0))
+    received = datetime(2024, 12, 2, 22, 3, tzinfo=timezone.utc)
+
+    facts = process_image(jpeg_with(exif)).exif
+
+    read = facts.captured_at_utc(ZoneInfo("America/Los_Angeles"), timezone.utc, received)
+    assert read == datetime(2024, 12, 2, 22, 0, tzinfo=timezone.utc)
+
+
 @pytest.mark.parametrize("offset_minutes", [-12 * 60, -9 * 60, -40, 14 * 60])
 def test_capture_time_an_offset_the_phone_names_never_moves_a_possible_reading(offset_minutes: int) -> None:
     exif = Image.Exif()

@@ -138,23 +138,23 @@ def v_clean(audit: AuditInput) -> list[Finding]:
             measured=minutes(latest - work_started), threshold=0.0, unit="min",
             refs=refs_to("photo", (photo.photo_id for photo in fresh)),
         )]
-    accepted = [test for test in audit.visit.tests if test.customer_accepted]
-    if not accepted:
+    if not audit.visit.tests:
         return []
-    # The customer accepting the service test ends the work; the clean-up may come a little before it (tidying while
-    # the test runs), not at the start with the work still ahead (a clean photo 1 min after the tools came out and
-    # 39 min before the test passed; a probe).
-    work_done, slack = min(test.tested_at for test in accepted), audit.policy.durations.photo_time_slack
+    # The first service test ends the work; the clean-up may come a little before it (tidying while the test runs,
+    # also one the customer then rejects and a re-test follows), not at the start with the work still ahead (a clean
+    # photo 1 min after the tools came out and 39 min before the test passed; a probe).
+    first_test = min(audit.visit.tests, key=lambda test: (test.tested_at, test.event_id))
+    work_done, slack = first_test.tested_at, audit.policy.durations.photo_time_slack
     latest = max(latest_photo_time(photo) for photo in fresh)
     if latest >= work_done - slack:
         return []
     refs = refs_to("photo", (photo.photo_id for photo in fresh))
     return [Finding(
         rule_id="V-CLEAN", code="v.clean.long_before_test", severity=VIOLATION,
-        message_en=f"every site-clean photo was taken long before the customer accepted the service test (latest "
+        message_en=f"every site-clean photo was taken long before the first service test (latest "
                    f"{minutes(work_done - latest)} min before, allowed {minutes(slack)} min): the work was not done",
-        message_zh=f"所有场地清洁照片都远早于客户验收测试（最晚一张早 {minutes(work_done - latest)} 分钟，允许 "
+        message_zh=f"所有场地清洁照片都远早于首次测试验收（最晚一张早 {minutes(work_done - latest)} 分钟，允许 "
                    f"{minutes(slack)} 分钟）：施工尚未完成",
         measured=minutes(latest - work_done), threshold=-minutes(slack), unit="min",
-        refs=refs + (f"test:{min(accepted, key=lambda test: test.tested_at).event_id}",),
+        refs=refs + (f"test:{first_test.event_id}",),
     )]

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from fieldsvc.audit.facts import NoteFacts, OtherVisitPhoto, StepFacts
+from fieldsvc.audit.facts import NoteFacts, OtherVisitPhoto, ServiceTestFacts, StepFacts
 
 from tests.unit.audit.builders import (
     at, audit, codes, context, finding, flipped, honest_rural_repair, honest_urban_install, photo, policy_for,
@@ -138,7 +138,15 @@ def test_v_clean_photo_taken_before_the_work_started_is_violation() -> None:
     assert before.measured == -3.0 and before.refs == ("photo:site_clean-020300",)
 
 
-def test_v_clean_photo_taken_with_the_work_still_ahead_long_before_the_accepted_test_is_violation() -> None:
+def test_v_clean_photo_taken_while_a_rejected_test_ran_before_an_accepted_re_test_passes() -> None:
+    rejected = ServiceTestFacts("test-0", at(10, 40), False, download_mbps=20.0)
+    visit = replace_photos(honest_urban_install(), "site_clean", photo("site_clean", at(10, 30)))
+    visit = replace(visit, tests=(rejected, *visit.tests))  # the accepted re-test at 10:50
+
+    assert "v.clean.long_before_test" not in codes(audit(visit))
+
+
+def test_v_clean_photo_taken_with_the_work_still_ahead_long_before_the_first_test_is_violation() -> None:
     visit = replace_photos(honest_urban_install(), "site_clean", photo("site_clean", at(10, 34, 59)))  # test at 10:50
 
     early = finding(audit(visit), "v.clean.long_before_test")

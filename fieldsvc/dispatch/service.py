@@ -112,7 +112,13 @@ LIVE_VISIT_STATES = ("scheduled", "assigned", "en_route")
 OVERLAP_WINDOW = timedelta(hours=36)  # longer than any visit plus the longest travel that could matter
 
 
+# Names the zone database answers to that are no place's zone: the server's own, a template, a placeholder.
+_NOT_A_PLACE = ("localtime", "posixrules", "Factory")
+
+
 def zone_named(name: str) -> ZoneInfo:
+    if name in _NOT_A_PLACE or name.startswith(("posix/", "right/")):
+        raise UnknownTimeZone(f"'{name}' is no place's time zone; give an IANA zone such as Asia/Shanghai.")
     try:
         return ZoneInfo(name)
     # A folder of the zone database ("America") or a name too long for a file name fails as a file, not as a zone.

@@ -54,6 +54,8 @@ def api_error(status: int, code: str, message: str) -> type[ApiError]:
 ValidationFailed = api_error(400, "validation.failed", "The request body or parameters are invalid.")
 MalformedBody = api_error(400, "request.malformed", "The request body is not valid JSON.")
 NotAuthenticated = api_error(401, "auth.required", "Log in and send the token as 'Authorization: Bearer <token>'.")
+TokenExpired = api_error(401, "auth.token_expired", "Your session has expired; log in again.")
+TokenRevoked = api_error(401, "auth.token_revoked", "This token was logged out; log in again.")
 Forbidden = api_error(403, "auth.forbidden", "Your role may not do this.")
 NotFound = api_error(404, "not_found", "No such resource.")
 MethodNotAllowed = api_error(405, "method_not_allowed", "This method is not allowed on this path.")
@@ -65,14 +67,16 @@ TooManyParts = api_error(
 Unavailable = api_error(503, "service.unavailable", "A dependency is unreachable; retry shortly.")
 InternalError = api_error(500, "internal", "Unexpected error; it has been logged.")
 
-COMMON_ERRORS: tuple[type[ApiError], ...] = (ValidationFailed, NotAuthenticated, Forbidden)
+COMMON_ERRORS: tuple[type[ApiError], ...] = (ValidationFailed, NotAuthenticated, TokenExpired, TokenRevoked, Forbidden)
+# What any request can be answered, whatever its route: a body that is not JSON or too large, an unexpected failure.
+ANY_REQUEST_ERRORS: tuple[type[ApiError], ...] = (MalformedBody, BodyTooLarge, Unavailable, InternalError)
 
 
 def documented(*errors: type[ApiError], public: bool = False) -> dict[int, ResponseSpec]:
     """OpenAPI responses for a handler: the exact error body and each code it can carry."""
     by_status: dict[int, list[type[ApiError]]] = {}
     # Every operation reads or writes the database: any of them can answer 503 while a dependency is down.
-    for error in (*(() if public else COMMON_ERRORS), ValidationFailed, *errors, Unavailable):
+    for error in (*(() if public else COMMON_ERRORS), ValidationFailed, *errors, *ANY_REQUEST_ERRORS):
         if error not in by_status.setdefault(error.status_code, []):
             by_status[error.status_code].append(error)
     return {

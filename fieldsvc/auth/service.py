@@ -13,12 +13,10 @@ from fieldsvc.auth import repository
 from fieldsvc.auth.caller import Caller
 from fieldsvc.auth.passwords import verify_password
 from fieldsvc.context import AppContext
-from fieldsvc.errors import NotAuthenticated, api_error
+from fieldsvc.errors import NotAuthenticated, TokenExpired, TokenRevoked, api_error
 
 BadCredentials = api_error(401, "auth.bad_credentials", "Wrong login or password.")
 Throttled = api_error(429, "auth.throttled", "Too many failed logins; wait before trying again.")
-TokenExpired = api_error(401, "auth.token_expired", "Your session has expired; log in again.")
-TokenRevoked = api_error(401, "auth.token_revoked", "This token was logged out; log in again.")
 
 
 def token_digest(token: str) -> str:

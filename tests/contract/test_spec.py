@@ -43,5 +43,19 @@ def test_every_error_response_documents_the_error_body():
                     assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (method, path, status)
 
 
+def test_every_operation_lists_the_codes_any_request_can_get():
+    spec = json.loads(SPEC_PATH.read_text())
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            if path.startswith(("/schema", "/health")):  # the probes answer in their own shape
+                continue
+            codes = {
+                example["value"]["code"]
+                for response in operation["responses"].values()
+                for example in response.get("content", {}).get("application/json", {}).get("examples", {}).values()
+            }
+            assert {"request.malformed", "request.too_large", "service.unavailable", "internal"} <= codes, (method, path)
+
+
 def test_spec_names_no_environment_dependent_server():
     assert json.loads(SPEC_PATH.read_text())["servers"] == [{"url": "/"}]

@@ -162,11 +162,14 @@ def _readable_item(item: dict[str, Any]) -> dict[str, str]:
     source = item.get("source", "body")
     source = getattr(source, "value", source)  # Litestar gives query parameters' source as an enum member
     message = message.replace(_BLANK_REFUSED, "Expected text that is not blank")
+    if message.startswith(_REPEATED_PART):  # Litestar's words for a form part sent twice, gathered into a list
+        message = "Sent more than once; send each part of the form once"
     if len(message) > _ECHO_LIMIT:  # msgspec repeats a refused value whole: a megabyte of it helps nobody
         message = message[:_ECHO_LIMIT] + "..."
     return {"field": field, "message": message, "source": str(source)}
 
 
+_REPEATED_PART = "Unsupported type: <class 'list'>"
 _BLANK_REFUSED = f"Expected `str` matching regex {VISIBLE_CHARACTER!r}"  # msgspec's words for the `Reason` pattern
 
 

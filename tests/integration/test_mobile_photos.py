@@ -467,3 +467,15 @@ async def test_presign_is_refused_on_the_local_backend_and_records_nothing(phone
 
     assert (response.status_code, response.json()["code"]) == (409, "upload.presign_unavailable")
     assert await VisitEvent.count() == 0
+
+
+async def test_an_upload_with_two_files_is_400_saying_so_in_the_apis_words(phone, visit_id):
+    files = [("file", ("a.jpg", jpeg(11), "image/jpeg")), ("file", ("b.jpg", jpeg(12), "image/jpeg"))]
+    response = await phone.client.post(
+        f"/v1/mobile/visits/{visit_id}/photos", data={"meta": json.dumps(phone.fact(purpose="before"))}, files=files,
+        headers=phone.headers(),
+    )
+
+    assert (response.status_code, response.json()["code"]) == (400, "validation.failed"), response.text
+    assert "class" not in response.text and "once" in response.json()["details"][0]["message"]
+    assert await VisitEvent.count() == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -12,7 +13,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from fieldsvc.tables import TrailEntry, VisitEvent
+from fieldsvc.tables import Photo, TrailEntry, VisitEvent
 from fieldsvc.verdicts.sweep import mark_overdue
 from tests.conftest import login, quiet
 from tests.integration.builders import SHANGHAI_SITE, assign, book, technician_id
@@ -1014,61 +1015,46 @@ async def test_a_trail_a_verdict_edited_behind_the_services_back_is_named(phone,
     assert (mismatch.table, mismatch.row_id) == ("audit_result", visit_id)
 
 
-async def arrival_moved_40_km(visit_id: str) -> tuple[str, str]:
-    arrival = await VisitEvent.select(VisitEvent.event_id, VisitEvent.latitude).where(VisitEvent.kind == "arrival").first()
-    await VisitEvent.update({VisitEvent.latitude: arrival["latitude"] + 0.36}).where(
-        VisitEvent.event_id == arrival["event_id"]
-    )
+async def edited_arrival(change: Callable[[dict], dict]) -> tuple[str, str]:
+    """The arrival's row edited behind the service's back: `change` gives the new values from the row as it was."""
+    arrival = await VisitEvent.select().where(VisitEvent.kind == "arrival").first()
+    await VisitEvent.update(change(arrival)).where(VisitEvent.event_id == arrival["event_id"])
     return "visit_event", str(arrival["event_id"])
+
+
+async def edited_shoe_photo(change: Callable[[dict], dict]) -> tuple[str, str]:
+    """The shoe-cover photo's row edited behind the service's back, likewise."""
+    shoes = await Photo.select().where(Photo.purpose == "shoe_covers").first()
+    await Photo.update(change(shoes)).where(Photo.id == shoes["id"])
+    return "photo", str(shoes["id"])
+
+
+async def arrival_moved_40_km(visit_id: str) -> tuple[str, str]:
+    return await edited_arrival(lambda row: {VisitEvent.latitude: row["latitude"] + 0.36})
 
 
 async def arrival_received_an_hour_earlier(visit_id: str) -> tuple[str, str]:
-    arrival = await VisitEvent.select(VisitEvent.event_id, VisitEvent.server_received_at).where(
-        VisitEvent.kind == "arrival").first()
-    await VisitEvent.update({VisitEvent.server_received_at: arrival["server_received_at"] - timedelta(hours=1)}).where(
-        VisitEvent.event_id == arrival["event_id"]
-    )
-    return "visit_event", str(arrival["event_id"])
-
-
-async def shoe_photo_marked_withdrawn(visit_id: str) -> tuple[str, str]:
-    from fieldsvc.tables import Photo
-
-    shoes = await Photo.select(Photo.id).where(Photo.purpose == "shoe_covers").first()
-    await Photo.update({Photo.status: "withdrawn"}).where(Photo.id == shoes["id"])
-    return "photo", str(shoes["id"])
-
-
-async def shoe_photo_taken_a_day_earlier(visit_id: str) -> tuple[str, str]:
-    from fieldsvc.tables import Photo
-
-    shoes = await Photo.select(Photo.id, Photo.captured_at_utc).where(Photo.purpose == "shoe_covers").first()
-    await Photo.update({Photo.captured_at_utc: shoes["captured_at_utc"] - timedelta(days=1)}).where(
-        Photo.id == shoes["id"]
-    )
-    return "photo", str(shoes["id"])
-
-
-async def shoe_photo_edited_with_snapseed(visit_id: str) -> tuple[str, str]:
-    from fieldsvc.tables import Photo
-
-    shoes = await Photo.select(Photo.id).where(Photo.purpose == "shoe_covers").first()
-    await Photo.update({Photo.software: "Snapseed 2.0"}).where(Photo.id == shoes["id"])
-    return "photo", str(shoes["id"])
+    return await edited_arrival(lambda row: {VisitEvent.server_received_at: row["server_received_at"] - timedelta(hours=1)})
 
 
 async def arrival_fix_an_hour_fresher(visit_id: str) -> tuple[str, str]:
-    arrival = await VisitEvent.select(VisitEvent.event_id, VisitEvent.fix_time).where(VisitEvent.kind == "arrival").first()
-    await VisitEvent.update({VisitEvent.fix_time: arrival["fix_time"] + timedelta(hours=1)}).where(
-        VisitEvent.event_id == arrival["event_id"]
-    )
-    return "visit_event", str(arrival["event_id"])
+    return await edited_arrival(lambda row: {VisitEvent.fix_time: row["fix_time"] + timedelta(hours=1)})
 
 
 async def arrival_distance_shrunk(visit_id: str) -> tuple[str, str]:
-    arrival = await VisitEvent.select(VisitEvent.event_id).where(VisitEvent.kind == "arrival").first()
-    await VisitEvent.update({VisitEvent.distance_m: 1.0}).where(VisitEvent.event_id == arrival["event_id"])
-    return "visit_event", str(arrival["event_id"])
+    return await edited_arrival(lambda row: {VisitEvent.distance_m: 1.0})
+
+
+async def shoe_photo_marked_withdrawn(visit_id: str) -> tuple[str, str]:
+    return await edited_shoe_photo(lambda row: {Photo.status: "withdrawn"})
+
+
+async def shoe_photo_taken_a_day_earlier(visit_id: str) -> tuple[str, str]:
+    return await edited_shoe_photo(lambda row: {Photo.captured_at_utc: row["captured_at_utc"] - timedelta(days=1)})
+
+
+async def shoe_photo_edited_with_snapseed(visit_id: str) -> tuple[str, str]:
+    return await edited_shoe_photo(lambda row: {Photo.software: "Snapseed 2.0"})
 
 
 async def agreed_time_moved_half_an_hour_later(visit_id: str) -> tuple[str, str]:

@@ -259,7 +259,7 @@ SYNC_ITEM = msgspec.Meta(
 
 
 class SyncBatch(Incoming):
-    facts: Annotated[list[Annotated[dict[str, Any], SYNC_ITEM]], msgspec.Meta(min_length=1, max_length=500)]
+    facts: Annotated[list[Annotated[Any, SYNC_ITEM]], msgspec.Meta(min_length=1, max_length=500)]
 
 
 class Receipt(Wire):

@@ -507,12 +507,12 @@ class MobileService:
             receipts=[await self._sync_one(caller, index, fact, reading) for index, fact in enumerate(batch.facts)]
         )
 
-    async def _sync_one(self, caller: Caller, index: int, item: dict[str, Any], reading: ClockReading) -> Receipt:
+    async def _sync_one(self, caller: Caller, index: int, item: Any, reading: ClockReading) -> Receipt:
         try:
             fact = msgspec.convert(whole_numbers_as_integers(item), SyncFact)
             body = msgspec.convert(fact.body, FACTS[fact.type].body_type)
         except msgspec.ValidationError as error:
-            code, event_id = ValidationFailed.code, _event_id_in(item.get("body"))
+            code, event_id = ValidationFailed.code, _event_id_in(item.get("body") if isinstance(item, dict) else None)
             return Receipt(index=index, event_id=event_id, status="rejected", code=code, message=str(error))
         try:
             recorded = await self.record(fact.type, caller, fact.visit_id, body, reading)

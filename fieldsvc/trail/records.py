@@ -189,7 +189,9 @@ def _fact_mismatch(fact: dict[str, Any], said: dict[str, Any] | None) -> RecordM
     if fact["corrected_time"] != datetime.fromisoformat(said["correctedTime"]):
         return RecordMismatch("visit_event", row_id, "the fact's corrected time differs from the trail's")
     if "deviceTime" not in fact["payload"]:
-        return None  # the service's own confirmation of a presigned upload: its times are the presign's, checked there
+        # The service's own confirmation of a presigned upload: its times are the presign's, checked there; what it
+        # derived from the upload is its own.
+        return _derived_mismatch(fact, said)
     if not timedelta(0) <= datetime.fromisoformat(said["entered_at"]) - fact["server_received_at"] <= RECEIPT_TO_ENTRY:
         return RecordMismatch("visit_event", row_id, "the fact's receipt time differs from when the trail recorded it")
     if _copied_columns(fact) != _body_columns(fact["payload"]):

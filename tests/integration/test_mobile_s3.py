@@ -128,6 +128,21 @@ async def test_a_trail_a_photo_confirmed_an_hour_after_its_presign_matches_the_t
     assert (await first_record_mismatch())[1] is None
 
 
+async def test_a_trail_a_presigned_photos_software_edited_behind_the_services_back_is_named(s3, phone_and_visit, app):
+    from fieldsvc.trail.records import first_record_mismatch
+
+    phone, visit_id = phone_and_visit
+    data = jpeg(26)
+    grant = (await presign(phone, visit_id, data)).json()
+    await put_object(grant, data)
+    assert (await phone.post(visit_id, f"photos/{grant['photoId']}/confirm", {})).status_code == 201
+    await quiet(app)
+    await Photo.update({Photo.software: "Adobe Photoshop 25.0"}).where(Photo.id == grant["photoId"])
+
+    mismatch = (await first_record_mismatch())[1]
+    assert (mismatch.table, mismatch.row_id) == ("photo", grant["photoId"])
+
+
 async def test_confirm_before_the_upload_is_refused(phone_and_visit):
     phone, visit_id = phone_and_visit
     grant = (await presign(phone, visit_id, jpeg(23))).json()

@@ -66,6 +66,8 @@ async def test_a_batch_item_that_is_no_fact_is_rejected_in_its_own_receipt_and_t
         {"type": "note", "visitId": visit_id, "body": ["not", "an", "object"]},
         {"type": "note", "body": phone.fact(topic="general", text="x")},
         {"type": "note", "visitId": visit_id, "body": phone.fact(topic="general", text="x"), "extra": 1},
+        "not an object",
+        None,
         {"type": "question", "visitId": visit_id, "body": question},
     ]
 
@@ -73,8 +75,8 @@ async def test_a_batch_item_that_is_no_fact_is_rejected_in_its_own_receipt_and_t
 
     assert response.status_code == 200, response.text
     receipts = response.json()["receipts"]
-    assert [r["status"] for r in receipts] == ["accepted", *["rejected"] * 5, "accepted"]
-    assert {r["code"] for r in receipts[1:6]} == {"validation.failed"}
+    assert [r["status"] for r in receipts] == ["accepted", *["rejected"] * 7, "accepted"]
+    assert {r["code"] for r in receipts[1:8]} == {"validation.failed"}
     assert (receipts[1]["eventId"], receipts[3]["eventId"]) == (facts[1]["body"]["eventId"], None)
     assert await VisitEvent.count() == 2
 

@@ -26,7 +26,7 @@ def derived_digest(columns: dict[str, Any]) -> str:
 def _as_stored(value: Any) -> Any:
     """One spelling whichever database gave the value back: floats in single precision (the most a `Real` column
     keeps), instants in UTC."""
-    if isinstance(value, float):
+    if isinstance(value, float) and abs(value) < 3e38:  # beyond single precision, the value is kept as it is
         return struct.unpack("f", struct.pack("f", value))[0]
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()

@@ -226,6 +226,7 @@ async def verify(settings: Settings) -> int:
         if chained:
             print(f"chained {chained} queued entries first", file=sys.stderr)
         checked, broken = await verify_trail(ctx, lambda n: print(f"\rchecked {n} entries", end="", file=sys.stderr))
+        print(file=sys.stderr)
         head = await chain_head()
         visits, mismatch = (0, None) if broken else await first_record_mismatch(
             lambda n: print(f"\rchecked the records of {n} visits", end="", file=sys.stderr)

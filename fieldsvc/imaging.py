@@ -18,6 +18,7 @@ from PIL import (
 )
 
 from fieldsvc.ink_print import ink_density, ink_print, weighted_moments
+from fieldsvc.wire import in_calendar
 
 _CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 
@@ -144,6 +145,13 @@ class ExifFacts:
 
     def captured_at_utc(
         self, site_zone: ZoneInfo, phone_zone: tzinfo | None = None, taken_by: datetime | None = None
+    ) -> datetime | None:
+        captured = self._captured_at_utc(site_zone, phone_zone, taken_by)
+        # A camera's year 1 or 9999 is garbage, not evidence: no database or deadline can compute with it.
+        return captured if captured is not None and in_calendar(captured) else None
+
+    def _captured_at_utc(
+        self, site_zone: ZoneInfo, phone_zone: tzinfo | None, taken_by: datetime | None
     ) -> datetime | None:
         """E-TIME: the capture instant, read in the photo's own offset when it has one, or in the phone's offset when
         the GPS fix's clock tells the same, else in the site's zone. A reading in the site's zone after `taken_by`
@@ -388,9 +396,10 @@ def _first_parsed(parse: Callable[[Any], _T | None], *sources: tuple[Mapping[int
 def _exif_text(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
-    # EXIF text ends at the first NUL; writers pad with NULs or spaces. Longer than any real camera or
-    # program name is noise, and the photo table stores at most EXIF_TEXT_LIMIT characters.
-    return value.split("\x00", 1)[0].strip()[:EXIF_TEXT_LIMIT] or None
+    # Writers pad EXIF text with NULs or spaces, and some write UTF-16 into an ASCII tag (a NUL after every letter):
+    # the letters are the text. Longer than any real camera or program name is noise, and the photo table stores at
+    # most EXIF_TEXT_LIMIT characters.
+    return value.replace("\x00", "").strip()[:EXIF_TEXT_LIMIT] or None
 
 
 def _capture_time(tags: Image.Exif, camera: Mapping[int, Any]) -> datetime | None:

@@ -8,6 +8,7 @@ from litestar.enums import RequestEncodingType
 from litestar.exceptions import ValidationException
 from litestar.params import BodyKwarg
 
+from fieldsvc.errors import MalformedBody
 from fieldsvc.wire import whole_numbers_as_integers
 
 
@@ -29,6 +30,8 @@ async def read_json_body_strictly(request: Request) -> None:
         return  # not JSON: the handler's own reading answers `request.malformed`
     try:
         msgspec.convert(whole_numbers_as_integers(value), type=data.annotation, strict=True)
+    except RecursionError:
+        raise MalformedBody("The request body nests JSON deeper than any request of this API.") from None
     except msgspec.ValidationError as refused:
         raise ValidationException(extra=[{"key": "data", "message": str(refused), "source": "body"}]) from refused
 

@@ -11,6 +11,7 @@ from fieldsvc.errors import api_error
 from fieldsvc.people import repository
 from fieldsvc.people.schemas import CreateUser, TechnicianView, UserView
 
+LOGINS_LOCK_KEY = 0x10C1  # makes PostgreSQL's creators of logins take turns
 UsernameTaken = api_error(
     409, "user.username_taken", "That username is already in use, as a username or a technician's staff number."
 )
@@ -32,6 +33,8 @@ class PeopleService:
             raise ProfileMismatch()
         password_hash = await anyio.to_thread.run_sync(hash_password, data.password)
         async with db.write_transaction(self.ctx.engine):
+            # A username and a staff number are one space of logins, kept in two tables: no unique index spans both.
+            await db.serialise_appends(self.ctx.engine, LOGINS_LOCK_KEY)
             if await repository.login_taken(data.username):
                 raise UsernameTaken()
             technician = None

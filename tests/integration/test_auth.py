@@ -129,6 +129,7 @@ MALFORMED_BODIES = {
     "truncated": b'{"login": "dispatcher", "pass',
     "nested arrays 5000 deep": b"[" * 5000 + b"]" * 5000,
     "nested objects 3000 deep": b'{"a":' * 3000 + b"1" + b"}" * 3000,
+    "a field nesting objects 600 deep": b'{"login":' + b'{"a":' * 600 + b"1" + b"}" * 601,
     "a number past any float": b'{"login": 1e400}',
 }
 

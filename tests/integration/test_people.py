@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.conftest import login
 
 NEW_TECH = {
@@ -48,6 +50,20 @@ async def test_a_technician_may_log_in_by_a_username_equal_to_their_own_staff_nu
     body = {**NEW_TECH, "username": "T9013", "technician": {**NEW_TECH["technician"], "staffNumber": "T9013"}}
     assert (await client.post("/v1/admin/users", json=body, headers=as_admin)).status_code == 201
     assert await login(client, "T9013", "longenough1")
+
+
+async def test_a_username_and_the_same_staff_number_created_at_once_make_one_account(client, as_admin):
+    for round_ in range(8):  # a race: one round alone may not interleave
+        login_name = f"W70{round_}"
+        dispatcher = {"username": login_name, "password": "longenough1", "role": "dispatcher", "displayName": "W"}
+        profile = {**NEW_TECH["technician"], "staffNumber": login_name}
+        technician = {**NEW_TECH, "username": f"tech70{round_}", "technician": profile}
+
+        answers = await asyncio.gather(*(
+            client.post("/v1/admin/users", json=body, headers=as_admin) for body in (dispatcher, technician)
+        ))
+
+        assert sorted(answer.status_code for answer in answers) == [201, 409], login_name
 
 
 async def test_technician_role_without_profile_is_refused(client, as_admin):

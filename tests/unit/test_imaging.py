@@ -382,6 +382,22 @@ def test_an_editor_naming_itself_only_as_the_processing_software_is_read_beside_
     assert process_image(jpeg_with(exif)).exif.software == "HDR+ 1.0.540104767zd / Snapseed"
 
 
+def test_a_program_name_written_as_utf_16_into_the_ascii_tag_is_read_as_its_letters() -> None:
+    exif = Image.Exif()
+    exif[ExifTags.Base.ProcessingSoftware] = "M\x00e\x00i\x00t\x00u\x00"
+
+    assert process_image(jpeg_with(exif)).exif.software == "Meitu"
+
+
+def test_a_capture_time_in_year_1_is_no_capture_time_whatever_offset_reads_it() -> None:
+    exif = camera_exif_with_gps_clock("0001:01:01 00:00:00", "0001:01:01", (0.0, 0.0, 0.0))
+
+    facts = process_image(jpeg_with(exif)).exif
+
+    assert facts.captured_at_utc(SHANGHAI, timezone.utc, datetime(2026, 12, 6, tzinfo=timezone.utc)) is None
+    assert facts.captured_at_utc(ZoneInfo("America/Los_Angeles")) is None
+
+
 def test_exif_gps_south_west_is_negative() -> None:
     exif = Image.Exif()
     exif.get_ifd(ExifTags.IFD.GPSInfo).update(

@@ -25,6 +25,11 @@ async def read_json_body_strictly(request: Request) -> None:
     if not body:
         return  # the handler's own reading says a body is required
     try:
+        msgspec.json.decode(body, type=data.annotation, strict=True)
+        return  # the usual body, read in one typed pass
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+        pass  # read again below, to tell a whole number written 1234.0 and a body that is not JSON from a wrong one
+    try:
         value = msgspec.json.decode(body)
     except (msgspec.DecodeError, RecursionError):
         return  # not JSON: the handler's own reading answers `request.malformed`

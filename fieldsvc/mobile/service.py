@@ -512,7 +512,7 @@ class MobileService:
             fact = msgspec.convert(whole_numbers_as_integers(item), SyncFact)
             body = msgspec.convert(fact.body, FACTS[fact.type].body_type)
         except msgspec.ValidationError as error:
-            code, event_id = ValidationFailed.code, _event_id_in(item.get("body") if isinstance(item, dict) else None)
+            code, event_id = ValidationFailed.code, _event_id_in(item)
             return Receipt(index=index, event_id=event_id, status="rejected", code=code, message=str(error))
         try:
             recorded = await self.record(fact.type, caller, fact.visit_id, body, reading)
@@ -533,7 +533,9 @@ def require_open(visit: Row) -> None:
         raise VisitClosed(f"The visit is {visit['status']}; it takes no new facts.")
 
 
-def _event_id_in(body: Any) -> UUID | None:
+def _event_id_in(item: Any) -> UUID | None:
+    """The event id in a sync item's body, when the item has one that reads as a UUID."""
+    body = item.get("body") if isinstance(item, dict) else None
     try:
         return UUID(str(body.get("eventId"))) if isinstance(body, dict) else None
     except ValueError:

@@ -7,7 +7,9 @@ from typing import Annotated
 from uuid import UUID
 
 from litestar import Controller, Request, get, post
+from litestar.datastructures import ResponseHeader
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.response import Response
 
 from fieldsvc.audit.findings import STANDARD_RULE_IDS
 from fieldsvc.auth.caller import CallerDep, allow
@@ -30,6 +32,8 @@ from fieldsvc.review.service import (
     Superseded,
 )
 
+TOTAL_COUNT_HEADER = "X-Total-Count"
+
 Severity = Annotated[str | None, QueryParameter(pattern="^(violation|warning|info)$", required=False)]
 RuleId = Annotated[
     str | None,
@@ -42,7 +46,14 @@ class ReviewController(Controller):
     tags = ["review"]
     guards = [allow("auditor")]
 
-    @get("/queue", responses=documented(UnknownTimeZone))
+    @get(
+        "/queue",
+        responses=documented(UnknownTimeZone),
+        response_headers=[ResponseHeader(
+            name=TOTAL_COUNT_HEADER, description="how many flagged visits the filters find in all, past this page",
+            documentation_only=True,
+        )],
+    )
     async def queue(
         self,
         ctx: Ctx,
@@ -57,9 +68,10 @@ class ReviewController(Controller):
         tz: Annotated[str | None, QueryParameter(required=False, description="zone of dateFrom/dateTo")] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
         offset: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
-    ) -> list[QueueEntry]:
+    ) -> Response[list[QueueEntry]]:
         """A-QUEUE: flagged visits awaiting a decision, oldest first; dateFrom and dateTo are days (inclusive) in `tz`,
-        by default the configured zone; each entry also gives its site's zone and local time."""
+        by default the configured zone; each entry also gives its site's zone and local time. The X-Total-Count
+        header says how many the filters find in all."""
         zone = zone_named(tz or ctx.settings.default_time_zone)
         if rule is not None and rule not in STANDARD_RULE_IDS:
             raise ValidationFailed(details=[
@@ -79,7 +91,8 @@ class ReviewController(Controller):
             "date_from": date_from and datetime.combine(within_calendar(date_from, "dateFrom"), time(0), tzinfo=zone),
             "date_to": date_to and datetime.combine(within_calendar(date_to, "dateTo") + timedelta(days=1), time(0), tzinfo=zone),
         }
-        return await ReviewService(ctx).queue(filters, limit, offset)
+        entries, total = await ReviewService(ctx).queue(filters, limit, offset)
+        return Response(entries, headers={TOTAL_COUNT_HEADER: str(total)})
 
     @get("/visits/{visit_id:uuid}", responses=documented(VisitNotFound, StorageDown))
     async def evidence(self, request: Request, visit_id: FromPath[UUID], ctx: Ctx) -> VisitEvidence:

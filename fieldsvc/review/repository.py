@@ -6,6 +6,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from piccolo.columns.combination import Combinable
+
 from fieldsvc import db
 from fieldsvc.tables import AuditFinding, AuditResult, Photo, ReviewDecision, Visit, VisitEvent
 
@@ -25,27 +27,37 @@ async def flagged_queue(filters: dict[str, Any], limit: int, offset: int) -> lis
         Visit.technician.name.as_alias("technician_name"),
         Visit.technician.team.as_alias("team"),
         Visit.work_order.site.time_zone.as_alias("time_zone"),
-    ).where((Visit.verdict == "flagged") & Visit.review_state.is_in(list(QUEUE_STATES)))
+    ).where(_in_queue(filters))
+    return await query.order_by(Visit.agreed_time).order_by(Visit.id).limit(limit).offset(offset)
+
+
+async def flagged_count(filters: dict[str, Any]) -> int:
+    """A-QUEUE: how many visits the same filters find in all, past any page."""
+    return await Visit.count().where(_in_queue(filters))
+
+
+def _in_queue(filters: dict[str, Any]) -> Combinable:
+    condition: Combinable = (Visit.verdict == "flagged") & Visit.review_state.is_in(list(QUEUE_STATES))
     if filters.get("technician_id"):
-        query = query.where(Visit.technician == filters["technician_id"])
+        condition &= Visit.technician == filters["technician_id"]
     if filters.get("team"):
-        query = query.where(Visit.technician.team == filters["team"])
+        condition &= Visit.technician.team == filters["team"]
     if filters.get("kind"):
-        query = query.where(Visit.work_order.kind == filters["kind"])
+        condition &= Visit.work_order.kind == filters["kind"]
     if filters.get("tier"):
-        query = query.where(Visit.work_order.customer.tier == filters["tier"])
+        condition &= Visit.work_order.customer.tier == filters["tier"]
     if filters.get("date_from"):
-        query = query.where(Visit.agreed_time >= filters["date_from"])
+        condition &= Visit.agreed_time >= filters["date_from"]
     if filters.get("date_to"):
-        query = query.where(Visit.agreed_time < filters["date_to"])
+        condition &= Visit.agreed_time < filters["date_to"]
     if filters.get("rule_id") or filters.get("severity"):
         matching = AuditFinding.select(AuditFinding.visit)
         if filters.get("rule_id"):
             matching = matching.where(AuditFinding.rule_id == filters["rule_id"])
         if filters.get("severity"):
             matching = matching.where(AuditFinding.severity == filters["severity"])
-        query = query.where(Visit.id.is_in(matching))
-    return await query.order_by(Visit.agreed_time).order_by(Visit.id).limit(limit).offset(offset)
+        condition &= Visit.id.is_in(matching)
+    return condition
 
 
 async def violations_of(visit_ids: list[UUID]) -> dict[UUID, list[str]]:

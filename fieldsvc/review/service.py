@@ -50,11 +50,13 @@ class ReviewService:
     def __init__(self, ctx: AppContext):
         self.ctx = ctx
 
-    async def queue(self, filters: dict[str, Any], limit: int, offset: int) -> list[QueueEntry]:
+    async def queue(self, filters: dict[str, Any], limit: int, offset: int) -> tuple[list[QueueEntry], int]:
+        """A page of the queue and how many visits the filters find in all."""
         await VerdictService(self.ctx).settle()  # A-REAUDIT: no visit missing from the queue for want of an audit
         rows = await repository.flagged_queue(filters, limit, offset)
+        total = await repository.flagged_count(filters)
         violations = await repository.violations_of([r["id"] for r in rows])
-        return [
+        entries = [
             QueueEntry(
                 visit_id=r["id"],
                 work_order_id=r["work_order"],
@@ -71,6 +73,7 @@ class ReviewService:
             )
             for r in rows
         ]
+        return entries, total
 
     async def decide(self, visit_id: UUID, data: DecideVisit, caller: Caller) -> DecisionView:
         if data.decision in ("dismiss", "return") and not shows_text(data.reason):

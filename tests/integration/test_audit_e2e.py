@@ -555,6 +555,21 @@ async def test_a_queue_lists_flagged_visits_with_their_violations(client, phone,
     assert (await client.get("/v1/review/queue", params={"rule": "E-MOCK"}, headers=as_auditor)).json() == []
 
 
+async def test_a_queue_page_says_how_many_flagged_visits_the_filters_find_in_all(
+    client, phone, visit_id, as_dispatcher, as_auditor
+):
+    later_visit = await assigned_visit(client, as_dispatcher, agreed_time=AGREED + timedelta(hours=4))
+    await play(phone, visit_id, Visit(arrive_after_agreed=timedelta(minutes=15)))
+    await play(phone, later_visit, Visit(agreed=AGREED + timedelta(hours=4), arrive_after_agreed=timedelta(minutes=20)))
+    first_page = await client.get("/v1/review/queue", params={"limit": 1}, headers=as_auditor)
+    second_page = await client.get("/v1/review/queue", params={"limit": 1, "offset": 1}, headers=as_auditor)
+    assert [entry["visitId"] for entry in first_page.json()] == [visit_id]
+    assert [entry["visitId"] for entry in second_page.json()] == [later_visit]
+    assert first_page.headers["X-Total-Count"] == second_page.headers["X-Total-Count"] == "2"
+    none_found = await client.get("/v1/review/queue", params={"rule": "E-MOCK"}, headers=as_auditor)
+    assert none_found.headers["X-Total-Count"] == "0"
+
+
 async def test_a_queue_in_an_unknown_zone_is_422(client, as_auditor):
     response = await client.get("/v1/review/queue", params={"tz": "Mars/Olympus"}, headers=as_auditor)
     assert (response.status_code, response.json()["code"]) == (422, "site.unknown_time_zone")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 
-from litestar import Controller, get
+from litestar import Controller, get, head
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import Response
 
@@ -41,6 +41,10 @@ class HealthController(Controller):
     async def live(self) -> HealthReport:
         """The process answers; it does not ask the dependencies (see /health/ready)."""
         return HealthReport(status="ok")
+
+    @head("/live")
+    async def live_headers_only(self) -> None:
+        """The same as GET /health/live without a body, for load balancers that probe with HEAD."""
 
     @get("/ready", responses={503: ResponseSpec(HealthReport, description="a dependency is unreachable")})
     async def ready(self, ctx: Ctx) -> Response[HealthReport]:

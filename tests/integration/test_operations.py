@@ -45,6 +45,11 @@ async def test_liveness_needs_no_token(client):
     assert (await client.get("/health/live")).status_code == 200
 
 
+async def test_liveness_answers_a_load_balancers_head_probe_without_a_body(client):
+    response = await client.head("/health/live")
+    assert (response.status_code, response.content) == (200, b"")
+
+
 async def test_liveness_does_not_claim_the_dependencies_answer(client):
     report = (await client.get("/health/live")).json()
     assert (report["status"], report["database"], report["blobStore"]) == ("ok", None, None)

@@ -5,16 +5,25 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from piccolo.query.functions.string import Lower
+from piccolo.querystring import QueryString
+
 from fieldsvc import db
 from fieldsvc.tables import AppUser, AuthToken, LoginThrottle
 
 
 async def find_user_by_login(login: str) -> dict[str, Any] | None:
-    """A login is a username or a technician's staff number."""
+    """A login is a username or a technician's staff number, in any case (a phone's keyboard capitalises the first
+    letter). Logins are told apart regardless of case since they were; one spelled exactly comes first."""
+    columns = (AppUser.id, AppUser.username, AppUser.role, AppUser.password_hash, AppUser.technician.id)
+    active = AppUser.active == True  # noqa: E712
+    exactly = (AppUser.username == login) | (AppUser.technician.staff_number == login)
+    in_any_case = QueryString(
+        "{} OR {}", Lower(AppUser.username) == login.lower(), Lower(AppUser.technician.staff_number) == login.lower()
+    )
     return (
-        await AppUser.select(AppUser.id, AppUser.username, AppUser.role, AppUser.password_hash, AppUser.technician.id)
-        .where(((AppUser.username == login) | (AppUser.technician.staff_number == login)) & (AppUser.active == True))  # noqa: E712
-        .first()
+        await AppUser.select(*columns).where(exactly & active).first()
+        or await AppUser.select(*columns).where(in_any_case).where(active).first()
     )
 
 

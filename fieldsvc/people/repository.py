@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from piccolo.query.functions.string import Lower
+
 from fieldsvc.tables import AppUser, Technician
 
 
@@ -23,9 +25,9 @@ async def insert_user(username: str, password_hash: str, role: str, display_name
 
 
 async def login_taken(login: str) -> bool:
-    """Usernames and staff numbers are one space of logins: either one names at most one account."""
-    return await AppUser.exists().where(AppUser.username == login) or await Technician.exists().where(
-        Technician.staff_number == login
+    """Usernames and staff numbers are one space of logins, in any case: either one names at most one account."""
+    return await AppUser.exists().where(Lower(AppUser.username) == login.lower()) or await Technician.exists().where(
+        Lower(Technician.staff_number) == login.lower()
     )
 
 

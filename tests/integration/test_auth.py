@@ -28,6 +28,14 @@ async def test_login_with_staff_number_identifies_the_technician(client, people)
     assert response.json()["identity"]["technicianId"]
 
 
+async def test_a_login_typed_in_another_case_identifies_the_same_person(client, people):
+    for typed in (people.dispatcher.capitalize(), people.dispatcher.upper(), "t1001"):
+        response = await client.post("/v1/auth/login", json={"login": typed, "password": PASSWORD})
+        assert response.status_code == 200, typed
+    by_staff_number = await client.post("/v1/auth/login", json={"login": "t1001", "password": PASSWORD})
+    assert by_staff_number.json()["identity"]["username"] == people.tech
+
+
 async def test_wrong_password_is_refused_with_stable_code(client, people):
     response = await client.post("/v1/auth/login", json={"login": people.tech, "password": "wrong-password"})
     assert response.status_code == 401

@@ -46,6 +46,19 @@ async def test_a_staff_number_that_is_another_users_username_is_a_409_and_that_u
     assert await login(client, "disp1")
 
 
+async def test_a_username_differing_from_a_login_in_case_only_is_a_409(client, as_admin):
+    for username in ("DISP1", "t1001"):
+        body = {**NEW_TECH, "username": username, "technician": {**NEW_TECH["technician"], "staffNumber": "T9014"}}
+        response = await client.post("/v1/admin/users", json=body, headers=as_admin)
+        assert (response.status_code, response.json()["code"]) == (409, "user.username_taken"), username
+
+
+async def test_a_staff_number_differing_from_a_login_in_case_only_is_a_409(client, as_admin):
+    body = {**NEW_TECH, "username": "tech15", "technician": {**NEW_TECH["technician"], "staffNumber": "Disp1"}}
+    response = await client.post("/v1/admin/users", json=body, headers=as_admin)
+    assert (response.status_code, response.json()["code"]) == (409, "technician.staff_number_taken")
+
+
 async def test_a_technician_may_log_in_by_a_username_equal_to_their_own_staff_number(client, as_admin):
     body = {**NEW_TECH, "username": "T9013", "technician": {**NEW_TECH["technician"], "staffNumber": "T9013"}}
     assert (await client.post("/v1/admin/users", json=body, headers=as_admin)).status_code == 201

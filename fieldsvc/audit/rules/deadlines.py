@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from fieldsvc.audit.facts import RescheduleFacts
+from fieldsvc.audit.facts import RescheduleFacts, VisitFacts
 from fieldsvc.audit.findings import VIOLATION, Finding
 from fieldsvc.audit.timeline import AuditInput
 from fieldsvc.audit.wording import hours, local_time, span
@@ -47,12 +47,18 @@ def _late(rule_id: str, code: str, what_en: str, what_zh: str, took: timedelta, 
     )
 
 
+def first_booked_at(visit: VisitFacts) -> datetime:
+    """When the order's first visit was booked: a visit cancelled and booked again does not book the order afresh (the
+    customer was contacted and booked the first time; a probe)."""
+    return min(visit.booked_at, visit.order.first_booked_at or visit.booked_at)
+
+
 def b_contact(audit: AuditInput) -> list[Finding]:
     order = audit.visit.order
     if not audit.carries_order_rules:
         return []
     allowed = audit.policy.durations.contact_deadline[order.tier]
-    took = audit.visit.booked_at - order.accepted_at
+    took = first_booked_at(audit.visit) - order.accepted_at
     if took <= allowed:
         return []
     return [_late("B-CONTACT", "b.contact.late", f"customer ({order.tier}) contacted and booked after",
@@ -64,7 +70,7 @@ def b_first(audit: AuditInput) -> list[Finding]:
     if order.kind != "repair" or not audit.carries_order_rules:
         return []
     allowed = audit.policy.durations.first_response
-    responses = [audit.visit.booked_at] + ([order.first_contact_at] if order.first_contact_at is not None else [])
+    responses = [first_booked_at(audit.visit)] + ([order.first_contact_at] if order.first_contact_at is not None else [])
     took = min(responses) - order.accepted_at
     if took <= allowed:
         return []
@@ -103,13 +109,18 @@ def b_install_24(audit: AuditInput) -> list[Finding]:
     if visit.order.kind != "install":
         return []
     allowed = audit.policy.durations.install_schedule
-    # From the order's first booking: a visit cancelled and booked again does not start the 24 h afresh (a probe).
-    booked = min(visit.booked_at, visit.order.first_booked_at or visit.booked_at)
+    booked = first_booked_at(visit)
     scheduled_after = visit.agreed_time - booked
-    if scheduled_after <= allowed or visit.install_late_reason == "customer_requested":
+    if scheduled_after <= allowed:
         return []
     own = [r for r in visit.order.reschedules if r.visit_id == visit.visit_id]
-    scheduled_after -= customer_delay(own)
+    credited = customer_delay(own)
+    if visit.install_late_reason == "customer_requested":
+        # The customer asked at booking for the time first agreed, past the 24 h: that much later is theirs; what the
+        # company moved it since is not (a probe booked +28 h at the customer's request, then moved it 4 days on).
+        first_agreed = visit.agreed_time - sum((r.new_time - r.old_time for r in set(own)), timedelta(0))
+        credited += max(first_agreed - booked - allowed, timedelta(0))
+    scheduled_after -= credited
     if scheduled_after <= allowed:
         return []
     refs = (f"visit:{visit.visit_id}",)

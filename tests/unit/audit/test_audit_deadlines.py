@@ -48,6 +48,23 @@ def test_b_contact_is_judged_on_the_first_visit_of_the_order_only() -> None:
     assert "b.contact.late" not in codes(audit(visit))
 
 
+def test_b_contact_counts_to_the_orders_first_booking_when_a_visit_was_cancelled_and_booked_again() -> None:
+    visit = honest_urban_install()  # gold: 8 h
+    accepted = visit.order.accepted_at
+    rebooked = replace(visit, booked_at=accepted + timedelta(hours=25),
+                       order=replace(visit.order, first_booked_at=accepted + timedelta(hours=1)))
+
+    assert "b.contact.late" not in codes(audit(rebooked))
+
+
+def test_b_first_counts_to_the_orders_first_booking_when_a_visit_was_cancelled_and_booked_again() -> None:
+    accepted = at(9, 40)
+    rebooked = replace(repair(first_booked_at=accepted + timedelta(minutes=30), first_contact_at=None),
+                       booked_at=accepted + timedelta(hours=3))
+
+    assert "b.first.late" not in codes(audit(rebooked))
+
+
 def test_b_first_repair_response_within_two_hours_passes_and_later_is_violation() -> None:
     accepted = at(9, 40)
     on_time = repair(first_contact_at=accepted + timedelta(hours=2))
@@ -170,6 +187,21 @@ def test_b_install_24_counts_from_the_orders_first_booking_when_a_visit_was_canc
 
 def test_b_install_24_customer_requested_later_time_passes() -> None:
     assert audit(install_booked_hours_before(72, install_late_reason="customer_requested")).findings == ()
+
+
+def test_b_install_24_a_company_move_after_the_customers_later_time_is_violation() -> None:
+    visit = install_booked_hours_before(28, install_late_reason="customer_requested")
+    recorded = visit.booked_at + timedelta(hours=1)
+    by_company = reschedule(visit, visit.agreed_time + timedelta(days=4), initiator="company", recorded_at=recorded,
+                            reason_code="technician_unavailable")
+    by_customer = reschedule(visit, visit.agreed_time + timedelta(days=4), initiator="customer", recorded_at=recorded)
+    company_earlier = reschedule(visit, visit.agreed_time - timedelta(hours=8), initiator="company",
+                                 recorded_at=recorded, reason_code="technician_unavailable")
+
+    late = finding(audit(by_company), "b.install_24.late")
+    assert (late.measured, late.threshold) == (24.0 + 96.0, 24.0)  # the customer's 4 h past the 24 h are theirs
+    assert "B-INSTALL-24" not in {f.rule_id for f in audit(by_customer).findings}
+    assert "B-INSTALL-24" not in {f.rule_id for f in audit(company_earlier).findings}
 
 
 def test_b_install_24_resource_unavailable_needs_the_customer_notified_within_24_hours() -> None:

@@ -203,6 +203,13 @@ def _first_photo_arrival(visit: VisitFacts) -> TrustedTime | None:
     return TrustedTime(photo_time(first), "first_photo", f"photo:{first.photo_id}", visit.site.time_zone)
 
 
+def held_back(arrival: Fix, arrivals: list[Fix] | tuple[Fix, ...]) -> bool:
+    """Another arrival reached the service before this one though dated after it (by the trusted times)."""
+    return any(
+        other.checkin.received_at < arrival.checkin.received_at and other.at > arrival.at for other in arrivals
+    )
+
+
 def build_timeline(visit: VisitFacts, policy: Policy) -> Timeline:
     fixes = tuple(sorted(
         (_fix(checkin, visit, policy) for checkin in visit.checkins),
@@ -216,6 +223,10 @@ def build_timeline(visit: VisitFacts, policy: Policy) -> Timeline:
     arrivals = [
         fix for fix in fixes if fix.checkin.kind == "arrival" and (completed is None or fix.at < completed)
     ] or [fix for fix in fixes if fix.checkin.kind == "arrival"]
+    # An arrival the phone sent after it had sent one dated later was held back while the phone was online: it proves
+    # presence but does not make the technician come earlier (dated back within the clock-skew allowance, it would;
+    # a probe). V-PUNCT reports one dated back beyond the allowance.
+    arrivals = [fix for fix in arrivals if not held_back(fix, arrivals)]
     # The first arrival that proves presence counts: checking in on time from afar (or from a mock location)
     # and walking in later must not make a late technician punctual.
     arrival_fix = next(

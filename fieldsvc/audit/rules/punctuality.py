@@ -36,9 +36,9 @@ def _before_booking(audit: AuditInput) -> list[Finding]:
 
 
 def _backdated(audit: AuditInput) -> list[Finding]:
-    """An arrival dated before an "on my way" that reached the service first: the phone said it was still on the
-    way after the time the arrival claims, so the arrival was sent later and dated back (an app sends what it
-    queued in order; a phone offline all along sends both together, in order)."""
+    """An arrival dated before another arrival or an "on my way" that reached the service first: the phone said it
+    arrived, or was still on the way, after the time the arrival claims, so the arrival was sent later and dated back
+    (an app sends what it queued in order; a phone offline all along sends both together, in order)."""
     arrival, checkin = audit.timeline.arrival, arrival_checkin(audit)
     if checkin is None:
         return []
@@ -47,17 +47,18 @@ def _backdated(audit: AuditInput) -> list[Finding]:
     offsets = [sync.offset_s for sync in audit.visit.clock_syncs]
     spread = timedelta(seconds=max(offsets) - min(offsets)) if offsets else timedelta(0)
     limit = audit.policy.durations.clock_skew_limit + spread
-    earlier_arrival = max(
-        (fix for fix in audit.timeline.fixes
-         if fix.checkin.kind == "arrival" and fix.checkin.received_at < checkin.received_at
-         and fix.at - arrival.at > limit),
-        key=lambda fix: fix.at, default=None,
-    )
-    if earlier_arrival is not None:  # a second arrival dated before the one the phone had already sent
-        return [_backdated_finding(
-            audit, earlier_arrival.at, limit, f"checkin:{earlier_arrival.checkin.event_id}",
-            ("the phone had already sent an arrival at {}", "手机此前已发送 {} 的到达签到"),
-        )]
+    arrivals = [fix for fix in audit.timeline.fixes if fix.checkin.kind == "arrival"]
+    for dated in sorted(arrivals, key=lambda fix: fix.at):
+        sent_first = max(
+            (fix for fix in arrivals if fix.checkin.received_at < dated.checkin.received_at and fix.at - dated.at > limit),
+            key=lambda fix: fix.at, default=None,
+        )
+        if sent_first is not None:  # an arrival dated before one the phone had already sent
+            return [_backdated_finding(
+                audit, (dated.at, f"checkin:{dated.checkin.event_id}"),
+                (sent_first.at, f"checkin:{sent_first.checkin.event_id}"),
+                limit, ("the phone had already sent an arrival at {}", "手机此前已发送 {} 的到达签到"),
+            )]
     contradicting = [
         message for message in audit.visit.on_my_way
         if message.received_at < checkin.received_at and message.at - arrival.at > limit
@@ -66,25 +67,28 @@ def _backdated(audit: AuditInput) -> list[Finding]:
         return []
     latest = max(contradicting, key=lambda message: message.at)
     return [_backdated_finding(
-        audit, latest.at, limit, f"on_my_way:{latest.event_id}",
+        audit, (arrival.at, arrival.ref), (latest.at, f"on_my_way:{latest.event_id}"), limit,
         ("at {} the phone said the technician was still on the way, and it sent that first",
          "手机在 {} 先发送了“正在路上”"),
     )]
 
 
 def _backdated_finding(
-    audit: AuditInput, sent_first_at: datetime, limit: timedelta, ref: str, said: tuple[str, str]
+    audit: AuditInput, dated: tuple[datetime, str], sent_first: tuple[datetime, str], limit: timedelta,
+    said: tuple[str, str],
 ) -> Finding:
-    """`said`: what the phone sent first, worded in English and Chinese around the local time it names."""
-    arrival, zone = audit.timeline.arrival, audit.visit.site.time_zone
-    by, shown = minutes(sent_first_at - arrival.at), local_time(sent_first_at, zone)
+    """`dated` and `sent_first`: the arrival's time and reference, and those of what the phone sent before it; `said`:
+    what it sent first, worded in English and Chinese around the local time it names."""
+    zone = audit.visit.site.time_zone
+    (arrival_at, arrival_ref), (sent_first_at, sent_first_ref) = dated, sent_first
+    by, shown = minutes(sent_first_at - arrival_at), local_time(sent_first_at, zone)
     return Finding(
         rule_id="V-PUNCT", code="v.punct.backdated", severity=VIOLATION,
-        message_en=f"the arrival is dated {local_time(arrival.at, zone)}, but {said[0].format(shown)}: the arrival "
+        message_en=f"the arrival is dated {local_time(arrival_at, zone)}, but {said[0].format(shown)}: the arrival "
                    f"is dated {by} min too early (allowed {minutes(limit)} min)",
-        message_zh=f"到达时间记为 {local_time(arrival.at, zone)}，但{said[1].format(shown)}：到达时间被提前了 {by} 分钟"
+        message_zh=f"到达时间记为 {local_time(arrival_at, zone)}，但{said[1].format(shown)}：到达时间被提前了 {by} 分钟"
                    f"（允许 {minutes(limit)} 分钟）",
-        measured=by, threshold=minutes(limit), unit="min", refs=(arrival.ref, ref),
+        measured=by, threshold=minutes(limit), unit="min", refs=(arrival_ref, sent_first_ref),
     )
 
 

@@ -250,6 +250,37 @@ def test_v_punct_a_second_arrival_dated_before_the_one_sent_first_is_backdated()
     assert (backdated.measured, backdated.refs) == (11.0, ("checkin:dated-back", "checkin:late-arrival"))
 
 
+def test_v_punct_a_second_arrival_dated_back_within_the_clock_allowance_does_not_move_the_arrival() -> None:
+    visit = honest_urban_install()
+    late = checkin("arrival", at(10, 11, 30), event_id="late-arrival")  # sent online, 11.5 min late
+    dated_back = replace(checkin("arrival", at(10, 9, 45), event_id="dated-back"), received_at=at(10, 25))
+
+    verdict = audit(replace(visit, checkins=(late, dated_back, *visit.checkins[1:])))
+
+    assert verdict.trusted_arrival.ref == "checkin:late-arrival"
+    assert finding(verdict, "v.punct.late").measured == 11.5
+
+
+def test_v_punct_an_arrival_sent_to_a_returned_visit_dated_before_the_first_does_not_move_it() -> None:
+    visit = honest_urban_install()
+    late = checkin("arrival", at(10, 11, 30), event_id="late-arrival")
+    dated_back = replace(checkin("arrival", at(10, 9, 45), event_id="after-return"), received_at=at(15, 0))
+    returned = replace(visit, checkins=(late, dated_back, *visit.checkins[1:]), first_completed_at=at(11, 13))
+
+    assert finding(audit(returned), "v.punct.late").measured == 11.5
+
+
+def test_v_punct_a_tap_that_failed_and_was_sent_after_the_next_one_keeps_the_arrival_of_the_one_sent() -> None:
+    visit = honest_urban_install()
+    sent = checkin("arrival", at(9, 58), event_id="second-tap")
+    retried = replace(checkin("arrival", at(9, 57, 30), event_id="first-tap"), received_at=at(10, 5))
+
+    verdict = audit(replace(visit, checkins=(sent, retried, *visit.checkins[1:])))
+
+    assert verdict.trusted_arrival.ref == "checkin:second-tap"
+    assert verdict.findings == ()
+
+
 def test_v_punct_an_arrival_from_afar_on_time_then_one_at_the_door_later_is_not_backdated() -> None:
     visit = honest_urban_install()
     from_the_car = checkin("arrival", at(9, 58), event_id="car", north_m=600.0)

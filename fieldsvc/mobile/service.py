@@ -300,10 +300,18 @@ def completion(body: Complete, scope: FactScope) -> Outcome:
         await refuse_if_incomplete(visit["id"], scope.policy, scope.now)
         await repository.set_completed_at(visit["id"], scope.timing.corrected_time)
         await dispatch_repository.close_work_order(
-            visit["work_order"], body.outcome, body.reason or "", scope.now, forced=False
+            visit["work_order"], body.outcome, body.reason or "", closed_at(scope), forced=False
         )
 
     return Outcome(details={"work_order_status": "closed", "outcome": body.outcome}, write=write)
+
+
+def closed_at(scope: FactScope) -> datetime:
+    """When the technician closed the order (B-REPAIR measures to it): when the phone recorded the completion, by its
+    monotonic clock, which a phone offline for a day keeps (a probe); a wall-clock time alone could be set back, so
+    without it, when the completion reached the service."""
+    timing = scope.timing
+    return timing.corrected_time if timing.source == "elapsed" else scope.now
 
 
 def photo_withdrawal(body: PhotoWithdrawal, scope: FactScope) -> Outcome:

@@ -58,6 +58,7 @@ class Visit:
     consent_scope: str | None = None  # V-CONSENT, confirmed after V-ID
     on_my_way_after_agreed: timedelta | None = None  # "on my way" sent online then
     arrival_dated_back: timedelta = timedelta(0)  # the arrival's deviceTime this much before it is sent
+    completion_held_back: timedelta = timedelta(0)  # recorded offline, sent this much later
 
 
 async def play(phone: Phone, visit_id: str, script: Visit, seed: int = 10) -> httpx.Response:
@@ -104,7 +105,11 @@ async def play(phone: Phone, visit_id: str, script: Visit, seed: int = 10) -> ht
     assert (await phone.post(visit_id, "service-card", phone.fact())).status_code == 201
     phone.clock.advance(minutes=1)
     assert (await phone.post(visit_id, "checkout", phone.fact(location=phone.location()))).status_code == 201
-    return await phone.post(visit_id, "complete", phone.fact(**script.outcome))
+    completion = phone.fact(**script.outcome)
+    phone.clock.advance(seconds=script.completion_held_back.total_seconds())
+    if phone.elapsed_ms is not None:
+        phone.elapsed_ms += round(script.completion_held_back.total_seconds() * 1000)
+    return await phone.post(visit_id, "complete", completion)
 
 
 async def sign(phone: Phone, visit_id: str, script: Visit) -> None:
@@ -857,6 +862,24 @@ async def test_b_repair_a_repair_closed_unresolved_is_measured_until_a_second_vi
     body = (await client.get(f"/v1/review/visits/{first_visit}", headers=await login(client, people.auditor))).json()
     late = [f for f in body["verdict"]["findings"] if f["code"] == "b.repair.late"]
     assert len(late) == 1 and late[0]["measured"] > 24  # resolved by the second visit, about 25 h after acceptance
+
+
+@pytest.mark.parametrize("monotonic", [True, False], ids=["monotonic-clock", "wall-clock-only"])
+async def test_b_repair_a_completion_held_offline_counts_when_its_monotonic_clock_says_it_was_recorded(
+    client, phone, as_dispatcher, as_auditor, monotonic
+):
+    accepted = AGREED - timedelta(hours=21)  # gold: to be resolved by 13:00 today
+    visit_id = await assigned_visit(client, as_dispatcher, kind="repair", tier="gold", accepted_at=accepted)
+    phone.elapsed_ms = 5_000_000 if monotonic else None
+
+    completed = await play(phone, visit_id, Visit(completion_held_back=timedelta(hours=4)))  # sent at about 14:50
+
+    assert completed.status_code == 201, completed.text
+    order_id = (await client.get(f"/v1/visits/{visit_id}", headers=as_dispatcher)).json()["workOrderId"]
+    closed_at = datetime.fromisoformat((await client.get(f"/v1/work-orders/{order_id}", headers=as_dispatcher)).json()["closedAt"])
+    assert closed_at < AGREED + timedelta(hours=1) if monotonic else closed_at > AGREED + timedelta(hours=4)
+    _, codes = await violation_codes(client, as_auditor, visit_id)
+    assert ("b.repair.late" in codes) is not monotonic  # a wall-clock time alone could have been set back
 
 
 async def test_a_decide_a_visit_with_a_later_visit_booked_on_its_order_cannot_be_returned(client, phone, people):

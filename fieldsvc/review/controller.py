@@ -23,6 +23,7 @@ from fieldsvc.review.evidence import visit_evidence
 from fieldsvc.review.schemas import DecideVisit, DecisionView, QueueEntry, VisitEvidence
 from fieldsvc.wire import within_calendar
 from fieldsvc.review.service import (
+    CancelledNotReturnable,
     NotPending,
     ReasonRequired,
     RequestNotForDecision,
@@ -103,7 +104,8 @@ class ReviewController(Controller):
     @post(
         "/visits/{visit_id:uuid}/decisions",
         responses=documented(
-            ReviewVisitNotFound, NotPending, ReasonRequired, RequestRequired, RequestNotForDecision, Superseded
+            ReviewVisitNotFound, NotPending, ReasonRequired, RequestRequired, RequestNotForDecision, Superseded,
+            CancelledNotReturnable,
         ),
     )
     async def decide(

@@ -24,6 +24,9 @@ RequestRequired = api_error(422, "review.request_required", "Returning a visit n
 RequestNotForDecision = api_error(
     422, "review.request_only_for_return", "Only a return asks the technician for something: leave out requested."
 )
+CancelledNotReturnable = api_error(
+    409, "review.cancelled_not_returnable", "The visit was cancelled: it can be confirmed or dismissed, not returned."
+)
 Superseded = api_error(
     409,
     "review.superseded",
@@ -92,6 +95,9 @@ class ReviewService:
                 raise NotPending(
                     f"The visit's verdict is {visit['verdict']} and its review is {visit['review_state']}."
                 )
+            # A cancelled visit never happened: there is nothing the technician could add to it.
+            if data.decision == "return" and visit["status"] == "cancelled":
+                raise CancelledNotReturnable()
             # Its completion would close the work order over the later visit's outcome.
             if data.decision == "return" and await repository.later_visit_booked(visit):
                 raise Superseded()

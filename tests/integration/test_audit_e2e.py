@@ -910,6 +910,22 @@ async def test_v_close_a_visit_completed_after_its_order_was_force_closed_leaves
     assert await verdict(client, as_auditor, visit_id) == ("flagged", {"V-CLOSE"})
 
 
+async def test_a_decide_a_visit_cancelled_by_a_forced_close_can_be_confirmed_not_returned(
+    client, visit_id, as_dispatcher, as_auditor
+):
+    order_id = (await client.get(f"/v1/visits/{visit_id}", headers=as_dispatcher)).json()["workOrderId"]
+    close = {"outcome": "unresolved", "reason": "customer cancelled by phone"}
+    assert (await client.post(f"/v1/work-orders/{order_id}/force-close", json=close, headers=as_dispatcher)).status_code == 200
+    assert (await client.get(f"/v1/visits/{visit_id}", headers=as_dispatcher)).json()["status"] == "cancelled"
+    url = f"/v1/review/visits/{visit_id}/decisions"
+
+    returned = await client.post(url, json={"decision": "return", "reason": "Add photos", "requested": ["V-SHOES photo"]},
+                                 headers=as_auditor)
+    assert (returned.status_code, returned.json()["code"]) == (409, "review.cancelled_not_returnable")
+    assert (await client.get(f"/v1/visits/{visit_id}", headers=as_dispatcher)).json()["status"] == "cancelled"
+    assert (await client.post(url, json={"decision": "confirm"}, headers=as_auditor)).status_code == 201
+
+
 async def test_v_close_a_visit_done_offline_before_its_order_was_force_closed_still_takes_its_facts(
     client, phone, visit_id, as_dispatcher
 ):

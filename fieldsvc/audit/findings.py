@@ -24,7 +24,7 @@ STANDARD_RULE_IDS = (
 
 VerdictStatus = Literal["pending", "passed", "flagged"]
 # Where the trusted arrival time came from (V-PUNCT, E-CLOCK), best first.
-TimeSource = Literal["device_corrected", "server_receipt", "device_clock", "first_photo"]
+TimeSource = Literal["device_corrected", "server_receipt", "device_clock", "first_photo", "location_fix"]
 # Why a check-in's monotonic time was not believed: it disagreed with a wall clock the receipt bears out, or the phone
 # sent one with its other facts and left it off this check-in.
 Doubt = Literal["", "monotonic_disputed", "monotonic_left_off"]
@@ -103,6 +103,13 @@ class TrustedTime:
                 f"没有到达签到；采用最早一张照片的拍摄时间 {shown}（手机时钟）",
             )
         device = local_time(self.device_time, self.time_zone)
+        if self.source == "location_fix":
+            shown = local_time(self.at, self.time_zone)
+            return (
+                f"device time {device}, but the check-in's location fix is dated {shown} by its own clock: a check-in "
+                "comes after its fix, so the phone's clock was behind and the fix time is trusted",
+                f"设备时间 {device}，但签到的定位时间为 {shown}：签到不会早于定位，手机时钟偏慢，故采用定位时间",
+            )
         if self.source == "device_corrected":
             ahead = round((self.device_time - self.at).total_seconds())
             if ahead == 0:

@@ -109,6 +109,17 @@ def trusted_checkin_time(
     would date it: the check-in counts when it reached the service (a phone dated a late arrival back so, online or
     in a sync; a probe).
     """
+    at, source, doubt = _by_the_phone(checkin, visit, policy)
+    # A check-in comes after its location fix. A fix dated well after it was timed by another clock than the phone's
+    # (satellites'): the phone's clock was behind, set back to date the check-in earlier (a probe whose app sent no
+    # monotonic time), or put right by the network after an offline check-in. The fix's time is the nearer the truth.
+    fixed = checkin.fix_time
+    if fixed is not None and fixed - at > policy.durations.clock_skew_limit:
+        return min(fixed, checkin.received_at), "location_fix", ""
+    return at, source, doubt
+
+
+def _by_the_phone(checkin: CheckinFacts, visit: VisitFacts, policy: Policy) -> tuple[datetime, TimeSource, Doubt]:
     received = checkin.received_at
     if checkin.device_elapsed_ms is None and visit.boots:
         return received, "server_receipt", "monotonic_left_off"

@@ -68,7 +68,7 @@ class TrustedArrivalView(Wire):
     """V-PUNCT: the arrival time the audit trusted, from which source, and why."""
 
     at: Instant
-    source: str  # device_corrected | server_receipt | device_clock | first_photo
+    source: str  # device_corrected | server_receipt | device_clock | first_photo | location_fix
     ref: str  # the check-in or photo it comes from
     reason_en: str
     reason_zh: str

@@ -33,6 +33,16 @@ def e_clock(audit: AuditInput) -> list[Finding]:
                 measured=round(spread, 1), threshold=limit, unit="s",
             ))
     arrival = audit.timeline.arrival
+    if arrival is not None and arrival.source == "location_fix" and arrival.device_time is not None:
+        behind = (arrival.at - arrival.device_time).total_seconds()
+        findings.append(Finding(
+            rule_id="E-CLOCK", code="e.clock.behind_location_fix", severity=WARNING,
+            message_en=f"the arrival's device time is {behind:.0f} s before its own location fix (limit {limit:.0f} s): "
+                       f"the phone's clock was behind when it recorded the arrival; {arrival.reason_en}",
+            message_zh=f"到达签到的设备时间比其定位时间早 {behind:.0f} 秒（上限 {limit:.0f} 秒）：记录时手机时钟偏慢；"
+                       f"{arrival.reason_zh}",
+            measured=round(behind, 1), threshold=limit, unit="s", refs=(arrival.ref,),
+        ))
     if arrival is not None and arrival.source in UNVERIFIED_SOURCES:
         findings.append(Finding(
             rule_id="E-CLOCK", code="e.clock.unverified", severity=WARNING,

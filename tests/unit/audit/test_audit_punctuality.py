@@ -346,3 +346,32 @@ def test_v_punct_an_arrival_left_without_the_monotonic_time_the_phone_sends_coun
     assert (verdict.trusted_arrival.at, verdict.trusted_arrival.source) == (at(10, 12), "server_receipt")
     assert "monotonic clock with its other facts" in verdict.trusted_arrival.reason_en
     assert finding(verdict, "v.punct.late").measured == 12.0
+
+
+def clock_set_back_offline(minutes_back: float) -> VisitFacts:
+    """The urban install's technician arrives at 10:20, 20 min late, offline, on a phone without a monotonic clock
+    whose wall clock was set `minutes_back` back (and put right before the sync at 12:20); its location fix is timed
+    by the satellites."""
+    visit = honest_urban_install()
+    arrived = at(10, 20)
+    arrival = replace(
+        checkin("arrival", arrived, clock_offset_s=-60 * minutes_back),
+        received_at=at(12, 20), corrected_time=arrived - timedelta(minutes=minutes_back), fix_time=arrived,
+    )
+    return replace(visit, checkins=(arrival, *visit.checkins[1:]), clock_syncs=(ClockSyncFacts(at(12, 20), 0.0),))
+
+
+def test_v_punct_an_arrival_dated_well_before_its_own_location_fix_counts_at_the_fix() -> None:
+    verdict = audit(clock_set_back_offline(30))
+
+    assert (verdict.trusted_arrival.at, verdict.trusted_arrival.source) == (at(10, 20), "location_fix")
+    assert finding(verdict, "v.punct.late").measured == 20.0
+    behind = finding(verdict, "e.clock.behind_location_fix")
+    assert (behind.severity, behind.measured, behind.threshold) == ("warning", 1800.0, 120.0)
+
+
+def test_v_punct_a_location_fix_within_the_clock_skew_limit_after_the_check_in_changes_nothing() -> None:
+    verdict = audit(clock_set_back_offline(2))
+
+    assert verdict.trusted_arrival.source == "device_corrected"
+    assert "e.clock.behind_location_fix" not in codes(verdict)

@@ -57,7 +57,7 @@ class Visit:
     signed_before_clean_up: bool = False  # and the same signature image sent again after the clean-up photo
     consent_scope: str | None = None  # V-CONSENT, confirmed after V-ID
     on_my_way_after_agreed: timedelta | None = None  # "on my way" sent online then
-    arrival_dated_back: timedelta = timedelta(0)  # the arrival's deviceTime this much before it is sent
+    arrival_dated_back: timedelta = timedelta(0)  # the arrival's deviceTime and fixTime this much before it is sent
     completion_held_back: timedelta = timedelta(0)  # recorded offline, sent this much later
 
 
@@ -69,7 +69,7 @@ async def play(phone: Phone, visit_id: str, script: Visit, seed: int = 10) -> ht
     phone.clock.now = script.agreed + script.arrive_after_agreed
     where = phone.location(mock=script.mock_location, accuracy_m=script.arrival_accuracy_m, **script.arrival_where)
     arrival = phone.fact(location=where)
-    arrival["deviceTime"] = (phone.wall() - script.arrival_dated_back).isoformat()
+    arrival["deviceTime"] = where["fixTime"] = (phone.wall() - script.arrival_dated_back).isoformat()
     assert (await phone.post(visit_id, "arrival", arrival)).status_code == 201
     assert (await phone.post(visit_id, "steps", phone.fact(step="V-ID"))).status_code == 201
     if script.consent_scope is not None:
@@ -252,7 +252,8 @@ async def test_v_punct_an_offline_arrival_dated_two_days_before_the_booking_is_f
 ):
     phone.clock.now = AGREED - timedelta(minutes=3)
     arrival = phone.fact(location=phone.location())
-    arrival["deviceTime"] = (phone.wall() - timedelta(days=2)).isoformat()  # made up offline, to fit old photos
+    made_up = (phone.wall() - timedelta(days=2)).isoformat()  # made up offline, to fit old photos
+    arrival["deviceTime"] = arrival["location"]["fixTime"] = made_up
     facts = [{"type": "arrival", "visitId": visit_id, "body": arrival}]
     assert (await phone.client.post("/v1/mobile/sync", json={"facts": facts}, headers=phone.headers())).status_code == 200
 

@@ -29,6 +29,7 @@ from fieldsvc.tables import Assignment, Cancellation, Customer, Reschedule, Site
 from fieldsvc.trail.service import TrailWriter
 from fieldsvc.verdicts import outbox
 from fieldsvc.verdicts.service import VerdictService
+from fieldsvc.visible import shows_text
 
 WorkOrderNotFound = api_error(404, "work_order.not_found", "No such work order.")
 VisitNotFound = api_error(404, "visit.not_found", "No such visit.")
@@ -403,7 +404,7 @@ class DispatchService:
 
     async def reschedule(self, visit_id: UUID, data: RescheduleVisit, caller: Caller):
         now = self.ctx.now()
-        if data.reason_code == "other" and not data.note.strip():
+        if data.reason_code == "other" and not shows_text(data.note):
             raise NoteRequired()
         if data.initiator == "customer" and data.reason_code in rules.COMPANY_REASONS:
             raise InitiatorMismatch(details={"initiator": data.initiator, "reasonCode": data.reason_code})
@@ -459,7 +460,7 @@ class DispatchService:
 
     async def cancel(self, visit_id: UUID, data: CancelVisit, caller: Caller):
         now = self.ctx.now()
-        if data.reason_code == "other" and not data.note.strip():
+        if data.reason_code == "other" and not shows_text(data.note):
             raise CancelNoteRequired()
         async with db.write_transaction(self.ctx.engine):
             visit = await self._changeable_visit(visit_id)

@@ -306,7 +306,9 @@ async def test_v_close_forced_close_is_recorded_and_flags_the_visit(client, as_d
     assert body["visits"][0]["verdict"] == "flagged"
 
 
-@pytest.mark.parametrize("reason", ["   ", "\u200b\u2060"], ids=["spaces", "zero_width"])
+@pytest.mark.parametrize(
+    "reason", ["   ", "\u200b\u2060", "\u202e", "\x01\x02"], ids=["spaces", "zero_width", "direction_override", "control"]
+)
 async def test_v_close_forced_close_with_a_reason_that_shows_nothing_is_refused(client, as_dispatcher, reason):
     order = await create_order(client, as_dispatcher)
     close = {"outcome": "unresolved", "reason": reason}
@@ -404,12 +406,12 @@ async def test_v_close_a_force_closed_order_takes_no_new_visit(client, as_dispat
     assert (response.status_code, response.json()["code"]) == (409, "work_order.not_open")
 
 
-async def test_b_cancel_reason_other_needs_a_note_and_leaves_the_visit_booked(client, as_dispatcher):
+@pytest.mark.parametrize("note", [None, "\u200b"], ids=["no_note", "zero_width_note"])
+async def test_b_cancel_reason_other_needs_a_note_and_leaves_the_visit_booked(client, as_dispatcher, note):
     visit = await booked_visit(client, as_dispatcher, datetime(2030, 3, 4, 14, 0, tzinfo=SHANGHAI))
+    cancel = {"reasonCode": "other", "requestedBy": "customer", **({"note": note} if note else {})}
 
-    response = await client.post(
-        f"/v1/visits/{visit['id']}/cancel", json={"reasonCode": "other", "requestedBy": "customer"}, headers=as_dispatcher
-    )
+    response = await client.post(f"/v1/visits/{visit['id']}/cancel", json=cancel, headers=as_dispatcher)
 
     assert (response.status_code, response.json()["code"]) == (422, "cancel.note_required")
     assert (await client.get(f"/v1/visits/{visit['id']}", headers=as_dispatcher)).json()["status"] == "scheduled"

@@ -138,9 +138,11 @@ async def test_b_resched_into_quiet_hours_is_refused(client, as_dispatcher):
     assert response.json()["code"] == "booking.quiet_hours"
 
 
-async def test_b_resched_reason_other_needs_a_note(client, as_dispatcher):
+@pytest.mark.parametrize("note", [None, "\u202e"], ids=["no_note", "direction_override_note"])
+async def test_b_resched_reason_other_needs_a_note(client, as_dispatcher, note):
     visit = await booked_visit(client, as_dispatcher, NOON)
-    response = await reschedule(client, as_dispatcher, visit["id"], move(NOON + timedelta(hours=1), reasonCode="other"))
+    moved = move(NOON + timedelta(hours=1), reasonCode="other", **({"note": note} if note else {}))
+    response = await reschedule(client, as_dispatcher, visit["id"], moved)
     assert response.status_code == 422
     assert response.json()["code"] == "reschedule.note_required"
 

@@ -297,14 +297,26 @@ def test_v_sign_ink_at_the_minimum_is_a_signature() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["  ", "\u200b", "\ufeff\u200d", "\u2800", "\u3164 "],
-    ids=["spaces", "zero_width", "joiners", "braille_blank", "hangul_filler"],
+    "name",
+    ["  ", "\u200b", "\ufeff\u200d", "\u2800", "\u3164 ", "\u202e", "\x01\x02", "\U000e0020", "\ufe0f\u180b", "\u0301"],
+    ids=[
+        "spaces", "zero_width", "joiners", "braille_blank", "hangul_filler", "right_to_left_override", "control",
+        "tag_space", "variation_selectors", "combining_mark_alone",
+    ],
 )
 def test_v_sign_without_signer_name_is_violation(name: str) -> None:
     visit = honest_urban_install()
     visit = replace(visit, signature=replace(visit.signature, signer_name=name))
 
     assert "v.sign.unnamed" in codes(audit(visit))
+
+
+@pytest.mark.parametrize("name", ["李伟", "محمد", "अनिल", "Ze\u0301nobe", "O'Brien"])
+def test_v_sign_a_name_in_any_script_is_a_name(name: str) -> None:
+    visit = honest_urban_install()
+    visit = replace(visit, signature=replace(visit.signature, signer_name=name))
+
+    assert "v.sign.unnamed" not in codes(audit(visit))
 
 
 def test_v_sign_summary_digest_mismatch_is_violation() -> None:

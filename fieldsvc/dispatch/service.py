@@ -117,14 +117,19 @@ OVERLAP_WINDOW = timedelta(hours=36)  # longer than any visit plus the longest t
 _NOT_A_PLACE = ("localtime", "posixrules", "Factory")
 
 
+_LONGEST_ZONE_SHOWN = 64
+
+
 def zone_named(name: str) -> ZoneInfo:
+    # IANA names are at most a few dozen characters: a longer one is repeated back cut short.
+    shown = name if len(name) <= _LONGEST_ZONE_SHOWN else name[:_LONGEST_ZONE_SHOWN] + "..."
     if name in _NOT_A_PLACE or name.startswith(("posix/", "right/")):
-        raise UnknownTimeZone(f"'{name}' is no place's time zone; give an IANA zone such as Asia/Shanghai.")
+        raise UnknownTimeZone(f"'{shown}' is no place's time zone; give an IANA zone such as Asia/Shanghai.")
     try:
         return ZoneInfo(name)
     # A folder of the zone database ("America") or a name too long for a file name fails as a file, not as a zone.
     except (ZoneInfoNotFoundError, ValueError, OSError) as error:
-        raise UnknownTimeZone(f"'{name}' is not a known IANA time zone.") from error
+        raise UnknownTimeZone(f"'{shown}' is not a known IANA time zone.") from error
 
 
 class DispatchService:

@@ -581,6 +581,12 @@ async def test_a_queue_in_an_unknown_zone_is_422(client, as_auditor):
     assert (response.status_code, response.json()["code"]) == (422, "site.unknown_time_zone")
 
 
+async def test_a_queue_in_a_zone_named_at_great_length_repeats_the_name_back_cut_short(client, as_auditor):
+    response = await client.get("/v1/review/queue", params={"tz": "Mars/" + "x" * 5000}, headers=as_auditor)
+    assert (response.status_code, response.json()["code"]) == (422, "site.unknown_time_zone")
+    assert len(response.json()["message"]) < 200
+
+
 async def test_a_queue_filters_days_in_the_zone_asked_and_shows_each_sites_clock(
     client, phone, as_dispatcher, as_auditor
 ):

@@ -105,6 +105,9 @@ def _translate(request: Request, exc: Exception) -> ApiError:
         return MalformedBody("The request body nests JSON deeper than any request of this API.")
     if isinstance(exc, HTTPException):
         return _from_litestar_http(exc)
+    if isinstance(exc, UnicodeDecodeError) and _raised_in(exc, _MULTIPART_PARSER):
+        # Litestar decodes every part without a filename as text, and lets the error through.
+        return MalformedBody("A form part without a filename must be UTF-8 text: send the picture as a file part.")
     if isinstance(exc, OverflowError) or db.is_refused_value_error(exc):
         # A request value beyond what Python's dates or the database can hold (a date near year 9999, a NUL in text,
         # an integer past 64 bits) is bad input; the warning keeps a computed value to blame from going unseen.
@@ -128,6 +131,19 @@ def log_fields(request: Request) -> dict[str, str]:
 _MULTIPART_LIMIT_DETAIL = "Request Entity Too Large"
 
 
+_MULTIPART_PARSER = "litestar/_multipart.py"
+
+
+def _raised_in(exc: BaseException, module_path: str) -> bool:
+    """Whether the innermost frame of the exception's traceback runs code of that file."""
+    frame = exc.__traceback__
+    if frame is None:
+        return False
+    while frame.tb_next is not None:
+        frame = frame.tb_next
+    return frame.tb_frame.f_code.co_filename.replace("\\", "/").endswith(module_path)
+
+
 def _from_litestar_http(exc: HTTPException) -> ApiError:
     status = exc.status_code
     known = {401: NotAuthenticated, 403: Forbidden, 404: NotFound, 405: MethodNotAllowed, 413: BodyTooLarge}
@@ -137,8 +153,10 @@ def _from_litestar_http(exc: HTTPException) -> ApiError:
         error = TooManyParts()
     elif status == 503:
         error = Unavailable(headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    elif status == 400:  # a malformed multipart body, in Litestar's words
+        error = MalformedBody(str(exc.detail))
     else:
-        # Litestar's own other 4xx (malformed multipart, bad content type): keep its words under a stable code.
+        # Litestar's own other 4xx (an unsupported content type, say): keep its words under a stable code.
         error = ApiError(str(exc.detail))
         error.status_code = status if 400 <= status < 500 else 400
     if exc.headers:

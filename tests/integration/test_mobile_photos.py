@@ -159,6 +159,42 @@ async def test_a_multipart_with_hundreds_of_parts_is_refused_by_its_part_limit_a
     assert await blob_keys(app) == blobs_before
 
 
+def form(*parts: tuple[str, str | None, bytes]) -> bytes:
+    """A multipart body of (name, filename, content) parts, written byte for byte."""
+    body = b""
+    for name, filename, content in parts:
+        named = f'name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        body += f"--BB\r\nContent-Disposition: form-data; {named}\r\n\r\n".encode() + content + b"\r\n"
+    return body + b"--BB--\r\n"
+
+
+@pytest.mark.parametrize("where", ["meta", "file_without_filename", "extra_part"])
+async def test_a_form_part_without_a_filename_that_is_not_utf8_is_400_malformed_and_leaves_nothing(
+    client, phone, visit_id, where
+):
+    meta = json.dumps(phone.fact(purpose="before")).encode()
+    parts = {
+        "meta": [("meta", None, b'{"eventId": "\xff"}'), ("file", "a.jpg", jpeg(1))],
+        "file_without_filename": [("meta", None, meta), ("file", None, jpeg(1))],
+        "extra_part": [("meta", None, meta), ("comment", None, b"caf\xe9"), ("file", "a.jpg", jpeg(1))],
+    }[where]
+    headers = {**phone.headers(), "Content-Type": "multipart/form-data; boundary=BB"}
+
+    response = await client.post(f"/v1/mobile/visits/{visit_id}/photos", content=form(*parts), headers=headers)
+
+    assert (response.status_code, response.json()["code"]) == (400, "request.malformed")
+    assert (await VisitEvent.count(), await Photo.count()) == (0, 0)
+
+
+async def test_a_multipart_body_cut_off_is_400_malformed(client, phone, visit_id):
+    headers = {**phone.headers(), "Content-Type": "multipart/form-data; boundary=BB"}
+    cut = form(("meta", None, b"{}"), ("file", "a.jpg", jpeg(1)))[:-40]
+
+    response = await client.post(f"/v1/mobile/visits/{visit_id}/photos", content=cut, headers=headers)
+
+    assert (response.status_code, response.json()["code"]) == (400, "request.malformed")
+
+
 async def test_a_multipart_without_its_file_part_is_400(client, phone, visit_id):
     response = await client.post(
         f"/v1/mobile/visits/{visit_id}/photos",

@@ -184,5 +184,6 @@ class DispatchController(Controller):
         horizon_minutes: Annotated[int | None, QueryParameter(name="horizonMinutes", ge=0, le=10080, required=False)] = None,
         tier: FromQuery[Tier | None] = None,
     ) -> list[AtRiskEntry]:
-        """Open orders whose B-CONTACT, B-FIRST or B-REPAIR deadline is breached or falls within the horizon."""
+        """Open orders, and repairs closed unresolved, whose B-CONTACT, B-FIRST or B-REPAIR deadline is breached or falls
+        within the horizon."""
         return await boards.at_risk(ctx, horizon_minutes, tier)

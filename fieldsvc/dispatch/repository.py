@@ -188,8 +188,9 @@ async def visit_history(visit_id: UUID) -> tuple[list[Row], list[Row], Row | Non
 
 
 async def open_orders_with_booking_state() -> list[Row]:
-    """Open work orders with their customer and site, whether any visit is booked, the SLA clocks still running, and
-    their live visit (the latest not finished or cancelled) with its technician, if any."""
+    """Open work orders, and repairs a visit closed unresolved (B-REPAIR measures until one is resolved; a forced close
+    ends it), with their customer and site, whether any visit is booked, the SLA clocks still running, and their live
+    visit (the latest not finished or cancelled) with its technician, if any."""
     orders = await WorkOrder.select(
         WorkOrder.id,
         WorkOrder.kind,
@@ -202,7 +203,13 @@ async def open_orders_with_booking_state() -> list[Row]:
         WorkOrder.customer.phone.as_alias("customer_phone"),
         WorkOrder.site.address.as_alias("address"),
         WorkOrder.site.time_zone.as_alias("time_zone"),
-    ).where(WorkOrder.status == "open")
+    ).where(
+        (WorkOrder.status == "open")
+        | (
+            (WorkOrder.kind == "repair") & (WorkOrder.outcome == "unresolved")
+            & WorkOrder.forced_close_reason.is_null() & (WorkOrder.status == "closed")
+        )
+    )
     if not orders:
         return []
     visits = await Visit.select(

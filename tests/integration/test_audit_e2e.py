@@ -889,6 +889,20 @@ async def test_b_repair_a_completion_held_offline_counts_when_its_monotonic_cloc
     assert ("b.repair.late" in codes) is not monotonic  # a wall-clock time alone could have been set back
 
 
+@pytest.mark.parametrize("outcome", [UNRESOLVED, {"outcome": "resolved"}], ids=["unresolved", "resolved"])
+async def test_at_risk_a_repair_closed_unresolved_stays_on_the_list_until_resolved(
+    client, phone, as_dispatcher, outcome
+):
+    visit_id = await assigned_visit(client, as_dispatcher, kind="repair", tier="gold")  # B-REPAIR: 24 h
+    assert (await play(phone, visit_id, Visit(outcome=outcome))).status_code == 201
+    order_id = (await client.get(f"/v1/visits/{visit_id}", headers=as_dispatcher)).json()["workOrderId"]
+
+    entries = (await client.get("/v1/at-risk", params={"horizonMinutes": 1440}, headers=as_dispatcher)).json()
+
+    listed = [(e["workOrderId"], e["ruleId"]) for e in entries]
+    assert ((order_id, "B-REPAIR") in listed) is (outcome is UNRESOLVED)
+
+
 async def test_a_decide_a_visit_with_a_later_visit_booked_on_its_order_cannot_be_returned(client, phone, people):
     flagged_and_unresolved = Visit(outcome=UNRESOLVED, shoe_photo_taken_shift=-timedelta(days=1))
     first_visit, _, _, _ = await repair_closed_unresolved_then_rebooked(client, phone, people, flagged_and_unresolved)

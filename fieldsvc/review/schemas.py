@@ -9,6 +9,7 @@ import msgspec
 
 from fieldsvc.dispatch.schemas import VisitView, WorkOrderView
 from fieldsvc.evidence.schemas import EvidenceUrl
+from fieldsvc.visible import VISIBLE_CHARACTER
 from fieldsvc.wire import Incoming, Instant, Wire
 
 Decision = Literal["confirm", "dismiss", "return"]
@@ -49,7 +50,8 @@ class DecideVisit(Incoming):
     reason: Annotated[str, msgspec.Meta(max_length=2000)] = ""  # required for dismiss and return
     # What a return asks for: a technician reads the list on the phone, so a few items, each a line.
     requested: Annotated[
-        list[Annotated[str, msgspec.Meta(min_length=1, max_length=200)]], msgspec.Meta(max_length=MAX_REQUESTED)
+        list[Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=VISIBLE_CHARACTER)]],
+        msgspec.Meta(max_length=MAX_REQUESTED),
     ] = []
 
 

@@ -687,11 +687,14 @@ async def test_a_decide_a_confirmation_asking_for_items_is_refused(client, phone
     assert (response.status_code, response.json()["code"]) == (422, "review.request_only_for_return")
 
 
-async def test_a_decide_a_return_asking_for_more_than_twenty_items_is_400_and_decides_nothing(
-    client, phone, visit_id, as_auditor
+@pytest.mark.parametrize(
+    "requested", [[f"item {n}" for n in range(21)], ["V-SHOES photo", " \u200b "]], ids=["21_items", "a_blank_item"]
+)
+async def test_a_decide_a_return_asking_for_more_than_twenty_items_or_a_blank_one_is_400_and_decides_nothing(
+    client, phone, visit_id, as_auditor, requested
 ):
     await play(phone, visit_id, Visit(shoe_photo_taken_shift=-timedelta(days=1)))
-    decision = {"decision": "return", "reason": "Redo it all", "requested": [f"item {n}" for n in range(21)]}
+    decision = {"decision": "return", "reason": "Redo it all", "requested": requested}
 
     response = await client.post(f"/v1/review/visits/{visit_id}/decisions", json=decision, headers=as_auditor)
 

@@ -69,7 +69,10 @@ InternalError = api_error(500, "internal", "Unexpected error; it has been logged
 
 COMMON_ERRORS: tuple[type[ApiError], ...] = (ValidationFailed, NotAuthenticated, TokenExpired, TokenRevoked, Forbidden)
 # What any request can be answered, whatever its route: a body that is not JSON or too large, an unexpected failure.
-ANY_REQUEST_ERRORS: tuple[type[ApiError], ...] = (MalformedBody, BodyTooLarge, Unavailable, InternalError)
+NotJson = api_error(
+    415, "request.not_json", "The request body must be JSON, sent with the header Content-Type: application/json."
+)
+ANY_REQUEST_ERRORS: tuple[type[ApiError], ...] = (MalformedBody, NotJson, BodyTooLarge, Unavailable, InternalError)
 
 
 def documented(*errors: type[ApiError], public: bool = False) -> dict[int, ResponseSpec]:

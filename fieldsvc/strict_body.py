@@ -8,7 +8,7 @@ from litestar.enums import RequestEncodingType
 from litestar.exceptions import ValidationException
 from litestar.params import BodyKwarg
 
-from fieldsvc.errors import MalformedBody
+from fieldsvc.errors import MalformedBody, NotJson
 from fieldsvc.wire import whole_numbers_as_integers
 
 
@@ -24,6 +24,10 @@ async def read_json_body_strictly(request: Request) -> None:
     body = await request.body()
     if not body:
         return  # the handler's own reading says a body is required
+    media_type = request.content_type[0].lower()
+    # A body labelled as something else was not meant as JSON (and a browser posts text/plain across sites unasked).
+    if media_type != "application/json" and not (media_type.startswith("application/") and media_type.endswith("+json")):
+        raise NotJson()
     try:
         msgspec.json.decode(body, type=data.annotation, strict=True)
         return  # the usual body, read in one typed pass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -150,6 +151,27 @@ async def test_a_body_that_is_not_json_is_a_400_request_malformed(client, as_dis
     response = await client.post(path, content=body, headers=headers)
 
     assert (response.status_code, response.json()["code"]) == (400, "request.malformed")
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+async def test_a_json_body_labelled_as_something_else_is_415_and_counts_no_failed_login(client, people, content_type):
+    body = json.dumps({"login": people.dispatcher, "password": "wrong-password"}).encode()
+    headers = {"Content-Type": content_type} if content_type else {}
+
+    for _ in range(6):  # past the failure limit, were they counted
+        response = await client.post("/v1/auth/login", content=body, headers=headers)
+        assert (response.status_code, response.json()["code"]) == (415, "request.not_json")
+    right = await client.post("/v1/auth/login", json={"login": people.dispatcher, "password": PASSWORD})
+    assert right.status_code == 200
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "Application/JSON", "application/merge-patch+json"])
+async def test_a_json_body_labelled_json_in_any_spelling_is_read(client, people, content_type):
+    body = json.dumps({"login": people.dispatcher, "password": PASSWORD}).encode()
+
+    response = await client.post("/v1/auth/login", content=body, headers={"Content-Type": content_type})
+
+    assert response.status_code == 200
 
 
 async def test_a_refused_value_is_repeated_back_cut_short(client, as_dispatcher):

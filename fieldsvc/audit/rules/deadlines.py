@@ -176,7 +176,13 @@ def b_resched(audit: AuditInput) -> list[Finding]:
 
 def _compliance_failures(reschedule: RescheduleFacts, notice: timedelta) -> list[tuple[str, str, str]]:
     failures = []
-    if reschedule.recorded_at > reschedule.old_time - notice:
+    if reschedule.recorded_at > reschedule.old_time:
+        # The appointment had come and gone: a move recorded then names the technician's lateness the customer's
+        # wish, and moves the punctuality reference past it (a probe), whoever is said to have asked.
+        late = span(reschedule.recorded_at - reschedule.old_time)
+        failures.append(("after", f"recorded {late[0]} after the original appointment had begun",
+                         f"在原预约时间过后 {late[1]} 才登记"))
+    elif reschedule.recorded_at > reschedule.old_time - notice:
         (given_en, given_zh), (notice_en, notice_zh) = span(reschedule.old_time - reschedule.recorded_at), span(notice)
         failures.append(("notice", f"recorded {given_en} before the original appointment (needs {notice_en})",
                          f"在原预约时间前 {given_zh} 才登记（需提前 {notice_zh}）"))

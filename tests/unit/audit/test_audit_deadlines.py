@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from tests.unit.audit.builders import (
-    at, audit, codes, context, finding, honest_rural_repair, honest_urban_install, reschedule,
+    arriving_at, at, audit, codes, context, finding, honest_rural_repair, honest_urban_install, reschedule,
 )
 
 
@@ -259,6 +259,15 @@ def test_b_resched_customers_own_short_notice_request_is_a_warning_by_default() 
     verdict = audit(visit)
     assert finding(verdict, "b.resched.noncompliant").severity == "warning"
     assert verdict.status == "passed"
+
+
+def test_b_resched_a_customer_reschedule_recorded_after_the_appointment_had_begun_is_violation() -> None:
+    moved = reschedule(honest_urban_install(), at(10, 25), initiator="customer", recorded_at=at(10, 12))
+    verdict = audit(arriving_at(moved, at(10, 22)))
+
+    noncompliant = finding(verdict, "b.resched.noncompliant")
+    assert noncompliant.severity == "violation" and verdict.status == "flagged"
+    assert "recorded 0 h 12 min 00 s after the original appointment had begun" in noncompliant.message_en
 
 
 def test_b_resched_without_customer_confirmation_is_violation_even_from_the_customer() -> None:

@@ -78,6 +78,7 @@ class ClockSyncFacts:
 
     measured_at: datetime
     offset_s: float  # device wall clock minus server clock
+    event_id: str = ""  # the fact whose request measured it
 
 
 @dataclass(frozen=True, slots=True)

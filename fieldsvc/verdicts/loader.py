@@ -491,7 +491,7 @@ def _visit_facts(
          elapsed) in events:
         if offset is not None:
             # Stored as server minus device (what to add to a device time); the engine reads device minus server.
-            syncs.append((received, -offset / 1000))
+            syncs.append((received, -offset / 1000, str(event_id)))
         if elapsed is not None and at is not None:
             boot_marks.append((at, elapsed))
         if kind in _PLAIN_KINDS:  # photos and signatures are read from their Photo rows
@@ -606,15 +606,15 @@ def _distinct_boots(marks: list[tuple[datetime, int]]) -> tuple[datetime, ...]:
     return tuple(distinct)
 
 
-def _clock_syncs(measured: list[tuple[datetime, float]]) -> tuple[ClockSyncFacts, ...]:
-    """Distinct (measured at, offset) pairs in that order."""
+def _clock_syncs(measured: list[tuple[datetime, float, str]]) -> tuple[ClockSyncFacts, ...]:
+    """Distinct (measured at, offset) pairs in that order, each with the first fact (by id) that measured it."""
     measured.sort()
     syncs = []
     previous = None
-    for pair in measured:
-        if pair != previous:
-            syncs.append(ClockSyncFacts(*pair))
-            previous = pair
+    for at, offset, event_id in measured:
+        if (at, offset) != previous:
+            syncs.append(ClockSyncFacts(at, offset, event_id))
+            previous = (at, offset)
     return tuple(syncs)
 
 

@@ -208,6 +208,17 @@ async def test_e_clock_phone_clock_set_30_minutes_back_cannot_hide_lateness(clie
     assert ("E-CLOCK", "warning") in rules
 
 
+async def test_e_clock_a_skewed_clock_finding_names_a_fact_whose_request_measured_it(client, phone, visit_id, as_auditor):
+    phone.skew = timedelta(minutes=7)
+    await play(phone, visit_id, Visit())
+    body = (await client.get(f"/v1/review/visits/{visit_id}", headers=as_auditor)).json()
+
+    skew = next(f for f in body["verdict"]["findings"] if f["code"] == "e.clock.skew")
+    timeline_events = {entry["eventId"] for entry in body["timeline"]}
+    assert [ref.split(":", 1)[0] for ref in skew["refs"]] == ["event"]
+    assert skew["refs"][0].split(":", 1)[1] in timeline_events
+
+
 async def test_e_clock_a_photos_exif_follows_its_facts_correction_when_the_clock_was_put_right_before_the_sync(
     client, phone, visit_id, as_auditor
 ):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fieldsvc.audit.facts import ClockSyncFacts
 from fieldsvc.audit.findings import WARNING, Finding
 from fieldsvc.audit.timeline import AuditInput
 
@@ -11,17 +12,21 @@ UNVERIFIED_SOURCES = ("device_clock", "first_photo")
 def e_clock(audit: AuditInput) -> list[Finding]:
     limit = audit.policy.clock_skew_limit_s
     findings = []
-    offsets = [sync.offset_s for sync in audit.visit.clock_syncs]
-    if offsets:
-        highest, lowest = max(offsets), min(offsets)
-        worst = highest if highest >= -lowest else lowest
+    syncs = audit.visit.clock_syncs
+    if syncs:
+        # The first measurement of each extreme, so the finding names the fact whose request showed it.
+        highest_sync = max(syncs, key=lambda sync: sync.offset_s)
+        lowest_sync = min(syncs, key=lambda sync: sync.offset_s)
+        highest, lowest = highest_sync.offset_s, lowest_sync.offset_s
+        worst_sync = highest_sync if highest >= -lowest else lowest_sync
+        worst = worst_sync.offset_s
         if abs(worst) > limit:
             findings.append(Finding(
                 rule_id="E-CLOCK", code="e.clock.skew", severity=WARNING,
                 message_en=f"the phone's clock was {worst:+.0f} s off the server's (limit {limit:.0f} s); "
                            "event times were corrected by the measured offset",
                 message_zh=f"手机时钟与服务器相差 {worst:+.0f} 秒（上限 {limit:.0f} 秒）；事件时间已按测得的偏差校正",
-                measured=round(worst, 1), threshold=limit, unit="s",
+                measured=round(worst, 1), threshold=limit, unit="s", refs=_measured_by(worst_sync),
             ))
         spread = highest - lowest
         if spread > limit:
@@ -31,6 +36,7 @@ def e_clock(audit: AuditInput) -> list[Finding]:
                            "(its clock was set by hand, or put right by the network)",
                 message_zh=f"上门期间各次同步测得的手机时钟偏差变化了 {spread:.0f} 秒（时钟可能被手动调整，或经网络校时）",
                 measured=round(spread, 1), threshold=limit, unit="s",
+                refs=_measured_by(lowest_sync) + _measured_by(highest_sync),
             ))
     arrival = audit.timeline.arrival
     if arrival is not None and arrival.source == "location_fix" and arrival.device_time is not None:
@@ -53,3 +59,7 @@ def e_clock(audit: AuditInput) -> list[Finding]:
             refs=(arrival.ref,),
         ))
     return findings
+
+
+def _measured_by(sync: ClockSyncFacts) -> tuple[str, ...]:
+    return (f"event:{sync.event_id}",) if sync.event_id else ()

@@ -12,7 +12,9 @@ from piccolo.engine.base import Engine
 from piccolo.utils.encoding import dump_json
 
 from fieldsvc import db
-from fieldsvc.tables import SEEN_PHOTO_STATUSES, FollowUp, Photo, PhotoHashBand, PhotoMatch, Visit, VisitEvent
+from fieldsvc.tables import (
+    SEEN_PHOTO_STATUSES, Assignment, FollowUp, Photo, PhotoHashBand, PhotoMatch, Visit, VisitEvent,
+)
 from fieldsvc.trail.service import PENDING_COLUMNS, TEXT_COLUMNS, Unchained, queue_entries
 from fieldsvc.verdicts import outbox
 
@@ -50,6 +52,14 @@ async def lock_own_visit(visit_id: UUID, technician_id: UUID, engine) -> Row | N
     lock = "" if db.is_sqlite(engine) else " FOR NO KEY UPDATE OF visit"
     rows = await Visit.raw(OWN_VISIT_SQL + lock, visit_id, technician_id)
     return rows[0] if rows else None
+
+
+async def handed_over_from(visit_id: UUID, technician_id: UUID) -> datetime | None:
+    """When the visit was last handed over from this technician to another, if it ever was."""
+    row = await Assignment.select(Assignment.handed_over_at).where(
+        (Assignment.visit == visit_id) & (Assignment.previous_technician == technician_id)
+    ).order_by(Assignment.handed_over_at, ascending=False).first()
+    return None if row is None else row["handed_over_at"]
 
 
 async def stored_event(event_id: UUID) -> Row | None:

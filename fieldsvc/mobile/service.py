@@ -84,7 +84,10 @@ NotReturned = api_error(
     409, "visit.not_returned", "A photo can be withdrawn only while an auditor has the visit returned for correction."
 )
 
-FACT_ERRORS: tuple[type[ApiError], ...] = (VisitNotFound, VisitClosed, EventConflict)
+VisitReassigned = api_error(
+    409, "visit.reassigned", "This visit was handed over to another technician: it takes no more facts from this phone."
+)
+FACT_ERRORS: tuple[type[ApiError], ...] = (VisitNotFound, VisitReassigned, VisitClosed, EventConflict)
 CLOCK_ERRORS: tuple[type[ApiError], ...] = (ClockRequired, ClockInvalid)
 
 # 'returned' is a visit an auditor sent back for more evidence (A-DECIDE); completed and cancelled ones are closed.
@@ -377,7 +380,7 @@ class MobileService:
         async with db.write_transaction(self.ctx.engine):
             visit = await repository.lock_own_visit(visit_id, technician, self.ctx.engine)
             if visit is None:
-                raise VisitNotFound()
+                return await self._not_assigned(visit_id, technician, draft)
             result = None
             if visit["status"] in OPEN_FOR_FACTS:  # the usual case: claim first, look up the original only if taken
                 result = await self._claim(caller, visit, draft)
@@ -499,6 +502,22 @@ class MobileService:
             return replayed(stored, draft.digest, visit["technician"], visit_id, draft.result_type)
         require_open(visit)
         return None
+
+    async def _not_assigned(self, visit_id: UUID, technician: UUID, draft: FactDraft) -> Recorded[FactResult]:
+        """A fact for a visit this technician does not hold: the replay of one recorded while they did is answered as
+        before (a phone resending after a handover must not think its fact lost); a new one is refused, saying the
+        visit was handed over if it was theirs, else that there is no such visit."""
+        stored = await repository.stored_event(draft.event_id)
+        if stored is not None and stored["technician"] == technician and stored["visit"] == visit_id:
+            return replayed(stored, draft.digest, technician, visit_id, draft.result_type)
+        handed_over_at = await repository.handed_over_from(visit_id, technician)
+        if handed_over_at is None:
+            raise VisitNotFound()
+        raise VisitReassigned(
+            f"This visit was handed over to another technician at {handed_over_at.isoformat()}: it takes no more facts "
+            "from this phone. Tell the dispatcher what was done on site.",
+            details={"handedOverAt": handed_over_at.isoformat()},
+        )
 
     async def own_visit(self, caller: Caller, visit_id: UUID) -> Row:
         visit = await repository.own_visit(visit_id, technician_of(caller))

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from fieldsvc.tables import FollowUp, Visit, VisitEvent
+from tests.integration.builders import assign, technician_id
 from tests.integration.mobile_builders import (  # noqa: F401 - phone and visit_id are fixtures
     AGREED,
     AT_SITE,
@@ -221,6 +222,23 @@ async def test_a_cancelled_visit_takes_no_facts_but_replays_its_stored_ones(clie
 
     assert (refused.status_code, refused.json()["code"]) == (409, "visit.closed")
     assert (replay.status_code, replay.json()) == (200, original.json())
+    assert await VisitEvent.count() == 1
+
+
+async def test_a_visit_handed_over_to_another_technician_replays_the_old_phones_facts_and_refuses_new_ones(
+    client, as_dispatcher, phone, visit_id
+):
+    stored = phone.fact(etaMinutes=30)
+    original = await phone.post(visit_id, "on-my-way", stored)
+    other = await technician_id(client, as_dispatcher, "T1002")
+    assert (await assign(client, as_dispatcher, visit_id, other)).status_code == 200
+
+    replay = await phone.post(visit_id, "on-my-way", stored)
+    refused = await phone.post(visit_id, "arrival", phone.fact(location=phone.location()))
+
+    assert (replay.status_code, replay.json()) == (200, original.json())
+    assert (refused.status_code, refused.json()["code"]) == (409, "visit.reassigned")
+    assert "handedOverAt" in refused.json()["details"]
     assert await VisitEvent.count() == 1
 
 

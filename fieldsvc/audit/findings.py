@@ -106,9 +106,11 @@ class TrustedTime:
         if self.source == "location_fix":
             shown = local_time(self.at, self.time_zone)
             return (
-                f"device time {device}, but the check-in's location fix is dated {shown} by its own clock: a check-in "
-                "comes after its fix, so the phone's clock was behind and the fix time is trusted",
-                f"设备时间 {device}，但签到的定位时间为 {shown}：签到不会早于定位，手机时钟偏慢，故采用定位时间",
+                f"device time {device}, but the check-in's location fix is dated well after it by the fix's own clock "
+                f"and no monotonic time was sent: the phone's clock was behind, so the check-in is taken as recorded "
+                f"no earlier than the clock-skew limit before its fix, {shown}",
+                f"设备时间 {device}，但签到的定位时间明显更晚，且未发送单调时钟：手机时钟偏慢，"
+                f"故签到时间取不早于定位时间前的时钟偏差上限，即 {shown}",
             )
         if self.source == "device_corrected":
             ahead = round((self.device_time - self.at).total_seconds())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fieldsvc.audit.facts import ClockSyncFacts
 from fieldsvc.audit.findings import WARNING, Finding
-from fieldsvc.audit.timeline import AuditInput
+from fieldsvc.audit.timeline import AuditInput, arrival_checkin
 
 UNVERIFIED_SOURCES = ("device_clock", "first_photo")
 
@@ -39,8 +39,9 @@ def e_clock(audit: AuditInput) -> list[Finding]:
                 refs=_measured_by(lowest_sync) + _measured_by(highest_sync),
             ))
     arrival = audit.timeline.arrival
-    if arrival is not None and arrival.source == "location_fix" and arrival.device_time is not None:
-        behind = (arrival.at - arrival.device_time).total_seconds()
+    checkin = arrival_checkin(audit)
+    if arrival is not None and arrival.source == "location_fix" and checkin is not None and checkin.fix_time:
+        behind = (checkin.fix_time - checkin.device_time).total_seconds()
         findings.append(Finding(
             rule_id="E-CLOCK", code="e.clock.behind_location_fix", severity=WARNING,
             message_en=f"the arrival's device time is {behind:.0f} s before its own location fix (limit {limit:.0f} s): "

@@ -348,24 +348,25 @@ def test_v_punct_an_arrival_left_without_the_monotonic_time_the_phone_sends_coun
     assert finding(verdict, "v.punct.late").measured == 12.0
 
 
-def clock_set_back_offline(minutes_back: float) -> VisitFacts:
-    """The urban install's technician arrives at 10:20, 20 min late, offline, on a phone without a monotonic clock
-    whose wall clock was set `minutes_back` back (and put right before the sync at 12:20); its location fix is timed
-    by the satellites."""
+def clock_set_back_offline(minutes_back: float, fix_after_s: float = 0.0, monotonic: bool = False) -> VisitFacts:
+    """The urban install's technician arrives at 10:20, 20 min late, offline, on a phone whose wall clock was set
+    `minutes_back` back (and put right before the sync at 12:20); its location fix is timed by the satellites,
+    `fix_after_s` after the tap; `monotonic`: the app sends its monotonic clock too."""
     visit = honest_urban_install()
     arrived = at(10, 20)
     arrival = replace(
         checkin("arrival", arrived, clock_offset_s=-60 * minutes_back),
-        received_at=at(12, 20), corrected_time=arrived - timedelta(minutes=minutes_back), fix_time=arrived,
+        received_at=at(12, 20), corrected_time=arrived - timedelta(minutes=minutes_back),
+        fix_time=arrived + timedelta(seconds=fix_after_s), device_elapsed_ms=600_000 if monotonic else None,
     )
     return replace(visit, checkins=(arrival, *visit.checkins[1:]), clock_syncs=(ClockSyncFacts(at(12, 20), 0.0),))
 
 
-def test_v_punct_an_arrival_dated_well_before_its_own_location_fix_counts_at_the_fix() -> None:
+def test_v_punct_an_arrival_dated_well_before_its_own_location_fix_counts_from_just_before_the_fix() -> None:
     verdict = audit(clock_set_back_offline(30))
 
-    assert (verdict.trusted_arrival.at, verdict.trusted_arrival.source) == (at(10, 20), "location_fix")
-    assert finding(verdict, "v.punct.late").measured == 20.0
+    assert (verdict.trusted_arrival.at, verdict.trusted_arrival.source) == (at(10, 18), "location_fix")
+    assert finding(verdict, "v.punct.late").measured == 18.0
     behind = finding(verdict, "e.clock.behind_location_fix")
     assert (behind.severity, behind.measured, behind.threshold) == ("warning", 1800.0, 120.0)
 
@@ -375,3 +376,23 @@ def test_v_punct_a_location_fix_within_the_clock_skew_limit_after_the_check_in_c
 
     assert verdict.trusted_arrival.source == "device_corrected"
     assert "e.clock.behind_location_fix" not in codes(verdict)
+
+
+def test_v_punct_a_fix_taken_minutes_after_the_tap_moves_an_honest_arrival_by_no_more_than_the_gap_past_the_limit() -> None:
+    verdict = audit(clock_set_back_offline(0, fix_after_s=180))  # a cold GPS start: the fix 3 min after the tap
+
+    assert verdict.trusted_arrival.at == at(10, 21)
+
+
+def test_v_punct_a_fix_later_than_the_tap_leaves_a_time_resting_on_the_monotonic_clock() -> None:
+    verdict = audit(clock_set_back_offline(0, fix_after_s=180, monotonic=True))
+
+    assert verdict.trusted_arrival.source == "device_corrected"
+
+
+def test_v_punct_a_fast_phone_clock_that_also_times_the_fix_is_corrected_as_before() -> None:
+    visit = honest_urban_install()
+    fast = checkin("arrival", at(10, 5), clock_offset_s=420.0)  # fix and check-in both on the phone's fast clock
+    verdict = audit(replace(visit, checkins=(replace(fast, received_at=at(11, 5)), *visit.checkins[1:])))
+
+    assert (verdict.trusted_arrival.at, verdict.trusted_arrival.source) == (at(10, 5), "device_corrected")

@@ -193,6 +193,14 @@ async def set_visit_status(visit_id: UUID, status: str, at: datetime) -> None:
     await Visit.raw(SET_STATUS_SQL, status, at, visit_id)
 
 
+async def latest_fact_time(visit_id: UUID, but_event_row: UUID) -> datetime | None:
+    """The latest corrected time of the visit's facts other than this one."""
+    row = await VisitEvent.select(VisitEvent.corrected_time).where(
+        (VisitEvent.visit == visit_id) & (VisitEvent.id != but_event_row)
+    ).order_by(VisitEvent.corrected_time, ascending=False).first()
+    return None if row is None else row["corrected_time"]
+
+
 async def set_completed_at(visit_id: UUID, at: datetime) -> None:
     await Visit.update({Visit.completed_at: at}).where(Visit.id == visit_id)
 

@@ -299,22 +299,33 @@ def completion(body: Complete, scope: FactScope) -> Outcome:
         raise CompletionReasonRequired()
     visit = scope.visit
 
-    async def write(_event_row_id: UUID) -> None:
+    async def write(event_row_id: UUID) -> None:
         await refuse_if_incomplete(visit["id"], scope.policy, scope.now)
-        await repository.set_completed_at(visit["id"], scope.timing.corrected_time)
+        latest_before = await repository.latest_fact_time(visit["id"], event_row_id)
+        recorded = scope.timing.corrected_time
+        await repository.set_completed_at(visit["id"], max(recorded, latest_before) if latest_before else recorded)
         await dispatch_repository.close_work_order(
-            visit["work_order"], body.outcome, body.reason or "", closed_at(scope), forced=False
+            visit["work_order"], body.outcome, body.reason or "", closed_at(scope, latest_before), forced=False
         )
 
     return Outcome(details={"work_order_status": "closed", "outcome": body.outcome}, write=write)
 
 
-def closed_at(scope: FactScope) -> datetime:
+def closed_at(scope: FactScope, latest_before: datetime | None) -> datetime:
     """When the technician closed the order (B-REPAIR measures to it): when the phone recorded the completion, by its
     monotonic clock, which a phone offline for a day keeps (a probe); a wall-clock time alone could be set back, so
-    without it, when the completion reached the service."""
+    without it, when the completion reached the service. Never before the visit's other facts: a monotonic time
+    sent set back dated a completion before the arrival, even before the order was accepted (a probe)."""
     timing = scope.timing
-    return timing.corrected_time if timing.source == "elapsed" else scope.now
+    if timing.source != "elapsed":
+        return scope.now
+    # The wall clock saying the completion was sent the moment it was recorded, against a monotonic time saying long
+    # before: only the monotonic time can have been made up there (see V-PUNCT's monotonic_disputed).
+    prompt = timedelta(seconds=scope.policy.prompt_receipt_s)
+    by_wall = timing.device_time + timedelta(milliseconds=timing.clock_offset_ms)
+    if timing.received_at - by_wall <= prompt < timing.received_at - timing.corrected_time:
+        return scope.now
+    return max(timing.corrected_time, latest_before or timing.corrected_time)
 
 
 def photo_withdrawal(body: PhotoWithdrawal, scope: FactScope) -> Outcome:

@@ -485,7 +485,8 @@ def _visit_facts(
 ) -> VisitFacts:
     """One visit's facts; `events` come in (corrected time, event id) order, `photos` in id order."""
     checkins, syncs, steps, notes, leaves, tests, ask_facts, on_my_way, withdrawals = [], [], [], [], [], [], [], [], []
-    card = completion = first_completed = None
+    card = completion = None
+    completions = []  # (corrected time, received) of each completion
     boot_marks = []  # (corrected time, elapsed ms) of each fact that has both
     for (event_id, _, _, kind, payload, result, device, offset, at, received, lat, lon, accuracy, mock, _, fix,
          elapsed) in events:
@@ -532,7 +533,7 @@ def _visit_facts(
                 card = _card(event_id, at, result)
         elif kind == "completion":
             completion = (event_id, payload)  # the last one counts
-            first_completed = first_completed or at
+            completions.append((at, received))
         elif kind == "photo_withdrawal":
             payload = _decode_json(payload)
             withdrawals.append(WithdrawalFacts(event_id, payload["photoId"], payload["reason"], at))
@@ -583,8 +584,20 @@ def _visit_facts(
         None if completion is None else _completion(*completion),
         tuple(on_my_way),
         _distinct_boots(boot_marks),
-        first_completed,
+        _first_completed(completions, events),
         tuple(withdrawals),
+    )
+
+
+def _first_completed(completions: list[tuple[datetime, datetime]], events: Iterable[Row]) -> datetime | None:
+    """When the visit was first completed: a completion is no earlier than a fact the phone sent before it (a monotonic
+    time sent set back dated one before the real arrival, which then counted for nothing; a probe)."""
+    if not completions:
+        return None
+    sent = [(event[E_RECEIVED], event[E_CORRECTED]) for event in events if event[E_CORRECTED] is not None]
+    return min(
+        max([at, *(earlier_at for received_before, earlier_at in sent if received_before < received)])
+        for at, received in completions
     )
 
 

@@ -59,6 +59,7 @@ class Visit:
     on_my_way_after_agreed: timedelta | None = None  # "on my way" sent online then
     arrival_dated_back: timedelta = timedelta(0)  # the arrival's deviceTime and fixTime this much before it is sent
     completion_held_back: timedelta = timedelta(0)  # recorded offline, sent this much later
+    completion_elapsed_set_back: timedelta = timedelta(0)  # its monotonic time made up to read this much earlier
 
 
 async def play(phone: Phone, visit_id: str, script: Visit, seed: int = 10) -> httpx.Response:
@@ -109,6 +110,9 @@ async def play(phone: Phone, visit_id: str, script: Visit, seed: int = 10) -> ht
     phone.clock.advance(seconds=script.completion_held_back.total_seconds())
     if phone.elapsed_ms is not None:
         phone.elapsed_ms += round(script.completion_held_back.total_seconds() * 1000)
+    if script.completion_elapsed_set_back:  # the wall clock says sent at once; the monotonic time says long before
+        completion = {**completion, "deviceTime": phone.wall().isoformat(),
+                      "deviceElapsedMs": phone.elapsed_ms - round(script.completion_elapsed_set_back.total_seconds() * 1000)}
     return await phone.post(visit_id, "complete", completion)
 
 
@@ -901,6 +905,37 @@ async def test_b_repair_a_completion_held_offline_counts_when_its_monotonic_cloc
     assert closed_at < AGREED + timedelta(hours=1) if monotonic else closed_at > AGREED + timedelta(hours=4)
     _, codes = await violation_codes(client, as_auditor, visit_id)
     assert ("b.repair.late" in codes) is not monotonic  # a wall-clock time alone could have been set back
+
+
+async def test_b_repair_a_completion_sent_at_once_with_a_monotonic_time_set_back_counts_when_it_was_received(
+    client, phone, as_dispatcher, as_auditor
+):
+    accepted = AGREED - timedelta(hours=21)  # gold: to be resolved by 13:00 today
+    visit_id = await assigned_visit(client, as_dispatcher, kind="repair", tier="gold", accepted_at=accepted)
+    phone.elapsed_ms = 90_000_000
+
+    script = Visit(completion_held_back=timedelta(hours=4), completion_elapsed_set_back=timedelta(hours=26))
+    completed = await play(phone, visit_id, script)
+
+    assert completed.status_code == 201, completed.text
+    order_id = (await client.get(f"/v1/visits/{visit_id}", headers=as_dispatcher)).json()["workOrderId"]
+    closed_at = datetime.fromisoformat((await client.get(f"/v1/work-orders/{order_id}", headers=as_dispatcher)).json()["closedAt"])
+    assert closed_at > AGREED + timedelta(hours=4)
+    assert "b.repair.late" in (await violation_codes(client, as_auditor, visit_id))[1]
+
+
+async def test_v_punct_a_completion_dated_back_by_its_monotonic_time_does_not_make_the_real_arrival_come_after_it(
+    client, phone, visit_id, as_auditor
+):
+    phone.elapsed_ms = 90_000_000
+    phone.clock.now = AGREED - timedelta(minutes=2)  # checked in on time from 400 m away
+    from_afar = phone.location(latitude=AT_SITE["latitude"] + 0.0036)
+    assert (await phone.post(visit_id, "arrival", phone.fact(location=from_afar))).status_code == 201
+    # sent about 11:11: its monotonic time made to read about 10:01, after the check-in from afar, before the real one
+    script = Visit(arrive_after_agreed=timedelta(minutes=20), completion_elapsed_set_back=timedelta(minutes=70))
+    assert (await play(phone, visit_id, script)).status_code == 201
+
+    assert "v.punct.late" in (await violation_codes(client, as_auditor, visit_id))[1]
 
 
 @pytest.mark.parametrize("outcome", [UNRESOLVED, {"outcome": "resolved"}], ids=["unresolved", "resolved"])

@@ -15,6 +15,8 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 access_log = logging.getLogger("fieldsvc.access")
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# A signed photo link is a credential while it lasts: the access log names the route, not the token.
+_SIGNED_LINK = re.compile(r"^(/v1/blobs/)[^/]+")
 
 
 class RequestIdFilter(logging.Filter):
@@ -95,7 +97,7 @@ async def stamp_response(message: Message, scope: Scope) -> None:
     access_log.info(
         "%s %s %s",
         scope.get("method"),
-        scope.get("path"),
+        _SIGNED_LINK.sub(r"\1<token>", scope.get("path") or ""),
         status,
         extra={"request_id": request_id, "fields": {"status": status, "ms": elapsed_ms}},
     )

@@ -85,6 +85,14 @@ async def test_access_log_records_the_status_actually_sent(client, caplog):
     assert (line.request_id, line.fields["status"]) == ("r-log", 401)
 
 
+async def test_access_log_leaves_out_the_token_of_a_signed_photo_link(client, caplog):
+    with caplog.at_level("INFO", logger="fieldsvc.access"):
+        await client.get("/v1/blobs/secret-signed-token-123")
+    [line] = [r for r in caplog.records if r.name == "fieldsvc.access"]
+    assert "secret-signed-token-123" not in line.getMessage()
+    assert "/v1/blobs/<token>" in line.getMessage()
+
+
 async def test_a_database_outage_during_authentication_is_503_and_logged_with_the_request_id(
     client, caplog, monkeypatch
 ):

@@ -52,7 +52,9 @@ class OrderFacts:
     resolved_at: datetime | None = None  # closed with outcome `resolved`
     forced_close_reason: str | None = None
     reschedules: tuple[RescheduleFacts, ...] = ()  # of every visit of the order (SLA references, B-REPAIR)
-    first_booked_at: datetime | None = None  # the order's first booking, cancelled visits included (B-INSTALL-24)
+    # The first booking of the visit's round: of the order's visits booked since its last completed visit booked
+    # before this one (all of them if none), cancelled ones included (B-CONTACT, B-FIRST, B-INSTALL-24).
+    first_booked_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fieldsvc import db
 from fieldsvc.answers import Recorded
-from fieldsvc.audit.rules.deadlines import credited_delay
+from fieldsvc.audit.rules.deadlines import credited_delay, round_first_booked
 from fieldsvc.auth.caller import Caller
 from fieldsvc.context import AppContext
 from fieldsvc.dispatch import replays, repository, rules
@@ -69,9 +69,9 @@ InPast = api_error(422, "booking.in_past", "The appointment time has already pas
 InstallTooLate = api_error(
     422,
     "booking.install_too_late",
-    "B-INSTALL-24: an install must be scheduled within 24 h of its order's first booking (a visit cancelled and booked "
-    "again does not restart it) unless the customer asked for later (customer_requested) or resources are "
-    "unavailable (resource_unavailable).",
+    "B-INSTALL-24: an install must be scheduled within 24 h of its order's first booking since its last completed "
+    "visit (a visit cancelled and booked again does not restart it) unless the customer asked for later "
+    "(customer_requested) or resources are unavailable (resource_unavailable).",
 )
 CustomerNotNotified = api_error(
     422,
@@ -269,8 +269,9 @@ class DispatchService:
             customer = await repository.get_customer(order["customer"])
             confirmed_at = data.confirmation.confirmed_at or now
             _check_customer_told(data, confirmed_at, order["accepted_at"], now)
-            # B-INSTALL-24 counts from the order's first booking: cancelling and booking again does not restart it.
-            first_booked = min([visit["booked_at"] for visit in earlier] + [now])
+            # B-INSTALL-24 counts from the first booking since the order's last completed visit: cancelling and
+            # booking again does not restart it; a visit after one completed unresolved does.
+            first_booked = round_first_booked(now, earlier)
             hours = self.sla_hours(order["kind"], site["locality"], customer["tier"])
             self._check_install_limit(order, data, first_booked, hours)
             visit_id = await repository.insert_row(

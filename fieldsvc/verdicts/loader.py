@@ -41,6 +41,7 @@ from fieldsvc.audit.facts import (
     VisitFacts,
     WithdrawalFacts,
 )
+from fieldsvc.audit.rules.deadlines import round_first_booked
 from fieldsvc.tables import SEEN_PHOTO_STATUSES, FollowUp, Photo, PhotoMatch, Reschedule, Visit, VisitEvent
 
 CHECKIN_KINDS = ("arrival", "return", "checkout")
@@ -91,7 +92,9 @@ SELECT v.id::text, v.work_order::text, v.agreed_time, v.booked_at, v.late_reason
        s.latitude, s.longitude, s.locality, s.time_zone,
        (SELECT f.id::text FROM visit f WHERE f.work_order = v.work_order
         ORDER BY f.status = 'cancelled', f.booked_at, f.id LIMIT 1),
-       (SELECT min(f.booked_at) FROM visit f WHERE f.work_order = v.work_order)
+       (SELECT min(f.booked_at) FROM visit f WHERE f.work_order = v.work_order AND f.booked_at <= v.booked_at
+        AND NOT EXISTS (SELECT 1 FROM visit c WHERE c.work_order = v.work_order AND c.status = 'completed'
+                        AND c.booked_at >= f.booked_at AND c.booked_at < v.booked_at))
 FROM unnest($1::uuid[]) AS b(id)
 JOIN visit v ON v.id = b.id
 JOIN work_order o ON o.id = v.work_order
@@ -224,13 +227,10 @@ async def _sqlite_rows(visit_ids: list[UUID]) -> _Rows:
         Visit.work_order.is_in(order_ids)
     )
     first = _first_visit_per_order(order_visits)
-    first_booked: dict[Any, datetime] = {}
-    for row in order_visits:
-        first_booked[row["work_order"]] = min(first_booked.get(row["work_order"], row["booked_at"]), row["booked_at"])
     # Piccolo names the columns as selected: id, work_order, then the V_AGREED .. V_ZONE columns in order.
     visits = [
         (str(row["id"]), str(row["work_order"]), *list(row.values())[2:], first[row["work_order"]],
-         first_booked[row["work_order"]])
+         round_first_booked(row["booked_at"], [v for v in order_visits if v["work_order"] == row["work_order"]]))
         for row in visit_rows
     ]
     reschedules = [

@@ -854,8 +854,10 @@ async def test_a_decide_a_returned_unresolved_visit_resolved_later_moves_the_ord
 
 
 async def repair_closed_unresolved_then_rebooked(client, phone, people, script: Visit, **order) -> tuple:  # noqa: ANN001
-    """A repair its first visit closed unresolved, and a second visit booked the next morning (which reopens it)."""
-    first_visit = await assigned_visit(client, await login(client, people.dispatcher), kind="repair", **order)
+    """A repair (or another kind) its first visit closed unresolved, and a second visit booked the next morning (which
+    reopens it)."""
+    order = {"kind": "repair", **order}
+    first_visit = await assigned_visit(client, await login(client, people.dispatcher), **order)
     assert (await play(phone, first_visit, script)).status_code == 201
 
     next_day = AGREED + timedelta(days=1)
@@ -950,6 +952,20 @@ async def test_at_risk_a_repair_closed_unresolved_stays_on_the_list_until_resolv
 
     listed = [(e["workOrderId"], e["ruleId"]) for e in entries]
     assert ((order_id, "B-REPAIR") in listed) is (outcome is UNRESOLVED)
+
+
+async def test_b_install_24_a_second_install_visit_after_one_completed_unresolved_counts_from_its_own_booking(
+    client, phone, people
+):
+    first_visit, second_visit, order_id, as_dispatcher = await repair_closed_unresolved_then_rebooked(
+        client, phone, people, Visit(outcome=UNRESOLVED), kind="install"
+    )  # booked at 08:00 for 10:00 the next day: 26 h after the first booking, 2 h after its own
+
+    completed = await play(phone, second_visit, Visit(agreed=AGREED + timedelta(days=1)), seed=20)
+
+    assert completed.status_code == 201, completed.text
+    codes = (await violation_codes(client, await login(client, people.auditor), second_visit))[1]
+    assert "b.install_24.late" not in codes
 
 
 async def test_a_decide_a_visit_with_a_later_visit_booked_on_its_order_cannot_be_returned(client, phone, people):

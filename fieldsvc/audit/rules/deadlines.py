@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from fieldsvc.audit.facts import RescheduleFacts, VisitFacts
 from fieldsvc.audit.findings import VIOLATION, Finding
@@ -47,9 +48,21 @@ def _late(rule_id: str, code: str, what_en: str, what_zh: str, took: timedelta, 
     )
 
 
+def round_first_booked(booked_at: datetime, order_visits: list[dict[str, Any]]) -> datetime:
+    """The first booking of the round a visit booked then belongs to: of the order's visits booked since its last
+    completed visit booked before then, cancelled ones included (a visit cancelled and booked again does not start
+    B-INSTALL-24 afresh; a visit after one completed unresolved does)."""
+    done = [v["booked_at"] for v in order_visits if v["status"] == "completed" and v["booked_at"] < booked_at]
+    since = max(done, default=None)
+    return min(
+        [v["booked_at"] for v in order_visits if (since is None or v["booked_at"] > since) and v["booked_at"] <= booked_at]
+        + [booked_at]
+    )
+
+
 def first_booked_at(visit: VisitFacts) -> datetime:
-    """When the order's first visit was booked: a visit cancelled and booked again does not book the order afresh (the
-    customer was contacted and booked the first time; a probe)."""
+    """When the visit's round was first booked (see round_first_booked): a visit cancelled and booked again does not
+    book the order afresh (the customer was contacted and booked the first time; a probe)."""
     return min(visit.booked_at, visit.order.first_booked_at or visit.booked_at)
 
 

@@ -72,6 +72,9 @@ class CheckinFacts:
     mock: bool = False  # the phone reported the location as mock/simulated
     fix_time: datetime | None = None  # when the location fix was taken, as the phone reports it
     device_elapsed_ms: int | None = None  # the phone's monotonic clock at the check-in, when it sent one
+    # The service's correction rests on that monotonic clock, not on the wall clock (as it does when none was sent,
+    # or one of an earlier boot, after a restart, or when the two agree).
+    by_monotonic: bool = False
 
 
 @dataclass(frozen=True, slots=True)

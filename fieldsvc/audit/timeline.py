@@ -110,13 +110,14 @@ def trusted_checkin_time(
     in a sync; a probe).
     """
     at, source, doubt = _by_the_phone(checkin, visit, policy)
-    # Without a monotonic time, a check-in's wall-clock time is the phone's alone. A location fix dated well after it
+    # Not moved by a monotonic time (none sent, one of an earlier boot, or one agreeing with it), a check-in's time
+    # rests on the phone's wall clock alone. A location fix dated well after it
     # was timed by another clock than the phone's (the satellites'): the phone's clock was behind, set back to date the
     # check-in earlier (a probe), or put right by the network after an offline check-in. A phone records a check-in
     # no longer before its fix than a fix takes (the clock-skew limit): no earlier than that is believed.
     limit = policy.durations.clock_skew_limit
     fixed = checkin.fix_time
-    if checkin.device_elapsed_ms is None and fixed is not None and fixed - checkin.device_time > limit:
+    if not checkin.by_monotonic and fixed is not None and fixed - checkin.device_time > limit:
         floor = min(fixed - limit, checkin.received_at)
         if floor > at:
             return floor, "location_fix", ""

@@ -499,7 +499,10 @@ def _visit_facts(
             continue
         if kind in CHECKIN_KINDS:
             checkins.append(
-                CheckinFacts(event_id, kind, lat, lon, accuracy, device, received, at, bool(mock), fix, elapsed)
+                CheckinFacts(
+                    event_id, kind, lat, lon, accuracy, device, received, at, bool(mock), fix, elapsed,
+                    _moved_by_monotonic(device, offset, at, elapsed),
+                )
             )
         elif kind == "step":
             payload = _decode_json(payload)
@@ -589,6 +592,14 @@ def _visit_facts(
     )
 
 
+def _moved_by_monotonic(device: datetime, offset_ms: int | None, corrected: datetime, elapsed: int | None) -> bool:
+    """Whether the service's correction of a check-in rests on its monotonic time: it differs from the wall clock's
+    correction (a monotonic time of an earlier boot, after a restart, is not used, and leaves them equal)."""
+    if elapsed is None or offset_ms is None:
+        return False
+    return abs(corrected - (device + timedelta(milliseconds=offset_ms))) > _SAME_READING
+
+
 def _first_completed(completions: list[tuple[datetime, datetime]], events: Iterable[Row]) -> datetime | None:
     """When the visit was first completed: a completion is no earlier than a fact the phone sent before it (a monotonic
     time sent set back dated one before the real arrival, which then counted for nothing; a probe)."""
@@ -636,6 +647,7 @@ def _instant(text: str | None) -> datetime | None:
 
 
 _NO_CORRECTION = timedelta(0)
+_SAME_READING = timedelta(seconds=1)  # two corrections of one check-in this close are the same clock's
 _SAME_BOOT = timedelta(seconds=30)
 _SAME_BOOT_MS = _SAME_BOOT.total_seconds() * 1000
 # A phone set to the wrong time zone, its local time set by hand to read right: its UTC clock is off by whole

@@ -212,6 +212,22 @@ async def test_e_clock_phone_clock_set_30_minutes_back_cannot_hide_lateness(clie
     assert ("E-CLOCK", "warning") in rules
 
 
+async def test_v_punct_a_clock_set_back_offline_across_a_restart_is_read_by_its_location_fix(
+    client, phone, visit_id, as_auditor
+):
+    phone.clock.now, phone.elapsed_ms = AGREED + timedelta(minutes=20), 50_000_000  # really 20 min late
+    phone.skew = -timedelta(minutes=15)  # the clock set back; the fix timed by the satellites
+    arrival = phone.fact(location={**phone.location(), "fixTime": phone.clock.now.isoformat()})
+    phone.clock.advance(minutes=5)
+    phone.skew, phone.elapsed_ms = timedelta(0), 60_000  # restarted, the clock put right
+    facts = [{"type": "arrival", "visitId": visit_id, "body": arrival}]
+    assert (await phone.client.post("/v1/mobile/sync", json={"facts": facts}, headers=phone.headers())).status_code == 200
+
+    trusted = (await client.get(f"/v1/review/visits/{visit_id}", headers=as_auditor)).json()["verdict"]["trustedArrival"]
+    assert trusted["source"] == "location_fix"
+    assert datetime.fromisoformat(trusted["at"]) == AGREED + timedelta(minutes=18)
+
+
 async def test_e_clock_a_skewed_clock_finding_names_a_fact_whose_request_measured_it(client, phone, visit_id, as_auditor):
     phone.skew = timedelta(minutes=7)
     await play(phone, visit_id, Visit())

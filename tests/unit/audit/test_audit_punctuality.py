@@ -358,6 +358,7 @@ def clock_set_back_offline(minutes_back: float, fix_after_s: float = 0.0, monoto
         checkin("arrival", arrived, clock_offset_s=-60 * minutes_back),
         received_at=at(12, 20), corrected_time=arrived - timedelta(minutes=minutes_back),
         fix_time=arrived + timedelta(seconds=fix_after_s), device_elapsed_ms=600_000 if monotonic else None,
+        by_monotonic=monotonic,
     )
     return replace(visit, checkins=(arrival, *visit.checkins[1:]), clock_syncs=(ClockSyncFacts(at(12, 20), 0.0),))
 
@@ -388,6 +389,16 @@ def test_v_punct_a_fix_later_than_the_tap_leaves_a_time_resting_on_the_monotonic
     verdict = audit(clock_set_back_offline(0, fix_after_s=180, monotonic=True))
 
     assert verdict.trusted_arrival.source == "device_corrected"
+
+
+def test_v_punct_a_monotonic_time_of_an_earlier_boot_does_not_spare_an_arrival_the_location_fix_floor() -> None:
+    # Clock set back 15 min, arrival tapped offline, phone restarted, clock put right, synced: the service could not
+    # use the monotonic time (another boot's), so the check-in's time is its wall clock's.
+    visit = clock_set_back_offline(15)
+    arrival = replace(visit.checkins[0], device_elapsed_ms=300_000, by_monotonic=False)
+    verdict = audit(replace(visit, checkins=(arrival, *visit.checkins[1:])))
+
+    assert (verdict.trusted_arrival.at, verdict.trusted_arrival.source) == (at(10, 18), "location_fix")
 
 
 def test_v_punct_a_fast_phone_clock_that_also_times_the_fix_is_corrected_as_before() -> None:

@@ -132,7 +132,7 @@ def _by_the_phone(checkin: CheckinFacts, visit: VisitFacts, policy: Policy) -> t
     if corrected is not None and corrected - received <= policy.durations.clock_skew_limit:
         # Only a monotonic time can disagree with the wall clock (without one, the correction is the wall clock's).
         by_wall = _by_its_wall_clock(checkin, visit) if checkin.device_elapsed_ms is not None else None
-        if by_wall is not None and _sent_at_once_yet_recorded_long_before(by_wall, corrected, received, policy):
+        if by_wall is not None and sent_at_once_yet_recorded_long_before(by_wall, corrected, received, policy):
             return min(by_wall, received), "server_receipt", "monotonic_disputed"
         return min(corrected, received), "device_corrected", ""
     if abs((received - checkin.device_time).total_seconds()) <= policy.prompt_receipt_s:
@@ -166,10 +166,10 @@ def _by_its_wall_clock(checkin: CheckinFacts, visit: VisitFacts) -> datetime | N
     return None if own is None else checkin.device_time - timedelta(seconds=own.offset_s)
 
 
-def _sent_at_once_yet_recorded_long_before(
+def sent_at_once_yet_recorded_long_before(
     by_wall: datetime, by_elapsed: datetime, received: datetime, policy: Policy
 ) -> bool:
-    """The phone's wall clock says the check-in was sent the moment it was recorded, which the server's receipt bears
+    """The phone's wall clock says the fact was sent the moment it was recorded, which the server's receipt bears
     out; its monotonic clock says it was recorded long before. Both cannot be right, and the monotonic time is only
     the phone's word (a scripted phone set it 17 min back to hide a late arrival; a probe). An honest phone gets here
     only if its clock ran fast by just as long as it held the check-in and was put right before sending it."""

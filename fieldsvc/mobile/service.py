@@ -15,6 +15,7 @@ from fieldsvc import db, geo
 from fieldsvc.answers import Recorded
 from fieldsvc.audit.closure import gives_a_reason
 from fieldsvc.audit.policy import Policy
+from fieldsvc.audit.timeline import sent_at_once_yet_recorded_long_before
 from fieldsvc.auth.caller import Caller
 from fieldsvc.config import Settings
 from fieldsvc.context import AppContext
@@ -320,10 +321,9 @@ def closed_at(scope: FactScope, latest_before: datetime | None) -> datetime:
     if timing.source != "elapsed":
         return scope.now
     # The wall clock saying the completion was sent the moment it was recorded, against a monotonic time saying long
-    # before: only the monotonic time can have been made up there (see V-PUNCT's monotonic_disputed).
-    prompt = timedelta(seconds=scope.policy.prompt_receipt_s)
+    # before: only the monotonic time can have been made up there (V-PUNCT's monotonic_disputed, the same test).
     by_wall = timing.device_time + timedelta(milliseconds=timing.clock_offset_ms)
-    if timing.received_at - by_wall <= prompt < timing.received_at - timing.corrected_time:
+    if sent_at_once_yet_recorded_long_before(by_wall, timing.corrected_time, timing.received_at, scope.policy):
         return scope.now
     return max(timing.corrected_time, latest_before or timing.corrected_time)
 

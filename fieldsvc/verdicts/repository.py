@@ -18,6 +18,7 @@ from fieldsvc import db
 from fieldsvc.tables import AuditFinding, AuditResult, Visit
 
 VERDICT_STATUSES = ("pending", "passed", "flagged")
+DECIDED_STATES = ("confirmed", "dismissed")
 SQLITE_MAX_PARAMETERS = 32_766
 
 
@@ -152,3 +153,28 @@ async def end_returns(visit_ids: list[UUID]) -> dict[UUID, str]:
         if ids:
             await Visit.update({Visit.review_state: state}).where(Visit.id.is_in(ids))
     return ended
+
+
+async def decided_violations(visit_ids: list[UUID]) -> dict[UUID, tuple[str, set[str]]]:
+    """A-DECIDE: of these visits, the confirmed or dismissed ones, each with its review state and the violation codes
+    of its stored verdict (read before a new verdict replaces it)."""
+    if not visit_ids:
+        return {}
+    rows = await Visit.select(Visit.id, Visit.review_state).where(
+        Visit.id.is_in(visit_ids) & Visit.review_state.is_in(list(DECIDED_STATES))
+    )
+    if not rows:
+        return {}
+    decided = {row["id"]: (row["review_state"], set()) for row in rows}
+    for finding in await AuditFinding.select(AuditFinding.visit, AuditFinding.code).where(
+        AuditFinding.visit.is_in(list(decided)) & (AuditFinding.severity == "violation")
+    ):
+        decided[finding["visit"]][1].add(finding["code"])
+    return decided
+
+
+async def reopen_reviews(visit_ids: list[UUID]) -> None:
+    """A-DECIDE: back to the auditors' queue."""
+    if visit_ids:
+        await Visit.update({Visit.review_state: "open"}).where(Visit.id.is_in(visit_ids))
+

@@ -92,7 +92,10 @@ class VerdictService:
         stored = await repository.stored_digests([r["visit_id"] for r in results])
         changed = [r for r in results if stored.get(r["visit_id"]) != r["facts_digest"]]
         if changed:
-            await repository.replace_verdicts(changed, now, [r["visit_id"] for r in changed if r["visit_id"] in stored])
+            replaced = [r["visit_id"] for r in changed if r["visit_id"] in stored]
+            decided = await repository.decided_violations(replaced)
+            await repository.replace_verdicts(changed, now, replaced)
+            await self._reopen_on_new_violations(decided, changed, actor)
             await TrailWriter(self.ctx).append_many(
                 "verdict",
                 [
@@ -109,6 +112,23 @@ class VerdictService:
                 ],
             )
         return {r["visit_id"]: r["verdict"] for r in results}
+
+    async def _reopen_on_new_violations(
+        self, decided: dict[UUID, tuple[str, set[str]]], changed: list[dict[str, Any]], actor: Caller | None
+    ) -> None:
+        """A-DECIDE: a decision covers the violations the visit had then. One found later (a repair resolved late,
+        a photo reused by a later visit, a fact that came in after) puts the visit back in the auditors' queue."""
+        reopened = {
+            r["visit_id"]: decided[r["visit_id"]][0]
+            for r in changed
+            if r["visit_id"] in decided and r["verdict"]["status"] == "flagged"
+            and {f["code"] for f in r["verdict"]["findings"] if f["severity"] == "violation"} - decided[r["visit_id"]][1]
+        }
+        if reopened:
+            await repository.reopen_reviews(list(reopened))
+            await TrailWriter(self.ctx).append_many("visit.review_state", [
+                Entry(str(visit), actor_id_of(actor), {"from": state, "to": "open"}) for visit, state in reopened.items()
+            ])
 
     async def audit_due(self, limit: int = DUE_BATCH) -> int:
         """Claim up to `limit` visits from the outbox, re-audit them and the visits their facts touch, clear them.

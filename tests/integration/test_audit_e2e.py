@@ -907,6 +907,30 @@ async def test_b_repair_a_repair_closed_unresolved_is_measured_until_a_second_vi
     assert len(late) == 1 and late[0]["measured"] > 24  # resolved by the second visit, about 25 h after acceptance
 
 
+async def test_a_decide_a_dismissed_visit_comes_back_to_the_queue_when_a_violation_is_found_after(
+    client, phone, people, app
+):
+    from fieldsvc.trail.records import first_record_mismatch
+
+    late_and_unresolved = Visit(arrive_after_agreed=timedelta(minutes=15), outcome=UNRESOLVED)
+    first_visit, second_visit, _, _ = await repair_closed_unresolved_then_rebooked(
+        client, phone, people, late_and_unresolved, tier="gold"  # B-REPAIR: 24 h
+    )
+    as_auditor = await login(client, people.auditor)
+    dismissed = await client.post(f"/v1/review/visits/{first_visit}/decisions", headers=as_auditor,
+                                  json={"decision": "dismiss", "reason": "Lift broken, verified"})
+    assert dismissed.status_code == 201
+
+    await play(phone, second_visit, Visit(agreed=AGREED + timedelta(days=1)), seed=20)  # resolved 25 h after
+
+    body = (await client.get(f"/v1/review/visits/{first_visit}", headers=as_auditor)).json()
+    assert ("b.repair.late", "open") in {(f["code"], body["reviewState"]) for f in body["verdict"]["findings"]}
+    queue = (await client.get("/v1/review/queue", headers=as_auditor)).json()
+    assert first_visit in {row["visitId"] for row in queue}
+    await quiet(app)
+    assert (await first_record_mismatch())[1] is None  # the trail records the review state's return
+
+
 @pytest.mark.parametrize("monotonic", [True, False], ids=["monotonic-clock", "wall-clock-only"])
 async def test_b_repair_a_completion_held_offline_counts_when_its_monotonic_clock_says_it_was_recorded(
     client, phone, as_dispatcher, as_auditor, monotonic

@@ -72,8 +72,8 @@ class CheckinFacts:
     mock: bool = False  # the phone reported the location as mock/simulated
     fix_time: datetime | None = None  # when the location fix was taken, as the phone reports it
     device_elapsed_ms: int | None = None  # the phone's monotonic clock at the check-in, when it sent one
-    # The service's correction rests on that monotonic clock, not on the wall clock (as it does when none was sent,
-    # or one of an earlier boot, after a restart, or when the two agree).
+    # The service corrected it by that monotonic clock, measured in the boot it was sent in (not by the wall clock, as
+    # when none was sent, or one of an earlier boot after a restart): the wall clock's reading is borne out by it.
     by_monotonic: bool = False
 
 

@@ -107,9 +107,9 @@ class TrustedTime:
             shown = local_time(self.at, self.time_zone)
             return (
                 f"device time {device}, but the check-in's location fix is dated well after it by the fix's own clock "
-                f"and no monotonic time was sent: the phone's clock was behind, so the check-in is taken as recorded "
-                f"no earlier than the clock-skew limit before its fix, {shown}",
-                f"设备时间 {device}，但签到的定位时间明显更晚，且未发送单调时钟：手机时钟偏慢，"
+                f"and no monotonic time of the phone's boot bears its clock out: the clock was behind, so the check-in "
+                f"is taken as recorded no earlier than the clock-skew limit before its fix, {shown}",
+                f"设备时间 {device}，但签到的定位时间明显更晚，且没有本次开机的单调时钟可以印证：手机时钟偏慢，"
                 f"故签到时间取不早于定位时间前的时钟偏差上限，即 {shown}",
             )
         if self.source == "device_corrected":

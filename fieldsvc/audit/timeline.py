@@ -110,11 +110,12 @@ def trusted_checkin_time(
     in a sync; a probe).
     """
     at, source, doubt = _by_the_phone(checkin, visit, policy)
-    # Not moved by a monotonic time (none sent, one of an earlier boot, or one agreeing with it), a check-in's time
-    # rests on the phone's wall clock alone. A location fix dated well after it was timed by another clock than the
-    # phone's (the satellites'): the phone's clock was behind, set back to date the check-in earlier (a probe), or put
-    # right by the network after an offline check-in. A phone records a check-in no longer before its fix than a fix
-    # takes (the clock-skew limit): no earlier than that is believed.
+    # Not corrected by a monotonic time of the boot it was sent in (none sent, or one of an earlier boot), a check-in's
+    # time rests on the phone's wall clock alone. A location fix dated well after it was timed by another clock than
+    # the phone's (the satellites'): the phone's clock was behind, set back to date the check-in earlier (a probe), or
+    # put right by the network after an offline check-in. A phone records a check-in no longer before its fix than a
+    # fix takes (the clock-skew limit): no earlier than that is believed. A monotonic time that bears the wall clock
+    # out dates the tap, however long the fix then took (a slow GPS read an honest arrival late; a probe).
     limit = policy.durations.clock_skew_limit
     fixed = checkin.fix_time
     if not checkin.by_monotonic and fixed is not None and fixed - checkin.device_time > limit:

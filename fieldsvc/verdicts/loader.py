@@ -117,7 +117,8 @@ SELECT e.event_id::text, e.visit::text, CASE WHEN e.latitude IS NOT NULL THEN e.
        CASE WHEN e.kind IN {CHECKIN_SQL} OR e.kind IN {PHOTO_KINDS_SQL} THEN e.device_time END,
        e.clock_offset_ms, e.corrected_time, e.server_received_at, e.latitude, e.longitude, e.accuracy_m, e.mock,
        CASE WHEN e.kind IN {PHOTO_KINDS_SQL} THEN e.id::text END,
-       CASE WHEN e.kind IN {CHECKIN_SQL} THEN e.fix_time END, e.device_elapsed_ms
+       CASE WHEN e.kind IN {CHECKIN_SQL} THEN e.fix_time END, e.device_elapsed_ms,
+       CASE WHEN e.kind IN {CHECKIN_SQL} THEN e.time_source END
 FROM unnest($1::uuid[]) AS b(id) JOIN visit_event e ON e.visit = b.id
 """
 _PHOTOS_SQL = """
@@ -247,13 +248,14 @@ async def _sqlite_rows(visit_ids: list[UUID]) -> _Rows:
         VisitEvent.payload, VisitEvent.result, VisitEvent.device_time, VisitEvent.clock_offset_ms,
         VisitEvent.corrected_time, VisitEvent.server_received_at, VisitEvent.latitude, VisitEvent.longitude,
         VisitEvent.accuracy_m, VisitEvent.mock, VisitEvent.fix_time, VisitEvent.device_elapsed_ms,
+        VisitEvent.time_source,
     ).where(VisitEvent.visit.is_in(visit_ids))
     by_row = {e["id"]: e for e in event_rows}
     events = [
         (str(e["event_id"]), str(e["visit"]), str(e["technician"]) if e["latitude"] is not None else None, e["kind"],
          e["payload"], e["result"], e["device_time"], e["clock_offset_ms"], e["corrected_time"],
          e["server_received_at"], e["latitude"], e["longitude"], e["accuracy_m"], e["mock"], str(e["id"]),
-         e["fix_time"], e["device_elapsed_ms"])
+         e["fix_time"], e["device_elapsed_ms"], e["time_source"] if e["kind"] in CHECKIN_KINDS else None)
         for e in event_rows
     ]
     photos = [
@@ -489,7 +491,7 @@ def _visit_facts(
     completions = []  # (corrected time, received) of each completion
     boot_marks = []  # (corrected time, elapsed ms) of each fact that has both
     for (event_id, _, _, kind, payload, result, device, offset, at, received, lat, lon, accuracy, mock, _, fix,
-         elapsed) in events:
+         elapsed, time_source) in events:
         if offset is not None:
             # Stored as server minus device (what to add to a device time); the engine reads device minus server.
             syncs.append((received, -offset / 1000, str(event_id)))
@@ -501,7 +503,7 @@ def _visit_facts(
             checkins.append(
                 CheckinFacts(
                     event_id, kind, lat, lon, accuracy, device, received, at, bool(mock), fix, elapsed,
-                    _moved_by_monotonic(device, offset, at, elapsed),
+                    time_source == "elapsed",
                 )
             )
         elif kind == "step":
@@ -592,14 +594,6 @@ def _visit_facts(
     )
 
 
-def _moved_by_monotonic(device: datetime, offset_ms: int | None, corrected: datetime, elapsed: int | None) -> bool:
-    """Whether the service's correction of a check-in rests on its monotonic time: it differs from the wall clock's
-    correction (a monotonic time of an earlier boot, after a restart, is not used, and leaves them equal)."""
-    if elapsed is None or offset_ms is None:
-        return False
-    return abs(corrected - (device + timedelta(milliseconds=offset_ms))) > _SAME_READING
-
-
 def _first_completed(completions: list[tuple[datetime, datetime]], events: Iterable[Row]) -> datetime | None:
     """When the visit was first completed: a completion is no earlier than a fact the phone sent before it (a monotonic
     time sent set back dated one before the real arrival, which then counted for nothing; a probe)."""
@@ -647,7 +641,6 @@ def _instant(text: str | None) -> datetime | None:
 
 
 _NO_CORRECTION = timedelta(0)
-_SAME_READING = timedelta(seconds=1)  # two corrections of one check-in this close are the same clock's
 _SAME_BOOT = timedelta(seconds=30)
 _SAME_BOOT_MS = _SAME_BOOT.total_seconds() * 1000
 # A phone set to the wrong time zone, its local time set by hand to read right: its UTC clock is off by whole

@@ -58,6 +58,7 @@ class Visit:
     consent_scope: str | None = None  # V-CONSENT, confirmed after V-ID
     on_my_way_after_agreed: timedelta | None = None  # "on my way" sent online then
     arrival_dated_back: timedelta = timedelta(0)  # the arrival's deviceTime and fixTime this much before it is sent
+    fix_after_tap: timedelta = timedelta(0)  # a slow GPS: the arrival waits this long for its fix, then is sent
     completion_held_back: timedelta = timedelta(0)  # recorded offline, sent this much later
     completion_elapsed_set_back: timedelta = timedelta(0)  # its monotonic time made up to read this much earlier
 
@@ -71,6 +72,9 @@ async def play(phone: Phone, visit_id: str, script: Visit, seed: int = 10) -> ht
     where = phone.location(mock=script.mock_location, accuracy_m=script.arrival_accuracy_m, **script.arrival_where)
     arrival = phone.fact(location=where)
     arrival["deviceTime"] = where["fixTime"] = (phone.wall() - script.arrival_dated_back).isoformat()
+    if script.fix_after_tap:
+        advance(phone, script.fix_after_tap)
+        where["fixTime"] = phone.wall().isoformat()
     assert (await phone.post(visit_id, "arrival", arrival)).status_code == 201
     assert (await phone.post(visit_id, "steps", phone.fact(step="V-ID"))).status_code == 201
     if script.consent_scope is not None:
@@ -107,13 +111,18 @@ async def play(phone: Phone, visit_id: str, script: Visit, seed: int = 10) -> ht
     phone.clock.advance(minutes=1)
     assert (await phone.post(visit_id, "checkout", phone.fact(location=phone.location()))).status_code == 201
     completion = phone.fact(**script.outcome)
-    phone.clock.advance(seconds=script.completion_held_back.total_seconds())
-    if phone.elapsed_ms is not None:
-        phone.elapsed_ms += round(script.completion_held_back.total_seconds() * 1000)
+    advance(phone, script.completion_held_back)
     if script.completion_elapsed_set_back:  # the wall clock says sent at once; the monotonic time says long before
         completion = {**completion, "deviceTime": phone.wall().isoformat(),
                       "deviceElapsedMs": phone.elapsed_ms - round(script.completion_elapsed_set_back.total_seconds() * 1000)}
     return await phone.post(visit_id, "complete", completion)
+
+
+def advance(phone: Phone, by: timedelta) -> None:
+    """Time passes on the phone: its wall clock, and its monotonic clock if it reports one."""
+    phone.clock.advance(seconds=by.total_seconds())
+    if phone.elapsed_ms is not None:
+        phone.elapsed_ms += round(by.total_seconds() * 1000)
 
 
 async def sign(phone: Phone, visit_id: str, script: Visit) -> None:
@@ -210,6 +219,17 @@ async def test_e_clock_phone_clock_set_30_minutes_back_cannot_hide_lateness(clie
     rules = {(f["ruleId"], f["severity"]) for f in body["verdict"]["findings"]}
     assert ("V-PUNCT", "violation") in rules
     assert ("E-CLOCK", "warning") in rules
+
+
+async def test_v_punct_an_arrival_sent_when_its_slow_gps_fix_came_counts_from_the_tap_its_monotonic_time_bears_out(
+    client, phone, visit_id, as_auditor
+):
+    phone.elapsed_ms = 50_000_000
+    await play(phone, visit_id, Visit(arrive_after_agreed=timedelta(minutes=9), fix_after_tap=timedelta(seconds=210)))
+
+    trusted = (await client.get(f"/v1/review/visits/{visit_id}", headers=as_auditor)).json()["verdict"]["trustedArrival"]
+    assert (trusted["source"], datetime.fromisoformat(trusted["at"])) == ("device_corrected", AGREED + timedelta(minutes=9))
+    assert await verdict(client, as_auditor, visit_id) == ("passed", set())
 
 
 async def test_v_punct_a_clock_set_back_offline_across_a_restart_is_read_by_its_location_fix(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from fieldsvc.audit.facts import AuditContext, CheckinFacts, PhotoFacts, VisitFacts
+from fieldsvc.audit.facts import AuditContext, CheckinFacts, LeaveFacts, PhotoFacts, VisitFacts
 from fieldsvc.audit.findings import Doubt, TimeSource, TrustedTime
 from fieldsvc.audit.geometry import distance_m
 from fieldsvc.audit.policy import Policy
@@ -73,6 +73,20 @@ def checked_out_before(audit: AuditInput, at: datetime) -> datetime | None:
         elif left is None:
             left = fix.at
     return left
+
+
+def away_for_good(audit: AuditInput) -> list[tuple[LeaveFacts, datetime | None]]:
+    """Each leave without return made after the arrival, with the return check-in that ended it (None: none did)."""
+    arrival = audit.timeline.arrival
+    leaves = [leave for leave in set(audit.visit.leaves) if not leave.will_return]
+    if arrival is None or not leaves:
+        return []
+    returns = sorted(fix.at for fix in audit.timeline.fixes if fix.checkin.kind == "return")
+    return [
+        (leave, next((at for at in returns if at >= leave.left_at), None))
+        for leave in sorted(leaves, key=lambda leave: (leave.left_at, leave.event_id))
+        if leave.left_at >= arrival.at
+    ]
 
 
 def photo_time(photo: PhotoFacts) -> datetime:

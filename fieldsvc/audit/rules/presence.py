@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from fieldsvc.audit.facts import CheckinFacts, LeaveFacts, NeighbourFix
-from fieldsvc.audit.findings import VIOLATION, Finding, refs_to
+from fieldsvc.audit.findings import VIOLATION, WARNING, Finding, refs_to
 from fieldsvc.audit.geometry import distance_m
-from fieldsvc.audit.timeline import AuditInput, Fix, fix_age, photo_time
+from fieldsvc.audit.timeline import AuditInput, Fix, away_for_good, fix_age, photo_time
 from fieldsvc.audit.wording import CHECKIN_KIND_ZH, local_time, minutes
 
 
@@ -46,37 +46,38 @@ def v_geofence(audit: AuditInput) -> list[Finding]:
                 measured=age, threshold=policy.fix_max_age_min, unit="min", refs=(f"checkin:{checkin.event_id}",),
             ))
         elif fix.presence == "outside":
+            excused = _outside_excused(fix, audit)
             findings.append(Finding(
-                rule_id="V-GEOFENCE", code="v.geofence.outside", severity=VIOLATION,
+                rule_id="V-GEOFENCE", code="v.geofence.outside", severity=VIOLATION if excused is None else WARNING,
                 message_en=f"{checkin.kind} check-in {fix.distance_m:.0f} m from the site with accuracy "
-                           f"{checkin.accuracy_m:.0f} m, outside the {policy.geofence_radius_m:.0f} m radius",
+                           f"{checkin.accuracy_m:.0f} m, outside the {policy.geofence_radius_m:.0f} m radius"
+                           + ("" if excused is None else f"; {excused[0]}"),
                 message_zh=f"{kind_zh}签到距服务地点 {fix.distance_m:.0f} 米（定位精度 {checkin.accuracy_m:.0f} 米），"
-                           f"超出 {policy.geofence_radius_m:.0f} 米范围",
+                           f"超出 {policy.geofence_radius_m:.0f} 米范围" + ("" if excused is None else f"；{excused[1]}"),
                 measured=round(fix.distance_m - checkin.accuracy_m, 1), threshold=policy.geofence_radius_m, unit="m",
                 refs=(f"checkin:{checkin.event_id}",),
             ))
     return findings
 
 
+def _outside_excused(fix: Fix, audit: AuditInput) -> tuple[str, str] | None:
+    """Why a check-in just outside the geofence is only a warning (GPS jitter at the door, a check-out pressed at the
+    van; probes), in English and Chinese; None: it is a violation. Another check-in of its kind inside proves the
+    presence it was for. A check-out only records the departure (V-CHECKOUT asks for a geotag): one within the reach
+    of a fix that could prove presence (radius + accuracy limit) was near the site."""
+    if _presence_proven(fix, audit):
+        return "another check-in of the same kind proves presence", "另一次同类签到已证明在场"
+    reach = audit.policy.geofence_radius_m + audit.policy.accuracy_limit_m
+    if fix.checkin.kind == "checkout" and fix.distance_m - fix.checkin.accuracy_m <= reach:
+        return f"a check-out within {reach:.0f} m records the departure", f"签退位于 {reach:.0f} 米内，可记录离开时间"
+    return None
+
+
 def _gone_for_good(checkout: Fix, audit: AuditInput) -> bool:
     """The check-out falls after a recorded leave without return, before any return check-in."""
     return any(
-        leave.left_at <= checkout.at and (back is None or checkout.at < back) for leave, back in _away_for_good(audit)
+        leave.left_at <= checkout.at and (back is None or checkout.at < back) for leave, back in away_for_good(audit)
     )
-
-
-def _away_for_good(audit: AuditInput) -> list[tuple[LeaveFacts, datetime | None]]:
-    """Each leave without return made after the arrival, with the return check-in that ended it (None: none did)."""
-    arrival = audit.timeline.arrival
-    leaves = [leave for leave in set(audit.visit.leaves) if not leave.will_return]
-    if arrival is None or not leaves:
-        return []
-    returns = sorted(fix.at for fix in audit.timeline.fixes if fix.checkin.kind == "return")
-    return [
-        (leave, next((at for at in returns if at >= leave.left_at), None))
-        for leave in sorted(leaves, key=lambda leave: (leave.left_at, leave.event_id))
-        if leave.left_at >= arrival.at
-    ]
 
 
 def v_checkout(audit: AuditInput) -> list[Finding]:
@@ -107,9 +108,13 @@ def _away_and_unproven(fix: Fix, audit: AuditInput) -> bool:
 
 
 def _presence_proven(fix: Fix, audit: AuditInput) -> bool:
-    """A check-in of the same kind inside the geofence (and not mock) proves the phone was at the site then."""
+    """A check-in of the same kind inside the geofence (and not mock) proves the phone was at the site then; once the
+    visit was completed, only one made before that: a check-in at the site days later, after an auditor returned the
+    visit, proves nothing about the visit (a probe)."""
+    completed = audit.visit.first_completed_at
     return any(
         other.checkin.kind == fix.checkin.kind and other.presence == "inside" and not other.checkin.mock
+        and (completed is None or other.at < completed)
         for other in audit.timeline.fixes
     )
 
@@ -159,14 +164,14 @@ def _restore_promise_broken(audit: AuditInput) -> list[Finding]:
 
 
 def _work_after_leaving_for_good(audit: AuditInput) -> list[Finding]:
-    """After a leave without return, and before a return check-in, nothing is done with the customer: no test they
-    accept, no site-clean photo, no signature, no card (beyond the clock-skew limit two facts' times may differ by)."""
-    away = _away_for_good(audit)
+    """After a leave without return, and before a return check-in, nothing is done at the site: no site-clean photo,
+    no signature, no card (beyond the clock-skew limit two facts' times may differ by). A line test is not among them:
+    a fault fixed at the street cabinet is tested from there, the customer accepting it by phone (a probe)."""
+    away = away_for_good(audit)
     if not away:
         return []
     limit, visit = audit.policy.durations.clock_skew_limit, audit.visit
-    on_site: list[tuple[datetime, str]] = [(test.tested_at, f"test:{test.event_id}") for test in visit.tests]
-    on_site += [
+    on_site: list[tuple[datetime, str]] = [
         (photo_time(photo), f"photo:{photo.photo_id}") for photo in visit.photos if photo.purpose == "site_clean"
     ]
     if visit.signature is not None:

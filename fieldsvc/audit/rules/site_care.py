@@ -5,7 +5,7 @@ from __future__ import annotations
 from fieldsvc.audit.facts import PhotoFacts
 from fieldsvc.audit.findings import VIOLATION, Finding, refs_to
 from fieldsvc.audit.likeness import distinctive, hash_bits, same_picture
-from fieldsvc.audit.timeline import AuditInput, latest_photo_time, photo_time
+from fieldsvc.audit.timeline import AuditInput, away_for_good, latest_photo_time, photo_time
 from fieldsvc.audit.wording import minutes
 
 
@@ -142,18 +142,21 @@ def v_clean(audit: AuditInput) -> list[Finding]:
         return []
     # The first service test ends the work; the clean-up may come a little before it (tidying while the test runs,
     # also one the customer then rejects and a re-test follows), not at the start with the work still ahead (a clean
-    # photo 1 min after the tools came out and 39 min before the test passed; a probe).
+    # photo 1 min after the tools came out and 39 min before the test passed; a probe). Leaving for good ends the work
+    # at the site too: a fault then fixed at the street cabinet is tested from there (a probe).
     first_test = min(audit.visit.tests, key=lambda test: (test.tested_at, test.event_id))
-    work_done, slack = first_test.tested_at, audit.policy.durations.photo_time_slack
+    work_done = min([first_test.tested_at, *(leave.left_at for leave, _ in away_for_good(audit))])
+    slack = audit.policy.durations.photo_time_slack
     latest = max(latest_photo_time(photo) for photo in fresh)
     if latest >= work_done - slack:
         return []
     refs = refs_to("photo", (photo.photo_id for photo in fresh))
     return [Finding(
         rule_id="V-CLEAN", code="v.clean.long_before_test", severity=VIOLATION,
-        message_en=f"every site-clean photo was taken long before the first service test (latest "
+        message_en=f"every site-clean photo was taken long before the work ended, at the first service test or on "
+                   f"leaving for good (latest "
                    f"{minutes(work_done - latest)} min before, allowed {minutes(slack)} min): the work was not done",
-        message_zh=f"所有场地清洁照片都远早于首次测试验收（最晚一张早 {minutes(work_done - latest)} 分钟，允许 "
+        message_zh=f"所有场地清洁照片都远早于施工结束（首次测试验收或离开不再返回）（最晚一张早 {minutes(work_done - latest)} 分钟，允许 "
                    f"{minutes(slack)} 分钟）：施工尚未完成",
         measured=minutes(latest - work_done), threshold=-minutes(slack), unit="min",
         refs=refs + (f"test:{first_test.event_id}",),

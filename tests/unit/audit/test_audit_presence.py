@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from fieldsvc.audit.facts import LeaveFacts, NeighbourFix, VisitFacts
+from fieldsvc.audit.facts import LeaveFacts, NeighbourFix, ServiceTestFacts, VisitFacts
 
 from tests.unit.audit.builders import (
     at, audit, checkin, codes, context, finding, honest_rural_repair, honest_urban_install, moved, policy_for,
@@ -113,7 +113,35 @@ def test_v_geofence_unverifiable_location_severity_comes_from_the_policy() -> No
 def test_v_geofence_applies_to_the_checkout_too() -> None:
     visit = replace_checkin(honest_urban_install(), "checkout", checkin("checkout", at(11, 12), north_m=800.0))
 
-    assert finding(audit(visit), "v.geofence.outside").refs == ("checkin:checkout-031200",)
+    outside = finding(audit(visit), "v.geofence.outside")
+    assert (outside.refs, outside.severity) == (("checkin:checkout-031200",), "violation")
+
+
+def test_v_geofence_a_check_out_pressed_at_the_van_just_outside_is_a_warning() -> None:
+    visit = replace_checkin(honest_urban_install(), "checkout", checkin("checkout", at(11, 12), north_m=195.0))
+
+    verdict = audit(visit)
+    assert (finding(verdict, "v.geofence.outside").severity, verdict.status) == ("warning", "passed")
+
+
+def test_v_geofence_an_arrival_just_outside_followed_by_one_inside_is_a_warning() -> None:
+    jitter = checkin("arrival", at(9, 56), event_id="jitter", north_m=170.0, accuracy_m=12.0)
+    visit = replace(honest_urban_install(), checkins=(jitter, *honest_urban_install().checkins))
+
+    verdict = audit(visit)
+    outside = finding(verdict, "v.geofence.outside")
+    assert (outside.refs, outside.severity, verdict.status) == (("checkin:jitter",), "warning", "passed")
+
+
+def test_v_geofence_an_arrival_at_the_site_after_the_visit_was_completed_proves_nothing_about_it() -> None:
+    """Checked in from 2 km away with a 3 km fix, never from the site; the auditor returned the visit and the phone
+    checked in at the site two days later (a probe)."""
+    coarse = checkin("arrival", at(9, 58), event_id="coarse", north_m=2_000.0, accuracy_m=3_000.0)
+    later = checkin("arrival", at(10, 0, day=9), event_id="later")
+    visit = replace(honest_urban_install(), checkins=(coarse, later, honest_urban_install().checkins[1]),
+                    first_completed_at=at(11, 15))
+
+    assert finding(audit(visit), "v.geofence.unverifiable_away").severity == "violation"
 
 
 def test_v_checkin_missing_arrival_check_in_is_a_violation_once_the_visit_is_completed() -> None:
@@ -242,6 +270,14 @@ def test_v_leave_another_visit_next_door_checked_in_coarsely_is_no_leave() -> No
 def test_v_geofence_a_check_out_from_afar_after_leaving_for_good_is_fine() -> None:
     visit = replace(honest_urban_install(), leaves=(LeaveFacts("leave-1", at(11, 8), False, restore_by=at(18, 0)),))
     visit = replace_checkin(visit, "checkout", checkin("checkout", at(11, 12), north_m=2_000.0))  # the exchange room
+
+    assert codes(audit(visit), "violation") == set()
+
+
+def test_v_leave_a_line_test_from_the_street_cabinet_after_leaving_for_good_is_fine() -> None:
+    visit = replace(honest_urban_install(), leaves=(LeaveFacts("leave-1", at(11, 8), False, restore_by=at(18, 0)),))
+    visit = replace(visit, tests=(ServiceTestFacts("test-cabinet", at(11, 40), True, download_mbps=500.0),))
+    visit = replace_checkin(visit, "checkout", checkin("checkout", at(11, 45), north_m=2_000.0))  # at the cabinet
 
     assert codes(audit(visit), "violation") == set()
 

@@ -126,6 +126,8 @@ class ServiceTestFacts:
     download_mbps: float | None = None
     upload_mbps: float | None = None
     latency_ms: float | None = None
+    # When it reached the service, if after the visit's first completion (an auditor returned the visit).
+    sent_after_completion_at: datetime | None = None
 
     @property
     def has_result(self) -> bool:

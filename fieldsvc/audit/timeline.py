@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from fieldsvc.audit.facts import AuditContext, CheckinFacts, LeaveFacts, PhotoFacts, VisitFacts
+from fieldsvc.audit.facts import AuditContext, CheckinFacts, LeaveFacts, PhotoFacts, ServiceTestFacts, VisitFacts
 from fieldsvc.audit.findings import Doubt, TimeSource, TrustedTime
 from fieldsvc.audit.geometry import distance_m
 from fieldsvc.audit.policy import Policy
@@ -87,6 +87,13 @@ def away_for_good(audit: AuditInput) -> list[tuple[LeaveFacts, datetime | None]]
         for leave in sorted(leaves, key=lambda leave: (leave.left_at, leave.event_id))
         if leave.left_at >= arrival.at
     ]
+
+
+def test_time(test: ServiceTestFacts) -> datetime:
+    """When a service test counts as done: one sent after the visit was first completed (an auditor returned it) was
+    not done before that, whatever time it claims, and counts when it reached the service (dated back into the visit,
+    it replaced the test the customer had refused; a probe). A re-test on a second trip is sent from the site."""
+    return test.tested_at if test.sent_after_completion_at is None else test.sent_after_completion_at
 
 
 def photo_time(photo: PhotoFacts) -> datetime:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from operator import itemgetter
 from typing import Any, Iterable
@@ -520,12 +520,13 @@ def _visit_facts(
             leaves.append(LeaveFacts(event_id, at, payload["willReturn"], _instant(payload.get("restoreBy"))))
         elif kind == "test_result":
             payload = _decode_json(payload)
-            tests.append(
+            tests.append((
                 ServiceTestFacts(
                     event_id, at, payload["customerAccepted"],
                     payload.get("downloadMbps"), payload.get("uploadMbps"), payload.get("latencyMs"),
-                )
-            )
+                ),
+                received,
+            ))
         elif kind == "question":
             follow_up = asks.get(event_id)
             if follow_up is not None:
@@ -581,7 +582,7 @@ def _visit_facts(
         tuple(steps),
         tuple(notes),
         tuple(leaves),
-        tuple(tests),
+        _tests(tests, completions),
         tuple(ask_facts),
         tuple(photo_facts),
         _signature(signatures, first_sent),
@@ -591,6 +592,19 @@ def _visit_facts(
         _distinct_boots(boot_marks),
         _first_completed(completions, events),
         tuple(withdrawals),
+    )
+
+
+def _tests(
+    tests: list[tuple[ServiceTestFacts, datetime]], completions: list[tuple[datetime, datetime]]
+) -> tuple[ServiceTestFacts, ...]:
+    """The tests, each marked with when it reached the service if that was after the visit was first completed (the
+    facts of the completion's own sync batch share its receipt)."""
+    if not completions:
+        return tuple(test for test, _ in tests)
+    completed = min(received for _, received in completions)
+    return tuple(
+        test if received <= completed else replace(test, sent_after_completion_at=received) for test, received in tests
     )
 
 

@@ -53,6 +53,7 @@ class Visit:
     shoe_reason_step: str | None = None  # rural: the reason sent as the V-SHOES step's note instead
     signature: bytes | None = None
     outcome: dict = field(default_factory=lambda: {"outcome": "resolved"})
+    test_accepted: bool = True
     question: str | None = None  # V-ASK: asked while the tools are out
     signed_before_clean_up: bool = False  # and the same signature image sent again after the clean-up photo
     consent_scope: str | None = None  # V-CONSENT, confirmed after V-ID
@@ -96,7 +97,7 @@ async def play(phone: Phone, visit_id: str, script: Visit, seed: int = 10) -> ht
     if script.question is not None:
         assert (await phone.post(visit_id, "questions", phone.fact(question=script.question))).status_code == 201
     phone.clock.advance(minutes=40)
-    test = phone.fact(downloadMbps=500, uploadMbps=50, latencyMs=8, customerAccepted=True)
+    test = phone.fact(downloadMbps=500, uploadMbps=50, latencyMs=8, customerAccepted=script.test_accepted)
     assert (await phone.post(visit_id, "test-result", test)).status_code == 201
     phone.clock.advance(minutes=5)
     if script.signed_before_clean_up:
@@ -369,7 +370,7 @@ async def test_e_clock_an_offline_visit_with_a_restart_halfway_synced_after_more
     uploads.append(("photos", phone.fact(purpose="shoe_covers"), jpeg(71, exif=taken_now())))
     facts.append({"type": "step", "visitId": visit_id, "body": phone.fact(step="V-MAT")})
     at(30, 0.5)  # restarted at +29.5 min
-    test = phone.fact(downloadMbps=500, uploadMbps=50, latencyMs=8, customerAccepted=True)
+    test = phone.fact(downloadMbps=500, uploadMbps=50, latencyMs=8, customerAccepted=script.test_accepted)
     facts.append({"type": "test_result", "visitId": visit_id, "body": test})
     at(36, 6.5)
     uploads.append(("photos", phone.fact(purpose="site_clean"), jpeg(72, exif=taken_now())))
@@ -471,7 +472,7 @@ async def test_e_time_an_offline_phone_on_a_zone_an_hour_east_whose_camera_write
     photo("shoe_covers", 81)
     facts.append({"type": "step", "visitId": visit_id, "body": phone.fact(step="V-MAT")})
     at(40)
-    test = phone.fact(downloadMbps=500, uploadMbps=50, latencyMs=8, customerAccepted=True)
+    test = phone.fact(downloadMbps=500, uploadMbps=50, latencyMs=8, customerAccepted=script.test_accepted)
     facts.append({"type": "test_result", "visitId": visit_id, "body": test})
     at(45)
     photo("site_clean", 82)
@@ -727,6 +728,23 @@ async def returned_for_the_shoe_photo(client, phone, visit_id, as_auditor) -> st
     assert (await client.post(f"/v1/review/visits/{visit_id}/decisions", json=decision, headers=as_auditor)).status_code == 201
     evidence = (await client.get(f"/v1/review/visits/{visit_id}", headers=as_auditor)).json()
     return next(photo["photoId"] for photo in evidence["photos"] if photo["purpose"] == "shoe_covers")
+
+
+async def test_v_test_an_accepted_test_sent_after_a_return_dated_back_into_the_visit_counts_when_it_was_sent(
+    client, phone, visit_id, as_auditor
+):
+    await play(phone, visit_id, Visit(test_accepted=False))
+    assert await violation_codes(client, as_auditor, visit_id) == ("flagged", {"v.test.resolved_not_accepted"})
+    returned = {"decision": "return", "reason": "The customer did not accept the test", "requested": ["V-TEST"]}
+    assert (await client.post(f"/v1/review/visits/{visit_id}/decisions", json=returned, headers=as_auditor)).status_code == 201
+
+    phone.clock.advance(hours=3, minutes=30)  # from the van, hours later, dated back into the visit
+    test = {**phone.fact(downloadMbps=500, uploadMbps=50, latencyMs=8, customerAccepted=True),
+            "deviceTime": (AGREED + timedelta(minutes=45)).isoformat()}
+    assert (await phone.post(visit_id, "test-result", test)).status_code == 201
+    assert (await phone.post(visit_id, "complete", phone.fact(outcome="resolved"))).status_code == 201
+
+    assert await violation_codes(client, as_auditor, visit_id) == ("flagged", {"v.test.after_checkout"})
 
 
 async def test_a_decide_a_confirmation_asking_for_items_is_refused(client, phone, visit_id, as_auditor):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fieldsvc.audit.facts import PhotoFacts
 from fieldsvc.audit.findings import VIOLATION, Finding, refs_to
 from fieldsvc.audit.likeness import distinctive, hash_bits, same_picture
-from fieldsvc.audit.timeline import AuditInput, away_for_good, latest_photo_time, photo_time
+from fieldsvc.audit.timeline import AuditInput, away_for_good, latest_photo_time, photo_time, test_time
 from fieldsvc.audit.wording import minutes
 
 
@@ -144,8 +144,8 @@ def v_clean(audit: AuditInput) -> list[Finding]:
     # also one the customer then rejects and a re-test follows), not at the start with the work still ahead (a clean
     # photo 1 min after the tools came out and 39 min before the test passed; a probe). Leaving for good ends the work
     # at the site too: a fault then fixed at the street cabinet is tested from there (a probe).
-    first_test = min(audit.visit.tests, key=lambda test: (test.tested_at, test.event_id))
-    work_done = min([first_test.tested_at, *(leave.left_at for leave, _ in away_for_good(audit))])
+    first_test = min(audit.visit.tests, key=lambda test: (test_time(test), test.event_id))
+    work_done = min([test_time(first_test), *(leave.left_at for leave, _ in away_for_good(audit))])
     slack = audit.policy.durations.photo_time_slack
     latest = max(latest_photo_time(photo) for photo in fresh)
     if latest >= work_done - slack:

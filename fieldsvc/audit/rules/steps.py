@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from fieldsvc.audit.findings import VIOLATION, WARNING, Finding, finding_code
-from fieldsvc.audit.timeline import AuditInput, checked_out_before
+from fieldsvc.audit.timeline import AuditInput, checked_out_before, test_time
 from fieldsvc.audit.wording import local_time, minutes
 
 STEP_NAMES = {
@@ -53,10 +53,10 @@ def v_test(audit: AuditInput) -> list[Finding]:
     results = [test for test in audit.visit.tests if test.has_result]
     if not results:
         return []
-    last = max(results, key=lambda test: (test.tested_at, test.event_id))
+    last = max(results, key=lambda test: (test_time(test), test.event_id))
     findings = [] if last.customer_accepted else [_not_accepted(audit, last.event_id)]
     return findings + with_the_customer(
-        audit, last.tested_at, "V-TEST", f"test:{last.event_id}",
+        audit, test_time(last), "V-TEST", f"test:{last.event_id}",
         ("the service test the customer accepted was recorded", "测试验收记录时间"),
     )
 

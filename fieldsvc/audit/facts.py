@@ -75,6 +75,7 @@ class CheckinFacts:
     # The service corrected it by that monotonic clock, measured in the boot it was sent in (not by the wall clock, as
     # when none was sent, or one of an earlier boot after a restart): the wall clock's reading is borne out by it.
     by_monotonic: bool = False
+    technician_id: str = ""  # whose phone sent it: a visit handed over has facts from two phones
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +85,15 @@ class ClockSyncFacts:
     measured_at: datetime
     offset_s: float  # device wall clock minus server clock
     event_id: str = ""  # the fact whose request measured it
+    technician_id: str = ""  # whose phone it measured
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneBoot:
+    """When a technician's phone booted, as the monotonic times its facts sent tell."""
+
+    at: datetime
+    technician_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,9 +245,9 @@ class VisitFacts:
     card: CardFacts | None = None
     completion: CompletionFacts | None = None  # None while the technician has not completed the visit
     on_my_way: tuple[OnMyWayFacts, ...] = ()
-    # When the phone booted, by each fact that sent its monotonic clock (corrected time minus elapsed time): more than
-    # one means it restarted, and a fact from before a restart was corrected as if from after it.
-    boots: tuple[datetime, ...] = ()
+    # When each phone booted, by each fact that sent its monotonic clock (corrected time minus elapsed time): more than
+    # one of a phone means it restarted, and a fact from before a restart was corrected as if from after it.
+    boots: tuple[PhoneBoot, ...] = ()
     # When the technician first completed the visit (an auditor may return it, and it is completed again).
     first_completed_at: datetime | None = None
     withdrawals: tuple[WithdrawalFacts, ...] = ()  # photos withdrawn while the visit was returned (A-DECIDE)

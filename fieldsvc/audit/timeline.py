@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from fieldsvc.audit.facts import AuditContext, CheckinFacts, LeaveFacts, PhotoFacts, ServiceTestFacts, VisitFacts
+from fieldsvc.audit.facts import (
+    AuditContext, CheckinFacts, ClockSyncFacts, LeaveFacts, PhotoFacts, ServiceTestFacts, VisitFacts,
+)
 from fieldsvc.audit.findings import Doubt, TimeSource, TrustedTime
 from fieldsvc.audit.geometry import distance_m
 from fieldsvc.audit.policy import Policy
@@ -89,6 +91,22 @@ def away_for_good(audit: AuditInput) -> list[tuple[LeaveFacts, datetime | None]]
     ]
 
 
+def widest_change(syncs: tuple[ClockSyncFacts, ...]) -> tuple[ClockSyncFacts, ClockSyncFacts]:
+    """The first lowest and highest offset measured on one phone, of the phone whose offsets spread the widest: on a
+    visit handed over, two phones' clocks differ without either having changed (a probe)."""
+    by_phone: dict[str, list[ClockSyncFacts]] = {}
+    for sync in syncs:
+        by_phone.setdefault(sync.technician_id, []).append(sync)
+    return max(
+        ((min(phone, key=offset_of), max(phone, key=offset_of)) for phone in by_phone.values()),
+        key=lambda extremes: extremes[1].offset_s - extremes[0].offset_s,
+    )
+
+
+def offset_of(sync: ClockSyncFacts) -> float:
+    return sync.offset_s
+
+
 def test_time(test: ServiceTestFacts) -> datetime:
     """When a service test counts as done: one sent after the visit was first completed (an auditor returned it) was
     not done before that, whatever time it claims, and counts when it reached the service (dated back into the visit,
@@ -148,7 +166,7 @@ def trusted_checkin_time(
 
 def _by_the_phone(checkin: CheckinFacts, visit: VisitFacts, policy: Policy) -> tuple[datetime, TimeSource, Doubt]:
     received = checkin.received_at
-    if checkin.device_elapsed_ms is None and visit.boots:
+    if checkin.device_elapsed_ms is None and _boots_of_its_phone(checkin, visit):
         return received, "server_receipt", "monotonic_left_off"
     corrected = _before_a_restart(checkin, visit, policy) or checkin.corrected_time
     if corrected is not None and corrected - received <= policy.durations.clock_skew_limit:
@@ -168,7 +186,8 @@ def _before_a_restart(checkin: CheckinFacts, visit: VisitFacts, policy: Policy) 
     elapsed time gives what its wall clock says (corrected by its own sync's offset) is the boot it came from; that
     time is returned. None otherwise: one boot throughout leaves nothing to re-read, and a wall clock that was moved
     (the phone restarted or not) is not taken alone against the monotonic clock."""
-    if checkin.device_elapsed_ms is None or checkin.corrected_time is None or len(visit.boots) < 2:
+    boots = _boots_of_its_phone(checkin, visit)
+    if checkin.device_elapsed_ms is None or checkin.corrected_time is None or len(boots) < 2:
         return None
     by_wall = _by_its_wall_clock(checkin, visit)
     if by_wall is None:
@@ -176,10 +195,16 @@ def _before_a_restart(checkin: CheckinFacts, visit: VisitFacts, policy: Policy) 
     elapsed = timedelta(milliseconds=checkin.device_elapsed_ms)
     as_corrected_boot = checkin.corrected_time - elapsed
     limit = policy.durations.clock_skew_limit
-    for boot in visit.boots:
+    for boot in boots:
         if as_corrected_boot - boot > limit and abs(boot + elapsed - by_wall) <= limit:
             return boot + elapsed
     return None
+
+
+def _boots_of_its_phone(checkin: CheckinFacts, visit: VisitFacts) -> list[datetime]:
+    """The boots of the phone that sent the check-in: another technician's, on a visit handed over, say nothing of
+    it (a probe: the new technician's phone sends no monotonic time, the first one's did)."""
+    return [boot.at for boot in visit.boots if boot.technician_id == checkin.technician_id]
 
 
 def _by_its_wall_clock(checkin: CheckinFacts, visit: VisitFacts) -> datetime | None:

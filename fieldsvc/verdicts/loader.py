@@ -32,6 +32,7 @@ from fieldsvc.audit.facts import (
     OnMyWayFacts,
     OrderFacts,
     OtherVisitPhoto,
+    PhoneBoot,
     PhotoFacts,
     RescheduleFacts,
     ServiceTestFacts,
@@ -111,7 +112,7 @@ CROSS JOIN LATERAL (SELECT id FROM visit WHERE work_order = o.id OFFSET 0) AS v
 JOIN reschedule r ON r.visit = v.id
 """
 _EVENTS_SQL = f"""
-SELECT e.event_id::text, e.visit::text, CASE WHEN e.latitude IS NOT NULL THEN e.technician::text END, e.kind,
+SELECT e.event_id::text, e.visit::text, e.technician::text, e.kind,
        CASE WHEN e.kind IN {PAYLOAD_KINDS_SQL} THEN e.payload END,
        CASE WHEN e.kind IN {RESULT_KINDS_SQL} THEN e.result END,
        CASE WHEN e.kind IN {CHECKIN_SQL} OR e.kind IN {PHOTO_KINDS_SQL} THEN e.device_time END,
@@ -252,7 +253,7 @@ async def _sqlite_rows(visit_ids: list[UUID]) -> _Rows:
     ).where(VisitEvent.visit.is_in(visit_ids))
     by_row = {e["id"]: e for e in event_rows}
     events = [
-        (str(e["event_id"]), str(e["visit"]), str(e["technician"]) if e["latitude"] is not None else None, e["kind"],
+        (str(e["event_id"]), str(e["visit"]), str(e["technician"]), e["kind"],
          e["payload"], e["result"], e["device_time"], e["clock_offset_ms"], e["corrected_time"],
          e["server_received_at"], e["latitude"], e["longitude"], e["accuracy_m"], e["mock"], str(e["id"]),
          e["fix_time"], e["device_elapsed_ms"], e["time_source"] if e["kind"] in CHECKIN_KINDS else None)
@@ -489,21 +490,21 @@ def _visit_facts(
     checkins, syncs, steps, notes, leaves, tests, ask_facts, on_my_way, withdrawals = [], [], [], [], [], [], [], [], []
     card = completion = None
     completions = []  # (corrected time, received) of each completion
-    boot_marks = []  # (corrected time, elapsed ms) of each fact that has both
-    for (event_id, _, _, kind, payload, result, device, offset, at, received, lat, lon, accuracy, mock, _, fix,
+    boot_marks: dict[str, list[tuple[datetime, int]]] = {}  # per phone: (corrected time, elapsed ms) of its facts
+    for (event_id, _, technician, kind, payload, result, device, offset, at, received, lat, lon, accuracy, mock, _, fix,
          elapsed, time_source) in events:
         if offset is not None:
             # Stored as server minus device (what to add to a device time); the engine reads device minus server.
-            syncs.append((received, -offset / 1000, str(event_id)))
+            syncs.append((received, -offset / 1000, str(event_id), technician))
         if elapsed is not None and at is not None:
-            boot_marks.append((at, elapsed))
+            boot_marks.setdefault(technician, []).append((at, elapsed))
         if kind in _PLAIN_KINDS:  # photos and signatures are read from their Photo rows
             continue
         if kind in CHECKIN_KINDS:
             checkins.append(
                 CheckinFacts(
                     event_id, kind, lat, lon, accuracy, device, received, at, bool(mock), fix, elapsed,
-                    time_source == "elapsed",
+                    time_source == "elapsed", technician,
                 )
             )
         elif kind == "step":
@@ -589,7 +590,7 @@ def _visit_facts(
         card,
         None if completion is None else _completion(*completion),
         tuple(on_my_way),
-        _distinct_boots(boot_marks),
+        tuple(PhoneBoot(at, phone) for phone, marks in boot_marks.items() for at in _distinct_boots(marks)),
         _first_completed(completions, events),
         tuple(withdrawals),
     )
@@ -638,14 +639,14 @@ def _distinct_boots(marks: list[tuple[datetime, int]]) -> tuple[datetime, ...]:
     return tuple(distinct)
 
 
-def _clock_syncs(measured: list[tuple[datetime, float, str]]) -> tuple[ClockSyncFacts, ...]:
+def _clock_syncs(measured: list[tuple[datetime, float, str, str]]) -> tuple[ClockSyncFacts, ...]:
     """Distinct (measured at, offset) pairs in that order, each with the first fact (by id) that measured it."""
     measured.sort()
     syncs = []
     previous = None
-    for at, offset, event_id in measured:
+    for at, offset, event_id, technician in measured:
         if (at, offset) != previous:
-            syncs.append(ClockSyncFacts(at, offset, event_id))
+            syncs.append(ClockSyncFacts(at, offset, event_id, technician))
             previous = (at, offset)
     return tuple(syncs)
 

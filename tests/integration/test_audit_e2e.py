@@ -233,6 +233,27 @@ async def test_v_punct_an_arrival_sent_when_its_slow_gps_fix_came_counts_from_th
     assert await verdict(client, as_auditor, visit_id) == ("passed", set())
 
 
+async def test_v_punct_an_offline_arrival_of_the_technician_a_visit_was_handed_to_counts_when_recorded(
+    client, phone, other_phone, visit_id, as_dispatcher, as_auditor
+):
+    phone.clock.now, phone.elapsed_ms = AGREED - timedelta(minutes=40), 50_000_000  # the first phone sends monotonic
+    assert (await phone.post(visit_id, "on-my-way", phone.fact(etaMinutes=30))).status_code == 201
+    handed_to = await technician_id(client, as_dispatcher, "T1002")
+    assert (await assign(client, as_dispatcher, visit_id, handed_to)).status_code == 200
+
+    other_phone.clock.now = AGREED - timedelta(minutes=2)  # the new technician's phone: no monotonic time, offline
+    arrival = other_phone.fact(location=other_phone.location())
+    other_phone.clock.advance(minutes=14)
+    facts = [{"type": "arrival", "visitId": visit_id, "body": arrival}]
+    synced = await other_phone.client.post("/v1/mobile/sync", json={"facts": facts}, headers=other_phone.headers())
+    assert synced.json()["receipts"][0]["status"] == "accepted"
+
+    body = (await client.get(f"/v1/review/visits/{visit_id}", headers=as_auditor)).json()
+    trusted = body["verdict"]["trustedArrival"]
+    assert (trusted["source"], datetime.fromisoformat(trusted["at"])) == ("device_corrected", AGREED - timedelta(minutes=2))
+    assert not {f["code"] for f in body["verdict"]["findings"]} & {"e.clock.changed", "e.clock.skew"}
+
+
 async def test_v_punct_a_clock_set_back_offline_across_a_restart_is_read_by_its_location_fix(
     client, phone, visit_id, as_auditor
 ):
@@ -370,7 +391,7 @@ async def test_e_clock_an_offline_visit_with_a_restart_halfway_synced_after_more
     uploads.append(("photos", phone.fact(purpose="shoe_covers"), jpeg(71, exif=taken_now())))
     facts.append({"type": "step", "visitId": visit_id, "body": phone.fact(step="V-MAT")})
     at(30, 0.5)  # restarted at +29.5 min
-    test = phone.fact(downloadMbps=500, uploadMbps=50, latencyMs=8, customerAccepted=script.test_accepted)
+    test = phone.fact(downloadMbps=500, uploadMbps=50, latencyMs=8, customerAccepted=True)
     facts.append({"type": "test_result", "visitId": visit_id, "body": test})
     at(36, 6.5)
     uploads.append(("photos", phone.fact(purpose="site_clean"), jpeg(72, exif=taken_now())))
@@ -472,7 +493,7 @@ async def test_e_time_an_offline_phone_on_a_zone_an_hour_east_whose_camera_write
     photo("shoe_covers", 81)
     facts.append({"type": "step", "visitId": visit_id, "body": phone.fact(step="V-MAT")})
     at(40)
-    test = phone.fact(downloadMbps=500, uploadMbps=50, latencyMs=8, customerAccepted=script.test_accepted)
+    test = phone.fact(downloadMbps=500, uploadMbps=50, latencyMs=8, customerAccepted=True)
     facts.append({"type": "test_result", "visitId": visit_id, "body": test})
     at(45)
     photo("site_clean", 82)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fieldsvc.audit.facts import ClockSyncFacts
 from fieldsvc.audit.findings import WARNING, Finding
-from fieldsvc.audit.timeline import AuditInput, arrival_checkin
+from fieldsvc.audit.timeline import AuditInput, arrival_checkin, offset_of, widest_change
 
 UNVERIFIED_SOURCES = ("device_clock", "first_photo")
 
@@ -15,10 +15,8 @@ def e_clock(audit: AuditInput) -> list[Finding]:
     syncs = audit.visit.clock_syncs
     if syncs:
         # The first measurement of each extreme, so the finding names the fact whose request showed it.
-        highest_sync = max(syncs, key=lambda sync: sync.offset_s)
-        lowest_sync = min(syncs, key=lambda sync: sync.offset_s)
-        highest, lowest = highest_sync.offset_s, lowest_sync.offset_s
-        worst_sync = highest_sync if highest >= -lowest else lowest_sync
+        highest_sync, lowest_sync = max(syncs, key=offset_of), min(syncs, key=offset_of)
+        worst_sync = highest_sync if highest_sync.offset_s >= -lowest_sync.offset_s else lowest_sync
         worst = worst_sync.offset_s
         if abs(worst) > limit:
             findings.append(Finding(
@@ -28,7 +26,8 @@ def e_clock(audit: AuditInput) -> list[Finding]:
                 message_zh=f"手机时钟与服务器相差 {worst:+.0f} 秒（上限 {limit:.0f} 秒）；事件时间已按测得的偏差校正",
                 measured=round(worst, 1), threshold=limit, unit="s", refs=_measured_by(worst_sync),
             ))
-        spread = highest - lowest
+        lowest_sync, highest_sync = widest_change(syncs)
+        spread = highest_sync.offset_s - lowest_sync.offset_s
         if spread > limit:
             findings.append(Finding(
                 rule_id="E-CLOCK", code="e.clock.changed", severity=WARNING,

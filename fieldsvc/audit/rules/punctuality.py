@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from fieldsvc.audit.findings import VIOLATION, Finding
-from fieldsvc.audit.timeline import AuditInput, arrival_checkin
+from fieldsvc.audit.timeline import AuditInput, arrival_checkin, widest_change
 from fieldsvc.audit.wording import local_time, minutes
 
 
@@ -44,8 +44,11 @@ def _backdated(audit: AuditInput) -> list[Finding]:
         return []
     # A phone clock put right between the two (the network's, while offline) moves a wall-clock correction by as much:
     # the measured offsets' spread is allowed on top of the skew limit.
-    offsets = [sync.offset_s for sync in audit.visit.clock_syncs]
-    spread = timedelta(seconds=max(offsets) - min(offsets)) if offsets else timedelta(0)
+    syncs = audit.visit.clock_syncs
+    spread = timedelta(0)
+    if syncs:
+        lowest, highest = widest_change(syncs)
+        spread = timedelta(seconds=highest.offset_s - lowest.offset_s)
     limit = audit.policy.durations.clock_skew_limit + spread
     arrivals = [fix for fix in audit.timeline.fixes if fix.checkin.kind == "arrival"]
     for dated in sorted(arrivals, key=lambda fix: fix.at):

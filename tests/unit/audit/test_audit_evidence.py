@@ -261,6 +261,13 @@ def test_e_clock_offset_changing_between_syncs_is_a_warning() -> None:
     assert codes(audit(visit)) == {"e.clock.changed"}
 
 
+def test_e_clock_two_phones_of_a_visit_handed_over_reading_differently_is_no_change_of_clock() -> None:
+    syncs = (ClockSyncFacts(at(9, 0), -100.0, "on-my-way", "first"), ClockSyncFacts(at(11, 0), 15.0, "arrival", "second"))
+    visit = replace(honest_urban_install(), clock_syncs=syncs)
+
+    assert "e.clock.changed" not in codes(audit(visit))
+
+
 def test_e_clock_limit_comes_from_the_policy() -> None:
     visit = replace(honest_urban_install(), clock_syncs=(ClockSyncFacts(at(11, 0), 90.0),))
     strict = replace(policy_for(visit), clock_skew_limit_s=60.0)

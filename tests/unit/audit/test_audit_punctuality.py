@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from fieldsvc.audit.facts import ClockSyncFacts, OnMyWayFacts, VisitFacts
+from fieldsvc.audit.facts import ClockSyncFacts, OnMyWayFacts, PhoneBoot, VisitFacts
 from tests.unit.audit.builders import (
     AGREED, at, arriving_at, audit, checkin, codes, finding, honest_urban_install, policy_for, replace_checkin,
     reschedule,
@@ -212,7 +212,7 @@ def test_v_punct_an_arrival_recorded_offline_on_a_clock_put_right_before_the_syn
     assert "v.punct.backdated" not in codes(audit(visit))
 
 
-def synced_after_a_restart(boots: tuple[datetime, ...]):  # noqa: ANN201
+def synced_after_a_restart(boots: tuple[PhoneBoot, ...]):  # noqa: ANN201
     """The urban install's arrival at 09:57 on a right wall clock, 6 min after the phone booted at 09:51, sent from a
     batch at 10:18: the service corrected it by the monotonic clock of the boot that sent the batch (12 min of it
     by then), so it reads 10:12. `boots`: the boots its facts give (an on-my-way at 09:56 gave 09:51)."""
@@ -226,7 +226,7 @@ def synced_after_a_restart(boots: tuple[datetime, ...]):  # noqa: ANN201
 
 
 def test_v_punct_an_arrival_recorded_before_the_phone_restarted_is_read_by_the_boot_it_came_from() -> None:
-    verdict = audit(synced_after_a_restart(boots=(at(9, 51), at(10, 6))))  # restarted at 10:06
+    verdict = audit(synced_after_a_restart(boots=(PhoneBoot(at(9, 51)), PhoneBoot(at(10, 6)))))  # restarted at 10:06
 
     assert verdict.trusted_arrival.at == at(9, 57)
     assert "v.punct.late" not in codes(verdict)
@@ -234,7 +234,7 @@ def test_v_punct_an_arrival_recorded_before_the_phone_restarted_is_read_by_the_b
 
 def test_v_punct_an_arrival_dated_back_on_the_wall_clock_alone_is_read_by_the_monotonic_clock() -> None:
     # One boot throughout: the monotonic clock saw the arrival at 10:12, whatever the wall clock was made to say.
-    verdict = audit(synced_after_a_restart(boots=(at(10, 6),)))
+    verdict = audit(synced_after_a_restart(boots=(PhoneBoot(at(10, 6)),)))
 
     assert verdict.trusted_arrival.at == at(10, 12)
     assert "v.punct.late" in codes(verdict)
@@ -331,7 +331,7 @@ def arrival_held_back(monotonic: bool) -> VisitFacts:
     arrival = replace(
         checkin("arrival", at(9, 57), sent_after_s=15 * 60), device_elapsed_ms=3_600_000 if monotonic else None
     )
-    return replace(replace_checkin(honest_urban_install(), "arrival", arrival), boots=(at(8, 57),))
+    return replace(replace_checkin(honest_urban_install(), "arrival", arrival), boots=(PhoneBoot(at(8, 57)),))
 
 
 def test_v_punct_an_arrival_held_back_with_its_monotonic_time_counts_when_recorded() -> None:
@@ -346,6 +346,14 @@ def test_v_punct_an_arrival_left_without_the_monotonic_time_the_phone_sends_coun
     assert (verdict.trusted_arrival.at, verdict.trusted_arrival.source) == (at(10, 12), "server_receipt")
     assert "monotonic clock with its other facts" in verdict.trusted_arrival.reason_en
     assert finding(verdict, "v.punct.late").measured == 12.0
+
+
+def test_v_punct_an_arrival_without_monotonic_time_from_the_phone_a_visit_was_handed_to_counts_when_recorded() -> None:
+    """The first technician's phone sent its monotonic clock (on its way), the new technician's sends none (a probe)."""
+    visit = arrival_held_back(monotonic=False)
+    visit = replace(visit, boots=(PhoneBoot(at(8, 57), "first-technician"),))
+
+    assert (audit(visit).trusted_arrival.at, audit(visit).trusted_arrival.source) == (at(9, 57), "device_corrected")
 
 
 def clock_set_back_offline(minutes_back: float, fix_after_s: float = 0.0, monotonic: bool = False) -> VisitFacts:

@@ -192,13 +192,18 @@ def _before_a_restart(checkin: CheckinFacts, visit: VisitFacts, policy: Policy) 
     by_wall = _by_its_wall_clock(checkin, visit)
     if by_wall is None:
         return None
-    elapsed = timedelta(milliseconds=checkin.device_elapsed_ms)
-    as_corrected_boot = checkin.corrected_time - elapsed
+    as_corrected_boot = checkin.corrected_time - timedelta(milliseconds=checkin.device_elapsed_ms)
     limit = policy.durations.clock_skew_limit
-    for boot in boots:
-        if as_corrected_boot - boot > limit and abs(boot + elapsed - by_wall) <= limit:
-            return boot + elapsed
-    return None
+    earlier = [boot for boot in boots if as_corrected_boot - boot > limit]
+    return by_an_earlier_boot(checkin.device_elapsed_ms, by_wall, earlier, policy)
+
+
+def by_an_earlier_boot(elapsed_ms: int, by_wall: datetime, boots: list[datetime], policy: Policy) -> datetime | None:
+    """A fact's time by the boot its monotonic time belongs to: the first of the phone's boots from which its elapsed
+    time lands where its wall clock (corrected by its sync's offset) says, within the clock-skew limit; the two clocks
+    then bear each other out. None if no boot does."""
+    elapsed, limit = timedelta(milliseconds=elapsed_ms), policy.durations.clock_skew_limit
+    return next((boot + elapsed for boot in boots if abs(boot + elapsed - by_wall) <= limit), None)
 
 
 def _boots_of_its_phone(checkin: CheckinFacts, visit: VisitFacts) -> list[datetime]:

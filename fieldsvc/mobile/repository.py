@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Iterable
 from uuid import UUID
 
@@ -199,6 +199,15 @@ async def latest_fact_time(visit_id: UUID, but_event_row: UUID) -> datetime | No
         (VisitEvent.visit == visit_id) & (VisitEvent.id != but_event_row)
     ).order_by(VisitEvent.corrected_time, ascending=False).first()
     return None if row is None else row["corrected_time"]
+
+
+async def monotonic_boots(visit_id: UUID, technician_id: UUID) -> list[datetime]:
+    """When the technician's phone booted, by the visit's facts the service corrected by their monotonic time (each
+    one's corrected time minus its elapsed time)."""
+    rows = await VisitEvent.select(VisitEvent.corrected_time, VisitEvent.device_elapsed_ms).where(
+        (VisitEvent.visit == visit_id) & (VisitEvent.technician == technician_id) & (VisitEvent.time_source == "elapsed")
+    )
+    return [row["corrected_time"] - timedelta(milliseconds=row["device_elapsed_ms"]) for row in rows]
 
 
 async def set_completed_at(visit_id: UUID, at: datetime) -> None:

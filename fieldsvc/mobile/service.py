@@ -15,7 +15,7 @@ from fieldsvc import db, geo
 from fieldsvc.answers import Recorded
 from fieldsvc.audit.closure import gives_a_reason
 from fieldsvc.audit.policy import Policy
-from fieldsvc.audit.timeline import sent_at_once_yet_recorded_long_before
+from fieldsvc.audit.timeline import by_an_earlier_boot, sent_at_once_yet_recorded_long_before
 from fieldsvc.auth.caller import Caller
 from fieldsvc.config import Settings
 from fieldsvc.context import AppContext
@@ -306,20 +306,28 @@ def completion(body: Complete, scope: FactScope) -> Outcome:
         recorded = scope.timing.corrected_time
         await repository.set_completed_at(visit["id"], max(recorded, latest_before) if latest_before else recorded)
         await dispatch_repository.close_work_order(
-            visit["work_order"], body.outcome, body.reason or "", closed_at(scope, latest_before), forced=False
+            visit["work_order"], body.outcome, body.reason or "", await closed_at(scope, latest_before), forced=False
         )
 
     return Outcome(details={"work_order_status": "closed", "outcome": body.outcome}, write=write)
 
 
-def closed_at(scope: FactScope, latest_before: datetime | None) -> datetime:
+async def closed_at(scope: FactScope, latest_before: datetime | None) -> datetime:
     """When the technician closed the order (B-REPAIR measures to it): when the phone recorded the completion, by its
-    monotonic clock, which a phone offline for a day keeps (a probe); a wall-clock time alone could be set back, so
-    without it, when the completion reached the service. Never before the visit's other facts: a monotonic time
-    sent set back dated a completion before the arrival, even before the order was accepted (a probe)."""
+    monotonic clock, which a phone offline for a day keeps (a probe), also across a restart, read by the boot it came
+    from when that bears its wall clock out (a probe); a wall-clock time alone could be set back, so without it, when
+    the completion reached the service. Never before the visit's other facts: a monotonic time sent set back dated a
+    completion before the arrival, even before the order was accepted (a probe)."""
     timing = scope.timing
     if timing.source != "elapsed":
-        return scope.now
+        if timing.device_elapsed_ms is None:
+            return scope.now
+        by_wall = timing.device_time + timedelta(milliseconds=timing.clock_offset_ms)
+        boots = await repository.monotonic_boots(scope.visit["id"], scope.visit["technician"])
+        recorded = by_an_earlier_boot(timing.device_elapsed_ms, by_wall, boots, scope.policy)
+        if recorded is None:
+            return scope.now
+        return max(min(recorded, timing.received_at), latest_before or recorded)
     # The wall clock saying the completion was sent the moment it was recorded, against a monotonic time saying long
     # before: only the monotonic time can have been made up there (V-PUNCT's monotonic_disputed, the same test).
     by_wall = timing.device_time + timedelta(milliseconds=timing.clock_offset_ms)

@@ -61,6 +61,7 @@ class Visit:
     arrival_dated_back: timedelta = timedelta(0)  # the arrival's deviceTime and fixTime this much before it is sent
     fix_after_tap: timedelta = timedelta(0)  # a slow GPS: the arrival waits this long for its fix, then is sent
     completion_held_back: timedelta = timedelta(0)  # recorded offline, sent this much later
+    restarted_holding_completion: bool = False  # the phone restarted meanwhile: its monotonic clock began anew
     completion_elapsed_set_back: timedelta = timedelta(0)  # its monotonic time made up to read this much earlier
 
 
@@ -113,6 +114,8 @@ async def play(phone: Phone, visit_id: str, script: Visit, seed: int = 10) -> ht
     assert (await phone.post(visit_id, "checkout", phone.fact(location=phone.location()))).status_code == 201
     completion = phone.fact(**script.outcome)
     advance(phone, script.completion_held_back)
+    if script.restarted_holding_completion:
+        phone.elapsed_ms = 90_000
     if script.completion_elapsed_set_back:  # the wall clock says sent at once; the monotonic time says long before
         completion = {**completion, "deviceTime": phone.wall().isoformat(),
                       "deviceElapsedMs": phone.elapsed_ms - round(script.completion_elapsed_set_back.total_seconds() * 1000)}
@@ -1006,6 +1009,22 @@ async def test_b_repair_a_completion_held_offline_counts_when_its_monotonic_cloc
     assert closed_at < AGREED + timedelta(hours=1) if monotonic else closed_at > AGREED + timedelta(hours=4)
     _, codes = await violation_codes(client, as_auditor, visit_id)
     assert ("b.repair.late" in codes) is not monotonic  # a wall-clock time alone could have been set back
+
+
+async def test_b_repair_a_completion_held_offline_across_a_restart_counts_by_the_boot_it_was_recorded_in(
+    client, phone, as_dispatcher, as_auditor
+):
+    accepted = AGREED - timedelta(hours=21)  # gold: to be resolved by 13:00 today
+    visit_id = await assigned_visit(client, as_dispatcher, kind="repair", tier="gold", accepted_at=accepted)
+    phone.elapsed_ms = 5_000_000
+
+    script = Visit(completion_held_back=timedelta(hours=4), restarted_holding_completion=True)
+    assert (await play(phone, visit_id, script)).status_code == 201
+
+    order_id = (await client.get(f"/v1/visits/{visit_id}", headers=as_dispatcher)).json()["workOrderId"]
+    closed_at = datetime.fromisoformat((await client.get(f"/v1/work-orders/{order_id}", headers=as_dispatcher)).json()["closedAt"])
+    assert closed_at < AGREED + timedelta(hours=1)
+    assert "b.repair.late" not in (await violation_codes(client, as_auditor, visit_id))[1]
 
 
 async def test_b_repair_a_completion_sent_at_once_with_a_monotonic_time_set_back_counts_when_it_was_received(

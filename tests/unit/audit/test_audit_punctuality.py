@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from fieldsvc.audit.facts import ClockSyncFacts, OnMyWayFacts, PhoneBoot, VisitFacts
+from fieldsvc.audit.timeline import by_an_earlier_boot
 from tests.unit.audit.builders import (
     AGREED, at, arriving_at, audit, checkin, codes, finding, honest_urban_install, policy_for, replace_checkin,
     reschedule,
@@ -415,3 +416,12 @@ def test_v_punct_a_fast_phone_clock_that_also_times_the_fix_is_corrected_as_befo
     verdict = audit(replace(visit, checkins=(replace(fast, received_at=at(11, 5)), *visit.checkins[1:])))
 
     assert (verdict.trusted_arrival.at, verdict.trusted_arrival.source) == (at(10, 5), "device_corrected")
+
+
+def test_e_clock_a_fact_of_an_earlier_boot_is_read_by_it_only_where_its_wall_clock_agrees() -> None:
+    policy, booted = policy_for(honest_urban_install()), at(8, 0)
+    an_hour_in = 3_600_000
+
+    assert by_an_earlier_boot(an_hour_in, at(9, 0, 30), [booted], policy) == at(9, 0)
+    assert by_an_earlier_boot(an_hour_in, at(8, 30), [booted], policy) is None  # the wall clock set back half an hour
+

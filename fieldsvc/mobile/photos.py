@@ -425,7 +425,9 @@ class PhotoIngest:
         """Accept a presigned upload exactly like a multipart one, once the object proves to be what was announced."""
         presigned = await repository.presign_grant(photo_id, visit_id, technician_of(caller))
         if presigned is None:
-            await self.facts.own_visit(caller, visit_id)  # another technician's visit is not found, whatever the photo
+            technician = technician_of(caller)
+            if await repository.own_visit(visit_id, technician) is None:  # handed over, or never theirs
+                raise await self.facts.not_assigned_error(visit_id, technician)
             raise PhotoNotFound()
         announced = msgspec.convert(presigned["payload"], PresignPhoto)
         payload = {"photoId": str(photo_id), "presignEventId": str(announced.event_id), "purpose": announced.purpose}

@@ -399,7 +399,7 @@ class MobileService:
         async with db.write_transaction(self.ctx.engine):
             visit = await repository.lock_own_visit(visit_id, technician, self.ctx.engine)
             if visit is None:
-                return await self._not_assigned(visit_id, technician, draft)
+                return await self._answer_not_assigned(visit_id, technician, draft)
             result = None
             if visit["status"] in OPEN_FOR_FACTS:  # the usual case: claim first, look up the original only if taken
                 result = await self._claim(caller, visit, draft)
@@ -515,24 +515,31 @@ class MobileService:
 
         None means it still has to be recorded; record_fact checks all of it again under the lock.
         """
-        visit = await self.own_visit(caller, visit_id)
+        technician = technician_of(caller)
+        visit = await repository.own_visit(visit_id, technician)
+        if visit is None:  # a photo the phone resends after a handover is answered as before, like any fact
+            return await self._answer_not_assigned(visit_id, technician, draft)
         stored = await repository.stored_event(draft.event_id)
         if stored is not None:
             return replayed(stored, draft.digest, visit["technician"], visit_id, draft.result_type)
         require_open(visit)
         return None
 
-    async def _not_assigned(self, visit_id: UUID, technician: UUID, draft: FactDraft) -> Recorded[FactResult]:
+    async def _answer_not_assigned(self, visit_id: UUID, technician: UUID, draft: FactDraft) -> Recorded[FactResult]:
         """A fact for a visit this technician does not hold: the replay of one recorded while they did is answered as
         before (a phone resending after a handover must not think its fact lost); a new one is refused, saying the
         visit was handed over if it was theirs, else that there is no such visit."""
         stored = await repository.stored_event(draft.event_id)
         if stored is not None and stored["technician"] == technician and stored["visit"] == visit_id:
             return replayed(stored, draft.digest, technician, visit_id, draft.result_type)
+        raise await self.not_assigned_error(visit_id, technician)
+
+    async def not_assigned_error(self, visit_id: UUID, technician: UUID) -> ApiError:
+        """Why the visit is not this technician's: handed over to another (409), or never theirs (404)."""
         handed_over_at = await repository.handed_over_from(visit_id, technician)
         if handed_over_at is None:
-            raise VisitNotFound()
-        raise VisitReassigned(
+            return VisitNotFound()
+        return VisitReassigned(
             f"This visit was handed over to another technician at {handed_over_at.isoformat()}: it takes no more facts "
             "from this phone. Tell the dispatcher what was done on site.",
             details={"handedOverAt": handed_over_at.isoformat()},

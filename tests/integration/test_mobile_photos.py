@@ -206,6 +206,21 @@ async def test_a_multipart_without_its_file_part_is_400(client, phone, visit_id)
     assert response.json()["code"] == "validation.failed"
 
 
+async def test_a_visit_handed_over_replays_the_old_phones_photo_and_refuses_a_new_one(
+    client, as_dispatcher, phone, visit_id
+):
+    meta, data = phone.fact(purpose="shoe_covers"), jpeg(31)
+    original = await phone.upload(visit_id, "photos", meta, data)
+    assert (await assign(client, as_dispatcher, visit_id, await technician_id(client, as_dispatcher, "T1002"))).status_code == 200
+
+    replay = await phone.upload(visit_id, "photos", meta, data)
+    refused = await phone.photo(visit_id, "tool_mat", jpeg(32))
+
+    assert (replay.status_code, replay.json()) == (200, original.json())
+    assert (refused.status_code, refused.json()["code"]) == (409, "visit.reassigned")
+    assert await Photo.count() == 1
+
+
 async def test_e_time_and_e_place_exif_is_kept_with_the_photo(phone, visit_id):
     exif = camera_exif(AGREED.replace(tzinfo=None), latitude=31.2404, longitude=121.4737)  # about 1.1 km north
 

@@ -17,6 +17,7 @@ from fieldsvc.config import Settings
 from fieldsvc.storage import content_key
 from fieldsvc.tables import Photo, VisitEvent
 from tests.conftest import FrozenClock, login, quiet, reset, running
+from tests.integration.builders import assign, technician_id
 from tests.integration.mobile_builders import Phone, assigned_visit, jpeg
 from tests.moto_server import MotoS3Server
 
@@ -112,6 +113,21 @@ async def test_presign_upload_and_confirm_accepts_the_photo_once(s3, phone_and_v
     assert (str(photo["id"]), photo["status"], photo["purpose"]) == (grant["photoId"], "accepted", "site_clean")
     assert await s3.blobs.get(photo["original_key"]) == data
     assert await s3.blobs.head(f"upload/{grant['photoId']}") is None  # the staging object is tidied away
+
+
+async def test_a_presigned_photo_confirmed_after_the_visit_was_handed_over_is_409_reassigned(s3, phone_and_visit, people):
+    phone, visit_id = phone_and_visit
+    data = jpeg(24)
+    grant = (await presign(phone, visit_id, data)).json()
+    await put_object(grant, data)
+    dispatcher = await login(s3.client, people.dispatcher)
+    other = await technician_id(s3.client, dispatcher, "T1002")
+    assert (await assign(s3.client, dispatcher, visit_id, other)).status_code == 200
+
+    refused = await phone.post(visit_id, f"photos/{grant['photoId']}/confirm", {})
+
+    assert (refused.status_code, refused.json()["code"]) == (409, "visit.reassigned")
+    assert await Photo.count() == 0
 
 
 async def test_a_trail_a_photo_confirmed_an_hour_after_its_presign_matches_the_trail(s3, phone_and_visit, app):

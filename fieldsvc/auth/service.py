@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
+import time
 from datetime import datetime, timedelta
 
 import anyio.to_thread
@@ -17,6 +19,9 @@ from fieldsvc.errors import NotAuthenticated, TokenExpired, TokenRevoked, api_er
 
 BadCredentials = api_error(401, "auth.bad_credentials", "Wrong login or password.")
 Throttled = api_error(429, "auth.throttled", "Too many failed logins; wait before trying again.")
+# How long an attempt waits for the attempts being checked before it (each a password hash, tens of ms) to answer.
+IN_FLIGHT_WAIT_SECONDS = 3.0
+IN_FLIGHT_POLL_SECONDS = 0.05
 
 
 def token_digest(token: str) -> str:
@@ -37,6 +42,7 @@ class AuthService:
         await self._count_attempt(login_key, now)
         ok = await anyio.to_thread.run_sync(verify_password, password, user and user["password_hash"])
         if not (ok and user):
+            await self._lock_out_when_exhausted(login_key, now)
             raise BadCredentials()
         await repository.clear_throttle(login_key)
         token = secrets.token_urlsafe(32)
@@ -71,17 +77,35 @@ class AuthService:
 
     async def _count_attempt(self, login_key: str, now: datetime) -> None:
         """Count the attempt as a failure before the password is checked, and forgive it when the password is right:
-        counted after the check, guesses sent at once were all checked before the first one counted (a probe sent 40)."""
+        counted after the check, guesses sent at once were all checked before the first one counted (a probe sent 40).
+        With as many attempts still being checked as failures allowed, the next waits for their answers, briefly: a
+        right password forgives them (ten right logins at once were refused as failures; a probe)."""
+        window = timedelta(minutes=self.settings.login_lockout_minutes)
+        give_up = time.monotonic() + IN_FLIGHT_WAIT_SECONDS
+        while True:
+            async with db.write_transaction(self.ctx.engine):
+                state = await repository.lock_throttle_row(login_key, now, self.ctx.engine)
+                if state["locked_until"] is not None and state["locked_until"] > now:
+                    wait = int((state["locked_until"] - now).total_seconds()) + 1
+                    raise Throttled(
+                        f"Too many failed logins; try again in {wait} seconds.", headers={"Retry-After": str(wait)}
+                    )
+                fresh_window = state["failures"] == 0 or state["first_failure_at"] + window <= now
+                if fresh_window or state["failures"] < self.settings.login_max_failures:
+                    failures = 1 if fresh_window else state["failures"] + 1
+                    first_failure_at = now if fresh_window else state["first_failure_at"]
+                    await repository.save_throttle(login_key, failures, first_failure_at, None)
+                    return
+            if time.monotonic() >= give_up:
+                raise Throttled(
+                    "Too many logins to this account at once; try again in a second.", headers={"Retry-After": "1"}
+                )
+            await asyncio.sleep(IN_FLIGHT_POLL_SECONDS)
+
+    async def _lock_out_when_exhausted(self, login_key: str, now: datetime) -> None:
+        """A wrong password that brings the failures to the limit locks the login for the window."""
         window = timedelta(minutes=self.settings.login_lockout_minutes)
         async with db.write_transaction(self.ctx.engine):
             state = await repository.lock_throttle_row(login_key, now, self.ctx.engine)
-            if state["locked_until"] is not None and state["locked_until"] > now:
-                wait = int((state["locked_until"] - now).total_seconds()) + 1
-                raise Throttled(
-                    f"Too many failed logins; try again in {wait} seconds.", headers={"Retry-After": str(wait)}
-                )
-            fresh_window = state["failures"] == 0 or state["first_failure_at"] + window <= now
-            failures = 1 if fresh_window else state["failures"] + 1
-            first_failure_at = now if fresh_window else state["first_failure_at"]
-            locked_until = now + window if failures >= self.settings.login_max_failures else None
-            await repository.save_throttle(login_key, failures, first_failure_at, locked_until)
+            if state["failures"] >= self.settings.login_max_failures and state["locked_until"] is None:
+                await repository.save_throttle(login_key, state["failures"], state["first_failure_at"], now + window)

@@ -77,6 +77,13 @@ async def test_wrong_guesses_sent_at_once_are_held_to_the_failure_limit(client, 
     assert sorted(answer.status_code for answer in answers) == [401] * 5 + [429] * 15
 
 
+async def test_right_passwords_sent_at_once_all_log_in(client, people):
+    answers = await asyncio.gather(
+        *(client.post("/v1/auth/login", json={"login": people.auditor, "password": PASSWORD}) for _ in range(10))
+    )
+    assert [answer.status_code for answer in answers] == [200] * 10
+
+
 async def test_a_right_password_racing_wrong_ones_gets_an_answer_not_an_error(client, people):
     attempts = [{"login": people.auditor, "password": PASSWORD if n % 5 == 0 else "nope-nope"} for n in range(20)]
     answers = await asyncio.gather(*(client.post("/v1/auth/login", json=attempt) for attempt in attempts))

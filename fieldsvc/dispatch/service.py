@@ -489,16 +489,20 @@ class DispatchService:
     async def force_close(self, order_id: UUID, data: ForceClose, caller: Caller):
         now = self.ctx.now()
         async with db.write_transaction(self.ctx.engine):
+            # The order's visits are locked before the order, as a phone's fact locks its visit and then closes the
+            # order: the other way round, a completion sent during a force-close deadlocked (a probe). A visit booked
+            # meanwhile is locked after.
+            locked = await self._lock_visits_of(order_id, set())
             await self._open_order(order_id)
+            locked += await self._lock_visits_of(order_id, {visit["id"] for visit in locked})
             await repository.close_work_order(order_id, data.outcome, data.reason, now, forced=True)
             await self.trail.append("work_order.force_closed", order_id, caller, {"outcome": data.outcome, "reason": data.reason})
             # A closed order needs no more visits: those not due yet are cancelled, freeing their slots. One whose
             # time has come may have been done offline, its facts still on the phone: it stays open for them, and
             # one on site is finished and audited as it is.
             closing = CancelVisit("other", "company", note=f"work order force-closed: {data.reason}")
-            for visit in await repository.visits_of_order(order_id):
-                locked = await repository.lock_visit(visit["id"], self.ctx.engine)
-                if locked is not None and locked["status"] in LIVE_VISIT_STATES and locked["agreed_time"] > now:
+            for visit in locked:
+                if visit["status"] in LIVE_VISIT_STATES and visit["agreed_time"] > now:
                     await self._cancel(visit["id"], closing, caller, now)
             # Every visit of the order: one cancelled before carries the order's own findings (V-CLOSE forced, the
             # deadlines) when no other is left.
@@ -507,6 +511,12 @@ class DispatchService:
             await VerdictService(self.ctx).reaudit([v["id"] for v in order_visits if v["status"] != "cancelled"], caller)
         self.ctx.audit_wakeup.set()
         return await self.work_order(order_id)
+
+    async def _lock_visits_of(self, order_id: UUID, already: set[UUID]) -> list[repository.Row]:
+        """The order's visits not locked yet, each locked, in id order (two such lockers cannot wait on each other)."""
+        visits = sorted((v["id"] for v in await repository.visits_of_order(order_id) if v["id"] not in already), key=str)
+        rows = [await repository.lock_visit(visit_id, self.ctx.engine) for visit_id in visits]
+        return [row for row in rows if row is not None]
 
     async def visit(self, visit_id: UUID):
         await VerdictService(self.ctx).settle()

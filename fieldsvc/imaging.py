@@ -124,6 +124,9 @@ class ImageLimits:
 
     max_bytes: int = 15 * 1024 * 1024
     max_pixels: int = 40_000_000
+    # A photo's shorter side: any phone camera takes more; an icon-sized "photo" shows nothing (a probe sent 8x8 ones
+    # with a camera's EXIF as the shoe-cover and site-clean photos). Signatures are pads, not photos: no minimum.
+    min_photo_edge: int = 240
 
 
 EXIF_TEXT_LIMIT = 128
@@ -223,6 +226,8 @@ def process_image(
     _refuse_by_byte_size(data, limits)
     with _open_accepted_image(data) as opened:
         _refuse_by_pixel_count(opened.size, limits)
+        if not signature:
+            _refuse_too_small_a_photo(opened.size, limits)
         full_width, full_height = opened.size
         # MPO (phones storing a depth map or preview as a second frame) is a JPEG whose first frame is the photo.
         image_format = "JPEG" if opened.format == "MPO" else opened.format
@@ -325,6 +330,16 @@ def _refuse_by_pixel_count(size: tuple[int, int], limits: ImageLimits) -> None:
             "image.too_many_pixels",
             f"The image is {width}x{height} pixels ({width * height / 1e6:.1f} MP); "
             f"images may have at most {limits.max_pixels / 1e6:g} MP.",
+        )
+
+
+def _refuse_too_small_a_photo(size: tuple[int, int], limits: ImageLimits) -> None:
+    width, height = size
+    if min(width, height) < limits.min_photo_edge:
+        raise ImageRejected(
+            "image.too_small",
+            f"The image is {width}x{height} pixels; a photo's shorter side must be at least {limits.min_photo_edge} "
+            "pixels: send the camera's photo, not a thumbnail.",
         )
 
 

@@ -66,8 +66,9 @@ async def blob_keys(app) -> set[str]:  # noqa: ANN001
         (SVG, "image.svg"),
         (png_declaring(20_000, 20_000), "image.decompression_bomb"),
         (png_declaring(7_000, 7_000), "image.too_many_pixels"),
+        (encoded(Image.new("RGB", (8, 8), (200, 190, 180))), "image.too_small"),
     ],
-    ids=["truncated_jpeg", "zero_bytes", "text_file", "svg", "decompression_bomb", "too_many_pixels"],
+    ids=["truncated_jpeg", "zero_bytes", "text_file", "svg", "decompression_bomb", "too_many_pixels", "eight_pixels"],
 )
 async def test_e_image_hostile_files_are_refused_with_their_own_code_and_leave_nothing(
     app, phone, visit_id, data, code

@@ -33,6 +33,7 @@ NEW_YORK = ZoneInfo("America/New_York")
 # E-REUSE: how many of the 256 fine bits a copy may differ in under the shipped policies.
 FINE_LIMIT = max(policy.reuse_max_fine_distance for policy in load_default_policies())
 BLANK_BELOW = min(policy.signature_min_ink_ratio for policy in load_default_policies())
+ANY_SIZE = ImageLimits(min_photo_edge=1)  # for what tiny pictures show about something else
 
 
 def scene(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
@@ -289,7 +290,7 @@ def test_reported_size_is_the_original_not_the_reduced_decode() -> None:
 
 
 def test_previews_fit_their_boxes() -> None:
-    result = process_image(encoded(Image.new("L", (2600, 100), 128), "PNG"))
+    result = process_image(encoded(Image.new("L", (2600, 100), 128), "PNG"), ANY_SIZE)
 
     assert decoded(result.display_jpeg).size == (1280, 49)
     assert decoded(result.thumbnail_jpeg).size == (320, 12)
@@ -298,14 +299,14 @@ def test_previews_fit_their_boxes() -> None:
 def test_sixteen_bit_grey_png_keeps_its_tones() -> None:
     gradient = Image.linear_gradient("L").resize((256, 64)).convert("I").point(lambda value: value * 256)
 
-    thumbnail = decoded(process_image(encoded(gradient.convert("I;16"), "PNG")).thumbnail_jpeg).convert("L")
+    thumbnail = decoded(process_image(encoded(gradient.convert("I;16"), "PNG"), ANY_SIZE).thumbnail_jpeg).convert("L")
 
     darkest, lightest = thumbnail.getextrema()
     assert darkest < 20 and lightest > 235
 
 
 def test_small_images_are_not_enlarged() -> None:
-    result = process_image(encoded(scene(1, (100, 80))))
+    result = process_image(encoded(scene(1, (100, 80))), ANY_SIZE)
 
     assert decoded(result.display_jpeg).size == decoded(result.thumbnail_jpeg).size == (100, 80)
 
@@ -655,7 +656,7 @@ def test_garbage_exif_does_not_raise() -> None:
 def test_random_exif_bytes_never_raise(tail: bytes, byte_order: bytes) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = process_image(encoded(scene(3, (64, 48)), exif=b"Exif\x00\x00" + byte_order + tail))
+        result = process_image(encoded(scene(3, (64, 48)), exif=b"Exif\x00\x00" + byte_order + tail), ANY_SIZE)
 
     assert {result.width, result.height} == {64, 48}
 
@@ -1014,4 +1015,17 @@ def test_a_signature_above_a_dotted_line_is_ink() -> None:
 
 
 def test_ink_is_measured_for_signatures_only() -> None:
-    assert process_image(encoded(with_strokes(signature_canvas("RGB", "white")), "PNG")).ink_coverage is None
+    assert process_image(encoded(with_strokes(signature_canvas("RGB", "white")), "PNG"), ANY_SIZE).ink_coverage is None
+
+
+@pytest.mark.parametrize("size", [(8, 8), (1, 1), (320, 239)])
+def test_e_image_a_photo_with_a_side_under_the_minimum_is_refused_as_too_small(size) -> None:  # noqa: ANN001
+    with pytest.raises(ImageRejected) as refused:
+        process_image(encoded(Image.new("RGB", size, (120, 110, 100))))
+
+    assert refused.value.code == "image.too_small"
+
+
+def test_e_image_a_signature_pad_may_be_small() -> None:
+    assert process_image(encoded(Image.new("L", (300, 100), 255), "PNG"), signature=True).width == 300
+

@@ -76,6 +76,10 @@ TodayByDefault = Annotated[
 Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90)]
 Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180)]
 ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+# A name people read (a customer, a technician on the service card, a team): blank or drawn as nothing names nobody.
+Name = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=128, pattern=VISIBLE_CHARACTER, description="not blank, nor drawn as nothing")
+]
 Phone = Annotated[str, msgspec.Meta(min_length=3, max_length=32, pattern=r"^\+?[0-9][0-9 \-]{2,31}$")]
 LongText = Annotated[str, msgspec.Meta(max_length=4000)]
 # A reason a person must give (a forced close, an override, an unresolved outcome): spaces alone say nothing.

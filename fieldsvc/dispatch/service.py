@@ -156,7 +156,7 @@ class DispatchService:
             raise CustomerChoice()
         if (data.site is None) == (data.site_id is None):
             raise SiteChoice()
-        if data.kind == "repair" and not (data.reported_fault or "").strip():
+        if data.kind == "repair" and not shows_text(data.reported_fault or ""):
             raise FaultRequired()
         if data.site is not None:
             zone_named(data.site.time_zone or self.settings.default_time_zone)

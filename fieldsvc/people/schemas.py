@@ -7,7 +7,7 @@ from uuid import UUID
 
 import msgspec
 
-from fieldsvc.wire import Incoming, Phone, ShortText, Wire
+from fieldsvc.wire import Incoming, Name, Phone, Wire
 
 Role = Literal["technician", "dispatcher", "auditor", "admin"]
 Username = Annotated[str, msgspec.Meta(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
@@ -17,16 +17,16 @@ StaffNumber = Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r
 
 class TechnicianProfile(Incoming):
     staff_number: StaffNumber
-    name: ShortText
+    name: Name
     phone: Phone
-    team: ShortText
+    team: Name
 
 
 class CreateUser(Incoming):
     username: Username
     password: Password
     role: Role
-    display_name: ShortText
+    display_name: Name
     technician: TechnicianProfile | None = None
 
 

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from fieldsvc.tables import Customer, WorkOrder
 from tests.integration.builders import SHANGHAI_SITE, assign, book, booked_visit, create_order, technician_id
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -415,3 +416,25 @@ async def test_b_cancel_reason_other_needs_a_note_and_leaves_the_visit_booked(cl
 
     assert (response.status_code, response.json()["code"]) == (422, "cancel.note_required")
     assert (await client.get(f"/v1/visits/{visit['id']}", headers=as_dispatcher)).json()["status"] == "scheduled"
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "code"),
+    [
+        ({"customer": {"name": " ", "phone": "13900000000", "tier": "gold"}}, 400, "validation.failed"),
+        ({"customer": {"name": "\u200b", "phone": "13900000000", "tier": "gold"}}, 400, "validation.failed"),
+        ({"site": {**SHANGHAI_SITE, "address": "\u2060 \u200b"}}, 400, "validation.failed"),
+        ({"reportedFault": "\u200b\u200b"}, 422, "work_order.fault_required"),
+    ],
+    ids=["customer_spaces", "customer_zero_width", "address_invisible", "fault_zero_width"],
+)
+async def test_b_order_a_name_address_or_fault_that_shows_nothing_is_refused_and_records_nothing(
+    client, as_dispatcher, change, status, code
+):
+    order = {"kind": "repair", "description": "No line", "customer": {"name": "Li Wei", "phone": "13900000000", "tier": "gold"},
+             "site": SHANGHAI_SITE, "reportedFault": "No internet since morning", **change}
+
+    response = await client.post("/v1/work-orders", json=order, headers=as_dispatcher)
+
+    assert (response.status_code, response.json()["code"]) == (status, code), response.text
+    assert (await WorkOrder.count(), await Customer.count()) == (0, 0)

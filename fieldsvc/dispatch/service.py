@@ -409,13 +409,13 @@ class DispatchService:
             )
 
     async def reschedule(self, visit_id: UUID, data: RescheduleVisit, caller: Caller):
-        now = self.ctx.now()
         if data.reason_code == "other" and not shows_text(data.note):
             raise NoteRequired()
         if data.initiator == "customer" and data.reason_code in rules.COMPANY_REASONS:
             raise InitiatorMismatch(details={"initiator": data.initiator, "reasonCode": data.reason_code})
         async with db.write_transaction(self.ctx.engine):
             visit = await self._movable_visit(visit_id)
+            now = self.ctx.now()  # under the visit's lock: moves sent at once are recorded in the order they chain
             if data.new_time == visit["agreed_time"]:
                 raise SameTime()
             self._check_start(data.new_time, visit["time_zone"], now)

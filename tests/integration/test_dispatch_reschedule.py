@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -263,3 +264,20 @@ async def test_a_trail_a_visit_moved_twice_has_the_agreed_time_its_trail_leads_t
     await quiet(app)
 
     assert await first_record_mismatch() == (1, None)
+
+
+async def test_b_resched_moves_sent_at_once_are_recorded_in_the_order_they_chain(
+    client, as_dispatcher, app, clock, monkeypatch
+):
+    visit = await booked_visit(client, as_dispatcher, NOON)
+    ticks = iter(range(1_000_000))  # a clock that moves on at every reading, as a real one does
+    monkeypatch.setattr(app.state.ctx, "clock", lambda: clock.now + timedelta(milliseconds=next(ticks)))
+
+    await asyncio.gather(*(
+        reschedule(client, as_dispatcher, visit["id"], move(NOON + timedelta(hours=hours))) for hours in (1, 2, 3, 4)
+    ))
+
+    body = (await client.get(f"/v1/visits/{visit['id']}", headers=as_dispatcher)).json()
+    history = sorted(body["reschedules"], key=lambda r: r["recordedAt"])
+    assert [r["oldTime"] for r in history[1:]] == [r["newTime"] for r in history[:-1]]
+    assert history[-1]["newTime"] == body["agreedTime"]

@@ -194,12 +194,19 @@ def is_refused_value_error(error: BaseException) -> bool:
     return isinstance(error, asyncpg.DataError) or getattr(error, "sqlite_errorname", None) == "SQLITE_MISMATCH"
 
 
+def is_contention_error(error: BaseException) -> bool:
+    """A transaction the database aborted to end a conflict with another (deadlock, serialization, SQLite busy)."""
+    return isinstance(error, (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)) or (
+        isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
+    )
+
+
 def is_unavailable_error(error: BaseException) -> bool:
     """Down, unreachable, or a transaction the database chose to abort (deadlock, serialization): answer 503.
 
     Every write the phones send is idempotent by its event id, so retrying after Retry-After is always safe.
     """
-    return isinstance(
+    return is_contention_error(error) or isinstance(
         error,
         (
             OSError,
@@ -207,12 +214,10 @@ def is_unavailable_error(error: BaseException) -> bool:
             asyncpg.ConnectionDoesNotExistError,
             asyncpg.InterfaceError,
             asyncpg.TooManyConnectionsError,
-            asyncpg.DeadlockDetectedError,
-            asyncpg.SerializationError,
             # A pooled connection that received the server's shutdown while idle fails like this on next use.
             asyncpg.InternalClientError,
             asyncpg.AdminShutdownError,
             asyncpg.CrashShutdownError,
             asyncpg.ConnectionFailureError,
         ),
-    ) or (isinstance(error, sqlite3.OperationalError) and "locked" in str(error))
+    )

@@ -120,7 +120,10 @@ def _translate(request: Request, exc: Exception) -> ApiError:
         return Conflict("The request conflicts with stored data (a unique or reference rule).")
     if db.is_unavailable_error(exc):
         log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc, extra=log_fields(request))
-        return Unavailable(headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        # The database is up and chose this request to end a conflict with another: say so, not "unreachable".
+        contention = "Another request held what this one needed; nothing was recorded: retry shortly."
+        message = contention if db.is_contention_error(exc) else None
+        return Unavailable(message, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc, extra=log_fields(request))
     return InternalError()
 

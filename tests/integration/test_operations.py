@@ -11,6 +11,8 @@ from datetime import timedelta
 from pathlib import Path
 from uuid import UUID
 
+import asyncpg
+
 from fieldsvc import db
 from fieldsvc.errors import RETRY_AFTER_SECONDS
 from fieldsvc.verdicts import outbox
@@ -107,6 +109,19 @@ async def test_a_database_outage_during_authentication_is_503_and_logged_with_th
     assert response.headers["retry-after"] == str(RETRY_AFTER_SECONDS)
     [line] = [r for r in caplog.records if r.name == "fieldsvc.errors"]
     assert line.request_id == "r-503"
+
+
+async def test_a_request_the_database_aborted_in_a_deadlock_is_503_saying_to_retry_not_that_it_is_unreachable(
+    client, monkeypatch
+):
+    async def deadlocked(_digest: str) -> None:
+        raise asyncpg.DeadlockDetectedError("deadlock detected")
+
+    monkeypatch.setattr("fieldsvc.auth.repository.find_token", deadlocked)
+    response = await client.get("/v1/auth/me", headers={"Authorization": "Bearer t"})
+
+    assert (response.status_code, response.json()["code"]) == (503, "service.unavailable")
+    assert "nothing was recorded" in response.json()["message"] and "unreachable" not in response.json()["message"]
 
 
 def test_a_first_run_migrates_loads_the_demo_and_its_trail_verifies(tmp_path: Path):

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from fieldsvc.audit.facts import (
-    AuditContext, CheckinFacts, ClockSyncFacts, LeaveFacts, PhotoFacts, ServiceTestFacts, VisitFacts,
+    AuditContext, CheckinFacts, LeaveFacts, PhotoFacts, ServiceTestFacts, VisitFacts,
 )
 from fieldsvc.audit.findings import Doubt, TimeSource, TrustedTime
 from fieldsvc.audit.geometry import distance_m
@@ -89,22 +89,6 @@ def away_for_good(audit: AuditInput) -> list[tuple[LeaveFacts, datetime | None]]
         for leave in sorted(leaves, key=lambda leave: (leave.left_at, leave.event_id))
         if leave.left_at >= arrival.at
     ]
-
-
-def widest_change(syncs: tuple[ClockSyncFacts, ...]) -> tuple[ClockSyncFacts, ClockSyncFacts]:
-    """The first lowest and highest offset measured on one phone, of the phone whose offsets spread the widest: on a
-    visit handed over, two phones' clocks differ without either having changed (a probe)."""
-    by_phone: dict[str, list[ClockSyncFacts]] = {}
-    for sync in syncs:
-        by_phone.setdefault(sync.technician_id, []).append(sync)
-    return max(
-        ((min(phone, key=offset_of), max(phone, key=offset_of)) for phone in by_phone.values()),
-        key=lambda extremes: extremes[1].offset_s - extremes[0].offset_s,
-    )
-
-
-def offset_of(sync: ClockSyncFacts) -> float:
-    return sync.offset_s
 
 
 def test_time(test: ServiceTestFacts) -> datetime:

@@ -4,9 +4,25 @@ from __future__ import annotations
 
 from fieldsvc.audit.facts import ClockSyncFacts
 from fieldsvc.audit.findings import WARNING, Finding
-from fieldsvc.audit.timeline import AuditInput, arrival_checkin, offset_of, widest_change
+from fieldsvc.audit.timeline import AuditInput, arrival_checkin
 
 UNVERIFIED_SOURCES = ("device_clock", "first_photo")
+
+
+def widest_change(syncs: tuple[ClockSyncFacts, ...]) -> tuple[ClockSyncFacts, ClockSyncFacts]:
+    """The first lowest and highest offset measured on one phone, of the phone whose offsets spread the widest: on a
+    visit handed over, two phones' clocks differ without either having changed (a probe)."""
+    by_phone: dict[str, list[ClockSyncFacts]] = {}
+    for sync in syncs:
+        by_phone.setdefault(sync.technician_id, []).append(sync)
+    return max(
+        ((min(phone, key=offset_of), max(phone, key=offset_of)) for phone in by_phone.values()),
+        key=lambda extremes: extremes[1].offset_s - extremes[0].offset_s,
+    )
+
+
+def offset_of(sync: ClockSyncFacts) -> float:
+    return sync.offset_s
 
 
 def e_clock(audit: AuditInput) -> list[Finding]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from fieldsvc.audit.findings import VIOLATION, Finding
-from fieldsvc.audit.timeline import AuditInput, arrival_checkin, widest_change
+from fieldsvc.audit.timeline import AuditInput, arrival_checkin
 from fieldsvc.audit.wording import local_time, minutes
 
 
@@ -43,12 +43,10 @@ def _backdated(audit: AuditInput) -> list[Finding]:
     if checkin is None:
         return []
     # A phone clock put right between the two (the network's, while offline) moves a wall-clock correction by as much:
-    # the measured offsets' spread is allowed on top of the skew limit.
-    syncs = audit.visit.clock_syncs
-    spread = timedelta(0)
-    if syncs:
-        lowest, highest = widest_change(syncs)
-        spread = timedelta(seconds=highest.offset_s - lowest.offset_s)
+    # the spread of the offsets measured on the arrival's phone is allowed on top of the skew limit (not another
+    # phone's, on a visit handed over: the first technician's clock put right once widened the second's; a probe).
+    offsets = [sync.offset_s for sync in audit.visit.clock_syncs if sync.technician_id == checkin.technician_id]
+    spread = timedelta(seconds=max(offsets) - min(offsets)) if offsets else timedelta(0)
     limit = audit.policy.durations.clock_skew_limit + spread
     arrivals = [fix for fix in audit.timeline.fixes if fix.checkin.kind == "arrival"]
     for dated in sorted(arrivals, key=lambda fix: fix.at):

@@ -204,6 +204,15 @@ def test_v_punct_an_on_my_way_pressed_after_the_arrival_was_sent_contradicts_not
     assert audit(visit).findings == ()
 
 
+def test_v_punct_another_phones_clock_put_right_on_a_visit_handed_over_widens_no_allowance_for_backdating() -> None:
+    visit = with_on_my_way(timedelta(minutes=16), at(10, 5), at(10, 5, 1))
+    arrival = replace(visit.checkins[0], technician_id="second")
+    first_phone = (ClockSyncFacts(at(9, 0), -1800.0, "a", "first"), ClockSyncFacts(at(9, 30), 0.0, "b", "first"))
+    visit = replace(visit, checkins=(arrival, *visit.checkins[1:]), clock_syncs=first_phone)
+
+    assert finding(audit(visit), "v.punct.backdated").threshold == 2.0
+
+
 def test_v_punct_an_arrival_recorded_offline_on_a_clock_put_right_before_the_sync_is_not_backdated() -> None:
     # The phone was 5 min slow when it said it was on its way and when it arrived offline; the network set its clock
     # right before the sync, so the arrival's device time was corrected by nothing and reads 2.5 min early.

@@ -78,12 +78,17 @@ def checked_out_before(audit: AuditInput, at: datetime) -> datetime | None:
 
 
 def away_for_good(audit: AuditInput) -> list[tuple[LeaveFacts, datetime | None]]:
-    """Each leave without return made after the arrival, with the return check-in that ended it (None: none did)."""
+    """Each leave without return made after the arrival, with the return check-in that ended it (None: none did). A
+    check-out at the site ends it too: the technician was back, or never left (a leave recorded early to have the
+    work end there, with the test and the check-out at the site long after; a probe)."""
     arrival = audit.timeline.arrival
     leaves = [leave for leave in set(audit.visit.leaves) if not leave.will_return]
     if arrival is None or not leaves:
         return []
-    returns = sorted(fix.at for fix in audit.timeline.fixes if fix.checkin.kind == "return")
+    returns = sorted(
+        fix.at for fix in audit.timeline.fixes
+        if fix.checkin.kind == "return" or (fix.checkin.kind == "checkout" and fix.presence == "inside")
+    )
     return [
         (leave, next((at for at in returns if at >= leave.left_at), None))
         for leave in sorted(leaves, key=lambda leave: (leave.left_at, leave.event_id))

@@ -68,7 +68,7 @@ def _outside_excused(fix: Fix, audit: AuditInput) -> tuple[str, str] | None:
     if _presence_proven(fix, audit):
         return "another check-in of the same kind proves presence", "另一次同类签到已证明在场"
     reach = audit.policy.geofence_radius_m + audit.policy.accuracy_limit_m
-    if fix.checkin.kind == "checkout" and fix.distance_m - fix.checkin.accuracy_m <= reach:
+    if fix.checkin.kind == "checkout" and fix.distance_m <= reach:
         return f"a check-out within {reach:.0f} m records the departure", f"签退位于 {reach:.0f} 米内，可记录离开时间"
     return None
 
@@ -108,13 +108,15 @@ def _away_and_unproven(fix: Fix, audit: AuditInput) -> bool:
 
 
 def _presence_proven(fix: Fix, audit: AuditInput) -> bool:
-    """A check-in of the same kind inside the geofence (and not mock) proves the phone was at the site then; once the
-    visit was completed, only one made before that: a check-in at the site days later, after an auditor returned the
-    visit, proves nothing about the visit (a probe)."""
+    """A check-in of the same kind inside the geofence (and not mock) proves the phone was at the site then; on the
+    same side of the visit's first completion: a check-in at the site days later, after an auditor returned the
+    visit, proves nothing about the visit, nor one made during the visit anything about a later trip to correct it
+    (an arrival from home 5 km away, then a re-test; probes)."""
     completed = audit.visit.first_completed_at
+    after = completed is not None and fix.at >= completed
     return any(
         other.checkin.kind == fix.checkin.kind and other.presence == "inside" and not other.checkin.mock
-        and (completed is None or other.at < completed)
+        and (completed is None or (other.at >= completed) == after)
         for other in audit.timeline.fixes
     )
 

@@ -145,7 +145,7 @@ def v_clean(audit: AuditInput) -> list[Finding]:
     # photo 1 min after the tools came out and 39 min before the test passed; a probe). Leaving for good ends the work
     # at the site too: a fault then fixed at the street cabinet is tested from there (a probe).
     first_test = min(audit.visit.tests, key=lambda test: (test_time(test), test.event_id))
-    work_done = min([test_time(first_test), *(leave.left_at for leave, _ in away_for_good(audit))])
+    work_done = min([test_time(first_test), *(leave.left_at for leave, back in away_for_good(audit) if back is None)])
     slack = audit.policy.durations.photo_time_slack
     latest = max(latest_photo_time(photo) for photo in fresh)
     if latest >= work_done - slack:

@@ -117,6 +117,13 @@ def test_v_geofence_applies_to_the_checkout_too() -> None:
     assert (outside.refs, outside.severity) == (("checkin:checkout-031200",), "violation")
 
 
+def test_v_geofence_a_coarse_check_out_farther_than_reach_is_a_violation_however_wide_its_accuracy() -> None:
+    visit = replace_checkin(honest_urban_install(), "checkout",
+                            checkin("checkout", at(11, 12), north_m=340.0, accuracy_m=100.0))
+
+    assert finding(audit(visit), "v.geofence.outside").severity == "violation"
+
+
 def test_v_geofence_a_check_out_pressed_at_the_van_just_outside_is_a_warning() -> None:
     visit = replace_checkin(honest_urban_install(), "checkout", checkin("checkout", at(11, 12), north_m=195.0))
 
@@ -131,6 +138,15 @@ def test_v_geofence_an_arrival_just_outside_followed_by_one_inside_is_a_warning(
     verdict = audit(visit)
     outside = finding(verdict, "v.geofence.outside")
     assert (outside.refs, outside.severity, verdict.status) == (("checkin:jitter",), "warning", "passed")
+
+
+def test_v_geofence_an_arrival_from_afar_after_the_visit_was_returned_is_not_excused_by_the_first_days_arrival() -> None:
+    far = checkin("arrival", at(10, 0, day=8), event_id="from-home", north_m=5_000.0)
+    visit = replace(honest_urban_install(), checkins=(*honest_urban_install().checkins, far),
+                    first_completed_at=at(11, 15))
+
+    outside = finding(audit(visit), "v.geofence.outside")
+    assert (outside.refs, outside.severity) == (("checkin:from-home",), "violation")
 
 
 def test_v_geofence_an_arrival_at_the_site_after_the_visit_was_completed_proves_nothing_about_it() -> None:
@@ -280,6 +296,14 @@ def test_v_leave_a_line_test_from_the_street_cabinet_after_leaving_for_good_is_f
     visit = replace_checkin(visit, "checkout", checkin("checkout", at(11, 45), north_m=2_000.0))  # at the cabinet
 
     assert codes(audit(visit), "violation") == set()
+
+
+def test_v_clean_a_leave_without_return_recorded_early_with_the_check_out_at_the_site_long_after_ends_no_work() -> None:
+    visit = replace(honest_urban_install(), leaves=(LeaveFacts("leave-1", at(10, 7), False, restore_by=at(18, 0)),))
+    early_clean = replace(honest_urban_install().photos[5], captured_at=at(10, 6), recorded_at=at(10, 6))
+    visit = replace(visit, photos=(*visit.photos[:5], early_clean))
+
+    assert "v.clean.long_before_test" in codes(audit(visit))  # the check-out at 11:12 is at the site
 
 
 def test_v_leave_work_with_the_customer_after_leaving_for_good_is_violation() -> None:

@@ -348,11 +348,7 @@ class DispatchService:
         now = self.ctx.now()
         async with db.write_transaction(self.ctx.engine):
             visit = await self._movable_visit(visit_id)
-            # Serialise assignments per technician so two dispatchers cannot double-book one person.
-            technician = await db.locked(
-                Technician.select(Technician.id).where(Technician.id == data.technician_id), self.ctx.engine
-            ).first()
-            if technician is None:
+            if not await self._lock_technician(data.technician_id):
                 raise TechnicianNotFound()
             if visit["technician"] == data.technician_id:
                 return await self.visit(visit_id)
@@ -375,6 +371,13 @@ class DispatchService:
                 {"technicianId": data.technician_id, "previous": visit["technician"], "override": data.override_reason},
             )
         return await self.visit(visit_id)
+
+    async def _lock_technician(self, technician_id: UUID) -> bool:
+        """B-ASSIGN: assignments and moves into a technician's day take turns per technician, so two dispatchers
+        cannot double-book one person (two moves into one slot at once both passed the overlap check; a probe).
+        False if there is no such technician."""
+        query = Technician.select(Technician.id).where(Technician.id == technician_id)
+        return await db.locked(query, self.ctx.engine).first() is not None
 
     async def _changeable_visit(self, visit_id: UUID) -> dict:
         visit = await repository.lock_visit(visit_id, self.ctx.engine)
@@ -420,6 +423,7 @@ class DispatchService:
                 raise SameTime()
             self._check_start(data.new_time, visit["time_zone"], now)
             if visit["technician"] is not None:
+                await self._lock_technician(visit["technician"])
                 await self._refuse_overlap(visit, visit["technician"], data.new_time, data.override_reason)
             old_time = visit["agreed_time"]
             hours = self.sla_hours(visit["kind"], visit["locality"], visit["tier"])

@@ -207,3 +207,22 @@ async def test_day_board_in_an_unknown_zone_is_422(client, as_dispatcher, zone):
     tech = await technician_id(client, as_dispatcher, "T1001")
     response = await client.get(f"/v1/technicians/{tech}/day", params={"tz": zone}, headers=as_dispatcher)
     assert (response.status_code, response.json()["code"]) == (422, "site.unknown_time_zone")
+
+
+async def test_b_assign_two_of_a_technicians_visits_moved_into_one_slot_at_once_are_not_both_taken(
+    client, as_dispatcher
+):
+    tech = await technician_id(client, as_dispatcher, "T1001")
+    morning = await booked_visit(client, as_dispatcher, TEN)
+    afternoon = await booked_visit(client, as_dispatcher, TEN + timedelta(hours=5))
+    for visit in (morning, afternoon):
+        assert (await assign(client, as_dispatcher, visit["id"], tech)).status_code == 200
+    slot = {"newTime": (TEN + timedelta(hours=2)).isoformat(), "initiator": "company", "reasonCode": "weather",
+            "customerConfirmed": True}
+
+    moved = await asyncio.gather(*(
+        client.post(f"/v1/visits/{visit['id']}/reschedule", json=slot, headers=as_dispatcher)
+        for visit in (morning, afternoon)
+    ))
+
+    assert sorted(answer.status_code for answer in moved) == [200, 409]

@@ -509,10 +509,11 @@ class DispatchService:
                 if visit["status"] in LIVE_VISIT_STATES and visit["agreed_time"] > now:
                     await self._cancel(visit["id"], closing, caller, now)
             # Every visit of the order: one cancelled before carries the order's own findings (V-CLOSE forced, the
-            # deadlines) when no other is left.
+            # deadlines) when no other is left. Audited after the commit (work_order settles): audited here, holding
+            # the visits' and the order's rows, the force-close waited for the auditor's turn while the background
+            # auditor, holding it, waited for those rows (a deadlock; a probe).
             order_visits = await repository.visits_of_order(order_id)
             await outbox.mark_without_new_evidence([v["id"] for v in order_visits], now)
-            await VerdictService(self.ctx).reaudit([v["id"] for v in order_visits if v["status"] != "cancelled"], caller)
         self.ctx.audit_wakeup.set()
         return await self.work_order(order_id)
 

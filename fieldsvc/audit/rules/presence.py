@@ -61,15 +61,14 @@ def v_geofence(audit: AuditInput) -> list[Finding]:
 
 
 def _outside_excused(fix: Fix, audit: AuditInput) -> tuple[str, str] | None:
-    """Why a check-in just outside the geofence is only a warning (GPS jitter at the door, a check-out pressed at the
-    van; probes), in English and Chinese; None: it is a violation. Another check-in of its kind inside proves the
-    presence it was for. A check-out only records the departure (V-CHECKOUT asks for a geotag): one within the reach
-    of a fix that could prove presence (radius + accuracy limit) was near the site."""
+    """Why a check-in outside the geofence is only a warning, in English and Chinese; None: it is a violation. Another
+    check-in of its kind inside proves the presence it was for (GPS jitter at the door; a probe). A check-out only
+    records the departure, which V-CHECKOUT asks to be geotagged, not to be at the site: pressed at the van, or
+    forgotten and pressed from the next site (probes)."""
     if _presence_proven(fix, audit):
         return "another check-in of the same kind proves presence", "另一次同类签到已证明在场"
-    reach = audit.policy.geofence_radius_m + audit.policy.accuracy_limit_m
-    if fix.checkin.kind == "checkout" and fix.distance_m <= reach:
-        return f"a check-out within {reach:.0f} m records the departure", f"签退位于 {reach:.0f} 米内，可记录离开时间"
+    if fix.checkin.kind == "checkout":
+        return "a check-out only records the departure (V-CHECKOUT)", "签退只记录离开时间（V-CHECKOUT）"
     return None
 
 

@@ -20,7 +20,7 @@ from fieldsvc.errors import NotAuthenticated, TokenExpired, TokenRevoked, api_er
 BadCredentials = api_error(401, "auth.bad_credentials", "Wrong login or password.")
 Throttled = api_error(429, "auth.throttled", "Too many failed logins; wait before trying again.")
 # How long an attempt waits for the attempts being checked before it (each a password hash, tens of ms) to answer.
-IN_FLIGHT_WAIT_SECONDS = 3.0
+IN_FLIGHT_WAIT_SECONDS = 10.0
 IN_FLIGHT_POLL_SECONDS = 0.05
 
 

@@ -25,12 +25,14 @@ MY_VISIT_COLUMNS = (
 
 
 async def my_visits_between(technician_id: UUID, start: datetime, end: datetime) -> list[dict[str, Any]]:
-    """The technician's visits agreed within [start, end), and those returned to them for correction, whatever day
-    they were for (A-DECIDE: work still to do)."""
+    """The technician's visits agreed within [start, end), and, whatever day they were for, those still under way
+    from before (a repair begun at 19:30 still on site after midnight; a probe) and those returned to them for
+    correction (A-DECIDE): work still to do."""
     that_day = (Visit.agreed_time >= start) & (Visit.agreed_time < end)
+    under_way = Visit.status.is_in(["en_route", "on_site"]) & (Visit.agreed_time < end)
     return await (
         Visit.select(*MY_VISIT_COLUMNS)
-        .where((Visit.technician == technician_id) & (that_day | (Visit.status == "returned")))
+        .where((Visit.technician == technician_id) & (that_day | under_way | (Visit.status == "returned")))
         .order_by(Visit.agreed_time)
     )
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from uuid import uuid4
 from zoneinfo import ZoneInfo
 
 from tests.conftest import login
 from tests.integration.builders import assign, booked_visit, technician_id
+from tests.integration.mobile_builders import AT_SITE
 
 TEN = datetime(2030, 3, 4, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 
@@ -66,3 +68,19 @@ async def test_my_day_without_a_date_is_today_in_the_default_zone(client, people
     clock.advance(hours=15)  # 00:00 the next day in Shanghai, still 2030-03-04 in UTC
     tomorrow = await client.get("/v1/mobile/visits", headers=await login(client, people.tech))
     assert tomorrow.json() == []
+
+
+async def test_my_day_after_midnight_still_lists_the_visit_i_am_on_site_at_since_the_evening(
+    client, people, as_dispatcher, as_tech, clock
+):
+    visit = await assigned_visit(client, as_dispatcher, "T1001")
+    clock.now = TEN
+    arrival = {"eventId": str(uuid4()), "deviceTime": TEN.isoformat(),
+               "location": {**AT_SITE, "accuracyM": 8.0, "fixTime": TEN.isoformat(), "mock": False}}
+    headers = {**as_tech, "X-Device-Clock": TEN.isoformat()}
+    assert (await client.post(f"/v1/mobile/visits/{visit['id']}/arrival", json=arrival, headers=headers)).status_code == 201
+
+    clock.advance(hours=14, minutes=5)  # 00:05 the next day, still on site
+    next_day = await client.get("/v1/mobile/visits", headers=await login(client, people.tech))
+
+    assert [mine["id"] for mine in next_day.json()] == [visit["id"]]

@@ -315,7 +315,8 @@ def completion(body: Complete, scope: FactScope) -> Outcome:
 async def closed_at(scope: FactScope, latest_before: datetime | None) -> datetime:
     """When the technician closed the order (B-REPAIR measures to it): when the phone recorded the completion, by its
     monotonic clock, which a phone offline for a day keeps (a probe), also across a restart, read by the boot it came
-    from when that bears its wall clock out (a probe); a wall-clock time alone could be set back, so without it, when
+    from when that agrees with its wall clock and the boot's time is borne out (by the monotonic clock of a fact sent
+    in it, or a check-in's satellite fix; probes); a wall-clock time alone could be set back, so without it, when
     the completion reached the service. Never before the visit's other facts: a monotonic time sent set back dated a
     completion before the arrival, even before the order was accepted (a probe)."""
     timing = scope.timing
@@ -323,7 +324,8 @@ async def closed_at(scope: FactScope, latest_before: datetime | None) -> datetim
         if timing.device_elapsed_ms is None:
             return scope.now
         by_wall = timing.device_time + timedelta(milliseconds=timing.clock_offset_ms)
-        boots = await repository.monotonic_boots(scope.visit["id"], scope.visit["technician"])
+        limit = scope.policy.durations.clock_skew_limit
+        boots = await repository.borne_out_boots(scope.visit["id"], scope.visit["technician"], limit)
         recorded = by_an_earlier_boot(timing.device_elapsed_ms, by_wall, boots, scope.policy)
         if recorded is None:
             return scope.now

@@ -416,6 +416,61 @@ async def test_e_clock_an_offline_visit_with_a_restart_halfway_synced_after_more
     assert await violation_codes(client, as_auditor, visit_id) == ("passed", set())
 
 
+@pytest.mark.parametrize("set_back", [False, True], ids=["clock-right", "clock-set-back-30-min"])
+async def test_b_repair_a_repair_done_offline_and_synced_the_next_morning_after_a_restart_closes_when_completed(
+    client, phone, people, as_dispatcher, set_back
+):
+    """Gold, to be resolved by 13:00; done offline by 10:45, the phone off overnight, everything synced at 08:30. A
+    clock set back all visit (and put right for the sync) is found out by the check-ins' satellite fixes."""
+    phone.skew = -timedelta(minutes=30) if set_back else timedelta(0)
+    accepted = AGREED - timedelta(hours=21)
+    visit_id = await assigned_visit(client, as_dispatcher, kind="repair", tier="gold", accepted_at=accepted)
+    facts, uploads = [], []
+
+    def at(minutes_after_agreed: float) -> None:
+        phone.clock.now = AGREED + timedelta(minutes=minutes_after_agreed)
+        phone.elapsed_ms = round((60 + minutes_after_agreed) * 60_000)  # on since 09:00
+
+    def taken_now() -> Image.Exif:
+        return camera_exif(phone.wall().astimezone(AGREED.tzinfo).replace(tzinfo=None), AT_SITE["latitude"], AT_SITE["longitude"])
+
+    def located() -> dict:
+        return {**phone.location(), "fixTime": phone.clock.now.isoformat()}  # the satellites' time
+
+    at(-3)
+    facts.append({"type": "arrival", "visitId": visit_id, "body": phone.fact(location=located())})
+    facts.append({"type": "step", "visitId": visit_id, "body": phone.fact(step="V-ID")})
+    at(0)
+    uploads.append(("photos", phone.fact(purpose="shoe_covers"), jpeg(81, exif=taken_now())))
+    facts.append({"type": "step", "visitId": visit_id, "body": phone.fact(step="V-MAT")})
+    at(35)
+    facts.append({"type": "test_result", "visitId": visit_id,
+                  "body": phone.fact(downloadMbps=500, uploadMbps=50, latencyMs=8, customerAccepted=True)})
+    at(38)
+    uploads.append(("photos", phone.fact(purpose="site_clean"), jpeg(82, exif=taken_now())))
+    at(40)
+    summary = (await phone.client.get(f"/v1/mobile/visits/{visit_id}/summary", headers=phone.auth)).json()
+    uploads.append(("signature", phone.fact(signerName="Li Wei", summaryDigest=summary["digest"]), signature_png()))
+    facts.append({"type": "service_card", "visitId": visit_id, "body": phone.fact()})
+    at(44)
+    facts.append({"type": "checkout", "visitId": visit_id, "body": phone.fact(location=located())})
+    at(45)
+    completion = phone.fact(outcome="resolved")
+
+    phone.clock.now, phone.elapsed_ms = AGREED + timedelta(hours=22, minutes=30), 600_000  # restarted at 08:20
+    phone.skew = timedelta(0)
+    phone.auth = await login(client, people.tech)
+    await synced_uploaded_and_completed(phone, visit_id, facts, uploads, completion)
+
+    as_dispatcher = await login(client, people.dispatcher)
+    order_id = (await client.get(f"/v1/visits/{visit_id}", headers=as_dispatcher)).json()["workOrderId"]
+    order = (await client.get(f"/v1/work-orders/{order_id}", headers=as_dispatcher)).json()
+    closed = AGREED + timedelta(hours=22, minutes=30) if set_back else AGREED + timedelta(minutes=45)
+    assert datetime.fromisoformat(order["closedAt"]) == closed
+    late = "b.repair.late" in (await violation_codes(client, await login(client, people.auditor), visit_id))[1]
+    assert late is set_back
+
+
 async def test_v_leave_a_visit_elsewhere_between_arrival_and_check_out_without_a_leave_is_flagged(
     client, phone, visit_id, as_dispatcher, as_auditor
 ):

@@ -173,6 +173,7 @@ class PhotoFacts:
     captured_to_the_second: bool = False  # the EXIF time names a whole second, some moment of which it was taken
     exif_correction: timedelta = timedelta(0)  # what E-CLOCK added to the EXIF time (its fact's own correction)
     fine_hash: str | None = None  # 256-bit dHash as 64 hex digits (photos stored before it have none)
+    received_at: datetime | None = None  # when its fact reached the service, by the server's clock
 
 
 @dataclass(frozen=True, slots=True)

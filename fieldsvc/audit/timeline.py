@@ -106,8 +106,11 @@ def test_time(test: ServiceTestFacts) -> datetime:
 def photo_time(photo: PhotoFacts) -> datetime:
     """When the photo says it was taken: its EXIF capture time, else when the app recorded it. Rules that need a
     photo taken before something read this: a fact dated before its own EXIF (backdated to hide a late shoe-cover
-    photo) does not move the picture earlier."""
-    return photo.captured_at if photo.captured_at is not None else photo.recorded_at
+    photo) does not move the picture earlier. Nor later than its fact reached the service, by the server's clock: an
+    EXIF time after that (a camera on Beijing time at an Urumqi site, its app sending UTC; a probe) cannot be."""
+    if photo.captured_at is None:
+        return photo.recorded_at
+    return photo.captured_at if photo.received_at is None else min(photo.captured_at, photo.received_at)
 
 
 def latest_photo_time(photo: PhotoFacts) -> datetime:

@@ -77,7 +77,7 @@ E_EVENT_ID, E_VISIT, E_TECHNICIAN, E_KIND, E_PAYLOAD, E_RESULT, E_DEVICE = range
 E_OFFSET, E_CORRECTED, E_RECEIVED, E_LAT, E_LON, E_ACCURACY, E_MOCK, E_ROW, E_FIX_TIME, E_ELAPSED = range(7, 17)
 P_ID, P_EVENT, P_VISIT, P_PURPOSE, P_SHA, P_PHASH, P_CAPTURED, P_LAT, P_LON, P_SOFTWARE, P_INK, P_FINE = range(12)
 # What a photo needs of the fact that recorded it (its time and device time; a signature's texts), by row id.
-R_EVENT_ID, R_PAYLOAD, R_RESULT, R_TIME, R_DEVICE = range(5)
+R_EVENT_ID, R_PAYLOAD, R_RESULT, R_TIME, R_DEVICE, R_RECEIVED = range(6)
 # Follow-ups are keyed by the event id of their question.
 F_EVENT_ID, F_ASKED, F_QUESTION, F_NAME, F_PHONE, F_ADDRESS, F_RESOLVED = range(7)
 
@@ -130,7 +130,7 @@ WHERE p.status = 'accepted'
 """
 # Photos recorded by a fact the events query did not bring (another kind, or another visit's fact).
 _PHOTO_EVENTS_SQL = """
-SELECT id::text, event_id::text, payload, result, corrected_time, device_time
+SELECT id::text, event_id::text, payload, result, corrected_time, device_time, server_received_at
 FROM visit_event WHERE id = ANY($1::uuid[])
 """
 # Only for the visits with a question; OFFSET 0 keeps these lookups per visit (by index) as the tables grow.
@@ -170,7 +170,7 @@ class _Rows:
     reschedules: list[Row]
     events: list[Row]
     photos: list[Row]
-    photo_events: dict[str, Row]  # event row id -> (event id, payload, result, corrected time, clock offset)
+    photo_events: dict[str, Row]  # event row id -> (event id, payload, result, corrected time, device time, receipt)
     follow_ups: list[Row]
     # (visit, other photo's visit, other photo, sha256, perceptual hash, photo, distance, fine distance), distinct
     matches: list[Row]
@@ -196,13 +196,13 @@ async def _postgres_rows(engine: Any, visit_ids: list[UUID]) -> _Rows:
         events = await connection.fetch(_EVENTS_SQL, visit_ids)
         photos = await connection.fetch(_PHOTOS_SQL, visit_ids)
         photo_events = {
-            e[E_ROW]: (e[E_EVENT_ID], e[E_PAYLOAD], e[E_RESULT], e[E_CORRECTED], e[E_DEVICE])
+            e[E_ROW]: (e[E_EVENT_ID], e[E_PAYLOAD], e[E_RESULT], e[E_CORRECTED], e[E_DEVICE], e[E_RECEIVED])
             for e in events if e[E_ROW] is not None
         }
         missing = list({p[P_EVENT] for p in photos if p[P_EVENT] not in photo_events})
         if missing:
             extra = await connection.fetch(_PHOTO_EVENTS_SQL, missing)
-            photo_events.update((r[0], (r[1], r[2], r[3], r[4], r[5])) for r in extra)
+            photo_events.update((r[0], tuple(r[1:])) for r in extra)
         asked = list({e[E_VISIT] for e in events if e[E_KIND] == "question"})
         follow_ups = await connection.fetch(_FOLLOW_UPS_SQL, asked) if asked else []
         matches = await connection.fetch(_MATCHES_SQL, visit_ids)
@@ -273,11 +273,13 @@ async def _sqlite_rows(visit_ids: list[UUID]) -> _Rows:
         by_row.update(
             (e["id"], e) for e in await VisitEvent.select(
                 VisitEvent.id, VisitEvent.event_id, VisitEvent.payload, VisitEvent.result, VisitEvent.corrected_time,
-                VisitEvent.device_time,
+                VisitEvent.device_time, VisitEvent.server_received_at,
             ).where(VisitEvent.id.is_in(missing))
         )
     photo_events = {
-        str(row_id): (str(e["event_id"]), e["payload"], e["result"], e["corrected_time"], e["device_time"])
+        str(row_id): (
+            str(e["event_id"]), e["payload"], e["result"], e["corrected_time"], e["device_time"], e["server_received_at"]
+        )
         for row_id, e in by_row.items()
     }
     asked = [str(e["visit"]) for e in event_rows if e["kind"] == "question"]
@@ -681,7 +683,7 @@ def _photo(photo: Row, event: Row, first_sent: datetime) -> PhotoFacts:
             correction = _NO_CORRECTION
     return PhotoFacts(
         photo[P_ID], photo[P_PURPOSE], photo[P_SHA], photo[P_PHASH], first_sent, captured, photo[P_LAT],
-        photo[P_LON], photo[P_SOFTWARE], to_the_second, correction, photo[P_FINE],
+        photo[P_LON], photo[P_SOFTWARE], to_the_second, correction, photo[P_FINE], event[R_RECEIVED],
     )
 
 

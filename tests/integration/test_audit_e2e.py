@@ -532,6 +532,17 @@ async def test_e_time_a_phone_on_beijing_time_at_a_site_kept_on_urumqi_time_pass
     assert await violation_codes(client, as_auditor, visit_id) == ("passed", set())
 
 
+async def test_e_time_a_camera_on_beijing_time_at_an_urumqi_site_whose_app_sends_utc_reads_no_photo_late(
+    client, phone, as_dispatcher, as_auditor
+):
+    urumqi_site = {**SHANGHAI_SITE, **AT_SITE, "timeZone": "Asia/Urumqi"}  # UTC+6; the camera writes UTC+8, no offset
+    visit_id = await assigned_visit(client, as_dispatcher, site=urumqi_site)
+
+    await play(phone, visit_id, Visit())  # the app sends UTC; each photo read in Urumqi time is 2 h after its upload
+
+    assert await violation_codes(client, as_auditor, visit_id) == ("passed", set())
+
+
 async def test_e_time_an_offline_phone_on_a_zone_an_hour_east_whose_camera_writes_no_offset_passes(
     client, phone, visit_id, as_auditor
 ):

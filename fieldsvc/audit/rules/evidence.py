@@ -8,7 +8,7 @@ from fieldsvc.audit.facts import PhotoFacts
 from fieldsvc.audit.findings import INFO, VIOLATION, WARNING, Finding
 from fieldsvc.audit.geometry import distance_m
 from fieldsvc.audit.likeness import distinctive, hamming, hash_bits
-from fieldsvc.audit.timeline import AuditInput, arrival_checkin, latest_photo_time
+from fieldsvc.audit.timeline import AuditInput, arrival_checkin, latest_photo_time, photo_time
 from fieldsvc.audit.wording import local_time, minutes
 
 
@@ -37,7 +37,7 @@ def e_time(audit: AuditInput) -> list[Finding]:
                 measured="no capture time", threshold="an EXIF capture time", refs=refs,
             ))
             continue
-        readings = [(photo.captured_at, latest_photo_time(photo), "", "")]
+        readings = [(photo_time(photo), latest_photo_time(photo), "", "")]
         change = None if arrival_correction is None else photo.exif_correction - arrival_correction
         went_wrong = change is not None and abs(photo.exif_correction) - abs(arrival_correction) > (
             audit.policy.durations.clock_skew_limit

@@ -136,8 +136,9 @@ class ServiceTestFacts:
     download_mbps: float | None = None
     upload_mbps: float | None = None
     latency_ms: float | None = None
-    # When it reached the service, if after the visit's first completion (an auditor returned the visit).
-    sent_after_completion_at: datetime | None = None
+    # Sent after the visit's first completion (an auditor returned the visit): when it counts, by the phone's
+    # monotonic clock in the boot it was sent in, else when it reached the service.
+    after_completion_at: datetime | None = None
 
     @property
     def has_result(self) -> bool:

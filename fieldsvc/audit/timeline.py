@@ -98,9 +98,10 @@ def away_for_good(audit: AuditInput) -> list[tuple[LeaveFacts, datetime | None]]
 
 def test_time(test: ServiceTestFacts) -> datetime:
     """When a service test counts as done: one sent after the visit was first completed (an auditor returned it) was
-    not done before that, whatever time it claims, and counts when it reached the service (dated back into the visit,
-    it replaced the test the customer had refused; a probe). A re-test on a second trip is sent from the site."""
-    return test.tested_at if test.sent_after_completion_at is None else test.sent_after_completion_at
+    not done before that, whatever its wall clock claims (dated back into the visit, it replaced the test the
+    customer had refused; a probe): it counts when its monotonic time says, else when it reached the service (a
+    re-test on a second trip synced offline later is dated by the former; a probe)."""
+    return test.tested_at if test.after_completion_at is None else test.after_completion_at
 
 
 def photo_time(photo: PhotoFacts) -> datetime:

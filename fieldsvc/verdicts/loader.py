@@ -119,7 +119,7 @@ SELECT e.event_id::text, e.visit::text, e.technician::text, e.kind,
        e.clock_offset_ms, e.corrected_time, e.server_received_at, e.latitude, e.longitude, e.accuracy_m, e.mock,
        CASE WHEN e.kind IN {PHOTO_KINDS_SQL} THEN e.id::text END,
        CASE WHEN e.kind IN {CHECKIN_SQL} THEN e.fix_time END, e.device_elapsed_ms,
-       CASE WHEN e.kind IN {CHECKIN_SQL} THEN e.time_source END
+       CASE WHEN e.kind IN {CHECKIN_SQL} OR e.kind = 'test_result' THEN e.time_source END
 FROM unnest($1::uuid[]) AS b(id) JOIN visit_event e ON e.visit = b.id
 """
 _PHOTOS_SQL = """
@@ -160,6 +160,7 @@ WHERE n.latitude IS NOT NULL
 """
 
 _PLAIN_KINDS = frozenset(("photo", "signature", "photo_presign"))  # nothing read beyond the clock
+_TIMED_KINDS = frozenset((*CHECKIN_KINDS, "test_result"))  # whose time source the audit reads
 _EVENT_ORDER = itemgetter(E_CORRECTED, E_EVENT_ID)  # a visit's facts of one kind are read in this order
 _PHOTO_ORDER = itemgetter(P_ID)
 
@@ -256,7 +257,7 @@ async def _sqlite_rows(visit_ids: list[UUID]) -> _Rows:
         (str(e["event_id"]), str(e["visit"]), str(e["technician"]), e["kind"],
          e["payload"], e["result"], e["device_time"], e["clock_offset_ms"], e["corrected_time"],
          e["server_received_at"], e["latitude"], e["longitude"], e["accuracy_m"], e["mock"], str(e["id"]),
-         e["fix_time"], e["device_elapsed_ms"], e["time_source"] if e["kind"] in CHECKIN_KINDS else None)
+         e["fix_time"], e["device_elapsed_ms"], e["time_source"] if e["kind"] in _TIMED_KINDS else None)
         for e in event_rows
     ]
     photos = [
@@ -529,6 +530,7 @@ def _visit_facts(
                     payload.get("downloadMbps"), payload.get("uploadMbps"), payload.get("latencyMs"),
                 ),
                 received,
+                at if time_source == "elapsed" else received,
             ))
         elif kind == "question":
             follow_up = asks.get(event_id)
@@ -599,15 +601,16 @@ def _visit_facts(
 
 
 def _tests(
-    tests: list[tuple[ServiceTestFacts, datetime]], completions: list[tuple[datetime, datetime]]
+    tests: list[tuple[ServiceTestFacts, datetime, datetime]], completions: list[tuple[datetime, datetime]]
 ) -> tuple[ServiceTestFacts, ...]:
-    """The tests, each marked with when it reached the service if that was after the visit was first completed (the
-    facts of the completion's own sync batch share its receipt)."""
+    """The tests, each (test, received, when it counts if sent after the completion); those that reached the service
+    after the visit was first completed (the facts of the completion's own sync batch share its receipt) marked with
+    when they count: by the phone's monotonic clock in the boot it was sent in, else at the receipt."""
     if not completions:
-        return tuple(test for test, _ in tests)
+        return tuple(test for test, _, _ in tests)
     completed = min(received for _, received in completions)
     return tuple(
-        test if received <= completed else replace(test, sent_after_completion_at=received) for test, received in tests
+        test if received <= completed else replace(test, after_completion_at=counts) for test, received, counts in tests
     )
 
 

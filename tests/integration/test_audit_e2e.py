@@ -841,6 +841,30 @@ async def test_v_test_an_accepted_test_sent_after_a_return_dated_back_into_the_v
     assert await violation_codes(client, as_auditor, visit_id) == ("flagged", {"v.test.after_checkout"})
 
 
+async def test_v_test_a_re_test_on_a_second_trip_recorded_offline_counts_when_its_monotonic_time_says(
+    client, phone, visit_id, as_auditor
+):
+    phone.elapsed_ms = 5_000_000
+    await play(phone, visit_id, Visit(test_accepted=False))
+    returned = {"decision": "return", "reason": "The customer did not accept the test", "requested": ["V-TEST"]}
+    assert (await client.post(f"/v1/review/visits/{visit_id}/decisions", json=returned, headers=as_auditor)).status_code == 201
+
+    advance(phone, timedelta(hours=3))  # back at the door, online
+    assert (await phone.post(visit_id, "arrival", phone.fact(location=phone.location()))).status_code == 201
+    advance(phone, timedelta(minutes=10))  # no signal inside: the re-test and the check-out wait on the phone
+    facts = [{"type": "test_result", "visitId": visit_id,
+              "body": phone.fact(downloadMbps=500, uploadMbps=50, latencyMs=8, customerAccepted=True)}]
+    advance(phone, timedelta(minutes=5))
+    facts.append({"type": "checkout", "visitId": visit_id, "body": phone.fact(location=phone.location())})
+    completion = phone.fact(outcome="resolved")
+    advance(phone, timedelta(minutes=25))
+    synced = await phone.client.post("/v1/mobile/sync", json={"facts": facts}, headers=phone.headers())
+    assert {receipt["status"] for receipt in synced.json()["receipts"]} == {"accepted"}
+    assert (await phone.post(visit_id, "complete", completion)).status_code == 201
+
+    assert await violation_codes(client, as_auditor, visit_id) == ("passed", set())
+
+
 async def test_a_decide_a_confirmation_asking_for_items_is_refused(client, phone, visit_id, as_auditor):
     await play(phone, visit_id, Visit(shoe_photo_taken_shift=-timedelta(days=1)))
     decision = {"decision": "confirm", "requested": ["V-SHOES photo"]}

@@ -201,23 +201,15 @@ async def latest_fact_time(visit_id: UUID, but_event_row: UUID) -> datetime | No
     return None if row is None else row["corrected_time"]
 
 
-async def borne_out_boots(visit_id: UUID, technician_id: UUID, within: timedelta) -> list[datetime]:
-    """When the technician's phone booted (a fact's corrected time minus its elapsed time), by the visit's facts whose
-    time something besides the phone's wall clock bears out: its monotonic clock in the boot it was sent in, or, for a
-    check-in, its location fix timed by the satellites within `within` of it (a phone offline all visit and
-    restarted before the sync has no other witness; a probe)."""
-    rows = await VisitEvent.select(
+async def monotonic_marks(visit_id: UUID, technician_id: UUID) -> list[Row]:
+    """The technician's facts of the visit that sent a monotonic time: corrected time, elapsed ms, how the service
+    corrected it, and a check-in's location fix time."""
+    return await VisitEvent.select(
         VisitEvent.corrected_time, VisitEvent.device_elapsed_ms, VisitEvent.time_source, VisitEvent.fix_time
     ).where(
         (VisitEvent.visit == visit_id) & (VisitEvent.technician == technician_id)
         & VisitEvent.device_elapsed_ms.is_not_null() & VisitEvent.corrected_time.is_not_null()
     )
-    return [
-        row["corrected_time"] - timedelta(milliseconds=row["device_elapsed_ms"])
-        for row in rows
-        if row["time_source"] == "elapsed"
-        or (row["fix_time"] is not None and abs(row["fix_time"] - row["corrected_time"]) <= within)
-    ]
 
 
 async def set_completed_at(visit_id: UUID, at: datetime) -> None:

@@ -324,8 +324,8 @@ async def closed_at(scope: FactScope, latest_before: datetime | None) -> datetim
         if timing.device_elapsed_ms is None:
             return scope.now
         by_wall = timing.device_time + timedelta(milliseconds=timing.clock_offset_ms)
-        limit = scope.policy.durations.clock_skew_limit
-        boots = await repository.borne_out_boots(scope.visit["id"], scope.visit["technician"], limit)
+        marks = await repository.monotonic_marks(scope.visit["id"], scope.visit["technician"])
+        boots = boots_a_completion_may_be_of(marks, timing.device_elapsed_ms, scope.policy.durations.clock_skew_limit)
         recorded = by_an_earlier_boot(timing.device_elapsed_ms, by_wall, boots, scope.policy)
         if recorded is None:
             return scope.now
@@ -336,6 +336,25 @@ async def closed_at(scope: FactScope, latest_before: datetime | None) -> datetim
     if sent_at_once_yet_recorded_long_before(by_wall, timing.corrected_time, timing.received_at, scope.policy):
         return scope.now
     return max(timing.corrected_time, latest_before or timing.corrected_time)
+
+
+def boots_a_completion_may_be_of(marks: list[Row], elapsed_ms: int, within: timedelta) -> list[datetime]:
+    """The phone's boots (a fact's corrected time minus its elapsed time) whose time something besides its wall clock
+    bears out: a fact's monotonic clock in the boot it was sent in, or a check-in's location fix timed by the
+    satellites within `within` of it (a phone offline all visit and restarted before the sync has no other witness;
+    a probe). Only those a completion, `elapsed_ms` into its boot, can be of: no earlier in the boot than the
+    boot's other facts (a completion tapped after a restart, the clock set back by the time between two boots,
+    matched the earlier boot with an elapsed time that boot had long passed; a probe)."""
+    booted = [
+        (mark["corrected_time"] - timedelta(milliseconds=mark["device_elapsed_ms"]), mark["device_elapsed_ms"],
+         mark["time_source"] == "elapsed"
+         or (mark["fix_time"] is not None and abs(mark["fix_time"] - mark["corrected_time"]) <= within))
+        for mark in marks
+    ]
+    return [
+        boot for boot, _, borne_out in booted
+        if borne_out and all(elapsed <= elapsed_ms for other, elapsed, _ in booted if abs(other - boot) <= within)
+    ]
 
 
 def photo_withdrawal(body: PhotoWithdrawal, scope: FactScope) -> Outcome:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from fieldsvc.config import Settings
+from fieldsvc.mobile.service import boots_a_completion_may_be_of
 from fieldsvc.mobile.clock import (
     ClockReading,
     event_timing,
@@ -194,3 +195,32 @@ def test_e_clock_monotonic_time_within_the_transit_allowance_counts_from_the_pho
     timing = event_timing(reading, RECEIVED - timedelta(minutes=1, seconds=5), 0)
 
     assert timing.corrected_time == RECEIVED - timedelta(milliseconds=300) - timedelta(minutes=1)
+
+
+def _mark(booted: datetime, elapsed_min: float, source: str = "offset", fix_off_s: float | None = 0.0) -> dict:
+    corrected = booted + timedelta(minutes=elapsed_min)
+    fix = None if fix_off_s is None else corrected + timedelta(seconds=fix_off_s)
+    return {"corrected_time": corrected, "device_elapsed_ms": round(elapsed_min * 60_000), "time_source": source,
+            "fix_time": fix}
+
+
+BOOT_A = datetime(2030, 3, 4, 1, 0, tzinfo=UTC)
+WITHIN = timedelta(minutes=2)
+
+
+def test_b_repair_a_boot_a_check_ins_satellite_fix_bears_out_may_hold_a_completion_after_its_facts() -> None:
+    marks = [_mark(BOOT_A, 40), _mark(BOOT_A, 90, fix_off_s=None)]
+
+    assert boots_a_completion_may_be_of(marks, 95 * 60_000, WITHIN) == [BOOT_A]
+
+
+def test_b_repair_a_boot_whose_facts_were_further_into_it_than_the_completion_cannot_hold_it() -> None:
+    marks = [_mark(BOOT_A, 40), _mark(BOOT_A, 104, fix_off_s=None)]
+
+    assert boots_a_completion_may_be_of(marks, 34 * 60_000, WITHIN) == []
+
+
+def test_b_repair_a_boot_only_the_wall_clock_tells_is_no_witness() -> None:
+    marks = [_mark(BOOT_A, 40, fix_off_s=1800.0)]  # the fix 30 min after the clock: the clock was set back
+
+    assert boots_a_completion_may_be_of(marks, 95 * 60_000, WITHIN) == []

@@ -90,6 +90,14 @@ async def later_visit_booked(visit: dict[str, Any]) -> bool:
     return bool(later)
 
 
+async def violation_codes(visit_id: UUID) -> list[str]:
+    """The violation codes of the visit's stored verdict."""
+    rows = await AuditFinding.select(AuditFinding.code).where(
+        (AuditFinding.visit == visit_id) & (AuditFinding.severity == "violation")
+    )
+    return sorted({row["code"] for row in rows})
+
+
 async def insert_decision(row: ReviewDecision) -> None:
     await row.save()
 

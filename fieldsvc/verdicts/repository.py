@@ -15,7 +15,7 @@ from piccolo.engine.base import Engine
 from piccolo.utils.encoding import dump_json
 
 from fieldsvc import db
-from fieldsvc.tables import AuditFinding, AuditResult, Visit
+from fieldsvc.tables import AuditFinding, AuditResult, ReviewDecision, Visit
 
 VERDICT_STATUSES = ("pending", "passed", "flagged")
 DECIDED_STATES = ("confirmed", "dismissed")
@@ -157,7 +157,9 @@ async def end_returns(visit_ids: list[UUID]) -> dict[UUID, str]:
 
 async def decided_violations(visit_ids: list[UUID]) -> dict[UUID, tuple[str, set[str]]]:
     """A-DECIDE: of these visits, the confirmed or dismissed ones, each with its review state and the violation codes
-    of its stored verdict (read before a new verdict replaces it)."""
+    its last decision covered: those its verdict had then (a violation gone and back is not new; a probe made one
+    come and go to send a confirmed visit back again and again). A decision made before they were kept covers the
+    violations of the stored verdict (read before a new verdict replaces it)."""
     if not visit_ids:
         return {}
     rows = await Visit.select(Visit.id, Visit.review_state).where(
@@ -165,11 +167,19 @@ async def decided_violations(visit_ids: list[UUID]) -> dict[UUID, tuple[str, set
     )
     if not rows:
         return {}
-    decided = {row["id"]: (row["review_state"], set()) for row in rows}
-    for finding in await AuditFinding.select(AuditFinding.visit, AuditFinding.code).where(
-        AuditFinding.visit.is_in(list(decided)) & (AuditFinding.severity == "violation")
-    ):
-        decided[finding["visit"]][1].add(finding["code"])
+    decided_ids = [row["id"] for row in rows]
+    covered: dict[UUID, list[str] | None] = {}
+    for decision in await ReviewDecision.select(ReviewDecision.visit, ReviewDecision.decided_codes).where(
+        ReviewDecision.visit.is_in(decided_ids)
+    ).order_by(ReviewDecision.decided_at).output(load_json=True):
+        covered[decision["visit"]] = decision["decided_codes"]
+    decided = {row["id"]: (row["review_state"], set(covered.get(row["id"]) or ())) for row in rows}
+    unknown = [visit for visit in decided_ids if covered.get(visit) is None]
+    if unknown:
+        for finding in await AuditFinding.select(AuditFinding.visit, AuditFinding.code).where(
+            AuditFinding.visit.is_in(unknown) & (AuditFinding.severity == "violation")
+        ):
+            decided[finding["visit"]][1].add(finding["code"])
     return decided
 
 

@@ -1087,6 +1087,28 @@ async def test_a_decide_a_dismissed_visit_comes_back_to_the_queue_when_a_violati
     assert (await first_record_mismatch())[1] is None  # the trail records the review state's return
 
 
+async def test_a_decide_a_confirmed_violation_gone_from_a_verdict_and_back_does_not_reopen_the_visit(
+    client, phone, visit_id, as_auditor, app
+):
+    from fieldsvc import db
+    from fieldsvc.tables import AuditFinding, AuditResult
+    from fieldsvc.verdicts.service import VerdictService
+
+    await play(phone, visit_id, Visit(arrive_after_agreed=timedelta(minutes=15)))
+    confirmed = await client.post(f"/v1/review/visits/{visit_id}/decisions", json={"decision": "confirm"}, headers=as_auditor)
+    assert confirmed.status_code == 201
+    await quiet(app)
+    # A verdict in between without the violation (another visit's fact took it away for a while; a probe).
+    await AuditFinding.delete().where(AuditFinding.visit == visit_id)
+    await AuditResult.update({AuditResult.facts_digest: "in-between"}).where(AuditResult.visit == visit_id)
+
+    async with db.write_transaction(app.state.ctx.engine):
+        await VerdictService(app.state.ctx).reaudit([visit_id], None)
+
+    body = (await client.get(f"/v1/review/visits/{visit_id}", headers=as_auditor)).json()
+    assert (body["reviewState"], "v.punct.late" in {f["code"] for f in body["verdict"]["findings"]}) == ("confirmed", True)
+
+
 @pytest.mark.parametrize("monotonic", [True, False], ids=["monotonic-clock", "wall-clock-only"])
 async def test_b_repair_a_completion_held_offline_counts_when_its_monotonic_clock_says_it_was_recorded(
     client, phone, as_dispatcher, as_auditor, monotonic

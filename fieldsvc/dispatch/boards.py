@@ -27,7 +27,9 @@ async def technician_day(ctx: AppContext, technician_id: UUID, day: date | None,
     await VerdictService(ctx).settle()  # A-REAUDIT: the verdicts shown reflect every recorded fact
     zone_name = await day_zone(ctx, technician_id, zone_name)
     start, end = local_day_bounds(day, zone_name, ctx.now())
-    visits = await repository.technician_visits_between(technician_id, start, end)
+    # A visit under way from before the day (a repair on site past midnight; a probe) is still on the board.
+    visits = await repository.technician_visits_under_way_from_before(technician_id, start)
+    visits += await repository.technician_visits_between(technician_id, start, end)
     return DayBoard(
         technician=technician_ref(technician),
         date=start.date().isoformat(),

@@ -6,6 +6,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from piccolo.columns.combination import Combinable
+
 from fieldsvc import db
 from fieldsvc.tables import (
     Assignment,
@@ -147,6 +149,19 @@ async def shift_resolve_deadline(order_id: UUID, resolve_due_at: datetime) -> No
 
 async def technician_visits_between(technician_id: UUID, start: datetime, end: datetime) -> list[Row]:
     """The technician's live visits (not cancelled) starting in [start, end), with their sites."""
+    return await _technician_visits(
+        technician_id, (Visit.status != "cancelled") & (Visit.agreed_time >= start) & (Visit.agreed_time < end)
+    )
+
+
+async def technician_visits_under_way_from_before(technician_id: UUID, start: datetime) -> list[Row]:
+    """The technician's visits still under way (on the way, on site) that were agreed before `start`."""
+    return await _technician_visits(
+        technician_id, Visit.status.is_in(["en_route", "on_site"]) & (Visit.agreed_time < start)
+    )
+
+
+async def _technician_visits(technician_id: UUID, condition: Combinable) -> list[Row]:
     return await (
         Visit.select(
             *VISIT_COLUMNS,
@@ -155,12 +170,7 @@ async def technician_visits_between(technician_id: UUID, start: datetime, end: d
             Visit.work_order.customer.tier.as_alias("customer_tier"),
             Visit.work_order.site.address.as_alias("address"),
         )
-        .where(
-            (Visit.technician == technician_id)
-            & (Visit.status != "cancelled")
-            & (Visit.agreed_time >= start)
-            & (Visit.agreed_time < end)
-        )
+        .where((Visit.technician == technician_id) & condition)
         .order_by(Visit.agreed_time)
     )
 

@@ -76,13 +76,19 @@ TodayByDefault = Annotated[
 Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90)]
 Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180)]
 ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-# A name people read (a customer, a technician on the service card, a team): blank or drawn as nothing names nobody.
-Name = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=128, pattern=VISIBLE_CHARACTER, description="not blank, nor drawn as nothing")
-]
 Phone = Annotated[str, msgspec.Meta(min_length=3, max_length=32, pattern=r"^\+?[0-9][0-9 \-]{2,31}$")]
 LongText = Annotated[str, msgspec.Meta(max_length=4000)]
+
+
+def shown_text(max_length: int) -> Any:
+    """Text a person must read, of at most `max_length` characters: blank or drawn as nothing, it says nothing."""
+    meta = msgspec.Meta(
+        min_length=1, max_length=max_length, pattern=VISIBLE_CHARACTER, description="not blank, nor drawn as nothing"
+    )
+    return Annotated[str, meta]
+
+
 # A reason a person must give (a forced close, an override, an unresolved outcome): spaces alone say nothing.
-Reason = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=1000, pattern=VISIBLE_CHARACTER, description="not blank, nor drawn as nothing")
-]
+Reason = shown_text(1000)
+# A name people read (a customer, a technician on the service card, a team).
+Name = shown_text(128)

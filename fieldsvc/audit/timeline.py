@@ -6,9 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from fieldsvc.audit.facts import (
-    AuditContext, CheckinFacts, LeaveFacts, PhotoFacts, ServiceTestFacts, VisitFacts,
-)
+from fieldsvc.audit.facts import AuditContext, CheckinFacts, LeaveFacts, PhotoFacts, ServiceTestFacts, VisitFacts
 from fieldsvc.audit.findings import Doubt, TimeSource, TrustedTime
 from fieldsvc.audit.geometry import distance_m
 from fieldsvc.audit.policy import Policy

@@ -7,8 +7,7 @@ from uuid import UUID
 
 import msgspec
 
-from fieldsvc.visible import VISIBLE_CHARACTER
-from fieldsvc.wire import Incoming, Instant, Latitude, LongText, Longitude, Name, Phone, Reason, Wire
+from fieldsvc.wire import Incoming, Instant, Latitude, LongText, Longitude, Name, Phone, Reason, Wire, shown_text
 
 Kind = Literal["install", "repair"]
 Tier = Literal["diamond", "gold", "silver", "standard"]
@@ -23,9 +22,7 @@ CancelReason = Literal["customer_requested", "duplicate", "no_fault_found", "not
 LateReason = Literal["customer_requested", "resource_unavailable"]
 DurationMin = Annotated[int, msgspec.Meta(ge=5, le=12 * 60)]
 TimeZoneName = Annotated[str, msgspec.Meta(min_length=1, max_length=64, examples=["Asia/Shanghai"])]
-Address = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=255, pattern=VISIBLE_CHARACTER, description="not blank, nor drawn as nothing")
-]
+Address = shown_text(255)
 
 
 class NewCustomer(Incoming):

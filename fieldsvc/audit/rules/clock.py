@@ -9,19 +9,19 @@ from fieldsvc.audit.timeline import AuditInput, arrival_checkin
 UNVERIFIED_SOURCES = ("device_clock", "first_photo")
 
 
-def widest_change(syncs: tuple[ClockSyncFacts, ...]) -> tuple[ClockSyncFacts, ClockSyncFacts]:
+def _widest_change(syncs: tuple[ClockSyncFacts, ...]) -> tuple[ClockSyncFacts, ClockSyncFacts]:
     """The first lowest and highest offset measured on one phone, of the phone whose offsets spread the widest: on a
     visit handed over, two phones' clocks differ without either having changed (a probe)."""
     by_phone: dict[str, list[ClockSyncFacts]] = {}
     for sync in syncs:
         by_phone.setdefault(sync.technician_id, []).append(sync)
     return max(
-        ((min(phone, key=offset_of), max(phone, key=offset_of)) for phone in by_phone.values()),
+        ((min(phone, key=_offset), max(phone, key=_offset)) for phone in by_phone.values()),
         key=lambda extremes: extremes[1].offset_s - extremes[0].offset_s,
     )
 
 
-def offset_of(sync: ClockSyncFacts) -> float:
+def _offset(sync: ClockSyncFacts) -> float:
     return sync.offset_s
 
 
@@ -31,7 +31,7 @@ def e_clock(audit: AuditInput) -> list[Finding]:
     syncs = audit.visit.clock_syncs
     if syncs:
         # The first measurement of each extreme, so the finding names the fact whose request showed it.
-        highest_sync, lowest_sync = max(syncs, key=offset_of), min(syncs, key=offset_of)
+        highest_sync, lowest_sync = max(syncs, key=_offset), min(syncs, key=_offset)
         worst_sync = highest_sync if highest_sync.offset_s >= -lowest_sync.offset_s else lowest_sync
         worst = worst_sync.offset_s
         if abs(worst) > limit:
@@ -42,7 +42,7 @@ def e_clock(audit: AuditInput) -> list[Finding]:
                 message_zh=f"手机时钟与服务器相差 {worst:+.0f} 秒（上限 {limit:.0f} 秒）；事件时间已按测得的偏差校正",
                 measured=round(worst, 1), threshold=limit, unit="s", refs=_measured_by(worst_sync),
             ))
-        lowest_sync, highest_sync = widest_change(syncs)
+        lowest_sync, highest_sync = _widest_change(syncs)
         spread = highest_sync.offset_s - lowest_sync.offset_s
         if spread > limit:
             findings.append(Finding(

@@ -156,8 +156,8 @@ def v_clean(audit: AuditInput) -> list[Finding]:
         message_en=f"every site-clean photo was taken long before the work ended, at the first service test or on "
                    f"leaving for good (latest "
                    f"{minutes(work_done - latest)} min before, allowed {minutes(slack)} min): the work was not done",
-        message_zh=f"所有场地清洁照片都远早于施工结束（首次测试验收或离开不再返回）（最晚一张早 {minutes(work_done - latest)} 分钟，允许 "
-                   f"{minutes(slack)} 分钟）：施工尚未完成",
+        message_zh=f"所有场地清洁照片都远早于施工结束（首次测试验收或离开不再返回）"
+                   f"（最晚一张早 {minutes(work_done - latest)} 分钟，允许 {minutes(slack)} 分钟）：施工尚未完成",
         measured=minutes(latest - work_done), threshold=-minutes(slack), unit="min",
         refs=refs + (f"test:{first_test.event_id}",),
     )]

@@ -512,8 +512,7 @@ class DispatchService:
             # deadlines) when no other is left. Audited after the commit (work_order settles): audited here, holding
             # the visits' and the order's rows, the force-close waited for the auditor's turn while the background
             # auditor, holding it, waited for those rows (a deadlock; a probe).
-            order_visits = await repository.visits_of_order(order_id)
-            await outbox.mark_without_new_evidence([v["id"] for v in order_visits], now)
+            await outbox.mark_without_new_evidence([visit["id"] for visit in locked], now)
         self.ctx.audit_wakeup.set()
         return await self.work_order(order_id)
 

@@ -320,10 +320,10 @@ async def closed_at(scope: FactScope, latest_before: datetime | None) -> datetim
     the completion reached the service. Never before the visit's other facts: a monotonic time sent set back dated a
     completion before the arrival, even before the order was accepted (a probe)."""
     timing = scope.timing
+    by_wall = timing.device_time + timedelta(milliseconds=timing.clock_offset_ms)
     if timing.source != "elapsed":
         if timing.device_elapsed_ms is None:
             return scope.now
-        by_wall = timing.device_time + timedelta(milliseconds=timing.clock_offset_ms)
         marks = await repository.monotonic_marks(scope.visit["id"], scope.visit["technician"])
         boots = boots_a_completion_may_be_of(marks, timing.device_elapsed_ms, scope.policy.durations.clock_skew_limit)
         recorded = by_an_earlier_boot(timing.device_elapsed_ms, by_wall, boots, scope.policy)
@@ -332,7 +332,6 @@ async def closed_at(scope: FactScope, latest_before: datetime | None) -> datetim
         return max(min(recorded, timing.received_at), latest_before or recorded)
     # The wall clock saying the completion was sent the moment it was recorded, against a monotonic time saying long
     # before: only the monotonic time can have been made up there (V-PUNCT's monotonic_disputed, the same test).
-    by_wall = timing.device_time + timedelta(milliseconds=timing.clock_offset_ms)
     if sent_at_once_yet_recorded_long_before(by_wall, timing.corrected_time, timing.received_at, scope.policy):
         return scope.now
     return max(timing.corrected_time, latest_before or timing.corrected_time)

@@ -115,6 +115,17 @@ ITEM_CHECKS: dict[str, Callable[[_Inventory], Gap]] = {
 }
 
 
+# A customer not at home saw no work done: the visit shows only that the technician came, waited and left.
+CUSTOMER_ABSENT_ITEMS = frozenset({"V-CHECKIN", "V-CHECKOUT"})
+
+
+def required_items(visit: VisitFacts, policy: Policy) -> tuple[str, ...]:
+    completion = visit.completion
+    if completion is not None and completion.customer_absent and policy.customer_absent_wait_min is not None:
+        return tuple(item for item in policy.required_items if item in CUSTOMER_ABSENT_ITEMS)
+    return policy.required_items
+
+
 def missing_for_closure(visit: VisitFacts, policy: Policy) -> list[MissingItem]:
     """Every required item of the policy the visit lacks, in the policy's order; empty when it may close."""
     have = _Inventory(
@@ -125,7 +136,7 @@ def missing_for_closure(visit: VisitFacts, policy: Policy) -> list[MissingItem]:
         photo_purposes=frozenset(photo.purpose for photo in visit.photos),
     )
     missing = []
-    for rule_id in policy.required_items:
+    for rule_id in required_items(visit, policy):
         gap = ITEM_CHECKS[rule_id](have)
         if gap is not None:
             missing.append(MissingItem(rule_id, *gap))

@@ -215,6 +215,7 @@ class CompletionFacts:
     customer_equipment_fault: bool = False
     terminal_explanation: str = ""
     terminal_help_given: bool | None = None
+    customer_absent: bool = False  # the customer was not at home: completed unresolved after a wait at the site
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,7 @@ class Durations:
     repair_deadline: Mapping[str, timedelta]
     reschedule_notice: timedelta
     ask_follow_up: timedelta
+    customer_absent_wait: timedelta | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,9 @@ class Policy:
     late_customer_reschedule_severity: Severity  # B-RESCHED: short notice from the customer's own request
     ask_follow_up_h: float  # V-ASK
     warnings_flag: bool  # A-VERDICT: do warnings alone flag a visit?
+    # V-CLOSE: how long a technician waits at the site for a customer not at home before completing the visit as
+    # customer absent; None in versions before there was such a completion, which then needs every required item.
+    customer_absent_wait_min: float | None = None
     description: str = ""
     fingerprint: str = field(init=False, compare=False)
     editing_software_pattern: re.Pattern[str] = field(init=False, compare=False, repr=False)  # E-EDIT, compiled once
@@ -96,6 +100,9 @@ class Policy:
             repair_deadline=MappingProxyType({t: timedelta(hours=h) for t, h in self.repair_deadline_h.items()}),
             reschedule_notice=timedelta(hours=self.reschedule_notice_h),
             ask_follow_up=timedelta(hours=self.ask_follow_up_h),
+            customer_absent_wait=(
+                None if self.customer_absent_wait_min is None else timedelta(minutes=self.customer_absent_wait_min)
+            ),
         ))
 
     def to_document(self) -> dict[str, Any]:
@@ -105,6 +112,8 @@ class Policy:
             if not spec.init or spec.name == "description":
                 continue
             value = getattr(self, spec.name)
+            if value is None and spec.name in _OPTIONAL_FIELDS:
+                continue  # absent from the versions before it, whose fingerprints stay as they were
             if isinstance(value, tuple):
                 value = list(value)
             elif isinstance(value, Mapping):
@@ -207,8 +216,11 @@ _FIELD_PARSERS: dict[str, Callable[[Any], Any]] = {
     "late_customer_reschedule_severity": _SEVERITY,
     "ask_follow_up_h": _number(),
     "warnings_flag": _boolean,
+    "customer_absent_wait_min": _number(),
     "description": _text,
 }
+# Fields a later version introduced: earlier versions lack them (and so does the feature they configure).
+_OPTIONAL_FIELDS = ("customer_absent_wait_min", "description")
 _IDENTITY_KEYS = ("policy_id", "version", "extends")
 
 
@@ -294,7 +306,7 @@ class PolicyBook:
 
 
 def _build(key: tuple[str, int], origin: str, values: Mapping[str, Any]) -> Policy:
-    missing = sorted(set(_FIELD_PARSERS) - {"description"} - set(values))
+    missing = sorted(set(_FIELD_PARSERS) - set(_OPTIONAL_FIELDS) - set(values))
     if missing:
         raise ValueError(f"policy document {origin}: missing keys {missing}")
     parsed: dict[str, Any] = {}

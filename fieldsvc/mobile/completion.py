@@ -14,6 +14,10 @@ VisitIncomplete = api_error(
     422, "visit.incomplete", "V-CLOSE: the visit misses items its policy requires; nothing was closed."
 )
 CompletionReasonRequired = api_error(422, "complete.reason_required", "V-CLOSE: an unresolved outcome needs a reason.")
+AbsentCustomerResolved = api_error(
+    422, "complete.absent_resolved",
+    "V-CLOSE: a visit whose customer was not at home cannot be resolved; complete it unresolved with a reason.",
+)
 
 
 async def refuse_if_incomplete(visit_id: UUID, policy: Policy, now: datetime) -> None:

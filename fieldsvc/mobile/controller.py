@@ -19,7 +19,7 @@ from fieldsvc.config import Settings
 from fieldsvc.context import AppContext, Ctx
 from fieldsvc.errors import ApiError, TooManyParts, documented
 from fieldsvc.mobile.clock import ClockReading
-from fieldsvc.mobile.completion import CompletionReasonRequired, VisitIncomplete
+from fieldsvc.mobile.completion import AbsentCustomerResolved, CompletionReasonRequired, VisitIncomplete
 from fieldsvc.answers import REPLAY_HEADER, answered
 from fieldsvc.mobile.receipt import RECEIVED_AT
 from fieldsvc.mobile.photos import (
@@ -140,7 +140,7 @@ FACT_ROUTES = (
         "complete",
         "completion",
         "V-CLOSE: complete the visit with its outcome; refused (422 visit.incomplete) with every item still missing.",
-        (VisitIncomplete, CompletionReasonRequired),
+        (VisitIncomplete, CompletionReasonRequired, AbsentCustomerResolved),
     ),
 )
 

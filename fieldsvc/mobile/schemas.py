@@ -182,6 +182,8 @@ class Complete(Fact, kw_only=True):
     outcome: Literal["resolved", "unresolved"]
     reason: Reason | None = None  # required when unresolved
     terminal: Terminal | None = None
+    # The customer was not at home: unresolved, after the policy's wait at the site; only check-in and check-out needed.
+    customer_absent: bool = False
 
 
 class CompletionResult(FactResult, kw_only=True):

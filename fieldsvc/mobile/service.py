@@ -24,7 +24,7 @@ from fieldsvc.dispatch.service import VisitNotFound
 from fieldsvc.errors import ApiError, ValidationFailed, api_error
 from fieldsvc.mobile import repository
 from fieldsvc.mobile.clock import ClockReading, EventTiming, event_timing, parse_device_wall, parse_elapsed_ms
-from fieldsvc.mobile.completion import CompletionReasonRequired, refuse_if_incomplete
+from fieldsvc.mobile.completion import AbsentCustomerResolved, CompletionReasonRequired, refuse_if_incomplete
 from fieldsvc.mobile.idempotency import EventConflict, body_digest, replayed
 from fieldsvc.mobile.schemas import (
     Checkin,
@@ -296,6 +296,8 @@ def service_card(body: Fact, scope: FactScope) -> Outcome:
 
 def completion(body: Complete, scope: FactScope) -> Outcome:
     """V-CLOSE / V-TERMINAL: close the visit and its work order, unless the policy still misses something."""
+    if body.customer_absent and body.outcome == "resolved":
+        raise AbsentCustomerResolved()
     if body.outcome == "unresolved" and not body.reason:
         raise CompletionReasonRequired()
     visit = scope.visit

@@ -747,4 +747,5 @@ def _completion(event_id: str, payload: str) -> CompletionFacts:
         customer_equipment_fault=bool(terminal.get("customerEquipmentFault", False)),
         terminal_explanation=terminal.get("explanation") or "",
         terminal_help_given=terminal.get("helpGiven"),
+        customer_absent=payload.get("customerAbsent") is True,
     )

@@ -1,9 +1,12 @@
-"""V-CLOSE: a forced close is always flagged (once, on the order's first visit); "unresolved" needs a reason."""
+"""V-CLOSE: a forced close is always flagged (once, on the order's first visit); "unresolved" needs a reason; a
+customer absent needs a wait at the site and nothing showing the customer was there."""
 
 from __future__ import annotations
 
-from fieldsvc.audit.findings import VIOLATION, Finding
+from fieldsvc.audit.facts import CompletionFacts
+from fieldsvc.audit.findings import INFO, VIOLATION, Finding
 from fieldsvc.audit.timeline import AuditInput
+from fieldsvc.audit.wording import minutes
 
 
 def v_close(audit: AuditInput) -> list[Finding]:
@@ -25,4 +28,52 @@ def v_close(audit: AuditInput) -> list[Finding]:
             message_en="completed as unresolved without a reason", message_zh="以未解决结单但未说明原因",
             measured="no reason", threshold="a reason", refs=(f"completion:{completion.event_id}",),
         ))
+    if completion is not None and completion.customer_absent:
+        findings += _customer_absent(audit, completion)
     return findings
+
+
+def _customer_absent(audit: AuditInput, completion: CompletionFacts) -> list[Finding]:
+    """The wait runs from the trusted arrival, or the agreed time if that came later (the customer was not due before
+    it), to the check-out; without either, V-CLOSE lists it as missing."""
+    wait = audit.policy.durations.customer_absent_wait
+    arrival, departure = audit.timeline.arrival, audit.timeline.departure
+    if wait is None or arrival is None or departure is None:
+        return []
+    refs = (f"completion:{completion.event_id}", arrival.ref)
+    waited = departure - max(arrival.at, audit.visit.agreed_time)
+    findings = []
+    if waited < wait:
+        findings.append(Finding(
+            rule_id="V-CLOSE", code="v.close.absent_wait_short", severity=VIOLATION,
+            message_en=f"completed as customer absent after waiting {minutes(waited)} min at the site",
+            message_zh=f"以客户不在家结单，但在现场仅等待{minutes(waited)}分钟",
+            measured=minutes(waited), threshold=minutes(wait), unit="min", refs=refs,
+        ))
+    else:
+        findings.append(Finding(
+            rule_id="V-CLOSE", code="v.close.customer_absent", severity=INFO,
+            message_en=f"customer not at home: the technician waited {minutes(waited)} min at the site",
+            message_zh=f"客户不在家：技术员在现场等待{minutes(waited)}分钟",
+            measured=minutes(waited), threshold=minutes(wait), unit="min", refs=refs,
+        ))
+    present = _customer_seen(audit)
+    if present:
+        findings.append(Finding(
+            rule_id="V-CLOSE", code="v.close.absent_contradicted", severity=VIOLATION,
+            message_en="completed as customer absent, yet the customer signed, accepted a test, gave consent or "
+            "asked a question",
+            message_zh="以客户不在家结单，但客户曾签名、验收测试、表示同意或提出问题",
+            measured=len(present), threshold=0, unit="facts", refs=(f"completion:{completion.event_id}", *present),
+        ))
+    return findings
+
+
+def _customer_seen(audit: AuditInput) -> list[str]:
+    """Facts only a customer at home makes: their signature, their acceptance, their consent, their question."""
+    visit = audit.visit
+    seen = [f"signature:{visit.signature.event_id}"] if visit.signature is not None else []
+    seen += [f"test:{test.event_id}" for test in visit.tests if test.customer_accepted]
+    seen += [f"step:{step.event_id}" for step in visit.steps if step.step == "V-CONSENT"]
+    seen += [f"ask:{ask.event_id}" for ask in visit.asks]
+    return seen

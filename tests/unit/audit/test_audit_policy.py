@@ -21,7 +21,7 @@ def test_shipped_policies_cover_every_kind_and_locality() -> None:
     book = load_default_policies()
 
     assert [(p.policy_id, p.version) for p in book.latest()] == [
-        ("install.rural", 3), ("install.urban", 3), ("repair.rural", 3), ("repair.urban", 3),
+        ("install.rural", 4), ("install.urban", 4), ("repair.rural", 4), ("repair.urban", 4),
     ]
     assert {(p.policy_id, p.version) for p in book} >= {("install.urban", 1), ("repair.rural", 2)}  # kept for old verdicts
 
@@ -135,3 +135,10 @@ def test_overrides_cannot_extend_in_a_circle() -> None:
 
     with pytest.raises(ValueError, match="extends itself"):
         PolicyBook.from_documents({"a.json": loop_a, "b.json": loop_b})
+
+
+def test_a_field_a_later_version_introduced_leaves_the_earlier_versions_and_their_fingerprints_as_they_were() -> None:
+    book = load_default_policies()
+
+    assert "customer_absent_wait_min" not in book.get("install.urban", 3).to_document()
+    assert book.get("install.urban", 4).to_document()["customer_absent_wait_min"] == 10.0

@@ -1,0 +1,98 @@
+"""V-CLOSE with the customer not at home, through the phone API: wait, check out, complete; the order books again."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+
+from tests.integration.builders import book
+from tests.integration.mobile_builders import (  # noqa: F401 - phone and visit_id are fixtures
+    AGREED,
+    AT_SITE,
+    Phone,
+    phone,
+    row_counts,
+    visit_id,
+)
+
+ABSENT = {"outcome": "unresolved", "reason": "Nobody home; called twice, no answer", "customerAbsent": True}
+TWO_KM_NORTH = {"latitude": AT_SITE["latitude"] + 0.018}
+
+
+async def wait_at_the_door(phone: Phone, visit_id: str, waited: timedelta, **where: float) -> httpx.Response:
+    """On time, knocks and calls, waits, checks out and completes as customer absent; the completion's answer."""
+    phone.clock.now = AGREED - timedelta(minutes=3)
+    assert (await phone.post(visit_id, "arrival", phone.fact(location=phone.location(**where)))).status_code == 201
+    phone.clock.advance(seconds=waited.total_seconds())
+    assert (await phone.post(visit_id, "checkout", phone.fact(location=phone.location()))).status_code == 201
+    return await phone.post(visit_id, "complete", phone.fact(**ABSENT))
+
+
+async def findings(client: httpx.AsyncClient, auditor: dict[str, str], visit_id: str) -> tuple[str, dict[str, str]]:
+    body = (await client.get(f"/v1/review/visits/{visit_id}", headers=auditor)).json()
+    return body["verdict"]["status"], {f["code"]: f["severity"] for f in body["verdict"]["findings"]}
+
+
+async def test_v_close_customer_absent_after_a_wait_at_the_site_closes_unresolved_and_passes(
+    client, phone, visit_id, as_dispatcher, as_auditor
+):
+    completed = await wait_at_the_door(phone, visit_id, timedelta(minutes=15))
+
+    assert completed.status_code == 201, completed.text
+    order_id = (await client.get(f"/v1/visits/{visit_id}", headers=as_dispatcher)).json()["workOrderId"]
+    order = (await client.get(f"/v1/work-orders/{order_id}", headers=as_dispatcher)).json()
+    assert (order["status"], order["outcome"]) == ("closed", "unresolved")
+    status, codes = await findings(client, as_auditor, visit_id)
+    assert (status, codes.get("v.close.customer_absent")) == ("passed", "info")
+
+
+async def test_v_close_customer_absent_the_order_takes_a_new_visit(client, phone, visit_id, as_dispatcher):
+    assert (await wait_at_the_door(phone, visit_id, timedelta(minutes=15))).status_code == 201
+    order_id = (await client.get(f"/v1/visits/{visit_id}", headers=as_dispatcher)).json()["workOrderId"]
+
+    again = await book(client, as_dispatcher, order_id, AGREED + timedelta(days=1))
+
+    assert again.status_code == 201, again.text
+    order = (await client.get(f"/v1/work-orders/{order_id}", headers=as_dispatcher)).json()
+    assert order["status"] == "open"
+
+
+async def test_v_close_customer_absent_after_a_five_minute_wait_is_flagged(client, phone, visit_id, as_auditor):
+    assert (await wait_at_the_door(phone, visit_id, timedelta(minutes=5))).status_code == 201
+
+    status, codes = await findings(client, as_auditor, visit_id)
+
+    assert (status, codes.get("v.close.absent_wait_short")) == ("flagged", "violation")
+
+
+async def test_v_close_customer_absent_claimed_from_two_km_away_is_flagged(client, phone, visit_id, as_auditor):
+    assert (await wait_at_the_door(phone, visit_id, timedelta(minutes=15), **TWO_KM_NORTH)).status_code == 201
+
+    status, codes = await findings(client, as_auditor, visit_id)
+
+    assert (status, codes.get("v.geofence.outside")) == ("flagged", "violation")
+
+
+async def test_v_close_customer_absent_cannot_be_resolved_and_nothing_is_recorded(client, phone, visit_id):
+    phone.clock.now = AGREED - timedelta(minutes=3)
+    assert (await phone.post(visit_id, "arrival", phone.fact(location=phone.location()))).status_code == 201
+    before = await row_counts()
+
+    refused = await phone.post(visit_id, "complete", phone.fact(outcome="resolved", customerAbsent=True))
+
+    assert (refused.status_code, refused.json()["code"]) == (422, "complete.absent_resolved")
+    assert await row_counts() == before
+
+
+async def test_v_close_customer_absent_without_a_check_out_is_refused_with_only_the_check_out_missing(
+    client, phone, visit_id
+):
+    phone.clock.now = AGREED - timedelta(minutes=3)
+    assert (await phone.post(visit_id, "arrival", phone.fact(location=phone.location()))).status_code == 201
+    phone.clock.advance(minutes=15)
+
+    refused = await phone.post(visit_id, "complete", phone.fact(**ABSENT))
+
+    assert (refused.status_code, refused.json()["code"]) == (422, "visit.incomplete")
+    assert [item["ruleId"] for item in refused.json()["details"]] == ["V-CHECKOUT"]

@@ -1,0 +1,97 @@
+"""V-CLOSE with the customer not at home: a wait at the site, only check-in and check-out, nothing showing them there."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from fieldsvc.audit import missing_for_closure
+from fieldsvc.audit.facts import AskFacts, CompletionFacts, ServiceTestFacts, SignatureFacts, StepFacts, VisitFacts
+
+from tests.unit.audit.builders import (
+    AGREED, SUMMARY_DIGEST, at, audit, checkin, codes, finding, honest_urban_install, order, policy_for,
+)
+
+ARRIVED = at(9, 57)
+ABSENT = CompletionFacts("completion-1", "unresolved", reason="Nobody home, phone off", customer_absent=True)
+
+
+def absent_visit(waited: timedelta = timedelta(minutes=15), north_m: float = 20.0) -> VisitFacts:
+    """Came on time, knocked, called, waited `waited` past the agreed time, checked out: no work, so no photo, test,
+    signature or card."""
+    return replace(
+        honest_urban_install(),
+        order=order(resolved_at=None),
+        checkins=(checkin("arrival", ARRIVED, north_m=north_m), checkin("checkout", AGREED + waited)),
+        steps=(), photos=(), tests=(), signature=None, card=None, completion=ABSENT,
+    )
+
+
+def test_v_close_customer_absent_after_the_policys_wait_passes_and_shows_the_wait() -> None:
+    verdict = audit(absent_visit(timedelta(minutes=15)))
+
+    assert verdict.status == "passed"
+    shown = finding(verdict, "v.close.customer_absent")
+    assert (shown.severity, shown.measured, shown.threshold) == ("info", 15.0, 10.0)
+
+
+def test_v_close_customer_absent_after_exactly_the_policys_wait_passes() -> None:
+    assert audit(absent_visit(timedelta(minutes=10))).status == "passed"
+
+
+def test_v_close_customer_absent_after_a_wait_one_second_short_is_violation() -> None:
+    verdict = audit(absent_visit(timedelta(minutes=9, seconds=59)))
+
+    assert verdict.status == "flagged"
+    assert codes(verdict, "violation") == {"v.close.absent_wait_short"}
+
+
+def test_v_close_customer_absent_the_wait_counts_from_the_agreed_time_when_the_technician_came_early() -> None:
+    visit = absent_visit(timedelta(minutes=20))
+    early = replace(visit, checkins=(checkin("arrival", at(9, 45)), checkin("checkout", at(10, 5))))
+
+    shown = finding(audit(early), "v.close.absent_wait_short")
+
+    assert (shown.measured, shown.threshold) == (5.0, 10.0)
+
+
+def test_v_close_customer_absent_needs_only_the_check_in_and_the_check_out() -> None:
+    visit = absent_visit()
+    without_checkout = replace(visit, checkins=visit.checkins[:1])
+
+    assert missing_for_closure(visit, policy_for(visit)) == []
+    assert [item.rule_id for item in missing_for_closure(without_checkout, policy_for(visit))] == ["V-CHECKOUT"]
+
+
+def test_v_close_customer_absent_under_a_policy_version_without_a_wait_needs_every_item() -> None:
+    visit = absent_visit()
+    older = replace(policy_for(visit), customer_absent_wait_min=None)
+
+    missing = [item.rule_id for item in missing_for_closure(visit, older)]
+
+    assert missing == ["V-ID", "V-SHOES", "V-MAT", "V-TEST", "V-CLEAN", "V-SIGN", "V-CARD"]
+
+
+@pytest.mark.parametrize(
+    "seen",
+    [
+        {"signature": SignatureFacts("signature-1", "Li Wei", 0.04, at(10, 5), SUMMARY_DIGEST, SUMMARY_DIGEST)},
+        {"tests": (ServiceTestFacts("test-1", at(10, 3), True, download_mbps=500.0),)},
+        {"steps": (StepFacts("step-consent", "V-CONSENT", at(10, 1), note="moved the sofa"),)},
+        {"asks": (AskFacts("ask-1", at(10, 2), "When is fibre coming?", "Li Wei", "+86 138", "Room 5"),)},
+    ],
+    ids=["signed", "accepted-a-test", "gave-consent", "asked-a-question"],
+)
+def test_v_close_customer_absent_yet_a_fact_only_the_customer_makes_is_violation(seen: dict) -> None:
+    verdict = audit(replace(absent_visit(), **seen))
+
+    assert "v.close.absent_contradicted" in codes(verdict, "violation")
+
+
+def test_v_geofence_customer_absent_claimed_from_two_km_away_is_flagged() -> None:
+    verdict = audit(absent_visit(north_m=2000.0))
+
+    assert verdict.status == "flagged"
+    assert "v.geofence.outside" in codes(verdict, "violation")

@@ -39,6 +39,8 @@ class MyVisit(Wire):
     site: VisitSite
     policy: PolicyRef
     required_items: list[str]  # rule ids the visit's policy needs before it can be completed (V-CLOSE)
+    # V-CLOSE: the wait at the site before completing as customer absent; None when the policy has no such completion
+    customer_absent_wait_min: float | None
     verdict: str
     # A-DECIDE: none (nothing to review), open (awaiting an auditor), confirmed, dismissed, or returned
     review_state: str

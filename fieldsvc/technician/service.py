@@ -59,6 +59,7 @@ class TechnicianService:
             ),
             policy=PolicyRef(id=policy.policy_id, version=policy.version),
             required_items=list(policy.required_items),
+            customer_absent_wait_min=policy.customer_absent_wait_min,
             verdict=row["verdict"],
             review_state=row["review_state"],
             returned_for=list(returned["requested"]) if returned else [],

@@ -30,6 +30,14 @@ async def test_my_day_lists_my_visit_with_customer_contact_and_required_items(cl
     assert mine["policy"]["id"] == "install.urban"
 
 
+async def test_my_day_tells_how_long_to_wait_for_a_customer_not_at_home(client, as_dispatcher, as_tech):
+    await assigned_visit(client, as_dispatcher, "T1001")
+
+    [mine] = (await client.get("/v1/mobile/visits", params={"date": "2030-03-04"}, headers=as_tech)).json()
+
+    assert mine["customerAbsentWaitMin"] == 10.0
+
+
 async def test_my_day_does_not_show_another_technicians_visit(client, as_dispatcher, as_other_tech):
     await assigned_visit(client, as_dispatcher, "T1001")
     response = await client.get("/v1/mobile/visits", params={"date": "2030-03-04"}, headers=as_other_tech)

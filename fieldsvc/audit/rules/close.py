@@ -57,23 +57,29 @@ def _customer_absent(audit: AuditInput, completion: CompletionFacts) -> list[Fin
             message_zh=f"客户不在家：技术员在现场等待{minutes(waited)}分钟",
             measured=minutes(waited), threshold=minutes(wait), unit="min", refs=refs,
         ))
-    present = _customer_seen(audit)
+    present = _someone_at_home(audit)
     if present:
         findings.append(Finding(
             rule_id="V-CLOSE", code="v.close.absent_contradicted", severity=VIOLATION,
             message_en="completed as customer absent, yet the customer signed, accepted a test, gave consent or "
-            "asked a question",
-            message_zh="以客户不在家结单，但客户曾签名、验收测试、表示同意或提出问题",
+            "asked a question, or the technician worked inside",
+            message_zh="以客户不在家结单，但客户曾签名、验收测试、表示同意或提出问题，或技术员曾入户施工",
             measured=len(present), threshold=0, unit="facts", refs=(f"completion:{completion.event_id}", *present),
         ))
     return findings
 
 
-def _customer_seen(audit: AuditInput) -> list[str]:
-    """Facts only a customer at home makes: their signature, their acceptance, their consent, their question."""
+# Evidence of work inside the home: someone let the technician in.
+_WORK_INSIDE_PHOTOS = frozenset({"shoe_covers", "tool_mat", "site_clean"})
+
+
+def _someone_at_home(audit: AuditInput) -> list[str]:
+    """Facts only a customer at home makes (their signature, acceptance, consent, question), and work inside (shoe
+    covers on, tools on the mat, a site cleaned). A photo of the door or a line test from outside proves nothing."""
     visit = audit.visit
     seen = [f"signature:{visit.signature.event_id}"] if visit.signature is not None else []
     seen += [f"test:{test.event_id}" for test in visit.tests if test.customer_accepted]
-    seen += [f"step:{step.event_id}" for step in visit.steps if step.step == "V-CONSENT"]
+    seen += [f"step:{step.event_id}" for step in visit.steps if step.step in ("V-CONSENT", "V-MAT")]
     seen += [f"ask:{ask.event_id}" for ask in visit.asks]
+    seen += [f"photo:{photo.photo_id}" for photo in visit.photos if photo.purpose in _WORK_INSIDE_PHOTOS]
     return seen

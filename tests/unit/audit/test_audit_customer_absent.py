@@ -11,7 +11,7 @@ from fieldsvc.audit import missing_for_closure
 from fieldsvc.audit.facts import AskFacts, CompletionFacts, ServiceTestFacts, SignatureFacts, StepFacts, VisitFacts
 
 from tests.unit.audit.builders import (
-    AGREED, SUMMARY_DIGEST, at, audit, checkin, codes, finding, honest_urban_install, order, policy_for,
+    AGREED, SUMMARY_DIGEST, at, audit, checkin, codes, finding, honest_urban_install, order, photo, policy_for,
 )
 
 ARRIVED = at(9, 57)
@@ -81,13 +81,26 @@ def test_v_close_customer_absent_under_a_policy_version_without_a_wait_needs_eve
         {"tests": (ServiceTestFacts("test-1", at(10, 3), True, download_mbps=500.0),)},
         {"steps": (StepFacts("step-consent", "V-CONSENT", at(10, 1), note="moved the sofa"),)},
         {"asks": (AskFacts("ask-1", at(10, 2), "When is fibre coming?", "Li Wei", "+86 138", "Room 5"),)},
+        {"steps": (StepFacts("step-mat", "V-MAT", at(10, 1)),)},
+        {"photos": (photo("shoe_covers", at(10, 1)),)},
+        {"photos": (photo("site_clean", at(10, 6)),)},
     ],
-    ids=["signed", "accepted-a-test", "gave-consent", "asked-a-question"],
+    ids=["signed", "accepted-a-test", "gave-consent", "asked-a-question", "tools-on-the-mat", "shoe-covers-on",
+         "site-cleaned"],
 )
 def test_v_close_customer_absent_yet_a_fact_only_the_customer_makes_is_violation(seen: dict) -> None:
     verdict = audit(replace(absent_visit(), **seen))
 
     assert "v.close.absent_contradicted" in codes(verdict, "violation")
+
+
+def test_v_close_customer_absent_with_a_photo_of_the_closed_door_and_a_line_test_from_outside_passes() -> None:
+    door = photo("before", at(10, 2))
+    refused_line_test = ServiceTestFacts("test-1", at(10, 4), False, download_mbps=0.0)
+
+    verdict = audit(replace(absent_visit(), photos=(door,), tests=(refused_line_test,)))
+
+    assert verdict.status == "passed"
 
 
 def test_v_geofence_customer_absent_claimed_from_two_km_away_is_flagged() -> None:

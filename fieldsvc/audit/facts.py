@@ -139,6 +139,9 @@ class ServiceTestFacts:
     # Sent after the visit's first completion (an auditor returned the visit): when it counts, by the phone's
     # monotonic clock in the boot it was sent in, else when it reached the service.
     after_completion_at: datetime | None = None
+    # ... and that time is its receipt: its check-outs are then read by their receipts too (a re-test on a second
+    # trip, synced offline with the check-out after it, came with the check-out, not long after it; a probe).
+    after_completion_by_receipt: bool = False
 
     @property
     def has_result(self) -> bool:

@@ -61,17 +61,22 @@ def arrival_checkin(audit: AuditInput) -> CheckinFacts | None:
     return next((fix.checkin for fix in audit.timeline.fixes if f"checkin:{fix.checkin.event_id}" == arrival.ref), None)
 
 
-def checked_out_before(audit: AuditInput, at: datetime) -> datetime | None:
+def checked_out_before(audit: AuditInput, at: datetime, by_receipt: bool = False) -> datetime | None:
     """When the technician had left by `at`: the first check-out before it since their last arrival or return
-    check-in (a later check-out does not bring them back, nor move the time they left); None if still on site."""
+    check-in (a later check-out does not bring them back, nor move the time they left); None if still on site.
+    `by_receipt`: `at` is when a fact reached the service, so the check-ins are read by when they reached it too."""
+
+    def when(fix: Fix) -> datetime:
+        return fix.checkin.received_at if by_receipt else fix.at
+
     left = None
-    for fix in sorted(audit.timeline.fixes, key=lambda fix: fix.at):
-        if fix.at >= at:
+    for fix in sorted(audit.timeline.fixes, key=when):
+        if when(fix) >= at:
             break
         if fix.checkin.kind != "checkout":
             left = None
         elif left is None:
-            left = fix.at
+            left = when(fix)
     return left
 
 

@@ -610,7 +610,9 @@ def _tests(
         return tuple(test for test, _, _ in tests)
     completed = min(received for _, received in completions)
     return tuple(
-        test if received <= completed else replace(test, after_completion_at=counts) for test, received, counts in tests
+        test if received <= completed
+        else replace(test, after_completion_at=counts, after_completion_by_receipt=counts == received)
+        for test, received, counts in tests
     )
 
 

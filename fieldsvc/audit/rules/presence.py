@@ -7,7 +7,10 @@ from datetime import datetime
 from fieldsvc.audit.facts import CheckinFacts, LeaveFacts, NeighbourFix
 from fieldsvc.audit.findings import VIOLATION, WARNING, Finding, refs_to
 from fieldsvc.audit.geometry import distance_m
-from fieldsvc.audit.timeline import AuditInput, Fix, away_for_good, fix_age, photo_time
+from fieldsvc.audit.policy import Policy
+from fieldsvc.audit.timeline import (
+    AuditInput, Fix, away_for_good, checked_out_before, fix_age, photo_time, test_time,
+)
 from fieldsvc.audit.wording import CHECKIN_KIND_ZH, local_time, minutes
 
 
@@ -208,16 +211,29 @@ def _leaves_paired(audit: AuditInput) -> list[Finding]:
     events: list[tuple[object, ...]] = [(leave.left_at, 0, leave.event_id, leave) for leave in leaves]
     events += [(fix.at, 1, fix.checkin.event_id, fix) for fix in returns]
     open_leaves: list[LeaveFacts] = []
+    last_return: Fix | None = None  # since the last leave
     for _, _, _, event in sorted(events, key=lambda event: event[:3]):
         if isinstance(event, LeaveFacts):
             open_leaves.append(event)
-        elif open_leaves:
+            last_return = None
+            continue
+        if open_leaves:
             open_leaves.pop(0)
-        else:
+        elif not _tried_again(last_return, event, audit.policy):
             findings.append(_unrecorded_leave(event, zone))
+        last_return = event
     if audit.finished:
         findings += [_no_return(leave, zone) for leave in open_leaves if leave.will_return]
     return findings
+
+
+def _tried_again(earlier: Fix | None, return_fix: Fix, policy: Policy) -> bool:
+    """A return check-in right after one whose fix did not show the site (GPS jitter at the door, 188 m then 20 m;
+    a probe) is the same return tried again, not a second departure; within the age a fix may have."""
+    return (
+        earlier is not None and earlier.presence != "inside"
+        and return_fix.at - earlier.at <= policy.durations.fix_max_age
+    )
 
 
 def _away_at_other_visits(audit: AuditInput) -> list[Finding]:
@@ -225,10 +241,14 @@ def _away_at_other_visits(audit: AuditInput) -> list[Finding]:
     their whole accuracy circle, show a departure: each must fall in a recorded leave (from the leave, made after
     the arrival, to the return that follows it, or to the check-out). Unless the next fix of this visit is where
     that one was: a technician who checks in next door and then checks out of here from there has left for good,
-    only checked out late."""
+    only checked out late; and a check-out sent from away from the site ends the visit at the last fact that shows
+    the technician at work here (pressed from the site after next, it was only late too; a probe)."""
     arrival, departure, policy = audit.timeline.arrival, audit.timeline.departure, audit.policy
     if arrival is None or departure is None:
         return []
+    last_checkout = max((fix for fix in audit.timeline.fixes if fix.checkin.kind == "checkout"), key=lambda f: f.at)
+    if last_checkout.presence == "outside":
+        departure = min(departure, _last_shown_at_work(audit))
     returns = sorted(fix.at for fix in audit.timeline.fixes if fix.checkin.kind == "return")
     away: list[tuple[datetime, datetime]] = []
     for leave in audit.visit.leaves:
@@ -248,6 +268,8 @@ def _away_at_other_visits(audit: AuditInput) -> list[Finding]:
         away_as_claimed = coarse and distance > policy.geofence_radius_m + policy.accuracy_limit_m
         if not (away_by_circle or away_as_claimed) or any(start <= fix.at <= end for start, end in away):
             continue
+        if checked_out_before(audit, fix.at) is not None:
+            continue  # checked out then, not yet back: between two trips (a visit returned for correction; a probe)
         back = next((own for own in audit.timeline.fixes if own.at > fix.at), None)
         if back is not None and not coarse and _same_place(fix, back.checkin):
             continue
@@ -262,6 +284,18 @@ def _away_at_other_visits(audit: AuditInput) -> list[Finding]:
             refs=(f"visit:{fix.visit_id}/checkin:{fix.event_id}",),
         ))
     return findings
+
+
+def _last_shown_at_work(audit: AuditInput) -> datetime:
+    """The latest fact of the visit but its check-outs: a check-in, step, photo, test, signature or card."""
+    visit = audit.visit
+    times = [fix.at for fix in audit.timeline.fixes if fix.checkin.kind != "checkout"]
+    times += [step.confirmed_at for step in visit.steps]
+    times += [photo_time(photo) for photo in visit.photos]
+    times += [test_time(test) for test in visit.tests]
+    times += [fact.signed_at for fact in (visit.signature,) if fact is not None]
+    times += [fact.handed_at for fact in (visit.card,) if fact is not None]
+    return max(times)
 
 
 def _same_place(fix: NeighbourFix, checkin: CheckinFacts) -> bool:

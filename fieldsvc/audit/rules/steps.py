@@ -57,7 +57,7 @@ def v_test(audit: AuditInput) -> list[Finding]:
     findings = [] if last.customer_accepted else [_not_accepted(audit, last.event_id)]
     return findings + with_the_customer(
         audit, test_time(last), "V-TEST", f"test:{last.event_id}",
-        ("the service test the customer accepted was recorded", "测试验收记录时间"),
+        ("the service test the customer accepted was recorded", "测试验收记录时间"), last.after_completion_by_receipt,
     )
 
 
@@ -93,10 +93,13 @@ def v_card(audit: AuditInput) -> list[Finding]:
     )
 
 
-def with_the_customer(audit: AuditInput, at: datetime, rule_id: str, ref: str, what: tuple[str, str]) -> list[Finding]:
+def with_the_customer(
+    audit: AuditInput, at: datetime, rule_id: str, ref: str, what: tuple[str, str], by_receipt: bool = False
+) -> list[Finding]:
     """A fact that needs the customer (a test they accept, a card handed to them) happened while the technician was
     there: not before the arrival (beyond the clock-skew limit), nor after the check-out (beyond the photo slack,
-    V-SIGN's allowance for the same). `what`: the fact, worded in English and Chinese before its time."""
+    V-SIGN's allowance for the same). `what`: the fact, worded in English and Chinese before its time; `by_receipt`:
+    `at` is when it reached the service, and so is compared with when the check-outs did."""
     findings = []
     early = _before_arrival(audit, at)
     if early is not None:
@@ -106,7 +109,7 @@ def with_the_customer(audit: AuditInput, at: datetime, rule_id: str, ref: str, w
             message_zh=f"{what[1]}早于技术员到达 {early} 分钟",
             measured=-early, threshold=0.0, unit="min", refs=(ref, audit.timeline.arrival.ref),
         ))
-    late = _after_checkout(audit, at)
+    late = _after_checkout(audit, at, by_receipt)
     if late is not None:
         slack = minutes(audit.policy.durations.photo_time_slack)
         findings.append(Finding(
@@ -119,10 +122,10 @@ def with_the_customer(audit: AuditInput, at: datetime, rule_id: str, ref: str, w
     return findings
 
 
-def _after_checkout(audit: AuditInput, at: datetime) -> float | None:
+def _after_checkout(audit: AuditInput, at: datetime, by_receipt: bool) -> float | None:
     """Minutes a fact that needs the customer came after the technician checked out (and before any return), when
     that is more than the photo slack (V-SIGN's allowance for the same); None when it did not."""
-    left = checked_out_before(audit, at)
+    left = checked_out_before(audit, at, by_receipt)
     if left is None or at - left <= audit.policy.durations.photo_time_slack:
         return None
     return minutes(at - left)

@@ -468,3 +468,52 @@ def test_e_mock_ignores_pairs_of_fixes_that_both_belong_to_other_visits() -> Non
     )
 
     assert "e.mock.impossible_speed" not in codes(audit(honest_urban_install(), context(neighbour_fixes=unrelated)))
+
+
+def test_v_leave_other_visits_between_two_trips_to_a_returned_visit_are_no_leave() -> None:
+    visit = honest_urban_install()  # 09:57 to 11:12; an auditor returned it, and the technician came back next day
+    second_trip = (checkin("arrival", at(14, 0, day=7)), checkin("checkout", at(14, 25, day=7)))
+    visit = replace(visit, checkins=(*visit.checkins, *second_trip), first_completed_at=at(11, 15))
+    between = fix_at_another_visit(at(15, 0), north_m=5_000.0)
+    during = fix_at_another_visit(at(14, 10, day=7), north_m=5_000.0)
+
+    assert "v.leave.unrecorded" not in codes(audit(visit, context(neighbour_fixes=(between,))))
+    assert "v.leave.unrecorded" in codes(audit(visit, context(neighbour_fixes=(during,))))
+
+
+def test_v_leave_a_check_out_pressed_from_the_site_after_next_ends_the_visit_at_its_last_work() -> None:
+    visit = honest_urban_install()  # the card, its last work, at 11:06
+    from_the_site_after_next = checkin("checkout", at(12, 30), north_m=8_000.0)
+    visit = replace(visit, checkins=(visit.checkins[0], from_the_site_after_next))
+    next_visit, during_the_work = fix_at_another_visit(at(11, 40), 5_000.0), fix_at_another_visit(at(10, 30), 5_000.0)
+
+    assert "v.leave.unrecorded" not in codes(audit(visit, context(neighbour_fixes=(next_visit,))))
+    assert "v.leave.unrecorded" in codes(audit(visit, context(neighbour_fixes=(during_the_work,))))
+
+
+def rural_repair_returning(*returns) -> VisitFacts:  # noqa: ANN002 - check-ins in place of its one return at 15:05
+    visit = honest_rural_repair()
+    arrival, _, checkout = visit.checkins
+    return replace(visit, checkins=(arrival, *returns, checkout))
+
+
+def test_v_leave_a_return_tried_again_after_one_outside_the_geofence_is_the_same_return() -> None:
+    jitter = checkin("return", at(15, 4, 30), north_m=188.0, accuracy_m=20.0)
+    inside = checkin("return", at(15, 5), accuracy_m=20.0)
+
+    verdict = audit(rural_repair_returning(jitter, inside))
+
+    assert codes(verdict, "violation") == set()
+
+
+def test_v_leave_a_second_return_after_one_inside_the_geofence_needs_its_leave() -> None:
+    first, second = checkin("return", at(15, 0), accuracy_m=20.0), checkin("return", at(15, 5), accuracy_m=20.0)
+
+    assert "v.leave.unrecorded" in codes(audit(rural_repair_returning(first, second)))
+
+
+def test_v_leave_a_return_long_after_one_outside_the_geofence_needs_its_leave() -> None:
+    outside = checkin("return", at(14, 50), north_m=188.0, accuracy_m=20.0)
+    inside = checkin("return", at(15, 5), accuracy_m=20.0)
+
+    assert "v.leave.unrecorded" in codes(audit(rural_repair_returning(outside, inside)))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 
 from fieldsvc.audit import missing_for_closure
 from fieldsvc.audit.closure import ITEM_CHECKS
-from fieldsvc.audit.facts import AskFacts, CompletionFacts, ServiceTestFacts, StepFacts
+from fieldsvc.audit.facts import AskFacts, CompletionFacts, ServiceTestFacts, StepFacts, VisitFacts
 from fieldsvc.audit.policy import CLOSURE_ITEMS
 
 from tests.unit.audit.builders import (
@@ -310,3 +311,31 @@ def test_v_ask_a_question_dated_two_days_before_the_arrival_is_no_question_asked
 
     early = finding(audit(replace(visit, asks=(ask,))), "v.ask.before_arrival")
     assert (early.severity, early.threshold) == ("violation", 0.0)
+
+
+def second_trip(offline: bool) -> VisitFacts:
+    """An auditor returned the visit for a re-test: the next day's arrival, an accepted re-test and a check-out; the
+    re-test (no monotonic time) counts when it reached the service, 90 min after it was done. `offline`: the
+    check-ins were synced with it (in their order), else sent at once."""
+    visit = honest_urban_install()
+    trip = at(14, 0, day=7)
+    synced = trip + timedelta(minutes=90)
+    retest = ServiceTestFacts(
+        "retest", trip + timedelta(minutes=20), True, download_mbps=500.0,
+        after_completion_at=synced, after_completion_by_receipt=True,
+    )
+    arrival = checkin("arrival", trip, sent_after_s=90 * 60 - 1 if offline else 2)
+    checkout = checkin("checkout", trip + timedelta(minutes=25), sent_after_s=65 * 60 + 1 if offline else 2)
+    return replace(
+        visit,
+        checkins=(*visit.checkins, arrival, checkout),
+        tests=(*visit.tests, retest), first_completed_at=at(11, 15),
+    )
+
+
+def test_v_test_a_re_test_synced_offline_with_the_check_out_after_it_is_not_after_the_check_out() -> None:
+    assert "v.test.after_checkout" not in codes(audit(second_trip(offline=True)))
+
+
+def test_v_test_a_re_test_that_reached_the_service_long_after_the_check_out_did_is_after_the_check_out() -> None:
+    assert "v.test.after_checkout" in codes(audit(second_trip(offline=False)))

@@ -321,8 +321,9 @@ class ReviewDecision(Table, tablename="review_decision"):
     reason = Text(default="")
     requested = JSON()  # what a returned visit must add or correct
     decided_at = Timestamptz()
-    # The violation codes the visit's verdict had when decided (null: decided before they were kept); a later re-audit
-    # finding one not among them puts the visit back in the queue.
+    # The violations the visit's verdict had when decided, each "code|refs" (fieldsvc.audit.findings.violation_key;
+    # plain codes in decisions made before, null in older ones); a later re-audit finding one they do not cover puts
+    # the visit back in the queue.
     decided_codes = JSON(null=True, default=None)
 
 

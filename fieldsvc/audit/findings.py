@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -71,6 +71,17 @@ class Finding:
             "unit": self.unit,
             "refs": list(self.refs),
         }
+
+
+def violation_key(finding: Mapping[str, Any]) -> str:
+    """A-DECIDE: which violation a stored finding is, its code and the facts it is about: a second unrecorded leave,
+    to another visit, is another violation of the same code (a probe)."""
+    return finding["code"] + "|" + " ".join(finding["refs"])
+
+
+def decision_covers(covered: set[str], finding: Mapping[str, Any]) -> bool:
+    """Whether a decision covering these violation keys (or, kept before keys were, plain codes) covers the finding."""
+    return finding["code"] in covered or violation_key(finding) in covered
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from uuid import UUID
 from piccolo.columns.combination import Combinable
 
 from fieldsvc import db
+from fieldsvc.audit.findings import violation_key
 from fieldsvc.tables import AuditFinding, AuditResult, Photo, ReviewDecision, Visit, VisitEvent
 
 QUEUE_STATES = ("none", "open")
@@ -90,12 +91,13 @@ async def later_visit_booked(visit: dict[str, Any]) -> bool:
     return bool(later)
 
 
-async def violation_codes(visit_id: UUID) -> list[str]:
-    """The violation codes of the visit's stored verdict."""
-    rows = await AuditFinding.select(AuditFinding.code).where(
-        (AuditFinding.visit == visit_id) & (AuditFinding.severity == "violation")
+async def violation_keys(visit_id: UUID) -> list[str]:
+    """The violations of the visit's stored verdict, each as its code and the facts it is about (A-DECIDE)."""
+    row = await AuditResult.select(AuditResult.findings).where(AuditResult.visit == visit_id).first().output(
+        load_json=True
     )
-    return sorted({row["code"] for row in rows})
+    findings = row["findings"] if row else []
+    return sorted({violation_key(finding) for finding in findings if finding["severity"] == "violation"})
 
 
 async def insert_decision(row: ReviewDecision) -> None:

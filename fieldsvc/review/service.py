@@ -108,7 +108,7 @@ class ReviewService:
                 reason=data.reason,
                 requested=list(data.requested),
                 decided_at=now,
-                decided_codes=await repository.violation_codes(visit_id),
+                decided_codes=await repository.violation_keys(visit_id),
             )
             await repository.insert_decision(row)
             # A return re-opens the visit so the technician's phone may add or correct evidence.

@@ -156,10 +156,10 @@ async def end_returns(visit_ids: list[UUID]) -> dict[UUID, str]:
 
 
 async def decided_violations(visit_ids: list[UUID]) -> dict[UUID, tuple[str, set[str]]]:
-    """A-DECIDE: of these visits, the confirmed or dismissed ones, each with its review state and the violation codes
-    its last decision covered: those its verdict had then (a violation gone and back is not new; a probe made one
-    come and go to send a confirmed visit back again and again). A decision made before they were kept covers the
-    violations of the stored verdict (read before a new verdict replaces it)."""
+    """A-DECIDE: of these visits, the confirmed or dismissed ones, each with its review state and the violations its
+    last decision covered: those its verdict had then, as violation keys (a violation gone and back is not new; a
+    probe made one come and go to send a confirmed visit back again and again). A decision made before they were
+    kept covers the violation codes of the stored verdict (read before a new verdict replaces it)."""
     if not visit_ids:
         return {}
     rows = await Visit.select(Visit.id, Visit.review_state).where(

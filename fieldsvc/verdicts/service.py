@@ -24,6 +24,7 @@ from piccolo.engine.postgres import PostgresEngine
 
 from fieldsvc import db
 from fieldsvc.audit.engine import audit_visit
+from fieldsvc.audit.findings import decision_covers
 from fieldsvc.audit.policy import Policy, load_default_policies
 from fieldsvc.auth.caller import Caller
 from fieldsvc.context import AppContext
@@ -122,7 +123,10 @@ class VerdictService:
             r["visit_id"]: decided[r["visit_id"]][0]
             for r in changed
             if r["visit_id"] in decided and r["verdict"]["status"] == "flagged"
-            and {f["code"] for f in r["verdict"]["findings"] if f["severity"] == "violation"} - decided[r["visit_id"]][1]
+            and any(
+                finding["severity"] == "violation" and not decision_covers(decided[r["visit_id"]][1], finding)
+                for finding in r["verdict"]["findings"]
+            )
         }
         if reopened:
             await repository.reopen_reviews(list(reopened))

@@ -1109,6 +1109,30 @@ async def test_a_decide_a_confirmed_violation_gone_from_a_verdict_and_back_does_
     assert (body["reviewState"], "v.punct.late" in {f["code"] for f in body["verdict"]["findings"]}) == ("confirmed", True)
 
 
+async def test_a_decide_a_dismissed_visit_comes_back_when_a_second_violation_of_the_same_code_is_found(
+    client, phone, visit_id, as_dispatcher, as_auditor
+):
+    async def checked_in_elsewhere_at(local_time: datetime, north: float, hours_later: int) -> None:
+        site = {"address": f"{hours_later} North Rd", "latitude": AT_SITE["latitude"] + north,
+                "longitude": AT_SITE["longitude"], "locality": "urban"}
+        other = await assigned_visit(client, as_dispatcher, agreed_time=AGREED + timedelta(hours=hours_later), site=site)
+        there = phone.fact(location={**phone.location(latitude=site["latitude"]), "fixTime": local_time.isoformat()})
+        there["deviceTime"] = local_time.isoformat()  # recorded then, offline, synced now
+        assert (await phone.post(other, "arrival", there)).status_code == 201
+
+    await play(phone, visit_id, Visit())  # on site 09:57 to about 10:48
+    await checked_in_elsewhere_at(AGREED + timedelta(minutes=10), north=0.045, hours_later=4)
+    dismissed = await client.post(f"/v1/review/visits/{visit_id}/decisions", headers=as_auditor,
+                                  json={"decision": "dismiss", "reason": "Called to an emergency next street"})
+    assert dismissed.status_code == 201, dismissed.text
+
+    await checked_in_elsewhere_at(AGREED + timedelta(minutes=30), north=0.09, hours_later=6)
+
+    body = (await client.get(f"/v1/review/visits/{visit_id}", headers=as_auditor)).json()
+    unrecorded = [f for f in body["verdict"]["findings"] if f["code"] == "v.leave.unrecorded"]
+    assert (len(unrecorded), body["reviewState"]) == (2, "open")
+
+
 @pytest.mark.parametrize("monotonic", [True, False], ids=["monotonic-clock", "wall-clock-only"])
 async def test_b_repair_a_completion_held_offline_counts_when_its_monotonic_clock_says_it_was_recorded(
     client, phone, as_dispatcher, as_auditor, monotonic

@@ -125,8 +125,10 @@ class ImageLimits:
     max_bytes: int = 15 * 1024 * 1024
     max_pixels: int = 40_000_000
     # A photo's shorter side: any phone camera takes more; an icon-sized "photo" shows nothing (a probe sent 8x8 ones
-    # with a camera's EXIF as the shoe-cover and site-clean photos). Signatures are pads, not photos: no minimum.
+    # with a camera's EXIF as the shoe-cover and site-clean photos).
     min_photo_edge: int = 240
+    # A signature pad is smaller than a photo, but no finger signs on 40x16 pixels (a probe's "Li" passed V-SIGN).
+    min_signature_size: tuple[int, int] = (160, 48)  # longer side, shorter side
 
 
 EXIF_TEXT_LIMIT = 128
@@ -226,7 +228,9 @@ def process_image(
     _refuse_by_byte_size(data, limits)
     with _open_accepted_image(data) as opened:
         _refuse_by_pixel_count(opened.size, limits)
-        if not signature:
+        if signature:
+            _refuse_too_small_a_pad(opened.size, limits)
+        else:
             _refuse_too_small_a_photo(opened.size, limits)
         full_width, full_height = opened.size
         # MPO (phones storing a depth map or preview as a second frame) is a JPEG whose first frame is the photo.
@@ -340,6 +344,17 @@ def _refuse_too_small_a_photo(size: tuple[int, int], limits: ImageLimits) -> Non
             "image.too_small",
             f"The image is {width}x{height} pixels; a photo's shorter side must be at least {limits.min_photo_edge} "
             "pixels: send the camera's photo, not a thumbnail.",
+        )
+
+
+def _refuse_too_small_a_pad(size: tuple[int, int], limits: ImageLimits) -> None:
+    width, height = size
+    longer, shorter = limits.min_signature_size
+    if max(width, height) < longer or min(width, height) < shorter:
+        raise ImageRejected(
+            "image.too_small",
+            f"The signature is {width}x{height} pixels; a signature pad must be at least {longer}x{shorter} pixels: "
+            "send the pad as signed, not a thumbnail.",
         )
 
 

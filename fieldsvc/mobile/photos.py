@@ -64,7 +64,7 @@ IMAGE_REJECTIONS = {
         ("image.svg", "E-IMAGE: the file is an SVG drawing (it can carry scripts), not a JPEG, PNG or WebP photo."),
         ("image.decompression_bomb", "E-IMAGE: the image declares a size no photo has; it was not decoded."),
         ("image.too_many_pixels", "E-IMAGE: the image has more pixels than allowed."),
-        ("image.too_small", "E-IMAGE: the photo is too small to show anything (a thumbnail, not the camera's photo)."),
+        ("image.too_small", "E-IMAGE: the photo or signature pad is too small to show anything (a thumbnail)."),
         ("image.corrupt", "E-IMAGE: the image data is damaged."),
         ("image.truncated", "E-IMAGE: the image is cut off; upload the complete file again."),
     )

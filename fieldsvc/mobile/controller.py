@@ -58,6 +58,7 @@ from fieldsvc.mobile.service import (
     RestoreByRequired,
     ShoeReasonRequired,
     VisitNotFound,
+    VisitReassigned,
     read_clock,
 )
 
@@ -170,7 +171,7 @@ def fact_handler(route: FactRoute) -> HTTPRouteHandler:
 
 
 class MobileController(Controller):
-    @get("/visits/{visit_id:uuid}/summary", responses=documented(VisitNotFound))
+    @get("/visits/{visit_id:uuid}/summary", responses=documented(VisitNotFound, VisitReassigned))
     async def summary(self, visit_id: FromPath[UUID], ctx: Ctx, caller: CallerDep) -> Summary:
         """V-SIGN: the work-order summary to show the customer, and the digest the signature must carry."""
         return await MobileService(ctx).summary(caller, visit_id)

@@ -567,14 +567,12 @@ class MobileService:
             details={"handedOverAt": handed_over_at.isoformat()},
         )
 
-    async def own_visit(self, caller: Caller, visit_id: UUID) -> Row:
-        visit = await repository.own_visit(visit_id, technician_of(caller))
-        if visit is None:
-            raise VisitNotFound()
-        return visit
-
     async def summary(self, caller: Caller, visit_id: UUID) -> Summary:
-        return work_order_summary(await self.own_visit(caller, visit_id))
+        technician = technician_of(caller)
+        visit = await repository.own_visit(visit_id, technician)
+        if visit is None:
+            raise await self.not_assigned_error(visit_id, technician)
+        return work_order_summary(visit)
 
     async def sync(self, caller: Caller, batch: SyncBatch, reading: ClockReading) -> SyncReceipts:
         """Offline facts in order, each in its own transaction, so one bad fact does not sink the others."""

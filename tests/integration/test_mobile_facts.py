@@ -242,6 +242,16 @@ async def test_a_visit_handed_over_to_another_technician_replays_the_old_phones_
     assert await VisitEvent.count() == 1
 
 
+async def test_a_visit_handed_over_to_another_technician_shows_the_old_phone_no_summary_saying_why(
+    client, as_dispatcher, phone, visit_id
+):
+    assert (await assign(client, as_dispatcher, visit_id, await technician_id(client, as_dispatcher, "T1002"))).status_code == 200
+
+    refused = await phone.client.get(f"/v1/mobile/visits/{visit_id}/summary", headers=phone.auth)
+
+    assert (refused.status_code, refused.json()["code"]) == (409, "visit.reassigned")
+
+
 async def test_a_completed_visit_takes_no_facts(phone, visit_id):
     await Visit.update({Visit.status: "completed"}).where(Visit.id == visit_id)
 

@@ -18,8 +18,9 @@ async def find_user_by_login(login: str) -> dict[str, Any] | None:
     columns = (AppUser.id, AppUser.username, AppUser.role, AppUser.password_hash, AppUser.technician.id)
     active = AppUser.active == True  # noqa: E712
     exactly = (AppUser.username == login) | (AppUser.technician.staff_number == login)
+    # Parenthesised: joined to `active` by AND, a bare OR let a deactivated account in by its username (a probe).
     in_any_case = QueryString(
-        "{} OR {}", Lower(AppUser.username) == login.lower(), Lower(AppUser.technician.staff_number) == login.lower()
+        "({} OR {})", Lower(AppUser.username) == login.lower(), Lower(AppUser.technician.staff_number) == login.lower()
     )
     return (
         await AppUser.select(*columns).where(exactly & active).first()

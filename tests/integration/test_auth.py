@@ -10,7 +10,7 @@ import pytest
 
 from fieldsvc.auth.service import token_digest
 from fieldsvc.config import Settings
-from fieldsvc.tables import AuthToken
+from fieldsvc.tables import AppUser, AuthToken
 from tests.conftest import PASSWORD, login
 
 
@@ -35,6 +35,18 @@ async def test_a_login_typed_in_another_case_identifies_the_same_person(client, 
         assert response.status_code == 200, typed
     by_staff_number = await client.post("/v1/auth/login", json={"login": "t1001", "password": PASSWORD})
     assert by_staff_number.json()["identity"]["username"] == people.tech
+
+
+@pytest.mark.parametrize("typed", [str.lower, str.upper], ids=["as-stored", "in-another-case"])
+async def test_a_deactivated_account_cannot_log_in_however_its_login_is_typed(client, people, typed):
+    deactivated = AppUser.username == people.auditor
+    await AppUser.update({AppUser.active: False}).where(deactivated)
+    try:
+        response = await client.post("/v1/auth/login", json={"login": typed(people.auditor), "password": PASSWORD})
+    finally:
+        await AppUser.update({AppUser.active: True}).where(deactivated)
+
+    assert (response.status_code, response.json()["code"]) == (401, "auth.bad_credentials")
 
 
 async def test_wrong_password_is_refused_with_stable_code(client, people):

@@ -320,6 +320,10 @@ async def test_e_clock_the_device_clock_header_is_required_and_checked(client, p
         ("leave", {"willReturn": False, "reason": "Parts on order"}, 422, "leave.restore_by_required"),
         ("leave", {"willReturn": False, "reason": "Parts", "restoreBy": "2030-03-03T18:00:00+08:00"}, 422,
          "leave.restore_by_before_leave"),
+        ("leave", {"willReturn": False, "reason": "Parts", "restoreBy": "2999-12-31T23:59:59Z"}, 422,
+         "leave.restore_by_too_far"),
+        ("leave", {"willReturn": False, "reason": "Parts", "restoreBy": "2030-03-11T09:00:01+08:00"}, 422,
+         "leave.restore_by_too_far"),  # the phone's clock reads 2030-03-04 09:00 in Shanghai: 7 days and a second
         ("notes", {"topic": "weather", "text": "x"}, 400, "validation.failed"),
         ("arrival", {"location": {**AT_SITE, "accuracyM": 0, "fixTime": "2030-03-04T01:00:00Z", "mock": False}}, 400,
          "validation.failed"),

@@ -345,11 +345,13 @@ class DispatchService:
             raise CustomerNotNotified(details={"customerNotifiedAt": data.customer_notified_at, "notifyBy": notify_by})
 
     async def assign(self, visit_id: UUID, data: AssignVisit, caller: Caller):
-        now = self.ctx.now()
         async with db.write_transaction(self.ctx.engine):
             visit = await self._movable_visit(visit_id)
             if not await self._lock_technician(data.technician_id):
                 raise TechnicianNotFound()
+            # Read under the locks: handovers racing each other are then timed in the order they were recorded (a
+            # probe found one dated before the handover it followed).
+            now = self.ctx.now()
             if visit["technician"] == data.technician_id:
                 return await self.visit(visit_id)
             await self._refuse_overlap(visit, data.technician_id, visit["agreed_time"], data.override_reason)
@@ -469,11 +471,11 @@ class DispatchService:
         return await self.visit(visit_id)
 
     async def cancel(self, visit_id: UUID, data: CancelVisit, caller: Caller):
-        now = self.ctx.now()
         if data.reason_code == "other" and not shows_text(data.note):
             raise CancelNoteRequired()
         async with db.write_transaction(self.ctx.engine):
             visit = await self._changeable_visit(visit_id)
+            now = self.ctx.now()  # under the visit's lock, like a reschedule's
             await self._cancel(visit_id, data, caller, now)
             # The order's other visits too: the first one not cancelled carries the order's own findings.
             order_visits = [v["id"] for v in await repository.visits_of_order(visit["work_order"])]

@@ -142,6 +142,16 @@ async def test_a_remembered_token_is_refused_once_it_expires(client, people, clo
     assert response.json()["code"] == "auth.token_expired"
 
 
+@pytest.mark.parametrize(
+    "path", ["/v1/mobile/visits", "/v1/review/queue", "/v1/technicians", "/v1/admin/users"],
+)
+async def test_options_lists_the_methods_of_any_route_without_a_token(client, path):
+    response = await client.options(path)
+
+    assert response.status_code == 204, response.text
+    assert response.headers["allow"]
+
+
 async def test_technician_cannot_create_users(client, as_tech):
     response = await client.post(
         "/v1/admin/users",

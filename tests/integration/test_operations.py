@@ -73,6 +73,13 @@ async def test_unknown_route_is_a_404_with_code(client):
     assert response.json()["code"] == "not_found"
 
 
+async def test_a_path_whose_id_is_no_uuid_is_a_404_saying_ids_are_uuids(client, as_dispatcher):
+    response = await client.get("/v1/visits/12345", headers=as_dispatcher)
+
+    assert (response.status_code, response.json()["code"]) == (404, "not_found")
+    assert "UUID" in response.json()["message"]
+
+
 async def test_request_id_is_on_error_answers_made_outside_the_route(client):
     unauthenticated = await client.get("/v1/auth/me", headers={"X-Request-Id": "r-401"})
     missing = await client.get("/v1/nope", headers={"X-Request-Id": "r-404"})

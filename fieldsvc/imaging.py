@@ -127,8 +127,9 @@ class ImageLimits:
     # A photo's shorter side: any phone camera takes more; an icon-sized "photo" shows nothing (a probe sent 8x8 ones
     # with a camera's EXIF as the shoe-cover and site-clean photos).
     min_photo_edge: int = 240
-    # A signature pad is smaller than a photo, but no finger signs on 40x16 pixels (a probe's "Li" passed V-SIGN).
-    min_signature_size: tuple[int, int] = (160, 48)  # longer side, shorter side
+    # A signature pad is smaller than a photo, and may be cropped to its ink (a signature library's option), but no
+    # finger signs on 40x16 pixels (a probe's "Li" passed V-SIGN).
+    min_signature_size: tuple[int, int] = (120, 40)  # longer side, shorter side
 
 
 EXIF_TEXT_LIMIT = 128

@@ -75,8 +75,9 @@ class Finding:
 
 def violation_key(finding: Mapping[str, Any]) -> str:
     """A-DECIDE: which violation a stored finding is, its code and the facts it is about: a second unrecorded leave,
-    to another visit, is another violation of the same code (a probe)."""
-    return finding["code"] + "|" + " ".join(finding["refs"])
+    to another visit, is another violation of the same code (a probe). A fact of another visit counts as that visit:
+    an earlier check-in there synced later moves the reference, not the trip (a probe)."""
+    return finding["code"] + "|" + " ".join(ref.partition("/")[0] for ref in finding["refs"])
 
 
 def decision_covers(covered: set[str], finding: Mapping[str, Any]) -> bool:

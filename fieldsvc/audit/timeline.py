@@ -71,7 +71,8 @@ def checked_out_before(audit: AuditInput, at: datetime, by_receipt: bool = False
 
     left = None
     for fix in sorted(audit.timeline.fixes, key=when):
-        if when(fix) >= at:
+        # By receipt, a check-in the service got with the fact (one sync batch, one receipt) may have come before it.
+        if when(fix) > at if by_receipt else when(fix) >= at:
             break
         if fix.checkin.kind != "checkout":
             left = None

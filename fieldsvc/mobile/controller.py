@@ -126,7 +126,11 @@ FACT_ROUTES = (
         "V-LEAVE: leaving the site for a while; not coming back needs the restore-by time told to the customer.",
         (RestoreByRequired, RestoreByBeforeLeave, RestoreByTooFar),
     ),
-    FactRoute("return", "return", "V-LEAVE: back on site, a new check-in (the geofence applies again)."),
+    FactRoute(
+        "return", "return",
+        "V-LEAVE: back on site after a recorded leave, a new check-in (the geofence applies again); a trip to correct a "
+        "visit an auditor returned begins with an arrival.",
+    ),
     FactRoute("test-result", "test_result", "V-TEST: the service test and whether the customer accepted it."),
     FactRoute("questions", "question", "V-ASK: a question to follow up within 48 h, with the customer's contact."),
     FactRoute("service-card", "service_card", "V-CARD: the card, generated and kept by the service (never typed)."),
@@ -232,7 +236,8 @@ class UploadController(Controller):
 
         `meta`, the fact as JSON: `{"eventId": "<uuid>", "deviceTime": "2026-12-06T11:05:00+08:00",
         "deviceElapsedMs": 7200000, "signerName": "Li Wei", "summaryDigest": "<the digest of GET .../summary the
-        customer was shown>"}`; `file`, the signature image (PNG or WebP with a transparent pad, or JPEG).
+        customer was shown>"}`; `file`, the signature image (PNG or WebP with a transparent pad, or JPEG), at
+        least 120x40 pixels (the whole pad, or cropped to the ink).
         """
         return answered(await PhotoIngest(ctx).upload_signature(caller, visit_id, data, reading))
 

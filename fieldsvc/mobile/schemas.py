@@ -177,13 +177,21 @@ class Terminal(Incoming):
 
 
 class Complete(Fact, kw_only=True):
-    """V-CLOSE: the technician completes the visit; refused with the full list of what the policy still misses."""
+    """V-CLOSE: the technician completes the visit; refused with the full list of what the policy still misses. A
+    customer not at home: `customerAbsent`, outcome `unresolved` with a reason, after the arrival check-in, a wait of
+    the visit's `customerAbsentWaitMin` from the later of the arrival and the agreed time, and a check-out pressed at
+    the site (the wait ends there); no other item is needed, and none may show someone was at home (a work ID shown,
+    shoe covers, tools on the mat, a consent, a question, an accepted test, an after or site-clean photo, a signature,
+    a service card): a photo of the closed door goes as purpose `before`."""
 
     outcome: Literal["resolved", "unresolved"]
     reason: Reason | None = None  # required when unresolved
     terminal: Terminal | None = None
-    # The customer was not at home: unresolved, after the policy's wait at the site; only check-in and check-out needed.
-    customer_absent: bool = False
+    customer_absent: Annotated[
+        bool,
+        msgspec.Meta(description="V-CLOSE: the customer was not at home (outcome unresolved; only check-in and "
+                     "check-out needed, after the policy's wait at the site)"),
+    ] = False
 
 
 class CompletionResult(FactResult, kw_only=True):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
 from uuid import UUID
+
+import msgspec
 
 from fieldsvc.wire import Instant, Wire
 
@@ -39,8 +42,12 @@ class MyVisit(Wire):
     site: VisitSite
     policy: PolicyRef
     required_items: list[str]  # rule ids the visit's policy needs before it can be completed (V-CLOSE)
-    # V-CLOSE: the wait at the site before completing as customer absent; None when the policy has no such completion
-    customer_absent_wait_min: float | None
+    customer_absent_wait_min: Annotated[
+        float | None,
+        msgspec.Meta(description="V-CLOSE: minutes to wait at the site, from the later of the arrival and the agreed "
+                     "time to the check-out, before completing with customerAbsent (then only V-CHECKIN and V-CHECKOUT "
+                     "of requiredItems are needed); null when the visit's policy has no such completion"),
+    ]
     verdict: str
     # A-DECIDE: none (nothing to review), open (awaiting an auditor), confirmed, dismissed, or returned
     review_state: str

@@ -1026,12 +1026,13 @@ def test_e_image_a_photo_with_a_side_under_the_minimum_is_refused_as_too_small(s
     assert refused.value.code == "image.too_small"
 
 
-def test_e_image_a_signature_pad_may_be_smaller_than_a_photo() -> None:
-    assert process_image(encoded(Image.new("L", (160, 48), 255), "PNG"), signature=True).width == 160
+@pytest.mark.parametrize("size", [(120, 40), (150, 110), (40, 120)])
+def test_e_image_a_signature_pad_may_be_smaller_than_a_photo_and_cropped_to_its_ink(size) -> None:  # noqa: ANN001
+    assert process_image(encoded(Image.new("L", size, 255), "PNG"), signature=True).width == size[0]
 
 
-@pytest.mark.parametrize("size", [(24, 8), (40, 16), (159, 100), (300, 47)])
-def test_e_image_a_signature_pad_under_160x48_is_refused_as_too_small(size) -> None:  # noqa: ANN001
+@pytest.mark.parametrize("size", [(24, 8), (40, 16), (119, 100), (300, 39)])
+def test_e_image_a_signature_pad_under_120x40_is_refused_as_too_small(size) -> None:  # noqa: ANN001
     with pytest.raises(ImageRejected) as refused:
         process_image(encoded(Image.new("L", size, 255), "PNG"), signature=True)
 

@@ -3,6 +3,8 @@ customer absent needs a wait at the site and nothing showing the customer was th
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from fieldsvc.audit.facts import CompletionFacts
 from fieldsvc.audit.findings import INFO, VIOLATION, Finding
 from fieldsvc.audit.timeline import AuditInput
@@ -35,13 +37,14 @@ def v_close(audit: AuditInput) -> list[Finding]:
 
 def _customer_absent(audit: AuditInput, completion: CompletionFacts) -> list[Finding]:
     """The wait runs from the trusted arrival, or the agreed time if that came later (the customer was not due before
-    it), to the check-out; without either, V-CLOSE lists it as missing."""
+    it), to the first check-out after it; without either, V-CLOSE lists it as missing."""
     wait = audit.policy.durations.customer_absent_wait
-    arrival, departure = audit.timeline.arrival, audit.timeline.departure
-    if wait is None or arrival is None or departure is None:
+    arrival = audit.timeline.arrival
+    left = _waited_until(audit, arrival.at) if arrival is not None else None
+    if wait is None or arrival is None or left is None:
         return []
     refs = (f"completion:{completion.event_id}", arrival.ref)
-    waited = departure - max(arrival.at, audit.visit.agreed_time)
+    waited = max(left - max(arrival.at, audit.visit.agreed_time), timedelta(0))
     findings = []
     if waited < wait:
         findings.append(Finding(
@@ -61,25 +64,48 @@ def _customer_absent(audit: AuditInput, completion: CompletionFacts) -> list[Fin
     if present:
         findings.append(Finding(
             rule_id="V-CLOSE", code="v.close.absent_contradicted", severity=VIOLATION,
-            message_en="completed as customer absent, yet the customer signed, accepted a test, gave consent or "
-            "asked a question, or the technician worked inside",
-            message_zh="以客户不在家结单，但客户曾签名、验收测试、表示同意或提出问题，或技术员曾入户施工",
+            message_en="completed as customer absent, yet someone answered the door (work ID shown, service card "
+            "handed over), the customer signed, accepted a test, gave consent or asked a question, or the technician "
+            "worked inside",
+            message_zh="以客户不在家结单，但有人应门（出示工作证、递交服务卡），或客户曾签名、验收测试、表示同意或提出问题，"
+            "或技术员曾入户施工",
             measured=len(present), threshold=0, unit="facts", refs=(f"completion:{completion.event_id}", *present),
         ))
     return findings
 
 
-# Evidence of work inside the home: someone let the technician in.
-_WORK_INSIDE_PHOTOS = frozenset({"shoe_covers", "tool_mat", "site_clean"})
+def _waited_until(audit: AuditInput, arrived: datetime) -> datetime | None:
+    """The first check-out after the arrival, if pressed at the site (within E-PLACE's reach: at the van, say); one
+    pressed from afar (the next job, home, hours later) shows no wait there, which then ends at the last check-in at
+    the site before it (probes stretched a two-minute wait so). None without a check-out."""
+    policy = audit.policy
+    reach = policy.geofence_radius_m + policy.photo_place_slack_m
+    fixes = [fix for fix in audit.timeline.fixes if fix.at >= arrived]
+    checkout = next((fix for fix in fixes if fix.checkin.kind == "checkout"), None)
+    if checkout is None:
+        return None
+    if checkout.distance_m - checkout.checkin.accuracy_m <= reach and checkout.presence != "unverifiable":
+        return checkout.at
+    return max(
+        (fix.at for fix in fixes if fix.at <= checkout.at and fix.presence == "inside"), default=arrived
+    )
+
+
+# Evidence of someone at the door or of work inside the home.
+_WORK_INSIDE_PHOTOS = frozenset({"shoe_covers", "tool_mat", "site_clean", "after"})
+_STEPS_WITH_SOMEONE = frozenset({"V-ID", "V-SHOES", "V-MAT", "V-CONSENT"})
 
 
 def _someone_at_home(audit: AuditInput) -> list[str]:
-    """Facts only a customer at home makes (their signature, acceptance, consent, question), and work inside (shoe
-    covers on, tools on the mat, a site cleaned). A photo of the door or a line test from outside proves nothing."""
+    """Facts only a customer at home makes (their signature, acceptance, consent, question), a work ID shown at the
+    door, a service card handed over, and work inside (shoe covers on or a reason not to, tools on the mat, an after
+    photo, a site cleaned). A photo of the door ("before") or a line test from outside proves nothing (probes)."""
     visit = audit.visit
     seen = [f"signature:{visit.signature.event_id}"] if visit.signature is not None else []
+    seen += [f"card:{visit.card.event_id}"] if visit.card is not None else []
     seen += [f"test:{test.event_id}" for test in visit.tests if test.customer_accepted]
-    seen += [f"step:{step.event_id}" for step in visit.steps if step.step in ("V-CONSENT", "V-MAT")]
+    seen += [f"step:{step.event_id}" for step in visit.steps if step.step in _STEPS_WITH_SOMEONE]
+    seen += [f"note:{note.event_id}" for note in visit.notes if note.rule_id == "V-SHOES"]
     seen += [f"ask:{ask.event_id}" for ask in visit.asks]
     seen += [f"photo:{photo.photo_id}" for photo in visit.photos if photo.purpose in _WORK_INSIDE_PHOTOS]
     return seen

@@ -38,7 +38,10 @@ def v_geofence(audit: AuditInput) -> list[Finding]:
             age = minutes(fix_age(checkin, fix.at))
             # Away as well (were it fresh, outside) and no check-in of its kind proves presence: like a coarse fix
             # from afar, an old fix from 5 km away must not stand for an arrival.
-            away = fix.distance_m - checkin.accuracy_m > policy.geofence_radius_m and not _presence_proven(fix, audit)
+            away = (
+                fix.distance_m - checkin.accuracy_m > policy.geofence_radius_m and checkin.kind != "checkout"
+                and not _presence_proven(fix, audit)
+            )
             findings.append(Finding(
                 rule_id="V-GEOFENCE", code="v.geofence.stale_away" if away else "v.geofence.stale_fix",
                 severity=VIOLATION if away else policy.unverifiable_location_severity,
@@ -104,8 +107,8 @@ def _away_and_unproven(fix: Fix, audit: AuditInput) -> bool:
     proves it was at the site then (a coarse first fix followed by a good one). A large accuracy must not hide an
     arrival from afar: the arrival's time is what V-PUNCT measures."""
     policy = audit.policy
-    if fix.distance_m <= policy.geofence_radius_m + policy.accuracy_limit_m:
-        return False
+    if fix.distance_m <= policy.geofence_radius_m + policy.accuracy_limit_m or fix.checkin.kind == "checkout":
+        return False  # a check-out only records the departure (V-CHECKOUT): pressed indoors at a later site, say
     return not _presence_proven(fix, audit)
 
 
@@ -219,12 +222,19 @@ def _leaves_paired(audit: AuditInput) -> list[Finding]:
             continue
         if open_leaves:
             open_leaves.pop(0)
-        elif not _tried_again(last_return, event, audit.policy):
+        elif not _tried_again(last_return, event, audit.policy) and not _on_a_later_trip(event, audit):
             findings.append(_unrecorded_leave(event, zone))
         last_return = event
     if audit.finished:
         findings += [_no_return(leave, zone) for leave in open_leaves if leave.will_return]
     return findings
+
+
+def _on_a_later_trip(return_fix: Fix, audit: AuditInput) -> bool:
+    """A return check-in after the visit was first completed begins a trip to correct it (an auditor returned it),
+    whatever the phone called it: no leave of the first trip is owed (a probe)."""
+    completed = audit.visit.first_completed_at
+    return completed is not None and return_fix.at > completed
 
 
 def _tried_again(earlier: Fix | None, return_fix: Fix, policy: Policy) -> bool:
@@ -247,7 +257,8 @@ def _away_at_other_visits(audit: AuditInput) -> list[Finding]:
     if arrival is None or departure is None:
         return []
     last_checkout = max((fix for fix in audit.timeline.fixes if fix.checkin.kind == "checkout"), key=lambda f: f.at)
-    if last_checkout.presence == "outside":
+    coarse_and_away = last_checkout.distance_m > policy.geofence_radius_m + policy.accuracy_limit_m
+    if last_checkout.presence == "outside" or (last_checkout.presence == "unverifiable" and coarse_and_away):
         departure = min(departure, _last_shown_at_work(audit))
     returns = sorted(fix.at for fix in audit.timeline.fixes if fix.checkin.kind == "return")
     away: list[tuple[datetime, datetime]] = []
@@ -257,6 +268,7 @@ def _away_at_other_visits(audit: AuditInput) -> list[Finding]:
         back = next((at for at in returns if at >= leave.left_at), None)  # a return ends even a "for good" leave
         away.append((leave.left_at, back or departure))
     site, findings, reported = audit.visit.site, [], set()
+    completed = audit.visit.first_completed_at
     for fix in sorted(audit.context.neighbour_fixes, key=lambda fix: (fix.at, fix.event_id)):
         if not arrival.at < fix.at < departure or fix.visit_id in reported:
             continue
@@ -268,8 +280,8 @@ def _away_at_other_visits(audit: AuditInput) -> list[Finding]:
         away_as_claimed = coarse and distance > policy.geofence_radius_m + policy.accuracy_limit_m
         if not (away_by_circle or away_as_claimed) or any(start <= fix.at <= end for start, end in away):
             continue
-        if checked_out_before(audit, fix.at) is not None:
-            continue  # checked out then, not yet back: between two trips (a visit returned for correction; a probe)
+        if completed is not None and fix.at > completed and checked_out_before(audit, fix.at) is not None:
+            continue  # between two trips to a visit returned for correction, checked out of the first (a probe)
         back = next((own for own in audit.timeline.fixes if own.at > fix.at), None)
         if back is not None and not coarse and _same_place(fix, back.checkin):
             continue

@@ -8,7 +8,9 @@ from datetime import timedelta
 import pytest
 
 from fieldsvc.audit import missing_for_closure
-from fieldsvc.audit.facts import AskFacts, CompletionFacts, ServiceTestFacts, SignatureFacts, StepFacts, VisitFacts
+from fieldsvc.audit.facts import (
+    AskFacts, CardFacts, CompletionFacts, NoteFacts, ServiceTestFacts, SignatureFacts, StepFacts, VisitFacts,
+)
 
 from tests.unit.audit.builders import (
     AGREED, SUMMARY_DIGEST, at, audit, checkin, codes, finding, honest_urban_install, order, photo, policy_for,
@@ -57,6 +59,30 @@ def test_v_close_customer_absent_the_wait_counts_from_the_agreed_time_when_the_t
     assert (shown.measured, shown.threshold) == (5.0, 10.0)
 
 
+def waited_then_checked_out(*checkouts) -> VisitFacts:  # noqa: ANN002 - check-outs after an arrival at 09:57
+    return replace(absent_visit(), checkins=(checkin("arrival", ARRIVED), *checkouts))
+
+
+def test_v_close_customer_absent_a_check_out_at_the_van_ends_the_wait() -> None:
+    at_the_van = checkin("checkout", at(10, 12), north_m=185.0, accuracy_m=10.0)
+
+    assert finding(audit(waited_then_checked_out(at_the_van)), "v.close.customer_absent").measured == 12.0
+
+
+def test_v_close_customer_absent_a_check_out_pressed_from_afar_shows_no_wait_after_the_last_check_in_at_the_site() -> None:
+    from_the_next_job = checkin("checkout", at(10, 25), north_m=5_000.0)
+
+    shown = finding(audit(waited_then_checked_out(from_the_next_job)), "v.close.absent_wait_short")
+
+    assert shown.measured == 0.0
+
+
+def test_v_close_customer_absent_a_later_check_out_does_not_stretch_the_wait() -> None:
+    first, from_home_later = checkin("checkout", at(10, 4)), checkin("checkout", at(12, 0), north_m=50.0)
+
+    assert finding(audit(waited_then_checked_out(first, from_home_later)), "v.close.absent_wait_short").measured == 4.0
+
+
 def test_v_close_customer_absent_needs_only_the_check_in_and_the_check_out() -> None:
     visit = absent_visit()
     without_checkout = replace(visit, checkins=visit.checkins[:1])
@@ -84,9 +110,15 @@ def test_v_close_customer_absent_under_a_policy_version_without_a_wait_needs_eve
         {"steps": (StepFacts("step-mat", "V-MAT", at(10, 1)),)},
         {"photos": (photo("shoe_covers", at(10, 1)),)},
         {"photos": (photo("site_clean", at(10, 6)),)},
+        {"photos": (photo("after", at(10, 6)),)},
+        {"steps": (StepFacts("step-id", "V-ID", at(9, 58)),)},
+        {"steps": (StepFacts("step-shoes", "V-SHOES", at(9, 59), note="customer said no need"),)},
+        {"notes": (NoteFacts("note-shoes", "V-SHOES", "customer said no need", at(9, 59)),)},
+        {"card": CardFacts("card-1", at(10, 6), "Zhang San", "T-1024", "+86 138 0000 0000", "10000", "leaflet")},
     ],
     ids=["signed", "accepted-a-test", "gave-consent", "asked-a-question", "tools-on-the-mat", "shoe-covers-on",
-         "site-cleaned"],
+         "site-cleaned", "after-photo", "work-id-shown-at-the-door", "shoe-cover-reason-step", "shoe-cover-reason-note",
+         "service-card-handed-over"],
 )
 def test_v_close_customer_absent_yet_a_fact_only_the_customer_makes_is_violation(seen: dict) -> None:
     verdict = audit(replace(absent_visit(), **seen))

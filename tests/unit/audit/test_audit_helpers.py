@@ -6,6 +6,7 @@ from geopy.distance import geodesic
 from hypothesis import given
 from hypothesis import strategies as st
 
+from fieldsvc.audit.findings import violation_key
 from fieldsvc.audit.geometry import distance_m
 from fieldsvc.audit.policy import MAX_REUSE_DISTANCE
 from fieldsvc.mobile import reuse
@@ -50,3 +51,11 @@ def test_v_geofence_a_check_in_169_6_m_north_of_a_shanghai_site_is_169_6_m_away(
 
 def test_e_reuse_policy_distance_cannot_exceed_what_the_ingest_index_finds() -> None:
     assert MAX_REUSE_DISTANCE <= reuse.MAX_REUSE_DISTANCE
+
+
+def test_a_decide_a_violation_about_another_visit_is_the_same_whichever_of_its_facts_it_names() -> None:
+    first = {"code": "v.leave.unrecorded", "refs": ["visit:B/checkin:attempt-2"]}
+    earlier_attempt = {"code": "v.leave.unrecorded", "refs": ["visit:B/checkin:attempt-1"]}
+    another_visit = {"code": "v.leave.unrecorded", "refs": ["visit:C/checkin:arrival"]}
+
+    assert violation_key(first) == violation_key(earlier_attempt) != violation_key(another_visit)

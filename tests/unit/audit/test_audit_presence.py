@@ -80,8 +80,17 @@ def test_v_geofence_a_coarse_fix_just_within_reach_of_the_site_is_only_unverifia
 def test_v_geofence_a_coarse_fix_just_beyond_reach_of_the_site_is_away() -> None:
     verdict = audit(only_coarse_fixes(north_m=251.0, accuracy_m=400.0))
 
-    assert "v.geofence.unverifiable" not in codes(verdict)
     assert arrival_finding(verdict, "v.geofence.unverifiable_away").severity == "violation"
+
+
+def test_v_geofence_a_coarse_check_out_far_away_is_only_unverifiable_as_it_records_the_departure() -> None:
+    """Forgotten, and pressed indoors at a later site with a 180 m fix (a probe)."""
+    pressed_later = checkin("checkout", at(12, 30), north_m=5_000.0, accuracy_m=180.0)
+
+    verdict = audit(replace_checkin(honest_urban_install(), "checkout", pressed_later))
+
+    assert finding(verdict, "v.geofence.unverifiable").severity == "warning"
+    assert codes(verdict, "violation") == set()
 
 
 def test_v_geofence_a_coarse_fix_far_away_is_only_unverifiable_when_a_good_fix_proves_presence() -> None:
@@ -517,3 +526,20 @@ def test_v_leave_a_return_long_after_one_outside_the_geofence_needs_its_leave() 
     inside = checkin("return", at(15, 5), accuracy_m=20.0)
 
     assert "v.leave.unrecorded" in codes(audit(rural_repair_returning(outside, inside)))
+
+
+def test_v_leave_a_check_out_and_a_new_arrival_around_another_job_mid_visit_is_an_unrecorded_leave() -> None:
+    visit = honest_urban_install()  # 09:57 to 11:12
+    around = (checkin("checkout", at(10, 10)), checkin("arrival", at(10, 55), event_id="arrival-again"))
+    visit = replace(visit, checkins=(*visit.checkins, *around))
+    job_in_between = fix_at_another_visit(at(10, 30), north_m=5_000.0)
+
+    assert "v.leave.unrecorded" in codes(audit(visit, context(neighbour_fixes=(job_in_between,))))
+
+
+def test_v_leave_a_second_trip_to_a_returned_visit_checked_in_as_a_return_owes_no_leave() -> None:
+    visit = honest_urban_install()
+    second_trip = (checkin("return", at(14, 0, day=7)), checkin("checkout", at(14, 25, day=7)))
+    visit = replace(visit, checkins=(*visit.checkins, *second_trip), first_completed_at=at(11, 15))
+
+    assert "v.leave.unrecorded" not in codes(audit(visit))

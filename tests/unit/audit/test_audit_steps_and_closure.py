@@ -313,6 +313,15 @@ def test_v_ask_a_question_dated_two_days_before_the_arrival_is_no_question_asked
     assert (early.severity, early.threshold) == ("violation", 0.0)
 
 
+def test_v_test_a_re_test_synced_in_one_batch_with_its_trips_check_ins_is_not_after_the_check_out() -> None:
+    """One sync batch, one receipt: the arrival, the re-test and the check-out all reached the service at once."""
+    visit = second_trip(offline=True)
+    synced = visit.tests[-1].after_completion_at
+    at_once = tuple(replace(c, received_at=synced) if c.received_at > at(12, 0) else c for c in visit.checkins)
+
+    assert "v.test.after_checkout" not in codes(audit(replace(visit, checkins=at_once)))
+
+
 def second_trip(offline: bool) -> VisitFacts:
     """An auditor returned the visit for a re-test: the next day's arrival, an accepted re-test and a check-out; the
     re-test (no monotonic time) counts when it reached the service, 90 min after it was done. `offline`: the

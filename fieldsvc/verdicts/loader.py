@@ -115,7 +115,7 @@ _EVENTS_SQL = f"""
 SELECT e.event_id::text, e.visit::text, e.technician::text, e.kind,
        CASE WHEN e.kind IN {PAYLOAD_KINDS_SQL} THEN e.payload END,
        CASE WHEN e.kind IN {RESULT_KINDS_SQL} THEN e.result END,
-       CASE WHEN e.kind IN {CHECKIN_SQL} OR e.kind IN {PHOTO_KINDS_SQL} THEN e.device_time END,
+       CASE WHEN e.kind IN {CHECKIN_SQL} OR e.kind IN {PHOTO_KINDS_SQL} OR e.kind = 'test_result' THEN e.device_time END,
        e.clock_offset_ms, e.corrected_time, e.server_received_at, e.latitude, e.longitude, e.accuracy_m, e.mock,
        CASE WHEN e.kind IN {PHOTO_KINDS_SQL} THEN e.id::text END,
        CASE WHEN e.kind IN {CHECKIN_SQL} THEN e.fix_time END, e.device_elapsed_ms,
@@ -530,7 +530,7 @@ def _visit_facts(
                     payload.get("downloadMbps"), payload.get("uploadMbps"), payload.get("latencyMs"),
                 ),
                 received,
-                at if time_source == "elapsed" else received,
+                _retest_time(at, device, offset, received) if time_source == "elapsed" else received,
             ))
         elif kind == "question":
             follow_up = asks.get(event_id)
@@ -614,6 +614,14 @@ def _tests(
         else replace(test, after_completion_at=counts, after_completion_by_receipt=counts == received)
         for test, received, counts in tests
     )
+
+
+def _retest_time(by_elapsed: datetime, device: datetime, offset_ms: int | None, received: datetime) -> datetime:
+    """When a test sent after the first completion counts, given a monotonic time of the boot it was sent in: the
+    later of its two clocks' readings (an honest phone's agree), never after its receipt. A monotonic time set back
+    dated a re-test made at home into the visit while its wall clock said it was sent at once (a probe)."""
+    by_wall = device + timedelta(milliseconds=offset_ms or 0)
+    return min(max(by_elapsed, by_wall), received)
 
 
 def _first_completed(completions: list[tuple[datetime, datetime]], events: Iterable[Row]) -> datetime | None:

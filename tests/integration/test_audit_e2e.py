@@ -841,6 +841,23 @@ async def test_v_test_an_accepted_test_sent_after_a_return_dated_back_into_the_v
     assert await violation_codes(client, as_auditor, visit_id) == ("flagged", {"v.test.after_checkout"})
 
 
+async def test_v_test_an_accepted_test_sent_after_a_return_with_its_monotonic_time_set_back_counts_when_it_was_sent(
+    client, phone, visit_id, as_auditor
+):
+    phone.elapsed_ms = 5_000_000
+    await play(phone, visit_id, Visit(test_accepted=False))
+    returned = {"decision": "return", "reason": "The customer did not accept the test", "requested": ["V-TEST"]}
+    assert (await client.post(f"/v1/review/visits/{visit_id}/decisions", json=returned, headers=as_auditor)).status_code == 201
+
+    advance(phone, timedelta(hours=3, minutes=30))  # at home; the wall clock honest, the monotonic time made up
+    test = phone.fact(downloadMbps=500, uploadMbps=50, latencyMs=8, customerAccepted=True)
+    test["deviceElapsedMs"] = phone.elapsed_ms - round(timedelta(hours=3, minutes=40).total_seconds() * 1000)
+    assert (await phone.post(visit_id, "test-result", test)).status_code == 201
+    assert (await phone.post(visit_id, "complete", phone.fact(outcome="resolved"))).status_code == 201
+
+    assert await violation_codes(client, as_auditor, visit_id) == ("flagged", {"v.test.after_checkout"})
+
+
 async def test_v_test_a_re_test_on_a_second_trip_recorded_offline_counts_when_its_monotonic_time_says(
     client, phone, visit_id, as_auditor
 ):

@@ -17,7 +17,7 @@ from litestar.params import Body, FromPath, HeaderParameter, JSONBody
 from fieldsvc.auth.caller import Caller, CallerDep, allow
 from fieldsvc.config import Settings
 from fieldsvc.context import AppContext, Ctx
-from fieldsvc.errors import ApiError, TooManyParts, documented
+from fieldsvc.errors import ApiError, TooManyParts, ValidationFailed, documented
 from fieldsvc.mobile.clock import ClockReading
 from fieldsvc.mobile.completion import AbsentCustomerResolved, CompletionReasonRequired, VisitIncomplete
 from fieldsvc.answers import REPLAY_HEADER, answered
@@ -175,6 +175,17 @@ def fact_handler(route: FactRoute) -> HTTPRouteHandler:
     )
 
 
+# A rejected receipt carries the code the fact's own endpoint would have answered with.
+RECEIPT_CODES = sorted(
+    {ValidationFailed.code} | {error.code for error in FACT_ERRORS} | {e.code for r in FACT_ROUTES for e in r.errors}
+)
+SYNC_DESCRIPTION = (
+    "Offline facts (up to 500) in order, each in its own transaction: a receipt per fact, bad ones rejected. A rejected "
+    "receipt's `code` is one its fact's own endpoint answers with: " + ", ".join(f"`{code}`" for code in RECEIPT_CODES)
+    + "."
+)
+
+
 class MobileController(Controller):
     @get("/visits/{visit_id:uuid}/summary", responses=documented(VisitNotFound, VisitReassigned))
     async def summary(self, visit_id: FromPath[UUID], ctx: Ctx, caller: CallerDep) -> Summary:
@@ -203,9 +214,11 @@ class MobileController(Controller):
         """Accept a presigned upload once its size, sha256 and image check out; until then it is no evidence."""
         return answered(await PhotoIngest(ctx).confirm(caller, visit_id, photo_id))
 
-    @post("/sync", status_code=200, request_max_body_size=SYNC_BODY_LIMIT, responses=documented(*CLOCK_ERRORS))
+    @post(
+        "/sync", status_code=200, request_max_body_size=SYNC_BODY_LIMIT, responses=documented(*CLOCK_ERRORS),
+        description=SYNC_DESCRIPTION,
+    )
     async def sync(self, data: JSONBody[SyncBatch], ctx: Ctx, caller: CallerDep, reading: Reading) -> SyncReceipts:
-        """Offline facts (up to 500) in order, each in its own transaction: a receipt per fact, bad ones rejected."""
         return await MobileService(ctx).sync(caller, data, reading)
 
 

@@ -121,3 +121,25 @@ async def test_the_sync_is_for_technicians_only(client, as_dispatcher, phone, vi
     response = await client.post("/v1/mobile/sync", json={"facts": [fact]}, headers={**phone.headers(), **as_dispatcher})
 
     assert (response.status_code, response.json()["code"]) == (403, "auth.forbidden")
+
+
+async def test_every_code_a_rejected_receipt_carries_is_named_in_the_spec(client, phone, visit_id):
+    facts = [
+        {"type": "step", "visitId": visit_id, "body": phone.fact(step="V-CONSENT")},
+        {"type": "leave", "visitId": visit_id, "body": phone.fact(willReturn=False, reason="Parts")},
+        {"type": "completion", "visitId": visit_id, "body": phone.fact(outcome="unresolved")},
+        {"type": "completion", "visitId": visit_id, "body": phone.fact(outcome="resolved", customerAbsent=True)},
+        {"type": "completion", "visitId": visit_id, "body": phone.fact(outcome="resolved")},
+        {"type": "arrival", "visitId": visit_id, "body": phone.fact()},
+    ]
+    spec = (await client.get("/schema/openapi.json")).json()
+
+    receipts = (await sync(phone, facts)).json()["receipts"]
+
+    codes = {receipt["code"] for receipt in receipts}
+    assert codes == {
+        "step.consent_scope_required", "leave.restore_by_required", "complete.reason_required",
+        "complete.absent_resolved", "visit.incomplete", "validation.failed",
+    }
+    described = spec["paths"]["/v1/mobile/sync"]["post"]["description"]
+    assert all(f"`{code}`" in described for code in codes)

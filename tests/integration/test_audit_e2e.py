@@ -824,13 +824,18 @@ async def returned_for_the_shoe_photo(client, phone, visit_id, as_auditor) -> st
     return next(photo["photoId"] for photo in evidence["photos"] if photo["purpose"] == "shoe_covers")
 
 
-async def test_v_test_an_accepted_test_sent_after_a_return_dated_back_into_the_visit_counts_when_it_was_sent(
-    client, phone, visit_id, as_auditor
-):
+async def refused_test_returned(client, phone: Phone, visit_id: str, as_auditor: dict[str, str]) -> None:  # noqa: ANN001
+    """A visit closed resolved though the customer refused the test, returned by the auditor for a re-test."""
     await play(phone, visit_id, Visit(test_accepted=False))
     assert await violation_codes(client, as_auditor, visit_id) == ("flagged", {"v.test.resolved_not_accepted"})
     returned = {"decision": "return", "reason": "The customer did not accept the test", "requested": ["V-TEST"]}
     assert (await client.post(f"/v1/review/visits/{visit_id}/decisions", json=returned, headers=as_auditor)).status_code == 201
+
+
+async def test_v_test_an_accepted_test_sent_after_a_return_dated_back_into_the_visit_counts_when_it_was_sent(
+    client, phone, visit_id, as_auditor
+):
+    await refused_test_returned(client, phone, visit_id, as_auditor)
 
     phone.clock.advance(hours=3, minutes=30)  # from the van, hours later, dated back into the visit
     test = {**phone.fact(downloadMbps=500, uploadMbps=50, latencyMs=8, customerAccepted=True),
@@ -845,9 +850,7 @@ async def test_v_test_an_accepted_test_sent_after_a_return_with_its_monotonic_ti
     client, phone, visit_id, as_auditor
 ):
     phone.elapsed_ms = 5_000_000
-    await play(phone, visit_id, Visit(test_accepted=False))
-    returned = {"decision": "return", "reason": "The customer did not accept the test", "requested": ["V-TEST"]}
-    assert (await client.post(f"/v1/review/visits/{visit_id}/decisions", json=returned, headers=as_auditor)).status_code == 201
+    await refused_test_returned(client, phone, visit_id, as_auditor)
 
     advance(phone, timedelta(hours=3, minutes=30))  # at home; the wall clock honest, the monotonic time made up
     test = phone.fact(downloadMbps=500, uploadMbps=50, latencyMs=8, customerAccepted=True)
@@ -862,9 +865,7 @@ async def test_v_test_a_re_test_on_a_second_trip_recorded_offline_counts_when_it
     client, phone, visit_id, as_auditor
 ):
     phone.elapsed_ms = 5_000_000
-    await play(phone, visit_id, Visit(test_accepted=False))
-    returned = {"decision": "return", "reason": "The customer did not accept the test", "requested": ["V-TEST"]}
-    assert (await client.post(f"/v1/review/visits/{visit_id}/decisions", json=returned, headers=as_auditor)).status_code == 201
+    await refused_test_returned(client, phone, visit_id, as_auditor)
 
     advance(phone, timedelta(hours=3))  # back at the door, online
     assert (await phone.post(visit_id, "arrival", phone.fact(location=phone.location()))).status_code == 201

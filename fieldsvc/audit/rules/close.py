@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from fieldsvc.audit.facts import CompletionFacts
 from fieldsvc.audit.findings import INFO, VIOLATION, Finding
-from fieldsvc.audit.timeline import AuditInput
+from fieldsvc.audit.timeline import AuditInput, Fix, fix_age
 from fieldsvc.audit.wording import minutes
 
 
@@ -44,7 +44,8 @@ def _customer_absent(audit: AuditInput, completion: CompletionFacts) -> list[Fin
     if wait is None or arrival is None or left is None:
         return []
     refs = (f"completion:{completion.event_id}", arrival.ref)
-    waited = max(left - max(arrival.at, audit.visit.agreed_time), timedelta(0))
+    began = max(arrival.at, audit.visit.agreed_time)
+    waited = max(left - began - _away_on_leave(audit, began, left), timedelta(0))
     findings = []
     if waited < wait:
         findings.append(Finding(
@@ -75,20 +76,41 @@ def _customer_absent(audit: AuditInput, completion: CompletionFacts) -> list[Fin
 
 
 def _waited_until(audit: AuditInput, arrived: datetime) -> datetime | None:
-    """The first check-out after the arrival, if pressed at the site (within E-PLACE's reach: at the van, say); one
-    pressed from afar (the next job, home, hours later) shows no wait there, which then ends at the last check-in at
-    the site before it (probes stretched a two-minute wait so). None without a check-out."""
-    policy = audit.policy
-    reach = policy.geofence_radius_m + policy.photo_place_slack_m
+    """When the phone last knew it was at the site before the first check-out after the arrival: that check-out's
+    location fix, when at the site (or a re-tap within a fix's age of it: GPS jitter at the van), else the last
+    check-in at the site before it. A check-out pressed later from the next job or from home, or sending a stale
+    fix from the door, shows no wait after it (probes stretched a two-minute wait so). None without a check-out."""
     fixes = [fix for fix in audit.timeline.fixes if fix.at >= arrived]
-    checkout = next((fix for fix in fixes if fix.checkin.kind == "checkout"), None)
-    if checkout is None:
+    checkouts = [fix for fix in fixes if fix.checkin.kind == "checkout"]
+    if not checkouts:
         return None
-    if checkout.distance_m - checkout.checkin.accuracy_m <= reach and checkout.presence != "unverifiable":
-        return checkout.at
-    return max(
-        (fix.at for fix in fixes if fix.at <= checkout.at and fix.presence == "inside"), default=arrived
-    )
+    first = checkouts[0]
+    retaps = (fix for fix in checkouts if fix.at - first.at <= audit.policy.durations.fix_max_age)
+    at_site = next((fix for fix in retaps if _near_the_site(fix, audit)), None)
+    if at_site is not None:
+        return at_site.at - fix_age(at_site.checkin, at_site.at)
+    return max((fix.at for fix in fixes if fix.at <= first.at and fix.presence == "inside"), default=arrived)
+
+
+def _near_the_site(fix: Fix, audit: AuditInput) -> bool:
+    """At the site or by it (the van): within the radius plus E-PLACE's slack by the accuracy circle; a coarse fix
+    by its own position within the reach of one that proves presence (a check-out at the door with an indoor fix)."""
+    policy = audit.policy
+    if fix.presence == "stale":
+        return False
+    if fix.presence == "unverifiable":
+        return fix.distance_m <= policy.geofence_radius_m + policy.accuracy_limit_m
+    return fix.distance_m - fix.checkin.accuracy_m <= policy.geofence_radius_m + policy.photo_place_slack_m
+
+
+def _away_on_leave(audit: AuditInput, start: datetime, end: datetime) -> timedelta:
+    """Time within [start, end] under a recorded leave, to the return after it: waiting is done at the site."""
+    returns = sorted(fix.at for fix in audit.timeline.fixes if fix.checkin.kind == "return")
+    away = timedelta(0)
+    for leave in audit.visit.leaves:
+        back = next((at for at in returns if at >= leave.left_at), end)
+        away += max(min(back, end) - max(leave.left_at, start), timedelta(0))
+    return away
 
 
 # Evidence of someone at the door or of work inside the home.
@@ -97,9 +119,10 @@ _STEPS_WITH_SOMEONE = frozenset({"V-ID", "V-SHOES", "V-MAT", "V-CONSENT"})
 
 
 def _someone_at_home(audit: AuditInput) -> list[str]:
-    """Facts only a customer at home makes (their signature, acceptance, consent, question), a work ID shown at the
-    door, a service card handed over, and work inside (shoe covers on or a reason not to, tools on the mat, an after
-    photo, a site cleaned). A photo of the door ("before") or a line test from outside proves nothing (probes)."""
+    """Facts only a customer at home makes (their signature, acceptance, consent, question, an explanation of their
+    own equipment's fault), a work ID shown at the door, a service card handed over, and work inside (shoe covers on
+    or a reason not to, tools on the mat, an after photo, a site cleaned). A photo of the door ("before") or a line
+    test from outside proves nothing (probes)."""
     visit = audit.visit
     seen = [f"signature:{visit.signature.event_id}"] if visit.signature is not None else []
     seen += [f"card:{visit.card.event_id}"] if visit.card is not None else []
@@ -108,4 +131,7 @@ def _someone_at_home(audit: AuditInput) -> list[str]:
     seen += [f"note:{note.event_id}" for note in visit.notes if note.rule_id == "V-SHOES"]
     seen += [f"ask:{ask.event_id}" for ask in visit.asks]
     seen += [f"photo:{photo.photo_id}" for photo in visit.photos if photo.purpose in _WORK_INSIDE_PHOTOS]
+    completion = visit.completion
+    if completion is not None and (completion.customer_equipment_fault or completion.terminal_explanation.strip()):
+        seen.append(f"completion:{completion.event_id}")  # V-TERMINAL: an explanation given to the customer
     return seen

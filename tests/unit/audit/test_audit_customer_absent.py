@@ -9,7 +9,7 @@ import pytest
 
 from fieldsvc.audit import missing_for_closure
 from fieldsvc.audit.facts import (
-    AskFacts, CardFacts, CompletionFacts, NoteFacts, ServiceTestFacts, SignatureFacts, StepFacts, VisitFacts,
+    AskFacts, CardFacts, CompletionFacts, LeaveFacts, NoteFacts, ServiceTestFacts, SignatureFacts, StepFacts, VisitFacts,
 )
 
 from tests.unit.audit.builders import (
@@ -26,7 +26,7 @@ def absent_visit(waited: timedelta = timedelta(minutes=15), north_m: float = 20.
     return replace(
         honest_urban_install(),
         order=order(resolved_at=None),
-        checkins=(checkin("arrival", ARRIVED, north_m=north_m), checkin("checkout", AGREED + waited)),
+        checkins=(checkin("arrival", ARRIVED, north_m=north_m), checkin("checkout", AGREED + waited, fix_age_s=0.0)),
         steps=(), photos=(), tests=(), signature=None, card=None, completion=ABSENT,
     )
 
@@ -52,7 +52,7 @@ def test_v_close_customer_absent_after_a_wait_one_second_short_is_violation() ->
 
 def test_v_close_customer_absent_the_wait_counts_from_the_agreed_time_when_the_technician_came_early() -> None:
     visit = absent_visit(timedelta(minutes=20))
-    early = replace(visit, checkins=(checkin("arrival", at(9, 45)), checkin("checkout", at(10, 5))))
+    early = replace(visit, checkins=(checkin("arrival", at(9, 45)), checkin("checkout", at(10, 5), fix_age_s=0.0)))
 
     shown = finding(audit(early), "v.close.absent_wait_short")
 
@@ -64,7 +64,7 @@ def waited_then_checked_out(*checkouts) -> VisitFacts:  # noqa: ANN002 - check-o
 
 
 def test_v_close_customer_absent_a_check_out_at_the_van_ends_the_wait() -> None:
-    at_the_van = checkin("checkout", at(10, 12), north_m=185.0, accuracy_m=10.0)
+    at_the_van = checkin("checkout", at(10, 12), north_m=185.0, accuracy_m=10.0, fix_age_s=0.0)
 
     assert finding(audit(waited_then_checked_out(at_the_van)), "v.close.customer_absent").measured == 12.0
 
@@ -77,8 +77,37 @@ def test_v_close_customer_absent_a_check_out_pressed_from_afar_shows_no_wait_aft
     assert shown.measured == 0.0
 
 
+@pytest.mark.parametrize(
+    "checkouts",
+    [
+        (checkin("checkout", at(10, 15), north_m=30.0, accuracy_m=150.0, fix_age_s=0.0),),
+        (checkin("checkout", at(10, 15), north_m=190.0, accuracy_m=120.0, fix_age_s=0.0),),
+        (checkin("checkout", at(10, 14, 20), north_m=240.0, accuracy_m=10.0, fix_age_s=0.0),
+         checkin("checkout", at(10, 15), north_m=150.0, accuracy_m=10.0, fix_age_s=0.0)),
+    ],
+    ids=["indoor-fix-at-the-door", "coarse-fix-at-the-van", "jitter-at-the-van-tapped-again"],
+)
+def test_v_close_customer_absent_a_check_out_by_the_site_ends_the_wait_however_its_fix_came(checkouts) -> None:  # noqa: ANN001
+    assert finding(audit(waited_then_checked_out(*checkouts)), "v.close.customer_absent").measured == 15.0
+
+
+def test_v_close_customer_absent_the_wait_ends_when_the_check_outs_location_fix_was_taken() -> None:
+    stale_from_the_door = checkin("checkout", at(10, 10, 30), fix_age_s=9.5 * 60)  # GPS off since 10:01
+
+    assert finding(audit(waited_then_checked_out(stale_from_the_door)), "v.close.absent_wait_short").measured == 1.0
+
+
+def test_v_close_customer_absent_time_away_on_a_recorded_leave_is_no_wait() -> None:
+    visit = waited_then_checked_out(checkin("return", at(10, 11), fix_age_s=0.0), checkin("checkout", at(10, 12)))
+    visit = replace(visit, leaves=(LeaveFacts("leave-1", at(10, 1), will_return=True),))
+
+    shown = finding(audit(visit), "v.close.absent_wait_short")
+
+    assert shown.measured == 1.92  # 10:00 to 10:01, then 10:11 to the check-out's fix at 10:11:55
+
+
 def test_v_close_customer_absent_a_later_check_out_does_not_stretch_the_wait() -> None:
-    first, from_home_later = checkin("checkout", at(10, 4)), checkin("checkout", at(12, 0), north_m=50.0)
+    first, from_home_later = checkin("checkout", at(10, 4), fix_age_s=0.0), checkin("checkout", at(12, 0), north_m=50.0)
 
     assert finding(audit(waited_then_checked_out(first, from_home_later)), "v.close.absent_wait_short").measured == 4.0
 
@@ -115,10 +144,11 @@ def test_v_close_customer_absent_under_a_policy_version_without_a_wait_needs_eve
         {"steps": (StepFacts("step-shoes", "V-SHOES", at(9, 59), note="customer said no need"),)},
         {"notes": (NoteFacts("note-shoes", "V-SHOES", "customer said no need", at(9, 59)),)},
         {"card": CardFacts("card-1", at(10, 6), "Zhang San", "T-1024", "+86 138 0000 0000", "10000", "leaflet")},
+        {"completion": replace(ABSENT, terminal_explanation="Router faulty; showed the reset", terminal_help_given=True)},
     ],
     ids=["signed", "accepted-a-test", "gave-consent", "asked-a-question", "tools-on-the-mat", "shoe-covers-on",
          "site-cleaned", "after-photo", "work-id-shown-at-the-door", "shoe-cover-reason-step", "shoe-cover-reason-note",
-         "service-card-handed-over"],
+         "service-card-handed-over", "equipment-fault-explained-to-the-customer"],
 )
 def test_v_close_customer_absent_yet_a_fact_only_the_customer_makes_is_violation(seen: dict) -> None:
     verdict = audit(replace(absent_visit(), **seen))

@@ -283,7 +283,7 @@ def _away_at_other_visits(audit: AuditInput) -> list[Finding]:
         if completed is not None and fix.at > completed and checked_out_before(audit, fix.at) is not None:
             continue  # between two trips to a visit returned for correction, checked out of the first (a probe)
         back = next((own for own in audit.timeline.fixes if own.at > fix.at), None)
-        if back is not None and not coarse and _same_place(fix, back.checkin):
+        if back is not None and not coarse and _same_place(fix, back.checkin) and not _came_back(back, audit):
             continue
         reported.add(fix.visit_id)
         shown = local_time(fix.at, site.time_zone)
@@ -296,6 +296,14 @@ def _away_at_other_visits(audit: AuditInput) -> list[Finding]:
             refs=(f"visit:{fix.visit_id}/checkin:{fix.event_id}",),
         ))
     return findings
+
+
+def _came_back(after: Fix, audit: AuditInput) -> bool:
+    """A check-in at the site after this fix: the technician was back (a check-out pressed at the other job, then a
+    new arrival here, hid a trip mid-visit; a probe)."""
+    return any(
+        own.at > after.at and own.checkin.kind != "checkout" and own.presence == "inside" for own in audit.timeline.fixes
+    )
 
 
 def _last_shown_at_work(audit: AuditInput) -> datetime:

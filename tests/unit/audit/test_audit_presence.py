@@ -543,3 +543,13 @@ def test_v_leave_a_second_trip_to_a_returned_visit_checked_in_as_a_return_owes_n
     visit = replace(visit, checkins=(*visit.checkins, *second_trip), first_completed_at=at(11, 15))
 
     assert "v.leave.unrecorded" not in codes(audit(visit))
+
+
+def test_v_leave_a_check_out_pressed_at_the_other_job_then_a_new_arrival_here_is_an_unrecorded_leave() -> None:
+    visit = honest_urban_install()  # 09:57 to 11:12
+    at_the_other_job = fix_at_another_visit(at(10, 20), north_m=3_000.0)
+    checkout_there = checkin("checkout", at(10, 21), north_m=3_000.0)
+    back_here = checkin("arrival", at(10, 50), event_id="arrival-again")
+    visit = replace(visit, checkins=(*visit.checkins, checkout_there, back_here))
+
+    assert "v.leave.unrecorded" in codes(audit(visit, context(neighbour_fixes=(at_the_other_job,))))

@@ -563,6 +563,7 @@ def _visit_facts(
             signatures.append((photo, event))
         else:
             photo_facts.append(_photo(photo, event, first_sent[photo[P_SHA]]))
+    first_completed = _first_completed(completions, events)
     return VisitFacts(
         visit[V_ID],
         visit[V_AGREED],
@@ -587,7 +588,7 @@ def _visit_facts(
         tuple(steps),
         tuple(notes),
         tuple(leaves),
-        _tests(tests, completions),
+        _tests(tests, completions, first_completed),
         tuple(ask_facts),
         tuple(photo_facts),
         _signature(signatures, first_sent),
@@ -595,23 +596,32 @@ def _visit_facts(
         None if completion is None else _completion(*completion),
         tuple(on_my_way),
         tuple(PhoneBoot(at, phone) for phone, marks in boot_marks.items() for at in _distinct_boots(marks)),
-        _first_completed(completions, events),
+        first_completed,
         tuple(withdrawals),
     )
 
 
+_MADE_AFTER = timedelta(milliseconds=1)  # a re-test came after the completion, not with it
+
+
 def _tests(
-    tests: list[tuple[ServiceTestFacts, datetime, datetime]], completions: list[tuple[datetime, datetime]]
+    tests: list[tuple[ServiceTestFacts, datetime, datetime]], completions: list[tuple[datetime, datetime]],
+    first_completed: datetime | None,
 ) -> tuple[ServiceTestFacts, ...]:
     """The tests, each (test, received, when it counts if sent after the completion); those that reached the service
     after the visit was first completed (the facts of the completion's own sync batch share its receipt) marked with
-    when they count: by the phone's monotonic clock in the boot it was sent in, else at the receipt."""
-    if not completions:
+    when they count: by the phone's monotonic clock in the boot it was sent in, else at the receipt; never before
+    that completion, since a phone sends its facts in order (both clocks dated a re-test made at home into the
+    visit; a probe)."""
+    if not completions or first_completed is None:
         return tuple(test for test, _, _ in tests)
     completed = min(received for _, received in completions)
     return tuple(
         test if received <= completed
-        else replace(test, after_completion_at=counts, after_completion_by_receipt=counts == received)
+        else replace(
+            test, after_completion_at=max(counts, first_completed + _MADE_AFTER),
+            after_completion_by_receipt=counts == received,
+        )
         for test, received, counts in tests
     )
 

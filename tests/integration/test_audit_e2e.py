@@ -846,15 +846,18 @@ async def test_v_test_an_accepted_test_sent_after_a_return_dated_back_into_the_v
     assert await violation_codes(client, as_auditor, visit_id) == ("flagged", {"v.test.after_checkout"})
 
 
-async def test_v_test_an_accepted_test_sent_after_a_return_with_its_monotonic_time_set_back_counts_when_it_was_sent(
-    client, phone, visit_id, as_auditor
+@pytest.mark.parametrize("both_clocks_set_back", [False, True], ids=["monotonic-time", "both-clocks"])
+async def test_v_test_an_accepted_test_sent_after_a_return_with_its_times_set_back_is_after_the_check_out(
+    client, phone, visit_id, as_auditor, both_clocks_set_back
 ):
     phone.elapsed_ms = 5_000_000
     await refused_test_returned(client, phone, visit_id, as_auditor)
 
-    advance(phone, timedelta(hours=3, minutes=30))  # at home; the wall clock honest, the monotonic time made up
+    advance(phone, timedelta(hours=3, minutes=30))  # at home, the test's times made up, its request's clock honest
     test = phone.fact(downloadMbps=500, uploadMbps=50, latencyMs=8, customerAccepted=True)
     test["deviceElapsedMs"] = phone.elapsed_ms - round(timedelta(hours=3, minutes=40).total_seconds() * 1000)
+    if both_clocks_set_back:
+        test["deviceTime"] = (phone.wall() - timedelta(hours=3, minutes=40)).isoformat()
     assert (await phone.post(visit_id, "test-result", test)).status_code == 201
     assert (await phone.post(visit_id, "complete", phone.fact(outcome="resolved"))).status_code == 201
 

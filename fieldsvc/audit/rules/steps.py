@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from fieldsvc.audit.findings import VIOLATION, WARNING, Finding, finding_code
 from fieldsvc.audit.timeline import AuditInput, checked_out_before, test_time
@@ -55,9 +55,12 @@ def v_test(audit: AuditInput) -> list[Finding]:
         return []
     last = max(results, key=lambda test: (test_time(test), test.event_id))
     findings = [] if last.customer_accepted else [_not_accepted(audit, last.event_id)]
+    # A re-test sent after the first completion was made after it: after the check-out, unless on a new trip.
+    re_test = last.after_completion_at is not None
     return findings + with_the_customer(
         audit, test_time(last), "V-TEST", f"test:{last.event_id}",
         ("the service test the customer accepted was recorded", "测试验收记录时间"), last.after_completion_by_receipt,
+        slack=timedelta(0) if re_test else None,
     )
 
 
@@ -94,12 +97,14 @@ def v_card(audit: AuditInput) -> list[Finding]:
 
 
 def with_the_customer(
-    audit: AuditInput, at: datetime, rule_id: str, ref: str, what: tuple[str, str], by_receipt: bool = False
+    audit: AuditInput, at: datetime, rule_id: str, ref: str, what: tuple[str, str], by_receipt: bool = False,
+    slack: timedelta | None = None,
 ) -> list[Finding]:
     """A fact that needs the customer (a test they accept, a card handed to them) happened while the technician was
-    there: not before the arrival (beyond the clock-skew limit), nor after the check-out (beyond the photo slack,
-    V-SIGN's allowance for the same). `what`: the fact, worded in English and Chinese before its time; `by_receipt`:
-    `at` is when it reached the service, and so is compared with when the check-outs did."""
+    there: not before the arrival (beyond the clock-skew limit), nor after the check-out (beyond `slack`, by default
+    the photo slack, V-SIGN's allowance for the same). `what`: the fact, worded in English and Chinese before its
+    time; `by_receipt`: `at` is when it reached the service, and so is compared with when the check-outs did."""
+    slack = audit.policy.durations.photo_time_slack if slack is None else slack
     findings = []
     early = _before_arrival(audit, at)
     if early is not None:
@@ -109,24 +114,24 @@ def with_the_customer(
             message_zh=f"{what[1]}早于技术员到达 {early} 分钟",
             measured=-early, threshold=0.0, unit="min", refs=(ref, audit.timeline.arrival.ref),
         ))
-    late = _after_checkout(audit, at, by_receipt)
+    late = _after_checkout(audit, at, by_receipt, slack)
     if late is not None:
-        slack = minutes(audit.policy.durations.photo_time_slack)
+        allowed = minutes(slack)
         findings.append(Finding(
             rule_id=rule_id, code=finding_code(rule_id, "after_checkout"), severity=VIOLATION,
             message_en=f"{what[0]} {late} min after the technician checked out: not with the customer "
-                       f"(allowed {slack} min)",
-            message_zh=f"{what[1]}晚于技术员签退 {late} 分钟，并非与客户一同完成（允许 {slack} 分钟）",
-            measured=late, threshold=slack, unit="min", refs=(ref,),
+                       f"(allowed {allowed} min)",
+            message_zh=f"{what[1]}晚于技术员签退 {late} 分钟，并非与客户一同完成（允许 {allowed} 分钟）",
+            measured=late, threshold=allowed, unit="min", refs=(ref,),
         ))
     return findings
 
 
-def _after_checkout(audit: AuditInput, at: datetime, by_receipt: bool) -> float | None:
+def _after_checkout(audit: AuditInput, at: datetime, by_receipt: bool, slack: timedelta) -> float | None:
     """Minutes a fact that needs the customer came after the technician checked out (and before any return), when
-    that is more than the photo slack (V-SIGN's allowance for the same); None when it did not."""
+    that is more than `slack`; None when it did not."""
     left = checked_out_before(audit, at, by_receipt)
-    if left is None or at - left <= audit.policy.durations.photo_time_slack:
+    if left is None or at - left <= slack:
         return None
     return minutes(at - left)
 

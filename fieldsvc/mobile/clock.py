@@ -16,6 +16,10 @@ MAX_ELAPSED_MS = 100 * 365 * 24 * 3600 * 1000
 # fact of an earlier boot by this boot's monotonic clock costs the earlier boot's whole uptime, so the margin is small:
 # a phone that restarted 35 s after its arrival check-in had it read 20 min late with 2 min (a probe).
 _WALL_CLOCK_DRIFT = timedelta(seconds=10)
+# Two readings of one phone's clocks agree to within this: milliseconds of elapsed time rounded, the moment between
+# reading the wall clock and the monotonic clock. Within it the fact's own wall-clock time stands: read by the
+# monotonic clock, a photo taken exactly 15:00 after the arrival came out 15:00.003 and late (a probe).
+_CLOCKS_AGREE = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,8 @@ def event_timing(reading: ClockReading, device_time: datetime, device_elapsed_ms
     else:
         this_boot = False
     corrected, source = (by_elapsed, "elapsed") if this_boot else (by_wall, "offset")
+    if this_boot and abs(by_elapsed - by_wall) <= _CLOCKS_AGREE:
+        corrected = by_wall
     # A fact cannot have happened after the server received it, whatever the phone's clocks say.
     corrected = min(corrected, reading.received_at)
     return EventTiming(

@@ -180,13 +180,13 @@ def test_e_clock_a_fast_phone_s_offset_leaves_out_the_request_s_moment_in_flight
     assert (timing.corrected_time, timing.clock_offset_ms) == (TRUTH, -150_000)
 
 
-def test_e_clock_a_fast_phone_with_monotonic_time_counts_back_from_its_true_send_time():
+def test_e_clock_a_fast_phone_with_monotonic_time_lands_on_the_truth_not_the_moment_in_flight_before_it():
     skew = timedelta(minutes=2, seconds=30)
     reading = phone_reading(RECEIVED - IN_FLIGHT + skew, 900_000)
 
     timing = event_timing(reading, TRUTH + skew, 900_000 - 12 * 60 * 1000)
 
-    assert (timing.corrected_time, timing.source) == (TRUTH - IN_FLIGHT, "elapsed")
+    assert (timing.corrected_time, timing.source) == (TRUTH, "elapsed")
 
 
 def test_e_clock_monotonic_time_within_the_transit_allowance_counts_from_the_phones_own_send_time():
@@ -224,3 +224,12 @@ def test_b_repair_a_boot_only_the_wall_clock_tells_is_no_witness() -> None:
     marks = [_mark(BOOT_A, 40, fix_off_s=1800.0)]  # the fix 30 min after the clock: the clock was set back
 
     assert boots_a_completion_may_be_of(marks, 95 * 60_000, WITHIN) == []
+
+
+def test_e_clock_a_monotonic_time_a_few_milliseconds_off_the_wall_clock_leaves_the_facts_own_time():
+    """The phone read its clocks a moment apart and rounded the elapsed time to the millisecond: no lateness in that."""
+    reading = phone_reading(RECEIVED, 900_000)
+
+    timing = event_timing(reading, TRUTH, 900_000 - round((RECEIVED - TRUTH).total_seconds() * 1000) + 3)
+
+    assert (timing.corrected_time, timing.source) == (TRUTH, "elapsed")

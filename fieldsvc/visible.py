@@ -21,3 +21,8 @@ _SHOWS = re.compile(VISIBLE_CHARACTER)
 
 def shows_text(text: str) -> bool:
     return _SHOWS.search(text) is not None
+
+
+def names_someone(text: str) -> bool:
+    """A person's name has a letter, of any script (李, Li): "." or "-" to get past the form names no one."""
+    return any(character.isalpha() for character in text)

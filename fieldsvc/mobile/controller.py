@@ -28,6 +28,7 @@ from fieldsvc.mobile.photos import (
     MetaInvalid,
     PhotoIngest,
     PresignUnavailable,
+    SignerUnnamed,
     StorageDown,
     UploadMismatch,
     UploadNotReceived,
@@ -240,7 +241,7 @@ class UploadController(Controller):
 
     @post(
         "/visits/{visit_id:uuid}/signature",
-        responses=fact_responses(SignatureResult, MetaInvalid, TooManyParts, *UPLOAD_ERRORS),
+        responses=fact_responses(SignatureResult, MetaInvalid, SignerUnnamed, TooManyParts, *UPLOAD_ERRORS),
     )
     async def upload_signature(
         self, visit_id: FromPath[UUID], data: Upload, ctx: Ctx, caller: CallerDep, reading: Reading

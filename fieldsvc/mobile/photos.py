@@ -52,6 +52,7 @@ from fieldsvc.mobile.service import (
 )
 from fieldsvc.storage import BlobStore, StorageUnavailable, content_key
 from fieldsvc.tables import Photo, PhotoMatch
+from fieldsvc.visible import names_someone
 
 log = logging.getLogger("fieldsvc.mobile.photos")
 
@@ -69,6 +70,9 @@ IMAGE_REJECTIONS = {
         ("image.truncated", "E-IMAGE: the image is cut off; upload the complete file again."),
     )
 }
+SignerUnnamed = api_error(
+    422, "signature.signer_unnamed", "V-SIGN: signerName must name the person who signed, in letters of any script."
+)
 ImageRefused = api_error(422, "image.rejected", "E-IMAGE: the file is not an image this service keeps as evidence.")
 StorageDown = api_error(503, "storage.unavailable", "The evidence store is unreachable; nothing was recorded. Retry.")
 MetaInvalid = api_error(400, "upload.meta_invalid", "The `meta` part must be the fact's JSON (PhotoMeta or the like).")
@@ -370,6 +374,8 @@ class PhotoIngest:
         self, caller: Caller, visit_id: UUID, form: UploadForm, reading: ClockReading
     ) -> Recorded[FactResult]:
         meta = decode_meta(form.meta, SignatureMeta)
+        if not names_someone(meta.signer_name):
+            raise SignerUnnamed()
         return await self._ingest(
             caller, visit_id, SIGNATURE, meta, await form.file.read(), reading, SignatureResult, signature_outcome
         )

@@ -375,6 +375,23 @@ async def sign_both(phone, other_phone, visit_id, other_visit_id, first: bytes, 
         assert (await who.upload(visit, "signature", meta, image, "s.png")).status_code == 201
 
 
+@pytest.mark.parametrize("signer", [".", "-", "123", "?!"])
+async def test_v_sign_a_signer_name_without_a_letter_is_refused_and_nothing_is_recorded(phone, visit_id, signer):
+    before = await row_counts()
+    meta = phone.fact(signerName=signer, summaryDigest="a" * 64)
+
+    refused = await phone.upload(visit_id, "signature", meta, scribble(1), "s.png")
+
+    assert (refused.status_code, refused.json()["code"]) == (422, "signature.signer_unnamed")
+    assert await row_counts() == before
+
+
+async def test_v_sign_a_one_character_chinese_name_names_the_signer(phone, visit_id):
+    meta = phone.fact(signerName="李", summaryDigest="a" * 64)
+
+    assert (await phone.upload(visit_id, "signature", meta, scribble(1), "s.png")).status_code == 201
+
+
 async def test_e_reuse_different_signatures_are_never_matched(phone, other_phone, visit_id, other_visit_id):
     await sign_both(phone, other_phone, visit_id, other_visit_id, scribble(1), scribble(2))
 

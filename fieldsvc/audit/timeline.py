@@ -81,6 +81,18 @@ def checked_out_before(audit: AuditInput, at: datetime, by_receipt: bool = False
     return left
 
 
+def away_on_leave(audit: AuditInput, until: datetime) -> list[tuple[datetime, datetime]]:
+    """Each recorded leave made after the arrival, from its time to the return check-in after it (a return ends even
+    a leave "for good"), or to `until` without one."""
+    arrival = audit.timeline.arrival
+    returns = sorted(fix.at for fix in audit.timeline.fixes if fix.checkin.kind == "return")
+    return [
+        (leave.left_at, next((at for at in returns if at >= leave.left_at), until))
+        for leave in audit.visit.leaves
+        if arrival is not None and leave.left_at >= arrival.at
+    ]
+
+
 def away_for_good(audit: AuditInput) -> list[tuple[LeaveFacts, datetime | None]]:
     """Each leave without return made after the arrival, with the return check-in that ended it (None: none did). A
     check-out at the site ends it too: the technician was back, or never left (a leave recorded early to have the

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from fieldsvc.audit.facts import CompletionFacts
 from fieldsvc.audit.findings import INFO, VIOLATION, Finding
-from fieldsvc.audit.timeline import AuditInput, Fix, fix_age
+from fieldsvc.audit.timeline import AuditInput, Fix, away_on_leave, fix_age
 from fieldsvc.audit.wording import minutes
 
 
@@ -105,12 +105,8 @@ def _near_the_site(fix: Fix, audit: AuditInput) -> bool:
 
 def _away_on_leave(audit: AuditInput, start: datetime, end: datetime) -> timedelta:
     """Time within [start, end] under a recorded leave, to the return after it: waiting is done at the site."""
-    returns = sorted(fix.at for fix in audit.timeline.fixes if fix.checkin.kind == "return")
-    away = timedelta(0)
-    for leave in audit.visit.leaves:
-        back = next((at for at in returns if at >= leave.left_at), end)
-        away += max(min(back, end) - max(leave.left_at, start), timedelta(0))
-    return away
+    spans = away_on_leave(audit, end)
+    return sum((max(min(back, end) - max(left, start), timedelta(0)) for left, back in spans), timedelta(0))
 
 
 # Evidence of someone at the door or of work inside the home.

@@ -9,7 +9,7 @@ from fieldsvc.audit.findings import VIOLATION, WARNING, Finding, refs_to
 from fieldsvc.audit.geometry import distance_m
 from fieldsvc.audit.policy import Policy
 from fieldsvc.audit.timeline import (
-    AuditInput, Fix, away_for_good, checked_out_before, fix_age, photo_time, test_time,
+    AuditInput, Fix, away_for_good, away_on_leave, checked_out_before, fix_age, photo_time, test_time,
 )
 from fieldsvc.audit.wording import CHECKIN_KIND_ZH, local_time, minutes
 
@@ -260,13 +260,7 @@ def _away_at_other_visits(audit: AuditInput) -> list[Finding]:
     coarse_and_away = last_checkout.distance_m > policy.geofence_radius_m + policy.accuracy_limit_m
     if last_checkout.presence == "outside" or (last_checkout.presence == "unverifiable" and coarse_and_away):
         departure = min(departure, _last_shown_at_work(audit))
-    returns = sorted(fix.at for fix in audit.timeline.fixes if fix.checkin.kind == "return")
-    away: list[tuple[datetime, datetime]] = []
-    for leave in audit.visit.leaves:
-        if leave.left_at < arrival.at:
-            continue  # a leave dated before the arrival leaves nothing
-        back = next((at for at in returns if at >= leave.left_at), None)  # a return ends even a "for good" leave
-        away.append((leave.left_at, back or departure))
+    away = away_on_leave(audit, departure)
     site, findings, reported = audit.visit.site, [], set()
     completed = audit.visit.first_completed_at
     for fix in sorted(audit.context.neighbour_fixes, key=lambda fix: (fix.at, fix.event_id)):

@@ -57,7 +57,9 @@ NotAuthenticated = api_error(401, "auth.required", "Log in and send the token as
 TokenExpired = api_error(401, "auth.token_expired", "Your session has expired; log in again.")
 TokenRevoked = api_error(401, "auth.token_revoked", "This token was logged out; log in again.")
 Forbidden = api_error(403, "auth.forbidden", "Your role may not do this.")
-NotFound = api_error(404, "not_found", "No such resource: check the path; its ids are UUIDs, such as 3f2b8c1e-5d4a-4e6f-9a7b-1c2d3e4f5a6b.")
+NotFound = api_error(
+    404, "not_found", "No such resource: check the path; its ids are UUIDs, such as 3f2b8c1e-5d4a-4e6f-9a7b-1c2d3e4f5a6b."
+)
 MethodNotAllowed = api_error(405, "method_not_allowed", "This method is not allowed on this path.")
 Conflict = api_error(409, "conflict", "The request conflicts with stored data.")
 BodyTooLarge = api_error(413, "request.too_large", "The request body is larger than this endpoint accepts.")

@@ -115,7 +115,8 @@ _EVENTS_SQL = f"""
 SELECT e.event_id::text, e.visit::text, e.technician::text, e.kind,
        CASE WHEN e.kind IN {PAYLOAD_KINDS_SQL} THEN e.payload END,
        CASE WHEN e.kind IN {RESULT_KINDS_SQL} THEN e.result END,
-       CASE WHEN e.kind IN {CHECKIN_SQL} OR e.kind IN {PHOTO_KINDS_SQL} OR e.kind = 'test_result' THEN e.device_time END,
+       CASE WHEN e.kind IN {CHECKIN_SQL} OR e.kind IN {PHOTO_KINDS_SQL} OR e.kind = 'test_result'
+            THEN e.device_time END,
        e.clock_offset_ms, e.corrected_time, e.server_received_at, e.latitude, e.longitude, e.accuracy_m, e.mock,
        CASE WHEN e.kind IN {PHOTO_KINDS_SQL} THEN e.id::text END,
        CASE WHEN e.kind IN {CHECKIN_SQL} THEN e.fix_time END, e.device_elapsed_ms,

@@ -824,7 +824,7 @@ async def returned_for_the_shoe_photo(client, phone, visit_id, as_auditor) -> st
     return next(photo["photoId"] for photo in evidence["photos"] if photo["purpose"] == "shoe_covers")
 
 
-async def refused_test_returned(client, phone: Phone, visit_id: str, as_auditor: dict[str, str]) -> None:  # noqa: ANN001
+async def refused_test_returned(client, phone: Phone, visit_id: str, as_auditor: dict) -> None:  # noqa: ANN001
     """A visit closed resolved though the customer refused the test, returned by the auditor for a re-test."""
     await play(phone, visit_id, Visit(test_accepted=False))
     assert await violation_codes(client, as_auditor, visit_id) == ("flagged", {"v.test.resolved_not_accepted"})

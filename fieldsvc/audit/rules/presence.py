@@ -296,7 +296,8 @@ def _came_back(after: Fix, audit: AuditInput) -> bool:
     """A check-in at the site after this fix: the technician was back (a check-out pressed at the other job, then a
     new arrival here, hid a trip mid-visit; a probe)."""
     return any(
-        own.at > after.at and own.checkin.kind != "checkout" and own.presence == "inside" for own in audit.timeline.fixes
+        own.at > after.at and own.checkin.kind != "checkout" and own.presence == "inside"
+        for own in audit.timeline.fixes
     )
 
 

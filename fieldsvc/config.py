@@ -56,6 +56,8 @@ class Settings:
     service_hotline: str = "10000"  # V-CARD
     seasonal_leaflet: str = "Winter care: keep your router ventilated and away from heaters."
     upload_url_ttl_seconds: int = 900  # E-IMAGE: how long a presigned photo upload URL stays valid
+    # V-LEAVE: the latest restore-by a technician leaving for good may promise: one years ahead could never be broken.
+    max_restore_promise_days: int = 7
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -85,6 +87,8 @@ class Settings:
             raise SettingsError("FIELDSVC_DEADLINE_SWEEP_MINUTES must be a number of minutes more than 0")
         if not (math.isfinite(self.clock_transit_allowance_seconds) and self.clock_transit_allowance_seconds >= 0):
             raise SettingsError("FIELDSVC_CLOCK_TRANSIT_ALLOWANCE_SECONDS must be a number of seconds, 0 or more")
+        if self.max_restore_promise_days < 1:
+            raise SettingsError("FIELDSVC_MAX_RESTORE_PROMISE_DAYS must be a whole number of days, 1 or more")
         if self.database_url and not self.database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
             raise SettingsError("FIELDSVC_DATABASE_URL must start with sqlite:/// or postgresql://")
 

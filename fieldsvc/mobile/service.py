@@ -80,10 +80,9 @@ RestoreByRequired = api_error(
     422, "leave.restore_by_required", "V-LEAVE: when not coming back, give restoreBy, as promised to the customer."
 )
 # A promise no one could hold to: a restore-by years ahead can never be broken (a probe sent 2999-12-31).
-LONGEST_RESTORE_PROMISE = timedelta(days=7)
 RestoreByTooFar = api_error(
     422, "leave.restore_by_too_far",
-    "V-LEAVE: restoreBy is the time promised to the customer; it may lie at most 7 days after the leave.",
+    "V-LEAVE: restoreBy is the time promised to the customer; it may lie only a few days after the leave.",
 )
 PhotoNotFound = api_error(404, "photo.not_found", "No such photo.")
 PhotoAlreadyWithdrawn = api_error(409, "photo.already_withdrawn", "That photo is already withdrawn from this visit.")
@@ -260,8 +259,11 @@ def leave(body: Leave, scope: FactScope) -> Outcome:
         raise RestoreByRequired()
     if body.restore_by is not None and body.restore_by <= body.device_time:
         raise RestoreByBeforeLeave()
-    if body.restore_by is not None and body.restore_by - body.device_time > LONGEST_RESTORE_PROMISE:
-        raise RestoreByTooFar()
+    longest = scope.settings.max_restore_promise_days
+    if body.restore_by is not None and body.restore_by - body.device_time > timedelta(days=longest):
+        raise RestoreByTooFar(
+            f"V-LEAVE: restoreBy is the time promised to the customer; it may lie at most {longest} days after the leave."
+        )
     return Outcome()
 
 

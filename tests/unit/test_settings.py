@@ -48,3 +48,8 @@ def test_the_auditor_shares_the_process_of_an_embedded_sqlite_database_by_defaul
 
 def test_an_auditor_place_given_is_kept():
     assert Settings(database_url="postgresql://db/fieldsvc", auditor="inline").auditor_place == "inline"
+
+
+def test_a_restore_promise_limit_under_a_day_is_refused():
+    with pytest.raises(SettingsError, match="FIELDSVC_MAX_RESTORE_PROMISE_DAYS"):
+        Settings.from_env({"FIELDSVC_MAX_RESTORE_PROMISE_DAYS": "0"})

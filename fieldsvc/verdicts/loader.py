@@ -614,7 +614,7 @@ def _tests(
     when they count: by the phone's monotonic clock in the boot it was sent in, else at the receipt; never before
     that completion, since a phone sends its facts in order (both clocks dated a re-test made at home into the
     visit; a probe)."""
-    if not completions or first_completed is None:
+    if first_completed is None:  # no completion yet
         return tuple(test for test, _, _ in tests)
     completed = min(received for _, received in completions)
     return tuple(

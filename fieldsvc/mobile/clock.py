@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -111,3 +112,32 @@ def event_timing(reading: ClockReading, device_time: datetime, device_elapsed_ms
         corrected_time=corrected,
         source=source,
     )
+
+
+def borne_out_boot(
+    corrected: datetime, elapsed_ms: int, source: str, fix_time: datetime | None, within: timedelta
+) -> datetime | None:
+    """When the phone booted, by a fact's monotonic time, if something besides its wall clock bears that out: the
+    service corrected the fact by the monotonic clock of the boot it was sent in, or it is a check-in whose location
+    fix, timed by the satellites, agrees with it within `within`. None otherwise."""
+    if source == "elapsed" or (fix_time is not None and abs(fix_time - corrected) <= within):
+        return corrected - timedelta(milliseconds=elapsed_ms)
+    return None
+
+
+def by_the_boot_it_names(
+    by_wall: datetime, elapsed_ms: int, boots: list[datetime], received_at: datetime, within: timedelta
+) -> datetime | None:
+    """A fact read by its wall clock (its monotonic time was of an earlier boot than the one it was sent in) whose
+    wall clock the monotonic one contradicts: the latest of the phone's known boots (sorted) that began before the
+    wall-clock time, plus the fact's elapsed time, lands later than that time by more than `within`, yet while that
+    boot lasted (before the next began, before the receipt). The wall clock was set back between the boot and the fact
+    and put right before the sync (a shoe-cover photo 25 min late passed so; a probe): the monotonic time, which no
+    one sets, is returned. None when the two agree or no known boot can hold the fact. A fact dated later by its wall
+    clock than by the boot may be of a boot no fact told of; it is left alone."""
+    index = bisect_right(boots, by_wall)
+    if index == 0:
+        return None
+    by_boot = boots[index - 1] + timedelta(milliseconds=elapsed_ms)
+    boot_ended = boots[index] if index < len(boots) else received_at
+    return by_boot if by_boot - by_wall > within and by_boot < min(boot_ended, received_at) else None

@@ -23,7 +23,9 @@ from fieldsvc.dispatch import repository as dispatch_repository
 from fieldsvc.dispatch.service import VisitNotFound
 from fieldsvc.errors import ApiError, ValidationFailed, api_error
 from fieldsvc.mobile import repository
-from fieldsvc.mobile.clock import ClockReading, EventTiming, event_timing, parse_device_wall, parse_elapsed_ms
+from fieldsvc.mobile.clock import (
+    ClockReading, EventTiming, borne_out_boot, event_timing, parse_device_wall, parse_elapsed_ms,
+)
 from fieldsvc.mobile.completion import AbsentCustomerResolved, CompletionReasonRequired, refuse_if_incomplete
 from fieldsvc.mobile.idempotency import EventConflict, body_digest, replayed
 from fieldsvc.mobile.schemas import (
@@ -358,8 +360,8 @@ def boots_a_completion_may_be_of(marks: list[Row], elapsed_ms: int, within: time
     matched the earlier boot with an elapsed time that boot had long passed; a probe)."""
     booted = [
         (mark["corrected_time"] - timedelta(milliseconds=mark["device_elapsed_ms"]), mark["device_elapsed_ms"],
-         mark["time_source"] == "elapsed"
-         or (mark["fix_time"] is not None and abs(mark["fix_time"] - mark["corrected_time"]) <= within))
+         borne_out_boot(mark["corrected_time"], mark["device_elapsed_ms"], mark["time_source"], mark["fix_time"], within)
+         is not None)
         for mark in marks
     ]
     return [

@@ -43,6 +43,7 @@ from fieldsvc.audit.facts import (
     WithdrawalFacts,
 )
 from fieldsvc.audit.rules.deadlines import round_first_booked
+from fieldsvc.mobile.clock import borne_out_boot, by_the_boot_it_names
 from fieldsvc.tables import SEEN_PHOTO_STATUSES, FollowUp, Photo, PhotoMatch, Reschedule, Visit, VisitEvent
 
 CHECKIN_KINDS = ("arrival", "return", "checkout")
@@ -75,6 +76,8 @@ V_SITE_LAT, V_SITE_LON, V_LOCALITY, V_ZONE, V_FIRST_VISIT, V_FIRST_BOOKED = rang
 # only on the facts that record a photo, which refers to it).
 E_EVENT_ID, E_VISIT, E_TECHNICIAN, E_KIND, E_PAYLOAD, E_RESULT, E_DEVICE = range(7)
 E_OFFSET, E_CORRECTED, E_RECEIVED, E_LAT, E_LON, E_ACCURACY, E_MOCK, E_ROW, E_FIX_TIME, E_ELAPSED = range(7, 17)
+# The time source: of the kinds the audit reads it of, and of every fact read by its wall clock (restarts, below).
+E_TIME_SOURCE = 17
 P_ID, P_EVENT, P_VISIT, P_PURPOSE, P_SHA, P_PHASH, P_CAPTURED, P_LAT, P_LON, P_SOFTWARE, P_INK, P_FINE = range(12)
 # What a photo needs of the fact that recorded it (its time and device time; a signature's texts), by row id.
 R_EVENT_ID, R_PAYLOAD, R_RESULT, R_TIME, R_DEVICE, R_RECEIVED = range(6)
@@ -120,7 +123,7 @@ SELECT e.event_id::text, e.visit::text, e.technician::text, e.kind,
        e.clock_offset_ms, e.corrected_time, e.server_received_at, e.latitude, e.longitude, e.accuracy_m, e.mock,
        CASE WHEN e.kind IN {PHOTO_KINDS_SQL} THEN e.id::text END,
        CASE WHEN e.kind IN {CHECKIN_SQL} THEN e.fix_time END, e.device_elapsed_ms,
-       CASE WHEN e.kind IN {CHECKIN_SQL} OR e.kind = 'test_result' THEN e.time_source END
+       CASE WHEN e.kind IN {CHECKIN_SQL} OR e.kind = 'test_result' OR e.time_source = 'offset' THEN e.time_source END
 FROM unnest($1::uuid[]) AS b(id) JOIN visit_event e ON e.visit = b.id
 """
 _PHOTOS_SQL = """
@@ -258,7 +261,7 @@ async def _sqlite_rows(visit_ids: list[UUID]) -> _Rows:
         (str(e["event_id"]), str(e["visit"]), str(e["technician"]), e["kind"],
          e["payload"], e["result"], e["device_time"], e["clock_offset_ms"], e["corrected_time"],
          e["server_received_at"], e["latitude"], e["longitude"], e["accuracy_m"], e["mock"], str(e["id"]),
-         e["fix_time"], e["device_elapsed_ms"], e["time_source"] if e["kind"] in _TIMED_KINDS else None)
+         e["fix_time"], e["device_elapsed_ms"], e["time_source"] if e["kind"] in _TIMED_KINDS or e["time_source"] == "offset" else None)
         for e in event_rows
     ]
     photos = [
@@ -495,8 +498,10 @@ def _visit_facts(
     card = completion = None
     completions = []  # (corrected time, received) of each completion
     boot_marks: dict[str, list[tuple[datetime, int]]] = {}  # per phone: (corrected time, elapsed ms) of its facts
+    redated = _redated_across_restarts(events)
     for (event_id, _, technician, kind, payload, result, device, offset, at, received, lat, lon, accuracy, mock, _, fix,
          elapsed, time_source) in events:
+        at = redated.get(event_id, at)
         if offset is not None:
             # Stored as server minus device (what to add to a device time); the engine reads device minus server.
             syncs.append((received, -offset / 1000, str(event_id), technician))
@@ -554,12 +559,13 @@ def _visit_facts(
     # A picture was taken no later than the first time its bytes reached the service: the same file sent again
     # later (the shoe-cover photo as the site-clean one, a signature after the clean-up) keeps that first time.
     first_sent: dict[str, datetime] = {}
+    recorded_by = {photo[P_EVENT]: _photo_event(photo_events[photo[P_EVENT]], redated) for photo in photos}
     for photo in photos:
-        sent = photo_events[photo[P_EVENT]][R_TIME]
+        sent = recorded_by[photo[P_EVENT]][R_TIME]
         first_sent[photo[P_SHA]] = min(first_sent.get(photo[P_SHA], sent), sent)
     photo_facts, signatures = [], []
     for photo in photos:
-        event = photo_events[photo[P_EVENT]]
+        event = recorded_by[photo[P_EVENT]]
         if photo[P_PURPOSE] == "signature":
             signatures.append((photo, event))
         else:
@@ -600,6 +606,43 @@ def _visit_facts(
         first_completed,
         tuple(withdrawals),
     )
+
+
+def _redated_across_restarts(events: Iterable[Row]) -> dict[str, datetime]:
+    """The facts (by event id) whose wall clock was set back between their boot and them and put right before they
+    were sent after a restart, with the time their boot's monotonic clock gives (`clock.by_the_boot_it_names`), from
+    the phone's boots its facts bear out. Check-ins have their own reading, by their satellite fix."""
+    suspects = [
+        event for event in events
+        if event[E_TIME_SOURCE] == "offset" and event[E_ELAPSED] is not None and event[E_KIND] not in CHECKIN_KINDS
+    ]
+    if not suspects:  # nearly every visit: all its facts were read by the monotonic clock of their boot, or sent none
+        return {}
+    found: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
+    for event in events:
+        elapsed, at = event[E_ELAPSED], event[E_CORRECTED]
+        if elapsed is None or at is None:
+            continue
+        # The time source is left out of facts of other kinds read by the monotonic clock of their boot.
+        source = event[E_TIME_SOURCE] or "elapsed"
+        boot = borne_out_boot(at, elapsed, source, event[E_FIX_TIME], _SET_BY_HAND)
+        if boot is not None:
+            found[event[E_TECHNICIAN]].append((boot, 0))
+    boots = {phone: list(_distinct_boots(marks)) for phone, marks in found.items()}
+    redated = {}
+    for event in suspects:
+        at = by_the_boot_it_names(
+            event[E_CORRECTED], event[E_ELAPSED], boots.get(event[E_TECHNICIAN], []), event[E_RECEIVED], _SET_BY_HAND
+        )
+        if at is not None:
+            redated[event[E_EVENT_ID]] = at
+    return redated
+
+
+def _photo_event(event: Row, redated: dict[str, datetime]) -> Row:
+    """The fact that recorded a photo, at its time re-read across a restart if it was (its EXIF follows it)."""
+    at = redated.get(event[R_EVENT_ID])
+    return event if at is None else (*event[:R_TIME], at, *event[R_TIME + 1:])
 
 
 _MADE_AFTER = timedelta(milliseconds=1)  # a re-test came after the completion, not with it
@@ -683,6 +726,8 @@ def _instant(text: str | None) -> datetime | None:
 
 _NO_CORRECTION = timedelta(0)
 _SAME_BOOT = timedelta(seconds=30)
+# A wall clock further than this from what its boot's monotonic clock says was set by hand (E-CLOCK's default limit).
+_SET_BY_HAND = timedelta(minutes=2)
 _SAME_BOOT_MS = _SAME_BOOT.total_seconds() * 1000
 # A phone set to the wrong time zone, its local time set by hand to read right: its UTC clock is off by whole
 # quarters of an hour, while its camera writes the right local time (without an offset tag, read in the site's zone).

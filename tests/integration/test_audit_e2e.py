@@ -277,6 +277,60 @@ async def test_v_punct_a_clock_set_back_offline_across_a_restart_is_read_by_its_
     assert datetime.fromisoformat(trusted["at"]) == AGREED + timedelta(minutes=18)
 
 
+async def shoe_covers_taken_offline_then_restarted(phone: Phone, visit_id: str, taken_after: int, set_back: int) -> None:
+    """Arrived at -3 min and tools out at +2, both sent online; the shoe-cover photo taken `taken_after` minutes after
+    the agreed time with the clock set `set_back` minutes back, kept offline; the phone restarted at +30 with its
+    clock put right, the photo uploaded at +32."""
+    phone.clock.now, phone.elapsed_ms = AGREED - timedelta(minutes=3), 60 * 60_000
+    assert (await phone.post(visit_id, "arrival", phone.fact(location=phone.location()))).status_code == 201
+    phone.clock.advance(minutes=5)
+    phone.elapsed_ms += 5 * 60_000
+    assert (await phone.post(visit_id, "steps", phone.fact(step="V-MAT"))).status_code == 201
+    phone.clock.now, phone.elapsed_ms = AGREED + timedelta(minutes=taken_after), (63 + taken_after) * 60_000
+    phone.skew = -timedelta(minutes=set_back)
+    taken = phone.wall().astimezone(AGREED.tzinfo).replace(tzinfo=None)
+    shoes, shoes_data = phone.fact(purpose="shoe_covers"), jpeg(23, exif=camera_exif(taken))
+    phone.clock.now, phone.elapsed_ms, phone.skew = AGREED + timedelta(minutes=32), 2 * 60_000, timedelta(0)
+    assert (await phone.upload(visit_id, "photos", shoes, shoes_data)).json()["timeSource"] == "offset"
+
+
+async def test_v_shoes_a_photo_dated_into_the_window_by_a_clock_set_back_then_sent_after_a_restart_is_late(
+    client, phone, visit_id, as_auditor
+):
+    await shoe_covers_taken_offline_then_restarted(phone, visit_id, taken_after=25, set_back=25)
+    status, violations = await violation_codes(client, as_auditor, visit_id)
+    assert "v.shoes.late" in violations, violations
+
+
+async def test_v_shoes_a_photo_taken_before_the_work_and_sent_after_a_restart_is_on_time(
+    client, phone, visit_id, as_auditor
+):
+    await shoe_covers_taken_offline_then_restarted(phone, visit_id, taken_after=0, set_back=0)
+    status, violations = await violation_codes(client, as_auditor, visit_id)
+    assert not {code for code in violations if code.startswith("v.shoes.")}, violations
+
+
+async def test_v_test_a_test_dated_into_the_visit_by_a_clock_set_back_then_sent_after_a_restart_is_after_checkout(
+    client, phone, visit_id, as_auditor
+):
+    """Checked out at +30 min; a test run at +55 (at home, say) with the clock set back 25 min, synced after a restart
+    with the clock put right: the boot the check-ins were sent in dates it by its monotonic time."""
+    phone.clock.now, phone.elapsed_ms = AGREED - timedelta(minutes=3), 60 * 60_000
+    assert (await phone.post(visit_id, "arrival", phone.fact(location=phone.location()))).status_code == 201
+    advance(phone, timedelta(minutes=33))
+    assert (await phone.post(visit_id, "checkout", phone.fact(location=phone.location()))).status_code == 201
+    advance(phone, timedelta(minutes=25))
+    phone.skew = -timedelta(minutes=25)
+    test = phone.fact(downloadMbps=500, uploadMbps=50, latencyMs=8, customerAccepted=True)
+    phone.clock.now, phone.elapsed_ms, phone.skew = AGREED + timedelta(minutes=60), 60_000, timedelta(0)
+    facts = [{"type": "test_result", "visitId": visit_id, "body": test}]
+    synced = await phone.client.post("/v1/mobile/sync", json={"facts": facts}, headers=phone.headers())
+    assert synced.json()["receipts"][0]["status"] == "accepted", synced.text
+
+    status, violations = await violation_codes(client, as_auditor, visit_id)
+    assert "v.test.after_checkout" in violations, violations
+
+
 async def test_e_clock_a_skewed_clock_finding_names_a_fact_whose_request_measured_it(client, phone, visit_id, as_auditor):
     phone.skew = timedelta(minutes=7)
     await play(phone, visit_id, Visit())

@@ -10,6 +10,7 @@ from fieldsvc.config import Settings
 from fieldsvc.mobile.service import boots_a_completion_may_be_of
 from fieldsvc.mobile.clock import (
     ClockReading,
+    by_the_boot_it_names,
     event_timing,
     parse_device_wall,
     parse_elapsed_ms,
@@ -233,3 +234,34 @@ def test_e_clock_a_monotonic_time_a_few_milliseconds_off_the_wall_clock_leaves_t
     timing = event_timing(reading, TRUTH, 900_000 - round((RECEIVED - TRUTH).total_seconds() * 1000) + 3)
 
     assert (timing.corrected_time, timing.source) == (TRUTH, "elapsed")
+
+
+BOOT_B = BOOT_A + timedelta(hours=2)  # the phone restarted two hours after BOOT_A
+
+
+def _named(wall_minutes: float, elapsed_minutes: float, boots: list[datetime] | None = None) -> datetime | None:
+    """A fact read by its wall clock at BOOT_A + `wall_minutes`, `elapsed_minutes` into its boot, received at +3 h."""
+    return by_the_boot_it_names(
+        BOOT_A + timedelta(minutes=wall_minutes), round(elapsed_minutes * 60_000),
+        [BOOT_A, BOOT_B] if boots is None else boots, BOOT_A + timedelta(hours=3), WITHIN,
+    )
+
+
+def test_e_clock_a_wall_clock_set_back_in_the_boot_it_names_is_read_by_that_boots_monotonic_clock() -> None:
+    assert _named(wall_minutes=60, elapsed_minutes=85) == BOOT_A + timedelta(minutes=85)
+
+
+def test_e_clock_a_wall_clock_its_boot_bears_out_within_the_limit_stands() -> None:
+    assert _named(wall_minutes=60, elapsed_minutes=61) is None
+
+
+def test_e_clock_a_monotonic_time_beyond_the_next_boot_is_of_no_boot_known_and_the_wall_clock_stands() -> None:
+    assert _named(wall_minutes=60, elapsed_minutes=125) is None
+
+
+def test_e_clock_a_wall_clock_later_than_its_boot_says_may_be_of_an_unknown_boot_and_stands() -> None:
+    assert _named(wall_minutes=60, elapsed_minutes=10) is None
+
+
+def test_e_clock_a_wall_clock_before_every_known_boot_stands() -> None:
+    assert _named(wall_minutes=-5, elapsed_minutes=85) is None

@@ -96,6 +96,21 @@ class PhoneBoot:
     technician_id: str = ""
 
 
+# A wall clock further than this from what its boot's monotonic clock says was set by hand (E-CLOCK's default limit).
+SET_BY_HAND = timedelta(minutes=2)
+
+
+@dataclass(frozen=True, slots=True)
+class ClockSetBackFacts:
+    """E-CLOCK: a fact whose wall-clock time the monotonic clock of the boot it was recorded in puts later, by more
+    than a clock wanders: the clock was set back, and put right before the fact was sent after a restart. The audit
+    reads the fact at `by_boot`."""
+
+    event_id: str
+    by_wall: datetime
+    by_boot: datetime
+
+
 @dataclass(frozen=True, slots=True)
 class StepFacts:
     """A step confirmation on the phone (V-ID, V-MAT, V-CONSENT; V-SHOES with a rural site's reason as its note)."""
@@ -257,6 +272,7 @@ class VisitFacts:
     # When the technician first completed the visit (an auditor may return it, and it is completed again).
     first_completed_at: datetime | None = None
     withdrawals: tuple[WithdrawalFacts, ...] = ()  # photos withdrawn while the visit was returned (A-DECIDE)
+    clock_set_back: tuple[ClockSetBackFacts, ...] = ()  # facts re-read by their boot's monotonic clock (E-CLOCK)
 
 
 @dataclass(frozen=True, slots=True)

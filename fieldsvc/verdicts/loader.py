@@ -24,6 +24,7 @@ from fieldsvc.audit.facts import (
     AuditContext,
     CardFacts,
     CheckinFacts,
+    ClockSetBackFacts,
     ClockSyncFacts,
     CompletionFacts,
     LeaveFacts,
@@ -41,6 +42,7 @@ from fieldsvc.audit.facts import (
     StepFacts,
     VisitFacts,
     WithdrawalFacts,
+    SET_BY_HAND,
 )
 from fieldsvc.audit.rules.deadlines import round_first_booked
 from fieldsvc.mobile.clock import borne_out_boot, by_the_boot_it_names
@@ -498,7 +500,8 @@ def _visit_facts(
     card = completion = None
     completions = []  # (corrected time, received) of each completion
     boot_marks: dict[str, list[tuple[datetime, int]]] = {}  # per phone: (corrected time, elapsed ms) of its facts
-    redated = _redated_across_restarts(events)
+    set_back = _set_back_across_restarts(events)
+    redated = {fact.event_id: fact.by_boot for fact in set_back}
     for (event_id, _, technician, kind, payload, result, device, offset, at, received, lat, lon, accuracy, mock, _, fix,
          elapsed, time_source) in events:
         at = redated.get(event_id, at)
@@ -605,19 +608,20 @@ def _visit_facts(
         tuple(PhoneBoot(at, phone) for phone, marks in boot_marks.items() for at in _distinct_boots(marks)),
         first_completed,
         tuple(withdrawals),
+        set_back,
     )
 
 
-def _redated_across_restarts(events: Iterable[Row]) -> dict[str, datetime]:
-    """The facts (by event id) whose wall clock was set back between their boot and them and put right before they
-    were sent after a restart, with the time their boot's monotonic clock gives (`clock.by_the_boot_it_names`), from
-    the phone's boots its facts bear out. Check-ins have their own reading, by their satellite fix."""
+def _set_back_across_restarts(events: Iterable[Row]) -> tuple[ClockSetBackFacts, ...]:
+    """The facts whose wall clock was set back between their boot and them and put right before they were sent after
+    a restart, with the time their boot's monotonic clock gives (`clock.by_the_boot_it_names`), from the phone's boots
+    its facts bear out. Check-ins have their own reading, by their satellite fix."""
     suspects = [
         event for event in events
         if event[E_TIME_SOURCE] == "offset" and event[E_ELAPSED] is not None and event[E_KIND] not in CHECKIN_KINDS
     ]
     if not suspects:  # nearly every visit: all its facts were read by the monotonic clock of their boot, or sent none
-        return {}
+        return ()
     found: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
     for event in events:
         elapsed, at = event[E_ELAPSED], event[E_CORRECTED]
@@ -625,18 +629,18 @@ def _redated_across_restarts(events: Iterable[Row]) -> dict[str, datetime]:
             continue
         # The time source is left out of facts of other kinds read by the monotonic clock of their boot.
         source = event[E_TIME_SOURCE] or "elapsed"
-        boot = borne_out_boot(at, elapsed, source, event[E_FIX_TIME], _SET_BY_HAND)
+        boot = borne_out_boot(at, elapsed, source, event[E_FIX_TIME], SET_BY_HAND)
         if boot is not None:
             found[event[E_TECHNICIAN]].append((boot, 0))
     boots = {phone: list(_distinct_boots(marks)) for phone, marks in found.items()}
-    redated = {}
+    set_back = []
     for event in suspects:
         at = by_the_boot_it_names(
-            event[E_CORRECTED], event[E_ELAPSED], boots.get(event[E_TECHNICIAN], []), event[E_RECEIVED], _SET_BY_HAND
+            event[E_CORRECTED], event[E_ELAPSED], boots.get(event[E_TECHNICIAN], []), event[E_RECEIVED], SET_BY_HAND
         )
         if at is not None:
-            redated[event[E_EVENT_ID]] = at
-    return redated
+            set_back.append(ClockSetBackFacts(event[E_EVENT_ID], event[E_CORRECTED], at))
+    return tuple(set_back)
 
 
 def _photo_event(event: Row, redated: dict[str, datetime]) -> Row:
@@ -726,8 +730,6 @@ def _instant(text: str | None) -> datetime | None:
 
 _NO_CORRECTION = timedelta(0)
 _SAME_BOOT = timedelta(seconds=30)
-# A wall clock further than this from what its boot's monotonic clock says was set by hand (E-CLOCK's default limit).
-_SET_BY_HAND = timedelta(minutes=2)
 _SAME_BOOT_MS = _SAME_BOOT.total_seconds() * 1000
 # A phone set to the wrong time zone, its local time set by hand to read right: its UTC clock is off by whole
 # quarters of an hour, while its camera writes the right local time (without an offset tag, read in the site's zone).

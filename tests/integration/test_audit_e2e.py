@@ -302,6 +302,15 @@ async def test_v_shoes_a_photo_dated_into_the_window_by_a_clock_set_back_then_se
     assert "v.shoes.late" in violations, violations
 
 
+async def test_e_clock_a_clock_set_back_then_put_right_across_a_restart_is_said_with_how_far(
+    client, phone, visit_id, as_auditor
+):
+    await shoe_covers_taken_offline_then_restarted(phone, visit_id, taken_after=25, set_back=25)
+    body = (await client.get(f"/v1/review/visits/{visit_id}", headers=as_auditor)).json()
+    set_back = next(f for f in body["verdict"]["findings"] if f["code"] == "e.clock.set_back_across_restart")
+    assert (set_back["severity"], set_back["measured"], set_back["threshold"]) == ("warning", 25.0, 2.0)
+
+
 async def test_v_shoes_a_photo_taken_before_the_work_and_sent_after_a_restart_is_on_time(
     client, phone, visit_id, as_auditor
 ):

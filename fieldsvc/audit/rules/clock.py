@@ -1,10 +1,11 @@
-"""E-CLOCK: the phone's clock off by more than the limit, changed during the visit, or never verified."""
+"""E-CLOCK: the phone's clock off by more than the limit, changed during the visit, set back across a restart, or unverified."""
 
 from __future__ import annotations
 
-from fieldsvc.audit.facts import ClockSyncFacts
+from fieldsvc.audit.facts import SET_BY_HAND, ClockSyncFacts
 from fieldsvc.audit.findings import WARNING, Finding
 from fieldsvc.audit.timeline import AuditInput, arrival_checkin
+from fieldsvc.audit.wording import minutes
 
 UNVERIFIED_SOURCES = ("device_clock", "first_photo")
 
@@ -53,6 +54,7 @@ def e_clock(audit: AuditInput) -> list[Finding]:
                 measured=round(spread, 1), threshold=limit, unit="s",
                 refs=_measured_by(lowest_sync) + _measured_by(highest_sync),
             ))
+    findings += _set_back_across_a_restart(audit)
     arrival = audit.timeline.arrival
     checkin = arrival_checkin(audit)
     if arrival is not None and arrival.source == "location_fix" and checkin is not None and checkin.fix_time:
@@ -75,6 +77,26 @@ def e_clock(audit: AuditInput) -> list[Finding]:
             refs=(arrival.ref,),
         ))
     return findings
+
+
+def _set_back_across_a_restart(audit: AuditInput) -> list[Finding]:
+    """Facts the monotonic clock of their boot puts later than their wall clock did (the loader re-read them): said
+    once, by the furthest set back, naming them all."""
+    set_back = audit.visit.clock_set_back
+    if not set_back:
+        return []
+    furthest = max(fact.by_boot - fact.by_wall for fact in set_back)
+    return [Finding(
+        rule_id="E-CLOCK", code="e.clock.set_back_across_restart", severity=WARNING,
+        message_en=f"{len(set_back)} fact(s) dated by the phone's wall clock up to {minutes(furthest)} min earlier than "
+                   f"the monotonic clock of the boot they were recorded in says (limit {minutes(SET_BY_HAND)} min): the "
+                   "clock was set back, and put right before they were sent after a restart; the audit reads them by "
+                   "the monotonic clock",
+        message_zh=f"{len(set_back)} 条记录的手机时间比其所在开机周期的单调时钟早最多 {minutes(furthest)} 分钟"
+                   f"（上限 {minutes(SET_BY_HAND)} 分钟）：时钟曾被调慢，并在重启后发送前改回；稽核按单调时钟计时",
+        measured=minutes(furthest), threshold=minutes(SET_BY_HAND), unit="min",
+        refs=tuple(f"event:{fact.event_id}" for fact in set_back),
+    )]
 
 
 def _measured_by(sync: ClockSyncFacts) -> tuple[str, ...]:

@@ -81,6 +81,24 @@ async def test_a_batch_item_that_is_no_fact_is_rejected_in_its_own_receipt_and_t
     assert await VisitEvent.count() == 2
 
 
+async def test_a_batch_item_nesting_json_too_deep_is_rejected_in_its_own_receipt_and_the_rest_applied(phone, visit_id):
+    deep: list = []
+    for _ in range(800):
+        deep = [deep]
+    facts = [
+        {"type": "note", "visitId": visit_id, "body": phone.fact(topic="general", text="on site")},
+        {"type": "note", "visitId": visit_id, "body": {**phone.fact(topic="general", text="x"), "junk": deep}},
+    ]
+
+    response = await sync(phone, facts)
+
+    assert response.status_code == 200, response.text
+    assert [(r["status"], r.get("code")) for r in response.json()["receipts"]] == [
+        ("accepted", None), ("rejected", "validation.failed")
+    ]
+    assert await VisitEvent.count() == 1
+
+
 async def test_offline_facts_are_corrected_by_the_clock_reading_of_the_sync(client, as_tech, clock, visit_id):
     slow = Phone(client, as_tech, clock, skew=-timedelta(minutes=30))
     happened = clock.now

@@ -359,10 +359,10 @@ def boots_a_completion_may_be_of(marks: list[Row], elapsed_ms: int, within: time
     boot's other facts (a completion tapped after a restart, the clock set back by the time between two boots,
     matched the earlier boot with an elapsed time that boot had long passed; a probe)."""
     booted = [
-        (mark["corrected_time"] - timedelta(milliseconds=mark["device_elapsed_ms"]), mark["device_elapsed_ms"],
-         borne_out_boot(mark["corrected_time"], mark["device_elapsed_ms"], mark["time_source"], mark["fix_time"], within)
-         is not None)
+        (at - timedelta(milliseconds=elapsed), elapsed,
+         borne_out_boot(at, elapsed, mark["time_source"], mark["fix_time"], within) is not None)
         for mark in marks
+        for at, elapsed in [(mark["corrected_time"], mark["device_elapsed_ms"])]
     ]
     return [
         boot for boot, _, borne_out in booted

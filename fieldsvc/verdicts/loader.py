@@ -263,7 +263,8 @@ async def _sqlite_rows(visit_ids: list[UUID]) -> _Rows:
         (str(e["event_id"]), str(e["visit"]), str(e["technician"]), e["kind"],
          e["payload"], e["result"], e["device_time"], e["clock_offset_ms"], e["corrected_time"],
          e["server_received_at"], e["latitude"], e["longitude"], e["accuracy_m"], e["mock"], str(e["id"]),
-         e["fix_time"], e["device_elapsed_ms"], e["time_source"] if e["kind"] in _TIMED_KINDS or e["time_source"] == "offset" else None)
+         e["fix_time"], e["device_elapsed_ms"],
+         e["time_source"] if e["kind"] in _TIMED_KINDS or e["time_source"] == "offset" else None)
         for e in event_rows
     ]
     photos = [

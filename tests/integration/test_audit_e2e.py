@@ -277,7 +277,9 @@ async def test_v_punct_a_clock_set_back_offline_across_a_restart_is_read_by_its_
     assert datetime.fromisoformat(trusted["at"]) == AGREED + timedelta(minutes=18)
 
 
-async def shoe_covers_taken_offline_then_restarted(phone: Phone, visit_id: str, taken_after: int, set_back: int) -> None:
+async def shoe_covers_taken_offline_then_restarted(
+    phone: Phone, visit_id: str, taken_after: int, set_back: int
+) -> None:
     """Arrived at -3 min and tools out at +2, both sent online; the shoe-cover photo taken `taken_after` minutes after
     the agreed time with the clock set `set_back` minutes back, kept offline; the phone restarted at +30 with its
     clock put right, the photo uploaded at +32."""

@@ -1,4 +1,4 @@
-"""E-CLOCK: the phone's clock off by more than the limit, changed during the visit, set back across a restart, or unverified."""
+"""E-CLOCK: the phone's clock off by more than the limit, changed, set back across a restart, or unverified."""
 
 from __future__ import annotations
 
@@ -88,10 +88,10 @@ def _set_back_across_a_restart(audit: AuditInput) -> list[Finding]:
     furthest = max(fact.by_boot - fact.by_wall for fact in set_back)
     return [Finding(
         rule_id="E-CLOCK", code="e.clock.set_back_across_restart", severity=WARNING,
-        message_en=f"{len(set_back)} fact(s) dated by the phone's wall clock up to {minutes(furthest)} min earlier than "
-                   f"the monotonic clock of the boot they were recorded in says (limit {minutes(SET_BY_HAND)} min): the "
-                   "clock was set back, and put right before they were sent after a restart; the audit reads them by "
-                   "the monotonic clock",
+        message_en=f"{len(set_back)} fact(s) dated by the phone's wall clock up to {minutes(furthest)} min earlier "
+                   "than the monotonic clock of the boot they were recorded in says "
+                   f"(limit {minutes(SET_BY_HAND)} min): the clock was set back, and put right before they were sent "
+                   "after a restart; the audit reads them by the monotonic clock",
         message_zh=f"{len(set_back)} 条记录的手机时间比其所在开机周期的单调时钟早最多 {minutes(furthest)} 分钟"
                    f"（上限 {minutes(SET_BY_HAND)} 分钟）：时钟曾被调慢，并在重启后发送前改回；稽核按单调时钟计时",
         measured=minutes(furthest), threshold=minutes(SET_BY_HAND), unit="min",

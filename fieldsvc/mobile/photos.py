@@ -450,7 +450,15 @@ class PhotoIngest:
         prior = await self.facts.prior_answer(caller, visit_id, draft)
         if prior is not None:
             return prior
-        data = await self._fetch_upload(photo_id, announced)
+        try:
+            data = await self._fetch_upload(photo_id, announced)
+        except (UploadNotReceived, StorageDown):
+            # A confirm racing this one recorded the photo and tidied its upload away since, maybe while this one read
+            # it (a probe: told 409, or 503 from an S3 emulator): the photo is recorded, whatever the store says now.
+            prior = await self.facts.prior_answer(caller, visit_id, draft)
+            if prior is None:
+                raise
+            return prior
         image = await self._decode(data, announced.sha256)
         if image.content_type != announced.content_type:
             raise UploadMismatch(details={"contentType": image.content_type, "announced": announced.content_type})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import hashlib
 import time
 import uuid
@@ -113,6 +115,22 @@ async def test_presign_upload_and_confirm_accepts_the_photo_once(s3, phone_and_v
     assert (str(photo["id"]), photo["status"], photo["purpose"]) == (grant["photoId"], "accepted", "site_clean")
     assert await s3.blobs.get(photo["original_key"]) == data
     assert await s3.blobs.head(f"upload/{grant['photoId']}") is None  # the staging object is tidied away
+
+
+async def test_confirms_racing_for_one_upload_all_answer_with_the_one_photo_recorded(s3, phone_and_visit):
+    phone, visit_id = phone_and_visit
+    data = jpeg(24)
+    grant = (await presign(phone, visit_id, data)).json()
+    await put_object(grant, data)
+    confirm = f"photos/{grant['photoId']}/confirm"
+
+    answers = await asyncio.gather(*(phone.post(visit_id, confirm, {}) for _ in range(12)))
+
+    assert sorted(answer.status_code for answer in answers) == [200] * 11 + [201], [
+        (a.status_code, a.text) for a in answers if a.status_code not in (200, 201)
+    ]
+    assert len({answer.json()["photoId"] for answer in answers}) == 1
+    assert await Photo.count() == 1
 
 
 async def test_a_presigned_photo_confirmed_after_the_visit_was_handed_over_is_409_reassigned(s3, phone_and_visit, people):

@@ -585,6 +585,15 @@ async def test_e_time_a_phone_in_the_wrong_time_zone_whose_camera_writes_the_rig
     assert not {code for code in violations if code.startswith("e.time")}, violations
 
 
+async def test_e_time_yesterdays_photo_with_its_capture_time_moved_a_year_ahead_is_violation(
+    client, phone, visit_id, as_auditor
+):
+    await play(phone, visit_id, Visit(shoe_photo_taken_shift=timedelta(days=365)))
+
+    status, violations = await violation_codes(client, as_auditor, visit_id)
+    assert (status, "e.time.impossible" in violations) == ("flagged", True), violations
+
+
 async def test_e_time_a_phone_on_beijing_time_at_a_site_kept_on_urumqi_time_passes(
     client, phone, as_dispatcher, as_auditor
 ):

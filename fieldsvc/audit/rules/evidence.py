@@ -9,7 +9,7 @@ from fieldsvc.audit.findings import INFO, VIOLATION, WARNING, Finding
 from fieldsvc.audit.geometry import distance_m
 from fieldsvc.audit.likeness import distinctive, hamming, hash_bits
 from fieldsvc.audit.timeline import AuditInput, arrival_checkin, latest_photo_time, photo_time
-from fieldsvc.audit.wording import local_time, minutes
+from fieldsvc.audit.wording import hours, local_time, minutes
 
 
 def e_time(audit: AuditInput) -> list[Finding]:
@@ -37,6 +37,7 @@ def e_time(audit: AuditInput) -> list[Finding]:
                 measured="no capture time", threshold="an EXIF capture time", refs=refs,
             ))
             continue
+        findings += _taken_after_its_upload(photo, slack, zone)
         readings = [(photo_time(photo), latest_photo_time(photo), "", "")]
         change = None if arrival_correction is None else photo.exif_correction - arrival_correction
         went_wrong = change is not None and abs(photo.exif_correction) - abs(arrival_correction) > (
@@ -75,6 +76,42 @@ def e_time(audit: AuditInput) -> list[Finding]:
                 measured=after, threshold=minutes(slack), unit="min", refs=refs,
             ))
     return findings
+
+
+# The widest gap between two time zones' clocks (UTC-12 to UTC+14): a camera on any zone's time reads no later.
+_WIDEST_ZONE_GAP = timedelta(hours=26)
+
+
+def _taken_after_its_upload(photo: PhotoFacts, slack: timedelta, zone: str) -> list[Finding]:
+    """An EXIF capture time later than the photo reached the service (beyond the slack) is not when it was taken, and
+    the rules read the photo as taken no later than its upload. Within a time zone's worth it may be a camera on
+    another zone's time without an offset tag, so it only cannot be verified (a warning, like no capture time); further
+    ahead no clock or zone explains it, and the capture time was made up (a violation: a photo from yesterday with its
+    date moved a year ahead passed without a word; a probe)."""
+    ahead = photo.captured_at - photo.received_at if photo.received_at is not None else None
+    if ahead is None or ahead <= slack:
+        return []
+    refs = (f"photo:{photo.photo_id}",)
+    hours_ahead, widest = round(hours(ahead), 1), hours(_WIDEST_ZONE_GAP)
+    if ahead <= _WIDEST_ZONE_GAP:
+        return [Finding(
+            rule_id="E-TIME", code="e.time.after_upload", severity=WARNING,
+            message_en=f"the photo's capture time ({local_time(photo.captured_at, zone)}) is {hours_ahead} h after it "
+                       "was uploaded: a camera on another time zone's clock, or a clock set ahead; when it was taken "
+                       "cannot be verified",
+            message_zh=f"照片拍摄时间（{local_time(photo.captured_at, zone)}）晚于上传 {hours_ahead} 小时："
+                       "相机可能使用了其他时区的时间，或时钟被调快；无法核实拍摄时间",
+            measured=hours_ahead, threshold=hours(slack), unit="h", refs=refs,
+        )]
+    return [Finding(
+        rule_id="E-TIME", code="e.time.impossible", severity=VIOLATION,
+        message_en=f"the photo's capture time ({local_time(photo.captured_at, zone)}) is {hours_ahead} h after it was "
+                   f"uploaded, more than any time zone's clock is ahead of another's ({widest:.0f} h): the capture "
+                   "time was made up",
+        message_zh=f"照片拍摄时间（{local_time(photo.captured_at, zone)}）晚于上传 {hours_ahead} 小时，"
+                   f"超过任何两个时区之间的差（{widest:.0f} 小时）：拍摄时间系伪造",
+        measured=hours_ahead, threshold=widest, unit="h", refs=refs,
+    )]
 
 
 def _signature_image(audit: AuditInput) -> tuple[PhotoFacts, ...]:

@@ -114,6 +114,36 @@ def test_e_time_missing_capture_time_is_only_a_warning() -> None:
     assert verdict.status == "passed"
 
 
+def uploaded_at(when, captured_ahead: timedelta):  # noqa: ANN001, ANN201
+    """A photo uploaded at `when` whose EXIF names a time `captured_ahead` of that."""
+    return replace(photo("after", when), captured_at=when + captured_ahead, received_at=when)
+
+
+def test_e_time_a_capture_time_15_min_after_the_upload_is_within_the_slack() -> None:
+    assert audit(with_extra_photo(uploaded_at(at(11, 0), timedelta(minutes=15)))).findings == ()
+
+
+def test_e_time_a_capture_time_two_hours_after_the_upload_cannot_be_verified_a_camera_on_another_zone() -> None:
+    verdict = audit(with_extra_photo(uploaded_at(at(11, 0), timedelta(hours=2))))
+
+    ahead = finding(verdict, "e.time.after_upload")
+    assert (ahead.severity, ahead.measured, ahead.unit, verdict.status) == ("warning", 2.0, "h", "passed")
+
+
+def test_e_time_a_capture_time_a_year_after_the_upload_was_made_up() -> None:
+    verdict = audit(with_extra_photo(uploaded_at(at(11, 0), timedelta(days=365))))
+
+    made_up = finding(verdict, "e.time.impossible")
+    assert (made_up.severity, made_up.measured, made_up.threshold) == ("violation", 8760.0, 26.0)
+
+
+def test_e_time_a_capture_time_26_hours_after_the_upload_is_still_a_zones_worth() -> None:
+    verdict = audit(with_extra_photo(uploaded_at(at(11, 0), timedelta(hours=26))))
+
+    assert "e.time.impossible" not in codes(verdict)
+    assert finding(verdict, "e.time.after_upload").measured == 26.0
+
+
 def test_e_place_photo_without_gps_is_fine() -> None:
     assert audit(with_extra_photo(photo("after", at(11, 0), gps=False))).findings == ()
 

@@ -190,9 +190,13 @@ def _readable_item(item: dict[str, Any]) -> dict[str, str]:
     message = message.replace(_BLANK_REFUSED, "Expected text that is not blank")
     if message.startswith(_REPEATED_PART):  # Litestar's words for a form part sent twice, gathered into a list
         message = "Sent more than once; send each part of the form once"
-    if len(message) > _ECHO_LIMIT:  # msgspec repeats a refused value whole: a megabyte of it helps nobody
-        message = message[:_ECHO_LIMIT] + "..."
-    return {"field": field, "message": message, "source": str(source)}
+    return {"field": field, "message": echo_limited(message), "source": str(source)}
+
+
+def echo_limited(message: str) -> str:
+    """A validation message cut to a readable length: msgspec repeats a refused value whole, and a megabyte of it helps
+    nobody."""
+    return message if len(message) <= _ECHO_LIMIT else message[:_ECHO_LIMIT] + "..."
 
 
 _REPEATED_PART = "Unsupported type: <class 'list'>"

@@ -48,6 +48,10 @@ def _refuse_unstorable(name: str, value: Any) -> None:
         raise ValueError(f"`{name}` must lie {CALENDAR}")
 
 
+# What a fact nesting JSON deeper than Python recurses (whole_numbers_as_integers raises RecursionError) is told.
+NESTED_TOO_DEEP = "The fact nests JSON deeper than any fact of this API."
+
+
 def whole_numbers_as_integers(value: Any) -> Any:
     """JSON has one kind of number: 1234.0 is an integer to JSON Schema, and a client serialising a double sends it;
     a strict reading (a string is no number, a number no instant) takes it as the integer it is."""

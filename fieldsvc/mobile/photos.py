@@ -22,7 +22,7 @@ from fieldsvc.answers import Recorded
 from fieldsvc.audit.rules.site_care import UNLIKE_CLEAN_UP_PURPOSES
 from fieldsvc.auth.caller import Caller
 from fieldsvc.context import AppContext
-from fieldsvc.errors import RETRY_AFTER_SECONDS, api_error
+from fieldsvc.errors import RETRY_AFTER_SECONDS, api_error, echo_limited
 from fieldsvc.imaging import ImageLimits, ImageRejected, ProcessedImage, perceptual_distance, process_image
 from fieldsvc.ink_print import COPY_MAX_DIFFERENCE, COPY_MIN_LIKENESS, density_likeness, print_difference
 from fieldsvc.mobile import repository, reuse
@@ -53,6 +53,7 @@ from fieldsvc.mobile.service import (
 from fieldsvc.storage import BlobStore, StorageUnavailable, content_key
 from fieldsvc.tables import Photo, PhotoMatch
 from fieldsvc.visible import names_someone
+from fieldsvc.wire import NESTED_TOO_DEEP, whole_numbers_as_integers
 
 log = logging.getLogger("fieldsvc.mobile.photos")
 
@@ -335,10 +336,19 @@ def _exif_text(value: str | None) -> str | None:
 
 
 def decode_meta(text: str, meta_type: type[M]) -> M:
+    """The `meta` part, read as strictly as a JSON body, a whole number written 1234.0 included (a probe: refused)."""
     try:
         return msgspec.json.decode(text, type=meta_type)
-    except msgspec.DecodeError as error:  # ValidationError included
-        raise MetaInvalid(details={"reason": str(error)}) from error
+    except msgspec.ValidationError:
+        pass  # read again below, to tell a whole number written 1234.0 from a wrong value
+    except msgspec.DecodeError as error:
+        raise MetaInvalid(details={"reason": echo_limited(str(error))}) from error
+    try:
+        return msgspec.convert(whole_numbers_as_integers(msgspec.json.decode(text)), meta_type, strict=True)
+    except msgspec.ValidationError as error:
+        raise MetaInvalid(details={"reason": echo_limited(str(error))}) from error
+    except RecursionError:
+        raise MetaInvalid(details={"reason": NESTED_TOO_DEEP}) from None
 
 
 def granted(body: PresignPhoto, scope: FactScope, *, grant: dict[str, Any]) -> Outcome:

@@ -56,7 +56,7 @@ from fieldsvc.mobile.schemas import (
 from fieldsvc.tables import FollowUp
 from fieldsvc.trail.derived import derived_digest
 from fieldsvc.trail.service import TrailWriter
-from fieldsvc.wire import whole_numbers_as_integers
+from fieldsvc.wire import NESTED_TOO_DEEP, whole_numbers_as_integers
 
 VisitClosed = api_error(409, "visit.closed", "The visit is completed or cancelled; it takes no new facts.")
 ClockRequired = api_error(
@@ -257,12 +257,15 @@ def step(body: Step, scope: FactScope) -> Outcome:
 
 
 def leave(body: Leave, scope: FactScope) -> Outcome:
+    """V-LEAVE. The promise is held to the leave's corrected time, not the phone's clock: one set a month ahead made a
+    promise five weeks out seem days away, and one running fast refused an honest promise (a probe)."""
     if not body.will_return and body.restore_by is None:
         raise RestoreByRequired()
-    if body.restore_by is not None and body.restore_by <= body.device_time:
+    left_at = scope.timing.corrected_time
+    if body.restore_by is not None and body.restore_by <= left_at:
         raise RestoreByBeforeLeave()
     longest = scope.settings.max_restore_promise_days
-    if body.restore_by is not None and body.restore_by - body.device_time > timedelta(days=longest):
+    if body.restore_by is not None and body.restore_by - left_at > timedelta(days=longest):
         raise RestoreByTooFar(
             f"V-LEAVE: restoreBy is the time promised to the customer; it may lie at most {longest} days after the leave."
         )
@@ -599,7 +602,7 @@ class MobileService:
         except msgspec.ValidationError as error:
             return _refused_item(index, item, str(error))
         except RecursionError:  # the batch's own reading takes each item as any JSON, however deep (a probe: a 500)
-            return _refused_item(index, item, "The fact nests JSON deeper than any fact of this API.")
+            return _refused_item(index, item, NESTED_TOO_DEEP)
         try:
             recorded = await self.record(fact.type, caller, fact.visit_id, body, reading)
         except ApiError as error:

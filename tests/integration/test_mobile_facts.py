@@ -337,6 +337,27 @@ async def test_invalid_facts_are_refused_and_not_recorded(phone, visit_id, path,
     assert await VisitEvent.count() == 0
 
 
+async def test_v_leave_a_restore_by_is_held_to_the_leaves_corrected_time_not_a_phone_clock_a_month_ahead(
+    phone, clock, visit_id
+):
+    phone.skew = timedelta(days=30)
+    promised = (clock.now + timedelta(days=36)).isoformat()
+
+    response = await phone.post(visit_id, "leave", phone.fact(willReturn=False, reason="Parts", restoreBy=promised))
+
+    assert (response.status_code, response.json()["code"]) == (422, "leave.restore_by_too_far")
+    assert await VisitEvent.count() == 0
+
+
+async def test_v_leave_a_phone_running_two_hours_fast_may_promise_a_restore_within_the_hour(phone, clock, visit_id):
+    phone.skew = timedelta(hours=2)
+    promised = (clock.now + timedelta(hours=1)).isoformat()
+
+    response = await phone.post(visit_id, "leave", phone.fact(willReturn=False, reason="Parts", restoreBy=promised))
+
+    assert response.status_code == 201, response.text
+
+
 async def test_v_shoes_at_a_rural_site_needs_the_reason_as_its_note(client, as_dispatcher, phone):
     rural = {"address": "Village 7", "latitude": 30.9, "longitude": 121.9, "locality": "rural"}
     visit_id = await assigned_visit(client, as_dispatcher, site=rural)

@@ -142,6 +142,23 @@ async def test_bad_multipart_parts_are_400_with_a_code(client, phone, visit_id, 
     assert (response.status_code, response.json()["code"]) == (400, code)
 
 
+async def test_a_meta_part_writing_its_monotonic_time_as_a_whole_float_is_read_like_a_json_body(phone, visit_id):
+    meta = {**phone.fact(purpose="after"), "deviceElapsedMs": 1234.0}
+
+    assert (await phone.upload(visit_id, "photos", meta, jpeg(3))).status_code == 201
+
+
+async def test_a_refused_meta_repeats_no_more_than_200_characters_of_its_value(client, phone, visit_id):
+    meta = json.dumps({**phone.fact(), "purpose": "x" * 100_000})
+    response = await client.post(
+        f"/v1/mobile/visits/{visit_id}/photos", data={"meta": meta}, files={"file": ("a.jpg", jpeg(1), "image/jpeg")},
+        headers=phone.headers(),
+    )
+
+    assert (response.status_code, response.json()["code"]) == (400, "upload.meta_invalid")
+    assert len(response.json()["details"]["reason"]) <= 203
+
+
 async def test_a_multipart_with_hundreds_of_parts_is_refused_by_its_part_limit_and_leaves_nothing(
     app, client, phone, visit_id
 ):

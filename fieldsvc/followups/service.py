@@ -14,6 +14,7 @@ from fieldsvc.followups.schemas import FollowUpView, ResolveFollowUp
 from fieldsvc.trail.service import TrailWriter
 from fieldsvc.verdicts import outbox
 from fieldsvc.verdicts.outbox import as_uuid
+from fieldsvc.visible import shows_text
 
 FollowUpNotFound = api_error(404, "follow_up.not_found", "No such follow-up.")
 AlreadyResolved = api_error(
@@ -50,7 +51,7 @@ class FollowUpService:
 
     async def resolve(self, follow_up_id: UUID, body: ResolveFollowUp, caller: Caller) -> FollowUpView:
         """V-ASK: record the answer once; the visit is re-audited (its question is no longer overdue, or late)."""
-        if not body.resolution.strip():
+        if not shows_text(body.resolution):  # a zero-width space strips to nothing no more than a space (a probe)
             raise ResolutionRequired()
         now = self.ctx.now()
         async with db.write_transaction(self.ctx.engine):

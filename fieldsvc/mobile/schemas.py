@@ -10,7 +10,7 @@ import msgspec
 from litestar.datastructures import UploadFile
 
 from fieldsvc.mobile.clock import MAX_ELAPSED_MS, TimeSource
-from fieldsvc.wire import Incoming, Instant, Latitude, LongText, Longitude, Reason, ShortText, Wire
+from fieldsvc.wire import Incoming, Instant, Latitude, LongText, Longitude, Reason, ShortText, Wire, shown_text
 
 FactKind = Literal[
     "on_my_way", "arrival", "step", "note", "leave", "return", "test_result", "question", "service_card", "checkout",
@@ -33,7 +33,7 @@ ElapsedMs = Annotated[
 ]
 Sha256Hex = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$", description="SHA-256, 64 lower-case hex digits")]
 Measure = Annotated[float, msgspec.Meta(ge=0)]
-Text = Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
+Text = shown_text(4000)  # a note or a question: blank, or drawn as nothing, it says nothing (a probe: " " was taken)
 
 
 class Fact(Incoming):

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
+from fieldsvc.tables import FollowUp
 from fieldsvc.verdicts.sweep import mark_overdue
 from tests.conftest import login
 from tests.integration.mobile_builders import Phone, phone, visit_id  # noqa: F401 - phone and visit_id are fixtures
@@ -88,13 +91,23 @@ async def test_v_ask_a_follow_up_is_resolved_once_and_keeps_its_first_answer(cli
     assert [f["resolution"] for f in listed] == ["Told the customer IPTV needs a second box"]
 
 
-async def test_v_ask_a_blank_answer_is_refused_and_the_question_stays_open(client, phone, visit_id, as_dispatcher):
+@pytest.mark.parametrize("answer", ["   ", "\u200b", "\u00a0"], ids=["spaces", "zero-width-space", "no-break-space"])
+async def test_v_ask_a_blank_answer_is_refused_and_the_question_stays_open(
+    client, phone, visit_id, as_dispatcher, answer
+):
     follow_up_id = await ask(phone, visit_id)
 
-    blank = await resolve(client, as_dispatcher, follow_up_id, "   ")
+    blank = await resolve(client, as_dispatcher, follow_up_id, answer)
 
     assert (blank.status_code, blank.json()["code"]) == (422, "follow_up.resolution_required")
     assert [f["id"] for f in (await client.get("/v1/follow-ups", headers=as_dispatcher)).json()] == [follow_up_id]
+
+
+async def test_v_ask_a_blank_question_is_refused_and_nothing_recorded(phone, visit_id):
+    response = await phone.post(visit_id, "questions", phone.fact(question=" \u200b "))
+
+    assert (response.status_code, response.json()["code"]) == (400, "validation.failed")
+    assert await FollowUp.count() == 0
 
 
 async def test_v_ask_an_unknown_follow_up_is_not_found(client, as_dispatcher):

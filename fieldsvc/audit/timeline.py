@@ -81,15 +81,18 @@ def checked_out_before(audit: AuditInput, at: datetime, by_receipt: bool = False
     return left
 
 
-def away_on_leave(audit: AuditInput, until: datetime) -> list[tuple[datetime, datetime]]:
-    """Each recorded leave made after the arrival, from its time to the return check-in after it (a return ends even
-    a leave "for good"), or to `until` without one."""
+def away_on_leave(
+    audit: AuditInput, until: datetime, *, dated_before_arrival: bool = False
+) -> list[tuple[datetime, datetime]]:
+    """Each recorded leave made after the arrival (or any, with `dated_before_arrival`: where time away counts against
+    the technician, a leave dated before the arrival hid one; a probe), from its time to the return check-in after it
+    (a return ends even a leave "for good"), or to `until` without one."""
     arrival = audit.timeline.arrival
     returns = sorted(fix.at for fix in audit.timeline.fixes if fix.checkin.kind == "return")
     return [
         (leave.left_at, next((at for at in returns if at >= leave.left_at), until))
         for leave in audit.visit.leaves
-        if arrival is not None and leave.left_at >= arrival.at
+        if arrival is not None and (dated_before_arrival or leave.left_at >= arrival.at)
     ]
 
 

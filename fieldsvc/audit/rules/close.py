@@ -37,15 +37,14 @@ def v_close(audit: AuditInput) -> list[Finding]:
 
 def _customer_absent(audit: AuditInput, completion: CompletionFacts) -> list[Finding]:
     """The wait runs from the trusted arrival, or the agreed time if that came later (the customer was not due before
-    it), to the first check-out after it; without either, V-CLOSE lists it as missing."""
+    it), to the first check-out after it; without either, V-CLOSE lists it as missing. A visit returned for a wait
+    too short is put right by going back: the longest wait of any trip counts (a probe: the first trip's stood)."""
     wait = audit.policy.durations.customer_absent_wait
-    arrival = audit.timeline.arrival
-    left = _waited_until(audit, arrival.at) if arrival is not None else None
-    if wait is None or arrival is None or left is None:
+    waits = [trip for trip in _waits(audit) if trip is not None]
+    if wait is None or not waits:
         return []
-    refs = (f"completion:{completion.event_id}", arrival.ref)
-    began = max(arrival.at, audit.visit.agreed_time)
-    waited = max(left - began - _away_on_leave(audit, began, left), timedelta(0))
+    waited, trip_ref = max(waits, key=lambda trip: trip[0])
+    refs = (f"completion:{completion.event_id}", trip_ref)
     findings = []
     if waited < wait:
         findings.append(Finding(
@@ -75,21 +74,61 @@ def _customer_absent(audit: AuditInput, completion: CompletionFacts) -> list[Fin
     return findings
 
 
+def _waits(audit: AuditInput) -> list[tuple[timedelta, str] | None]:
+    """The wait of each trip, with the check-in that began it: the first from the trusted arrival (or the agreed time,
+    if later); each later one from an arrival at the site after the visit was first completed (then returned). None
+    for a trip without a check-out."""
+    arrival = audit.timeline.arrival
+    if arrival is None:
+        return []
+    trips = [(arrival.at, max(arrival.at, audit.visit.agreed_time), arrival.ref)]
+    completed = audit.visit.first_completed_at
+    if completed is not None:
+        trips += [
+            (fix.at, fix.at, f"checkin:{fix.checkin.event_id}") for fix in audit.timeline.fixes
+            if fix.checkin.kind == "arrival" and fix.at > completed
+            and fix.presence == "inside" and not fix.checkin.mock
+        ]
+    return [_wait(audit, arrived, began, ref) for arrived, began, ref in trips]
+
+
+def _wait(audit: AuditInput, arrived: datetime, began: datetime, ref: str) -> tuple[timedelta, str] | None:
+    left = _waited_until(audit, arrived)
+    if left is None:
+        return None
+    return max(left - began - _away_on_leave(audit, began, left), timedelta(0)), ref
+
+
 def _waited_until(audit: AuditInput, arrived: datetime) -> datetime | None:
     """When the phone last knew it was at the site before the first check-out after the arrival: that check-out's
     location fix, when at the site (or a re-tap within a fix's age of it: GPS jitter at the van), else the last
     check-in at the site before it. A check-out pressed later from the next job or from home, or sending a stale
     fix from the door, shows no wait after it (probes stretched a two-minute wait so). None without a check-out."""
+    policy = audit.policy
     fixes = [fix for fix in audit.timeline.fixes if fix.at >= arrived]
     checkouts = [fix for fix in fixes if fix.checkin.kind == "checkout"]
     if not checkouts:
         return None
     first = checkouts[0]
-    retaps = (fix for fix in checkouts if fix.at - first.at <= audit.policy.durations.fix_max_age)
+    # A re-tap counts only after GPS jitter about the site, not after a check-out pressed from afar (a probe: 2 km).
+    jittered = first.distance_m - first.checkin.accuracy_m <= policy.geofence_radius_m + policy.accuracy_limit_m
+    retaps = (fix for fix in checkouts if jittered and fix.at - first.at <= policy.durations.fix_max_age)
     at_site = next((fix for fix in retaps if _near_the_site(fix, audit)), None)
     if at_site is not None:
-        return at_site.at - fix_age(at_site.checkin, at_site.at)
+        return _fix_taken(at_site)
     return max((fix.at for fix in fixes if fix.at <= first.at and fix.presence == "inside"), default=arrived)
+
+
+def _fix_taken(fix: Fix) -> datetime:
+    """When a check-out's location fix was taken, on the trusted clock: its age before the tap, and no later than the
+    tap (a fix dated after the phone's own clock, set back or made up, stretched the wait; a probe), nor than its own
+    time read with the check-out's correction (one held back and sent without its monotonic time counts at its
+    receipt, which stretched the wait too; a probe)."""
+    checkin = fix.checkin
+    before_the_tap = fix.at - max(fix_age(checkin, fix.at), timedelta(0))
+    if checkin.fix_time is None or checkin.corrected_time is None:
+        return before_the_tap
+    return min(before_the_tap, checkin.fix_time + (checkin.corrected_time - checkin.device_time))
 
 
 def _near_the_site(fix: Fix, audit: AuditInput) -> bool:
@@ -105,7 +144,7 @@ def _near_the_site(fix: Fix, audit: AuditInput) -> bool:
 
 def _away_on_leave(audit: AuditInput, start: datetime, end: datetime) -> timedelta:
     """Time within [start, end] under a recorded leave, to the return after it: waiting is done at the site."""
-    spans = away_on_leave(audit, end)
+    spans = away_on_leave(audit, end, dated_before_arrival=True)
     return sum((max(min(back, end) - max(left, start), timedelta(0)) for left, back in spans), timedelta(0))
 
 
@@ -128,6 +167,8 @@ def _someone_at_home(audit: AuditInput) -> list[str]:
     seen += [f"ask:{ask.event_id}" for ask in visit.asks]
     seen += [f"photo:{photo.photo_id}" for photo in visit.photos if photo.purpose in _WORK_INSIDE_PHOTOS]
     completion = visit.completion
-    if completion is not None and (completion.customer_equipment_fault or completion.terminal_explanation.strip()):
-        seen.append(f"completion:{completion.event_id}")  # V-TERMINAL: an explanation given to the customer
+    if completion is not None and (
+        completion.customer_equipment_fault or completion.terminal_explanation.strip() or completion.terminal_help_given
+    ):
+        seen.append(f"completion:{completion.event_id}")  # V-TERMINAL: an explanation, or help, given to the customer
     return seen

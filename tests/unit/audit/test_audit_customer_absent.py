@@ -9,7 +9,8 @@ import pytest
 
 from fieldsvc.audit import missing_for_closure
 from fieldsvc.audit.facts import (
-    AskFacts, CardFacts, CompletionFacts, LeaveFacts, NoteFacts, ServiceTestFacts, SignatureFacts, StepFacts, VisitFacts,
+    AskFacts, CardFacts, CompletionFacts, LeaveFacts, NoteFacts, PhoneBoot, ServiceTestFacts, SignatureFacts, StepFacts,
+    VisitFacts,
 )
 
 from tests.unit.audit.builders import (
@@ -97,6 +98,57 @@ def test_v_close_customer_absent_the_wait_ends_when_the_check_outs_location_fix_
     assert finding(audit(waited_then_checked_out(stale_from_the_door)), "v.close.absent_wait_short").measured == 1.0
 
 
+def test_v_close_customer_absent_a_check_out_fix_dated_after_its_tap_does_not_stretch_the_wait() -> None:
+    fix_made_up_ahead = checkin("checkout", at(10, 0, 30), fix_age_s=-30 * 60)  # the fix "taken" 30 min after the tap
+
+    shown = finding(audit(waited_then_checked_out(fix_made_up_ahead)), "v.close.absent_wait_short")
+
+    assert shown.measured == 0.53  # to 10:00:32, when the check-out reached the service (its fix says no earlier)
+
+
+def test_v_close_customer_absent_a_clock_set_back_before_the_check_out_does_not_stretch_the_wait() -> None:
+    # Tapped at 10:00:30 on a clock set 10 min back (the offset measured puts it right), the fix on satellite time.
+    set_back = replace(
+        checkin("checkout", at(10, 0, 30), clock_offset_s=-600.0, fix_age_s=-600.0), fix_time=at(10, 0, 30)
+    )
+
+    assert finding(audit(waited_then_checked_out(set_back)), "v.close.absent_wait_short").measured == 0.5
+
+
+def test_v_close_customer_absent_a_check_out_held_back_and_dated_by_its_receipt_ends_the_wait_at_its_fix() -> None:
+    tapped = checkin("checkout", at(10, 1), fix_age_s=0.0)
+    held_back = replace(tapped, corrected_time=tapped.device_time, received_at=at(10, 12))  # then counted at receipt
+    visit = replace(waited_then_checked_out(held_back), checkins=(
+        replace(checkin("arrival", ARRIVED), device_elapsed_ms=3_600_000, by_monotonic=True), held_back,
+    ), boots=(PhoneBoot(ARRIVED - timedelta(hours=1)),))  # its monotonic time left off: counted at its receipt
+
+    assert finding(audit(visit), "v.close.absent_wait_short").measured == 1.0
+
+
+def test_v_close_customer_absent_time_away_on_a_leave_dated_before_the_arrival_is_no_wait() -> None:
+    visit = waited_then_checked_out(checkin("return", at(10, 9), fix_age_s=0.0), checkin("checkout", at(10, 12)))
+    visit = replace(visit, leaves=(LeaveFacts("leave-1", at(9, 55), will_return=True),))  # really at 10:01
+
+    shown = finding(audit(visit), "v.close.absent_wait_short")
+
+    assert shown.measured == 2.92  # 10:09 to the check-out's fix at 10:11:55
+
+
+def test_v_close_customer_absent_a_visit_returned_for_a_short_wait_is_put_right_by_waiting_on_a_second_trip() -> None:
+    next_day = timedelta(days=1)
+    first_trip = absent_visit(timedelta(minutes=6))
+    second_trip = (
+        checkin("arrival", ARRIVED + next_day), checkin("checkout", AGREED + next_day + timedelta(minutes=15))
+    )
+    visit = replace(
+        first_trip, checkins=first_trip.checkins + second_trip, first_completed_at=AGREED + timedelta(minutes=7)
+    )
+
+    shown = finding(audit(visit), "v.close.customer_absent")
+
+    assert (shown.measured, shown.refs[1]) == (17.92, f"checkin:{second_trip[0].event_id}")  # from 09:57 to the fix
+
+
 def test_v_close_customer_absent_time_away_on_a_recorded_leave_is_no_wait() -> None:
     visit = waited_then_checked_out(checkin("return", at(10, 11), fix_age_s=0.0), checkin("checkout", at(10, 12)))
     visit = replace(visit, leaves=(LeaveFacts("leave-1", at(10, 1), will_return=True),))
@@ -104,6 +156,14 @@ def test_v_close_customer_absent_time_away_on_a_recorded_leave_is_no_wait() -> N
     shown = finding(audit(visit), "v.close.absent_wait_short")
 
     assert shown.measured == 1.92  # 10:00 to 10:01, then 10:11 to the check-out's fix at 10:11:55
+
+
+def test_v_close_customer_absent_a_check_out_from_afar_then_again_at_the_site_shows_no_wait_after_leaving() -> None:
+    from_afar, back_at_the_site = checkin("checkout", at(10, 3), north_m=2_000.0), checkin("checkout", at(10, 12))
+
+    shown = finding(audit(waited_then_checked_out(from_afar, back_at_the_site)), "v.close.absent_wait_short")
+
+    assert shown.measured == 0.0
 
 
 def test_v_close_customer_absent_a_later_check_out_does_not_stretch_the_wait() -> None:
@@ -145,10 +205,11 @@ def test_v_close_customer_absent_under_a_policy_version_without_a_wait_needs_eve
         {"notes": (NoteFacts("note-shoes", "V-SHOES", "customer said no need", at(9, 59)),)},
         {"card": CardFacts("card-1", at(10, 6), "Zhang San", "T-1024", "+86 138 0000 0000", "10000", "leaflet")},
         {"completion": replace(ABSENT, terminal_explanation="Router faulty; showed the reset", terminal_help_given=True)},
+        {"completion": replace(ABSENT, terminal_help_given=True)},
     ],
     ids=["signed", "accepted-a-test", "gave-consent", "asked-a-question", "tools-on-the-mat", "shoe-covers-on",
          "site-cleaned", "after-photo", "work-id-shown-at-the-door", "shoe-cover-reason-step", "shoe-cover-reason-note",
-         "service-card-handed-over", "equipment-fault-explained-to-the-customer"],
+         "service-card-handed-over", "equipment-fault-explained-to-the-customer", "help-given-to-the-customer"],
 )
 def test_v_close_customer_absent_yet_a_fact_only_the_customer_makes_is_violation(seen: dict) -> None:
     verdict = audit(replace(absent_visit(), **seen))

@@ -231,10 +231,14 @@ def _leaves_paired(audit: AuditInput) -> list[Finding]:
 
 
 def _on_a_later_trip(return_fix: Fix, audit: AuditInput) -> bool:
-    """A return check-in after the visit was first completed begins a trip to correct it (an auditor returned it),
-    whatever the phone called it: no leave of the first trip is owed (a probe)."""
+    """A return check-in that begins a trip to correct the visit after it was first completed (an auditor returned
+    it), whatever the phone called it, owes no leave of the first trip (a probe): the first check-in since that
+    completion, or since a check-out. One later in the trip owes a leave like any other (a probe: excused)."""
     completed = audit.visit.first_completed_at
-    return completed is not None and return_fix.at > completed
+    if completed is None or return_fix.at <= completed:
+        return False
+    before = [fix for fix in audit.timeline.fixes if completed < fix.at < return_fix.at]
+    return not before or before[-1].checkin.kind == "checkout"
 
 
 def _tried_again(earlier: Fix | None, return_fix: Fix, policy: Policy) -> bool:

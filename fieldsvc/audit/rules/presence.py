@@ -290,7 +290,9 @@ def _away_at_other_visits(audit: AuditInput) -> list[Finding]:
             message_en=f"at {shown}, between arrival and check-out, the technician checked in at another visit "
                        f"{distance:.0f} m away, but no leave was recorded",
             message_zh=f"{shown}（到达与签退之间）技术员在距此 {distance:.0f} 米的另一次上门签到，但未记录离开现场",
-            measured=round(distance - fix.accuracy_m, 1), threshold=policy.geofence_radius_m, unit="m",
+            # As it was found away: by the accuracy circle, else (too coarse) by its own position against the reach.
+            measured=round(distance - fix.accuracy_m, 1) if away_by_circle else round(distance, 1),
+            threshold=policy.geofence_radius_m + (0.0 if away_by_circle else policy.accuracy_limit_m), unit="m",
             refs=(f"visit:{fix.visit_id}/checkin:{fix.event_id}",),
         ))
     return findings

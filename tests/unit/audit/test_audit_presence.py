@@ -276,6 +276,7 @@ def test_v_leave_another_visit_checked_in_far_away_with_an_accuracy_of_10_km_is_
 
     unrecorded = finding(audit(honest_urban_install(), context(neighbour_fixes=(elsewhere,))), "v.leave.unrecorded")
     assert unrecorded.refs == ("visit:visit-y/checkin:their-arrival",)
+    assert (unrecorded.measured, unrecorded.threshold) == (9800.0, 250.0)  # by its own position, as it was found away
 
 
 def test_v_leave_another_visit_next_door_checked_in_coarsely_is_no_leave() -> None:

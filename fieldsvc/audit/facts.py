@@ -96,15 +96,10 @@ class PhoneBoot:
     technician_id: str = ""
 
 
-# A wall clock further than this from what its boot's monotonic clock says was set by hand (E-CLOCK's default limit).
-SET_BY_HAND = timedelta(minutes=2)
-
-
 @dataclass(frozen=True, slots=True)
 class ClockSetBackFacts:
-    """E-CLOCK: a fact whose wall-clock time the monotonic clock of the boot it was recorded in puts later, by more
-    than a clock wanders: the clock was set back, and put right before the fact was sent after a restart. The audit
-    reads the fact at `by_boot`."""
+    """E-CLOCK: a fact whose wall-clock time the monotonic clock of the boot it was recorded in puts later: the clock
+    was set back, and put right before the fact was sent after a restart. The audit reads the fact at `by_boot`."""
 
     event_id: str
     by_wall: datetime

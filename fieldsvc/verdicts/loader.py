@@ -42,7 +42,6 @@ from fieldsvc.audit.facts import (
     StepFacts,
     VisitFacts,
     WithdrawalFacts,
-    SET_BY_HAND,
 )
 from fieldsvc.audit.rules.deadlines import round_first_booked
 from fieldsvc.mobile.clock import borne_out_boot, by_the_boot_it_names
@@ -630,14 +629,14 @@ def _set_back_across_restarts(events: Iterable[Row]) -> tuple[ClockSetBackFacts,
             continue
         # The time source is left out of facts of other kinds read by the monotonic clock of their boot.
         source = event[E_TIME_SOURCE] or "elapsed"
-        boot = borne_out_boot(at, elapsed, source, event[E_FIX_TIME], SET_BY_HAND)
+        boot = borne_out_boot(at, elapsed, source, event[E_FIX_TIME], _REREAD_BEYOND)
         if boot is not None:
             found[event[E_TECHNICIAN]].append((boot, 0))
     boots = {phone: list(_distinct_boots(marks)) for phone, marks in found.items()}
     set_back = []
     for event in suspects:
         at = by_the_boot_it_names(
-            event[E_CORRECTED], event[E_ELAPSED], boots.get(event[E_TECHNICIAN], []), event[E_RECEIVED], SET_BY_HAND
+            event[E_CORRECTED], event[E_ELAPSED], boots.get(event[E_TECHNICIAN], []), event[E_RECEIVED], _REREAD_BEYOND
         )
         if at is not None:
             set_back.append(ClockSetBackFacts(event[E_EVENT_ID], event[E_CORRECTED], at))
@@ -731,6 +730,9 @@ def _instant(text: str | None) -> datetime | None:
 
 _NO_CORRECTION = timedelta(0)
 _SAME_BOOT = timedelta(seconds=30)
+# A fact is re-read by its boot's monotonic clock when that puts it this much later than its wall clock: beyond the
+# few seconds by which a boot's time, estimated from a send's receipt, can be late (the standard's E-CLOCK limit).
+_REREAD_BEYOND = timedelta(minutes=2)
 _SAME_BOOT_MS = _SAME_BOOT.total_seconds() * 1000
 # A phone set to the wrong time zone, its local time set by hand to read right: its UTC clock is off by whole
 # quarters of an hour, while its camera writes the right local time (without an offset tag, read in the site's zone).

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fieldsvc.audit.facts import SET_BY_HAND, ClockSyncFacts
+from fieldsvc.audit.facts import ClockSyncFacts
 from fieldsvc.audit.findings import WARNING, Finding
 from fieldsvc.audit.timeline import AuditInput, arrival_checkin
 from fieldsvc.audit.wording import minutes
@@ -80,9 +80,10 @@ def e_clock(audit: AuditInput) -> list[Finding]:
 
 
 def _set_back_across_a_restart(audit: AuditInput) -> list[Finding]:
-    """Facts the monotonic clock of their boot puts later than their wall clock did (the loader re-read them): said
-    once, by the furthest set back, naming them all."""
-    set_back = audit.visit.clock_set_back
+    """Facts the monotonic clock of their boot puts later than their wall clock did by more than the limit (the loader
+    re-read them): said once, by the furthest set back, naming them all."""
+    limit = audit.policy.durations.clock_skew_limit
+    set_back = [fact for fact in audit.visit.clock_set_back if fact.by_boot - fact.by_wall > limit]
     if not set_back:
         return []
     furthest = max(fact.by_boot - fact.by_wall for fact in set_back)
@@ -90,11 +91,11 @@ def _set_back_across_a_restart(audit: AuditInput) -> list[Finding]:
         rule_id="E-CLOCK", code="e.clock.set_back_across_restart", severity=WARNING,
         message_en=f"{len(set_back)} fact(s) dated by the phone's wall clock up to {minutes(furthest)} min earlier "
                    "than the monotonic clock of the boot they were recorded in says "
-                   f"(limit {minutes(SET_BY_HAND)} min): the clock was set back, and put right before they were sent "
+                   f"(limit {minutes(limit)} min): the clock was set back, and put right before they were sent "
                    "after a restart; the audit reads them by the monotonic clock",
         message_zh=f"{len(set_back)} 条记录的手机时间比其所在开机周期的单调时钟早最多 {minutes(furthest)} 分钟"
-                   f"（上限 {minutes(SET_BY_HAND)} 分钟）：时钟曾被调慢，并在重启后发送前改回；稽核按单调时钟计时",
-        measured=minutes(furthest), threshold=minutes(SET_BY_HAND), unit="min",
+                   f"（上限 {minutes(limit)} 分钟）：时钟曾被调慢，并在重启后发送前改回；稽核按单调时钟计时",
+        measured=minutes(furthest), threshold=minutes(limit), unit="min",
         refs=tuple(f"event:{fact.event_id}" for fact in set_back),
     )]
 

@@ -81,6 +81,17 @@ def checked_out_before(audit: AuditInput, at: datetime, by_receipt: bool = False
     return left
 
 
+def later_trip_start(audit: AuditInput) -> Fix | None:
+    """The check-in that began a trip to correct the visit after it was first completed (an auditor returned it): the
+    first since that completion but a check-out, arrival or return, whatever the phone called it. None before."""
+    completed = audit.visit.first_completed_at
+    if completed is None:
+        return None
+    return next(
+        (fix for fix in audit.timeline.fixes if fix.at > completed and fix.checkin.kind != "checkout"), None
+    )
+
+
 def away_on_leave(
     audit: AuditInput, until: datetime, *, dated_before_arrival: bool = False
 ) -> list[tuple[datetime, datetime]]:

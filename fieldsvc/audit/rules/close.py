@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from fieldsvc.audit.facts import CompletionFacts
 from fieldsvc.audit.findings import INFO, VIOLATION, Finding
-from fieldsvc.audit.timeline import AuditInput, Fix, away_on_leave, fix_age
+from fieldsvc.audit.timeline import AuditInput, Fix, away_on_leave, fix_age, later_trip_start
 from fieldsvc.audit.wording import minutes
 
 
@@ -76,27 +76,26 @@ def _customer_absent(audit: AuditInput, completion: CompletionFacts) -> list[Fin
 
 def _waits(audit: AuditInput) -> list[tuple[timedelta, str] | None]:
     """The wait of each trip, with the check-in that began it: the first from the trusted arrival (or the agreed time,
-    if later); each later one from an arrival at the site after the visit was first completed (then returned). None
+    if later), less time on any leave; the later one from the check-in at the site that began it after the visit was
+    first completed (then returned), less time on its own leaves (one of the first trip ends with that trip). None
     for a trip without a check-out."""
     arrival = audit.timeline.arrival
     if arrival is None:
         return []
-    trips = [(arrival.at, max(arrival.at, audit.visit.agreed_time), arrival.ref)]
-    completed = audit.visit.first_completed_at
-    if completed is not None:
-        trips += [
-            (fix.at, fix.at, f"checkin:{fix.checkin.event_id}") for fix in audit.timeline.fixes
-            if fix.checkin.kind == "arrival" and fix.at > completed
-            and fix.presence == "inside" and not fix.checkin.mock
-        ]
-    return [_wait(audit, arrived, began, ref) for arrived, began, ref in trips]
+    trips = [(arrival.at, max(arrival.at, audit.visit.agreed_time), arrival.ref, None)]
+    later = later_trip_start(audit)
+    if later is not None and later.presence == "inside" and not later.checkin.mock:
+        trips.append((later.at, later.at, f"checkin:{later.checkin.event_id}", audit.visit.first_completed_at))
+    return [_wait(audit, arrived, began, ref, leaves_since) for arrived, began, ref, leaves_since in trips]
 
 
-def _wait(audit: AuditInput, arrived: datetime, began: datetime, ref: str) -> tuple[timedelta, str] | None:
+def _wait(
+    audit: AuditInput, arrived: datetime, began: datetime, ref: str, leaves_since: datetime | None
+) -> tuple[timedelta, str] | None:
     left = _waited_until(audit, arrived)
     if left is None:
         return None
-    return max(left - began - _away_on_leave(audit, began, left), timedelta(0)), ref
+    return max(left - began - _away_on_leave(audit, began, left, leaves_since), timedelta(0)), ref
 
 
 def _waited_until(audit: AuditInput, arrived: datetime) -> datetime | None:
@@ -110,8 +109,11 @@ def _waited_until(audit: AuditInput, arrived: datetime) -> datetime | None:
     if not checkouts:
         return None
     first = checkouts[0]
-    # A re-tap counts only after GPS jitter about the site, not after a check-out pressed from afar (a probe: 2 km).
-    jittered = first.distance_m - first.checkin.accuracy_m <= policy.geofence_radius_m + policy.accuracy_limit_m
+    # A re-tap counts only after GPS jitter about the site, not after a check-out pressed from afar (a probe: 2 km),
+    # however coarse it claims to be: a fix too coarse to prove anything is placed by its own position (probes).
+    coarse = first.checkin.accuracy_m > policy.accuracy_limit_m
+    off_by = first.distance_m - (0.0 if coarse else first.checkin.accuracy_m)
+    jittered = off_by <= policy.geofence_radius_m + policy.accuracy_limit_m
     retaps = (fix for fix in checkouts if jittered and fix.at - first.at <= policy.durations.fix_max_age)
     at_site = next((fix for fix in retaps if _near_the_site(fix, audit)), None)
     if at_site is not None:
@@ -122,13 +124,15 @@ def _waited_until(audit: AuditInput, arrived: datetime) -> datetime | None:
 def _fix_taken(fix: Fix) -> datetime:
     """When a check-out's location fix was taken, on the trusted clock: its age before the tap, and no later than the
     tap (a fix dated after the phone's own clock, set back or made up, stretched the wait; a probe), nor than its own
-    time read with the check-out's correction (one held back and sent without its monotonic time counts at its
-    receipt, which stretched the wait too; a probe)."""
+    time, read as the satellites' or as the phone's clock with the check-out's correction, whichever is later (a
+    check-out held back and sent without its monotonic time counts at its receipt, which stretched the wait too; a
+    phone running fast must not cut it; probes)."""
     checkin = fix.checkin
     before_the_tap = fix.at - max(fix_age(checkin, fix.at), timedelta(0))
     if checkin.fix_time is None or checkin.corrected_time is None:
         return before_the_tap
-    return min(before_the_tap, checkin.fix_time + (checkin.corrected_time - checkin.device_time))
+    by_the_phone = checkin.fix_time + (checkin.corrected_time - checkin.device_time)
+    return min(before_the_tap, max(checkin.fix_time, by_the_phone))
 
 
 def _near_the_site(fix: Fix, audit: AuditInput) -> bool:
@@ -142,10 +146,15 @@ def _near_the_site(fix: Fix, audit: AuditInput) -> bool:
     return fix.distance_m - fix.checkin.accuracy_m <= policy.geofence_radius_m + policy.photo_place_slack_m
 
 
-def _away_on_leave(audit: AuditInput, start: datetime, end: datetime) -> timedelta:
-    """Time within [start, end] under a recorded leave, to the return after it: waiting is done at the site."""
+def _away_on_leave(audit: AuditInput, start: datetime, end: datetime, leaves_since: datetime | None) -> timedelta:
+    """Time within [start, end] under a recorded leave (made after `leaves_since`, if given), to the return after it:
+    waiting is done at the site."""
     spans = away_on_leave(audit, end, dated_before_arrival=True)
-    return sum((max(min(back, end) - max(left, start), timedelta(0)) for left, back in spans), timedelta(0))
+    return sum(
+        (max(min(back, end) - max(left, start), timedelta(0))
+         for left, back in spans if leaves_since is None or left > leaves_since),
+        timedelta(0),
+    )
 
 
 # Evidence of someone at the door or of work inside the home.

@@ -9,7 +9,7 @@ from fieldsvc.audit.findings import VIOLATION, WARNING, Finding, refs_to
 from fieldsvc.audit.geometry import distance_m
 from fieldsvc.audit.policy import Policy
 from fieldsvc.audit.timeline import (
-    AuditInput, Fix, away_for_good, away_on_leave, checked_out_before, fix_age, photo_time, test_time,
+    AuditInput, Fix, away_for_good, away_on_leave, checked_out_before, fix_age, later_trip_start, photo_time, test_time,
 )
 from fieldsvc.audit.wording import CHECKIN_KIND_ZH, local_time, minutes
 
@@ -231,14 +231,9 @@ def _leaves_paired(audit: AuditInput) -> list[Finding]:
 
 
 def _on_a_later_trip(return_fix: Fix, audit: AuditInput) -> bool:
-    """A return check-in that begins a trip to correct the visit after it was first completed (an auditor returned
-    it), whatever the phone called it, owes no leave of the first trip (a probe): the first check-in since that
-    completion, or since a check-out. One later in the trip owes a leave like any other (a probe: excused)."""
-    completed = audit.visit.first_completed_at
-    if completed is None or return_fix.at <= completed:
-        return False
-    before = [fix for fix in audit.timeline.fixes if completed < fix.at < return_fix.at]
-    return not before or before[-1].checkin.kind == "checkout"
+    """A return check-in that begins the trip to correct the visit owes no leave of the first trip (a probe); one
+    later in that trip, after a check-out too, owes a leave like any other (probes: excused)."""
+    return return_fix == later_trip_start(audit)
 
 
 def _tried_again(earlier: Fix | None, return_fix: Fix, policy: Policy) -> bool:

@@ -135,18 +135,52 @@ def test_v_close_customer_absent_time_away_on_a_leave_dated_before_the_arrival_i
 
 
 def test_v_close_customer_absent_a_visit_returned_for_a_short_wait_is_put_right_by_waiting_on_a_second_trip() -> None:
-    next_day = timedelta(days=1)
-    first_trip = absent_visit(timedelta(minutes=6))
-    second_trip = (
-        checkin("arrival", ARRIVED + next_day), checkin("checkout", AGREED + next_day + timedelta(minutes=15))
-    )
-    visit = replace(
-        first_trip, checkins=first_trip.checkins + second_trip, first_completed_at=AGREED + timedelta(minutes=7)
-    )
+    visit = second_trip(absent_visit(timedelta(minutes=6)))
 
     shown = finding(audit(visit), "v.close.customer_absent")
 
-    assert (shown.measured, shown.refs[1]) == (17.92, f"checkin:{second_trip[0].event_id}")  # from 09:57 to the fix
+    assert (shown.measured, shown.refs[1]) == (17.92, f"checkin:{visit.checkins[2].event_id}")  # 09:57 to the fix
+
+
+def test_v_close_customer_absent_a_phone_running_fast_with_a_satellite_timed_fix_keeps_its_whole_wait() -> None:
+    fast = 300.0  # the wall clock 5 min ahead, measured at the sync; the fix timed by the satellites, 10 s old
+    checkout = replace(checkin("checkout", at(10, 15), clock_offset_s=fast), fix_time=at(10, 14, 50))
+    visit = replace(absent_visit(), checkins=(checkin("arrival", at(10, 0), clock_offset_s=fast), checkout))
+
+    assert finding(audit(visit), "v.close.customer_absent").measured == 14.83
+
+
+def second_trip(first_trip: VisitFacts, began_as: str = "arrival") -> VisitFacts:
+    """The first trip returned by an auditor; the technician goes back the next day and waits 15 min."""
+    next_day = timedelta(days=1)
+    trip = (checkin(began_as, ARRIVED + next_day), checkin("checkout", AGREED + next_day + timedelta(minutes=15)))
+    return replace(first_trip, checkins=first_trip.checkins + trip, first_completed_at=AGREED + timedelta(minutes=7))
+
+
+@pytest.mark.parametrize("began_as", ["arrival", "return"])
+def test_v_close_customer_absent_a_second_trip_counts_whether_tapped_as_an_arrival_or_a_return(began_as: str) -> None:
+    verdict = audit(second_trip(absent_visit(timedelta(minutes=6)), began_as))
+
+    assert finding(verdict, "v.close.customer_absent").measured == 17.92
+    assert verdict.status == "passed"
+
+
+def test_v_close_customer_absent_a_leave_of_the_first_trip_takes_nothing_from_the_second_trips_wait() -> None:
+    first_trip = absent_visit(timedelta(minutes=6))
+    promised = AGREED + timedelta(days=2)
+    gone = LeaveFacts("leave-1", AGREED + timedelta(minutes=5), will_return=False, restore_by=promised)
+
+    verdict = audit(replace(second_trip(first_trip), leaves=(gone,)))
+
+    assert finding(verdict, "v.close.customer_absent").measured == 17.92
+
+
+def test_v_close_customer_absent_a_re_tap_after_a_coarse_check_out_from_afar_shows_no_wait_after_leaving() -> None:
+    from_afar = checkin("checkout", at(10, 3), north_m=2_000.0, accuracy_m=1_900.0)
+
+    verdict = audit(waited_then_checked_out(from_afar, checkin("checkout", at(10, 12))))
+
+    assert finding(verdict, "v.close.absent_wait_short").measured == 0.0
 
 
 def test_v_close_customer_absent_time_away_on_a_recorded_leave_is_no_wait() -> None:

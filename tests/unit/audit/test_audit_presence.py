@@ -557,6 +557,17 @@ def test_v_leave_a_return_later_in_a_second_trip_without_a_leave_is_an_unrecorde
     assert "v.leave.unrecorded" in codes(audit(visit))
 
 
+def test_v_leave_a_check_out_then_a_return_in_a_second_trip_without_a_leave_is_an_unrecorded_leave() -> None:
+    visit = honest_urban_install()
+    second_trip = (
+        checkin("arrival", at(14, 0, day=7)), checkin("checkout", at(14, 20, day=7)),
+        checkin("return", at(14, 40, day=7)), checkin("checkout", at(14, 45, day=7)),
+    )
+    visit = replace(visit, checkins=(*visit.checkins, *second_trip), first_completed_at=at(11, 15))
+
+    assert "v.leave.unrecorded" in codes(audit(visit))
+
+
 def test_v_leave_a_check_out_pressed_at_the_other_job_then_a_new_arrival_here_is_an_unrecorded_leave() -> None:
     visit = honest_urban_install()  # 09:57 to 11:12
     at_the_other_job = fix_at_another_visit(at(10, 20), north_m=3_000.0)

@@ -257,12 +257,13 @@ def step(body: Step, scope: FactScope) -> Outcome:
 
 
 def leave(body: Leave, scope: FactScope) -> Outcome:
-    """V-LEAVE. The promise is held to the leave's corrected time, not the phone's clock: one set a month ahead made a
-    promise five weeks out seem days away, and one running fast refused an honest promise (a probe)."""
+    """V-LEAVE. How far the promise reaches is held to the leave's corrected time, not the phone's clock: one set a month
+    ahead made a promise five weeks out seem days away (a probe). It must come after the leave by either clock: an
+    app on a clock running fast or slow writes it by that clock (one 2 h fast was refused an honest promise)."""
     if not body.will_return and body.restore_by is None:
         raise RestoreByRequired()
     left_at = scope.timing.corrected_time
-    if body.restore_by is not None and body.restore_by <= left_at:
+    if body.restore_by is not None and body.restore_by <= min(left_at, body.device_time):
         raise RestoreByBeforeLeave()
     longest = scope.settings.max_restore_promise_days
     if body.restore_by is not None and body.restore_by - left_at > timedelta(days=longest):
@@ -361,12 +362,11 @@ def boots_a_completion_may_be_of(marks: list[Row], elapsed_ms: int, within: time
     a probe). Only those a completion, `elapsed_ms` into its boot, can be of: no earlier in the boot than the
     boot's other facts (a completion tapped after a restart, the clock set back by the time between two boots,
     matched the earlier boot with an elapsed time that boot had long passed; a probe)."""
-    booted = [
-        (at - timedelta(milliseconds=elapsed), elapsed,
-         borne_out_boot(at, elapsed, mark["time_source"], mark["fix_time"], within) is not None)
-        for mark in marks
-        for at, elapsed in [(mark["corrected_time"], mark["device_elapsed_ms"])]
-    ]
+    booted = []
+    for mark in marks:
+        at, elapsed = mark["corrected_time"], mark["device_elapsed_ms"]
+        borne_out = borne_out_boot(at, elapsed, mark["time_source"], mark["fix_time"], within) is not None
+        booted.append((at - timedelta(milliseconds=elapsed), elapsed, borne_out))
     return [
         boot for boot, _, borne_out in booted
         if borne_out and all(elapsed <= elapsed_ms for other, elapsed, _ in booted if abs(other - boot) <= within)

@@ -77,7 +77,8 @@ V_SITE_LAT, V_SITE_LON, V_LOCALITY, V_ZONE, V_FIRST_VISIT, V_FIRST_BOOKED = rang
 # only on the facts that record a photo, which refers to it).
 E_EVENT_ID, E_VISIT, E_TECHNICIAN, E_KIND, E_PAYLOAD, E_RESULT, E_DEVICE = range(7)
 E_OFFSET, E_CORRECTED, E_RECEIVED, E_LAT, E_LON, E_ACCURACY, E_MOCK, E_ROW, E_FIX_TIME, E_ELAPSED = range(7, 17)
-# The time source: of the kinds the audit reads it of, and of every fact read by its wall clock (restarts, below).
+# The time source, selected for the kinds whose source the audit reads, and for every fact read by its wall clock
+# ("offset"; `_set_back_across_restarts`); NULL otherwise, which for a fact with a monotonic time means "elapsed".
 E_TIME_SOURCE = 17
 P_ID, P_EVENT, P_VISIT, P_PURPOSE, P_SHA, P_PHASH, P_CAPTURED, P_LAT, P_LON, P_SOFTWARE, P_INK, P_FINE = range(12)
 # What a photo needs of the fact that recorded it (its time and device time; a signature's texts), by row id.
@@ -622,7 +623,7 @@ def _set_back_across_restarts(events: Iterable[Row]) -> tuple[ClockSetBackFacts,
     ]
     if not suspects:  # nearly every visit: all its facts were read by the monotonic clock of their boot, or sent none
         return ()
-    found: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
+    borne_out: dict[str, list[tuple[datetime, int]]] = defaultdict(list)  # per phone: (boot, 0), a mark at its boot
     for event in events:
         elapsed, at = event[E_ELAPSED], event[E_CORRECTED]
         if elapsed is None or at is None:
@@ -631,8 +632,8 @@ def _set_back_across_restarts(events: Iterable[Row]) -> tuple[ClockSetBackFacts,
         source = event[E_TIME_SOURCE] or "elapsed"
         boot = borne_out_boot(at, elapsed, source, event[E_FIX_TIME], _REREAD_BEYOND)
         if boot is not None:
-            found[event[E_TECHNICIAN]].append((boot, 0))
-    boots = {phone: list(_distinct_boots(marks)) for phone, marks in found.items()}
+            borne_out[event[E_TECHNICIAN]].append((boot, 0))
+    boots = {phone: list(_distinct_boots(marks)) for phone, marks in borne_out.items()}
     set_back = []
     for event in suspects:
         at = by_the_boot_it_names(

@@ -358,6 +358,17 @@ async def test_v_leave_a_phone_running_two_hours_fast_may_promise_a_restore_with
     assert response.status_code == 201, response.text
 
 
+async def test_v_leave_a_phone_running_ten_minutes_slow_may_promise_a_restore_in_five_by_its_own_clock(
+    phone, clock, visit_id
+):
+    phone.skew = -timedelta(minutes=10)
+    promised = (phone.wall() + timedelta(minutes=5)).isoformat()
+
+    response = await phone.post(visit_id, "leave", phone.fact(willReturn=False, reason="Parts", restoreBy=promised))
+
+    assert response.status_code == 201, response.text
+
+
 async def test_v_shoes_at_a_rural_site_needs_the_reason_as_its_note(client, as_dispatcher, phone):
     rural = {"address": "Village 7", "latitude": 30.9, "longitude": 121.9, "locality": "rural"}
     visit_id = await assigned_visit(client, as_dispatcher, site=rural)

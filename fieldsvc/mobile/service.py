@@ -257,9 +257,9 @@ def step(body: Step, scope: FactScope) -> Outcome:
 
 
 def leave(body: Leave, scope: FactScope) -> Outcome:
-    """V-LEAVE. How far the promise reaches is held to the leave's corrected time, not the phone's clock: one set a month
-    ahead made a promise five weeks out seem days away (a probe). It must come after the leave by either clock: an
-    app on a clock running fast or slow writes it by that clock (one 2 h fast was refused an honest promise)."""
+    """V-LEAVE. How far the promise reaches is held to the leave's corrected time, not the phone's clock: one set a
+    month ahead made a promise five weeks out seem days away (a probe). It must come after the leave by either clock:
+    an app on a clock running fast or slow writes it by that clock (one 2 h fast was refused an honest promise)."""
     if not body.will_return and body.restore_by is None:
         raise RestoreByRequired()
     left_at = scope.timing.corrected_time

@@ -119,9 +119,14 @@ def borne_out_boot(
 ) -> datetime | None:
     """When the phone booted, by a fact's monotonic time, if something besides its wall clock bears that out: the
     service corrected the fact by the monotonic clock of the boot it was sent in, or it is a check-in whose location
-    fix, timed by the satellites, agrees with it within `within`. None otherwise."""
+    fix, timed by the satellites, agrees with it within `within`. A fix dated later than that, the phone's clock being
+    behind (set back, offline all boot, and put right for the sync; a probe), tells the boot by itself: no later than
+    it was, since a fix is taken before its tap. None otherwise."""
+    elapsed = timedelta(milliseconds=elapsed_ms)
     if source == "elapsed" or (fix_time is not None and abs(fix_time - corrected) <= within):
-        return corrected - timedelta(milliseconds=elapsed_ms)
+        return corrected - elapsed
+    if fix_time is not None and fix_time - corrected > within:
+        return fix_time - elapsed
     return None
 
 

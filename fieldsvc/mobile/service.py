@@ -365,8 +365,8 @@ def boots_a_completion_may_be_of(marks: list[Row], elapsed_ms: int, within: time
     booted = []
     for mark in marks:
         at, elapsed = mark["corrected_time"], mark["device_elapsed_ms"]
-        borne_out = borne_out_boot(at, elapsed, mark["time_source"], mark["fix_time"], within) is not None
-        booted.append((at - timedelta(milliseconds=elapsed), elapsed, borne_out))
+        boot = borne_out_boot(at, elapsed, mark["time_source"], mark["fix_time"], within)
+        booted.append((at - timedelta(milliseconds=elapsed) if boot is None else boot, elapsed, boot is not None))
     return [
         boot for boot, _, borne_out in booted
         if borne_out and all(elapsed <= elapsed_ms for other, elapsed, _ in booted if abs(other - boot) <= within)

@@ -304,6 +304,31 @@ async def test_v_shoes_a_photo_dated_into_the_window_by_a_clock_set_back_then_se
     assert "v.shoes.late" in violations, violations
 
 
+async def test_v_shoes_a_photo_dated_into_the_window_by_a_clock_set_back_all_an_offline_boot_is_late(
+    client, phone, visit_id, as_auditor
+):
+    """Offline all visit, the clock set back 30 min before arriving (the arrival's fix on satellite time), the
+    shoe-cover photo 40 min after arriving; restarted, the clock put right, everything synced: the arrival's fix tells
+    the boot, and the boot the photo's time."""
+    phone.clock.now, phone.elapsed_ms = AGREED - timedelta(minutes=3), 60 * 60_000
+    phone.skew = -timedelta(minutes=30)
+    arrival = phone.fact(location={**phone.location(), "fixTime": phone.clock.now.isoformat()})
+    advance(phone, timedelta(minutes=40))
+    taken = phone.wall().astimezone(AGREED.tzinfo).replace(tzinfo=None)
+    shoes, shoes_data = phone.fact(purpose="shoe_covers"), jpeg(25, exif=camera_exif(taken))
+    advance(phone, timedelta(minutes=1))
+    tools_out = phone.fact(step="V-MAT")
+    phone.clock.now, phone.elapsed_ms, phone.skew = AGREED + timedelta(minutes=60), 60_000, timedelta(0)
+    facts = [{"type": "arrival", "visitId": visit_id, "body": arrival},
+             {"type": "step", "visitId": visit_id, "body": tools_out}]
+    synced = await phone.client.post("/v1/mobile/sync", json={"facts": facts}, headers=phone.headers())
+    assert {receipt["status"] for receipt in synced.json()["receipts"]} == {"accepted"}, synced.text
+    assert (await phone.upload(visit_id, "photos", shoes, shoes_data)).status_code == 201
+
+    status, violations = await violation_codes(client, as_auditor, visit_id)
+    assert "v.shoes.late" in violations, violations
+
+
 async def test_e_clock_a_clock_set_back_then_put_right_across_a_restart_is_said_with_how_far(
     client, phone, visit_id, as_auditor
 ):

@@ -221,10 +221,10 @@ def test_b_repair_a_boot_whose_facts_were_further_into_it_than_the_completion_ca
     assert boots_a_completion_may_be_of(marks, 34 * 60_000, WITHIN) == []
 
 
-def test_b_repair_a_boot_only_the_wall_clock_tells_is_no_witness() -> None:
+def test_b_repair_a_boot_only_the_wall_clock_tells_is_no_witness_but_the_one_the_satellites_tell_is() -> None:
     marks = [_mark(BOOT_A, 40, fix_off_s=1800.0)]  # the fix 30 min after the clock: the clock was set back
 
-    assert boots_a_completion_may_be_of(marks, 95 * 60_000, WITHIN) == []
+    assert boots_a_completion_may_be_of(marks, 95 * 60_000, WITHIN) == [BOOT_A + timedelta(minutes=30)]
 
 
 def test_e_clock_a_monotonic_time_a_few_milliseconds_off_the_wall_clock_leaves_the_facts_own_time():

@@ -345,7 +345,7 @@ def decode_meta(text: str, meta_type: type[M]) -> M:
         raise MetaInvalid(details={"reason": echo_limited(str(error))}) from error
     try:
         return msgspec.convert(whole_numbers_as_integers(msgspec.json.decode(text)), meta_type, strict=True)
-    except msgspec.ValidationError as error:
+    except msgspec.DecodeError as error:  # ValidationError included; malformed after a leading value of a wrong type
         raise MetaInvalid(details={"reason": echo_limited(str(error))}) from error
     except RecursionError:
         raise MetaInvalid(details={"reason": NESTED_TOO_DEEP}) from None

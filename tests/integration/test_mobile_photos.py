@@ -129,7 +129,8 @@ async def test_e_image_a_phone_photo_larger_than_the_json_limit_is_accepted(phon
 
 @pytest.mark.parametrize(
     ("meta", "code"),
-    [("not json", "upload.meta_invalid"), ('{"purpose": "before"}', "upload.meta_invalid")],
+    [("not json", "upload.meta_invalid"), ('{"purpose": "before"}', "upload.meta_invalid"),
+     ("9\u00f8", "upload.meta_invalid")],  # a number, then junk: the typed reading stops at the number's type
 )
 async def test_bad_multipart_parts_are_400_with_a_code(client, phone, visit_id, meta, code):
     response = await client.post(

@@ -124,15 +124,16 @@ def _waited_until(audit: AuditInput, arrived: datetime) -> datetime | None:
 def _fix_taken(fix: Fix) -> datetime:
     """When a check-out's location fix was taken, on the trusted clock: its age before the tap, and no later than the
     tap (a fix dated after the phone's own clock, set back or made up, stretched the wait; a probe), nor than its own
-    time, read as the satellites' or as the phone's clock with the check-out's correction, whichever is later (a
-    check-out held back and sent without its monotonic time counts at its receipt, which stretched the wait too; a
-    phone running fast must not cut it; probes)."""
+    time: the satellites' when it agrees with the corrected time (a phone running fast must not cut the wait), else
+    the phone's clock's, with the check-out's correction (a check-out held back and sent without its monotonic time
+    counts at its receipt, which stretched the wait too; probes)."""
     checkin = fix.checkin
     before_the_tap = fix.at - max(fix_age(checkin, fix.at), timedelta(0))
     if checkin.fix_time is None or checkin.corrected_time is None:
         return before_the_tap
-    by_the_phone = checkin.fix_time + (checkin.corrected_time - checkin.device_time)
-    return min(before_the_tap, max(checkin.fix_time, by_the_phone))
+    correction = checkin.corrected_time - checkin.device_time
+    on_the_phones_clock = abs(checkin.fix_time - checkin.device_time) <= abs(checkin.fix_time - checkin.corrected_time)
+    return min(before_the_tap, checkin.fix_time + correction if on_the_phones_clock else checkin.fix_time)
 
 
 def _near_the_site(fix: Fix, audit: AuditInput) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from fieldsvc.audit.facts import PhotoFacts
 from fieldsvc.audit.findings import INFO, VIOLATION, WARNING, Finding
@@ -78,39 +79,40 @@ def e_time(audit: AuditInput) -> list[Finding]:
     return findings
 
 
-# The widest gap between two time zones' clocks (UTC-12 to UTC+14): a camera on any zone's time reads no later.
-_WIDEST_ZONE_GAP = timedelta(hours=26)
+# The clock furthest ahead of UTC (Kiribati's, UTC+14): a camera on any zone's local time runs no further ahead.
+_FURTHEST_AHEAD = timedelta(hours=14)
 
 
 def _taken_after_its_upload(photo: PhotoFacts, slack: timedelta, zone: str) -> list[Finding]:
     """An EXIF capture time later than the photo reached the service (beyond the slack) is not when it was taken, and
-    the rules read the photo as taken no later than its upload. Within a time zone's worth it may be a camera on
-    another zone's time without an offset tag, so it only cannot be verified (a warning, like no capture time); further
-    ahead no clock or zone explains it, and the capture time was made up (a violation: a photo from yesterday with its
-    date moved a year ahead passed without a word; a probe)."""
+    the rules read the photo as taken no later than its upload. Within what a camera on another zone's local time,
+    without an offset tag and so read in the site's zone, can be ahead (UTC+14 less the site's offset), it only cannot
+    be verified (a warning, like no capture time); further ahead no clock or zone explains it, and the capture time
+    was made up (a violation: a photo from yesterday with its date moved ahead passed without a word; probes)."""
     ahead = photo.captured_at - photo.received_at if photo.received_at is not None else None
     if ahead is None or ahead <= slack:
         return []
     refs = (f"photo:{photo.photo_id}",)
-    hours_ahead, widest = round(hours(ahead), 1), hours(_WIDEST_ZONE_GAP)
-    if ahead <= _WIDEST_ZONE_GAP:
+    site_offset = ZoneInfo(zone).utcoffset(photo.received_at) or timedelta(0)
+    reach = _FURTHEST_AHEAD - site_offset + slack
+    hours_ahead, shown = round(hours(ahead), 1), local_time(photo.captured_at, zone)
+    if ahead <= reach:
         return [Finding(
             rule_id="E-TIME", code="e.time.after_upload", severity=WARNING,
-            message_en=f"the photo's capture time ({local_time(photo.captured_at, zone)}) is {hours_ahead} h after it "
-                       "was uploaded: a camera on another time zone's clock, or a clock set ahead; when it was taken "
-                       "cannot be verified",
-            message_zh=f"照片拍摄时间（{local_time(photo.captured_at, zone)}）晚于上传 {hours_ahead} 小时："
-                       "相机可能使用了其他时区的时间，或时钟被调快；无法核实拍摄时间",
+            message_en=f"the photo's capture time ({shown}) is {hours_ahead} h after it was uploaded: a camera on "
+                       "another time zone's clock, or a clock set ahead; when it was taken cannot be verified",
+            message_zh=f"照片拍摄时间（{shown}）晚于上传 {hours_ahead} 小时：相机可能使用了其他时区的时间，或时钟被调快；"
+                       "无法核实拍摄时间",
             measured=hours_ahead, threshold=hours(slack), unit="h", refs=refs,
         )]
     return [Finding(
         rule_id="E-TIME", code="e.time.impossible", severity=VIOLATION,
-        message_en=f"the photo's capture time ({local_time(photo.captured_at, zone)}) is {hours_ahead} h after it was "
-                   f"uploaded, more than any time zone's clock is ahead of another's ({widest:.0f} h): the capture "
-                   "time was made up",
-        message_zh=f"照片拍摄时间（{local_time(photo.captured_at, zone)}）晚于上传 {hours_ahead} 小时，"
-                   f"超过任何两个时区之间的差（{widest:.0f} 小时）：拍摄时间系伪造",
-        measured=hours_ahead, threshold=widest, unit="h", refs=refs,
+        message_en=f"the photo's capture time ({shown}) is {hours_ahead} h after it was uploaded, more than a camera "
+                   f"on any time zone's clock runs ahead of the site's ({hours(reach):.2f} h): the capture time was "
+                   "made up",
+        message_zh=f"照片拍摄时间（{shown}）晚于上传 {hours_ahead} 小时，超过任何时区的相机时钟可能领先现场时间的幅度"
+                   f"（{hours(reach):.2f} 小时）：拍摄时间系伪造",
+        measured=hours_ahead, threshold=round(hours(reach), 2), unit="h", refs=refs,
     )]
 
 

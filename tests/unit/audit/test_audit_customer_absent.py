@@ -150,6 +150,17 @@ def test_v_close_customer_absent_a_phone_running_fast_with_a_satellite_timed_fix
     assert finding(audit(visit), "v.close.customer_absent").measured == 14.83
 
 
+def test_v_close_customer_absent_a_check_out_held_back_on_a_clock_set_ahead_ends_the_wait_at_its_fix() -> None:
+    # Tapped at 10:02 on a clock 12 min ahead (the fix on that clock too), sent at 10:11 without its monotonic time.
+    ahead = checkin("checkout", at(10, 2), clock_offset_s=720.0, fix_age_s=0.0)
+    held_back = replace(ahead, received_at=at(10, 11))
+    visit = replace(waited_then_checked_out(held_back), checkins=(
+        replace(checkin("arrival", ARRIVED), device_elapsed_ms=3_600_000, by_monotonic=True), held_back,
+    ), boots=(PhoneBoot(ARRIVED - timedelta(hours=1)),))
+
+    assert finding(audit(visit), "v.close.absent_wait_short").measured == 2.0
+
+
 def second_trip(first_trip: VisitFacts, began_as: str = "arrival") -> VisitFacts:
     """The first trip returned by an auditor; the technician goes back the next day and waits 15 min."""
     next_day = timedelta(days=1)

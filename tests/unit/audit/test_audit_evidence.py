@@ -134,14 +134,20 @@ def test_e_time_a_capture_time_a_year_after_the_upload_was_made_up() -> None:
     verdict = audit(with_extra_photo(uploaded_at(at(11, 0), timedelta(days=365))))
 
     made_up = finding(verdict, "e.time.impossible")
-    assert (made_up.severity, made_up.measured, made_up.threshold) == ("violation", 8760.0, 26.0)
+    assert (made_up.severity, made_up.measured, made_up.threshold) == ("violation", 8760.0, 6.25)  # Shanghai, UTC+8
 
 
-def test_e_time_a_capture_time_26_hours_after_the_upload_is_still_a_zones_worth() -> None:
-    verdict = audit(with_extra_photo(uploaded_at(at(11, 0), timedelta(hours=26))))
+def test_e_time_a_capture_time_six_hours_after_the_upload_at_a_utc_8_site_is_a_camera_on_kiribati_time() -> None:
+    verdict = audit(with_extra_photo(uploaded_at(at(11, 0), timedelta(hours=6, minutes=15))))
 
     assert "e.time.impossible" not in codes(verdict)
-    assert finding(verdict, "e.time.after_upload").measured == 26.0
+    assert finding(verdict, "e.time.after_upload").measured == 6.2
+
+
+def test_e_time_a_capture_time_ten_hours_after_the_upload_at_a_utc_8_site_no_zone_explains() -> None:
+    verdict = audit(with_extra_photo(uploaded_at(at(11, 0), timedelta(hours=10))))
+
+    assert finding(verdict, "e.time.impossible").severity == "violation"
 
 
 def test_e_place_photo_without_gps_is_fine() -> None:

@@ -268,6 +268,7 @@ class VisitFacts:
     first_completed_at: datetime | None = None
     withdrawals: tuple[WithdrawalFacts, ...] = ()  # photos withdrawn while the visit was returned (A-DECIDE)
     clock_set_back: tuple[ClockSetBackFacts, ...] = ()  # facts re-read by their boot's monotonic clock (E-CLOCK)
+    first_returned_at: datetime | None = None  # when an auditor first returned the visit for correction (A-DECIDE)
 
 
 @dataclass(frozen=True, slots=True)

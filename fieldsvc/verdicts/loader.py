@@ -45,7 +45,9 @@ from fieldsvc.audit.facts import (
 )
 from fieldsvc.audit.rules.deadlines import round_first_booked
 from fieldsvc.mobile.clock import borne_out_boot, by_the_boot_it_names
-from fieldsvc.tables import SEEN_PHOTO_STATUSES, FollowUp, Photo, PhotoMatch, Reschedule, Visit, VisitEvent
+from fieldsvc.tables import (
+    SEEN_PHOTO_STATUSES, FollowUp, Photo, PhotoMatch, Reschedule, ReviewDecision, Visit, VisitEvent,
+)
 
 CHECKIN_KINDS = ("arrival", "return", "checkout")
 NEIGHBOUR_WINDOW = timedelta(hours=12)  # E-MOCK compares a fix with the technician's fixes this close in time
@@ -165,6 +167,14 @@ JOIN visit_event n ON n.technician = r.technician AND n.corrected_time >= r.low 
 WHERE n.latitude IS NOT NULL
 """
 
+# When an auditor first returned each visit of the batch for correction (a later trip to it can only follow that).
+_RETURNED_SQL = """
+SELECT d.visit::text, min(d.decided_at)
+FROM unnest($1::uuid[]) AS b(id) JOIN review_decision d ON d.visit = b.id
+WHERE d.decision = 'return'
+GROUP BY d.visit
+"""
+
 _PLAIN_KINDS = frozenset(("photo", "signature", "photo_presign"))  # nothing read beyond the clock
 _TIMED_KINDS = frozenset((*CHECKIN_KINDS, "test_result"))  # whose time source the audit reads
 _EVENT_ORDER = itemgetter(E_CORRECTED, E_EVENT_ID)  # a visit's facts of one kind are read in this order
@@ -183,6 +193,7 @@ class _Rows:
     matches: list[Row]
     neighbours: list[Row]
     spans: dict[str, tuple[str, datetime, datetime]]
+    returned: dict[str, datetime]  # visit -> when an auditor first returned it for correction
 
 
 async def load_visits(visit_ids: list[UUID], now: datetime) -> list[LoadedVisit]:
@@ -198,7 +209,7 @@ async def _postgres_rows(engine: Any, visit_ids: list[UUID]) -> _Rows:
     async with db.pg_connection(engine) as connection:
         visits = await connection.fetch(_VISITS_SQL, visit_ids)
         if not visits:
-            return _Rows([], [], [], [], {}, [], [], [], {})
+            return _Rows([], [], [], [], {}, [], [], [], {}, {})
         reschedules = await connection.fetch(_RESCHEDULES_SQL, list({v[V_ORDER] for v in visits}))
         events = await connection.fetch(_EVENTS_SQL, visit_ids)
         photos = await connection.fetch(_PHOTOS_SQL, visit_ids)
@@ -213,11 +224,12 @@ async def _postgres_rows(engine: Any, visit_ids: list[UUID]) -> _Rows:
         asked = list({e[E_VISIT] for e in events if e[E_KIND] == "question"})
         follow_ups = await connection.fetch(_FOLLOW_UPS_SQL, asked) if asked else []
         matches = await connection.fetch(_MATCHES_SQL, visit_ids)
+        returned = dict(await connection.fetch(_RETURNED_SQL, visit_ids))
         spans = _spans(events)
         neighbours = []
         if spans:
             neighbours = await connection.fetch(_NEIGHBOURS_SQL, *_ranges(spans))
-    return _Rows(visits, reschedules, events, photos, photo_events, follow_ups, matches, neighbours, spans)
+    return _Rows(visits, reschedules, events, photos, photo_events, follow_ups, matches, neighbours, spans, returned)
 
 
 async def _sqlite_rows(visit_ids: list[UUID]) -> _Rows:
@@ -230,7 +242,7 @@ async def _sqlite_rows(visit_ids: list[UUID]) -> _Rows:
         Visit.work_order.site.locality, Visit.work_order.site.time_zone,
     ).where(Visit.id.is_in(visit_ids))
     if not visit_rows:
-        return _Rows([], [], [], [], {}, [], [], [], {})
+        return _Rows([], [], [], [], {}, [], [], [], {}, {})
     order_ids = list({row["work_order"] for row in visit_rows})
     order_visits = await Visit.select(Visit.id, Visit.work_order, Visit.booked_at, Visit.status).where(
         Visit.work_order.is_in(order_ids)
@@ -300,6 +312,12 @@ async def _sqlite_rows(visit_ids: list[UUID]) -> _Rows:
         if e is not None:
             follow_ups.append((str(e["event_id"]), *list(f.values())[1:]))
     matches = await _sqlite_matches(visit_ids)
+    returned: dict[str, datetime] = {}
+    for decision in await ReviewDecision.select(ReviewDecision.visit, ReviewDecision.decided_at).where(
+        ReviewDecision.visit.is_in(visit_ids) & (ReviewDecision.decision == "return")
+    ):
+        visit, at = str(decision["visit"]), decision["decided_at"]
+        returned[visit] = min(returned.get(visit, at), at)
     spans = _spans(events)
     neighbours = []
     if spans:
@@ -316,7 +334,7 @@ async def _sqlite_rows(visit_ids: list[UUID]) -> _Rows:
                 & (VisitEvent.corrected_time >= min(lows)) & (VisitEvent.corrected_time <= max(highs))
             )
         ]
-    return _Rows(visits, reschedules, events, photos, photo_events, follow_ups, matches, neighbours, spans)
+    return _Rows(visits, reschedules, events, photos, photo_events, follow_ups, matches, neighbours, spans, returned)
 
 
 def _first_visit_per_order(rows: list[dict[str, Any]]) -> dict[Any, str]:
@@ -479,6 +497,7 @@ def _build(rows: _Rows, now: datetime) -> list[LoadedVisit]:
             photos_by_visit.get(visit_id, ()),
             rows.photo_events,
             asks_by_event,
+            rows.returned.get(visit_id),
         )
         context = AuditContext(now, other_photos.get(visit_id, ()), neighbours.get(visit_id, ()))
         loaded.append(LoadedVisit(facts, visit[V_KIND], visit[V_LOCALITY], visit[V_TIER], context))
@@ -494,7 +513,7 @@ def _reschedule_order(row: Row) -> tuple[datetime, str]:
 
 def _visit_facts(
     visit: Row, reschedules: tuple[RescheduleFacts, ...], events: Iterable[Row], photos: Iterable[Row],
-    photo_events: dict[str, Row], asks: dict[str, Row],
+    photo_events: dict[str, Row], asks: dict[str, Row], returned_at: datetime | None,
 ) -> VisitFacts:
     """One visit's facts; `events` come in (corrected time, event id) order, `photos` in id order."""
     checkins, syncs, steps, notes, leaves, tests, ask_facts, on_my_way, withdrawals = [], [], [], [], [], [], [], [], []
@@ -610,6 +629,7 @@ def _visit_facts(
         first_completed,
         tuple(withdrawals),
         set_back,
+        returned_at,
     )
 
 

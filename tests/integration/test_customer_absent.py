@@ -66,6 +66,24 @@ async def test_v_close_customer_absent_after_a_five_minute_wait_is_flagged(clien
     assert (status, codes.get("v.close.absent_wait_short")) == ("flagged", "violation")
 
 
+async def test_v_close_customer_absent_returned_for_a_short_wait_is_put_right_by_going_back_and_waiting(
+    client, phone, visit_id, as_auditor
+):
+    assert (await wait_at_the_door(phone, visit_id, timedelta(minutes=5))).status_code == 201
+    returned = {"decision": "return", "reason": "Waited only five minutes", "requested": ["V-CLOSE: wait 10 min"]}
+    decided = await client.post(f"/v1/review/visits/{visit_id}/decisions", json=returned, headers=as_auditor)
+    assert decided.status_code == 201, decided.text
+
+    phone.clock.advance(hours=2)
+    assert (await phone.post(visit_id, "arrival", phone.fact(location=phone.location()))).status_code == 201
+    phone.clock.advance(minutes=15)
+    assert (await phone.post(visit_id, "checkout", phone.fact(location=phone.location()))).status_code == 201
+    assert (await phone.post(visit_id, "complete", phone.fact(**ABSENT))).status_code == 201
+
+    status, codes = await findings(client, as_auditor, visit_id)
+    assert (status, codes.get("v.close.customer_absent")) == ("passed", "info")
+
+
 async def test_v_close_customer_absent_claimed_from_two_km_away_is_flagged(client, phone, visit_id, as_auditor):
     assert (await wait_at_the_door(phone, visit_id, timedelta(minutes=15), **TWO_KM_NORTH)).status_code == 201
 

@@ -84,7 +84,10 @@ def _waits(audit: AuditInput) -> list[tuple[timedelta, str] | None]:
         return []
     trips = [(arrival.at, max(arrival.at, audit.visit.agreed_time), arrival.ref, None)]
     later = later_trip_start(audit)
-    if later is not None and later.presence == "inside" and not later.checkin.mock:
+    at_the_door = later is not None and (
+        later.presence == "inside" or (later.presence == "unverifiable" and _near_the_site(later, audit))
+    )  # an indoor fix too coarse to prove presence counts by its position, as on the first trip (a probe)
+    if later is not None and at_the_door and not later.checkin.mock:
         trips.append((later.at, later.at, f"checkin:{later.checkin.event_id}", audit.visit.first_completed_at))
     return [_wait(audit, arrived, began, ref, leaves_since) for arrived, began, ref, leaves_since in trips]
 
@@ -125,15 +128,17 @@ def _fix_taken(fix: Fix) -> datetime:
     """When a check-out's location fix was taken, on the trusted clock: its age before the tap, and no later than the
     tap (a fix dated after the phone's own clock, set back or made up, stretched the wait; a probe), nor than its own
     time: the satellites' when it agrees with the corrected time (a phone running fast must not cut the wait), else
-    the phone's clock's, with the check-out's correction (a check-out held back and sent without its monotonic time
-    counts at its receipt, which stretched the wait too; probes)."""
+    the phone's clock's, with the check-out's correction; nor than the tap by the phone's corrected clock (a check-out
+    held back and sent without its monotonic time counts at its receipt, which stretched the wait too, as did its fix
+    then dated at the send; probes)."""
     checkin = fix.checkin
     before_the_tap = fix.at - max(fix_age(checkin, fix.at), timedelta(0))
     if checkin.fix_time is None or checkin.corrected_time is None:
         return before_the_tap
     correction = checkin.corrected_time - checkin.device_time
     on_the_phones_clock = abs(checkin.fix_time - checkin.device_time) <= abs(checkin.fix_time - checkin.corrected_time)
-    return min(before_the_tap, checkin.fix_time + correction if on_the_phones_clock else checkin.fix_time)
+    fix_taken = checkin.fix_time + correction if on_the_phones_clock else checkin.fix_time
+    return min(before_the_tap, fix_taken, checkin.corrected_time)
 
 
 def _near_the_site(fix: Fix, audit: AuditInput) -> bool:

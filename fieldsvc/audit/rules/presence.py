@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from fieldsvc.audit.facts import CheckinFacts, LeaveFacts, NeighbourFix
 from fieldsvc.audit.findings import VIOLATION, WARNING, Finding, refs_to
@@ -236,13 +236,17 @@ def _on_a_later_trip(return_fix: Fix, audit: AuditInput) -> bool:
     return return_fix == later_trip_start(audit)
 
 
+_TAPPED_TWICE = timedelta(minutes=1)  # a return tapped again this soon is the same return
+
+
 def _tried_again(earlier: Fix | None, return_fix: Fix, policy: Policy) -> bool:
     """A return check-in right after one whose fix did not show the site (GPS jitter at the door, 188 m then 20 m;
-    a probe) is the same return tried again, not a second departure; within the age a fix may have."""
-    return (
-        earlier is not None and earlier.presence != "inside"
-        and return_fix.at - earlier.at <= policy.durations.fix_max_age
-    )
+    a probe) is the same return tried again, not a second departure; within the age a fix may have. So is one tapped
+    again within a minute, wherever (a double tap; a probe): no one leaves the site and comes back so soon."""
+    if earlier is None:
+        return False
+    since = return_fix.at - earlier.at
+    return since <= _TAPPED_TWICE or (earlier.presence != "inside" and since <= policy.durations.fix_max_age)
 
 
 def _away_at_other_visits(audit: AuditInput) -> list[Finding]:

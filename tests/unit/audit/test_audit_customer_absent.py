@@ -103,7 +103,7 @@ def test_v_close_customer_absent_a_check_out_fix_dated_after_its_tap_does_not_st
 
     shown = finding(audit(waited_then_checked_out(fix_made_up_ahead)), "v.close.absent_wait_short")
 
-    assert shown.measured == 0.53  # to 10:00:32, when the check-out reached the service (its fix says no earlier)
+    assert shown.measured == 0.5  # to the tap at 10:00:30
 
 
 def test_v_close_customer_absent_a_clock_set_back_before_the_check_out_does_not_stretch_the_wait() -> None:
@@ -161,11 +161,30 @@ def test_v_close_customer_absent_a_check_out_held_back_on_a_clock_set_ahead_ends
     assert finding(audit(visit), "v.close.absent_wait_short").measured == 2.0
 
 
+def test_v_close_customer_absent_a_held_back_check_out_with_its_fix_dated_at_the_send_ends_at_its_tap() -> None:
+    tapped = checkin("checkout", at(10, 1), fix_age_s=0.0)
+    fix_at_the_send = replace(tapped, fix_time=at(10, 12), received_at=at(10, 12))
+
+    assert finding(audit(waited_then_checked_out(fix_at_the_send)), "v.close.absent_wait_short").measured == 1.0
+
+
+def test_v_close_customer_absent_a_second_trip_with_a_coarse_indoor_fix_at_the_door_counts() -> None:
+    visit = second_trip(absent_visit(timedelta(minutes=6)))
+    coarse = replace(visit.checkins[2], accuracy_m=150.0)
+
+    verdict = audit(replace(visit, checkins=(*visit.checkins[:2], coarse, visit.checkins[3])))
+
+    assert finding(verdict, "v.close.customer_absent").measured == 17.92
+
+
 def second_trip(first_trip: VisitFacts, began_as: str = "arrival") -> VisitFacts:
     """The first trip returned by an auditor; the technician goes back the next day and waits 15 min."""
     next_day = timedelta(days=1)
     trip = (checkin(began_as, ARRIVED + next_day), checkin("checkout", AGREED + next_day + timedelta(minutes=15)))
-    return replace(first_trip, checkins=first_trip.checkins + trip, first_completed_at=AGREED + timedelta(minutes=7))
+    return replace(
+        first_trip, checkins=first_trip.checkins + trip, first_completed_at=AGREED + timedelta(minutes=7),
+        first_returned_at=AGREED + timedelta(hours=2),
+    )
 
 
 @pytest.mark.parametrize("began_as", ["arrival", "return"])
@@ -174,6 +193,18 @@ def test_v_close_customer_absent_a_second_trip_counts_whether_tapped_as_an_arriv
 
     assert finding(verdict, "v.close.customer_absent").measured == 17.92
     assert verdict.status == "passed"
+
+
+def test_v_close_customer_absent_a_later_arrival_without_an_auditors_return_is_no_second_trip() -> None:
+    visit = replace(second_trip(absent_visit(timedelta(minutes=6))), first_returned_at=None)
+
+    assert finding(audit(visit), "v.close.absent_wait_short").measured == 6.0
+
+
+def test_v_close_customer_absent_a_trip_dated_before_the_auditors_return_puts_nothing_right() -> None:
+    visit = replace(second_trip(absent_visit(timedelta(minutes=6))), first_returned_at=AGREED + timedelta(days=2))
+
+    assert finding(audit(visit), "v.close.absent_wait_short").measured == 6.0
 
 
 def test_v_close_customer_absent_a_leave_of_the_first_trip_takes_nothing_from_the_second_trips_wait() -> None:

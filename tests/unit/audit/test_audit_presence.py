@@ -12,6 +12,8 @@ from tests.unit.audit.builders import (
     replace_checkin,
 )
 
+RETURNED = {"first_returned_at": at(12, 30)}  # an auditor returned the visit the day it was first completed
+
 
 def arrival_at_distance(north_m: float, accuracy_m: float):  # noqa: ANN201
     return audit(replace_checkin(honest_urban_install(), "arrival",
@@ -483,7 +485,7 @@ def test_e_mock_ignores_pairs_of_fixes_that_both_belong_to_other_visits() -> Non
 def test_v_leave_other_visits_between_two_trips_to_a_returned_visit_are_no_leave() -> None:
     visit = honest_urban_install()  # 09:57 to 11:12; an auditor returned it, and the technician came back next day
     second_trip = (checkin("arrival", at(14, 0, day=7)), checkin("checkout", at(14, 25, day=7)))
-    visit = replace(visit, checkins=(*visit.checkins, *second_trip), first_completed_at=at(11, 15))
+    visit = replace(visit, checkins=(*visit.checkins, *second_trip), first_completed_at=at(11, 15), **RETURNED)
     between = fix_at_another_visit(at(15, 0), north_m=5_000.0)
     during = fix_at_another_visit(at(14, 10, day=7), north_m=5_000.0)
 
@@ -541,7 +543,7 @@ def test_v_leave_a_check_out_and_a_new_arrival_around_another_job_mid_visit_is_a
 def test_v_leave_a_second_trip_to_a_returned_visit_checked_in_as_a_return_owes_no_leave() -> None:
     visit = honest_urban_install()
     second_trip = (checkin("return", at(14, 0, day=7)), checkin("checkout", at(14, 25, day=7)))
-    visit = replace(visit, checkins=(*visit.checkins, *second_trip), first_completed_at=at(11, 15))
+    visit = replace(visit, checkins=(*visit.checkins, *second_trip), first_completed_at=at(11, 15), **RETURNED)
 
     assert "v.leave.unrecorded" not in codes(audit(visit))
 
@@ -552,7 +554,7 @@ def test_v_leave_a_return_later_in_a_second_trip_without_a_leave_is_an_unrecorde
         checkin("arrival", at(14, 0, day=7)), checkin("return", at(14, 40, day=7)),
         checkin("checkout", at(14, 45, day=7)),
     )
-    visit = replace(visit, checkins=(*visit.checkins, *second_trip), first_completed_at=at(11, 15))
+    visit = replace(visit, checkins=(*visit.checkins, *second_trip), first_completed_at=at(11, 15), **RETURNED)
 
     assert "v.leave.unrecorded" in codes(audit(visit))
 
@@ -563,9 +565,19 @@ def test_v_leave_a_check_out_then_a_return_in_a_second_trip_without_a_leave_is_a
         checkin("arrival", at(14, 0, day=7)), checkin("checkout", at(14, 20, day=7)),
         checkin("return", at(14, 40, day=7)), checkin("checkout", at(14, 45, day=7)),
     )
-    visit = replace(visit, checkins=(*visit.checkins, *second_trip), first_completed_at=at(11, 15))
+    visit = replace(visit, checkins=(*visit.checkins, *second_trip), first_completed_at=at(11, 15), **RETURNED)
 
     assert "v.leave.unrecorded" in codes(audit(visit))
+
+
+def test_v_leave_a_return_tapped_twice_within_a_minute_is_one_return() -> None:
+    visit = honest_urban_install()
+    twice = (checkin("return", at(10, 40)), checkin("return", at(10, 40, 10), event_id="return-again"))
+    left = LeaveFacts("leave-1", at(10, 20), will_return=True)
+
+    verdict = audit(replace(visit, checkins=(*visit.checkins, *twice), leaves=(left,)))
+
+    assert "v.leave.unrecorded" not in codes(verdict)
 
 
 def test_v_leave_a_check_out_pressed_at_the_other_job_then_a_new_arrival_here_is_an_unrecorded_leave() -> None:

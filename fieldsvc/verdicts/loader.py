@@ -582,7 +582,9 @@ def _visit_facts(
     # A picture was taken no later than the first time its bytes reached the service: the same file sent again
     # later (the shoe-cover photo as the site-clean one, a signature after the clean-up) keeps that first time.
     first_sent: dict[str, datetime] = {}
-    recorded_by = {photo[P_EVENT]: _photo_event(photo_events[photo[P_EVENT]], redated) for photo in photos}
+    recorded_by = photo_events if not redated else {
+        photo[P_EVENT]: _photo_event(photo_events[photo[P_EVENT]], redated) for photo in photos
+    }
     for photo in photos:
         sent = recorded_by[photo[P_EVENT]][R_TIME]
         first_sent[photo[P_SHA]] = min(first_sent.get(photo[P_SHA], sent), sent)

@@ -82,17 +82,20 @@ def checked_out_before(audit: AuditInput, at: datetime, by_receipt: bool = False
 
 
 def later_trip_start(audit: AuditInput) -> Fix | None:
-    """The check-in that began a trip to correct the visit after an auditor returned it: the first after both the
-    first completion and that return but a check-out, arrival or return, whatever the phone called it. None before.
-    No trip before the return corrects anything: a completion dated back in a sync batch, or a trip dated before
-    the return, made a short wait seem put right (probes)."""
+    """The check-in that began a trip to correct the visit after an auditor returned it: the first since then but a
+    check-out, arrival or return, whatever the phone called it. None before."""
+    return next(iter(checkins_on_later_trips(audit)), None)
+
+
+def checkins_on_later_trips(audit: AuditInput) -> list[Fix]:
+    """The check-ins but check-outs after both the visit's first completion and an auditor's first return of it. No
+    trip before the return corrects anything: a completion dated back in a sync batch, or a trip dated before the
+    return, made a short wait seem put right (probes)."""
     completed, returned = audit.visit.first_completed_at, audit.visit.first_returned_at
     if completed is None or returned is None:
-        return None
+        return []
     since = max(completed, returned)
-    return next(
-        (fix for fix in audit.timeline.fixes if fix.at > since and fix.checkin.kind != "checkout"), None
-    )
+    return [fix for fix in audit.timeline.fixes if fix.at > since and fix.checkin.kind != "checkout"]
 
 
 def away_on_leave(

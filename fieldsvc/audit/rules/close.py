@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from fieldsvc.audit.facts import CompletionFacts
 from fieldsvc.audit.findings import INFO, VIOLATION, Finding
-from fieldsvc.audit.timeline import AuditInput, Fix, away_on_leave, fix_age, later_trip_start
+from fieldsvc.audit.timeline import AuditInput, Fix, away_on_leave, checkins_on_later_trips, fix_age
 from fieldsvc.audit.wording import minutes
 
 
@@ -76,20 +76,24 @@ def _customer_absent(audit: AuditInput, completion: CompletionFacts) -> list[Fin
 
 def _waits(audit: AuditInput) -> list[tuple[timedelta, str] | None]:
     """The wait of each trip, with the check-in that began it: the first from the trusted arrival (or the agreed time,
-    if later), less time on any leave; the later one from the check-in at the site that began it after the visit was
-    first completed (then returned), less time on its own leaves (one of the first trip ends with that trip). None
-    for a trip without a check-out."""
+    if later), less time on any leave; a later one from each check-in at the door after an auditor returned the
+    visit (one tapped en route, with a stale fix or by jitter, is skipped; a visit returned twice is gone back to
+    twice; probes), less time on leaves of the later trips (one of the first trip ends with it). None for a trip
+    without a check-out."""
     arrival = audit.timeline.arrival
     if arrival is None:
         return []
     trips = [(arrival.at, max(arrival.at, audit.visit.agreed_time), arrival.ref, None)]
-    later = later_trip_start(audit)
-    at_the_door = later is not None and (
-        later.presence == "inside" or (later.presence == "unverifiable" and _near_the_site(later, audit))
-    )  # an indoor fix too coarse to prove presence counts by its position, as on the first trip (a probe)
-    if later is not None and at_the_door and not later.checkin.mock:
-        trips.append((later.at, later.at, f"checkin:{later.checkin.event_id}", audit.visit.first_completed_at))
+    trips += [
+        (fix.at, fix.at, f"checkin:{fix.checkin.event_id}", audit.visit.first_completed_at)
+        for fix in checkins_on_later_trips(audit) if _at_the_door(fix, audit) and not fix.checkin.mock
+    ]
     return [_wait(audit, arrived, began, ref, leaves_since) for arrived, began, ref, leaves_since in trips]
+
+
+def _at_the_door(fix: Fix, audit: AuditInput) -> bool:
+    """Presence proven, or an indoor fix too coarse to prove it counted by its position, as on the first trip."""
+    return fix.presence == "inside" or (fix.presence == "unverifiable" and _near_the_site(fix, audit))
 
 
 def _wait(

@@ -195,6 +195,20 @@ def test_v_close_customer_absent_a_second_trip_counts_whether_tapped_as_an_arriv
     assert verdict.status == "passed"
 
 
+@pytest.mark.parametrize(
+    "first_tap",
+    [checkin("arrival", ARRIVED + timedelta(days=1, minutes=-10), north_m=1_500.0),
+     checkin("arrival", ARRIVED + timedelta(days=1, seconds=-30), north_m=200.0, accuracy_m=10.0),
+     checkin("arrival", ARRIVED + timedelta(days=1, seconds=-20), fix_age_s=30 * 60)],
+    ids=["tapped-en-route", "gps-jitter", "stale-cached-fix"],
+)
+def test_v_close_customer_absent_a_second_trip_counts_from_its_check_in_at_the_door(first_tap) -> None:  # noqa: ANN001
+    visit = second_trip(absent_visit(timedelta(minutes=6)))
+    visit = replace(visit, checkins=(*visit.checkins[:2], first_tap, *visit.checkins[2:]))
+
+    assert finding(audit(visit), "v.close.customer_absent").measured == 17.92
+
+
 def test_v_close_customer_absent_a_later_arrival_without_an_auditors_return_is_no_second_trip() -> None:
     visit = replace(second_trip(absent_visit(timedelta(minutes=6))), first_returned_at=None)
 

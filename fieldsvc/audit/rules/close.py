@@ -40,7 +40,7 @@ def _customer_absent(audit: AuditInput, completion: CompletionFacts) -> list[Fin
     it), to the first check-out after it; without either, V-CLOSE lists it as missing. A visit returned for a wait
     too short is put right by going back: the longest wait of any trip counts (a probe: the first trip's stood)."""
     wait = audit.policy.durations.customer_absent_wait
-    waits = [trip for trip in _waits(audit) if trip is not None]
+    waits = _waits(audit)
     if wait is None or not waits:
         return []
     waited, trip_ref = max(waits, key=lambda trip: trip[0])
@@ -74,12 +74,12 @@ def _customer_absent(audit: AuditInput, completion: CompletionFacts) -> list[Fin
     return findings
 
 
-def _waits(audit: AuditInput) -> list[tuple[timedelta, str] | None]:
+def _waits(audit: AuditInput) -> list[tuple[timedelta, str]]:
     """The wait of each trip, with the check-in that began it: the first from the trusted arrival (or the agreed time,
     if later), less time on any leave; a later one from each check-in at the door after an auditor returned the
     visit (one tapped en route, with a stale fix or by jitter, is skipped; a visit returned twice is gone back to
-    twice; probes), less time on leaves of the later trips (one of the first trip ends with it). None for a trip
-    without a check-out."""
+    twice; probes), less time on leaves of the later trips (one of the first trip ends with it). A trip without a
+    check-out has none."""
     arrival = audit.timeline.arrival
     if arrival is None:
         return []
@@ -88,7 +88,8 @@ def _waits(audit: AuditInput) -> list[tuple[timedelta, str] | None]:
         (fix.at, fix.at, f"checkin:{fix.checkin.event_id}", audit.visit.first_completed_at)
         for fix in checkins_on_later_trips(audit) if _at_the_door(fix, audit) and not fix.checkin.mock
     ]
-    return [_wait(audit, arrived, began, ref, leaves_since) for arrived, began, ref, leaves_since in trips]
+    waits = (_wait(audit, arrived, began, ref, leaves_since) for arrived, began, ref, leaves_since in trips)
+    return [wait for wait in waits if wait is not None]
 
 
 def _at_the_door(fix: Fix, audit: AuditInput) -> bool:

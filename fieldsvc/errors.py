@@ -103,7 +103,7 @@ def _translate(request: Request, exc: Exception) -> ApiError:
     if isinstance(exc, ApiError):
         return exc
     if isinstance(exc, ValidationException) and isinstance(exc.extra, list) and exc.extra:
-        return ValidationFailed(details=_readable_validation(exc.extra))
+        return ValidationFailed(details=_readable_validation(exc.extra, _parameter_names(request)))
     if isinstance(exc, HTTPException) and isinstance(exc.__cause__, SerializationException):
         return MalformedBody(f"The request body is not valid JSON: {exc.detail}")
     if isinstance(exc, RecursionError) and _JSON_TOO_DEEP in str(exc):
@@ -172,11 +172,24 @@ def _from_litestar_http(exc: HTTPException) -> ApiError:
     return error
 
 
-def _readable_validation(extra: list[Any]) -> list[dict[str, str]]:
-    return [_readable_item(item) for item in extra if isinstance(item, dict)]
+def _parameter_names(request: Request) -> dict[str, str]:
+    """The names the API gives the handler's parameters where they differ from Python's (Litestar reserves some,
+    such as `state`), by Python name."""
+    handler = request.scope.get("route_handler")
+    if handler is None:
+        return {}
+    return {
+        python_name: api_name
+        for python_name, field in handler.parsed_fn_signature.parameters.items()
+        if (api_name := getattr(field.kwarg_definition, "name", None))
+    }
 
 
-def _readable_item(item: dict[str, Any]) -> dict[str, str]:
+def _readable_validation(extra: list[Any], parameter_names: dict[str, str]) -> list[dict[str, str]]:
+    return [_readable_item(item, parameter_names) for item in extra if isinstance(item, dict)]
+
+
+def _readable_item(item: dict[str, Any], parameter_names: dict[str, str]) -> dict[str, str]:
     field, message = str(item.get("key", "")), str(item.get("message", ""))
     if field == "data" and message == "'data'":
         message = "A JSON request body is required."
@@ -184,7 +197,7 @@ def _readable_item(item: dict[str, Any]) -> dict[str, str]:
     if path:  # msgspec names nested fields by a JSON path: report it as the field
         field = path.rstrip("`")
     elif field != "data":  # a query or path parameter, named in Python: give the name the API uses
-        field = _camel(field)
+        field = parameter_names.get(field) or _camel(field)
     source = item.get("source", "body")
     source = getattr(source, "value", source)  # Litestar gives query parameters' source as an enum member
     message = message.replace(_BLANK_REFUSED, "Expected text that is not blank")

@@ -114,3 +114,10 @@ async def test_v_ask_an_unknown_follow_up_is_not_found(client, as_dispatcher):
     unknown = await resolve(client, as_dispatcher, str(uuid.uuid4()))
 
     assert (unknown.status_code, unknown.json()["code"]) == (404, "follow_up.not_found")
+
+
+async def test_v_ask_an_unknown_state_is_refused_naming_the_state_parameter(client, as_dispatcher):
+    response = await client.get("/v1/follow-ups", params={"state": "bogus"}, headers=as_dispatcher)
+
+    assert (response.status_code, response.json()["code"]) == (400, "validation.failed")
+    assert [(d["field"], d["source"]) for d in response.json()["details"]] == [("state", "query")]

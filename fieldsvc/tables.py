@@ -189,6 +189,8 @@ class VisitEvent(Table, tablename="visit_event"):
     result = JSON()  # what the first request was answered, returned again to replays
     device_time = Timestamptz(null=True, default=None)
     device_elapsed_ms = BigInt(null=True, default=None)
+    # X-Device-Id: which of the technician's phones sent it (a spare phone's clocks are its own), if the app said.
+    device = Varchar(length=64, null=True, default=None)
     clock_offset_ms = BigInt(null=True, default=None)  # E-CLOCK offset applied (0 within the transit allowance)
     corrected_time = Timestamptz()
     time_source = Varchar(length=24)

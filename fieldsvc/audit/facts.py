@@ -57,6 +57,12 @@ class OrderFacts:
     first_booked_at: datetime | None = None
 
 
+
+def phone_id(technician_id: str, device_id: str | None) -> str:
+    """One phone's id: its technician's, and the device id the app sent with its facts, if it sent one (a technician
+    may carry a spare phone, whose clocks and boots are its own)."""
+    return technician_id if device_id is None else f"{technician_id}/{device_id}"
+
 @dataclass(frozen=True, slots=True)
 class CheckinFacts:
     """V-CHECKIN: arrival, return after a leave, or checkout, with raw and corrected times."""
@@ -75,7 +81,8 @@ class CheckinFacts:
     # The service corrected it by that monotonic clock, measured in the boot it was sent in (not by the wall clock, as
     # when none was sent, or one of an earlier boot after a restart): the wall clock's reading is borne out by it.
     by_monotonic: bool = False
-    technician_id: str = ""  # whose phone sent it: a visit handed over has facts from two phones
+    # Which phone sent it (`phone_id`): a visit handed over has facts from two, and so does a spare phone.
+    phone_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +92,7 @@ class ClockSyncFacts:
     measured_at: datetime
     offset_s: float  # device wall clock minus server clock
     event_id: str = ""  # the fact whose request measured it
-    technician_id: str = ""  # whose phone it measured
+    phone_id: str = ""  # which phone it measured (`phone_id`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +100,7 @@ class PhoneBoot:
     """When a technician's phone booted, as the monotonic times its facts sent tell."""
 
     at: datetime
-    technician_id: str = ""
+    phone_id: str = ""  # `phone_id`
 
 
 @dataclass(frozen=True, slots=True)

@@ -238,7 +238,7 @@ def by_an_earlier_boot(elapsed_ms: int, by_wall: datetime, boots: list[datetime]
 def _boots_of_its_phone(checkin: CheckinFacts, visit: VisitFacts) -> list[datetime]:
     """The boots of the phone that sent the check-in: another technician's, on a visit handed over, say nothing of
     it (a probe: the new technician's phone sends no monotonic time, the first one's did)."""
-    return [boot.at for boot in visit.boots if boot.technician_id == checkin.technician_id]
+    return [boot.at for boot in visit.boots if boot.phone_id == checkin.phone_id]
 
 
 def _by_its_wall_clock(checkin: CheckinFacts, visit: VisitFacts) -> datetime | None:

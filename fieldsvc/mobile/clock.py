@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,6 +34,7 @@ class ClockReading:
     # The headers reach the server a moment after the phone read its clock: a measured offset this small is that
     # transit, not a wrong clock, and correcting by it would make an arrival at exactly +10:00 late (configured).
     transit_allowance: timedelta
+    device_id: str | None = None  # X-Device-Id: which of the technician's phones (each has its own clocks)
 
     @property
     def offset(self) -> timedelta:
@@ -59,6 +61,7 @@ class EventTiming:
     clock_offset_ms: int
     corrected_time: datetime
     source: TimeSource
+    device_id: str | None = None
 
 
 def parse_device_wall(text: str) -> datetime:
@@ -70,6 +73,16 @@ def parse_device_wall(text: str) -> datetime:
     if not in_calendar(parsed):
         raise ValueError(f"the device clock must lie {CALENDAR}")
     return parsed
+
+
+def parse_device_id(text: str) -> str:
+    """The app's id for the phone: 1 to 64 letters, digits and `-._:`; ValueError otherwise."""
+    if not _DEVICE_ID.fullmatch(text):
+        raise ValueError("a device id is 1 to 64 letters, digits and the characters - . _ :")
+    return text
+
+
+_DEVICE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 def parse_elapsed_ms(text: str) -> int:
@@ -111,6 +124,7 @@ def event_timing(reading: ClockReading, device_time: datetime, device_elapsed_ms
         clock_offset_ms=round(offset / timedelta(milliseconds=1)),
         corrected_time=corrected,
         source=source,
+        device_id=reading.device_id,
     )
 
 

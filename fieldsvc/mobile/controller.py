@@ -86,9 +86,19 @@ def provide_reading(
         str | None,
         HeaderParameter(name="X-Device-Elapsed-Ms", required=False, description="E-CLOCK: monotonic ms at send"),
     ] = None,
+    device_id: Annotated[
+        str | None,
+        HeaderParameter(
+            name="X-Device-Id",
+            required=False,
+            description="E-CLOCK: the app's id for this phone, the same on every request (a technician's spare phone "
+            "has its own clocks); 1 to 64 of A-Z a-z 0-9 - . _ :",
+        ),
+    ] = None,
 ) -> ClockReading:
     allowance = timedelta(seconds=ctx.settings.clock_transit_allowance_seconds)
-    return read_clock(request.scope["state"].get(RECEIVED_AT) or ctx.now(), device_clock, device_elapsed_ms, allowance)
+    received_at = request.scope["state"].get(RECEIVED_AT) or ctx.now()
+    return read_clock(received_at, device_clock, device_elapsed_ms, allowance, device_id)
 
 
 def fact_responses(

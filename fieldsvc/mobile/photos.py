@@ -364,6 +364,7 @@ def timing_of(event: dict[str, Any]) -> EventTiming:
         clock_offset_ms=event["clock_offset_ms"],
         corrected_time=event["corrected_time"],
         source=event["time_source"],
+        device_id=event["device"],
     )
 
 

@@ -85,7 +85,7 @@ async def presign_grant(row_id: UUID, visit_id: UUID, technician_id: UUID) -> Ro
 # the database took to run it (the single biggest share of a check-in).
 EVENT_COLUMNS = (
     "id", "event_id", "visit", "technician", "kind", "body_digest", "payload", "result", "device_time",
-    "device_elapsed_ms", "clock_offset_ms", "corrected_time", "time_source", "server_received_at",
+    "device_elapsed_ms", "device", "clock_offset_ms", "corrected_time", "time_source", "server_received_at",
     "latitude", "longitude", "accuracy_m", "fix_time", "mock", "distance_m",
 )  # fmt: skip
 JSON_COLUMNS = ("payload", "result")
@@ -201,13 +201,14 @@ async def latest_fact_time(visit_id: UUID, but_event_row: UUID) -> datetime | No
     return None if row is None else row["corrected_time"]
 
 
-async def monotonic_marks(visit_id: UUID, technician_id: UUID) -> list[Row]:
-    """The technician's facts of the visit that sent a monotonic time: corrected time, elapsed ms, how the service
-    corrected it, and a check-in's location fix time."""
+async def monotonic_marks(visit_id: UUID, technician_id: UUID, device: str | None) -> list[Row]:
+    """The facts of the visit sent by this phone of the technician's (its device id, or none said) that sent a
+    monotonic time: corrected time, elapsed ms, how the service corrected it, and a check-in's location fix time."""
+    this_phone = VisitEvent.device.is_null() if device is None else VisitEvent.device == device
     return await VisitEvent.select(
         VisitEvent.corrected_time, VisitEvent.device_elapsed_ms, VisitEvent.time_source, VisitEvent.fix_time
     ).where(
-        (VisitEvent.visit == visit_id) & (VisitEvent.technician == technician_id)
+        (VisitEvent.visit == visit_id) & (VisitEvent.technician == technician_id) & this_phone
         & VisitEvent.device_elapsed_ms.is_not_null() & VisitEvent.corrected_time.is_not_null()
     )
 

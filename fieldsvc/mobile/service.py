@@ -24,7 +24,7 @@ from fieldsvc.dispatch.service import VisitNotFound
 from fieldsvc.errors import ApiError, ValidationFailed, api_error
 from fieldsvc.mobile import repository
 from fieldsvc.mobile.clock import (
-    ClockReading, EventTiming, borne_out_boot, event_timing, parse_device_wall, parse_elapsed_ms,
+    ClockReading, EventTiming, borne_out_boot, event_timing, parse_device_id, parse_device_wall, parse_elapsed_ms,
 )
 from fieldsvc.mobile.completion import AbsentCustomerResolved, CompletionReasonRequired, refuse_if_incomplete
 from fieldsvc.mobile.idempotency import EventConflict, body_digest, replayed
@@ -65,7 +65,8 @@ ClockRequired = api_error(
 ClockInvalid = api_error(
     400,
     "clock.invalid",
-    "E-CLOCK: X-Device-Clock must be an RFC 3339 instant with a UTC offset, X-Device-Elapsed-Ms whole milliseconds.",
+    "E-CLOCK: X-Device-Clock must be an RFC 3339 instant with a UTC offset, X-Device-Elapsed-Ms whole milliseconds, "
+    "X-Device-Id 1 to 64 letters, digits and - . _ :",
 )
 ConsentScopeRequired = api_error(
     422, "step.consent_scope_required", "V-CONSENT: say what the customer agreed to in consentScope."
@@ -194,17 +195,23 @@ class FactSpec:
 
 
 def read_clock(
-    received_at: datetime, device_clock: str | None, device_elapsed_ms: str | None, transit_allowance: timedelta
+    received_at: datetime,
+    device_clock: str | None,
+    device_elapsed_ms: str | None,
+    transit_allowance: timedelta,
+    device_id: str | None = None,
 ) -> ClockReading:
-    """E-CLOCK: the phone's clocks from its request headers, stamped with the server's receipt time."""
+    """E-CLOCK: the phone's clocks (and which phone) from its request headers, stamped with the server's receipt
+    time."""
     if device_clock is None or not device_clock.strip():
         raise ClockRequired()
     try:
         wall = parse_device_wall(device_clock)
         elapsed = None if device_elapsed_ms is None else parse_elapsed_ms(device_elapsed_ms)
+        device = None if device_id is None else parse_device_id(device_id)
     except ValueError as error:
         raise ClockInvalid(details={"reason": str(error)}) from error
-    return ClockReading(received_at, wall, elapsed, transit_allowance)
+    return ClockReading(received_at, wall, elapsed, transit_allowance, device)
 
 
 def technician_of(caller: Caller) -> UUID:
@@ -342,7 +349,7 @@ async def closed_at(scope: FactScope, latest_before: datetime | None) -> datetim
     if timing.source != "elapsed":
         if timing.device_elapsed_ms is None:
             return scope.now
-        marks = await repository.monotonic_marks(scope.visit["id"], scope.visit["technician"])
+        marks = await repository.monotonic_marks(scope.visit["id"], scope.visit["technician"], timing.device_id)
         boots = boots_a_completion_may_be_of(marks, timing.device_elapsed_ms, scope.policy.durations.clock_skew_limit)
         recorded = by_an_earlier_boot(timing.device_elapsed_ms, by_wall, boots, scope.policy)
         if recorded is None:
@@ -529,6 +536,7 @@ class MobileService:
                 "result": msgspec.to_builtins(result),
                 "device_time": timing.device_time,
                 "device_elapsed_ms": timing.device_elapsed_ms,
+                "device": timing.device_id,
                 "clock_offset_ms": timing.clock_offset_ms,
                 "corrected_time": timing.corrected_time,
                 "time_source": timing.source,

@@ -90,6 +90,7 @@ class TimelineEntry(Wire):
 
     event_id: UUID
     kind: str
+    device: str | None  # the phone's X-Device-Id, if it sent one
     device_time: Instant | None
     device_elapsed_ms: int | None
     clock_offset_ms: int | None

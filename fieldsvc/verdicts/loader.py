@@ -42,6 +42,7 @@ from fieldsvc.audit.facts import (
     StepFacts,
     VisitFacts,
     WithdrawalFacts,
+    phone_id,
 )
 from fieldsvc.audit.rules.deadlines import round_first_booked
 from fieldsvc.mobile.clock import borne_out_boot, by_the_boot_it_names
@@ -81,7 +82,8 @@ E_EVENT_ID, E_VISIT, E_TECHNICIAN, E_KIND, E_PAYLOAD, E_RESULT, E_DEVICE = range
 E_OFFSET, E_CORRECTED, E_RECEIVED, E_LAT, E_LON, E_ACCURACY, E_MOCK, E_ROW, E_FIX_TIME, E_ELAPSED = range(7, 17)
 # The time source, selected for the kinds whose source the audit reads, and for every fact read by its wall clock
 # ("offset"; `_set_back_across_restarts`); NULL otherwise, which for a fact with a monotonic time means "elapsed".
-E_TIME_SOURCE = 17
+# Then the device id the phone sent (X-Device-Id), NULL if none.
+E_TIME_SOURCE, E_DEVICE_ID = 17, 18
 P_ID, P_EVENT, P_VISIT, P_PURPOSE, P_SHA, P_PHASH, P_CAPTURED, P_LAT, P_LON, P_SOFTWARE, P_INK, P_FINE = range(12)
 # What a photo needs of the fact that recorded it (its time and device time; a signature's texts), by row id.
 R_EVENT_ID, R_PAYLOAD, R_RESULT, R_TIME, R_DEVICE, R_RECEIVED = range(6)
@@ -127,7 +129,8 @@ SELECT e.event_id::text, e.visit::text, e.technician::text, e.kind,
        e.clock_offset_ms, e.corrected_time, e.server_received_at, e.latitude, e.longitude, e.accuracy_m, e.mock,
        CASE WHEN e.kind IN {PHOTO_KINDS_SQL} THEN e.id::text END,
        CASE WHEN e.kind IN {CHECKIN_SQL} THEN e.fix_time END, e.device_elapsed_ms,
-       CASE WHEN e.kind IN {CHECKIN_SQL} OR e.kind = 'test_result' OR e.time_source = 'offset' THEN e.time_source END
+       CASE WHEN e.kind IN {CHECKIN_SQL} OR e.kind = 'test_result' OR e.time_source = 'offset' THEN e.time_source END,
+       e.device
 FROM unnest($1::uuid[]) AS b(id) JOIN visit_event e ON e.visit = b.id
 """
 _PHOTOS_SQL = """
@@ -268,7 +271,7 @@ async def _sqlite_rows(visit_ids: list[UUID]) -> _Rows:
         VisitEvent.payload, VisitEvent.result, VisitEvent.device_time, VisitEvent.clock_offset_ms,
         VisitEvent.corrected_time, VisitEvent.server_received_at, VisitEvent.latitude, VisitEvent.longitude,
         VisitEvent.accuracy_m, VisitEvent.mock, VisitEvent.fix_time, VisitEvent.device_elapsed_ms,
-        VisitEvent.time_source,
+        VisitEvent.time_source, VisitEvent.device,
     ).where(VisitEvent.visit.is_in(visit_ids))
     by_row = {e["id"]: e for e in event_rows}
     events = [
@@ -276,7 +279,7 @@ async def _sqlite_rows(visit_ids: list[UUID]) -> _Rows:
          e["payload"], e["result"], e["device_time"], e["clock_offset_ms"], e["corrected_time"],
          e["server_received_at"], e["latitude"], e["longitude"], e["accuracy_m"], e["mock"], str(e["id"]),
          e["fix_time"], e["device_elapsed_ms"],
-         e["time_source"] if e["kind"] in _TIMED_KINDS or e["time_source"] == "offset" else None)
+         e["time_source"] if e["kind"] in _TIMED_KINDS or e["time_source"] == "offset" else None, e["device"])
         for e in event_rows
     ]
     photos = [
@@ -523,20 +526,21 @@ def _visit_facts(
     set_back = _set_back_across_restarts(events)
     redated = {fact.event_id: fact.by_boot for fact in set_back}
     for (event_id, _, technician, kind, payload, result, device, offset, at, received, lat, lon, accuracy, mock, _, fix,
-         elapsed, time_source) in events:
+         elapsed, time_source, device_id) in events:
         at = redated.get(event_id, at)
+        phone = phone_id(technician, device_id)
         if offset is not None:
             # Stored as server minus device (what to add to a device time); the engine reads device minus server.
-            syncs.append((received, -offset / 1000, str(event_id), technician))
+            syncs.append((received, -offset / 1000, str(event_id), phone))
         if elapsed is not None and at is not None:
-            boot_marks.setdefault(technician, []).append((at, elapsed))
+            boot_marks.setdefault(phone, []).append((at, elapsed))
         if kind in _PLAIN_KINDS:  # photos and signatures are read from their Photo rows
             continue
         if kind in CHECKIN_KINDS:
             checkins.append(
                 CheckinFacts(
                     event_id, kind, lat, lon, accuracy, device, received, at, bool(mock), fix, elapsed,
-                    time_source == "elapsed", technician,
+                    time_source == "elapsed", phone,
                 )
             )
         elif kind == "step":
@@ -654,13 +658,12 @@ def _set_back_across_restarts(events: Iterable[Row]) -> tuple[ClockSetBackFacts,
         source = event[E_TIME_SOURCE] or "elapsed"
         boot = borne_out_boot(at, elapsed, source, event[E_FIX_TIME], _REREAD_BEYOND)
         if boot is not None:
-            borne_out[event[E_TECHNICIAN]].append((boot, 0))
+            borne_out[phone_id(event[E_TECHNICIAN], event[E_DEVICE_ID])].append((boot, 0))
     boots = {phone: list(_distinct_boots(marks)) for phone, marks in borne_out.items()}
     set_back = []
     for event in suspects:
-        at = by_the_boot_it_names(
-            event[E_CORRECTED], event[E_ELAPSED], boots.get(event[E_TECHNICIAN], []), event[E_RECEIVED], _REREAD_BEYOND
-        )
+        phone_boots = boots.get(phone_id(event[E_TECHNICIAN], event[E_DEVICE_ID]), [])
+        at = by_the_boot_it_names(event[E_CORRECTED], event[E_ELAPSED], phone_boots, event[E_RECEIVED], _REREAD_BEYOND)
         if at is not None:
             set_back.append(ClockSetBackFacts(event[E_EVENT_ID], event[E_CORRECTED], at))
     return tuple(set_back)

@@ -72,6 +72,7 @@ class Phone:
     skew: timedelta = timedelta(0)
     elapsed_ms: int | None = None  # the monotonic clock now, when the phone reports one
     zone: tzinfo = UTC  # the offset its times are sent in (many apps send UTC; some the phone's local time)
+    device_id: str | None = None  # X-Device-Id, when the app sends one
 
     def wall(self) -> datetime:
         return (self.clock.now + self.skew).astimezone(self.zone)
@@ -80,6 +81,8 @@ class Phone:
         headers = {**self.auth, "X-Device-Clock": self.wall().isoformat()}
         if self.elapsed_ms is not None:
             headers["X-Device-Elapsed-Ms"] = str(self.elapsed_ms)
+        if self.device_id is not None:
+            headers["X-Device-Id"] = self.device_id
         return headers
 
     def fact(self, **fields: Any) -> dict[str, Any]:

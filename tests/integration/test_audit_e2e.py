@@ -338,6 +338,30 @@ async def test_e_clock_a_clock_set_back_then_put_right_across_a_restart_is_said_
     assert (set_back["severity"], set_back["measured"], set_back["threshold"]) == ("warning", 25.0, 2.0)
 
 
+async def test_v_shoes_a_spare_phones_photo_sent_after_its_restart_is_read_by_its_own_boot_not_the_first_phones(
+    client, phone, visit_id, as_auditor
+):
+    """The technician's phone (booted 63 min before the agreed time) checks in at -3 and has the tools out at +2; its
+    battery dies, and the spare phone, on since 80 min before the agreed time, takes the shoe-cover photo at +1,
+    offline; restarted at +30, it uploads the photo at +32. The first phone's boot put the photo at +18 (a probe)."""
+    phone.device_id = "first-phone"
+    phone.clock.now, phone.elapsed_ms = AGREED - timedelta(minutes=3), 60 * 60_000
+    assert (await phone.post(visit_id, "arrival", phone.fact(location=phone.location()))).status_code == 201
+    advance(phone, timedelta(minutes=5))
+    assert (await phone.post(visit_id, "steps", phone.fact(step="V-MAT"))).status_code == 201
+    spare = Phone(phone.client, phone.auth, phone.clock, device_id="spare-phone")
+    spare.clock.now, spare.elapsed_ms = AGREED + timedelta(minutes=1), 81 * 60_000
+    taken = spare.wall().astimezone(AGREED.tzinfo).replace(tzinfo=None)
+    shoes, shoes_data = spare.fact(purpose="shoe_covers"), jpeg(27, exif=camera_exif(taken))
+    spare.clock.now, spare.elapsed_ms = AGREED + timedelta(minutes=32), 2 * 60_000
+    assert (await spare.upload(visit_id, "photos", shoes, shoes_data)).json()["timeSource"] == "offset"
+
+    body = (await client.get(f"/v1/review/visits/{visit_id}", headers=as_auditor)).json()
+    codes = {f["code"] for f in body["verdict"]["findings"]}
+    assert not codes & {"v.shoes.late", "e.clock.set_back_across_restart"}, codes
+    assert {entry["device"] for entry in body["timeline"]} == {"first-phone", "spare-phone"}
+
+
 async def test_v_shoes_a_photo_taken_before_the_work_and_sent_after_a_restart_is_on_time(
     client, phone, visit_id, as_auditor
 ):

@@ -15,7 +15,7 @@ def _widest_change(syncs: tuple[ClockSyncFacts, ...]) -> tuple[ClockSyncFacts, C
     visit handed over, two phones' clocks differ without either having changed (a probe)."""
     by_phone: dict[str, list[ClockSyncFacts]] = {}
     for sync in syncs:
-        by_phone.setdefault(sync.technician_id, []).append(sync)
+        by_phone.setdefault(sync.phone_id, []).append(sync)
     return max(
         ((min(phone, key=_offset), max(phone, key=_offset)) for phone in by_phone.values()),
         key=lambda extremes: extremes[1].offset_s - extremes[0].offset_s,

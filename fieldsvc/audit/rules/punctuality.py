@@ -45,7 +45,7 @@ def _backdated(audit: AuditInput) -> list[Finding]:
     # A phone clock put right between the two (the network's, while offline) moves a wall-clock correction by as much:
     # the spread of the offsets measured on the arrival's phone is allowed on top of the skew limit (not another
     # phone's, on a visit handed over: the first technician's clock put right once widened the second's; a probe).
-    offsets = [sync.offset_s for sync in audit.visit.clock_syncs if sync.technician_id == checkin.technician_id]
+    offsets = [sync.offset_s for sync in audit.visit.clock_syncs if sync.phone_id == checkin.phone_id]
     spread = timedelta(seconds=max(offsets) - min(offsets)) if offsets else timedelta(0)
     limit = audit.policy.durations.clock_skew_limit + spread
     arrivals = [fix for fix in audit.timeline.fixes if fix.checkin.kind == "arrival"]

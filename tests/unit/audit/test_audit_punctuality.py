@@ -206,7 +206,7 @@ def test_v_punct_an_on_my_way_pressed_after_the_arrival_was_sent_contradicts_not
 
 def test_v_punct_another_phones_clock_put_right_on_a_visit_handed_over_widens_no_allowance_for_backdating() -> None:
     visit = with_on_my_way(timedelta(minutes=16), at(10, 5), at(10, 5, 1))
-    arrival = replace(visit.checkins[0], technician_id="second")
+    arrival = replace(visit.checkins[0], phone_id="second")
     first_phone = (ClockSyncFacts(at(9, 0), -1800.0, "a", "first"), ClockSyncFacts(at(9, 30), 0.0, "b", "first"))
     visit = replace(visit, checkins=(arrival, *visit.checkins[1:]), clock_syncs=first_phone)
 

@@ -91,8 +91,10 @@ async def visits_of_order(order_id: UUID) -> list[Row]:
 
 
 async def record_first_contact(order_id: UUID, at: datetime) -> None:
+    """B-FIRST: the earliest contact logged, whichever order they were logged in (within the logging grace a later
+    entry may name an earlier call; a probe)."""
     await WorkOrder.update({WorkOrder.first_contact_at: at}).where(
-        (WorkOrder.id == order_id) & WorkOrder.first_contact_at.is_null()
+        (WorkOrder.id == order_id) & (WorkOrder.first_contact_at.is_null() | (WorkOrder.first_contact_at > at))
     )
 
 

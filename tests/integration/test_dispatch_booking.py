@@ -261,6 +261,14 @@ async def test_a_contact_logged_soon_after_the_call_keeps_the_calls_time(client,
     assert datetime.fromisoformat(response.json()["firstContactAt"]) == clock.now - timedelta(minutes=20)
 
 
+async def test_b_first_the_earliest_contact_counts_though_logged_after_a_later_one(client, as_dispatcher, clock):
+    order = await create_order(client, as_dispatcher, kind="repair", accepted_at=clock.now - timedelta(hours=2))
+    assert (await log_contact_at(client, as_dispatcher, order["id"], clock.now)).status_code == 201
+    response = await log_contact_at(client, as_dispatcher, order["id"], clock.now - timedelta(minutes=20))
+
+    assert datetime.fromisoformat(response.json()["firstContactAt"]) == clock.now - timedelta(minutes=20)
+
+
 @pytest.mark.parametrize(
     ("contacted", "code"),
     [

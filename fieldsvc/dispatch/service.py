@@ -234,19 +234,14 @@ class DispatchService:
     ) -> Recorded[WorkOrderView]:
         now = self.ctx.now()
         at = data.contacted_at or now
-        if at > now + ACCEPTED_AT_LEEWAY:
-            raise ContactInFuture(details={"contactedAt": at, "now": now, "leewayMinutes": _minutes(ACCEPTED_AT_LEEWAY)})
-        if at < now - CONTACT_LOGGING_GRACE:
-            raise ContactLoggedLate(details={
-                "contactedAt": at, "now": now, "minutesAgo": _minutes(now - at),
-                "graceMinutes": _minutes(CONTACT_LOGGING_GRACE),
-            })
         async with db.write_transaction(self.ctx.engine):
             order = await repository.lock_work_order(order_id, self.ctx.engine)
             if order is None:
                 raise WorkOrderNotFound()
+            # A retry of a recorded contact is answered as the first was, however late it comes (a probe).
             replay = await replays.first_result(request, now) is not None
             if not replay:
+                _check_contact_time(at, now)
                 if at < order["accepted_at"]:
                     raise ContactBeforeAcceptance(details={"contactedAt": at, "acceptedAt": order["accepted_at"]})
                 contact_id = await repository.insert_row(
@@ -531,6 +526,17 @@ class DispatchService:
             raise VisitNotFound()
         technician = visit["technician"] and await repository.get_technician(visit["technician"])
         return visit_view(visit, technician, *await repository.visit_history(visit_id))
+
+
+def _check_contact_time(at: datetime, now: datetime) -> None:
+    """B-FIRST: a contact is logged as it happens, or within the logging grace after; never ahead of now."""
+    if at > now + ACCEPTED_AT_LEEWAY:
+        raise ContactInFuture(details={"contactedAt": at, "now": now, "leewayMinutes": _minutes(ACCEPTED_AT_LEEWAY)})
+    if at < now - CONTACT_LOGGING_GRACE:
+        raise ContactLoggedLate(details={
+            "contactedAt": at, "now": now, "minutesAgo": _minutes(now - at),
+            "graceMinutes": _minutes(CONTACT_LOGGING_GRACE),
+        })
 
 
 def _check_customer_told(data: BookVisit, confirmed_at: datetime, accepted_at: datetime, now: datetime) -> None:

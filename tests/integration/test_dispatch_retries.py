@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from uuid import uuid4
 
 from fieldsvc.tables import ContactLog, WorkOrder
@@ -65,4 +66,19 @@ async def test_a_contact_sent_again_with_its_key_is_logged_once(client, as_dispa
     again = await client.post(url, json={"channel": "phone"}, headers=headers)
 
     assert (first.status_code, again.status_code) == (201, 200)
+    assert await ContactLog.count() == 1
+
+
+async def test_a_contact_retried_with_its_key_after_the_logging_grace_ran_out_answers_the_first(
+    client, as_dispatcher, clock
+):
+    accepted = {**ORDER, "acceptedAt": (clock.now - timedelta(hours=1)).isoformat()}
+    order = (await client.post("/v1/work-orders", json=accepted, headers=as_dispatcher)).json()
+    url, headers = f"/v1/work-orders/{order['id']}/contacts", keyed(as_dispatcher, str(uuid4()))
+    body = {"channel": "phone", "contactedAt": (clock.now - timedelta(minutes=29, seconds=50)).isoformat()}
+    first = await client.post(url, json=body, headers=headers)
+    clock.advance(seconds=15)
+    again = await client.post(url, json=body, headers=headers)
+
+    assert (first.status_code, again.status_code, again.headers.get("Idempotent-Replay")) == (201, 200, "true")
     assert await ContactLog.count() == 1

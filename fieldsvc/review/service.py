@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from fieldsvc import db
 from fieldsvc.auth.caller import Caller
 from fieldsvc.context import AppContext
+from fieldsvc.dispatch import repository as dispatch_repository
 from fieldsvc.errors import api_error
 from fieldsvc.review import repository
 from fieldsvc.review.schemas import DecideVisit, DecisionView, QueueEntry
@@ -98,9 +99,12 @@ class ReviewService:
             # A cancelled visit never happened: there is nothing the technician could add to it.
             if data.decision == "return" and visit["status"] == "cancelled":
                 raise CancelledNotReturnable()
-            # Its completion would close the work order over the later visit's outcome.
-            if data.decision == "return" and await repository.later_visit_booked(visit):
-                raise Superseded()
+            # Its completion would close the work order over the later visit's outcome. The order is locked first, as
+            # a booking locks it: checked unlocked, a visit booked meanwhile went unseen, and both committed (a probe).
+            if data.decision == "return":
+                await dispatch_repository.lock_work_order(visit["work_order"], self.ctx.engine)
+                if await repository.later_visit_booked(visit):
+                    raise Superseded()
             row = ReviewDecision(
                 visit=visit_id,
                 auditor=caller.user_id,

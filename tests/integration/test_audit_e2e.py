@@ -1382,6 +1382,27 @@ async def test_a_decide_a_visit_with_a_later_visit_booked_on_its_order_cannot_be
     assert (response.status_code, response.json()["code"]) == (409, "review.superseded")
 
 
+async def test_a_decide_a_return_sent_with_the_booking_of_the_orders_next_visit_lets_only_one_through(
+    client, phone, people
+):
+    """Both answered 201 in most tries on PostgreSQL, leaving a returned visit beside a scheduled one (a probe)."""
+    as_dispatcher, as_auditor = await login(client, people.dispatcher), await login(client, people.auditor)
+    decision = {"decision": "return", "reason": "Shoe-cover photo is from yesterday", "requested": ["V-SHOES photo"]}
+    for trial in range(4):
+        agreed = AGREED + timedelta(hours=3 * trial)
+        visit_id = await assigned_visit(client, as_dispatcher, kind="repair", agreed_time=agreed)
+        script = Visit(agreed=agreed, outcome=UNRESOLVED, shoe_photo_taken_shift=-timedelta(days=1))
+        assert (await play(phone, visit_id, script, seed=trial)).status_code == 201
+        order_id = (await client.get(f"/v1/visits/{visit_id}", headers=as_dispatcher)).json()["workOrderId"]
+
+        returned, booked = await asyncio.gather(
+            client.post(f"/v1/review/visits/{visit_id}/decisions", json=decision, headers=as_auditor),
+            book(client, as_dispatcher, order_id, agreed + timedelta(days=2)),
+        )
+
+        assert sorted((returned.status_code, booked.status_code)) == [201, 409], (returned.text, booked.text)
+
+
 async def test_v_close_a_force_close_sent_with_the_completion_answers_both_without_a_server_error(
     client, phone, as_dispatcher
 ):

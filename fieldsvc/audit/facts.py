@@ -100,7 +100,7 @@ class PhoneBoot:
     """When a technician's phone booted, as the monotonic times its facts sent tell."""
 
     at: datetime
-    phone_id: str = ""  # `phone_id`
+    phone_id: str = ""  # which phone booted (`phone_id`)
 
 
 @dataclass(frozen=True, slots=True)

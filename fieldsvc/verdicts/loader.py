@@ -642,10 +642,13 @@ def _visit_facts(
 def _set_back_across_restarts(events: Iterable[Row]) -> tuple[ClockSetBackFacts, ...]:
     """The facts whose wall clock was set back between their boot and them and put right before they were sent after
     a restart, with the time their boot's monotonic clock gives (`clock.by_the_boot_it_names`), from the phone's boots
-    its facts bear out. Check-ins have their own reading, by their satellite fix."""
+    its facts bear out. Check-ins too, unless their fix is dated after them: the satellites' time then reads them
+    (`trusted_checkin_time`); a fix on the phone's own clock moves with it (a door check-in on a later trip dated back
+    so stretched a customer-absent wait; a probe)."""
     suspects = [
         event for event in events
-        if event[E_TIME_SOURCE] == "offset" and event[E_ELAPSED] is not None and event[E_KIND] not in CHECKIN_KINDS
+        if event[E_TIME_SOURCE] == "offset" and event[E_ELAPSED] is not None
+        and not (event[E_KIND] in CHECKIN_KINDS and _fix_dated_after(event))
     ]
     if not suspects:  # nearly every visit: all its facts were read by the monotonic clock of their boot, or sent none
         return ()
@@ -667,6 +670,13 @@ def _set_back_across_restarts(events: Iterable[Row]) -> tuple[ClockSetBackFacts,
         if at is not None:
             set_back.append(ClockSetBackFacts(event[E_EVENT_ID], event[E_CORRECTED], at))
     return tuple(set_back)
+
+
+def _fix_dated_after(checkin: Row) -> bool:
+    """A check-in whose location fix is dated later than its own corrected time by more than a boot's estimate can be
+    off: the fix was timed by another clock than the phone's, which was behind."""
+    fix, at = checkin[E_FIX_TIME], checkin[E_CORRECTED]
+    return fix is not None and at is not None and fix - at > _REREAD_BEYOND
 
 
 def _photo_event(event: Row, redated: dict[str, datetime]) -> Row:

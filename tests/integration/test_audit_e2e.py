@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from PIL import Image
+from PIL import ExifTags, Image
 
 from fieldsvc.tables import Photo, TrailEntry, VisitEvent
 from fieldsvc.verdicts.sweep import mark_overdue
@@ -612,6 +612,29 @@ async def test_e_time_yesterdays_photo_sent_with_the_clock_set_a_day_back_only_f
     phone.skew = -timedelta(days=1)  # the clock set a day back, so the photo's fact matches yesterday's EXIF
     yesterday = phone.wall().astimezone(AGREED.tzinfo).replace(tzinfo=None)
     assert (await phone.photo(visit_id, "before", jpeg(22, exif=camera_exif(yesterday)))).status_code == 201
+
+    status, violations = await violation_codes(client, as_auditor, visit_id)
+    assert "e.time.before_arrival" in violations, violations
+
+
+async def test_e_time_a_photo_from_hours_before_tagged_another_zone_to_read_as_on_time_is_flagged(
+    client, phone, visit_id, as_auditor
+):
+    """Taken 3 h before the arrival on a phone sending Shanghai times, tagged +05:00 so that it reads as taken at the
+    arrival; its GPS fix (UTC) and the phone's offset both tell +08:00 (a probe)."""
+    phone.zone = AGREED.tzinfo
+    taken = AGREED - timedelta(hours=3, minutes=3)
+    exif = camera_exif(taken.replace(tzinfo=None), AT_SITE["latitude"], AT_SITE["longitude"])
+    exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.OffsetTimeOriginal] = "+05:00"
+    fix = taken.astimezone(timezone.utc)
+    exif.get_ifd(ExifTags.IFD.GPSInfo).update({
+        ExifTags.GPS.GPSDateStamp: fix.strftime("%Y:%m:%d"),
+        ExifTags.GPS.GPSTimeStamp: (float(fix.hour), float(fix.minute), float(fix.second)),
+    })
+    phone.clock.now = AGREED - timedelta(minutes=3)
+    assert (await phone.post(visit_id, "arrival", phone.fact(location=phone.location()))).status_code == 201
+    phone.clock.advance(minutes=1)
+    assert (await phone.photo(visit_id, "shoe_covers", jpeg(28, exif=exif))).status_code == 201
 
     status, violations = await violation_codes(client, as_auditor, visit_id)
     assert "e.time.before_arrival" in violations, violations

@@ -491,6 +491,28 @@ def test_capture_time_without_offset_is_read_on_the_cameras_clock_told_by_its_gp
     assert read == datetime(2024, 12, 2, 17, 30, tzinfo=timezone.utc)
 
 
+def test_capture_time_an_offset_tag_the_gps_clock_and_the_phones_offset_both_contradict_is_not_believed() -> None:
+    # Taken 07:00 in Shanghai (23:00 UTC the day before, the fix's time), tagged +05:00 to read as 02:00 UTC.
+    exif = camera_exif_with_gps_clock("2024:12:02 07:00:00", "2024:12:01", (23.0, 0.0, 0.0))
+    exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.OffsetTimeOriginal] = "+05:00"
+
+    facts = process_image(jpeg_with(exif)).exif
+
+    read = facts.captured_at_utc(SHANGHAI, timezone(timedelta(hours=8)))
+    assert read == datetime(2024, 12, 1, 23, tzinfo=timezone.utc)
+
+
+def test_capture_time_an_offset_tag_its_gps_clock_bears_out_stands_whatever_the_phones_offset() -> None:
+    # A camera on Tokyo time (+09:00) on a phone sending its times in +08:00: its GPS fix agrees with the tag.
+    exif = camera_exif_with_gps_clock("2024:12:02 10:00:00", "2024:12:02", (1.0, 0.0, 0.0))
+    exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.OffsetTimeOriginal] = "+09:00"
+
+    facts = process_image(jpeg_with(exif)).exif
+
+    read = facts.captured_at_utc(SHANGHAI, timezone(timedelta(hours=8)))
+    assert read == datetime(2024, 12, 2, 1, tzinfo=timezone.utc)
+
+
 def test_capture_time_a_gps_fix_minutes_older_than_the_photo_tells_no_offset() -> None:
     exif = camera_exif_with_gps_clock("2024:12:02 09:30:00", "2024:12:02", (17.0, 10.0, 0.0))  # a fix 20 min old
 

@@ -191,6 +191,7 @@ class VisitEvent(Table, tablename="visit_event"):
     device_elapsed_ms = BigInt(null=True, default=None)
     # X-Device-Id: which of the technician's phones sent it (a spare phone's clocks are its own), if the app said.
     device = Varchar(length=64, null=True, default=None)
+    device_boot = Integer(null=True, default=None)  # the phone's boot count when it happened (deviceBoot)
     clock_offset_ms = BigInt(null=True, default=None)  # E-CLOCK offset applied (0 within the transit allowance)
     corrected_time = Timestamptz()
     time_source = Varchar(length=24)

@@ -104,9 +104,10 @@ class PhoneBoot:
 
 
 @dataclass(frozen=True, slots=True)
-class ClockSetBackFacts:
-    """E-CLOCK: a fact whose wall-clock time the monotonic clock of the boot it was recorded in puts later: the clock
-    was set back, and put right before the fact was sent after a restart. The audit reads the fact at `by_boot`."""
+class ClockMovedFacts:
+    """E-CLOCK: a fact whose wall-clock time the monotonic clock of the boot it was recorded in contradicts: the clock
+    was set back (or ahead), and put right before the fact was sent after a restart. The audit reads the fact at
+    `by_boot`."""
 
     event_id: str
     by_wall: datetime
@@ -274,7 +275,7 @@ class VisitFacts:
     # When the technician first completed the visit (an auditor may return it, and it is completed again).
     first_completed_at: datetime | None = None
     withdrawals: tuple[WithdrawalFacts, ...] = ()  # photos withdrawn while the visit was returned (A-DECIDE)
-    clock_set_back: tuple[ClockSetBackFacts, ...] = ()  # facts re-read by their boot's monotonic clock (E-CLOCK)
+    clock_moved: tuple[ClockMovedFacts, ...] = ()  # facts re-read by their boot's monotonic clock (E-CLOCK)
     first_returned_at: datetime | None = None  # when an auditor first returned the visit for correction (A-DECIDE)
 
 

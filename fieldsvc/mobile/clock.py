@@ -13,6 +13,7 @@ from fieldsvc.wire import CALENDAR, in_calendar
 TimeSource = Literal["elapsed", "offset"]
 # A century of uptime: more than any phone has, and small enough for a timedelta and a bigint column.
 MAX_ELAPSED_MS = 100 * 365 * 24 * 3600 * 1000
+MAX_BOOT_COUNT = 2**31 - 1  # a phone's boot count (Android's Settings.Global.BOOT_COUNT) fits an integer column
 # How far a phone's wall clock may wander from its monotonic clock within one boot (network time corrections move
 # it by a second or two). Reading a fact of this boot by its wall clock by mistake costs only that wander; reading a
 # fact of an earlier boot by this boot's monotonic clock costs the earlier boot's whole uptime, so the margin is small:
@@ -35,6 +36,7 @@ class ClockReading:
     # transit, not a wrong clock, and correcting by it would make an arrival at exactly +10:00 late (configured).
     transit_allowance: timedelta
     device_id: str | None = None  # X-Device-Id: which of the technician's phones (each has its own clocks)
+    device_boot: int | None = None  # X-Device-Boot: the phone's boot count at send
 
     @property
     def offset(self) -> timedelta:
@@ -62,6 +64,7 @@ class EventTiming:
     corrected_time: datetime
     source: TimeSource
     device_id: str | None = None
+    device_boot: int | None = None  # the boot the fact was recorded in, by the phone's count
 
 
 def parse_device_wall(text: str) -> datetime:
@@ -85,6 +88,13 @@ def parse_device_id(text: str) -> str:
 _DEVICE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
+def parse_boot_count(text: str) -> int:
+    value = int(text.strip())
+    if not 0 <= value <= MAX_BOOT_COUNT:
+        raise ValueError(f"the boot count must lie within 0 and {MAX_BOOT_COUNT}")
+    return value
+
+
 def parse_elapsed_ms(text: str) -> int:
     value = int(text.strip())
     if not 0 <= value <= MAX_ELAPSED_MS:
@@ -92,7 +102,9 @@ def parse_elapsed_ms(text: str) -> int:
     return value
 
 
-def event_timing(reading: ClockReading, device_time: datetime, device_elapsed_ms: int | None) -> EventTiming:
+def event_timing(
+    reading: ClockReading, device_time: datetime, device_elapsed_ms: int | None, device_boot: int | None = None
+) -> EventTiming:
     """Correct a fact's time: by the monotonic clock when it spans event and send, else by the wall-clock offset.
 
     The monotonic difference survives the user or the network changing the wall clock between the fact and the
@@ -101,6 +113,9 @@ def event_timing(reading: ClockReading, device_time: datetime, device_elapsed_ms
     more than a wall clock drifts: a phone that restarted mid-visit and synced after more uptime than it had before
     would otherwise have its earlier facts read as late as the restart was. A wall clock set back to date a fact
     earlier is still caught, unless it was set back to before the phone's own boot (which looks like a restart).
+    A phone that counts its boots says which boot the fact and the send are of, and nothing is guessed: a clock days
+    behind after a flat battery, put right by the network before an offline sync, dated a whole visit before its
+    boot (a probe); a clock set back after a restart dated a signature into an earlier boot (a probe).
     """
     offset = reading.offset
     by_wall = device_time + offset
@@ -109,7 +124,10 @@ def event_timing(reading: ClockReading, device_time: datetime, device_elapsed_ms
         sent_at = reading.device_wall + offset  # the server's time when the phone sent the request
         by_elapsed = sent_at - timedelta(milliseconds=elapsed_at_send - device_elapsed_ms)
         booted_at = sent_at - timedelta(milliseconds=elapsed_at_send)
-        this_boot = by_wall >= booted_at - _WALL_CLOCK_DRIFT
+        if device_boot is not None and reading.device_boot is not None:
+            this_boot = device_boot == reading.device_boot
+        else:
+            this_boot = by_wall >= booted_at - _WALL_CLOCK_DRIFT
     else:
         this_boot = False
     corrected, source = (by_elapsed, "elapsed") if this_boot else (by_wall, "offset")
@@ -125,6 +143,7 @@ def event_timing(reading: ClockReading, device_time: datetime, device_elapsed_ms
         corrected_time=corrected,
         source=source,
         device_id=reading.device_id,
+        device_boot=device_boot,
     )
 
 
@@ -160,3 +179,13 @@ def by_the_boot_it_names(
     by_boot = boots[index - 1] + timedelta(milliseconds=elapsed_ms)
     boot_ended = boots[index] if index < len(boots) else received_at
     return by_boot if by_boot - by_wall > within and by_boot < min(boot_ended, received_at) else None
+
+
+def by_its_counted_boot(
+    by_wall: datetime, elapsed_ms: int, boot: datetime, received_at: datetime, within: timedelta
+) -> datetime | None:
+    """A fact read by its wall clock whose boot the phone named by its count, and when that boot began is borne out:
+    the boot's monotonic time for it, when the wall clock is more than `within` off it either way (set back, or
+    ahead, and put right before the sync). None when the two agree, or the boot's time cannot hold the fact."""
+    by_boot = boot + timedelta(milliseconds=elapsed_ms)
+    return by_boot if abs(by_boot - by_wall) > within and by_boot <= received_at else None

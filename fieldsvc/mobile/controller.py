@@ -95,10 +95,19 @@ def provide_reading(
             "has its own clocks); 1 to 64 of A-Z a-z 0-9 - . _ :",
         ),
     ] = None,
+    device_boot: Annotated[
+        str | None,
+        HeaderParameter(
+            name="X-Device-Boot",
+            required=False,
+            description="E-CLOCK: the phone's boot count at send (Android: Settings.Global.BOOT_COUNT), with "
+            "X-Device-Elapsed-Ms; each fact then names its own in deviceBoot",
+        ),
+    ] = None,
 ) -> ClockReading:
     allowance = timedelta(seconds=ctx.settings.clock_transit_allowance_seconds)
     received_at = request.scope["state"].get(RECEIVED_AT) or ctx.now()
-    return read_clock(received_at, device_clock, device_elapsed_ms, allowance, device_id)
+    return read_clock(received_at, device_clock, device_elapsed_ms, allowance, device_id, device_boot)
 
 
 def fact_responses(

@@ -365,6 +365,7 @@ def timing_of(event: dict[str, Any]) -> EventTiming:
         corrected_time=event["corrected_time"],
         source=event["time_source"],
         device_id=event["device"],
+        device_boot=event["device_boot"],
     )
 
 

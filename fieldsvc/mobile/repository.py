@@ -85,7 +85,8 @@ async def presign_grant(row_id: UUID, visit_id: UUID, technician_id: UUID) -> Ro
 # the database took to run it (the single biggest share of a check-in).
 EVENT_COLUMNS = (
     "id", "event_id", "visit", "technician", "kind", "body_digest", "payload", "result", "device_time",
-    "device_elapsed_ms", "device", "clock_offset_ms", "corrected_time", "time_source", "server_received_at",
+    "device_elapsed_ms", "device", "device_boot", "clock_offset_ms", "corrected_time", "time_source",
+    "server_received_at",
     "latitude", "longitude", "accuracy_m", "fix_time", "mock", "distance_m",
 )  # fmt: skip
 JSON_COLUMNS = ("payload", "result")

@@ -9,7 +9,7 @@ from uuid import UUID
 import msgspec
 from litestar.datastructures import UploadFile
 
-from fieldsvc.mobile.clock import MAX_ELAPSED_MS, TimeSource
+from fieldsvc.mobile.clock import MAX_BOOT_COUNT, MAX_ELAPSED_MS, TimeSource
 from fieldsvc.wire import Incoming, Instant, Latitude, LongText, Longitude, Reason, ShortText, Wire, shown_text
 
 FactKind = Literal[
@@ -36,12 +36,23 @@ Measure = Annotated[float, msgspec.Meta(ge=0)]
 Text = shown_text(4000)  # a note or a question: blank, or drawn as nothing, it says nothing (a probe: " " was taken)
 
 
+BootCount = Annotated[
+    int,
+    msgspec.Meta(
+        ge=0, le=MAX_BOOT_COUNT,
+        description="The phone's boot count when it happened (Android: Settings.Global.BOOT_COUNT), sent with "
+        "deviceElapsedMs so a fact sent after a restart is known to be of an earlier boot",
+    ),
+]
+
+
 class Fact(Incoming):
     """What every fact carries: the phone's id for it, and the phone's clocks when it happened (E-CLOCK)."""
 
     event_id: UUID
     device_time: Instant
     device_elapsed_ms: ElapsedMs | None = None
+    device_boot: BootCount | None = None
 
 
 class OnMyWay(Fact):

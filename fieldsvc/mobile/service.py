@@ -24,7 +24,14 @@ from fieldsvc.dispatch.service import VisitNotFound
 from fieldsvc.errors import ApiError, ValidationFailed, api_error
 from fieldsvc.mobile import repository
 from fieldsvc.mobile.clock import (
-    ClockReading, EventTiming, borne_out_boot, event_timing, parse_device_id, parse_device_wall, parse_elapsed_ms,
+    ClockReading,
+    EventTiming,
+    borne_out_boot,
+    event_timing,
+    parse_boot_count,
+    parse_device_id,
+    parse_device_wall,
+    parse_elapsed_ms,
 )
 from fieldsvc.mobile.completion import AbsentCustomerResolved, CompletionReasonRequired, refuse_if_incomplete
 from fieldsvc.mobile.idempotency import EventConflict, body_digest, replayed
@@ -66,7 +73,7 @@ ClockInvalid = api_error(
     400,
     "clock.invalid",
     "E-CLOCK: X-Device-Clock must be an RFC 3339 instant with a UTC offset, X-Device-Elapsed-Ms whole milliseconds, "
-    "X-Device-Id 1 to 64 letters, digits and - . _ :",
+    "X-Device-Boot a whole boot count, X-Device-Id 1 to 64 letters, digits and - . _ :",
 )
 ConsentScopeRequired = api_error(
     422, "step.consent_scope_required", "V-CONSENT: say what the customer agreed to in consentScope."
@@ -181,7 +188,7 @@ def draft_of(
         body=body,
         payload=payload,
         digest=body_digest(kind, visit_id, payload),
-        timing=event_timing(reading, body.device_time, body.device_elapsed_ms),
+        timing=event_timing(reading, body.device_time, body.device_elapsed_ms, body.device_boot),
         result_type=result_type,
         decide=decide,
     )
@@ -200,6 +207,7 @@ def read_clock(
     device_elapsed_ms: str | None,
     transit_allowance: timedelta,
     device_id: str | None = None,
+    device_boot: str | None = None,
 ) -> ClockReading:
     """E-CLOCK: the phone's clocks (and which phone) from its request headers, stamped with the server's receipt
     time."""
@@ -209,9 +217,10 @@ def read_clock(
         wall = parse_device_wall(device_clock)
         elapsed = None if device_elapsed_ms is None else parse_elapsed_ms(device_elapsed_ms)
         device = None if device_id is None else parse_device_id(device_id)
+        boot = None if device_boot is None else parse_boot_count(device_boot)
     except ValueError as error:
         raise ClockInvalid(details={"reason": str(error)}) from error
-    return ClockReading(received_at, wall, elapsed, transit_allowance, device)
+    return ClockReading(received_at, wall, elapsed, transit_allowance, device, boot)
 
 
 def technician_of(caller: Caller) -> UUID:
@@ -537,6 +546,7 @@ class MobileService:
                 "device_time": timing.device_time,
                 "device_elapsed_ms": timing.device_elapsed_ms,
                 "device": timing.device_id,
+                "device_boot": timing.device_boot,
                 "clock_offset_ms": timing.clock_offset_ms,
                 "corrected_time": timing.corrected_time,
                 "time_source": timing.source,

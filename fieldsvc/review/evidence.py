@@ -21,9 +21,9 @@ from fieldsvc.review.schemas import (
 from fieldsvc.review.service import decision_view
 
 TIMELINE_COLUMNS = (
-    "event_id", "kind", "device", "device_time", "device_elapsed_ms", "clock_offset_ms", "corrected_time",
-    "time_source", "server_received_at", "latitude", "longitude", "accuracy_m", "mock", "distance_m", "payload",
-    "result",
+    "event_id", "kind", "device", "device_boot", "device_time", "device_elapsed_ms", "clock_offset_ms",
+    "corrected_time", "time_source", "server_received_at", "latitude", "longitude", "accuracy_m", "mock",
+    "distance_m", "payload", "result",
 )
 
 

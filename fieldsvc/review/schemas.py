@@ -91,6 +91,7 @@ class TimelineEntry(Wire):
     event_id: UUID
     kind: str
     device: str | None  # the phone's X-Device-Id, if it sent one
+    device_boot: int | None  # the boot count the fact named (deviceBoot), if it did
     device_time: Instant | None
     device_elapsed_ms: int | None
     clock_offset_ms: int | None

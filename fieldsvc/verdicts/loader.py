@@ -24,7 +24,7 @@ from fieldsvc.audit.facts import (
     AuditContext,
     CardFacts,
     CheckinFacts,
-    ClockSetBackFacts,
+    ClockMovedFacts,
     ClockSyncFacts,
     CompletionFacts,
     LeaveFacts,
@@ -45,7 +45,7 @@ from fieldsvc.audit.facts import (
     phone_id,
 )
 from fieldsvc.audit.rules.deadlines import round_first_booked
-from fieldsvc.mobile.clock import borne_out_boot, by_the_boot_it_names
+from fieldsvc.mobile.clock import borne_out_boot, by_its_counted_boot, by_the_boot_it_names
 from fieldsvc.tables import (
     SEEN_PHOTO_STATUSES, FollowUp, Photo, PhotoMatch, Reschedule, ReviewDecision, Visit, VisitEvent,
 )
@@ -81,9 +81,9 @@ V_SITE_LAT, V_SITE_LON, V_LOCALITY, V_ZONE, V_FIRST_VISIT, V_FIRST_BOOKED = rang
 E_EVENT_ID, E_VISIT, E_TECHNICIAN, E_KIND, E_PAYLOAD, E_RESULT, E_DEVICE = range(7)
 E_OFFSET, E_CORRECTED, E_RECEIVED, E_LAT, E_LON, E_ACCURACY, E_MOCK, E_ROW, E_FIX_TIME, E_ELAPSED = range(7, 17)
 # The time source, selected for the kinds whose source the audit reads, and for every fact read by its wall clock
-# ("offset"; `_set_back_across_restarts`); NULL otherwise, which for a fact with a monotonic time means "elapsed".
-# Then the device id the phone sent (X-Device-Id), NULL if none.
-E_TIME_SOURCE, E_DEVICE_ID = 17, 18
+# ("offset"; `_moved_across_restarts`); NULL otherwise, which for a fact with a monotonic time means "elapsed".
+# Then the device id the phone sent (X-Device-Id) and the boot count the fact named (deviceBoot), NULL if none.
+E_TIME_SOURCE, E_DEVICE_ID, E_DEVICE_BOOT = 17, 18, 19
 P_ID, P_EVENT, P_VISIT, P_PURPOSE, P_SHA, P_PHASH, P_CAPTURED, P_LAT, P_LON, P_SOFTWARE, P_INK, P_FINE = range(12)
 # What a photo needs of the fact that recorded it (its time and device time; a signature's texts), by row id.
 R_EVENT_ID, R_PAYLOAD, R_RESULT, R_TIME, R_DEVICE, R_RECEIVED = range(6)
@@ -130,7 +130,7 @@ SELECT e.event_id::text, e.visit::text, e.technician::text, e.kind,
        CASE WHEN e.kind IN {PHOTO_KINDS_SQL} THEN e.id::text END,
        CASE WHEN e.kind IN {CHECKIN_SQL} THEN e.fix_time END, e.device_elapsed_ms,
        CASE WHEN e.kind IN {CHECKIN_SQL} OR e.kind = 'test_result' OR e.time_source = 'offset' THEN e.time_source END,
-       e.device
+       e.device, e.device_boot
 FROM unnest($1::uuid[]) AS b(id) JOIN visit_event e ON e.visit = b.id
 """
 _PHOTOS_SQL = """
@@ -271,7 +271,7 @@ async def _sqlite_rows(visit_ids: list[UUID]) -> _Rows:
         VisitEvent.payload, VisitEvent.result, VisitEvent.device_time, VisitEvent.clock_offset_ms,
         VisitEvent.corrected_time, VisitEvent.server_received_at, VisitEvent.latitude, VisitEvent.longitude,
         VisitEvent.accuracy_m, VisitEvent.mock, VisitEvent.fix_time, VisitEvent.device_elapsed_ms,
-        VisitEvent.time_source, VisitEvent.device,
+        VisitEvent.time_source, VisitEvent.device, VisitEvent.device_boot,
     ).where(VisitEvent.visit.is_in(visit_ids))
     by_row = {e["id"]: e for e in event_rows}
     events = [
@@ -279,7 +279,8 @@ async def _sqlite_rows(visit_ids: list[UUID]) -> _Rows:
          e["payload"], e["result"], e["device_time"], e["clock_offset_ms"], e["corrected_time"],
          e["server_received_at"], e["latitude"], e["longitude"], e["accuracy_m"], e["mock"], str(e["id"]),
          e["fix_time"], e["device_elapsed_ms"],
-         e["time_source"] if e["kind"] in _TIMED_KINDS or e["time_source"] == "offset" else None, e["device"])
+         e["time_source"] if e["kind"] in _TIMED_KINDS or e["time_source"] == "offset" else None, e["device"],
+         e["device_boot"])
         for e in event_rows
     ]
     photos = [
@@ -523,10 +524,10 @@ def _visit_facts(
     card = completion = None
     completions = []  # (corrected time, received) of each completion
     boot_marks: dict[str, list[tuple[datetime, int]]] = {}  # per phone: (corrected time, elapsed ms) of its facts
-    set_back = _set_back_across_restarts(events)
-    redated = {fact.event_id: fact.by_boot for fact in set_back}
+    moved = _moved_across_restarts(events)
+    redated = {fact.event_id: fact.by_boot for fact in moved}
     for (event_id, _, technician, kind, payload, result, device, offset, at, received, lat, lon, accuracy, mock, _, fix,
-         elapsed, time_source, device_id) in events:
+         elapsed, time_source, device_id, _) in events:
         at = redated.get(event_id, at)
         phone = phone_id(technician, device_id)
         if offset is not None:
@@ -634,17 +635,18 @@ def _visit_facts(
         tuple(PhoneBoot(at, phone) for phone, marks in boot_marks.items() for at in _distinct_boots(marks)),
         first_completed,
         tuple(withdrawals),
-        set_back,
+        moved,
         returned_at,
     )
 
 
-def _set_back_across_restarts(events: Iterable[Row]) -> tuple[ClockSetBackFacts, ...]:
+def _moved_across_restarts(events: Iterable[Row]) -> tuple[ClockMovedFacts, ...]:
     """The facts whose wall clock was set back between their boot and them and put right before they were sent after
     a restart, with the time their boot's monotonic clock gives (`clock.by_the_boot_it_names`), from the phone's boots
-    its facts bear out. Check-ins too, unless their fix is dated after them: the satellites' time then reads them
-    (`trusted_checkin_time`); a fix on the phone's own clock moves with it (a door check-in on a later trip dated back
-    so stretched a customer-absent wait; a probe)."""
+    its facts bear out; when the phone counts its boots, by the boot the fact names, set back or ahead
+    (`clock.by_its_counted_boot`). Check-ins too, unless their fix is dated after them: the satellites' time then
+    reads them (`trusted_checkin_time`); a fix on the phone's own clock moves with it (a door check-in on a later trip
+    dated back so stretched a customer-absent wait; a probe)."""
     suspects = [
         event for event in events
         if event[E_TIME_SOURCE] == "offset" and event[E_ELAPSED] is not None
@@ -653,6 +655,7 @@ def _set_back_across_restarts(events: Iterable[Row]) -> tuple[ClockSetBackFacts,
     if not suspects:  # nearly every visit: all its facts were read by the monotonic clock of their boot, or sent none
         return ()
     borne_out: dict[str, list[tuple[datetime, int]]] = defaultdict(list)  # per phone: (boot, 0), a mark at its boot
+    counted: dict[tuple[str, int], datetime] = {}  # (phone, boot count): when that boot began
     for event in events:
         elapsed, at = event[E_ELAPSED], event[E_CORRECTED]
         if elapsed is None or at is None:
@@ -661,15 +664,23 @@ def _set_back_across_restarts(events: Iterable[Row]) -> tuple[ClockSetBackFacts,
         source = event[E_TIME_SOURCE] or "elapsed"
         boot = borne_out_boot(at, elapsed, source, event[E_FIX_TIME], _REREAD_BEYOND)
         if boot is not None:
-            borne_out[phone_id(event[E_TECHNICIAN], event[E_DEVICE_ID])].append((boot, 0))
+            phone, count = phone_id(event[E_TECHNICIAN], event[E_DEVICE_ID]), event[E_DEVICE_BOOT]
+            borne_out[phone].append((boot, 0))
+            if count is not None and (source == "elapsed" or (phone, count) not in counted):
+                counted[(phone, count)] = boot  # exact by a monotonic clock, else by a location fix
     boots = {phone: list(_distinct_boots(marks)) for phone, marks in borne_out.items()}
-    set_back = []
+    moved = []
     for event in suspects:
-        phone_boots = boots.get(phone_id(event[E_TECHNICIAN], event[E_DEVICE_ID]), [])
-        at = by_the_boot_it_names(event[E_CORRECTED], event[E_ELAPSED], phone_boots, event[E_RECEIVED], _REREAD_BEYOND)
+        phone = phone_id(event[E_TECHNICIAN], event[E_DEVICE_ID])
+        by_wall, elapsed = event[E_CORRECTED], event[E_ELAPSED]
+        counted_boot = None if event[E_DEVICE_BOOT] is None else counted.get((phone, event[E_DEVICE_BOOT]))
+        if counted_boot is not None:
+            at = by_its_counted_boot(by_wall, elapsed, counted_boot, event[E_RECEIVED], _REREAD_BEYOND)
+        else:
+            at = by_the_boot_it_names(by_wall, elapsed, boots.get(phone, []), event[E_RECEIVED], _REREAD_BEYOND)
         if at is not None:
-            set_back.append(ClockSetBackFacts(event[E_EVENT_ID], event[E_CORRECTED], at))
-    return tuple(set_back)
+            moved.append(ClockMovedFacts(event[E_EVENT_ID], by_wall, at))
+    return tuple(moved)
 
 
 def _fix_dated_after(checkin: Row) -> bool:

@@ -73,6 +73,7 @@ class Phone:
     elapsed_ms: int | None = None  # the monotonic clock now, when the phone reports one
     zone: tzinfo = UTC  # the offset its times are sent in (many apps send UTC; some the phone's local time)
     device_id: str | None = None  # X-Device-Id, when the app sends one
+    boot: int | None = None  # the phone's boot count, when the app sends it (X-Device-Boot, deviceBoot)
 
     def wall(self) -> datetime:
         return (self.clock.now + self.skew).astimezone(self.zone)
@@ -83,6 +84,8 @@ class Phone:
             headers["X-Device-Elapsed-Ms"] = str(self.elapsed_ms)
         if self.device_id is not None:
             headers["X-Device-Id"] = self.device_id
+        if self.boot is not None:
+            headers["X-Device-Boot"] = str(self.boot)
         return headers
 
     def fact(self, **fields: Any) -> dict[str, Any]:
@@ -90,7 +93,15 @@ class Phone:
         body = {"eventId": str(uuid4()), "deviceTime": self.wall().isoformat(), **fields}
         if self.elapsed_ms is not None:
             body["deviceElapsedMs"] = self.elapsed_ms
+        if self.boot is not None:
+            body["deviceBoot"] = self.boot
         return body
+
+    def restart(self, elapsed_ms: int = 30_000) -> None:
+        """The phone restarts: its monotonic clock starts again, its boot count goes up if it keeps one."""
+        self.elapsed_ms = elapsed_ms
+        if self.boot is not None:
+            self.boot += 1
 
     def location(self, mock: bool = False, accuracy_m: float = 8.0, **where: float) -> dict[str, Any]:
         return {**AT_SITE, **where, "accuracyM": accuracy_m, "fixTime": self.wall().isoformat(), "mock": mock}

@@ -391,6 +391,54 @@ async def test_v_test_a_test_dated_into_the_visit_by_a_clock_set_back_then_sent_
     assert "v.test.after_checkout" in violations, violations
 
 
+async def test_v_test_a_test_dated_back_after_a_restart_by_a_phone_counting_its_boots_is_after_checkout(
+    client, phone, visit_id, as_auditor
+):
+    """Checked out at +30 min; restarted at +70, the clock set back 38 min, a test run, the clock put right and synced
+    at +73, all in one boot: its wall clock dated it before the boot, which read as a restart in between (a probe).
+    The phone says both are of boot 8, so the monotonic clock dates it."""
+    phone.clock.now, phone.elapsed_ms, phone.boot = AGREED - timedelta(minutes=3), 60 * 60_000, 7
+    assert (await phone.post(visit_id, "arrival", phone.fact(location=phone.location()))).status_code == 201
+    advance(phone, timedelta(minutes=33))
+    assert (await phone.post(visit_id, "checkout", phone.fact(location=phone.location()))).status_code == 201
+    phone.clock.now = AGREED + timedelta(minutes=70)
+    phone.restart()
+    phone.skew = -timedelta(minutes=38)
+    test = phone.fact(downloadMbps=500, uploadMbps=50, latencyMs=8, customerAccepted=True)
+    advance(phone, timedelta(minutes=3))
+    phone.skew = timedelta(0)
+    facts = [{"type": "test_result", "visitId": visit_id, "body": test}]
+    synced = await phone.client.post("/v1/mobile/sync", json={"facts": facts}, headers=phone.headers())
+    assert synced.json()["receipts"][0]["result"]["timeSource"] == "elapsed", synced.text
+
+    status, violations = await violation_codes(client, as_auditor, visit_id)
+    assert "v.test.after_checkout" in violations, violations
+
+
+async def test_v_punct_a_clock_days_behind_put_right_within_the_boot_before_an_offline_sync_reads_on_time(
+    client, phone, visit_id, as_auditor
+):
+    """A phone booted with its clock two days behind (a flat battery), offline all visit, its clock put right by the
+    network before the sync in the same boot: its wall clock dated the visit before the boot (a probe)."""
+    phone.clock.now, phone.elapsed_ms, phone.boot = AGREED - timedelta(minutes=20), 60_000, 3
+    phone.skew = -timedelta(days=2)
+    advance(phone, timedelta(minutes=17))
+    arrival = phone.fact(location=phone.location())
+    advance(phone, timedelta(minutes=2))
+    tools_out = phone.fact(step="V-MAT")
+    advance(phone, timedelta(minutes=60))
+    phone.skew = timedelta(0)
+    facts = [{"type": "arrival", "visitId": visit_id, "body": arrival},
+             {"type": "step", "visitId": visit_id, "body": tools_out}]
+    synced = await phone.client.post("/v1/mobile/sync", json={"facts": facts}, headers=phone.headers())
+    assert {receipt["status"] for receipt in synced.json()["receipts"]} == {"accepted"}, synced.text
+
+    body = (await client.get(f"/v1/review/visits/{visit_id}", headers=as_auditor)).json()
+    trusted = body["verdict"]["trustedArrival"]
+    assert datetime.fromisoformat(trusted["at"]) == AGREED - timedelta(minutes=3), trusted
+    assert not [f["code"] for f in body["verdict"]["findings"] if f["ruleId"] == "V-PUNCT"]
+
+
 async def test_e_clock_a_skewed_clock_finding_names_a_fact_whose_request_measured_it(client, phone, visit_id, as_auditor):
     phone.skew = timedelta(minutes=7)
     await play(phone, visit_id, Visit())

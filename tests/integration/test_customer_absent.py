@@ -145,3 +145,31 @@ async def test_v_close_customer_absent_a_later_trips_door_check_in_dated_back_ac
 
     status, codes = await findings(client, as_auditor, visit_id)
     assert (status, codes.get("v.close.absent_wait_short")) == ("flagged", "violation"), codes
+
+
+async def test_v_close_customer_absent_a_check_out_dated_ahead_across_a_restart_by_a_phone_counting_boots_is_short(
+    client, phone, visit_id, as_auditor
+):
+    """At the door at -3 min (sent online); 3 min later the clock set 10 min ahead and the check-out tapped offline,
+    its fix on the phone's clock; restarted, the clock put right, completed and synced 10 min later: the wait read
+    13 min (a probe)."""
+    phone.clock.now, phone.elapsed_ms, phone.boot = AGREED - timedelta(minutes=3), 60 * 60_000, 5
+    assert (await phone.post(visit_id, "arrival", phone.fact(location=phone.location()))).status_code == 201
+    phone.clock.advance(minutes=3)
+    phone.elapsed_ms += 3 * 60_000
+    phone.skew = timedelta(minutes=10)
+    checkout = phone.fact(location=phone.location())
+    phone.clock.advance(minutes=1)
+    phone.restart()
+    phone.skew = timedelta(0)
+    phone.clock.advance(minutes=10)
+    phone.elapsed_ms += 10 * 60_000
+    completion = phone.fact(**ABSENT)
+    facts = [{"type": kind, "visitId": visit_id, "body": body}
+             for kind, body in (("checkout", checkout), ("completion", completion))]
+    synced = await phone.client.post("/v1/mobile/sync", json={"facts": facts}, headers=phone.headers())
+    assert {receipt["status"] for receipt in synced.json()["receipts"]} == {"accepted"}, synced.text
+
+    status, codes = await findings(client, as_auditor, visit_id)
+    assert (status, codes.get("v.close.absent_wait_short")) == ("flagged", "violation"), codes
+    assert codes.get("e.clock.set_ahead_across_restart") == "warning", codes

@@ -302,7 +302,9 @@ async def test_e_clock_an_offline_fact_is_placed_by_the_monotonic_clock(client, 
      ({"X-Device-Clock": "2030-03-04T09:00:00"}, "clock.invalid"),
      ({"X-Device-Clock": "2030-03-04T09:00:00+08:00", "X-Device-Elapsed-Ms": "-5"}, "clock.invalid"),
      ({"X-Device-Clock": "2030-03-04T09:00:00+08:00", "X-Device-Id": "a spare phone"}, "clock.invalid"),
-     ({"X-Device-Clock": "2030-03-04T09:00:00+08:00", "X-Device-Id": "x" * 65}, "clock.invalid")],
+     ({"X-Device-Clock": "2030-03-04T09:00:00+08:00", "X-Device-Id": "x" * 65}, "clock.invalid"),
+     ({"X-Device-Clock": "2030-03-04T09:00:00+08:00", "X-Device-Boot": "-1"}, "clock.invalid"),
+     ({"X-Device-Clock": "2030-03-04T09:00:00+08:00", "X-Device-Boot": "seven"}, "clock.invalid")],
 )
 async def test_e_clock_the_device_clock_header_is_required_and_checked(client, phone, visit_id, headers, code):
     response = await client.post(

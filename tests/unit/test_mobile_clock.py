@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -10,6 +11,7 @@ from fieldsvc.config import Settings
 from fieldsvc.mobile.service import boots_a_completion_may_be_of
 from fieldsvc.mobile.clock import (
     ClockReading,
+    by_its_counted_boot,
     by_the_boot_it_names,
     event_timing,
     parse_device_wall,
@@ -88,6 +90,25 @@ def test_e_clock_a_fact_35_seconds_before_a_restart_is_read_by_its_wall_clock_no
     reading = phone_reading(RECEIVED, 40 * 60 * 1000)
 
     timing = event_timing(reading, happened, 20 * 60 * 1000)
+
+    assert (timing.corrected_time, timing.source) == (happened, "offset")
+
+
+def test_e_clock_a_fact_of_the_boot_it_was_sent_in_by_the_phones_count_is_read_by_the_monotonic_clock() -> None:
+    # Restarted 15 min before the sync; the fact 12 min before it, its wall clock set back to before the restart.
+    reading = replace(phone_reading(RECEIVED, 15 * 60 * 1000), device_boot=8)
+
+    timing = event_timing(reading, TRUTH - timedelta(minutes=40), 3 * 60 * 1000, device_boot=8)
+
+    assert (timing.corrected_time, timing.source, timing.device_boot) == (TRUTH, "elapsed", 8)
+
+
+def test_e_clock_a_fact_of_an_earlier_boot_by_the_phones_count_is_read_by_its_wall_clock() -> None:
+    # Crashed 5 s after the fact and restarted at once: its wall clock lies within the new boot's first seconds.
+    happened = RECEIVED - timedelta(minutes=40)
+    reading = replace(phone_reading(RECEIVED, 40 * 60 * 1000 - 5_000), device_boot=9)
+
+    timing = event_timing(reading, happened, 20 * 60 * 1000, device_boot=8)
 
     assert (timing.corrected_time, timing.source) == (happened, "offset")
 
@@ -265,3 +286,27 @@ def test_e_clock_a_wall_clock_later_than_its_boot_says_may_be_of_an_unknown_boot
 
 def test_e_clock_a_wall_clock_before_every_known_boot_stands() -> None:
     assert _named(wall_minutes=-5, elapsed_minutes=85) is None
+
+
+def _counted(wall_minutes: float, elapsed_minutes: float) -> datetime | None:
+    """A fact read by its wall clock at BOOT_A + `wall_minutes`, `elapsed_minutes` into BOOT_A by the phone's count."""
+    return by_its_counted_boot(
+        BOOT_A + timedelta(minutes=wall_minutes), round(elapsed_minutes * 60_000), BOOT_A, BOOT_A + timedelta(hours=3),
+        WITHIN,
+    )
+
+
+def test_e_clock_a_wall_clock_set_back_in_a_counted_boot_is_read_by_its_monotonic_clock() -> None:
+    assert _counted(wall_minutes=60, elapsed_minutes=85) == BOOT_A + timedelta(minutes=85)
+
+
+def test_e_clock_a_wall_clock_set_ahead_in_a_counted_boot_is_read_by_its_monotonic_clock() -> None:
+    assert _counted(wall_minutes=70, elapsed_minutes=60) == BOOT_A + timedelta(minutes=60)
+
+
+def test_e_clock_a_wall_clock_a_counted_boot_bears_out_within_the_limit_stands() -> None:
+    assert _counted(wall_minutes=60, elapsed_minutes=61) is None
+
+
+def test_e_clock_a_counted_boot_that_puts_a_fact_after_its_receipt_is_not_believed() -> None:
+    assert _counted(wall_minutes=60, elapsed_minutes=200) is None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fieldsvc.audit.facts import ClockSyncFacts
+from datetime import timedelta
+
+from fieldsvc.audit.facts import ClockMovedFacts, ClockSyncFacts
 from fieldsvc.audit.findings import WARNING, Finding
 from fieldsvc.audit.timeline import AuditInput, arrival_checkin
 from fieldsvc.audit.wording import minutes
@@ -54,7 +56,7 @@ def e_clock(audit: AuditInput) -> list[Finding]:
                 measured=round(spread, 1), threshold=limit, unit="s",
                 refs=_measured_by(lowest_sync) + _measured_by(highest_sync),
             ))
-    findings += _set_back_across_a_restart(audit)
+    findings += _moved_across_a_restart(audit)
     arrival = audit.timeline.arrival
     checkin = arrival_checkin(audit)
     if arrival is not None and arrival.source == "location_fix" and checkin is not None and checkin.fix_time:
@@ -79,25 +81,36 @@ def e_clock(audit: AuditInput) -> list[Finding]:
     return findings
 
 
-def _set_back_across_a_restart(audit: AuditInput) -> list[Finding]:
-    """Facts the monotonic clock of their boot puts later than their wall clock did by more than the limit (the loader
-    re-read them): said once, by the furthest set back, naming them all."""
+def _moved_across_a_restart(audit: AuditInput) -> list[Finding]:
+    """Facts the monotonic clock of their boot puts later (or earlier) than their wall clock did by more than the
+    limit (the loader re-read them): said once each way, by the furthest moved, naming them all."""
     limit = audit.policy.durations.clock_skew_limit
-    set_back = [fact for fact in audit.visit.clock_set_back if fact.by_boot - fact.by_wall > limit]
-    if not set_back:
-        return []
-    furthest = max(fact.by_boot - fact.by_wall for fact in set_back)
-    return [Finding(
-        rule_id="E-CLOCK", code="e.clock.set_back_across_restart", severity=WARNING,
-        message_en=f"{len(set_back)} fact(s) dated by the phone's wall clock up to {minutes(furthest)} min earlier "
+    findings = []
+    for direction, sign in (("back", 1), ("ahead", -1)):
+        moved = [fact for fact in audit.visit.clock_moved if sign * (fact.by_boot - fact.by_wall) > limit]
+        if moved:
+            furthest = max(sign * (fact.by_boot - fact.by_wall) for fact in moved)
+            findings.append(_moved_finding(direction, moved, furthest, limit))
+    return findings
+
+
+# How the wall clock was moved: the code's word, then how the facts read, in English and in Chinese.
+_MOVED_WORDS = {"back": ("earlier", "早", "调慢"), "ahead": ("later", "晚", "调快")}
+
+
+def _moved_finding(direction: str, moved: list[ClockMovedFacts], furthest: timedelta, limit: timedelta) -> Finding:
+    read_en, read_zh, set_zh = _MOVED_WORDS[direction]
+    return Finding(
+        rule_id="E-CLOCK", code=f"e.clock.set_{direction}_across_restart", severity=WARNING,
+        message_en=f"{len(moved)} fact(s) dated by the phone's wall clock up to {minutes(furthest)} min {read_en} "
                    "than the monotonic clock of the boot they were recorded in says "
-                   f"(limit {minutes(limit)} min): the clock was set back, and put right before they were sent "
+                   f"(limit {minutes(limit)} min): the clock was set {direction}, and put right before they were sent "
                    "after a restart; the audit reads them by the monotonic clock",
-        message_zh=f"{len(set_back)} 条记录的手机时间比其所在开机周期的单调时钟早最多 {minutes(furthest)} 分钟"
-                   f"（上限 {minutes(limit)} 分钟）：时钟曾被调慢，并在重启后发送前改回；稽核按单调时钟计时",
+        message_zh=f"{len(moved)} 条记录的手机时间比其所在开机周期的单调时钟{read_zh}最多 {minutes(furthest)} 分钟"
+                   f"（上限 {minutes(limit)} 分钟）：时钟曾被{set_zh}，并在重启后发送前改回；稽核按单调时钟计时",
         measured=minutes(furthest), threshold=minutes(limit), unit="min",
-        refs=tuple(f"event:{fact.event_id}" for fact in set_back),
-    )]
+        refs=tuple(f"event:{fact.event_id}" for fact in moved),
+    )
 
 
 def _measured_by(sync: ClockSyncFacts) -> tuple[str, ...]:

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from fieldsvc.audit.facts import ClockSetBackFacts, ClockSyncFacts, OtherVisitPhoto
+from fieldsvc.audit.facts import ClockMovedFacts, ClockSyncFacts, OtherVisitPhoto
 from fieldsvc.audit.policy import load_default_policies
 
 from tests.unit.audit.builders import (
@@ -346,7 +346,7 @@ def test_e_time_a_signature_drawn_on_the_phone_without_exif_is_no_missing_captur
 @pytest.mark.parametrize(("set_back", "said"), [(timedelta(minutes=2), False), (timedelta(minutes=25), True)])
 def test_e_clock_a_clock_set_back_across_a_restart_is_said_beyond_the_limit(set_back: timedelta, said: bool) -> None:
     step_at = at(10, 30)
-    visit = replace(honest_urban_install(), clock_set_back=(ClockSetBackFacts("step-1", step_at - set_back, step_at),))
+    visit = replace(honest_urban_install(), clock_moved=(ClockMovedFacts("step-1", step_at - set_back, step_at),))
 
     verdict = audit(visit)
 

@@ -502,6 +502,16 @@ def test_capture_time_an_offset_tag_the_gps_clock_and_the_phones_offset_both_con
     assert read == datetime(2024, 12, 1, 23, tzinfo=timezone.utc)
 
 
+def test_capture_time_an_offset_tag_the_gps_clock_and_the_sites_zone_contradict_is_not_believed() -> None:
+    # The same photo from an app that sends its times in UTC: the site's zone is the second witness.
+    exif = camera_exif_with_gps_clock("2024:12:02 07:00:00", "2024:12:01", (23.0, 0.0, 0.0))
+    exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.OffsetTimeOriginal] = "+05:00"
+
+    facts = process_image(jpeg_with(exif)).exif
+
+    assert facts.captured_at_utc(SHANGHAI, timezone.utc) == datetime(2024, 12, 1, 23, tzinfo=timezone.utc)
+
+
 def test_capture_time_an_offset_tag_its_gps_clock_bears_out_stands_whatever_the_phones_offset() -> None:
     # A camera on Tokyo time (+09:00) on a phone sending its times in +08:00: its GPS fix agrees with the tag.
     exif = camera_exif_with_gps_clock("2024:12:02 10:00:00", "2024:12:02", (1.0, 0.0, 0.0))

@@ -166,9 +166,10 @@ class ExifFacts:
         wrote that local time (Decision: a phone on Beijing time at a site kept on Urumqi time, or at a Los Angeles
         site with an app that sends its times in UTC); the later of such readings is taken. Only an impossible
         reading is re-read, and only ever earlier: no offset a phone names, nor a fact dated back, makes an old or a
-        late photo look on time. An offset tag the GPS fix's clock contradicts, agreeing with the phone's offset or
-        the site's, was edited (a photo taken 3 h before the arrival was tagged +05:00 at a +08:00 site to read as on
-        time; probes): the two witnesses are read instead."""
+        late photo look on time. An offset tag the GPS fix's clock contradicts, agreeing with the site's zone, was
+        edited (a photo taken 3 h before the arrival was tagged +05:00 at a +08:00 site to read as on time; probes):
+        the two witnesses are read instead. Not the phone's offset: an app sending UTC and a camera writing its GPS
+        time in local time (a firmware bug) agree on zero by chance (a probe)."""
         local = self.captured_at_local
         if local is None:
             return None
@@ -176,10 +177,8 @@ class ExifFacts:
         gps_offset = self.gps_clock_offset
         if offset is None and gps_offset is not None and _offset_at(phone_zone, local) == gps_offset:
             offset = gps_offset  # two witnesses agree: the offset the phone writes its times in, and its GPS clock
-        elif offset is not None and gps_offset not in (None, offset) and gps_offset in (
-            _offset_at(phone_zone, local), _offset_at(site_zone, local)
-        ):
-            offset = gps_offset  # the GPS clock and the phone's or the site's offset, against the tag
+        elif offset is not None and gps_offset not in (None, offset) and gps_offset == _offset_at(site_zone, local):
+            offset = gps_offset  # the GPS clock and the site's zone, against the tag
         zone: tzinfo = site_zone if offset is None else timezone(offset)
         captured = _in_zone(local, zone)
         if offset is None and captured is not None and taken_by is not None and captured > taken_by + _CAMERA_AHEAD:

@@ -491,7 +491,7 @@ def test_capture_time_without_offset_is_read_on_the_cameras_clock_told_by_its_gp
     assert read == datetime(2024, 12, 2, 17, 30, tzinfo=timezone.utc)
 
 
-def test_capture_time_an_offset_tag_the_gps_clock_and_the_phones_offset_both_contradict_is_not_believed() -> None:
+def test_capture_time_an_offset_tag_the_gps_clock_and_the_sites_zone_contradict_is_not_believed() -> None:
     # Taken 07:00 in Shanghai (23:00 UTC the day before, the fix's time), tagged +05:00 to read as 02:00 UTC.
     exif = camera_exif_with_gps_clock("2024:12:02 07:00:00", "2024:12:01", (23.0, 0.0, 0.0))
     exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.OffsetTimeOriginal] = "+05:00"
@@ -502,14 +502,24 @@ def test_capture_time_an_offset_tag_the_gps_clock_and_the_phones_offset_both_con
     assert read == datetime(2024, 12, 1, 23, tzinfo=timezone.utc)
 
 
-def test_capture_time_an_offset_tag_the_gps_clock_and_the_sites_zone_contradict_is_not_believed() -> None:
-    # The same photo from an app that sends its times in UTC: the site's zone is the second witness.
+def test_capture_time_an_offset_tag_contradicted_from_an_app_sending_utc_is_not_believed_either() -> None:
+    # The same photo from an app that sends its times in UTC: the site's zone is still the second witness.
     exif = camera_exif_with_gps_clock("2024:12:02 07:00:00", "2024:12:01", (23.0, 0.0, 0.0))
     exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.OffsetTimeOriginal] = "+05:00"
 
     facts = process_image(jpeg_with(exif)).exif
 
     assert facts.captured_at_utc(SHANGHAI, timezone.utc) == datetime(2024, 12, 1, 23, tzinfo=timezone.utc)
+
+
+def test_capture_time_a_right_offset_tag_stands_against_a_gps_time_written_in_local_time() -> None:
+    # A camera's firmware writes the GPS time stamp in local time, the app sends UTC: both say zero, by chance.
+    exif = camera_exif_with_gps_clock("2024:12:02 10:00:00", "2024:12:02", (10.0, 0.0, 0.0))
+    exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.OffsetTimeOriginal] = "+08:00"
+
+    facts = process_image(jpeg_with(exif)).exif
+
+    assert facts.captured_at_utc(SHANGHAI, timezone.utc) == datetime(2024, 12, 2, 2, tzinfo=timezone.utc)
 
 
 def test_capture_time_an_offset_tag_its_gps_clock_bears_out_stands_whatever_the_phones_offset() -> None:

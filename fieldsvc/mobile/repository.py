@@ -203,9 +203,12 @@ async def latest_fact_time(visit_id: UUID, but_event_row: UUID) -> datetime | No
 
 
 async def monotonic_marks(visit_id: UUID, technician_id: UUID, device: str | None) -> list[Row]:
-    """The facts of the visit sent by this phone of the technician's (its device id, or none said) that sent a
-    monotonic time: corrected time, elapsed ms, how the service corrected it, and a check-in's location fix time."""
-    this_phone = VisitEvent.device.is_null() if device is None else VisitEvent.device == device
+    """The facts of the visit sent by this phone of the technician's (its device id, and those sent without one:
+    the app updated mid-visit; a probe) that sent a monotonic time: corrected time, elapsed ms, how the service
+    corrected it, and a check-in's location fix time."""
+    this_phone = VisitEvent.device.is_null()
+    if device is not None:
+        this_phone = this_phone | (VisitEvent.device == device)
     return await VisitEvent.select(
         VisitEvent.corrected_time, VisitEvent.device_elapsed_ms, VisitEvent.time_source, VisitEvent.fix_time
     ).where(

@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from operator import itemgetter
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 from uuid import UUID
 
 import msgspec
@@ -524,12 +524,13 @@ def _visit_facts(
     card = completion = None
     completions = []  # (corrected time, received) of each completion
     boot_marks: dict[str, list[tuple[datetime, int]]] = {}  # per phone: (corrected time, elapsed ms) of its facts
-    moved = _moved_across_restarts(events)
+    phone_of = _phone_namer(events)
+    moved = _moved_across_restarts(events, phone_of)
     redated = {fact.event_id: fact.by_boot for fact in moved}
     for (event_id, _, technician, kind, payload, result, device, offset, at, received, lat, lon, accuracy, mock, _, fix,
          elapsed, time_source, device_id, _) in events:
         at = redated.get(event_id, at)
-        phone = phone_id(technician, device_id)
+        phone = phone_of(technician, device_id)
         if offset is not None:
             # Stored as server minus device (what to add to a device time); the engine reads device minus server.
             syncs.append((received, -offset / 1000, str(event_id), phone))
@@ -640,17 +641,35 @@ def _visit_facts(
     )
 
 
-def _moved_across_restarts(events: Iterable[Row]) -> tuple[ClockMovedFacts, ...]:
+def _phone_namer(events: Iterable[Row]) -> Callable[[str, str | None], str]:
+    """`phone_id` of a fact's technician and device id, where a fact without an id is of the technician's one phone
+    that sent an id on the visit, if only one did: the app was updated mid-visit (its earlier facts, sent without,
+    lost the clock offsets and boots they measured; a probe)."""
+    ids: dict[str, set[str]] = defaultdict(set)
+    for event in events:
+        if event[E_DEVICE_ID] is not None:
+            ids[event[E_TECHNICIAN]].add(event[E_DEVICE_ID])
+    sole = {technician: next(iter(seen)) for technician, seen in ids.items() if len(seen) == 1}
+
+    def phone_of(technician: str, device_id: str | None) -> str:
+        return phone_id(technician, sole.get(technician) if device_id is None else device_id)
+
+    return phone_of
+
+
+def _moved_across_restarts(
+    events: Iterable[Row], phone_of: Callable[[str, str | None], str]
+) -> tuple[ClockMovedFacts, ...]:
     """The facts whose wall clock was set back between their boot and them and put right before they were sent after
     a restart, with the time their boot's monotonic clock gives (`clock.by_the_boot_it_names`), from the phone's boots
     its facts bear out; when the phone counts its boots, by the boot the fact names, set back or ahead
-    (`clock.by_its_counted_boot`). Check-ins too, unless their fix is dated after them: the satellites' time then
-    reads them (`trusted_checkin_time`); a fix on the phone's own clock moves with it (a door check-in on a later trip
-    dated back so stretched a customer-absent wait; a probe)."""
+    (`clock.by_its_counted_boot`), as a fact sent in that boot dates it. Check-ins only by a counted boot, unless
+    their fix is dated after them (the satellites' time then reads them, `trusted_checkin_time`): a boot estimated
+    from a check-in on a clock running fast re-read an honest arrival late (a probe)."""
     suspects = [
         event for event in events
         if event[E_TIME_SOURCE] == "offset" and event[E_ELAPSED] is not None
-        and not (event[E_KIND] in CHECKIN_KINDS and _fix_dated_after(event))
+        and (event[E_KIND] not in CHECKIN_KINDS or (event[E_DEVICE_BOOT] is not None and not _fix_dated_after(event)))
     ]
     if not suspects:  # nearly every visit: all its facts were read by the monotonic clock of their boot, or sent none
         return ()
@@ -664,18 +683,20 @@ def _moved_across_restarts(events: Iterable[Row]) -> tuple[ClockMovedFacts, ...]
         source = event[E_TIME_SOURCE] or "elapsed"
         boot = borne_out_boot(at, elapsed, source, event[E_FIX_TIME], _REREAD_BEYOND)
         if boot is not None:
-            phone, count = phone_id(event[E_TECHNICIAN], event[E_DEVICE_ID]), event[E_DEVICE_BOOT]
+            phone, count = phone_of(event[E_TECHNICIAN], event[E_DEVICE_ID]), event[E_DEVICE_BOOT]
             borne_out[phone].append((boot, 0))
-            if count is not None and (source == "elapsed" or (phone, count) not in counted):
-                counted[(phone, count)] = boot  # exact by a monotonic clock, else by a location fix
+            if count is not None and source == "elapsed":
+                counted[(phone, count)] = boot  # exact: by the monotonic clock of the boot it was sent in
     boots = {phone: list(_distinct_boots(marks)) for phone, marks in borne_out.items()}
     moved = []
     for event in suspects:
-        phone = phone_id(event[E_TECHNICIAN], event[E_DEVICE_ID])
+        phone = phone_of(event[E_TECHNICIAN], event[E_DEVICE_ID])
         by_wall, elapsed = event[E_CORRECTED], event[E_ELAPSED]
         counted_boot = None if event[E_DEVICE_BOOT] is None else counted.get((phone, event[E_DEVICE_BOOT]))
         if counted_boot is not None:
             at = by_its_counted_boot(by_wall, elapsed, counted_boot, event[E_RECEIVED], _REREAD_BEYOND)
+        elif event[E_KIND] in CHECKIN_KINDS:
+            continue
         else:
             at = by_the_boot_it_names(by_wall, elapsed, boots.get(phone, []), event[E_RECEIVED], _REREAD_BEYOND)
         if at is not None:

@@ -362,6 +362,26 @@ async def test_v_shoes_a_spare_phones_photo_sent_after_its_restart_is_read_by_it
     assert {entry["device"] for entry in body["timeline"]} == {"first-phone", "spare-phone"}
 
 
+async def test_v_punct_a_phone_whose_app_starts_sending_its_device_id_mid_visit_is_one_phone(
+    client, phone, visit_id, as_auditor
+):
+    """On its way with a clock 8 min slow, sent without a device id; the arrival tapped offline; the network puts the
+    clock right and the updated app syncs with one: the offset measured before the update was another phone's, and
+    the arrival read as backdated (a probe)."""
+    phone.clock.now, phone.skew = AGREED - timedelta(minutes=5), -timedelta(minutes=8)
+    assert (await phone.post(visit_id, "on-my-way", phone.fact(etaMinutes=3))).status_code == 201
+    advance(phone, timedelta(minutes=2))
+    arrival = phone.fact(location=phone.location())
+    advance(phone, timedelta(minutes=20))
+    phone.skew, phone.device_id = timedelta(0), "phone-1"
+    facts = [{"type": "arrival", "visitId": visit_id, "body": arrival}]
+    synced = await phone.client.post("/v1/mobile/sync", json={"facts": facts}, headers=phone.headers())
+    assert synced.json()["receipts"][0]["status"] == "accepted", synced.text
+
+    body = (await client.get(f"/v1/review/visits/{visit_id}", headers=as_auditor)).json()
+    assert "v.punct.backdated" not in {f["code"] for f in body["verdict"]["findings"]}
+
+
 async def test_v_shoes_a_photo_taken_before_the_work_and_sent_after_a_restart_is_on_time(
     client, phone, visit_id, as_auditor
 ):

@@ -116,25 +116,26 @@ async def test_v_close_customer_absent_without_a_check_out_is_refused_with_only_
     assert [item["ruleId"] for item in refused.json()["details"]] == ["V-CHECKOUT"]
 
 
-async def test_v_close_customer_absent_a_later_trips_door_check_in_dated_back_across_a_restart_is_read_by_its_boot(
+async def test_v_close_customer_absent_a_later_trips_door_check_in_dated_back_across_a_counted_restart_is_short(
     client, phone, visit_id, as_auditor
 ):
     """Back on a second trip, on-my-way sent online; at the door the clock set back 8 min and the return tapped
     offline, its fix on the phone's clock; restarted, the clock put right, check-out 3 min after the tap, all synced:
-    the wait read 11 min (a probe)."""
+    the wait read 11 min (a probe). The phone counts its boots, so the boot the check-in names dates it."""
     assert (await wait_at_the_door(phone, visit_id, timedelta(minutes=5))).status_code == 201
     returned = {"decision": "return", "reason": "Waited only five minutes", "requested": ["V-CLOSE: wait 10 min"]}
     decided = await client.post(f"/v1/review/visits/{visit_id}/decisions", json=returned, headers=as_auditor)
     assert decided.status_code == 201, decided.text
     phone.clock.advance(hours=2)
-    phone.elapsed_ms = 30 * 60_000
+    phone.elapsed_ms, phone.boot = 30 * 60_000, 4
     assert (await phone.post(visit_id, "on-my-way", phone.fact(etaMinutes=20))).status_code == 201
     phone.clock.advance(minutes=20)
     phone.elapsed_ms += 20 * 60_000
     phone.skew = -timedelta(minutes=8)
     at_the_door = phone.fact(location=phone.location())
     phone.clock.advance(minutes=1)
-    phone.elapsed_ms, phone.skew = 30_000, timedelta(0)  # restarted, the clock put right
+    phone.restart()
+    phone.skew = timedelta(0)  # the clock put right
     phone.clock.advance(minutes=2)
     phone.elapsed_ms += 2 * 60_000
     checkout, completion = phone.fact(location=phone.location()), phone.fact(**ABSENT)

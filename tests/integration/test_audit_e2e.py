@@ -551,13 +551,16 @@ async def test_v_punct_an_arrival_dated_back_on_the_wall_clock_of_one_boot_is_la
     assert "v.punct.late" in violations, violations
 
 
-async def synced_uploaded_and_completed(phone: Phone, visit_id: str, facts: list, uploads: list, completion: dict) -> None:
-    """What an offline phone does back in signal: one batch of its facts, its uploads, then the completion."""
+async def synced_uploaded_and_completed(
+    phone: Phone, visit_id: str, facts: list, uploads: list, completion: dict | None
+) -> None:
+    """What an offline phone does back in signal: one batch of its facts, its uploads, then the completion if any."""
     synced = await phone.client.post("/v1/mobile/sync", json={"facts": facts}, headers=phone.headers())
     assert {receipt["status"] for receipt in synced.json()["receipts"]} == {"accepted"}, synced.text
     for path, meta, data in uploads:
         assert (await phone.upload(visit_id, path, meta, data)).status_code == 201
-    assert (await phone.post(visit_id, "complete", completion)).status_code == 201
+    if completion is not None:
+        assert (await phone.post(visit_id, "complete", completion)).status_code == 201
 
 
 async def test_e_clock_an_offline_visit_with_a_restart_halfway_synced_after_more_uptime_than_before_passes(
@@ -598,12 +601,16 @@ async def test_e_clock_an_offline_visit_with_a_restart_halfway_synced_after_more
     assert await violation_codes(client, as_auditor, visit_id) == ("passed", set())
 
 
-@pytest.mark.parametrize("set_back", [False, True], ids=["clock-right", "clock-set-back-30-min"])
+@pytest.mark.parametrize(
+    ("set_back", "app_updated"), [(False, False), (True, False), (False, True)],
+    ids=["clock-right", "clock-set-back-30-min", "facts-synced-by-the-app-before-an-update-that-sends-a-device-id"],
+)
 async def test_b_repair_a_repair_done_offline_and_synced_the_next_morning_after_a_restart_closes_when_completed(
-    client, phone, people, as_dispatcher, set_back
+    client, phone, people, as_dispatcher, set_back, app_updated
 ):
     """Gold, to be resolved by 13:00; done offline by 10:45, the phone off overnight, everything synced at 08:30. A
-    clock set back all visit (and put right for the sync) is found out by the check-ins' satellite fixes."""
+    clock set back all visit (and put right for the sync) is found out by the check-ins' satellite fixes. Facts synced
+    at 10:46 by an app without a device id date the boot of a completion the updated app sends with one (a probe)."""
     phone.skew = -timedelta(minutes=30) if set_back else timedelta(0)
     accepted = AGREED - timedelta(hours=21)
     visit_id = await assigned_visit(client, as_dispatcher, kind="repair", tier="gold", accepted_at=accepted)
@@ -639,10 +646,17 @@ async def test_b_repair_a_repair_done_offline_and_synced_the_next_morning_after_
     at(45)
     completion = phone.fact(outcome="resolved")
 
+    if app_updated:
+        at(46)
+        await synced_uploaded_and_completed(phone, visit_id, facts, uploads, completion=None)
+        phone.device_id = "phone-1"
     phone.clock.now, phone.elapsed_ms = AGREED + timedelta(hours=22, minutes=30), 600_000  # restarted at 08:20
     phone.skew = timedelta(0)
     phone.auth = await login(client, people.tech)
-    await synced_uploaded_and_completed(phone, visit_id, facts, uploads, completion)
+    if app_updated:
+        assert (await phone.post(visit_id, "complete", completion)).status_code == 201
+    else:
+        await synced_uploaded_and_completed(phone, visit_id, facts, uploads, completion)
 
     as_dispatcher = await login(client, people.dispatcher)
     order_id = (await client.get(f"/v1/visits/{visit_id}", headers=as_dispatcher)).json()["workOrderId"]

@@ -1382,6 +1382,25 @@ async def test_a_decide_a_dismissed_visit_comes_back_when_a_second_violation_of_
     assert (len(unrecorded), body["reviewState"]) == (2, "open")
 
 
+async def test_b_first_a_call_logged_after_the_visits_first_fact_reaches_its_verdict(
+    client, phone, as_dispatcher, as_auditor
+):
+    """Accepted at 06:55, booked at 09:00 (2 h 5 min: late on its own); the technician is on his way at 09:05, and at
+    09:15 the dispatcher logs the call made at 08:50. The verdict audited at 09:05 kept b.first.late (a probe)."""
+    booked_at = phone.clock.now
+    visit_id = await assigned_visit(client, as_dispatcher, kind="repair", accepted_at=booked_at - timedelta(minutes=125))
+    phone.clock.now = booked_at + timedelta(minutes=5)
+    assert (await phone.post(visit_id, "on-my-way", phone.fact(etaMinutes=50))).status_code == 201
+    assert "b.first.late" in (await violation_codes(client, as_auditor, visit_id))[1]
+
+    phone.clock.now = booked_at + timedelta(minutes=15)
+    order_id = (await client.get(f"/v1/visits/{visit_id}", headers=as_dispatcher)).json()["workOrderId"]
+    call = {"channel": "phone", "contactedAt": (booked_at - timedelta(minutes=10)).isoformat()}
+    assert (await client.post(f"/v1/work-orders/{order_id}/contacts", json=call, headers=as_dispatcher)).status_code == 201
+
+    assert "b.first.late" not in (await violation_codes(client, as_auditor, visit_id))[1]
+
+
 @pytest.mark.parametrize("monotonic", [True, False], ids=["monotonic-clock", "wall-clock-only"])
 async def test_b_repair_a_completion_held_offline_counts_when_its_monotonic_clock_says_it_was_recorded(
     client, phone, as_dispatcher, as_auditor, monotonic

@@ -250,7 +250,7 @@ class DispatchService:
                 await repository.record_first_contact(order_id, at)
                 await self.trail.append("work_order.contacted", order_id, caller, {"channel": data.channel, "at": at})
                 await replays.settle(request, contact_id)
-                # B-FIRST and B-CONTACT are the order's: a contact may answer a finding its visits already carry.
+                # B-FIRST is the order's: a contact may answer the late first response its visits already carry.
                 order_visits = [v["id"] for v in await repository.visits_of_order(order_id)]
                 await outbox.mark_without_new_evidence(order_visits, now)
         if not replay:

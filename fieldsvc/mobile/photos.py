@@ -23,7 +23,10 @@ from fieldsvc.audit.rules.site_care import UNLIKE_CLEAN_UP_PURPOSES
 from fieldsvc.auth.caller import Caller
 from fieldsvc.context import AppContext
 from fieldsvc.errors import RETRY_AFTER_SECONDS, api_error, echo_limited
-from fieldsvc.imaging import ImageLimits, ImageRejected, ProcessedImage, perceptual_distance, process_image
+from fieldsvc.cropped_copies import difference_after_best_crop, miniature_image
+from fieldsvc.imaging import (
+    OTHER_ORIENTATIONS, ImageLimits, ImageRejected, ProcessedImage, perceptual_distance, process_image,
+)
 from fieldsvc.ink_print import COPY_MAX_DIFFERENCE, COPY_MIN_LIKENESS, density_likeness, print_difference
 from fieldsvc.mobile import repository, reuse
 from fieldsvc.mobile.clock import ClockReading, EventTiming
@@ -208,6 +211,7 @@ def accepted_image(
                 original_key=content_key(image.sha256, "original"),
                 thumbnail_key=content_key(image.sha256, "thumb"),
                 display_key=content_key(image.sha256, "display"),
+                reuse_miniature=None if purpose == SIGNATURE else image.reuse_miniature,
                 created_at=scope.now,
                 **derived,
             )
@@ -258,7 +262,7 @@ async def record_signature_reuse(
             if other_density is None or density_likeness(image.ink_density, other_density) < COPY_MIN_LIKENESS:
                 continue
         matches.extend(_both_ways(
-            photo_id, visit["id"], other, (round(difference * 100), None), identical, scope.timing.corrected_time
+            photo_id, visit["id"], other, (round(difference * 100), None, None), identical, scope.timing.corrected_time
         ))
     await repository.insert_matches(matches)
 
@@ -290,19 +294,33 @@ async def record_reuse(
     matches: list[PhotoMatch] = []
     for other in candidates:
         identical = other["sha256"] == image.sha256
-        distance = min(perceptual_distance(turned, other["perceptual_hash"]) for turned in orientations)
+        distance, turn = min(
+            (perceptual_distance(turned, other["perceptual_hash"]), way) for way, turned in enumerate(orientations)
+        )
         if identical or distance <= reuse.MAX_REUSE_DISTANCE:
             # The audit needs both to call it the same picture (a photo stored before fine hashes has none).
             fine = None if other["fine_hash"] is None else min(
                 perceptual_distance(own, other["fine_hash"]) for own in image.fine_hashes
             )
-            matches.extend(_both_ways(photo_id, visit_id, other, (distance, fine), identical, recorded_at))
+            cropped = None if identical else await _cropped_difference(image, turn, other["reuse_miniature"])
+            matches.extend(_both_ways(photo_id, visit_id, other, (distance, fine, cropped), identical, recorded_at))
     await repository.insert_matches(matches)
 
 
+async def _cropped_difference(image: ProcessedImage, turn: int, other_miniature: bytes | None) -> float | None:
+    """E-REUSE: how far the new picture, in the orientation its hash matched in, is from the best crop of the other
+    or the other from its best crop (a copy cut at its edges); None for a photo stored without a miniature."""
+    if other_miniature is None:
+        return None
+    own = miniature_image(image.reuse_miniature)
+    if turn:
+        own = own.transpose(OTHER_ORIENTATIONS[turn - 1])
+    return await anyio.to_thread.run_sync(difference_after_best_crop, own, miniature_image(other_miniature))
+
+
 def _both_ways(
-    photo_id: UUID, visit_id: UUID, other: repository.Row, distances: tuple[int, int | None], identical: bool,
-    recorded_at: datetime,
+    photo_id: UUID, visit_id: UUID, other: repository.Row, distances: tuple[int, int | None, float | None],
+    identical: bool, recorded_at: datetime,
 ) -> tuple[PhotoMatch, PhotoMatch]:
     """A new photo's match with a stored one, recorded from each side, each row saying which of the two came first:
     the one its phone recorded first (a photo held back on a phone without signal reaches the service after its copy
@@ -315,7 +333,7 @@ def _both_ways(
 
 
 def _match(
-    photo_id: UUID, visit_id: UUID, other_id: UUID, other_visit: UUID, distances: tuple[int, int | None],
+    photo_id: UUID, visit_id: UUID, other_id: UUID, other_visit: UUID, distances: tuple[int, int | None, float | None],
     identical: bool, *, other_first: bool,
 ) -> PhotoMatch:
     return PhotoMatch(
@@ -326,6 +344,7 @@ def _match(
         other_visit=other_visit,
         distance=distances[0],
         fine_distance=distances[1],
+        cropped_difference=distances[2],
         identical=identical,
         other_first=other_first,
     )

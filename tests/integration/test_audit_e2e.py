@@ -32,7 +32,7 @@ from tests.integration.mobile_builders import (  # noqa: F401 - phone, other_pho
     signature_png,
     visit_id,
 )
-from tests.pictures import handwritten_name
+from tests.pictures import handwritten_name, shoe_covers_on
 
 TWO_KM_NORTH = {"latitude": AT_SITE["latitude"] + 0.018}
 
@@ -862,6 +862,22 @@ async def test_e_reuse_photo_from_another_visit_flags_the_visit_that_used_it_aga
     original = (await client.get(f"/v1/review/visits/{other_visit_id}", headers=as_auditor)).json()
     told = [f for f in original["verdict"]["findings"] if f["ruleId"] == "E-REUSE"]
     assert [(f["code"], f["severity"]) for f in told] == [("e.reuse.copied_later", "info")]
+
+
+async def test_e_reuse_a_photo_from_another_visit_cut_2_percent_at_its_edges_is_a_near_duplicate(
+    client, phone, other_phone, visit_id, other_visit_id, as_auditor
+):
+    """The cut moved 23 to 28 of the 256 fine-hash bits, past the limit of 12: seven such reuses passed (a probe)."""
+    original = shoe_covers_on((196, 180, 160), seed=21)
+    width, height = original.size
+    cut = original.crop((width // 50, height // 50, width - width // 50, height - height // 50))
+    await play(other_phone, other_visit_id, Visit(clean_photo=encoded(original, quality=90)), seed=40)
+    await play(phone, visit_id, Visit(clean_photo=encoded(cut, quality=70)), seed=50)
+
+    body = (await client.get(f"/v1/review/visits/{visit_id}", headers=as_auditor)).json()
+    [near] = [f for f in body["verdict"]["findings"] if f["ruleId"] == "E-REUSE"]
+    assert (near["code"], body["verdict"]["status"]) == ("e.reuse.near_duplicate", "flagged")
+    assert "cut at its edges" in near["messageEn"]
 
 
 @pytest.mark.parametrize("pad", [255, 150, 0], ids=["white", "grey", "black"])

@@ -19,6 +19,20 @@ from fieldsvc.observability import logging_config
 log = logging.getLogger("fieldsvc")
 
 
+# Agreed dates a bulk re-audit may name: any a visit could have, and whose midnight exists in every time zone.
+_EARLIEST_DATE, _LATEST_DATE = date(1900, 1, 1), date(9998, 12, 31)
+
+
+def agreed_date(text: str) -> date:
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date such as 2026-12-01") from None
+    if not _EARLIEST_DATE <= day <= _LATEST_DATE:
+        raise argparse.ArgumentTypeError(f"{text} is outside {_EARLIEST_DATE} to {_LATEST_DATE}")
+    return day
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fieldsvc", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -44,9 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     audit.add_argument("action", choices=["rerun", "work"])
     audit.add_argument("--server-pid", type=int, help="work: as the auditor process `fieldsvc serve` started")
-    audit.add_argument("--from", dest="start", type=date.fromisoformat, help="first agreed date (default zone)")
-    audit.add_argument("--to", dest="end", type=date.fromisoformat, help="last agreed date, inclusive")
+    audit.add_argument("--from", dest="start", type=agreed_date, help="first agreed date (default zone)")
+    audit.add_argument("--to", dest="end", type=agreed_date, help="last agreed date, inclusive")
     args = parser.parse_args(argv)
+    if args.command == "audit" and args.start and args.end and args.start > args.end:
+        audit.error(f"--from {args.start} is after --to {args.end}: no visit lies between them")
 
     settings = Settings.from_env()
     logging.config.dictConfig(logging_config(settings.log_level))

@@ -6,7 +6,7 @@ import asyncio
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
-from litestar import Litestar
+from litestar import Litestar, Request
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
@@ -28,6 +28,7 @@ from fieldsvc.mobile.receipt import receipt_stamp
 from fieldsvc.observability import request_id_middleware, stamp_response
 from fieldsvc.review.controller import ReviewController
 from fieldsvc.strict_body import read_json_body_strictly
+from fieldsvc.strict_query import refuse_repeated_query_parameters
 from fieldsvc.technician.controller import MyVisitsController
 from fieldsvc.verdicts.worker import run_auditor
 from fieldsvc.people.controller import PeopleController
@@ -48,6 +49,13 @@ def openapi_config() -> OpenAPIConfig:
         use_handler_docstrings=True,
         create_examples=False,
     )
+
+
+async def read_strictly(request: Request) -> None:
+    """Refuse before the handler what its lax reading would settle by guessing: a parameter given twice, a JSON value
+    of the wrong type that would be coerced."""
+    refuse_repeated_query_parameters(request)
+    await read_json_body_strictly(request)
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> Litestar:
@@ -97,7 +105,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         },
         middleware=[request_id_middleware, receipt_stamp(ctx), bearer_auth()],
         exception_handlers=EXCEPTION_HANDLERS,
-        before_request=read_json_body_strictly,
+        before_request=read_strictly,
         before_send=[stamp_response],
         lifespan=[lifespan],
         openapi_config=openapi_config(),

@@ -101,6 +101,23 @@ async def test_a_queue_filter_that_can_match_nothing_is_400_naming_its_parameter
     assert (response.status_code, [d["field"] for d in response.json()["details"]]) == (400, [field])
 
 
+@pytest.mark.parametrize(("role", "path", "field"), [
+    ("auditor", "/v1/review/queue?severity=violation&severity=warning", "severity"),
+    ("auditor", "/v1/review/queue?technicianId={technician_id}&technicianId={technician_id}", "technicianId"),
+    ("tech", "/v1/mobile/visits?date=2030-03-04&date=2030-03-05", "date"),
+], ids=["queue_severity", "queue_technician_by_its_api_name", "my_day_date"])
+async def test_a_query_parameter_given_twice_is_400_naming_it_not_settled_by_the_last(
+    client, people, as_dispatcher, visit_id, role, path, field
+):
+    """The queue asked for violations and then warnings answered for warnings alone: no violations shown (a probe)."""
+    technician_id = (await client.get(f"/v1/visits/{visit_id}", headers=as_dispatcher)).json()["technician"]["id"]
+
+    response = await client.get(path.format(technician_id=technician_id), headers=await login(client, getattr(people, role)))
+
+    assert (response.status_code, response.json()["code"]) == (400, "validation.failed")
+    assert [(d["field"], d["source"]) for d in response.json()["details"]] == [(field, "query")]
+
+
 @pytest.mark.parametrize(
     ("field", "coerced"),
     [("accuracyM", "8.0"), ("mock", 0), ("fixTime", 1_900_000_000)],

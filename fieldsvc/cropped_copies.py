@@ -24,8 +24,9 @@ def miniature_image(miniature: bytes) -> Image.Image:
 def difference_after_best_crop(first: Image.Image, second: Image.Image) -> float:
     """The mean grey-level difference (0 to 255) between the two pictures once the crop of either that best matches
     the other is taken (either may be the copy). Each is histogram-equalised first, so brightness or contrast changed
-    with the crop does not count. A cropped, re-encoded or brightened copy measures under 14 (synthetic scenes and
-    shoe-cover shots cut by up to 8% on any sides); two shoe-cover shots on the same tiles, 39 or more."""
+    with the crop does not count. A cropped, re-encoded or brightened copy measures under 15 (synthetic scenes and
+    shoe-cover shots cut by up to 8% on any sides); look-alikes from different places 32 or more; the same place
+    photographed again by hand, 2.5 to 19, like a copy (a probe)."""
     first, second = ImageOps.equalize(first), ImageOps.equalize(second)
     return min(_best_crop(first, second), _best_crop(second, first))
 

@@ -7,7 +7,7 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
 from functools import partial
 from typing import Any, TypeVar
@@ -220,7 +220,9 @@ def accepted_image(
             await record_signature_reuse(photo_id, image, scope, stored_density)
         else:
             by_likeness = image.detailed and purpose not in EXACT_REUSE_ONLY
-            await record_reuse(photo_id, visit["id"], purpose, image, scope.timing.corrected_time, by_likeness=by_likeness)
+            await record_reuse(
+                photo_id, visit, purpose, image, scope.timing.corrected_time, by_likeness=by_likeness
+            )
 
     details = {
         "photo_id": photo_id,
@@ -276,11 +278,13 @@ SAME_VISIT_COUNTERPARTS = {
 
 
 async def record_reuse(
-    photo_id: UUID, visit_id: UUID, purpose: str, image: ProcessedImage, recorded_at: datetime, *, by_likeness: bool
+    photo_id: UUID, visit: repository.Row, purpose: str, image: ProcessedImage, recorded_at: datetime, *,
+    by_likeness: bool,
 ) -> None:
     """E-REUSE: record, both ways, each photo of another visit this one repeats: the same file, or (by_likeness) a
     perceptual near-duplicate, found through the hash bands this photo is then indexed under too. V-CLEAN: the same
     for the photos of its own visit it must not repeat."""
+    visit_id = visit["id"]
     await repository.take_turn(REUSE_LOCK_KEY)
     orientations = (image.perceptual_hash, *image.turned_hashes)  # a copy turned or mirrored is still a copy
     probes: list[int] = []
@@ -291,7 +295,7 @@ async def record_reuse(
     counterparts = SAME_VISIT_COUNTERPARTS.get(purpose)
     if counterparts is not None:
         candidates += await repository.photos_of_visit(visit_id, counterparts)
-    matches: list[PhotoMatch] = []
+    alike = []
     for other in candidates:
         identical = other["sha256"] == image.sha256
         distance, turn = min(
@@ -302,20 +306,48 @@ async def record_reuse(
             fine = None if other["fine_hash"] is None else min(
                 perceptual_distance(own, other["fine_hash"]) for own in image.fine_hashes
             )
-            cropped = None if identical else await _cropped_difference(image, turn, other["reuse_miniature"])
-            matches.extend(_both_ways(photo_id, visit_id, other, (distance, fine, cropped), identical, recorded_at))
+            alike.append(Alike(other, identical, distance, turn, fine))
+    cropped = await cropped_differences(image, visit, [match for match in alike if not match.identical])
+    matches: list[PhotoMatch] = []
+    for match in alike:
+        distances = (match.distance, match.fine, cropped.get(match.other["id"]))
+        matches.extend(_both_ways(photo_id, visit_id, match.other, distances, match.identical, recorded_at))
     await repository.insert_matches(matches)
 
 
-async def _cropped_difference(image: ProcessedImage, turn: int, other_miniature: bytes | None) -> float | None:
-    """E-REUSE: how far the new picture, in the orientation its hash matched in, is from the best crop of the other
-    or the other from its best crop (a copy cut at its edges); None for a photo stored without a miniature."""
-    if other_miniature is None:
-        return None
+@dataclass(frozen=True)
+class Alike:
+    """A stored photo a new one repeats: the same file, or alike in outline (`distance` over every orientation, `turn`
+    the orientation it matched in, 0 upright; `fine` the fine hashes' distance, None if the other has none)."""
+
+    other: repository.Row
+    identical: bool
+    distance: int
+    turn: int
+    fine: int | None
+
+
+async def cropped_differences(image: ProcessedImage, visit: repository.Row, alike: list[Alike]) -> dict[UUID, float]:
+    """E-REUSE: for the closest few photos alike in outline taken for sites far from this one, how far this picture, in
+    the orientation its hash matched in, is from the best crop of the other or the other from its best crop (a copy
+    cut at its edges). Photos of one place taken again by hand measure like such copies (a probe), so nearer sites
+    are left to the hashes; each search costs tens of milliseconds while uploads wait for the reuse lock."""
+    far = [
+        match for match in alike
+        if match.other.get("reuse_miniature") is not None and match.other.get("site_latitude") is not None
+        and geo.distance_m(visit["latitude"], visit["longitude"], match.other["site_latitude"],
+                           match.other["site_longitude"]) >= reuse.CROP_SEARCH_MIN_SITE_DISTANCE_M
+    ]
+    closest = sorted(far, key=lambda match: (match.distance, 256 if match.fine is None else match.fine,
+                                             str(match.other["id"])))
     own = miniature_image(image.reuse_miniature)
-    if turn:
-        own = own.transpose(OTHER_ORIENTATIONS[turn - 1])
-    return await anyio.to_thread.run_sync(difference_after_best_crop, own, miniature_image(other_miniature))
+    found = {}
+    for match in closest[: reuse.CROP_SEARCHES_PER_PHOTO]:
+        turned = own.transpose(OTHER_ORIENTATIONS[match.turn - 1]) if match.turn else own
+        found[match.other["id"]] = await anyio.to_thread.run_sync(
+            difference_after_best_crop, turned, miniature_image(match.other["reuse_miniature"])
+        )
+    return found
 
 
 def _both_ways(

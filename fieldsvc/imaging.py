@@ -17,7 +17,6 @@ from PIL import (
     ExifTags, Image, ImageChops, ImageDraw, ImageFile, ImageFilter, ImageOps, ImageStat, UnidentifiedImageError,
 )
 
-from fieldsvc.cropped_copies import MINIATURE_EDGE
 from fieldsvc.ink_print import ink_density, ink_print, weighted_moments
 from fieldsvc.wire import in_calendar
 
@@ -83,7 +82,8 @@ _DHASH_WIDTH, _DHASH_HEIGHT = 9, 8
 # within a few of its 256 bits; a similar but different picture (the same floor, feet a little elsewhere) that the
 # coarse 64 bits cannot tell apart differs in 40 or more.
 _FINE_DHASH_WIDTH, _FINE_DHASH_HEIGHT = 17, 16
-OTHER_ORIENTATIONS = (
+_REUSE_MINIATURE_EDGE = 72
+_OTHER_ORIENTATIONS = (
     Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_180, Image.Transpose.ROTATE_270, Image.Transpose.FLIP_LEFT_RIGHT,
     Image.Transpose.FLIP_TOP_BOTTOM, Image.Transpose.TRANSPOSE, Image.Transpose.TRANSVERSE,
 )
@@ -214,7 +214,6 @@ class ProcessedImage:
     turned_hashes: tuple[str, ...]  # E-REUSE: the dHash of the picture turned or mirrored, in the 7 other ways
     fine_hashes: tuple[str, ...]  # E-REUSE: the fine hash upright (the one stored), then in the 7 other ways
     detailed: bool  # E-REUSE: detail enough to tell the picture from another by its hashes (else they are all 0)
-    reuse_miniature: bytes = field(repr=False)  # E-REUSE: the grey miniature hashed, a crop of a copy is sought in
     exif: ExifFacts
     thumbnail_jpeg: bytes = field(repr=False)
     display_jpeg: bytes = field(repr=False)
@@ -253,8 +252,8 @@ def process_image(
     display = _shrunk_to_fit(upright, _DISPLAY_LONG_EDGE)
     thumbnail = _shrunk_to_fit(display, _THUMBNAIL_EDGE)
     pictured = _without_frame(thumbnail, display)
-    miniature = pictured.convert("L").resize((MINIATURE_EDGE, MINIATURE_EDGE), Image.Resampling.BOX)
-    other_ways = [miniature.transpose(turn) for turn in OTHER_ORIENTATIONS]
+    miniature = pictured.convert("L").resize((_REUSE_MINIATURE_EDGE, _REUSE_MINIATURE_EDGE), Image.Resampling.BOX)
+    other_ways = [miniature.transpose(turn) for turn in _OTHER_ORIENTATIONS]
     detailed = _detail(miniature) >= _MIN_DETAIL
     strokes = _signature_ink(display, strokes_alpha, one_sided=True) if signature else None
     coverage = None
@@ -273,7 +272,6 @@ def process_image(
             _fine_hash(picture) if detailed else _FEATURELESS_FINE for picture in (miniature, *other_ways)
         ),
         detailed=detailed,
-        reuse_miniature=miniature.tobytes(),
         exif=exif,
         thumbnail_jpeg=_jpeg_bytes(thumbnail),
         display_jpeg=_jpeg_bytes(display),

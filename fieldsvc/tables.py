@@ -6,7 +6,6 @@ from piccolo.columns import (
     BigInt,
     BigSerial,
     Boolean,
-    Bytea,
     DoublePrecision,
     ForeignKey,
     Integer,
@@ -222,8 +221,6 @@ class Photo(Table, tablename="photo"):
     sha256 = Varchar(length=64, index=True)
     perceptual_hash = Varchar(length=16)
     fine_hash = Varchar(length=64, null=True, default=None)  # E-REUSE: 256-bit dHash confirming a coarse match
-    # E-REUSE: the grey miniature the hashes are made from (fieldsvc.cropped_copies), a cropped copy is looked for in
-    reuse_miniature = Bytea(null=True, default=None)
     content_type = Varchar(length=32)
     byte_size = BigInt()
     width = Integer()
@@ -261,8 +258,6 @@ class PhotoMatch(Table, tablename="photo_match"):
     other_visit = ForeignKey(references=Visit, null=False)
     distance = Integer()
     fine_distance = Integer(null=True, default=None)  # of the fine hashes, when both photos have one
-    # Grey levels between one photo and the best crop of the other (fieldsvc.cropped_copies), when both have a miniature
-    cropped_difference = Real(null=True, default=None)
     identical = Boolean()
     # Whether the other photo reached the service first (the later one is the reuse); None in rows made before it.
     other_first = Boolean(null=True, default=None)

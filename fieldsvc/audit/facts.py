@@ -295,9 +295,7 @@ class OtherVisitPhoto:
 
     `matched_photo_id` and `recorded_distance`: the photo of this visit that ingest matched it with, and their
     distance then, taken over every orientation (a copy turned or mirrored has an unrelated hash as stored);
-    `recorded_fine_distance` the same for their 256-bit fine hashes, None when either photo has none;
-    `recorded_cropped_difference` the grey levels between either and the best crop of the other (a copy cut at its
-    edges), None when either was stored without a miniature or the files are identical.
+    `recorded_fine_distance` the same for their 256-bit fine hashes, None when either photo has none.
     """
 
     visit_id: str
@@ -310,7 +308,6 @@ class OtherVisitPhoto:
     # Whether it reached the service before this visit's photo it matched (server clock): the later one is the reuse.
     # None when unknown, which counts as first.
     received_first: bool | None = None
-    recorded_cropped_difference: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,10 +36,3 @@ def same_picture(a: PhotoFacts, b: PhotoFacts, policy: Policy) -> bool:
         and hamming(coarse_a, coarse_b) <= policy.reuse_max_distance
         and hamming(int(a.fine_hash, 16), int(b.fine_hash, 16)) <= policy.reuse_max_fine_distance
     )
-
-
-def cut_from_the_other(cropped_difference: float | None, policy: Policy) -> bool:
-    """One picture is the other cut a little at its edges (and perhaps re-encoded or brightened): ingest found a crop
-    of one within the policy's grey levels of the other. Policies before crops were looked for never say so."""
-    limit = policy.reuse_max_cropped_difference
-    return cropped_difference is not None and limit is not None and cropped_difference <= limit

@@ -78,9 +78,6 @@ class Policy:
     # V-CLOSE: how long a technician waits at the site for a customer not at home before completing the visit as
     # customer absent; None in versions before there was such a completion, which then needs every required item.
     customer_absent_wait_min: float | None = None
-    # E-REUSE: the most grey levels (of 255) a photo may differ from the best crop of another and still be that picture
-    # cut at its edges; None in versions before crops were looked for, which then need the fine hashes' closeness.
-    reuse_max_cropped_difference: float | None = None
     description: str = ""
     fingerprint: str = field(init=False, compare=False)
     editing_software_pattern: re.Pattern[str] = field(init=False, compare=False, repr=False)  # E-EDIT, compiled once
@@ -220,11 +217,10 @@ _FIELD_PARSERS: dict[str, Callable[[Any], Any]] = {
     "ask_follow_up_h": _number(),
     "warnings_flag": _boolean,
     "customer_absent_wait_min": _number(),
-    "reuse_max_cropped_difference": _number(maximum=255.0),
     "description": _text,
 }
 # Fields a later version introduced: earlier versions lack them (and so does the feature they configure).
-_OPTIONAL_FIELDS = ("customer_absent_wait_min", "reuse_max_cropped_difference", "description")
+_OPTIONAL_FIELDS = ("customer_absent_wait_min", "description")
 _IDENTITY_KEYS = ("policy_id", "version", "extends")
 
 

@@ -7,7 +7,7 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta, tzinfo
 from functools import partial
 from typing import Any, TypeVar
@@ -23,10 +23,7 @@ from fieldsvc.audit.rules.site_care import UNLIKE_CLEAN_UP_PURPOSES
 from fieldsvc.auth.caller import Caller
 from fieldsvc.context import AppContext
 from fieldsvc.errors import RETRY_AFTER_SECONDS, api_error, echo_limited
-from fieldsvc.cropped_copies import difference_after_best_crop, miniature_image
-from fieldsvc.imaging import (
-    OTHER_ORIENTATIONS, ImageLimits, ImageRejected, ProcessedImage, perceptual_distance, process_image,
-)
+from fieldsvc.imaging import ImageLimits, ImageRejected, ProcessedImage, perceptual_distance, process_image
 from fieldsvc.ink_print import COPY_MAX_DIFFERENCE, COPY_MIN_LIKENESS, density_likeness, print_difference
 from fieldsvc.mobile import repository, reuse
 from fieldsvc.mobile.clock import ClockReading, EventTiming
@@ -211,7 +208,6 @@ def accepted_image(
                 original_key=content_key(image.sha256, "original"),
                 thumbnail_key=content_key(image.sha256, "thumb"),
                 display_key=content_key(image.sha256, "display"),
-                reuse_miniature=None if purpose == SIGNATURE else image.reuse_miniature,
                 created_at=scope.now,
                 **derived,
             )
@@ -220,9 +216,7 @@ def accepted_image(
             await record_signature_reuse(photo_id, image, scope, stored_density)
         else:
             by_likeness = image.detailed and purpose not in EXACT_REUSE_ONLY
-            await record_reuse(
-                photo_id, visit, purpose, image, scope.timing.corrected_time, by_likeness=by_likeness
-            )
+            await record_reuse(photo_id, visit["id"], purpose, image, scope.timing.corrected_time, by_likeness=by_likeness)
 
     details = {
         "photo_id": photo_id,
@@ -264,7 +258,7 @@ async def record_signature_reuse(
             if other_density is None or density_likeness(image.ink_density, other_density) < COPY_MIN_LIKENESS:
                 continue
         matches.extend(_both_ways(
-            photo_id, visit["id"], other, (round(difference * 100), None, None), identical, scope.timing.corrected_time
+            photo_id, visit["id"], other, (round(difference * 100), None), identical, scope.timing.corrected_time
         ))
     await repository.insert_matches(matches)
 
@@ -278,13 +272,11 @@ SAME_VISIT_COUNTERPARTS = {
 
 
 async def record_reuse(
-    photo_id: UUID, visit: repository.Row, purpose: str, image: ProcessedImage, recorded_at: datetime, *,
-    by_likeness: bool,
+    photo_id: UUID, visit_id: UUID, purpose: str, image: ProcessedImage, recorded_at: datetime, *, by_likeness: bool
 ) -> None:
     """E-REUSE: record, both ways, each photo of another visit this one repeats: the same file, or (by_likeness) a
     perceptual near-duplicate, found through the hash bands this photo is then indexed under too. V-CLEAN: the same
     for the photos of its own visit it must not repeat."""
-    visit_id = visit["id"]
     await repository.take_turn(REUSE_LOCK_KEY)
     orientations = (image.perceptual_hash, *image.turned_hashes)  # a copy turned or mirrored is still a copy
     probes: list[int] = []
@@ -295,64 +287,22 @@ async def record_reuse(
     counterparts = SAME_VISIT_COUNTERPARTS.get(purpose)
     if counterparts is not None:
         candidates += await repository.photos_of_visit(visit_id, counterparts)
-    alike = []
+    matches: list[PhotoMatch] = []
     for other in candidates:
         identical = other["sha256"] == image.sha256
-        distance, turn = min(
-            (perceptual_distance(turned, other["perceptual_hash"]), way) for way, turned in enumerate(orientations)
-        )
+        distance = min(perceptual_distance(turned, other["perceptual_hash"]) for turned in orientations)
         if identical or distance <= reuse.MAX_REUSE_DISTANCE:
             # The audit needs both to call it the same picture (a photo stored before fine hashes has none).
             fine = None if other["fine_hash"] is None else min(
                 perceptual_distance(own, other["fine_hash"]) for own in image.fine_hashes
             )
-            alike.append(Alike(other, identical, distance, turn, fine))
-    cropped = await cropped_differences(image, visit, [match for match in alike if not match.identical])
-    matches: list[PhotoMatch] = []
-    for match in alike:
-        distances = (match.distance, match.fine, cropped.get(match.other["id"]))
-        matches.extend(_both_ways(photo_id, visit_id, match.other, distances, match.identical, recorded_at))
+            matches.extend(_both_ways(photo_id, visit_id, other, (distance, fine), identical, recorded_at))
     await repository.insert_matches(matches)
 
 
-@dataclass(frozen=True)
-class Alike:
-    """A stored photo a new one repeats: the same file, or alike in outline (`distance` over every orientation, `turn`
-    the orientation it matched in, 0 upright; `fine` the fine hashes' distance, None if the other has none)."""
-
-    other: repository.Row
-    identical: bool
-    distance: int
-    turn: int
-    fine: int | None
-
-
-async def cropped_differences(image: ProcessedImage, visit: repository.Row, alike: list[Alike]) -> dict[UUID, float]:
-    """E-REUSE: for the closest few photos alike in outline taken for sites far from this one, how far this picture, in
-    the orientation its hash matched in, is from the best crop of the other or the other from its best crop (a copy
-    cut at its edges). Photos of one place taken again by hand measure like such copies (a probe), so nearer sites
-    are left to the hashes; each search costs tens of milliseconds while uploads wait for the reuse lock."""
-    far = [
-        match for match in alike
-        if match.other.get("reuse_miniature") is not None and match.other.get("site_latitude") is not None
-        and geo.distance_m(visit["latitude"], visit["longitude"], match.other["site_latitude"],
-                           match.other["site_longitude"]) >= reuse.CROP_SEARCH_MIN_SITE_DISTANCE_M
-    ]
-    closest = sorted(far, key=lambda match: (match.distance, 256 if match.fine is None else match.fine,
-                                             str(match.other["id"])))
-    own = miniature_image(image.reuse_miniature)
-    found = {}
-    for match in closest[: reuse.CROP_SEARCHES_PER_PHOTO]:
-        turned = own.transpose(OTHER_ORIENTATIONS[match.turn - 1]) if match.turn else own
-        found[match.other["id"]] = await anyio.to_thread.run_sync(
-            difference_after_best_crop, turned, miniature_image(match.other["reuse_miniature"])
-        )
-    return found
-
-
 def _both_ways(
-    photo_id: UUID, visit_id: UUID, other: repository.Row, distances: tuple[int, int | None, float | None],
-    identical: bool, recorded_at: datetime,
+    photo_id: UUID, visit_id: UUID, other: repository.Row, distances: tuple[int, int | None], identical: bool,
+    recorded_at: datetime,
 ) -> tuple[PhotoMatch, PhotoMatch]:
     """A new photo's match with a stored one, recorded from each side, each row saying which of the two came first:
     the one its phone recorded first (a photo held back on a phone without signal reaches the service after its copy
@@ -365,7 +315,7 @@ def _both_ways(
 
 
 def _match(
-    photo_id: UUID, visit_id: UUID, other_id: UUID, other_visit: UUID, distances: tuple[int, int | None, float | None],
+    photo_id: UUID, visit_id: UUID, other_id: UUID, other_visit: UUID, distances: tuple[int, int | None],
     identical: bool, *, other_first: bool,
 ) -> PhotoMatch:
     return PhotoMatch(
@@ -376,7 +326,6 @@ def _match(
         other_visit=other_visit,
         distance=distances[0],
         fine_distance=distances[1],
-        cropped_difference=distances[2],
         identical=identical,
         other_first=other_first,
     )

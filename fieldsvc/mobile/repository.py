@@ -260,15 +260,10 @@ async def reuse_candidates(visit_id: UUID, probe_keys: list[int], sha256: str) -
         banded.sha256.as_alias("sha256"),
         banded.perceptual_hash.as_alias("perceptual_hash"),
         banded.fine_hash.as_alias("fine_hash"),
-        banded.reuse_miniature.as_alias("reuse_miniature"),
-        banded.visit.work_order.site.latitude.as_alias("site_latitude"),
-        banded.visit.work_order.site.longitude.as_alias("site_longitude"),
         banded.event.corrected_time.as_alias("recorded_at"),
     ).where(PhotoHashBand.band_key.is_in(probe_keys) & _reusable_elsewhere(banded, visit_id))
     identical = await Photo.select(
-        Photo.id, Photo.visit, Photo.sha256, Photo.perceptual_hash, Photo.fine_hash, Photo.reuse_miniature,
-        Photo.visit.work_order.site.latitude.as_alias("site_latitude"),
-        Photo.visit.work_order.site.longitude.as_alias("site_longitude"),
+        Photo.id, Photo.visit, Photo.sha256, Photo.perceptual_hash, Photo.fine_hash,
         Photo.event.corrected_time.as_alias("recorded_at"),
     ).where((Photo.sha256 == sha256) & _reusable_elsewhere(Photo, visit_id))
     return list({row["id"]: row for row in (*by_band, *identical)}.values())

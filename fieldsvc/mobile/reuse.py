@@ -9,13 +9,6 @@ _BAND_MASK = (1 << BAND_BITS) - 1
 # (4 bands x 2 differing bits would already be 8). So probing each band exactly and with every single-bit
 # flip finds every candidate within this distance, and nothing is missed by the index.
 MAX_REUSE_DISTANCE = 7
-# A copy cut at its edges is looked for (fieldsvc.cropped_copies) only in photos taken for sites at least this far
-# apart: the same flat's floor, shelf or cabinet photographed again on a later visit measured like a cropped copy
-# (2.5 to 19 grey levels; a probe), while look-alikes from different places measured 32 or more.
-CROP_SEARCH_MIN_SITE_DISTANCE_M = 1000.0
-# And in at most this many of them, the closest by their hashes: a search costs 25 to 75 ms under the reuse lock that
-# every upload takes in turn, and thirty stored look-alikes made an upload wait 6 s (a probe).
-CROP_SEARCHES_PER_PHOTO = 3
 
 
 def bands(perceptual_hash: str) -> list[int]:

@@ -153,11 +153,10 @@ JOIN visit_event e ON e.id = f.event
 """
 _MATCHES_SQL = """
 SELECT DISTINCT m.visit::text, p.visit::text, p.id::text, p.sha256, p.perceptual_hash, m.photo::text, m.distance,
-    m.fine_distance, m.other_first, m.cropped_difference
+    m.fine_distance, m.other_first
 FROM unnest($1::uuid[]) AS b(id)
 CROSS JOIN LATERAL (
-    SELECT visit, photo, other_photo, distance, fine_distance, other_first, cropped_difference
-    FROM photo_match WHERE visit = b.id OFFSET 0
+    SELECT visit, photo, other_photo, distance, fine_distance, other_first FROM photo_match WHERE visit = b.id OFFSET 0
 ) AS m
 JOIN photo p ON p.id = m.other_photo
 WHERE p.status IN ('accepted', 'withdrawn')
@@ -358,7 +357,7 @@ def _first_visit_per_order(rows: list[dict[str, Any]]) -> dict[Any, str]:
 async def _sqlite_matches(visit_ids: list[UUID]) -> list[Row]:
     matches = await PhotoMatch.select(
         PhotoMatch.visit, PhotoMatch.photo, PhotoMatch.other_photo, PhotoMatch.distance, PhotoMatch.fine_distance,
-        PhotoMatch.other_first, PhotoMatch.cropped_difference,
+        PhotoMatch.other_first,
     ).where(PhotoMatch.visit.is_in(visit_ids))
     if not matches:
         return []
@@ -375,7 +374,6 @@ async def _sqlite_matches(visit_ids: list[UUID]) -> list[Row]:
             found.add((
                 str(match["visit"]), str(other["visit"]), str(other["id"]), other["sha256"], other["perceptual_hash"],
                 str(match["photo"]), match["distance"], match["fine_distance"], match["other_first"],
-                match["cropped_difference"],
             ))
     return list(found)
 
@@ -457,18 +455,15 @@ def _time_and_id(fix: tuple[datetime, str, NeighbourFix]) -> tuple[datetime, str
 def _matched_photos(rows: _Rows) -> dict[str, tuple[OtherVisitPhoto, ...]]:
     """E-REUSE candidates recorded at ingest (identical or perceptually close photos on other visits)."""
     found: dict[str, list[OtherVisitPhoto]] = defaultdict(list)
-    for visit, other_visit, other_photo, sha256, perceptual_hash, photo, distance, fine, first, cropped in rows.matches:
-        found[visit].append(OtherVisitPhoto(
-            other_visit, other_photo, sha256, perceptual_hash, photo, distance, fine, first, cropped
-        ))
+    for visit, other_visit, other_photo, sha256, perceptual_hash, photo, distance, fine, first in rows.matches:
+        found[visit].append(
+            OtherVisitPhoto(other_visit, other_photo, sha256, perceptual_hash, photo, distance, fine, first)
+        )
     return {visit: tuple(sorted(set(photos), key=_match_order)) for visit, photos in found.items()}
 
 
-def _match_order(photo: OtherVisitPhoto) -> tuple[str, str, int, int, float]:
-    return (
-        photo.photo_id, photo.matched_photo_id or "", photo.recorded_distance or 0, photo.recorded_fine_distance or 0,
-        photo.recorded_cropped_difference or 0.0,
-    )
+def _match_order(photo: OtherVisitPhoto) -> tuple[str, str, int, int]:
+    return photo.photo_id, photo.matched_photo_id or "", photo.recorded_distance or 0, photo.recorded_fine_distance or 0
 
 
 def _runs(rows: list[Row], key: int) -> dict[str, list[Row]]:

@@ -19,7 +19,6 @@ from hypothesis import strategies as st
 from PIL import ExifTags, Image, ImageDraw, ImageEnhance, ImageFile, ImageOps
 
 from fieldsvc.audit.policy import load_default_policies
-from fieldsvc.cropped_copies import difference_after_best_crop, miniature_image
 from fieldsvc.imaging import (
     ExifFacts,
     ImageLimits,
@@ -33,7 +32,6 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 NEW_YORK = ZoneInfo("America/New_York")
 # E-REUSE: how many of the 256 fine bits a copy may differ in under the shipped policies.
 FINE_LIMIT = max(policy.reuse_max_fine_distance for policy in load_default_policies())
-CROP_LIMIT = max(policy.reuse_max_cropped_difference or 0.0 for policy in load_default_policies())
 BLANK_BELOW = min(policy.signature_min_ink_ratio for policy in load_default_policies())
 ANY_SIZE = ImageLimits(min_photo_edge=1)  # for what tiny pictures show about something else
 
@@ -757,59 +755,6 @@ def test_two_shoe_cover_photos_alike_in_outline_differ_in_their_fine_hashes() ->
 
     assert perceptual_distance(first.perceptual_hash, second.perceptual_hash) <= 6  # the coarse hash cannot tell
     assert min(perceptual_distance(first.fine_hashes[0], fine) for fine in second.fine_hashes) > FINE_LIMIT
-
-
-def cut(picture: Image.Image, left: float, top: float, right: float, bottom: float) -> Image.Image:
-    """The picture with these shares of its width and height cut off its sides."""
-    width, height = picture.size
-    box = (round(width * left), round(height * top), round(width * (1 - right)), round(height * (1 - bottom)))
-    return picture.crop(box)
-
-
-def crop_difference(first: bytes, second: bytes) -> float:
-    one, other = process_image(first), process_image(second)
-    return difference_after_best_crop(miniature_image(one.reuse_miniature), miniature_image(other.reuse_miniature))
-
-
-@pytest.mark.parametrize(
-    "copy_of",
-    [
-        lambda picture: cut(picture, 0.01, 0.01, 0.01, 0.01),
-        lambda picture: cut(picture, 0.03, 0.03, 0.03, 0.03),
-        lambda picture: cut(picture, 0.05, 0.05, 0.05, 0.05),
-        lambda picture: cut(picture, 0.08, 0.08, 0.08, 0.08).resize(picture.size),
-        lambda picture: cut(picture, 0.03, 0, 0, 0).resize((picture.width * 3 // 5, picture.height * 3 // 5)),
-        lambda picture: cut(picture, 0.03, 0.02, 0, 0),
-        lambda picture: ImageEnhance.Brightness(cut(picture, 0.02, 0.02, 0.02, 0.02)).enhance(1.15),
-    ],
-    ids=["1%-each-side", "3%-each-side", "5%-each-side", "8%-each-side-enlarged-back", "3%-off-the-left-shrunk",
-         "3%-left-2%-top", "2%-each-side-brightened"],
-)
-@pytest.mark.parametrize(
-    "picture", [shoe_covers_on((196, 180, 160), seed=1), scene(1, (1600, 1200))], ids=["shoe-covers", "scene"]
-)
-def test_e_reuse_a_copy_cut_at_its_edges_is_within_the_crop_limit_of_its_original(
-    picture: Image.Image, copy_of: Callable[[Image.Image], Image.Image]
-) -> None:
-    original, copy = encoded(picture, quality=90), encoded(copy_of(picture), quality=70)
-
-    assert crop_difference(original, copy) <= CROP_LIMIT
-    assert crop_difference(copy, original) <= CROP_LIMIT
-
-
-@pytest.mark.parametrize(
-    ("first", "second"),
-    [
-        (shoe_covers_on((196, 180, 160), seed=1), shoe_covers_on((196, 180, 160), seed=3)),
-        (shoe_covers_on((196, 180, 160), seed=4), shoe_covers_on((196, 180, 160), seed=5)),
-        (shoe_covers_on((200, 190, 170), seed=7), shoe_covers_on((160, 160, 165), seed=9)),
-    ],
-    ids=["same-tiles", "same-tiles-feet-alike", "other-tiles"],
-)
-def test_e_reuse_two_shoe_cover_photos_alike_in_outline_are_no_crop_of_each_other(
-    first: Image.Image, second: Image.Image
-) -> None:
-    assert crop_difference(encoded(first, quality=85), encoded(second, quality=85)) > CROP_LIMIT
 
 
 @pytest.mark.parametrize(

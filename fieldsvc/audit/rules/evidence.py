@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from fieldsvc.audit.facts import PhotoFacts
 from fieldsvc.audit.findings import INFO, VIOLATION, WARNING, Finding
 from fieldsvc.audit.geometry import distance_m
-from fieldsvc.audit.likeness import cut_from_the_other, distinctive, hamming, hash_bits
+from fieldsvc.audit.likeness import distinctive, hamming, hash_bits
 from fieldsvc.audit.timeline import AuditInput, arrival_checkin, latest_photo_time, photo_time
 from fieldsvc.audit.wording import hours, local_time, minutes
 
@@ -179,7 +179,6 @@ def e_reuse(audit: AuditInput) -> list[Finding]:
     policy = audit.policy
     recorded: dict[tuple[str, str], int] = {}  # (this visit's photo, other photo): distance over every orientation
     recorded_fine: dict[tuple[str, str], int] = {}  # the same for the fine hashes, where both photos have one
-    recorded_cropped: dict[tuple[str, str], float] = {}  # grey levels from the best crop, where both have miniatures
     copied_later = {  # (this visit's photo, other photo) where the other reached the service after this one
         (other.matched_photo_id, other.photo_id) for other in others if other.received_first is False
     }
@@ -189,8 +188,6 @@ def e_reuse(audit: AuditInput) -> list[Finding]:
             recorded[pair] = min(recorded.get(pair, 64), other.recorded_distance)
             if other.recorded_fine_distance is not None:
                 recorded_fine[pair] = min(recorded_fine.get(pair, 256), other.recorded_fine_distance)
-            if other.recorded_cropped_difference is not None:
-                recorded_cropped[pair] = min(recorded_cropped.get(pair, 255.0), other.recorded_cropped_difference)
     distinct = {(o.visit_id, o.photo_id): o for o in sorted(others, key=lambda o: (o.visit_id, o.photo_id))}
     other_hashes = [(other, hash_bits(other.perceptual_hash)) for other in distinct.values()]
     limit = policy.reuse_max_distance
@@ -212,17 +209,11 @@ def e_reuse(audit: AuditInput) -> list[Finding]:
                 if not (distinctive(own_hash, policy) and distinctive(other_hash, policy)):
                     continue
                 fine = recorded_fine.get((photo.photo_id, other.photo_id))
-                cropped = recorded_cropped.get((photo.photo_id, other.photo_id))
-                cut = fine is not None and fine > fine_limit
-                if cut and not cut_from_the_other(cropped, policy):
+                if fine is not None and fine > fine_limit:
                     continue  # alike in outline only: the same kind of scene, not the same picture
                 code = "e.reuse.near_duplicate"
                 fine_en = "" if fine is None else f"; {fine} of 256 fine bits, limit {fine_limit}"
                 fine_zh = "" if fine is None else f"；256位细哈希相差 {fine} 位，上限 {fine_limit} 位"
-                if cut:
-                    crop_limit = policy.reuse_max_cropped_difference
-                    fine_en += f"; cut at its edges: {cropped:.1f} grey levels from the best crop, limit {crop_limit:g}"
-                    fine_zh += f"；裁剪边缘后与最佳裁剪相差 {cropped:.1f} 个灰度级，上限 {crop_limit:g}"
                 en = (f"the photo is a near-duplicate of a photo of visit {other.visit_id} "
                       f"({distance} of 64 hash bits differ, limit {limit}{fine_en})")
                 zh = (f"照片与另一次上门（{other.visit_id}）的照片几乎相同"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fieldsvc.audit.facts import PhotoFacts
 from fieldsvc.audit.findings import VIOLATION, Finding, refs_to
-from fieldsvc.audit.likeness import cut_from_the_other, distinctive, hash_bits, same_picture
+from fieldsvc.audit.likeness import distinctive, hash_bits, same_picture
 from fieldsvc.audit.timeline import AuditInput, away_for_good, latest_photo_time, photo_time, test_time
 from fieldsvc.audit.wording import minutes
 
@@ -89,10 +89,7 @@ def _turned_copies(audit: AuditInput) -> set[tuple[str, str]]:
         if (
             match.recorded_distance is not None and match.recorded_distance <= policy.reuse_max_distance
             and match.recorded_fine_distance is not None
-            and (
-                match.recorded_fine_distance <= policy.reuse_max_fine_distance
-                or cut_from_the_other(match.recorded_cropped_difference, policy)
-            )
+            and match.recorded_fine_distance <= policy.reuse_max_fine_distance
             and distinctive(hash_bits(photo.perceptual_hash), policy)
             and distinctive(hash_bits(other.perceptual_hash), policy)
         ):

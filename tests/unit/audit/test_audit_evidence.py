@@ -263,39 +263,6 @@ def test_e_reuse_a_different_shoe_cover_shot_13_fine_bits_apart_is_no_reuse() ->
     assert "e.reuse.near_duplicate" not in codes(audit(honest_urban_install(), context(other_photos=(alike,))))
 
 
-@pytest.mark.parametrize(("cropped", "flagged"), [(20.0, True), (20.5, False)], ids=["at-the-limit", "beyond-it"])
-def test_e_reuse_a_copy_cut_at_its_edges_is_a_near_duplicate_within_the_crop_limit(
-    cropped: float, flagged: bool
-) -> None:
-    """A 1-3% crop moves the fine hash 13 to 49 bits (a probe: seven such reused photos passed); ingest measured how
-    far one is from the best crop of the other."""
-    clean = clean_photo()
-    cut = OtherVisitPhoto(
-        "visit-85", "p-85", "0" * 64, flipped(clean.perceptual_hash, 3), clean.photo_id, 3, 40,
-        recorded_cropped_difference=cropped,
-    )
-
-    verdict = audit(honest_urban_install(), context(other_photos=(cut,)))
-
-    assert ("e.reuse.near_duplicate" in codes(verdict)) is flagged
-    if flagged:
-        assert "cut at its edges: 20.0 grey levels from the best crop, limit 20" in finding(
-            verdict, "e.reuse.near_duplicate"
-        ).message_en
-
-
-def test_e_reuse_a_policy_from_before_crops_were_looked_for_keeps_a_lookalike_apart() -> None:
-    clean = clean_photo()
-    cut = OtherVisitPhoto(
-        "visit-86", "p-86", "0" * 64, flipped(clean.perceptual_hash, 3), clean.photo_id, 3, 40,
-        recorded_cropped_difference=5.0,
-    )
-    before_crops = load_default_policies().get("install.urban", 4)
-
-    verdict = audit(honest_urban_install(), context(other_photos=(cut,)), policy=before_crops)
-    assert "e.reuse.near_duplicate" not in codes(verdict)
-
-
 def test_e_reuse_seven_bits_apart_is_a_different_photo() -> None:
     clean = clean_photo()
     similar = OtherVisitPhoto("visit-79", "p-79", "0" * 64, flipped(clean.perceptual_hash, 7))

@@ -21,7 +21,7 @@ def test_shipped_policies_cover_every_kind_and_locality() -> None:
     book = load_default_policies()
 
     assert [(p.policy_id, p.version) for p in book.latest()] == [
-        ("install.rural", 5), ("install.urban", 5), ("repair.rural", 5), ("repair.urban", 5),
+        ("install.rural", 4), ("install.urban", 4), ("repair.rural", 4), ("repair.urban", 4),
     ]
     assert {(p.policy_id, p.version) for p in book} >= {("install.urban", 1), ("repair.rural", 2)}  # kept for old verdicts
 

@@ -23,4 +23,3 @@ def refuse_repeated_query_parameters(request: Request) -> None:
         raise ValidationException(extra=[
             {"key": name, "message": "Given more than once; give it once", "source": "query"} for name in sorted(refused)
         ])
-

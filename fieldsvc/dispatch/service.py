@@ -251,8 +251,7 @@ class DispatchService:
                 await self.trail.append("work_order.contacted", order_id, caller, {"channel": data.channel, "at": at})
                 await replays.settle(request, contact_id)
                 # B-FIRST is the order's: a contact may answer the late first response its visits already carry.
-                order_visits = [v["id"] for v in await repository.visits_of_order(order_id)]
-                await outbox.mark_without_new_evidence(order_visits, now)
+                await _mark_the_orders_visits(order_id, now)
         if not replay:
             self.ctx.audit_wakeup.set()
         return Recorded(await self.work_order(order_id), replay=replay)
@@ -478,8 +477,7 @@ class DispatchService:
             now = self.ctx.now()  # under the visit's lock, like a reschedule's
             await self._cancel(visit_id, data, caller, now)
             # The order's other visits too: the first one not cancelled carries the order's own findings.
-            order_visits = [v["id"] for v in await repository.visits_of_order(visit["work_order"])]
-            await outbox.mark_without_new_evidence(order_visits, now)
+            await _mark_the_orders_visits(visit["work_order"], now)
         self.ctx.audit_wakeup.set()
         return await self.visit(visit_id)
 
@@ -531,6 +529,11 @@ class DispatchService:
             raise VisitNotFound()
         technician = visit["technician"] and await repository.get_technician(visit["technician"])
         return visit_view(visit, technician, *await repository.visit_history(visit_id))
+
+
+async def _mark_the_orders_visits(order_id: UUID, now: datetime) -> None:
+    """A-REAUDIT every visit of the order: its own findings (B-CONTACT, B-FIRST, B-REPAIR) are on one of them."""
+    await outbox.mark_without_new_evidence([v["id"] for v in await repository.visits_of_order(order_id)], now)
 
 
 def _check_contact_time(at: datetime, now: datetime) -> None:

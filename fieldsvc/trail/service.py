@@ -163,7 +163,14 @@ async def verify_trail(
             TrailEntry.select().where(TrailEntry.seq > last_seq).order_by(TrailEntry.seq).limit(VERIFY_BATCH)
         )
         if not batch:
-            return checked, await _cut_short(ctx, prev_hash, last_seq)
+            broken = await _cut_short(ctx, prev_hash, last_seq)
+            # The auditor may have chained entries (and moved the head to them) after the last batch was read: walk
+            # on to them. Entries removed from the end leave nothing past the walk, and stay a broken link.
+            if broken is not None and not broken.whole_chain and await TrailEntry.exists().where(
+                TrailEntry.seq > last_seq
+            ):
+                continue
+            return checked, broken
         broken, prev_hash = first_broken_link(batch, prev_hash)
         if broken is not None:
             return checked + sum(1 for e in batch if e["seq"] < broken.seq), broken

@@ -1675,6 +1675,30 @@ async def test_a_trail_whose_last_entries_were_deleted_is_caught(client, phone, 
     assert broken is not None and (broken.seq, checked) == (last["seq"] - 1, await TrailEntry.count())
 
 
+async def test_a_trail_verified_while_the_auditor_chains_more_entries_is_intact(
+    client, phone, visit_id, app, monkeypatch
+):
+    """The walk reached the chain's end, then the auditor chained an entry before the head was read: the head named an
+    entry past the walk, read as entries removed from the end (a CI run of the background-audit test)."""
+    from fieldsvc import db
+    from fieldsvc.trail import service
+    from fieldsvc.trail.service import Entry, TrailWriter, verify_trail
+
+    await play(phone, visit_id, Visit())
+    await quiet(app)
+    ctx, head_read = app.state.ctx, service._cut_short
+
+    async def chained_first(*args):  # noqa: ANN002, ANN202
+        monkeypatch.setattr(service, "_cut_short", head_read)
+        async with db.write_transaction(ctx.engine):
+            await TrailWriter(ctx).append_many("test.meanwhile", [Entry(visit_id, "test", {})])
+        return await head_read(*args)
+
+    monkeypatch.setattr(service, "_cut_short", chained_first)
+    checked, broken = await verify_trail(ctx)
+    assert (broken, checked) == (None, await TrailEntry.count())
+
+
 async def test_a_trail_cut_short_with_its_head_moved_along_is_caught_by_the_heads_seal(client, phone, visit_id, app):
     from fieldsvc.tables import TrailHead
     from fieldsvc.trail.service import verify_trail

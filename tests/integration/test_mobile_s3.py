@@ -124,7 +124,16 @@ async def test_confirms_racing_for_one_upload_all_answer_with_the_one_photo_reco
     await put_object(grant, data)
     confirm = f"photos/{grant['photoId']}/confirm"
 
-    answers = await asyncio.gather(*(phone.post(visit_id, confirm, {}) for _ in range(12)))
+    async def confirmed() -> httpx.Response:
+        # moto's threaded server now and then fails one of a dozen requests at once (werkzeug: "I/O operation on
+        # closed file"); the service answers 503 with nothing recorded, and the phone sends the confirm again.
+        for _ in range(3):
+            answer = await phone.post(visit_id, confirm, {})
+            if answer.status_code != 503:
+                break
+        return answer
+
+    answers = await asyncio.gather(*(confirmed() for _ in range(12)))
 
     assert sorted(answer.status_code for answer in answers) == [200] * 11 + [201], [
         (a.status_code, a.text) for a in answers if a.status_code not in (200, 201)

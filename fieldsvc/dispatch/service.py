@@ -26,6 +26,7 @@ from fieldsvc.dispatch.schemas import (
 from fieldsvc.dispatch.views import visit_view, work_order_view
 from fieldsvc.errors import api_error
 from fieldsvc.tables import Assignment, Cancellation, Customer, Reschedule, Site, Technician, Visit, WorkOrder
+from fieldsvc.trail.dispatch_records import state_records
 from fieldsvc.trail.service import TrailWriter
 from fieldsvc.verdicts import outbox
 from fieldsvc.verdicts.service import VerdictService
@@ -192,6 +193,7 @@ class DispatchService:
             )
         )
         await self.trail.append("work_order.created", order_id, caller, {"kind": data.kind, "tier": tier})
+        await state_records(self.trail, order_id, caller)
         return order_id
 
     async def _customer_for(self, data: CreateWorkOrder) -> tuple[UUID, str]:
@@ -249,6 +251,7 @@ class DispatchService:
                 )
                 await repository.record_first_contact(order_id, at)
                 await self.trail.append("work_order.contacted", order_id, caller, {"channel": data.channel, "at": at})
+                await state_records(self.trail, order_id, caller)
                 await replays.settle(request, contact_id)
                 # B-FIRST is the order's: a contact may answer the late first response its visits already carry.
                 await _mark_the_orders_visits(order_id, now)
@@ -292,6 +295,7 @@ class DispatchService:
             await self.trail.append(
                 "visit.booked", visit_id, caller, {"agreedTime": data.agreed_time, "lateReason": data.late_reason}
             )
+            await state_records(self.trail, order_id, caller)
         return await self.visit(visit_id)
 
     async def _open_order(self, order_id: UUID, reopen_unresolved_by: Caller | None = None) -> dict:
@@ -371,6 +375,7 @@ class DispatchService:
                 caller,
                 {"technicianId": data.technician_id, "previous": visit["technician"], "override": data.override_reason},
             )
+            await state_records(self.trail, visit["work_order"], caller)
         return await self.visit(visit_id)
 
     async def _lock_technician(self, technician_id: UUID) -> bool:
@@ -465,6 +470,7 @@ class DispatchService:
                 caller,
                 {"old": old_time, "new": data.new_time, "initiator": data.initiator, "compliant": compliant},
             )
+            await state_records(self.trail, visit["work_order"], caller)
             await outbox.mark_without_new_evidence([visit_id], now)  # B-RESCHED, and the references it moved
         self.ctx.audit_wakeup.set()
         return await self.visit(visit_id)
@@ -476,6 +482,7 @@ class DispatchService:
             visit = await self._changeable_visit(visit_id)
             now = self.ctx.now()  # under the visit's lock, like a reschedule's
             await self._cancel(visit_id, data, caller, now)
+            await state_records(self.trail, visit["work_order"], caller)
             # The order's other visits too: the first one not cancelled carries the order's own findings.
             await _mark_the_orders_visits(visit["work_order"], now)
         self.ctx.audit_wakeup.set()
@@ -508,6 +515,7 @@ class DispatchService:
             for visit in locked:
                 if visit["status"] in LIVE_VISIT_STATES and visit["agreed_time"] > now:
                     await self._cancel(visit["id"], closing, caller, now)
+            await state_records(self.trail, order_id, caller)
             # Every visit of the order: one cancelled before carries the order's own findings (V-CLOSE forced, the
             # deadlines) when no other is left. Audited after the commit (work_order settles): audited here, holding
             # the visits' and the order's rows, the force-close waited for the auditor's turn while the background

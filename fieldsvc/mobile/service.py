@@ -62,6 +62,7 @@ from fieldsvc.mobile.schemas import (
 )
 from fieldsvc.tables import FollowUp
 from fieldsvc.trail.derived import derived_digest
+from fieldsvc.trail.dispatch_records import state_records
 from fieldsvc.trail.service import TrailWriter
 from fieldsvc.wire import NESTED_TOO_DEEP, whole_numbers_as_integers
 
@@ -496,6 +497,8 @@ class MobileService:
             return None
         if decided.write is not None:
             await decided.write(draft.row_id)
+        if draft.kind == "completion":  # the one fact that changes dispatch records: it closes the work order
+            await state_records(self.trail, visit["work_order"], caller)
         return decided.result
 
     def _decide(self, caller: Caller, visit: Row, draft: FactDraft) -> Decided:

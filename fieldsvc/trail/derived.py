@@ -19,11 +19,11 @@ CHECKIN_COLUMNS = ("distance_m",)
 
 
 def derived_digest(columns: dict[str, Any]) -> str:
-    spelled = canonical_json({name: _as_stored(value) for name, value in columns.items()})
+    spelled = canonical_json({name: as_stored(value) for name, value in columns.items()})
     return hashlib.sha256(spelled.encode()).hexdigest()
 
 
-def _as_stored(value: Any) -> Any:
+def as_stored(value: Any) -> Any:
     """One spelling whichever database gave the value back: floats in single precision (the most a `Real` column
     keeps), instants in UTC."""
     if isinstance(value, float) and abs(value) < 3e38:  # beyond single precision, the value is kept as it is

@@ -1728,6 +1728,7 @@ async def test_a_trail_a_facts_entry_comes_before_the_verdict_computed_from_it(p
 
 
 async def test_a_trail_the_records_of_a_played_and_decided_visit_match_the_trail(client, phone, visit_id, app, as_auditor):
+    from fieldsvc.trail.dispatch_records import first_order_mismatch
     from fieldsvc.trail.records import first_record_mismatch
 
     await play(phone, visit_id, Visit(shoe_photo_taken_shift=-timedelta(days=1)))
@@ -1736,6 +1737,7 @@ async def test_a_trail_the_records_of_a_played_and_decided_visit_match_the_trail
     await quiet(app)
 
     assert await first_record_mismatch() == (1, None)
+    assert await first_order_mismatch() == (1, None)  # the completion closed the order and stated it
 
 
 async def played_and_quiet(phone, visit_id: str, app) -> None:  # noqa: ANN001
@@ -1841,6 +1843,23 @@ async def test_a_trail_a_column_edited_behind_the_services_back_is_named(phone, 
 
     _, mismatch = await first_record_mismatch()
     assert (mismatch.table, mismatch.row_id) == (table, row_id)
+
+
+async def test_a_trail_a_work_orders_close_moved_a_day_earlier_behind_the_services_back_is_named(phone, visit_id, app):
+    from fieldsvc.tables import Visit as VisitTable
+    from fieldsvc.tables import WorkOrder
+    from fieldsvc.trail.dispatch_records import first_order_mismatch
+
+    await played_and_quiet(phone, visit_id, app)
+    order = await VisitTable.select(VisitTable.work_order.id, VisitTable.work_order.closed_at).where(
+        VisitTable.id == visit_id
+    ).first()
+    await WorkOrder.update({WorkOrder.closed_at: order["work_order.closed_at"] - timedelta(days=1)}).where(
+        WorkOrder.id == order["work_order.id"]
+    )
+
+    _, mismatch = await first_order_mismatch()
+    assert (mismatch.table, mismatch.row_id) == ("work_order", str(order["work_order.id"]))
 
 
 async def test_a_trail_a_decision_edited_behind_the_services_back_is_named(client, phone, visit_id, app, as_auditor):

@@ -3,6 +3,7 @@ behind the service's back are named by `trail verify`'s record check."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from uuid import uuid4
@@ -139,3 +140,22 @@ async def test_a_trail_a_work_order_inserted_behind_the_services_back_is_named(c
     _, mismatch = await first_order_mismatch()
 
     assert "creation the trail never recorded" in mismatch.reason
+
+
+async def test_a_trail_an_order_changed_by_dispatchers_at_once_matches_its_last_statement(client, as_dispatcher, app):
+    order = await create_order(client, as_dispatcher, kind="repair")
+    visit = (await book(client, as_dispatcher, order["id"], NOON)).json()
+    move = {"newTime": (NOON + timedelta(hours=3)).isoformat(), "initiator": "company",
+            "reasonCode": "parts_unavailable", "customerConfirmed": True}
+    tech = await technician_id(client, as_dispatcher, "T1002")
+
+    responses = await asyncio.gather(
+        client.post(f"/v1/work-orders/{order['id']}/contacts", json={"channel": "sms"}, headers=as_dispatcher),
+        client.post(f"/v1/visits/{visit['id']}/reschedule", json=move, headers=as_dispatcher),
+        assign(client, as_dispatcher, visit["id"], tech),
+    )
+    await quiet(app)
+
+    assert [response.status_code for response in responses] == [201, 200, 200]
+
+    assert await first_order_mismatch() == (1, None)

@@ -102,6 +102,23 @@ def parse_elapsed_ms(text: str) -> int:
     return value
 
 
+def contradiction(reading: ClockReading, device_elapsed_ms: int | None, device_boot: int | None) -> str | None:
+    """Why a fact's own clock readings cannot be of the phone that sent it, if they cannot: a boot after the one it
+    was sent in, or in that boot a monotonic time later than the send's. Only a modified app sends either; read by its
+    wall clock (as a fact of an earlier boot is), an arrival set back with it was on time (a probe)."""
+    sent_in, elapsed_at_send = reading.device_boot, reading.device_elapsed_ms
+    if device_boot is None or sent_in is None:
+        return None
+    if device_boot > sent_in:
+        return f"deviceBoot {device_boot} is a later boot than the one it was sent in (X-Device-Boot {sent_in})"
+    if device_boot == sent_in and None not in (device_elapsed_ms, elapsed_at_send) and (
+        timedelta(milliseconds=device_elapsed_ms - elapsed_at_send) > _CLOCKS_AGREE
+    ):
+        return (f"deviceElapsedMs {device_elapsed_ms} is later in boot {sent_in} than the request was sent "
+                f"(X-Device-Elapsed-Ms {elapsed_at_send})")
+    return None
+
+
 def event_timing(
     reading: ClockReading, device_time: datetime, device_elapsed_ms: int | None, device_boot: int | None = None
 ) -> EventTiming:

@@ -27,6 +27,7 @@ from fieldsvc.mobile.clock import (
     ClockReading,
     EventTiming,
     borne_out_boot,
+    contradiction,
     event_timing,
     parse_boot_count,
     parse_device_id,
@@ -67,6 +68,10 @@ from fieldsvc.trail.service import TrailWriter
 from fieldsvc.wire import NESTED_TOO_DEEP, whole_numbers_as_integers
 
 VisitClosed = api_error(409, "visit.closed", "The visit is completed or cancelled; it takes no new facts.")
+ClockContradiction = api_error(
+    422, "clock.contradictory", "E-CLOCK: the fact's deviceBoot and deviceElapsedMs cannot be of the phone that sent "
+    "it: a fact is recorded no later than it is sent, in its boot or an earlier one."
+)
 ClockRequired = api_error(
     400, "clock.required", "E-CLOCK: send the phone's wall clock at sending time in X-Device-Clock (RFC 3339)."
 )
@@ -104,7 +109,9 @@ NotReturned = api_error(
 VisitReassigned = api_error(
     409, "visit.reassigned", "This visit was handed over to another technician: it takes no more facts from this phone."
 )
-FACT_ERRORS: tuple[type[ApiError], ...] = (VisitNotFound, VisitReassigned, VisitClosed, EventConflict)
+FACT_ERRORS: tuple[type[ApiError], ...] = (
+    VisitNotFound, VisitReassigned, VisitClosed, EventConflict, ClockContradiction,
+)
 CLOCK_ERRORS: tuple[type[ApiError], ...] = (ClockRequired, ClockInvalid)
 
 # 'returned' is a visit an auditor sent back for more evidence (A-DECIDE); completed and cancelled ones are closed.
@@ -182,6 +189,9 @@ def draft_of(
     extra: dict[str, Any] | None = None,
 ) -> FactDraft:
     """A fact as the phone sent it; extra joins the stored payload and the digest (an upload's file hash)."""
+    contradicted = contradiction(reading, body.device_elapsed_ms, body.device_boot)
+    if contradicted is not None:
+        raise ClockContradiction(details={"reason": contradicted})
     payload = {**msgspec.to_builtins(body), **(extra or {})}
     return FactDraft(
         kind=kind,

@@ -316,6 +316,22 @@ async def test_e_clock_the_device_clock_header_is_required_and_checked(client, p
 
 
 @pytest.mark.parametrize(
+    ("boot", "elapsed_ms"), [(4, 600_000), (3, 600_000 + 25 * 60 * 1000)], ids=["a later boot", "later in this boot"]
+)
+async def test_e_clock_an_arrival_whose_clocks_contradict_the_send_is_refused_and_not_recorded(
+    client, as_tech, clock, visit_id, boot, elapsed_ms
+):
+    """Only a modified app sends a fact recorded after it was sent: refused, not read by its (set-back) wall clock."""
+    phone = Phone(client, as_tech, clock, skew=-timedelta(minutes=25), elapsed_ms=600_000, boot=3)
+    forged = {**phone.fact(location=phone.location()), "deviceBoot": boot, "deviceElapsedMs": elapsed_ms}
+
+    response = await phone.post(visit_id, "arrival", forged)
+
+    assert (response.status_code, response.json()["code"]) == (422, "clock.contradictory")
+    assert await VisitEvent.count() == 0
+
+
+@pytest.mark.parametrize(
     ("path", "fields", "status", "code"),
     [
         ("steps", {"step": "V-CONSENT"}, 422, "step.consent_scope_required"),

@@ -149,7 +149,9 @@ async def test_every_code_a_rejected_receipt_carries_is_named_in_the_spec(client
         {"type": "completion", "visitId": visit_id, "body": phone.fact(outcome="resolved", customerAbsent=True)},
         {"type": "completion", "visitId": visit_id, "body": phone.fact(outcome="resolved")},
         {"type": "arrival", "visitId": visit_id, "body": phone.fact()},
+        {"type": "note", "visitId": visit_id, "body": phone.fact(topic="general", text="x", deviceBoot=2)},
     ]
+    phone.boot, phone.elapsed_ms = 1, 60_000
     spec = (await client.get("/schema/openapi.json")).json()
 
     receipts = (await sync(phone, facts)).json()["receipts"]
@@ -157,7 +159,7 @@ async def test_every_code_a_rejected_receipt_carries_is_named_in_the_spec(client
     codes = {receipt["code"] for receipt in receipts}
     assert codes == {
         "step.consent_scope_required", "leave.restore_by_required", "complete.reason_required",
-        "complete.absent_resolved", "visit.incomplete", "validation.failed",
+        "complete.absent_resolved", "visit.incomplete", "validation.failed", "clock.contradictory",
     }
     described = spec["paths"]["/v1/mobile/sync"]["post"]["description"]
     assert all(f"`{code}`" in described for code in codes)

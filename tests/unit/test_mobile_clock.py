@@ -13,6 +13,7 @@ from fieldsvc.mobile.clock import (
     ClockReading,
     by_its_counted_boot,
     by_the_boot_it_names,
+    contradiction,
     event_timing,
     parse_device_wall,
     parse_elapsed_ms,
@@ -101,6 +102,30 @@ def test_e_clock_a_fact_of_the_boot_it_was_sent_in_by_the_phones_count_is_read_b
     timing = event_timing(reading, TRUTH - timedelta(minutes=40), 3 * 60 * 1000, device_boot=8)
 
     assert (timing.corrected_time, timing.source, timing.device_boot) == (TRUTH, "elapsed", 8)
+
+
+def test_e_clock_a_fact_naming_a_later_boot_than_the_one_it_was_sent_in_is_a_contradiction() -> None:
+    reading = replace(phone_reading(RECEIVED, 15 * 60 * 1000), device_boot=8)
+
+    assert "later boot" in contradiction(reading, 3 * 60 * 1000, device_boot=9)
+
+
+def test_e_clock_a_fact_further_into_the_boot_it_was_sent_in_than_the_send_is_a_contradiction() -> None:
+    reading = replace(phone_reading(RECEIVED, 15 * 60 * 1000), device_boot=8)
+
+    assert "later in boot 8" in contradiction(reading, 15 * 60 * 1000 + 1_001, device_boot=8)
+
+
+def test_e_clock_a_fact_within_a_second_of_the_sends_monotonic_reading_is_no_contradiction() -> None:
+    reading = replace(phone_reading(RECEIVED, 15 * 60 * 1000), device_boot=8)
+
+    assert contradiction(reading, 15 * 60 * 1000 + 1_000, device_boot=8) is None
+
+
+def test_e_clock_a_fact_of_an_earlier_boot_with_more_uptime_than_the_send_is_no_contradiction() -> None:
+    reading = replace(phone_reading(RECEIVED, 60_000), device_boot=8)
+
+    assert contradiction(reading, 3 * 3600 * 1000, device_boot=7) is None
 
 
 def test_e_clock_a_fact_of_an_earlier_boot_by_the_phones_count_is_read_by_its_wall_clock() -> None:

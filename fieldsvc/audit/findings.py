@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
+
+import msgspec
 
 from fieldsvc.audit.wording import local_time
 
@@ -71,6 +74,12 @@ class Finding:
             "unit": self.unit,
             "refs": list(self.refs),
         }
+
+
+def verdict_digest(verdict: Mapping[str, Any]) -> str:
+    """A verdict (as Verdict.to_dict gives it, or as stored and read back) as one digest, stored with it and on the
+    trail. msgspec's sorted encoding costs a tenth of json.dumps(sort_keys=True), which was 4% of a bulk worker."""
+    return hashlib.sha256(msgspec.json.encode(verdict, order="sorted")).hexdigest()
 
 
 def violation_key(finding: Mapping[str, Any]) -> str:

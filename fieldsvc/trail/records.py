@@ -10,9 +10,11 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from fieldsvc.audit.findings import verdict_digest
+from fieldsvc.audit.policy import PolicyBook, load_default_policies
 from fieldsvc.mobile.idempotency import body_digest
 from fieldsvc.review.service import REVIEW_STATE_AFTER
-from fieldsvc.tables import AuditResult, Photo, ReviewDecision, TrailEntry, Visit, VisitEvent
+from fieldsvc.tables import AuditFinding, AuditResult, Photo, ReviewDecision, TrailEntry, Visit, VisitEvent
 from fieldsvc.trail.derived import CHECKIN_COLUMNS, PHOTO_COLUMNS, derived_digest
 
 VISITS_PER_BATCH = 500
@@ -49,7 +51,7 @@ async def first_record_mismatch(progress: Callable[[int], None] = lambda checked
     stored verdict is the last one the trail recorded; the decisions are the ones the trail recorded, in order. A
     row edited, added or deleted behind the service's back is named (an edited arrival time, re-audited, would
     otherwise become the official one; a probe). Returns how many visits were checked and the first mismatch."""
-    checked, after = 0, None
+    checked, after, policies = 0, None, load_default_policies()
     while True:
         query = Visit.select(Visit.id, Visit.verdict, Visit.review_state, Visit.agreed_time).order_by(Visit.id).limit(
             VISITS_PER_BATCH
@@ -60,9 +62,14 @@ async def first_record_mismatch(progress: Callable[[int], None] = lambda checked
         ids = [visit["id"] for visit in visits]
         told = await _what_the_trail_says(ids)
         facts, verdicts, decisions, withdrawn = await _records(ids)
+        indexed = await _indexed_findings(ids)
         for visit in visits:
-            mismatch = _compare(visit, told[str(visit["id"])], facts[visit["id"]], verdicts.get(visit["id"]),
-                                decisions[visit["id"]]) or _withdrawn_mismatch(facts[visit["id"]], withdrawn[visit["id"]])
+            verdict, visit_id = verdicts.get(visit["id"]), str(visit["id"])
+            mismatch = (
+                _compare(visit, told[visit_id], facts[visit["id"]], verdict, decisions[visit["id"]])
+                or _withdrawn_mismatch(facts[visit["id"]], withdrawn[visit["id"]])
+                or _findings_mismatch(visit_id, told[visit_id], verdict, indexed[visit["id"]], policies)
+            )
             if mismatch is not None:
                 return checked, mismatch
             checked += 1
@@ -117,8 +124,8 @@ async def _records(visit_ids: list[UUID]) -> tuple[dict, dict, dict]:
     verdicts = {
         row["visit"]: row for row in await AuditResult.select(
             AuditResult.visit, AuditResult.status, AuditResult.policy_id, AuditResult.policy_version,
-            AuditResult.facts_digest,
-        ).where(AuditResult.visit.is_in(visit_ids))
+            AuditResult.facts_digest, AuditResult.findings, AuditResult.trusted_arrival,
+        ).where(AuditResult.visit.is_in(visit_ids)).output(load_json=True)
     }
     decisions: dict[UUID, list[dict[str, Any]]] = defaultdict(list)
     for row in await ReviewDecision.select(
@@ -167,6 +174,42 @@ def _compare(
     if told.agreed_time is not None and visit["agreed_time"] != datetime.fromisoformat(told.agreed_time):
         return RecordMismatch("visit", visit_id, "the visit's agreed time is not the one it was booked or last "
                                                  "rescheduled to")
+    return None
+
+
+async def _indexed_findings(visit_ids: list[UUID]) -> dict[UUID, list[tuple[str, str, str]]]:
+    indexed: dict[UUID, list[tuple[str, str, str]]] = defaultdict(list)
+    for row in await AuditFinding.select(
+        AuditFinding.visit, AuditFinding.rule_id, AuditFinding.code, AuditFinding.severity
+    ).where(AuditFinding.visit.is_in(visit_ids)):
+        indexed[row["visit"]].append((row["rule_id"], row["code"], row["severity"]))
+    return indexed
+
+
+def _findings_mismatch(
+    visit_id: str, told: _Told, verdict: dict[str, Any] | None, indexed: list[tuple[str, str, str]],
+    policies: PolicyBook,
+) -> RecordMismatch | None:
+    """The stored findings are those of the verdict the trail recorded (its digest covers them; entries made before
+    it did are not recomputed), and the auditors' queue indexes exactly those (a row deleted there hid a visit from
+    the queue's filter by rule; a probe)."""
+    findings = verdict["findings"] if verdict is not None else []
+    if sorted(indexed) != sorted((f["rule_id"], f["code"], f["severity"]) for f in findings):
+        return RecordMismatch("audit_finding", visit_id, "the auditors' queue indexes other findings than the stored "
+                                                         "verdict's")
+    if verdict is None or not (told.verdict or {}).get("coversFindings"):
+        return None
+    try:
+        fingerprint = policies.get(verdict["policy_id"], verdict["policy_version"]).fingerprint
+    except LookupError:
+        return RecordMismatch("audit_result", visit_id, "the stored verdict names a policy this service never had")
+    stored = {
+        "status": verdict["status"], "policy_id": verdict["policy_id"], "policy_version": verdict["policy_version"],
+        "policy_fingerprint": fingerprint, "trusted_arrival": verdict["trusted_arrival"], "findings": findings,
+    }
+    if verdict_digest(stored) != verdict["facts_digest"]:
+        return RecordMismatch("audit_result", visit_id, "the stored findings or trusted arrival are not the verdict's "
+                                                        "the trail recorded")
     return None
 
 

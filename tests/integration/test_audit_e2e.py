@@ -1827,12 +1827,29 @@ async def review_marked_dismissed(visit_id: str) -> tuple[str, str]:
     return "visit", visit_id
 
 
+async def lateness_unindexed_in_the_queue(visit_id: str) -> tuple[str, str]:
+    from fieldsvc.tables import AuditFinding
+
+    await AuditFinding.delete().where((AuditFinding.visit == visit_id) & (AuditFinding.rule_id == "V-PUNCT"))
+    return "audit_finding", visit_id
+
+
+async def lateness_measured_as_3_minutes(visit_id: str) -> tuple[str, str]:
+    from fieldsvc.tables import AuditResult
+
+    stored = await AuditResult.select(AuditResult.findings).output(load_json=True).first()
+    findings = [{**f, "measured": 3.0} if f["rule_id"] == "V-PUNCT" else f for f in stored["findings"]]
+    await AuditResult.update({AuditResult.findings: findings}, force=True)
+    return "audit_result", visit_id
+
+
 @pytest.mark.parametrize(
     "edit",
     [
         arrival_moved_40_km, arrival_received_an_hour_earlier, arrival_fix_an_hour_fresher, arrival_distance_shrunk,
         shoe_photo_marked_withdrawn, shoe_photo_taken_a_day_earlier, shoe_photo_edited_with_snapseed,
-        agreed_time_moved_half_an_hour_later, review_marked_dismissed,
+        agreed_time_moved_half_an_hour_later, review_marked_dismissed, lateness_unindexed_in_the_queue,
+        lateness_measured_as_3_minutes,
     ],
 )
 async def test_a_trail_a_column_edited_behind_the_services_back_is_named(phone, visit_id, app, edit):

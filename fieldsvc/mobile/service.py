@@ -539,6 +539,7 @@ class MobileService:
                 caller,
                 {
                     "eventId": draft.event_id, "digest": draft.digest, "correctedTime": timing.corrected_time,
+                    "receivedAt": timing.received_at,
                     **({"derived": derived_digest(outcome.derived)} if outcome.derived else {}),
                 },
             )

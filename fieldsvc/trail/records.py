@@ -18,7 +18,7 @@ from fieldsvc.tables import AuditFinding, AuditResult, Photo, ReviewDecision, Tr
 from fieldsvc.trail.derived import CHECKIN_COLUMNS, PHOTO_COLUMNS, derived_digest
 
 VISITS_PER_BATCH = 500
-# A fact's trail entry is made after its request arrived (an upload is received and decoded first), never long after.
+# A fact's trail entry is made after its request arrived (an upload is received and decoded first).
 RECEIPT_TO_ENTRY = timedelta(minutes=5)
 _CHECKIN_KINDS = ("arrival", "return", "checkout")
 # The columns a fact's row copies from its body, which its digest covers.
@@ -235,11 +235,19 @@ def _fact_mismatch(fact: dict[str, Any], said: dict[str, Any] | None) -> RecordM
         # The service's own confirmation of a presigned upload: its times are the presign's, checked there; what it
         # derived from the upload is its own.
         return _derived_mismatch(fact, said)
-    if not timedelta(0) <= datetime.fromisoformat(said["entered_at"]) - fact["server_received_at"] <= RECEIPT_TO_ENTRY:
+    if not _received_as_told(fact["server_received_at"], said):
         return RecordMismatch("visit_event", row_id, "the fact's receipt time differs from when the trail recorded it")
     if _copied_columns(fact) != _body_columns(fact["payload"]):
         return RecordMismatch("visit_event", row_id, "the fact's time or location columns differ from its body")
     return _derived_mismatch(fact, said)
+
+
+def _received_as_told(received_at: datetime, said: dict[str, Any]) -> bool:
+    """The receipt time the entry recorded; entries made before it recorded one were made within minutes of it (a
+    slow upload's took longer: its body arrived 12 min after its headers, on a poor network)."""
+    if "receivedAt" in said:
+        return received_at == datetime.fromisoformat(said["receivedAt"])
+    return timedelta(0) <= datetime.fromisoformat(said["entered_at"]) - received_at <= RECEIPT_TO_ENTRY
 
 
 def _derived_mismatch(fact: dict[str, Any], said: dict[str, Any]) -> RecordMismatch | None:

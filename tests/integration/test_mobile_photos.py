@@ -252,25 +252,40 @@ async def test_e_time_and_e_place_exif_is_kept_with_the_photo(phone, visit_id):
     assert photo["camera_make"] == "Xiaomi"
 
 
-async def test_e_clock_a_slow_upload_is_not_read_as_clock_skew(app, phone, visit_id):
-    async def forty_seconds_to_send_the_body(scope, receive, send):  # noqa: ANN001
+async def uploaded_slowly(app, phone: Phone, visit_id: str, taking: timedelta) -> httpx.Response:  # noqa: ANN001
+    """A shoe-cover photo whose body reaches the service `taking` after its headers (a poor network)."""
+    async def slow_body(scope, receive, send):  # noqa: ANN001
         async def slow_receive():  # noqa: ANN202
             message = await receive()
-            if message["type"] == "http.request":
-                phone.clock.advance(seconds=40)
+            if message["type"] == "http.request" and not message.get("more_body"):
+                phone.clock.advance(seconds=taking.total_seconds())
             return message
 
         await app(scope, slow_receive, send)
 
-    transport = httpx.ASGITransport(app=forty_seconds_to_send_the_body)
+    transport = httpx.ASGITransport(app=slow_body)
     async with httpx.AsyncClient(transport=transport, base_url="http://fieldsvc.test") as slow_network:
         slow_phone = Phone(slow_network, phone.auth, phone.clock)
-        response = await slow_phone.photo(visit_id, "shoe_covers", jpeg(3))
+        return await slow_phone.photo(visit_id, "shoe_covers", jpeg(3))
+
+
+async def test_e_clock_a_slow_upload_is_not_read_as_clock_skew(app, phone, visit_id):
+    response = await uploaded_slowly(app, phone, visit_id, timedelta(seconds=40))
 
     assert response.status_code == 201, response.text
     assert response.json()["clockOffsetMs"] == 0
     event = await VisitEvent.select().where(VisitEvent.kind == "photo").first()
     assert event["corrected_time"] == event["device_time"]
+
+
+async def test_a_trail_a_photo_uploaded_over_12_minutes_matches_the_trail(app, phone, visit_id):
+    from fieldsvc.trail.records import first_record_mismatch
+    from tests.conftest import quiet
+
+    assert (await uploaded_slowly(app, phone, visit_id, timedelta(minutes=12))).status_code == 201
+    await quiet(app)
+
+    assert await first_record_mismatch() == (1, None)
 
 
 async def test_e_reuse_the_same_photo_on_another_visit_is_matched_both_ways(

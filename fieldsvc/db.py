@@ -120,12 +120,31 @@ async def write_transaction(engine: Engine) -> AsyncIterator[None]:
     if bound_engine() is not engine:
         # The tables' queries would run outside this transaction: on SQLite, waiting for its own write lock.
         raise RuntimeError("the tables are bound to another engine than this transaction's")
-    if is_sqlite(engine):
-        transaction = engine.transaction(transaction_type=TransactionType.immediate)
-    else:
-        transaction = engine.transaction()
+    async with _transaction(engine, TransactionType.immediate):
+        yield
+
+
+_SNAPSHOT = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"
+
+
+@asynccontextmanager
+async def read_snapshot(engine: Engine) -> AsyncIterator[None]:
+    """Reads that all see one committed state (a record and the trail entries committed with it: both or neither):
+    REPEATABLE READ on PostgreSQL; on SQLite a deferred transaction, whose first read fixes its WAL snapshot."""
+    async with _transaction(engine, TransactionType.deferred, _SNAPSHOT):
+        yield
+
+
+@asynccontextmanager
+async def _transaction(
+    engine: Engine, sqlite_type: TransactionType, postgres_setting: str | None = None
+) -> AsyncIterator[None]:
+    sqlite = is_sqlite(engine)
+    transaction = engine.transaction(transaction_type=sqlite_type) if sqlite else engine.transaction()
     try:
         async with transaction:
+            if postgres_setting is not None and not sqlite:
+                await transaction.connection.execute(postgres_setting)
             yield
     finally:
         await _settle_abandoned_transaction(engine, transaction)

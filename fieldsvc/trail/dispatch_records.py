@@ -11,10 +11,10 @@ from uuid import UUID
 
 from fieldsvc import db
 from fieldsvc.auth.caller import Caller
-from fieldsvc.tables import Assignment, Cancellation, ContactLog, Reschedule, TrailEntry, TrailPending, Visit, WorkOrder
+from fieldsvc.tables import Assignment, Cancellation, ContactLog, Reschedule, Visit, WorkOrder
 from fieldsvc.trail.chain import canonical_json
 from fieldsvc.trail.derived import as_stored
-from fieldsvc.trail.records import RecordMismatch
+from fieldsvc.trail.records import RecordMismatch, trail_statements
 from fieldsvc.trail.service import TrailWriter
 
 RECORDS_KIND = "work_order.records"
@@ -111,10 +111,12 @@ async def first_order_mismatch(
     checked, after = 0, None
     while True:
         query = WorkOrder.select(WorkOrder.id).order_by(WorkOrder.id).limit(ORDERS_PER_BATCH)
-        ids = [row["id"] for row in await (query if after is None else query.where(WorkOrder.id > after))]
-        if not ids:
+        async with db.read_snapshot(WorkOrder._meta.db):  # a change committed meanwhile: seen with its statement
+            ids = [row["id"] for row in await (query if after is None else query.where(WorkOrder.id > after))]
+            read = (await order_records(ids), *await _what_the_trail_states(ids)) if ids else None
+        if read is None:
             return checked, None
-        mismatch = await _first_mismatch_in(ids)
+        mismatch = _first_mismatch_in(ids, *read)
         if mismatch is not None:
             return checked + ids.index(UUID(mismatch.row_id)), mismatch
         checked += len(ids)
@@ -122,9 +124,9 @@ async def first_order_mismatch(
         progress(checked)
 
 
-async def _first_mismatch_in(order_ids: list[UUID]) -> RecordMismatch | None:
-    current = await order_records(order_ids)
-    created, stated = await _what_the_trail_states(order_ids)
+def _first_mismatch_in(
+    order_ids: list[UUID], current: dict[str, dict[str, str]], created: set[str], stated: dict[str, dict[str, str]]
+) -> RecordMismatch | None:
     for order_id in map(str, order_ids):
         if order_id not in created:
             return RecordMismatch("work_order", order_id, "a work order whose creation the trail never recorded")
@@ -138,17 +140,9 @@ async def _first_mismatch_in(order_ids: list[UUID]) -> RecordMismatch | None:
 
 
 async def _what_the_trail_states(order_ids: list[UUID]) -> tuple[set[str], dict[str, dict[str, str]]]:
-    """The orders whose creation the trail recorded, and each order's last statement of its records; entries still
-    queued count (a change made while this runs is queued with its statement)."""
-    subjects, kinds = [str(order_id) for order_id in order_ids], ["work_order.created", RECORDS_KIND]
-    chained = TrailEntry.select(TrailEntry.kind, TrailEntry.subject_id, TrailEntry.payload).where(
-        TrailEntry.subject_id.is_in(subjects) & TrailEntry.kind.is_in(kinds)
-    )
-    queued = TrailPending.select(TrailPending.kind, TrailPending.subject_id, TrailPending.payload).where(
-        TrailPending.subject_id.is_in(subjects) & TrailPending.kind.is_in(kinds)
-    )
+    """The orders whose creation the trail recorded, and each order's last statement of its records."""
     created, stated = set(), {}
-    for entry in [*await chained.order_by(TrailEntry.seq), *await queued.order_by(TrailPending.id)]:
+    for entry in await trail_statements(order_ids, ["work_order.created", RECORDS_KIND]):
         if entry["kind"] == RECORDS_KIND:
             stated[entry["subject_id"]] = json.loads(entry["payload"])["data"]["parts"]
         else:

@@ -10,11 +10,14 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from fieldsvc import db
 from fieldsvc.audit.findings import verdict_digest
 from fieldsvc.audit.policy import PolicyBook, load_default_policies
 from fieldsvc.mobile.idempotency import body_digest
 from fieldsvc.review.service import REVIEW_STATE_AFTER
-from fieldsvc.tables import AuditFinding, AuditResult, Photo, ReviewDecision, TrailEntry, Visit, VisitEvent
+from fieldsvc.tables import (
+    AuditFinding, AuditResult, Photo, ReviewDecision, TrailEntry, TrailPending, Visit, VisitEvent,
+)
 from fieldsvc.trail.derived import CHECKIN_COLUMNS, PHOTO_COLUMNS, derived_digest
 
 VISITS_PER_BATCH = 500
@@ -46,23 +49,29 @@ class _Told:
     agreed_time: str | None = None
 
 
-async def first_record_mismatch(progress: Callable[[int], None] = lambda checked: None) -> tuple[int, RecordMismatch | None]:
+async def first_record_mismatch(
+    progress: Callable[[int], None] = lambda checked: None,
+) -> tuple[int, RecordMismatch | None]:
     """Visit by visit: every fact's row still digests to what its trail entry recorded, at the time it recorded; the
     stored verdict is the last one the trail recorded; the decisions are the ones the trail recorded, in order. A
     row edited, added or deleted behind the service's back is named (an edited arrival time, re-audited, would
-    otherwise become the official one; a probe). Returns how many visits were checked and the first mismatch."""
+    otherwise become the official one; a probe). Each batch is read in one snapshot, entries still queued included:
+    a change committed meanwhile is seen with its entries or not at all. Returns how many visits were checked and
+    the first mismatch."""
     checked, after, policies = 0, None, load_default_policies()
     while True:
         query = Visit.select(Visit.id, Visit.verdict, Visit.review_state, Visit.agreed_time).order_by(Visit.id).limit(
             VISITS_PER_BATCH
         )
-        visits = await (query if after is None else query.where(Visit.id > after))
-        if not visits:
+        async with db.read_snapshot(Visit._meta.db):
+            visits = await (query if after is None else query.where(Visit.id > after))
+            ids = [visit["id"] for visit in visits]
+            if ids:
+                told = await _what_the_trail_says(ids)
+                facts, verdicts, decisions, withdrawn = await _records(ids)
+                indexed = await _indexed_findings(ids)
+        if not ids:
             return checked, None
-        ids = [visit["id"] for visit in visits]
-        told = await _what_the_trail_says(ids)
-        facts, verdicts, decisions, withdrawn = await _records(ids)
-        indexed = await _indexed_findings(ids)
         for visit in visits:
             verdict, visit_id = verdicts.get(visit["id"]), str(visit["id"])
             mismatch = (
@@ -79,12 +88,7 @@ async def first_record_mismatch(progress: Callable[[int], None] = lambda checked
 
 async def _what_the_trail_says(visit_ids: list[UUID]) -> dict[str, _Told]:
     told: dict[str, _Told] = defaultdict(lambda: _Told({}, None, []))
-    entries = await (
-        TrailEntry.select(TrailEntry.kind, TrailEntry.subject_id, TrailEntry.payload)
-        .where(TrailEntry.subject_id.is_in([str(visit_id) for visit_id in visit_ids]))
-        .order_by(TrailEntry.seq)
-    )
-    for entry in entries:
+    for entry in await trail_statements(visit_ids):
         kind, text = entry["kind"], json.loads(entry["payload"])
         data, about = text["data"], told[entry["subject_id"]]
         if kind.startswith("fact."):
@@ -102,6 +106,17 @@ async def _what_the_trail_says(visit_ids: list[UUID]) -> dict[str, _Told]:
         elif kind == "visit.rescheduled":
             about.agreed_time = data["new"]
     return told
+
+
+async def trail_statements(subject_ids: list[UUID], kinds: list[str] | None = None) -> list[dict[str, Any]]:
+    """What the trail says of these subjects, in order: its chained entries, then those still queued (a change
+    committed while the trail is verified is queued with its entries)."""
+    subjects = [str(subject_id) for subject_id in subject_ids]
+    said = []
+    for table, order in ((TrailEntry, TrailEntry.seq), (TrailPending, TrailPending.id)):
+        query = table.select(table.kind, table.subject_id, table.payload).where(table.subject_id.is_in(subjects))
+        said += await (query if kinds is None else query.where(table.kind.is_in(kinds))).order_by(order)
+    return said
 
 
 async def _records(visit_ids: list[UUID]) -> tuple[dict, dict, dict]:

@@ -1699,6 +1699,28 @@ async def test_a_trail_verified_while_the_auditor_chains_more_entries_is_intact(
     assert (broken, checked) == (None, await TrailEntry.count())
 
 
+async def test_a_trail_records_checked_while_a_phone_sends_a_fact_match_it(client, phone, visit_id, app, monkeypatch):
+    """A fact committed after the trail was read and before the records were: without one snapshot for both, the
+    check named it a fact the trail never recorded."""
+    import contextvars
+
+    from fieldsvc.trail import records
+    from fieldsvc.trail.records import first_record_mismatch
+
+    await play(phone, visit_id, Visit(complete=False))
+    await quiet(app)
+    records_read = records._records
+
+    async def sent_meanwhile(*args):  # noqa: ANN002, ANN202
+        note = phone.post(visit_id, "notes", phone.fact(topic="general", text="router moved to the hall"))
+        # Sent as from another connection: outside the check's transaction.
+        assert (await asyncio.create_task(note, context=contextvars.Context())).status_code == 201
+        return await records_read(*args)
+
+    monkeypatch.setattr(records, "_records", sent_meanwhile)
+    assert await first_record_mismatch() == (1, None)
+
+
 async def test_a_trail_cut_short_with_its_head_moved_along_is_caught_by_the_heads_seal(client, phone, visit_id, app):
     from fieldsvc.tables import TrailHead
     from fieldsvc.trail.service import verify_trail

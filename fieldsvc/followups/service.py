@@ -64,7 +64,8 @@ class FollowUpService:
             # Not new evidence from the technician: a returned visit stays with its technician (A-DECIDE).
             await outbox.mark_without_new_evidence([visit_id], now)
             await TrailWriter(self.ctx).append(
-                "follow_up.resolved", visit_id, caller, {"followUpId": follow_up_id, "resolution": body.resolution}
+                "follow_up.resolved", visit_id, caller,
+                {"followUpId": follow_up_id, "resolution": body.resolution, "resolvedAt": now},
             )
         self.ctx.audit_wakeup.set()
         return view({**row, "resolved_at": now, "resolution": body.resolution}, now)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -16,7 +16,7 @@ from fieldsvc.audit.policy import PolicyBook, load_default_policies
 from fieldsvc.mobile.idempotency import body_digest
 from fieldsvc.review.service import REVIEW_STATE_AFTER
 from fieldsvc.tables import (
-    AuditFinding, AuditResult, Photo, ReviewDecision, TrailEntry, TrailPending, Visit, VisitEvent,
+    AuditFinding, AuditResult, FollowUp, Photo, ReviewDecision, TrailEntry, TrailPending, Visit, VisitEvent,
 )
 from fieldsvc.trail.derived import CHECKIN_COLUMNS, PHOTO_COLUMNS, derived_digest
 
@@ -40,13 +40,14 @@ class RecordMismatch:
 @dataclass
 class _Told:
     """What the trail says of one visit: its facts by event id, its last verdict, its decisions in order, its review
-    state and its agreed time."""
+    state, its agreed time and its answered questions (when and how, by follow-up id)."""
 
     facts: dict[str, dict[str, Any]]
     verdict: dict[str, Any] | None
     decisions: list[tuple[str, str, list[str]]]
     review_state: str = "none"
     agreed_time: str | None = None
+    answered: dict[str, tuple[str | None, str, str]] = field(default_factory=dict)
 
 
 async def first_record_mismatch(
@@ -70,6 +71,7 @@ async def first_record_mismatch(
                 told = await _what_the_trail_says(ids)
                 facts, verdicts, decisions, withdrawn = await _records(ids)
                 indexed = await _indexed_findings(ids)
+                follow_ups = await _follow_ups(ids)
         if not ids:
             return checked, None
         for visit in visits:
@@ -78,6 +80,7 @@ async def first_record_mismatch(
                 _compare(visit, told[visit_id], facts[visit["id"]], verdict, decisions[visit["id"]])
                 or _withdrawn_mismatch(facts[visit["id"]], withdrawn[visit["id"]])
                 or _findings_mismatch(visit_id, told[visit_id], verdict, indexed[visit["id"]], policies)
+                or _follow_up_mismatch(told[visit_id], facts[visit["id"]], follow_ups[visit["id"]])
             )
             if mismatch is not None:
                 return checked, mismatch
@@ -105,6 +108,8 @@ async def _what_the_trail_says(visit_ids: list[UUID]) -> dict[str, _Told]:
             about.agreed_time = data["agreedTime"]
         elif kind == "visit.rescheduled":
             about.agreed_time = data["new"]
+        elif kind == "follow_up.resolved":
+            about.answered[data["followUpId"]] = (data.get("resolvedAt"), text["at"], data["resolution"])
     return told
 
 
@@ -199,6 +204,48 @@ async def _indexed_findings(visit_ids: list[UUID]) -> dict[UUID, list[tuple[str,
     ).where(AuditFinding.visit.is_in(visit_ids)):
         indexed[row["visit"]].append((row["rule_id"], row["code"], row["severity"]))
     return indexed
+
+
+async def _follow_ups(visit_ids: list[UUID]) -> dict[UUID, list[dict[str, Any]]]:
+    follow_ups: dict[UUID, list[dict[str, Any]]] = defaultdict(list)
+    for row in await FollowUp.select(
+        FollowUp.id, FollowUp.visit, FollowUp.event, FollowUp.question, FollowUp.asked_at, FollowUp.resolved_at,
+        FollowUp.resolution,
+    ).where(FollowUp.visit.is_in(visit_ids)):
+        follow_ups[row["visit"]].append(row)
+    return follow_ups
+
+
+def _follow_up_mismatch(
+    told: _Told, facts: list[dict[str, Any]], follow_ups: list[dict[str, Any]]
+) -> RecordMismatch | None:
+    """V-ASK: each follow-up is its question's (asked when the question's fact was, as it was put), answered when and
+    as the trail recorded, or not at all (an answer dated back, or added, made an overdue question answered in time)."""
+    questions = {fact["id"]: fact for fact in facts if fact["kind"] == "question"}
+    for row in follow_ups:
+        row_id, question = str(row["id"]), questions.pop(row["event"], None)
+        if question is None or (row["question"], row["asked_at"]) != (
+            question["payload"]["question"], question["corrected_time"]
+        ):
+            return RecordMismatch("follow_up", row_id, "not the question its fact recorded, or asked at another time")
+        if not _answered_as_told(row, told.answered.get(row_id)):
+            return RecordMismatch("follow_up", row_id, "answered otherwise than the trail recorded, or at another time")
+    if questions:
+        return RecordMismatch("visit_event", str(next(iter(questions.values()))["event_id"]), "a question whose "
+                                                                                              "follow-up is gone")
+    return None
+
+
+def _answered_as_told(row: dict[str, Any], said: tuple[str | None, str, str] | None) -> bool:
+    """Entries made before they recorded the answer's time were made within moments of it."""
+    if said is None or row["resolved_at"] is None:
+        return said is None and row["resolved_at"] is None
+    resolved_at, entered_at, resolution = said
+    if row["resolution"] != resolution:
+        return False
+    if resolved_at is not None:
+        return row["resolved_at"] == datetime.fromisoformat(resolved_at)
+    return timedelta(0) <= datetime.fromisoformat(entered_at) - row["resolved_at"] <= RECEIPT_TO_ENTRY
 
 
 def _findings_mismatch(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 
@@ -121,3 +122,69 @@ async def test_v_ask_an_unknown_state_is_refused_naming_the_state_parameter(clie
 
     assert (response.status_code, response.json()["code"]) == (400, "validation.failed")
     assert [(d["field"], d["source"]) for d in response.json()["details"]] == [("state", "query")]
+
+
+async def test_a_trail_an_answered_question_matches_the_trail(client, phone, visit_id, as_dispatcher, app):
+    from fieldsvc.trail.records import first_record_mismatch
+    from tests.conftest import quiet
+
+    assert (await resolve(client, as_dispatcher, await ask(phone, visit_id))).status_code == 200
+    await quiet(app)
+
+    assert await first_record_mismatch() == (1, None)
+
+
+async def answer_dated_back_a_day(follow_up_id: str) -> None:
+    row = await FollowUp.select(FollowUp.resolved_at).where(FollowUp.id == follow_up_id).first()
+    await FollowUp.update({FollowUp.resolved_at: row["resolved_at"] - timedelta(days=1)}).where(
+        FollowUp.id == follow_up_id
+    )
+
+
+async def answer_reworded(follow_up_id: str) -> None:
+    await FollowUp.update({FollowUp.resolution: "Customer declined"}).where(FollowUp.id == follow_up_id)
+
+
+async def asked_a_day_later(follow_up_id: str) -> None:
+    row = await FollowUp.select(FollowUp.asked_at).where(FollowUp.id == follow_up_id).first()
+    await FollowUp.update({FollowUp.asked_at: row["asked_at"] + timedelta(days=1)}).where(FollowUp.id == follow_up_id)
+
+
+@pytest.mark.parametrize("edit", [answer_dated_back_a_day, answer_reworded, asked_a_day_later])
+async def test_a_trail_an_answer_edited_behind_the_services_back_is_named(
+    client, phone, visit_id, as_dispatcher, app, edit
+):
+    from fieldsvc.trail.records import first_record_mismatch
+    from tests.conftest import quiet
+
+    follow_up_id = await ask(phone, visit_id)
+    assert (await resolve(client, as_dispatcher, follow_up_id)).status_code == 200
+    await quiet(app)
+    await edit(follow_up_id)
+
+    _, mismatch = await first_record_mismatch()
+    assert (mismatch.table, mismatch.row_id) == ("follow_up", follow_up_id)
+
+
+async def test_a_trail_an_open_question_marked_answered_behind_the_services_back_is_named(phone, visit_id, app):
+    from fieldsvc.trail.records import first_record_mismatch
+    from tests.conftest import quiet
+
+    follow_up_id = await ask(phone, visit_id)
+    await quiet(app)
+    await FollowUp.update({FollowUp.resolved_at: FollowUp.asked_at, FollowUp.resolution: "called"}, force=True)
+
+    _, mismatch = await first_record_mismatch()
+    assert (mismatch.table, mismatch.row_id) == ("follow_up", follow_up_id)
+
+
+async def test_a_trail_a_questions_deleted_follow_up_is_named(phone, visit_id, app):
+    from fieldsvc.trail.records import first_record_mismatch
+    from tests.conftest import quiet
+
+    await ask(phone, visit_id)
+    await quiet(app)
+    await FollowUp.delete(force=True)
+
+    _, mismatch = await first_record_mismatch()
+    assert (mismatch.table, "follow-up is gone" in mismatch.reason) == ("visit_event", True)

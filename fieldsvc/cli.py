@@ -232,6 +232,7 @@ async def _seal_the_trail_head(ctx) -> None:  # noqa: ANN001
 async def verify(settings: Settings) -> int:
     from fieldsvc.context import AppContext
     from fieldsvc.trail.dispatch_records import first_order_mismatch
+    from fieldsvc.trail.matches import first_match_mismatch
     from fieldsvc.trail.records import first_record_mismatch
     from fieldsvc.trail.service import TrailWriter, chain_head, verify_trail
 
@@ -251,6 +252,7 @@ async def verify(settings: Settings) -> int:
         orders, mismatch = (0, mismatch) if broken or mismatch else await first_order_mismatch(
             lambda n: print(f"\rchecked the dispatch records of {n} work orders", end="", file=sys.stderr)
         )
+        matches, mismatch = (0, mismatch) if broken or mismatch else await first_match_mismatch()
     finally:
         await db.close_database(ctx.engine)
     print(file=sys.stderr)
@@ -262,5 +264,6 @@ async def verify(settings: Settings) -> int:
         print(f"RECORD DIFFERS from the trail: {mismatch.table} {mismatch.row_id}: {mismatch.reason}")
         return 1
     print(f"trail intact: {checked} entries verified; head {head} (a copy kept elsewhere catches even a rewrite by "
-          f"someone holding the service's key); the records of {visits} visits and {orders} work orders match it")
+          f"someone holding the service's key); the records of {visits} visits, {orders} work orders and {matches} "
+          "photo matches match it")
     return 0

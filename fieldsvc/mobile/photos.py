@@ -52,6 +52,7 @@ from fieldsvc.mobile.service import (
 )
 from fieldsvc.storage import BlobStore, StorageUnavailable, content_key
 from fieldsvc.tables import Photo, PhotoMatch
+from fieldsvc.trail.matches import state_matches
 from fieldsvc.visible import names_someone
 from fieldsvc.wire import NESTED_TOO_DEEP, whole_numbers_as_integers
 
@@ -213,10 +214,13 @@ def accepted_image(
             )
         )
         if purpose == SIGNATURE:
-            await record_signature_reuse(photo_id, image, scope, stored_density)
+            matches = await record_signature_reuse(photo_id, image, scope, stored_density)
         else:
             by_likeness = image.detailed and purpose not in EXACT_REUSE_ONLY
-            await record_reuse(photo_id, visit["id"], purpose, image, scope.timing.corrected_time, by_likeness=by_likeness)
+            matches = await record_reuse(
+                photo_id, visit["id"], purpose, image, scope.timing.corrected_time, by_likeness=by_likeness
+            )
+        await state_matches(visit["id"], photo_id, [match.pair_key for match in matches], scope.now)
 
     details = {
         "photo_id": photo_id,
@@ -233,7 +237,7 @@ def accepted_image(
 
 async def record_signature_reuse(
     photo_id: UUID, image: ProcessedImage, scope: FactScope, stored_density: StoredDensity | None
-) -> None:
+) -> list[PhotoMatch]:
     """V-SIGN: another visit's signature is reuse (recorded both ways) when it is the very same file, or when it has
     the same strokes (a copy re-saved, resized or touched up: alike prints, then alike ink densities, see
     fieldsvc.ink_print) and is one of the technician's or the customer's signatures of the last year, or the
@@ -261,6 +265,7 @@ async def record_signature_reuse(
             photo_id, visit["id"], other, (round(difference * 100), None), identical, scope.timing.corrected_time
         ))
     await repository.insert_matches(matches)
+    return matches
 
 
 # V-CLEAN: which photos of its own visit a new one is compared with, turned and mirrored too (the audit compares the
@@ -273,7 +278,7 @@ SAME_VISIT_COUNTERPARTS = {
 
 async def record_reuse(
     photo_id: UUID, visit_id: UUID, purpose: str, image: ProcessedImage, recorded_at: datetime, *, by_likeness: bool
-) -> None:
+) -> list[PhotoMatch]:
     """E-REUSE: record, both ways, each photo of another visit this one repeats: the same file, or (by_likeness) a
     perceptual near-duplicate, found through the hash bands this photo is then indexed under too. V-CLEAN: the same
     for the photos of its own visit it must not repeat."""
@@ -298,6 +303,7 @@ async def record_reuse(
             )
             matches.extend(_both_ways(photo_id, visit_id, other, (distance, fine), identical, recorded_at))
     await repository.insert_matches(matches)
+    return matches
 
 
 def _both_ways(

@@ -113,14 +113,19 @@ async def _what_the_trail_says(visit_ids: list[UUID]) -> dict[str, _Told]:
     return told
 
 
-async def trail_statements(subject_ids: list[UUID], kinds: list[str] | None = None) -> list[dict[str, Any]]:
-    """What the trail says of these subjects, in order: its chained entries, then those still queued (a change
-    committed while the trail is verified is queued with its entries)."""
-    subjects = [str(subject_id) for subject_id in subject_ids]
+async def trail_statements(
+    subject_ids: list[UUID] | None = None, kinds: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """What the trail says (of these subjects, in these kinds; None: all), in order: its chained entries, then those
+    still queued (a change committed while the trail is verified is queued with its entries)."""
     said = []
     for table, order in ((TrailEntry, TrailEntry.seq), (TrailPending, TrailPending.id)):
-        query = table.select(table.kind, table.subject_id, table.payload).where(table.subject_id.is_in(subjects))
-        said += await (query if kinds is None else query.where(table.kind.is_in(kinds))).order_by(order)
+        query = table.select(table.kind, table.subject_id, table.payload)
+        if subject_ids is not None:
+            query = query.where(table.subject_id.is_in([str(subject_id) for subject_id in subject_ids]))
+        if kinds is not None:
+            query = query.where(table.kind.is_in(kinds))
+        said += await query.order_by(order)
     return said
 
 

@@ -13,6 +13,7 @@ from PIL import Image, ImageDraw
 
 from fieldsvc.storage import LocalBlobStore
 from fieldsvc.tables import Photo, PhotoMatch, Technician, VisitEvent
+from tests.conftest import quiet
 from tests.integration.builders import assign, book, technician_id
 from tests.integration.mobile_builders import (  # noqa: F401 - the phones and visit ids are fixtures
     AGREED,
@@ -280,7 +281,6 @@ async def test_e_clock_a_slow_upload_is_not_read_as_clock_skew(app, phone, visit
 
 async def test_a_trail_a_photo_uploaded_over_12_minutes_matches_the_trail(app, phone, visit_id):
     from fieldsvc.trail.records import first_record_mismatch
-    from tests.conftest import quiet
 
     assert (await uploaded_slowly(app, phone, visit_id, timedelta(minutes=12))).status_code == 201
     await quiet(app)
@@ -301,6 +301,51 @@ async def test_e_reuse_the_same_photo_on_another_visit_is_matched_both_ways(
         (reused.json()["photoId"], first.json()["photoId"]),
     }
     assert all(m["identical"] and m["distance"] == 0 for m in matches)
+
+
+async def reused_and_quiet(phone, other_phone, visit_id: str, other_visit_id: str, app) -> None:  # noqa: ANN001
+    assert (await phone.photo(visit_id, "site_clean", jpeg(4))).status_code == 201
+    assert (await other_phone.photo(other_visit_id, "site_clean", jpeg(4))).status_code == 201
+    assert (await phone.photo(visit_id, "shoe_covers", jpeg(5))).status_code == 201  # matches nothing
+    await quiet(app)
+
+
+async def test_a_trail_a_reused_photos_matches_match_the_trail(phone, other_phone, visit_id, other_visit_id, app):
+    from fieldsvc.trail.matches import first_match_mismatch
+
+    await reused_and_quiet(phone, other_phone, visit_id, other_visit_id, app)
+
+    assert await first_match_mismatch() == (2, None)
+
+
+async def match_deleted() -> None:
+    await PhotoMatch.delete().where(PhotoMatch.visit == (await PhotoMatch.select(PhotoMatch.visit).first())["visit"])
+
+
+async def match_made_distant() -> None:
+    await PhotoMatch.update({PhotoMatch.identical: False, PhotoMatch.distance: 30}, force=True)
+
+
+async def match_added_to_the_unmatched_photo() -> None:
+    shoes = await Photo.select().where(Photo.purpose == "shoe_covers").first()
+    clean = await Photo.select().where(Photo.purpose == "site_clean").first()
+    await PhotoMatch.insert(PhotoMatch(
+        pair_key=f"{shoes['id']}:{clean['id']}", photo=shoes["id"], visit=shoes["visit"], other_photo=clean["id"],
+        other_visit=clean["visit"], distance=0, identical=True, other_first=True,
+    ))
+
+
+@pytest.mark.parametrize("edit", [match_deleted, match_made_distant, match_added_to_the_unmatched_photo])
+async def test_a_trail_a_photo_match_edited_behind_the_services_back_is_named(
+    phone, other_phone, visit_id, other_visit_id, app, edit
+):
+    from fieldsvc.trail.matches import first_match_mismatch
+
+    await reused_and_quiet(phone, other_phone, visit_id, other_visit_id, app)
+    await edit()
+
+    _, mismatch = await first_match_mismatch()
+    assert mismatch.table == "photo_match"
 
 
 async def test_e_reuse_a_photo_held_back_on_the_phone_is_still_the_original_when_its_copy_reached_the_service_first(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -237,9 +238,7 @@ class DispatchService:
         now = self.ctx.now()
         at = data.contacted_at or now
         async with db.write_transaction(self.ctx.engine):
-            order = await repository.lock_work_order(order_id, self.ctx.engine)
-            if order is None:
-                raise WorkOrderNotFound()
+            order, _ = await self._locked_with_its_visits(order_id, self._existing_order)
             # A retry of a recorded contact is answered as the first was, however late it comes (a probe).
             replay = await replays.first_result(request, now) is not None
             if not replay:
@@ -500,12 +499,7 @@ class DispatchService:
     async def force_close(self, order_id: UUID, data: ForceClose, caller: Caller):
         now = self.ctx.now()
         async with db.write_transaction(self.ctx.engine):
-            # The order's visits are locked before the order, as a phone's fact locks its visit and then closes the
-            # order: the other way round, a completion sent during a force-close deadlocked (a probe). A visit booked
-            # meanwhile is locked after.
-            locked = await self._lock_visits_of(order_id, set())
-            await self._open_order(order_id)
-            locked += await self._lock_visits_of(order_id, {visit["id"] for visit in locked})
+            _, locked = await self._locked_with_its_visits(order_id, self._open_order)
             await repository.close_work_order(order_id, data.outcome, data.reason, now, forced=True)
             await self.trail.append("work_order.force_closed", order_id, caller, {"outcome": data.outcome, "reason": data.reason})
             # A closed order needs no more visits: those not due yet are cancelled, freeing their slots. One whose
@@ -523,6 +517,23 @@ class DispatchService:
             await outbox.mark_without_new_evidence([visit["id"] for visit in locked], now)
         self.ctx.audit_wakeup.set()
         return await self.work_order(order_id)
+
+    async def _locked_with_its_visits(
+        self, order_id: UUID, lock_order: Callable[[UUID], Awaitable[dict]]
+    ) -> tuple[dict, list[repository.Row]]:
+        """The order's visits locked before the order (by `lock_order`), as a phone's fact locks its visit and then
+        closes the order: the other way round, a completion sent during a force-close, or while a contact marked the
+        order's visits due, deadlocked (probes). A visit booked meanwhile is locked after."""
+        locked = await self._lock_visits_of(order_id, set())
+        order = await lock_order(order_id)
+        locked += await self._lock_visits_of(order_id, {visit["id"] for visit in locked})
+        return order, locked
+
+    async def _existing_order(self, order_id: UUID) -> dict:
+        order = await repository.lock_work_order(order_id, self.ctx.engine)
+        if order is None:
+            raise WorkOrderNotFound()
+        return order
 
     async def _lock_visits_of(self, order_id: UUID, already: set[UUID]) -> list[repository.Row]:
         """The order's visits not locked yet, each locked, in id order (two such lockers cannot wait on each other)."""

@@ -1721,6 +1721,20 @@ async def test_a_trail_records_checked_while_a_phone_sends_a_fact_match_it(clien
     assert await first_record_mismatch() == (1, None)
 
 
+async def test_a_completion_and_a_contact_logged_at_once_on_its_order_both_land(client, phone, visit_id, as_dispatcher):
+    """The contact locked the order and then marked its visits due; the completion marked its visit due and then
+    closed the order: on PostgreSQL they deadlocked, one answered 503 (a probe)."""
+    await play(phone, visit_id, Visit(complete=False))
+    order_id = (await client.get(f"/v1/visits/{visit_id}", headers=as_dispatcher)).json()["workOrderId"]
+
+    completed, contacted = await asyncio.gather(
+        phone.post(visit_id, "complete", phone.fact(outcome="resolved")),
+        client.post(f"/v1/work-orders/{order_id}/contacts", json={"channel": "phone"}, headers=as_dispatcher),
+    )
+
+    assert (completed.status_code, contacted.status_code) == (201, 201), (completed.text, contacted.text)
+
+
 async def test_a_trail_cut_short_with_its_head_moved_along_is_caught_by_the_heads_seal(client, phone, visit_id, app):
     from fieldsvc.tables import TrailHead
     from fieldsvc.trail.service import verify_trail

@@ -62,7 +62,7 @@ from fieldsvc.mobile.schemas import (
     SyncReceipts,
 )
 from fieldsvc.tables import FollowUp
-from fieldsvc.trail.derived import derived_digest
+from fieldsvc.trail.derived import answer_digest, derived_digest
 from fieldsvc.trail.dispatch_records import state_records
 from fieldsvc.trail.service import TrailWriter
 from fieldsvc.wire import NESTED_TOO_DEEP, whole_numbers_as_integers
@@ -529,6 +529,7 @@ class MobileService:
             clock_offset_ms=timing.clock_offset_ms,
             **outcome.details,
         )
+        answer = msgspec.to_builtins(result)
         # A-REAUDIT: the visit's verdict follows every fact, late offline ones too: its pending re-audit commits with
         # the fact, and the auditor (a background task, or a reader settling first) runs it once per burst.
         # A-TRAIL: its entries are queued with the fact, so no phone waits for the one chain's lock.
@@ -539,7 +540,8 @@ class MobileService:
                 caller,
                 {
                     "eventId": draft.event_id, "digest": draft.digest, "correctedTime": timing.corrected_time,
-                    "receivedAt": timing.received_at,
+                    "receivedAt": timing.received_at, "technicianId": visit["technician"],
+                    "answer": answer_digest(answer),
                     **({"derived": derived_digest(outcome.derived)} if outcome.derived else {}),
                 },
             )
@@ -556,7 +558,7 @@ class MobileService:
                 "kind": draft.kind,
                 "body_digest": draft.digest,
                 "payload": draft.payload,
-                "result": msgspec.to_builtins(result),
+                "result": answer,
                 "device_time": timing.device_time,
                 "device_elapsed_ms": timing.device_elapsed_ms,
                 "device": timing.device_id,

@@ -8,6 +8,8 @@ import struct
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
+
 from fieldsvc.trail.chain import canonical_json
 
 # The columns of a photo row the audit reads (E-TIME, E-PLACE, E-EDIT, E-REUSE, V-SIGN) that the service derived.
@@ -16,6 +18,12 @@ PHOTO_COLUMNS = (
     "gps_longitude", "gps_distance_m", "camera_make", "camera_model", "software", "ink_coverage", "ink_print",
 )
 CHECKIN_COLUMNS = ("distance_m",)
+
+
+def answer_digest(answer: Any) -> str:
+    """A fact's stored answer (JSON builtins, as written or as read back) as one digest: the audit reads some of it
+    (a signature's expected summary digest)."""
+    return hashlib.sha256(msgspec.json.encode(answer, order="sorted")).hexdigest()
 
 
 def derived_digest(columns: dict[str, Any]) -> str:

@@ -115,7 +115,7 @@ async def first_order_mismatch(
             ids = [row["id"] for row in await (query if after is None else query.where(WorkOrder.id > after))]
             read = (await order_records(ids), *await _what_the_trail_states(ids)) if ids else None
         if read is None:
-            return checked, None
+            return checked, await _first_gone()
         mismatch = _first_mismatch_in(ids, *read)
         if mismatch is not None:
             return checked + ids.index(UUID(mismatch.row_id)), mismatch
@@ -136,6 +136,19 @@ def _first_mismatch_in(
                 table, what = PARTS[part]
                 return RecordMismatch("work_order", order_id, f"its {what} ({table}) differ from what the trail last "
                                                               "stated of them")
+    return None
+
+
+async def _first_gone() -> RecordMismatch | None:
+    """Every work order and visit whose making the trail recorded is still there (an order deleted with its visits
+    took a reused photo's original, and a technician's earlier fix, out of the audit; a probe)."""
+    async with db.read_snapshot(WorkOrder._meta.db):
+        made = await trail_statements(kinds=["work_order.created", "visit.booked"])
+        present = {str(row["id"]) for table in (WorkOrder, Visit) for row in await table.select(table.id)}
+    for entry in made:
+        if entry["subject_id"] not in present:
+            table = "work_order" if entry["kind"] == "work_order.created" else "visit"
+            return RecordMismatch(table, entry["subject_id"], f"a {table.replace('_', ' ')} the trail recorded is gone")
     return None
 
 

@@ -18,7 +18,7 @@ from fieldsvc.review.service import REVIEW_STATE_AFTER
 from fieldsvc.tables import (
     AuditFinding, AuditResult, FollowUp, Photo, ReviewDecision, TrailEntry, TrailPending, Visit, VisitEvent,
 )
-from fieldsvc.trail.derived import CHECKIN_COLUMNS, PHOTO_COLUMNS, derived_digest
+from fieldsvc.trail.derived import CHECKIN_COLUMNS, PHOTO_COLUMNS, answer_digest, derived_digest
 
 VISITS_PER_BATCH = 500
 # A fact's trail entry is made after its request arrived (an upload is received and decoded first).
@@ -133,14 +133,15 @@ async def _records(visit_ids: list[UUID]) -> tuple[dict, dict, dict]:
     facts: dict[UUID, list[dict[str, Any]]] = defaultdict(list)
     for row in await VisitEvent.select(
         VisitEvent.id, VisitEvent.event_id, VisitEvent.visit, VisitEvent.kind, VisitEvent.body_digest,
-        VisitEvent.payload, VisitEvent.corrected_time, VisitEvent.device_time, VisitEvent.device_elapsed_ms,
+        VisitEvent.payload, VisitEvent.result, VisitEvent.technician, VisitEvent.corrected_time,
+        VisitEvent.device_time, VisitEvent.device_elapsed_ms,
         VisitEvent.server_received_at, *(getattr(VisitEvent, column) for column in _LOCATION_COLUMNS),
         *(getattr(VisitEvent, column) for column in CHECKIN_COLUMNS),
     ).where(VisitEvent.visit.is_in(visit_ids)).output(load_json=True):
         facts[row["visit"]].append(row)
     photos = {
         row["event"]: row for row in await Photo.select(
-            Photo.id, Photo.event, *(getattr(Photo, column) for column in PHOTO_COLUMNS)
+            Photo.id, Photo.event, Photo.visit, *(getattr(Photo, column) for column in PHOTO_COLUMNS)
         ).where(Photo.visit.is_in(visit_ids))
     }
     for visit_facts in facts.values():
@@ -298,6 +299,11 @@ def _fact_mismatch(fact: dict[str, Any], said: dict[str, Any] | None) -> RecordM
         return RecordMismatch("visit_event", row_id, "the fact's content differs from what the trail recorded")
     if fact["corrected_time"] != datetime.fromisoformat(said["correctedTime"]):
         return RecordMismatch("visit_event", row_id, "the fact's corrected time differs from the trail's")
+    # Entries made before they recorded these have none to compare.
+    if said.get("technicianId", str(fact["technician"])) != str(fact["technician"]):
+        return RecordMismatch("visit_event", row_id, "the fact's technician differs from the trail's")
+    if said.get("answer", answer_digest(fact["result"])) != answer_digest(fact["result"]):
+        return RecordMismatch("visit_event", row_id, "the fact's stored answer differs from the trail's")
     if "deviceTime" not in fact["payload"]:
         # The service's own confirmation of a presigned upload: its times are the presign's, checked there; what it
         # derived from the upload is its own.
@@ -327,6 +333,8 @@ def _derived_mismatch(fact: dict[str, Any], said: dict[str, Any]) -> RecordMisma
         table, what, columns = "visit_event", "check-in's distance", {name: fact[name] for name in CHECKIN_COLUMNS}
     elif photo is None:
         return RecordMismatch("photo", row_id, "the photo of a fact the trail recorded is gone")
+    elif photo["visit"] != fact["visit"]:
+        return RecordMismatch("photo", str(photo["id"]), "the photo is another visit's than its fact's")
     else:
         row_id, what, columns = str(photo["id"]), "photo's EXIF, hashes or purpose", {n: photo[n] for n in PHOTO_COLUMNS}
         table = "photo"

@@ -1863,6 +1863,21 @@ async def review_marked_dismissed(visit_id: str) -> tuple[str, str]:
     return "visit", visit_id
 
 
+async def arrival_given_to_another_technician(visit_id: str) -> tuple[str, str]:
+    from fieldsvc.tables import Technician
+
+    arrival = await VisitEvent.select(VisitEvent.technician).where(VisitEvent.kind == "arrival").first()
+    other = await Technician.select(Technician.id).where(Technician.id != arrival["technician"]).first()
+    return await edited_arrival(lambda row: {VisitEvent.technician: other["id"]})
+
+
+async def signatures_expected_digest_made_the_signed_one(visit_id: str) -> tuple[str, str]:
+    signature = await VisitEvent.select().where(VisitEvent.kind == "signature").output(load_json=True).first()
+    answer = {**signature["result"], "expectedDigest": signature["payload"]["summaryDigest"] + "0"}
+    await VisitEvent.update({VisitEvent.result: answer}).where(VisitEvent.id == signature["id"])
+    return "visit_event", str(signature["event_id"])
+
+
 async def lateness_unindexed_in_the_queue(visit_id: str) -> tuple[str, str]:
     from fieldsvc.tables import AuditFinding
 
@@ -1885,7 +1900,8 @@ async def lateness_measured_as_3_minutes(visit_id: str) -> tuple[str, str]:
         arrival_moved_40_km, arrival_received_an_hour_earlier, arrival_fix_an_hour_fresher, arrival_distance_shrunk,
         shoe_photo_marked_withdrawn, shoe_photo_taken_a_day_earlier, shoe_photo_edited_with_snapseed,
         agreed_time_moved_half_an_hour_later, review_marked_dismissed, lateness_unindexed_in_the_queue,
-        lateness_measured_as_3_minutes,
+        lateness_measured_as_3_minutes, arrival_given_to_another_technician,
+        signatures_expected_digest_made_the_signed_one,
     ],
 )
 async def test_a_trail_a_column_edited_behind_the_services_back_is_named(phone, visit_id, app, edit):
@@ -1913,6 +1929,21 @@ async def test_a_trail_a_work_orders_close_moved_a_day_earlier_behind_the_servic
 
     _, mismatch = await first_order_mismatch()
     assert (mismatch.table, mismatch.row_id) == ("work_order", str(order["work_order.id"]))
+
+
+async def test_a_trail_a_photo_moved_to_another_visit_behind_the_services_back_is_named(
+    phone, other_phone, visit_id, other_visit_id, app
+):
+    from fieldsvc.trail.records import first_record_mismatch
+
+    await played_and_quiet(phone, visit_id, app)
+    assert (await other_phone.post(other_visit_id, "on-my-way", other_phone.fact(etaMinutes=20))).status_code == 201
+    await quiet(app)
+    shoes = await Photo.select(Photo.id).where(Photo.purpose == "shoe_covers").first()
+    await Photo.update({Photo.visit: other_visit_id}).where(Photo.id == shoes["id"])
+
+    _, mismatch = await first_record_mismatch()
+    assert (mismatch.table, mismatch.row_id) == ("photo", str(shoes["id"]))
 
 
 async def test_a_trail_a_decision_edited_behind_the_services_back_is_named(client, phone, visit_id, app, as_auditor):

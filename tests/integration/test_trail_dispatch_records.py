@@ -159,3 +159,20 @@ async def test_a_trail_an_order_changed_by_dispatchers_at_once_matches_its_last_
     assert [response.status_code for response in responses] == [201, 200, 200]
 
     assert await first_order_mismatch() == (1, None)
+
+
+async def test_a_trail_a_work_order_deleted_with_its_visits_behind_the_services_back_is_named(
+    client, as_dispatcher, app
+):
+    order = await worked_order(client, as_dispatcher)
+    await create_order(client, as_dispatcher)  # another order, untouched
+    await quiet(app)
+    for table in (Reschedule, Assignment, Cancellation):
+        await table.delete(force=True)
+    await ContactLog.delete(force=True)
+    await Visit.delete().where(Visit.work_order == order["id"])
+    await WorkOrder.delete().where(WorkOrder.id == order["id"])
+
+    _, mismatch = await first_order_mismatch()
+
+    assert (mismatch.table, mismatch.row_id) == ("work_order", order["id"])

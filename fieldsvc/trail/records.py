@@ -21,6 +21,7 @@ from fieldsvc.tables import (
 from fieldsvc.trail.derived import CHECKIN_COLUMNS, PHOTO_COLUMNS, answer_digest, derived_digest
 
 VISITS_PER_BATCH = 500
+_STATUS_AFTER = {"visit.assigned": "assigned", "visit.cancelled": "cancelled"}
 # A fact's trail entry is made after its request arrived (an upload is received and decoded first).
 RECEIPT_TO_ENTRY = timedelta(minutes=5)
 _CHECKIN_KINDS = ("arrival", "return", "checkout")
@@ -40,13 +41,14 @@ class RecordMismatch:
 @dataclass
 class _Told:
     """What the trail says of one visit: its facts by event id, its last verdict, its decisions in order, its review
-    state, its agreed time and its answered questions (when and how, by follow-up id)."""
+    state, its agreed time, its status and its answered questions (when and how, by follow-up id)."""
 
     facts: dict[str, dict[str, Any]]
     verdict: dict[str, Any] | None
     decisions: list[tuple[str, str, list[str]]]
     review_state: str = "none"
     agreed_time: str | None = None
+    status: str | None = None
     answered: dict[str, tuple[str | None, str, str]] = field(default_factory=dict)
 
 
@@ -61,9 +63,9 @@ async def first_record_mismatch(
     the first mismatch."""
     checked, after, policies = 0, None, load_default_policies()
     while True:
-        query = Visit.select(Visit.id, Visit.verdict, Visit.review_state, Visit.agreed_time).order_by(Visit.id).limit(
-            VISITS_PER_BATCH
-        )
+        query = Visit.select(
+            Visit.id, Visit.verdict, Visit.review_state, Visit.agreed_time, Visit.status
+        ).order_by(Visit.id).limit(VISITS_PER_BATCH)
         async with db.read_snapshot(Visit._meta.db):
             visits = await (query if after is None else query.where(Visit.id > after))
             ids = [visit["id"] for visit in visits]
@@ -102,12 +104,18 @@ async def _what_the_trail_says(visit_ids: list[UUID]) -> dict[str, _Told]:
             decision = kind.removeprefix("review.")
             about.decisions.append((decision, data["reason"], data["requested"]))
             about.review_state = REVIEW_STATE_AFTER[decision]
+            about.status = "returned" if decision == "return" else about.status
         elif kind == "visit.review_state":
             about.review_state = data["to"]
         elif kind == "visit.booked":
-            about.agreed_time = data["agreedTime"]
+            about.agreed_time, about.status = data["agreedTime"], "scheduled"
         elif kind == "visit.rescheduled":
-            about.agreed_time = data["new"]
+            # A visit moved while its technician was on the way is assigned again (they go when it is due).
+            about.agreed_time, about.status = data["new"], "assigned" if about.status == "en_route" else about.status
+        elif kind in _STATUS_AFTER:
+            about.status = _STATUS_AFTER[kind]
+        elif kind == "visit.status":
+            about.status = data["to"]
         elif kind == "follow_up.resolved":
             about.answered[data["followUpId"]] = (data.get("resolvedAt"), text["at"], data["resolution"])
     return told
@@ -197,6 +205,9 @@ def _compare(
     if visit["review_state"] != told.review_state:
         return RecordMismatch("visit", visit_id, f"the visit's review state ({visit['review_state']}) is not the one "
                                                  f"the trail leads to ({told.review_state})")
+    if told.status is not None and visit["status"] != told.status:
+        return RecordMismatch("visit", visit_id, f"the visit's status ({visit['status']}) is not the one the trail "
+                                                 f"leads to ({told.status})")
     if told.agreed_time is not None and visit["agreed_time"] != datetime.fromisoformat(told.agreed_time):
         return RecordMismatch("visit", visit_id, "the visit's agreed time is not the one it was booked or last "
                                                  "rescheduled to")

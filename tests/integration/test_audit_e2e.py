@@ -1856,6 +1856,13 @@ async def agreed_time_moved_half_an_hour_later(visit_id: str) -> tuple[str, str]
     return "visit", visit_id
 
 
+async def completed_visit_marked_returned(visit_id: str) -> tuple[str, str]:
+    from fieldsvc.tables import Visit as VisitTable
+
+    await VisitTable.update({VisitTable.status: "returned"}).where(VisitTable.id == visit_id)
+    return "visit", visit_id
+
+
 async def review_marked_dismissed(visit_id: str) -> tuple[str, str]:
     from fieldsvc.tables import Visit as VisitTable
 
@@ -1899,7 +1906,8 @@ async def lateness_measured_as_3_minutes(visit_id: str) -> tuple[str, str]:
     [
         arrival_moved_40_km, arrival_received_an_hour_earlier, arrival_fix_an_hour_fresher, arrival_distance_shrunk,
         shoe_photo_marked_withdrawn, shoe_photo_taken_a_day_earlier, shoe_photo_edited_with_snapseed,
-        agreed_time_moved_half_an_hour_later, review_marked_dismissed, lateness_unindexed_in_the_queue,
+        agreed_time_moved_half_an_hour_later, completed_visit_marked_returned, review_marked_dismissed,
+        lateness_unindexed_in_the_queue,
         lateness_measured_as_3_minutes, arrival_given_to_another_technician,
         signatures_expected_digest_made_the_signed_one,
     ],

@@ -62,7 +62,7 @@ from fieldsvc.mobile.schemas import (
     SyncReceipts,
 )
 from fieldsvc.tables import FollowUp
-from fieldsvc.trail.derived import answer_digest, derived_digest
+from fieldsvc.trail.derived import answer_digest, clock_columns, derived_digest
 from fieldsvc.trail.dispatch_records import state_records
 from fieldsvc.trail.service import TrailWriter
 from fieldsvc.wire import NESTED_TOO_DEEP, whole_numbers_as_integers
@@ -541,7 +541,7 @@ class MobileService:
                 {
                     "eventId": draft.event_id, "digest": draft.digest, "correctedTime": timing.corrected_time,
                     "receivedAt": timing.received_at, "technicianId": visit["technician"],
-                    "answer": answer_digest(answer),
+                    "answer": answer_digest(answer), "clock": derived_digest(clock_columns(timing)),
                     **({"derived": derived_digest(outcome.derived)} if outcome.derived else {}),
                 },
             )

@@ -20,6 +20,17 @@ PHOTO_COLUMNS = (
 CHECKIN_COLUMNS = ("distance_m",)
 
 
+CLOCK_COLUMNS = ("clock_offset_ms", "time_source", "device", "device_boot")
+
+
+def clock_columns(timing: Any) -> dict[str, Any]:
+    """E-CLOCK: what the service measured of the phone's clocks with a fact (an EventTiming, or a stored row)."""
+    if isinstance(timing, dict):
+        return {name: timing[name] for name in CLOCK_COLUMNS}
+    return {"clock_offset_ms": timing.clock_offset_ms, "time_source": timing.source, "device": timing.device_id,
+            "device_boot": timing.device_boot}
+
+
 def answer_digest(answer: Any) -> str:
     """A fact's stored answer (JSON builtins, as written or as read back) as one digest: the audit reads some of it
     (a signature's expected summary digest)."""

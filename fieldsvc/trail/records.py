@@ -18,7 +18,9 @@ from fieldsvc.review.service import REVIEW_STATE_AFTER
 from fieldsvc.tables import (
     AuditFinding, AuditResult, FollowUp, Photo, ReviewDecision, TrailEntry, TrailPending, Visit, VisitEvent,
 )
-from fieldsvc.trail.derived import CHECKIN_COLUMNS, PHOTO_COLUMNS, answer_digest, derived_digest
+from fieldsvc.trail.derived import (
+    CHECKIN_COLUMNS, CLOCK_COLUMNS, PHOTO_COLUMNS, answer_digest, clock_columns, derived_digest,
+)
 
 VISITS_PER_BATCH = 500
 _STATUS_AFTER = {"visit.assigned": "assigned", "visit.cancelled": "cancelled"}
@@ -71,7 +73,7 @@ async def first_record_mismatch(
             ids = [visit["id"] for visit in visits]
             if ids:
                 told = await _what_the_trail_says(ids)
-                facts, verdicts, decisions, withdrawn = await _records(ids)
+                facts, verdicts, decisions, unaccepted = await _records(ids)
                 indexed = await _indexed_findings(ids)
                 follow_ups = await _follow_ups(ids)
         if not ids:
@@ -80,7 +82,7 @@ async def first_record_mismatch(
             verdict, visit_id = verdicts.get(visit["id"]), str(visit["id"])
             mismatch = (
                 _compare(visit, told[visit_id], facts[visit["id"]], verdict, decisions[visit["id"]])
-                or _withdrawn_mismatch(facts[visit["id"]], withdrawn[visit["id"]])
+                or _withdrawn_mismatch(facts[visit["id"]], unaccepted[visit["id"]])
                 or _findings_mismatch(visit_id, told[visit_id], verdict, indexed[visit["id"]], policies)
                 or _follow_up_mismatch(told[visit_id], facts[visit["id"]], follow_ups[visit["id"]])
             )
@@ -143,6 +145,7 @@ async def _records(visit_ids: list[UUID]) -> tuple[dict, dict, dict]:
         VisitEvent.id, VisitEvent.event_id, VisitEvent.visit, VisitEvent.kind, VisitEvent.body_digest,
         VisitEvent.payload, VisitEvent.result, VisitEvent.technician, VisitEvent.corrected_time,
         VisitEvent.device_time, VisitEvent.device_elapsed_ms,
+        *(getattr(VisitEvent, column) for column in CLOCK_COLUMNS),
         VisitEvent.server_received_at, *(getattr(VisitEvent, column) for column in _LOCATION_COLUMNS),
         *(getattr(VisitEvent, column) for column in CHECKIN_COLUMNS),
     ).where(VisitEvent.visit.is_in(visit_ids)).output(load_json=True):
@@ -166,12 +169,12 @@ async def _records(visit_ids: list[UUID]) -> tuple[dict, dict, dict]:
         ReviewDecision.id, ReviewDecision.visit, ReviewDecision.decision, ReviewDecision.reason, ReviewDecision.requested,
     ).where(ReviewDecision.visit.is_in(visit_ids)).order_by(ReviewDecision.decided_at).output(load_json=True):
         decisions[row["visit"]].append(row)
-    withdrawn: dict[UUID, set[str]] = defaultdict(set)
-    for row in await Photo.select(Photo.id, Photo.visit).where(
-        Photo.visit.is_in(visit_ids) & (Photo.status == "withdrawn")
+    unaccepted: dict[UUID, dict[str, str]] = defaultdict(dict)
+    for row in await Photo.select(Photo.id, Photo.visit, Photo.status).where(
+        Photo.visit.is_in(visit_ids) & (Photo.status != "accepted")
     ):
-        withdrawn[row["visit"]].add(str(row["id"]))
-    return facts, verdicts, decisions, withdrawn
+        unaccepted[row["visit"]][str(row["id"])] = row["status"]
+    return facts, verdicts, decisions, unaccepted
 
 
 def _compare(
@@ -292,12 +295,15 @@ def _findings_mismatch(
     return None
 
 
-def _withdrawn_mismatch(facts: list[dict[str, Any]], withdrawn: set[str]) -> RecordMismatch | None:
-    """Photos marked withdrawn are exactly those the visit's withdrawal facts name."""
+def _withdrawn_mismatch(facts: list[dict[str, Any]], unaccepted: dict[str, str]) -> RecordMismatch | None:
+    """The service stores a photo accepted, and only a withdrawal changes that: the photos not accepted are exactly
+    those the visit's withdrawal facts name, each withdrawn (a reused photo marked awaiting upload left the audit; a
+    probe)."""
     named = {fact["payload"]["photoId"] for fact in facts if fact["kind"] == "photo_withdrawal"}
-    odd = sorted(withdrawn ^ named)
+    odd = sorted(set(unaccepted) ^ named) or sorted(i for i, status in unaccepted.items() if status != "withdrawn")
     if odd:
-        return RecordMismatch("photo", odd[0], "marked withdrawn without a withdrawal, or the other way round")
+        return RecordMismatch("photo", odd[0], f"marked {unaccepted.get(odd[0], 'accepted')} without a withdrawal, "
+                                               "or the other way round")
     return None
 
 
@@ -315,6 +321,9 @@ def _fact_mismatch(fact: dict[str, Any], said: dict[str, Any] | None) -> RecordM
         return RecordMismatch("visit_event", row_id, "the fact's technician differs from the trail's")
     if said.get("answer", answer_digest(fact["result"])) != answer_digest(fact["result"]):
         return RecordMismatch("visit_event", row_id, "the fact's stored answer differs from the trail's")
+    if "clock" in said and derived_digest(clock_columns(fact)) != said["clock"]:
+        return RecordMismatch("visit_event", row_id, "the phone's clock offset, time source, device or boot differ "
+                                                     "from the trail's")
     if "deviceTime" not in fact["payload"]:
         # The service's own confirmation of a presigned upload: its times are the presign's, checked there; what it
         # derived from the upload is its own.

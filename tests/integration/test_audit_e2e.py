@@ -1841,6 +1841,14 @@ async def shoe_photo_marked_withdrawn(visit_id: str) -> tuple[str, str]:
     return await edited_shoe_photo(lambda row: {Photo.status: "withdrawn"})
 
 
+async def shoe_photo_marked_awaiting_upload(visit_id: str) -> tuple[str, str]:
+    return await edited_shoe_photo(lambda row: {Photo.status: "awaiting_upload"})
+
+
+async def arrival_clock_offset_made_10_minutes(visit_id: str) -> tuple[str, str]:
+    return await edited_arrival(lambda row: {VisitEvent.clock_offset_ms: 600_000})
+
+
 async def shoe_photo_taken_a_day_earlier(visit_id: str) -> tuple[str, str]:
     return await edited_shoe_photo(lambda row: {Photo.captured_at_utc: row["captured_at_utc"] - timedelta(days=1)})
 
@@ -1905,7 +1913,8 @@ async def lateness_measured_as_3_minutes(visit_id: str) -> tuple[str, str]:
     "edit",
     [
         arrival_moved_40_km, arrival_received_an_hour_earlier, arrival_fix_an_hour_fresher, arrival_distance_shrunk,
-        shoe_photo_marked_withdrawn, shoe_photo_taken_a_day_earlier, shoe_photo_edited_with_snapseed,
+        shoe_photo_marked_withdrawn, shoe_photo_marked_awaiting_upload, arrival_clock_offset_made_10_minutes,
+        shoe_photo_taken_a_day_earlier, shoe_photo_edited_with_snapseed,
         agreed_time_moved_half_an_hour_later, completed_visit_marked_returned, review_marked_dismissed,
         lateness_unindexed_in_the_queue,
         lateness_measured_as_3_minutes, arrival_given_to_another_technician,

@@ -96,11 +96,9 @@ def main(argv: list[str] | None = None) -> int:
 async def prepare(settings: Settings, demo: bool) -> None:
     from fieldsvc.context import AppContext
     from fieldsvc.demo import database_is_empty, load_demo
-    from fieldsvc.trail.service import HEAD_SEAL_MIGRATION
 
     ctx = AppContext.from_settings(settings)
-    if HEAD_SEAL_MIGRATION in await db.migrate(ctx.engine):
-        await _seal_the_trail_head(ctx)
+    await _seal_the_trail(ctx, await db.migrate(ctx.engine))
     if demo:
         await db.open_database(ctx.engine)
         try:
@@ -218,13 +216,19 @@ async def cleanup_blobs(settings: Settings, grace: timedelta, dry_run: bool) -> 
     return 0
 
 
-async def _seal_the_trail_head(ctx) -> None:  # noqa: ANN001
-    """Once, when the migration that gave the trail's head its seal has just run: seal the head as it stands."""
-    from fieldsvc.trail.service import TrailWriter
+async def _seal_the_trail(ctx, migrated: set[str]) -> None:  # noqa: ANN001
+    """Once, when a migration that gave the trail's head or its queued entries a seal has just run: seal them as they
+    stand."""
+    from fieldsvc.trail.service import HEAD_SEAL_MIGRATION, QUEUE_SEAL_MIGRATION, TrailWriter
 
+    if not {HEAD_SEAL_MIGRATION, QUEUE_SEAL_MIGRATION} & migrated:
+        return
     await db.open_database(ctx.engine)
     try:
-        await TrailWriter(ctx).seal_head()
+        if HEAD_SEAL_MIGRATION in migrated:
+            await TrailWriter(ctx).seal_head()
+        if QUEUE_SEAL_MIGRATION in migrated:
+            await TrailWriter(ctx).seal_queued()
     finally:
         await db.close_database(ctx.engine)
 
@@ -247,12 +251,12 @@ async def verify(settings: Settings) -> int:
         print(file=sys.stderr)
         head = await chain_head()
         visits, mismatch = (0, None) if broken else await first_record_mismatch(
-            lambda n: print(f"\rchecked the records of {n} visits", end="", file=sys.stderr)
+            ctx, lambda n: print(f"\rchecked the records of {n} visits", end="", file=sys.stderr)
         )
         orders, mismatch = (0, mismatch) if broken or mismatch else await first_order_mismatch(
-            lambda n: print(f"\rchecked the dispatch records of {n} work orders", end="", file=sys.stderr)
+            ctx, lambda n: print(f"\rchecked the dispatch records of {n} work orders", end="", file=sys.stderr)
         )
-        matches, mismatch = (0, mismatch) if broken or mismatch else await first_match_mismatch()
+        matches, mismatch = (0, mismatch) if broken or mismatch else await first_match_mismatch(ctx)
     finally:
         await db.close_database(ctx.engine)
     print(file=sys.stderr)

@@ -360,6 +360,7 @@ class TrailPending(Table, tablename="trail_pending"):
     actor_id = Varchar(length=64)
     payload = Text()  # the entry's canonical text, as it will be hashed
     recorded_at = Timestamptz()
+    seal = Varchar(length=64, default="")  # HMAC of payload: entries written behind the service's back are not taken
 
 
 ALL_TABLES: tuple[type[Table], ...] = (

@@ -52,7 +52,8 @@ from fieldsvc.mobile.service import (
 )
 from fieldsvc.storage import BlobStore, StorageUnavailable, content_key
 from fieldsvc.tables import Photo, PhotoMatch
-from fieldsvc.trail.matches import state_matches
+from fieldsvc.trail.matches import stated_matches
+from fieldsvc.trail.service import Statement
 from fieldsvc.visible import names_someone
 from fieldsvc.wire import NESTED_TOO_DEEP, whole_numbers_as_integers
 
@@ -194,7 +195,7 @@ def accepted_image(
         "ink_print": image.ink_print if purpose == SIGNATURE else None,
     }
 
-    async def write(event_row_id: UUID) -> None:
+    async def write(event_row_id: UUID) -> list[Statement]:
         await repository.insert_photo(
             Photo(
                 id=photo_id,
@@ -220,7 +221,7 @@ def accepted_image(
             matches = await record_reuse(
                 photo_id, visit["id"], purpose, image, scope.timing.corrected_time, by_likeness=by_likeness
             )
-        await state_matches(visit["id"], photo_id, [match.pair_key for match in matches], scope.now)
+        return [await stated_matches(visit["id"], photo_id, [match.pair_key for match in matches])]
 
     details = {
         "photo_id": photo_id,

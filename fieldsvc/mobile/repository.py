@@ -15,7 +15,7 @@ from fieldsvc import db
 from fieldsvc.tables import (
     SEEN_PHOTO_STATUSES, Assignment, FollowUp, Photo, PhotoHashBand, PhotoMatch, Visit, VisitEvent,
 )
-from fieldsvc.trail.service import PENDING_COLUMNS, TEXT_COLUMNS, Unchained, queue_entries
+from fieldsvc.trail.service import PENDING_COLUMNS, QUEUED_COLUMNS, Queued, queue_entries
 from fieldsvc.verdicts import outbox
 
 Row = dict[str, Any]
@@ -115,9 +115,9 @@ WITH locked AS (
     INSERT INTO audit_due {outbox.MARK_COLUMNS} SELECT ${_N + 1}, ${_N + 6}, ${_N + 5}, ${_N + 7}, ${_N + 8}, NULL
     FROM claimed {outbox.MARKED_AGAIN_BY_FACT}
 ), queued AS (
-    INSERT INTO trail_pending ({PENDING_COLUMNS}) SELECT {', '.join(f'entry.{column}' for column in TEXT_COLUMNS)}
+    INSERT INTO trail_pending ({PENDING_COLUMNS}) SELECT {', '.join(f'entry.{column}' for column in QUEUED_COLUMNS)}
     FROM claimed, unnest(${_N + 9}::text[], ${_N + 10}::text[], ${_N + 11}::text[], ${_N + 12}::text[],
-        ${_N + 13}::timestamptz[]) WITH ORDINALITY AS entry({PENDING_COLUMNS}, position)
+        ${_N + 13}::timestamptz[], ${_N + 14}::text[]) WITH ORDINALITY AS entry({PENDING_COLUMNS}, position)
     ORDER BY entry.position
 )
 SELECT (SELECT id FROM claimed) AS claimed, EXISTS (SELECT FROM unchanged) AS unchanged
@@ -140,7 +140,7 @@ class FactClaim:
     status: str | None  # the visit's new status, if the fact changes it
     at: datetime
     located: bool  # a fact with a fix: the auditor re-audits the technician's neighbouring visits too (E-MOCK)
-    entries: list[Unchained]  # its trail entries, in order
+    entries: list[Queued]  # its trail entries, in order
     resubmits: bool = False  # the completion of a returned visit: its re-audit sends it back to the auditors
 
 

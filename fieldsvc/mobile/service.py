@@ -64,7 +64,7 @@ from fieldsvc.mobile.schemas import (
 from fieldsvc.tables import FollowUp
 from fieldsvc.trail.derived import answer_digest, clock_columns, derived_digest
 from fieldsvc.trail.dispatch_records import state_records
-from fieldsvc.trail.service import TrailWriter
+from fieldsvc.trail.service import Statement, TrailWriter
 from fieldsvc.wire import NESTED_TOO_DEEP, whole_numbers_as_integers
 
 VisitClosed = api_error(409, "visit.closed", "The visit is completed or cancelled; it takes no new facts.")
@@ -142,7 +142,8 @@ class Outcome:
 
     details: dict[str, Any] = field(default_factory=dict)  # the kind's own result fields
     columns: dict[str, Any] = field(default_factory=dict)  # the kind's own VisitEvent columns (location)
-    write: Callable[[UUID], Awaitable[None]] | None = None  # rows referring to the claimed event, given its row id
+    # Rows referring to the claimed event, given its row id; returns what the trail is to say of them, if anything.
+    write: Callable[[UUID], Awaitable[list[Statement] | None]] | None = None
     derived: dict[str, Any] = field(default_factory=dict)  # what the audit reads that the service worked out (A-TRAIL)
 
 
@@ -506,7 +507,8 @@ class MobileService:
         if await repository.claim_fact(decided.claim, self.ctx.engine) is not repository.Claimed.NOW:
             return None
         if decided.write is not None:
-            await decided.write(draft.row_id)
+            for kind, subject_id, data in await decided.write(draft.row_id) or []:
+                await self.trail.append(kind, subject_id, None, data)
         if draft.kind == "completion":  # the one fact that changes dispatch records: it closes the work order
             await state_records(self.trail, visit["work_order"], caller)
         return decided.result

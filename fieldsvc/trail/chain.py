@@ -40,6 +40,9 @@ class BrokenLink:
     whole_chain: bool = False  # the head disagrees with the chain: no telling which entries before it are intact
 
 
+FORGED_KIND = "trail.forged"  # the chainer's record of a queued entry the service did not seal
+
+
 def first_broken_link(entries: Iterable[dict[str, Any]], prev_hash: str = GENESIS_HASH) -> tuple[BrokenLink | None, str]:
     """Walk entries in order; return the first that does not chain (or None) and the last good hash."""
     for entry in entries:
@@ -47,15 +50,32 @@ def first_broken_link(entries: Iterable[dict[str, Any]], prev_hash: str = GENESI
             return BrokenLink(entry["seq"], "prev_hash does not match the previous entry"), prev_hash
         if entry_hash(prev_hash, entry["payload"]) != entry["entry_hash"]:
             return BrokenLink(entry["seq"], "entry_hash does not match its content"), prev_hash
-        header = _header(entry["payload"])
-        if header is None:  # hashed as it is, but not what the service writes (a forged queue entry, say)
-            return BrokenLink(entry["seq"], "the hashed content is not a trail entry"), prev_hash
-        if (header["kind"], header["subject"], header["actor"]) != (entry["kind"], entry["subject_id"], entry["actor_id"]):
-            return BrokenLink(entry["seq"], "kind, subject or actor columns differ from the hashed content"), prev_hash
-        if header["at"] != entry["recorded_at"]:
-            return BrokenLink(entry["seq"], "the recorded_at column differs from the hashed time"), prev_hash
+        reason = content_mismatch(entry)
+        if reason is not None:
+            return BrokenLink(entry["seq"], reason), prev_hash
+        if entry["kind"] == FORGED_KIND:
+            return BrokenLink(entry["seq"], forgery_reason(entry["payload"])), prev_hash
         prev_hash = entry["entry_hash"]
     return None, prev_hash
+
+
+def content_mismatch(entry: dict[str, Any]) -> str | None:
+    """Why an entry's kind, subject, actor and time columns are not those of its content; None when they are."""
+    header = _header(entry["payload"])
+    if header is None:  # hashed as it is, but not what the service writes (a forged queue entry, say)
+        return "the hashed content is not a trail entry"
+    if (header["kind"], header["subject"], header["actor"]) != (entry["kind"], entry["subject_id"], entry["actor_id"]):
+        return "kind, subject or actor columns differ from the hashed content"
+    if header["at"] != entry["recorded_at"]:
+        return "the recorded_at column differs from the hashed time"
+    return None
+
+
+def forgery_reason(payload: str) -> str:
+    data = json.loads(payload)["data"]
+    about = {key: data.get(key) for key in ("pendingId", "kind", "subject")} if isinstance(data, dict) else {}
+    return ("a queued entry written behind the service's back (without the seal of the service's key) is recorded "
+            f"here in its place: {canonical_json(about)}")
 
 
 def _header(payload: str) -> dict[str, Any] | None:

@@ -11,6 +11,7 @@ from uuid import UUID
 
 from fieldsvc import db
 from fieldsvc.auth.caller import Caller
+from fieldsvc.context import AppContext
 from fieldsvc.tables import Assignment, Cancellation, ContactLog, Reschedule, Visit, WorkOrder
 from fieldsvc.trail.chain import canonical_json
 from fieldsvc.trail.derived import as_stored
@@ -103,7 +104,7 @@ async def state_records(trail: TrailWriter, order_id: UUID, actor: Caller | None
 
 
 async def first_order_mismatch(
-    progress: Callable[[int], None] = lambda checked: None,
+    ctx: AppContext, progress: Callable[[int], None] = lambda checked: None,
 ) -> tuple[int, RecordMismatch | None]:
     """Order by order: the dispatch records digest to what the trail last stated of them. An order whose creation the
     trail never recorded is named; one created before the trail stated records is checked from its first statement
@@ -113,9 +114,9 @@ async def first_order_mismatch(
         query = WorkOrder.select(WorkOrder.id).order_by(WorkOrder.id).limit(ORDERS_PER_BATCH)
         async with db.read_snapshot(WorkOrder._meta.db):  # a change committed meanwhile: seen with its statement
             ids = [row["id"] for row in await (query if after is None else query.where(WorkOrder.id > after))]
-            read = (await order_records(ids), *await _what_the_trail_states(ids)) if ids else None
+            read = (await order_records(ids), *await _what_the_trail_states(ctx, ids)) if ids else None
         if read is None:
-            return checked, await _first_gone()
+            return checked, await _first_gone(ctx)
         mismatch = _first_mismatch_in(ids, *read)
         if mismatch is not None:
             return checked + ids.index(UUID(mismatch.row_id)), mismatch
@@ -139,11 +140,11 @@ def _first_mismatch_in(
     return None
 
 
-async def _first_gone() -> RecordMismatch | None:
+async def _first_gone(ctx: AppContext) -> RecordMismatch | None:
     """Every work order and visit whose making the trail recorded is still there (an order deleted with its visits
     took a reused photo's original, and a technician's earlier fix, out of the audit; a probe)."""
     async with db.read_snapshot(WorkOrder._meta.db):
-        made = await trail_statements(kinds=["work_order.created", "visit.booked"])
+        made = await trail_statements(ctx, kinds=["work_order.created", "visit.booked"])
         present = {str(row["id"]) for table in (WorkOrder, Visit) for row in await table.select(table.id)}
     for entry in made:
         if entry["subject_id"] not in present:
@@ -152,10 +153,12 @@ async def _first_gone() -> RecordMismatch | None:
     return None
 
 
-async def _what_the_trail_states(order_ids: list[UUID]) -> tuple[set[str], dict[str, dict[str, str]]]:
+async def _what_the_trail_states(
+    ctx: AppContext, order_ids: list[UUID]
+) -> tuple[set[str], dict[str, dict[str, str]]]:
     """The orders whose creation the trail recorded, and each order's last statement of its records."""
     created, stated = set(), {}
-    for entry in await trail_statements(order_ids, ["work_order.created", RECORDS_KIND]):
+    for entry in await trail_statements(ctx, order_ids, ["work_order.created", RECORDS_KIND]):
         if entry["kind"] == RECORDS_KIND:
             stated[entry["subject_id"]] = json.loads(entry["payload"])["data"]["parts"]
         else:

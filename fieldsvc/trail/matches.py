@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from fieldsvc import db
+from fieldsvc.context import AppContext
 from fieldsvc.tables import PhotoMatch
-from fieldsvc.trail.chain import entry_text
 from fieldsvc.trail.records import RecordMismatch, trail_statements
-from fieldsvc.trail.service import queue_entries
+from fieldsvc.trail.service import Statement
 
 MATCHES_KIND = "photo.matched"
 _COLUMNS = (
@@ -24,22 +23,20 @@ def _statement(row: dict[str, Any]) -> list[Any]:
     return [row["distance"], row["fine_distance"], row["identical"], row["other_first"]]
 
 
-async def state_matches(visit_id: UUID, photo_id: UUID, pair_keys: list[str], now: datetime) -> None:
-    """Queue, in the ingest's transaction, the photo's matches (both ways) as stored, none included: a photo stated
-    with no match has none the trail does not know of."""
+async def stated_matches(visit_id: UUID, photo_id: UUID, pair_keys: list[str]) -> Statement:
+    """The entry that states, in the ingest's transaction, the photo's matches (both ways) as stored, none included: a
+    photo stated with no match has none the trail does not know of."""
     rows = await PhotoMatch.select(*_COLUMNS).where(PhotoMatch.pair_key.is_in(pair_keys)) if pair_keys else []
-    data = {"photoId": photo_id, "matches": {row["pair_key"]: _statement(row) for row in rows}}
-    subject = str(visit_id)
-    await queue_entries([(MATCHES_KIND, subject, "system", entry_text(MATCHES_KIND, subject, "system", now, data), now)])
+    return MATCHES_KIND, visit_id, {"photoId": photo_id, "matches": {row["pair_key"]: _statement(row) for row in rows}}
 
 
-async def first_match_mismatch() -> tuple[int, RecordMismatch | None]:
+async def first_match_mismatch(ctx: AppContext) -> tuple[int, RecordMismatch | None]:
     """Every match of a photo whose ingest stated its matches is one a statement holds, as it holds it, and every
     stated match is still there (a match deleted behind the service's back hid a reused photo from the next audit;
     one added flagged an honest visit). Matches of photos ingested before ingests stated them are left alone.
     Returns how many matches were checked and the first mismatch."""
     async with db.read_snapshot(PhotoMatch._meta.db):
-        statements = await trail_statements(kinds=[MATCHES_KIND])
+        statements = await trail_statements(ctx, kinds=[MATCHES_KIND])
         rows = await PhotoMatch.select(*_COLUMNS)
     stated: dict[str, list[Any]] = {}
     stated_photos: set[str] = set()

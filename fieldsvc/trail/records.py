@@ -13,6 +13,7 @@ from uuid import UUID
 from fieldsvc import db
 from fieldsvc.audit.findings import verdict_digest
 from fieldsvc.audit.policy import PolicyBook, load_default_policies
+from fieldsvc.context import AppContext
 from fieldsvc.mobile.idempotency import body_digest
 from fieldsvc.review.service import REVIEW_STATE_AFTER
 from fieldsvc.tables import (
@@ -21,6 +22,7 @@ from fieldsvc.tables import (
 from fieldsvc.trail.derived import (
     CHECKIN_COLUMNS, CLOCK_COLUMNS, PHOTO_COLUMNS, answer_digest, clock_columns, derived_digest,
 )
+from fieldsvc.trail.service import sealed_by_the_service
 
 VISITS_PER_BATCH = 500
 _STATUS_AFTER = {"visit.assigned": "assigned", "visit.cancelled": "cancelled"}
@@ -55,7 +57,7 @@ class _Told:
 
 
 async def first_record_mismatch(
-    progress: Callable[[int], None] = lambda checked: None,
+    ctx: AppContext, progress: Callable[[int], None] = lambda checked: None,
 ) -> tuple[int, RecordMismatch | None]:
     """Visit by visit: every fact's row still digests to what its trail entry recorded, at the time it recorded; the
     stored verdict is the last one the trail recorded; the decisions are the ones the trail recorded, in order. A
@@ -72,7 +74,7 @@ async def first_record_mismatch(
             visits = await (query if after is None else query.where(Visit.id > after))
             ids = [visit["id"] for visit in visits]
             if ids:
-                told = await _what_the_trail_says(ids)
+                told = await _what_the_trail_says(ctx, ids)
                 facts, verdicts, decisions, unaccepted = await _records(ids)
                 indexed = await _indexed_findings(ids)
                 follow_ups = await _follow_ups(ids)
@@ -93,9 +95,9 @@ async def first_record_mismatch(
         progress(checked)
 
 
-async def _what_the_trail_says(visit_ids: list[UUID]) -> dict[str, _Told]:
+async def _what_the_trail_says(ctx: AppContext, visit_ids: list[UUID]) -> dict[str, _Told]:
     told: dict[str, _Told] = defaultdict(lambda: _Told({}, None, []))
-    for entry in await trail_statements(visit_ids):
+    for entry in await trail_statements(ctx, visit_ids):
         kind, text = entry["kind"], json.loads(entry["payload"])
         data, about = text["data"], told[entry["subject_id"]]
         if kind.startswith("fact."):
@@ -124,19 +126,24 @@ async def _what_the_trail_says(visit_ids: list[UUID]) -> dict[str, _Told]:
 
 
 async def trail_statements(
-    subject_ids: list[UUID] | None = None, kinds: list[str] | None = None
+    ctx: AppContext, subject_ids: list[UUID] | None = None, kinds: list[str] | None = None
 ) -> list[dict[str, Any]]:
     """What the trail says (of these subjects, in these kinds; None: all), in order: its chained entries, then those
-    still queued (a change committed while the trail is verified is queued with its entries)."""
-    said = []
-    for table, order in ((TrailEntry, TrailEntry.seq), (TrailPending, TrailPending.id)):
-        query = table.select(table.kind, table.subject_id, table.payload)
-        if subject_ids is not None:
-            query = query.where(table.subject_id.is_in([str(subject_id) for subject_id in subject_ids]))
-        if kinds is not None:
-            query = query.where(table.kind.is_in(kinds))
-        said += await query.order_by(order)
-    return said
+    still queued (a change committed while the trail is verified is queued with its entries) that the service sealed
+    (an entry queued behind its back would otherwise vouch for a record edited to match it)."""
+    chained = await _entries(TrailEntry.select(TrailEntry.kind, TrailEntry.subject_id, TrailEntry.payload),
+                             subject_ids, kinds)
+    queued = await _entries(TrailPending.select(), subject_ids, kinds)
+    return chained + [entry for entry in queued if sealed_by_the_service(ctx, entry)]
+
+
+async def _entries(query: Any, subject_ids: list[UUID] | None, kinds: list[str] | None) -> list[dict[str, Any]]:
+    table = query.table
+    if subject_ids is not None:
+        query = query.where(table.subject_id.is_in([str(subject_id) for subject_id in subject_ids]))
+    if kinds is not None:
+        query = query.where(table.kind.is_in(kinds))
+    return await query.order_by(table._meta.primary_key)
 
 
 async def _records(visit_ids: list[UUID]) -> tuple[dict, dict, dict]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable
@@ -13,10 +14,16 @@ from fieldsvc import db
 from fieldsvc.auth.caller import Caller
 from fieldsvc.context import AppContext
 from fieldsvc.tables import TrailEntry, TrailHead, TrailPending
-from fieldsvc.trail.chain import GENESIS_HASH, BrokenLink, entry_hash, entry_text, first_broken_link
+from fieldsvc.trail.chain import (
+    FORGED_KIND, GENESIS_HASH, BrokenLink, content_mismatch, entry_hash, entry_text, first_broken_link,
+)
+
+log = logging.getLogger("fieldsvc.trail")
 
 # The migration that gave the head its seal: a database it has just upgraded has its head sealed once, as it stands.
 HEAD_SEAL_MIGRATION = "2026-12-05T22:46:25:205063"
+# The migration that gave queued entries their seal: the entries a database holds when it has just run are sealed.
+QUEUE_SEAL_MIGRATION = "2026-12-07T01:30:00:000000"
 TRAIL_LOCK_KEY = 0x7A11  # the advisory lock that makes PostgreSQL writers take turns on the chain
 VERIFY_BATCH = 2000
 CHAIN_BATCH = 5000  # queued entries chained per transaction
@@ -32,11 +39,13 @@ ORDER BY e.position
 """
 # Written out: every fact queues one or two entries, and Piccolo took longer to build this INSERT than to run it.
 SQLITE_ROWS_PER_INSERT = 4000  # 8 columns each: under SQLite's bind-parameter limit
-TEXT_COLUMNS = ("kind", "subject_id", "actor_id", "payload", "recorded_at")  # a queued entry, in Unchained order
-PENDING_COLUMNS = ", ".join(TEXT_COLUMNS)
-_QUEUE_ENTRY = f"INSERT INTO trail_pending ({PENDING_COLUMNS}) VALUES ({{}}, {{}}, {{}}, {{}}, {{}})"
+QUEUED_COLUMNS = ("kind", "subject_id", "actor_id", "payload", "recorded_at", "seal")  # a queued entry, in order
+PENDING_COLUMNS = ", ".join(QUEUED_COLUMNS)
+_QUEUE_ENTRY = f"INSERT INTO trail_pending ({PENDING_COLUMNS}) VALUES ({{}}, {{}}, {{}}, {{}}, {{}}, {{}})"
 
 Unchained = tuple[str, str, str, str, datetime]  # kind, subject id, actor id, canonical text, recorded at
+Queued = tuple[str, str, str, str, datetime, str]  # an Unchained entry and its seal
+Statement = tuple[str, UUID, dict[str, Any]]  # kind, subject id and data of an entry for a caller to append
 
 
 @dataclass(frozen=True)
@@ -59,10 +68,11 @@ class TrailWriter:
         await queue_entries([self.entry(kind, subject_id, actor, data)])
         self.ctx.audit_wakeup.set()
 
-    def entry(self, kind: str, subject_id: UUID | str, actor: Caller | None, data: dict[str, Any]) -> Unchained:
+    def entry(self, kind: str, subject_id: UUID | str, actor: Caller | None, data: dict[str, Any]) -> Queued:
         """An entry as append() queues it, for a caller that queues it in a statement of its own."""
         now, subject, actor_id = self.ctx.now(), str(subject_id), actor_id_of(actor)
-        return kind, subject, actor_id, entry_text(kind, subject, actor_id, now, data), now
+        text = entry_text(kind, subject, actor_id, now, data)
+        return kind, subject, actor_id, text, now, queue_seal(self.ctx, text)
 
     async def append_many(self, kind: str, entries: list[Entry]) -> None:
         """Chain entries now, in order, in the caller's transaction (batch writers: the verdicts of a re-audit)."""
@@ -94,7 +104,7 @@ class TrailWriter:
         """Up to `limit` queued entries onto the chain, oldest first; the caller holds the chain's lock."""
         queued = await TrailPending.select().order_by(TrailPending.id).limit(limit)
         if queued:
-            await self._chain([tuple(row[column] for column in TEXT_COLUMNS) for row in queued])
+            await self._chain([self._as_chained(row) for row in queued])
             await TrailPending.delete().where(TrailPending.id.is_in([row["id"] for row in queued]))
         return len(queued)
 
@@ -104,6 +114,25 @@ class TrailWriter:
             chained = await self.chain_pending()
             total += chained
         return total
+
+    def _as_chained(self, row: dict[str, Any]) -> Unchained:
+        """A queued entry as it goes on the chain: itself when the service sealed it; otherwise (written behind the
+        service's back) the system's record of it, which verify names and no records check reads as a statement."""
+        if sealed_by_the_service(self.ctx, row):
+            return row["kind"], row["subject_id"], row["actor_id"], row["payload"], row["recorded_at"]
+        log.error("queued trail entry %s has no seal of the service's key: chaining a record of the forgery instead",
+                  row["id"])
+        forged = {"pendingId": row["id"], "kind": row["kind"], "subject": row["subject_id"], "actor": row["actor_id"],
+                  "recordedAt": row["recorded_at"], "payload": row["payload"], "seal": row["seal"]}
+        now = self.ctx.now()
+        return FORGED_KIND, "trail", "system", entry_text(FORGED_KIND, "trail", "system", now, forged), now
+
+    async def seal_queued(self) -> None:
+        """Seal the queued entries as they stand (once, when the migration that added their seal has just run)."""
+        async with db.write_transaction(self.ctx.engine):
+            for row in await TrailPending.select(TrailPending.id, TrailPending.payload):
+                seal = queue_seal(self.ctx, row["payload"])
+                await TrailPending.update({TrailPending.seal: seal}).where(TrailPending.id == row["id"])
 
     async def seal_head(self) -> None:
         """Seal the head as it stands (once, when the migration that added the seal has just run)."""
@@ -132,7 +161,7 @@ class TrailWriter:
         await TrailHead.update({TrailHead.entry_hash: prev_hash, TrailHead.seal: head_seal(self.ctx, prev_hash)}, force=True)
 
 
-async def queue_entries(entries: list[Unchained]) -> None:
+async def queue_entries(entries: list[Queued]) -> None:
     """Queue entries in the caller's transaction, in order."""
     for entry in entries:
         await TrailPending.raw(_QUEUE_ENTRY, *entry)
@@ -148,8 +177,23 @@ def actor_id_of(actor: Caller | None) -> str:
 
 
 def head_seal(ctx: AppContext, entry_hash: str) -> str:
-    key = hmac.new(ctx.secret_key(), b"fieldsvc trail head", hashlib.sha256).digest()
-    return hmac.new(key, entry_hash.encode(), hashlib.sha256).hexdigest()
+    return _keyed(ctx, b"fieldsvc trail head", entry_hash)
+
+
+def queue_seal(ctx: AppContext, text: str) -> str:
+    """The seal of a queued entry's content: the chainer takes as statements only entries the service queued."""
+    return _keyed(ctx, b"fieldsvc trail queued entry", text)
+
+
+def sealed_by_the_service(ctx: AppContext, queued: dict[str, Any]) -> bool:
+    """A queued entry whose content carries the service's seal and whose columns are its content's."""
+    seal = queued["seal"] if isinstance(queued["seal"], str) else ""
+    return hmac.compare_digest(seal, queue_seal(ctx, queued["payload"])) and content_mismatch(queued) is None
+
+
+def _keyed(ctx: AppContext, purpose: bytes, text: str) -> str:
+    key = hmac.new(ctx.secret_key(), purpose, hashlib.sha256).digest()
+    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
 
 
 async def verify_trail(

@@ -1359,7 +1359,7 @@ async def test_a_decide_a_dismissed_visit_comes_back_to_the_queue_when_a_violati
     queue = (await client.get("/v1/review/queue", headers=as_auditor)).json()
     assert first_visit in {row["visitId"] for row in queue}
     await quiet(app)
-    assert (await first_record_mismatch())[1] is None  # the trail records the review state's return
+    assert (await first_record_mismatch(app.state.ctx))[1] is None  # the trail records the review state's return
 
 
 async def test_a_decide_a_confirmed_violation_gone_from_a_verdict_and_back_does_not_reopen_the_visit(
@@ -1718,7 +1718,7 @@ async def test_a_trail_records_checked_while_a_phone_sends_a_fact_match_it(clien
         return await records_read(*args)
 
     monkeypatch.setattr(records, "_records", sent_meanwhile)
-    assert await first_record_mismatch() == (1, None)
+    assert await first_record_mismatch(app.state.ctx) == (1, None)
 
 
 async def test_a_completion_and_a_contact_logged_at_once_on_its_order_both_land(client, phone, visit_id, as_dispatcher):
@@ -1772,8 +1772,8 @@ async def test_a_trail_the_records_of_a_played_and_decided_visit_match_the_trail
     assert (await client.post(f"/v1/review/visits/{visit_id}/decisions", json=decision, headers=as_auditor)).status_code == 201
     await quiet(app)
 
-    assert await first_record_mismatch() == (1, None)
-    assert await first_order_mismatch() == (1, None)  # the completion closed the order and stated it
+    assert await first_record_mismatch(app.state.ctx) == (1, None)
+    assert await first_order_mismatch(app.state.ctx) == (1, None)  # the completion closed the order and stated it
 
 
 async def played_and_quiet(phone, visit_id: str, app) -> None:  # noqa: ANN001
@@ -1792,7 +1792,7 @@ async def test_a_trail_an_arrival_time_edited_behind_the_services_back_is_named(
         VisitEvent.event_id == arrival["event_id"]
     )
 
-    _, mismatch = await first_record_mismatch()
+    _, mismatch = await first_record_mismatch(app.state.ctx)
     assert (mismatch.table, mismatch.row_id) == ("visit_event", str(arrival["event_id"]))
 
 
@@ -1803,7 +1803,7 @@ async def test_a_trail_a_verdict_edited_behind_the_services_back_is_named(phone,
     await played_and_quiet(phone, visit_id, app)
     await AuditResult.update({AuditResult.status: "passed", AuditResult.findings: []}, force=True)
 
-    _, mismatch = await first_record_mismatch()
+    _, mismatch = await first_record_mismatch(app.state.ctx)
     assert (mismatch.table, mismatch.row_id) == ("audit_result", visit_id)
 
 
@@ -1927,7 +1927,7 @@ async def test_a_trail_a_column_edited_behind_the_services_back_is_named(phone, 
     await played_and_quiet(phone, visit_id, app)
     table, row_id = await edit(visit_id)
 
-    _, mismatch = await first_record_mismatch()
+    _, mismatch = await first_record_mismatch(app.state.ctx)
     assert (mismatch.table, mismatch.row_id) == (table, row_id)
 
 
@@ -1944,7 +1944,7 @@ async def test_a_trail_a_work_orders_close_moved_a_day_earlier_behind_the_servic
         WorkOrder.id == order["work_order.id"]
     )
 
-    _, mismatch = await first_order_mismatch()
+    _, mismatch = await first_order_mismatch(app.state.ctx)
     assert (mismatch.table, mismatch.row_id) == ("work_order", str(order["work_order.id"]))
 
 
@@ -1959,7 +1959,7 @@ async def test_a_trail_a_photo_moved_to_another_visit_behind_the_services_back_i
     shoes = await Photo.select(Photo.id).where(Photo.purpose == "shoe_covers").first()
     await Photo.update({Photo.visit: other_visit_id}).where(Photo.id == shoes["id"])
 
-    _, mismatch = await first_record_mismatch()
+    _, mismatch = await first_record_mismatch(app.state.ctx)
     assert (mismatch.table, mismatch.row_id) == ("photo", str(shoes["id"]))
 
 
@@ -1973,7 +1973,7 @@ async def test_a_trail_a_decision_edited_behind_the_services_back_is_named(clien
     await quiet(app)
     await ReviewDecision.update({ReviewDecision.decision: "dismiss", ReviewDecision.reason: "fine"}, force=True)
 
-    _, mismatch = await first_record_mismatch()
+    _, mismatch = await first_record_mismatch(app.state.ctx)
     assert (mismatch.table, mismatch.row_id) == ("review_decision", visit_id)
 
 

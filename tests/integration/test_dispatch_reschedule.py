@@ -263,7 +263,7 @@ async def test_a_trail_a_visit_moved_twice_has_the_agreed_time_its_trail_leads_t
         assert (await reschedule(client, as_dispatcher, visit["id"], move(NOON + timedelta(hours=hours)))).status_code == 200
     await quiet(app)
 
-    assert await first_record_mismatch() == (1, None)
+    assert await first_record_mismatch(app.state.ctx) == (1, None)
 
 
 async def test_b_resched_moves_sent_at_once_are_recorded_in_the_order_they_chain(

@@ -131,7 +131,7 @@ async def test_a_trail_an_answered_question_matches_the_trail(client, phone, vis
     assert (await resolve(client, as_dispatcher, await ask(phone, visit_id))).status_code == 200
     await quiet(app)
 
-    assert await first_record_mismatch() == (1, None)
+    assert await first_record_mismatch(app.state.ctx) == (1, None)
 
 
 async def answer_dated_back_a_day(follow_up_id: str) -> None:
@@ -162,7 +162,7 @@ async def test_a_trail_an_answer_edited_behind_the_services_back_is_named(
     await quiet(app)
     await edit(follow_up_id)
 
-    _, mismatch = await first_record_mismatch()
+    _, mismatch = await first_record_mismatch(app.state.ctx)
     assert (mismatch.table, mismatch.row_id) == ("follow_up", follow_up_id)
 
 
@@ -174,7 +174,7 @@ async def test_a_trail_an_open_question_marked_answered_behind_the_services_back
     await quiet(app)
     await FollowUp.update({FollowUp.resolved_at: FollowUp.asked_at, FollowUp.resolution: "called"}, force=True)
 
-    _, mismatch = await first_record_mismatch()
+    _, mismatch = await first_record_mismatch(app.state.ctx)
     assert (mismatch.table, mismatch.row_id) == ("follow_up", follow_up_id)
 
 
@@ -186,5 +186,5 @@ async def test_a_trail_a_questions_deleted_follow_up_is_named(phone, visit_id, a
     await quiet(app)
     await FollowUp.delete(force=True)
 
-    _, mismatch = await first_record_mismatch()
+    _, mismatch = await first_record_mismatch(app.state.ctx)
     assert (mismatch.table, "follow-up is gone" in mismatch.reason) == ("visit_event", True)

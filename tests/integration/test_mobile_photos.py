@@ -285,7 +285,7 @@ async def test_a_trail_a_photo_uploaded_over_12_minutes_matches_the_trail(app, p
     assert (await uploaded_slowly(app, phone, visit_id, timedelta(minutes=12))).status_code == 201
     await quiet(app)
 
-    assert await first_record_mismatch() == (1, None)
+    assert await first_record_mismatch(app.state.ctx) == (1, None)
 
 
 async def test_e_reuse_the_same_photo_on_another_visit_is_matched_both_ways(
@@ -315,7 +315,7 @@ async def test_a_trail_a_reused_photos_matches_match_the_trail(phone, other_phon
 
     await reused_and_quiet(phone, other_phone, visit_id, other_visit_id, app)
 
-    assert await first_match_mismatch() == (2, None)
+    assert await first_match_mismatch(app.state.ctx) == (2, None)
 
 
 async def match_deleted() -> None:
@@ -344,7 +344,7 @@ async def test_a_trail_a_photo_match_edited_behind_the_services_back_is_named(
     await reused_and_quiet(phone, other_phone, visit_id, other_visit_id, app)
     await edit()
 
-    _, mismatch = await first_match_mismatch()
+    _, mismatch = await first_match_mismatch(app.state.ctx)
     assert mismatch.table == "photo_match"
 
 

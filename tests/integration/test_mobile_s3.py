@@ -168,7 +168,7 @@ async def test_a_trail_a_photo_confirmed_an_hour_after_its_presign_matches_the_t
     assert (await phone.post(visit_id, f"photos/{grant['photoId']}/confirm", {})).status_code == 201
     await quiet(app)
 
-    assert (await first_record_mismatch())[1] is None
+    assert (await first_record_mismatch(app.state.ctx))[1] is None
 
 
 async def test_a_trail_a_presigned_photos_software_edited_behind_the_services_back_is_named(s3, phone_and_visit, app):
@@ -182,7 +182,7 @@ async def test_a_trail_a_presigned_photos_software_edited_behind_the_services_ba
     await quiet(app)
     await Photo.update({Photo.software: "Adobe Photoshop 25.0"}).where(Photo.id == grant["photoId"])
 
-    mismatch = (await first_record_mismatch())[1]
+    mismatch = (await first_record_mismatch(app.state.ctx))[1]
     assert (mismatch.table, mismatch.row_id) == ("photo", grant["photoId"])
 
 

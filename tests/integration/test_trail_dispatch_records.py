@@ -107,7 +107,7 @@ async def test_a_trail_the_dispatch_records_of_a_worked_order_match_the_trail(cl
     await worked_order(client, as_dispatcher)
     await quiet(app)
 
-    assert await first_order_mismatch() == (1, None)
+    assert await first_order_mismatch(app.state.ctx) == (1, None)
 
 
 @pytest.mark.parametrize(
@@ -125,7 +125,7 @@ async def test_a_trail_a_dispatch_record_edited_behind_the_services_back_is_name
     await quiet(app)
     table = await edit(order)
 
-    _, mismatch = await first_order_mismatch()
+    _, mismatch = await first_order_mismatch(app.state.ctx)
 
     assert (mismatch.table, mismatch.row_id) == ("work_order", order["id"])
     assert f"({table})" in mismatch.reason
@@ -137,7 +137,7 @@ async def test_a_trail_a_work_order_inserted_behind_the_services_back_is_named(c
     copied = await WorkOrder.select().where(WorkOrder.id == order["id"]).first()
     await WorkOrder.insert(WorkOrder(**{**copied, "id": uuid4()}))
 
-    _, mismatch = await first_order_mismatch()
+    _, mismatch = await first_order_mismatch(app.state.ctx)
 
     assert "creation the trail never recorded" in mismatch.reason
 
@@ -158,7 +158,7 @@ async def test_a_trail_an_order_changed_by_dispatchers_at_once_matches_its_last_
 
     assert [response.status_code for response in responses] == [201, 200, 200]
 
-    assert await first_order_mismatch() == (1, None)
+    assert await first_order_mismatch(app.state.ctx) == (1, None)
 
 
 async def test_a_trail_a_work_order_deleted_with_its_visits_behind_the_services_back_is_named(
@@ -173,6 +173,6 @@ async def test_a_trail_a_work_order_deleted_with_its_visits_behind_the_services_
     await Visit.delete().where(Visit.work_order == order["id"])
     await WorkOrder.delete().where(WorkOrder.id == order["id"])
 
-    _, mismatch = await first_order_mismatch()
+    _, mismatch = await first_order_mismatch(app.state.ctx)
 
     assert (mismatch.table, mismatch.row_id) == ("work_order", order["id"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fieldsvc.trail.chain import GENESIS_HASH, entry_hash, entry_text, first_broken_link
+from fieldsvc.trail.chain import FORGED_KIND, GENESIS_HASH, entry_hash, entry_text, first_broken_link
 
 AT = datetime(2030, 3, 4, 1, 0, tzinfo=UTC)
 
@@ -32,3 +32,13 @@ def test_a_trail_entry_whose_hashed_content_is_not_an_entry_is_named_not_a_crash
     for forged in ("{}", "[]", "not json", '{"kind": "fact.arrival"}'):
         broken, _ = first_broken_link(chain(written(), forged))
         assert (broken.seq, broken.reason) == (2, "the hashed content is not a trail entry")
+
+
+def test_a_trail_entry_recording_a_queued_entry_the_service_did_not_seal_is_named_with_what_was_queued() -> None:
+    about = {"pendingId": 7, "kind": "visit.status", "subject": "visit-9", "payload": "..."}
+    entries = chain(written(), entry_text(FORGED_KIND, "visit-1", "user-1", AT, about))
+    entries[1]["kind"] = FORGED_KIND
+
+    broken, _ = first_broken_link(entries)
+
+    assert broken.seq == 2 and '{"kind":"visit.status","pendingId":7,"subject":"visit-9"}' in broken.reason

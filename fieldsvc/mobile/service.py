@@ -62,7 +62,7 @@ from fieldsvc.mobile.schemas import (
     SyncReceipts,
 )
 from fieldsvc.tables import FollowUp
-from fieldsvc.trail.derived import answer_digest, clock_columns, derived_digest
+from fieldsvc.trail.derived import FOLLOW_UP_CONTACT_COLUMNS, answer_digest, clock_columns, derived_digest
 from fieldsvc.trail.dispatch_records import state_records
 from fieldsvc.trail.service import Statement, TrailWriter
 from fieldsvc.wire import NESTED_TOO_DEEP, whole_numbers_as_integers
@@ -306,6 +306,7 @@ def question(body: Question, scope: FactScope) -> Outcome:
     visit, asked_at = scope.visit, scope.timing.corrected_time
     follow_up_id = uuid4()
     due_at = asked_at + timedelta(hours=scope.policy.ask_follow_up_h)
+    contact = {column: visit[column] for column in FOLLOW_UP_CONTACT_COLUMNS}
 
     async def write(event_row_id: UUID) -> None:
         await repository.insert_follow_up(
@@ -313,16 +314,14 @@ def question(body: Question, scope: FactScope) -> Outcome:
                 id=follow_up_id,
                 visit=visit["id"],
                 event=event_row_id,
-                customer_name=visit["customer_name"],
-                customer_phone=visit["customer_phone"],
-                address=visit["address"],
+                **contact,
                 question=body.question,
                 asked_at=asked_at,
                 due_at=due_at,
             )
         )
 
-    return Outcome(details={"follow_up_id": follow_up_id, "due_at": due_at}, write=write)
+    return Outcome(details={"follow_up_id": follow_up_id, "due_at": due_at}, write=write, derived=contact)
 
 
 def service_card(body: Fact, scope: FactScope) -> Outcome:

@@ -18,6 +18,8 @@ PHOTO_COLUMNS = (
     "gps_longitude", "gps_distance_m", "camera_make", "camera_model", "software", "ink_coverage", "ink_print",
 )
 CHECKIN_COLUMNS = ("distance_m",)
+# V-ASK: the customer's contact a follow-up copies from the order when the question is asked.
+FOLLOW_UP_CONTACT_COLUMNS = ("customer_name", "customer_phone", "address")
 
 
 CLOCK_COLUMNS = ("clock_offset_ms", "time_source", "device", "device_boot")

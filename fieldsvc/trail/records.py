@@ -20,7 +20,8 @@ from fieldsvc.tables import (
     AuditFinding, AuditResult, FollowUp, Photo, ReviewDecision, TrailEntry, TrailPending, Visit, VisitEvent,
 )
 from fieldsvc.trail.derived import (
-    CHECKIN_COLUMNS, CLOCK_COLUMNS, PHOTO_COLUMNS, answer_digest, clock_columns, derived_digest,
+    CHECKIN_COLUMNS, CLOCK_COLUMNS, FOLLOW_UP_CONTACT_COLUMNS, PHOTO_COLUMNS, answer_digest, clock_columns,
+    derived_digest,
 )
 from fieldsvc.trail.service import sealed_by_the_service
 
@@ -162,9 +163,14 @@ async def _records(visit_ids: list[UUID]) -> tuple[dict, dict, dict]:
             Photo.id, Photo.event, Photo.visit, *(getattr(Photo, column) for column in PHOTO_COLUMNS)
         ).where(Photo.visit.is_in(visit_ids))
     }
+    follow_ups = {
+        row["event"]: row for row in await FollowUp.select(
+            FollowUp.id, FollowUp.event, *(getattr(FollowUp, column) for column in FOLLOW_UP_CONTACT_COLUMNS)
+        ).where(FollowUp.visit.is_in(visit_ids))
+    }
     for visit_facts in facts.values():
         for fact in visit_facts:
-            fact["photo"] = photos.get(fact["id"])
+            fact["photo"], fact["follow_up"] = photos.get(fact["id"]), follow_ups.get(fact["id"])
     verdicts = {
         row["visit"]: row for row in await AuditResult.select(
             AuditResult.visit, AuditResult.status, AuditResult.policy_id, AuditResult.policy_version,
@@ -351,13 +357,19 @@ def _received_as_told(received_at: datetime, said: dict[str, Any]) -> bool:
 
 
 def _derived_mismatch(fact: dict[str, Any], said: dict[str, Any]) -> RecordMismatch | None:
-    """What the service derived from the fact (a photo's EXIF and hashes, a check-in's distance) is still what it
-    derived then; entries made before the trail kept it have no digest to compare."""
+    """What the service derived from the fact (a photo's EXIF and hashes, a check-in's distance, the contact a
+    question's follow-up copied) is still what it derived then; entries made before the trail kept it have no digest
+    to compare."""
     if "derived" not in said:
         return None
-    row_id, photo = str(fact["event_id"]), fact["photo"]
+    row_id, photo, follow_up = str(fact["event_id"]), fact["photo"], fact["follow_up"]
     if fact["kind"] in _CHECKIN_KINDS:
         table, what, columns = "visit_event", "check-in's distance", {name: fact[name] for name in CHECKIN_COLUMNS}
+    elif fact["kind"] == "question":
+        if follow_up is None:  # named by the follow-up check
+            return None
+        row_id, what = str(follow_up["id"]), "follow-up's customer contact"
+        table, columns = "follow_up", {name: follow_up[name] for name in FOLLOW_UP_CONTACT_COLUMNS}
     elif photo is None:
         return RecordMismatch("photo", row_id, "the photo of a fact the trail recorded is gone")
     elif photo["visit"] != fact["visit"]:

@@ -166,6 +166,24 @@ async def test_a_trail_an_answer_edited_behind_the_services_back_is_named(
     assert (mismatch.table, mismatch.row_id) == ("follow_up", follow_up_id)
 
 
+@pytest.mark.parametrize("column", ["customer_name", "customer_phone", "address"])
+async def test_a_trail_a_follow_ups_customer_contact_blanked_behind_the_services_back_is_named(
+    phone, visit_id, app, column
+):
+    """V-ASK reads the contact the follow-up copied: blanking it flagged the visit (v.ask.incomplete), filling in one
+    the order lacked would clear it."""
+    from fieldsvc.trail.records import first_record_mismatch
+    from tests.conftest import quiet
+
+    follow_up_id = await ask(phone, visit_id)
+    await quiet(app)
+    await FollowUp.update({getattr(FollowUp, column): ""}, force=True)
+
+    _, mismatch = await first_record_mismatch(app.state.ctx)
+    assert (mismatch.table, mismatch.row_id) == ("follow_up", follow_up_id)
+    assert "customer contact" in mismatch.reason
+
+
 async def test_a_trail_an_open_question_marked_answered_behind_the_services_back_is_named(phone, visit_id, app):
     from fieldsvc.trail.records import first_record_mismatch
     from tests.conftest import quiet

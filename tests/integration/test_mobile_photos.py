@@ -12,7 +12,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from fieldsvc.storage import LocalBlobStore
-from fieldsvc.tables import Photo, PhotoMatch, Technician, VisitEvent
+from fieldsvc.tables import Photo, PhotoHashBand, PhotoMatch, Technician, VisitEvent
 from tests.conftest import quiet
 from tests.integration.builders import assign, book, technician_id
 from tests.integration.mobile_builders import (  # noqa: F401 - the phones and visit ids are fixtures
@@ -346,6 +346,33 @@ async def test_a_trail_a_photo_match_edited_behind_the_services_back_is_named(
 
     _, mismatch = await first_match_mismatch(app.state.ctx)
     assert mismatch.table == "photo_match"
+
+
+async def bands_deleted() -> None:
+    shoes = await Photo.select(Photo.id).where(Photo.purpose == "shoe_covers").first()
+    await PhotoHashBand.delete().where(PhotoHashBand.photo == shoes["id"])
+
+
+async def band_changed() -> None:
+    shoes = await Photo.select(Photo.id).where(Photo.purpose == "shoe_covers").first()
+    await PhotoHashBand.update({PhotoHashBand.band_key: PhotoHashBand.band_key + 1}).where(
+        PhotoHashBand.photo == shoes["id"]
+    )
+
+
+@pytest.mark.parametrize("edit", [bands_deleted, band_changed])
+async def test_a_trail_a_photos_reuse_index_bands_edited_behind_the_services_back_are_named(
+    phone, other_phone, visit_id, other_visit_id, app, edit
+):
+    """Without its bands a photo is found by no later copy of it (E-REUSE)."""
+    from fieldsvc.trail.matches import first_match_mismatch
+
+    await reused_and_quiet(phone, other_phone, visit_id, other_visit_id, app)
+    await edit()
+
+    _, mismatch = await first_match_mismatch(app.state.ctx)
+    shoes = await Photo.select(Photo.id).where(Photo.purpose == "shoe_covers").first()
+    assert (mismatch.table, mismatch.row_id) == ("photo_hash_band", str(shoes["id"]))
 
 
 async def test_e_reuse_a_photo_held_back_on_the_phone_is_still_the_original_when_its_copy_reached_the_service_first(

@@ -47,8 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     spec.add_argument("--check", action="store_true", help="exit 1 if the committed spec differs")
     trail = commands.add_parser("trail", help="the tamper-evident audit trail (A-TRAIL)")
     trail.add_argument("action", choices=["verify"])
-    blobs = commands.add_parser("blobs", help="remove stored blobs that no photo refers to")
-    blobs.add_argument("action", choices=["cleanup"])
+    blobs = commands.add_parser(
+        "blobs", help="cleanup: remove stored blobs that no photo refers to; verify: check each photo's stored blobs"
+    )
+    blobs.add_argument("action", choices=["cleanup", "verify"])
     blobs.add_argument("--grace-minutes", type=int, default=60, help="spare blobs younger than this (uploads in flight)")
     blobs.add_argument("--dry-run", action="store_true", help="count orphans, delete nothing")
     audit = commands.add_parser(
@@ -73,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         return serve_http(settings, args.host, args.port, args.workers)
     if args.command == "trail":
         return asyncio.run(verify(settings))
+    if args.command == "blobs" and args.action == "verify":
+        return asyncio.run(verify_blobs(settings))
     if args.command == "blobs":
         return asyncio.run(cleanup_blobs(settings, timedelta(minutes=args.grace_minutes), args.dry_run))
     if args.command == "audit" and args.action == "work":
@@ -213,6 +217,34 @@ async def cleanup_blobs(settings: Settings, grace: timedelta, dry_run: bool) -> 
         await db.close_database(ctx.engine)
     print(file=sys.stderr)
     print(f"scanned {report.scanned} blobs: {report.orphans} orphaned, {report.removed} removed")
+    return 0
+
+
+async def verify_blobs(settings: Settings) -> int:
+    from fieldsvc.context import AppContext
+    from fieldsvc.evidence.integrity import blob_mismatches
+    from fieldsvc.storage import StorageUnavailable
+
+    ctx = AppContext.from_settings(settings)
+    db.bind_engine(ctx.engine)
+    await db.open_database(ctx.engine)
+    try:
+        checked, found = await blob_mismatches(
+            ctx.blobs, lambda n: print(f"\rchecked the blobs of {n} photos", end="", file=sys.stderr)
+        )
+    except StorageUnavailable as unavailable:
+        print(f"\nthe blob store cannot be reached ({unavailable}): not all photos were checked", file=sys.stderr)
+        return 2
+    finally:
+        await db.close_database(ctx.engine)
+    print(file=sys.stderr)
+    for mismatch in found:
+        print(f"PHOTO DIFFERS: photo {mismatch.photo_id} ({mismatch.purpose}) of visit {mismatch.visit_id}: "
+              f"{mismatch.reason}")
+    if found:
+        print(f"{len(found)} of {checked} photos differ from what the service stored")
+        return 1
+    print(f"blobs intact: the originals of {checked} photos are the files received, and their previews show them")
     return 0
 
 

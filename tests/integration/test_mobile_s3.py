@@ -97,6 +97,23 @@ async def test_e_image_multipart_upload_stores_original_and_derivatives_in_s3(s3
         assert (await s3.blobs.get(content_key(sha256, kind))).startswith(b"\xff\xd8")
 
 
+async def test_blobs_on_s3_a_presigned_photo_passes_and_its_replaced_original_is_named(s3, phone_and_visit):
+    from fieldsvc.evidence.integrity import blob_mismatches
+
+    phone, visit_id = phone_and_visit
+    data = jpeg(22)
+    grant = (await presign(phone, visit_id, data)).json()
+    await put_object(grant, data)
+    confirmed = await phone.post(visit_id, f"photos/{grant['photoId']}/confirm", {})
+    assert confirmed.status_code == 201, confirmed.text
+    assert await blob_mismatches(s3.blobs, lambda n: None) == (1, [])
+
+    await s3.blobs.put(content_key(hashlib.sha256(data).hexdigest(), "original"), jpeg(23), "image/jpeg")
+
+    _, found = await blob_mismatches(s3.blobs, lambda n: None)
+    assert [str(mismatch.photo_id) for mismatch in found] == [confirmed.json()["photoId"]]
+
+
 async def test_presign_upload_and_confirm_accepts_the_photo_once(s3, phone_and_visit):
     phone, visit_id = phone_and_visit
     data = jpeg(22)

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     spec = commands.add_parser("spec", help="write mobile_api_spec/openapi.json from the app")
     spec.add_argument("--check", action="store_true", help="exit 1 if the committed spec differs")
     trail = commands.add_parser("trail", help="the tamper-evident audit trail (A-TRAIL)")
-    trail.add_argument("action", choices=["verify"])
+    trail.add_argument("action", choices=["verify", "seal"])
     blobs = commands.add_parser(
         "blobs", help="cleanup: remove stored blobs that no photo refers to; verify: check each photo's stored blobs"
     )
@@ -73,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         asyncio.run(prepare(settings, demo=not args.no_demo))
         return serve_http(settings, args.host, args.port, args.workers)
+    if args.command == "trail" and args.action == "seal":
+        return asyncio.run(seal_trail(settings))
     if args.command == "trail":
         return asyncio.run(verify(settings))
     if args.command == "blobs" and args.action == "verify":
@@ -102,7 +104,7 @@ async def prepare(settings: Settings, demo: bool) -> None:
     from fieldsvc.demo import database_is_empty, load_demo
 
     ctx = AppContext.from_settings(settings)
-    await _seal_the_trail(ctx, await db.migrate(ctx.engine))
+    await db.migrate(ctx.engine)
     if demo:
         await db.open_database(ctx.engine)
         try:
@@ -248,21 +250,21 @@ async def verify_blobs(settings: Settings) -> int:
     return 0
 
 
-async def _seal_the_trail(ctx, migrated: set[str]) -> None:  # noqa: ANN001
-    """Once, when a migration that gave the trail's head or its queued entries a seal has just run: seal them as they
-    stand."""
-    from fieldsvc.trail.service import HEAD_SEAL_MIGRATION, QUEUE_SEAL_MIGRATION, TrailWriter
+async def seal_trail(settings: Settings) -> int:
+    from fieldsvc.context import AppContext
+    from fieldsvc.trail.service import TrailWriter
 
-    if not {HEAD_SEAL_MIGRATION, QUEUE_SEAL_MIGRATION} & migrated:
-        return
+    ctx = AppContext.from_settings(settings)
+    db.bind_engine(ctx.engine)
     await db.open_database(ctx.engine)
     try:
-        if HEAD_SEAL_MIGRATION in migrated:
-            await TrailWriter(ctx).seal_head()
-        if QUEUE_SEAL_MIGRATION in migrated:
-            await TrailWriter(ctx).seal_queued()
+        head_sealed, queued = await TrailWriter(ctx).seal()
     finally:
         await db.close_database(ctx.engine)
+    log.warning("trail sealed by hand: head %s, %d queued entries", "sealed" if head_sealed else "not sealed", queued)
+    print(f"sealed {queued} queued entries" + ("" if head_sealed else "; the head does not name the last entry and was "
+                                                "not sealed: run `fieldsvc trail verify`"))
+    return 0 if head_sealed else 1
 
 
 async def verify(settings: Settings) -> int:

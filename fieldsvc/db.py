@@ -93,8 +93,8 @@ async def close_database(engine: Engine) -> None:
         await engine.close_connection_pool()
 
 
-async def migrate(engine: Engine) -> set[str]:
-    """Apply every pending migration in migrations/ to the bound engine; returns the ids of those applied now."""
+async def migrate(engine: Engine) -> None:
+    """Apply every pending migration in migrations/ to the bound engine, and log which were applied now."""
     if is_sqlite(engine):
         Path(engine.path).parent.mkdir(parents=True, exist_ok=True)
     bind_engine(engine)
@@ -105,7 +105,6 @@ async def migrate(engine: Engine) -> set[str]:
         raise RuntimeError(f"migrations failed: {result.message}\n{progress.getvalue()}")
     applied = await _applied_migrations() - before
     log.info("migrations: %d applied now (%s), %d before", len(applied), ", ".join(sorted(applied)) or "none", len(before))
-    return applied
 
 
 async def _applied_migrations() -> set[str]:

@@ -40,7 +40,10 @@ class BrokenLink:
     whole_chain: bool = False  # the head disagrees with the chain: no telling which entries before it are intact
 
 
-FORGED_KIND = "trail.forged"  # the chainer's record of a queued entry the service did not seal
+# The chainer's records of what it found changed behind the service's back: a queued entry it did not seal (or one
+# queued again), and a head that was not the last entry's, sealed.
+FORGED_KIND = "trail.forged"
+HEAD_MISMATCH_KIND = "trail.head_mismatch"
 
 
 def first_broken_link(entries: Iterable[dict[str, Any]], prev_hash: str = GENESIS_HASH) -> tuple[BrokenLink | None, str]:
@@ -53,8 +56,8 @@ def first_broken_link(entries: Iterable[dict[str, Any]], prev_hash: str = GENESI
         reason = content_mismatch(entry)
         if reason is not None:
             return BrokenLink(entry["seq"], reason), prev_hash
-        if entry["kind"] == FORGED_KIND:
-            return BrokenLink(entry["seq"], forgery_reason(entry["payload"])), prev_hash
+        if entry["kind"] in (FORGED_KIND, HEAD_MISMATCH_KIND):
+            return BrokenLink(entry["seq"], tampering_found(entry["kind"], entry["payload"])), prev_hash
         prev_hash = entry["entry_hash"]
     return None, prev_hash
 
@@ -71,11 +74,16 @@ def content_mismatch(entry: dict[str, Any]) -> str | None:
     return None
 
 
-def forgery_reason(payload: str) -> str:
+def tampering_found(kind: str, payload: str) -> str:
     data = json.loads(payload)["data"]
-    about = {key: data.get(key) for key in ("pendingId", "kind", "subject")} if isinstance(data, dict) else {}
-    return ("a queued entry written behind the service's back (without the seal of the service's key) is recorded "
-            f"here in its place: {canonical_json(about)}")
+    data = data if isinstance(data, dict) else {}
+    if kind == HEAD_MISMATCH_KIND:
+        about = {key: data.get(key) for key in ("head", "lastEntryHash")}
+        return ("the service found the chain's head was not its last entry's, sealed with its key, when it next "
+                "appended: the chain before this entry was changed behind its back; it recorded "
+                f"{canonical_json(about)}")
+    about = {key: data.get(key) for key in ("pendingId", "kind", "subject", "why")}
+    return f"a queued entry written behind the service's back is recorded here in its place: {canonical_json(about)}"
 
 
 def _header(payload: str) -> dict[str, Any] | None:

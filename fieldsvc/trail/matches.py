@@ -10,14 +10,14 @@ from uuid import UUID
 
 from fieldsvc import db
 from fieldsvc.context import AppContext
-from fieldsvc.tables import PhotoHashBand, PhotoMatch
+from fieldsvc.tables import Photo, PhotoHashBand, PhotoMatch
 from fieldsvc.trail.records import RecordMismatch, trail_statements
 from fieldsvc.trail.service import Statement
 
 MATCHES_KIND = "photo.matched"
 _COLUMNS = (
-    PhotoMatch.pair_key, PhotoMatch.photo, PhotoMatch.other_photo, PhotoMatch.distance, PhotoMatch.fine_distance,
-    PhotoMatch.identical, PhotoMatch.other_first,
+    PhotoMatch.pair_key, PhotoMatch.photo, PhotoMatch.visit, PhotoMatch.other_photo, PhotoMatch.other_visit,
+    PhotoMatch.distance, PhotoMatch.fine_distance, PhotoMatch.identical, PhotoMatch.other_first,
 )
 
 
@@ -46,6 +46,7 @@ async def first_match_mismatch(ctx: AppContext) -> tuple[int, RecordMismatch | N
         statements = await trail_statements(ctx, kinds=[MATCHES_KIND])
         rows = await PhotoMatch.select(*_COLUMNS)
         band_rows = await PhotoHashBand.select(PhotoHashBand.photo, PhotoHashBand.band_key)
+        visit_of = {row["id"]: row["visit"] for row in await Photo.select(Photo.id, Photo.visit)}
     stated: dict[str, list[Any]] = {}
     stated_photos: set[str] = set()
     stated_bands: dict[str, list[int]] = {}
@@ -60,6 +61,11 @@ async def first_match_mismatch(ctx: AppContext) -> tuple[int, RecordMismatch | N
         return 0, mismatch
     checked = 0
     for row in rows:
+        named = (f"{row['photo']}:{row['other_photo']}", visit_of.get(row["photo"]), visit_of.get(row["other_photo"]))
+        if named != (row["pair_key"], row["visit"], row["other_visit"]):
+            # The audit reads a match by its visit column (a match moved to an unrelated visit cleared a reuse; a probe)
+            return checked, RecordMismatch("photo_match", row["pair_key"], "its photos or visits are not the ones its "
+                                                                           "key and its photos name")
         said = stated.pop(row["pair_key"], None)
         if said is None and not {str(row["photo"]), str(row["other_photo"])} & stated_photos:
             continue

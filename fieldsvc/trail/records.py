@@ -30,6 +30,7 @@ _STATUS_AFTER = {"visit.assigned": "assigned", "visit.cancelled": "cancelled"}
 # A fact's trail entry is made after its request arrived (an upload is received and decoded first).
 RECEIPT_TO_ENTRY = timedelta(minutes=5)
 _CHECKIN_KINDS = ("arrival", "return", "checkout")
+PHOTO_FACT_KINDS = ("photo", "signature")
 # The columns a fact's row copies from its body, which its digest covers.
 _LOCATION_COLUMNS = {
     "latitude": "latitude", "longitude": "longitude", "accuracy_m": "accuracyM", "mock": "mock", "fix_time": "fixTime",
@@ -76,7 +77,7 @@ async def first_record_mismatch(
             ids = [visit["id"] for visit in visits]
             if ids:
                 told = await _what_the_trail_says(ctx, ids)
-                facts, verdicts, decisions, unaccepted = await _records(ids)
+                facts, verdicts, decisions, photos = await _records(ids)
                 indexed = await _indexed_findings(ids)
                 follow_ups = await _follow_ups(ids)
         if not ids:
@@ -85,7 +86,7 @@ async def first_record_mismatch(
             verdict, visit_id = verdicts.get(visit["id"]), str(visit["id"])
             mismatch = (
                 _compare(visit, told[visit_id], facts[visit["id"]], verdict, decisions[visit["id"]])
-                or _withdrawn_mismatch(facts[visit["id"]], unaccepted[visit["id"]])
+                or _photos_mismatch(facts[visit["id"]], photos[visit["id"]])
                 or _findings_mismatch(visit_id, told[visit_id], verdict, indexed[visit["id"]], policies)
                 or _follow_up_mismatch(told[visit_id], facts[visit["id"]], follow_ups[visit["id"]])
             )
@@ -131,11 +132,17 @@ async def trail_statements(
 ) -> list[dict[str, Any]]:
     """What the trail says (of these subjects, in these kinds; None: all), in order: its chained entries, then those
     still queued (a change committed while the trail is verified is queued with its entries) that the service sealed
-    (an entry queued behind its back would otherwise vouch for a record edited to match it)."""
-    chained = await _entries(TrailEntry.select(TrailEntry.kind, TrailEntry.subject_id, TrailEntry.payload),
-                             subject_ids, kinds)
-    queued = await _entries(TrailPending.select(), subject_ids, kinds)
-    return chained + [entry for entry in queued if sealed_by_the_service(ctx, entry)]
+    and that say something not said before (an entry queued behind its back, or a sealed one copied and queued
+    again, would otherwise vouch for a record edited to match it)."""
+    said = await _entries(TrailEntry.select(TrailEntry.kind, TrailEntry.subject_id, TrailEntry.payload),
+                          subject_ids, kinds)
+    statements = {(entry["subject_id"], entry["payload"]) for entry in said}
+    for entry in await _entries(TrailPending.select(), subject_ids, kinds):
+        statement = (entry["subject_id"], entry["payload"])
+        if statement not in statements and sealed_by_the_service(ctx, entry):
+            said.append(entry)
+            statements.add(statement)
+    return said
 
 
 async def _entries(query: Any, subject_ids: list[UUID] | None, kinds: list[str] | None) -> list[dict[str, Any]]:
@@ -147,7 +154,7 @@ async def _entries(query: Any, subject_ids: list[UUID] | None, kinds: list[str] 
     return await query.order_by(table._meta.primary_key)
 
 
-async def _records(visit_ids: list[UUID]) -> tuple[dict, dict, dict]:
+async def _records(visit_ids: list[UUID]) -> tuple[dict, dict, dict, dict]:
     facts: dict[UUID, list[dict[str, Any]]] = defaultdict(list)
     for row in await VisitEvent.select(
         VisitEvent.id, VisitEvent.event_id, VisitEvent.visit, VisitEvent.kind, VisitEvent.body_digest,
@@ -158,11 +165,10 @@ async def _records(visit_ids: list[UUID]) -> tuple[dict, dict, dict]:
         *(getattr(VisitEvent, column) for column in CHECKIN_COLUMNS),
     ).where(VisitEvent.visit.is_in(visit_ids)).output(load_json=True):
         facts[row["visit"]].append(row)
-    photos = {
-        row["event"]: row for row in await Photo.select(
-            Photo.id, Photo.event, Photo.visit, *(getattr(Photo, column) for column in PHOTO_COLUMNS)
-        ).where(Photo.visit.is_in(visit_ids))
-    }
+    photo_rows = await Photo.select(
+        Photo.id, Photo.event, Photo.visit, Photo.status, *(getattr(Photo, column) for column in PHOTO_COLUMNS)
+    ).where(Photo.visit.is_in(visit_ids))
+    photos = {row["event"]: row for row in photo_rows}
     follow_ups = {
         row["event"]: row for row in await FollowUp.select(
             FollowUp.id, FollowUp.event, *(getattr(FollowUp, column) for column in FOLLOW_UP_CONTACT_COLUMNS)
@@ -182,12 +188,10 @@ async def _records(visit_ids: list[UUID]) -> tuple[dict, dict, dict]:
         ReviewDecision.id, ReviewDecision.visit, ReviewDecision.decision, ReviewDecision.reason, ReviewDecision.requested,
     ).where(ReviewDecision.visit.is_in(visit_ids)).order_by(ReviewDecision.decided_at).output(load_json=True):
         decisions[row["visit"]].append(row)
-    unaccepted: dict[UUID, dict[str, str]] = defaultdict(dict)
-    for row in await Photo.select(Photo.id, Photo.visit, Photo.status).where(
-        Photo.visit.is_in(visit_ids) & (Photo.status != "accepted")
-    ):
-        unaccepted[row["visit"]][str(row["id"])] = row["status"]
-    return facts, verdicts, decisions, unaccepted
+    photos_of: dict[UUID, list[dict[str, Any]]] = defaultdict(list)
+    for row in photo_rows:
+        photos_of[row["visit"]].append(row)
+    return facts, verdicts, decisions, photos_of
 
 
 def _compare(
@@ -308,10 +312,17 @@ def _findings_mismatch(
     return None
 
 
-def _withdrawn_mismatch(facts: list[dict[str, Any]], unaccepted: dict[str, str]) -> RecordMismatch | None:
-    """The service stores a photo accepted, and only a withdrawal changes that: the photos not accepted are exactly
-    those the visit's withdrawal facts name, each withdrawn (a reused photo marked awaiting upload left the audit; a
-    probe)."""
+def _photos_mismatch(facts: list[dict[str, Any]], photos: list[dict[str, Any]]) -> RecordMismatch | None:
+    """Each photo is the one photo of a photo or signature fact of its visit (a photo row added on a step fact was
+    read as the visit's evidence; a probe). The service stores a photo accepted, and only a withdrawal changes that:
+    the photos not accepted are exactly those the visit's withdrawal facts name, each withdrawn (a reused photo
+    marked awaiting upload left the audit; a probe)."""
+    senders, sent = {fact["id"] for fact in facts if fact["kind"] in PHOTO_FACT_KINDS}, set()
+    for photo in photos:
+        if photo["event"] not in senders or photo["event"] in sent:
+            return RecordMismatch("photo", str(photo["id"]), "a photo that no photo fact of its visit sent")
+        sent.add(photo["event"])
+    unaccepted = {str(photo["id"]): photo["status"] for photo in photos if photo["status"] != "accepted"}
     named = {fact["payload"]["photoId"] for fact in facts if fact["kind"] == "photo_withdrawal"}
     odd = sorted(set(unaccepted) ^ named) or sorted(i for i, status in unaccepted.items() if status != "withdrawn")
     if odd:

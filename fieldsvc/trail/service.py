@@ -15,15 +15,12 @@ from fieldsvc.auth.caller import Caller
 from fieldsvc.context import AppContext
 from fieldsvc.tables import TrailEntry, TrailHead, TrailPending
 from fieldsvc.trail.chain import (
-    FORGED_KIND, GENESIS_HASH, BrokenLink, content_mismatch, entry_hash, entry_text, first_broken_link,
+    FORGED_KIND, GENESIS_HASH, HEAD_MISMATCH_KIND, BrokenLink, content_mismatch, entry_hash, entry_text,
+    first_broken_link,
 )
 
 log = logging.getLogger("fieldsvc.trail")
 
-# The migration that gave the head its seal: a database it has just upgraded has its head sealed once, as it stands.
-HEAD_SEAL_MIGRATION = "2026-12-05T22:46:25:205063"
-# The migration that gave queued entries their seal: the entries a database holds when it has just run are sealed.
-QUEUE_SEAL_MIGRATION = "2026-12-07T01:30:00:000000"
 TRAIL_LOCK_KEY = 0x7A11  # the advisory lock that makes PostgreSQL writers take turns on the chain
 VERIFY_BATCH = 2000
 CHAIN_BATCH = 5000  # queued entries chained per transaction
@@ -104,7 +101,8 @@ class TrailWriter:
         """Up to `limit` queued entries onto the chain, oldest first; the caller holds the chain's lock."""
         queued = await TrailPending.select().order_by(TrailPending.id).limit(limit)
         if queued:
-            await self._chain([self._as_chained(row) for row in queued])
+            said = await _said_already(queued)
+            await self._chain([self._as_chained(row, said) for row in queued])
             await TrailPending.delete().where(TrailPending.id.is_in([row["id"] for row in queued]))
         return len(queued)
 
@@ -115,37 +113,49 @@ class TrailWriter:
             total += chained
         return total
 
-    def _as_chained(self, row: dict[str, Any]) -> Unchained:
-        """A queued entry as it goes on the chain: itself when the service sealed it; otherwise (written behind the
-        service's back) the system's record of it, which verify names and no records check reads as a statement."""
-        if sealed_by_the_service(self.ctx, row):
+    def _as_chained(self, row: dict[str, Any], said: set[tuple[str, str]]) -> Unchained:
+        """A queued entry as it goes on the chain: itself when the service sealed it and it says something not said
+        before; otherwise (written behind the service's back: a sealed entry copied while it waited and queued again
+        would repeat a statement the records were since changed to match) the system's record of it, which verify
+        names and no records check reads as a statement."""
+        statement = (row["subject_id"], row["payload"])
+        why = "queued again" if statement in said else None if sealed_by_the_service(self.ctx, row) else "no seal"
+        if why is None:
+            said.add(statement)
             return row["kind"], row["subject_id"], row["actor_id"], row["payload"], row["recorded_at"]
-        log.error("queued trail entry %s has no seal of the service's key: chaining a record of the forgery instead",
-                  row["id"])
+        log.error("queued trail entry %s (%s): chaining a record of the forgery instead", row["id"], why)
         forged = {"pendingId": row["id"], "kind": row["kind"], "subject": row["subject_id"], "actor": row["actor_id"],
-                  "recordedAt": row["recorded_at"], "payload": row["payload"], "seal": row["seal"]}
+                  "recordedAt": row["recorded_at"], "payload": row["payload"], "seal": row["seal"], "why": why}
+        return self._system_record(FORGED_KIND, forged)
+
+    def _system_record(self, kind: str, data: dict[str, Any]) -> Unchained:
         now = self.ctx.now()
-        return FORGED_KIND, "trail", "system", entry_text(FORGED_KIND, "trail", "system", now, forged), now
+        return kind, "trail", "system", entry_text(kind, "trail", "system", now, data), now
 
-    async def seal_queued(self) -> None:
-        """Seal the queued entries as they stand (once, when the migration that added their seal has just run)."""
-        async with db.write_transaction(self.ctx.engine):
-            for row in await TrailPending.select(TrailPending.id, TrailPending.payload):
-                seal = queue_seal(self.ctx, row["payload"])
-                await TrailPending.update({TrailPending.seal: seal}).where(TrailPending.id == row["id"])
-
-    async def seal_head(self) -> None:
-        """Seal the head as it stands (once, when the migration that added the seal has just run)."""
+    async def seal(self) -> tuple[bool, int]:
+        """Seal the head, if it names the last entry, and the queued entries not sealed, as they stand: once, after
+        upgrading from a version before seals, or after changing the key. Returns whether the head was sealed and
+        how many queued entries were."""
         async with db.write_transaction(self.ctx.engine):
             await db.serialise_appends(self.ctx.engine, TRAIL_LOCK_KEY)
-            for head in await TrailHead.select(TrailHead.entry_hash):
-                await TrailHead.update({TrailHead.seal: head_seal(self.ctx, head["entry_hash"])}, force=True)
+            last_hash = await _last_hash()
+            heads = await TrailHead.select(TrailHead.entry_hash)
+            head_sealed = [head["entry_hash"] for head in heads] == [last_hash]
+            if head_sealed:
+                await TrailHead.update({TrailHead.seal: head_seal(self.ctx, last_hash)}, force=True)
+            unsealed = [row for row in await TrailPending.select() if not sealed_by_the_service(self.ctx, row)]
+            for row in unsealed:
+                seal = queue_seal(self.ctx, row["payload"])
+                await TrailPending.update({TrailPending.seal: seal}).where(TrailPending.id == row["id"])
+        return head_sealed, len(unsealed)
 
     async def _chain(self, items: list[Unchained]) -> None:
         """Append after the last entry; the caller holds the chain's lock until its transaction ends."""
         engine = self.ctx.engine
-        last = await TrailEntry.select(TrailEntry.entry_hash).order_by(TrailEntry.seq, ascending=False).first()
-        prev_hash = last["entry_hash"] if last else GENESIS_HASH
+        prev_hash = await _last_hash()
+        head_found = await self._head_mismatch(prev_hash)
+        if head_found is not None:
+            items = [self._system_record(HEAD_MISMATCH_KIND, head_found), *items]
         rows = []
         for kind, subject_id, actor_id, text, recorded_at in items:
             rows.append((prev_hash, entry_hash(prev_hash, text), kind, subject_id, actor_id, text, recorded_at))
@@ -158,7 +168,39 @@ class TrailWriter:
         else:
             async with db.pg_connection(engine) as connection:
                 await connection.execute(_INSERT_ENTRIES, *(list(column) for column in zip(*rows)))
-        await TrailHead.update({TrailHead.entry_hash: prev_hash, TrailHead.seal: head_seal(self.ctx, prev_hash)}, force=True)
+        if head_found is not None:  # a head deleted or doubled behind the service's back: one again from now on
+            await TrailHead.delete(force=True)
+            await TrailHead.insert(TrailHead(entry_hash=prev_hash, seal=head_seal(self.ctx, prev_hash)))
+        else:
+            await TrailHead.update(
+                {TrailHead.entry_hash: prev_hash, TrailHead.seal: head_seal(self.ctx, prev_hash)}, force=True
+            )
+
+    async def _head_mismatch(self, last_hash: str) -> dict[str, Any] | None:
+        """The head must name the last entry, sealed with the service's key (at the genesis it needs no seal): a chain
+        rewritten behind the service's back would otherwise be sealed by its next append. Returns what was found
+        instead, or None."""
+        heads = await TrailHead.select(TrailHead.entry_hash, TrailHead.seal)
+        if [head["entry_hash"] for head in heads] == [last_hash] and (
+            last_hash == GENESIS_HASH or hmac.compare_digest(heads[0]["seal"], head_seal(self.ctx, last_hash))
+        ):
+            return None
+        log.error("the trail's head is not its last entry's, sealed: recording it before the next entries")
+        return {"head": heads, "lastEntryHash": last_hash}
+
+
+async def _last_hash() -> str:
+    last = await TrailEntry.select(TrailEntry.entry_hash).order_by(TrailEntry.seq, ascending=False).first()
+    return last["entry_hash"] if last else GENESIS_HASH
+
+
+async def _said_already(queued: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    """The queued entries' statements (subject and content) already on the chain."""
+    chained = await TrailEntry.select(TrailEntry.subject_id, TrailEntry.payload).where(
+        TrailEntry.subject_id.is_in(list({row["subject_id"] for row in queued}))
+        & TrailEntry.payload.is_in(list({row["payload"] for row in queued}))
+    )
+    return {(row["subject_id"], row["payload"]) for row in chained}
 
 
 async def queue_entries(entries: list[Queued]) -> None:

@@ -6,6 +6,7 @@ import json
 import random
 import struct
 from datetime import timedelta
+from uuid import uuid4
 
 import httpx
 import pytest
@@ -335,7 +336,13 @@ async def match_added_to_the_unmatched_photo() -> None:
     ))
 
 
-@pytest.mark.parametrize("edit", [match_deleted, match_made_distant, match_added_to_the_unmatched_photo])
+async def match_moved_to_another_visit() -> None:
+    await PhotoMatch.update({PhotoMatch.visit: PhotoMatch.other_visit}, force=True)
+
+
+@pytest.mark.parametrize(
+    "edit", [match_deleted, match_made_distant, match_added_to_the_unmatched_photo, match_moved_to_another_visit]
+)
 async def test_a_trail_a_photo_match_edited_behind_the_services_back_is_named(
     phone, other_phone, visit_id, other_visit_id, app, edit
 ):
@@ -346,6 +353,21 @@ async def test_a_trail_a_photo_match_edited_behind_the_services_back_is_named(
 
     _, mismatch = await first_match_mismatch(app.state.ctx)
     assert mismatch.table == "photo_match"
+
+
+async def test_a_trail_a_photo_added_on_a_step_fact_behind_the_services_back_is_named(app, phone, visit_id):
+    """A photo row's fact was checked from the fact's side only: one hung on a step fact was the visit's evidence."""
+    from fieldsvc.trail.records import first_record_mismatch
+
+    assert (await phone.photo(visit_id, "shoe_covers", jpeg(3))).status_code == 201
+    assert (await phone.post(visit_id, "steps", phone.fact(step="V-MAT"))).status_code == 201
+    await quiet(app)
+    step = await VisitEvent.select(VisitEvent.id).where(VisitEvent.kind == "step").first()
+    added = {**await Photo.select().first(), "id": uuid4(), "event": step["id"], "sha256": "f" * 64}
+    await Photo.insert(Photo(**added))
+
+    _, mismatch = await first_record_mismatch(app.state.ctx)
+    assert (mismatch.table, mismatch.row_id) == ("photo", str(added["id"]))
 
 
 async def bands_deleted() -> None:

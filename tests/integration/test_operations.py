@@ -132,9 +132,10 @@ async def test_a_request_the_database_aborted_in_a_deadlock_is_503_saying_to_ret
 
 
 def test_a_first_run_migrates_loads_the_demo_and_its_trail_and_blobs_verify(tmp_path: Path):
-    """What `./dev serve` does on the embedded default before it serves, each as its command; then the checks."""
+    """What `./dev serve` does on the embedded default before it serves, each as its command; then the checks (after
+    sealing the trail by hand, which leaves an intact one intact)."""
     env = {**os.environ, "FIELDSVC_DATA_DIR": str(tmp_path), "FIELDSVC_DATABASE_URL": ""}
-    for command in (["migrate"], ["demo"], ["trail", "verify"], ["blobs", "verify"]):
+    for command in (["migrate"], ["demo"], ["trail", "seal"], ["trail", "verify"], ["blobs", "verify"]):
         done = subprocess.run([sys.executable, "-m", "fieldsvc", *command], env=env, capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
     with sqlite3.connect(tmp_path / "fieldsvc.sqlite") as database:

@@ -10,8 +10,8 @@ from uuid import uuid4
 
 import pytest
 
-from fieldsvc.tables import TrailEntry, TrailPending, Visit
-from fieldsvc.trail.chain import FORGED_KIND, entry_text
+from fieldsvc.tables import TrailEntry, TrailHead, TrailPending, Visit
+from fieldsvc.trail.chain import FORGED_KIND, HEAD_MISMATCH_KIND, entry_text
 from fieldsvc.trail.records import first_record_mismatch
 from fieldsvc.trail.service import TrailWriter, queue_seal, verify_trail
 from tests.conftest import quiet
@@ -84,14 +84,50 @@ async def test_a_trail_a_seal_binds_the_queued_entry_it_was_made_for(phone, visi
     assert last["kind"] == FORGED_KIND
 
 
-async def test_a_trail_entries_queued_before_the_seal_existed_are_sealed_as_they_stand_by_its_migration(
-    phone, visit_id, app
-):
+async def test_a_trail_a_sealed_entry_copied_while_it_waited_and_queued_again_is_no_statement(phone, visit_id, app):
+    """The visit's status moved back to en route, and the sealed entry that once said so queued again to match."""
+    phone.clock.now = AGREED
+    assert (await phone.post(visit_id, "on-my-way", phone.fact())).status_code == 201
+    copied = await TrailPending.select().where(TrailPending.kind == "visit.status").first()
     await arrived(phone, visit_id, app)
-    await queue_completion_behind_the_services_back(visit_id)  # as an older service queued it: no seal
+    await Visit.update({Visit.status: "en_route"}).where(Visit.id == visit_id)
+    await TrailPending.insert(TrailPending(**{k: v for k, v in copied.items() if k != "id"}))
 
-    await TrailWriter(app.state.ctx).seal_queued()
+    _, mismatch = await first_record_mismatch(app.state.ctx)
     await TrailWriter(app.state.ctx).chain_all_pending()
+    _, broken = await verify_trail(app.state.ctx)
 
-    assert await verify_trail(app.state.ctx) == (await TrailEntry.count(), None)
-    assert await first_record_mismatch(app.state.ctx) == (1, None)
+    assert (mismatch.table, mismatch.row_id) == ("visit", visit_id)
+    assert broken is not None and '"why":"queued again"' in broken.reason
+
+
+async def test_a_trail_rewritten_and_its_head_moved_along_is_named_after_the_next_append_too(phone, visit_id, app):
+    """The next append used to seal whatever head it found: a rewritten chain then verified intact."""
+    await arrived(phone, visit_id, app)
+    last = await TrailEntry.select(TrailEntry.seq).order_by(TrailEntry.seq, ascending=False).first()
+    await TrailEntry.delete().where(TrailEntry.seq == last["seq"])
+    new_last = await TrailEntry.select(TrailEntry.entry_hash).order_by(TrailEntry.seq, ascending=False).first()
+    await TrailHead.update({TrailHead.entry_hash: new_last["entry_hash"]}, force=True)  # no key to seal it with
+
+    note = phone.fact(topic="general", text="router in the hall")
+    assert (await phone.post(visit_id, "notes", note)).status_code == 201
+    await quiet(app)
+    _, broken = await verify_trail(app.state.ctx)
+
+    assert broken is not None and "head was not its last entry's" in broken.reason
+    assert await TrailEntry.exists().where(TrailEntry.kind == HEAD_MISMATCH_KIND)
+
+
+async def test_a_trail_sealed_by_hand_after_an_upgrade_from_before_seals_verifies(phone, visit_id, app):
+    """`fieldsvc trail seal`: a head and a queued entry as a version before seals left them are sealed as they stand
+    (migrations no longer seal: a migration run again behind the service's back sealed a forgery; a probe)."""
+    ctx = app.state.ctx
+    await arrived(phone, visit_id, app)
+    await TrailHead.update({TrailHead.seal: ""}, force=True)
+    await queue_completion_behind_the_services_back(visit_id)
+
+    assert await TrailWriter(ctx).seal() == (True, 1)
+    await TrailWriter(ctx).chain_all_pending()
+
+    assert await verify_trail(ctx) == (await TrailEntry.count(), None)
+    assert await first_record_mismatch(ctx) == (1, None)

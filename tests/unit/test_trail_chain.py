@@ -35,10 +35,11 @@ def test_a_trail_entry_whose_hashed_content_is_not_an_entry_is_named_not_a_crash
 
 
 def test_a_trail_entry_recording_a_queued_entry_the_service_did_not_seal_is_named_with_what_was_queued() -> None:
-    about = {"pendingId": 7, "kind": "visit.status", "subject": "visit-9", "payload": "..."}
+    about = {"pendingId": 7, "kind": "visit.status", "subject": "visit-9", "payload": "...", "why": "no seal"}
     entries = chain(written(), entry_text(FORGED_KIND, "visit-1", "user-1", AT, about))
     entries[1]["kind"] = FORGED_KIND
 
     broken, _ = first_broken_link(entries)
 
-    assert broken.seq == 2 and '{"kind":"visit.status","pendingId":7,"subject":"visit-9"}' in broken.reason
+    recorded = '{"kind":"visit.status","pendingId":7,"subject":"visit-9","why":"no seal"}'
+    assert broken.seq == 2 and recorded in broken.reason

@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from fieldsvc import db
@@ -250,10 +251,21 @@ async def verify_blobs(settings: Settings) -> int:
     return 0
 
 
+def _without_the_key(settings: Settings) -> bool:
+    """The trail's seals are made with the service's key: a command run where it is not must not make another."""
+    if settings.secret_key or (Path(settings.data_dir) / "secret_key").exists():
+        return False
+    print(f"no secret key: set FIELDSVC_SECRET_KEY, or FIELDSVC_DATA_DIR to the service's data directory "
+          f"({settings.data_dir} has no secret_key)", file=sys.stderr)
+    return True
+
+
 async def seal_trail(settings: Settings) -> int:
     from fieldsvc.context import AppContext
     from fieldsvc.trail.service import TrailWriter
 
+    if _without_the_key(settings):
+        return 2
     ctx = AppContext.from_settings(settings)
     db.bind_engine(ctx.engine)
     await db.open_database(ctx.engine)
@@ -272,34 +284,35 @@ async def verify(settings: Settings) -> int:
     from fieldsvc.trail.dispatch_records import first_order_mismatch
     from fieldsvc.trail.matches import first_match_mismatch
     from fieldsvc.trail.records import first_record_mismatch
-    from fieldsvc.trail.service import TrailWriter, chain_head, verify_trail
+    from fieldsvc.trail.service import chain_head, verify_trail
 
+    if _without_the_key(settings):
+        return 2
+    # Read only: queued entries are read where they wait (chaining them here under a wrong key broke a trail; a probe).
     ctx = AppContext.from_settings(settings)
     db.bind_engine(ctx.engine)
     await db.open_database(ctx.engine)
     try:
-        chained = await TrailWriter(ctx).chain_all_pending()  # what requests queued and no server chained yet
-        if chained:
-            print(f"chained {chained} queued entries first", file=sys.stderr)
         checked, broken = await verify_trail(ctx, lambda n: print(f"\rchecked {n} entries", end="", file=sys.stderr))
         print(file=sys.stderr)
         head = await chain_head()
-        visits, mismatch = (0, None) if broken else await first_record_mismatch(
+        # The records are checked after a broken link too: one alarm must not hide every later edit (a probe).
+        visits, mismatch = await first_record_mismatch(
             ctx, lambda n: print(f"\rchecked the records of {n} visits", end="", file=sys.stderr)
         )
-        orders, mismatch = (0, mismatch) if broken or mismatch else await first_order_mismatch(
+        orders, mismatch = (0, mismatch) if mismatch else await first_order_mismatch(
             ctx, lambda n: print(f"\rchecked the dispatch records of {n} work orders", end="", file=sys.stderr)
         )
-        matches, mismatch = (0, mismatch) if broken or mismatch else await first_match_mismatch(ctx)
+        matches, mismatch = (0, mismatch) if mismatch else await first_match_mismatch(ctx)
     finally:
         await db.close_database(ctx.engine)
     print(file=sys.stderr)
     if broken is not None:
         before = "" if broken.whole_chain else f" ({checked} entries before it are intact)"
         print(f"BROKEN at entry seq={broken.seq}: {broken.reason}{before}")
-        return 1
     if mismatch is not None:
         print(f"RECORD DIFFERS from the trail: {mismatch.table} {mismatch.row_id}: {mismatch.reason}")
+    if broken is not None or mismatch is not None:
         return 1
     print(f"trail intact: {checked} entries verified; head {head} (a copy kept elsewhere catches even a rewrite by "
           f"someone holding the service's key); the records of {visits} visits, {orders} work orders and {matches} "

@@ -25,8 +25,12 @@ def _plain(value: Any) -> str:
     raise TypeError(f"cannot put {type(value).__name__} in the trail")
 
 
-def entry_text(kind: str, subject_id: str, actor_id: str, recorded_at: datetime, data: dict[str, Any]) -> str:
-    return canonical_json({"kind": kind, "subject": subject_id, "actor": actor_id, "at": recorded_at, "data": data})
+def entry_text(
+    kind: str, subject_id: str, actor_id: str, recorded_at: datetime, data: dict[str, Any], entry_id: str | None = None
+) -> str:
+    """`entry_id`: a queued entry's own id, so that no two the service queues are alike (one alike is a copy)."""
+    text = {"kind": kind, "subject": subject_id, "actor": actor_id, "at": recorded_at, "data": data}
+    return canonical_json({**text, "id": entry_id} if entry_id is not None else text)
 
 
 def entry_hash(prev_hash: str, text: str) -> str:
@@ -40,10 +44,7 @@ class BrokenLink:
     whole_chain: bool = False  # the head disagrees with the chain: no telling which entries before it are intact
 
 
-# The chainer's records of what it found changed behind the service's back: a queued entry it did not seal (or one
-# queued again), and a head that was not the last entry's, sealed.
-FORGED_KIND = "trail.forged"
-HEAD_MISMATCH_KIND = "trail.head_mismatch"
+FORGED_KIND = "trail.forged"  # the chainer's record of a queued entry the service did not seal, or one queued again
 
 
 def first_broken_link(entries: Iterable[dict[str, Any]], prev_hash: str = GENESIS_HASH) -> tuple[BrokenLink | None, str]:
@@ -56,8 +57,8 @@ def first_broken_link(entries: Iterable[dict[str, Any]], prev_hash: str = GENESI
         reason = content_mismatch(entry)
         if reason is not None:
             return BrokenLink(entry["seq"], reason), prev_hash
-        if entry["kind"] in (FORGED_KIND, HEAD_MISMATCH_KIND):
-            return BrokenLink(entry["seq"], tampering_found(entry["kind"], entry["payload"])), prev_hash
+        if entry["kind"] == FORGED_KIND:
+            return BrokenLink(entry["seq"], forgery_found(entry["payload"])), prev_hash
         prev_hash = entry["entry_hash"]
     return None, prev_hash
 
@@ -74,14 +75,9 @@ def content_mismatch(entry: dict[str, Any]) -> str | None:
     return None
 
 
-def tampering_found(kind: str, payload: str) -> str:
+def forgery_found(payload: str) -> str:
     data = json.loads(payload)["data"]
     data = data if isinstance(data, dict) else {}
-    if kind == HEAD_MISMATCH_KIND:
-        about = {key: data.get(key) for key in ("head", "lastEntryHash")}
-        return ("the service found the chain's head was not its last entry's, sealed with its key, when it next "
-                "appended: the chain before this entry was changed behind its back; it recorded "
-                f"{canonical_json(about)}")
     about = {key: data.get(key) for key in ("pendingId", "kind", "subject", "why")}
     return f"a queued entry written behind the service's back is recorded here in its place: {canonical_json(about)}"
 

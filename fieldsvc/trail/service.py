@@ -8,15 +8,14 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from fieldsvc import db
 from fieldsvc.auth.caller import Caller
 from fieldsvc.context import AppContext
 from fieldsvc.tables import TrailEntry, TrailHead, TrailPending
 from fieldsvc.trail.chain import (
-    FORGED_KIND, GENESIS_HASH, HEAD_MISMATCH_KIND, BrokenLink, content_mismatch, entry_hash, entry_text,
-    first_broken_link,
+    FORGED_KIND, GENESIS_HASH, BrokenLink, content_mismatch, entry_hash, entry_text, first_broken_link,
 )
 
 log = logging.getLogger("fieldsvc.trail")
@@ -45,6 +44,11 @@ Queued = tuple[str, str, str, str, datetime, str]  # an Unchained entry and its 
 Statement = tuple[str, UUID, dict[str, Any]]  # kind, subject id and data of an entry for a caller to append
 
 
+class UnsealedHead(Exception):
+    """The chain's head does not vouch for its last entry under this key: changed behind the service's back, or the
+    key is not the one that sealed it."""
+
+
 @dataclass(frozen=True)
 class Entry:
     subject_id: str
@@ -68,7 +72,8 @@ class TrailWriter:
     def entry(self, kind: str, subject_id: UUID | str, actor: Caller | None, data: dict[str, Any]) -> Queued:
         """An entry as append() queues it, for a caller that queues it in a statement of its own."""
         now, subject, actor_id = self.ctx.now(), str(subject_id), actor_id_of(actor)
-        text = entry_text(kind, subject, actor_id, now, data)
+        # Two statements alike at one instant (a clock frozen in tests, or coarse) must not read as one queued again.
+        text = entry_text(kind, subject, actor_id, now, data, entry_id=str(uuid4()))
         return kind, subject, actor_id, text, now, queue_seal(self.ctx, text)
 
     async def append_many(self, kind: str, entries: list[Entry]) -> None:
@@ -126,11 +131,8 @@ class TrailWriter:
         log.error("queued trail entry %s (%s): chaining a record of the forgery instead", row["id"], why)
         forged = {"pendingId": row["id"], "kind": row["kind"], "subject": row["subject_id"], "actor": row["actor_id"],
                   "recordedAt": row["recorded_at"], "payload": row["payload"], "seal": row["seal"], "why": why}
-        return self._system_record(FORGED_KIND, forged)
-
-    def _system_record(self, kind: str, data: dict[str, Any]) -> Unchained:
         now = self.ctx.now()
-        return kind, "trail", "system", entry_text(kind, "trail", "system", now, data), now
+        return FORGED_KIND, "trail", "system", entry_text(FORGED_KIND, "trail", "system", now, forged), now
 
     async def seal(self) -> tuple[bool, int]:
         """Seal the head, if it names the last entry, and the queued entries not sealed, as they stand: once, after
@@ -153,9 +155,7 @@ class TrailWriter:
         """Append after the last entry; the caller holds the chain's lock until its transaction ends."""
         engine = self.ctx.engine
         prev_hash = await _last_hash()
-        head_found = await self._head_mismatch(prev_hash)
-        if head_found is not None:
-            items = [self._system_record(HEAD_MISMATCH_KIND, head_found), *items]
+        await self._require_sealed_head(prev_hash)
         rows = []
         for kind, subject_id, actor_id, text, recorded_at in items:
             rows.append((prev_hash, entry_hash(prev_hash, text), kind, subject_id, actor_id, text, recorded_at))
@@ -168,25 +168,22 @@ class TrailWriter:
         else:
             async with db.pg_connection(engine) as connection:
                 await connection.execute(_INSERT_ENTRIES, *(list(column) for column in zip(*rows)))
-        if head_found is not None:  # a head deleted or doubled behind the service's back: one again from now on
-            await TrailHead.delete(force=True)
-            await TrailHead.insert(TrailHead(entry_hash=prev_hash, seal=head_seal(self.ctx, prev_hash)))
-        else:
-            await TrailHead.update(
-                {TrailHead.entry_hash: prev_hash, TrailHead.seal: head_seal(self.ctx, prev_hash)}, force=True
-            )
+        await TrailHead.update(
+            {TrailHead.entry_hash: prev_hash, TrailHead.seal: head_seal(self.ctx, prev_hash)}, force=True
+        )
 
-    async def _head_mismatch(self, last_hash: str) -> dict[str, Any] | None:
-        """The head must name the last entry, sealed with the service's key (at the genesis it needs no seal): a chain
-        rewritten behind the service's back would otherwise be sealed by its next append. Returns what was found
-        instead, or None."""
+    async def _require_sealed_head(self, last_hash: str) -> None:
+        """Append only after a head that names the last entry, sealed with this key (at the genesis it needs none): the
+        next append sealed a chain rewritten behind the service's back (a probe), and one made with a wrong key marked
+        every queued entry forged for good (a probe). Refused, nothing is chained: facts stay queued, verify names the
+        head, and chaining resumes once the right key is back or, the chain examined, `fieldsvc trail seal` ran."""
         heads = await TrailHead.select(TrailHead.entry_hash, TrailHead.seal)
-        if [head["entry_hash"] for head in heads] == [last_hash] and (
-            last_hash == GENESIS_HASH or hmac.compare_digest(heads[0]["seal"], head_seal(self.ctx, last_hash))
+        if [head["entry_hash"] for head in heads] != [last_hash] or (
+            last_hash != GENESIS_HASH and not hmac.compare_digest(heads[0]["seal"], head_seal(self.ctx, last_hash))
         ):
-            return None
-        log.error("the trail's head is not its last entry's, sealed: recording it before the next entries")
-        return {"head": heads, "lastEntryHash": last_hash}
+            said = "the trail's head is not its last entry's, sealed with this key: nothing is chained"
+            log.error(said)
+            raise UnsealedHead(f"{said}; run fieldsvc trail verify")
 
 
 async def _last_hash() -> str:

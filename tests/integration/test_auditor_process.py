@@ -55,6 +55,9 @@ class Served:
             self.port = probe.getsockname()[1]
         self.log = data_dir / f"serve-{self.port}.log"
         env = {**os.environ, "FIELDSVC_DATABASE_URL": database_url, "FIELDSVC_DATA_DIR": str(data_dir)}
+        # The module's servers share its database, so they share a key, as a deployment's servers do (each data
+        # directory would make its own, and the trail refuses to chain under a head sealed with another).
+        env["FIELDSVC_SECRET_KEY"] = "the key of this module's servers"
         env.pop("FIELDSVC_AUDITOR", None)  # the default: on PostgreSQL, a process of its own
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(

@@ -4,10 +4,19 @@ back is named; the evidence as the service stored it passes."""
 from __future__ import annotations
 
 import pytest
+from PIL import Image, ImageDraw
 
 from fieldsvc.evidence.integrity import blob_mismatches
 from fieldsvc.tables import Photo
 from tests.integration.mobile_builders import encoded, jpeg, phone, picture, signature_png, visit_id  # noqa: F401
+
+
+def grey_box_over_a_tenth(image: Image.Image) -> Image.Image:
+    """A probe's edit: a tenth of the picture painted over (its dHash moves by a bit, its average colour hardly)."""
+    width, height = image.size
+    box = (width // 3, height // 3, width * 19 // 30, height * 19 // 30)
+    ImageDraw.Draw(image).rectangle(box, fill=(128, 128, 128))
+    return image
 
 
 async def stored(phone, visit_id: str) -> dict:  # noqa: ANN001
@@ -41,6 +50,7 @@ async def test_blobs_a_previews_made_by_another_pillow_version_still_show_the_or
         ("thumbnail_key", encoded(picture(4).resize((320, 240)), "JPEG"), "its thumbnail shows another picture"),
         ("display_key", jpeg(4), "its display preview shows another picture"),
         ("display_key", b"not an image", "its display preview shows another picture"),
+        ("display_key", encoded(grey_box_over_a_tenth(picture(3)), "JPEG"), "its display preview shows another"),
         ("display_key", None, "its display preview is missing"),
     ],
 )

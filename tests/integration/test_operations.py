@@ -143,6 +143,26 @@ def test_a_first_run_migrates_loads_the_demo_and_its_trail_and_blobs_verify(tmp_
         assert database.execute("SELECT count(*) FROM app_user").fetchone() == (5,)
 
 
+def test_a_trail_verify_where_the_services_key_is_not_refuses_and_makes_no_key(tmp_path: Path):
+    """Run from another directory, verify made itself a key, chained the queued entries as forged under it and sealed
+    the head with it: the trail was broken for good (a probe)."""
+    served, elsewhere = tmp_path / "served", tmp_path / "elsewhere"
+    database = f"sqlite:///{served / 'fieldsvc.sqlite'}"
+    env = {**os.environ, "FIELDSVC_DATA_DIR": str(served), "FIELDSVC_DATABASE_URL": database}
+    env.pop("FIELDSVC_SECRET_KEY", None)
+    for command in (["migrate"], ["demo"]):
+        assert subprocess.run([sys.executable, "-m", "fieldsvc", *command], env=env).returncode == 0
+
+    lost = subprocess.run([sys.executable, "-m", "fieldsvc", "trail", "verify"], env={**env, "FIELDSVC_DATA_DIR": str(
+        elsewhere)}, capture_output=True, text=True)
+
+    assert lost.returncode == 2 and "no secret key" in lost.stderr
+    assert not (elsewhere / "secret_key").exists()
+    verified = subprocess.run([sys.executable, "-m", "fieldsvc", "trail", "verify"], env=env, capture_output=True,
+                              text=True)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
 def test_migrating_logs_json_lines_only(tmp_path: Path):
     env = {**os.environ, "FIELDSVC_DATA_DIR": str(tmp_path), "FIELDSVC_DATABASE_URL": ""}
     done = subprocess.run([sys.executable, "-m", "fieldsvc", "migrate"], env=env, capture_output=True, text=True)

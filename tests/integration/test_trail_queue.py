@@ -10,10 +10,11 @@ from uuid import uuid4
 
 import pytest
 
+from fieldsvc import db
 from fieldsvc.tables import TrailEntry, TrailHead, TrailPending, Visit
-from fieldsvc.trail.chain import FORGED_KIND, HEAD_MISMATCH_KIND, entry_text
+from fieldsvc.trail.chain import FORGED_KIND, entry_text
 from fieldsvc.trail.records import first_record_mismatch
-from fieldsvc.trail.service import TrailWriter, queue_seal, verify_trail
+from fieldsvc.trail.service import TrailWriter, UnsealedHead, queue_seal, verify_trail
 from tests.conftest import quiet
 from tests.integration.mobile_builders import AGREED, Phone, phone, visit_id  # noqa: F401 - phone, visit_id: fixtures
 
@@ -101,8 +102,10 @@ async def test_a_trail_a_sealed_entry_copied_while_it_waited_and_queued_again_is
     assert broken is not None and '"why":"queued again"' in broken.reason
 
 
-async def test_a_trail_rewritten_and_its_head_moved_along_is_named_after_the_next_append_too(phone, visit_id, app):
-    """The next append used to seal whatever head it found: a rewritten chain then verified intact."""
+async def test_a_trail_rewritten_and_its_head_moved_along_is_not_sealed_by_the_next_append(phone, visit_id, app):
+    """The next append used to seal whatever head it found: a rewritten chain then verified intact. It now chains
+    nothing until the head vouches for the chain again (the fact stays queued)."""
+    ctx = app.state.ctx
     await arrived(phone, visit_id, app)
     last = await TrailEntry.select(TrailEntry.seq).order_by(TrailEntry.seq, ascending=False).first()
     await TrailEntry.delete().where(TrailEntry.seq == last["seq"])
@@ -111,11 +114,13 @@ async def test_a_trail_rewritten_and_its_head_moved_along_is_named_after_the_nex
 
     note = phone.fact(topic="general", text="router in the hall")
     assert (await phone.post(visit_id, "notes", note)).status_code == 201
-    await quiet(app)
-    _, broken = await verify_trail(app.state.ctx)
+    with pytest.raises(UnsealedHead):
+        await TrailWriter(ctx).chain_all_pending()
+    _, broken = await verify_trail(ctx)
 
-    assert broken is not None and "head was not its last entry's" in broken.reason
-    assert await TrailEntry.exists().where(TrailEntry.kind == HEAD_MISMATCH_KIND)
+    assert broken is not None and "seal" in broken.reason
+    assert await TrailPending.exists().where(TrailPending.kind == "fact.note")
+    await TrailWriter(ctx).seal()  # the operator, the chain examined
 
 
 async def test_a_trail_sealed_by_hand_after_an_upgrade_from_before_seals_verifies(phone, visit_id, app):
@@ -131,3 +136,36 @@ async def test_a_trail_sealed_by_hand_after_an_upgrade_from_before_seals_verifie
 
     assert await verify_trail(ctx) == (await TrailEntry.count(), None)
     assert await first_record_mismatch(ctx) == (1, None)
+
+
+async def test_a_trail_two_statements_alike_queued_at_one_instant_are_both_statements(client, app):
+    """A returned visit completed again stated its order's records as before, at the same instant of the tests'
+    frozen clock: read as a copy queued again (a scan of the honest tests)."""
+    ctx, order_id = app.state.ctx, str(uuid4())
+    async with db.write_transaction(ctx.engine):
+        for _ in range(2):
+            await TrailWriter(ctx).append("work_order.records", order_id, None, {"parts": {}})
+
+    await TrailWriter(ctx).chain_all_pending()
+
+    assert await verify_trail(ctx) == (2, None)
+
+
+async def test_a_trail_chained_under_a_wrong_key_chains_nothing_and_marks_nothing_forged(
+    phone, visit_id, app, monkeypatch
+):
+    """A verify run from a shell without the service's key made itself one, chained the queued entries as forged and
+    sealed the head with it: the trail was broken for good (a probe)."""
+    ctx = app.state.ctx
+    await arrived(phone, visit_id, app)
+    note = phone.fact(topic="general", text="cable in the hall")
+    assert (await phone.post(visit_id, "notes", note)).status_code == 201
+
+    with monkeypatch.context() as wrong:
+        wrong.setattr(ctx, "secret_key", lambda: b"a key made up in another data directory")
+        with pytest.raises(UnsealedHead):
+            await TrailWriter(ctx).chain_all_pending()
+    await TrailWriter(ctx).chain_all_pending()
+
+    assert await verify_trail(ctx) == (await TrailEntry.count(), None)
+    assert not await TrailEntry.exists().where(TrailEntry.kind == FORGED_KIND)

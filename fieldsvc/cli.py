@@ -273,9 +273,9 @@ async def seal_trail(settings: Settings) -> int:
         head_sealed, queued = await TrailWriter(ctx).seal()
     finally:
         await db.close_database(ctx.engine)
-    log.warning("trail sealed by hand: head %s, %d queued entries", "sealed" if head_sealed else "not sealed", queued)
-    print(f"sealed {queued} queued entries" + ("" if head_sealed else "; the head does not name the last entry and was "
-                                                "not sealed: run `fieldsvc trail verify`"))
+    log.warning("trail seal by hand: head %s, %d queued entries sealed", "sealed" if head_sealed else "refused", queued)
+    print(f"sealed the head and {queued} queued entries" if head_sealed else "nothing sealed: the head does not name "
+          "the last entry; run `fieldsvc trail verify`")
     return 0 if head_sealed else 1
 
 

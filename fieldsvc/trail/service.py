@@ -135,21 +135,20 @@ class TrailWriter:
         return FORGED_KIND, "trail", "system", entry_text(FORGED_KIND, "trail", "system", now, forged), now
 
     async def seal(self) -> tuple[bool, int]:
-        """Seal the head, if it names the last entry, and the queued entries not sealed, as they stand: once, after
-        upgrading from a version before seals, or after changing the key. Returns whether the head was sealed and
-        how many queued entries were."""
+        """Seal the head and the queued entries not sealed, as they stand, if the head names the last entry (else
+        nothing): once, after upgrading from a version before seals, or after changing the key. Returns whether the
+        head was sealed and how many queued entries were."""
         async with db.write_transaction(self.ctx.engine):
             await db.serialise_appends(self.ctx.engine, TRAIL_LOCK_KEY)
             last_hash = await _last_hash()
-            heads = await TrailHead.select(TrailHead.entry_hash)
-            head_sealed = [head["entry_hash"] for head in heads] == [last_hash]
-            if head_sealed:
-                await TrailHead.update({TrailHead.seal: head_seal(self.ctx, last_hash)}, force=True)
+            if [head["entry_hash"] for head in await TrailHead.select(TrailHead.entry_hash)] != [last_hash]:
+                return False, 0
+            await TrailHead.update({TrailHead.seal: head_seal(self.ctx, last_hash)}, force=True)
             unsealed = [row for row in await TrailPending.select() if not sealed_by_the_service(self.ctx, row)]
             for row in unsealed:
                 seal = queue_seal(self.ctx, row["payload"])
                 await TrailPending.update({TrailPending.seal: seal}).where(TrailPending.id == row["id"])
-        return head_sealed, len(unsealed)
+        return True, len(unsealed)
 
     async def _chain(self, items: list[Unchained]) -> None:
         """Append after the last entry; the caller holds the chain's lock until its transaction ends."""

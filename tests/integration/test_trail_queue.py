@@ -169,3 +169,18 @@ async def test_a_trail_chained_under_a_wrong_key_chains_nothing_and_marks_nothin
 
     assert await verify_trail(ctx) == (await TrailEntry.count(), None)
     assert not await TrailEntry.exists().where(TrailEntry.kind == FORGED_KIND)
+
+
+async def test_a_trail_seal_by_hand_seals_nothing_when_the_head_does_not_name_the_last_entry(phone, visit_id, app):
+    ctx = app.state.ctx
+    await arrived(phone, visit_id, app)
+    last = await TrailEntry.select(TrailEntry.seq).order_by(TrailEntry.seq, ascending=False).first()
+    await TrailEntry.delete().where(TrailEntry.seq == last["seq"])
+    await queue_completion_behind_the_services_back(visit_id)
+
+    assert await TrailWriter(ctx).seal() == (False, 0)
+    assert (await TrailPending.select(TrailPending.seal).first())["seal"] == ""
+
+    new_last = await TrailEntry.select(TrailEntry.entry_hash).order_by(TrailEntry.seq, ascending=False).first()
+    await TrailHead.update({TrailHead.entry_hash: new_last["entry_hash"]}, force=True)  # the operator, having looked
+    assert await TrailWriter(ctx).seal() == (True, 1)

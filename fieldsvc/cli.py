@@ -9,13 +9,19 @@ import logging.config
 import os
 import signal
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from fieldsvc import db
 from fieldsvc.config import Settings
 from fieldsvc.observability import logging_config
+
+if TYPE_CHECKING:
+    from fieldsvc.context import AppContext
 
 log = logging.getLogger("fieldsvc")
 
@@ -69,6 +75,14 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = Settings.from_env()
     logging.config.dictConfig(logging_config(settings.log_level))
+    try:
+        return run_command(args, settings)
+    except db.NotMigrated as not_migrated:
+        print(f"fieldsvc {args.command}: {not_migrated}", file=sys.stderr)
+        return 2
+
+
+def run_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "spec":
         return write_spec(settings, args.check)
     if args.command == "serve":
@@ -185,61 +199,59 @@ class ProgressBar:
             print(file=sys.stderr)
 
 
-async def rerun_audit(settings: Settings, start: date | None, end: date | None) -> int:
+@asynccontextmanager
+async def migrated_database(settings: Settings) -> AsyncIterator[AppContext]:
+    """The service's context with its database open, for a command that needs every migration applied."""
     from fieldsvc.context import AppContext
-    from fieldsvc.verdicts.service import VerdictService, visit_ids_between
 
     ctx = AppContext.from_settings(settings)
-    zone = ZoneInfo(settings.default_time_zone)
     db.bind_engine(ctx.engine)
     await db.open_database(ctx.engine)
     try:
+        await db.require_migrated()
+        yield ctx
+    finally:
+        await db.close_database(ctx.engine)
+
+
+async def rerun_audit(settings: Settings, start: date | None, end: date | None) -> int:
+    from fieldsvc.verdicts.service import VerdictService, visit_ids_between
+
+    zone = ZoneInfo(settings.default_time_zone)
+    async with migrated_database(settings) as ctx:
         visit_ids = await visit_ids_between(
             start and datetime.combine(start, time(0), tzinfo=zone),
             end and datetime.combine(end + timedelta(days=1), time(0), tzinfo=zone),
         )
         done = await VerdictService(ctx).reaudit_all(visit_ids, ProgressBar(len(visit_ids), "re-auditing"))
-    finally:
-        await db.close_database(ctx.engine)
     print(f"re-audited {done} visits")
     return 0
 
 
 async def cleanup_blobs(settings: Settings, grace: timedelta, dry_run: bool) -> int:
-    from fieldsvc.context import AppContext
     from fieldsvc.evidence.cleanup import remove_orphans
 
-    ctx = AppContext.from_settings(settings)
-    db.bind_engine(ctx.engine)
-    await db.open_database(ctx.engine)
-    try:
+    async with migrated_database(settings) as ctx:
         report = await remove_orphans(
             ctx.blobs, ctx.now(), grace, dry_run, lambda n: print(f"\rscanned {n} blobs", end="", file=sys.stderr)
         )
-    finally:
-        await db.close_database(ctx.engine)
     print(file=sys.stderr)
     print(f"scanned {report.scanned} blobs: {report.orphans} orphaned, {report.removed} removed")
     return 0
 
 
 async def verify_blobs(settings: Settings) -> int:
-    from fieldsvc.context import AppContext
     from fieldsvc.evidence.integrity import blob_mismatches
     from fieldsvc.storage import StorageUnavailable
 
-    ctx = AppContext.from_settings(settings)
-    db.bind_engine(ctx.engine)
-    await db.open_database(ctx.engine)
     try:
-        checked, found = await blob_mismatches(
-            ctx.blobs, lambda n: print(f"\rchecked the blobs of {n} photos", end="", file=sys.stderr)
-        )
+        async with migrated_database(settings) as ctx:
+            checked, found = await blob_mismatches(
+                ctx.blobs, lambda n: print(f"\rchecked the blobs of {n} photos", end="", file=sys.stderr)
+            )
     except StorageUnavailable as unavailable:
         print(f"\nthe blob store cannot be reached ({unavailable}): not all photos were checked", file=sys.stderr)
         return 2
-    finally:
-        await db.close_database(ctx.engine)
     print(file=sys.stderr)
     for mismatch in found:
         print(f"PHOTO DIFFERS: photo {mismatch.photo_id} ({mismatch.purpose}) of visit {mismatch.visit_id}: "
@@ -261,18 +273,12 @@ def _without_the_key(settings: Settings) -> bool:
 
 
 async def seal_trail(settings: Settings) -> int:
-    from fieldsvc.context import AppContext
     from fieldsvc.trail.service import TrailWriter
 
     if _without_the_key(settings):
         return 2
-    ctx = AppContext.from_settings(settings)
-    db.bind_engine(ctx.engine)
-    await db.open_database(ctx.engine)
-    try:
+    async with migrated_database(settings) as ctx:
         head_sealed, queued = await TrailWriter(ctx).seal()
-    finally:
-        await db.close_database(ctx.engine)
     log.warning("trail seal by hand: head %s, %d queued entries sealed", "sealed" if head_sealed else "refused", queued)
     print(f"sealed the head and {queued} queued entries" if head_sealed else "nothing sealed: the head does not name "
           "the last entry; run `fieldsvc trail verify`")
@@ -280,7 +286,6 @@ async def seal_trail(settings: Settings) -> int:
 
 
 async def verify(settings: Settings) -> int:
-    from fieldsvc.context import AppContext
     from fieldsvc.trail.dispatch_records import first_order_mismatch
     from fieldsvc.trail.matches import first_match_mismatch
     from fieldsvc.trail.records import first_record_mismatch
@@ -289,10 +294,7 @@ async def verify(settings: Settings) -> int:
     if _without_the_key(settings):
         return 2
     # Read only: queued entries are read where they wait (chaining them here under a wrong key broke a trail; a probe).
-    ctx = AppContext.from_settings(settings)
-    db.bind_engine(ctx.engine)
-    await db.open_database(ctx.engine)
-    try:
+    async with migrated_database(settings) as ctx:
         checked, broken = await verify_trail(ctx, lambda n: print(f"\rchecked {n} entries", end="", file=sys.stderr))
         print(file=sys.stderr)
         head = await chain_head()
@@ -304,8 +306,6 @@ async def verify(settings: Settings) -> int:
             ctx, lambda n: print(f"\rchecked the dispatch records of {n} work orders", end="", file=sys.stderr)
         )
         matches, mismatch = (0, mismatch) if mismatch else await first_match_mismatch(ctx)
-    finally:
-        await db.close_database(ctx.engine)
     print(file=sys.stderr)
     if broken is not None:
         before = "" if broken.whole_chain else f" ({checked} entries before it are intact)"

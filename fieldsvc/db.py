@@ -12,6 +12,7 @@ from typing import Any, AsyncIterator
 from urllib.parse import urlsplit
 
 import asyncpg
+from piccolo.apps.migrations.commands.base import BaseMigrationManager
 from piccolo.apps.migrations.commands.forwards import run_forwards
 from piccolo.apps.migrations.tables import Migration
 from piccolo.engine.base import Engine
@@ -19,6 +20,7 @@ from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
 from fieldsvc import piccolo_conf
+from fieldsvc.piccolo_app import APP_CONFIG
 from fieldsvc.tables import ALL_TABLES
 
 log = logging.getLogger(__name__)
@@ -105,6 +107,20 @@ async def migrate(engine: Engine) -> None:
         raise RuntimeError(f"migrations failed: {result.message}\n{progress.getvalue()}")
     applied = await _applied_migrations() - before
     log.info("migrations: %d applied now (%s), %d before", len(applied), ", ".join(sorted(applied)) or "none", len(before))
+
+
+class NotMigrated(Exception):
+    """The database lacks migrations this code needs: commands other than serve and migrate do not apply them."""
+
+
+async def require_migrated() -> None:
+    """Refuse to work on a database the migrations in migrations/ have not all reached (a command run before
+    `fieldsvc migrate` after an upgrade ended in a traceback about a missing column; a probe)."""
+    shipped = BaseMigrationManager().get_migration_modules(APP_CONFIG.migrations_folder_path)
+    missing = sorted(set(shipped) - await _applied_migrations())
+    if missing:
+        raise NotMigrated(f"the database lacks {len(missing)} migration(s) of this version ({', '.join(missing)}): "
+                          "run `fieldsvc migrate` (or `fieldsvc serve`) first")
 
 
 async def _applied_migrations() -> set[str]:

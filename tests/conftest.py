@@ -35,6 +35,13 @@ async def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'fieldsvc.sqlite'}"
         return
+    async with new_postgres_database("fieldsvc_test") as url:
+        yield url
+
+
+@asynccontextmanager
+async def new_postgres_database(prefix: str) -> AsyncIterator[str]:
+    """An empty database of its own on the test server, dropped afterwards (under CI=true the server must answer)."""
     try:
         admin = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
     except (OSError, asyncpg.PostgresError) as error:
@@ -42,11 +49,10 @@ async def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.
         if os.environ.get("CI") == "true":
             pytest.fail(reason + " (under CI=true the PostgreSQL half must run)")
         pytest.skip(reason)
-    name = f"fieldsvc_test_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     await admin.execute(f'CREATE DATABASE "{name}"')
-    parts = urlsplit(POSTGRES_ADMIN_URL)
     try:
-        yield urlunsplit(parts._replace(path=f"/{name}"))
+        yield urlunsplit(urlsplit(POSTGRES_ADMIN_URL)._replace(path=f"/{name}"))
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()

@@ -36,16 +36,19 @@ async def audit_forever(
     ctx = AppContext.from_settings(settings)
     db.bind_engine(ctx.engine)
     await db.open_database(ctx.engine)
-    auditor = asyncio.create_task(run_auditor(ctx, PROCESS_POLL_SECONDS), name="fieldsvc-auditor")
-    for stop_signal in stop_signals:
-        asyncio.get_running_loop().add_signal_handler(stop_signal, auditor.cancel)
-    orphan_watch = asyncio.create_task(_cancel_when_orphaned(parent_pid, auditor)) if parent_pid else None
-    log.info("auditor process %d: auditing", os.getpid())
     try:
-        await asyncio.wait([auditor])
+        await db.require_migrated()
+        auditor = asyncio.create_task(run_auditor(ctx, PROCESS_POLL_SECONDS), name="fieldsvc-auditor")
+        for stop_signal in stop_signals:
+            asyncio.get_running_loop().add_signal_handler(stop_signal, auditor.cancel)
+        orphan_watch = asyncio.create_task(_cancel_when_orphaned(parent_pid, auditor)) if parent_pid else None
+        log.info("auditor process %d: auditing", os.getpid())
+        try:
+            await asyncio.wait([auditor])
+        finally:
+            if orphan_watch is not None:
+                orphan_watch.cancel()
     finally:
-        if orphan_watch is not None:
-            orphan_watch.cancel()
         await db.close_database(ctx.engine)
     log.info("auditor process %d: stopped", os.getpid())
 

@@ -14,7 +14,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import AsyncIterator, Iterator
-from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -23,7 +22,7 @@ import pytest
 
 from fieldsvc.config import Settings
 from fieldsvc.demo import DEMO_PASSWORD
-from tests.conftest import POSTGRES_ADMIN_URL
+from tests.conftest import new_postgres_database
 
 REPO = Path(__file__).resolve().parents[2]
 WAIT_SECONDS = 30.0
@@ -31,19 +30,8 @@ WAIT_SECONDS = 30.0
 
 @pytest.fixture(scope="module")
 async def database() -> AsyncIterator[str]:
-    try:
-        admin = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
-    except (OSError, asyncpg.PostgresError) as error:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL unreachable at {POSTGRES_ADMIN_URL}: {error} (under CI=true it must run)")
-        pytest.skip(f"PostgreSQL unreachable at {POSTGRES_ADMIN_URL}: {error}")
-    name = f"fieldsvc_serve_{uuid.uuid4().hex[:12]}"
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield urlunsplit(urlsplit(POSTGRES_ADMIN_URL)._replace(path=f"/{name}"))
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    async with new_postgres_database("fieldsvc_serve") as url:
+        yield url
 
 
 class Served:

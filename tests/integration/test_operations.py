@@ -7,15 +7,18 @@ import os
 import sqlite3
 import subprocess
 import sys
+from contextlib import AsyncExitStack
 from datetime import timedelta
 from pathlib import Path
 from uuid import UUID
 
 import asyncpg
+import pytest
 
 from fieldsvc import db
 from fieldsvc.errors import RETRY_AFTER_SECONDS
 from fieldsvc.verdicts import outbox
+from tests.conftest import new_postgres_database
 from tests.integration.mobile_builders import visit_id  # noqa: F401 - fixture
 
 
@@ -169,3 +172,24 @@ def test_migrating_logs_json_lines_only(tmp_path: Path):
     lines = (done.stdout + done.stderr).splitlines()
     assert done.returncode == 0 and lines
     assert any("migrations: " in json.loads(line)["msg"] for line in lines)  # each line parses, or this raises
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgres"])
+@pytest.mark.parametrize("command", [["trail", "verify"], ["trail", "seal"], ["blobs", "verify"], ["audit", "rerun"],
+                                     ["audit", "work"]], ids="-".join)
+async def test_a_command_on_a_database_the_migrations_have_not_reached_refuses_saying_to_migrate(
+    tmp_path: Path, engine: str, command: list[str]
+):
+    """Run after an upgrade and before `fieldsvc migrate`, trail verify ended in a traceback about a missing column
+    (a probe); serve and migrate apply the migrations themselves."""
+    async with AsyncExitStack() as stack:
+        database = f"sqlite:///{tmp_path / 'fieldsvc.sqlite'}" if engine == "sqlite" else (
+            await stack.enter_async_context(new_postgres_database("fieldsvc_unmigrated")))
+        env = {**os.environ, "FIELDSVC_DATA_DIR": str(tmp_path), "FIELDSVC_DATABASE_URL": database,
+               "FIELDSVC_SECRET_KEY": "the service's key"}
+
+        done = subprocess.run([sys.executable, "-m", "fieldsvc", *command], env=env, capture_output=True, text=True,
+                              timeout=60)
+
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "run `fieldsvc migrate`" in done.stderr and "Traceback" not in done.stderr

@@ -290,6 +290,7 @@ async def verify(settings: Settings) -> int:
     from fieldsvc.trail.matches import first_match_mismatch
     from fieldsvc.trail.records import first_record_mismatch
     from fieldsvc.trail.service import chain_head, verify_trail
+    from fieldsvc.verdicts.freshness import first_stale_verdict
 
     if _without_the_key(settings):
         return 2
@@ -306,6 +307,9 @@ async def verify(settings: Settings) -> int:
             ctx, lambda n: print(f"\rchecked the dispatch records of {n} work orders", end="", file=sys.stderr)
         )
         matches, mismatch = (0, mismatch) if mismatch else await first_match_mismatch(ctx)
+        audited, mismatch = (0, mismatch) if mismatch else await first_stale_verdict(
+            ctx, lambda n: print(f"\rre-audited {n} visits (their verdicts)", end="", file=sys.stderr)
+        )
     print(file=sys.stderr)
     if broken is not None:
         before = "" if broken.whole_chain else f" ({checked} entries before it are intact)"
@@ -316,5 +320,6 @@ async def verify(settings: Settings) -> int:
         return 1
     print(f"trail intact: {checked} entries verified; head {head} (a copy kept elsewhere catches even a rewrite by "
           f"someone holding the service's key); the records of {visits} visits, {orders} work orders and {matches} "
-          "photo matches match it")
+          f"photo matches match it; the verdicts of {audited} visits are the ones their facts give, or are due for "
+          "re-audit")
     return 0

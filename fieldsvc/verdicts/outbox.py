@@ -77,6 +77,12 @@ async def release(claimed: list[Due], audited: bool = True) -> None:
     await AuditDue.update({AuditDue.lease_until: None}).where(AuditDue.visit.is_in([due.visit for due in claimed]))
 
 
+async def marked() -> dict[UUID, bool]:
+    """Every visit marked for re-audit, and whether a new located fact marked it."""
+    rows = await AuditDue.select(AuditDue.visit, AuditDue.located)
+    return {as_uuid(row["visit"]): bool(row["located"]) for row in rows}
+
+
 async def backlog() -> int:
     return await AuditDue.count()
 

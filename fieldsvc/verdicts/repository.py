@@ -7,6 +7,7 @@ through Piccolo, in chunks that stay under its own bind-parameter limit.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -15,7 +16,7 @@ from piccolo.engine.base import Engine
 from piccolo.utils.encoding import dump_json
 
 from fieldsvc import db
-from fieldsvc.tables import AuditFinding, AuditResult, ReviewDecision, Visit
+from fieldsvc.tables import AuditFinding, AuditResult, ReviewDecision, Visit, VisitEvent
 
 VERDICT_STATUSES = ("pending", "passed", "flagged")
 DECIDED_STATES = ("confirmed", "dismissed")
@@ -45,6 +46,34 @@ async def stored_digests(visit_ids: list[UUID]) -> dict[UUID, str]:
             "SELECT visit, facts_digest FROM audit_result WHERE visit = ANY($1::uuid[])", visit_ids
         )
     return {visit: digest for visit, digest in rows}
+
+
+@dataclass(frozen=True)
+class StoredVerdict:
+    status: str
+    policy: str  # id@version
+    digest: str
+    audited_at: datetime
+    codes: frozenset[str]  # its findings'
+
+
+async def stored_verdicts(visit_ids: list[UUID]) -> dict[UUID, StoredVerdict]:
+    rows = await AuditResult.select(
+        AuditResult.visit, AuditResult.status, AuditResult.policy_id, AuditResult.policy_version,
+        AuditResult.facts_digest, AuditResult.audited_at, AuditResult.findings,
+    ).where(AuditResult.visit.is_in(visit_ids)).output(load_json=True)
+    return {
+        row["visit"]: StoredVerdict(
+            row["status"], f"{row['policy_id']}@{row['policy_version']}", row["facts_digest"], row["audited_at"],
+            frozenset(finding["code"] for finding in row["findings"]),
+        )
+        for row in rows
+    }
+
+
+async def visits_with_facts(visit_ids: list[UUID]) -> list[UUID]:
+    rows = await VisitEvent.select(VisitEvent.visit).where(VisitEvent.visit.is_in(visit_ids)).distinct()
+    return [row["visit"] for row in rows]
 
 
 _INSERT_RESULTS = """

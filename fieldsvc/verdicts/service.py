@@ -23,13 +23,13 @@ from piccolo.engine.postgres import PostgresEngine
 from fieldsvc import db
 from fieldsvc.audit.engine import audit_visit
 from fieldsvc.audit.findings import decision_covers, verdict_digest
-from fieldsvc.audit.policy import Policy, load_default_policies
+from fieldsvc.audit.policy import Policy, PolicyBook, load_default_policies
 from fieldsvc.auth.caller import Caller
 from fieldsvc.context import AppContext
 from fieldsvc.tables import PhotoMatch, Visit, VisitEvent
 from fieldsvc.trail.service import Entry, TrailWriter, actor_id_of
 from fieldsvc.verdicts import outbox, repository
-from fieldsvc.verdicts.loader import NEIGHBOUR_WINDOW, load_visits
+from fieldsvc.verdicts.loader import NEIGHBOUR_WINDOW, LoadedVisit, load_visits
 
 AUDIT_SLICE = 8  # visits audited between two turns of the event loop (~1-5 ms of CPU)
 # Due visits per outbox re-audit: a burst's visits share one load and one commit; a reader settling first waits for
@@ -73,20 +73,7 @@ class VerdictService:
             return {}
         await db.serialise_appends(self.ctx.engine, AUDIT_LOCK_KEY, shared=bulk)
         now = self.ctx.now()
-        book = self.ctx.policies
-        policies: dict[tuple[str, str, str], Policy] = {}
-        results = []
-        for index, loaded in enumerate(await load_visits(visit_ids, now), start=1):
-            if index % AUDIT_SLICE == 0:
-                await asyncio.sleep(0)  # requests served by this event loop go on between slices of a long audit
-            key = (loaded.kind, loaded.locality, loaded.tier)
-            policy = policies.get(key)
-            if policy is None:
-                policy = policies[key] = book.select(*key)
-            verdict = audit_visit(loaded.facts, policy, loaded.context).to_dict()
-            results.append(
-                {"visit_id": UUID(loaded.facts.visit_id), "verdict": verdict, "facts_digest": verdict_digest(verdict)}
-            )
+        results = await audited(await load_visits(visit_ids, now), self.ctx.policies)
         stored = await repository.stored_digests([r["visit_id"] for r in results])
         changed = [r for r in results if stored.get(r["visit_id"]) != r["facts_digest"]]
         if changed:
@@ -296,6 +283,24 @@ def _reaudit_batch(batch: list[UUID]) -> int:
     _worker["loop"].run_until_complete(run())
     gc.collect()  # the batch's few reference cycles, now that its objects are gone
     return len(batch)
+
+
+async def audited(visits: list[LoadedVisit], book: PolicyBook) -> list[dict[str, Any]]:
+    """Each visit's verdict under the policy the book selects for it, and the verdict's digest."""
+    policies: dict[tuple[str, str, str], Policy] = {}
+    results = []
+    for index, loaded in enumerate(visits, start=1):
+        if index % AUDIT_SLICE == 0:
+            await asyncio.sleep(0)  # requests served by this event loop go on between slices of a long audit
+        key = (loaded.kind, loaded.locality, loaded.tier)
+        policy = policies.get(key)
+        if policy is None:
+            policy = policies[key] = book.select(*key)
+        verdict = audit_visit(loaded.facts, policy, loaded.context).to_dict()
+        results.append(
+            {"visit_id": UUID(loaded.facts.visit_id), "verdict": verdict, "facts_digest": verdict_digest(verdict)}
+        )
+    return results
 
 
 async def affected_visits(visit_ids: list[UUID], located: list[UUID]) -> set[UUID]:

@@ -30,6 +30,10 @@ class HealthReport(Wire):
     audit_backlog: int | None = None
     oldest_waiting_seconds: float | None = None
     trail_pending: int | None = None
+    # False (and not ready) when the trail's head is not sealed with this server's key: a server started with another
+    # key, or a chain changed behind the service's back. Its verdicts cannot be chained, and the facts it took would be
+    # sealed with a key the trail does not know; see `fieldsvc trail verify`, and `fieldsvc trail seal` to adopt it.
+    auditing: bool | None = None
 
 
 class HealthController(Controller):
@@ -48,15 +52,18 @@ class HealthController(Controller):
 
     @get("/ready", responses={503: ResponseSpec(HealthReport, description="a dependency is unreachable")})
     async def ready(self, ctx: Ctx) -> Response[HealthReport]:
-        """Ready to serve: 200 when the database and blob store answer, 503 with Retry-After when one does not."""
+        """Ready to serve: 200 when the database and blob store answer and the trail's head is sealed with this server's
+        key, 503 with Retry-After otherwise (the body says which)."""
         database, blob_store = await asyncio.gather(_answers(db.ping(ctx.engine)), _answers(ctx.blobs.ping()))
-        ready = database and blob_store
-        report = HealthReport(status="ok" if ready else "unavailable", database=database, blob_store=blob_store)
+        report = HealthReport(status="unavailable", database=database, blob_store=blob_store)
         if database:
             oldest = await outbox.oldest_mark()
             report.audit_backlog = await outbox.backlog()
             report.oldest_waiting_seconds = None if oldest is None else round((ctx.now() - oldest).total_seconds(), 1)
             report.trail_pending = await TrailWriter.pending_count()
+            report.auditing = await TrailWriter(ctx).can_chain()
+        ready = database and blob_store and bool(report.auditing)
+        report.status = "ok" if ready else "unavailable"
         return Response(report, status_code=200 if ready else 503, headers=None if ready else {"Retry-After": "5"})
 
 

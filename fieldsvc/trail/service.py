@@ -176,13 +176,23 @@ class TrailWriter:
         next append sealed a chain rewritten behind the service's back (a probe), and one made with a wrong key marked
         every queued entry forged for good (a probe). Refused, nothing is chained: facts stay queued, verify names the
         head, and chaining resumes once the right key is back or, the chain examined, `fieldsvc trail seal` ran."""
-        heads = await TrailHead.select(TrailHead.entry_hash, TrailHead.seal)
-        if [head["entry_hash"] for head in heads] != [last_hash] or (
-            last_hash != GENESIS_HASH and not hmac.compare_digest(heads[0]["seal"], head_seal(self.ctx, last_hash))
-        ):
+        if not await _head_sealed(self.ctx, last_hash):
             said = "the trail's head is not its last entry's, sealed with this key: nothing is chained"
             log.error(said)
             raise UnsealedHead(f"{said}; run fieldsvc trail verify")
+
+    async def can_chain(self) -> bool:
+        """Whether appends would be taken: the head names the last entry, sealed with this key (read in one snapshot:
+        an append committing between the two reads is no broken head)."""
+        async with db.read_snapshot(self.ctx.engine):
+            return await _head_sealed(self.ctx, await _last_hash())
+
+
+async def _head_sealed(ctx: AppContext, last_hash: str) -> bool:
+    heads = await TrailHead.select(TrailHead.entry_hash, TrailHead.seal)
+    return [head["entry_hash"] for head in heads] == [last_hash] and (
+        last_hash == GENESIS_HASH or hmac.compare_digest(heads[0]["seal"] or "", head_seal(ctx, last_hash))
+    )
 
 
 async def _last_hash() -> str:

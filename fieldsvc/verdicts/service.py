@@ -27,7 +27,7 @@ from fieldsvc.audit.policy import Policy, PolicyBook, load_default_policies
 from fieldsvc.auth.caller import Caller
 from fieldsvc.context import AppContext
 from fieldsvc.tables import PhotoMatch, Visit, VisitEvent
-from fieldsvc.trail.service import Entry, TrailWriter, actor_id_of
+from fieldsvc.trail.service import Entry, TrailWriter, UnsealedHead, actor_id_of
 from fieldsvc.verdicts import outbox, repository
 from fieldsvc.verdicts.loader import NEIGHBOUR_WINDOW, LoadedVisit, load_visits
 
@@ -156,7 +156,13 @@ class VerdictService:
         """
         give_up = time.monotonic() + within_seconds
         while await outbox.backlog() and time.monotonic() < give_up:
-            if not await self.audit_due():
+            try:
+                claimed = await self.audit_due()
+            except UnsealedHead:
+                # Verdicts cannot be chained under this server's key: readers see them as they are (they were
+                # answered 500, the technician's own day list among them). Readiness says so; the error is logged.
+                return
+            if not claimed:
                 await asyncio.sleep(SETTLE_POLL_SECONDS)  # the rest is leased: another auditor is on it
 
     async def reaudit_all(self, visit_ids: list[UUID], progress: Callable[[int], None]) -> int:

@@ -18,7 +18,7 @@ import pytest
 from fieldsvc import db
 from fieldsvc.errors import RETRY_AFTER_SECONDS
 from fieldsvc.verdicts import outbox
-from tests.conftest import new_postgres_database
+from tests.conftest import new_postgres_database, quiet
 from tests.integration.mobile_builders import visit_id  # noqa: F401 - fixture
 
 
@@ -44,6 +44,22 @@ async def test_readiness_reports_the_auditors_backlog_and_how_long_its_oldest_vi
 
     assert (report["auditBacklog"], report["oldestWaitingSeconds"]) == (1, 180.0)
     assert report["trailPending"] >= 0
+
+
+async def test_readiness_is_503_saying_auditing_is_off_under_a_key_that_did_not_seal_the_trails_head(
+    client, app, visit_id, monkeypatch
+):
+    """A server started with another key than the trail's took facts it could never chain as the service's."""
+    await quiet(app)  # the booking's entries are chained, the head sealed with the server's key
+
+    with monkeypatch.context() as another_key:
+        another_key.setattr(app.state.ctx, "secret_key", lambda: b"the key of a server started elsewhere")
+        refused = await client.get("/health/ready")
+    ready = await client.get("/health/ready")
+
+    assert (refused.status_code, refused.json()["status"], refused.json()["auditing"]) == (503, "unavailable", False)
+    assert refused.headers["Retry-After"] == str(RETRY_AFTER_SECONDS) and refused.json()["database"] is True
+    assert (ready.status_code, ready.json()["auditing"]) == (200, True)
 
 
 async def test_liveness_needs_no_token(client):

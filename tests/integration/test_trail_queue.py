@@ -184,3 +184,22 @@ async def test_a_trail_seal_by_hand_seals_nothing_when_the_head_does_not_name_th
     new_last = await TrailEntry.select(TrailEntry.entry_hash).order_by(TrailEntry.seq, ascending=False).first()
     await TrailHead.update({TrailHead.entry_hash: new_last["entry_hash"]}, force=True)  # the operator, having looked
     assert await TrailWriter(ctx).seal() == (True, 1)
+
+
+async def test_a_trail_whose_head_is_not_sealed_with_the_servers_key_leaves_readers_the_verdicts_as_they_are(
+    client, phone, visit_id, app, as_auditor
+):
+    """Readers audit what is due first: with the head changed behind the service's back, that failed and every reader
+    was answered 500, the technician's own list of visits among them."""
+    await quiet(app)  # the booking's entries chained, the head sealed
+    await TrailHead.update({TrailHead.seal: "0" * 64}, force=True)
+    phone.clock.now = AGREED
+    assert (await phone.post(visit_id, "arrival", phone.fact(location=phone.location()))).status_code == 201
+
+    listed = await client.get("/v1/mobile/visits", params={"date": AGREED.date().isoformat()}, headers=phone.headers())
+    queue = await client.get("/v1/review/queue", headers=as_auditor)
+
+    assert (listed.status_code, [visit["id"] for visit in listed.json()]) == (200, [visit_id])
+    assert queue.status_code == 200
+    assert await TrailPending.exists().where(TrailPending.kind == "fact.arrival")  # kept, chained once sealed
+    await TrailWriter(app.state.ctx).seal()  # the operator, the chain examined

@@ -166,6 +166,9 @@ class DispatchService:
         accepted_at = data.accepted_at or now
         if accepted_at > now + ACCEPTED_AT_LEEWAY:
             raise AcceptedInFuture(details={"acceptedAt": accepted_at, "now": now, "leewayMinutes": _minutes(ACCEPTED_AT_LEEWAY)})
+        # Within the leeway, the dispatcher's clock runs ahead: accepted now. Stored as sent, it put every deadline
+        # later and refused the contacts and bookings made "now" as before the acceptance (a probe).
+        accepted_at = min(accepted_at, now)
         async with db.write_transaction(self.ctx.engine):
             order_id = await replays.first_result(request, now)
             replay = order_id is not None

@@ -51,6 +51,23 @@ async def test_accepted_at_may_not_lie_in_the_future(client, as_dispatcher, cloc
         assert response.json()["code"] == "work_order.accepted_in_future"
 
 
+async def test_accepted_at_ahead_of_the_servers_clock_within_the_leeway_is_accepted_now_and_a_contact_then_is_taken(
+    client, as_dispatcher, clock
+):
+    """Stored as sent, it put every deadline later and refused a contact logged now as before the acceptance."""
+    body = {"kind": "repair", "description": "no signal", "reportedFault": "No internet since morning",
+            "customer": {"name": "Li", "phone": "13900000000", "tier": "gold"}, "site": SHANGHAI_SITE,
+            "acceptedAt": (clock.now + timedelta(minutes=4)).isoformat()}
+    order = (await client.post("/v1/work-orders", json=body, headers=as_dispatcher)).json()
+
+    contact = await client.post(f"/v1/work-orders/{order['id']}/contacts", json={"channel": "phone"},
+                                headers=as_dispatcher)
+
+    assert datetime.fromisoformat(order["acceptedAt"]) == clock.now
+    assert hours_between(order["deadlines"]["firstResponseDueAt"], clock.now) == 2
+    assert contact.status_code == 201, contact.text
+
+
 async def test_repair_without_reported_fault_is_refused(client, as_dispatcher):
     body = {
         "kind": "repair", "description": "x",

@@ -162,6 +162,7 @@ class Reschedule(Table, tablename="reschedule"):
     recorded_by = ForeignKey(references=AppUser, null=True)
     recorded_at = Timestamptz()
     compliant = Boolean()
+    override_reason = Text(null=True, default=None)  # B-ASSIGN: why the technician's overlap was let stand
 
 
 class Cancellation(Table, tablename="cancellation"):

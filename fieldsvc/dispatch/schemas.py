@@ -150,6 +150,7 @@ class RescheduleView(Wire):
     recorded_by: UUID | None
     recorded_at: Instant
     compliant: bool
+    override_reason: str | None  # B-ASSIGN: why the technician's overlap was let stand
 
 
 class CancellationView(Wire):

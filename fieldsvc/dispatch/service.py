@@ -450,6 +450,7 @@ class DispatchService:
                     recorded_by=caller.user_id,
                     recorded_at=now,
                     compliant=compliant,
+                    override_reason=data.override_reason,
                 )
             )
             changes = {Visit.agreed_time: data.new_time}
@@ -470,7 +471,8 @@ class DispatchService:
                 "visit.rescheduled",
                 visit_id,
                 caller,
-                {"old": old_time, "new": data.new_time, "initiator": data.initiator, "compliant": compliant},
+                {"old": old_time, "new": data.new_time, "initiator": data.initiator, "compliant": compliant,
+                 "override": data.override_reason},
             )
             await state_records(self.trail, visit["work_order"], caller)
             await outbox.mark_without_new_evidence([visit_id], now)  # B-RESCHED, and the references it moved

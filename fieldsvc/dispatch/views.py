@@ -103,6 +103,7 @@ def visit_view(
                 recorded_by=r["recorded_by"],
                 recorded_at=r["recorded_at"],
                 compliant=r["compliant"],
+                override_reason=r["override_reason"],
             )
             for r in reschedules
         ],

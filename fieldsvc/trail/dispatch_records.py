@@ -40,7 +40,7 @@ _VISIT_COLUMNS = (
 _RESCHEDULE_COLUMNS = (
     Reschedule.id, Reschedule.visit, Reschedule.old_time, Reschedule.new_time, Reschedule.initiator,
     Reschedule.reason_code, Reschedule.note, Reschedule.customer_confirmed, Reschedule.recorded_at,
-    Reschedule.compliant,
+    Reschedule.compliant, Reschedule.override_reason,
 )
 _ASSIGNMENT_COLUMNS = (
     Assignment.id, Assignment.visit, Assignment.technician, Assignment.previous_technician, Assignment.handed_over_at,
@@ -82,6 +82,8 @@ async def order_records(order_ids: list[UUID]) -> dict[str, dict[str, str]]:
             table.visit.work_order.is_in(order_ids)
         )
         for row in await rows.order_by(table.id):
+            if part == "reschedules" and row["override_reason"] is None:
+                del row["override_reason"]  # added later: digested when set, so the statements made before stay true
             parts[str(row.pop("order_id"))][part].append(row)
     contacts = ContactLog.select(*_CONTACT_COLUMNS, ContactLog.work_order).where(ContactLog.work_order.is_in(order_ids))
     for row in await contacts.order_by(ContactLog.id):

@@ -281,3 +281,20 @@ async def test_b_resched_moves_sent_at_once_are_recorded_in_the_order_they_chain
     history = sorted(body["reschedules"], key=lambda r: r["recordedAt"])
     assert [r["oldTime"] for r in history[1:]] == [r["newTime"] for r in history[:-1]]
     assert history[-1]["newTime"] == body["agreedTime"]
+
+
+async def test_b_assign_a_move_into_the_technicians_other_visit_keeps_the_reason_the_overlap_was_let_stand(
+    client, as_dispatcher
+):
+    """Only the overlap check read it: a double booking made by a move left no reason behind (a probe)."""
+    tech = await technician_id(client, as_dispatcher, "T1001")
+    first = await booked_visit(client, as_dispatcher, NOON)
+    second = await booked_visit(client, as_dispatcher, NOON + timedelta(hours=3))
+    for visit in (first, second):
+        await assign(client, as_dispatcher, visit["id"], tech)
+
+    response = await reschedule(client, as_dispatcher, second["id"], move(NOON + timedelta(minutes=30),
+                                                                         overrideReason="same building, two flats"))
+
+    assert response.status_code == 200, response.text
+    assert response.json()["reschedules"][0]["overrideReason"] == "same building, two flats"

@@ -88,6 +88,11 @@ async def move_deleted(order: dict) -> str:
     return "reschedule"
 
 
+async def move_given_a_reason_to_let_an_overlap_stand(order: dict) -> str:
+    await Reschedule.update({Reschedule.override_reason: "approved by the area manager"}, force=True)
+    return "reschedule"
+
+
 async def handover_deleted(order: dict) -> str:
     await Assignment.delete().where(Assignment.visit == order["second"])
     return "assignment"
@@ -114,8 +119,8 @@ async def test_a_trail_the_dispatch_records_of_a_worked_order_match_the_trail(cl
     "edit",
     [
         site_moved_2_km_north, site_made_rural, customer_made_diamond, order_accepted_an_hour_later,
-        repair_due_a_day_later, visit_given_to_another_technician, visit_uncancelled, move_deleted, handover_deleted,
-        contact_deleted, cancellation_deleted,
+        repair_due_a_day_later, visit_given_to_another_technician, visit_uncancelled, move_deleted,
+        move_given_a_reason_to_let_an_overlap_stand, handover_deleted, contact_deleted, cancellation_deleted,
     ],
 )
 async def test_a_trail_a_dispatch_record_edited_behind_the_services_back_is_named(

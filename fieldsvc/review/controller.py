@@ -31,6 +31,7 @@ from fieldsvc.review.service import (
     ReviewService,
     ReviewVisitNotFound,
     Superseded,
+    VerdictChanged,
 )
 
 TOTAL_COUNT_HEADER = "X-Total-Count"
@@ -105,7 +106,7 @@ class ReviewController(Controller):
         "/visits/{visit_id:uuid}/decisions",
         responses=documented(
             ReviewVisitNotFound, NotPending, ReasonRequired, RequestRequired, RequestNotForDecision, Superseded,
-            CancelledNotReturnable,
+            CancelledNotReturnable, VerdictChanged,
         ),
     )
     async def decide(

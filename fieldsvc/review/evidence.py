@@ -58,7 +58,10 @@ def _trusted_arrival(stored: dict | None) -> TrustedArrivalView | None:
 
 def _verdict(result: dict | None) -> VerdictView:
     if result is None:
-        return VerdictView(status="pending", policy_id=None, policy_version=None, trusted_arrival=None, findings=[], audited_at=None)
+        return VerdictView(
+            status="pending", policy_id=None, policy_version=None, trusted_arrival=None, findings=[], audited_at=None,
+            digest=None,
+        )
     return VerdictView(
         status=result["status"],
         policy_id=result["policy_id"],
@@ -73,6 +76,7 @@ def _verdict(result: dict | None) -> VerdictView:
             for f in result["findings"]
         ],
         audited_at=result["audited_at"],
+        digest=result["facts_digest"],
     )
 
 

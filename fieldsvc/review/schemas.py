@@ -38,6 +38,7 @@ class QueueEntry(Wire):
     team: str | None
     review_state: str
     violations: list[str]  # rule ids with a violation, for a glance
+    verdict_digest: str  # of the verdict listed: a decision names it (A-DECIDE)
     site_time_zone: str
     site_local_time: str  # the agreed time on the site's clock, YYYY-MM-DD HH:MM
 
@@ -47,6 +48,9 @@ MAX_REQUESTED = 20
 
 class DecideVisit(Incoming):
     decision: Decision
+    # The verdict the auditor decides on, as the queue or the evidence view gave it: one that changed since (a late
+    # fact, a passed deadline) is refused, so a decision covers only the violations its auditor was shown.
+    verdict_digest: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
     reason: Annotated[str, msgspec.Meta(max_length=2000)] = ""  # required for dismiss and return
     # What a return asks for: a technician reads the list on the phone, so a few items, each a line.
     requested: Annotated[
@@ -64,6 +68,7 @@ class DecisionView(Wire):
     reason: str
     requested: list[str]
     decided_at: Instant
+    covers: list[str]  # the violations it covers, each its code and the facts it is about (A-DECIDE)
 
 
 class TrustedArrivalView(Wire):
@@ -83,6 +88,7 @@ class VerdictView(Wire):
     trusted_arrival: TrustedArrivalView | None
     findings: list[FindingView]
     audited_at: Instant | None
+    digest: str | None  # a decision names it (verdictDigest), so it is taken on this verdict and no later one
 
 
 class TimelineEntry(Wire):

@@ -13,6 +13,7 @@ from fieldsvc.dispatch import repository as dispatch_repository
 from fieldsvc.errors import api_error
 from fieldsvc.review import repository
 from fieldsvc.review.schemas import DecideVisit, DecisionView, QueueEntry
+from fieldsvc.verdicts import repository as verdict_repository
 from fieldsvc.tables import ReviewDecision
 from fieldsvc.trail.service import TrailWriter
 from fieldsvc.verdicts.service import VerdictService
@@ -27,6 +28,12 @@ RequestNotForDecision = api_error(
 )
 CancelledNotReturnable = api_error(
     409, "review.cancelled_not_returnable", "The visit was cancelled: it can be confirmed or dismissed, not returned."
+)
+VerdictChanged = api_error(
+    409,
+    "review.verdict_changed",
+    "The visit's verdict changed since it was read (a fact arrived late, or a deadline passed): read the evidence "
+    "again and decide on the verdict it shows now.",
 )
 Superseded = api_error(
     409,
@@ -47,6 +54,7 @@ def decision_view(row: dict[str, Any]) -> DecisionView:
         reason=row["reason"],
         requested=list(row["requested"] or []),
         decided_at=row["decided_at"],
+        covers=list(row["decided_codes"] or []),
     )
 
 
@@ -60,6 +68,7 @@ class ReviewService:
         rows = await repository.flagged_queue(filters, limit, offset)
         total = await repository.flagged_count(filters)
         violations = await repository.violations_of([r["id"] for r in rows])
+        digests = await verdict_repository.stored_digests([r["id"] for r in rows])
         entries = [
             QueueEntry(
                 visit_id=r["id"],
@@ -72,6 +81,7 @@ class ReviewService:
                 team=r["team"],
                 review_state=r["review_state"],
                 violations=violations.get(r["id"], []),
+                verdict_digest=digests[r["id"]],
                 site_time_zone=r["time_zone"],
                 site_local_time=r["agreed_time"].astimezone(ZoneInfo(r["time_zone"])).strftime("%Y-%m-%d %H:%M"),
             )
@@ -105,6 +115,12 @@ class ReviewService:
                 await dispatch_repository.lock_work_order(visit["work_order"], self.ctx.engine)
                 if await repository.later_visit_booked(visit):
                     raise Superseded()
+            # Under the visit's lock, which a verdict's write takes too: the verdict checked is the one decided on. A
+            # dismissal covered a violation a passed deadline had added after its auditor read the evidence (a probe).
+            verdict_digest = (await verdict_repository.stored_digests([visit_id])).get(visit_id)
+            if verdict_digest != data.verdict_digest:
+                raise VerdictChanged(details={"verdictDigest": verdict_digest})
+            covers = await repository.violation_keys(visit_id)
             row = ReviewDecision(
                 visit=visit_id,
                 auditor=caller.user_id,
@@ -112,17 +128,18 @@ class ReviewService:
                 reason=data.reason,
                 requested=list(data.requested),
                 decided_at=now,
-                decided_codes=await repository.violation_keys(visit_id),
+                decided_codes=covers,
             )
             await repository.insert_decision(row)
             # A return re-opens the visit so the technician's phone may add or correct evidence.
             status = "returned" if data.decision == "return" else None
             await repository.set_review_state(visit_id, REVIEW_STATE_AFTER[data.decision], status, now)
             await TrailWriter(self.ctx).append(
-                f"review.{data.decision}", visit_id, caller, {"reason": data.reason, "requested": list(data.requested)}
+                f"review.{data.decision}", visit_id, caller,
+                {"reason": data.reason, "requested": list(data.requested), "verdict": verdict_digest, "covers": covers},
             )
         return decision_view(
             {"id": row.id, "visit": visit_id, "auditor": caller.user_id, "auditor_username": caller.username,
-             "decision": data.decision,
-             "reason": data.reason, "requested": list(data.requested), "decided_at": now}
+             "decision": data.decision, "reason": data.reason, "requested": list(data.requested), "decided_at": now,
+             "decided_codes": covers}
         )

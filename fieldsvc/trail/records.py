@@ -51,7 +51,7 @@ class _Told:
 
     facts: dict[str, dict[str, Any]]
     verdict: dict[str, Any] | None
-    decisions: list[tuple[str, str, list[str]]]
+    decisions: list[tuple[str, str, list[str], str, list[str] | None]]  # and who, and what it covered (once recorded)
     review_state: str = "none"
     agreed_time: str | None = None
     status: str | None = None
@@ -108,7 +108,7 @@ async def _what_the_trail_says(ctx: AppContext, visit_ids: list[UUID]) -> dict[s
             about.verdict = data
         elif kind.startswith("review."):
             decision = kind.removeprefix("review.")
-            about.decisions.append((decision, data["reason"], data["requested"]))
+            about.decisions.append((decision, data["reason"], data["requested"], text["actor"], data.get("covers")))
             about.review_state = REVIEW_STATE_AFTER[decision]
             about.status = "returned" if decision == "return" else about.status
         elif kind == "visit.review_state":
@@ -186,6 +186,7 @@ async def _records(visit_ids: list[UUID]) -> tuple[dict, dict, dict, dict]:
     decisions: dict[UUID, list[dict[str, Any]]] = defaultdict(list)
     for row in await ReviewDecision.select(
         ReviewDecision.id, ReviewDecision.visit, ReviewDecision.decision, ReviewDecision.reason, ReviewDecision.requested,
+        ReviewDecision.auditor, ReviewDecision.decided_codes,
     ).where(ReviewDecision.visit.is_in(visit_ids)).order_by(ReviewDecision.decided_at).output(load_json=True):
         decisions[row["visit"]].append(row)
     photos_of: dict[UUID, list[dict[str, Any]]] = defaultdict(list)
@@ -218,9 +219,14 @@ def _compare(
     if said is not None and visit["verdict"] != said["status"]:
         return RecordMismatch("visit", visit_id, f"the visit's verdict ({visit['verdict']}) is not the last one the "
                                                  f"trail recorded ({said['status']})")
-    stored_decisions = [(row["decision"], row["reason"], row["requested"]) for row in decisions]
-    if stored_decisions != told.decisions:
-        return RecordMismatch("review_decision", visit_id, "the auditors' decisions differ from those the trail "
+    stored_decisions = [
+        (row["decision"], row["reason"], row["requested"], str(row["auditor"]),
+         None if said[4] is None else row["decided_codes"])
+        for row, said in zip(decisions, told.decisions)
+    ]
+    if len(decisions) != len(told.decisions) or stored_decisions != told.decisions:
+        return RecordMismatch("review_decision", visit_id, "the auditors' decisions (who decided, how, why, and the "
+                                                           "violations each covers) differ from those the trail "
                                                            "recorded")
     if visit["review_state"] != told.review_state:
         return RecordMismatch("visit", visit_id, f"the visit's review state ({visit['review_state']}) is not the one "

@@ -1,4 +1,4 @@
-"""Helpers that drive the dispatcher API the way a dispatcher would, for tests."""
+"""Helpers that drive the dispatcher and auditor APIs the way dispatchers and auditors would, for tests."""
 
 from __future__ import annotations
 
@@ -62,4 +62,15 @@ async def technician_id(client: httpx.AsyncClient, headers: dict[str, str], staf
 async def assign(client: httpx.AsyncClient, headers: dict[str, str], visit_id: str, tech_id: str, **extra: Any) -> httpx.Response:
     return await client.post(
         f"/v1/visits/{visit_id}/assignment", json={"technicianId": tech_id, **extra}, headers=headers
+    )
+
+
+async def decide(
+    client: httpx.AsyncClient, visit_id: str, body: dict[str, Any], headers: dict[str, str]
+) -> httpx.Response:
+    """An auditor's decision on the verdict the evidence view shows now, which the decision names (A-DECIDE)."""
+    evidence = (await client.get(f"/v1/review/visits/{visit_id}", headers=headers)).json()
+    digest = (evidence.get("verdict") or {}).get("digest") or "0" * 64  # none yet: the decision is refused anyway
+    return await client.post(
+        f"/v1/review/visits/{visit_id}/decisions", json={"verdictDigest": digest, **body}, headers=headers
     )

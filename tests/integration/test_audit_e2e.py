@@ -17,7 +17,7 @@ from PIL import ExifTags, Image, ImageEnhance
 from fieldsvc.tables import Photo, TrailEntry, VisitEvent
 from fieldsvc.verdicts.sweep import mark_overdue
 from tests.conftest import login, quiet
-from tests.integration.builders import SHANGHAI_SITE, assign, book, technician_id
+from tests.integration.builders import SHANGHAI_SITE, assign, book, decide, technician_id
 from tests.integration.mobile_builders import (  # noqa: F401 - phone, other_phone, visit_id, other_visit_id are fixtures
     AGREED,
     AT_SITE,
@@ -1007,17 +1007,16 @@ async def test_a_queue_filters_days_in_the_zone_asked_and_shows_each_sites_clock
 
 async def test_a_decide_dismiss_needs_a_reason_and_removes_the_visit_from_the_queue(client, phone, visit_id, as_auditor):
     await play(phone, visit_id, Visit(arrive_after_agreed=timedelta(minutes=15)))
-    url = f"/v1/review/visits/{visit_id}/decisions"
-    refused = await client.post(url, json={"decision": "dismiss"}, headers=as_auditor)
+    refused = await decide(client, visit_id, {"decision": "dismiss"}, as_auditor)
     assert (refused.status_code, refused.json()["code"]) == (422, "review.reason_required")
-    invisible = await client.post(url, json={"decision": "dismiss", "reason": "\u200b \u2800"}, headers=as_auditor)
+    invisible = await decide(client, visit_id, {"decision": "dismiss", "reason": "\u200b \u2800"}, as_auditor)
     assert (invisible.status_code, invisible.json()["code"]) == (422, "review.reason_required")
-    dismissed = await client.post(url, json={"decision": "dismiss", "reason": "Lift broken, verified"}, headers=as_auditor)
+    dismissed = await decide(client, visit_id, {"decision": "dismiss", "reason": "Lift broken, verified"}, as_auditor)
     assert dismissed.status_code == 201
     assert (await client.get("/v1/review/queue", headers=as_auditor)).json() == []
     mine = (await client.get(f"/v1/mobile/visits/{visit_id}", headers=phone.auth)).json()
     assert (mine["verdict"], mine["reviewState"]) == ("flagged", "dismissed")  # the technician learns it was dismissed
-    again = await client.post(url, json={"decision": "confirm"}, headers=as_auditor)
+    again = await decide(client, visit_id, {"decision": "confirm"}, as_auditor)
     assert again.json()["code"] == "review.not_pending"
 
 
@@ -1033,7 +1032,7 @@ async def test_a_evidence_view_says_which_arrival_time_was_trusted_and_why(clien
 async def test_a_evidence_view_names_the_customer_the_site_and_who_decided(client, phone, visit_id, as_auditor):
     await play(phone, visit_id, Visit(arrive_after_agreed=timedelta(minutes=15)))
     url = f"/v1/review/visits/{visit_id}"
-    await client.post(f"{url}/decisions", json={"decision": "confirm"}, headers=as_auditor)
+    await decide(client, visit_id, {"decision": "confirm"}, as_auditor)
 
     evidence = (await client.get(url, headers=as_auditor)).json()
 
@@ -1046,10 +1045,10 @@ async def test_a_decide_return_reopens_the_visit_and_new_evidence_is_re_audited(
     client, phone, visit_id, as_auditor, as_tech
 ):
     await play(phone, visit_id, Visit(shoe_photo_taken_shift=-timedelta(days=1)))
-    returned = await client.post(
-        f"/v1/review/visits/{visit_id}/decisions",
-        json={"decision": "return", "reason": "Shoe-cover photo is from yesterday", "requested": ["V-SHOES photo"]},
-        headers=as_auditor,
+    returned = await decide(
+        client, visit_id,
+        {"decision": "return", "reason": "Shoe-cover photo is from yesterday", "requested": ["V-SHOES photo"]},
+        as_auditor,
     )
     assert returned.status_code == 201
     mine = (await client.get(f"/v1/mobile/visits/{visit_id}", headers=as_tech)).json()
@@ -1073,7 +1072,7 @@ async def returned_for_the_shoe_photo(client, phone, visit_id, as_auditor) -> st
     """A visit played with yesterday's shoe-cover photo attached by mistake, returned for it; that photo's id."""
     await play(phone, visit_id, Visit(shoe_photo_taken_shift=-timedelta(days=1)))
     decision = {"decision": "return", "reason": "Shoe-cover photo is from yesterday", "requested": ["V-SHOES photo"]}
-    assert (await client.post(f"/v1/review/visits/{visit_id}/decisions", json=decision, headers=as_auditor)).status_code == 201
+    assert (await decide(client, visit_id, decision, as_auditor)).status_code == 201
     evidence = (await client.get(f"/v1/review/visits/{visit_id}", headers=as_auditor)).json()
     return next(photo["photoId"] for photo in evidence["photos"] if photo["purpose"] == "shoe_covers")
 
@@ -1083,7 +1082,7 @@ async def refused_test_returned(client, phone: Phone, visit_id: str, as_auditor:
     await play(phone, visit_id, Visit(test_accepted=False))
     assert await violation_codes(client, as_auditor, visit_id) == ("flagged", {"v.test.resolved_not_accepted"})
     returned = {"decision": "return", "reason": "The customer did not accept the test", "requested": ["V-TEST"]}
-    assert (await client.post(f"/v1/review/visits/{visit_id}/decisions", json=returned, headers=as_auditor)).status_code == 201
+    assert (await decide(client, visit_id, returned, as_auditor)).status_code == 201
 
 
 async def test_v_test_an_accepted_test_sent_after_a_return_dated_back_into_the_visit_counts_when_it_was_sent(
@@ -1144,7 +1143,7 @@ async def test_a_decide_a_confirmation_asking_for_items_is_refused(client, phone
     await play(phone, visit_id, Visit(shoe_photo_taken_shift=-timedelta(days=1)))
     decision = {"decision": "confirm", "requested": ["V-SHOES photo"]}
 
-    response = await client.post(f"/v1/review/visits/{visit_id}/decisions", json=decision, headers=as_auditor)
+    response = await decide(client, visit_id, decision, as_auditor)
 
     assert (response.status_code, response.json()["code"]) == (422, "review.request_only_for_return")
 
@@ -1158,7 +1157,7 @@ async def test_a_decide_a_return_asking_for_more_than_twenty_items_or_a_blank_on
     await play(phone, visit_id, Visit(shoe_photo_taken_shift=-timedelta(days=1)))
     decision = {"decision": "return", "reason": "Redo it all", "requested": requested}
 
-    response = await client.post(f"/v1/review/visits/{visit_id}/decisions", json=decision, headers=as_auditor)
+    response = await decide(client, visit_id, decision, as_auditor)
 
     assert (response.status_code, response.json()["code"]) == (400, "validation.failed")
     assert (await client.get(f"/v1/review/visits/{visit_id}", headers=as_auditor)).json()["decisions"] == []
@@ -1188,7 +1187,7 @@ async def test_a_decide_a_returned_visit_whose_wrong_photo_was_withdrawn_comes_b
     )
     assert [json.loads(entry["payload"])["data"] for entry in ended] == [{"from": "returned", "to": "open"}]
     accepted = {"decision": "dismiss", "reason": "The right photo is there; the withdrawn one was last week's"}
-    assert (await client.post(f"/v1/review/visits/{visit_id}/decisions", json=accepted, headers=as_auditor)).status_code == 201
+    assert (await decide(client, visit_id, accepted, as_auditor)).status_code == 201
 
 
 async def test_a_decide_a_photo_withdrawn_from_its_visit_still_makes_its_copy_elsewhere_a_reuse(
@@ -1199,7 +1198,7 @@ async def test_a_decide_a_photo_withdrawn_from_its_visit_still_makes_its_copy_el
     await play(other_phone, other_visit_id, Visit(clean_photo=shared, signature=encoded(handwritten_name(4), "PNG")),
                seed=70)
     decision = {"decision": "return", "reason": "Shoe-cover photo is from yesterday", "requested": ["V-SHOES photo"]}
-    assert (await client.post(f"/v1/review/visits/{visit_id}/decisions", json=decision, headers=as_auditor)).status_code == 201
+    assert (await decide(client, visit_id, decision, as_auditor)).status_code == 201
     evidence = (await client.get(f"/v1/review/visits/{visit_id}", headers=as_auditor)).json()
     original = next(photo["photoId"] for photo in evidence["photos"] if photo["purpose"] == "site_clean")
 
@@ -1272,7 +1271,7 @@ async def test_a_decide_a_returned_visit_completed_again_keeps_the_orders_first_
     order_path = f"/v1/work-orders/{(await client.get(f'/v1/visits/{visit_id}', headers=as_dispatcher)).json()['workOrderId']}"
     first_close = (await client.get(order_path, headers=as_dispatcher)).json()["closedAt"]
     decision = {"decision": "return", "reason": "Shoe-cover photo is from yesterday", "requested": ["V-SHOES photo"]}
-    assert (await client.post(f"/v1/review/visits/{visit_id}/decisions", json=decision, headers=as_auditor)).status_code == 201
+    assert (await decide(client, visit_id, decision, as_auditor)).status_code == 201
 
     phone.clock.advance(hours=6)
     again = await phone.post(visit_id, "complete", phone.fact(outcome="resolved"))
@@ -1290,7 +1289,7 @@ async def test_a_decide_a_returned_unresolved_visit_resolved_later_moves_the_ord
     order_path = f"/v1/work-orders/{(await client.get(f'/v1/visits/{visit_id}', headers=as_dispatcher)).json()['workOrderId']}"
     first_close = (await client.get(order_path, headers=as_dispatcher)).json()["closedAt"]
     decision = {"decision": "return", "reason": "Shoe-cover photo is from yesterday", "requested": ["V-SHOES photo"]}
-    assert (await client.post(f"/v1/review/visits/{visit_id}/decisions", json=decision, headers=as_auditor)).status_code == 201
+    assert (await decide(client, visit_id, decision, as_auditor)).status_code == 201
 
     phone.clock.advance(hours=6)
     assert (await phone.post(visit_id, "complete", phone.fact(outcome="resolved"))).status_code == 201
@@ -1348,8 +1347,8 @@ async def test_a_decide_a_dismissed_visit_comes_back_to_the_queue_when_a_violati
         client, phone, people, late_and_unresolved, tier="gold"  # B-REPAIR: 24 h
     )
     as_auditor = await login(client, people.auditor)
-    dismissed = await client.post(f"/v1/review/visits/{first_visit}/decisions", headers=as_auditor,
-                                  json={"decision": "dismiss", "reason": "Lift broken, verified"})
+    dismissed = await decide(client, first_visit, {"decision": "dismiss", "reason": "Lift broken, verified"},
+                             as_auditor)
     assert dismissed.status_code == 201
 
     await play(phone, second_visit, Visit(agreed=AGREED + timedelta(days=1)), seed=20)  # resolved 25 h after
@@ -1370,7 +1369,7 @@ async def test_a_decide_a_confirmed_violation_gone_from_a_verdict_and_back_does_
     from fieldsvc.verdicts.service import VerdictService
 
     await play(phone, visit_id, Visit(arrive_after_agreed=timedelta(minutes=15)))
-    confirmed = await client.post(f"/v1/review/visits/{visit_id}/decisions", json={"decision": "confirm"}, headers=as_auditor)
+    confirmed = await decide(client, visit_id, {"decision": "confirm"}, as_auditor)
     assert confirmed.status_code == 201
     await quiet(app)
     # A verdict in between without the violation (another visit's fact took it away for a while; a probe).
@@ -1397,8 +1396,8 @@ async def test_a_decide_a_dismissed_visit_comes_back_when_a_second_violation_of_
 
     await play(phone, visit_id, Visit())  # on site 09:57 to about 10:48
     await checked_in_elsewhere_at(AGREED + timedelta(minutes=10), north=0.045, hours_later=4)
-    dismissed = await client.post(f"/v1/review/visits/{visit_id}/decisions", headers=as_auditor,
-                                  json={"decision": "dismiss", "reason": "Called to an emergency next street"})
+    dismissed = await decide(client, visit_id, {"decision": "dismiss", "reason": "Called to an emergency next street"},
+                             as_auditor)
     assert dismissed.status_code == 201, dismissed.text
 
     await checked_in_elsewhere_at(AGREED + timedelta(minutes=30), north=0.09, hours_later=6)
@@ -1525,9 +1524,7 @@ async def test_a_decide_a_visit_with_a_later_visit_booked_on_its_order_cannot_be
     first_visit, _, _, _ = await repair_closed_unresolved_then_rebooked(client, phone, people, flagged_and_unresolved)
 
     decision = {"decision": "return", "reason": "Shoe-cover photo is from yesterday", "requested": ["V-SHOES photo"]}
-    response = await client.post(
-        f"/v1/review/visits/{first_visit}/decisions", json=decision, headers=await login(client, people.auditor)
-    )
+    response = await decide(client, first_visit, decision, await login(client, people.auditor))
 
     assert (response.status_code, response.json()["code"]) == (409, "review.superseded")
 
@@ -1546,7 +1543,7 @@ async def test_a_decide_a_return_sent_with_the_booking_of_the_orders_next_visit_
         order_id = (await client.get(f"/v1/visits/{visit_id}", headers=as_dispatcher)).json()["workOrderId"]
 
         returned, booked = await asyncio.gather(
-            client.post(f"/v1/review/visits/{visit_id}/decisions", json=decision, headers=as_auditor),
+            decide(client, visit_id, decision, as_auditor),
             book(client, as_dispatcher, order_id, agreed + timedelta(days=2)),
         )
 
@@ -1593,13 +1590,11 @@ async def test_a_decide_a_visit_cancelled_by_a_forced_close_can_be_confirmed_not
     close = {"outcome": "unresolved", "reason": "customer cancelled by phone"}
     assert (await client.post(f"/v1/work-orders/{order_id}/force-close", json=close, headers=as_dispatcher)).status_code == 200
     assert (await client.get(f"/v1/visits/{visit_id}", headers=as_dispatcher)).json()["status"] == "cancelled"
-    url = f"/v1/review/visits/{visit_id}/decisions"
-
-    returned = await client.post(url, json={"decision": "return", "reason": "Add photos", "requested": ["V-SHOES photo"]},
-                                 headers=as_auditor)
+    returned = await decide(client, visit_id, {"decision": "return", "reason": "Add photos",
+                                               "requested": ["V-SHOES photo"]}, as_auditor)
     assert (returned.status_code, returned.json()["code"]) == (409, "review.cancelled_not_returnable")
     assert (await client.get(f"/v1/visits/{visit_id}", headers=as_dispatcher)).json()["status"] == "cancelled"
-    assert (await client.post(url, json={"decision": "confirm"}, headers=as_auditor)).status_code == 201
+    assert (await decide(client, visit_id, {"decision": "confirm"}, as_auditor)).status_code == 201
 
 
 async def test_v_close_a_visit_done_offline_before_its_order_was_force_closed_still_takes_its_facts(
@@ -1623,7 +1618,7 @@ async def test_a_decide_a_returned_visit_stays_with_its_technician_when_only_a_d
     script = Visit(shoe_photo_taken_shift=-timedelta(days=1), question="Can I get IPTV on a second TV?")
     assert (await play(phone, visit_id, script)).status_code == 201
     decision = {"decision": "return", "reason": "Shoe-cover photo is from yesterday", "requested": ["V-SHOES photo"]}
-    assert (await client.post(f"/v1/review/visits/{visit_id}/decisions", json=decision, headers=as_auditor)).status_code == 201
+    assert (await decide(client, visit_id, decision, as_auditor)).status_code == 201
 
     phone.clock.advance(days=3)  # the question's 48 h pass with no follow-up and no new evidence
     assert await mark_overdue(app.state.ctx.policies, phone.clock()) == 1
@@ -1633,6 +1628,38 @@ async def test_a_decide_a_returned_visit_stays_with_its_technician_when_only_a_d
     assert "V-ASK" in violations
     assert (await client.get("/v1/review/queue", headers=auditor)).json() == []
     assert (await client.get(f"/v1/mobile/visits/{visit_id}", headers=technician)).json()["returnedFor"] == ["V-SHOES photo"]
+
+
+async def test_a_decide_on_a_verdict_that_changed_since_the_auditor_read_it_is_refused_and_covers_nothing_unseen(
+    client, phone, people, visit_id, as_auditor, app
+):
+    """A dismissal covered a violation a passed deadline had added after its auditor read the evidence, so the visit
+    never came back to the queue for it (a probe)."""
+    script = Visit(shoe_photo_taken_shift=-timedelta(days=1), question="Can I get IPTV on a second TV?")
+    assert (await play(phone, visit_id, script)).status_code == 201
+    read = (await client.get(f"/v1/review/visits/{visit_id}", headers=as_auditor)).json()["verdict"]
+    phone.clock.advance(days=3)  # the question's 48 h pass: the sweep adds v.ask.overdue
+    assert await mark_overdue(app.state.ctx.policies, phone.clock()) == 1
+    as_auditor = await login(client, people.auditor)  # the morning's session has expired
+    dismissal = {"decision": "dismiss", "reason": "The photo date is this phone model's bug",
+                 "verdictDigest": read["digest"]}
+
+    refused = await client.post(f"/v1/review/visits/{visit_id}/decisions", json=dismissal, headers=as_auditor)
+    now = (await client.get(f"/v1/review/visits/{visit_id}", headers=as_auditor)).json()
+
+    assert (refused.status_code, refused.json()["code"]) == (409, "review.verdict_changed")
+    assert refused.json()["details"]["verdictDigest"] == now["verdict"]["digest"] != read["digest"]
+    assert now["decisions"] == [] and now["reviewState"] == "none"
+    assert "v.ask.overdue" in {finding["code"] for finding in now["verdict"]["findings"]}
+    assert "v.ask.overdue" not in {finding["code"] for finding in read["findings"]}
+
+
+async def test_a_decide_answers_which_violations_the_decision_covers(client, phone, visit_id, as_auditor):
+    await play(phone, visit_id, Visit(arrive_after_agreed=timedelta(minutes=15)))
+
+    confirmed = (await decide(client, visit_id, {"decision": "confirm"}, as_auditor)).json()
+
+    assert [key.split("|")[0] for key in confirmed["covers"]] == ["v.punct.late"]
 
 
 async def test_a_trail_verifies_after_a_visit_and_names_a_row_edited_behind_the_services_back(
@@ -1769,7 +1796,7 @@ async def test_a_trail_the_records_of_a_played_and_decided_visit_match_the_trail
 
     await play(phone, visit_id, Visit(shoe_photo_taken_shift=-timedelta(days=1)))
     decision = {"decision": "dismiss", "reason": "Photo date wrong on this phone model"}
-    assert (await client.post(f"/v1/review/visits/{visit_id}/decisions", json=decision, headers=as_auditor)).status_code == 201
+    assert (await decide(client, visit_id, decision, as_auditor)).status_code == 201
     await quiet(app)
 
     assert await first_record_mismatch(app.state.ctx) == (1, None)
@@ -1963,15 +1990,29 @@ async def test_a_trail_a_photo_moved_to_another_visit_behind_the_services_back_i
     assert (mismatch.table, mismatch.row_id) == ("photo", str(shoes["id"]))
 
 
-async def test_a_trail_a_decision_edited_behind_the_services_back_is_named(client, phone, visit_id, app, as_auditor):
-    from fieldsvc.tables import ReviewDecision
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"decision": "dismiss", "reason": "fine"},
+        {"decided_codes": ["v.punct.late|checkin:x", "v.geofence.outside|checkin:x"]},  # a later violation covered
+        {"auditor": None},  # who decided: made the admin below
+    ],
+    ids=["decision_and_reason", "violations_covered", "auditor"],
+)
+async def test_a_trail_a_decision_edited_behind_the_services_back_is_named(
+    client, phone, visit_id, app, as_auditor, people, edit
+):
+    from fieldsvc.tables import AppUser, ReviewDecision
     from fieldsvc.trail.records import first_record_mismatch
 
     await played_and_quiet(phone, visit_id, app)
-    assert (await client.post(f"/v1/review/visits/{visit_id}/decisions", json={"decision": "confirm"},
-                              headers=as_auditor)).status_code == 201
+    assert (await decide(client, visit_id, {"decision": "confirm"}, as_auditor)).status_code == 201
     await quiet(app)
-    await ReviewDecision.update({ReviewDecision.decision: "dismiss", ReviewDecision.reason: "fine"}, force=True)
+    admin = (await AppUser.select(AppUser.id).where(AppUser.username == people.admin).first())["id"]
+    await ReviewDecision.update(
+        {getattr(ReviewDecision, name): admin if name == "auditor" else value for name, value in edit.items()},
+        force=True,
+    )
 
     _, mismatch = await first_record_mismatch(app.state.ctx)
     assert (mismatch.table, mismatch.row_id) == ("review_decision", visit_id)

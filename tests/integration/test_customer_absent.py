@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import httpx
 
-from tests.integration.builders import book
+from tests.integration.builders import book, decide
 from tests.integration.mobile_builders import (  # noqa: F401 - phone and visit_id are fixtures
     AGREED,
     AT_SITE,
@@ -71,7 +71,7 @@ async def test_v_close_customer_absent_returned_for_a_short_wait_is_put_right_by
 ):
     assert (await wait_at_the_door(phone, visit_id, timedelta(minutes=5))).status_code == 201
     returned = {"decision": "return", "reason": "Waited only five minutes", "requested": ["V-CLOSE: wait 10 min"]}
-    decided = await client.post(f"/v1/review/visits/{visit_id}/decisions", json=returned, headers=as_auditor)
+    decided = await decide(client, visit_id, returned, as_auditor)
     assert decided.status_code == 201, decided.text
 
     phone.clock.advance(hours=2)
@@ -124,7 +124,7 @@ async def test_v_close_customer_absent_a_later_trips_door_check_in_dated_back_ac
     the wait read 11 min (a probe). The phone counts its boots, so the boot the check-in names dates it."""
     assert (await wait_at_the_door(phone, visit_id, timedelta(minutes=5))).status_code == 201
     returned = {"decision": "return", "reason": "Waited only five minutes", "requested": ["V-CLOSE: wait 10 min"]}
-    decided = await client.post(f"/v1/review/visits/{visit_id}/decisions", json=returned, headers=as_auditor)
+    decided = await decide(client, visit_id, returned, as_auditor)
     assert decided.status_code == 201, decided.text
     phone.clock.advance(hours=2)
     phone.elapsed_ms, phone.boot = 30 * 60_000, 4

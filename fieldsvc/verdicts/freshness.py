@@ -7,7 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from fieldsvc import db
-from fieldsvc.audit.policy import PolicyBook, load_default_policies
+from fieldsvc.audit.policy import PolicyBook
 from fieldsvc.context import AppContext
 from fieldsvc.tables import Visit
 from fieldsvc.trail.records import VISITS_PER_BATCH, RecordMismatch
@@ -27,7 +27,7 @@ async def first_stale_verdict(
     deadline passed since then re-audits the visit at the auditor's next sweep. A verdict stored under another policy
     version than the one in force now is not recomputed. Returns how many visits were checked and the first stale.
     """
-    checked, after, book = 0, None, load_default_policies()
+    checked, after, book = 0, None, ctx.policies
     while True:
         query = Visit.select(Visit.id).order_by(Visit.id).limit(VISITS_PER_BATCH)
         async with db.read_snapshot(Visit._meta.db):

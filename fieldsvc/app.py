@@ -30,6 +30,7 @@ from fieldsvc.review.controller import ReviewController
 from fieldsvc.strict_body import read_json_body_strictly
 from fieldsvc.strict_query import refuse_repeated_query_parameters
 from fieldsvc.technician.controller import MyVisitsController
+from fieldsvc.trail.guard import refuse_unvouched, watching_trail
 from fieldsvc.verdicts.worker import run_auditor
 from fieldsvc.people.controller import PeopleController
 
@@ -69,6 +70,10 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     def provide_ctx() -> AppContext:
         return ctx
 
+    async def before_request(request: Request) -> None:
+        refuse_unvouched(request, ctx)
+        await read_strictly(request)
+
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         db.bind_engine(ctx.engine)
@@ -78,12 +83,14 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         # made any other way (tests, another ASGI server) audits in the background unless told so.
         inline = ctx.settings.auditor != "external"
         auditor = asyncio.create_task(run_auditor(ctx), name="fieldsvc-auditor") if inline else None
+        trail_watch = await watching_trail(ctx)  # before the first request: with the wrong key it records nothing
         try:
             yield
         finally:
-            if auditor is not None:
-                auditor.cancel()
-                await asyncio.gather(auditor, return_exceptions=True)
+            for task in (auditor, trail_watch):
+                if task is not None:
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
             if owns_database:
                 await db.close_database(ctx.engine)
 
@@ -105,7 +112,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         },
         middleware=[request_id_middleware, receipt_stamp(ctx), bearer_auth()],
         exception_handlers=EXCEPTION_HANDLERS,
-        before_request=read_strictly,
+        before_request=before_request,
         before_send=[stamp_response],
         lifespan=[lifespan],
         openapi_config=openapi_config(),

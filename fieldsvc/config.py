@@ -49,6 +49,7 @@ class Settings:
     travel_speed_kmh: float = 30.0  # B-ASSIGN
     at_risk_horizon_minutes: int = 120
     deadline_sweep_minutes: float = 5.0  # A-REAUDIT of repairs and questions whose deadline passed unnoticed
+    trail_check_seconds: float = 5.0  # A-TRAIL: how often a server checks that its key sealed the trail's head
     clock_transit_allowance_seconds: float = 2.0  # E-CLOCK: a measured offset this small is the request in flight
     max_upload_bytes: int = 15 * 1024 * 1024  # E-IMAGE
     max_image_pixels: int = 40_000_000  # E-IMAGE
@@ -85,6 +86,8 @@ class Settings:
             raise SettingsError("quiet hours must be whole hours from 0 to 23")
         if not (math.isfinite(self.deadline_sweep_minutes) and self.deadline_sweep_minutes > 0):
             raise SettingsError("FIELDSVC_DEADLINE_SWEEP_MINUTES must be a number of minutes more than 0")
+        if not (math.isfinite(self.trail_check_seconds) and self.trail_check_seconds > 0):
+            raise SettingsError("FIELDSVC_TRAIL_CHECK_SECONDS must be a number of seconds more than 0")
         if not (math.isfinite(self.clock_transit_allowance_seconds) and self.clock_transit_allowance_seconds >= 0):
             raise SettingsError("FIELDSVC_CLOCK_TRANSIT_ALLOWANCE_SECONDS must be a number of seconds, 0 or more")
         if self.max_restore_promise_days < 1:

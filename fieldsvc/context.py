@@ -29,6 +29,7 @@ class AppContext:
     blobs: BlobStore
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))  # tests replace it to travel in time
     audit_wakeup: asyncio.Event = field(default_factory=asyncio.Event)  # set when a fact marked a visit due
+    trail_vouched: bool = True  # the trail's head was sealed with this key when last checked (fieldsvc.trail.guard)
 
     @cached_property
     def sessions(self) -> SessionMemory:

@@ -67,6 +67,12 @@ TooManyParts = api_error(
     400, "request.too_many_parts", "The multipart body has more parts, or longer part headers, than this endpoint takes."
 )
 Unavailable = api_error(503, "service.unavailable", "A dependency is unreachable; retry shortly.")
+TrailUnsealed = api_error(
+    503,
+    "service.trail_unsealed",
+    "This server records nothing for now: the audit trail's head is not sealed with its key (a server started with "
+    "another key, or a trail changed behind the service's back). Nothing was recorded; retry shortly.",
+)
 InternalError = api_error(500, "internal", "Unexpected error; it has been logged.")
 
 COMMON_ERRORS: tuple[type[ApiError], ...] = (ValidationFailed, NotAuthenticated, TokenExpired, TokenRevoked, Forbidden)
@@ -74,7 +80,9 @@ COMMON_ERRORS: tuple[type[ApiError], ...] = (ValidationFailed, NotAuthenticated,
 NotJson = api_error(
     415, "request.not_json", "The request body must be JSON, sent with the header Content-Type: application/json."
 )
-ANY_REQUEST_ERRORS: tuple[type[ApiError], ...] = (MalformedBody, NotJson, BodyTooLarge, Unavailable, InternalError)
+ANY_REQUEST_ERRORS: tuple[type[ApiError], ...] = (
+    MalformedBody, NotJson, BodyTooLarge, Unavailable, TrailUnsealed, InternalError
+)
 
 
 def documented(*errors: type[ApiError], public: bool = False) -> dict[int, ResponseSpec]:

@@ -11,6 +11,7 @@ from litestar.response import Response
 
 from fieldsvc import db
 from fieldsvc.context import Ctx
+from fieldsvc.trail.guard import check_trail
 from fieldsvc.trail.service import TrailWriter
 from fieldsvc.verdicts import outbox
 from fieldsvc.wire import Wire
@@ -61,7 +62,7 @@ class HealthController(Controller):
             report.audit_backlog = await outbox.backlog()
             report.oldest_waiting_seconds = None if oldest is None else round((ctx.now() - oldest).total_seconds(), 1)
             report.trail_pending = await TrailWriter.pending_count()
-            report.auditing = await TrailWriter(ctx).can_chain()
+            report.auditing = await check_trail(ctx)
         ready = database and blob_store and bool(report.auditing)
         report.status = "ok" if ready else "unavailable"
         return Response(report, status_code=200 if ready else 503, headers=None if ready else {"Retry-After": "5"})

@@ -11,7 +11,8 @@ from uuid import uuid4
 import pytest
 
 from fieldsvc import db
-from fieldsvc.tables import TrailEntry, TrailHead, TrailPending, Visit
+from fieldsvc.tables import TrailEntry, TrailHead, TrailPending, Visit, VisitEvent
+from fieldsvc.trail.guard import check_trail
 from fieldsvc.trail.chain import FORGED_KIND, entry_text
 from fieldsvc.trail.records import first_record_mismatch
 from fieldsvc.trail.service import TrailWriter, UnsealedHead, queue_seal, verify_trail
@@ -203,3 +204,26 @@ async def test_a_trail_whose_head_is_not_sealed_with_the_servers_key_leaves_read
     assert queue.status_code == 200
     assert await TrailPending.exists().where(TrailPending.kind == "fact.arrival")  # kept, chained once sealed
     await TrailWriter(app.state.ctx).seal()  # the operator, the chain examined
+
+
+async def test_a_trail_a_server_whose_key_did_not_seal_the_head_records_nothing_until_its_key_is_the_one(
+    client, phone, visit_id, app, monkeypatch
+):
+    """A server started with another key took facts that the right one then chained as forgeries: the trail failed
+    verification for good (a probe). It now answers writes 503 and records nothing; reads go on."""
+    ctx = app.state.ctx
+    await quiet(app)  # the booking's entries chained, the head sealed with the service's key
+    with monkeypatch.context() as another_key:
+        another_key.setattr(ctx, "secret_key", lambda: b"the key of a server started elsewhere")
+        await check_trail(ctx)  # as its watch does every FIELDSVC_TRAIL_CHECK_SECONDS, and at start
+        refused = await phone.post(visit_id, "on-my-way", phone.fact())
+        listed = await client.get("/v1/mobile/visits", params={"date": AGREED.date().isoformat()},
+                                  headers=phone.headers())
+    await check_trail(ctx)
+    taken = await phone.post(visit_id, "on-my-way", phone.fact())
+
+    assert (refused.status_code, refused.json()["code"]) == (503, "service.trail_unsealed")
+    assert refused.headers["Retry-After"] and listed.status_code == 200
+    assert taken.status_code == 201 and await VisitEvent.count() == 1
+    await quiet(app)
+    assert await verify_trail(ctx) == (await TrailEntry.count(), None)

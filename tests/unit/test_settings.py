@@ -12,6 +12,12 @@ def test_a_sweep_interval_of_zero_minutes_is_refused():
         Settings.from_env({"FIELDSVC_DEADLINE_SWEEP_MINUTES": "0"})
 
 
+@pytest.mark.parametrize("seconds", ["0", "-1", "nan"])
+def test_a_trail_check_interval_that_is_not_a_number_of_seconds_more_than_0_is_refused(seconds: str):
+    with pytest.raises(SettingsError, match="FIELDSVC_TRAIL_CHECK_SECONDS"):
+        Settings.from_env({"FIELDSVC_TRAIL_CHECK_SECONDS": seconds})
+
+
 @pytest.mark.parametrize("seconds", ["-1", "nan", "inf"])
 def test_a_clock_transit_allowance_that_is_not_a_number_of_seconds_is_refused(seconds: str):
     with pytest.raises(SettingsError, match="FIELDSVC_CLOCK_TRANSIT_ALLOWANCE_SECONDS"):

@@ -32,8 +32,8 @@ class HealthReport(Wire):
     oldest_waiting_seconds: float | None = None
     trail_pending: int | None = None
     # False (and not ready) when the trail's head is not sealed with this server's key: a server started with another
-    # key, or a chain changed behind the service's back. Its verdicts cannot be chained, and the facts it took would be
-    # sealed with a key the trail does not know; see `fieldsvc trail verify`, and `fieldsvc trail seal` to adopt it.
+    # key, or a chain changed behind the service's back. It then chains no verdict and records nothing (every write is
+    # a 503, fieldsvc.trail.guard); see `fieldsvc trail verify`, and `fieldsvc trail seal` to adopt its key.
     auditing: bool | None = None
 
 

@@ -13,9 +13,9 @@ from fieldsvc.dispatch import repository as dispatch_repository
 from fieldsvc.errors import api_error
 from fieldsvc.review import repository
 from fieldsvc.review.schemas import DecideVisit, DecisionView, QueueEntry
-from fieldsvc.verdicts import repository as verdict_repository
 from fieldsvc.tables import ReviewDecision
 from fieldsvc.trail.service import TrailWriter
+from fieldsvc.verdicts import repository as verdict_repository
 from fieldsvc.verdicts.service import VerdictService
 from fieldsvc.visible import shows_text
 
@@ -81,7 +81,7 @@ class ReviewService:
                 team=r["team"],
                 review_state=r["review_state"],
                 violations=violations.get(r["id"], []),
-                verdict_digest=digests[r["id"]],
+                verdict_digest=digests.get(r["id"], ""),  # flagged visits have one; a row gone is no 500
                 site_time_zone=r["time_zone"],
                 site_local_time=r["agreed_time"].astimezone(ZoneInfo(r["time_zone"])).strftime("%Y-%m-%d %H:%M"),
             )

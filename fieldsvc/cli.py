@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from fieldsvc import db
+from fieldsvc import db, runtime
 from fieldsvc.config import Settings
 from fieldsvc.observability import logging_config
 
@@ -102,11 +102,11 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
         if args.server_pid is not None:
             audit_beside(settings, args.server_pid)
         else:
-            asyncio.run(audit_forever(settings))
+            runtime.run(audit_forever(settings))
         return 0
     if args.command == "audit":
         try:
-            return asyncio.run(rerun_audit(settings, args.start, args.end))
+            return runtime.run(rerun_audit(settings, args.start, args.end))
         except KeyboardInterrupt:
             print("\ninterrupted: the batches finished are kept; run it again to re-audit the rest", file=sys.stderr)
             return 130

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 
-from fieldsvc import db
+from fieldsvc import db, runtime
 from fieldsvc.config import Settings
 
 log = logging.getLogger("fieldsvc.audit")
@@ -66,7 +66,7 @@ def audit_beside(settings: Settings, server_pid: int) -> None:
     for group_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(group_signal, signal.SIG_IGN)
     os.nice(NICENESS)
-    asyncio.run(audit_forever(settings, server_pid, (STOP_SIGNAL,)))
+    runtime.run(audit_forever(settings, server_pid, (STOP_SIGNAL,)))
 
 
 class AuditorProcess:

@@ -20,7 +20,7 @@ from uuid import UUID
 
 from piccolo.engine.postgres import PostgresEngine
 
-from fieldsvc import db
+from fieldsvc import db, runtime
 from fieldsvc.audit.engine import audit_visit
 from fieldsvc.audit.findings import decision_covers, verdict_digest
 from fieldsvc.audit.policy import Policy, PolicyBook, load_default_policies
@@ -252,12 +252,7 @@ def _start_worker(config: dict[str, Any], settings: Any) -> None:
     """A bulk worker: its own loop, engine (bound to every table) and one connection."""
     # Ctrl-C reaches the whole process group: the parent stops the pool; a worker finishes (commits) its batch.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        import uvloop
-
-        loop = uvloop.new_event_loop()
-    except ImportError:  # pragma: no cover - uvloop ships with the server extras
-        loop = asyncio.new_event_loop()
+    loop = runtime.new_event_loop()
     asyncio.set_event_loop(loop)
     engine = PostgresEngine(config=config)
     db.bind_engine(engine)

@@ -196,6 +196,7 @@ class PhotoFacts:
     exif_correction: timedelta = timedelta(0)  # what E-CLOCK added to the EXIF time (its fact's own correction)
     fine_hash: str | None = None  # 256-bit dHash as 64 hex digits (photos stored before it have none)
     received_at: datetime | None = None  # when its fact reached the service, by the server's clock
+    capture_offset_tagged: bool = False  # the EXIF capture time came with its UTC offset: an instant, in no zone
 
 
 @dataclass(frozen=True, slots=True)

@@ -722,6 +722,22 @@ async def test_e_time_a_photo_from_hours_before_tagged_another_zone_to_read_as_o
     assert "e.time.before_arrival" in violations, violations
 
 
+async def test_e_time_an_old_photo_re_dated_an_hour_after_its_upload_with_the_phones_offset_tag_is_flagged(
+    client, phone, visit_id, as_auditor
+):
+    """Its EXIF names +08:00, the offset of every fact the phone sent: an instant no time zone moves (a probe)."""
+    phone.zone = AGREED.tzinfo
+    phone.clock.now = AGREED - timedelta(minutes=3)
+    assert (await phone.post(visit_id, "arrival", phone.fact(location=phone.location()))).status_code == 201
+    phone.clock.advance(minutes=2)
+    exif = camera_exif((phone.clock.now + timedelta(hours=1)).astimezone(AGREED.tzinfo).replace(tzinfo=None))
+    exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.OffsetTimeOriginal] = "+08:00"
+    assert (await phone.photo(visit_id, "shoe_covers", jpeg(29, exif=exif))).status_code == 201
+
+    status, violations = await violation_codes(client, as_auditor, visit_id)
+    assert "e.time.impossible" in violations, violations
+
+
 @pytest.mark.parametrize("sends_local_time", [False, True], ids=["sends-utc", "sends-its-local-offset"])
 async def test_e_time_a_phone_in_the_wrong_time_zone_whose_camera_writes_the_right_local_time_passes(
     client, phone, visit_id, as_auditor, sends_local_time

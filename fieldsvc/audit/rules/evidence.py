@@ -88,13 +88,15 @@ def _taken_after_its_upload(photo: PhotoFacts, slack: timedelta, zone: str) -> l
     the rules read the photo as taken no later than its upload. Within what a camera on another zone's local time,
     without an offset tag and so read in the site's zone, can be ahead (UTC+14 less the site's offset), it only cannot
     be verified (a warning, like no capture time); further ahead no clock or zone explains it, and the capture time
-    was made up (a violation: a photo from yesterday with its date moved ahead passed without a word; probes)."""
+    was made up (a violation: a photo from yesterday with its date moved ahead passed without a word; probes). A
+    capture time with its offset tag is an instant, read in no zone: ahead of the upload it was made up (an old photo
+    re-dated an hour ahead, tagged +08:00 like every fact of its phone, passed with a warning; a probe)."""
     ahead = photo.captured_at - photo.received_at if photo.received_at is not None else None
     if ahead is None or ahead <= slack:
         return []
     refs = (f"photo:{photo.photo_id}",)
     site_offset = ZoneInfo(zone).utcoffset(photo.received_at) or timedelta(0)
-    reach = _FURTHEST_AHEAD - site_offset + slack
+    reach = slack if photo.capture_offset_tagged else _FURTHEST_AHEAD - site_offset + slack
     hours_ahead, shown = round(hours(ahead), 1), local_time(photo.captured_at, zone)
     if ahead <= reach:
         return [Finding(
@@ -105,13 +107,17 @@ def _taken_after_its_upload(photo: PhotoFacts, slack: timedelta, zone: str) -> l
                        "无法核实拍摄时间",
             measured=hours_ahead, threshold=hours(slack), unit="h", refs=refs,
         )]
+    if photo.capture_offset_tagged:
+        beyond_en = f"more than the slack ({hours(reach):.2f} h), and its EXIF names its UTC offset: no zone explains it"
+        beyond_zh = f"超过允许偏差（{hours(reach):.2f} 小时），且EXIF注明了UTC偏移，任何时区都无法解释"
+    else:
+        beyond_en = f"more than a camera on any time zone's clock runs ahead of the site's ({hours(reach):.2f} h)"
+        beyond_zh = f"超过任何时区的相机时钟可能领先现场时间的幅度（{hours(reach):.2f} 小时）"
     return [Finding(
         rule_id="E-TIME", code="e.time.impossible", severity=VIOLATION,
-        message_en=f"the photo's capture time ({shown}) is {hours_ahead} h after it was uploaded, more than a camera "
-                   f"on any time zone's clock runs ahead of the site's ({hours(reach):.2f} h): the capture time was "
-                   "made up",
-        message_zh=f"照片拍摄时间（{shown}）晚于上传 {hours_ahead} 小时，超过任何时区的相机时钟可能领先现场时间的幅度"
-                   f"（{hours(reach):.2f} 小时）：拍摄时间系伪造",
+        message_en=f"the photo's capture time ({shown}) is {hours_ahead} h after it was uploaded, {beyond_en}: the "
+                   "capture time was made up",
+        message_zh=f"照片拍摄时间（{shown}）晚于上传 {hours_ahead} 小时，{beyond_zh}：拍摄时间系伪造",
         measured=hours_ahead, threshold=round(hours(reach), 2), unit="h", refs=refs,
     )]
 

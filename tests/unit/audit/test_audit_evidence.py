@@ -144,6 +144,20 @@ def test_e_time_a_capture_time_six_hours_after_the_upload_at_a_utc_8_site_is_a_c
     assert finding(verdict, "e.time.after_upload").measured == 6.2
 
 
+def test_e_time_a_capture_time_with_its_offset_tag_an_hour_after_the_upload_was_made_up() -> None:
+    tagged = replace(uploaded_at(at(11, 0), timedelta(hours=1)), capture_offset_tagged=True)
+
+    made_up = finding(audit(with_extra_photo(tagged)), "e.time.impossible")
+
+    assert (made_up.severity, made_up.measured, made_up.threshold) == ("violation", 1.0, 0.25)
+
+
+def test_e_time_a_capture_time_with_its_offset_tag_15_min_after_the_upload_is_within_the_slack() -> None:
+    tagged = replace(uploaded_at(at(11, 0), timedelta(minutes=15)), capture_offset_tagged=True)
+
+    assert audit(with_extra_photo(tagged)).findings == ()
+
+
 def test_e_time_a_capture_time_ten_hours_after_the_upload_at_a_utc_8_site_no_zone_explains() -> None:
     verdict = audit(with_extra_photo(uploaded_at(at(11, 0), timedelta(hours=10))))
 

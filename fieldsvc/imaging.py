@@ -605,7 +605,9 @@ def _framed_box(picture: Image.Image) -> tuple[int, int, int, int] | None:
         if box is None:
             return None  # one flat colour all over: nothing to trim to
         if not _sharp_edges(away, box, (0, 0, width, height)):
-            return None  # a faint texture (tiles, a wall) fading in and out of the corner's colour is no frame
+            # A faint texture (tiles, a wall) fading in and out of the corner's colour is no frame on that corner's
+            # sides; the other corner may still sit on a bar (a bar on one side left the picture untrimmed; a probe).
+            continue
         kept = (max(kept[0], box[0]), max(kept[1], box[1]), min(kept[2], box[2]), min(kept[3], box[3]))
     kept_width, kept_height = kept[2] - kept[0], kept[3] - kept[1]
     if kept_width <= 0 or kept_height <= 0 or kept_width * kept_height < _FRAME_MIN_KEPT * width * height:

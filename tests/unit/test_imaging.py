@@ -806,6 +806,26 @@ def test_a_copy_with_a_border_or_frame_added_is_hashed_as_the_picture_inside(
     assert perceptual_distance(original.fine_hashes[0], copy.fine_hashes[0]) <= FINE_LIMIT
 
 
+@pytest.mark.parametrize(
+    ("colour", "centering", "grown"),
+    [("white", (0, 0), (300, 0)), ("black", (1, 1), (0, 220))],
+    ids=["white-bar-on-the-right", "black-bar-on-top"],
+)
+def test_a_bar_added_on_one_side_of_a_photo_whose_own_corner_is_textured_is_trimmed(
+    colour: str, centering: tuple[int, int], grown: tuple[int, int]
+) -> None:
+    # The tiles fade in and out of the photo's own corner colour: that corner is no frame, the bar's corner still is.
+    picture = shoe_covers_on((200, 190, 170), seed=1)
+    barred = ImageOps.pad(picture, (picture.width + grown[0], picture.height + grown[1]), color=colour,
+                          centering=centering)
+    original = process_image(encoded(picture, quality=88))
+
+    copy = process_image(encoded(barred, quality=60))
+
+    assert perceptual_distance(original.perceptual_hash, copy.perceptual_hash) <= 6
+    assert perceptual_distance(original.fine_hashes[0], copy.fine_hashes[0]) <= FINE_LIMIT
+
+
 def test_a_faint_texture_at_the_edge_is_not_trimmed_as_a_frame() -> None:
     # Floor tiles a few grey levels off the corner's colour: a re-encoded copy must hash as its original does.
     picture = shoe_covers_on((200, 190, 170), seed=7)

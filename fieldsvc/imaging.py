@@ -174,16 +174,22 @@ class ExifFacts:
         late photo look on time. An offset tag the GPS fix's clock contradicts, agreeing with the site's zone, was
         edited (a photo taken 3 h before the arrival was tagged +05:00 at a +08:00 site to read as on time; probes):
         the two witnesses are read instead. Not the phone's offset: an app sending UTC and a camera writing its GPS
-        time in local time (a firmware bug) agree on zero by chance (a probe)."""
+        time in local time (a firmware bug) agree on zero by chance (a probe). Without a GPS clock, a tag that both
+        the offset the phone sends its facts in and the site's zone contradict is not the camera's either (a photo
+        5 h old tagged +03:00 by a phone sending +08:00 at a +08:00 site read as on time; a probe)."""
         local = self.captured_at_local
         if local is None:
             return None
         offset = self.captured_utc_offset
         gps_offset = self.gps_clock_offset
-        if offset is None and gps_offset is not None and _offset_at(phone_zone, local) == gps_offset:
+        phone_offset, site_offset = _offset_at(phone_zone, local), _offset_at(site_zone, local)
+        witnessed = phone_offset if phone_offset == site_offset else None  # the phone's facts and the site agree
+        if offset is None and gps_offset is not None and phone_offset == gps_offset:
             offset = gps_offset  # two witnesses agree: the offset the phone writes its times in, and its GPS clock
-        elif offset is not None and gps_offset not in (None, offset) and gps_offset == _offset_at(site_zone, local):
+        elif offset is not None and gps_offset not in (None, offset) and gps_offset == site_offset:
             offset = gps_offset  # the GPS clock and the site's zone, against the tag
+        elif offset is not None and gps_offset is None and witnessed not in (None, offset):
+            offset = witnessed  # the offset the phone sends its facts in and the site's zone, against the tag
         zone: tzinfo = site_zone if offset is None else timezone(offset)
         captured = _in_zone(local, zone)
         if offset is None and captured is not None and taken_by is not None and captured > taken_by + _CAMERA_AHEAD:

@@ -738,6 +738,23 @@ async def test_e_time_an_old_photo_re_dated_an_hour_after_its_upload_with_the_ph
     assert "e.time.impossible" in violations, violations
 
 
+async def test_e_time_a_photo_from_hours_before_tagged_another_zone_without_gps_time_is_flagged(
+    client, phone, visit_id, as_auditor
+):
+    """Taken 5 h before the arrival on a phone sending Shanghai times at a Shanghai site, tagged +03:00 so that it
+    reads as taken at the arrival; no GPS time: the phone's offset and the site's zone both tell +08:00 (a probe)."""
+    phone.zone = AGREED.tzinfo
+    exif = camera_exif((AGREED - timedelta(hours=5, minutes=3)).replace(tzinfo=None))
+    exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.OffsetTimeOriginal] = "+03:00"
+    phone.clock.now = AGREED - timedelta(minutes=3)
+    assert (await phone.post(visit_id, "arrival", phone.fact(location=phone.location()))).status_code == 201
+    phone.clock.advance(minutes=1)
+    assert (await phone.photo(visit_id, "shoe_covers", jpeg(30, exif=exif))).status_code == 201
+
+    status, violations = await violation_codes(client, as_auditor, visit_id)
+    assert "e.time.before_arrival" in violations, violations
+
+
 @pytest.mark.parametrize("sends_local_time", [False, True], ids=["sends-utc", "sends-its-local-offset"])
 async def test_e_time_a_phone_in_the_wrong_time_zone_whose_camera_writes_the_right_local_time_passes(
     client, phone, visit_id, as_auditor, sends_local_time

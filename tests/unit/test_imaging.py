@@ -527,6 +527,28 @@ def test_capture_time_an_offset_tag_its_gps_clock_bears_out_stands_whatever_the_
     assert read == datetime(2024, 12, 2, 1, tzinfo=timezone.utc)
 
 
+@pytest.mark.parametrize(
+    ("phone_zone", "read"),
+    [
+        (timezone(timedelta(hours=8)), datetime(2024, 12, 2, 2, tzinfo=timezone.utc)),  # the phone's and the site's
+        (timezone.utc, datetime(2024, 12, 2, 7, tzinfo=timezone.utc)),  # an app sending UTC says nothing: the tag
+    ],
+    ids=["phone-and-site-say-plus-8", "app-sends-utc"],
+)
+def test_capture_time_without_a_gps_clock_a_tag_the_phones_offset_and_the_sites_zone_contradict_is_not_believed(
+    phone_zone: timezone, read: datetime
+) -> None:
+    # 10:00 on a Shanghai phone at a Shanghai site, tagged +03:00 (to read 5 h later than it was taken).
+    exif = Image.Exif()
+    exif.get_ifd(ExifTags.IFD.Exif).update(
+        {ExifTags.Base.DateTimeOriginal: "2024:12:02 10:00:00", ExifTags.Base.OffsetTimeOriginal: "+03:00"}
+    )
+
+    facts = process_image(jpeg_with(exif)).exif
+
+    assert facts.captured_at_utc(SHANGHAI, phone_zone) == read
+
+
 def test_capture_time_a_gps_fix_minutes_older_than_the_photo_tells_no_offset() -> None:
     exif = camera_exif_with_gps_clock("2024:12:02 09:30:00", "2024:12:02", (17.0, 10.0, 0.0))  # a fix 20 min old
 

@@ -68,6 +68,7 @@ _FRAME_FLATNESS = 10
 _FRAME_MIN_KEPT = 0.2
 _FRAME_EDGE_STEP = 3 * _FRAME_FLATNESS
 _FRAME_EDGE_INSET = 2
+_FRAME_BLEND = 1
 
 # E-TIME: how far a camera's EXIF may run ahead of the server's receipt of the photo (the default clock-skew limit;
 # ingest reads EXIF before any policy is chosen for the audit).
@@ -615,10 +616,17 @@ def _framed_box(picture: Image.Image) -> tuple[int, int, int, int] | None:
             # sides; the other corner may still sit on a bar (a bar on one side left the picture untrimmed; a probe).
             continue
         kept = (max(kept[0], box[0]), max(kept[1], box[1]), min(kept[2], box[2]), min(kept[3], box[3]))
+    if kept == (0, 0, width, height):
+        return None
+    # The line where frame and picture meet is a blend of both (resampled, and in the JPEG's blocks): left out, as an
+    # edge of dark frame darkens the picture's outer cells enough to flip the fine hash's near-ties (a probe).
+    left, top, right, bottom = kept
+    kept = (left + (left > 0) * _FRAME_BLEND, top + (top > 0) * _FRAME_BLEND,
+            right - (right < width) * _FRAME_BLEND, bottom - (bottom < height) * _FRAME_BLEND)
     kept_width, kept_height = kept[2] - kept[0], kept[3] - kept[1]
     if kept_width <= 0 or kept_height <= 0 or kept_width * kept_height < _FRAME_MIN_KEPT * width * height:
         return None
-    return None if kept == (0, 0, width, height) else kept
+    return kept
 
 
 def _sharp_edges(away: Image.Image, box: tuple[int, int, int, int], whole: tuple[int, int, int, int]) -> bool:

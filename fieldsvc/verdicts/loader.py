@@ -84,7 +84,8 @@ E_OFFSET, E_CORRECTED, E_RECEIVED, E_LAT, E_LON, E_ACCURACY, E_MOCK, E_ROW, E_FI
 # ("offset"; `_moved_across_restarts`); NULL otherwise, which for a fact with a monotonic time means "elapsed".
 # Then the device id the phone sent (X-Device-Id) and the boot count the fact named (deviceBoot), NULL if none.
 E_TIME_SOURCE, E_DEVICE_ID, E_DEVICE_BOOT = 17, 18, 19
-P_ID, P_EVENT, P_VISIT, P_PURPOSE, P_SHA, P_PHASH, P_CAPTURED, P_LAT, P_LON, P_SOFTWARE, P_INK, P_FINE, P_TAGGED = range(13)
+(P_ID, P_EVENT, P_VISIT, P_PURPOSE, P_SHA, P_PHASH, P_CAPTURED, P_LAT, P_LON, P_SOFTWARE, P_INK, P_FINE,
+ P_TAGGED) = range(13)
 # What a photo needs of the fact that recorded it (its time and device time; a signature's texts), by row id.
 R_EVENT_ID, R_PAYLOAD, R_RESULT, R_TIME, R_DEVICE, R_RECEIVED = range(6)
 # Follow-ups are keyed by the event id of their question.

@@ -108,7 +108,7 @@ def _taken_after_its_upload(photo: PhotoFacts, slack: timedelta, zone: str) -> l
             measured=hours_ahead, threshold=hours(slack), unit="h", refs=refs,
         )]
     if photo.capture_offset_tagged:
-        beyond_en = f"more than the slack ({hours(reach):.2f} h), and its EXIF names its UTC offset: no zone explains it"
+        beyond_en = f"more than the slack ({hours(reach):.2f} h), with its UTC offset in its EXIF, which no zone moves"
         beyond_zh = f"超过允许偏差（{hours(reach):.2f} 小时），且EXIF注明了UTC偏移，任何时区都无法解释"
     else:
         beyond_en = f"more than a camera on any time zone's clock runs ahead of the site's ({hours(reach):.2f} h)"

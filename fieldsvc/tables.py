@@ -203,6 +203,8 @@ class VisitEvent(Table, tablename="visit_event"):
     fix_time = Timestamptz(null=True, default=None)
     mock = Boolean(null=True, default=None)
     distance_m = DoublePrecision(null=True, default=None)
+    # Its place in the sync batch that sent it: the facts of one batch share their receipt, and a phone sends in order.
+    batch_position = Integer(null=True, default=None)
 
 
 # Photos that were evidence once: a photo withdrawn from its visit (A-DECIDE) was still used there, so a copy of it on

@@ -83,6 +83,7 @@ class CheckinFacts:
     by_monotonic: bool = False
     # Which phone sent it (`phone_id`): a visit handed over has facts from two, and so does a spare phone.
     phone_id: str = ""
+    batch_position: int | None = None  # its place in the sync batch that sent it (a batch shares its receipt)
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +248,7 @@ class OnMyWayFacts:
     event_id: str
     at: datetime  # corrected like any fact
     received_at: datetime
+    batch_position: int | None = None  # its place in the sync batch that sent it (a batch shares its receipt)
 
 
 @dataclass(frozen=True, slots=True)

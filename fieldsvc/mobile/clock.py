@@ -37,6 +37,7 @@ class ClockReading:
     transit_allowance: timedelta
     device_id: str | None = None  # X-Device-Id: which of the technician's phones (each has its own clocks)
     device_boot: int | None = None  # X-Device-Boot: the phone's boot count at send
+    batch_position: int | None = None  # the fact's place in a sync batch (the batch shares this reading)
 
     @property
     def offset(self) -> timedelta:
@@ -65,6 +66,7 @@ class EventTiming:
     source: TimeSource
     device_id: str | None = None
     device_boot: int | None = None  # the boot the fact was recorded in, by the phone's count
+    batch_position: int | None = None  # its place in the sync batch that sent it
 
 
 def parse_device_wall(text: str) -> datetime:
@@ -161,6 +163,7 @@ def event_timing(
         source=source,
         device_id=reading.device_id,
         device_boot=device_boot,
+        batch_position=reading.batch_position,
     )
 
 

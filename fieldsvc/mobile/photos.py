@@ -373,6 +373,7 @@ def timing_of(event: dict[str, Any]) -> EventTiming:
         source=event["time_source"],
         device_id=event["device"],
         device_boot=event["device_boot"],
+        batch_position=event["batch_position"],
     )
 
 

@@ -86,7 +86,7 @@ async def presign_grant(row_id: UUID, visit_id: UUID, technician_id: UUID) -> Ro
 EVENT_COLUMNS = (
     "id", "event_id", "visit", "technician", "kind", "body_digest", "payload", "result", "device_time",
     "device_elapsed_ms", "device", "device_boot", "clock_offset_ms", "corrected_time", "time_source",
-    "server_received_at",
+    "server_received_at", "batch_position",
     "latitude", "longitude", "accuracy_m", "fix_time", "mock", "distance_m",
 )  # fmt: skip
 JSON_COLUMNS = ("payload", "result")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Awaitable, Callable
 from uuid import UUID, uuid4
@@ -568,6 +568,7 @@ class MobileService:
                 "corrected_time": timing.corrected_time,
                 "time_source": timing.source,
                 "server_received_at": timing.received_at,
+                "batch_position": timing.batch_position,
                 **outcome.columns,
             },
             technician=visit["technician"],
@@ -639,7 +640,7 @@ class MobileService:
         except RecursionError:  # the batch's own reading takes each item as any JSON, however deep (a probe: a 500)
             return _refused_item(index, item, NESTED_TOO_DEEP)
         try:
-            recorded = await self.record(fact.type, caller, fact.visit_id, body, reading)
+            recorded = await self.record(fact.type, caller, fact.visit_id, body, replace(reading, batch_position=index))
         except ApiError as error:
             return Receipt(
                 index=index, event_id=body.event_id, status="rejected", code=error.code, message=error.detail

@@ -84,6 +84,8 @@ E_OFFSET, E_CORRECTED, E_RECEIVED, E_LAT, E_LON, E_ACCURACY, E_MOCK, E_ROW, E_FI
 # ("offset"; `_moved_across_restarts`); NULL otherwise, which for a fact with a monotonic time means "elapsed".
 # Then the device id the phone sent (X-Device-Id) and the boot count the fact named (deviceBoot), NULL if none.
 E_TIME_SOURCE, E_DEVICE_ID, E_DEVICE_BOOT = 17, 18, 19
+# Then its place in the sync batch that sent it (NULL when sent on its own).
+E_BATCH_POSITION = 20
 (P_ID, P_EVENT, P_VISIT, P_PURPOSE, P_SHA, P_PHASH, P_CAPTURED, P_LAT, P_LON, P_SOFTWARE, P_INK, P_FINE,
  P_TAGGED) = range(13)
 # What a photo needs of the fact that recorded it (its time and device time; a signature's texts), by row id.
@@ -131,7 +133,7 @@ SELECT e.event_id::text, e.visit::text, e.technician::text, e.kind,
        CASE WHEN e.kind IN {PHOTO_KINDS_SQL} THEN e.id::text END,
        CASE WHEN e.kind IN {CHECKIN_SQL} THEN e.fix_time END, e.device_elapsed_ms,
        CASE WHEN e.kind IN {CHECKIN_SQL} OR e.kind = 'test_result' OR e.time_source = 'offset' THEN e.time_source END,
-       e.device, e.device_boot
+       e.device, e.device_boot, e.batch_position
 FROM unnest($1::uuid[]) AS b(id) JOIN visit_event e ON e.visit = b.id
 """
 _PHOTOS_SQL = """
@@ -272,7 +274,7 @@ async def _sqlite_rows(visit_ids: list[UUID]) -> _Rows:
         VisitEvent.payload, VisitEvent.result, VisitEvent.device_time, VisitEvent.clock_offset_ms,
         VisitEvent.corrected_time, VisitEvent.server_received_at, VisitEvent.latitude, VisitEvent.longitude,
         VisitEvent.accuracy_m, VisitEvent.mock, VisitEvent.fix_time, VisitEvent.device_elapsed_ms,
-        VisitEvent.time_source, VisitEvent.device, VisitEvent.device_boot,
+        VisitEvent.time_source, VisitEvent.device, VisitEvent.device_boot, VisitEvent.batch_position,
     ).where(VisitEvent.visit.is_in(visit_ids))
     by_row = {e["id"]: e for e in event_rows}
     events = [
@@ -281,7 +283,7 @@ async def _sqlite_rows(visit_ids: list[UUID]) -> _Rows:
          e["server_received_at"], e["latitude"], e["longitude"], e["accuracy_m"], e["mock"], str(e["id"]),
          e["fix_time"], e["device_elapsed_ms"],
          e["time_source"] if e["kind"] in _TIMED_KINDS or e["time_source"] == "offset" else None, e["device"],
-         e["device_boot"])
+         e["device_boot"], e["batch_position"])
         for e in event_rows
     ]
     photos = [
@@ -530,7 +532,7 @@ def _visit_facts(
     moved = _moved_across_restarts(events, phone_of)
     redated = {fact.event_id: fact.by_boot for fact in moved}
     for (event_id, _, technician, kind, payload, result, device, offset, at, received, lat, lon, accuracy, mock, _, fix,
-         elapsed, time_source, device_id, _) in events:
+         elapsed, time_source, device_id, _, batch_position) in events:
         at = redated.get(event_id, at)
         phone = phone_of(technician, device_id)
         if offset is not None:
@@ -544,7 +546,7 @@ def _visit_facts(
             checkins.append(
                 CheckinFacts(
                     event_id, kind, lat, lon, accuracy, device, received, at, bool(mock), fix, elapsed,
-                    time_source == "elapsed", phone,
+                    time_source == "elapsed", phone, batch_position,
                 )
             )
         elif kind == "step":
@@ -586,7 +588,7 @@ def _visit_facts(
             payload = _decode_json(payload)
             withdrawals.append(WithdrawalFacts(event_id, payload["photoId"], payload["reason"], at))
         elif kind == "on_my_way":
-            on_my_way.append(OnMyWayFacts(event_id, at, received))
+            on_my_way.append(OnMyWayFacts(event_id, at, received, batch_position))
     # A picture was taken no later than the first time its bytes reached the service: the same file sent again
     # later (the shoe-cover photo as the site-clean one, a signature after the clean-up) keeps that first time.
     first_sent: dict[str, datetime] = {}

@@ -215,6 +215,37 @@ async def test_v_punct_an_arrival_dated_back_before_the_on_my_way_sent_online_is
     assert (status, "v.punct.backdated" in violations) == ("flagged", True)
 
 
+async def offline_batch_of_an_arrival_dated_6_min_late_and_an_on_my_way_at_12_min(
+    phone: Phone, visit_id: str, on_my_way_first: bool
+) -> int:
+    """Both clocks of the arrival say 6 min after the agreed time, the "on my way"'s 12 min; sent together at 25."""
+    phone.clock.now, phone.elapsed_ms = AGREED + timedelta(minutes=6), 3_600_000
+    arrival = {"type": "arrival", "visitId": visit_id, "body": phone.fact(location=phone.location())}
+    advance(phone, timedelta(minutes=6))
+    on_my_way = {"type": "on_my_way", "visitId": visit_id, "body": phone.fact(etaMinutes=5)}
+    advance(phone, timedelta(minutes=13))
+    facts = [on_my_way, arrival] if on_my_way_first else [arrival, on_my_way]
+    return (await phone.client.post("/v1/mobile/sync", json={"facts": facts}, headers=phone.headers())).status_code
+
+
+async def test_v_punct_an_arrival_dated_back_before_the_on_my_way_sent_before_it_in_one_batch_is_flagged(
+    client, phone, visit_id, as_auditor
+):
+    assert await offline_batch_of_an_arrival_dated_6_min_late_and_an_on_my_way_at_12_min(phone, visit_id, True) == 200
+
+    status, violations = await violation_codes(client, as_auditor, visit_id)
+    assert "v.punct.backdated" in violations, violations
+
+
+async def test_v_punct_an_on_my_way_tapped_after_the_arrival_and_sent_after_it_in_one_batch_is_no_backdating(
+    client, phone, visit_id, as_auditor
+):
+    assert await offline_batch_of_an_arrival_dated_6_min_late_and_an_on_my_way_at_12_min(phone, visit_id, False) == 200
+
+    status, violations = await violation_codes(client, as_auditor, visit_id)
+    assert "v.punct.backdated" not in violations, violations
+
+
 async def test_v_punct_an_on_my_way_then_an_arrival_on_time_passes(client, phone, visit_id, as_auditor):
     await play(phone, visit_id, Visit(on_my_way_after_agreed=timedelta(minutes=-20)))
     assert await verdict(client, as_auditor, visit_id) == ("passed", set())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from fieldsvc.audit.facts import CheckinFacts, OnMyWayFacts
 from fieldsvc.audit.findings import VIOLATION, Finding
 from fieldsvc.audit.timeline import AuditInput, arrival_checkin
 from fieldsvc.audit.wording import local_time, minutes
@@ -51,7 +52,7 @@ def _backdated(audit: AuditInput) -> list[Finding]:
     arrivals = [fix for fix in audit.timeline.fixes if fix.checkin.kind == "arrival"]
     for dated in sorted(arrivals, key=lambda fix: fix.at):
         sent_first = max(
-            (fix for fix in arrivals if fix.checkin.received_at < dated.checkin.received_at and fix.at - dated.at > limit),
+            (fix for fix in arrivals if _sent_before(fix.checkin, dated.checkin) and fix.at - dated.at > limit),
             key=lambda fix: fix.at, default=None,
         )
         if sent_first is not None:  # an arrival dated before one the phone had already sent
@@ -62,7 +63,7 @@ def _backdated(audit: AuditInput) -> list[Finding]:
             )]
     contradicting = [
         message for message in audit.visit.on_my_way
-        if message.received_at < checkin.received_at and message.at - arrival.at > limit
+        if _sent_before(message, checkin) and message.at - arrival.at > limit
     ]
     if not contradicting:
         return []
@@ -72,6 +73,14 @@ def _backdated(audit: AuditInput) -> list[Finding]:
         ("at {} the phone said the technician was still on the way, and it sent that first",
          "手机在 {} 先发送了“正在路上”"),
     )]
+
+
+def _sent_before(first: CheckinFacts | OnMyWayFacts, then: CheckinFacts) -> bool:
+    """`first` reached the service before `then`: received earlier, or earlier in the same sync batch (its facts share
+    the batch's receipt; a phone offline with an arrival dated back before its own "on my way" passed; a probe)."""
+    if first.received_at != then.received_at:
+        return first.received_at < then.received_at
+    return None not in (first.batch_position, then.batch_position) and first.batch_position < then.batch_position
 
 
 def _backdated_finding(

@@ -204,6 +204,20 @@ def test_b_install_24_a_company_move_after_the_customers_later_time_is_violation
     assert "B-INSTALL-24" not in {f.rule_id for f in audit(company_earlier).findings}
 
 
+def test_b_install_24_message_gives_the_real_span_and_the_customers_credit_beside_the_figure_counted() -> None:
+    visit = install_booked_hours_before(30, install_late_reason="customer_requested")
+    moved = reschedule(visit, visit.agreed_time + timedelta(hours=1), initiator="company",
+                       recorded_at=visit.booked_at + timedelta(hours=1), reason_code="technician_unavailable")
+
+    late = finding(audit(moved), "b.install_24.late")
+    assert late.measured == 25.0
+    assert late.message_en == (
+        "install visit scheduled at booking + 31 h 00 min 00 s, less 6 h 00 min 00 s the customer asked for: "
+        "counted 25 h 00 min 00 s (limit 24 h 00 min 00 s)"
+    )
+    assert "31小时00分00秒" in late.message_zh and "6小时00分00秒" in late.message_zh
+
+
 def test_b_install_24_resource_unavailable_needs_the_customer_notified_within_24_hours() -> None:
     visit = install_booked_hours_before(72, install_late_reason="resource_unavailable")
     notified = replace(visit, customer_notified_at=visit.booked_at + timedelta(hours=24))

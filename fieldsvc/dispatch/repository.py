@@ -156,6 +156,17 @@ async def technician_visits_between(technician_id: UUID, start: datetime, end: d
     )
 
 
+async def technician_nearest_held_visits_outside(technician_id: UUID, start: datetime, end: datetime) -> list[Row]:
+    """The technician's live, unfinished visits nearest before `start` and at or after `end` (none, one or two)."""
+    held = (Visit.technician == technician_id) & Visit.status.not_in(["cancelled", "completed"])
+    before = await Visit.select(Visit.id).where(held & (Visit.agreed_time < start)).order_by(
+        Visit.agreed_time, ascending=False
+    ).first()
+    after = await Visit.select(Visit.id).where(held & (Visit.agreed_time >= end)).order_by(Visit.agreed_time).first()
+    ids = [row["id"] for row in (before, after) if row is not None]
+    return await _technician_visits(technician_id, Visit.id.is_in(ids)) if ids else []
+
+
 async def technician_visits_under_way_from_before(technician_id: UUID, start: datetime) -> list[Row]:
     """The technician's visits still under way (on the way, on site) that were agreed before `start`."""
     return await _technician_visits(

@@ -112,7 +112,7 @@ ConfirmedOutOfRange = api_error(
 # Until the technician arrives the visit can still be moved, handed over or cancelled: a customer who calls while the
 # technician is on the way gets a new time, and the trip is off (the visit waits, assigned, for its new time).
 LIVE_VISIT_STATES = ("scheduled", "assigned", "en_route")
-OVERLAP_WINDOW = timedelta(hours=36)  # longer than any visit plus the longest travel that could matter
+OVERLAP_WINDOW = timedelta(hours=36)  # B-ASSIGN: every visit this near is checked, and the nearest beyond
 
 
 # Names the zone database answers to that are no place's zone: the server's own, a template, a placeholder.
@@ -404,8 +404,12 @@ class DispatchService:
         return visit
 
     async def _refuse_overlap(self, visit: dict, technician_id: UUID, start: datetime, override: str | None) -> None:
-        booked = await repository.technician_visits_between(technician_id, start - OVERLAP_WINDOW, start + OVERLAP_WINDOW)
+        window = (start - OVERLAP_WINDOW, start + OVERLAP_WINDOW)
+        booked = await repository.technician_visits_between(technician_id, *window)
         held = [b for b in booked if b["status"] != "completed"]  # a visit finished early frees the rest of its slot
+        # Farther visits fit whenever the nearest one on each side does (travel obeys the triangle inequality), but
+        # the nearest may be farther than the window: a site days of travel away (a probe: Shanghai then Urumqi).
+        held += await repository.technician_nearest_held_visits_outside(technician_id, *window)
         candidate = _slot(visit, start)
         conflicts = rules.conflicting_slots(candidate, [_slot(b, b["agreed_time"]) for b in held], self.settings.travel_speed_kmh)
         if conflicts and not override:

@@ -81,6 +81,18 @@ async def test_b_assign_counts_travel_time_between_sites(client, as_dispatcher):
     assert (round(conflict["travelMinutes"]), conflict["gapMinutes"]) == (40, 30.0)
 
 
+async def test_b_assign_counts_travel_to_a_site_days_away(client, as_dispatcher):
+    tech = await technician_id(client, as_dispatcher, "T1001")
+    distant_site = {**SHANGHAI_SITE, "address": "Two days' drive", "latitude": 31.2304 + 13.5}  # ~1,500 km: ~50 h
+    first = await booked_visit(client, as_dispatcher, TEN, kind="repair")
+    two_days_on = await booked_visit(client, as_dispatcher, TEN + timedelta(hours=47), kind="repair", site=distant_site)
+    await assign(client, as_dispatcher, first["id"], tech)
+    response = await assign(client, as_dispatcher, two_days_on["id"], tech)
+    assert response.status_code == 409, response.text
+    [conflict] = response.json()["details"]["conflicts"]
+    assert conflict["visitId"] == first["id"] and conflict["travelMinutes"] > 47 * 60
+
+
 async def test_b_assign_far_site_fits_when_travel_time_allows(client, as_dispatcher):
     tech = await technician_id(client, as_dispatcher, "T1001")
     first = await booked_visit(client, as_dispatcher, TEN)

@@ -82,3 +82,14 @@ async def test_a_contact_retried_with_its_key_after_the_logging_grace_ran_out_an
 
     assert (first.status_code, again.status_code, again.headers.get("Idempotent-Replay")) == (201, 200, "true")
     assert await ContactLog.count() == 1
+
+
+async def test_a_request_carrying_two_keys_at_once_is_400_naming_the_header_and_records_nothing(client, as_dispatcher):
+    """Which of two keys would make a retry safe is a guess: the first was taken silently (a probe)."""
+    headers = [*as_dispatcher.items(), ("Idempotency-Key", "a"), ("Idempotency-Key", "b")]
+
+    response = await client.post("/v1/work-orders", json=ORDER, headers=headers)
+
+    assert (response.status_code, response.json()["code"]) == (400, "validation.failed")
+    assert [(d["field"], d["source"]) for d in response.json()["details"]] == [("Idempotency-Key", "header")]
+    assert await WorkOrder.count() == 0

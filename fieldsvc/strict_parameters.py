@@ -1,0 +1,34 @@
+"""Query parameters and headers are read as given: one the handler takes once, sent twice, is refused."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from litestar import Request
+from litestar.enums import ParamType
+from litestar.exceptions import ValidationException
+
+
+def refuse_repeated_parameters(request: Request) -> None:
+    """400 for `?severity=violation&severity=warning` on a filter that takes one severity: answering for the last
+    value alone showed an auditor no violations (a probe). The same for a header the handler takes once, such as
+    `Idempotency-Key`: which of two keys made a retry safe is a guess (a probe)."""
+    query = request.query_params
+    repeated = {("query", name) for name in query if len(query.getall(name)) > 1}
+    header_counts = Counter(name for name, _ in request.scope["headers"])  # ASGI header names are lower case
+    repeated |= {("header", name.decode("latin-1")) for name, count in header_counts.items() if count > 1}
+    if not repeated:
+        return
+    refused = []
+    for python_name, field in request.route_handler.parsed_fn_signature.parameters.items():
+        definition = field.kwarg_definition
+        name = getattr(definition, "name", None) or python_name
+        header = getattr(definition, "param_type", None) == ParamType.HEADER
+        source = "header" if header else "query"
+        if (source, name.lower() if header else name) in repeated and not field.is_non_string_collection:
+            refused.append((source, name))
+    if refused:
+        raise ValidationException(extra=[
+            {"key": name, "message": "Given more than once; give it once", "source": source}
+            for source, name in sorted(refused)
+        ])

@@ -41,7 +41,7 @@ async def technician_day(ctx: AppContext, technician_id: UUID, day: date | None,
 async def day_zone(ctx: AppContext, technician_id: UUID, asked: str | None) -> str:
     """The zone a technician's day is told in: the one asked for, else that of the site of their visit nearest to now
     (a technician works where their sites are), else the configured default."""
-    if asked:
+    if asked is not None:
         return asked
     return await repository.nearest_visit_zone(technician_id, ctx.now()) or ctx.settings.default_time_zone
 

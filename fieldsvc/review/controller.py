@@ -74,7 +74,7 @@ class ReviewController(Controller):
         """A-QUEUE: flagged visits awaiting a decision, oldest first; dateFrom and dateTo are days (inclusive) in `tz`,
         by default the configured zone; each entry also gives its site's zone and local time. The X-Total-Count
         header says how many the filters find in all."""
-        zone = zone_named(tz or ctx.settings.default_time_zone)
+        zone = zone_named(ctx.settings.default_time_zone if tz is None else tz)
         if rule is not None and rule not in STANDARD_RULE_IDS:
             raise ValidationFailed(details=[
                 {"field": "rule", "message": f"{rule!r} is not a rule id of the standard", "source": "query"}

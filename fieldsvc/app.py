@@ -28,7 +28,7 @@ from fieldsvc.mobile.receipt import receipt_stamp
 from fieldsvc.observability import request_id_middleware, stamp_response
 from fieldsvc.review.controller import ReviewController
 from fieldsvc.strict_body import read_json_body_strictly
-from fieldsvc.strict_parameters import refuse_repeated_parameters
+from fieldsvc.strict_parameters import refuse_nul_in_query, refuse_repeated_parameters
 from fieldsvc.technician.controller import MyVisitsController
 from fieldsvc.trail.guard import refuse_unvouched, watching_trail
 from fieldsvc.verdicts.worker import run_auditor
@@ -53,9 +53,10 @@ def openapi_config() -> OpenAPIConfig:
 
 
 async def read_strictly(request: Request) -> None:
-    """Refuse before the handler what its lax reading would settle by guessing: a parameter given twice, a JSON value
-    of the wrong type that would be coerced."""
+    """Refuse before the handler what its lax reading would settle by guessing: a parameter given twice, a NUL in a
+    query value (each engine guessed differently), a JSON value of the wrong type that would be coerced."""
     refuse_repeated_parameters(request)
+    refuse_nul_in_query(request)
     await read_json_body_strictly(request)
 
 

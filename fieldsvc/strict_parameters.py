@@ -1,4 +1,4 @@
-"""Query parameters and headers are read as given: one the handler takes once, sent twice, is refused."""
+"""Query parameters and headers are read as given: one the handler takes once, sent twice, is refused; a NUL too."""
 
 from __future__ import annotations
 
@@ -31,4 +31,17 @@ def refuse_repeated_parameters(request: Request) -> None:
         raise ValidationException(extra=[
             {"key": name, "message": "Given more than once; give it once", "source": source}
             for source, name in sorted(refused)
+        ])
+
+
+def refuse_nul_in_query(request: Request) -> None:
+    """400 for a NUL in a query value: PostgreSQL cannot hold one and refused it, SQLite matched nothing (a probe)."""
+    if b"%00" not in request.scope["query_string"]:
+        return
+    query = request.query_params
+    named = sorted({name for name in query if any("\x00" in value for value in query.getall(name))})
+    if named:
+        raise ValidationException(extra=[
+            {"key": name, "message": "Holds a NUL character, which no value here can", "source": "query"}
+            for name in named
         ])

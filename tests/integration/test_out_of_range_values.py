@@ -118,6 +118,19 @@ async def test_a_query_parameter_given_twice_is_400_naming_it_not_settled_by_the
     assert [(d["field"], d["source"]) for d in response.json()["details"]] == [(field, "query")]
 
 
+@pytest.mark.parametrize(("role", "path", "field"), [
+    ("auditor", "/v1/review/queue?team=%00", "team"),
+    ("auditor", "/v1/review/queue?team=north%00east", "team"),
+    ("tech", "/v1/mobile/visits?date=2030-03-04%00", "date"),
+], ids=["queue_team_nul", "queue_team_nul_inside", "my_day_date_nul"])
+async def test_a_nul_in_a_query_value_is_400_naming_it_on_either_engine(client, people, role, path, field):
+    """PostgreSQL refused the NUL and SQLite matched nothing with it: one answer for both (a probe)."""
+    response = await client.get(path, headers=await login(client, getattr(people, role)))
+
+    assert (response.status_code, response.json()["code"]) == (400, "validation.failed")
+    assert [(d["field"], d["source"]) for d in response.json()["details"]] == [(field, "query")]
+
+
 @pytest.mark.parametrize(
     ("field", "coerced"),
     [("accuracyM", "8.0"), ("mock", 0), ("fixTime", 1_900_000_000)],

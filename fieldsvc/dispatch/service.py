@@ -246,6 +246,7 @@ class DispatchService:
             replay = await replays.first_result(request, now) is not None
             if not replay:
                 _check_contact_time(at, now)
+                at = min(at, now)  # within the leeway the dispatcher's clock runs ahead: contacted now
                 if at < order["accepted_at"]:
                     raise ContactBeforeAcceptance(details={"contactedAt": at, "acceptedAt": order["accepted_at"]})
                 contact_id = await repository.insert_row(
@@ -273,6 +274,9 @@ class DispatchService:
             customer = await repository.get_customer(order["customer"])
             confirmed_at = data.confirmation.confirmed_at or now
             _check_customer_told(data, confirmed_at, order["accepted_at"], now)
+            # Within the leeway the dispatcher's clock runs ahead: told now, as an order accepted "ahead" is.
+            confirmed_at = min(confirmed_at, now)
+            notified_at = data.customer_notified_at and min(data.customer_notified_at, now)
             # B-INSTALL-24 counts from the first booking since the order's last completed visit: cancelling and
             # booking again does not restart it; a visit after one completed unresolved does.
             first_booked = round_first_booked(now, earlier)
@@ -289,7 +293,7 @@ class DispatchService:
                     booked_at=now,
                     booked_by=caller.user_id,
                     late_reason=data.late_reason,
-                    customer_notified_at=data.customer_notified_at,
+                    customer_notified_at=notified_at,
                     created_at=now,
                     updated_at=now,
                 )

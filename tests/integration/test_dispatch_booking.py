@@ -278,6 +278,25 @@ async def test_a_contact_logged_soon_after_the_call_keeps_the_calls_time(client,
     assert datetime.fromisoformat(response.json()["firstContactAt"]) == clock.now - timedelta(minutes=20)
 
 
+async def test_a_contact_dated_ahead_of_the_servers_clock_within_the_leeway_is_taken_as_now(client, as_dispatcher, clock):
+    """Stored as sent, the order's first contact lay in the future (a probe); an order accepted "ahead" is now."""
+    order = await create_order(client, as_dispatcher, kind="repair", accepted_at=clock.now - timedelta(hours=1))
+    response = await log_contact_at(client, as_dispatcher, order["id"], clock.now + timedelta(minutes=4))
+    assert response.status_code == 201
+    assert datetime.fromisoformat(response.json()["firstContactAt"]) == clock.now
+
+
+async def test_b_appt_a_confirmation_dated_ahead_of_the_servers_clock_within_the_leeway_is_taken_as_now(
+    client, as_dispatcher, clock
+):
+    order = await create_order(client, as_dispatcher)
+    confirmation = {"channel": "sms", "confirmedAt": (clock.now + timedelta(minutes=4)).isoformat()}
+    response = await book(client, as_dispatcher, order["id"], datetime(2030, 3, 4, 14, 0, tzinfo=SHANGHAI),
+                          confirmation=confirmation)
+    assert response.status_code == 201, response.text
+    assert datetime.fromisoformat(response.json()["confirmation"]["confirmedAt"]) == clock.now
+
+
 async def test_b_first_the_earliest_contact_counts_though_logged_after_a_later_one(client, as_dispatcher, clock):
     order = await create_order(client, as_dispatcher, kind="repair", accepted_at=clock.now - timedelta(hours=2))
     assert (await log_contact_at(client, as_dispatcher, order["id"], clock.now)).status_code == 201

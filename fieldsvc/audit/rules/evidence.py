@@ -201,8 +201,12 @@ def e_reuse(audit: AuditInput) -> list[Finding]:
     findings = []
     for photo in audit.visit.photos:
         own_hash = hash_bits(photo.perceptual_hash)
+        # A photo ingest matched with another of this visit's photos is that photo's suspect alone: ingest judged
+        # the pair with what the hashes leave out (the purpose, the fine hash, every orientation); compared by the
+        # coarse hash with a third photo, two speed-test screens with other figures looked like one (a probe).
         suspects = [
             (other, other_hash, distance) for other, other_hash in other_hashes
+            if other.matched_photo_id in (None, photo.photo_id) or other.sha256 == photo.sha256
             if (distance := min(hamming(own_hash, other_hash), recorded.get((photo.photo_id, other.photo_id), 64)))
             <= limit or other.sha256 == photo.sha256
         ]

@@ -277,6 +277,17 @@ def test_e_reuse_a_different_shoe_cover_shot_13_fine_bits_apart_is_no_reuse() ->
     assert "e.reuse.near_duplicate" not in codes(audit(honest_urban_install(), context(other_photos=(alike,))))
 
 
+def test_e_reuse_a_photo_ingest_matched_with_another_of_the_visits_photos_is_not_held_against_this_one() -> None:
+    """Ingest matched their screen with our "after" photo and judged them different by the fine hash; our test-result
+    screen, 5 coarse bits from theirs, was then flagged as a copy of it (a probe: two speed tests, other figures)."""
+    after = photo("after", at(11, 0))
+    screen = replace(photo("test_result", at(10, 50)), perceptual_hash=flipped(after.perceptual_hash, 5))
+    visit = replace(honest_urban_install(), photos=honest_urban_install().photos + (after, screen))
+    theirs = OtherVisitPhoto("visit-85", "p-85", "0" * 64, after.perceptual_hash, after.photo_id, 6, 24)
+
+    assert "e.reuse.near_duplicate" not in codes(audit(visit, context(other_photos=(theirs,))))
+
+
 def test_e_reuse_seven_bits_apart_is_a_different_photo() -> None:
     clean = clean_photo()
     similar = OtherVisitPhoto("visit-79", "p-79", "0" * 64, flipped(clean.perceptual_hash, 7))

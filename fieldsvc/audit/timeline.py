@@ -140,6 +140,12 @@ def test_time(test: ServiceTestFacts) -> datetime:
     return test.tested_at if test.after_completion_at is None else test.after_completion_at
 
 
+def to_the_second(span: timedelta) -> timedelta:
+    """A span cut to whole seconds (towards zero), as clocks and people read it: a phone stamping 10:00.002 late
+    arrived 10:00 late, and a photo 15:00.4 after arrival was taken 15 min after it."""
+    return timedelta(seconds=int(span.total_seconds()))
+
+
 def photo_time(photo: PhotoFacts) -> datetime:
     """When the photo says it was taken: its EXIF capture time, else when the app recorded it. Rules that need a
     photo taken before something read this: a fact dated before its own EXIF (backdated to hide a late shoe-cover

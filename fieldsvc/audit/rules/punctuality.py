@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from fieldsvc.audit.facts import CheckinFacts, OnMyWayFacts
 from fieldsvc.audit.findings import VIOLATION, Finding
-from fieldsvc.audit.timeline import AuditInput, arrival_checkin
+from fieldsvc.audit.timeline import AuditInput, arrival_checkin, to_the_second
 from fieldsvc.audit.wording import local_time, minutes
 
 
@@ -107,8 +107,7 @@ def _against_agreed_time(audit: AuditInput) -> list[Finding]:
     policy = audit.policy
     agreed = audit.visit.agreed_time
     tolerance = policy.durations.punctuality_tolerance
-    # Judged to the whole second, as clocks and people read it: a phone stamping 10:00.002 late arrived 10:00 late.
-    offset = timedelta(seconds=int((arrival.at - agreed).total_seconds()))
+    offset = to_the_second(arrival.at - agreed)
     if -tolerance <= offset <= tolerance:
         return []
     zone = audit.visit.site.time_zone

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fieldsvc.audit.facts import PhotoFacts
 from fieldsvc.audit.findings import VIOLATION, Finding, refs_to
 from fieldsvc.audit.likeness import distinctive, hash_bits, same_picture
-from fieldsvc.audit.timeline import AuditInput, away_for_good, latest_photo_time, photo_time, test_time
+from fieldsvc.audit.timeline import (
+    AuditInput, away_for_good, latest_photo_time, photo_time, test_time, to_the_second,
+)
 from fieldsvc.audit.wording import minutes
 
 
@@ -22,15 +26,18 @@ def v_shoes(audit: AuditInput) -> list[Finding]:
     arrival, work_started = audit.timeline.arrival, audit.timeline.work_started_at
     window = audit.policy.durations.shoe_cover_window
     going_in = max(arrival.at, audit.visit.agreed_time) if arrival is not None else None
-    window_end = going_in + window if going_in is not None else None
+    # Judged to the whole second, as V-PUNCT is: a camera writing sub-seconds must not make 15:00.4 late.
+    def in_window(taken: datetime) -> bool:
+        return going_in is None or to_the_second(taken - going_in) <= window
+
     for photo in photos:
         taken = photo_time(photo)
-        if (window_end is None or taken <= window_end) and (work_started is None or taken <= work_started):
+        if in_window(taken) and (work_started is None or taken <= work_started):
             return []
     first = min(photos, key=lambda photo: (photo_time(photo), photo.photo_id))
     taken = photo_time(first)
     refs = refs_to("photo", (photo.photo_id for photo in photos))
-    if going_in is not None and window_end is not None and taken > window_end:
+    if going_in is not None and not in_window(taken):
         since = "arrival" if going_in == arrival.at else "the agreed time (arrived early)"
         since_zh = "到达" if going_in == arrival.at else "约定时间（提前到达）"
         return [Finding(

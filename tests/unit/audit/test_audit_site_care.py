@@ -31,6 +31,13 @@ def test_v_shoes_urban_photo_exactly_at_the_end_of_the_window_passes() -> None:
     assert verdict.findings == ()
 
 
+def test_v_shoes_urban_photo_within_the_second_ending_the_window_passes_as_v_punct_judges_to_the_second() -> None:
+    """A camera writing sub-seconds stamped 15:00.4 after arrival; one writing none passed the same shot (a probe)."""
+    verdict = audit(urban_with_shoe_photo_at(GOING_IN + timedelta(minutes=15, milliseconds=400)))
+
+    assert verdict.findings == ()
+
+
 def test_v_shoes_urban_photo_one_second_outside_the_window_is_violation() -> None:
     verdict = audit(urban_with_shoe_photo_at(GOING_IN + timedelta(minutes=15, seconds=1)))
 

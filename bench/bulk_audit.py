@@ -498,11 +498,12 @@ FLOOR_QUERIES = {
         JOIN site s ON s.id = o.site""",
     "visit_event": """
         SELECT id, event_id, visit, technician, kind, payload, result, device_time, clock_offset_ms, corrected_time,
-               server_received_at, latitude, longitude, accuracy_m, mock, fix_time
+               server_received_at, latitude, longitude, accuracy_m, mock, fix_time, device_elapsed_ms, time_source,
+               device, device_boot, batch_position
         FROM visit_event""",
     "photo": """
         SELECT id, event, visit, purpose, sha256, perceptual_hash, captured_at_utc, gps_latitude, gps_longitude,
-               software, ink_coverage, fine_hash
+               software, ink_coverage, fine_hash, captured_offset_known, gps_fixed_at
         FROM photo WHERE status = 'accepted'""",
     "photo_match": "SELECT visit, other_photo FROM photo_match",
     "follow_up": "SELECT event, asked_at, question, customer_name, customer_phone, address, resolved_at FROM follow_up",

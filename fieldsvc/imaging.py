@@ -154,6 +154,8 @@ class ExifFacts:
     software: str | None
     # The offset the GPS fix's date and time (UTC) tell the camera's clock was on, when the fix is the photo's own.
     gps_clock_offset: timedelta | None = None
+    # E-PLACE: when the GPS fix was taken (its date and time, UTC); a camera indoors writes its last fix, maybe old.
+    gps_fixed_at: datetime | None = None
 
     def captured_at_utc(
         self, site_zone: ZoneInfo, phone_zone: tzinfo | None = None, taken_by: datetime | None = None
@@ -417,10 +419,13 @@ def _exif_facts(tags: Image.Exif) -> ExifFacts:
     offset = _first_parsed(
         _exif_utc_offset, (camera, ExifTags.Base.OffsetTimeOriginal), (camera, ExifTags.Base.OffsetTime)
     )
+    fixed = _tolerant(_gps_fix_time, gps)
+    fixed_utc = fixed and fixed.replace(tzinfo=timezone.utc)
     return ExifFacts(
         captured_at_local=captured,
         captured_utc_offset=offset,
-        gps_clock_offset=_tolerant(_offset_by_gps_clock, captured, gps),
+        gps_clock_offset=_tolerant(_offset_by_gps_clock, captured, fixed),
+        gps_fixed_at=fixed_utc if fixed_utc and in_calendar(fixed_utc) else None,
         gps_latitude=latitude,
         gps_longitude=longitude,
         make=_first_parsed(_exif_text, (tags, ExifTags.Base.Make)),
@@ -509,15 +514,19 @@ def _exif_utc_offset(value: Any) -> timedelta | None:
     return -offset if sign == "-" else offset
 
 
-def _offset_by_gps_clock(local: datetime | None, gps: Mapping[int, Any]) -> timedelta | None:
+def _gps_fix_time(gps: Mapping[int, Any]) -> datetime:
+    """The GPS fix's date and time, UTC (naive, as EXIF's local times are)."""
+    day = datetime.strptime(_exif_text(gps.get(ExifTags.GPS.GPSDateStamp)) or "", "%Y:%m:%d")
+    hours, minutes, seconds = (float(part) for part in gps[ExifTags.GPS.GPSTimeStamp])
+    return day + timedelta(hours=hours, minutes=minutes, seconds=seconds)
+
+
+def _offset_by_gps_clock(local: datetime | None, fix: datetime | None) -> timedelta | None:
     """E-TIME: a camera that writes no offset but the GPS fix's date and time (always UTC) tells its offset by their
     difference, to the quarter hour zones come in, when the fix is the photo's own (within 2 min of it): a phone set
     to another zone than the site's is then read on its own clock."""
-    if local is None:
+    if local is None or fix is None:
         return None
-    day = datetime.strptime(_exif_text(gps.get(ExifTags.GPS.GPSDateStamp)) or "", "%Y:%m:%d")
-    hours, minutes, seconds = (float(part) for part in gps[ExifTags.GPS.GPSTimeStamp])
-    fix = day + timedelta(hours=hours, minutes=minutes, seconds=seconds)
     difference = local - fix
     offset = round(difference / _ZONE_STEP) * _ZONE_STEP
     if abs(offset) > _LARGEST_UTC_OFFSET or abs(difference - offset) > _GPS_FIX_WITH_PHOTO:

@@ -236,6 +236,7 @@ class Photo(Table, tablename="photo"):
     gps_latitude = DoublePrecision(null=True, default=None)
     gps_longitude = DoublePrecision(null=True, default=None)
     gps_distance_m = DoublePrecision(null=True, default=None)
+    gps_fixed_at = Timestamptz(null=True, default=None)  # E-PLACE: the GPS fix's own time (a stale fix is no place)
     camera_make = Varchar(length=128, null=True, default=None)
     camera_model = Varchar(length=128, null=True, default=None)
     software = Varchar(length=128, null=True, default=None)

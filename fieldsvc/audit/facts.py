@@ -198,6 +198,7 @@ class PhotoFacts:
     fine_hash: str | None = None  # 256-bit dHash as 64 hex digits (photos stored before it have none)
     received_at: datetime | None = None  # when its fact reached the service, by the server's clock
     capture_offset_tagged: bool = False  # the EXIF capture time came with its UTC offset: an instant, in no zone
+    gps_fixed_at: datetime | None = None  # when its GPS fix was taken (UTC): a fix older than the photo is no place
 
 
 @dataclass(frozen=True, slots=True)

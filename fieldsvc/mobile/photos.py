@@ -52,6 +52,7 @@ from fieldsvc.mobile.service import (
 )
 from fieldsvc.storage import BlobStore, StorageUnavailable, content_key
 from fieldsvc.tables import Photo, PhotoMatch
+from fieldsvc.trail.derived import optional_photo_columns
 from fieldsvc.trail.matches import stated_matches
 from fieldsvc.trail.service import Statement
 from fieldsvc.visible import names_someone
@@ -188,6 +189,7 @@ def accepted_image(
         "gps_latitude": exif.gps_latitude if has_gps else None,
         "gps_longitude": exif.gps_longitude if has_gps else None,
         "gps_distance_m": gps_distance,
+        **optional_photo_columns({"gps_fixed_at": exif.gps_fixed_at if has_gps else None}),
         "camera_make": _exif_text(exif.make),
         "camera_model": _exif_text(exif.model),
         "software": _exif_text(exif.software),

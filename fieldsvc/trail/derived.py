@@ -17,6 +17,8 @@ PHOTO_COLUMNS = (
     "purpose", "sha256", "perceptual_hash", "fine_hash", "captured_at_utc", "captured_offset_known", "gps_latitude",
     "gps_longitude", "gps_distance_m", "camera_make", "camera_model", "software", "ink_coverage", "ink_print",
 )
+# Those digested only when set: the entries of photos stored before the column have no digest of them.
+OPTIONAL_PHOTO_COLUMNS = ("gps_fixed_at",)
 CHECKIN_COLUMNS = ("distance_m",)
 # V-ASK: the customer's contact a follow-up copies from the order when the question is asked.
 FOLLOW_UP_CONTACT_COLUMNS = ("customer_name", "customer_phone", "address")
@@ -31,6 +33,16 @@ def clock_columns(timing: Any) -> dict[str, Any]:
         return {name: timing[name] for name in CLOCK_COLUMNS}
     return {"clock_offset_ms": timing.clock_offset_ms, "time_source": timing.source, "device": timing.device_id,
             "device_boot": timing.device_boot}
+
+
+def optional_photo_columns(columns: dict[str, Any]) -> dict[str, Any]:
+    """Those of OPTIONAL_PHOTO_COLUMNS that are set, of a photo row or of what ingest derived."""
+    return {name: columns[name] for name in OPTIONAL_PHOTO_COLUMNS if columns.get(name) is not None}
+
+
+def photo_columns(photo: dict[str, Any]) -> dict[str, Any]:
+    """What the service derived of a stored photo row, as its fact's trail entry digested it."""
+    return {**{name: photo[name] for name in PHOTO_COLUMNS}, **optional_photo_columns(photo)}
 
 
 def answer_digest(answer: Any) -> str:

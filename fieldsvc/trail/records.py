@@ -20,8 +20,8 @@ from fieldsvc.tables import (
     AuditFinding, AuditResult, FollowUp, Photo, ReviewDecision, TrailEntry, TrailPending, Visit, VisitEvent,
 )
 from fieldsvc.trail.derived import (
-    CHECKIN_COLUMNS, CLOCK_COLUMNS, FOLLOW_UP_CONTACT_COLUMNS, PHOTO_COLUMNS, answer_digest, clock_columns,
-    derived_digest,
+    CHECKIN_COLUMNS, CLOCK_COLUMNS, FOLLOW_UP_CONTACT_COLUMNS, OPTIONAL_PHOTO_COLUMNS, PHOTO_COLUMNS, answer_digest,
+    clock_columns, derived_digest, photo_columns,
 )
 from fieldsvc.trail.service import sealed_by_the_service
 
@@ -166,7 +166,8 @@ async def _records(visit_ids: list[UUID]) -> tuple[dict, dict, dict, dict]:
     ).where(VisitEvent.visit.is_in(visit_ids)).output(load_json=True):
         facts[row["visit"]].append(row)
     photo_rows = await Photo.select(
-        Photo.id, Photo.event, Photo.visit, Photo.status, *(getattr(Photo, column) for column in PHOTO_COLUMNS)
+        Photo.id, Photo.event, Photo.visit, Photo.status,
+        *(getattr(Photo, column) for column in (*PHOTO_COLUMNS, *OPTIONAL_PHOTO_COLUMNS))
     ).where(Photo.visit.is_in(visit_ids))
     photos = {row["event"]: row for row in photo_rows}
     follow_ups = {
@@ -392,7 +393,7 @@ def _derived_mismatch(fact: dict[str, Any], said: dict[str, Any]) -> RecordMisma
     elif photo["visit"] != fact["visit"]:
         return RecordMismatch("photo", str(photo["id"]), "the photo is another visit's than its fact's")
     else:
-        row_id, what, columns = str(photo["id"]), "photo's EXIF, hashes or purpose", {n: photo[n] for n in PHOTO_COLUMNS}
+        row_id, what, columns = str(photo["id"]), "photo's EXIF, hashes or purpose", photo_columns(photo)
         table = "photo"
     if derived_digest(columns) != said["derived"]:
         return RecordMismatch(table, row_id, f"the {what} differ from what the service derived from the fact")

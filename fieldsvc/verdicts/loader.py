@@ -87,7 +87,7 @@ E_TIME_SOURCE, E_DEVICE_ID, E_DEVICE_BOOT = 17, 18, 19
 # Then its place in the sync batch that sent it (NULL when sent on its own).
 E_BATCH_POSITION = 20
 (P_ID, P_EVENT, P_VISIT, P_PURPOSE, P_SHA, P_PHASH, P_CAPTURED, P_LAT, P_LON, P_SOFTWARE, P_INK, P_FINE,
- P_TAGGED) = range(13)
+ P_TAGGED, P_FIXED) = range(14)
 # What a photo needs of the fact that recorded it (its time and device time; a signature's texts), by row id.
 R_EVENT_ID, R_PAYLOAD, R_RESULT, R_TIME, R_DEVICE, R_RECEIVED = range(6)
 # Follow-ups are keyed by the event id of their question.
@@ -138,7 +138,8 @@ FROM unnest($1::uuid[]) AS b(id) JOIN visit_event e ON e.visit = b.id
 """
 _PHOTOS_SQL = """
 SELECT p.id::text, p.event::text, p.visit::text, p.purpose, p.sha256, p.perceptual_hash, p.captured_at_utc,
-       p.gps_latitude, p.gps_longitude, p.software, p.ink_coverage, p.fine_hash, p.captured_offset_known
+       p.gps_latitude, p.gps_longitude, p.software, p.ink_coverage, p.fine_hash, p.captured_offset_known,
+       p.gps_fixed_at
 FROM unnest($1::uuid[]) AS b(id) JOIN photo p ON p.visit = b.id
 WHERE p.status = 'accepted'
 """
@@ -289,11 +290,11 @@ async def _sqlite_rows(visit_ids: list[UUID]) -> _Rows:
     photos = [
         (str(p["id"]), str(p["event"]), str(p["visit"]), p["purpose"], p["sha256"], p["perceptual_hash"],
          p["captured_at_utc"], p["gps_latitude"], p["gps_longitude"], p["software"], p["ink_coverage"], p["fine_hash"],
-         p["captured_offset_known"])
+         p["captured_offset_known"], p["gps_fixed_at"])
         for p in await Photo.select(
             Photo.id, Photo.event, Photo.visit, Photo.purpose, Photo.sha256, Photo.perceptual_hash,
             Photo.captured_at_utc, Photo.gps_latitude, Photo.gps_longitude, Photo.software, Photo.ink_coverage,
-            Photo.fine_hash, Photo.captured_offset_known,
+            Photo.fine_hash, Photo.captured_offset_known, Photo.gps_fixed_at,
         ).where(Photo.visit.is_in(visit_ids) & (Photo.status == "accepted"))
     ]
     missing = list({p[P_EVENT] for p in photos} - {str(row_id) for row_id in by_row})
@@ -830,7 +831,7 @@ def _photo(photo: Row, event: Row, first_sent: datetime) -> PhotoFacts:
     return PhotoFacts(
         photo[P_ID], photo[P_PURPOSE], photo[P_SHA], photo[P_PHASH], first_sent, captured, photo[P_LAT],
         photo[P_LON], photo[P_SOFTWARE], to_the_second, correction, photo[P_FINE], event[R_RECEIVED],
-        bool(photo[P_TAGGED]),
+        bool(photo[P_TAGGED]), photo[P_FIXED],
     )
 
 

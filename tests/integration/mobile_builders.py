@@ -141,8 +141,12 @@ def jpeg(seed: int, **options: Any) -> bytes:
     return encoded(picture(seed), **options)
 
 
-def camera_exif(taken_local: datetime, latitude: float | None = None, longitude: float | None = None) -> Image.Exif:
-    """EXIF as a phone camera writes it: local capture time without offset, optionally a GPS position."""
+def camera_exif(
+    taken_local: datetime, latitude: float | None = None, longitude: float | None = None,
+    fixed_at: datetime | None = None,
+) -> Image.Exif:
+    """EXIF as a phone camera writes it: local capture time without offset, optionally a GPS position and the time
+    (an aware datetime, written in UTC) of the fix that gave it."""
     exif = Image.Exif()
     exif[ExifTags.Base.Make] = "Xiaomi"
     exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.DateTimeOriginal] = taken_local.strftime("%Y:%m:%d %H:%M:%S")
@@ -155,6 +159,12 @@ def camera_exif(taken_local: datetime, latitude: float | None = None, longitude:
                 ExifTags.GPS.GPSLongitude: _degrees_minutes_seconds(longitude),
             }
         )
+    if fixed_at is not None:
+        fix = fixed_at.astimezone(UTC)
+        exif.get_ifd(ExifTags.IFD.GPSInfo).update({
+            ExifTags.GPS.GPSDateStamp: fix.strftime("%Y:%m:%d"),
+            ExifTags.GPS.GPSTimeStamp: (float(fix.hour), float(fix.minute), float(fix.second)),
+        })
     return exif
 
 

@@ -730,6 +730,35 @@ async def test_e_time_yesterdays_photo_sent_with_the_clock_set_a_day_back_only_f
     assert "e.time.before_arrival" in violations, violations
 
 
+async def play_with_a_shoe_photo_placed_2_5_km_away_by_a_fix(phone: Phone, visit_id: str, fix_age: timedelta) -> None:
+    """The honest visit, its shoe-cover photo (sent 2 min after the arrival, as `play` sends it) placed 2.5 km from
+    the site by a GPS fix `fix_age` older than the photo."""
+    taken = AGREED - timedelta(minutes=1)
+    exif = camera_exif(taken.replace(tzinfo=None), AT_SITE["latitude"] + 0.0225, AT_SITE["longitude"],
+                       fixed_at=taken - fix_age)
+    await play(phone, visit_id, Visit(shoe_photo=jpeg(31, exif=exif)))
+
+
+async def test_e_place_a_photo_placed_far_away_by_a_fix_two_hours_older_than_it_is_no_place_and_passes(
+    client, phone, visit_id, as_auditor
+):
+    """Indoors, the camera wrote its last fix, 2 h old and 2.5 km away (a probe): said as info, like a photo without
+    GPS, not a photo taken elsewhere."""
+    await play_with_a_shoe_photo_placed_2_5_km_away_by_a_fix(phone, visit_id, timedelta(hours=2))
+
+    body = (await client.get(f"/v1/review/visits/{visit_id}", headers=as_auditor)).json()
+    stale = [f for f in body["verdict"]["findings"] if f["ruleId"] == "E-PLACE"]
+    assert body["verdict"]["status"] == "passed", body["verdict"]["findings"]
+    assert [(f["code"], f["severity"], f["measured"]) for f in stale] == [("e.place.stale_fix", "info", 120.0)]
+
+
+async def test_e_place_a_photo_placed_far_away_by_its_own_fresh_fix_is_flagged(client, phone, visit_id, as_auditor):
+    await play_with_a_shoe_photo_placed_2_5_km_away_by_a_fix(phone, visit_id, timedelta(seconds=5))
+
+    status, violations = await violation_codes(client, as_auditor, visit_id)
+    assert (status, violations) == ("flagged", {"e.place.far"})
+
+
 async def test_e_time_a_photo_from_hours_before_tagged_another_zone_to_read_as_on_time_is_flagged(
     client, phone, visit_id, as_auditor
 ):
@@ -1945,6 +1974,11 @@ async def shoe_photo_taken_a_day_earlier(visit_id: str) -> tuple[str, str]:
     return await edited_shoe_photo(lambda row: {Photo.captured_at_utc: row["captured_at_utc"] - timedelta(days=1)})
 
 
+async def shoe_photos_fix_dated_two_hours_before_it(visit_id: str) -> tuple[str, str]:
+    """Which would make its GPS position a stale fix: no place, so taken elsewhere no more (E-PLACE)."""
+    return await edited_shoe_photo(lambda row: {Photo.gps_fixed_at: row["captured_at_utc"] - timedelta(hours=2)})
+
+
 async def shoe_photo_edited_with_snapseed(visit_id: str) -> tuple[str, str]:
     return await edited_shoe_photo(lambda row: {Photo.software: "Snapseed 2.0"})
 
@@ -2006,7 +2040,7 @@ async def lateness_measured_as_3_minutes(visit_id: str) -> tuple[str, str]:
     [
         arrival_moved_40_km, arrival_received_an_hour_earlier, arrival_fix_an_hour_fresher, arrival_distance_shrunk,
         shoe_photo_marked_withdrawn, shoe_photo_marked_awaiting_upload, arrival_clock_offset_made_10_minutes,
-        shoe_photo_taken_a_day_earlier, shoe_photo_edited_with_snapseed,
+        shoe_photo_taken_a_day_earlier, shoe_photo_edited_with_snapseed, shoe_photos_fix_dated_two_hours_before_it,
         agreed_time_moved_half_an_hour_later, completed_visit_marked_returned, review_marked_dismissed,
         lateness_unindexed_in_the_queue,
         lateness_measured_as_3_minutes, arrival_given_to_another_technician,

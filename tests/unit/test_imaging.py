@@ -549,6 +549,12 @@ def test_capture_time_without_a_gps_clock_a_tag_the_phones_offset_and_the_sites_
     assert facts.captured_at_utc(SHANGHAI, phone_zone) == read
 
 
+def test_the_gps_fixs_own_date_and_time_are_kept_as_utc() -> None:
+    exif = camera_exif_with_gps_clock("2024:12:02 09:30:00", "2024:12:02", (15.0, 10.0, 30.0))
+
+    assert process_image(jpeg_with(exif)).exif.gps_fixed_at == datetime(2024, 12, 2, 15, 10, 30, tzinfo=timezone.utc)
+
+
 def test_capture_time_a_gps_fix_minutes_older_than_the_photo_tells_no_offset() -> None:
     exif = camera_exif_with_gps_clock("2024:12:02 09:30:00", "2024:12:02", (17.0, 10.0, 0.0))  # a fix 20 min old
 

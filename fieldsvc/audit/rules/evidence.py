@@ -138,15 +138,32 @@ def _arrival_correction(audit: AuditInput) -> timedelta | None:
 
 
 def e_place(audit: AuditInput) -> list[Finding]:
-    """A photo without GPS is fine (many phones strip it); one with GPS must have been taken near the site."""
+    """A photo without GPS is fine (many phones strip it); one with GPS must have been taken near the site, unless its
+    fix is older than the photo by more than a check-in's fix may be: a camera indoors writes its last fix, which
+    tells where the phone was then (said, as info: it places the photo nowhere, as no GPS does)."""
     site, policy = audit.visit.site, audit.policy
     allowed = policy.geofence_radius_m + policy.photo_place_slack_m
+    stale_after = policy.durations.fix_max_age
     findings = []
     for photo in (*audit.visit.photos, *_signature_image(audit)):
         if photo.latitude is None or photo.longitude is None:
             continue
         distance = distance_m(site.latitude, site.longitude, photo.latitude, photo.longitude)
-        if distance > allowed:
+        if distance <= allowed:
+            continue
+        fix_age = None if photo.gps_fixed_at is None else photo_time(photo) - photo.gps_fixed_at
+        if fix_age is not None and fix_age > stale_after:
+            findings.append(Finding(
+                rule_id="E-PLACE", code="e.place.stale_fix", severity=INFO,
+                message_en=f"the photo's GPS position, {distance:.0f} m from the site, is a fix "
+                           f"{minutes(fix_age)} min older than the photo (limit {minutes(stale_after)} min): where "
+                           f"the phone last had a fix, not where the photo was taken",
+                message_zh=f"照片GPS位置距服务地点 {distance:.0f} 米，但该定位比照片早 {minutes(fix_age)} 分钟"
+                           f"（上限 {minutes(stale_after)} 分钟）：是手机上次定位之处，不是拍摄地点",
+                measured=minutes(fix_age), threshold=minutes(stale_after), unit="min",
+                refs=(f"photo:{photo.photo_id}",),
+            ))
+        else:
             findings.append(Finding(
                 rule_id="E-PLACE", code="e.place.far", severity=VIOLATION,
                 message_en=f"the photo's GPS position is {distance:.0f} m from the site (allowed {allowed:.0f} m)",

@@ -176,6 +176,26 @@ def test_e_place_photo_gps_beyond_radius_plus_slack_is_violation() -> None:
     assert (far.threshold, far.unit) == (200.0, "m") and 200.9 < far.measured < 201.1
 
 
+def far_photo_fixed_before_it(fix_age: timedelta):  # noqa: ANN201
+    latitude, longitude = moved(2500.0, 0.0)
+    taken = at(11, 0)
+    return replace(photo("after", taken), latitude=latitude, longitude=longitude, gps_fixed_at=taken - fix_age)
+
+
+def test_e_place_a_far_position_from_a_fix_older_than_the_photo_by_more_than_the_fix_age_limit_is_info() -> None:
+    verdict = audit(with_extra_photo(far_photo_fixed_before_it(timedelta(minutes=10, seconds=1))))
+
+    stale = finding(verdict, "e.place.stale_fix")
+    assert (stale.severity, stale.measured, stale.threshold, stale.unit) == ("info", 10.02, 10.0, "min")
+    assert verdict.status == "passed"
+
+
+def test_e_place_a_far_position_from_a_fix_as_old_as_the_fix_age_limit_is_violation() -> None:
+    verdict = audit(with_extra_photo(far_photo_fixed_before_it(timedelta(minutes=10))))
+
+    assert "e.place.far" in codes(verdict) and "e.place.stale_fix" not in codes(verdict)
+
+
 def test_e_place_photo_gps_within_radius_plus_slack_passes() -> None:
     latitude, longitude = moved(199.0, 0.0)
 

@@ -79,6 +79,9 @@ _CAMERA_AHEAD = timedelta(minutes=2)
 # blur: plain walls measure under 1, any scene with objects or text 8 or more. Below the minimum the hashes are all
 # zero bits, which the audit reads as featureless (never a near-duplicate); only the very same file is reuse then.
 _MIN_DETAIL = 2.0
+# E-REUSE: a picture no camera named whose side-by-side pixels are this often exactly alike is a screenshot. Screens
+# drawn by apps measured 0.91 to 0.99 (PNG, WebP, JPEG alike); camera-like pictures, smooth ones included, 0.04 to 0.2.
+_SCREEN_MIN_FLAT_SHARE = 0.6
 _DETAIL_BLUR = 3
 _FEATURELESS = "0" * 16
 _FEATURELESS_FINE = "0" * 64
@@ -228,6 +231,7 @@ class ProcessedImage:
     turned_hashes: tuple[str, ...]  # E-REUSE: the dHash of the picture turned or mirrored, in the 7 other ways
     fine_hashes: tuple[str, ...]  # E-REUSE: the fine hash upright (the one stored), then in the 7 other ways
     detailed: bool  # E-REUSE: detail enough to tell the picture from another by its hashes (else they are all 0)
+    screen: bool  # E-REUSE: a screenshot (no camera named, flat like a screen): told apart from another by bytes only
     exif: ExifFacts
     thumbnail_jpeg: bytes = field(repr=False)
     display_jpeg: bytes = field(repr=False)
@@ -286,6 +290,7 @@ def process_image(
             _fine_hash(picture) if detailed else _FEATURELESS_FINE for picture in (miniature, *other_ways)
         ),
         detailed=detailed,
+        screen=exif.make is None and exif.model is None and _flat_share(upright) >= _SCREEN_MIN_FLAT_SHARE,
         exif=exif,
         thumbnail_jpeg=_jpeg_bytes(thumbnail),
         display_jpeg=_jpeg_bytes(display),
@@ -653,6 +658,18 @@ def _sharp_edges(away: Image.Image, box: tuple[int, int, int, int], whole: tuple
         if ImageStat.Stat(away.crop(line)).mean[0] < _FRAME_EDGE_STEP:
             return False
     return True
+
+
+def _flat_share(picture: Image.Image) -> float:
+    """The share of side-by-side pixel pairs exactly alike in every channel: most of a screen's (flat panels, text on
+    them), few of a camera's, whose sensor noise tells neighbours apart (smooth walls and sky included)."""
+    width, height = picture.size
+    if width < 2:
+        return 0.0
+    apart = ImageChops.difference(picture.crop((1, 0, width, height)), picture.crop((0, 0, width - 1, height)))
+    red, green, blue = apart.split()
+    most_apart = ImageChops.lighter(ImageChops.lighter(red, green), blue)
+    return most_apart.histogram()[0] / ((width - 1) * height)
 
 
 def _detail(miniature: Image.Image) -> float:

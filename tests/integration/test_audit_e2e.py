@@ -973,10 +973,12 @@ async def test_e_reuse_the_same_flats_floor_photographed_again_on_a_later_visit_
     tomorrow = AGREED + timedelta(days=1)
     later = await assigned_visit(client, as_dispatcher, agreed_time=tomorrow, kind="repair")
     scene = shoe_covers_on((196, 180, 160), seed=22)
-    await play(other_phone, other_visit_id, Visit(clean_photo=encoded(scene)), seed=40)
+    camera = Image.Exif()  # drawn flat as a screen is: the EXIF names the camera that took it
+    camera[ExifTags.Base.Make] = "Xiaomi"
+    await play(other_phone, other_visit_id, Visit(clean_photo=encoded(scene, exif=camera)), seed=40)
     phone.clock.now = tomorrow - timedelta(hours=1)
     phone.auth = await login(client, people.tech)
-    script = Visit(agreed=tomorrow, clean_photo=encoded(retaken(scene), quality=80),
+    script = Visit(agreed=tomorrow, clean_photo=encoded(retaken(scene), quality=80, exif=camera),
                    signature=encoded(handwritten_name(3), "PNG"))
     await play(phone, later, script, seed=50)
 

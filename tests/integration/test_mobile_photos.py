@@ -437,9 +437,12 @@ async def test_e_reuse_a_copy_turned_a_quarter_or_mirrored_is_a_near_duplicate(
 async def test_e_reuse_two_shoe_cover_photos_alike_in_outline_are_not_reuse(
     client, phone, other_phone, visit_id, other_visit_id, as_auditor
 ):
-    await phone.photo(visit_id, "shoe_covers", encoded(shoe_covers_on((200, 190, 170), seed=7), "JPEG", quality=85))
+    taken = camera_exif(AGREED.replace(tzinfo=None))  # drawn flat as a screen is: the EXIF names the camera
+    await phone.photo(
+        visit_id, "shoe_covers", encoded(shoe_covers_on((200, 190, 170), seed=7), "JPEG", quality=85, exif=taken)
+    )
     await other_phone.photo(
-        other_visit_id, "shoe_covers", encoded(shoe_covers_on((160, 160, 165), seed=9), "JPEG", quality=85)
+        other_visit_id, "shoe_covers", encoded(shoe_covers_on((160, 160, 165), seed=9), "JPEG", quality=85, exif=taken)
     )
 
     matches = await PhotoMatch.select()
@@ -467,6 +470,37 @@ async def test_e_reuse_two_speed_test_screenshots_of_one_app_are_not_reuse(phone
     await other_phone.photo(other_visit_id, "test_result", second)
 
     assert await PhotoMatch.count() == 0
+
+
+@pytest.mark.parametrize("purpose", ["other", "after"])
+async def test_e_reuse_two_speed_test_screenshots_filed_as_photos_are_not_reuse(
+    phone, other_phone, visit_id, other_visit_id, purpose
+):
+    """Filed as 'other' or 'after', two technicians' screens with other figures were both flagged (a probe)."""
+    await phone.photo(visit_id, purpose, encoded(speed_test_screenshot(612.9, 71.5, 6), "PNG"))
+    await other_phone.photo(other_visit_id, purpose, encoded(speed_test_screenshot(88.6, 9.9, 41), "PNG"))
+
+    assert await PhotoMatch.count() == 0
+
+
+async def test_e_reuse_the_same_screenshot_file_filed_as_another_photo_is_reuse(
+    phone, other_phone, visit_id, other_visit_id
+):
+    screenshot = encoded(speed_test_screenshot(312.4, 48.2, 11), "PNG")
+
+    await phone.photo(visit_id, "other", screenshot)
+    await other_phone.photo(other_visit_id, "after", screenshot)
+
+    assert [m["identical"] for m in await PhotoMatch.select()] == [True, True]
+
+
+async def test_e_reuse_a_photo_stripped_of_its_exif_and_saved_as_png_is_still_a_near_duplicate(
+    phone, other_phone, visit_id, other_visit_id
+):
+    await phone.photo(visit_id, "after", jpeg(5))
+    await other_phone.photo(other_visit_id, "after", encoded(picture(5).resize((400, 300)), "PNG"))
+
+    assert [(m["identical"], m["distance"] <= 6) for m in await PhotoMatch.select()] == [(False, True)] * 2
 
 
 async def test_e_reuse_the_same_speed_test_screenshot_file_on_another_visit_is_reuse(

@@ -26,7 +26,7 @@ from fieldsvc.imaging import (
     perceptual_distance,
     process_image,
 )
-from tests.pictures import plain_wall, shoe_covers_on
+from tests.pictures import plain_wall, shoe_covers_on, speed_test_screenshot
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -775,6 +775,24 @@ def test_a_turned_or_mirrored_copy_is_within_the_fine_limit_in_some_orientation(
     copy = process_image(encoded(turned.resize((turned.width // 2, turned.height // 2))))
 
     assert min(perceptual_distance(original.fine_hashes[0], fine) for fine in copy.fine_hashes) <= FINE_LIMIT
+
+
+@pytest.mark.parametrize("image_format", ["PNG", "WEBP", "JPEG"])
+def test_a_speed_test_screenshot_is_a_screen(image_format: str) -> None:
+    assert process_image(encoded(speed_test_screenshot(312.4, 48.2, 11), image_format)).screen
+
+
+@pytest.mark.parametrize("image_format", ["PNG", "JPEG"])
+def test_a_camera_picture_without_exif_is_no_screen_however_saved(image_format: str) -> None:
+    """A copy of a photo stripped of its EXIF and saved as PNG keeps its sensor noise: still compared by likeness."""
+    assert not process_image(encoded(scene(4), image_format)).screen
+
+
+def test_a_flat_picture_a_camera_names_itself_in_is_no_screen() -> None:
+    exif = Image.Exif()
+    exif[ExifTags.Base.Make] = "Xiaomi"
+
+    assert not process_image(encoded(speed_test_screenshot(312.4, 48.2, 11), exif=exif)).screen
 
 
 def test_two_shoe_cover_photos_alike_in_outline_differ_in_their_fine_hashes() -> None:

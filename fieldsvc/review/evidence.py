@@ -92,6 +92,7 @@ async def _photo(links: EvidenceService, row: dict, link_for_token: Callable[[st
         gps_latitude=row["gps_latitude"],
         gps_longitude=row["gps_longitude"],
         gps_distance_m=row["gps_distance_m"],
+        gps_fixed_at=row["gps_fixed_at"],
         camera_make=row["camera_make"],
         camera_model=row["camera_model"],
         software=row["software"],

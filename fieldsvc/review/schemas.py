@@ -124,6 +124,7 @@ class PhotoEvidence(Wire):
     gps_latitude: float | None
     gps_longitude: float | None
     gps_distance_m: float | None
+    gps_fixed_at: Instant | None  # when the GPS fix was taken: long before the photo, it is no place (E-PLACE)
     camera_make: str | None
     camera_model: str | None
     software: str | None

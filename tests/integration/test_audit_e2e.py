@@ -750,6 +750,9 @@ async def test_e_place_a_photo_placed_far_away_by_a_fix_two_hours_older_than_it_
     stale = [f for f in body["verdict"]["findings"] if f["ruleId"] == "E-PLACE"]
     assert body["verdict"]["status"] == "passed", body["verdict"]["findings"]
     assert [(f["code"], f["severity"], f["measured"]) for f in stale] == [("e.place.stale_fix", "info", 120.0)]
+    [shoes] = [p for p in body["photos"] if p["purpose"] == "shoe_covers"]
+    fixed, taken = (datetime.fromisoformat(shoes[key]) for key in ("gpsFixedAt", "capturedAt"))
+    assert taken - fixed == timedelta(hours=2)  # the auditor sees the fix's age
 
 
 async def test_e_place_a_photo_placed_far_away_by_its_own_fresh_fix_is_flagged(client, phone, visit_id, as_auditor):

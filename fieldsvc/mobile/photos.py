@@ -99,9 +99,11 @@ REUSE_LOCK_KEY = 0x2E05E
 SIGNATURE_LOOKBACK = timedelta(days=365)
 SIGNATURE_TEAM_LOOKBACK = timedelta(days=30)
 # Screenshots of one speed-test app are laid out alike, and two real tests' results differ in a few digits only: for
-# them, as for signatures, only the very same file is reuse; so for a test result, and for any screenshot whatever
-# it is filed as (imaging: ProcessedImage.screen).
+# them, as for signatures, only the very same file is reuse; so for a test result, and for a screenshot (imaging:
+# ProcessedImage.screen) filed as "other", which proves nothing the standard asks. Site evidence is compared by
+# likeness however flat it looks: a copy made flat (upscaled, posterized, framed) passed as a screenshot (a probe).
 EXACT_REUSE_ONLY = frozenset({"test_result"})
+SCREENSHOT_PURPOSES = frozenset({"other"})
 # The server's confirmation of a presigned upload is a fact with an id derived from the photo's, claimed once.
 CONFIRMATION_NAMESPACE = UUID("6f1d0c52-8d0e-4c55-9a51-0d1f3bb1c0de")
 
@@ -220,7 +222,8 @@ def accepted_image(
         if purpose == SIGNATURE:
             matches = await record_signature_reuse(photo_id, image, scope, stored_density)
         else:
-            by_likeness = image.detailed and not image.screen and purpose not in EXACT_REUSE_ONLY
+            screenshot = image.screen and purpose in SCREENSHOT_PURPOSES
+            by_likeness = image.detailed and not screenshot and purpose not in EXACT_REUSE_ONLY
             matches = await record_reuse(
                 photo_id, visit["id"], purpose, image, scope.timing.corrected_time, by_likeness=by_likeness
             )

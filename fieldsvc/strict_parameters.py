@@ -9,6 +9,10 @@ from litestar.enums import ParamType
 from litestar.exceptions import ValidationException
 
 
+# Headers read before any handler's parameters are: the bearer token (two would be a guess which one speaks).
+READ_BY_MIDDLEWARE = ("Authorization",)
+
+
 def refuse_repeated_parameters(request: Request) -> None:
     """400 for `?severity=violation&severity=warning` on a filter that takes one severity: answering for the last
     value alone showed an auditor no violations (a probe). The same for a header the handler takes once, such as
@@ -19,8 +23,14 @@ def refuse_repeated_parameters(request: Request) -> None:
     repeated |= {("header", name.decode("latin-1")) for name, count in header_counts.items() if count > 1}
     if not repeated:
         return
-    refused = []
-    for python_name, field in request.route_handler.parsed_fn_signature.parameters.items():
+    handler = request.route_handler
+    # The handler's parameters, and its dependencies' (the phone's clock headers are read by one).
+    signatures = [handler.parsed_fn_signature, *(
+        provide.parsed_fn_signature for provide in handler.resolve_dependencies().values()
+        if provide.parsed_fn_signature is not None
+    )]
+    refused = [("header", name) for name in READ_BY_MIDDLEWARE if ("header", name.lower()) in repeated]
+    for python_name, field in ((n, f) for signature in signatures for n, f in signature.parameters.items()):
         definition = field.kwarg_definition
         name = getattr(definition, "name", None) or python_name
         header = getattr(definition, "param_type", None) == ParamType.HEADER
@@ -30,7 +40,7 @@ def refuse_repeated_parameters(request: Request) -> None:
     if refused:
         raise ValidationException(extra=[
             {"key": name, "message": "Given more than once; give it once", "source": source}
-            for source, name in sorted(refused)
+            for source, name in sorted(set(refused))
         ])
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from fieldsvc.tables import VisitEvent
@@ -116,6 +118,23 @@ async def test_a_query_parameter_given_twice_is_400_naming_it_not_settled_by_the
 
     assert (response.status_code, response.json()["code"]) == (400, "validation.failed")
     assert [(d["field"], d["source"]) for d in response.json()["details"]] == [(field, "query")]
+
+
+@pytest.mark.parametrize("header", ["X-Device-Clock", "X-Device-Elapsed-Ms", "Authorization"])
+async def test_a_header_read_once_given_twice_is_400_naming_it_and_records_nothing(phone, visit_id, header):
+    """Two clock readings were settled by the first, silently (a probe): which one the phone meant is a guess."""
+    phone.elapsed_ms = 5_000
+    sent = phone.headers()
+    again = {"X-Device-Clock": (phone.wall() - timedelta(hours=1)).isoformat(), "X-Device-Elapsed-Ms": "1000",
+             "Authorization": sent["Authorization"]}[header]
+    note = phone.fact(topic="general", text="Customer asked about the bill")
+
+    response = await phone.client.post(f"/v1/mobile/visits/{visit_id}/notes", json=note,
+                                        headers=[*sent.items(), (header, again)])
+
+    assert (response.status_code, response.json()["code"]) == (400, "validation.failed"), response.text
+    assert [(d["field"], d["source"]) for d in response.json()["details"]] == [(header, "header")]
+    assert await VisitEvent.count() == 0
 
 
 @pytest.mark.parametrize(("role", "path", "field"), [

@@ -19,6 +19,7 @@ import msgspec
 
 from fieldsvc import geo
 from fieldsvc.answers import Recorded
+from fieldsvc.audit.rules.signature import signature_is_blank
 from fieldsvc.audit.rules.site_care import UNLIKE_CLEAN_UP_PURPOSES
 from fieldsvc.auth.caller import Caller
 from fieldsvc.context import AppContext
@@ -160,6 +161,7 @@ def signature_outcome(
         "summary_digest": body.summary_digest,
         "expected_digest": work_order_summary(scope.visit).digest,
         "ink_coverage": image.ink_coverage,
+        "blank": signature_is_blank(image.ink_coverage, scope.policy),
     }
     return replace(accepted, details={**accepted.details, **signed})
 

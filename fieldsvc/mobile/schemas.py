@@ -240,6 +240,9 @@ class SignatureResult(PhotoResult, kw_only=True):
     summary_digest: str  # what the phone showed
     expected_digest: str  # what the service generated; a difference is the audit's to flag (V-SIGN)
     ink_coverage: float
+    # V-SIGN: the audit will find it blank (ink below the visit's policy minimum): have the customer sign again.
+    # False in answers stored before it was given.
+    blank: bool = False
 
 
 class PresignResult(FactResult, kw_only=True):

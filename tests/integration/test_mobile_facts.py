@@ -76,7 +76,7 @@ async def test_v_checkin_to_v_checkout_a_whole_honest_visit_online(client, phone
     )
     assert signed.status_code == 201, signed.text
     assert signed.json()["expectedDigest"] == signed.json()["summaryDigest"] == summary["digest"]
-    assert 0 < signed.json()["inkCoverage"] < 0.2
+    assert 0 < signed.json()["inkCoverage"] < 0.2 and signed.json()["blank"] is False
     checkout = await phone.post(visit_id, "checkout", json_facts(phone)[-1][1])
     assert checkout.status_code == 201
 

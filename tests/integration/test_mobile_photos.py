@@ -691,6 +691,18 @@ async def test_v_sign_a_digest_mismatch_is_kept_for_the_audit_not_refused(phone,
     assert (await Photo.select(Photo.purpose, Photo.ink_coverage).first())["purpose"] == "signature"
 
 
+async def test_v_sign_a_signature_too_faint_to_be_anyones_is_answered_blank_so_the_phone_can_ask_again(phone, visit_id):
+    """A short mark under the minimum ink: kept as evidence, and said at once, not only by the audit (a probe)."""
+    pad = Image.new("L", (800, 300), 255)
+    ImageDraw.Draw(pad).line((390, 140, 410, 150), fill=0, width=3)
+    meta = phone.fact(signerName="Ding", summaryDigest="b" * 64)
+
+    response = await phone.upload(visit_id, "signature", meta, encoded(pad, "PNG"), "s.png")
+
+    assert response.status_code == 201, response.text
+    assert (response.json()["blank"], response.json()["inkCoverage"] < 0.002) == (True, True)
+
+
 async def test_presign_is_refused_on_the_local_backend_and_records_nothing(phone, visit_id):
     body = phone.fact(purpose="before", byteSize=1000, sha256="0" * 64, contentType="image/jpeg")
 

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from fieldsvc.audit.findings import VIOLATION, Finding, refs_to
+from fieldsvc.audit.policy import Policy
 from fieldsvc.audit.rules.site_care import clean_photos_after_work
 from fieldsvc.audit.timeline import AuditInput, checked_out_before, photo_time
 from fieldsvc.audit.wording import minutes
 from fieldsvc.visible import shows_text
+
+
+def signature_is_blank(ink_ratio: float, policy: Policy) -> bool:
+    """V-SIGN: too little ink to be anyone's signature (the phone is told at once, to have the customer sign again)."""
+    return ink_ratio < policy.signature_min_ink_ratio
 
 
 def v_sign(audit: AuditInput) -> list[Finding]:
@@ -16,7 +22,7 @@ def v_sign(audit: AuditInput) -> list[Finding]:
     refs = (f"signature:{signature.event_id}",)
     minimum_ink = audit.policy.signature_min_ink_ratio
     findings = []
-    if signature.ink_ratio < minimum_ink:
+    if signature_is_blank(signature.ink_ratio, audit.policy):
         findings.append(Finding(
             rule_id="V-SIGN", code="v.sign.blank", severity=VIOLATION,
             message_en=f"the signature is blank: its strokes, drawn with the standard pen, would cover "

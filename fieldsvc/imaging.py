@@ -231,7 +231,7 @@ class ProcessedImage:
     turned_hashes: tuple[str, ...]  # E-REUSE: the dHash of the picture turned or mirrored, in the 7 other ways
     fine_hashes: tuple[str, ...]  # E-REUSE: the fine hash upright (the one stored), then in the 7 other ways
     detailed: bool  # E-REUSE: detail enough to tell the picture from another by its hashes (else they are all 0)
-    screen: bool  # E-REUSE: a screenshot (no camera named, flat like a screen): told apart from another by bytes only
+    screen: bool  # E-REUSE: a screenshot (no camera named, flat like a screen); filed as "other", compared by bytes
     exif: ExifFacts
     thumbnail_jpeg: bytes = field(repr=False)
     display_jpeg: bytes = field(repr=False)

@@ -762,24 +762,26 @@ async def test_e_place_a_photo_placed_far_away_by_its_own_fresh_fix_is_flagged(c
     assert (status, violations) == ("flagged", {"e.place.far"})
 
 
+async def arrive_then_send_shoe_photo(
+    phone: Phone, visit_id: str, photo: bytes, after: timedelta = timedelta(minutes=1)
+) -> None:
+    """A phone sending Shanghai times arrives 3 min before the agreed time, then sends `photo` `after` that."""
+    phone.zone = AGREED.tzinfo
+    phone.clock.now = AGREED - timedelta(minutes=3)
+    assert (await phone.post(visit_id, "arrival", phone.fact(location=phone.location()))).status_code == 201
+    phone.clock.advance(seconds=after.total_seconds())
+    assert (await phone.photo(visit_id, "shoe_covers", photo)).status_code == 201
+
+
 async def test_e_time_a_photo_from_hours_before_tagged_another_zone_to_read_as_on_time_is_flagged(
     client, phone, visit_id, as_auditor
 ):
     """Taken 3 h before the arrival on a phone sending Shanghai times, tagged +05:00 so that it reads as taken at the
     arrival; its GPS fix (UTC) and the phone's offset both tell +08:00 (a probe)."""
-    phone.zone = AGREED.tzinfo
     taken = AGREED - timedelta(hours=3, minutes=3)
-    exif = camera_exif(taken.replace(tzinfo=None), AT_SITE["latitude"], AT_SITE["longitude"])
+    exif = camera_exif(taken.replace(tzinfo=None), AT_SITE["latitude"], AT_SITE["longitude"], fixed_at=taken)
     exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.OffsetTimeOriginal] = "+05:00"
-    fix = taken.astimezone(timezone.utc)
-    exif.get_ifd(ExifTags.IFD.GPSInfo).update({
-        ExifTags.GPS.GPSDateStamp: fix.strftime("%Y:%m:%d"),
-        ExifTags.GPS.GPSTimeStamp: (float(fix.hour), float(fix.minute), float(fix.second)),
-    })
-    phone.clock.now = AGREED - timedelta(minutes=3)
-    assert (await phone.post(visit_id, "arrival", phone.fact(location=phone.location()))).status_code == 201
-    phone.clock.advance(minutes=1)
-    assert (await phone.photo(visit_id, "shoe_covers", jpeg(28, exif=exif))).status_code == 201
+    await arrive_then_send_shoe_photo(phone, visit_id, jpeg(28, exif=exif))
 
     status, violations = await violation_codes(client, as_auditor, visit_id)
     assert "e.time.before_arrival" in violations, violations
@@ -789,13 +791,10 @@ async def test_e_time_an_old_photo_re_dated_an_hour_after_its_upload_with_the_ph
     client, phone, visit_id, as_auditor
 ):
     """Its EXIF names +08:00, the offset of every fact the phone sent: an instant no time zone moves (a probe)."""
-    phone.zone = AGREED.tzinfo
-    phone.clock.now = AGREED - timedelta(minutes=3)
-    assert (await phone.post(visit_id, "arrival", phone.fact(location=phone.location()))).status_code == 201
-    phone.clock.advance(minutes=2)
-    exif = camera_exif((phone.clock.now + timedelta(hours=1)).astimezone(AGREED.tzinfo).replace(tzinfo=None))
+    sent = AGREED - timedelta(minutes=1)
+    exif = camera_exif((sent + timedelta(hours=1)).replace(tzinfo=None))
     exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.OffsetTimeOriginal] = "+08:00"
-    assert (await phone.photo(visit_id, "shoe_covers", jpeg(29, exif=exif))).status_code == 201
+    await arrive_then_send_shoe_photo(phone, visit_id, jpeg(29, exif=exif), after=timedelta(minutes=2))
 
     status, violations = await violation_codes(client, as_auditor, visit_id)
     assert "e.time.impossible" in violations, violations
@@ -806,13 +805,9 @@ async def test_e_time_a_photo_from_hours_before_tagged_another_zone_without_gps_
 ):
     """Taken 5 h before the arrival on a phone sending Shanghai times at a Shanghai site, tagged +03:00 so that it
     reads as taken at the arrival; no GPS time: the phone's offset and the site's zone both tell +08:00 (a probe)."""
-    phone.zone = AGREED.tzinfo
     exif = camera_exif((AGREED - timedelta(hours=5, minutes=3)).replace(tzinfo=None))
     exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.OffsetTimeOriginal] = "+03:00"
-    phone.clock.now = AGREED - timedelta(minutes=3)
-    assert (await phone.post(visit_id, "arrival", phone.fact(location=phone.location()))).status_code == 201
-    phone.clock.advance(minutes=1)
-    assert (await phone.photo(visit_id, "shoe_covers", jpeg(30, exif=exif))).status_code == 201
+    await arrive_then_send_shoe_photo(phone, visit_id, jpeg(30, exif=exif))
 
     status, violations = await violation_codes(client, as_auditor, visit_id)
     assert "e.time.before_arrival" in violations, violations

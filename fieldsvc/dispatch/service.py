@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -32,6 +34,9 @@ from fieldsvc.trail.service import TrailWriter
 from fieldsvc.verdicts import outbox
 from fieldsvc.verdicts.service import VerdictService
 from fieldsvc.visible import shows_text
+
+log = logging.getLogger(__name__)
+View = TypeVar("View")
 
 WorkOrderNotFound = api_error(404, "work_order.not_found", "No such work order.")
 VisitNotFound = api_error(404, "visit.not_found", "No such visit.")
@@ -175,8 +180,8 @@ class DispatchService:
             if order_id is None:
                 order_id = await self._record_work_order(data, caller, accepted_at)
                 await replays.settle(request, order_id)
-        # Shown once the transaction is over: showing settles due audits, which on SQLite need its write lock.
-        return Recorded(await self.work_order(order_id), replay=replay)
+            committed = await self._work_order_view(order_id)
+        return Recorded(await self._settled(committed, self._work_order_view, order_id), replay=replay)
 
     async def _record_work_order(self, data: CreateWorkOrder, caller: Caller, accepted_at: datetime) -> UUID:
         customer_id, tier = await self._customer_for(data)
@@ -230,6 +235,9 @@ class DispatchService:
 
     async def work_order(self, order_id: UUID):
         await VerdictService(self.ctx).settle()  # A-REAUDIT: the verdicts shown reflect every recorded fact
+        return await self._work_order_view(order_id)
+
+    async def _work_order_view(self, order_id: UUID):
         order = await repository.get_work_order(order_id)
         if order is None:
             raise WorkOrderNotFound()
@@ -258,9 +266,10 @@ class DispatchService:
                 await replays.settle(request, contact_id)
                 # B-FIRST is the order's: a contact may answer the late first response its visits already carry.
                 await _mark_the_orders_visits(order_id, now)
+            committed = await self._work_order_view(order_id)
         if not replay:
             self.ctx.audit_wakeup.set()
-        return Recorded(await self.work_order(order_id), replay=replay)
+        return Recorded(await self._settled(committed, self._work_order_view, order_id), replay=replay)
 
     async def book_visit(self, order_id: UUID, data: BookVisit, caller: Caller):
         now = self.ctx.now()
@@ -302,7 +311,8 @@ class DispatchService:
                 "visit.booked", visit_id, caller, {"agreedTime": data.agreed_time, "lateReason": data.late_reason}
             )
             await state_records(self.trail, order_id, caller)
-        return await self.visit(visit_id)
+            committed = await self._visit_view(visit_id)
+        return await self._settled(committed, self._visit_view, visit_id)
 
     async def _open_order(self, order_id: UUID, reopen_unresolved_by: Caller | None = None) -> dict:
         """Lock the work order for this transaction; it must exist and still be open.
@@ -358,31 +368,34 @@ class DispatchService:
             visit = await self._movable_visit(visit_id)
             if not await self._lock_technician(data.technician_id):
                 raise TechnicianNotFound()
-            # Read under the locks: handovers racing each other are then timed in the order they were recorded (a
-            # probe found one dated before the handover it followed).
-            now = self.ctx.now()
-            if visit["technician"] == data.technician_id:
-                return await self.visit(visit_id)
-            await self._refuse_overlap(visit, data.technician_id, visit["agreed_time"], data.override_reason)
-            await repository.insert_row(
-                Assignment(
-                    visit=visit_id,
-                    technician=data.technician_id,
-                    previous_technician=visit["technician"],
-                    handed_over_at=now,
-                    assigned_by=caller.user_id,
-                    override_reason=data.override_reason,
-                )
+            if visit["technician"] != data.technician_id:
+                await self._hand_over(visit, data, caller)
+            committed = await self._visit_view(visit_id)
+        return await self._settled(committed, self._visit_view, visit_id)
+
+    async def _hand_over(self, visit: dict, data: AssignVisit, caller: Caller) -> None:
+        # Read under the locks: handovers racing each other are then timed in the order they were recorded (a
+        # probe found one dated before the handover it followed).
+        visit_id, now = visit["id"], self.ctx.now()
+        await self._refuse_overlap(visit, data.technician_id, visit["agreed_time"], data.override_reason)
+        await repository.insert_row(
+            Assignment(
+                visit=visit_id,
+                technician=data.technician_id,
+                previous_technician=visit["technician"],
+                handed_over_at=now,
+                assigned_by=caller.user_id,
+                override_reason=data.override_reason,
             )
-            await repository.update_visit(visit_id, {Visit.technician: data.technician_id, Visit.status: "assigned"}, now)
-            await self.trail.append(
-                "visit.assigned",
-                visit_id,
-                caller,
-                {"technicianId": data.technician_id, "previous": visit["technician"], "override": data.override_reason},
-            )
-            await state_records(self.trail, visit["work_order"], caller)
-        return await self.visit(visit_id)
+        )
+        await repository.update_visit(visit_id, {Visit.technician: data.technician_id, Visit.status: "assigned"}, now)
+        await self.trail.append(
+            "visit.assigned",
+            visit_id,
+            caller,
+            {"technicianId": data.technician_id, "previous": visit["technician"], "override": data.override_reason},
+        )
+        await state_records(self.trail, visit["work_order"], caller)
 
     async def _lock_technician(self, technician_id: UUID) -> bool:
         """B-ASSIGN: assignments and moves into a technician's day take turns per technician, so two dispatchers
@@ -484,8 +497,9 @@ class DispatchService:
             )
             await state_records(self.trail, visit["work_order"], caller)
             await outbox.mark_without_new_evidence([visit_id], now)  # B-RESCHED, and the references it moved
+            committed = await self._visit_view(visit_id)
         self.ctx.audit_wakeup.set()
-        return await self.visit(visit_id)
+        return await self._settled(committed, self._visit_view, visit_id)
 
     async def cancel(self, visit_id: UUID, data: CancelVisit, caller: Caller):
         if data.reason_code == "other" and not shows_text(data.note):
@@ -497,8 +511,9 @@ class DispatchService:
             await state_records(self.trail, visit["work_order"], caller)
             # The order's other visits too: the first one not cancelled carries the order's own findings.
             await _mark_the_orders_visits(visit["work_order"], now)
+            committed = await self._visit_view(visit_id)
         self.ctx.audit_wakeup.set()
-        return await self.visit(visit_id)
+        return await self._settled(committed, self._visit_view, visit_id)
 
     async def _cancel(self, visit_id: UUID, data: CancelVisit, caller: Caller, now: datetime) -> None:
         cancellation = Cancellation(
@@ -528,8 +543,9 @@ class DispatchService:
             # the visits' and the order's rows, the force-close waited for the auditor's turn while the background
             # auditor, holding it, waited for those rows (a deadlock; a probe).
             await outbox.mark_without_new_evidence([visit["id"] for visit in locked], now)
+            committed = await self._work_order_view(order_id)
         self.ctx.audit_wakeup.set()
-        return await self.work_order(order_id)
+        return await self._settled(committed, self._work_order_view, order_id)
 
     async def _locked_with_its_visits(
         self, order_id: UUID, lock_order: Callable[[UUID], Awaitable[dict]]
@@ -556,11 +572,28 @@ class DispatchService:
 
     async def visit(self, visit_id: UUID):
         await VerdictService(self.ctx).settle()
+        return await self._visit_view(visit_id)
+
+    async def _visit_view(self, visit_id: UUID):
         visit = await repository.get_visit(visit_id)
         if visit is None:
             raise VisitNotFound()
         technician = visit["technician"] and await repository.get_technician(visit["technician"])
         return visit_view(visit, technician, *await repository.visit_history(visit_id))
+
+    async def _settled(self, committed: View, show: Callable[[UUID], Awaitable[View]], shown_id: UUID) -> View:
+        """After the commit, the view again with the verdicts that settling its due audits gives (on SQLite they need
+        the write lock the transaction held). If the database cannot do that now, the view as committed: the change
+        is recorded, and a 503 saying it was not had the dispatcher retry it, which logged a contact twice or
+        refused a reschedule "to the same time" (a probe)."""
+        try:
+            await VerdictService(self.ctx).settle()
+            return await show(shown_id)
+        except Exception as error:
+            if not db.is_unavailable_error(error):
+                raise
+            log.warning("answered with %s as committed; settling its verdicts failed: %s", shown_id, error)
+            return committed
 
 
 async def _mark_the_orders_visits(order_id: UUID, now: datetime) -> None:

@@ -23,6 +23,7 @@ LateReason = Literal["customer_requested", "resource_unavailable"]
 DurationMin = Annotated[int, msgspec.Meta(ge=5, le=12 * 60)]
 TimeZoneName = Annotated[str, msgspec.Meta(min_length=1, max_length=64, examples=["Asia/Shanghai"])]
 Address = shown_text(255)
+Description = shown_text(4000)  # B-ORDER: the order records what is to be done
 
 
 class NewCustomer(Incoming):
@@ -41,7 +42,7 @@ class NewSite(Incoming):
 
 class CreateWorkOrder(Incoming):
     kind: Kind
-    description: LongText
+    description: Description
     customer: NewCustomer | None = None
     customer_id: UUID | None = None
     site: NewSite | None = None

@@ -469,10 +469,13 @@ async def test_b_cancel_reason_other_needs_a_note_and_leaves_the_visit_booked(cl
         ({"customer": {"name": "\u200b", "phone": "13900000000", "tier": "gold"}}, 400, "validation.failed"),
         ({"site": {**SHANGHAI_SITE, "address": "\u2060 \u200b"}}, 400, "validation.failed"),
         ({"reportedFault": "\u200b\u200b"}, 422, "work_order.fault_required"),
+        ({"description": "  "}, 400, "validation.failed"),
+        ({"description": ""}, 400, "validation.failed"),
     ],
-    ids=["customer_spaces", "customer_zero_width", "address_invisible", "fault_zero_width"],
+    ids=["customer_spaces", "customer_zero_width", "address_invisible", "fault_zero_width", "description_spaces",
+         "description_empty"],
 )
-async def test_b_order_a_name_address_or_fault_that_shows_nothing_is_refused_and_records_nothing(
+async def test_b_order_a_name_address_description_or_fault_that_shows_nothing_is_refused_and_records_nothing(
     client, as_dispatcher, change, status, code
 ):
     order = {"kind": "repair", "description": "No line", "customer": {"name": "Li Wei", "phone": "13900000000", "tier": "gold"},

@@ -157,6 +157,10 @@ class S3BlobStore:
         _check_expiry(expires_seconds)
         if max_bytes <= 0:
             raise ValueError("max_bytes must be positive")
+        # Signing sends no request, so a store that is down granted URLs no upload could use, and the grant was
+        # recorded (a probe): the bucket is asked first.
+        if not await self.ping():
+            raise StorageUnavailable(f"S3 bucket {self._bucket} unreachable; no upload granted")
         url = await self._run(
             lambda client: client.generate_presigned_url(
                 "put_object",

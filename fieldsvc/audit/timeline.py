@@ -313,6 +313,24 @@ def held_back(arrival: Fix, arrivals: list[Fix] | tuple[Fix, ...]) -> bool:
     )
 
 
+def _first_try(proven: Fix, arrivals: list[Fix], checkouts: list[datetime], policy: Policy) -> Fix:
+    """The arrival that proves presence, or a coarse one just before it: near enough that a fix proving presence
+    could have been there (radius + accuracy limit), not mock, within the age a fix may have, and no check-out in
+    between. That is the same arrival tapped again for a better fix (130 m accuracy at 10:09:30, 25 m at 10:11; a
+    probe), as a return tried again is for V-LEAVE; counted from the better tap, it was late."""
+    reach = policy.geofence_radius_m + policy.accuracy_limit_m
+    for fix in arrivals:
+        if fix is proven:
+            break
+        if (
+            fix.presence == "unverifiable" and not fix.checkin.mock and fix.distance_m <= reach
+            and proven.at - fix.at <= policy.durations.fix_max_age
+            and not any(fix.at < checkout <= proven.at for checkout in checkouts)
+        ):
+            return fix
+    return proven
+
+
 def build_timeline(visit: VisitFacts, policy: Policy) -> Timeline:
     fixes = tuple(sorted(
         (_fix(checkin, visit, policy) for checkin in visit.checkins),
@@ -332,9 +350,9 @@ def build_timeline(visit: VisitFacts, policy: Policy) -> Timeline:
     arrivals = [fix for fix in arrivals if not held_back(fix, arrivals)]
     # The first arrival that proves presence counts: checking in on time from afar (or from a mock location)
     # and walking in later must not make a late technician punctual.
-    arrival_fix = next(
-        (fix for fix in arrivals if fix.presence == "inside" and not fix.checkin.mock),
-        arrivals[0] if arrivals else None,
+    proven = next((fix for fix in arrivals if fix.presence == "inside" and not fix.checkin.mock), None)
+    arrival_fix = (
+        _first_try(proven, arrivals, checkouts, policy) if proven is not None else arrivals[0] if arrivals else None
     )
     arrival = (
         _trusted_arrival(arrival_fix, policy, visit.site.time_zone) if arrival_fix is not None

@@ -336,6 +336,34 @@ def test_v_punct_a_coarse_check_in_on_time_a_check_out_and_the_real_arrival_25_m
     assert finding(verdict, "v.punct.late").measured == 25.0
 
 
+def coarse_then_good_arrival(coarse_north_m: float, good_after: timedelta) -> VisitFacts:
+    """A coarse arrival at 10:09:30 (130 m accuracy against the 100 m limit), then the same arrival tapped again."""
+    visit = honest_urban_install()
+    coarse = checkin("arrival", AGREED + timedelta(minutes=9, seconds=30), north_m=coarse_north_m, accuracy_m=130.0,
+                     event_id="coarse")
+    good = checkin("arrival", coarse.device_time + good_after, north_m=20.0, accuracy_m=25.0, event_id="good")
+    return replace(visit, checkins=(coarse, good, *visit.checkins[1:]))
+
+
+def test_v_punct_a_coarse_arrival_near_the_site_tapped_again_for_a_better_fix_counts_from_the_first_tap() -> None:
+    verdict = audit(coarse_then_good_arrival(30.0, timedelta(seconds=90)))
+
+    assert "v.punct.late" not in codes(verdict)
+    assert verdict.trusted_arrival.ref == "checkin:coarse"
+
+
+def test_v_punct_a_coarse_arrival_beyond_reach_of_the_site_does_not_count_for_the_later_good_one() -> None:
+    verdict = audit(coarse_then_good_arrival(260.0, timedelta(seconds=90)))  # 260 m: beyond 100 m + 100 m
+
+    assert finding(verdict, "v.punct.late").measured == 11.0
+
+
+def test_v_punct_a_coarse_arrival_older_than_a_fix_may_be_does_not_count_for_the_good_one() -> None:
+    verdict = audit(coarse_then_good_arrival(30.0, timedelta(minutes=10, seconds=30)))
+
+    assert finding(verdict, "v.punct.late").measured == 20.0
+
+
 def arrival_held_back(monotonic: bool) -> VisitFacts:
     """Recorded at 09:57 by a phone that sent its monotonic clock with its other facts, received at 10:12."""
     arrival = replace(

@@ -105,6 +105,12 @@ class Policy:
             ),
         ))
 
+    @property
+    def reach_m(self) -> float:
+        """V-GEOFENCE: the farthest a fix that proves presence can place the phone from the site (radius plus the
+        accuracy limit); a coarse fix whose own position is beyond it says the phone was elsewhere."""
+        return self.geofence_radius_m + self.accuracy_limit_m
+
     def to_document(self) -> dict[str, Any]:
         """The policy as a JSON document without its description (what the fingerprint covers)."""
         document: dict[str, Any] = {}

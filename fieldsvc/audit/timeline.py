@@ -318,12 +318,11 @@ def _first_try(proven: Fix, arrivals: list[Fix], checkouts: list[datetime], poli
     could have been there (radius + accuracy limit), not mock, within the age a fix may have, and no check-out in
     between. That is the same arrival tapped again for a better fix (130 m accuracy at 10:09:30, 25 m at 10:11; a
     probe), as a return tried again is for V-LEAVE; counted from the better tap, it was late."""
-    reach = policy.geofence_radius_m + policy.accuracy_limit_m
     for fix in arrivals:
         if fix is proven:
             break
         if (
-            fix.presence == "unverifiable" and not fix.checkin.mock and fix.distance_m <= reach
+            fix.presence == "unverifiable" and not fix.checkin.mock and fix.distance_m <= policy.reach_m
             and proven.at - fix.at <= policy.durations.fix_max_age
             and not any(fix.at < checkout <= proven.at for checkout in checkouts)
         ):

@@ -121,7 +121,7 @@ def _waited_until(audit: AuditInput, arrived: datetime) -> datetime | None:
     # however coarse it claims to be: a fix too coarse to prove anything is placed by its own position (probes).
     coarse = first.checkin.accuracy_m > policy.accuracy_limit_m
     off_by = first.distance_m - (0.0 if coarse else first.checkin.accuracy_m)
-    jittered = off_by <= policy.geofence_radius_m + policy.accuracy_limit_m
+    jittered = off_by <= policy.reach_m
     retaps = (fix for fix in checkouts if jittered and fix.at - first.at <= policy.durations.fix_max_age)
     at_site = next((fix for fix in retaps if _near_the_site(fix, audit)), None)
     if at_site is not None:
@@ -153,7 +153,7 @@ def _near_the_site(fix: Fix, audit: AuditInput) -> bool:
     if fix.presence == "stale":
         return False
     if fix.presence == "unverifiable":
-        return fix.distance_m <= policy.geofence_radius_m + policy.accuracy_limit_m
+        return fix.distance_m <= policy.reach_m
     return fix.distance_m - fix.checkin.accuracy_m <= policy.geofence_radius_m + policy.photo_place_slack_m
 
 

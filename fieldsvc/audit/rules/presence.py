@@ -107,7 +107,7 @@ def _away_and_unproven(fix: Fix, audit: AuditInput) -> bool:
     proves it was at the site then (a coarse first fix followed by a good one). A large accuracy must not hide an
     arrival from afar: the arrival's time is what V-PUNCT measures."""
     policy = audit.policy
-    if fix.distance_m <= policy.geofence_radius_m + policy.accuracy_limit_m or fix.checkin.kind == "checkout":
+    if fix.distance_m <= policy.reach_m or fix.checkin.kind == "checkout":
         return False  # a check-out only records the departure (V-CHECKOUT): pressed indoors at a later site, say
     return not _presence_proven(fix, audit)
 
@@ -128,7 +128,7 @@ def _presence_proven(fix: Fix, audit: AuditInput) -> bool:
 
 def _unverifiable_away(fix: Fix, audit: AuditInput) -> Finding:
     checkin, policy = fix.checkin, audit.policy
-    reach = policy.geofence_radius_m + policy.accuracy_limit_m
+    reach = policy.reach_m
     kind_zh = CHECKIN_KIND_ZH[checkin.kind]
     return Finding(
         rule_id="V-GEOFENCE", code="v.geofence.unverifiable_away", severity=VIOLATION,
@@ -260,7 +260,7 @@ def _away_at_other_visits(audit: AuditInput) -> list[Finding]:
     if arrival is None or departure is None:
         return []
     last_checkout = max((fix for fix in audit.timeline.fixes if fix.checkin.kind == "checkout"), key=lambda f: f.at)
-    coarse_and_away = last_checkout.distance_m > policy.geofence_radius_m + policy.accuracy_limit_m
+    coarse_and_away = last_checkout.distance_m > policy.reach_m
     if last_checkout.presence == "outside" or (last_checkout.presence == "unverifiable" and coarse_and_away):
         departure = min(departure, _last_shown_at_work(audit))
     away = away_on_leave(audit, departure)
@@ -274,7 +274,7 @@ def _away_at_other_visits(audit: AuditInput) -> list[Finding]:
         # anything, by its own position, as V-GEOFENCE reads such a fix: claiming 10 km of accuracy hides nothing.
         coarse = fix.accuracy_m > policy.accuracy_limit_m
         away_by_circle = distance - fix.accuracy_m > policy.geofence_radius_m
-        away_as_claimed = coarse and distance > policy.geofence_radius_m + policy.accuracy_limit_m
+        away_as_claimed = coarse and distance > policy.reach_m
         if not (away_by_circle or away_as_claimed) or any(start <= fix.at <= end for start, end in away):
             continue
         if completed is not None and fix.at > completed and checked_out_before(audit, fix.at) is not None:

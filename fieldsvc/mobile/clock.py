@@ -209,3 +209,28 @@ def by_its_counted_boot(
     ahead, and put right before the sync). None when the two agree, or the boot's time cannot hold the fact."""
     by_boot = boot + timedelta(milliseconds=elapsed_ms)
     return by_boot if abs(by_boot - by_wall) > within and by_boot <= received_at else None
+
+
+# A request's headers reach the server within this on the slowest mobile network that still delivers them. Facts of
+# one boot whose sends put the boot further apart than this are of different boots, or a clock was moved.
+_SLOWEST_SEND = timedelta(seconds=30)
+
+
+def without_slow_sends(marks: list[tuple[datetime, int]]) -> list[datetime | None]:
+    """Each fact of one boot, given as (time read by the monotonic clock of the boot it was sent in, its elapsed ms),
+    re-read from the boot's earliest estimate when its own send was slow; None where it was not.
+
+    A send's receipt dates the phone's boot no earlier than it began and later by the request's time in flight, which
+    the server cannot tell from a clock offset; the boot's other sends, each slow or not, bound it. An honest arrival
+    at 10:09:57 whose request took 5 s read as 10:10:02 and late (a probe). Estimates apart by more than the clocks
+    agree are that flight, up to the slowest send; beyond that they are another boot, not re-read."""
+    in_ms = [at.timestamp() * 1000 - elapsed for at, elapsed in marks]
+    agree_ms, slowest_ms = _CLOCKS_AGREE / timedelta(milliseconds=1), _SLOWEST_SEND / timedelta(milliseconds=1)
+    if max(in_ms, default=0) - min(in_ms, default=0) <= agree_ms:  # nearly every boot: every send was prompt
+        return [None] * len(marks)
+    reread: list[datetime | None] = []
+    for (at, elapsed), own in zip(marks, in_ms):
+        earliest = min((other for other in in_ms if own - slowest_ms <= other), default=own)
+        gained = timedelta(milliseconds=own - earliest)
+        reread.append(at - gained if gained > _CLOCKS_AGREE else None)
+    return reread

@@ -45,7 +45,7 @@ from fieldsvc.audit.facts import (
     phone_id,
 )
 from fieldsvc.audit.rules.deadlines import round_first_booked
-from fieldsvc.mobile.clock import borne_out_boot, by_its_counted_boot, by_the_boot_it_names
+from fieldsvc.mobile.clock import borne_out_boot, by_its_counted_boot, by_the_boot_it_names, without_slow_sends
 from fieldsvc.tables import (
     SEEN_PHOTO_STATUSES, FollowUp, Photo, PhotoMatch, Reschedule, ReviewDecision, Visit, VisitEvent,
 )
@@ -531,7 +531,7 @@ def _visit_facts(
     boot_marks: dict[str, list[tuple[datetime, int]]] = {}  # per phone: (corrected time, elapsed ms) of its facts
     phone_of = _phone_namer(events)
     moved = _moved_across_restarts(events, phone_of)
-    redated = {fact.event_id: fact.by_boot for fact in moved}
+    redated = {**_without_slow_sends(events, phone_of), **{fact.event_id: fact.by_boot for fact in moved}}
     for (event_id, _, technician, kind, payload, result, device, offset, at, received, lat, lon, accuracy, mock, _, fix,
          elapsed, time_source, device_id, _, batch_position) in events:
         at = redated.get(event_id, at)
@@ -707,6 +707,21 @@ def _moved_across_restarts(
         if at is not None:
             moved.append(ClockMovedFacts(event[E_EVENT_ID], by_wall, at))
     return tuple(moved)
+
+
+def _without_slow_sends(events: Iterable[Row], phone_of: Callable[[str, str | None], str]) -> dict[str, datetime]:
+    """The facts read by the monotonic clock of the boot they were sent in whose send was slow, re-read without its
+    time in flight (`clock.without_slow_sends`), by event id; per phone and boot count (None: not counted)."""
+    boots: dict[tuple[str, int | None], list[Row]] = defaultdict(list)
+    for event in events:
+        if event[E_ELAPSED] is not None and event[E_CORRECTED] is not None and event[E_TIME_SOURCE] != "offset":
+            boots[(phone_of(event[E_TECHNICIAN], event[E_DEVICE_ID]), event[E_DEVICE_BOOT])].append(event)
+    reread = {}
+    for facts in boots.values():
+        for event, at in zip(facts, without_slow_sends([(fact[E_CORRECTED], fact[E_ELAPSED]) for fact in facts])):
+            if at is not None:
+                reread[event[E_EVENT_ID]] = at
+    return reread
 
 
 def _fix_dated_after(checkin: Row) -> bool:

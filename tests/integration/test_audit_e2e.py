@@ -61,6 +61,7 @@ class Visit:
     on_my_way_after_agreed: timedelta | None = None  # "on my way" sent online then
     arrival_dated_back: timedelta = timedelta(0)  # the arrival's deviceTime and fixTime this much before it is sent
     fix_after_tap: timedelta = timedelta(0)  # a slow GPS: the arrival waits this long for its fix, then is sent
+    arrival_in_flight: timedelta = timedelta(0)  # a slow network: the arrival's request reaches the server this late
     completion_held_back: timedelta = timedelta(0)  # recorded offline, sent this much later
     restarted_holding_completion: bool = False  # the phone restarted meanwhile: its monotonic clock began anew
     complete: bool = True  # False: everything but the completion
@@ -79,7 +80,7 @@ async def play(phone: Phone, visit_id: str, script: Visit, seed: int = 10) -> ht
     if script.fix_after_tap:
         advance(phone, script.fix_after_tap)
         where["fixTime"] = phone.wall().isoformat()
-    assert (await phone.post(visit_id, "arrival", arrival)).status_code == 201
+    await send_slowly(phone, visit_id, "arrival", arrival, script.arrival_in_flight)
     assert (await phone.post(visit_id, "steps", phone.fact(step="V-ID"))).status_code == 201
     if script.consent_scope is not None:
         consent = phone.fact(step="V-CONSENT", consentScope=script.consent_scope)
@@ -124,6 +125,16 @@ async def play(phone: Phone, visit_id: str, script: Visit, seed: int = 10) -> ht
         completion = {**completion, "deviceTime": phone.wall().isoformat(),
                       "deviceElapsedMs": phone.elapsed_ms - round(script.completion_elapsed_set_back.total_seconds() * 1000)}
     return await phone.post(visit_id, "complete", completion)
+
+
+async def send_slowly(phone: Phone, visit_id: str, path: str, body: dict, in_flight: timedelta) -> None:
+    """The phone sends the fact now; its request reaches the server `in_flight` later, while its clocks run on."""
+    phone.skew -= in_flight
+    phone.clock.advance(seconds=in_flight.total_seconds())
+    assert (await phone.post(visit_id, path, body)).status_code == 201
+    phone.skew += in_flight
+    if phone.elapsed_ms is not None:
+        phone.elapsed_ms += round(in_flight.total_seconds() * 1000)
 
 
 def advance(phone: Phone, by: timedelta) -> None:
@@ -203,6 +214,27 @@ async def test_v_punct_arrival_stamped_at_exactly_plus_ten_minutes_passes_though
     phone.skew = -timedelta(milliseconds=10)  # the phone's clock is right; its request reaches the server 10 ms later
     await play(phone, visit_id, Visit(arrive_after_agreed=timedelta(minutes=10, milliseconds=10)))
     assert await verdict(client, as_auditor, visit_id) == ("passed", set())
+
+
+async def test_v_punct_an_arrival_on_time_whose_request_took_five_seconds_passes_by_the_boot_its_other_sends_date(
+    client, phone, visit_id, as_auditor
+):
+    phone.elapsed_ms = 50_000_000
+    await play(phone, visit_id, Visit(arrive_after_agreed=timedelta(minutes=9, seconds=57),
+                                      arrival_in_flight=timedelta(seconds=5)))  # fmt: skip
+
+    trusted = (await client.get(f"/v1/review/visits/{visit_id}", headers=as_auditor)).json()["verdict"]["trustedArrival"]
+    assert datetime.fromisoformat(trusted["at"]) == AGREED + timedelta(minutes=9, seconds=57)
+    assert await verdict(client, as_auditor, visit_id) == ("passed", set())
+
+
+async def test_v_punct_a_late_arrival_whose_request_took_five_seconds_is_still_late(client, phone, visit_id, as_auditor):
+    phone.elapsed_ms = 50_000_000
+    await play(phone, visit_id, Visit(arrive_after_agreed=timedelta(minutes=10, seconds=57),
+                                      arrival_in_flight=timedelta(seconds=5)))  # fmt: skip
+
+    status, violations = await verdict(client, as_auditor, visit_id)
+    assert (status, "V-PUNCT" in violations) == ("flagged", True)
 
 
 async def test_v_punct_an_arrival_dated_back_before_the_on_my_way_sent_online_is_flagged(

@@ -17,6 +17,7 @@ from fieldsvc.mobile.clock import (
     event_timing,
     parse_device_wall,
     parse_elapsed_ms,
+    without_slow_sends,
 )
 
 RECEIVED = datetime(2030, 3, 4, 2, 0, tzinfo=UTC)  # the server's clock when the sync arrived
@@ -335,3 +336,25 @@ def test_e_clock_a_wall_clock_a_counted_boot_bears_out_within_the_limit_stands()
 
 def test_e_clock_a_counted_boot_that_puts_a_fact_after_its_receipt_is_not_believed() -> None:
     assert _counted(wall_minutes=60, elapsed_minutes=200) is None
+
+
+BOOTED = RECEIVED - timedelta(hours=3)  # when the phone booted, by the server's clock
+
+
+def sent_after(elapsed_s: float, in_flight_s: float) -> tuple[datetime, int]:
+    """A fact sent the moment it happened, `elapsed_s` into the boot, read by its send's receipt."""
+    return BOOTED + timedelta(seconds=elapsed_s + in_flight_s), round(elapsed_s * 1000)
+
+
+def test_e_clock_a_boot_of_prompt_sends_re_reads_nothing():
+    assert without_slow_sends([sent_after(100, 0.05), sent_after(700, 0.9)]) == [None, None]
+
+
+def test_e_clock_a_send_five_seconds_in_flight_is_re_read_from_the_boot_the_prompt_sends_date():
+    reread = without_slow_sends([sent_after(100, 0.0), sent_after(700, 5.0), sent_after(710, 0.0)])
+
+    assert reread == [None, BOOTED + timedelta(seconds=700), None]
+
+
+def test_e_clock_sends_further_apart_than_the_slowest_send_are_not_read_as_one_boot():
+    assert without_slow_sends([sent_after(100, 0.0), sent_after(700, 31.0)]) == [None, None]

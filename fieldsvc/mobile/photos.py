@@ -251,12 +251,14 @@ async def record_signature_reuse(
     the same strokes (a copy re-saved, resized or touched up: alike prints, then alike ink densities, see
     fieldsvc.ink_print) and is one of the technician's or the customer's signatures of the last year, or the
     technician's team's of the last month. Signatures are never compared with photos, nor by perceptual hash: every
-    signature is ink on white, alike by nature. The distance recorded is the prints' difference in percent."""
+    signature is ink on white, alike by nature. The distance recorded is the prints' difference in percent. A copy of
+    the visit's own earlier signature is recorded too: it was signed when that one was (the audit reads it so; signed
+    before the clean-up and re-saved to be sent again after it, a copy passed as a new signing; a probe)."""
     await repository.take_turn(REUSE_LOCK_KEY)
     visit, now = scope.visit, scope.now
     matches: list[PhotoMatch] = []
     compared = await repository.signatures_to_compare(
-        visit, image.sha256, now - SIGNATURE_LOOKBACK, now - SIGNATURE_TEAM_LOOKBACK
+        visit, photo_id, image.sha256, now - SIGNATURE_LOOKBACK, now - SIGNATURE_TEAM_LOOKBACK
     )
     for other in compared:
         identical = other["sha256"] == image.sha256

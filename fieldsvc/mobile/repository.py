@@ -276,14 +276,21 @@ async def photos_of_visit(visit_id: UUID, purposes: Iterable[str]) -> list[Row]:
     )
 
 
-async def signatures_to_compare(visit: Row, sha256: str, since: datetime, team_since: datetime) -> list[Row]:
-    """V-SIGN: accepted signatures of other visits with exactly these bytes; and with their ink prints, the
-    technician's own and the customer's since `since`, and the technician's team's since `team_since`."""
-    elsewhere = (Photo.visit != visit["id"]) & (Photo.purpose == "signature") & Photo.status.is_in(SEEN_PHOTO_STATUSES)
+async def signatures_to_compare(
+    visit: Row, photo_id: UUID, sha256: str, since: datetime, team_since: datetime
+) -> list[Row]:
+    """V-SIGN: accepted signatures of other visits with exactly these bytes; and with their ink prints, the visit's
+    own others than `photo_id`, the technician's own and the customer's since `since`, and the technician's team's
+    since `team_since`."""
+    signatures = (Photo.purpose == "signature") & Photo.status.is_in(SEEN_PHOTO_STATUSES)
+    elsewhere = (Photo.visit != visit["id"]) & signatures
     printed = elsewhere & Photo.ink_print.is_not_null()
     columns = (Photo.id, Photo.visit, Photo.sha256, Photo.ink_print, Photo.event.corrected_time.as_alias("recorded_at"))
     found = [
         *await Photo.select(*columns).where(elsewhere & (Photo.sha256 == sha256)),
+        *await Photo.select(*columns).where(
+            (Photo.visit == visit["id"]) & (Photo.id != photo_id) & signatures & Photo.ink_print.is_not_null()
+        ),
         *await Photo.select(*columns).where(
             printed & (Photo.technician == visit["technician"]) & (Photo.created_at >= since)
         ),

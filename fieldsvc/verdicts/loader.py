@@ -507,6 +507,7 @@ def _build(rows: _Rows, now: datetime) -> list[LoadedVisit]:
             rows.photo_events,
             asks_by_event,
             rows.returned.get(visit_id),
+            other_photos.get(visit_id, ()),
         )
         context = AuditContext(now, other_photos.get(visit_id, ()), neighbours.get(visit_id, ()))
         loaded.append(LoadedVisit(facts, visit[V_KIND], visit[V_LOCALITY], visit[V_TIER], context))
@@ -523,8 +524,10 @@ def _reschedule_order(row: Row) -> tuple[datetime, str]:
 def _visit_facts(
     visit: Row, reschedules: tuple[RescheduleFacts, ...], events: Iterable[Row], photos: Iterable[Row],
     photo_events: dict[str, Row], asks: dict[str, Row], returned_at: datetime | None,
+    matches: tuple[OtherVisitPhoto, ...],
 ) -> VisitFacts:
-    """One visit's facts; `events` come in (corrected time, event id) order, `photos` in id order."""
+    """One visit's facts; `events` come in (corrected time, event id) order, `photos` in id order; `matches` the
+    photos ingest matched this visit's with."""
     checkins, syncs, steps, notes, leaves, tests, ask_facts, on_my_way, withdrawals = [], [], [], [], [], [], [], [], []
     card = completion = None
     completions = []  # (corrected time, received) of each completion
@@ -634,7 +637,7 @@ def _visit_facts(
         _tests(tests, completions, first_completed),
         tuple(ask_facts),
         tuple(photo_facts),
-        _signature(signatures, first_sent),
+        _signature(signatures, first_sent, [match for match in matches if match.visit_id == visit[V_ID]]),
         card,
         None if completion is None else _completion(*completion),
         tuple(on_my_way),
@@ -860,18 +863,22 @@ def _right_local_time_in_a_wrong_zone(captured: datetime, device: datetime, corr
     )
 
 
-def _signature(signed: list[tuple[Row, Row]], first_sent: dict[str, datetime]) -> SignatureFacts | None:
+def _signature(
+    signed: list[tuple[Row, Row]], first_sent: dict[str, datetime], copied: list[OtherVisitPhoto]
+) -> SignatureFacts | None:
     """The latest signature (by the time of its fact, then photo id) of (photo, fact) pairs, signed when its image
-    was first sent: the same bytes sent again later (to seem signed after the clean-up photo) are not a new one."""
+    was first sent: the same bytes sent again later (to seem signed after the clean-up photo) are not a new one, nor
+    is a copy of the visit's earlier signature's strokes (`copied`: the visit's own signatures ingest matched)."""
     if not signed:
         return None
     photo, event = max(signed, key=_signature_order)
     payload, result = _decode_json(event[R_PAYLOAD]), _decode_json(event[R_RESULT])
+    copies = [first_sent[m.sha256] for m in copied if m.matched_photo_id == photo[P_ID] and m.sha256 in first_sent]
     return SignatureFacts(
         event_id=event[R_EVENT_ID],
         signer_name=payload["signerName"],
         ink_ratio=photo[P_INK] or 0.0,
-        signed_at=first_sent[photo[P_SHA]],
+        signed_at=min([first_sent[photo[P_SHA]], *copies]),
         summary_digest=payload["summaryDigest"],
         expected_digest=result["expectedDigest"],
         photo_id=photo[P_ID],

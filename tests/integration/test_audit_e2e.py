@@ -57,6 +57,7 @@ class Visit:
     test_accepted: bool = True
     question: str | None = None  # V-ASK: asked while the tools are out
     signed_before_clean_up: bool = False  # and the same signature image sent again after the clean-up photo
+    signed_again_with: bytes | None = None  # signed before the clean-up: the image sent after it, if not the same
     consent_scope: str | None = None  # V-CONSENT, confirmed after V-ID
     on_my_way_after_agreed: timedelta | None = None  # "on my way" sent online then
     arrival_dated_back: timedelta = timedelta(0)  # the arrival's deviceTime and fixTime this much before it is sent
@@ -105,13 +106,13 @@ async def play(phone: Phone, visit_id: str, script: Visit, seed: int = 10) -> ht
     assert (await phone.post(visit_id, "test-result", test)).status_code == 201
     phone.clock.advance(minutes=5)
     if script.signed_before_clean_up:
-        await sign(phone, visit_id, script)
+        await sign(phone, visit_id, script.signature)
         phone.clock.advance(minutes=1)
     if script.send_clean_photo:
         clean = script.clean_photo or jpeg(seed + 1)
         assert (await phone.photo(visit_id, "site_clean", clean)).status_code == 201
     phone.clock.advance(minutes=2)
-    await sign(phone, visit_id, script)
+    await sign(phone, visit_id, script.signed_again_with or script.signature)
     assert (await phone.post(visit_id, "service-card", phone.fact())).status_code == 201
     phone.clock.advance(minutes=1)
     assert (await phone.post(visit_id, "checkout", phone.fact(location=phone.location()))).status_code == 201
@@ -144,10 +145,10 @@ def advance(phone: Phone, by: timedelta) -> None:
         phone.elapsed_ms += round(by.total_seconds() * 1000)
 
 
-async def sign(phone: Phone, visit_id: str, script: Visit) -> None:
+async def sign(phone: Phone, visit_id: str, image: bytes | None) -> None:
     summary = (await phone.client.get(f"/v1/mobile/visits/{visit_id}/summary", headers=phone.auth)).json()
     signed = phone.fact(signerName="Li Wei", summaryDigest=summary["digest"])
-    response = await phone.upload(visit_id, "signature", signed, script.signature or signature_png(), "sign.png")
+    response = await phone.upload(visit_id, "signature", signed, image or signature_png(), "sign.png")
     assert response.status_code == 201, response.text
 
 
@@ -1028,6 +1029,23 @@ async def test_v_sign_signed_before_clean_up_and_the_same_image_sent_again_after
 ):
     await play(phone, visit_id, Visit(signed_before_clean_up=True))
     assert await violation_codes(client, as_auditor, visit_id) == ("flagged", {"v.sign.before_clean"})
+
+
+async def test_v_sign_signed_before_clean_up_and_sent_again_after_as_a_re_saved_copy_is_caught(
+    client, phone, visit_id, as_auditor
+):
+    signed = handwritten_name(2)
+    smaller = signed.resize((signed.width * 9 // 10, signed.height * 9 // 10), Image.Resampling.LANCZOS)
+    script = Visit(signature=encoded(signed, "PNG"), signed_before_clean_up=True, signed_again_with=encoded(smaller, "JPEG"))
+    await play(phone, visit_id, script)
+    assert await violation_codes(client, as_auditor, visit_id) == ("flagged", {"v.sign.before_clean"})
+
+
+async def test_v_sign_signed_before_clean_up_and_signed_anew_after_it_passes(client, phone, visit_id, as_auditor):
+    script = Visit(signature=encoded(handwritten_name(2), "PNG"), signed_before_clean_up=True,
+                   signed_again_with=encoded(handwritten_name(2, attempt=1), "PNG"))  # fmt: skip
+    await play(phone, visit_id, script)
+    assert await verdict(client, as_auditor, visit_id) == ("passed", set())
 
 
 async def test_v_clean_the_shoe_cover_photo_sent_again_as_the_site_clean_photo_is_caught(

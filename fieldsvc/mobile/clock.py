@@ -214,6 +214,7 @@ def by_its_counted_boot(
 # A request's headers reach the server within this on the slowest mobile network that still delivers them. Facts of
 # one boot whose sends put the boot further apart than this are of different boots, or a clock was moved.
 _SLOWEST_SEND = timedelta(seconds=30)
+_SLOWEST_SEND_MS, _CLOCKS_AGREE_MS = _SLOWEST_SEND.total_seconds() * 1000, _CLOCKS_AGREE.total_seconds() * 1000
 
 
 def without_slow_sends(marks: list[tuple[datetime, int]]) -> list[datetime | None]:
@@ -225,12 +226,10 @@ def without_slow_sends(marks: list[tuple[datetime, int]]) -> list[datetime | Non
     at 10:09:57 whose request took 5 s read as 10:10:02 and late (a probe). Estimates apart by more than the clocks
     agree are that flight, up to the slowest send; beyond that they are another boot, not re-read."""
     in_ms = [at.timestamp() * 1000 - elapsed for at, elapsed in marks]
-    agree_ms, slowest_ms = _CLOCKS_AGREE / timedelta(milliseconds=1), _SLOWEST_SEND / timedelta(milliseconds=1)
-    if max(in_ms, default=0) - min(in_ms, default=0) <= agree_ms:  # nearly every boot: every send was prompt
+    if not in_ms or max(in_ms) - min(in_ms) <= _CLOCKS_AGREE_MS:  # nearly every boot: every send was prompt
         return [None] * len(marks)
     reread: list[datetime | None] = []
-    for (at, elapsed), own in zip(marks, in_ms):
-        earliest = min((other for other in in_ms if own - slowest_ms <= other), default=own)
-        gained = timedelta(milliseconds=own - earliest)
-        reread.append(at - gained if gained > _CLOCKS_AGREE else None)
+    for (at, _), own in zip(marks, in_ms):
+        gained_ms = own - min(other for other in in_ms if own - _SLOWEST_SEND_MS <= other)
+        reread.append(at - timedelta(milliseconds=gained_ms) if gained_ms > _CLOCKS_AGREE_MS else None)
     return reread

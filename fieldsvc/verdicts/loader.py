@@ -715,10 +715,16 @@ def _moved_across_restarts(
 def _without_slow_sends(events: Iterable[Row], phone_of: Callable[[str, str | None], str]) -> dict[str, datetime]:
     """The facts read by the monotonic clock of the boot they were sent in whose send was slow, re-read without its
     time in flight (`clock.without_slow_sends`), by event id; per phone and boot count (None: not counted)."""
+    timed = [
+        event for event in events
+        if event[E_ELAPSED] is not None and event[E_CORRECTED] is not None and event[E_TIME_SOURCE] != "offset"
+    ]
+    # All of them read as one boot re-read at least the facts each boot would: none is nearly every visit's answer.
+    if not any(without_slow_sends([(event[E_CORRECTED], event[E_ELAPSED]) for event in timed])):
+        return {}
     boots: dict[tuple[str, int | None], list[Row]] = defaultdict(list)
-    for event in events:
-        if event[E_ELAPSED] is not None and event[E_CORRECTED] is not None and event[E_TIME_SOURCE] != "offset":
-            boots[(phone_of(event[E_TECHNICIAN], event[E_DEVICE_ID]), event[E_DEVICE_BOOT])].append(event)
+    for event in timed:
+        boots[(phone_of(event[E_TECHNICIAN], event[E_DEVICE_ID]), event[E_DEVICE_BOOT])].append(event)
     reread = {}
     for facts in boots.values():
         for event, at in zip(facts, without_slow_sends([(fact[E_CORRECTED], fact[E_ELAPSED]) for fact in facts])):

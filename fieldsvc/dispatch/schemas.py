@@ -21,7 +21,8 @@ RescheduleReason = Literal[
 CancelReason = Literal["customer_requested", "duplicate", "no_fault_found", "not_serviceable", "other"]
 LateReason = Literal["customer_requested", "resource_unavailable"]
 DurationMin = Annotated[int, msgspec.Meta(ge=5, le=12 * 60)]
-TimeZoneName = Annotated[str, msgspec.Meta(min_length=1, max_length=64, examples=["Asia/Shanghai"])]
+# No minimum length: empty, like spaces, is an unknown zone (one code for both, site.unknown_time_zone).
+TimeZoneName = Annotated[str, msgspec.Meta(max_length=64, examples=["Asia/Shanghai"])]
 Address = shown_text(255)
 Description = shown_text(4000)  # B-ORDER: the order records what is to be done
 

@@ -23,6 +23,7 @@ from fieldsvc.dispatch.schemas import (
     CreateWorkOrder,
     ForceClose,
     LogContact,
+    NewSite,
     RescheduleVisit,
     WorkOrderView,
 )
@@ -166,7 +167,7 @@ class DispatchService:
         if data.kind == "repair" and not shows_text(data.reported_fault or ""):
             raise FaultRequired()
         if data.site is not None:
-            zone_named(data.site.time_zone or self.settings.default_time_zone)
+            zone_named(self._site_zone(data.site))
         now = self.ctx.now()
         accepted_at = data.accepted_at or now
         if accepted_at > now + ACCEPTED_AT_LEEWAY:
@@ -214,6 +215,10 @@ class DispatchService:
             raise CustomerNotFound()
         return customer["id"], customer["tier"]
 
+    def _site_zone(self, site: NewSite) -> str:
+        """The zone a new site names, or the configured one when it names none (an empty name is no zone)."""
+        return self.settings.default_time_zone if site.time_zone is None else site.time_zone
+
     async def _site_for(self, data: CreateWorkOrder, customer_id: UUID) -> tuple[UUID, str]:
         if data.site is not None:
             new = data.site
@@ -224,7 +229,7 @@ class DispatchService:
                     latitude=new.latitude,
                     longitude=new.longitude,
                     locality=new.locality,
-                    time_zone=new.time_zone or self.settings.default_time_zone,
+                    time_zone=self._site_zone(new),
                 )
             )
             return site_id, new.locality

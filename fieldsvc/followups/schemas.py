@@ -31,4 +31,4 @@ class FollowUpView(Wire):
 class ResolveFollowUp(Incoming):
     """What the customer was told; the follow-up's time is the server's."""
 
-    resolution: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+    resolution: Annotated[str, msgspec.Meta(max_length=2000)]  # empty, like blank, is follow_up.resolution_required

@@ -92,7 +92,9 @@ async def test_v_ask_a_follow_up_is_resolved_once_and_keeps_its_first_answer(cli
     assert [f["resolution"] for f in listed] == ["Told the customer IPTV needs a second box"]
 
 
-@pytest.mark.parametrize("answer", ["   ", "\u200b", "\u00a0"], ids=["spaces", "zero-width-space", "no-break-space"])
+@pytest.mark.parametrize(
+    "answer", ["", "   ", "\u200b", "\u00a0"], ids=["empty", "spaces", "zero-width-space", "no-break-space"]
+)
 async def test_v_ask_a_blank_answer_is_refused_and_the_question_stays_open(
     client, phone, visit_id, as_dispatcher, answer
 ):

@@ -32,7 +32,9 @@ ElapsedMs = Annotated[
     int, msgspec.Meta(ge=0, le=MAX_ELAPSED_MS, description="The phone's monotonic clock (ms since boot)")
 ]
 Sha256Hex = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$", description="SHA-256, 64 lower-case hex digits")]
-Measure = Annotated[float, msgspec.Meta(ge=0)]
+# A test figure (Mbps, ms): a million is beyond any line a phone can test, and 1e308 is garbage, not a measurement.
+MAX_MEASURE = 1_000_000
+Measure = Annotated[float, msgspec.Meta(ge=0, le=MAX_MEASURE)]
 Text = shown_text(4000)  # a note or a question: blank, or drawn as nothing, it says nothing (a probe: " " was taken)
 
 

@@ -39,6 +39,16 @@ async def test_a_monotonic_clock_beyond_any_uptime_is_400_and_records_nothing(ph
     assert await VisitEvent.count() == 0
 
 
+@pytest.mark.parametrize("figure", ["downloadMbps", "uploadMbps", "latencyMs"])
+async def test_a_test_figure_beyond_any_line_is_400_naming_it_and_records_nothing(phone, visit_id, figure):
+    figures = {"downloadMbps": 500, "uploadMbps": 50, "latencyMs": 8, figure: 1e308}
+    response = await phone.post(visit_id, "test-result", phone.fact(**figures, customerAccepted=True))
+
+    assert (response.status_code, response.json()["code"]) == (400, "validation.failed"), response.text
+    assert figure in response.text
+    assert await VisitEvent.count() == 0
+
+
 @pytest.mark.parametrize(
     ("role", "path"),
     [

@@ -19,7 +19,11 @@ from fieldsvc import db
 from fieldsvc.audit.policy import PolicyBook, load_default_policies
 from fieldsvc.auth.sessions import SessionMemory
 from fieldsvc.config import Settings
+from fieldsvc.ink_print import DensityMemory
 from fieldsvc.storage import BlobStore, LocalBlobStore
+
+
+SIGNATURE_DENSITIES_KEPT = 2048  # 12 MB: a busy customer's year of signatures, and then some
 
 
 @dataclass
@@ -37,6 +41,11 @@ class AppContext:
 
     def now(self) -> datetime:
         return self.clock()
+
+    @cached_property
+    def signature_densities(self) -> DensityMemory:
+        """V-SIGN: stored signatures' ink densities, measured once per process (6 KB each)."""
+        return DensityMemory(SIGNATURE_DENSITIES_KEPT)
 
     @cached_property
     def policies(self) -> PolicyBook:

@@ -525,10 +525,15 @@ class PhotoIngest:
             raise error(rejected.message, details={"imageCode": rejected.code}) from rejected
 
     async def _stored_density(self, sha256: str) -> bytes | None:
-        """V-SIGN: the ink density of a stored signature, measured again from its original file."""
-        with storage_errors():
-            data = await self.ctx.blobs.get(content_key(sha256, "original"))
-        return (await self._decode(data, sha256, signature=True)).ink_density
+        """V-SIGN: the ink density of a stored signature, measured again from its original file unless it was here."""
+        density = self.ctx.signature_densities.get(sha256)
+        if density is None:
+            with storage_errors():
+                data = await self.ctx.blobs.get(content_key(sha256, "original"))
+            density = (await self._decode(data, sha256, signature=True)).ink_density
+            if density is not None:
+                self.ctx.signature_densities.keep(sha256, density)
+        return density
 
     async def _store(self, image: ProcessedImage, original: bytes) -> None:
         """Content keys: storing bytes that are already there is harmless, and a fact failing later breaks nothing."""

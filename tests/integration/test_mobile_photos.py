@@ -12,6 +12,7 @@ import httpx
 import pytest
 from PIL import Image, ImageDraw
 
+from fieldsvc.ink_print import DensityMemory
 from fieldsvc.storage import LocalBlobStore
 from fieldsvc.tables import Photo, PhotoHashBand, PhotoMatch, Technician, VisitEvent
 from tests.conftest import quiet
@@ -596,6 +597,32 @@ async def test_v_sign_a_resized_copy_of_the_technicians_earlier_signature_is_reu
     assert [m["identical"] for m in await PhotoMatch.select()] == [False, False]
     evidence = (await client.get(f"/v1/review/visits/{later}", headers=as_auditor)).json()
     assert "v.sign.reused" in {f["code"] for f in evidence["verdict"]["findings"]}
+
+
+async def test_v_sign_a_stored_signature_is_measured_again_once_for_all_its_later_copies(
+    app, client, as_dispatcher, phone, visit_id, monkeypatch
+):
+    original = handwritten_name(1)
+    copies = [original.resize((original.width * share // 100, original.height * share // 100)) for share in (90, 80)]
+    fetched: list[str] = []
+    real_get = app.state.ctx.blobs.get
+
+    async def counting_get(key: str) -> bytes:
+        fetched.append(key)
+        return await real_get(key)
+
+    monkeypatch.setattr(app.state.ctx.blobs, "get", counting_get)
+    monkeypatch.setattr(app.state.ctx, "signature_densities", DensityMemory(16))  # none measured by earlier tests
+    later = await signed_twice_by_one_technician(
+        client, as_dispatcher, phone, visit_id, encoded(original, "PNG"), encoded(copies[0], "PNG")
+    )
+    last = await assigned_visit(client, as_dispatcher, agreed_time=AGREED + timedelta(hours=6))
+    meta = phone.fact(signerName="Li Wei", summaryDigest="a" * 64)
+    assert (await phone.upload(last, "signature", meta, encoded(copies[1], "JPEG"), "s.jpg")).status_code == 201
+
+    assert {str(match["visit"]) for match in await PhotoMatch.select(PhotoMatch.visit)} == {visit_id, later, last}
+    assert await PhotoMatch.count() == 6  # each of the three a copy of each other, both ways
+    assert len(fetched) == len(set(fetched)) == 2  # each stored signature's file read once, not once per later copy
 
 
 @pytest.mark.parametrize(("person", "pen"), [(1, 5), (18, 16)], ids=["pen", "thick-finger"])

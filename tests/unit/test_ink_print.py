@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageFilter
 
 from fieldsvc.imaging import process_image
-from fieldsvc.ink_print import COPY_MAX_DIFFERENCE, COPY_MIN_LIKENESS, density_likeness, print_difference
+from fieldsvc.ink_print import COPY_MAX_DIFFERENCE, COPY_MIN_LIKENESS, DensityMemory, density_likeness, print_difference
 from tests.pictures import handwritten_name
 
 
@@ -99,3 +99,14 @@ def test_print_difference_counts_cells_either_print_lacks_after_growing_each_by_
     assert print_difference(f"{one_cell:0384x}", f"{one_cell:0384x}") == 0.0
     assert print_difference(f"{one_cell:0384x}", f"{its_neighbour:0384x}") == pytest.approx(6 / 12)
     assert print_difference(f"{one_cell:0384x}", f"{far_cell:0384x}") == 1.0
+
+
+def test_v_sign_the_density_memory_keeps_the_last_used_and_forgets_the_oldest():
+    memory = DensityMemory(2)
+    memory.keep("a", b"A")
+    memory.keep("b", b"B")
+    assert memory.get("a") == b"A"  # used: now the newest
+
+    memory.keep("c", b"C")
+
+    assert (memory.get("a"), memory.get("b"), memory.get("c")) == (b"A", None, b"C")

@@ -19,6 +19,7 @@ from fieldsvc.review.schemas import (
     VisitEvidence,
 )
 from fieldsvc.review.service import decision_view
+from fieldsvc.verdicts.loader import load_visits
 
 TIMELINE_COLUMNS = (
     "event_id", "kind", "device", "device_boot", "device_time", "device_elapsed_ms", "clock_offset_ms",
@@ -31,6 +32,8 @@ async def visit_evidence(ctx: AppContext, visit_id: UUID, link_for_token: Callab
     dispatch = DispatchService(ctx)
     visit = await dispatch.visit(visit_id)  # 404 visit.not_found when there is none
     events = await repository.visit_events(visit_id)
+    [loaded] = await load_visits([visit_id], ctx.now())
+    reread = loaded.reread
     links = EvidenceService(ctx)
     photos = [await _photo(links, row, link_for_token) for row in await repository.visit_photos(visit_id)]
     cards = [e["result"].get("card") for e in events if e["kind"] == "service_card"]
@@ -39,7 +42,13 @@ async def visit_evidence(ctx: AppContext, visit_id: UUID, link_for_token: Callab
         work_order=await dispatch.work_order(visit.work_order_id),
         verdict=_verdict(await repository.latest_result(visit_id)),
         review_state=await repository.review_state(visit_id),
-        timeline=[TimelineEntry(**{column: event[column] for column in TIMELINE_COLUMNS}) for event in events],
+        timeline=[
+            TimelineEntry(
+                **{column: event[column] for column in TIMELINE_COLUMNS},
+                audit_time=reread.get(str(event["event_id"]), event["corrected_time"]),
+            )
+            for event in events
+        ],
         photos=[p for p in photos if p.purpose != "signature"],
         signature=next((p for p in reversed(photos) if p.purpose == "signature"), None),
         service_card=cards[0] if cards else None,

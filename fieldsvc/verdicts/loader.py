@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from operator import itemgetter
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, NamedTuple
 from uuid import UUID
 
 import msgspec
@@ -70,6 +70,9 @@ class LoadedVisit:
     locality: str
     tier: str
     context: AuditContext
+    # The facts whose time the audit re-read by the monotonic clock of the phone's boot (a send slow in flight, a
+    # wall clock moved across a restart), by event id: the evidence view shows both times.
+    reread: dict[str, datetime]
 
 
 # Column orders of the row tuples both engines produce (ids as text, JSON columns as text).
@@ -499,18 +502,23 @@ def _build(rows: _Rows, now: datetime) -> list[LoadedVisit]:
     loaded = []
     for visit in sorted(rows.visits, key=_visit_order):
         visit_id = visit[V_ID]
+        events = events_by_visit.get(visit_id, ())
+        phone_of = _phone_namer(events)
+        moved = _moved_across_restarts(events, phone_of)
+        reread = {**_without_slow_sends(events, phone_of), **{fact.event_id: fact.by_boot for fact in moved}}
         facts = _visit_facts(
             visit,
             tuple(reschedules_by_order.get(visit[V_ORDER], ())),
-            events_by_visit.get(visit_id, ()),
+            events,
             photos_by_visit.get(visit_id, ()),
             rows.photo_events,
             asks_by_event,
             rows.returned.get(visit_id),
             other_photos.get(visit_id, ()),
+            _Rereading(phone_of, moved, reread),
         )
         context = AuditContext(now, other_photos.get(visit_id, ()), neighbours.get(visit_id, ()))
-        loaded.append(LoadedVisit(facts, visit[V_KIND], visit[V_LOCALITY], visit[V_TIER], context))
+        loaded.append(LoadedVisit(facts, visit[V_KIND], visit[V_LOCALITY], visit[V_TIER], context, reread))
     return loaded
 
 
@@ -524,17 +532,15 @@ def _reschedule_order(row: Row) -> tuple[datetime, str]:
 def _visit_facts(
     visit: Row, reschedules: tuple[RescheduleFacts, ...], events: Iterable[Row], photos: Iterable[Row],
     photo_events: dict[str, Row], asks: dict[str, Row], returned_at: datetime | None,
-    matches: tuple[OtherVisitPhoto, ...],
+    matches: tuple[OtherVisitPhoto, ...], rereading: _Rereading,
 ) -> VisitFacts:
     """One visit's facts; `events` come in (corrected time, event id) order, `photos` in id order; `matches` the
-    photos ingest matched this visit's with."""
+    photos ingest matched this visit's with; `rereading` which facts' times the audit re-reads."""
     checkins, syncs, steps, notes, leaves, tests, ask_facts, on_my_way, withdrawals = [], [], [], [], [], [], [], [], []
     card = completion = None
     completions = []  # (corrected time, received) of each completion
     boot_marks: dict[str, list[tuple[datetime, int]]] = {}  # per phone: (corrected time, elapsed ms) of its facts
-    phone_of = _phone_namer(events)
-    moved = _moved_across_restarts(events, phone_of)
-    redated = {**_without_slow_sends(events, phone_of), **{fact.event_id: fact.by_boot for fact in moved}}
+    phone_of, moved, redated = rereading
     for (event_id, _, technician, kind, payload, result, device, offset, at, received, lat, lon, accuracy, mock, _, fix,
          elapsed, time_source, device_id, _, batch_position) in events:
         at = redated.get(event_id, at)
@@ -647,6 +653,14 @@ def _visit_facts(
         moved,
         returned_at,
     )
+
+
+class _Rereading(NamedTuple):
+    """Who sent each of a visit's facts, and the facts whose time the audit re-reads."""
+
+    phone_of: Callable[[str, str | None], str]
+    moved: tuple[ClockMovedFacts, ...]  # across a restart
+    times: dict[str, datetime]  # those and the slow sends, by event id
 
 
 def _phone_namer(events: Iterable[Row]) -> Callable[[str, str | None], str]:

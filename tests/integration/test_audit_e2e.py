@@ -229,6 +229,20 @@ async def test_v_punct_an_arrival_on_time_whose_request_took_five_seconds_passes
     assert await verdict(client, as_auditor, visit_id) == ("passed", set())
 
 
+async def test_a_queue_the_evidence_timeline_shows_a_slow_arrival_send_at_both_its_stored_and_its_audited_time(
+    client, phone, visit_id, as_auditor
+):
+    phone.elapsed_ms = 50_000_000
+    await play(phone, visit_id, Visit(arrive_after_agreed=timedelta(minutes=9, seconds=57),
+                                      arrival_in_flight=timedelta(seconds=5)))  # fmt: skip
+
+    timeline = (await client.get(f"/v1/review/visits/{visit_id}", headers=as_auditor)).json()["timeline"]
+    [arrival] = [entry for entry in timeline if entry["kind"] == "arrival"]
+    assert datetime.fromisoformat(arrival["correctedTime"]) == AGREED + timedelta(minutes=10, seconds=2)
+    assert datetime.fromisoformat(arrival["auditTime"]) == AGREED + timedelta(minutes=9, seconds=57)
+    assert all(entry["auditTime"] == entry["correctedTime"] for entry in timeline if entry["kind"] != "arrival")
+
+
 async def test_v_punct_a_late_arrival_whose_request_took_five_seconds_is_still_late(client, phone, visit_id, as_auditor):
     phone.elapsed_ms = 50_000_000
     await play(phone, visit_id, Visit(arrive_after_agreed=timedelta(minutes=10, seconds=57),

@@ -136,13 +136,19 @@ async def update_visit(visit_id: UUID, values: dict, at: datetime) -> None:
     await Visit.update({**values, Visit.updated_at: at}).where(Visit.id == visit_id)
 
 
-async def order_moves(order_id: UUID) -> tuple[timedelta, timedelta]:
-    """How far the order's visits were moved (B-RESCHED): by the customer's confirmed moves, and by all moves."""
-    rows = await Visit.select(Visit.sla_shift_seconds, Visit.agreed_time, Visit.original_agreed_time).where(
-        Visit.work_order == order_id
+async def order_moves(order_id: UUID) -> list[tuple[timedelta, bool]]:
+    """The moves of the order's visits (B-RESCHED) in the order they were made, each with whether it is a confirmed
+    move of the customer's."""
+    rows = await (
+        Reschedule.select(Reschedule.old_time, Reschedule.new_time, Reschedule.initiator, Reschedule.customer_confirmed)
+        .where(Reschedule.visit.work_order == order_id)
+        .order_by(Reschedule.recorded_at)
+        .order_by(Reschedule.id)
     )
-    by_customer = timedelta(seconds=sum(row["sla_shift_seconds"] for row in rows))
-    return by_customer, sum((row["agreed_time"] - row["original_agreed_time"] for row in rows), timedelta(0))
+    return [
+        (row["new_time"] - row["old_time"], row["initiator"] == "customer" and row["customer_confirmed"])
+        for row in rows
+    ]
 
 
 async def shift_resolve_deadline(order_id: UUID, resolve_due_at: datetime) -> None:

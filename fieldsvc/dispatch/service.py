@@ -460,6 +460,8 @@ class DispatchService:
                 await self._lock_technician(visit["technician"])
                 await self._refuse_overlap(visit, visit["technician"], data.new_time, data.override_reason)
             old_time = visit["agreed_time"]
+            repair = visit["resolve_due_at"] is not None
+            earlier_moves = await repository.order_moves(visit["work_order"]) if repair else []  # of all its visits
             hours = self.sla_hours(visit["kind"], visit["locality"], visit["tier"])
             compliant = rules.reschedule_is_compliant(
                 now, old_time, data.reason_code, data.customer_confirmed, timedelta(hours=hours.reschedule_notice)
@@ -484,13 +486,12 @@ class DispatchService:
                 changes[Visit.status] = "assigned"
             # B-RESCHED: a customer's confirmed move shifts the SLA clock too; a company's move does not, and an
             # unconfirmed "customer" move must not become a way to escape a deadline (the audit's customer_delay).
-            move = data.new_time - old_time
-            by_customer = move if data.initiator == "customer" and data.customer_confirmed else timedelta(0)
-            changes[Visit.sla_shift_seconds] = visit["sla_shift_seconds"] + int(by_customer.total_seconds())
-            if visit["resolve_due_at"] is not None:
-                customer_before, all_before = await repository.order_moves(visit["work_order"])
-                credit = credited_delay(customer_before + by_customer, all_before + move)
-                due = visit["resolve_due_at"] + credit - credited_delay(customer_before, all_before)
+            move, by_customer = data.new_time - old_time, data.initiator == "customer" and data.customer_confirmed
+            shift = move if by_customer else timedelta(0)
+            changes[Visit.sla_shift_seconds] = visit["sla_shift_seconds"] + int(shift.total_seconds())
+            if repair:
+                credit = credited_delay([*earlier_moves, (move, by_customer)])
+                due = visit["resolve_due_at"] + credit - credited_delay(earlier_moves)
                 await repository.shift_resolve_deadline(visit["work_order"], due)
             await repository.update_visit(visit_id, changes, now)
             await self.trail.append(

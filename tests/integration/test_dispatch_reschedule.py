@@ -121,6 +121,22 @@ async def test_b_resched_a_customer_move_the_company_took_back_keeps_the_repair_
     assert after["deadlines"]["resolveDueAt"] == before["deadlines"]["resolveDueAt"]
 
 
+async def test_b_resched_a_company_move_out_again_after_taking_a_customers_move_back_keeps_the_repair_deadline(
+    client, as_dispatcher
+):
+    visit = await booked_visit(client, as_dispatcher, NOON, kind="repair")
+    order_url = f"/v1/work-orders/{visit['workOrderId']}"
+    before = (await client.get(order_url, headers=as_dispatcher)).json()
+    by_company = {"initiator": "company", "reasonCode": "technician_unavailable"}
+
+    for body in (move(NOON + timedelta(hours=6)), move(NOON, **by_company), move(NOON + timedelta(hours=6), **by_company)):
+        response = await reschedule(client, as_dispatcher, visit["id"], body)
+        assert response.status_code == 200, response.text
+
+    after = (await client.get(order_url, headers=as_dispatcher)).json()
+    assert after["deadlines"]["resolveDueAt"] == before["deadlines"]["resolveDueAt"]
+
+
 async def test_b_resched_company_initiated_keeps_the_repair_deadline(client, as_dispatcher):
     order = await create_order(client, as_dispatcher, kind="repair")
     visit = (await client.post(f"/v1/work-orders/{order['id']}/visits", headers=as_dispatcher, json={

@@ -22,19 +22,27 @@ def customer_delay(reschedules: Iterable[RescheduleFacts]) -> timedelta:
     """How far confirmed customer-initiated reschedules pushed the SLA reference (B-RESCHED decision); see
     credited_delay. Company-initiated moves do not push it, and neither does a "customer" move the customer never
     confirmed: otherwise labelling a move as the customer's would be a way out of every deadline."""
-    moves = set(reschedules)
-    by_customer = sum(
-        (r.new_time - r.old_time for r in moves if r.initiator == "customer" and r.customer_confirmed), timedelta(0)
+    moves = sorted(set(reschedules), key=_made)
+    return credited_delay(
+        (r.new_time - r.old_time, r.initiator == "customer" and r.customer_confirmed) for r in moves
     )
-    return credited_delay(by_customer, sum((r.new_time - r.old_time for r in moves), timedelta(0)))
 
 
-def credited_delay(moved_by_customer: timedelta, moved: timedelta) -> timedelta:
-    """The customer's moves added up, earlier ones taking back what later ones gave, never below nothing (asking for
-    an earlier visit does not shorten the deadline; moving a visit earlier and back does not lengthen it), and never
-    more than all moves together put the visits later: a customer's move the company then took back delayed nothing
-    (a probe gained 48 h by a customer's move out and the company's move back)."""
-    return max(min(moved_by_customer, moved), timedelta(0))
+def _made(move: RescheduleFacts) -> tuple[datetime, str]:
+    return move.recorded_at, move.event_id
+
+
+def credited_delay(moves: Iterable[tuple[timedelta, bool]]) -> timedelta:
+    """The customer's moves added up in the order they were made, each move given with whether it is the customer's:
+    never below nothing (asking for an earlier visit does not shorten the deadline; moving a visit earlier and back
+    does not lengthen it), and never more than all moves so far had put the visits later. A customer's move the
+    company then took back delayed nothing (a probe gained 48 h by a customer's move out and the company's move
+    back), and the company moving it out again is the company's delay (a probe had the customer's 24 h back so)."""
+    credited = moved = timedelta(0)
+    for move, by_customer in moves:
+        moved += move
+        credited = max(min(credited + move if by_customer else credited, moved), timedelta(0))
+    return credited
 
 
 def _late(rule_id: str, code: str, what_en: str, what_zh: str, took: timedelta, allowed: timedelta,

@@ -130,6 +130,15 @@ def test_b_repair_a_customer_move_the_company_took_back_does_not_move_the_sla_re
     assert "b.repair.late" in codes(audit(back))
 
 
+def test_b_repair_a_company_move_out_again_after_taking_a_customers_move_back_does_not_move_the_sla_reference() -> None:
+    visit = repair(tier="gold", resolved_at=at(13, 0, day=7))  # 27 h 20 min after acceptance; booked for 14:00
+    out = reschedule(visit, at(18, 0), initiator="customer", recorded_at=at(9, 0))
+    back = reschedule(out, at(14, 0), initiator="company", recorded_at=at(9, 30))
+    out_again = reschedule(back, at(18, 0), initiator="company", recorded_at=at(10, 0), reason_code="parts_unavailable")
+
+    assert "b.repair.late" in codes(audit(out_again))
+
+
 def test_b_repair_a_company_move_after_the_customers_keeps_the_customers_delay() -> None:
     visit = repair(tier="gold", resolved_at=at(13, 0, day=7))  # 27 h 20 min after acceptance; booked for 14:00
     out = reschedule(visit, at(18, 0), initiator="customer", recorded_at=at(9, 0))

@@ -26,9 +26,11 @@ async def technician_day(ctx: AppContext, technician_id: UUID, day: date | None,
         raise TechnicianNotFound()
     await VerdictService(ctx).settle()  # A-REAUDIT: the verdicts shown reflect every recorded fact
     zone_name = await day_zone(ctx, technician_id, zone_name)
-    start, end = local_day_bounds(day, zone_name, ctx.now())
-    # A visit under way from before the day (a repair on site past midnight; a probe) is still on the board.
-    visits = await repository.technician_visits_under_way_from_before(technician_id, start)
+    now = ctx.now()
+    start, end = local_day_bounds(day, zone_name, now)
+    # A visit under way from before the day (a repair on site past midnight; a probe) is still on the board of a day
+    # that has begun; not on a day to come, which it may well not last into (a probe saw it on every future board).
+    visits = await repository.technician_visits_under_way_from_before(technician_id, start) if start <= now else []
     visits += await repository.technician_visits_between(technician_id, start, end)
     return DayBoard(
         technician=technician_ref(technician),

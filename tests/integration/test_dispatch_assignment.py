@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from fieldsvc.tables import Visit
+from tests.conftest import login
 from tests.integration.builders import SHANGHAI_SITE, assign, booked_visit, technician_id
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -168,15 +169,30 @@ async def test_day_board_lists_the_technicians_visits_in_time_order(client, as_d
     assert [v["visitId"] for v in response.json()["visits"]] == [earlier["id"], later["id"]]
 
 
-async def test_day_board_of_the_next_day_still_shows_a_visit_on_site_since_the_evening_before(client, as_dispatcher):
+async def test_day_board_of_the_next_day_still_shows_a_visit_on_site_since_the_evening_before(
+    client, people, as_dispatcher, clock
+):
     tech = await technician_id(client, as_dispatcher, "T1001")
     evening = await booked_visit(client, as_dispatcher, TEN + timedelta(hours=9))
     await assign(client, as_dispatcher, evening["id"], tech)
     await Visit.update({Visit.status: "on_site"}).where(Visit.id == evening["id"])  # still there past midnight
+    clock.advance(hours=15, minutes=5)  # 00:05 the next day in Shanghai
+
+    board = f"/v1/technicians/{tech}/day"
+    response = await client.get(board, params={"date": "2030-03-05"}, headers=await login(client, people.dispatcher))
+
+    assert [v["visitId"] for v in response.json()["visits"]] == [evening["id"]]
+
+
+async def test_day_board_of_a_day_to_come_does_not_show_a_visit_on_site_now(client, as_dispatcher):
+    tech = await technician_id(client, as_dispatcher, "T1001")
+    today = await booked_visit(client, as_dispatcher, TEN)
+    await assign(client, as_dispatcher, today["id"], tech)
+    await Visit.update({Visit.status: "on_site"}).where(Visit.id == today["id"])
 
     response = await client.get(f"/v1/technicians/{tech}/day", params={"date": "2030-03-05"}, headers=as_dispatcher)
 
-    assert [v["visitId"] for v in response.json()["visits"]] == [evening["id"]]
+    assert response.json()["visits"] == []
 
 
 async def test_day_board_without_a_date_is_today_in_the_zone(client, as_dispatcher, clock):

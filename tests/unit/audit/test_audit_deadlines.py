@@ -300,6 +300,14 @@ def test_b_resched_without_customer_confirmation_is_violation_even_from_the_cust
     assert noncompliant.severity == "violation" and "confirmation" in noncompliant.message_en
 
 
+def test_b_resched_a_move_unconfirmed_with_enough_notice_measures_what_is_missing_not_the_notice() -> None:
+    visit = reschedule(honest_urban_install(), at(10, 0), initiator="customer", recorded_at=at(8, 0), confirmed=False)
+
+    noncompliant = finding(audit(visit), "b.resched.noncompliant")
+    assert (noncompliant.measured, noncompliant.unit) == ("the customer's confirmation is not recorded", None)
+    assert "confirmed by the customer" in noncompliant.threshold
+
+
 def test_b_resched_needs_a_known_reason_code_and_a_note_for_other() -> None:
     unknown = reschedule(honest_urban_install(), at(10, 0), initiator="company", recorded_at=at(8, 0),
                          reason_code="felt_like_it")

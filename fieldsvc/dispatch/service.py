@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from fieldsvc import db
 from fieldsvc.answers import Recorded
 from fieldsvc.audit.rules.deadlines import credited_delay, round_first_booked
+from fieldsvc.audit.wording import hours as in_hours
 from fieldsvc.auth.caller import Caller
 from fieldsvc.context import AppContext
 from fieldsvc.dispatch import replays, repository, rules
@@ -359,7 +360,7 @@ class DispatchService:
         if data.late_reason is None:
             raise InstallTooLate(details={
                 "bookedAt": booked_at, "agreedTime": data.agreed_time,
-                "hoursAfterBooking": round((data.agreed_time - booked_at) / timedelta(hours=1), 2),
+                "hoursAfterBooking": in_hours(data.agreed_time - booked_at),  # a second late shows
                 "limitHours": hours.install_schedule,
             })
         notify_by = booked_at + timedelta(hours=hours.install_schedule)

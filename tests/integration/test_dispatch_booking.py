@@ -172,6 +172,14 @@ async def test_b_install_24_refuses_a_later_install_without_reason(client, as_di
     assert (details["hoursAfterBooking"], details["limitHours"]) == (49.0, 24.0)
 
 
+async def test_b_install_24_a_install_a_second_too_late_says_so_in_its_hours(client, as_dispatcher):
+    order = await create_order(client, as_dispatcher)  # booked at 09:00 Shanghai
+    response = await book(client, as_dispatcher, order["id"], datetime(2030, 3, 5, 9, 0, 1, tzinfo=SHANGHAI))
+    assert response.status_code == 422
+    details = response.json()["details"]
+    assert (details["hoursAfterBooking"], details["limitHours"]) == (24.0003, 24.0)
+
+
 async def test_b_install_24_a_visit_cancelled_and_booked_again_counts_from_the_orders_first_booking(
     client, as_dispatcher, clock
 ):

@@ -40,6 +40,17 @@ class RescheduleFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class RebookingFacts:
+    """B-REPAIR: a visit booked after the order's previous one was cancelled or completed, which moved the order's
+    appointment from that one's last agreed time to its own first."""
+
+    visit_id: str
+    booked_at: datetime
+    previous_time: datetime
+    agreed_time: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class OrderFacts:
     """The work order a visit serves; order-level deadlines are judged on its first visit only."""
 
@@ -55,6 +66,7 @@ class OrderFacts:
     # The first booking of the visit's round: of the order's visits booked since its last completed visit booked
     # before this one (all of them if none), cancelled ones included (B-CONTACT, B-FIRST, B-INSTALL-24).
     first_booked_at: datetime | None = None
+    rebookings: tuple[RebookingFacts, ...] = ()  # of its visits after the first (B-REPAIR)
 
 
 

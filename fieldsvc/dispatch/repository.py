@@ -136,19 +136,16 @@ async def update_visit(visit_id: UUID, values: dict, at: datetime) -> None:
     await Visit.update({**values, Visit.updated_at: at}).where(Visit.id == visit_id)
 
 
-async def order_moves(order_id: UUID) -> list[tuple[timedelta, bool]]:
-    """The moves of the order's visits (B-RESCHED) in the order they were made, each with whether it is a confirmed
-    move of the customer's."""
-    rows = await (
-        Reschedule.select(Reschedule.old_time, Reschedule.new_time, Reschedule.initiator, Reschedule.customer_confirmed)
-        .where(Reschedule.visit.work_order == order_id)
-        .order_by(Reschedule.recorded_at)
-        .order_by(Reschedule.id)
+async def order_schedule(order_id: UUID) -> tuple[list[Row], list[Row]]:
+    """The moves of the order's visits and its visits' booking and agreed times (B-REPAIR's customer delay)."""
+    moves = await Reschedule.select(
+        Reschedule.id, Reschedule.visit, Reschedule.old_time, Reschedule.new_time, Reschedule.initiator,
+        Reschedule.reason_code, Reschedule.customer_confirmed, Reschedule.recorded_at,
+    ).where(Reschedule.visit.work_order == order_id)
+    visits = await Visit.select(Visit.id, Visit.booked_at, Visit.original_agreed_time, Visit.agreed_time).where(
+        Visit.work_order == order_id
     )
-    return [
-        (row["new_time"] - row["old_time"], row["initiator"] == "customer" and row["customer_confirmed"])
-        for row in rows
-    ]
+    return moves, visits
 
 
 async def shift_resolve_deadline(order_id: UUID, resolve_due_at: datetime) -> None:

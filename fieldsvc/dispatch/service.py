@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fieldsvc import db
 from fieldsvc.answers import Recorded
-from fieldsvc.audit.rules.deadlines import credited_delay, round_first_booked
+from fieldsvc.audit.facts import RescheduleFacts
+from fieldsvc.audit.rules.deadlines import customer_delay, rebookings_of, round_first_booked
 from fieldsvc.audit.wording import hours as in_hours
 from fieldsvc.auth.caller import Caller
 from fieldsvc.context import AppContext
@@ -297,6 +298,8 @@ class DispatchService:
             first_booked = round_first_booked(now, earlier)
             hours = self.sla_hours(order["kind"], site["locality"], customer["tier"])
             self._check_install_limit(order, data, first_booked, hours)
+            rebooked_repair = order["resolve_due_at"] is not None and bool(earlier)
+            credit_before = await _repair_credit(order_id) if rebooked_repair else timedelta(0)
             visit_id = await repository.insert_row(
                 Visit(
                     work_order=order_id,
@@ -313,6 +316,8 @@ class DispatchService:
                     updated_at=now,
                 )
             )
+            if rebooked_repair:  # B-REPAIR: booked at another time than the last visit's, the appointment moved
+                await _shift_repair_deadline(order_id, order["resolve_due_at"], credit_before)
             await self.trail.append(
                 "visit.booked", visit_id, caller, {"agreedTime": data.agreed_time, "lateReason": data.late_reason}
             )
@@ -462,7 +467,7 @@ class DispatchService:
                 await self._refuse_overlap(visit, visit["technician"], data.new_time, data.override_reason)
             old_time = visit["agreed_time"]
             repair = visit["resolve_due_at"] is not None
-            earlier_moves = await repository.order_moves(visit["work_order"]) if repair else []  # of all its visits
+            credit_before = await _repair_credit(visit["work_order"]) if repair else timedelta(0)
             hours = self.sla_hours(visit["kind"], visit["locality"], visit["tier"])
             compliant = rules.reschedule_is_compliant(
                 now, old_time, data.reason_code, data.customer_confirmed, timedelta(hours=hours.reschedule_notice)
@@ -487,14 +492,12 @@ class DispatchService:
                 changes[Visit.status] = "assigned"
             # B-RESCHED: a customer's confirmed move shifts the SLA clock too; a company's move does not, and an
             # unconfirmed "customer" move must not become a way to escape a deadline (the audit's customer_delay).
-            move, by_customer = data.new_time - old_time, data.initiator == "customer" and data.customer_confirmed
-            shift = move if by_customer else timedelta(0)
+            by_customer = data.initiator == "customer" and data.customer_confirmed
+            shift = data.new_time - old_time if by_customer else timedelta(0)
             changes[Visit.sla_shift_seconds] = visit["sla_shift_seconds"] + int(shift.total_seconds())
-            if repair:
-                credit = credited_delay([*earlier_moves, (move, by_customer)])
-                due = visit["resolve_due_at"] + credit - credited_delay(earlier_moves)
-                await repository.shift_resolve_deadline(visit["work_order"], due)
             await repository.update_visit(visit_id, changes, now)
+            if repair:
+                await _shift_repair_deadline(visit["work_order"], visit["resolve_due_at"], credit_before)
             await self.trail.append(
                 "visit.rescheduled",
                 visit_id,
@@ -606,6 +609,23 @@ class DispatchService:
 async def _mark_the_orders_visits(order_id: UUID, now: datetime) -> None:
     """A-REAUDIT every visit of the order: its own findings (B-CONTACT, B-FIRST, B-REPAIR) are on one of them."""
     await outbox.mark_without_new_evidence([v["id"] for v in await repository.visits_of_order(order_id)], now)
+
+
+async def _repair_credit(order_id: UUID) -> timedelta:
+    """How far the customer's moves push the order's B-REPAIR deadline, read as the audit reads them."""
+    moves, visits = await repository.order_schedule(order_id)
+    return customer_delay(
+        [RescheduleFacts(str(m["id"]), str(m["visit"]), m["old_time"], m["new_time"], m["initiator"], m["reason_code"],
+                         m["customer_confirmed"], m["recorded_at"]) for m in moves],
+        rebookings_of((str(v["id"]), v["booked_at"], v["original_agreed_time"], v["agreed_time"]) for v in visits),
+    )
+
+
+async def _shift_repair_deadline(order_id: UUID, due_at: datetime, credit_before: timedelta) -> None:
+    """Move the order's B-REPAIR deadline by what the move or booking just recorded changed the customer's credit."""
+    credit_after = await _repair_credit(order_id)
+    if credit_after != credit_before:
+        await repository.shift_resolve_deadline(order_id, due_at + credit_after - credit_before)
 
 
 def _check_contact_time(at: datetime, now: datetime) -> None:

@@ -35,6 +35,7 @@ from fieldsvc.audit.facts import (
     OtherVisitPhoto,
     PhoneBoot,
     PhotoFacts,
+    RebookingFacts,
     RescheduleFacts,
     ServiceTestFacts,
     SignatureFacts,
@@ -44,7 +45,7 @@ from fieldsvc.audit.facts import (
     WithdrawalFacts,
     phone_id,
 )
-from fieldsvc.audit.rules.deadlines import round_first_booked
+from fieldsvc.audit.rules.deadlines import rebookings_of, round_first_booked
 from fieldsvc.mobile.clock import borne_out_boot, by_its_counted_boot, by_the_boot_it_names, without_slow_sends
 from fieldsvc.tables import (
     SEEN_PHOTO_STATUSES, FollowUp, Photo, PhotoMatch, Reschedule, ReviewDecision, Visit, VisitEvent,
@@ -126,6 +127,12 @@ FROM unnest($1::uuid[]) AS o(id)
 CROSS JOIN LATERAL (SELECT id FROM visit WHERE work_order = o.id OFFSET 0) AS v
 JOIN reschedule r ON r.visit = v.id
 """
+# The visits of the batch's repair orders (B-REPAIR: a visit booked again moved the order's appointment).
+_ORDER_VISITS_SQL = """
+SELECT o.id::text, v.id::text, v.booked_at, v.original_agreed_time, v.agreed_time
+FROM unnest($1::uuid[]) AS o(id)
+CROSS JOIN LATERAL (SELECT * FROM visit WHERE work_order = o.id OFFSET 0) AS v
+"""
 _EVENTS_SQL = f"""
 SELECT e.event_id::text, e.visit::text, e.technician::text, e.kind,
        CASE WHEN e.kind IN {PAYLOAD_KINDS_SQL} THEN e.payload END,
@@ -204,6 +211,7 @@ class _Rows:
     neighbours: list[Row]
     spans: dict[str, tuple[str, datetime, datetime]]
     returned: dict[str, datetime]  # visit -> when an auditor first returned it for correction
+    rebookings: dict[str, tuple[RebookingFacts, ...]]  # by repair order
 
 
 async def load_visits(visit_ids: list[UUID], now: datetime) -> list[LoadedVisit]:
@@ -219,8 +227,10 @@ async def _postgres_rows(engine: Any, visit_ids: list[UUID]) -> _Rows:
     async with db.pg_connection(engine) as connection:
         visits = await connection.fetch(_VISITS_SQL, visit_ids)
         if not visits:
-            return _Rows([], [], [], [], {}, [], [], [], {}, {})
+            return _Rows([], [], [], [], {}, [], [], [], {}, {}, {})
         reschedules = await connection.fetch(_RESCHEDULES_SQL, list({v[V_ORDER] for v in visits}))
+        repairs = list({v[V_ORDER] for v in visits if v[V_KIND] == "repair"})
+        rebookings = _rebookings_by_order(await connection.fetch(_ORDER_VISITS_SQL, repairs) if repairs else [])
         events = await connection.fetch(_EVENTS_SQL, visit_ids)
         photos = await connection.fetch(_PHOTOS_SQL, visit_ids)
         photo_events = {
@@ -239,7 +249,9 @@ async def _postgres_rows(engine: Any, visit_ids: list[UUID]) -> _Rows:
         neighbours = []
         if spans:
             neighbours = await connection.fetch(_NEIGHBOURS_SQL, *_ranges(spans))
-    return _Rows(visits, reschedules, events, photos, photo_events, follow_ups, matches, neighbours, spans, returned)
+    return _Rows(
+        visits, reschedules, events, photos, photo_events, follow_ups, matches, neighbours, spans, returned, rebookings
+    )
 
 
 async def _sqlite_rows(visit_ids: list[UUID]) -> _Rows:
@@ -252,12 +264,16 @@ async def _sqlite_rows(visit_ids: list[UUID]) -> _Rows:
         Visit.work_order.site.locality, Visit.work_order.site.time_zone,
     ).where(Visit.id.is_in(visit_ids))
     if not visit_rows:
-        return _Rows([], [], [], [], {}, [], [], [], {}, {})
+        return _Rows([], [], [], [], {}, [], [], [], {}, {}, {})
     order_ids = list({row["work_order"] for row in visit_rows})
-    order_visits = await Visit.select(Visit.id, Visit.work_order, Visit.booked_at, Visit.status).where(
-        Visit.work_order.is_in(order_ids)
-    )
+    order_visits = await Visit.select(
+        Visit.id, Visit.work_order, Visit.booked_at, Visit.status, Visit.original_agreed_time, Visit.agreed_time
+    ).where(Visit.work_order.is_in(order_ids))
     first = _first_visit_per_order(order_visits)
+    rebookings = _rebookings_by_order(
+        (str(v["work_order"]), str(v["id"]), v["booked_at"], v["original_agreed_time"], v["agreed_time"])
+        for v in order_visits
+    )
     # Piccolo names the columns as selected: id, work_order, then the V_AGREED .. V_ZONE columns in order.
     visits = [
         (str(row["id"]), str(row["work_order"]), *list(row.values())[2:], first[row["work_order"]],
@@ -346,7 +362,17 @@ async def _sqlite_rows(visit_ids: list[UUID]) -> _Rows:
                 & (VisitEvent.corrected_time >= min(lows)) & (VisitEvent.corrected_time <= max(highs))
             )
         ]
-    return _Rows(visits, reschedules, events, photos, photo_events, follow_ups, matches, neighbours, spans, returned)
+    return _Rows(
+        visits, reschedules, events, photos, photo_events, follow_ups, matches, neighbours, spans, returned, rebookings
+    )
+
+
+def _rebookings_by_order(order_visits: Iterable[Row]) -> dict[str, tuple[RebookingFacts, ...]]:
+    """(order, visit, booked at, first agreed time, agreed time) rows as each order's rebookings."""
+    visits: dict[str, list[Row]] = defaultdict(list)
+    for order, *visit in order_visits:
+        visits[order].append(visit)
+    return {order: rebookings_of(booked) for order, booked in visits.items() if len(booked) > 1}
 
 
 def _first_visit_per_order(rows: list[dict[str, Any]]) -> dict[Any, str]:
@@ -509,6 +535,7 @@ def _build(rows: _Rows, now: datetime) -> list[LoadedVisit]:
         facts = _visit_facts(
             visit,
             tuple(reschedules_by_order.get(visit[V_ORDER], ())),
+            rows.rebookings.get(visit[V_ORDER], ()),
             events,
             photos_by_visit.get(visit_id, ()),
             rows.photo_events,
@@ -530,9 +557,9 @@ def _reschedule_order(row: Row) -> tuple[datetime, str]:
 
 
 def _visit_facts(
-    visit: Row, reschedules: tuple[RescheduleFacts, ...], events: Iterable[Row], photos: Iterable[Row],
-    photo_events: dict[str, Row], asks: dict[str, Row], returned_at: datetime | None,
-    matches: tuple[OtherVisitPhoto, ...], rereading: _Rereading,
+    visit: Row, reschedules: tuple[RescheduleFacts, ...], rebookings: tuple[RebookingFacts, ...],
+    events: Iterable[Row], photos: Iterable[Row], photo_events: dict[str, Row], asks: dict[str, Row],
+    returned_at: datetime | None, matches: tuple[OtherVisitPhoto, ...], rereading: _Rereading,
 ) -> VisitFacts:
     """One visit's facts; `events` come in (corrected time, event id) order, `photos` in id order; `matches` the
     photos ingest matched this visit's with; `rereading` which facts' times the audit re-reads."""
@@ -632,6 +659,7 @@ def _visit_facts(
             visit[V_FORCED],
             reschedules,
             visit[V_FIRST_BOOKED],
+            rebookings,
         ),
         visit[V_LATE_REASON],
         visit[V_NOTIFIED],

@@ -13,6 +13,7 @@ from fieldsvc.trail.service import verify_trail
 from fieldsvc.verdicts import outbox
 from fieldsvc.verdicts.sweep import mark_overdue
 from tests.conftest import login
+from tests.integration.builders import book, booked_visit
 from fieldsvc.verdicts.service import VerdictService, affected_visits
 from tests.integration.mobile_builders import AGREED, assigned_visit, phone, trail_entries, visit_id  # noqa: F401
 
@@ -116,6 +117,26 @@ async def test_b_repair_a_deadline_passing_without_any_fact_is_flagged_at_the_ne
     assert await mark_overdue(app.state.ctx.policies, clock()) == 1
 
     assert "B-REPAIR" in await violations_shown(client, auditor, repair)
+
+
+async def test_b_repair_a_customers_move_undone_by_cancelling_and_booking_again_is_overdue_at_the_first_deadline(
+    client, people, as_dispatcher, clock, app
+):
+    first = await booked_visit(client, as_dispatcher, AGREED, kind="repair")
+    order_url = f"/v1/work-orders/{first['workOrderId']}"
+    due = datetime.fromisoformat((await client.get(order_url, headers=as_dispatcher)).json()["deadlines"]["resolveDueAt"])
+    later = {"newTime": (AGREED + timedelta(hours=6)).isoformat(), "initiator": "customer",
+             "reasonCode": "customer_requested", "customerConfirmed": True}
+    assert (await client.post(f"/v1/visits/{first['id']}/reschedule", json=later, headers=as_dispatcher)).status_code == 200
+    cancel = {"reasonCode": "other", "requestedBy": "company", "note": "booked again"}
+    assert (await client.post(f"/v1/visits/{first['id']}/cancel", json=cancel, headers=as_dispatcher)).status_code == 200
+    clock.advance(minutes=1)
+    again = (await book(client, as_dispatcher, first["workOrderId"], AGREED)).json()["id"]
+
+    clock.now = due + timedelta(minutes=1)
+    await mark_overdue(app.state.ctx.policies, clock())
+
+    assert "B-REPAIR" in await violations_shown(client, await login(client, people.auditor), again)
 
 
 async def test_a_deadline_sweep_leaves_a_visit_alone_once_its_overdue_finding_is_recorded(

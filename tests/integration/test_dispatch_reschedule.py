@@ -122,7 +122,7 @@ async def test_b_resched_a_customer_move_the_company_took_back_keeps_the_repair_
 
 
 async def test_b_resched_a_company_move_out_again_after_taking_a_customers_move_back_keeps_the_repair_deadline(
-    client, as_dispatcher
+    client, as_dispatcher, clock
 ):
     visit = await booked_visit(client, as_dispatcher, NOON, kind="repair")
     order_url = f"/v1/work-orders/{visit['workOrderId']}"
@@ -130,9 +130,29 @@ async def test_b_resched_a_company_move_out_again_after_taking_a_customers_move_
     by_company = {"initiator": "company", "reasonCode": "technician_unavailable"}
 
     for body in (move(NOON + timedelta(hours=6)), move(NOON, **by_company), move(NOON + timedelta(hours=6), **by_company)):
+        clock.advance(minutes=1)
         response = await reschedule(client, as_dispatcher, visit["id"], body)
         assert response.status_code == 200, response.text
 
+    after = (await client.get(order_url, headers=as_dispatcher)).json()
+    assert after["deadlines"]["resolveDueAt"] == before["deadlines"]["resolveDueAt"]
+
+
+async def test_b_resched_a_customers_move_undone_by_cancelling_and_booking_again_keeps_the_repair_deadline(
+    client, as_dispatcher, clock
+):
+    visit = await booked_visit(client, as_dispatcher, NOON, kind="repair")
+    order_url = f"/v1/work-orders/{visit['workOrderId']}"
+    before = (await client.get(order_url, headers=as_dispatcher)).json()
+    assert (await reschedule(client, as_dispatcher, visit["id"], move(NOON + timedelta(hours=6)))).status_code == 200
+    cancel = {"reasonCode": "other", "requestedBy": "company", "note": "booked again"}
+    assert (await client.post(f"/v1/visits/{visit['id']}/cancel", json=cancel, headers=as_dispatcher)).status_code == 200
+    clock.advance(minutes=1)
+
+    again = await client.post(f"{order_url}/visits", headers=as_dispatcher, json={
+        "agreedTime": NOON.isoformat(), "expectedDurationMin": 60, "confirmation": {"channel": "phone"}})
+
+    assert again.status_code == 201, again.text
     after = (await client.get(order_url, headers=as_dispatcher)).json()
     assert after["deadlines"]["resolveDueAt"] == before["deadlines"]["resolveDueAt"]
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from fieldsvc.audit.facts import RescheduleFacts, VisitFacts
+from fieldsvc.audit.facts import RebookingFacts, RescheduleFacts, VisitFacts
 from fieldsvc.audit.findings import VIOLATION, Finding
 from fieldsvc.audit.timeline import AuditInput
 from fieldsvc.audit.wording import hours, local_time, span
@@ -18,18 +18,27 @@ RESCHEDULE_REASONS = (
 )
 
 
-def customer_delay(reschedules: Iterable[RescheduleFacts]) -> timedelta:
+def customer_delay(reschedules: Iterable[RescheduleFacts], rebookings: Iterable[RebookingFacts] = ()) -> timedelta:
     """How far confirmed customer-initiated reschedules pushed the SLA reference (B-RESCHED decision); see
     credited_delay. Company-initiated moves do not push it, and neither does a "customer" move the customer never
-    confirmed: otherwise labelling a move as the customer's would be a way out of every deadline."""
-    moves = sorted(set(reschedules), key=_made)
-    return credited_delay(
-        (r.new_time - r.old_time, r.initiator == "customer" and r.customer_confirmed) for r in moves
+    confirmed: otherwise labelling a move as the customer's would be a way out of every deadline. A visit booked again
+    after one cancelled moved the appointment too, as the company's move (a probe: a customer's move out, the visit
+    cancelled and booked again at its first time, kept the customer's credit)."""
+    moves = [
+        (r.recorded_at, r.event_id, r.new_time - r.old_time, r.initiator == "customer" and r.customer_confirmed)
+        for r in set(reschedules)
+    ]
+    moves += [(b.booked_at, b.visit_id, b.agreed_time - b.previous_time, False) for b in rebookings]
+    return credited_delay((move, by_customer) for _, _, move, by_customer in sorted(moves))
+
+
+def rebookings_of(visits: Iterable[tuple[str, datetime, datetime, datetime]]) -> tuple[RebookingFacts, ...]:
+    """An order's rebookings from its visits as (id, booked at, first agreed time, agreed time), cancelled included."""
+    booked = sorted(visits, key=lambda visit: (visit[1], visit[0]))
+    return tuple(
+        RebookingFacts(visit_id, booked_at, previous[3], first_agreed)
+        for previous, (visit_id, booked_at, first_agreed, _) in zip(booked, booked[1:])
     )
-
-
-def _made(move: RescheduleFacts) -> tuple[datetime, str]:
-    return move.recorded_at, move.event_id
 
 
 def credited_delay(moves: Iterable[tuple[timedelta, bool]]) -> timedelta:
@@ -104,7 +113,7 @@ def b_repair(audit: AuditInput) -> list[Finding]:
     if order.kind != "repair" or not audit.carries_order_rules:
         return []
     allowed = audit.policy.durations.repair_deadline[order.tier]
-    start = order.accepted_at + customer_delay(order.reschedules)
+    start = order.accepted_at + customer_delay(order.reschedules, order.rebookings)
     refs = (f"order:{order.order_id}",)
     if order.resolved_at is not None:
         took = order.resolved_at - start

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
+from fieldsvc.audit.facts import RebookingFacts
+
 from tests.unit.audit.builders import (
     arriving_at, at, audit, codes, context, finding, honest_rural_repair, honest_urban_install, reschedule,
 )
@@ -137,6 +139,14 @@ def test_b_repair_a_company_move_out_again_after_taking_a_customers_move_back_do
     out_again = reschedule(back, at(18, 0), initiator="company", recorded_at=at(10, 0), reason_code="parts_unavailable")
 
     assert "b.repair.late" in codes(audit(out_again))
+
+
+def test_b_repair_a_customers_move_undone_by_cancelling_and_booking_again_at_the_first_time_does_not_move_it() -> None:
+    visit = repair(tier="gold", resolved_at=at(13, 0, day=7))  # 27 h 20 min after acceptance; booked for 14:00
+    out = reschedule(visit, at(18, 0), initiator="customer", recorded_at=at(9, 0))
+    booked_again = RebookingFacts("visit-2", booked_at=at(9, 30), previous_time=at(18, 0), agreed_time=at(14, 0))
+
+    assert "b.repair.late" in codes(audit(replace(out, order=replace(out.order, rebookings=(booked_again,)))))
 
 
 def test_b_repair_a_company_move_after_the_customers_keeps_the_customers_delay() -> None:

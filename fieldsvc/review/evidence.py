@@ -6,11 +6,13 @@ from datetime import datetime
 from typing import Callable
 from uuid import UUID
 
+from fieldsvc.audit.findings import decision_covers
 from fieldsvc.context import AppContext
 from fieldsvc.dispatch.service import DispatchService
 from fieldsvc.evidence.service import EvidenceService
 from fieldsvc.review import repository
 from fieldsvc.review.schemas import (
+    DecisionView,
     FindingView,
     PhotoEvidence,
     TimelineEntry,
@@ -36,11 +38,15 @@ async def visit_evidence(ctx: AppContext, visit_id: UUID, link_for_token: Callab
     reread = loaded.reread
     links = EvidenceService(ctx)
     photos = [await _photo(links, row, link_for_token) for row in await repository.visit_photos(visit_id)]
+    signatures = [p for p in photos if p.purpose == "signature"]
+    judged = loaded.facts.signature.photo_id if loaded.facts.signature is not None else None
+    signature = next((p for p in signatures if str(p.photo_id) == judged), None)
     cards = [e["result"].get("card") for e in events if e["kind"] == "service_card"]
+    decisions = [decision_view(row) for row in await repository.decisions_of(visit_id)]
     return VisitEvidence(
         visit=visit,
         work_order=await dispatch.work_order(visit.work_order_id),
-        verdict=_verdict(await repository.latest_result(visit_id)),
+        verdict=_verdict(await repository.latest_result(visit_id), decisions),
         review_state=await repository.review_state(visit_id),
         timeline=[
             TimelineEntry(
@@ -50,9 +56,10 @@ async def visit_evidence(ctx: AppContext, visit_id: UUID, link_for_token: Callab
             for event in events
         ],
         photos=[p for p in photos if p.purpose != "signature"],
-        signature=next((p for p in reversed(photos) if p.purpose == "signature"), None),
+        signature=signature,
+        other_signatures=[p for p in signatures if p is not signature],
         service_card=cards[0] if cards else None,
-        decisions=[decision_view(row) for row in await repository.decisions_of(visit_id)],
+        decisions=decisions,
     )
 
 
@@ -65,7 +72,7 @@ def _trusted_arrival(stored: dict | None) -> TrustedArrivalView | None:
     )
 
 
-def _verdict(result: dict | None) -> VerdictView:
+def _verdict(result: dict | None, decisions: list[DecisionView]) -> VerdictView:
     if result is None:
         return VerdictView(
             status="pending", policy_id=None, policy_version=None, trusted_arrival=None, findings=[], audited_at=None,
@@ -80,13 +87,20 @@ def _verdict(result: dict | None) -> VerdictView:
             FindingView(
                 rule_id=f["rule_id"], code=f["code"], severity=f["severity"], message_en=f["message_en"],
                 message_zh=f["message_zh"], measured=f["measured"], threshold=f["threshold"], unit=f["unit"],
-                refs=f["refs"],
+                refs=f["refs"], decided_in=_decided_in(f, decisions),
             )
             for f in result["findings"]
         ],
         audited_at=result["audited_at"],
         digest=result["facts_digest"],
     )
+
+
+def _decided_in(finding: dict, decisions: list[DecisionView]) -> UUID | None:
+    """The latest decision (they come in the order they were made) that covered this violation, if one did."""
+    if finding["severity"] != "violation":
+        return None
+    return next((d.id for d in reversed(decisions) if decision_covers(set(d.covers), finding)), None)
 
 
 async def _photo(links: EvidenceService, row: dict, link_for_token: Callable[[str], str]) -> PhotoEvidence:

@@ -25,6 +25,9 @@ class FindingView(Wire):
     threshold: str | float | None
     unit: str | None
     refs: list[str]
+    # A-DECIDE: the latest decision that already covered this violation, so a visit back in the queue shows which of
+    # its violations are new; None for a new one and for warnings.
+    decided_in: UUID | None
 
 
 class QueueEntry(Wire):
@@ -148,6 +151,7 @@ class VisitEvidence(Wire):
     review_state: str  # A-DECIDE: none (undecided), open (back after a return), confirmed, dismissed, returned
     timeline: list[TimelineEntry]
     photos: list[PhotoEvidence]
-    signature: PhotoEvidence | None
+    signature: PhotoEvidence | None  # the one V-SIGN judges: the latest signed, not withdrawn
+    other_signatures: list[PhotoEvidence]  # blank, earlier or withdrawn ones, kept as evidence
     service_card: dict[str, Any] | None
     decisions: list[DecisionView]

@@ -243,6 +243,22 @@ async def test_a_queue_the_evidence_timeline_shows_a_slow_arrival_send_at_both_i
     assert all(entry["auditTime"] == entry["correctedTime"] for entry in timeline if entry["kind"] != "arrival")
 
 
+async def test_a_queue_the_evidence_view_shows_the_signature_the_verdict_judged_and_the_others_beside_it(
+    client, phone, visit_id, as_auditor
+):
+    await play(phone, visit_id, Visit(complete=False))  # the customer signed after the clean-up
+    summary = (await phone.client.get(f"/v1/mobile/visits/{visit_id}/summary", headers=phone.auth)).json()
+    held = phone.fact(signerName="Li Wei", summaryDigest=summary["digest"])
+    held["deviceTime"] = (phone.wall() - timedelta(minutes=30)).isoformat()  # a blank pad, held offline, sent last
+    blank = encoded(Image.new("L", (600, 200), 255), "PNG")
+    assert (await phone.upload(visit_id, "signature", held, blank, "blank.png")).status_code == 201
+
+    evidence = (await client.get(f"/v1/review/visits/{visit_id}", headers=as_auditor)).json()
+
+    assert evidence["signature"]["inkCoverage"] > 0.002
+    assert [other["eventId"] for other in evidence["otherSignatures"]] == [held["eventId"]]
+
+
 async def test_v_punct_a_late_arrival_whose_request_took_five_seconds_is_still_late(client, phone, visit_id, as_auditor):
     phone.elapsed_ms = 50_000_000
     await play(phone, visit_id, Visit(arrive_after_agreed=timedelta(minutes=10, seconds=57),
@@ -1495,7 +1511,7 @@ async def test_b_repair_a_repair_closed_unresolved_is_measured_until_a_second_vi
     assert len(late) == 1 and late[0]["measured"] > 24  # resolved by the second visit, about 25 h after acceptance
 
 
-async def test_a_decide_a_dismissed_visit_comes_back_to_the_queue_when_a_violation_is_found_after(
+async def test_a_decide_a_dismissed_visit_comes_back_to_the_queue_when_a_violation_is_found_after_shown_as_new(
     client, phone, people, app
 ):
     from fieldsvc.trail.records import first_record_mismatch
@@ -1513,6 +1529,8 @@ async def test_a_decide_a_dismissed_visit_comes_back_to_the_queue_when_a_violati
 
     body = (await client.get(f"/v1/review/visits/{first_visit}", headers=as_auditor)).json()
     assert ("b.repair.late", "open") in {(f["code"], body["reviewState"]) for f in body["verdict"]["findings"]}
+    decided_in = {f["code"]: f["decidedIn"] for f in body["verdict"]["findings"]}
+    assert (decided_in["v.punct.late"], decided_in["b.repair.late"]) == (dismissed.json()["id"], None)
     queue = (await client.get("/v1/review/queue", headers=as_auditor)).json()
     assert first_visit in {row["visitId"] for row in queue}
     await quiet(app)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 from litestar import Controller, Request, get, post
@@ -37,6 +37,7 @@ from fieldsvc.review.service import (
 TOTAL_COUNT_HEADER = "X-Total-Count"
 
 Severity = Annotated[str | None, QueryParameter(pattern="^(violation|warning|info)$", required=False)]
+QueueState = Literal["awaiting", "returned"]  # awaiting a decision; returned to the technician for correction
 RuleId = Annotated[
     str | None,
     QueryParameter(name="rule", pattern="^[A-Z]-[A-Z0-9-]{2,16}$", required=False, description="A STANDARD rule id"),
@@ -59,6 +60,7 @@ class ReviewController(Controller):
     async def queue(
         self,
         ctx: Ctx,
+        queue_state: Annotated[QueueState, QueryParameter(name="state", required=False)] = "awaiting",
         rule: RuleId = None,
         severity: Severity = None,
         technician_id: Annotated[UUID | None, QueryParameter(name="technicianId", required=False)] = None,
@@ -71,9 +73,10 @@ class ReviewController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
         offset: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
     ) -> Response[list[QueueEntry]]:
-        """A-QUEUE: flagged visits awaiting a decision, oldest first; dateFrom and dateTo are days (inclusive) in `tz`,
-        by default the configured zone; each entry also gives its site's zone and local time. The X-Total-Count
-        header says how many the filters find in all."""
+        """A-QUEUE: flagged visits awaiting a decision (or with `state=returned`, those returned to their technician
+        for correction), oldest first; dateFrom and dateTo are days (inclusive) in `tz`, by default the configured
+        zone; each entry also gives its site's zone and local time. The X-Total-Count header says how many the
+        filters find in all."""
         zone = zone_named(ctx.settings.default_time_zone if tz is None else tz)
         if rule is not None and rule not in STANDARD_RULE_IDS:
             raise ValidationFailed(details=[
@@ -84,6 +87,7 @@ class ReviewController(Controller):
                 {"field": "dateFrom", "message": f"{date_from} is after dateTo {date_to}", "source": "query"}
             ])
         filters = {
+            "returned": queue_state == "returned",
             "rule_id": rule,
             "severity": severity,
             "technician_id": technician_id,

@@ -1251,6 +1251,23 @@ async def returned_for_the_shoe_photo(client, phone, visit_id, as_auditor) -> st
     return next(photo["photoId"] for photo in evidence["photos"] if photo["purpose"] == "shoe_covers")
 
 
+async def test_a_queue_lists_the_visits_returned_for_correction_apart_from_those_awaiting_a_decision(
+    client, phone, visit_id, as_auditor
+):
+    await returned_for_the_shoe_photo(client, phone, visit_id, as_auditor)
+
+    awaiting = (await client.get("/v1/review/queue", headers=as_auditor)).json()
+    returned = await client.get("/v1/review/queue", params={"state": "returned"}, headers=as_auditor)
+
+    assert (awaiting, [entry["visitId"] for entry in returned.json()]) == ([], [visit_id])
+    assert returned.headers["X-Total-Count"] == "1"
+
+
+async def test_a_queue_an_unknown_state_is_400_naming_it(client, as_auditor):
+    response = await client.get("/v1/review/queue", params={"state": "decided"}, headers=as_auditor)
+    assert (response.status_code, [d["field"] for d in response.json()["details"]]) == (400, ["state"])
+
+
 async def refused_test_returned(client, phone: Phone, visit_id: str, as_auditor: dict) -> None:  # noqa: ANN001
     """A visit closed resolved though the customer refused the test, returned by the auditor for a re-test."""
     await play(phone, visit_id, Visit(test_accepted=False))

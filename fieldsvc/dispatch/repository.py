@@ -192,9 +192,10 @@ async def _technician_visits(technician_id: UUID, condition: Combinable) -> list
 
 
 async def nearest_visit_zone(technician_id: UUID, at: datetime) -> str | None:
-    """The time zone of the site of the technician's visit agreed nearest to `at` (the next one, else the last)."""
+    """The time zone of the site of the technician's live visit agreed nearest to `at` (the next one, else the last):
+    a visit cancelled is no longer where they work (a probe)."""
     zone = Visit.work_order.site.time_zone.as_alias("time_zone")
-    mine = Visit.technician == technician_id
+    mine = (Visit.technician == technician_id) & (Visit.status != "cancelled")
     upcoming = await Visit.select(zone).where(mine & (Visit.agreed_time >= at)).order_by(Visit.agreed_time).first()
     if upcoming is not None:
         return upcoming["time_zone"]

@@ -235,6 +235,22 @@ async def test_day_board_without_a_zone_tells_the_day_in_the_zone_of_the_technic
     assert [v["id"] for v in mine] == [visit["id"]]
 
 
+async def test_day_board_without_a_zone_leaves_a_cancelled_visit_out_of_choosing_it(client, as_dispatcher):
+    la_site = {"address": "1 Main St", "latitude": 34.05, "longitude": -118.24, "locality": "urban",
+               "timeZone": "America/Los_Angeles"}
+    tech = await technician_id(client, as_dispatcher, "T1001")
+    cancelled = await booked_visit(client, as_dispatcher, TEN, site=la_site)
+    assert (await assign(client, as_dispatcher, cancelled["id"], tech)).status_code == 200
+    cancel = {"reasonCode": "duplicate", "requestedBy": "company"}
+    assert (await client.post(f"/v1/visits/{cancelled['id']}/cancel", json=cancel, headers=as_dispatcher)).status_code == 200
+    live = await booked_visit(client, as_dispatcher, TEN + timedelta(hours=3))
+    assert (await assign(client, as_dispatcher, live["id"], tech)).status_code == 200
+
+    board = (await client.get(f"/v1/technicians/{tech}/day", headers=as_dispatcher)).json()
+
+    assert (board["timeZone"], [v["visitId"] for v in board["visits"]]) == ("Asia/Shanghai", [live["id"]])
+
+
 async def test_day_board_with_a_bad_date_is_400(client, as_dispatcher):
     tech = await technician_id(client, as_dispatcher, "T1001")
     response = await client.get(f"/v1/technicians/{tech}/day", params={"date": "tomorrow"}, headers=as_dispatcher)

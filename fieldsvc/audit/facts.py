@@ -45,7 +45,6 @@ class RebookingFacts:
     appointment from that one's last agreed time to its own first."""
 
     visit_id: str
-    booked_at: datetime
     previous_time: datetime
     agreed_time: datetime
 
@@ -66,7 +65,7 @@ class OrderFacts:
     # The first booking of the visit's round: of the order's visits booked since its last completed visit booked
     # before this one (all of them if none), cancelled ones included (B-CONTACT, B-FIRST, B-INSTALL-24).
     first_booked_at: datetime | None = None
-    rebookings: tuple[RebookingFacts, ...] = ()  # of its visits after the first (B-REPAIR)
+    rebookings: tuple[RebookingFacts, ...] = ()  # of its visits after the first, in booking order (B-REPAIR)
 
 
 

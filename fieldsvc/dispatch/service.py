@@ -13,7 +13,7 @@ from fieldsvc import db
 from fieldsvc.answers import Recorded
 from fieldsvc.audit.facts import RescheduleFacts
 from fieldsvc.audit.rules.deadlines import customer_delay, rebookings_of, round_first_booked
-from fieldsvc.audit.wording import hours as in_hours
+from fieldsvc.audit.wording import hours
 from fieldsvc.auth.caller import Caller
 from fieldsvc.context import AppContext
 from fieldsvc.dispatch import replays, repository, rules
@@ -296,8 +296,8 @@ class DispatchService:
             # B-INSTALL-24 counts from the first booking since the order's last completed visit: cancelling and
             # booking again does not restart it; a visit after one completed unresolved does.
             first_booked = round_first_booked(now, earlier)
-            hours = self.sla_hours(order["kind"], site["locality"], customer["tier"])
-            self._check_install_limit(order, data, first_booked, hours)
+            sla = self.sla_hours(order["kind"], site["locality"], customer["tier"])
+            self._check_install_limit(order, data, first_booked, sla)
             rebooked_repair = order["resolve_due_at"] is not None and bool(earlier)
             credit_before = await _repair_credit(order_id) if rebooked_repair else timedelta(0)
             visit_id = await repository.insert_row(
@@ -317,7 +317,7 @@ class DispatchService:
                 )
             )
             if rebooked_repair:  # B-REPAIR: booked at another time than the last visit's, the appointment moved
-                await _shift_repair_deadline(order_id, order["resolve_due_at"], credit_before)
+                await _shift_repair_deadline(order_id, order["resolve_due_at"], credit_before, now)
             await self.trail.append(
                 "visit.booked", visit_id, caller, {"agreedTime": data.agreed_time, "lateReason": data.late_reason}
             )
@@ -355,20 +355,20 @@ class DispatchService:
         if start <= now:
             raise InPast(details={"agreedTime": start, "now": now})
 
-    def _check_install_limit(self, order: dict, data: BookVisit, booked_at: datetime, hours: rules.SlaHours) -> None:
+    def _check_install_limit(self, order: dict, data: BookVisit, booked_at: datetime, sla: rules.SlaHours) -> None:
         if order["kind"] != "install":
             if data.late_reason is not None:
                 raise LateReasonNotApplicable()
             return
-        if not rules.install_too_late(booked_at, data.agreed_time, hours):
+        if not rules.install_too_late(booked_at, data.agreed_time, sla):
             return
         if data.late_reason is None:
             raise InstallTooLate(details={
                 "bookedAt": booked_at, "agreedTime": data.agreed_time,
-                "hoursAfterBooking": in_hours(data.agreed_time - booked_at),  # a second late shows
-                "limitHours": hours.install_schedule,
+                "hoursAfterBooking": hours(data.agreed_time - booked_at),  # a second late shows
+                "limitHours": sla.install_schedule,
             })
-        notify_by = booked_at + timedelta(hours=hours.install_schedule)
+        notify_by = booked_at + timedelta(hours=sla.install_schedule)
         if data.late_reason == "resource_unavailable" and (
             data.customer_notified_at is None or data.customer_notified_at > notify_by
         ):
@@ -468,9 +468,9 @@ class DispatchService:
             old_time = visit["agreed_time"]
             repair = visit["resolve_due_at"] is not None
             credit_before = await _repair_credit(visit["work_order"]) if repair else timedelta(0)
-            hours = self.sla_hours(visit["kind"], visit["locality"], visit["tier"])
+            sla = self.sla_hours(visit["kind"], visit["locality"], visit["tier"])
             compliant = rules.reschedule_is_compliant(
-                now, old_time, data.reason_code, data.customer_confirmed, timedelta(hours=hours.reschedule_notice)
+                now, old_time, data.reason_code, data.customer_confirmed, timedelta(hours=sla.reschedule_notice)
             )
             await repository.insert_row(
                 Reschedule(
@@ -490,14 +490,14 @@ class DispatchService:
             changes = {Visit.agreed_time: data.new_time}
             if visit["status"] == "en_route":
                 changes[Visit.status] = "assigned"
-            # B-RESCHED: a customer's confirmed move shifts the SLA clock too; a company's move does not, and an
-            # unconfirmed "customer" move must not become a way to escape a deadline (the audit's customer_delay).
+            # B-RESCHED: a customer's confirmed move is recorded as the customer's shift of the SLA clock (kept for the
+            # trail; the deadline itself follows the audit's customer_delay over all the order's moves, below).
             by_customer = data.initiator == "customer" and data.customer_confirmed
             shift = data.new_time - old_time if by_customer else timedelta(0)
             changes[Visit.sla_shift_seconds] = visit["sla_shift_seconds"] + int(shift.total_seconds())
             await repository.update_visit(visit_id, changes, now)
             if repair:
-                await _shift_repair_deadline(visit["work_order"], visit["resolve_due_at"], credit_before)
+                await _shift_repair_deadline(visit["work_order"], visit["resolve_due_at"], credit_before, now)
             await self.trail.append(
                 "visit.rescheduled",
                 visit_id,
@@ -621,11 +621,13 @@ async def _repair_credit(order_id: UUID) -> timedelta:
     )
 
 
-async def _shift_repair_deadline(order_id: UUID, due_at: datetime, credit_before: timedelta) -> None:
-    """Move the order's B-REPAIR deadline by what the move or booking just recorded changed the customer's credit."""
+async def _shift_repair_deadline(order_id: UUID, due_at: datetime, credit_before: timedelta, now: datetime) -> None:
+    """Move the order's B-REPAIR deadline by what the move or booking just recorded changed the customer's credit,
+    and have the order's visits audited again: B-REPAIR is judged on its first visit, which may be another."""
     credit_after = await _repair_credit(order_id)
     if credit_after != credit_before:
         await repository.shift_resolve_deadline(order_id, due_at + credit_after - credit_before)
+        await _mark_the_orders_visits(order_id, now)
 
 
 def _check_contact_time(at: datetime, now: datetime) -> None:

@@ -87,7 +87,7 @@ class ReviewController(Controller):
                 {"field": "dateFrom", "message": f"{date_from} is after dateTo {date_to}", "source": "query"}
             ])
         filters = {
-            "returned": queue_state == "returned",
+            "state": queue_state,
             "rule_id": rule,
             "severity": severity,
             "technician_id": technician_id,

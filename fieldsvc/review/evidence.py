@@ -97,7 +97,8 @@ def _verdict(result: dict | None, decisions: list[DecisionView]) -> VerdictView:
 
 
 def _decided_in(finding: dict, decisions: list[DecisionView]) -> UUID | None:
-    """The latest decision (they come in the order they were made) that covered this violation, if one did."""
+    """The latest decision (they come in the order they were made) that covered this violation, if one did: such a
+    one back in a verdict is not new (`decided_violations`)."""
     if finding["severity"] != "violation":
         return None
     return next((d.id for d in reversed(decisions) if decision_covers(set(d.covers), finding)), None)

@@ -38,7 +38,7 @@ async def flagged_count(filters: dict[str, Any]) -> int:
 
 
 def _in_queue(filters: dict[str, Any]) -> Combinable:
-    if filters.get("returned"):
+    if filters.get("state") == "returned":
         condition: Combinable = Visit.review_state == "returned"  # whatever the verdict of its correction so far
     else:
         condition = (Visit.verdict == "flagged") & Visit.review_state.is_in(list(QUEUE_STATES))

@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from operator import itemgetter
-from typing import Any, Callable, Iterable, NamedTuple
+from typing import Any, Callable, Iterable, Mapping, NamedTuple
 from uuid import UUID
 
 import msgspec
@@ -73,7 +73,7 @@ class LoadedVisit:
     context: AuditContext
     # The facts whose time the audit re-read by the monotonic clock of the phone's boot (a send slow in flight, a
     # wall clock moved across a restart), by event id: the evidence view shows both times.
-    reread: dict[str, datetime]
+    reread: Mapping[str, datetime]
 
 
 # Column orders of the row tuples both engines produce (ids as text, JSON columns as text).
@@ -131,7 +131,9 @@ JOIN reschedule r ON r.visit = v.id
 _ORDER_VISITS_SQL = """
 SELECT o.id::text, v.id::text, v.booked_at, v.original_agreed_time, v.agreed_time
 FROM unnest($1::uuid[]) AS o(id)
-CROSS JOIN LATERAL (SELECT * FROM visit WHERE work_order = o.id OFFSET 0) AS v
+CROSS JOIN LATERAL (
+    SELECT id, booked_at, original_agreed_time, agreed_time FROM visit WHERE work_order = o.id OFFSET 0
+) AS v
 """
 _EVENTS_SQL = f"""
 SELECT e.event_id::text, e.visit::text, e.technician::text, e.kind,
@@ -270,9 +272,10 @@ async def _sqlite_rows(visit_ids: list[UUID]) -> _Rows:
         Visit.id, Visit.work_order, Visit.booked_at, Visit.status, Visit.original_agreed_time, Visit.agreed_time
     ).where(Visit.work_order.is_in(order_ids))
     first = _first_visit_per_order(order_visits)
+    repairs = {row["work_order"] for row in visit_rows if row["work_order.kind"] == "repair"}
     rebookings = _rebookings_by_order(
         (str(v["work_order"]), str(v["id"]), v["booked_at"], v["original_agreed_time"], v["agreed_time"])
-        for v in order_visits
+        for v in order_visits if v["work_order"] in repairs
     )
     # Piccolo names the columns as selected: id, work_order, then the V_AGREED .. V_ZONE columns in order.
     visits = [

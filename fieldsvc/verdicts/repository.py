@@ -186,9 +186,10 @@ async def end_returns(visit_ids: list[UUID]) -> dict[UUID, str]:
 
 async def decided_violations(visit_ids: list[UUID]) -> dict[UUID, tuple[str, set[str]]]:
     """A-DECIDE: of these visits, the confirmed or dismissed ones, each with its review state and the violations its
-    last decision covered: those its verdict had then, as violation keys (a violation gone and back is not new; a
-    probe made one come and go to send a confirmed visit back again and again). A decision made before they were
-    kept covers the violation codes of the stored verdict (read before a new verdict replaces it)."""
+    decisions covered: those its verdict had then, as violation keys (a violation gone and back is not new; a probe
+    made one come and go to send a confirmed visit back again and again, another between two decisions). A last
+    decision made before they were kept covers the violation codes of the stored verdict (read before a new verdict
+    replaces it)."""
     if not visit_ids:
         return {}
     rows = await Visit.select(Visit.id, Visit.review_state).where(
@@ -197,13 +198,15 @@ async def decided_violations(visit_ids: list[UUID]) -> dict[UUID, tuple[str, set
     if not rows:
         return {}
     decided_ids = [row["id"] for row in rows]
-    covered: dict[UUID, list[str] | None] = {}
+    covered: dict[UUID, set[str]] = {visit: set() for visit in decided_ids}
+    last_codes: dict[UUID, list[str] | None] = {}
     for decision in await ReviewDecision.select(ReviewDecision.visit, ReviewDecision.decided_codes).where(
         ReviewDecision.visit.is_in(decided_ids)
     ).order_by(ReviewDecision.decided_at).output(load_json=True):
-        covered[decision["visit"]] = decision["decided_codes"]
-    decided = {row["id"]: (row["review_state"], set(covered.get(row["id"]) or ())) for row in rows}
-    unknown = [visit for visit in decided_ids if covered.get(visit) is None]
+        covered[decision["visit"]].update(decision["decided_codes"] or ())
+        last_codes[decision["visit"]] = decision["decided_codes"]
+    decided = {row["id"]: (row["review_state"], covered[row["id"]]) for row in rows}
+    unknown = [visit for visit in decided_ids if last_codes.get(visit) is None]
     if unknown:
         for finding in await AuditFinding.select(AuditFinding.visit, AuditFinding.code).where(
             AuditFinding.visit.is_in(unknown) & (AuditFinding.severity == "violation")

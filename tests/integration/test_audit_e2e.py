@@ -1511,6 +1511,46 @@ async def repair_closed_unresolved_then_rebooked(client, phone, people, script: 
 UNRESOLVED = {"outcome": "unresolved", "reason": "Needs a new splitter, ordered"}
 
 
+async def test_b_repair_a_customers_move_of_the_second_visit_reaches_the_first_visits_verdict_at_once(
+    client, phone, people, app
+):
+    first_visit, second_visit, _, as_dispatcher = await repair_closed_unresolved_then_rebooked(
+        client, phone, people, Visit(outcome=UNRESOLVED), tier="gold"  # B-REPAIR: 24 h, judged on the first visit
+    )
+    phone.clock.now = AGREED + timedelta(days=1, minutes=-30)  # past the deadline, the second visit not yet begun
+    await mark_overdue(app.state.ctx.policies, phone.clock.now)
+    as_auditor = await login(client, people.auditor)
+    assert "b.repair.overdue" in (await violation_codes(client, as_auditor, first_visit))[1]
+
+    later = {"newTime": (AGREED + timedelta(days=1, hours=3)).isoformat(), "initiator": "customer",
+             "reasonCode": "customer_requested", "customerConfirmed": True}
+    moved = await client.post(f"/v1/visits/{second_visit}/reschedule", json=later, headers=await login(client, people.dispatcher))
+
+    assert moved.status_code == 200, moved.text
+    assert "b.repair.overdue" not in (await violation_codes(client, as_auditor, first_visit))[1]
+
+
+async def test_b_repair_a_visit_booked_again_earlier_than_the_customer_asked_reaches_the_first_visits_verdict_at_once(
+    client, phone, people
+):
+    first_visit, second_visit, order_id, as_dispatcher = await repair_closed_unresolved_then_rebooked(
+        client, phone, people, Visit(outcome=UNRESOLVED), tier="gold"  # B-REPAIR: 24 h, judged on the first visit
+    )
+    later = {"newTime": (AGREED + timedelta(days=1, hours=6)).isoformat(), "initiator": "customer",
+             "reasonCode": "customer_requested", "customerConfirmed": True}  # the deadline moves 6 h on
+    assert (await client.post(f"/v1/visits/{second_visit}/reschedule", json=later, headers=as_dispatcher)).status_code == 200
+    cancel = {"reasonCode": "other", "requestedBy": "company", "note": "booked again earlier"}
+    assert (await client.post(f"/v1/visits/{second_visit}/cancel", json=cancel, headers=as_dispatcher)).status_code == 200
+    phone.clock.now = AGREED + timedelta(days=1, hours=2, minutes=30)  # past the first deadline, inside the moved one
+    as_dispatcher, as_auditor = await login(client, people.dispatcher), await login(client, people.auditor)
+    assert "b.repair.overdue" not in (await violation_codes(client, as_auditor, first_visit))[1]
+
+    again = await book(client, as_dispatcher, order_id, AGREED + timedelta(days=1, hours=3))  # 3 h of the 6 undone
+
+    assert again.status_code == 201, again.text
+    assert "b.repair.overdue" in (await violation_codes(client, as_auditor, first_visit))[1]
+
+
 async def test_b_repair_a_repair_closed_unresolved_is_measured_until_a_second_visit_resolves_it(client, phone, people):
     first_visit, second_visit, order_id, as_dispatcher = await repair_closed_unresolved_then_rebooked(
         client, phone, people, Visit(outcome=UNRESOLVED), tier="gold"  # B-REPAIR: 24 h
@@ -1574,6 +1614,34 @@ async def test_a_decide_a_confirmed_violation_gone_from_a_verdict_and_back_does_
 
     body = (await client.get(f"/v1/review/visits/{visit_id}", headers=as_auditor)).json()
     assert (body["reviewState"], "v.punct.late" in {f["code"] for f in body["verdict"]["findings"]}) == ("confirmed", True)
+
+
+async def test_a_decide_a_violation_an_earlier_decision_covered_back_after_a_later_decision_does_not_reopen_the_visit(
+    client, phone, visit_id, as_auditor, app
+):
+    from fieldsvc import db
+    from fieldsvc.tables import AuditFinding, AuditResult, ReviewDecision
+    from fieldsvc.verdicts.service import VerdictService
+
+    await play(phone, visit_id, Visit(arrive_after_agreed=timedelta(minutes=15)))
+    confirmed = await decide(client, visit_id, {"decision": "confirm"}, as_auditor)
+    assert confirmed.status_code == 201
+    await quiet(app)
+    first = await ReviewDecision.select().where(ReviewDecision.id == confirmed.json()["id"]).first()
+    # A later decision on another violation, taken while this one was gone for a while (a probe).
+    await ReviewDecision.insert(ReviewDecision(
+        visit=visit_id, auditor=first["auditor"], decision="confirm", reason="", requested=[],
+        decided_at=first["decided_at"] + timedelta(minutes=5), decided_codes=["e.reuse.identical|photo:elsewhere"],
+    ))
+    await AuditFinding.delete().where(AuditFinding.visit == visit_id)
+    await AuditResult.update({AuditResult.facts_digest: "in-between"}).where(AuditResult.visit == visit_id)
+
+    async with db.write_transaction(app.state.ctx.engine):
+        await VerdictService(app.state.ctx).reaudit([visit_id], None)
+
+    body = (await client.get(f"/v1/review/visits/{visit_id}", headers=as_auditor)).json()
+    late = next(f for f in body["verdict"]["findings"] if f["code"] == "v.punct.late")
+    assert (body["reviewState"], late["decidedIn"]) == ("confirmed", confirmed.json()["id"])
 
 
 async def test_a_decide_a_dismissed_visit_comes_back_when_a_second_violation_of_the_same_code_is_found(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,37 +22,78 @@ RESCHEDULE_REASONS = (
 def customer_delay(reschedules: Iterable[RescheduleFacts], rebookings: Iterable[RebookingFacts] = ()) -> timedelta:
     """How far confirmed customer-initiated reschedules pushed the SLA reference (B-RESCHED decision); see
     credited_delay. Company-initiated moves do not push it, and neither does a "customer" move the customer never
-    confirmed: otherwise labelling a move as the customer's would be a way out of every deadline. A visit booked again
-    after one cancelled moved the appointment too, as the company's move (a probe: a customer's move out, the visit
-    cancelled and booked again at its first time, kept the customer's credit)."""
-    moves = [
-        (r.recorded_at, r.event_id, r.new_time - r.old_time, r.initiator == "customer" and r.customer_confirmed)
-        for r in set(reschedules)
-    ]
-    moves += [(b.booked_at, b.visit_id, b.agreed_time - b.previous_time, False) for b in rebookings]
-    return credited_delay((move, by_customer) for _, _, move, by_customer in sorted(moves))
+    confirmed: otherwise labelling a move as the customer's would be a way out of every deadline. A visit booked after
+    another (cancelled, or completed unresolved) moved the appointment too, as the company's move (a probe: a
+    customer's move out, the visit cancelled and booked again at its first time, kept the customer's credit).
+    The moves are taken visit by visit in the order they were booked, as only one is open at a time; each visit's
+    in the order they were recorded."""
+    own: dict[str, list[RescheduleFacts]] = defaultdict(list)
+    for move in sorted(set(reschedules), key=lambda r: (r.recorded_at, r.event_id)):
+        own[move.visit_id].append(move)
+    rebooked = {b.visit_id: b for b in rebookings}
+    first = [visit for visit in own if visit not in rebooked]  # the order's first visit, the one not booked again
+    moves = []
+    for visit in [*first, *rebooked]:
+        if visit in rebooked:
+            moves.append((rebooked[visit].agreed_time - rebooked[visit].previous_time, False))
+        moves += [(r.new_time - r.old_time, r.initiator == "customer" and r.customer_confirmed) for r in own[visit]]
+    return credited_delay(moves)
 
 
 def rebookings_of(visits: Iterable[tuple[str, datetime, datetime, datetime]]) -> tuple[RebookingFacts, ...]:
-    """An order's rebookings from its visits as (id, booked at, first agreed time, agreed time), cancelled included."""
+    """An order's rebookings, in booking order, from its visits as (id, booked at, first agreed time, agreed time),
+    cancelled ones included."""
     booked = sorted(visits, key=lambda visit: (visit[1], visit[0]))
     return tuple(
-        RebookingFacts(visit_id, booked_at, previous[3], first_agreed)
-        for previous, (visit_id, booked_at, first_agreed, _) in zip(booked, booked[1:])
+        RebookingFacts(visit_id, previous[3], first_agreed)
+        for previous, (visit_id, _, first_agreed, _) in zip(booked, booked[1:])
     )
 
 
 def credited_delay(moves: Iterable[tuple[timedelta, bool]]) -> timedelta:
-    """The customer's moves added up in the order they were made, each move given with whether it is the customer's:
-    never below nothing (asking for an earlier visit does not shorten the deadline; moving a visit earlier and back
-    does not lengthen it), and never more than all moves so far had put the visits later. A customer's move the
-    company then took back delayed nothing (a probe gained 48 h by a customer's move out and the company's move
-    back), and the company moving it out again is the company's delay (a probe had the customer's 24 h back so)."""
-    credited = moved = timedelta(0)
+    """What of the delay still in force is the customer's, of moves in the order they were made, each given with
+    whether it is the customer's, and never more than the moves put the visits later in all.
+    - The company moving a visit earlier takes back the latest delay still in force first, whoever's it was: a
+      customer's move the company then took back delayed nothing (a probe gained 48 h so), the company moving it out
+      again is the company's delay (a probe had the customer's 24 h back so), and the company taking back its own
+      delay leaves the customer's.
+    - The customer moving it earlier takes back only their own delay; the rest is made up by their later moves before
+      those delay anything: the customer's moves are credited no more than they add up to (a probe moved the company's
+      delay back and out again as the customer's), and asking for an earlier visit does not shorten the deadline.
+    - A visit moved before its first appointment is made up before later moves delay anything."""
+    in_force: list[list] = []  # [delay, whether the customer's], latest last
+    owed = ahead = moved = timedelta(0)  # the customer's moves earlier not made up; the company's; all moves
     for move, by_customer in moves:
         moved += move
-        credited = max(min(credited + move if by_customer else credited, moved), timedelta(0))
-    return credited
+        if move > timedelta(0):
+            if by_customer:
+                move, owed = _made_up(move, owed)
+            move, ahead = _made_up(move, ahead)
+            if move:
+                in_force.append([move, by_customer])
+        elif by_customer:
+            owed += _taken_back(in_force, -move, customers_only=True)
+        else:
+            ahead += _taken_back(in_force, -move, customers_only=False)
+    credited = sum((delay for delay, customers in in_force if customers), timedelta(0))
+    return max(min(credited, moved), timedelta(0))
+
+
+def _made_up(move: timedelta, debt: timedelta) -> tuple[timedelta, timedelta]:
+    """What of a move later is left once it has made up a debt of moves earlier, and what is left of the debt."""
+    paid = min(move, debt)
+    return move - paid, debt - paid
+
+
+def _taken_back(in_force: list[list], back: timedelta, customers_only: bool) -> timedelta:
+    """Take a move earlier off the latest delays in force (only the customer's, if so); what it had left over."""
+    for delay in reversed(in_force):
+        if back and (delay[1] or not customers_only):
+            taken = min(back, delay[0])
+            delay[0] -= taken
+            back -= taken
+    in_force[:] = [delay for delay in in_force if delay[0]]
+    return back
 
 
 def _late(rule_id: str, code: str, what_en: str, what_zh: str, took: timedelta, allowed: timedelta,

@@ -58,10 +58,10 @@ def v_geofence(audit: AuditInput) -> list[Finding]:
             findings.append(Finding(
                 rule_id="V-GEOFENCE", code="v.geofence.outside", severity=VIOLATION if excused is None else WARNING,
                 message_en=f"{checkin.kind} check-in {fix.distance_m:.0f} m from the site with accuracy "
-                           f"{checkin.accuracy_m:.0f} m: at least {nearest:.0f} m, outside the "
+                           f"{checkin.accuracy_m:.0f} m: at least {nearest:.1f} m, outside the "
                            f"{policy.geofence_radius_m:.0f} m radius" + ("" if excused is None else f"; {excused[0]}"),
                 message_zh=f"{kind_zh}签到距服务地点 {fix.distance_m:.0f} 米（定位精度 {checkin.accuracy_m:.0f} 米，"
-                           f"至少 {nearest:.0f} 米），超出 {policy.geofence_radius_m:.0f} 米范围"
+                           f"至少 {nearest:.1f} 米），超出 {policy.geofence_radius_m:.0f} 米范围"
                            + ("" if excused is None else f"；{excused[1]}"),
                 measured=nearest, threshold=policy.geofence_radius_m, unit="m",
                 refs=(f"checkin:{checkin.event_id}",),

@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from fieldsvc.audit.facts import RebookingFacts
+from fieldsvc.audit.rules.deadlines import credited_delay, rebookings_of
 
 from tests.unit.audit.builders import (
     arriving_at, at, audit, codes, context, finding, honest_rural_repair, honest_urban_install, reschedule,
@@ -144,9 +145,50 @@ def test_b_repair_a_company_move_out_again_after_taking_a_customers_move_back_do
 def test_b_repair_a_customers_move_undone_by_cancelling_and_booking_again_at_the_first_time_does_not_move_it() -> None:
     visit = repair(tier="gold", resolved_at=at(13, 0, day=7))  # 27 h 20 min after acceptance; booked for 14:00
     out = reschedule(visit, at(18, 0), initiator="customer", recorded_at=at(9, 0))
-    booked_again = RebookingFacts("visit-2", booked_at=at(9, 30), previous_time=at(18, 0), agreed_time=at(14, 0))
+    booked_again = rebookings_of([
+        (visit.visit_id, at(8, 0), at(14, 0), at(18, 0)),  # id, booked at, first agreed time, agreed time
+        ("v2", at(9, 30), at(14, 0), at(14, 0)),
+    ])
 
-    assert "b.repair.late" in codes(audit(replace(out, order=replace(out.order, rebookings=(booked_again,)))))
+    assert "b.repair.late" in codes(audit(replace(out, order=replace(out.order, rebookings=booked_again))))
+
+
+def test_b_repair_a_visit_booked_again_counts_as_the_companys_move_from_the_last_ones_time_in_booking_order() -> None:
+    first = ("v1", at(8, 0), at(14, 0), at(18, 0))  # id, booked at, first agreed time, agreed time
+    second = ("v2", at(9, 0), at(20, 0), at(20, 0))
+    third = ("v3", at(9, 30), at(15, 0), at(15, 0))
+
+    assert rebookings_of([third, first, second]) == (
+        RebookingFacts("v2", previous_time=at(18, 0), agreed_time=at(20, 0)),
+        RebookingFacts("v3", previous_time=at(20, 0), agreed_time=at(15, 0)),
+    )
+
+
+CUSTOMER, COMPANY = True, False
+
+
+def test_b_repair_a_company_move_back_takes_back_the_customers_delay_before_the_companys_own_earlier_one() -> None:
+    moves = [(timedelta(hours=10), COMPANY), (timedelta(hours=24), CUSTOMER), (timedelta(hours=-24), COMPANY)]
+
+    assert credited_delay(moves) == timedelta(0)  # the visit is where the company had put it
+
+
+def test_b_repair_a_company_taking_back_its_own_delay_keeps_the_customers_before_it() -> None:
+    moves = [(timedelta(hours=24), CUSTOMER), (timedelta(hours=24), COMPANY), (timedelta(hours=-24), COMPANY)]
+
+    assert credited_delay(moves) == timedelta(hours=24)  # the visit is where the customer asked
+
+
+def test_b_repair_the_customer_moving_the_companys_delay_back_and_out_again_is_credited_nothing() -> None:
+    moves = [(timedelta(hours=24), COMPANY), (timedelta(hours=-24), CUSTOMER), (timedelta(hours=24), CUSTOMER)]
+
+    assert credited_delay(moves) == timedelta(0)  # the customer's moves add up to nothing
+
+
+def test_b_repair_a_visit_moved_before_its_first_time_is_made_up_before_a_customers_move_delays_anything() -> None:
+    moves = [(timedelta(hours=-10), COMPANY), (timedelta(hours=24), CUSTOMER)]
+
+    assert credited_delay(moves) == timedelta(hours=14)
 
 
 def test_b_repair_a_company_move_after_the_customers_keeps_the_customers_delay() -> None:

@@ -40,8 +40,8 @@ def test_v_geofence_outside_says_the_distance_the_accuracy_and_the_nearest_they_
     verdict = arrival_at_distance(north_m=2021.0, accuracy_m=8.0)
 
     outside = finding(verdict, "v.geofence.outside")
-    assert "2021 m from the site with accuracy 8 m: at least 2013 m" in outside.message_en
-    assert "至少 2013 米" in outside.message_zh
+    assert "2021 m from the site with accuracy 8 m: at least 2013.0 m" in outside.message_en
+    assert "至少 2013.0 米" in outside.message_zh
 
 
 def test_v_geofence_accuracy_at_the_limit_still_proves_presence() -> None:

@@ -29,8 +29,12 @@ async def technician_day(ctx: AppContext, technician_id: UUID, day: date | None,
     now = ctx.now()
     start, end = local_day_bounds(day, zone_name, now)
     # A visit under way from before the day (a repair on site past midnight; a probe) is still on the board of a day
-    # that has begun; not on a day to come, which it may well not last into (a probe saw it on every future board).
-    visits = await repository.technician_visits_under_way_from_before(technician_id, start) if start <= now else []
+    # that has begun, and today's shows one under way now that was agreed for a later day (begun early; a probe); a
+    # day to come shows neither, as they may well not last into it (a probe saw one on every future board).
+    if now < start:
+        visits = []
+    else:
+        visits = await repository.technician_visits_under_way(technician_id, start, end if now < end else None)
     visits += await repository.technician_visits_between(technician_id, start, end)
     return DayBoard(
         technician=technician_ref(technician),

@@ -136,8 +136,10 @@ async def update_visit(visit_id: UUID, values: dict, at: datetime) -> None:
     await Visit.update({**values, Visit.updated_at: at}).where(Visit.id == visit_id)
 
 
-async def order_schedule(order_id: UUID) -> tuple[list[Row], list[Row]]:
-    """The moves of the order's visits and its visits' booking and agreed times (B-REPAIR's customer delay)."""
+async def order_schedule(order_id: UUID) -> tuple[datetime, list[Row], list[Row]]:
+    """When the order was accepted, the moves of its visits and their booking and agreed times (B-REPAIR's customer
+    delay)."""
+    order = await WorkOrder.select(WorkOrder.accepted_at).where(WorkOrder.id == order_id).first()
     moves = await Reschedule.select(
         Reschedule.id, Reschedule.visit, Reschedule.old_time, Reschedule.new_time, Reschedule.initiator,
         Reschedule.reason_code, Reschedule.customer_confirmed, Reschedule.recorded_at,
@@ -145,7 +147,7 @@ async def order_schedule(order_id: UUID) -> tuple[list[Row], list[Row]]:
     visits = await Visit.select(Visit.id, Visit.booked_at, Visit.original_agreed_time, Visit.agreed_time).where(
         Visit.work_order == order_id
     )
-    return moves, visits
+    return order["accepted_at"], moves, visits
 
 
 async def shift_resolve_deadline(order_id: UUID, resolve_due_at: datetime) -> None:
@@ -170,11 +172,15 @@ async def technician_nearest_held_visits_outside(technician_id: UUID, start: dat
     return await _technician_visits(technician_id, Visit.id.is_in(ids)) if ids else []
 
 
-async def technician_visits_under_way_from_before(technician_id: UUID, start: datetime) -> list[Row]:
-    """The technician's visits still under way (on the way, on site) that were agreed before `start`."""
-    return await _technician_visits(
-        technician_id, Visit.status.is_in(["en_route", "on_site"]) & (Visit.agreed_time < start)
-    )
+async def technician_visits_under_way(
+    technician_id: UUID, agreed_before: datetime, or_from: datetime | None
+) -> list[Row]:
+    """The technician's visits still under way (on the way, on site) agreed before `agreed_before` or, if given, at
+    or after `or_from`."""
+    agreed = Visit.agreed_time < agreed_before
+    if or_from is not None:
+        agreed |= Visit.agreed_time >= or_from
+    return await _technician_visits(technician_id, Visit.status.is_in(["en_route", "on_site"]) & agreed)
 
 
 async def _technician_visits(technician_id: UUID, condition: Combinable) -> list[Row]:

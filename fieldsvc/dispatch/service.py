@@ -299,7 +299,7 @@ class DispatchService:
             sla = self.sla_hours(order["kind"], site["locality"], customer["tier"])
             self._check_install_limit(order, data, first_booked, sla)
             rebooked_repair = order["resolve_due_at"] is not None and bool(earlier)
-            credit_before = await _repair_credit(order_id) if rebooked_repair else timedelta(0)
+            credit_before = await _repair_credit(order_id, sla.repair) if rebooked_repair else timedelta(0)
             visit_id = await repository.insert_row(
                 Visit(
                     work_order=order_id,
@@ -317,7 +317,7 @@ class DispatchService:
                 )
             )
             if rebooked_repair:  # B-REPAIR: booked at another time than the last visit's, the appointment moved
-                await _shift_repair_deadline(order_id, order["resolve_due_at"], credit_before, now)
+                await _shift_repair_deadline(order_id, order["resolve_due_at"], credit_before, sla.repair, now)
             await self.trail.append(
                 "visit.booked", visit_id, caller, {"agreedTime": data.agreed_time, "lateReason": data.late_reason}
             )
@@ -466,9 +466,9 @@ class DispatchService:
                 await self._lock_technician(visit["technician"])
                 await self._refuse_overlap(visit, visit["technician"], data.new_time, data.override_reason)
             old_time = visit["agreed_time"]
-            repair = visit["resolve_due_at"] is not None
-            credit_before = await _repair_credit(visit["work_order"]) if repair else timedelta(0)
             sla = self.sla_hours(visit["kind"], visit["locality"], visit["tier"])
+            repair = visit["resolve_due_at"] is not None
+            credit_before = await _repair_credit(visit["work_order"], sla.repair) if repair else timedelta(0)
             compliant = rules.reschedule_is_compliant(
                 now, old_time, data.reason_code, data.customer_confirmed, timedelta(hours=sla.reschedule_notice)
             )
@@ -497,7 +497,7 @@ class DispatchService:
             changes[Visit.sla_shift_seconds] = visit["sla_shift_seconds"] + int(shift.total_seconds())
             await repository.update_visit(visit_id, changes, now)
             if repair:
-                await _shift_repair_deadline(visit["work_order"], visit["resolve_due_at"], credit_before, now)
+                await _shift_repair_deadline(visit["work_order"], visit["resolve_due_at"], credit_before, sla.repair, now)
             await self.trail.append(
                 "visit.rescheduled",
                 visit_id,
@@ -611,20 +611,23 @@ async def _mark_the_orders_visits(order_id: UUID, now: datetime) -> None:
     await outbox.mark_without_new_evidence([v["id"] for v in await repository.visits_of_order(order_id)], now)
 
 
-async def _repair_credit(order_id: UUID) -> timedelta:
+async def _repair_credit(order_id: UUID, repair_hours: float) -> timedelta:
     """How far the customer's moves push the order's B-REPAIR deadline, read as the audit reads them."""
-    moves, visits = await repository.order_schedule(order_id)
+    accepted_at, moves, visits = await repository.order_schedule(order_id)
     return customer_delay(
         [RescheduleFacts(str(m["id"]), str(m["visit"]), m["old_time"], m["new_time"], m["initiator"], m["reason_code"],
                          m["customer_confirmed"], m["recorded_at"]) for m in moves],
         rebookings_of((str(v["id"]), v["booked_at"], v["original_agreed_time"], v["agreed_time"]) for v in visits),
+        accepted_at + timedelta(hours=repair_hours),
     )
 
 
-async def _shift_repair_deadline(order_id: UUID, due_at: datetime, credit_before: timedelta, now: datetime) -> None:
+async def _shift_repair_deadline(
+    order_id: UUID, due_at: datetime, credit_before: timedelta, repair_hours: float, now: datetime
+) -> None:
     """Move the order's B-REPAIR deadline by what the move or booking just recorded changed the customer's credit,
     and have the order's visits audited again: B-REPAIR is judged on its first visit, which may be another."""
-    credit_after = await _repair_credit(order_id)
+    credit_after = await _repair_credit(order_id, repair_hours)
     if credit_after != credit_before:
         await repository.shift_resolve_deadline(order_id, due_at + credit_after - credit_before)
         await _mark_the_orders_visits(order_id, now)

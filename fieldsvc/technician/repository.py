@@ -29,7 +29,7 @@ async def my_visits_between(technician_id: UUID, start: datetime, end: datetime)
     from before (a repair begun at 19:30 still on site after midnight; a probe) and those returned to them for
     correction (A-DECIDE): work still to do."""
     that_day = (Visit.agreed_time >= start) & (Visit.agreed_time < end)
-    under_way = Visit.status.is_in(["en_route", "on_site"]) & (Visit.agreed_time < end)
+    under_way = Visit.status.is_in(["en_route", "on_site"])  # also one begun before the day it was agreed for
     return await (
         Visit.select(*MY_VISIT_COLUMNS)
         .where((Visit.technician == technician_id) & (that_day | under_way | (Visit.status == "returned")))

@@ -195,6 +195,17 @@ async def test_day_board_of_a_day_to_come_does_not_show_a_visit_on_site_now(clie
     assert response.json()["visits"] == []
 
 
+async def test_day_board_of_today_shows_a_visit_on_site_now_that_was_agreed_for_tomorrow(client, as_dispatcher):
+    tech = await technician_id(client, as_dispatcher, "T1001")
+    tomorrow = await booked_visit(client, as_dispatcher, TEN + timedelta(days=1), kind="repair")
+    await assign(client, as_dispatcher, tomorrow["id"], tech)
+    await Visit.update({Visit.status: "on_site"}).where(Visit.id == tomorrow["id"])  # begun a day early
+
+    response = await client.get(f"/v1/technicians/{tech}/day", params={"date": "2030-03-04"}, headers=as_dispatcher)
+
+    assert [v["visitId"] for v in response.json()["visits"]] == [tomorrow["id"]]
+
+
 async def test_day_board_without_a_date_is_today_in_the_zone(client, as_dispatcher, clock):
     tech = await technician_id(client, as_dispatcher, "T1001")
     today = await booked_visit(client, as_dispatcher, TEN)

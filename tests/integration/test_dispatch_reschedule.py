@@ -157,6 +157,18 @@ async def test_b_resched_a_customers_move_undone_by_cancelling_and_booking_again
     assert after["deadlines"]["resolveDueAt"] == before["deadlines"]["resolveDueAt"]
 
 
+async def test_b_resched_a_customers_move_recorded_after_the_repair_deadline_passed_keeps_it(client, as_dispatcher, clock):
+    order = await create_order(client, as_dispatcher, kind="repair", tier="gold", accepted_at=clock.now - timedelta(hours=30))
+    visit = (await client.post(f"/v1/work-orders/{order['id']}/visits", headers=as_dispatcher, json={
+        "agreedTime": NOON.isoformat(), "expectedDurationMin": 60, "confirmation": {"channel": "phone"}})).json()
+
+    moved = await reschedule(client, as_dispatcher, visit["id"], move(NOON + timedelta(hours=48)))
+
+    assert moved.status_code == 200, moved.text
+    after = (await client.get(f"/v1/work-orders/{order['id']}", headers=as_dispatcher)).json()
+    assert after["deadlines"]["resolveDueAt"] == order["deadlines"]["resolveDueAt"]  # a missed deadline stays missed
+
+
 async def test_b_resched_company_initiated_keeps_the_repair_deadline(client, as_dispatcher):
     order = await create_order(client, as_dispatcher, kind="repair")
     visit = (await client.post(f"/v1/work-orders/{order['id']}/visits", headers=as_dispatcher, json={

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
@@ -92,3 +92,17 @@ async def test_my_day_after_midnight_still_lists_the_visit_i_am_on_site_at_since
     next_day = await client.get("/v1/mobile/visits", headers=await login(client, people.tech))
 
     assert [mine["id"] for mine in next_day.json()] == [visit["id"]]
+
+
+async def test_my_day_lists_the_visit_i_am_on_site_at_though_it_was_agreed_for_tomorrow(client, as_dispatcher, as_tech):
+    tomorrow = await booked_visit(client, as_dispatcher, TEN + timedelta(days=1), kind="repair")
+    await assign(client, as_dispatcher, tomorrow["id"], await technician_id(client, as_dispatcher, "T1001"))
+    now = datetime(2030, 3, 4, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))  # the frozen clock: the customer let me in early
+    arrival = {"eventId": str(uuid4()), "deviceTime": now.isoformat(),
+               "location": {**AT_SITE, "accuracyM": 8.0, "fixTime": now.isoformat(), "mock": False}}
+    headers = {**as_tech, "X-Device-Clock": now.isoformat()}
+    assert (await client.post(f"/v1/mobile/visits/{tomorrow['id']}/arrival", json=arrival, headers=headers)).status_code == 201
+
+    today = await client.get("/v1/mobile/visits", params={"date": "2030-03-04"}, headers=as_tech)
+
+    assert [mine["id"] for mine in today.json()] == [tomorrow["id"]]

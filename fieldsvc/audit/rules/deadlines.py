@@ -19,24 +19,31 @@ RESCHEDULE_REASONS = (
 )
 
 
-def customer_delay(reschedules: Iterable[RescheduleFacts], rebookings: Iterable[RebookingFacts] = ()) -> timedelta:
+def customer_delay(
+    reschedules: Iterable[RescheduleFacts], rebookings: Iterable[RebookingFacts] = (), deadline: datetime | None = None
+) -> timedelta:
     """How far confirmed customer-initiated reschedules pushed the SLA reference (B-RESCHED decision); see
     credited_delay. Company-initiated moves do not push it, and neither does a "customer" move the customer never
     confirmed: otherwise labelling a move as the customer's would be a way out of every deadline. A visit booked after
     another (cancelled, or completed unresolved) moved the appointment too, as the company's move (a probe: a
     customer's move out, the visit cancelled and booked again at its first time, kept the customer's credit).
     The moves are taken visit by visit in the order they were booked, as only one is open at a time; each visit's
-    in the order they were recorded."""
+    in the order they were recorded. Given the `deadline` they push, a customer's move recorded after it had passed
+    (pushed by the moves before) delays nothing: a missed deadline stays missed (a probe's move 6 h after a breach
+    took the order off the at-risk list and the finding off the verdict)."""
     own: dict[str, list[RescheduleFacts]] = defaultdict(list)
     for move in sorted(set(reschedules), key=lambda r: (r.recorded_at, r.event_id)):
         own[move.visit_id].append(move)
     rebooked = {b.visit_id: b for b in rebookings}
     first = [visit for visit in own if visit not in rebooked]  # the order's first visit, the one not booked again
-    moves = []
+    moves: list[tuple[timedelta, bool]] = []
     for visit in [*first, *rebooked]:
         if visit in rebooked:
             moves.append((rebooked[visit].agreed_time - rebooked[visit].previous_time, False))
-        moves += [(r.new_time - r.old_time, r.initiator == "customer" and r.customer_confirmed) for r in own[visit]]
+        for r in own[visit]:
+            customers = r.initiator == "customer" and r.customer_confirmed
+            missed = deadline is not None and r.recorded_at > deadline + credited_delay(moves)
+            moves.append((r.new_time - r.old_time, customers and not missed))
     return credited_delay(moves)
 
 
@@ -155,7 +162,7 @@ def b_repair(audit: AuditInput) -> list[Finding]:
     if order.kind != "repair" or not audit.carries_order_rules:
         return []
     allowed = audit.policy.durations.repair_deadline[order.tier]
-    start = order.accepted_at + customer_delay(order.reschedules, order.rebookings)
+    start = order.accepted_at + customer_delay(order.reschedules, order.rebookings, order.accepted_at + allowed)
     refs = (f"order:{order.order_id}",)
     if order.resolved_at is not None:
         took = order.resolved_at - start

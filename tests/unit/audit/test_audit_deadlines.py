@@ -117,6 +117,21 @@ def test_b_repair_customer_initiated_reschedule_moves_the_sla_reference() -> Non
     assert "b.repair.late" not in codes(audit(moved))
 
 
+def test_b_repair_a_customers_move_recorded_after_the_deadline_had_passed_does_not_move_it() -> None:
+    visit = repair(tier="gold", resolved_at=at(13, 0, day=7))  # 27 h 20 min after acceptance; due 9:40 on the 7th
+    moved = reschedule(visit, at(18, 0, day=7), initiator="customer", recorded_at=at(9, 41, day=7))
+
+    assert "b.repair.late" in codes(audit(moved))
+
+
+def test_b_repair_a_customers_move_recorded_inside_a_deadline_earlier_moves_pushed_moves_it_again() -> None:
+    visit = repair(tier="gold", resolved_at=at(11, 0, day=8))  # due 9:40 on the 7th, +2 h, then +24 h
+    first = reschedule(visit, at(16, 0), initiator="customer", recorded_at=at(11, 0))
+    second = reschedule(first, at(16, 0, day=7), initiator="customer", recorded_at=at(11, 0, day=7))
+
+    assert "b.repair.late" not in codes(audit(second))
+
+
 def test_b_repair_a_customer_moving_the_visit_earlier_and_back_does_not_move_the_sla_reference() -> None:
     visit = repair(tier="gold", resolved_at=at(13, 0, day=7))  # 27 h 20 min after acceptance; booked for 14:00
     earlier = reschedule(visit, at(10, 0), initiator="customer", recorded_at=at(9, 0))

@@ -80,6 +80,7 @@ class LoadedVisit:
 V_ID, V_ORDER, V_AGREED, V_BOOKED, V_LATE_REASON, V_NOTIFIED = range(6)
 V_KIND, V_ACCEPTED, V_FIRST_CONTACT, V_OUTCOME, V_CLOSED, V_FORCED, V_TIER = range(6, 13)
 V_SITE_LAT, V_SITE_LON, V_LOCALITY, V_ZONE, V_FIRST_VISIT, V_FIRST_BOOKED = range(13, 19)
+V_NOT_ALONE = 19  # the order has other visits
 # Events: every column a kind does not read is NULL (technician only on located facts, for E-MOCK; the row id
 # only on the facts that record a photo, which refers to it).
 E_EVENT_ID, E_VISIT, E_TECHNICIAN, E_KIND, E_PAYLOAD, E_RESULT, E_DEVICE = range(7)
@@ -111,7 +112,8 @@ SELECT v.id::text, v.work_order::text, v.agreed_time, v.booked_at, v.late_reason
         ORDER BY f.status = 'cancelled', f.booked_at, f.id LIMIT 1),
        (SELECT min(f.booked_at) FROM visit f WHERE f.work_order = v.work_order AND f.booked_at <= v.booked_at
         AND NOT EXISTS (SELECT 1 FROM visit c WHERE c.work_order = v.work_order AND c.status = 'completed'
-                        AND c.booked_at >= f.booked_at AND c.booked_at < v.booked_at))
+                        AND c.booked_at >= f.booked_at AND c.booked_at < v.booked_at)),
+       EXISTS (SELECT 1 FROM visit f WHERE f.work_order = v.work_order AND f.id <> v.id)
 FROM unnest($1::uuid[]) AS b(id)
 JOIN visit v ON v.id = b.id
 JOIN work_order o ON o.id = v.work_order
@@ -231,7 +233,8 @@ async def _postgres_rows(engine: Any, visit_ids: list[UUID]) -> _Rows:
         if not visits:
             return _Rows([], [], [], [], {}, [], [], [], {}, {}, {})
         reschedules = await connection.fetch(_RESCHEDULES_SQL, list({v[V_ORDER] for v in visits}))
-        repairs = list({v[V_ORDER] for v in visits if v[V_KIND] == "repair"})
+        # Nearly every order has one visit: its rebookings are none, without another round trip.
+        repairs = list({v[V_ORDER] for v in visits if v[V_KIND] == "repair" and v[V_NOT_ALONE]})
         rebookings = _rebookings_by_order(await connection.fetch(_ORDER_VISITS_SQL, repairs) if repairs else [])
         events = await connection.fetch(_EVENTS_SQL, visit_ids)
         photos = await connection.fetch(_PHOTOS_SQL, visit_ids)
@@ -278,11 +281,13 @@ async def _sqlite_rows(visit_ids: list[UUID]) -> _Rows:
         for v in order_visits if v["work_order"] in repairs
     )
     # Piccolo names the columns as selected: id, work_order, then the V_AGREED .. V_ZONE columns in order.
-    visits = [
-        (str(row["id"]), str(row["work_order"]), *list(row.values())[2:], first[row["work_order"]],
-         round_first_booked(row["booked_at"], [v for v in order_visits if v["work_order"] == row["work_order"]]))
-        for row in visit_rows
-    ]
+    visits = []
+    for row in visit_rows:
+        same_order = [v for v in order_visits if v["work_order"] == row["work_order"]]
+        visits.append((
+            str(row["id"]), str(row["work_order"]), *list(row.values())[2:], first[row["work_order"]],
+            round_first_booked(row["booked_at"], same_order), len(same_order) > 1,
+        ))
     reschedules = [
         (str(r["id"]), str(r["visit"]), r["old_time"], r["new_time"], r["initiator"], r["reason_code"],
          r["customer_confirmed"], r["recorded_at"], r["note"], str(r["work_order"]))

@@ -1594,23 +1594,33 @@ async def test_a_decide_a_dismissed_visit_comes_back_to_the_queue_when_a_violati
     assert (await first_record_mismatch(app.state.ctx))[1] is None  # the trail records the review state's return
 
 
-async def test_a_decide_a_confirmed_violation_gone_from_a_verdict_and_back_does_not_reopen_the_visit(
-    client, phone, visit_id, as_auditor, app
-):
+async def gone_from_the_verdict_for_a_while_and_back(app, visit_id: str) -> None:  # noqa: ANN001
+    """A verdict in between without the visit's violations (another visit's fact took them away for a while; a probe),
+    then the visit audited again."""
     from fieldsvc import db
     from fieldsvc.tables import AuditFinding, AuditResult
     from fieldsvc.verdicts.service import VerdictService
 
+    await AuditFinding.delete().where(AuditFinding.visit == visit_id)
+    await AuditResult.update({AuditResult.facts_digest: "in-between"}).where(AuditResult.visit == visit_id)
+    async with db.write_transaction(app.state.ctx.engine):
+        await VerdictService(app.state.ctx).reaudit([visit_id], None)
+
+
+async def late_and_confirmed(client, phone, visit_id: str, as_auditor, app) -> dict:  # noqa: ANN001
+    """A visit 15 min late (`v.punct.late`), confirmed; the decision."""
     await play(phone, visit_id, Visit(arrive_after_agreed=timedelta(minutes=15)))
     confirmed = await decide(client, visit_id, {"decision": "confirm"}, as_auditor)
     assert confirmed.status_code == 201
     await quiet(app)
-    # A verdict in between without the violation (another visit's fact took it away for a while; a probe).
-    await AuditFinding.delete().where(AuditFinding.visit == visit_id)
-    await AuditResult.update({AuditResult.facts_digest: "in-between"}).where(AuditResult.visit == visit_id)
+    return confirmed.json()
 
-    async with db.write_transaction(app.state.ctx.engine):
-        await VerdictService(app.state.ctx).reaudit([visit_id], None)
+
+async def test_a_decide_a_confirmed_violation_gone_from_a_verdict_and_back_does_not_reopen_the_visit(
+    client, phone, visit_id, as_auditor, app
+):
+    await late_and_confirmed(client, phone, visit_id, as_auditor, app)
+    await gone_from_the_verdict_for_a_while_and_back(app, visit_id)
 
     body = (await client.get(f"/v1/review/visits/{visit_id}", headers=as_auditor)).json()
     assert (body["reviewState"], "v.punct.late" in {f["code"] for f in body["verdict"]["findings"]}) == ("confirmed", True)
@@ -1619,29 +1629,20 @@ async def test_a_decide_a_confirmed_violation_gone_from_a_verdict_and_back_does_
 async def test_a_decide_a_violation_an_earlier_decision_covered_back_after_a_later_decision_does_not_reopen_the_visit(
     client, phone, visit_id, as_auditor, app
 ):
-    from fieldsvc import db
-    from fieldsvc.tables import AuditFinding, AuditResult, ReviewDecision
-    from fieldsvc.verdicts.service import VerdictService
+    from fieldsvc.tables import ReviewDecision
 
-    await play(phone, visit_id, Visit(arrive_after_agreed=timedelta(minutes=15)))
-    confirmed = await decide(client, visit_id, {"decision": "confirm"}, as_auditor)
-    assert confirmed.status_code == 201
-    await quiet(app)
-    first = await ReviewDecision.select().where(ReviewDecision.id == confirmed.json()["id"]).first()
+    confirmed = await late_and_confirmed(client, phone, visit_id, as_auditor, app)
+    first = await ReviewDecision.select().where(ReviewDecision.id == confirmed["id"]).first()
     # A later decision on another violation, taken while this one was gone for a while (a probe).
     await ReviewDecision.insert(ReviewDecision(
         visit=visit_id, auditor=first["auditor"], decision="confirm", reason="", requested=[],
         decided_at=first["decided_at"] + timedelta(minutes=5), decided_codes=["e.reuse.identical|photo:elsewhere"],
     ))
-    await AuditFinding.delete().where(AuditFinding.visit == visit_id)
-    await AuditResult.update({AuditResult.facts_digest: "in-between"}).where(AuditResult.visit == visit_id)
-
-    async with db.write_transaction(app.state.ctx.engine):
-        await VerdictService(app.state.ctx).reaudit([visit_id], None)
+    await gone_from_the_verdict_for_a_while_and_back(app, visit_id)
 
     body = (await client.get(f"/v1/review/visits/{visit_id}", headers=as_auditor)).json()
     late = next(f for f in body["verdict"]["findings"] if f["code"] == "v.punct.late")
-    assert (body["reviewState"], late["decidedIn"]) == ("confirmed", confirmed.json()["id"])
+    assert (body["reviewState"], late["decidedIn"]) == ("confirmed", confirmed["id"])
 
 
 async def test_a_decide_a_dismissed_visit_comes_back_when_a_second_violation_of_the_same_code_is_found(

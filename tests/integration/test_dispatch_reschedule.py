@@ -25,6 +25,12 @@ async def reschedule(client, headers, visit_id, body):
     return await client.post(f"/v1/visits/{visit_id}/reschedule", json=body, headers=headers)
 
 
+async def repair_deadline(client, headers, visit: dict) -> str:  # noqa: ANN001
+    """The B-REPAIR deadline of the visit's order, as the dispatcher sees it."""
+    order = (await client.get(f"/v1/work-orders/{visit['workOrderId']}", headers=headers)).json()
+    return order["deadlines"]["resolveDueAt"]
+
+
 async def test_b_resched_early_confirmed_with_reason_is_compliant(client, as_dispatcher):
     visit = await booked_visit(client, as_dispatcher, NOON)
     response = await reschedule(client, as_dispatcher, visit["id"], move(NOON + timedelta(hours=2)))
@@ -109,24 +115,21 @@ async def test_b_resched_a_customer_moving_the_visit_earlier_keeps_the_repair_de
 
 async def test_b_resched_a_customer_move_the_company_took_back_keeps_the_repair_deadline(client, as_dispatcher):
     visit = await booked_visit(client, as_dispatcher, NOON, kind="repair")
-    order_url = f"/v1/work-orders/{visit['workOrderId']}"
-    before = (await client.get(order_url, headers=as_dispatcher)).json()
+    before = await repair_deadline(client, as_dispatcher, visit)
 
     out = await reschedule(client, as_dispatcher, visit["id"], move(NOON + timedelta(hours=6)))
     back = await reschedule(client, as_dispatcher, visit["id"], move(NOON, initiator="company", reasonCode="other",
                                                                     note="a slot came free"))
 
     assert (out.status_code, back.status_code) == (200, 200), back.text
-    after = (await client.get(order_url, headers=as_dispatcher)).json()
-    assert after["deadlines"]["resolveDueAt"] == before["deadlines"]["resolveDueAt"]
+    assert await repair_deadline(client, as_dispatcher, visit) == before
 
 
 async def test_b_resched_a_company_move_out_again_after_taking_a_customers_move_back_keeps_the_repair_deadline(
     client, as_dispatcher, clock
 ):
     visit = await booked_visit(client, as_dispatcher, NOON, kind="repair")
-    order_url = f"/v1/work-orders/{visit['workOrderId']}"
-    before = (await client.get(order_url, headers=as_dispatcher)).json()
+    before = await repair_deadline(client, as_dispatcher, visit)
     by_company = {"initiator": "company", "reasonCode": "technician_unavailable"}
 
     for body in (move(NOON + timedelta(hours=6)), move(NOON, **by_company), move(NOON + timedelta(hours=6), **by_company)):
@@ -134,27 +137,24 @@ async def test_b_resched_a_company_move_out_again_after_taking_a_customers_move_
         response = await reschedule(client, as_dispatcher, visit["id"], body)
         assert response.status_code == 200, response.text
 
-    after = (await client.get(order_url, headers=as_dispatcher)).json()
-    assert after["deadlines"]["resolveDueAt"] == before["deadlines"]["resolveDueAt"]
+    assert await repair_deadline(client, as_dispatcher, visit) == before
 
 
 async def test_b_resched_a_customers_move_undone_by_cancelling_and_booking_again_keeps_the_repair_deadline(
     client, as_dispatcher, clock
 ):
     visit = await booked_visit(client, as_dispatcher, NOON, kind="repair")
-    order_url = f"/v1/work-orders/{visit['workOrderId']}"
-    before = (await client.get(order_url, headers=as_dispatcher)).json()
+    before = await repair_deadline(client, as_dispatcher, visit)
     assert (await reschedule(client, as_dispatcher, visit["id"], move(NOON + timedelta(hours=6)))).status_code == 200
     cancel = {"reasonCode": "other", "requestedBy": "company", "note": "booked again"}
     assert (await client.post(f"/v1/visits/{visit['id']}/cancel", json=cancel, headers=as_dispatcher)).status_code == 200
     clock.advance(minutes=1)
 
-    again = await client.post(f"{order_url}/visits", headers=as_dispatcher, json={
+    again = await client.post(f"/v1/work-orders/{visit['workOrderId']}/visits", headers=as_dispatcher, json={
         "agreedTime": NOON.isoformat(), "expectedDurationMin": 60, "confirmation": {"channel": "phone"}})
 
     assert again.status_code == 201, again.text
-    after = (await client.get(order_url, headers=as_dispatcher)).json()
-    assert after["deadlines"]["resolveDueAt"] == before["deadlines"]["resolveDueAt"]
+    assert await repair_deadline(client, as_dispatcher, visit) == before
 
 
 async def test_b_resched_a_customers_move_recorded_after_the_repair_deadline_passed_keeps_it(client, as_dispatcher, clock):

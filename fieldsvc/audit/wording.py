@@ -9,9 +9,13 @@ CHECKIN_KIND_ZH = {"arrival": "到达", "return": "返回", "checkout": "离开"
 
 
 def local_time(moment: datetime, time_zone: str) -> str:
-    """Auditors read times as the site saw them (STANDARD: clock rules use the site's own zone)."""
+    """Auditors read times as the site saw them (STANDARD: clock rules use the site's own zone), offset named.
+
+    The offset keeps a message readable beside the evidence timeline, which is in UTC.
+    """
     # isoformat is three times cheaper than strftime, and the arrival reason is written on every audit.
-    return moment.astimezone(ZoneInfo(time_zone)).isoformat(" ", "seconds")[:19]
+    shown = moment.astimezone(ZoneInfo(time_zone)).isoformat(" ", "seconds")
+    return f"{shown[:19]} UTC{shown[19:]}"
 
 
 def span(delta: timedelta) -> tuple[str, str]:

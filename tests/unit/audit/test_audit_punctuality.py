@@ -43,6 +43,14 @@ def test_v_punct_arrival_ten_minutes_one_second_late_is_violation() -> None:
     assert "10:10:01" in late.message_en and "晚 10.02 分钟" in late.message_zh
 
 
+def test_v_punct_message_names_the_sites_utc_offset_beside_its_local_time() -> None:
+    """The evidence timeline is in UTC: a site-local time without its offset reads as eight hours wrong there."""
+    verdict = audit(arriving_at(honest_urban_install(), AGREED + timedelta(minutes=10, seconds=1)))
+
+    late = finding(verdict, "v.punct.late")
+    assert "10:10:01 UTC+08:00" in late.message_en and "10:10:01 UTC+08:00" in late.message_zh
+
+
 def test_v_punct_arrival_exactly_ten_minutes_early_passes() -> None:
     verdict = audit(arriving_at(honest_urban_install(), AGREED - timedelta(minutes=10)))
 

@@ -107,8 +107,9 @@ class TimelineEntry(Wire):
     corrected_time: Instant
     time_source: str
     # The time the audit read the fact at: `corrected_time`, unless it re-read it by the monotonic clock of the
-    # phone's boot (a send slow in flight, a wall clock moved across a restart). A check-in's trusted time is the
-    # verdict's `trustedArrival`.
+    # phone's boot (a send slow in flight, a wall clock moved across a restart), or a completion dated before a fact
+    # the phone sent ahead of it, which counts from that fact's time. A check-in's trusted time is the verdict's
+    # `trustedArrival`.
     audit_time: Instant
     server_received_at: Instant
     latitude: float | None

@@ -570,10 +570,11 @@ def _visit_facts(
     returned_at: datetime | None, matches: tuple[OtherVisitPhoto, ...], rereading: _Rereading,
 ) -> VisitFacts:
     """One visit's facts; `events` come in (corrected time, event id) order, `photos` in id order; `matches` the
-    photos ingest matched this visit's with; `rereading` which facts' times the audit re-reads."""
+    photos ingest matched this visit's with; `rereading` which facts' times the audit re-reads (the completions counted
+    later than their own time are added to it, for the evidence timeline)."""
     checkins, syncs, steps, notes, leaves, tests, ask_facts, on_my_way, withdrawals = [], [], [], [], [], [], [], [], []
     card = completion = None
-    completions = []  # (corrected time, received) of each completion
+    completions = []  # (corrected time, received, event id) of each completion
     boot_marks: dict[str, list[tuple[datetime, int]]] = {}  # per phone: (corrected time, elapsed ms) of its facts
     phone_of, moved, redated = rereading
     for (event_id, _, technician, kind, payload, result, device, offset, at, received, lat, lon, accuracy, mock, _, fix,
@@ -628,7 +629,7 @@ def _visit_facts(
                 card = _card(event_id, at, result)
         elif kind == "completion":
             completion = (event_id, payload)  # the last one counts
-            completions.append((at, received))
+            completions.append((at, received, event_id))
         elif kind == "photo_withdrawal":
             payload = _decode_json(payload)
             withdrawals.append(WithdrawalFacts(event_id, payload["photoId"], payload["reason"], at))
@@ -650,7 +651,9 @@ def _visit_facts(
             signatures.append((photo, event))
         else:
             photo_facts.append(_photo(photo, event, first_sent[photo[P_SHA]]))
-    first_completed = _first_completed(completions, events)
+    counted = _completions_counted(completions, events)
+    redated.update((event_id, at) for event_id, at in counted.items() if at != redated.get(event_id))
+    first_completed = min(counted.values(), default=None)
     return VisitFacts(
         visit[V_ID],
         visit[V_AGREED],
@@ -696,7 +699,7 @@ class _Rereading(NamedTuple):
 
     phone_of: Callable[[str, str | None], str]
     moved: tuple[ClockMovedFacts, ...]  # across a restart
-    times: dict[str, datetime]  # those and the slow sends, by event id
+    times: dict[str, datetime]  # those, the slow sends and the completions counted later, by event id
 
 
 def _phone_namer(events: Iterable[Row]) -> Callable[[str, str | None], str]:
@@ -800,7 +803,7 @@ _MADE_AFTER = timedelta(milliseconds=1)  # a re-test came after the completion, 
 
 
 def _tests(
-    tests: list[tuple[ServiceTestFacts, datetime, datetime]], completions: list[tuple[datetime, datetime]],
+    tests: list[tuple[ServiceTestFacts, datetime, datetime]], completions: list[tuple[datetime, datetime, str]],
     first_completed: datetime | None,
 ) -> tuple[ServiceTestFacts, ...]:
     """The tests, each (test, received, when it counts if sent after the completion); those that reached the service
@@ -810,7 +813,7 @@ def _tests(
     visit; a probe)."""
     if first_completed is None:  # no completion yet
         return tuple(test for test, _, _ in tests)
-    completed = min(received for _, received in completions)
+    completed = min(received for _, received, _ in completions)
     return tuple(
         test if received <= completed
         else replace(
@@ -829,16 +832,19 @@ def _retest_time(by_elapsed: datetime, device: datetime, offset_ms: int | None, 
     return min(max(by_elapsed, by_wall), received)
 
 
-def _first_completed(completions: list[tuple[datetime, datetime]], events: Iterable[Row]) -> datetime | None:
-    """When the visit was first completed: a completion is no earlier than a fact the phone sent before it (a monotonic
-    time sent set back dated one before the real arrival, which then counted for nothing; a probe)."""
+def _completions_counted(
+    completions: list[tuple[datetime, datetime, str]], events: Iterable[Row]
+) -> dict[str, datetime]:
+    """When each completion counts, by event id: no earlier than a fact the phone sent before it (a monotonic time sent
+    set back dated one before the real arrival, which then counted for nothing; a probe). The first of them is when
+    the visit was first completed."""
     if not completions:
-        return None
+        return {}
     sent = [(event[E_RECEIVED], event[E_CORRECTED]) for event in events if event[E_CORRECTED] is not None]
-    return min(
-        max([at, *(earlier_at for received_before, earlier_at in sent if received_before < received)])
-        for at, received in completions
-    )
+    return {
+        event_id: max([at, *(earlier_at for received_before, earlier_at in sent if received_before < received)])
+        for at, received, event_id in completions
+    }
 
 
 def _distinct_boots(marks: list[tuple[datetime, int]]) -> tuple[datetime, ...]:

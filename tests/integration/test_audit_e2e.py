@@ -1753,6 +1753,23 @@ async def test_v_punct_a_completion_dated_back_by_its_monotonic_time_does_not_ma
     assert "v.punct.late" in (await violation_codes(client, as_auditor, visit_id))[1]
 
 
+async def test_a_queue_the_evidence_timeline_shows_a_completion_dated_back_at_the_time_it_counts(
+    client, phone, visit_id, as_auditor
+):
+    phone.elapsed_ms = 90_000_000
+    script = Visit(arrive_after_agreed=timedelta(minutes=5), completion_elapsed_set_back=timedelta(minutes=70))
+    assert (await play(phone, visit_id, script)).status_code == 201
+
+    timeline = (await client.get(f"/v1/review/visits/{visit_id}", headers=as_auditor)).json()["timeline"]
+    [completion] = [entry for entry in timeline if entry["kind"] == "completion"]
+    sent_before = [
+        datetime.fromisoformat(entry["correctedTime"]) for entry in timeline
+        if datetime.fromisoformat(entry["serverReceivedAt"]) < datetime.fromisoformat(completion["serverReceivedAt"])
+    ]
+    assert datetime.fromisoformat(completion["correctedTime"]) < AGREED + timedelta(minutes=5)  # before the arrival
+    assert datetime.fromisoformat(completion["auditTime"]) == max(sent_before)  # no earlier than what came before it
+
+
 @pytest.mark.parametrize("outcome", [UNRESOLVED, {"outcome": "resolved"}], ids=["unresolved", "resolved"])
 async def test_at_risk_a_repair_closed_unresolved_stays_on_the_list_until_resolved(
     client, phone, as_dispatcher, outcome

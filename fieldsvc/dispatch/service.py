@@ -346,7 +346,9 @@ class DispatchService:
     def _check_start(self, start: datetime, zone_name: str, now: datetime) -> None:
         zone = zone_named(zone_name)
         if rules.in_quiet_hours(start, zone, self.settings.quiet_hours_start, self.settings.quiet_hours_end):
-            local = start.astimezone(zone).strftime("%H:%M")
+            site_local = start.astimezone(zone)
+            # 07:59:59 shown as "07:59" reads as a minute before the window's end, not a second.
+            local = site_local.strftime("%H:%M:%S" if site_local.second or site_local.microsecond else "%H:%M")
             raise QuietHours(
                 f"B-QUIET: {local} site-local ({zone_name}) is inside the quiet window "
                 f"{self.settings.quiet_hours_start:02d}:00-{self.settings.quiet_hours_end:02d}:00; pick another time.",

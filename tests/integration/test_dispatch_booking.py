@@ -145,6 +145,14 @@ async def test_b_quiet_hours_edges_in_the_site_zone(client, as_dispatcher, local
         assert response.json()["code"] == "booking.quiet_hours"
 
 
+async def test_b_quiet_hours_refusal_names_the_site_local_time_to_the_second_when_it_has_seconds(client, as_dispatcher):
+    order = await create_order(client, as_dispatcher, kind="repair")
+    response = await book(client, as_dispatcher, order["id"], datetime(2030, 3, 5, 7, 59, 59, tzinfo=SHANGHAI))
+    assert response.status_code == 422
+    assert response.json()["details"]["siteLocalTime"] == "07:59:59"
+    assert response.json()["message"].startswith("B-QUIET: 07:59:59 site-local (Asia/Shanghai)")
+
+
 @pytest.mark.parametrize(("local_time", "refused"), [("19:59", False), ("20:00", True), ("07:59", True), ("08:00", False)])
 async def test_b_quiet_hours_use_the_site_zone_not_the_server_zone(client, as_dispatcher, local_time, refused):
     berlin = {"address": "Alexanderplatz 1", "latitude": 52.52, "longitude": 13.41, "locality": "urban", "timeZone": "Europe/Berlin"}

@@ -52,6 +52,12 @@ async def revoke_token(token_hash: str, at: datetime) -> None:
     )
 
 
+async def revoke_user_tokens(user_id: Any, at: datetime) -> None:
+    await AuthToken.update({AuthToken.revoked_at: at}).where(
+        (AuthToken.user == user_id) & AuthToken.revoked_at.is_null()
+    )
+
+
 async def lock_throttle_row(login_key: str, now: datetime, engine) -> dict[str, Any]:  # noqa: ANN001
     """Create-or-lock the throttle row; the caller holds a write transaction."""
     await LoginThrottle.insert(LoginThrottle(login_key=login_key, failures=0, first_failure_at=now)).on_conflict(

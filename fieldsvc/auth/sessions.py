@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
+from uuid import UUID
 
 from fieldsvc.auth.caller import Caller
 
@@ -54,3 +55,9 @@ class SessionMemory:
     def forget(self, digest: str) -> None:
         self._logouts += 1
         self._sessions.pop(digest, None)
+
+    def forget_user(self, user_id: UUID) -> None:
+        """Every remembered token of an account, once it is deactivated."""
+        self._logouts += 1
+        for digest in [digest for digest, session in self._sessions.items() if session.caller.user_id == user_id]:
+            del self._sessions[digest]

@@ -134,12 +134,13 @@ class DispatchController(Controller):
         guards=DISPATCHER,
         status_code=200,
         responses=documented(
-            errors.VisitNotFound, errors.TechnicianNotFound, errors.VisitNotChangeable, errors.OrderForceClosed,
-            errors.Overlap,
+            errors.VisitNotFound, errors.TechnicianNotFound, errors.TechnicianInactive, errors.VisitNotChangeable,
+            errors.OrderForceClosed, errors.Overlap,
         ),
     )
     async def assign(self, visit_id: FromPath[UUID], data: JSONBody[AssignVisit], ctx: Ctx, caller: CallerDep) -> VisitView:
-        """B-ASSIGN: hand the visit to a technician; overlapping visits (with travel time) need an override reason."""
+        """B-ASSIGN: hand the visit to a technician; overlapping visits (with travel time) need an override reason, and a
+        technician whose account is deactivated cannot take it."""
         return await DispatchService(ctx).assign(visit_id, data, caller)
 
     @post(

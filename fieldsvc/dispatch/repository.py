@@ -10,6 +10,7 @@ from piccolo.columns.combination import Combinable
 
 from fieldsvc import db
 from fieldsvc.tables import (
+    AppUser,
     Assignment,
     Cancellation,
     ContactLog,
@@ -207,6 +208,10 @@ async def nearest_visit_zone(technician_id: UUID, at: datetime) -> str | None:
         return upcoming["time_zone"]
     past = await Visit.select(zone).where(mine).order_by(Visit.agreed_time, ascending=False).first()
     return None if past is None else past["time_zone"]
+
+
+async def technician_deactivated(technician_id: UUID) -> bool:
+    return await AppUser.exists().where((AppUser.technician == technician_id) & (AppUser.active == False))  # noqa: E712
 
 
 async def get_technician(technician_id: UUID) -> Row | None:

@@ -44,6 +44,9 @@ View = TypeVar("View")
 WorkOrderNotFound = api_error(404, "work_order.not_found", "No such work order.")
 VisitNotFound = api_error(404, "visit.not_found", "No such visit.")
 TechnicianNotFound = api_error(404, "technician.not_found", "No such technician.")
+TechnicianInactive = api_error(
+    409, "technician.inactive", "This technician's account is deactivated; assign the visit to someone else."
+)
 CustomerNotFound = api_error(422, "work_order.unknown_customer", "customerId names no customer.")
 SiteNotFound = api_error(422, "work_order.unknown_site", "siteId names no site of this customer.")
 CustomerChoice = api_error(422, "work_order.customer_choice", "Give exactly one of customer or customerId.")
@@ -382,6 +385,8 @@ class DispatchService:
             if not await self._lock_technician(data.technician_id):
                 raise TechnicianNotFound()
             if visit["technician"] != data.technician_id:
+                if await repository.technician_deactivated(data.technician_id):
+                    raise TechnicianInactive()
                 await self._hand_over(visit, data, caller)
             committed = await self._visit_view(visit_id)
         return await self._settled(committed, self._visit_view, visit_id)

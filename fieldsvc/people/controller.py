@@ -1,15 +1,19 @@
-"""HTTP routes: admins create users; dispatchers and auditors list technicians."""
+"""HTTP routes: admins create, deactivate and activate users; dispatchers and auditors list technicians."""
 
 from __future__ import annotations
 
-from litestar.params import FromQuery, JSONBody
-from litestar import Controller, get, post
+from uuid import UUID
 
-from fieldsvc.auth.caller import allow
+from litestar.params import FromPath, FromQuery, JSONBody
+from litestar import Controller, get, patch, post
+
+from fieldsvc.auth.caller import CallerDep, allow
 from fieldsvc.context import Ctx
 from fieldsvc.errors import documented
-from fieldsvc.people.schemas import CreateUser, TechnicianView, UserView
-from fieldsvc.people.service import PeopleService, ProfileMismatch, StaffNumberTaken, UsernameTaken
+from fieldsvc.people.schemas import CreateUser, TechnicianView, UserActivity, UserView
+from fieldsvc.people.service import (
+    OwnAccount, PeopleService, ProfileMismatch, StaffNumberTaken, UsernameTaken, UserNotFound,
+)
 
 
 class PeopleController(Controller):
@@ -20,6 +24,14 @@ class PeopleController(Controller):
     async def create_user(self, data: JSONBody[CreateUser], ctx: Ctx) -> UserView:
         """Create a user; a technician user also gets a technician record (staff number, team)."""
         return await PeopleService(ctx).create_user(data)
+
+    @patch("/admin/users/{user_id:uuid}", guards=[allow("admin")], responses=documented(UserNotFound, OwnAccount))
+    async def set_user_active(
+        self, user_id: FromPath[UUID], data: JSONBody[UserActivity], ctx: Ctx, caller: CallerDep
+    ) -> UserView:
+        """Deactivate (`{"active": false}`) or activate an account. Deactivating revokes its sessions; a deactivated
+        technician cannot be assigned. The same request again changes nothing."""
+        return await PeopleService(ctx).set_active(user_id, data, caller)
 
     @get("/technicians", guards=[allow("dispatcher", "auditor")], responses=documented())
     async def list_technicians(self, ctx: Ctx, team: FromQuery[str | None] = None) -> list[TechnicianView]:

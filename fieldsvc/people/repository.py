@@ -32,11 +32,30 @@ async def login_taken(login: str) -> bool:
 
 
 async def list_technicians(team: str | None) -> list[dict[str, Any]]:
+    """Each technician with `active`: whether their account may still log in and take visits."""
     query = Technician.select().order_by(Technician.team).order_by(Technician.name)
     if team:
         query = query.where(Technician.team == team)
-    return await query
+    technicians = await query
+    if not technicians:
+        return []
+    inactive = {
+        row["technician"] for row in await AppUser.select(AppUser.technician).where(
+            AppUser.technician.is_in([t["id"] for t in technicians]) & (AppUser.active == False)  # noqa: E712
+        )
+    }
+    return [{**technician, "active": technician["id"] not in inactive} for technician in technicians]
 
 
-async def get_technician(technician_id: UUID) -> dict[str, Any] | None:
-    return await Technician.select().where(Technician.id == technician_id).first()
+_USER_COLUMNS = (
+    AppUser.id, AppUser.username, AppUser.role, AppUser.display_name, AppUser.active,
+    *(getattr(AppUser.technician, name) for name in ("id", "staff_number", "name", "phone", "team")),
+)
+
+
+async def get_user(user_id: UUID) -> dict[str, Any] | None:
+    return await AppUser.select(*_USER_COLUMNS).where(AppUser.id == user_id).first()
+
+
+async def set_active(user_id: UUID, active: bool) -> None:
+    await AppUser.update({AppUser.active: active}).where(AppUser.id == user_id)

@@ -30,12 +30,17 @@ class CreateUser(Incoming):
     technician: TechnicianProfile | None = None
 
 
+class UserActivity(Incoming):
+    active: bool
+
+
 class TechnicianView(Wire):
     id: UUID
     staff_number: str
     name: str
     phone: str
     team: str
+    active: bool  # false once the technician's account is deactivated: no longer assignable
 
 
 class UserView(Wire):
@@ -44,3 +49,4 @@ class UserView(Wire):
     role: str
     display_name: str
     technician: TechnicianView | None
+    active: bool

@@ -1,15 +1,20 @@
-"""Creating users (and their technician records) and listing technicians."""
+"""Creating, deactivating and activating users (and their technician records), and listing technicians."""
 
 from __future__ import annotations
+
+from uuid import UUID
 
 import anyio.to_thread
 
 from fieldsvc import db
+from fieldsvc.auth.caller import Caller
 from fieldsvc.auth.passwords import hash_password
+from fieldsvc.auth.repository import revoke_user_tokens
 from fieldsvc.context import AppContext
 from fieldsvc.errors import api_error
 from fieldsvc.people import repository
-from fieldsvc.people.schemas import CreateUser, TechnicianView, UserView
+from fieldsvc.people.schemas import CreateUser, TechnicianView, UserActivity, UserView
+from fieldsvc.trail.service import TrailWriter
 
 LOGINS_LOCK_KEY = 0x10C1  # makes PostgreSQL's creators of logins take turns
 UsernameTaken = api_error(
@@ -21,6 +26,10 @@ StaffNumberTaken = api_error(
 )
 ProfileMismatch = api_error(
     422, "user.technician_profile", "A technician user needs a technician profile; other roles must not have one."
+)
+UserNotFound = api_error(404, "user.not_found", "No such user.")
+OwnAccount = api_error(
+    409, "user.own_account", "An admin cannot deactivate their own account; ask another admin, so one is always left."
 )
 
 
@@ -47,12 +56,34 @@ class PeopleService:
                 )
                 technician = TechnicianView(
                     id=technician_id, staff_number=profile.staff_number, name=profile.name,
-                    phone=profile.phone, team=profile.team,
+                    phone=profile.phone, team=profile.team, active=True,
                 )
             user_id = await repository.insert_user(
                 data.username, password_hash, data.role, data.display_name, technician and technician.id
             )
-        return UserView(id=user_id, username=data.username, role=data.role, display_name=data.display_name, technician=technician)
+        return UserView(
+            id=user_id, username=data.username, role=data.role, display_name=data.display_name, technician=technician,
+            active=True,
+        )
+
+    async def set_active(self, user_id: UUID, data: UserActivity, caller: Caller) -> UserView:
+        """Deactivate an account (someone who left, a lost phone's login) or activate it again. Deactivating ends its
+        sessions, so its phone or browser is refused at once; a technician's visits stay theirs until reassigned,
+        and a deactivated technician can no longer be assigned."""
+        if user_id == caller.user_id and not data.active:
+            raise OwnAccount()
+        async with db.write_transaction(self.ctx.engine):
+            user = await repository.get_user(user_id)
+            if user is None:
+                raise UserNotFound()
+            if user["active"] != data.active:  # the same request again changes nothing and records nothing
+                await repository.set_active(user_id, data.active)
+                if not data.active:
+                    await revoke_user_tokens(user_id, self.ctx.now())
+                await TrailWriter(self.ctx).append("user.active", user_id, caller, {"active": data.active})
+        if not data.active:
+            self.ctx.sessions.forget_user(user_id)
+        return user_view({**user, "active": data.active})
 
     async def list_technicians(self, team: str | None) -> list[TechnicianView]:
         return [technician_view(row) for row in await repository.list_technicians(team)]
@@ -60,5 +91,17 @@ class PeopleService:
 
 def technician_view(row: dict) -> TechnicianView:
     return TechnicianView(
-        id=row["id"], staff_number=row["staff_number"], name=row["name"], phone=row["phone"], team=row["team"]
+        id=row["id"], staff_number=row["staff_number"], name=row["name"], phone=row["phone"], team=row["team"],
+        active=row["active"],
+    )
+
+
+def user_view(row: dict) -> UserView:
+    technician = row["technician.id"] and technician_view({
+        **{name: row[f"technician.{name}"] for name in ("id", "staff_number", "name", "phone", "team")},
+        "active": row["active"],
+    })
+    return UserView(
+        id=row["id"], username=row["username"], role=row["role"], display_name=row["display_name"],
+        technician=technician, active=row["active"],
     )

@@ -64,6 +64,8 @@ ROUTES = (
     Route("GET", "/v1/technicians/{tech_id}/day?date=2030-03-04", office(OK, DENIED)),
     Route("GET", "/v1/at-risk", office(OK, DENIED)),
     Route("POST", "/v1/admin/users", office(DENIED, DENIED, admin=BAD_BODY), lambda p, o: {}),
+    Route("PATCH", "/v1/admin/users/00000000-0000-4000-8000-000000000000", office(DENIED, DENIED, admin=BAD_BODY),
+          lambda p, o: {}),
     Route("GET", "/v1/review/queue", office(DENIED, OK, admin=OK)),
     Route("GET", "/v1/review/visits/{visit_id}", office(DENIED, OK, admin=OK)),
     Route("POST", "/v1/review/visits/{visit_id}/decisions", office(DENIED, BAD_BODY, admin=BAD_BODY), lambda p, o: {}),

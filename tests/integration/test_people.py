@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from tests.conftest import login
+from tests.integration.builders import assign, booked_visit
+from tests.integration.mobile_builders import trail_entries
 
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 NEW_TECH = {
     "username": "tech9", "password": "longenough1", "role": "technician", "displayName": "Tech Nine",
     "technician": {"staffNumber": "T9009", "name": "Tech Nine", "phone": "13800000009", "team": "east"},
@@ -94,3 +99,89 @@ async def test_short_password_is_refused(client, as_admin):
 async def test_dispatcher_lists_technicians_of_one_team(client, as_dispatcher):
     response = await client.get("/v1/technicians", params={"team": "south"}, headers=as_dispatcher)
     assert [t["staffNumber"] for t in response.json()] == ["T1002"]
+
+
+async def _new_technician(client, as_admin, number: int) -> dict:
+    """A technician of their own (users outlive a test): login `tech<number>` or `T<number>`, password longenough1."""
+    body = {**NEW_TECH, "username": f"tech{number}", "technician": {**NEW_TECH["technician"], "staffNumber": f"T{number}"}}
+    response = await client.post("/v1/admin/users", json=body, headers=as_admin)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def _set_active(client, as_admin, user_id: str, active: bool):
+    return await client.patch(f"/v1/admin/users/{user_id}", json={"active": active}, headers=as_admin)
+
+
+async def test_a_deactivated_account_cannot_log_in_and_its_open_sessions_end_at_once(client, as_admin):
+    user = await _new_technician(client, as_admin, 8102)
+    session = await login(client, "tech8102", "longenough1")
+    assert (await client.get("/v1/mobile/visits", params={"date": "2030-03-04"}, headers=session)).status_code == 200
+
+    response = await _set_active(client, as_admin, user["id"], False)
+
+    assert response.status_code == 200, response.text
+    assert (response.json()["active"], response.json()["technician"]["active"]) == (False, False)
+    refused = await client.get("/v1/mobile/visits", params={"date": "2030-03-04"}, headers=session)
+    assert refused.status_code == 401
+    attempt = await client.post("/v1/auth/login", json={"login": "T8102", "password": "longenough1"})
+    assert (attempt.status_code, attempt.json()["code"]) == (401, "auth.bad_credentials")
+
+
+async def test_an_account_activated_again_logs_in_again_but_its_sessions_from_before_stay_ended(client, as_admin):
+    user = await _new_technician(client, as_admin, 8103)
+    before = await login(client, "tech8103", "longenough1")
+    await _set_active(client, as_admin, user["id"], False)
+
+    response = await _set_active(client, as_admin, user["id"], True)
+
+    assert (response.status_code, response.json()["active"]) == (200, True)
+    again = await login(client, "tech8103", "longenough1")
+    assert (await client.get("/v1/auth/me", headers=again)).status_code == 200
+    assert (await client.get("/v1/auth/me", headers=before)).status_code == 401
+
+
+async def test_deactivating_an_account_twice_answers_the_same_and_records_one_change(client, as_admin):
+    user = await _new_technician(client, as_admin, 8104)
+    first = await _set_active(client, as_admin, user["id"], False)
+    again = await _set_active(client, as_admin, user["id"], False)
+    assert (first.status_code, again.status_code, first.json()) == (200, 200, again.json())
+    assert await trail_entries("kind = 'user.active'") == 1
+
+
+async def test_an_admin_cannot_deactivate_their_own_account(client, as_admin):
+    me = (await client.get("/v1/auth/me", headers=as_admin)).json()
+    response = await _set_active(client, as_admin, me["userId"], False)
+    assert (response.status_code, response.json()["code"]) == (409, "user.own_account")
+    assert (await client.get("/v1/technicians", headers=as_admin)).status_code == 200
+
+
+async def test_deactivating_an_unknown_account_is_a_404(client, as_admin):
+    response = await _set_active(client, as_admin, "00000000-0000-4000-8000-000000000000", False)
+    assert (response.status_code, response.json()["code"]) == (404, "user.not_found")
+
+
+async def test_the_technician_list_shows_which_technicians_are_deactivated(client, as_admin):
+    user = await _new_technician(client, as_admin, 8105)
+    await _set_active(client, as_admin, user["id"], False)
+    technicians = (await client.get("/v1/technicians", headers=as_admin)).json()
+    active = {t["staffNumber"]: t["active"] for t in technicians}
+    assert (active["T8105"], active["T1001"]) == (False, True)
+
+
+async def test_b_assign_a_deactivated_technician_cannot_be_assigned_and_their_visits_stay_until_reassigned(
+    client, as_admin, as_dispatcher
+):
+    user = await _new_technician(client, as_admin, 8106)
+    tech_id = user["technician"]["id"]
+    kept = await booked_visit(client, as_dispatcher, datetime(2030, 3, 4, 14, tzinfo=SHANGHAI))
+    assert (await assign(client, as_dispatcher, kept["id"], tech_id)).status_code == 200
+    await _set_active(client, as_admin, user["id"], False)
+    new = await booked_visit(client, as_dispatcher, datetime(2030, 3, 4, 17, tzinfo=SHANGHAI))
+
+    refused = await assign(client, as_dispatcher, new["id"], tech_id)
+
+    assert (refused.status_code, refused.json()["code"]) == (409, "technician.inactive")
+    assert (await client.get(f"/v1/visits/{new['id']}", headers=as_dispatcher)).json()["technician"] is None
+    assert (await client.get(f"/v1/visits/{kept['id']}", headers=as_dispatcher)).json()["technician"]["id"] == tech_id
+    assert (await assign(client, as_dispatcher, kept["id"], tech_id)).status_code == 200  # already theirs: no change

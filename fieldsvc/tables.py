@@ -128,6 +128,7 @@ class Visit(Table, tablename="visit"):
     booked_by = ForeignKey(references=AppUser, null=True)
     late_reason = Varchar(length=32, null=True, default=None)  # B-INSTALL-24
     customer_notified_at = Timestamptz(null=True, default=None)
+    # scheduled | assigned | en_route | on_site | completed | returned (to its technician, A-DECIDE) | cancelled
     status = Varchar(length=16, default="scheduled", index=True)
     verdict = Varchar(length=16, default="pending", index=True)  # A-VERDICT
     review_state = Varchar(length=16, default="none", index=True)  # none | open | confirmed | dismissed | returned

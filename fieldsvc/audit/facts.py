@@ -17,6 +17,11 @@ PhotoPurpose = Literal["shoe_covers", "tool_mat", "site_clean", "test_result", "
 StepId = Literal["V-ID", "V-MAT", "V-CONSENT", "V-SHOES"]  # V-SHOES: a rural site's reason, as the note
 
 
+# Visits whose technician is done at the site: completed, or returned by an auditor for evidence alone (A-DECIDE),
+# which holds neither the technician's day nor the order's next visit.
+DONE_ON_SITE = ("completed", "returned")
+
+
 @dataclass(frozen=True, slots=True)
 class SiteFacts:
     latitude: float

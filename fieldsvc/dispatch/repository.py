@@ -9,6 +9,7 @@ from uuid import UUID
 from piccolo.columns.combination import Combinable
 
 from fieldsvc import db
+from fieldsvc.audit.facts import DONE_ON_SITE
 from fieldsvc.tables import (
     AppUser,
     Assignment,
@@ -164,7 +165,7 @@ async def technician_visits_between(technician_id: UUID, start: datetime, end: d
 
 async def technician_nearest_held_visits_outside(technician_id: UUID, start: datetime, end: datetime) -> list[Row]:
     """The technician's live, unfinished visits nearest before `start` and at or after `end` (none, one or two)."""
-    held = (Visit.technician == technician_id) & Visit.status.not_in(["cancelled", "completed"])
+    held = (Visit.technician == technician_id) & Visit.status.not_in(["cancelled", *DONE_ON_SITE])
     before = await Visit.select(Visit.id).where(held & (Visit.agreed_time < start)).order_by(
         Visit.agreed_time, ascending=False
     ).first()
@@ -254,7 +255,7 @@ async def open_orders_with_booking_state() -> list[Row]:
         Visit.id, Visit.work_order, Visit.status, Visit.agreed_time, Visit.technician.name.as_alias("technician_name")
     ).where(Visit.work_order.is_in([o["id"] for o in orders])).order_by(Visit.agreed_time)
     booked = {visit["work_order"] for visit in visits}
-    live = {visit["work_order"]: visit for visit in visits if visit["status"] not in ("completed", "cancelled")}
+    live = {visit["work_order"]: visit for visit in visits if visit["status"] not in (*DONE_ON_SITE, "cancelled")}
     return [{**order, "booked": order["id"] in booked, "live_visit": live.get(order["id"])} for order in orders]
 
 

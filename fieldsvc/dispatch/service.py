@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fieldsvc import db
 from fieldsvc.answers import Recorded
-from fieldsvc.audit.facts import RescheduleFacts
+from fieldsvc.audit.facts import DONE_ON_SITE, RescheduleFacts
 from fieldsvc.audit.rules.deadlines import customer_delay, rebookings_of, round_first_booked
 from fieldsvc.audit.wording import hours
 from fieldsvc.auth.caller import Caller
@@ -286,7 +286,7 @@ class DispatchService:
         async with db.write_transaction(self.ctx.engine):
             order = await self._open_order(order_id, reopen_unresolved_by=caller)
             earlier = await repository.visits_of_order(order_id)
-            if any(v["status"] not in ("completed", "cancelled") for v in earlier):
+            if any(v["status"] not in (*DONE_ON_SITE, "cancelled") for v in earlier):
                 raise VisitStillOpen()
             site = await repository.get_site(order["site"])
             self._check_start(data.agreed_time, site["time_zone"], now)
@@ -441,7 +441,7 @@ class DispatchService:
     async def _refuse_overlap(self, visit: dict, technician_id: UUID, start: datetime, override: str | None) -> None:
         window = (start - OVERLAP_WINDOW, start + OVERLAP_WINDOW)
         booked = await repository.technician_visits_between(technician_id, *window)
-        held = [b for b in booked if b["status"] != "completed"]  # a visit finished early frees the rest of its slot
+        held = [b for b in booked if b["status"] not in DONE_ON_SITE]  # a visit finished early frees the rest of its slot
         # Farther visits fit whenever the nearest one on each side does (travel obeys the triangle inequality), but
         # the nearest may be farther than the window: a site days of travel away (a probe: Shanghai then Urumqi).
         held += await repository.technician_nearest_held_visits_outside(technician_id, *window)

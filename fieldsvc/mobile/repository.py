@@ -217,6 +217,11 @@ async def monotonic_marks(visit_id: UUID, technician_id: UUID, device: str | Non
     )
 
 
+async def order_booked_since(order_id: UUID, booked_at: datetime) -> bool:
+    """Whether the order has a visit booked after `booked_at` (a returned visit's order booked its next one)."""
+    return await Visit.exists().where((Visit.work_order == order_id) & (Visit.booked_at > booked_at))
+
+
 async def set_completed_at(visit_id: UUID, at: datetime) -> None:
     await Visit.update({Visit.completed_at: at}).where(Visit.id == visit_id)
 

@@ -20,6 +20,7 @@ import msgspec
 
 from fieldsvc import db
 from fieldsvc.audit.facts import (
+    DONE_ON_SITE,
     AskFacts,
     AuditContext,
     CardFacts,
@@ -100,18 +101,19 @@ F_EVENT_ID, F_ASKED, F_QUESTION, F_NAME, F_PHONE, F_ADDRESS, F_RESOLVED = range(
 
 CHECKIN_SQL = "('arrival', 'return', 'checkout')"
 PHOTO_KINDS_SQL = "('photo', 'signature')"
+DONE_ON_SITE_SQL = "(" + ", ".join(f"'{status}'" for status in DONE_ON_SITE) + ")"
 PAYLOAD_KINDS_SQL = "('step', 'note', 'leave', 'test_result', 'completion', 'signature', 'photo_withdrawal')"
 RESULT_KINDS_SQL = "('service_card', 'signature')"
 
 # The batch drives every query (unnest, so PostgreSQL looks rows up by index instead of scanning tables).
-_VISITS_SQL = """
+_VISITS_SQL = f"""
 SELECT v.id::text, v.work_order::text, v.agreed_time, v.booked_at, v.late_reason, v.customer_notified_at,
        o.kind, o.accepted_at, o.first_contact_at, o.outcome, o.closed_at, o.forced_close_reason, c.tier,
        s.latitude, s.longitude, s.locality, s.time_zone,
        (SELECT f.id::text FROM visit f WHERE f.work_order = v.work_order
         ORDER BY f.status = 'cancelled', f.booked_at, f.id LIMIT 1),
        (SELECT min(f.booked_at) FROM visit f WHERE f.work_order = v.work_order AND f.booked_at <= v.booked_at
-        AND NOT EXISTS (SELECT 1 FROM visit c WHERE c.work_order = v.work_order AND c.status = 'completed'
+        AND NOT EXISTS (SELECT 1 FROM visit c WHERE c.work_order = v.work_order AND c.status IN {DONE_ON_SITE_SQL}
                         AND c.booked_at >= f.booked_at AND c.booked_at < v.booked_at)),
        EXISTS (SELECT 1 FROM visit f WHERE f.work_order = v.work_order AND f.id <> v.id)
 FROM unnest($1::uuid[]) AS b(id)

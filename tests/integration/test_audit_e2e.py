@@ -17,7 +17,7 @@ from PIL import ExifTags, Image, ImageEnhance
 from fieldsvc.tables import Photo, TrailEntry, VisitEvent
 from fieldsvc.verdicts.sweep import mark_overdue
 from tests.conftest import login, quiet
-from tests.integration.builders import SHANGHAI_SITE, assign, book, decide, technician_id
+from tests.integration.builders import SHANGHAI_SITE, assign, book, booked_visit, decide, technician_id
 from tests.integration.mobile_builders import (  # noqa: F401 - phone, other_phone, visit_id, other_visit_id are fixtures
     AGREED,
     AT_SITE,
@@ -1768,6 +1768,52 @@ async def test_a_queue_the_evidence_timeline_shows_a_completion_dated_back_at_th
     ]
     assert datetime.fromisoformat(completion["correctedTime"]) < AGREED + timedelta(minutes=5)  # before the arrival
     assert datetime.fromisoformat(completion["auditTime"]) == max(sent_before)  # no earlier than what came before it
+
+
+async def returned_late_and_unresolved(client, phone, people) -> tuple[str, str, dict]:  # noqa: ANN001
+    """A gold repair its visit closed unresolved 20 min late, returned by the auditor for a note on why; the visit's
+    and the order's ids, and the dispatcher's headers."""
+    as_dispatcher = await login(client, people.dispatcher)
+    visit_id = await assigned_visit(client, as_dispatcher, kind="repair", tier="gold")
+    played = await play(phone, visit_id, Visit(arrive_after_agreed=timedelta(minutes=20), outcome=UNRESOLVED))
+    assert played.status_code == 201, played.text
+    returned = {"decision": "return", "reason": "Late: send a note saying why", "requested": ["note"]}
+    assert (await decide(client, visit_id, returned, await login(client, people.auditor))).status_code == 201
+    order_id = (await client.get(f"/v1/visits/{visit_id}", headers=as_dispatcher)).json()["workOrderId"]
+    return visit_id, order_id, as_dispatcher
+
+
+async def test_a_decide_a_visit_returned_for_evidence_does_not_hold_up_booking_its_orders_next_visit(
+    client, phone, people
+):
+    _, order_id, as_dispatcher = await returned_late_and_unresolved(client, phone, people)
+
+    booked = await book(client, as_dispatcher, order_id, AGREED + timedelta(hours=4))
+
+    assert booked.status_code == 201, booked.text
+
+
+async def test_a_decide_a_returned_visit_completed_again_after_its_orders_next_visit_was_booked_leaves_the_order_open(
+    client, phone, people
+):
+    returned_visit, order_id, as_dispatcher = await returned_late_and_unresolved(client, phone, people)
+    assert (await book(client, as_dispatcher, order_id, AGREED + timedelta(hours=4))).status_code == 201
+
+    assert (await phone.post(returned_visit, "notes", phone.fact(topic="general", text="Bridge closed"))).status_code == 201
+    assert (await phone.post(returned_visit, "complete", phone.fact(**UNRESOLVED))).status_code == 201
+
+    order = (await client.get(f"/v1/work-orders/{order_id}", headers=as_dispatcher)).json()
+    assert (order["status"], order["outcome"]) == ("open", None)
+
+
+async def test_b_assign_a_visit_returned_for_evidence_holds_no_time_in_its_technicians_day(client, phone, people):
+    _, _, as_dispatcher = await returned_late_and_unresolved(client, phone, people)
+    far_site = {**SHANGHAI_SITE, "address": "Far away", "latitude": SHANGHAI_SITE["latitude"] + 0.18}  # 40 min away
+    later = await booked_visit(client, as_dispatcher, AGREED + timedelta(minutes=90), site=far_site)
+
+    assigned = await assign(client, as_dispatcher, later["id"], await technician_id(client, as_dispatcher, "T1001"))
+
+    assert assigned.status_code == 200, assigned.text  # as after a visit completed early
 
 
 @pytest.mark.parametrize("outcome", [UNRESOLVED, {"outcome": "resolved"}], ids=["unresolved", "resolved"])

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from fieldsvc.audit.facts import RebookingFacts, RescheduleFacts, VisitFacts
+from fieldsvc.audit.facts import DONE_ON_SITE, RebookingFacts, RescheduleFacts, VisitFacts
 from fieldsvc.audit.findings import VIOLATION, Finding
 from fieldsvc.audit.timeline import AuditInput
 from fieldsvc.audit.wording import hours, local_time, span
@@ -118,7 +118,7 @@ def round_first_booked(booked_at: datetime, order_visits: list[dict[str, Any]]) 
     """The first booking of the round a visit booked then belongs to: of the order's visits booked since its last
     completed visit booked before then, cancelled ones included (a visit cancelled and booked again does not start
     B-INSTALL-24 afresh; a visit after one completed unresolved does)."""
-    done = [v["booked_at"] for v in order_visits if v["status"] == "completed" and v["booked_at"] < booked_at]
+    done = [v["booked_at"] for v in order_visits if v["status"] in DONE_ON_SITE and v["booked_at"] < booked_at]
     since = max(done, default=None)
     return min(
         [v["booked_at"] for v in order_visits if (since is None or v["booked_at"] > since) and v["booked_at"] <= booked_at]

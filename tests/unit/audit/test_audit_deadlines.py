@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
+
 from fieldsvc.audit.facts import RebookingFacts
-from fieldsvc.audit.rules.deadlines import credited_delay, rebookings_of
+from fieldsvc.audit.rules.deadlines import credited_delay, rebookings_of, round_first_booked
 
 from tests.unit.audit.builders import (
     arriving_at, at, audit, codes, context, finding, honest_rural_repair, honest_urban_install, reschedule,
@@ -259,6 +261,18 @@ def test_b_install_24_counts_from_the_orders_first_booking_when_a_visit_was_canc
 
     late = finding(audit(rebooked), "b.install_24.late")
     assert (late.measured, late.threshold) == (43.0, 24.0)
+
+
+@pytest.mark.parametrize("status", ["completed", "returned"])
+def test_b_install_24_a_visit_booked_after_one_done_on_site_starts_its_own_round(status: str) -> None:
+    first = install_booked_hours_before(20).booked_at
+    earlier = [{"booked_at": first, "status": "cancelled"}, {"booked_at": first + timedelta(hours=1), "status": status}]
+    assert round_first_booked(first + timedelta(hours=30), earlier) == first + timedelta(hours=30)
+
+
+def test_b_install_24_a_visit_booked_after_one_cancelled_keeps_the_rounds_first_booking() -> None:
+    first = install_booked_hours_before(20).booked_at
+    assert round_first_booked(first + timedelta(hours=30), [{"booked_at": first, "status": "cancelled"}]) == first
 
 
 def test_b_install_24_customer_requested_later_time_passes() -> None:

@@ -20,7 +20,7 @@ from fieldsvc.review.schemas import (
     VerdictView,
     VisitEvidence,
 )
-from fieldsvc.review.service import decision_view
+from fieldsvc.review.service import decision_digest, decision_view
 from fieldsvc.verdicts.loader import load_visits
 
 TIMELINE_COLUMNS = (
@@ -43,11 +43,12 @@ async def visit_evidence(ctx: AppContext, visit_id: UUID, link_for_token: Callab
     signature = next((p for p in signatures if str(p.photo_id) == judged), None)
     cards = [e["result"].get("card") for e in events if e["kind"] == "service_card"]
     decisions = [decision_view(row) for row in await repository.decisions_of(visit_id)]
+    review_state = await repository.review_state(visit_id)
     return VisitEvidence(
         visit=visit,
         work_order=await dispatch.work_order(visit.work_order_id),
-        verdict=_verdict(await repository.latest_result(visit_id), decisions),
-        review_state=await repository.review_state(visit_id),
+        verdict=_verdict(await repository.latest_result(visit_id), decisions, review_state),
+        review_state=review_state,
         timeline=[
             TimelineEntry(
                 **{column: event[column] for column in TIMELINE_COLUMNS},
@@ -72,7 +73,7 @@ def _trusted_arrival(stored: dict | None) -> TrustedArrivalView | None:
     )
 
 
-def _verdict(result: dict | None, decisions: list[DecisionView]) -> VerdictView:
+def _verdict(result: dict | None, decisions: list[DecisionView], review_state: str) -> VerdictView:
     if result is None:
         return VerdictView(
             status="pending", policy_id=None, policy_version=None, trusted_arrival=None, findings=[], audited_at=None,
@@ -92,7 +93,7 @@ def _verdict(result: dict | None, decisions: list[DecisionView]) -> VerdictView:
             for f in result["findings"]
         ],
         audited_at=result["audited_at"],
-        digest=result["facts_digest"],
+        digest=decision_digest(result["facts_digest"], (decision.id for decision in decisions), review_state),
     )
 
 

@@ -114,6 +114,17 @@ async def set_review_state(visit_id: UUID, review_state: str, status: str | None
     await Visit.update(values).where(Visit.id == visit_id)
 
 
+async def decision_ids(visit_ids: list[UUID]) -> dict[UUID, list[UUID]]:
+    if not visit_ids:
+        return {}
+    decided: dict[UUID, list[UUID]] = {}
+    for row in await ReviewDecision.select(ReviewDecision.visit, ReviewDecision.id).where(
+        ReviewDecision.visit.is_in(visit_ids)
+    ):
+        decided.setdefault(row["visit"], []).append(row["id"])
+    return decided
+
+
 async def decisions_of(visit_id: UUID) -> list[dict[str, Any]]:
     return await (
         ReviewDecision.select(ReviewDecision.all_columns(), ReviewDecision.auditor.username.as_alias("auditor_username"))

@@ -91,7 +91,9 @@ class VerdictView(Wire):
     trusted_arrival: TrustedArrivalView | None
     findings: list[FindingView]
     audited_at: Instant | None
-    digest: str | None  # a decision names it (verdictDigest), so it is taken on this verdict and no later one
+    # A decision names it (verdictDigest), so it is taken on this verdict and no later one, in this round of review:
+    # the verdict's digest, joined with the visit's decisions so far and its review state when it has any.
+    digest: str | None
 
 
 class TimelineEntry(Wire):

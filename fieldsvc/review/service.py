@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -44,6 +46,17 @@ Superseded = api_error(
 REVIEW_STATE_AFTER = {"confirm": "confirmed", "dismiss": "dismissed", "return": "returned"}
 
 
+def decision_digest(verdict_digest: str, decision_ids: Iterable[UUID], review_state: str) -> str:
+    """What a decision names (verdictDigest): the verdict's digest, joined with the visit's decisions so far and its
+    review state when it has any. A visit returned and completed again can keep its verdict; a decision from a page
+    read before the return, or while the visit was with its technician, would cover a correction its auditor never saw
+    (a probe)."""
+    decided = sorted(str(decision) for decision in decision_ids)
+    if not decided:
+        return verdict_digest
+    return hashlib.sha256(":".join([verdict_digest, review_state, *decided]).encode()).hexdigest()
+
+
 def decision_view(row: dict[str, Any]) -> DecisionView:
     return DecisionView(
         id=row["id"],
@@ -69,6 +82,7 @@ class ReviewService:
         total = await repository.flagged_count(filters)
         violations = await repository.violations_of([r["id"] for r in rows])
         digests = await verdict_repository.stored_digests([r["id"] for r in rows])
+        decided = await repository.decision_ids([r["id"] for r in rows])
         entries = [
             QueueEntry(
                 visit_id=r["id"],
@@ -81,7 +95,8 @@ class ReviewService:
                 team=r["team"],
                 review_state=r["review_state"],
                 violations=violations.get(r["id"], []),
-                verdict_digest=digests.get(r["id"], ""),  # flagged visits have one; a row gone is no 500
+                # Flagged visits have a verdict; a row gone is no 500.
+                verdict_digest=decision_digest(digests.get(r["id"], ""), decided.get(r["id"], ()), r["review_state"]),
                 site_time_zone=r["time_zone"],
                 site_local_time=r["agreed_time"].astimezone(ZoneInfo(r["time_zone"])).strftime("%Y-%m-%d %H:%M"),
             )
@@ -118,8 +133,11 @@ class ReviewService:
             # Under the visit's lock, which a verdict's write takes too: the verdict checked is the one decided on. A
             # dismissal covered a violation a passed deadline had added after its auditor read the evidence (a probe).
             verdict_digest = (await verdict_repository.stored_digests([visit_id])).get(visit_id)
-            if verdict_digest != data.verdict_digest:
-                raise VerdictChanged(details={"verdictDigest": verdict_digest})
+            expected = verdict_digest and decision_digest(
+                verdict_digest, (await repository.decision_ids([visit_id])).get(visit_id, ()), visit["review_state"]
+            )
+            if expected != data.verdict_digest:
+                raise VerdictChanged(details={"verdictDigest": expected})
             covers = await repository.violation_keys(visit_id)
             row = ReviewDecision(
                 visit=visit_id,

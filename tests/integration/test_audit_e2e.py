@@ -1979,6 +1979,24 @@ async def test_a_decide_on_a_verdict_that_changed_since_the_auditor_read_it_is_r
     assert "v.ask.overdue" not in {finding["code"] for finding in read["findings"]}
 
 
+async def test_a_decide_a_decision_from_a_page_read_before_a_return_is_refused_after_a_correction_that_kept_the_verdict(
+    client, phone, people
+):
+    returned_visit, _, _ = await returned_late_and_unresolved(client, phone, people)
+    as_auditor = await login(client, people.auditor)
+    read_before = (await client.get("/v1/review/queue", params={"state": "returned"}, headers=as_auditor)).json()
+    assert (await phone.post(returned_visit, "notes", phone.fact(topic="general", text="Bridge closed"))).status_code == 201
+    assert (await phone.post(returned_visit, "complete", phone.fact(**UNRESOLVED))).status_code == 201
+    [back] = (await client.get("/v1/review/queue", headers=as_auditor)).json()
+
+    stale = {"decision": "confirm", "verdictDigest": read_before[0]["verdictDigest"]}
+    refused = await client.post(f"/v1/review/visits/{returned_visit}/decisions", json=stale, headers=as_auditor)
+
+    assert (refused.status_code, refused.json()["code"]) == (409, "review.verdict_changed")
+    assert refused.json()["details"]["verdictDigest"] == back["verdictDigest"]
+    assert (await decide(client, returned_visit, {"decision": "confirm"}, as_auditor)).status_code == 201
+
+
 async def test_a_decide_answers_which_violations_the_decision_covers(client, phone, visit_id, as_auditor):
     await play(phone, visit_id, Visit(arrive_after_agreed=timedelta(minutes=15)))
 

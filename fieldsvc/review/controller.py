@@ -40,7 +40,10 @@ Severity = Annotated[str | None, QueryParameter(pattern="^(violation|warning|inf
 QueueState = Literal["awaiting", "returned"]  # awaiting a decision; returned to the technician for correction
 RuleId = Annotated[
     str | None,
-    QueryParameter(name="rule", pattern="^[A-Z]-[A-Z0-9-]{2,16}$", required=False, description="A STANDARD rule id"),
+    QueryParameter(
+        name="rule", pattern="^[A-Z]-[A-Z0-9-]{2,16}$", required=False,
+        description="A STANDARD rule id: the visits with a violation of it (with severity, a finding of that severity)",
+    ),
 ]
 
 

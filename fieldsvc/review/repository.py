@@ -58,8 +58,10 @@ def _in_queue(filters: dict[str, Any]) -> Combinable:
         matching = AuditFinding.select(AuditFinding.visit)
         if filters.get("rule_id"):
             matching = matching.where(AuditFinding.rule_id == filters["rule_id"])
-        if filters.get("severity"):
-            matching = matching.where(AuditFinding.severity == filters["severity"])
+        # A rule alone finds the visits flagged for it: a warning of it on a visit flagged for something else
+        # filled the list with visits the rule had not flagged (a probe).
+        severity = filters.get("severity") or "violation"
+        matching = matching.where(AuditFinding.severity == severity)
         condition &= Visit.id.is_in(matching)
     return condition
 

@@ -1134,6 +1134,18 @@ async def test_a_queue_lists_flagged_visits_with_their_violations(client, phone,
     assert (await client.get("/v1/review/queue", params={"rule": "E-MOCK"}, headers=as_auditor)).json() == []
 
 
+async def test_a_queue_a_rule_alone_finds_the_visits_flagged_for_it_and_with_a_severity_its_findings_of_that_severity(
+    client, phone, visit_id, as_auditor
+):
+    await play(phone, visit_id, Visit(arrive_after_agreed=timedelta(minutes=15), arrival_accuracy_m=150))
+    evidence = (await client.get(f"/v1/review/visits/{visit_id}", headers=as_auditor)).json()
+    assert ("V-GEOFENCE", "warning") in {(f["ruleId"], f["severity"]) for f in evidence["verdict"]["findings"]}
+
+    flagged_for_it = (await client.get("/v1/review/queue", params={"rule": "V-GEOFENCE"}, headers=as_auditor)).json()
+    warned = await client.get("/v1/review/queue", params={"rule": "V-GEOFENCE", "severity": "warning"}, headers=as_auditor)
+    assert (flagged_for_it, [entry["visitId"] for entry in warned.json()]) == ([], [visit_id])
+
+
 async def test_a_queue_page_says_how_many_flagged_visits_the_filters_find_in_all(
     client, phone, visit_id, as_dispatcher, as_auditor
 ):

@@ -51,13 +51,14 @@ def v_sign(audit: AuditInput) -> list[Finding]:
         and other.visit_id != audit.visit.visit_id and other.received_first is not False
     })
     if reused:
-        others = ", ".join(visit_id for visit_id, _ in reused)
+        other_visits = sorted({visit_id for visit_id, _ in reused})  # a visit signed twice with it is one visit
+        others = ", ".join(other_visits)
         findings.append(Finding(
             rule_id="V-SIGN", code="v.sign.reused", severity=VIOLATION,
             message_en=f"the same signature, as a file or a copy of its strokes, was submitted for another visit "
                        f"({others})",
             message_zh=f"同一签名（同一文件或其笔迹的复制）已用于另一次上门（{others}）",
-            measured=float(len(reused)), threshold=0.0, unit="other visits",
+            measured=float(len(other_visits)), threshold=0.0, unit="other visits",
             refs=(*refs, *(f"visit:{visit_id}/photo:{photo_id}" for visit_id, photo_id in reused)),
         ))
     arrival = audit.timeline.arrival

@@ -392,6 +392,16 @@ def test_v_sign_a_copy_of_another_visits_signature_matched_at_ingest_is_a_violat
     assert finding(audit(signed, context(other_photos=(copy_elsewhere,))), "v.sign.reused").measured == 1.0
 
 
+def test_v_sign_reuse_counts_another_visit_signed_twice_with_the_same_signature_once() -> None:
+    visit = honest_urban_install()
+    signed = replace(visit, signature=replace(visit.signature, photo_id="sig-1", sha256="5" * 64))
+    twice_there = tuple(OtherVisitPhoto("visit-90", sig, "5" * 64, "0" * 16, "sig-1", 0) for sig in ("sig-a", "sig-b"))
+
+    reused = finding(audit(signed, context(other_photos=twice_there)), "v.sign.reused")
+    assert (reused.measured, reused.message_en.count("visit-90")) == (1.0, 1)
+    assert reused.refs[-2:] == ("visit:visit-90/photo:sig-a", "visit:visit-90/photo:sig-b")
+
+
 def test_v_sign_a_signature_copied_later_to_another_visit_is_that_visits_reuse_not_this_ones() -> None:
     visit = honest_urban_install()
     signed = replace(visit, signature=replace(visit.signature, photo_id="sig-1", sha256="5" * 64))

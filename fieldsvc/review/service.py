@@ -22,7 +22,10 @@ from fieldsvc.verdicts.service import VerdictService
 from fieldsvc.visible import shows_text
 
 ReviewVisitNotFound = api_error(404, "visit.not_found", "No such visit.")
-NotPending = api_error(409, "review.not_pending", "Only a flagged visit that has not been decided can be decided.")
+NotPending = api_error(
+    409, "review.not_pending",
+    "Only a flagged visit that has not been decided, or one returned to its technician, can be decided.",
+)
 ReasonRequired = api_error(422, "review.reason_required", "Dismissing or returning a visit needs a reason.")
 RequestRequired = api_error(422, "review.request_required", "Returning a visit needs the list of what to add or correct.")
 RequestNotForDecision = api_error(
@@ -117,7 +120,10 @@ class ReviewService:
             visit = await repository.lock_visit(visit_id, self.ctx.engine)
             if visit is None:
                 raise ReviewVisitNotFound()
-            if visit["verdict"] != "flagged" or visit["review_state"] not in repository.QUEUE_STATES:
+            # A returned visit can be confirmed or dismissed as it stands, which ends the return: its technician may have
+            # left, and the correction waited for them for ever (a probe).
+            taking_back = visit["review_state"] == "returned" and data.decision != "return"
+            if not taking_back and (visit["verdict"] != "flagged" or visit["review_state"] not in repository.QUEUE_STATES):
                 raise NotPending(
                     f"The visit's verdict is {visit['verdict']} and its review is {visit['review_state']}."
                 )
@@ -149,8 +155,8 @@ class ReviewService:
                 decided_codes=covers,
             )
             await repository.insert_decision(row)
-            # A return re-opens the visit so the technician's phone may add or correct evidence.
-            status = "returned" if data.decision == "return" else None
+            # A return re-opens the visit so the technician's phone may add or correct evidence; taking it back closes it.
+            status = "returned" if data.decision == "return" else "completed" if taking_back else None
             await repository.set_review_state(visit_id, REVIEW_STATE_AFTER[data.decision], status, now)
             await TrailWriter(self.ctx).append(
                 f"review.{data.decision}", visit_id, caller,

@@ -1818,6 +1818,35 @@ async def test_a_decide_a_returned_visit_completed_again_after_its_orders_next_v
     assert (order["status"], order["outcome"]) == ("open", None)
 
 
+@pytest.mark.parametrize("decision", [
+    {"decision": "dismiss", "reason": "The technician left the company; the lateness is explained by the traffic log"},
+    {"decision": "confirm"},
+], ids=["dismiss", "confirm"])
+async def test_a_decide_a_returned_visit_can_be_decided_as_it_stands_which_ends_the_return(
+    client, phone, people, decision
+):
+    returned_visit, _, _ = await returned_late_and_unresolved(client, phone, people)
+    as_auditor = await login(client, people.auditor)
+
+    decided = await decide(client, returned_visit, decision, as_auditor)
+
+    assert decided.status_code == 201, decided.text
+    evidence = (await client.get(f"/v1/review/visits/{returned_visit}", headers=as_auditor)).json()
+    assert (evidence["visit"]["status"], evidence["reviewState"]) == ("completed", f"{decision['decision']}ed")
+    assert (await client.get("/v1/review/queue", params={"state": "returned"}, headers=as_auditor)).json() == []
+    late_note = await phone.post(returned_visit, "notes", phone.fact(topic="general", text="Bridge closed"))
+    assert (late_note.status_code, late_note.json()["code"]) == (409, "visit.closed")
+
+
+async def test_a_decide_a_returned_visit_cannot_be_returned_again_before_its_correction(client, phone, people):
+    returned_visit, _, _ = await returned_late_and_unresolved(client, phone, people)
+    again = {"decision": "return", "reason": "Also the card", "requested": ["V-CARD"]}
+
+    refused = await decide(client, returned_visit, again, await login(client, people.auditor))
+
+    assert (refused.status_code, refused.json()["code"]) == (409, "review.not_pending")
+
+
 async def test_b_assign_a_visit_returned_for_evidence_holds_no_time_in_its_technicians_day(client, phone, people):
     _, _, as_dispatcher = await returned_late_and_unresolved(client, phone, people)
     far_site = {**SHANGHAI_SITE, "address": "Far away", "latitude": SHANGHAI_SITE["latitude"] + 0.18}  # 40 min away

@@ -350,13 +350,15 @@ def completion(body: Complete, scope: FactScope) -> Outcome:
         latest_before = await repository.latest_fact_time(visit["id"], event_row_id)
         recorded = scope.timing.corrected_time
         await repository.set_completed_at(visit["id"], max(recorded, latest_before) if latest_before else recorded)
-        if visit["status"] == "returned" and await repository.order_booked_since(visit["work_order"], visit["booked_at"]):
+        if visit["status"] == "returned" and await repository.order_taken_over(visit["work_order"], visit["booked_at"]):
             return  # corrected after the order's next visit was booked: the order is that visit's now
         await dispatch_repository.close_work_order(
             visit["work_order"], body.outcome, body.reason or "", await closed_at(scope, latest_before), forced=False
         )
 
-    return Outcome(details={"work_order_status": "closed", "outcome": body.outcome}, write=write)
+    # A returned visit's order taken over by its next visit stays as that visit leaves it.
+    order_status = visit["order_status"] if visit["order_taken_over"] else "closed"
+    return Outcome(details={"work_order_status": order_status, "outcome": body.outcome}, write=write)
 
 
 async def closed_at(scope: FactScope, latest_before: datetime | None) -> datetime:

@@ -127,6 +127,9 @@ class ReviewService:
                 raise NotPending(
                     f"The visit's verdict is {visit['verdict']} and its review is {visit['review_state']}."
                 )
+            # Completed again since the audit settled: the correction is on its way to the queue, unseen (a probe).
+            if taking_back and visit["status"] != "returned":
+                raise NotPending("The technician has just completed the correction: it comes back to the queue audited.")
             # A cancelled visit never happened: there is nothing the technician could add to it.
             if data.decision == "return" and visit["status"] == "cancelled":
                 raise CancelledNotReturnable()

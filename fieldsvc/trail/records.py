@@ -110,7 +110,8 @@ async def _what_the_trail_says(ctx: AppContext, visit_ids: list[UUID]) -> dict[s
             decision = kind.removeprefix("review.")
             about.decisions.append((decision, data["reason"], data["requested"], text["actor"], data.get("covers")))
             about.review_state = REVIEW_STATE_AFTER[decision]
-            about.status = "returned" if decision == "return" else about.status
+            # Confirmed or dismissed while returned, the visit is closed as it stands (A-DECIDE).
+            about.status = "returned" if decision == "return" else "completed" if about.status == "returned" else about.status
         elif kind == "visit.review_state":
             about.review_state = data["to"]
         elif kind == "visit.booked":

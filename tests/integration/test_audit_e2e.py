@@ -1812,10 +1812,26 @@ async def test_a_decide_a_returned_visit_completed_again_after_its_orders_next_v
     assert (await book(client, as_dispatcher, order_id, AGREED + timedelta(hours=4))).status_code == 201
 
     assert (await phone.post(returned_visit, "notes", phone.fact(topic="general", text="Bridge closed"))).status_code == 201
-    assert (await phone.post(returned_visit, "complete", phone.fact(**UNRESOLVED))).status_code == 201
+    completed = await phone.post(returned_visit, "complete", phone.fact(**UNRESOLVED))
 
+    assert (completed.status_code, completed.json()["workOrderStatus"]) == (201, "open")
     order = (await client.get(f"/v1/work-orders/{order_id}", headers=as_dispatcher)).json()
     assert (order["status"], order["outcome"]) == ("open", None)
+
+
+async def test_a_decide_a_returned_visit_completed_again_after_its_orders_next_visit_was_cancelled_closes_the_order(
+    client, phone, people
+):
+    returned_visit, order_id, as_dispatcher = await returned_late_and_unresolved(client, phone, people)
+    next_visit = (await book(client, as_dispatcher, order_id, AGREED + timedelta(hours=4))).json()["id"]
+    cancel = {"reasonCode": "customer_requested", "requestedBy": "customer", "note": "Fixed it themselves"}
+    assert (await client.post(f"/v1/visits/{next_visit}/cancel", json=cancel, headers=as_dispatcher)).status_code == 200
+
+    completed = await phone.post(returned_visit, "complete", phone.fact(outcome="resolved"))
+
+    assert (completed.status_code, completed.json()["workOrderStatus"]) == (201, "closed")
+    order = (await client.get(f"/v1/work-orders/{order_id}", headers=as_dispatcher)).json()
+    assert (order["status"], order["outcome"]) == ("closed", "resolved")
 
 
 @pytest.mark.parametrize("decision", [
@@ -1823,8 +1839,10 @@ async def test_a_decide_a_returned_visit_completed_again_after_its_orders_next_v
     {"decision": "confirm"},
 ], ids=["dismiss", "confirm"])
 async def test_a_decide_a_returned_visit_can_be_decided_as_it_stands_which_ends_the_return(
-    client, phone, people, decision
+    client, phone, people, decision, app
 ):
+    from fieldsvc.trail.records import first_record_mismatch
+
     returned_visit, _, _ = await returned_late_and_unresolved(client, phone, people)
     as_auditor = await login(client, people.auditor)
 
@@ -1836,6 +1854,30 @@ async def test_a_decide_a_returned_visit_can_be_decided_as_it_stands_which_ends_
     assert (await client.get("/v1/review/queue", params={"state": "returned"}, headers=as_auditor)).json() == []
     late_note = await phone.post(returned_visit, "notes", phone.fact(topic="general", text="Bridge closed"))
     assert (late_note.status_code, late_note.json()["code"]) == (409, "visit.closed")
+    await quiet(app)
+    assert (await first_record_mismatch(app.state.ctx))[1] is None  # the trail leads to the visit closed again
+
+
+async def test_a_decide_a_returned_visit_completed_again_cannot_be_decided_as_it_stood_before_its_correction_is_audited(
+    client, phone, people, monkeypatch
+):
+    from fieldsvc.verdicts.service import VerdictService
+
+    returned_visit, _, _ = await returned_late_and_unresolved(client, phone, people)
+    as_auditor = await login(client, people.auditor)
+    read = (await client.get(f"/v1/review/visits/{returned_visit}", headers=as_auditor)).json()["verdict"]["digest"]
+    assert (await phone.post(returned_visit, "notes", phone.fact(topic="general", text="Bridge closed"))).status_code == 201
+    assert (await phone.post(returned_visit, "complete", phone.fact(**UNRESOLVED))).status_code == 201
+
+    async def not_yet_audited(self) -> None:  # noqa: ANN001 - the correction commits between settling and the lock
+        return None
+
+    monkeypatch.setattr(VerdictService, "settle", not_yet_audited)
+    confirm = {"decision": "confirm", "verdictDigest": read}
+    refused = await client.post(f"/v1/review/visits/{returned_visit}/decisions", json=confirm, headers=as_auditor)
+
+    # not_pending; verdict_changed if the background auditor got to the correction first: either way, not decided
+    assert (refused.status_code, refused.json()["code"] in ("review.not_pending", "review.verdict_changed")) == (409, True)
 
 
 async def test_a_decide_a_returned_visit_cannot_be_returned_again_before_its_correction(client, phone, people):

@@ -28,6 +28,12 @@ async def find_user_by_login(login: str) -> dict[str, Any] | None:
     )
 
 
+async def lock_active_user(user_id: Any, engine) -> bool:  # noqa: ANN001
+    """Whether the account is active, its row locked until the transaction ends."""
+    row = await db.locked(AppUser.select(AppUser.active).where(AppUser.id == user_id), engine).first()
+    return bool(row and row["active"])
+
+
 async def insert_token(token_hash: str, user_id: Any, expires_at: datetime) -> None:
     await AuthToken.insert(AuthToken(token_hash=token_hash, user=user_id, expires_at=expires_at))
 

@@ -47,7 +47,12 @@ class AuthService:
         await repository.clear_throttle(login_key)
         token = secrets.token_urlsafe(32)
         expires_at = now + timedelta(minutes=self.settings.token_ttl_minutes)
-        await repository.insert_token(token_digest(token), user["id"], expires_at)
+        async with db.write_transaction(self.ctx.engine):
+            # Under the account's lock, which its deactivation takes too: a login whose password was being checked
+            # while the account was deactivated got a session that came back when it was activated again (a probe).
+            if not await repository.lock_active_user(user["id"], self.ctx.engine):
+                raise BadCredentials()
+            await repository.insert_token(token_digest(token), user["id"], expires_at)
         caller = Caller(user["id"], user["username"], user["role"], user["technician.id"])
         return token, expires_at, caller
 

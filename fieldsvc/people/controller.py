@@ -12,7 +12,7 @@ from fieldsvc.context import Ctx
 from fieldsvc.errors import documented
 from fieldsvc.people.schemas import CreateUser, TechnicianView, UserActivity, UserView
 from fieldsvc.people.service import (
-    OwnAccount, PeopleService, ProfileMismatch, StaffNumberTaken, UsernameTaken, UserNotFound,
+    CallerInactive, OwnAccount, PeopleService, ProfileMismatch, StaffNumberTaken, UsernameTaken, UserNotFound,
 )
 
 
@@ -25,7 +25,10 @@ class PeopleController(Controller):
         """Create a user; a technician user also gets a technician record (staff number, team)."""
         return await PeopleService(ctx).create_user(data)
 
-    @patch("/admin/users/{user_id:uuid}", guards=[allow("admin")], responses=documented(UserNotFound, OwnAccount))
+    @patch(
+        "/admin/users/{user_id:uuid}", guards=[allow("admin")],
+        responses=documented(UserNotFound, OwnAccount, CallerInactive),
+    )
     async def set_user_active(
         self, user_id: FromPath[UUID], data: JSONBody[UserActivity], ctx: Ctx, caller: CallerDep
     ) -> UserView:

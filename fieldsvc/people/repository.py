@@ -57,5 +57,9 @@ async def get_user(user_id: UUID) -> dict[str, Any] | None:
     return await AppUser.select(*_USER_COLUMNS).where(AppUser.id == user_id).first()
 
 
+async def is_active(user_id: UUID) -> bool:
+    return await AppUser.exists().where((AppUser.id == user_id) & (AppUser.active == True))  # noqa: E712
+
+
 async def set_active(user_id: UUID, active: bool) -> None:
     await AppUser.update({AppUser.active: active}).where(AppUser.id == user_id)

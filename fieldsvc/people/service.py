@@ -31,6 +31,7 @@ UserNotFound = api_error(404, "user.not_found", "No such user.")
 OwnAccount = api_error(
     409, "user.own_account", "An admin cannot deactivate their own account; ask another admin, so one is always left."
 )
+CallerInactive = api_error(403, "auth.account_inactive", "Your account has been deactivated.")
 
 
 class PeopleService:
@@ -73,6 +74,10 @@ class PeopleService:
         if user_id == caller.user_id and not data.active:
             raise OwnAccount()
         async with db.write_transaction(self.ctx.engine):
+            # Changes of accounts take turns: two admins deactivating each other at once locked every admin out.
+            await db.serialise_appends(self.ctx.engine, LOGINS_LOCK_KEY)
+            if not await repository.is_active(caller.user_id):
+                raise CallerInactive()
             user = await repository.get_user(user_id)
             if user is None:
                 raise UserNotFound()

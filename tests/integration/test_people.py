@@ -185,3 +185,42 @@ async def test_b_assign_a_deactivated_technician_cannot_be_assigned_and_their_vi
     assert (await client.get(f"/v1/visits/{new['id']}", headers=as_dispatcher)).json()["technician"] is None
     assert (await client.get(f"/v1/visits/{kept['id']}", headers=as_dispatcher)).json()["technician"]["id"] == tech_id
     assert (await assign(client, as_dispatcher, kept["id"], tech_id)).status_code == 200  # already theirs: no change
+
+
+async def _new_admin(client, as_admin, number: int) -> tuple[str, dict[str, str]]:
+    body = {"username": f"admin{number}", "password": "longenough1", "role": "admin", "displayName": f"Admin {number}"}
+    response = await client.post("/v1/admin/users", json=body, headers=as_admin)
+    assert response.status_code == 201, response.text
+    return response.json()["id"], await login(client, f"admin{number}", "longenough1")
+
+
+async def test_two_admins_deactivating_each_other_at_once_leave_one_of_them_active(client, as_admin):
+    (first, as_first), (second, as_second) = [await _new_admin(client, as_admin, n) for n in (8201, 8202)]
+
+    answers = await asyncio.gather(
+        _set_active(client, as_first, second, False), _set_active(client, as_second, first, False)
+    )
+
+    assert sorted(answer.status_code for answer in answers) == [200, 403], [a.text for a in answers]
+    refused = next(answer for answer in answers if answer.status_code == 403)
+    assert refused.json()["code"] == "auth.account_inactive"
+    logins = [await client.post("/v1/auth/login", json={"login": name, "password": "longenough1"})
+              for name in ("admin8201", "admin8202")]
+    assert sorted(response.status_code for response in logins) == [200, 401]
+
+
+async def test_a_login_checked_while_its_account_is_deactivated_gets_no_session_that_outlives_it(client, as_admin):
+    user = await _new_technician(client, as_admin, 8203)
+
+    logged_in, deactivated = await asyncio.gather(
+        client.post("/v1/auth/login", json={"login": "tech8203", "password": "longenough1"}),
+        _set_active(client, as_admin, user["id"], False),
+    )
+    assert deactivated.status_code == 200
+    await _set_active(client, as_admin, user["id"], True)
+
+    if logged_in.status_code == 200:  # it won the race: deactivating then ended its session
+        session = {"Authorization": f"Bearer {logged_in.json()['token']}"}
+        assert (await client.get("/v1/auth/me", headers=session)).status_code == 401
+    else:
+        assert logged_in.json()["code"] == "auth.bad_credentials"

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from fieldsvc import db, runtime
-from fieldsvc.config import Settings
+from fieldsvc.config import Settings, SettingsError
 from fieldsvc.observability import logging_config
 
 if TYPE_CHECKING:
@@ -40,12 +40,41 @@ def agreed_date(text: str) -> date:
     return day
 
 
+# Exit codes beside 0 (done) and 1 (found something wrong: a broken trail, photos that differ): 2 a command that
+# cannot run as configured or asked, 3 a database or blob store that cannot be reached (try again later).
+EXIT_UNUSABLE, EXIT_UNAVAILABLE = 2, 3
+# Blobs younger than this may belong to an upload still committing: its blobs are stored before its photo row.
+MIN_GRACE_MINUTES = 10
+
+
+def grace_minutes(text: str) -> int:
+    try:
+        minutes = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of minutes") from None
+    if minutes < MIN_GRACE_MINUTES:
+        raise argparse.ArgumentTypeError(
+            f"{minutes} is less than {MIN_GRACE_MINUTES}: a photo being stored now would lose its blobs"
+        )
+    return minutes
+
+
+def port_number(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (1 to 65535)")
+    return port
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fieldsvc", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="apply migrations, load demo data into an empty database, serve HTTP")
     serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
+    serve.add_argument("--port", type=port_number)
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--no-demo", action="store_true", help="do not load demo data into an empty database")
     commands.add_parser("migrate", help="apply pending migrations")
@@ -58,7 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         "blobs", help="cleanup: remove stored blobs that no photo refers to; verify: check each photo's stored blobs"
     )
     blobs.add_argument("action", choices=["cleanup", "verify"])
-    blobs.add_argument("--grace-minutes", type=int, default=60, help="spare blobs younger than this (uploads in flight)")
+    blobs.add_argument(
+        "--grace-minutes", type=grace_minutes, default=60,
+        help=f"spare blobs younger than this, at least {MIN_GRACE_MINUTES} (uploads in flight)",
+    )
     blobs.add_argument("--dry-run", action="store_true", help="count orphans, delete nothing")
     audit = commands.add_parser(
         "audit",
@@ -73,13 +105,34 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "audit" and args.start and args.end and args.start > args.end:
         audit.error(f"--from {args.start} is after --to {args.end}: no visit lies between them")
 
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except SettingsError as unusable:
+        print(f"fieldsvc {args.command}: configuration: {unusable}", file=sys.stderr)
+        return EXIT_UNUSABLE
     logging.config.dictConfig(logging_config(settings.log_level))
     try:
         return run_command(args, settings)
     except db.NotMigrated as not_migrated:
         print(f"fieldsvc {args.command}: {not_migrated}", file=sys.stderr)
-        return 2
+        return EXIT_UNUSABLE
+    except Exception as error:
+        if not _unavailable(error):
+            raise
+        # One line, also in the auditor process's JSON log: a traceback every restart buried the cause (a probe).
+        log.error("fieldsvc %s: cannot reach %s: %s", args.command, _unavailable(error), error or type(error).__name__)
+        return EXIT_UNAVAILABLE
+
+
+def _unavailable(error: BaseException) -> str | None:
+    """What a command could not reach, if that is why it failed: the database or the blob store."""
+    from fieldsvc.storage import StorageUnavailable
+
+    if isinstance(error, StorageUnavailable):
+        return "the blob store"
+    if db.is_unavailable_error(error):
+        return f"the database ({type(error).__name__})"
+    return None
 
 
 def run_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -186,17 +239,39 @@ def write_spec(settings: Settings, check: bool) -> int:
 
 
 class ProgressBar:
-    """A one-line progress bar on stderr for long jobs."""
+    """A one-line progress bar on stderr for long jobs; written to a file, a line at each tenth of the way."""
 
     def __init__(self, total: int, label: str):
         self.total, self.label = total, label
+        self.on_terminal, self.tenths_shown = sys.stderr.isatty(), -1
 
     def __call__(self, done: int) -> None:
         width = 30
         filled = width * done // max(self.total, 1)
-        print(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{self.total}", end="", file=sys.stderr)
-        if done >= self.total:
-            print(file=sys.stderr)
+        bar = f"{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{self.total}"
+        if self.on_terminal:
+            print(f"\r{bar}", end="", file=sys.stderr)
+            if done >= self.total:
+                print(file=sys.stderr)
+        elif (tenths := 10 * done // max(self.total, 1)) > self.tenths_shown:
+            self.tenths_shown = tenths
+            print(bar, file=sys.stderr)
+
+
+class Counter:
+    """A count on stderr for long jobs of no known total, redrawn on a terminal; written to a file (a log), a line
+    every EVERY items: one line per item made a cleanup's log one line of megabytes (a probe)."""
+
+    EVERY = 1000
+
+    def __init__(self, saying: str):
+        self.saying, self.on_terminal = saying, sys.stderr.isatty()
+
+    def __call__(self, done: int) -> None:
+        if self.on_terminal:
+            print(f"\r{self.saying.format(done)}", end="", file=sys.stderr)
+        elif done % self.EVERY == 0:
+            print(self.saying.format(done), file=sys.stderr)
 
 
 @asynccontextmanager
@@ -232,9 +307,7 @@ async def cleanup_blobs(settings: Settings, grace: timedelta, dry_run: bool) -> 
     from fieldsvc.evidence.cleanup import remove_orphans
 
     async with migrated_database(settings) as ctx:
-        report = await remove_orphans(
-            ctx.blobs, ctx.now(), grace, dry_run, lambda n: print(f"\rscanned {n} blobs", end="", file=sys.stderr)
-        )
+        report = await remove_orphans(ctx.blobs, ctx.now(), grace, dry_run, Counter("scanned {} blobs"))
     print(file=sys.stderr)
     print(f"scanned {report.scanned} blobs: {report.orphans} orphaned, {report.removed} removed")
     return 0
@@ -246,12 +319,10 @@ async def verify_blobs(settings: Settings) -> int:
 
     try:
         async with migrated_database(settings) as ctx:
-            checked, found = await blob_mismatches(
-                ctx.blobs, lambda n: print(f"\rchecked the blobs of {n} photos", end="", file=sys.stderr)
-            )
+            checked, found = await blob_mismatches(ctx.blobs, Counter("checked the blobs of {} photos"))
     except StorageUnavailable as unavailable:
         print(f"\nthe blob store cannot be reached ({unavailable}): not all photos were checked", file=sys.stderr)
-        return 2
+        return EXIT_UNAVAILABLE
     print(file=sys.stderr)
     for mismatch in found:
         print(f"PHOTO DIFFERS: photo {mismatch.photo_id} ({mismatch.purpose}) of visit {mismatch.visit_id}: "
@@ -296,19 +367,17 @@ async def verify(settings: Settings) -> int:
         return 2
     # Read only: queued entries are read where they wait (chaining them here under a wrong key broke a trail; a probe).
     async with migrated_database(settings) as ctx:
-        checked, broken = await verify_trail(ctx, lambda n: print(f"\rchecked {n} entries", end="", file=sys.stderr))
+        checked, broken = await verify_trail(ctx, Counter("checked {} entries"))
         print(file=sys.stderr)
         head = await chain_head()
         # The records are checked after a broken link too: one alarm must not hide every later edit (a probe).
-        visits, mismatch = await first_record_mismatch(
-            ctx, lambda n: print(f"\rchecked the records of {n} visits", end="", file=sys.stderr)
-        )
+        visits, mismatch = await first_record_mismatch(ctx, Counter("checked the records of {} visits"))
         orders, mismatch = (0, mismatch) if mismatch else await first_order_mismatch(
-            ctx, lambda n: print(f"\rchecked the dispatch records of {n} work orders", end="", file=sys.stderr)
+            ctx, Counter("checked the dispatch records of {} work orders")
         )
         matches, mismatch = (0, mismatch) if mismatch else await first_match_mismatch(ctx)
         audited, mismatch = (0, mismatch) if mismatch else await first_stale_verdict(
-            ctx, lambda n: print(f"\rre-audited {n} visits (their verdicts)", end="", file=sys.stderr)
+            ctx, Counter("re-audited {} visits (their verdicts)")
         )
     print(file=sys.stderr)
     if broken is not None:

@@ -7,10 +7,12 @@ import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Mapping
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 AUDITOR_PLACES = ("auto", "process", "inline", "external")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class SettingsError(ValueError):
@@ -94,6 +96,14 @@ class Settings:
             raise SettingsError("FIELDSVC_MAX_RESTORE_PROMISE_DAYS must be a whole number of days, 1 or more")
         if self.database_url and not self.database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
             raise SettingsError("FIELDSVC_DATABASE_URL must start with sqlite:/// or postgresql://")
+        if self.log_level.upper() not in LOG_LEVELS:
+            raise SettingsError(f"FIELDSVC_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {self.log_level!r}")
+        if not 1 <= self.port <= 65535:
+            raise SettingsError(f"FIELDSVC_PORT must be a port number from 1 to 65535, not {self.port}")
+        if self.s3_endpoint_url and not _is_http_url(self.s3_endpoint_url):
+            raise SettingsError(
+                f"FIELDSVC_S3_ENDPOINT_URL must be an http:// or https:// URL with a host, not {self.s3_endpoint_url!r}"
+            )
 
     @property
     def effective_database_url(self) -> str:
@@ -109,6 +119,15 @@ class Settings:
     @property
     def blob_dir(self) -> Path:
         return Path(self.data_dir) / "blobs"
+
+
+def _is_http_url(text: str) -> bool:
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises on a port that is no number
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def _parse(name: str, annotation: object, raw: str) -> object:

@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
 POOL_SIZE = 10  # PostgreSQL connections per worker process
+# A new PostgreSQL connection that has not been set up by then fails (asyncpg waits 60 s): a server that stopped
+# answering held every request a minute before its 503 (a probe).
+CONNECT_TIMEOUT_SECONDS = 5.0
+MIGRATIONS_LOCK_KEY = 0x319A7E  # `migrate` on several hosts at once take turns
 
 
 def engine_for_url(url: str) -> Engine:
@@ -35,7 +39,8 @@ def engine_for_url(url: str) -> Engine:
         # isolation_level=None keeps Piccolo's explicit BEGIN/COMMIT in charge.
         return SQLiteEngine(path=url.removeprefix("sqlite:///"), timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
     parts = urlsplit(url)
-    return PostgresEngine(config={"dsn": url.replace(parts.scheme + "://", "postgresql://", 1)})
+    dsn = url.replace(parts.scheme + "://", "postgresql://", 1)
+    return PostgresEngine(config={"dsn": dsn, "timeout": CONNECT_TIMEOUT_SECONDS})
 
 
 def bind_engine(engine: Engine) -> None:
@@ -100,13 +105,29 @@ async def migrate(engine: Engine) -> None:
     if is_sqlite(engine):
         Path(engine.path).parent.mkdir(parents=True, exist_ok=True)
     bind_engine(engine)
-    before = await _applied_migrations()
-    with redirect_stdout(io.StringIO()) as progress:  # Piccolo prints it; the service's logs are JSON lines
-        result = await run_forwards(app_name="fieldsvc", migration_id="all", fake=False)
-    if not result.success:
-        raise RuntimeError(f"migrations failed: {result.message}\n{progress.getvalue()}")
-    applied = await _applied_migrations() - before
+    async with _migrating_alone(engine):
+        before = await _applied_migrations()
+        with redirect_stdout(io.StringIO()) as progress:  # Piccolo prints it; the service's logs are JSON lines
+            result = await run_forwards(app_name="fieldsvc", migration_id="all", fake=False)
+        if not result.success:
+            raise RuntimeError(f"migrations failed: {result.message}\n{progress.getvalue()}")
+        applied = await _applied_migrations() - before
     log.info("migrations: %d applied now (%s), %d before", len(applied), ", ".join(sorted(applied)) or "none", len(before))
+
+
+@asynccontextmanager
+async def _migrating_alone(engine: Engine) -> AsyncIterator[None]:
+    """Hosts started together take turns on PostgreSQL: each migrating at once, the later ones failed on tables and
+    rows the first had just made (a probe). The lock is the session's, held on a connection of its own."""
+    if is_sqlite(engine):
+        yield
+        return
+    connection = await engine.get_new_connection()
+    try:
+        await connection.execute(f"SELECT pg_advisory_lock({MIGRATIONS_LOCK_KEY})")
+        yield
+    finally:
+        await connection.close()  # which releases the lock
 
 
 class NotMigrated(Exception):
@@ -253,5 +274,15 @@ def is_unavailable_error(error: BaseException) -> bool:
             asyncpg.AdminShutdownError,
             asyncpg.CrashShutdownError,
             asyncpg.ConnectionFailureError,
+            # The database dropped, or the service's role refused its logins: an operator's to mend (a probe had 500s).
+            asyncpg.InvalidCatalogNameError,
+            asyncpg.InvalidAuthorizationSpecificationError,
         ),
+    ) or _sqlite_file_unusable(error)
+
+
+def _sqlite_file_unusable(error: BaseException) -> bool:
+    """SQLite cannot open or write its file: the data directory gone, read-only, or the disk failing."""
+    return isinstance(error, sqlite3.OperationalError) and any(
+        words in str(error) for words in ("unable to open", "readonly", "disk I/O")
     )

@@ -69,7 +69,17 @@ class HealthController(Controller):
 
 
 async def _answers(ping: Awaitable[bool]) -> bool:
-    try:
-        return await asyncio.wait_for(ping, READY_PROBE_SECONDS)
-    except TimeoutError:
-        return False
+    """The ping's answer, or False after READY_PROBE_SECONDS. A ping past its time is cancelled, not waited for: a
+    connection to a database that stopped answering (its host frozen) took minutes to give up (a probe)."""
+    task = asyncio.ensure_future(ping)
+    done, _ = await asyncio.wait({task}, timeout=READY_PROBE_SECONDS)
+    if done:
+        return task.result()
+    task.add_done_callback(_quietly)
+    task.cancel()
+    return False
+
+
+def _quietly(task: asyncio.Future[bool]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved, so a ping that failed while giving up is not logged as never retrieved

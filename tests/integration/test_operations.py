@@ -209,3 +209,30 @@ async def test_a_command_on_a_database_the_migrations_have_not_reached_refuses_s
 
     assert done.returncode == 2, done.stdout + done.stderr
     assert "run `fieldsvc migrate`" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("command", [["migrate"], ["trail", "verify"], ["audit", "rerun"]], ids="-".join)
+def test_a_command_whose_database_does_not_exist_says_so_in_one_line_and_exits_3(tmp_path: Path, command: list[str]):
+    """A cron job tells an outage (3) from a broken trail (1); a traceback per restart buried the cause (a probe)."""
+    missing = "postgresql://postgres@127.0.0.1:5432/fieldsvc_no_such_database"
+    env = {**os.environ, "FIELDSVC_DATA_DIR": str(tmp_path), "FIELDSVC_DATABASE_URL": missing,
+           "FIELDSVC_SECRET_KEY": "the service's key"}
+
+    done = subprocess.run([sys.executable, "-m", "fieldsvc", *command], env=env, capture_output=True, text=True,
+                          timeout=60)
+
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "cannot reach the database" in done.stderr and "Traceback" not in done.stderr
+
+
+async def test_migrate_started_on_several_hosts_at_once_on_postgresql_takes_turns(tmp_path: Path):
+    async with new_postgres_database("fieldsvc_migrating") as database:
+        env = {**os.environ, "FIELDSVC_DATA_DIR": str(tmp_path), "FIELDSVC_DATABASE_URL": database}
+        hosts = [
+            subprocess.Popen([sys.executable, "-m", "fieldsvc", "migrate"], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+            for _ in range(3)
+        ]
+        outcomes = [(host.wait(timeout=120), host.stderr.read()) for host in hosts]
+
+    assert [code for code, _ in outcomes] == [0, 0, 0], [said[-500:] for _, said in outcomes]

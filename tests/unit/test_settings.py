@@ -59,3 +59,28 @@ def test_an_auditor_place_given_is_kept():
 def test_a_restore_promise_limit_under_a_day_is_refused():
     with pytest.raises(SettingsError, match="FIELDSVC_MAX_RESTORE_PROMISE_DAYS"):
         Settings.from_env({"FIELDSVC_MAX_RESTORE_PROMISE_DAYS": "0"})
+
+
+@pytest.mark.parametrize(("variable", "value"), [
+    ("FIELDSVC_LOG_LEVEL", "chatty"),
+    ("FIELDSVC_PORT", "99999"),
+    ("FIELDSVC_PORT", "0"),
+    ("FIELDSVC_S3_ENDPOINT_URL", "notaurl"),
+    ("FIELDSVC_S3_ENDPOINT_URL", "http://[::1"),
+    ("FIELDSVC_S3_ENDPOINT_URL", "http://minio:port"),
+], ids=lambda value: value)
+def test_a_value_the_service_cannot_run_with_is_refused_naming_its_variable(variable: str, value: str):
+    with pytest.raises(SettingsError, match=variable):
+        Settings.from_env({variable: value})
+
+
+def test_a_log_level_in_lower_case_and_an_s3_endpoint_with_a_port_are_accepted():
+    settings = Settings.from_env({"FIELDSVC_LOG_LEVEL": "debug", "FIELDSVC_S3_ENDPOINT_URL": "http://127.0.0.1:9000"})
+    assert (settings.log_level, settings.s3_endpoint_url) == ("debug", "http://127.0.0.1:9000")
+
+
+def test_at_debug_the_s3_clients_own_debug_lines_with_request_signatures_stay_out_of_the_log():
+    from fieldsvc.observability import logging_config
+
+    assert logging_config("DEBUG")["loggers"]["botocore"]["level"] == "INFO"
+    assert logging_config("WARNING")["loggers"]["botocore"]["level"] == "WARNING"

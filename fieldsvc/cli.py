@@ -179,6 +179,8 @@ async def prepare(settings: Settings, demo: bool) -> None:
             if await database_is_empty():
                 await load_demo(ctx)
                 log.info("demo data loaded: users admin, dispatcher, auditor, tech.wang, tech.zhao")
+            else:
+                log.info("demo data not loaded: the database already has data")
         finally:
             await db.close_database(ctx.engine)
 

@@ -8,6 +8,7 @@ import logging
 import logging.config
 import os
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -120,17 +121,20 @@ def main(argv: list[str] | None = None) -> int:
         if not _unavailable(error):
             raise
         # One line, also in the auditor process's JSON log: a traceback every restart buried the cause (a probe).
-        log.error("fieldsvc %s: cannot reach %s: %s", args.command, _unavailable(error), error or type(error).__name__)
+        log.error("fieldsvc %s: cannot reach %s: %s", args.command, _unavailable(error), str(error) or "no answer")
         return EXIT_UNAVAILABLE
 
 
 def _unavailable(error: BaseException) -> str | None:
-    """What a command could not reach, if that is why it failed: the database or the blob store."""
+    """What a command could not reach, if that is why it failed: the database or the blob store. A local file it
+    cannot write, or a deadlock, is no outage: it ends in a traceback, as a defect does."""
     from fieldsvc.storage import StorageUnavailable
 
     if isinstance(error, StorageUnavailable):
         return "the blob store"
-    if db.is_unavailable_error(error):
+    reached_nothing = isinstance(error, (ConnectionError, TimeoutError, socket.gaierror))
+    if reached_nothing or (db.is_unavailable_error(error) and not isinstance(error, OSError)
+                           and not db.is_contention_error(error)):
         return f"the database ({type(error).__name__})"
     return None
 
@@ -169,20 +173,26 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
 
 async def prepare(settings: Settings, demo: bool) -> None:
     from fieldsvc.context import AppContext
-    from fieldsvc.demo import database_is_empty, load_demo
 
     ctx = AppContext.from_settings(settings)
-    await db.migrate(ctx.engine)
-    if demo:
-        await db.open_database(ctx.engine)
-        try:
-            if await database_is_empty():
-                await load_demo(ctx)
-                log.info("demo data loaded: users admin, dispatcher, auditor, tech.wang, tech.zhao")
-            else:
-                log.info("demo data not loaded: the database already has data")
-        finally:
-            await db.close_database(ctx.engine)
+    async with db.setting_up_alone(ctx.engine):
+        await db.migrate(ctx.engine)
+        if demo:
+            await _load_demo_if_empty(ctx)
+
+
+async def _load_demo_if_empty(ctx: AppContext) -> None:
+    from fieldsvc.demo import database_is_empty, load_demo
+
+    await db.open_database(ctx.engine)
+    try:
+        if await database_is_empty():
+            await load_demo(ctx)
+            log.info("demo data loaded: users admin, dispatcher, auditor, tech.wang, tech.zhao")
+        else:
+            log.info("demo data not loaded: the database already has data")
+    finally:
+        await db.close_database(ctx.engine)
 
 
 def serve_http(settings: Settings, host: str | None, port: int | None, workers: int) -> int:

@@ -30,7 +30,7 @@ POOL_SIZE = 10  # PostgreSQL connections per worker process
 # A new PostgreSQL connection that has not been set up by then fails (asyncpg waits 60 s): a server that stopped
 # answering held every request a minute before its 503 (a probe).
 CONNECT_TIMEOUT_SECONDS = 5.0
-MIGRATIONS_LOCK_KEY = 0x319A7E  # `migrate` on several hosts at once take turns
+MIGRATIONS_LOCK_KEY = 0x319A7E  # `migrate` and `serve` on several hosts at once take turns
 
 
 def engine_for_url(url: str) -> Engine:
@@ -105,20 +105,20 @@ async def migrate(engine: Engine) -> None:
     if is_sqlite(engine):
         Path(engine.path).parent.mkdir(parents=True, exist_ok=True)
     bind_engine(engine)
-    async with _migrating_alone(engine):
-        before = await _applied_migrations()
-        with redirect_stdout(io.StringIO()) as progress:  # Piccolo prints it; the service's logs are JSON lines
-            result = await run_forwards(app_name="fieldsvc", migration_id="all", fake=False)
-        if not result.success:
-            raise RuntimeError(f"migrations failed: {result.message}\n{progress.getvalue()}")
-        applied = await _applied_migrations() - before
+    before = await _applied_migrations()
+    with redirect_stdout(io.StringIO()) as progress:  # Piccolo prints it; the service's logs are JSON lines
+        result = await run_forwards(app_name="fieldsvc", migration_id="all", fake=False)
+    if not result.success:
+        raise RuntimeError(f"migrations failed: {result.message}\n{progress.getvalue()}")
+    applied = await _applied_migrations() - before
     log.info("migrations: %d applied now (%s), %d before", len(applied), ", ".join(sorted(applied)) or "none", len(before))
 
 
 @asynccontextmanager
-async def _migrating_alone(engine: Engine) -> AsyncIterator[None]:
-    """Hosts started together take turns on PostgreSQL: each migrating at once, the later ones failed on tables and
-    rows the first had just made (a probe). The lock is the session's, held on a connection of its own."""
+async def setting_up_alone(engine: Engine) -> AsyncIterator[None]:
+    """Hosts started together take turns on PostgreSQL to migrate and load demo data: each migrating at once, the
+    later ones failed on tables and rows the first had just made (a probe). The lock is the session's, held on a
+    connection of its own."""
     if is_sqlite(engine):
         yield
         return

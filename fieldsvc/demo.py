@@ -38,7 +38,8 @@ async def load_demo(ctx: AppContext) -> None:
     created = {}
     for username, role, profile in DEMO_USERS:
         created[username] = await people.create_user(
-            CreateUser(username=username, password=DEMO_PASSWORD, role=role, display_name=username.title(), technician=profile)
+            CreateUser(username=username, password=DEMO_PASSWORD, role=role, display_name=username.title(), technician=profile),
+            None,
         )
     dispatcher = created["dispatcher"]
     caller = Caller(dispatcher.id, dispatcher.username, dispatcher.role, None)

@@ -112,7 +112,8 @@ async def people(app) -> People:
     async def make(username: str, role: str, staff: str | None = None, team: str = "north") -> str:
         profile = TechnicianProfile(staff_number=staff, name=username.title(), phone="13800000000", team=team) if staff else None
         await service.create_user(
-            CreateUser(username=username, password=PASSWORD, role=role, display_name=username.title(), technician=profile)
+            CreateUser(username=username, password=PASSWORD, role=role, display_name=username.title(), technician=profile),
+            None,
         )
         return username
 

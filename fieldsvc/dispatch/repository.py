@@ -88,6 +88,14 @@ async def lock_work_order(order_id: UUID, engine) -> Row | None:  # noqa: ANN001
     return await db.locked(WorkOrder.select().where(WorkOrder.id == order_id), engine).first()
 
 
+async def later_visit_booked(order_id: UUID, booked_at: datetime) -> bool:
+    """Whether the work order has a visit booked after `booked_at` and not cancelled: the order is that visit's now.
+    Callers hold the order's lock, as a booking does: unlocked, a visit booked at the same moment went unseen (probes)."""
+    return await Visit.exists().where(
+        (Visit.work_order == order_id) & (Visit.booked_at > booked_at) & (Visit.status != "cancelled")
+    )
+
+
 async def visits_of_order(order_id: UUID) -> list[Row]:
     return await Visit.select().where(Visit.work_order == order_id).order_by(Visit.agreed_time)
 
@@ -211,8 +219,11 @@ async def nearest_visit_zone(technician_id: UUID, at: datetime) -> str | None:
     return None if past is None else past["time_zone"]
 
 
-async def technician_deactivated(technician_id: UUID) -> bool:
-    return await AppUser.exists().where((AppUser.technician == technician_id) & (AppUser.active == False))  # noqa: E712
+async def technician_deactivated(technician_id: UUID, engine) -> bool:  # noqa: ANN001
+    """Read under the account's lock, which its deactivation takes: an assignment made while the account was being
+    deactivated is then one of the visits they had before, or refused."""
+    account = await db.locked(AppUser.select(AppUser.active).where(AppUser.technician == technician_id), engine).first()
+    return account is not None and not account["active"]
 
 
 async def get_technician(technician_id: UUID) -> Row | None:

@@ -385,7 +385,7 @@ class DispatchService:
             if not await self._lock_technician(data.technician_id):
                 raise TechnicianNotFound()
             if visit["technician"] != data.technician_id:
-                if await repository.technician_deactivated(data.technician_id):
+                if await repository.technician_deactivated(data.technician_id, self.ctx.engine):
                     raise TechnicianInactive()
                 await self._hand_over(visit, data, caller)
             committed = await self._visit_view(visit_id)

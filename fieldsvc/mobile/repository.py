@@ -13,7 +13,7 @@ from piccolo.utils.encoding import dump_json
 
 from fieldsvc import db
 from fieldsvc.tables import (
-    SEEN_PHOTO_STATUSES, Assignment, FollowUp, Photo, PhotoHashBand, PhotoMatch, Visit, VisitEvent, WorkOrder,
+    SEEN_PHOTO_STATUSES, Assignment, FollowUp, Photo, PhotoHashBand, PhotoMatch, Visit, VisitEvent,
 )
 from fieldsvc.trail.service import PENDING_COLUMNS, QUEUED_COLUMNS, Queued, queue_entries
 from fieldsvc.verdicts import outbox
@@ -23,16 +23,10 @@ Row = dict[str, Any]
 # Rows per INSERT: far below PostgreSQL's 32,767 bind parameters for any of these tables.
 INSERT_BATCH = 1000
 
-# The technician read API's view of a visit (order, customer, site), plus who the technician is (V-CARD, V-SIGN), and
-# for a returned visit whether its order has booked its next visit since (its correction no longer closes the order).
+# The technician read API's view of a visit (order, customer, site), plus who the technician is (V-CARD, V-SIGN).
 # Written out, not built by Piccolo: on the path of every fact, building this join costs more than running it.
 OWN_VISIT_SQL = """
 SELECT visit.*, work_order.kind, work_order.description, work_order.reported_fault, work_order.customer AS customer_id,
-    work_order.status AS order_status,
-    CASE WHEN visit.status = 'returned' THEN EXISTS (
-        SELECT 1 FROM visit later WHERE later.work_order = visit.work_order AND later.booked_at > visit.booked_at
-        AND later.status <> 'cancelled'
-    ) ELSE FALSE END AS order_taken_over,
     customer.name AS customer_name, customer.phone AS customer_phone, customer.tier AS customer_tier,
     site.address, site.latitude, site.longitude, site.locality, site.time_zone,
     technician.name AS technician_name, technician.staff_number, technician.phone AS technician_phone,
@@ -220,15 +214,6 @@ async def monotonic_marks(visit_id: UUID, technician_id: UUID, device: str | Non
     ).where(
         (VisitEvent.visit == visit_id) & (VisitEvent.technician == technician_id) & this_phone
         & VisitEvent.device_elapsed_ms.is_not_null() & VisitEvent.corrected_time.is_not_null()
-    )
-
-
-async def order_taken_over(order_id: UUID, booked_at: datetime) -> bool:
-    """Whether the order has a live visit booked after `booked_at` (a returned visit's order booked its next one); the
-    order is locked first, as a booking locks it: unlocked, a visit booked at the same moment went unseen (a probe)."""
-    await db.locked(WorkOrder.select(WorkOrder.id).where(WorkOrder.id == order_id), WorkOrder._meta.db).first()
-    return await Visit.exists().where(
-        (Visit.work_order == order_id) & (Visit.booked_at > booked_at) & (Visit.status != "cancelled")
     )
 
 

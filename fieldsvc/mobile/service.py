@@ -337,6 +337,16 @@ def service_card(body: Fact, scope: FactScope) -> Outcome:
     return Outcome(details={"card": card})
 
 
+async def _order_taken_over(visit: Row, engine) -> str | None:  # noqa: ANN001
+    """For a returned visit completed again: the status of its order if a visit booked since took the order over (the
+    correction then leaves the order alone), else None. Read under the order's lock, as a booking takes it, so the
+    phone's answer and the order agree (a probe)."""
+    order = await dispatch_repository.lock_work_order(visit["work_order"], engine)
+    if order is not None and await dispatch_repository.later_visit_booked(visit["work_order"], visit["booked_at"]):
+        return order["status"]
+    return None
+
+
 def completion(body: Complete, scope: FactScope) -> Outcome:
     """V-CLOSE / V-TERMINAL: close the visit and its work order, unless the policy still misses something."""
     if body.customer_absent and body.outcome == "resolved":
@@ -350,14 +360,14 @@ def completion(body: Complete, scope: FactScope) -> Outcome:
         latest_before = await repository.latest_fact_time(visit["id"], event_row_id)
         recorded = scope.timing.corrected_time
         await repository.set_completed_at(visit["id"], max(recorded, latest_before) if latest_before else recorded)
-        if visit["status"] == "returned" and await repository.order_taken_over(visit["work_order"], visit["booked_at"]):
+        if visit.get("order_status_since_taken_over"):
             return  # corrected after the order's next visit was booked: the order is that visit's now
         await dispatch_repository.close_work_order(
             visit["work_order"], body.outcome, body.reason or "", await closed_at(scope, latest_before), forced=False
         )
 
-    # A returned visit's order taken over by its next visit stays as that visit leaves it.
-    order_status = visit["order_status"] if visit["order_taken_over"] else "closed"
+    # A returned visit's order taken over by its next visit stays as that visit leaves it (MobileService._claim).
+    order_status = visit.get("order_status_since_taken_over") or "closed"
     return Outcome(details={"work_order_status": order_status, "outcome": body.outcome}, write=write)
 
 
@@ -506,6 +516,8 @@ class MobileService:
 
     async def _claim(self, caller: Caller, visit: Row, draft: FactDraft) -> FactResult | None:
         """In the fact's transaction, the visit locked: claim the fact and write its own rows; None if already taken."""
+        if draft.kind == "completion" and visit["status"] == "returned":
+            visit = {**visit, "order_status_since_taken_over": await _order_taken_over(visit, self.ctx.engine)}
         decided = self._decide(caller, visit, draft)
         if await repository.claim_fact(decided.claim, self.ctx.engine) is not repository.Claimed.NOW:
             return None

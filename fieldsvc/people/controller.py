@@ -20,10 +20,13 @@ class PeopleController(Controller):
     path = "/v1"
     tags = ["people"]
 
-    @post("/admin/users", guards=[allow("admin")], responses=documented(UsernameTaken, StaffNumberTaken, ProfileMismatch))
-    async def create_user(self, data: JSONBody[CreateUser], ctx: Ctx) -> UserView:
+    @post(
+        "/admin/users", guards=[allow("admin")],
+        responses=documented(UsernameTaken, StaffNumberTaken, ProfileMismatch, CallerInactive),
+    )
+    async def create_user(self, data: JSONBody[CreateUser], ctx: Ctx, caller: CallerDep) -> UserView:
         """Create a user; a technician user also gets a technician record (staff number, team)."""
-        return await PeopleService(ctx).create_user(data)
+        return await PeopleService(ctx).create_user(data, caller)
 
     @patch(
         "/admin/users/{user_id:uuid}", guards=[allow("admin")],

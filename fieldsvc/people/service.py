@@ -38,13 +38,14 @@ class PeopleService:
     def __init__(self, ctx: AppContext):
         self.ctx = ctx
 
-    async def create_user(self, data: CreateUser) -> UserView:
+    async def create_user(self, data: CreateUser, caller: Caller | None) -> UserView:
+        """`caller` None: the service's own setup (demo data, tests' people)."""
         if (data.role == "technician") != (data.technician is not None):
             raise ProfileMismatch()
         password_hash = await anyio.to_thread.run_sync(hash_password, data.password)
         async with db.write_transaction(self.ctx.engine):
             # A username and a staff number are one space of logins, kept in two tables: no unique index spans both.
-            await db.serialise_appends(self.ctx.engine, LOGINS_LOCK_KEY)
+            await self._take_turn_as(caller)
             if await repository.login_taken(data.username):
                 raise UsernameTaken()
             technician = None
@@ -74,10 +75,7 @@ class PeopleService:
         if user_id == caller.user_id and not data.active:
             raise OwnAccount()
         async with db.write_transaction(self.ctx.engine):
-            # Changes of accounts take turns: two admins deactivating each other at once locked every admin out.
-            await db.serialise_appends(self.ctx.engine, LOGINS_LOCK_KEY)
-            if not await repository.is_active(caller.user_id):
-                raise CallerInactive()
+            await self._take_turn_as(caller)
             user = await repository.get_user(user_id)
             if user is None:
                 raise UserNotFound()
@@ -89,6 +87,13 @@ class PeopleService:
         if not data.active:
             self.ctx.sessions.forget_user(user_id)
         return user_view({**user, "active": data.active})
+
+    async def _take_turn_as(self, caller: Caller | None) -> None:
+        """Changes of accounts take turns, each by an admin still active when its turn comes: two admins deactivating
+        each other at once locked every admin out, and one deactivated meanwhile could have made another (probes)."""
+        await db.serialise_appends(self.ctx.engine, LOGINS_LOCK_KEY)
+        if caller is not None and not await repository.is_active(caller.user_id):
+            raise CallerInactive()
 
     async def list_technicians(self, team: str | None) -> list[TechnicianView]:
         return [technician_view(row) for row in await repository.list_technicians(team)]

@@ -81,19 +81,10 @@ async def violations_of(visit_ids: list[UUID]) -> dict[UUID, list[str]]:
 async def lock_visit(visit_id: UUID, engine) -> dict[str, Any] | None:  # noqa: ANN001
     return await db.locked(
         Visit.select(
-            Visit.id, Visit.verdict, Visit.review_state, Visit.status, Visit.work_order, Visit.created_at
+            Visit.id, Visit.verdict, Visit.review_state, Visit.status, Visit.work_order, Visit.booked_at
         ).where(Visit.id == visit_id),
         engine,
     ).first()
-
-
-async def later_visit_booked(visit: dict[str, Any]) -> bool:
-    """Whether the visit's work order has a visit booked after it and not cancelled."""
-    later = await Visit.exists().where(
-        (Visit.work_order == visit["work_order"]) & (Visit.created_at > visit["created_at"])
-        & (Visit.status != "cancelled")
-    )
-    return bool(later)
 
 
 async def violation_keys(visit_id: UUID) -> list[str]:

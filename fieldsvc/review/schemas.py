@@ -41,7 +41,7 @@ class QueueEntry(Wire):
     team: str | None
     review_state: str
     violations: list[str]  # rule ids with a violation, for a glance
-    verdict_digest: str  # of the verdict listed: a decision names it (A-DECIDE)
+    verdict_digest: str  # what a decision on the verdict listed names, in this round of review (VerdictView.digest)
     site_time_zone: str
     site_local_time: str  # the agreed time on the site's clock, YYYY-MM-DD HH:MM
 

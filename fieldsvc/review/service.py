@@ -137,7 +137,7 @@ class ReviewService:
             # a booking locks it: checked unlocked, a visit booked meanwhile went unseen, and both committed (a probe).
             if data.decision == "return":
                 await dispatch_repository.lock_work_order(visit["work_order"], self.ctx.engine)
-                if await repository.later_visit_booked(visit):
+                if await dispatch_repository.later_visit_booked(visit["work_order"], visit["booked_at"]):
                     raise Superseded()
             # Under the visit's lock, which a verdict's write takes too: the verdict checked is the one decided on. A
             # dismissal covered a violation a passed deadline had added after its auditor read the evidence (a probe).

@@ -654,7 +654,8 @@ def _visit_facts(
         else:
             photo_facts.append(_photo(photo, event, first_sent[photo[P_SHA]]))
     counted = _completions_counted(completions, events)
-    redated.update((event_id, at) for event_id, at in counted.items() if at != redated.get(event_id))
+    own_time = {event_id: at for at, _, event_id in completions}
+    redated.update((event_id, at) for event_id, at in counted.items() if at != own_time[event_id])
     first_completed = min(counted.values(), default=None)
     return VisitFacts(
         visit[V_ID],

@@ -225,14 +225,19 @@ def test_a_command_whose_database_does_not_exist_says_so_in_one_line_and_exits_3
     assert "cannot reach the database" in done.stderr and "Traceback" not in done.stderr
 
 
-async def test_migrate_started_on_several_hosts_at_once_on_postgresql_takes_turns(tmp_path: Path):
+async def test_hosts_migrating_and_loading_the_demo_at_once_on_postgresql_take_turns(tmp_path: Path):
     async with new_postgres_database("fieldsvc_migrating") as database:
-        env = {**os.environ, "FIELDSVC_DATA_DIR": str(tmp_path), "FIELDSVC_DATABASE_URL": database}
+        env = {**os.environ, "FIELDSVC_DATA_DIR": str(tmp_path), "FIELDSVC_DATABASE_URL": database,
+               "FIELDSVC_SECRET_KEY": "the service's key"}
         hosts = [
-            subprocess.Popen([sys.executable, "-m", "fieldsvc", "migrate"], env=env, stdout=subprocess.PIPE,
+            subprocess.Popen([sys.executable, "-m", "fieldsvc", "demo"], env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
             for _ in range(3)
         ]
         outcomes = [(host.wait(timeout=120), host.stderr.read()) for host in hosts]
+        connection = await asyncpg.connect(database)
+        users = await connection.fetchval("SELECT count(*) FROM app_user")
+        await connection.close()
 
     assert [code for code, _ in outcomes] == [0, 0, 0], [said[-500:] for _, said in outcomes]
+    assert users == 5  # the demo loaded once

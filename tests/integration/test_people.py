@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from uuid import UUID
 from zoneinfo import ZoneInfo
+
+import pytest
 
 from tests.conftest import login
 from tests.integration.builders import assign, booked_visit
@@ -224,3 +227,17 @@ async def test_a_login_checked_while_its_account_is_deactivated_gets_no_session_
         assert (await client.get("/v1/auth/me", headers=session)).status_code == 401
     else:
         assert logged_in.json()["code"] == "auth.bad_credentials"
+
+
+async def test_an_admin_deactivated_while_their_request_was_on_its_way_creates_no_account(client, as_admin, app):
+    from fieldsvc.auth.caller import Caller
+    from fieldsvc.people.schemas import CreateUser
+    from fieldsvc.people.service import CallerInactive, PeopleService
+
+    admin_id, _ = await _new_admin(client, as_admin, 8204)
+    await _set_active(client, as_admin, admin_id, False)
+    still_remembered = Caller(UUID(admin_id), "admin8204", "admin", None)  # by a worker that had not yet forgotten them
+    body = CreateUser(username="admin8205", password="longenough1", role="admin", display_name="Back door")
+
+    with pytest.raises(CallerInactive):
+        await PeopleService(app.state.ctx).create_user(body, still_remembered)

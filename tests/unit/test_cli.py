@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncpg
 import pytest
 
 from fieldsvc.cli import main
@@ -72,3 +73,15 @@ def test_a_progress_bar_written_to_a_log_file_is_a_line_at_its_start_and_each_te
 
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 11 and lines[0].endswith(" 1/200") and lines[-1].endswith("200/200")
+
+
+@pytest.mark.parametrize(("error", "unreachable"), [
+    (ConnectionRefusedError(111, "Connect call failed"), "the database (ConnectionRefusedError)"),
+    (TimeoutError(), "the database (TimeoutError)"),
+    (PermissionError(13, "Permission denied: 'mobile_api_spec/openapi.json'"), None),
+    (asyncpg.DeadlockDetectedError("deadlock detected"), None),
+], ids=lambda value: type(value).__name__ if isinstance(value, BaseException) else "")
+def test_only_a_database_out_of_reach_is_reported_as_an_outage(error, unreachable) -> None:  # noqa: ANN001
+    from fieldsvc.cli import _unavailable
+
+    assert _unavailable(error) == unreachable

@@ -163,7 +163,7 @@ async def seed(settings, technicians: int, days: int, *, rng: random.Random | No
     try:
         people = PeopleService(ctx)
         boss = await people.create_user(
-            CreateUser(username="bench.dispatcher", password=PASSWORD, role="dispatcher", display_name="Dispatcher")
+            CreateUser(username="bench.dispatcher", password=PASSWORD, role="dispatcher", display_name="Dispatcher"), None
         )
         caller = Caller(boss.id, boss.username, boss.role, None)
         techs = []
@@ -173,7 +173,8 @@ async def seed(settings, technicians: int, days: int, *, rng: random.Random | No
                 CreateUser(
                     username=f"bench.tech{n}", password=PASSWORD, role="technician", display_name=f"Tech {n}",
                     technician=profile,
-                )
+                ),
+                None,
             )
             techs.append(user)
         dispatch = DispatchService(ctx)

@@ -201,25 +201,24 @@ async def test_a_command_on_a_database_the_migrations_have_not_reached_refuses_s
     async with AsyncExitStack() as stack:
         database = f"sqlite:///{tmp_path / 'fieldsvc.sqlite'}" if engine == "sqlite" else (
             await stack.enter_async_context(new_postgres_database("fieldsvc_unmigrated")))
-        env = {**os.environ, "FIELDSVC_DATA_DIR": str(tmp_path), "FIELDSVC_DATABASE_URL": database,
-               "FIELDSVC_SECRET_KEY": "the service's key"}
-
-        done = subprocess.run([sys.executable, "-m", "fieldsvc", *command], env=env, capture_output=True, text=True,
-                              timeout=60)
+        done = _fieldsvc(tmp_path, database, command)
 
     assert done.returncode == 2, done.stdout + done.stderr
     assert "run `fieldsvc migrate`" in done.stderr and "Traceback" not in done.stderr
 
 
+def _fieldsvc(data_dir: Path, database: str, command: list[str]) -> subprocess.CompletedProcess:
+    """`fieldsvc <command>` run as an operator would, on this database with the service's key."""
+    env = {**os.environ, "FIELDSVC_DATA_DIR": str(data_dir), "FIELDSVC_DATABASE_URL": database,
+           "FIELDSVC_SECRET_KEY": "the service's key"}
+    return subprocess.run([sys.executable, "-m", "fieldsvc", *command], env=env, capture_output=True, text=True,
+                          timeout=60)
+
+
 @pytest.mark.parametrize("command", [["migrate"], ["trail", "verify"], ["audit", "rerun"]], ids="-".join)
 def test_a_command_whose_database_does_not_exist_says_so_in_one_line_and_exits_3(tmp_path: Path, command: list[str]):
     """A cron job tells an outage (3) from a broken trail (1); a traceback per restart buried the cause (a probe)."""
-    missing = "postgresql://postgres@127.0.0.1:5432/fieldsvc_no_such_database"
-    env = {**os.environ, "FIELDSVC_DATA_DIR": str(tmp_path), "FIELDSVC_DATABASE_URL": missing,
-           "FIELDSVC_SECRET_KEY": "the service's key"}
-
-    done = subprocess.run([sys.executable, "-m", "fieldsvc", *command], env=env, capture_output=True, text=True,
-                          timeout=60)
+    done = _fieldsvc(tmp_path, "postgresql://postgres@127.0.0.1:5432/fieldsvc_no_such_database", command)
 
     assert done.returncode == 3, done.stdout + done.stderr
     assert "cannot reach the database" in done.stderr and "Traceback" not in done.stderr

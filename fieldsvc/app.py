@@ -80,6 +80,13 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         db.bind_engine(ctx.engine)
         if owns_database:
             await db.open_database(ctx.engine)
+            try:
+                # Started by an ASGI server directly (`fieldsvc serve` migrates first): on a database the migrations
+                # have not reached, it answered every request with a 500 and called itself ready (a probe).
+                await db.require_migrated()
+            except BaseException:
+                await db.close_database(ctx.engine)
+                raise
         # `fieldsvc serve` tells its HTTP workers `external` when it runs the auditor in a process of its own; an app
         # made any other way (tests, another ASGI server) audits in the background unless told so.
         inline = ctx.settings.auditor != "external"

@@ -207,6 +207,18 @@ async def test_a_command_on_a_database_the_migrations_have_not_reached_refuses_s
     assert "run `fieldsvc migrate`" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_the_app_started_by_an_asgi_server_on_a_database_not_migrated_refuses_to_start_saying_to_migrate(
+    tmp_path: Path
+):
+    """Run by uvicorn directly, not `fieldsvc serve`, it answered every request with a 500 (a probe)."""
+    env = {**os.environ, "FIELDSVC_DATA_DIR": str(tmp_path), "FIELDSVC_DATABASE_URL": ""}
+    done = subprocess.run([sys.executable, "-m", "uvicorn", "--factory", "fieldsvc.app:create_app", "--port", "0"],
+                          env=env, capture_output=True, text=True, timeout=60)
+
+    assert done.returncode != 0 and "Application startup failed" in done.stderr
+    assert "run `fieldsvc migrate`" in done.stderr
+
+
 def _fieldsvc(data_dir: Path, database: str, command: list[str]) -> subprocess.CompletedProcess:
     """`fieldsvc <command>` run as an operator would, on this database with the service's key."""
     env = {**os.environ, "FIELDSVC_DATA_DIR": str(data_dir), "FIELDSVC_DATABASE_URL": database,

@@ -1958,6 +1958,33 @@ async def test_a_decide_a_return_sent_with_the_booking_of_the_orders_next_visit_
         assert sorted((returned.status_code, booked.status_code)) == [201, 409], (returned.text, booked.text)
 
 
+async def test_a_decide_a_correction_completed_with_the_booking_of_the_orders_next_visit_leaves_one_consistent_order(
+    client, phone, people
+):
+    """Read outside the order's lock, the booking lost the order to the correction it raced in most tries on
+    PostgreSQL: the order closed under a visit booked on it (a probe). Either the booking comes first and the order
+    stays open for it, or the correction closes the order and the booking is refused; the phone is told which."""
+    as_dispatcher, as_auditor = await login(client, people.dispatcher), await login(client, people.auditor)
+    decision = {"decision": "return", "reason": "Late: send a note saying why", "requested": ["note"]}
+    for trial in range(4):
+        agreed = AGREED + timedelta(hours=3 * trial)
+        visit_id = await assigned_visit(client, as_dispatcher, kind="repair", tier="gold", agreed_time=agreed)
+        script = Visit(agreed=agreed, arrive_after_agreed=timedelta(minutes=20), outcome=UNRESOLVED)
+        assert (await play(phone, visit_id, script, seed=trial)).status_code == 201
+        assert (await decide(client, visit_id, decision, as_auditor)).status_code == 201
+        order_id = (await client.get(f"/v1/visits/{visit_id}", headers=as_dispatcher)).json()["workOrderId"]
+
+        completed, booked = await asyncio.gather(
+            phone.post(visit_id, "complete", phone.fact(outcome="resolved")),
+            book(client, as_dispatcher, order_id, agreed + timedelta(days=2)),
+        )
+
+        order = (await client.get(f"/v1/work-orders/{order_id}", headers=as_dispatcher)).json()
+        assert completed.status_code == 201, completed.text
+        expected = ("open", "open") if booked.status_code == 201 else ("closed", "closed")
+        assert (order["status"], completed.json()["workOrderStatus"]) == expected, booked.text
+
+
 async def test_v_close_a_force_close_sent_with_the_completion_answers_both_without_a_server_error(
     client, phone, as_dispatcher
 ):

@@ -159,6 +159,7 @@ class CancellationView(Wire):
     reason_code: str
     requested_by: str
     note: str
+    recorded_by: UUID | None
     recorded_at: Instant
 
 
@@ -176,6 +177,11 @@ class VisitView(Wire):
     customer_notified_at: Instant | None
     technician: TechnicianRef | None
     verdict: str
+    # A-DECIDE: none (nothing to review), open (awaiting an auditor), confirmed, dismissed, or returned; a dismissed
+    # visit keeps its flagged verdict, and only this tells the dispatcher an auditor cleared it (a probe)
+    review_state: str
+    returned_for: list[str]  # A-DECIDE: what an auditor asked the technician to add or correct, while returned
+    return_reason: str | None
     assignments: list[AssignmentView]
     reschedules: list[RescheduleView]
     cancellation: CancellationView | None
@@ -188,6 +194,7 @@ class VisitSummary(Wire):
     expected_duration_min: int
     technician_id: UUID | None
     verdict: str
+    review_state: str  # A-DECIDE, as in VisitView
 
 
 class WorkOrderView(Wire):

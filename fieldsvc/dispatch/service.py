@@ -31,6 +31,7 @@ from fieldsvc.dispatch.schemas import (
 )
 from fieldsvc.dispatch.views import visit_view, work_order_view
 from fieldsvc.errors import api_error
+from fieldsvc.review import repository as review_repository
 from fieldsvc.tables import Assignment, Cancellation, Customer, Reschedule, Site, Technician, Visit, WorkOrder
 from fieldsvc.trail.dispatch_records import state_records
 from fieldsvc.trail.service import TrailWriter
@@ -100,7 +101,7 @@ Overlap = api_error(
     409,
     "assign.overlap",
     "B-ASSIGN: the technician already holds a visit overlapping this one (including travel time); "
-    "give overrideReason to assign anyway.",
+    "give overrideReason to let the overlap stand.",
 )
 SameTime = api_error(422, "reschedule.same_time", "The new time equals the current agreed time.")
 NoteRequired = api_error(422, "reschedule.note_required", "Reason code 'other' needs a note.")
@@ -289,7 +290,7 @@ class DispatchService:
             if any(v["status"] not in (*DONE_ON_SITE, "cancelled") for v in earlier):
                 raise VisitStillOpen()
             site = await repository.get_site(order["site"])
-            self._check_start(data.agreed_time, site["time_zone"], now)
+            self._check_start(data.agreed_time, site["time_zone"], now, "agreedTime")
             customer = await repository.get_customer(order["customer"])
             confirmed_at = data.confirmation.confirmed_at or now
             _check_customer_told(data, confirmed_at, order["accepted_at"], now)
@@ -346,7 +347,10 @@ class DispatchService:
             raise OrderNotOpen()
         return order
 
-    def _check_start(self, start: datetime, zone_name: str, now: datetime) -> None:
+    def _check_start(self, start: datetime, zone_name: str, now: datetime, field: str) -> None:
+        """field: the request's name for `start`, named in a refusal's details."""
+        if start <= now:  # before the quiet window: a past time in the night was refused as "pick another time"
+            raise InPast(details={field: start, "now": now})
         zone = zone_named(zone_name)
         if rules.in_quiet_hours(start, zone, self.settings.quiet_hours_start, self.settings.quiet_hours_end):
             site_local = start.astimezone(zone)
@@ -357,8 +361,6 @@ class DispatchService:
                 f"{self.settings.quiet_hours_start:02d}:00-{self.settings.quiet_hours_end:02d}:00; pick another time.",
                 details={"siteLocalTime": local, "timeZone": zone_name},
             )
-        if start <= now:
-            raise InPast(details={"agreedTime": start, "now": now})
 
     def _check_install_limit(self, order: dict, data: BookVisit, booked_at: datetime, sla: rules.SlaHours) -> None:
         if order["kind"] != "install":
@@ -468,7 +470,7 @@ class DispatchService:
             now = self.ctx.now()  # under the visit's lock: moves sent at once are recorded in the order they chain
             if data.new_time == visit["agreed_time"]:
                 raise SameTime()
-            self._check_start(data.new_time, visit["time_zone"], now)
+            self._check_start(data.new_time, visit["time_zone"], now, "newTime")
             if visit["technician"] is not None:
                 await self._lock_technician(visit["technician"])
                 await self._refuse_overlap(visit, visit["technician"], data.new_time, data.override_reason)
@@ -596,7 +598,9 @@ class DispatchService:
         if visit is None:
             raise VisitNotFound()
         technician = visit["technician"] and await repository.get_technician(visit["technician"])
-        return visit_view(visit, technician, *await repository.visit_history(visit_id))
+        returned = (await review_repository.return_requests([visit_id])).get(visit_id) if (
+            visit["review_state"] == "returned") else None
+        return visit_view(visit, technician, returned, *await repository.visit_history(visit_id))
 
     async def _settled(self, committed: View, show: Callable[[UUID], Awaitable[View]], shown_id: UUID) -> View:
         """After the commit, the view again with the verdicts that settling its due audits gives (on SQLite they need

@@ -53,6 +53,7 @@ def work_order_view(order: dict, visits: list[dict]) -> WorkOrderView:
                 expected_duration_min=v["expected_duration_min"],
                 technician_id=v["technician"],
                 verdict=v["verdict"],
+                review_state=v["review_state"],
             )
             for v in visits
         ],
@@ -66,8 +67,14 @@ def technician_ref(technician: dict) -> TechnicianRef:
 
 
 def visit_view(
-    visit: dict, technician: dict | None, assignments: list[dict], reschedules: list[dict], cancellation: dict | None
+    visit: dict,
+    technician: dict | None,
+    returned: dict | None,
+    assignments: list[dict],
+    reschedules: list[dict],
+    cancellation: dict | None,
 ) -> VisitView:
+    """returned: the visit's latest return decision while it is returned (A-DECIDE), else None."""
     return VisitView(
         id=visit["id"],
         work_order_id=visit["work_order"],
@@ -82,6 +89,9 @@ def visit_view(
         customer_notified_at=visit["customer_notified_at"],
         technician=technician_ref(technician) if technician else None,
         verdict=visit["verdict"],
+        review_state=visit["review_state"],
+        returned_for=list(returned["requested"]) if returned else [],
+        return_reason=returned["reason"] if returned else None,
         assignments=[
             AssignmentView(
                 technician_id=a["technician"],
@@ -111,6 +121,7 @@ def visit_view(
             reason_code=cancellation["reason_code"],
             requested_by=cancellation["requested_by"],
             note=cancellation["note"],
+            recorded_by=cancellation["recorded_by"],
             recorded_at=cancellation["recorded_at"],
         )
         if cancellation

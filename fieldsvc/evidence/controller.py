@@ -50,7 +50,8 @@ class EvidenceController(Controller):
     async def blob(self, token: FromPath[str], ctx: Ctx) -> Response[bytes]:
         """The bytes behind a signed evidence link (local blob store); the token is the only credential."""
         download = await EvidenceService(ctx).open_blob(token)
-        headers = {"Cache-Control": "private", "X-Content-Type-Options": "nosniff"}
+        # The image alone: no script, style or frame runs in the page a browser makes around it.
+        headers = {"Cache-Control": "private", "X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"}
         if download.filename:
             headers["Content-Disposition"] = content_disposition(download.filename)
         return Response(download.data, media_type=download.content_type, headers=headers)

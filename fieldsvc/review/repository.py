@@ -153,3 +153,16 @@ async def visit_photos(visit_id: UUID) -> list[dict[str, Any]]:
         .order_by(Photo.created_at)
         .order_by(Photo.id)
     )
+
+
+async def return_requests(visit_ids: list[UUID]) -> dict[UUID, dict[str, Any]]:
+    """The latest 'return' decision of each visit (A-DECIDE), for visits an auditor sent back."""
+    if not visit_ids:
+        return {}
+    rows = await (
+        ReviewDecision.select(ReviewDecision.visit, ReviewDecision.reason, ReviewDecision.requested)
+        .where(ReviewDecision.visit.is_in(visit_ids) & (ReviewDecision.decision == "return"))
+        .order_by(ReviewDecision.decided_at)
+        .output(load_json=True)
+    )
+    return {row["visit"]: row for row in rows}

@@ -92,7 +92,9 @@ def content_key(sha256_hex: str, kind: str) -> str:
 
 
 def content_disposition(filename: str) -> str:
-    """An attachment Content-Disposition for a user-visible filename, safe against header injection."""
+    """An inline Content-Disposition for a user-visible filename, safe against header injection. Inline: an auditor
+    opening a photo's link sees the photo, not a download (a probe); only validated images are stored, served with
+    their own content type and nosniff, so a browser shows them as images and nothing else."""
     filename = filename or "download"
     ascii_fallback = _FILENAME_FALLBACK_UNSAFE.sub("_", filename)
-    return f"attachment; filename=\"{ascii_fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+    return f"inline; filename=\"{ascii_fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"

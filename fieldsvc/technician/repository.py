@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from fieldsvc.tables import ReviewDecision, Visit
+from fieldsvc.tables import Visit
 
 MY_VISIT_COLUMNS = (
     Visit.all_columns(),
@@ -39,16 +39,3 @@ async def my_visits_between(technician_id: UUID, start: datetime, end: datetime)
 
 async def my_visit(technician_id: UUID, visit_id: UUID) -> dict[str, Any] | None:
     return await Visit.select(*MY_VISIT_COLUMNS).where((Visit.id == visit_id) & (Visit.technician == technician_id)).first()
-
-
-async def return_requests(visit_ids: list[UUID]) -> dict[UUID, dict[str, Any]]:
-    """The latest 'return' decision of each visit (A-DECIDE), for visits an auditor sent back."""
-    if not visit_ids:
-        return {}
-    rows = await (
-        ReviewDecision.select(ReviewDecision.visit, ReviewDecision.reason, ReviewDecision.requested)
-        .where(ReviewDecision.visit.is_in(visit_ids) & (ReviewDecision.decision == "return"))
-        .order_by(ReviewDecision.decided_at)
-        .output(load_json=True)
-    )
-    return {row["visit"]: row for row in rows}

@@ -9,6 +9,7 @@ from fieldsvc.auth.caller import Caller
 from fieldsvc.context import AppContext
 from fieldsvc.dispatch.boards import day_zone, local_day_bounds
 from fieldsvc.errors import api_error
+from fieldsvc.review import repository as review_repository
 from fieldsvc.technician import repository
 from fieldsvc.technician.schemas import CustomerContact, MyVisit, PolicyRef, VisitSite
 from fieldsvc.verdicts.service import VerdictService
@@ -35,7 +36,7 @@ class TechnicianService:
 
     async def _views(self, rows: list[dict]) -> list[MyVisit]:
         await VerdictService(self.ctx).settle()  # A-REAUDIT: the verdicts shown reflect every recorded fact
-        returned = await repository.return_requests([r["id"] for r in rows if r["review_state"] == "returned"])
+        returned = await review_repository.return_requests([r["id"] for r in rows if r["review_state"] == "returned"])
         return [self._view(row, returned.get(row["id"])) for row in rows]
 
     def _view(self, row: dict, returned: dict | None) -> MyVisit:

@@ -1206,6 +1206,29 @@ async def test_a_decide_dismiss_needs_a_reason_and_removes_the_visit_from_the_qu
     assert again.json()["code"] == "review.not_pending"
 
 
+async def test_a_decide_the_dispatcher_sees_a_dismissed_visit_as_dismissed_on_the_visit_and_its_order(
+    client, phone, visit_id, as_auditor, as_dispatcher
+):
+    """The verdict stays flagged; without the review state a cleared visit read as a confirmed violation (a probe)."""
+    await play(phone, visit_id, Visit(arrive_after_agreed=timedelta(minutes=15)))
+    assert (await decide(client, visit_id, {"decision": "dismiss", "reason": "Lift broken"}, as_auditor)).status_code == 201
+
+    visit = (await client.get(f"/v1/visits/{visit_id}", headers=as_dispatcher)).json()
+    order = (await client.get(f"/v1/work-orders/{visit['workOrderId']}", headers=as_dispatcher)).json()
+
+    assert (visit["verdict"], visit["reviewState"], visit["returnedFor"]) == ("flagged", "dismissed", [])
+    assert [(v["id"], v["reviewState"]) for v in order["visits"]] == [(visit_id, "dismissed")]
+
+
+async def test_a_decide_the_dispatcher_sees_what_a_returned_visit_was_returned_for(client, phone, people):
+    returned_visit, _, as_dispatcher = await returned_late_and_unresolved(client, phone, people)
+
+    visit = (await client.get(f"/v1/visits/{returned_visit}", headers=as_dispatcher)).json()
+
+    assert (visit["status"], visit["reviewState"]) == ("returned", "returned")
+    assert (visit["returnedFor"], visit["returnReason"]) == (["note"], "Late: send a note saying why")
+
+
 async def test_a_evidence_view_says_which_arrival_time_was_trusted_and_why(client, phone, visit_id, as_auditor):
     await play(phone, visit_id, Visit())
 

@@ -141,6 +141,15 @@ async def test_b_cancel_records_reason_and_requester(client, as_dispatcher):
     assert response.json()["cancellation"]["requestedBy"] == "customer"
 
 
+async def test_b_cancel_records_which_dispatcher_entered_it(client, as_dispatcher):
+    visit = await booked_visit(client, as_dispatcher, TEN)
+    cancel = {"reasonCode": "customer_requested", "requestedBy": "customer", "note": "moved house"}
+    response = await client.post(f"/v1/visits/{visit['id']}/cancel", json=cancel, headers=as_dispatcher)
+
+    me = (await client.get("/v1/auth/me", headers=as_dispatcher)).json()
+    assert response.json()["cancellation"]["recordedBy"] == me["userId"]
+
+
 async def test_b_cancel_without_reason_is_refused(client, as_dispatcher):
     visit = await booked_visit(client, as_dispatcher, TEN)
     response = await client.post(f"/v1/visits/{visit['id']}/cancel", json={"requestedBy": "customer"}, headers=as_dispatcher)

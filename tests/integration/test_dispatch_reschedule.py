@@ -187,6 +187,16 @@ async def test_b_resched_into_quiet_hours_is_refused(client, as_dispatcher):
     assert response.json()["code"] == "booking.quiet_hours"
 
 
+async def test_b_resched_to_a_past_night_time_is_refused_as_past_naming_the_new_time(client, as_dispatcher):
+    """Refused as inside the quiet window, it told the dispatcher to pick another time of day (a probe)."""
+    visit = await booked_visit(client, as_dispatcher, NOON)
+    last_night = NOON.replace(day=3, hour=22)
+    response = await reschedule(client, as_dispatcher, visit["id"], move(last_night))
+
+    assert (response.status_code, response.json()["code"]) == (422, "booking.in_past")
+    assert response.json()["details"]["newTime"] == last_night.isoformat()
+
+
 @pytest.mark.parametrize("note", [None, "\u202e"], ids=["no_note", "direction_override_note"])
 async def test_b_resched_reason_other_needs_a_note(client, as_dispatcher, note):
     visit = await booked_visit(client, as_dispatcher, NOON)

@@ -35,6 +35,16 @@ async def test_an_auditor_downloads_the_original_through_the_signed_route(client
     assert answer["expiresAt"] == (clock.advance(seconds=ttl)).isoformat().replace("+00:00", "Z")
 
 
+async def test_a_photos_link_opened_in_a_browser_shows_the_photo_sandboxed_rather_than_downloading_it(
+    client, as_auditor, photo
+):
+    photo_id, _ = photo
+    download = await client.get((await link(client, as_auditor, photo_id)).json()["url"])
+
+    assert download.headers["content-disposition"].startswith("inline;")
+    assert download.headers["content-security-policy"] == "sandbox"
+
+
 async def test_display_and_thumbnail_are_jpegs_for_the_office(client, as_dispatcher, photo):
     photo_id, _ = photo
     for variant in ("display", "thumbnail"):

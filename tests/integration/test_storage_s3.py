@@ -113,7 +113,7 @@ async def test_presigned_get_downloads_with_plain_http(store: S3BlobStore) -> No
 
     assert body == PHOTO
     assert headers["content-type"] == "image/jpeg"
-    assert headers["content-disposition"].startswith("attachment;")
+    assert headers["content-disposition"].startswith("inline;")  # shown in a browser, not downloaded
     assert "filename*=UTF-8''%E5%B7%A5%E5%8D%95%2042.jpg" in headers["content-disposition"]
 
 

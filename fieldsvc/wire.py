@@ -74,6 +74,7 @@ def within_calendar(day: date, parameter: str) -> date:
 Instant = Annotated[
     datetime, msgspec.Meta(tz=True, description=f"RFC 3339 instant with a UTC offset; in a request, {CALENDAR}")
 ]
+TOTAL_COUNT_HEADER = "X-Total-Count"  # on a paged list: how many its filters find in all, past this page
 TodayByDefault = Annotated[
     date | None, QueryParameter(name="date", required=False, description=f"A local date, {CALENDAR}; today if absent")
 ]

@@ -6,6 +6,7 @@ from typing import Annotated
 from uuid import UUID
 
 from litestar import Controller, Response, get, post
+from litestar.datastructures import ResponseHeader
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 
@@ -22,16 +23,18 @@ from fieldsvc.dispatch.schemas import (
     CancelVisit,
     CreateWorkOrder,
     DayBoard,
+    DispatchBoardEntry,
     ForceClose,
     LogContact,
     RescheduleVisit,
     Tier,
+    VisitState,
     VisitView,
     WorkOrderView,
 )
 from fieldsvc.dispatch.service import DispatchService
 from fieldsvc.errors import ApiError, documented
-from fieldsvc.wire import TodayByDefault, within_calendar
+from fieldsvc.wire import TOTAL_COUNT_HEADER, TodayByDefault, within_calendar
 
 
 
@@ -165,6 +168,33 @@ class DispatchController(Controller):
     async def cancel(self, visit_id: FromPath[UUID], data: JSONBody[CancelVisit], ctx: Ctx, caller: CallerDep) -> VisitView:
         """B-CANCEL: cancel a visit with a reason code and who asked."""
         return await DispatchService(ctx).cancel(visit_id, data, caller)
+
+    @get(
+        "/visits",
+        guards=DISPATCHER,
+        responses=documented(errors.UnknownTimeZone),
+        response_headers=[ResponseHeader(
+            name=TOTAL_COUNT_HEADER, description="how many visits the filters find in all, past this page",
+            documentation_only=True,
+        )],
+    )
+    async def day_board(
+        self,
+        ctx: Ctx,
+        date: TodayByDefault = None,
+        tz: Annotated[str | None, QueryParameter(required=False, description="zone of the date")] = None,
+        visit_status: Annotated[VisitState | None, QueryParameter(name="status", required=False)] = None,
+        unassigned: Annotated[bool, QueryParameter(description="only visits no technician holds yet")] = False,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
+        offset: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
+    ) -> Response[list[DispatchBoardEntry]]:
+        """The board of a day: every visit agreed on one local date (today if none is given; zone: `tz`, default the
+        configured zone), whoever holds it, in time order, with its technician (null: not assigned yet), verdict and
+        review state. The X-Total-Count header says how many the filters find in all."""
+        entries, total = await boards.day_board(
+            ctx, date and within_calendar(date, "date"), tz, visit_status, unassigned, limit, offset
+        )
+        return Response(entries, headers={TOTAL_COUNT_HEADER: str(total)})
 
     @get(
         "/technicians/{technician_id:uuid}/day",

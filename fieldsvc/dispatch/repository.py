@@ -39,6 +39,14 @@ VISIT_COLUMNS = (
 )
 
 
+BOARD_COLUMNS = (  # a visit as a board shows it
+    *VISIT_COLUMNS,
+    Visit.work_order.customer.name.as_alias("customer_name"),
+    Visit.work_order.customer.phone.as_alias("customer_phone"),
+    Visit.work_order.customer.tier.as_alias("customer_tier"),
+    Visit.work_order.site.address.as_alias("address"),
+)
+
 _CLAIM_OFFICE_REQUEST = (
     "INSERT INTO office_request (request_key, body_digest, subject, created_at) VALUES ({}, {}, NULL, {}) "
     "ON CONFLICT (request_key) DO NOTHING RETURNING request_key"
@@ -193,15 +201,35 @@ async def technician_visits_under_way(
     return await _technician_visits(technician_id, Visit.status.is_in(["en_route", "on_site"]) & agreed)
 
 
+async def visits_between(
+    start: datetime, end: datetime, status: str | None, unassigned: bool, limit: int, offset: int
+) -> tuple[list[Row], int]:
+    """A page of the visits agreed in [start, end), in time order, with their customers, sites and technicians, and
+    how many there are in all."""
+    condition = (Visit.agreed_time >= start) & (Visit.agreed_time < end)
+    if status is not None:
+        condition &= Visit.status == status
+    if unassigned:
+        condition &= Visit.technician.is_null()
+    rows = await (
+        Visit.select(
+            *BOARD_COLUMNS,
+            Visit.technician.staff_number.as_alias("technician_staff_number"),
+            Visit.technician.name.as_alias("technician_name"),
+            Visit.technician.team.as_alias("technician_team"),
+        )
+        .where(condition)
+        .order_by(Visit.agreed_time)
+        .order_by(Visit.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return rows, await Visit.count().where(condition)
+
+
 async def _technician_visits(technician_id: UUID, condition: Combinable) -> list[Row]:
     return await (
-        Visit.select(
-            *VISIT_COLUMNS,
-            Visit.work_order.customer.name.as_alias("customer_name"),
-            Visit.work_order.customer.phone.as_alias("customer_phone"),
-            Visit.work_order.customer.tier.as_alias("customer_tier"),
-            Visit.work_order.site.address.as_alias("address"),
-        )
+        Visit.select(*BOARD_COLUMNS)
         .where((Visit.technician == technician_id) & condition)
         .order_by(Visit.agreed_time)
     )

@@ -92,6 +92,9 @@ class RescheduleVisit(Incoming):
     override_reason: Reason | None = None  # lets an assigned technician's overlap stand
 
 
+VisitState = Literal["scheduled", "assigned", "en_route", "on_site", "completed", "returned", "cancelled"]
+
+
 class CancelVisit(Incoming):
     reason_code: CancelReason
     requested_by: Initiator
@@ -222,7 +225,9 @@ class BoardEntry(Wire):
     verdict: str  # A-VERDICT: pending | passed | flagged | ...
     agreed_time: Instant
     site_time_zone: str
-    site_local_time: str  # the agreed time on the site's clock, "HH:MM"
+    # The agreed time on the site's clock, "YYYY-MM-DD HH:MM" as in the auditors' queue: on a board told in another
+    # zone, "10:30" listed after "14:50" read as a mistake (a probe).
+    site_local_time: str
     expected_duration_min: int
     customer_name: str
     customer_phone: str
@@ -230,6 +235,13 @@ class BoardEntry(Wire):
     address: str
     latitude: float
     longitude: float
+
+
+class DispatchBoardEntry(BoardEntry):
+    """A visit on the dispatchers' board of a day, whoever holds it."""
+
+    technician: TechnicianRef | None  # null: not assigned yet
+    review_state: str  # A-DECIDE, as in VisitView
 
 
 class DayBoard(Wire):
@@ -245,6 +257,7 @@ class AtRiskEntry(Wire):
     tier: str
     rule_id: str  # B-CONTACT | B-FIRST | B-REPAIR
     due_at: Instant
+    site_local_due_time: str  # dueAt on the site's clock, "YYYY-MM-DD HH:MM", as the customer was promised it
     state: Literal["breached", "due_soon"]
     minutes_left: int
     customer_name: str

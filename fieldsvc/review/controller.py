@@ -21,7 +21,7 @@ from fieldsvc.evidence.controller import BLOB_ROUTE
 from fieldsvc.mobile.photos import StorageDown
 from fieldsvc.review.evidence import visit_evidence
 from fieldsvc.review.schemas import DecideVisit, DecisionView, QueueEntry, VisitEvidence
-from fieldsvc.wire import within_calendar
+from fieldsvc.wire import TOTAL_COUNT_HEADER, within_calendar
 from fieldsvc.review.service import (
     CancelledNotReturnable,
     NotPending,
@@ -34,7 +34,6 @@ from fieldsvc.review.service import (
     VerdictChanged,
 )
 
-TOTAL_COUNT_HEADER = "X-Total-Count"
 
 Severity = Annotated[str | None, QueryParameter(pattern="^(violation|warning|info)$", required=False)]
 QueueState = Literal["awaiting", "returned"]  # awaiting a decision; returned to the technician for correction

@@ -236,8 +236,54 @@ async def test_day_board_shows_each_visit_on_its_sites_clock_with_the_customers_
 
     [entry] = response.json()["visits"]
     shown = {key: entry[key] for key in ("siteTimeZone", "siteLocalTime", "customerPhone", "verdict")}
-    assert shown == {"siteTimeZone": "Asia/Shanghai", "siteLocalTime": "10:00", "customerPhone": "13900000000",
-                     "verdict": "pending"}
+    assert shown == {"siteTimeZone": "Asia/Shanghai", "siteLocalTime": "2030-03-04 10:00",
+                     "customerPhone": "13900000000", "verdict": "pending"}
+
+
+async def test_the_board_of_a_day_shows_every_visit_of_that_date_assigned_or_not_in_time_order(client, as_dispatcher):
+    tech = await technician_id(client, as_dispatcher, "T1001")
+    later = await booked_visit(client, as_dispatcher, TEN + timedelta(hours=4))
+    earlier = await booked_visit(client, as_dispatcher, TEN)
+    await booked_visit(client, as_dispatcher, TEN + timedelta(days=1), kind="repair")  # the next day
+    await assign(client, as_dispatcher, earlier["id"], tech)
+
+    response = await client.get("/v1/visits", params={"date": "2030-03-04"}, headers=as_dispatcher)
+
+    assert (response.status_code, response.headers["x-total-count"]) == (200, "2"), response.text
+    shown = [(e["visitId"], e["siteLocalTime"], (e["technician"] or {}).get("staffNumber"), e["reviewState"])
+             for e in response.json()]
+    assert shown == [(earlier["id"], "2030-03-04 10:00", "T1001", "none"), (later["id"], "2030-03-04 14:00", None, "none")]
+
+
+async def test_the_board_of_a_day_lists_the_visits_no_technician_holds_yet(client, as_dispatcher):
+    tech = await technician_id(client, as_dispatcher, "T1001")
+    held = await booked_visit(client, as_dispatcher, TEN)
+    waiting = await booked_visit(client, as_dispatcher, TEN + timedelta(hours=2))
+    await assign(client, as_dispatcher, held["id"], tech)
+
+    response = await client.get("/v1/visits", params={"date": "2030-03-04", "unassigned": "true"}, headers=as_dispatcher)
+
+    assert [e["visitId"] for e in response.json()] == [waiting["id"]]
+
+
+async def test_the_board_of_a_day_filters_by_status_and_pages(client, as_dispatcher):
+    tech = await technician_id(client, as_dispatcher, "T1001")
+    visits = [await booked_visit(client, as_dispatcher, TEN + timedelta(hours=hour)) for hour in (0, 2, 4)]
+    for visit in visits[1:]:
+        await assign(client, as_dispatcher, visit["id"], tech)
+
+    second = await client.get("/v1/visits", params={"date": "2030-03-04", "status": "assigned", "limit": 1, "offset": 1},
+                              headers=as_dispatcher)
+
+    assert (second.headers["x-total-count"], [e["visitId"] for e in second.json()]) == ("2", [visits[2]["id"]])
+
+
+async def test_the_board_of_a_day_refuses_an_unknown_status_or_zone(client, as_dispatcher):
+    status = await client.get("/v1/visits", params={"status": "lost"}, headers=as_dispatcher)
+    zone = await client.get("/v1/visits", params={"tz": "Mars/Olympus"}, headers=as_dispatcher)
+
+    assert (status.status_code, status.json()["code"]) == (400, "validation.failed")
+    assert zone.status_code == 422 and zone.json()["code"] == "site.unknown_time_zone", zone.text
 
 
 async def test_day_board_without_a_zone_tells_the_day_in_the_zone_of_the_technicians_sites(client, as_dispatcher, as_tech):

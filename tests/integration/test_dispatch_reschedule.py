@@ -220,6 +220,13 @@ async def test_at_risk_lists_an_unbooked_order_near_its_contact_deadline(client,
     assert [(e["ruleId"], e["state"], e["minutesLeft"]) for e in entries] == [("B-CONTACT", "due_soon", 60)]
 
 
+async def test_at_risk_tells_each_deadline_on_its_sites_clock(client, as_dispatcher, clock):
+    order = await create_order(client, as_dispatcher, tier="gold", accepted_at=clock.now - timedelta(hours=7))
+    response = await client.get("/v1/at-risk", params={"horizonMinutes": 120}, headers=as_dispatcher)
+    [entry] = [e for e in response.json() if e["workOrderId"] == order["id"]]
+    assert (entry["siteTimeZone"], entry["siteLocalDueTime"]) == ("Asia/Shanghai", "2030-03-04 10:00")  # 09:00 + 1 h
+
+
 async def test_at_risk_shows_a_breached_repair_first_response(client, as_dispatcher, clock):
     order = await create_order(client, as_dispatcher, kind="repair", tier="standard", accepted_at=clock.now - timedelta(hours=3))
     entries = (await client.get("/v1/at-risk", headers=as_dispatcher)).json()

@@ -13,6 +13,25 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 AUDITOR_PLACES = ("auto", "process", "inline", "external")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# The least each number may be, and whether it must be more than that. Unchecked, a travel speed of 0 divided by zero
+# at every assignment, a negative token lifetime handed out tokens expired at login, and 0 login failures locked an
+# account at its first wrong password (a probe).
+NUMBER_FLOORS: dict[str, tuple[float, bool]] = {
+    "token_ttl_minutes": (1, False),
+    "token_memory_seconds": (0, False),
+    "login_max_failures": (1, False),
+    "login_lockout_minutes": (0, False),
+    "travel_speed_kmh": (0, True),
+    "at_risk_horizon_minutes": (0, False),
+    "deadline_sweep_minutes": (0, True),
+    "trail_check_seconds": (0, True),
+    "clock_transit_allowance_seconds": (0, False),
+    "max_upload_bytes": (1, False),
+    "max_image_pixels": (1, False),
+    "evidence_url_ttl_seconds": (1, False),
+    "upload_url_ttl_seconds": (1, False),
+    "max_restore_promise_days": (1, False),
+}
 
 
 class SettingsError(ValueError):
@@ -86,14 +105,11 @@ class Settings:
             raise SettingsError("FIELDSVC_BLOB_BACKEND must be 'local' or 's3'")
         if not (0 <= self.quiet_hours_end < 24 and 0 <= self.quiet_hours_start < 24):
             raise SettingsError("quiet hours must be whole hours from 0 to 23")
-        if not (math.isfinite(self.deadline_sweep_minutes) and self.deadline_sweep_minutes > 0):
-            raise SettingsError("FIELDSVC_DEADLINE_SWEEP_MINUTES must be a number of minutes more than 0")
-        if not (math.isfinite(self.trail_check_seconds) and self.trail_check_seconds > 0):
-            raise SettingsError("FIELDSVC_TRAIL_CHECK_SECONDS must be a number of seconds more than 0")
-        if not (math.isfinite(self.clock_transit_allowance_seconds) and self.clock_transit_allowance_seconds >= 0):
-            raise SettingsError("FIELDSVC_CLOCK_TRANSIT_ALLOWANCE_SECONDS must be a number of seconds, 0 or more")
-        if self.max_restore_promise_days < 1:
-            raise SettingsError("FIELDSVC_MAX_RESTORE_PROMISE_DAYS must be a whole number of days, 1 or more")
+        for name, (floor, strictly) in NUMBER_FLOORS.items():
+            value = getattr(self, name)
+            if not (math.isfinite(value) and (value > floor if strictly else value >= floor)):
+                least = f"more than {floor}" if strictly else f"{floor} or more"
+                raise SettingsError(f"FIELDSVC_{name.upper()} must be a number {least}, not {value!r}")
         if self.database_url and not self.database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
             raise SettingsError("FIELDSVC_DATABASE_URL must start with sqlite:/// or postgresql://")
         if self.log_level.upper() not in LOG_LEVELS:

@@ -56,10 +56,11 @@ def logging_config(level: str) -> dict[str, Any]:
         "root": {"handlers": ["stderr"], "level": level.upper()},
         "loggers": {
             "httpx": {"level": "WARNING"},
-            # At DEBUG, botocore logs each request's signature, with what rebuilds a photo link handed to an auditor
-            # (a probe): the service's own DEBUG lines are what an operator turns DEBUG on for.
+            # At DEBUG, botocore logs each request's signature, with what rebuilds a photo link handed to an auditor,
+            # and aiosqlite each statement with its parameters, password hashes among them (probes): the service's
+            # own DEBUG lines are what an operator turns DEBUG on for.
             **{name: {"level": "INFO" if level.upper() == "DEBUG" else level.upper()}
-               for name in ("botocore", "boto3", "s3transfer", "urllib3")},
+               for name in ("botocore", "boto3", "s3transfer", "urllib3", "aiosqlite")},
         },
     }
 

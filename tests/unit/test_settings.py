@@ -74,6 +74,19 @@ def test_a_value_the_service_cannot_run_with_is_refused_naming_its_variable(vari
         Settings.from_env({variable: value})
 
 
+@pytest.mark.parametrize(("variable", "value"), [
+    ("FIELDSVC_TRAVEL_SPEED_KMH", "0"),
+    ("FIELDSVC_TOKEN_TTL_MINUTES", "-5"),
+    ("FIELDSVC_MAX_UPLOAD_BYTES", "-1"),
+    ("FIELDSVC_LOGIN_MAX_FAILURES", "0"),
+    ("FIELDSVC_EVIDENCE_URL_TTL_SECONDS", "0"),
+    ("FIELDSVC_AT_RISK_HORIZON_MINUTES", "-1"),
+], ids=lambda value: value)
+def test_a_number_below_what_its_setting_can_mean_is_refused_naming_its_variable(variable: str, value: str):
+    with pytest.raises(SettingsError, match=f"{variable} must be a number"):
+        Settings.from_env({variable: value})
+
+
 def test_a_log_level_in_lower_case_and_an_s3_endpoint_with_a_port_are_accepted():
     settings = Settings.from_env({"FIELDSVC_LOG_LEVEL": "debug", "FIELDSVC_S3_ENDPOINT_URL": "http://127.0.0.1:9000"})
     assert (settings.log_level, settings.s3_endpoint_url) == ("debug", "http://127.0.0.1:9000")
@@ -84,3 +97,9 @@ def test_at_debug_the_s3_clients_own_debug_lines_with_request_signatures_stay_ou
 
     assert logging_config("DEBUG")["loggers"]["botocore"]["level"] == "INFO"
     assert logging_config("WARNING")["loggers"]["botocore"]["level"] == "WARNING"
+
+
+def test_at_debug_the_sqlite_drivers_statements_with_their_parameters_stay_out_of_the_log():
+    from fieldsvc.observability import logging_config
+
+    assert logging_config("DEBUG")["loggers"]["aiosqlite"]["level"] == "INFO"

@@ -1,4 +1,4 @@
-"""The fieldsvc command line: serve, migrate, demo data, the OpenAPI spec and trail verification."""
+"""The fieldsvc command line: serve, migrate, demo data, the first admin, the OpenAPI spec and the checks."""
 
 from __future__ import annotations
 
@@ -70,20 +70,38 @@ def port_number(text: str) -> int:
     return port
 
 
+def worker_count(text: str) -> int:
+    try:
+        workers = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if workers < 1:
+        raise argparse.ArgumentTypeError(f"{workers} workers would serve nothing: give 1 or more")
+    return workers
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fieldsvc", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="apply migrations, load demo data into an empty database, serve HTTP")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=port_number)
-    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--host", help="address to listen on (default FIELDSVC_HOST, 127.0.0.1)")
+    serve.add_argument("--port", type=port_number, help="port to listen on (default FIELDSVC_PORT, 8000)")
+    serve.add_argument("--workers", type=worker_count, default=1, help="HTTP worker processes (default 1)")
     serve.add_argument("--no-demo", action="store_true", help="do not load demo data into an empty database")
     commands.add_parser("migrate", help="apply pending migrations")
     commands.add_parser("demo", help="load demo data if the database is empty")
+    admin = commands.add_parser(
+        "create-admin",
+        help="create an admin account, such as the first one of a service started without demo data; its password "
+        "is read from standard input (asked twice at a terminal)",
+    )
+    admin.add_argument("username")
+    admin.add_argument("--display-name", help="the name shown for the account (default: the username)")
     spec = commands.add_parser("spec", help="write mobile_api_spec/openapi.json from the app")
     spec.add_argument("--check", action="store_true", help="exit 1 if the committed spec differs")
     trail = commands.add_parser("trail", help="the tamper-evident audit trail (A-TRAIL)")
-    trail.add_argument("action", choices=["verify", "seal"])
+    trail.add_argument("action", choices=["verify", "seal"], help="verify: check the chain and the records against it "
+                       "(read only); seal: seal the head and queued entries with this service's key")
     blobs = commands.add_parser(
         "blobs", help="cleanup: remove stored blobs that no photo refers to; verify: check each photo's stored blobs"
     )
@@ -153,6 +171,9 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(verify_blobs(settings))
     if args.command == "blobs":
         return asyncio.run(cleanup_blobs(settings, timedelta(minutes=args.grace_minutes), args.dry_run))
+    if args.command == "create-admin":
+        password = _read_password()
+        return asyncio.run(create_admin(settings, args.username, args.display_name or args.username, password))
     if args.command == "audit" and args.action == "work":
         from fieldsvc.verdicts.process import audit_beside, audit_forever
 
@@ -292,6 +313,10 @@ async def migrated_database(settings: Settings) -> AsyncIterator[AppContext]:
     from fieldsvc.context import AppContext
 
     ctx = AppContext.from_settings(settings)
+    if db.is_sqlite(ctx.engine) and not Path(ctx.engine.path).exists():
+        # Opening it would make an empty one (a mistyped data directory), and then advise migrating it (a probe).
+        raise db.NotMigrated(f"there is no database at {ctx.engine.path}: set FIELDSVC_DATA_DIR (or "
+                             "FIELDSVC_DATABASE_URL) to the service's")
     db.bind_engine(ctx.engine)
     await db.open_database(ctx.engine)
     try:
@@ -299,6 +324,42 @@ async def migrated_database(settings: Settings) -> AsyncIterator[AppContext]:
         yield ctx
     finally:
         await db.close_database(ctx.engine)
+
+
+def _read_password() -> str:
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    from getpass import getpass
+
+    password = getpass("password: ")
+    if getpass("the same password again: ") != password:
+        raise SystemExit("fieldsvc create-admin: the passwords differ; nothing was created")
+    return password
+
+
+async def create_admin(settings: Settings, username: str, display_name: str, password: str) -> int:
+    import msgspec
+
+    from fieldsvc.errors import ApiError
+    from fieldsvc.people.schemas import CreateUser
+    from fieldsvc.people.service import PeopleService
+
+    try:
+        account = msgspec.convert(
+            {"username": username, "password": password, "role": "admin", "displayName": display_name}, CreateUser
+        )
+    except msgspec.ValidationError as invalid:
+        print(f"fieldsvc create-admin: {invalid} (the password is read from standard input)", file=sys.stderr)
+        return EXIT_UNUSABLE
+    async with migrated_database(settings) as ctx:
+        try:
+            created = await PeopleService(ctx).create_user(account, None)
+        except ApiError as refused:
+            print(f"fieldsvc create-admin: {refused.detail}", file=sys.stderr)
+            return EXIT_UNUSABLE
+    log.info("admin account %s created from the command line", created.username)
+    print(f"admin {created.username} created: log in with POST /v1/auth/login")
+    return 0
 
 
 async def rerun_audit(settings: Settings, start: date | None, end: date | None) -> int:

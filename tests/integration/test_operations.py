@@ -219,6 +219,67 @@ def test_the_app_started_by_an_asgi_server_on_a_database_not_migrated_refuses_to
     assert "run `fieldsvc migrate`" in done.stderr
 
 
+def test_the_first_admin_of_a_service_without_demo_data_is_created_from_the_command_line(tmp_path: Path):
+    """Migrated and served with --no-demo, as the README says for production, the service had no account at all and
+    no way to make one: creating users needs an admin (a probe)."""
+    from fieldsvc.auth.passwords import verify_password
+
+    env = {**os.environ, "FIELDSVC_DATA_DIR": str(tmp_path), "FIELDSVC_DATABASE_URL": ""}
+    assert subprocess.run([sys.executable, "-m", "fieldsvc", "migrate"], env=env, capture_output=True).returncode == 0
+
+    done = subprocess.run([sys.executable, "-m", "fieldsvc", "create-admin", "boss", "--display-name", "The Boss"],
+                          env=env, input="a long passphrase\n", capture_output=True, text=True)
+
+    assert done.returncode == 0, done.stderr
+    with sqlite3.connect(tmp_path / "fieldsvc.sqlite") as database:
+        [(role, name, password_hash)] = database.execute(
+            "SELECT role, display_name, password_hash FROM app_user WHERE username = 'boss'"
+        ).fetchall()
+    assert (role, name) == ("admin", "The Boss") and verify_password("a long passphrase", password_hash)
+
+
+@pytest.mark.parametrize(("username", "password", "saying"), [
+    ("boss", "short\n", "at `$.password`"),
+    ("no spaces", "a long passphrase\n", "at `$.username`"),
+], ids=["short_password", "bad_username"])
+def test_an_admin_the_command_line_cannot_create_is_refused_saying_why_and_nothing_is_created(
+    tmp_path: Path, username: str, password: str, saying: str
+):
+    env = {**os.environ, "FIELDSVC_DATA_DIR": str(tmp_path), "FIELDSVC_DATABASE_URL": ""}
+    assert subprocess.run([sys.executable, "-m", "fieldsvc", "migrate"], env=env, capture_output=True).returncode == 0
+
+    done = subprocess.run([sys.executable, "-m", "fieldsvc", "create-admin", username], env=env, input=password,
+                          capture_output=True, text=True)
+
+    assert done.returncode == 2 and saying in done.stderr, done.stderr
+    with sqlite3.connect(tmp_path / "fieldsvc.sqlite") as database:
+        assert database.execute("SELECT count(*) FROM app_user").fetchone() == (0,)
+
+
+@pytest.mark.parametrize("command", [["blobs", "verify"], ["audit", "rerun"], ["create-admin", "boss"]], ids="-".join)
+def test_a_command_pointed_at_a_data_directory_without_a_database_says_so_and_makes_none(
+    tmp_path: Path, command: list[str]
+):
+    """A mistyped FIELDSVC_DATA_DIR got an empty database made there, and advice to migrate it (a probe)."""
+    mistyped = tmp_path / "dta"
+    env = {**os.environ, "FIELDSVC_DATA_DIR": str(mistyped), "FIELDSVC_DATABASE_URL": "",
+           "FIELDSVC_SECRET_KEY": "the service's key"}
+    done = subprocess.run([sys.executable, "-m", "fieldsvc", *command], env=env, input="a long passphrase\n",
+                          capture_output=True, text=True, timeout=60)
+
+    assert done.returncode == 2 and "there is no database at" in done.stderr, done.stderr
+    assert not (mistyped / "fieldsvc.sqlite").exists()
+
+
+def test_serving_with_no_workers_is_refused_before_anything_starts(tmp_path: Path):
+    env = {**os.environ, "FIELDSVC_DATA_DIR": str(tmp_path), "FIELDSVC_DATABASE_URL": ""}
+    done = subprocess.run([sys.executable, "-m", "fieldsvc", "serve", "--workers", "0"], env=env, capture_output=True,
+                          text=True, timeout=60)
+
+    assert done.returncode == 2 and "give 1 or more" in done.stderr
+    assert not (tmp_path / "fieldsvc.sqlite").exists()
+
+
 def _fieldsvc(data_dir: Path, database: str, command: list[str]) -> subprocess.CompletedProcess:
     """`fieldsvc <command>` run as an operator would, on this database with the service's key."""
     env = {**os.environ, "FIELDSVC_DATA_DIR": str(data_dir), "FIELDSVC_DATABASE_URL": database,

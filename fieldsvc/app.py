@@ -23,7 +23,7 @@ from fieldsvc.dispatch.controller import DispatchController
 from fieldsvc.evidence.controller import EvidenceController
 from fieldsvc.followups.controller import FollowUpController
 from fieldsvc.health import HealthController
-from fieldsvc.mobile.controller import mobile_router
+from fieldsvc.mobile.controller import complete_mobile_spec, mobile_router
 from fieldsvc.mobile.receipt import receipt_stamp
 from fieldsvc.observability import request_id_middleware, stamp_response
 from fieldsvc.review.controller import ReviewController
@@ -129,4 +129,5 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         debug=False,
     )
     app.state.ctx = ctx
+    complete_mobile_spec(app.openapi_schema)
     return app

@@ -12,6 +12,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.enums import RequestEncodingType
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import OpenAPI, OpenAPIFormat, OpenAPIType, Schema
 from litestar.params import Body, FromPath, HeaderParameter, JSONBody
 
 from fieldsvc.auth.caller import Caller, CallerDep, allow
@@ -41,6 +42,7 @@ from fieldsvc.mobile.schemas import (
     PresignPhoto,
     PresignResult,
     SignatureResult,
+    SYNC_ITEM,
     Summary,
     SyncBatch,
     SyncReceipts,
@@ -273,6 +275,32 @@ class UploadController(Controller):
         least 120x40 pixels (the whole pad, or cropped to the ink).
         """
         return answered(await PhotoIngest(ctx).upload_signature(caller, visit_id, data, reading))
+
+
+def complete_mobile_spec(openapi: OpenAPI) -> None:
+    """What the OpenAPI document cannot render from the types, for the phone developers building from it: the sync
+    batch's items (read as anything, so that a malformed one is rejected in its own receipt, they rendered as `{}`),
+    and X-Device-Clock's being required (declared optional so that its absence is clock.required, not a generic 400)."""
+    endpoints = ", ".join(f"{route.kind} (POST .../{route.path})" for route in FACT_ROUTES)
+    item = Schema(
+        type=OpenAPIType.OBJECT,
+        required=["type", "visitId", "body"],
+        properties={
+            "type": Schema(type=OpenAPIType.STRING, enum=[route.kind for route in FACT_ROUTES],
+                           description="the fact's kind: snake_case, where its own endpoint's path is kebab-case"),
+            "visitId": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.UUID),
+            "body": Schema(type=OpenAPIType.OBJECT, additional_properties=True,
+                           description=f"the request body of the kind's own endpoint: {endpoints}"),
+        },
+        description=SYNC_ITEM.description,
+        examples=SYNC_ITEM.examples,
+    )
+    openapi.components.schemas["SyncBatch"].properties["facts"].items = item
+    for path in openapi.paths.values():
+        for operation in (path.get, path.post, path.put, path.patch, path.delete):
+            for parameter in (operation and operation.parameters) or []:
+                if getattr(parameter, "name", None) == "X-Device-Clock":
+                    parameter.required = True
 
 
 def mobile_router(settings: Settings) -> Router:

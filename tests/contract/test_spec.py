@@ -59,3 +59,22 @@ def test_every_operation_lists_the_codes_any_request_can_get():
 
 def test_spec_names_no_environment_dependent_server():
     assert json.loads(SPEC_PATH.read_text())["servers"] == [{"url": "/"}]
+
+
+def test_a_sync_items_shape_and_kinds_are_in_the_spec():
+    """Read as anything, so that a malformed item gets its own receipt, the items rendered as `{}` (a probe)."""
+    item = json.loads(SPEC_PATH.read_text())["components"]["schemas"]["SyncBatch"]["properties"]["facts"]["items"]
+    assert item["required"] == ["type", "visitId", "body"]
+    assert {"on_my_way", "test_result", "completion"} <= set(item["properties"]["type"]["enum"])
+
+
+def test_the_spec_says_every_phone_request_needs_its_clock():
+    spec = json.loads(SPEC_PATH.read_text())
+    clock_headers = [
+        parameter
+        for operations in spec["paths"].values()
+        for operation in operations.values()
+        for parameter in operation.get("parameters", [])
+        if parameter["name"] == "X-Device-Clock"
+    ]
+    assert clock_headers and all(parameter["required"] for parameter in clock_headers)

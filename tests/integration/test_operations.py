@@ -199,8 +199,11 @@ async def test_a_command_on_a_database_the_migrations_have_not_reached_refuses_s
     """Run after an upgrade and before `fieldsvc migrate`, trail verify ended in a traceback about a missing column
     (a probe); serve and migrate apply the migrations themselves."""
     async with AsyncExitStack() as stack:
-        database = f"sqlite:///{tmp_path / 'fieldsvc.sqlite'}" if engine == "sqlite" else (
-            await stack.enter_async_context(new_postgres_database("fieldsvc_unmigrated")))
+        if engine == "sqlite":
+            sqlite3.connect(tmp_path / "fieldsvc.sqlite").close()  # a database, made before this version's migrations
+            database = f"sqlite:///{tmp_path / 'fieldsvc.sqlite'}"
+        else:
+            database = await stack.enter_async_context(new_postgres_database("fieldsvc_unmigrated"))
         done = _fieldsvc(tmp_path, database, command)
 
     assert done.returncode == 2, done.stdout + done.stderr

@@ -79,10 +79,11 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         db.bind_engine(ctx.engine)
         if owns_database:
+            # Started by an ASGI server directly (`fieldsvc serve` migrates first): on a database the migrations have
+            # not reached, it answered every request with a 500 and called itself ready (a probe).
+            db.require_database_file(ctx.engine)
             await db.open_database(ctx.engine)
             try:
-                # Started by an ASGI server directly (`fieldsvc serve` migrates first): on a database the migrations
-                # have not reached, it answered every request with a 500 and called itself ready (a probe).
                 await db.require_migrated()
             except BaseException:
                 await db.close_database(ctx.engine)

@@ -71,6 +71,7 @@ def port_number(text: str) -> int:
 
 
 def worker_count(text: str) -> int:
+    """--workers: 0 started a supervisor with nothing to serve."""
     try:
         workers = int(text)
     except ValueError:
@@ -172,8 +173,7 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "blobs":
         return asyncio.run(cleanup_blobs(settings, timedelta(minutes=args.grace_minutes), args.dry_run))
     if args.command == "create-admin":
-        password = _read_password()
-        return asyncio.run(create_admin(settings, args.username, args.display_name or args.username, password))
+        return asyncio.run(create_admin(settings, args.username, args.display_name or args.username))
     if args.command == "audit" and args.action == "work":
         from fieldsvc.verdicts.process import audit_beside, audit_forever
 
@@ -313,10 +313,7 @@ async def migrated_database(settings: Settings) -> AsyncIterator[AppContext]:
     from fieldsvc.context import AppContext
 
     ctx = AppContext.from_settings(settings)
-    if db.is_sqlite(ctx.engine) and not Path(ctx.engine.path).exists():
-        # Opening it would make an empty one (a mistyped data directory), and then advise migrating it (a probe).
-        raise db.NotMigrated(f"there is no database at {ctx.engine.path}: set FIELDSVC_DATA_DIR (or "
-                             "FIELDSVC_DATABASE_URL) to the service's")
+    db.require_database_file(ctx.engine)
     db.bind_engine(ctx.engine)
     await db.open_database(ctx.engine)
     try:
@@ -327,6 +324,7 @@ async def migrated_database(settings: Settings) -> AsyncIterator[AppContext]:
 
 
 def _read_password() -> str:
+    """From standard input (a script's pipe), or asked twice at a terminal: a typo there would lock the admin out."""
     if not sys.stdin.isatty():
         return sys.stdin.readline().rstrip("\r\n")
     from getpass import getpass
@@ -337,21 +335,22 @@ def _read_password() -> str:
     return password
 
 
-async def create_admin(settings: Settings, username: str, display_name: str, password: str) -> int:
+async def create_admin(settings: Settings, username: str, display_name: str) -> int:
     import msgspec
 
     from fieldsvc.errors import ApiError
     from fieldsvc.people.schemas import CreateUser
     from fieldsvc.people.service import PeopleService
 
-    try:
-        account = msgspec.convert(
-            {"username": username, "password": password, "role": "admin", "displayName": display_name}, CreateUser
-        )
-    except msgspec.ValidationError as invalid:
-        print(f"fieldsvc create-admin: {invalid} (the password is read from standard input)", file=sys.stderr)
-        return EXIT_UNUSABLE
-    async with migrated_database(settings) as ctx:
+    async with migrated_database(settings) as ctx:  # before the password is asked: no database, no typing for nothing
+        try:
+            account = msgspec.convert(
+                {"username": username, "password": _read_password(), "role": "admin", "displayName": display_name},
+                CreateUser,
+            )
+        except msgspec.ValidationError as invalid:
+            print(f"fieldsvc create-admin: {invalid} (the password is read from standard input)", file=sys.stderr)
+            return EXIT_UNUSABLE
         try:
             created = await PeopleService(ctx).create_user(account, None)
         except ApiError as refused:

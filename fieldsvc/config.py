@@ -13,24 +13,26 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 AUDITOR_PLACES = ("auto", "process", "inline", "external")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-# The least each number may be, and whether it must be more than that. Unchecked, a travel speed of 0 divided by zero
-# at every assignment, a negative token lifetime handed out tokens expired at login, and 0 login failures locked an
-# account at its first wrong password (a probe).
-NUMBER_FLOORS: dict[str, tuple[float, bool]] = {
-    "token_ttl_minutes": (1, False),
-    "token_memory_seconds": (0, False),
-    "login_max_failures": (1, False),
-    "login_lockout_minutes": (0, False),
-    "travel_speed_kmh": (0, True),
-    "at_risk_horizon_minutes": (0, False),
-    "deadline_sweep_minutes": (0, True),
-    "trail_check_seconds": (0, True),
-    "clock_transit_allowance_seconds": (0, False),
-    "max_upload_bytes": (1, False),
-    "max_image_pixels": (1, False),
-    "evidence_url_ttl_seconds": (1, False),
-    "upload_url_ttl_seconds": (1, False),
-    "max_restore_promise_days": (1, False),
+WEEK_SECONDS = 7 * 24 * 3600  # the longest an S3 presigned link may live
+# The least each number may be, whether it must be more than that, and the most it may be. Unchecked, a travel speed
+# of 0 divided by zero at every assignment, a negative token lifetime handed out tokens expired at login, 0 login
+# failures locked an account at its first wrong password, a lockout of 0 minutes let guesses run unthrottled, and a
+# token lifetime past the calendar made every login a 500 (probes).
+NUMBER_RANGES: dict[str, tuple[float, bool, float]] = {
+    "token_ttl_minutes": (1, False, 366 * 24 * 60),
+    "token_memory_seconds": (0, False, 3600),
+    "login_max_failures": (1, False, 1000),
+    "login_lockout_minutes": (1, False, 366 * 24 * 60),
+    "travel_speed_kmh": (0, True, 1000),
+    "at_risk_horizon_minutes": (0, False, 366 * 24 * 60),
+    "deadline_sweep_minutes": (0, True, 24 * 60),
+    "trail_check_seconds": (0, True, 24 * 3600),
+    "clock_transit_allowance_seconds": (0, False, 3600),
+    "max_upload_bytes": (1, False, 2**40),
+    "max_image_pixels": (1, False, 2**40),
+    "evidence_url_ttl_seconds": (1, False, WEEK_SECONDS),
+    "upload_url_ttl_seconds": (1, False, WEEK_SECONDS),
+    "max_restore_promise_days": (1, False, 366),
 }
 
 
@@ -105,11 +107,11 @@ class Settings:
             raise SettingsError("FIELDSVC_BLOB_BACKEND must be 'local' or 's3'")
         if not (0 <= self.quiet_hours_end < 24 and 0 <= self.quiet_hours_start < 24):
             raise SettingsError("quiet hours must be whole hours from 0 to 23")
-        for name, (floor, strictly) in NUMBER_FLOORS.items():
+        for name, (floor, strictly, ceiling) in NUMBER_RANGES.items():
             value = getattr(self, name)
-            if not (math.isfinite(value) and (value > floor if strictly else value >= floor)):
-                least = f"more than {floor}" if strictly else f"{floor} or more"
-                raise SettingsError(f"FIELDSVC_{name.upper()} must be a number {least}, not {value!r}")
+            if not (math.isfinite(value) and (value > floor if strictly else value >= floor) and value <= ceiling):
+                least = f"more than {floor}" if strictly else f"from {floor}"
+                raise SettingsError(f"FIELDSVC_{name.upper()} must be a number {least} to {ceiling}, not {value!r}")
         if self.database_url and not self.database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
             raise SettingsError("FIELDSVC_DATABASE_URL must start with sqlite:/// or postgresql://")
         if self.log_level.upper() not in LOG_LEVELS:

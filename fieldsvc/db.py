@@ -134,6 +134,14 @@ class NotMigrated(Exception):
     """The database lacks migrations this code needs: commands other than serve and migrate do not apply them."""
 
 
+def require_database_file(engine: Engine) -> None:
+    """On SQLite, refuse a database file that is not there rather than open (make) an empty one: a mistyped data
+    directory got a new database, and then the advice to migrate it (a probe). Serve and migrate make it on purpose."""
+    if is_sqlite(engine) and not Path(engine.path).exists():
+        raise NotMigrated(f"there is no database at {engine.path}: set FIELDSVC_DATA_DIR (or FIELDSVC_DATABASE_URL) to "
+                          "the service's, or run `fieldsvc migrate` to make one there")
+
+
 async def require_migrated() -> None:
     """Refuse to work on a database the migrations in migrations/ have not all reached (a command run before
     `fieldsvc migrate` after an upgrade ended in a traceback about a missing column; a probe)."""

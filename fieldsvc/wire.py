@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar.params import QueryParameter
@@ -74,6 +74,8 @@ def within_calendar(day: date, parameter: str) -> date:
 Instant = Annotated[
     datetime, msgspec.Meta(tz=True, description=f"RFC 3339 instant with a UTC offset; in a request, {CALENDAR}")
 ]
+# A-DECIDE: none (nothing to review), open (awaiting an auditor), confirmed, dismissed, or returned (to its technician)
+ReviewState = Literal["none", "open", "confirmed", "dismissed", "returned"]
 TOTAL_COUNT_HEADER = "X-Total-Count"  # on a paged list: how many its filters find in all, past this page
 TodayByDefault = Annotated[
     date | None, QueryParameter(name="date", required=False, description=f"A local date, {CALENDAR}; today if absent")

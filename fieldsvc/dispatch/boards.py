@@ -9,7 +9,7 @@ import msgspec
 
 from fieldsvc.context import AppContext
 from fieldsvc.dispatch import repository
-from fieldsvc.dispatch.schemas import AtRiskEntry, BoardEntry, DayBoard, DispatchBoardEntry, TechnicianRef
+from fieldsvc.dispatch.schemas import AtRiskEntry, BoardEntry, DayBoard, DispatchBoardEntry
 from fieldsvc.dispatch.service import TechnicianNotFound, zone_named
 from fieldsvc.dispatch.views import technician_ref
 from fieldsvc.verdicts.service import VerdictService
@@ -60,15 +60,14 @@ async def day_board(
 ) -> tuple[list[DispatchBoardEntry], int]:
     """Every visit agreed on a local date (`zone_name`, else the configured zone), whoever holds it, in time order; a
     page of them and how many there are."""
+    start, end = local_day_bounds(day, zone_name or ctx.settings.default_time_zone, ctx.now())  # an unknown zone: 422
     await VerdictService(ctx).settle()  # A-REAUDIT: the verdicts shown reflect every recorded fact
-    start, end = local_day_bounds(day, zone_name or ctx.settings.default_time_zone, ctx.now())
     rows, total = await repository.visits_between(start, end, status, unassigned, limit, offset)
     return [
         DispatchBoardEntry(
             **msgspec.structs.asdict(board_entry(row)),
-            technician=row["technician"] and TechnicianRef(
-                id=row["technician"], staff_number=row["technician_staff_number"], name=row["technician_name"],
-                team=row["technician_team"],
+            technician=row["technician"] and technician_ref(
+                {"id": row["technician"], **{key: row[f"technician_{key}"] for key in ("staff_number", "name", "team")}}
             ),
             review_state=row["review_state"],
         )
@@ -85,7 +84,8 @@ def board_entry(visit: dict) -> BoardEntry:
         verdict=visit["verdict"],
         agreed_time=visit["agreed_time"],
         site_time_zone=visit["time_zone"],
-        site_local_time=site_local(visit["agreed_time"], visit["time_zone"]),
+        site_local_date=site_local(visit["agreed_time"], visit["time_zone"], "%Y-%m-%d"),
+        site_local_time=site_local(visit["agreed_time"], visit["time_zone"], "%H:%M"),
         expected_duration_min=visit["expected_duration_min"],
         customer_name=visit["customer_name"],
         customer_phone=visit["customer_phone"],
@@ -96,9 +96,9 @@ def board_entry(visit: dict) -> BoardEntry:
     )
 
 
-def site_local(at: datetime, zone_name: str) -> str:
-    """An instant on a site's clock, "YYYY-MM-DD HH:MM"."""
-    return at.astimezone(zone_named(zone_name)).strftime("%Y-%m-%d %H:%M")
+def site_local(at: datetime, zone_name: str, layout: str) -> str:
+    """An instant as the customer's clock and calendar show it: what they were promised."""
+    return at.astimezone(zone_named(zone_name)).strftime(layout)
 
 
 def running_clocks(order: dict) -> list[tuple[str, datetime]]:
@@ -132,7 +132,7 @@ def at_risk_entry(order: dict, rule_id: str, due_at: datetime, now: datetime) ->
         tier=order["tier"],
         rule_id=rule_id,
         due_at=due_at,
-        site_local_due_time=site_local(due_at, order["time_zone"]),
+        site_local_due_time=site_local(due_at, order["time_zone"], "%Y-%m-%d %H:%M"),
         state="breached" if due_at < now else "due_soon",  # at the deadline itself it can still be met, as the audit says
         minutes_left=int((due_at - now).total_seconds() // 60),
         customer_name=order["customer_name"],

@@ -7,7 +7,9 @@ from uuid import UUID
 
 import msgspec
 
-from fieldsvc.wire import Incoming, Instant, Latitude, LongText, Longitude, Name, Phone, Reason, Wire, shown_text
+from fieldsvc.wire import (
+    Incoming, Instant, Latitude, LongText, Longitude, Name, Phone, Reason, ReviewState, Wire, shown_text,
+)
 
 Kind = Literal["install", "repair"]
 Tier = Literal["diamond", "gold", "silver", "standard"]
@@ -182,7 +184,7 @@ class VisitView(Wire):
     verdict: str
     # A-DECIDE: none (nothing to review), open (awaiting an auditor), confirmed, dismissed, or returned; a dismissed
     # visit keeps its flagged verdict, and only this tells the dispatcher an auditor cleared it (a probe)
-    review_state: str
+    review_state: ReviewState
     returned_for: list[str]  # A-DECIDE: what an auditor asked the technician to add or correct, while returned
     return_reason: str | None
     assignments: list[AssignmentView]
@@ -197,7 +199,7 @@ class VisitSummary(Wire):
     expected_duration_min: int
     technician_id: UUID | None
     verdict: str
-    review_state: str  # A-DECIDE, as in VisitView
+    review_state: ReviewState
 
 
 class WorkOrderView(Wire):
@@ -225,9 +227,10 @@ class BoardEntry(Wire):
     verdict: str  # A-VERDICT: pending | passed | flagged | ...
     agreed_time: Instant
     site_time_zone: str
-    # The agreed time on the site's clock, "YYYY-MM-DD HH:MM" as in the auditors' queue: on a board told in another
-    # zone, "10:30" listed after "14:50" read as a mistake (a probe).
-    site_local_time: str
+    # The agreed time on the site's calendar and clock: on a board told in another zone, "10:30" listed after "14:50"
+    # without its date read as a mistake (a probe).
+    site_local_date: str  # "YYYY-MM-DD"
+    site_local_time: str  # "HH:MM"
     expected_duration_min: int
     customer_name: str
     customer_phone: str
@@ -241,7 +244,7 @@ class DispatchBoardEntry(BoardEntry):
     """A visit on the dispatchers' board of a day, whoever holds it."""
 
     technician: TechnicianRef | None  # null: not assigned yet
-    review_state: str  # A-DECIDE, as in VisitView
+    review_state: ReviewState
 
 
 class DayBoard(Wire):

@@ -280,7 +280,8 @@ class UploadController(Controller):
 def complete_mobile_spec(openapi: OpenAPI) -> None:
     """What the OpenAPI document cannot render from the types, for the phone developers building from it: the sync
     batch's items (read as anything, so that a malformed one is rejected in its own receipt, they rendered as `{}`),
-    and X-Device-Clock's being required (declared optional so that its absence is clock.required, not a generic 400)."""
+    and X-Device-Clock's being required (declared optional so that its absence is clock.required, not a generic 400).
+    It amends the app's cached document: call it again after registering routes later, which rebuilds it."""
     endpoints = ", ".join(f"{route.kind} (POST .../{route.path})" for route in FACT_ROUTES)
     item = Schema(
         type=OpenAPIType.OBJECT,

@@ -93,8 +93,8 @@ def content_key(sha256_hex: str, kind: str) -> str:
 
 def content_disposition(filename: str) -> str:
     """An inline Content-Disposition for a user-visible filename, safe against header injection. Inline: an auditor
-    opening a photo's link sees the photo, not a download (a probe); only validated images are stored, served with
-    their own content type and nosniff, so a browser shows them as images and nothing else."""
+    opening a photo's link sees the photo, not a download (a probe). Only decoded, validated images are stored, each
+    with its own image content type (the local route adds nosniff and a sandbox), so a browser shows an image."""
     filename = filename or "download"
     ascii_fallback = _FILENAME_FALLBACK_UNSAFE.sub("_", filename)
     return f"inline; filename=\"{ascii_fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"

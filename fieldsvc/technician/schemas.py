@@ -7,7 +7,7 @@ from uuid import UUID
 
 import msgspec
 
-from fieldsvc.wire import Instant, Wire
+from fieldsvc.wire import Instant, ReviewState, Wire
 
 
 class CustomerContact(Wire):
@@ -49,7 +49,6 @@ class MyVisit(Wire):
                      "of requiredItems are needed); null when the visit's policy has no such completion"),
     ]
     verdict: str
-    # A-DECIDE: none (nothing to review), open (awaiting an auditor), confirmed, dismissed, or returned
-    review_state: str
+    review_state: ReviewState
     returned_for: list[str]  # A-DECIDE: what an auditor asked to add or correct, while the visit is returned
     return_reason: str | None

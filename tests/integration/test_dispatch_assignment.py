@@ -235,8 +235,8 @@ async def test_day_board_shows_each_visit_on_its_sites_clock_with_the_customers_
     response = await client.get(f"/v1/technicians/{tech}/day", params={"date": "2030-03-04"}, headers=as_dispatcher)
 
     [entry] = response.json()["visits"]
-    shown = {key: entry[key] for key in ("siteTimeZone", "siteLocalTime", "customerPhone", "verdict")}
-    assert shown == {"siteTimeZone": "Asia/Shanghai", "siteLocalTime": "2030-03-04 10:00",
+    shown = {key: entry[key] for key in ("siteTimeZone", "siteLocalDate", "siteLocalTime", "customerPhone", "verdict")}
+    assert shown == {"siteTimeZone": "Asia/Shanghai", "siteLocalDate": "2030-03-04", "siteLocalTime": "10:00",
                      "customerPhone": "13900000000", "verdict": "pending"}
 
 
@@ -252,7 +252,7 @@ async def test_the_board_of_a_day_shows_every_visit_of_that_date_assigned_or_not
     assert (response.status_code, response.headers["x-total-count"]) == (200, "2"), response.text
     shown = [(e["visitId"], e["siteLocalTime"], (e["technician"] or {}).get("staffNumber"), e["reviewState"])
              for e in response.json()]
-    assert shown == [(earlier["id"], "2030-03-04 10:00", "T1001", "none"), (later["id"], "2030-03-04 14:00", None, "none")]
+    assert shown == [(earlier["id"], "10:00", "T1001", "none"), (later["id"], "14:00", None, "none")]
 
 
 async def test_the_board_of_a_day_lists_the_visits_no_technician_holds_yet(client, as_dispatcher):

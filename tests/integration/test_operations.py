@@ -219,7 +219,7 @@ def test_the_app_started_by_an_asgi_server_on_a_database_not_migrated_refuses_to
                           env=env, capture_output=True, text=True, timeout=60)
 
     assert done.returncode != 0 and "Application startup failed" in done.stderr
-    assert "run `fieldsvc migrate`" in done.stderr
+    assert "run `fieldsvc migrate`" in done.stderr and not (tmp_path / "fieldsvc.sqlite").exists()  # made none
 
 
 def test_the_first_admin_of_a_service_without_demo_data_is_created_from_the_command_line(tmp_path: Path):

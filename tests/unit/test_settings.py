@@ -81,10 +81,22 @@ def test_a_value_the_service_cannot_run_with_is_refused_naming_its_variable(vari
     ("FIELDSVC_LOGIN_MAX_FAILURES", "0"),
     ("FIELDSVC_EVIDENCE_URL_TTL_SECONDS", "0"),
     ("FIELDSVC_AT_RISK_HORIZON_MINUTES", "-1"),
+    ("FIELDSVC_LOGIN_LOCKOUT_MINUTES", "0"),
+    ("FIELDSVC_TOKEN_TTL_MINUTES", "10000000000"),
+    ("FIELDSVC_EVIDENCE_URL_TTL_SECONDS", "604801"),
 ], ids=lambda value: value)
-def test_a_number_below_what_its_setting_can_mean_is_refused_naming_its_variable(variable: str, value: str):
+def test_a_number_outside_what_its_setting_can_mean_is_refused_naming_its_variable(variable: str, value: str):
     with pytest.raises(SettingsError, match=f"{variable} must be a number"):
         Settings.from_env({variable: value})
+
+
+def test_every_number_setting_has_its_range_checked():
+    from dataclasses import fields
+
+    from fieldsvc.config import NUMBER_RANGES
+
+    numbers = {spec.name for spec in fields(Settings) if spec.type in ("int", "float")}
+    assert numbers - {"port", "quiet_hours_start", "quiet_hours_end"} == set(NUMBER_RANGES)
 
 
 def test_a_log_level_in_lower_case_and_an_s3_endpoint_with_a_port_are_accepted():

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
 import msgspec
+from litestar.datastructures import ResponseHeader
 from litestar.params import QueryParameter
 
 from fieldsvc.errors import ValidationFailed
@@ -77,6 +78,16 @@ Instant = Annotated[
 # A-DECIDE: none (nothing to review), open (awaiting an auditor), confirmed, dismissed, or returned (to its technician)
 ReviewState = Literal["none", "open", "confirmed", "dismissed", "returned"]
 TOTAL_COUNT_HEADER = "X-Total-Count"  # on a paged list: how many its filters find in all, past this page
+PageLimit = Annotated[int, QueryParameter(ge=1, le=500)]
+PageOffset = Annotated[int, QueryParameter(ge=0, le=1_000_000)]
+
+
+def total_count_header(what: str) -> list[ResponseHeader]:
+    """A paged list's response header, documented: how many `what` its filters find in all."""
+    return [ResponseHeader(
+        name=TOTAL_COUNT_HEADER, description=f"how many {what} the filters find in all, past this page",
+        documentation_only=True,
+    )]
 TodayByDefault = Annotated[
     date | None, QueryParameter(name="date", required=False, description=f"A local date, {CALENDAR}; today if absent")
 ]

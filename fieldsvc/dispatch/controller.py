@@ -6,7 +6,6 @@ from typing import Annotated
 from uuid import UUID
 
 from litestar import Controller, Response, get, post
-from litestar.datastructures import ResponseHeader
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 
@@ -34,7 +33,7 @@ from fieldsvc.dispatch.schemas import (
 )
 from fieldsvc.dispatch.service import DispatchService
 from fieldsvc.errors import ApiError, documented
-from fieldsvc.wire import TOTAL_COUNT_HEADER, TodayByDefault, within_calendar
+from fieldsvc.wire import TOTAL_COUNT_HEADER, PageLimit, PageOffset, TodayByDefault, total_count_header, within_calendar
 
 
 
@@ -173,10 +172,7 @@ class DispatchController(Controller):
         "/visits",
         guards=DISPATCHER,
         responses=documented(errors.UnknownTimeZone),
-        response_headers=[ResponseHeader(
-            name=TOTAL_COUNT_HEADER, description="how many visits the filters find in all, past this page",
-            documentation_only=True,
-        )],
+        response_headers=total_count_header("visits"),
     )
     async def day_board(
         self,
@@ -185,8 +181,8 @@ class DispatchController(Controller):
         tz: Annotated[str | None, QueryParameter(required=False, description="zone of the date")] = None,
         visit_status: Annotated[VisitState | None, QueryParameter(name="status", required=False)] = None,
         unassigned: Annotated[bool, QueryParameter(description="only visits no technician holds yet")] = False,
-        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
-        offset: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
+        limit: PageLimit = 100,
+        offset: PageOffset = 0,
     ) -> Response[list[DispatchBoardEntry]]:
         """The board of a day: every visit agreed on one local date (today if none is given; zone: `tz`, default the
         configured zone), whoever holds it, in time order, with its technician (null: not assigned yet), verdict and

@@ -7,7 +7,6 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from litestar import Controller, Request, get, post
-from litestar.datastructures import ResponseHeader
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response import Response
 
@@ -21,7 +20,7 @@ from fieldsvc.evidence.controller import BLOB_ROUTE
 from fieldsvc.mobile.photos import StorageDown
 from fieldsvc.review.evidence import visit_evidence
 from fieldsvc.review.schemas import DecideVisit, DecisionView, QueueEntry, VisitEvidence
-from fieldsvc.wire import TOTAL_COUNT_HEADER, within_calendar
+from fieldsvc.wire import TOTAL_COUNT_HEADER, PageLimit, PageOffset, total_count_header, within_calendar
 from fieldsvc.review.service import (
     CancelledNotReturnable,
     NotPending,
@@ -54,10 +53,7 @@ class ReviewController(Controller):
     @get(
         "/queue",
         responses=documented(UnknownTimeZone),
-        response_headers=[ResponseHeader(
-            name=TOTAL_COUNT_HEADER, description="how many flagged visits the filters find in all, past this page",
-            documentation_only=True,
-        )],
+        response_headers=total_count_header("flagged visits"),
     )
     async def queue(
         self,
@@ -72,8 +68,8 @@ class ReviewController(Controller):
         date_from: Annotated[date | None, QueryParameter(name="dateFrom", required=False)] = None,
         date_to: Annotated[date | None, QueryParameter(name="dateTo", required=False)] = None,
         tz: Annotated[str | None, QueryParameter(required=False, description="zone of dateFrom/dateTo")] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
-        offset: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
+        limit: PageLimit = 100,
+        offset: PageOffset = 0,
     ) -> Response[list[QueueEntry]]:
         """A-QUEUE: flagged visits awaiting a decision (or with `state=returned`, those returned to their technician
         for correction), oldest first; dateFrom and dateTo are days (inclusive) in `tz`, by default the configured

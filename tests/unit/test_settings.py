@@ -68,25 +68,18 @@ def test_a_restore_promise_limit_under_a_day_is_refused():
     ("FIELDSVC_S3_ENDPOINT_URL", "notaurl"),
     ("FIELDSVC_S3_ENDPOINT_URL", "http://[::1"),
     ("FIELDSVC_S3_ENDPOINT_URL", "http://minio:port"),
+    ("FIELDSVC_TRAVEL_SPEED_KMH", "0"),  # divided by zero at every assignment
+    ("FIELDSVC_TOKEN_TTL_MINUTES", "-5"),  # tokens expired at login
+    ("FIELDSVC_TOKEN_TTL_MINUTES", "10000000000"),  # past the calendar: every login a 500
+    ("FIELDSVC_MAX_UPLOAD_BYTES", "-1"),
+    ("FIELDSVC_LOGIN_MAX_FAILURES", "0"),  # locked at the first wrong password
+    ("FIELDSVC_LOGIN_LOCKOUT_MINUTES", "0"),  # guesses unthrottled
+    ("FIELDSVC_EVIDENCE_URL_TTL_SECONDS", "0"),
+    ("FIELDSVC_EVIDENCE_URL_TTL_SECONDS", "604801"),  # past what S3 signs
+    ("FIELDSVC_AT_RISK_HORIZON_MINUTES", "-1"),
 ], ids=lambda value: value)
 def test_a_value_the_service_cannot_run_with_is_refused_naming_its_variable(variable: str, value: str):
     with pytest.raises(SettingsError, match=variable):
-        Settings.from_env({variable: value})
-
-
-@pytest.mark.parametrize(("variable", "value"), [
-    ("FIELDSVC_TRAVEL_SPEED_KMH", "0"),
-    ("FIELDSVC_TOKEN_TTL_MINUTES", "-5"),
-    ("FIELDSVC_MAX_UPLOAD_BYTES", "-1"),
-    ("FIELDSVC_LOGIN_MAX_FAILURES", "0"),
-    ("FIELDSVC_EVIDENCE_URL_TTL_SECONDS", "0"),
-    ("FIELDSVC_AT_RISK_HORIZON_MINUTES", "-1"),
-    ("FIELDSVC_LOGIN_LOCKOUT_MINUTES", "0"),
-    ("FIELDSVC_TOKEN_TTL_MINUTES", "10000000000"),
-    ("FIELDSVC_EVIDENCE_URL_TTL_SECONDS", "604801"),
-], ids=lambda value: value)
-def test_a_number_outside_what_its_setting_can_mean_is_refused_naming_its_variable(variable: str, value: str):
-    with pytest.raises(SettingsError, match=f"{variable} must be a number"):
         Settings.from_env({variable: value})
 
 

@@ -48,11 +48,15 @@ EXIT_UNUSABLE, EXIT_UNAVAILABLE = 2, 3
 MIN_GRACE_MINUTES = 10
 
 
-def grace_minutes(text: str) -> int:
+def _whole_number(text: str, what: str) -> int:
     try:
-        minutes = int(text)
+        return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of minutes") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+
+
+def grace_minutes(text: str) -> int:
+    minutes = _whole_number(text, "a whole number of minutes")
     if minutes < MIN_GRACE_MINUTES:
         raise argparse.ArgumentTypeError(
             f"{minutes} is less than {MIN_GRACE_MINUTES}: a photo being stored now would lose its blobs"
@@ -61,10 +65,7 @@ def grace_minutes(text: str) -> int:
 
 
 def port_number(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    port = _whole_number(text, "a port number")
     if not 1 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{port} is not a port number (1 to 65535)")
     return port
@@ -72,10 +73,7 @@ def port_number(text: str) -> int:
 
 def worker_count(text: str) -> int:
     """--workers: 0 started a supervisor with nothing to serve."""
-    try:
-        workers = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    workers = _whole_number(text, "a whole number")
     if workers < 1:
         raise argparse.ArgumentTypeError(f"{workers} workers would serve nothing: give 1 or more")
     return workers

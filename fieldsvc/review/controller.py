@@ -35,7 +35,9 @@ from fieldsvc.review.service import (
 
 
 Severity = Annotated[str | None, QueryParameter(pattern="^(violation|warning|info)$", required=False)]
-QueueState = Literal["awaiting", "returned"]  # awaiting a decision; returned to the technician for correction
+# Awaiting a decision; returned to the technician for correction; or decided (an auditor looks back at what was
+# confirmed or dismissed, and why).
+QueueState = Literal["awaiting", "returned", "confirmed", "dismissed"]
 RuleId = Annotated[
     str | None,
     QueryParameter(
@@ -72,7 +74,7 @@ class ReviewController(Controller):
         offset: PageOffset = 0,
     ) -> Response[list[QueueEntry]]:
         """A-QUEUE: flagged visits awaiting a decision (or with `state=returned`, those returned to their technician
-        for correction), oldest first; dateFrom and dateTo are days (inclusive) in `tz`, by default the configured
+        for correction; with `confirmed` or `dismissed`, those so decided), oldest first; dateFrom and dateTo are days (inclusive) in `tz`, by default the configured
         zone; each entry also gives its site's zone and local time. The X-Total-Count header says how many the
         filters find in all."""
         zone = zone_named(ctx.settings.default_time_zone if tz is None else tz)

@@ -16,7 +16,7 @@ QUEUE_STATES = ("none", "open")
 
 
 async def flagged_queue(filters: dict[str, Any], limit: int, offset: int) -> list[dict[str, Any]]:
-    """A-QUEUE: flagged visits not yet decided (or returned for correction), oldest agreed time first."""
+    """A-QUEUE: flagged visits not yet decided (or returned for correction, or decided), oldest agreed time first."""
     query = Visit.select(
         Visit.id,
         Visit.work_order,
@@ -38,10 +38,10 @@ async def flagged_count(filters: dict[str, Any]) -> int:
 
 
 def _in_queue(filters: dict[str, Any]) -> Combinable:
-    if filters.get("state") == "returned":
-        condition: Combinable = Visit.review_state == "returned"  # whatever the verdict of its correction so far
-    else:
-        condition = (Visit.verdict == "flagged") & Visit.review_state.is_in(list(QUEUE_STATES))
+    if filters.get("state", "awaiting") == "awaiting":
+        condition: Combinable = (Visit.verdict == "flagged") & Visit.review_state.is_in(list(QUEUE_STATES))
+    else:  # returned (whatever the verdict of its correction so far), confirmed or dismissed
+        condition = Visit.review_state == filters["state"]
     if filters.get("technician_id"):
         condition &= Visit.technician == filters["technician_id"]
     if filters.get("team"):

@@ -1206,6 +1206,25 @@ async def test_a_decide_dismiss_needs_a_reason_and_removes_the_visit_from_the_qu
     assert again.json()["code"] == "review.not_pending"
 
 
+@pytest.mark.parametrize("decision", [
+    {"decision": "dismiss", "reason": "Lift broken, verified"}, {"decision": "confirm"},
+], ids=["dismissed", "confirmed"])
+async def test_a_queue_lists_the_visits_decided_either_way_by_their_state(
+    client, phone, visit_id, as_auditor, decision
+):
+    """An auditor could not look back at what had been confirmed or dismissed (a probe)."""
+    await play(phone, visit_id, Visit(arrive_after_agreed=timedelta(minutes=15)))
+    assert (await decide(client, visit_id, decision, as_auditor)).status_code == 201
+    state = {"dismiss": "dismissed", "confirm": "confirmed"}[decision["decision"]]
+    other = {"dismissed": "confirmed", "confirmed": "dismissed"}[state]
+
+    decided = (await client.get("/v1/review/queue", params={"state": state}, headers=as_auditor)).json()
+    not_so = (await client.get("/v1/review/queue", params={"state": other}, headers=as_auditor)).json()
+
+    assert [(e["visitId"], e["reviewState"]) for e in decided] == [(visit_id, state)]
+    assert not_so == []
+
+
 async def test_a_decide_the_dispatcher_sees_a_dismissed_visit_as_dismissed_on_the_visit_and_its_order(
     client, phone, visit_id, as_auditor, as_dispatcher
 ):

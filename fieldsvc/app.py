@@ -33,6 +33,7 @@ from fieldsvc.technician.controller import MyVisitsController
 from fieldsvc.trail.guard import refuse_unvouched, watching_trail
 from fieldsvc.verdicts.worker import run_auditor
 from fieldsvc.people.controller import PeopleController
+from fieldsvc.spec import document_paths_matching_no_route
 
 API_VERSION = "1.0.0"
 JSON_BODY_LIMIT = 1024 * 1024
@@ -131,4 +132,5 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     )
     app.state.ctx = ctx
     complete_mobile_spec(app.openapi_schema)
+    document_paths_matching_no_route(app.openapi_schema)
     return app

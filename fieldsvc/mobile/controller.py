@@ -23,6 +23,7 @@ from fieldsvc.mobile.clock import ClockReading
 from fieldsvc.mobile.completion import AbsentCustomerResolved, CompletionReasonRequired, VisitIncomplete
 from fieldsvc.answers import REPLAY_HEADER, answered
 from fieldsvc.mobile.receipt import RECEIVED_AT
+from fieldsvc.spec import operations
 from fieldsvc.mobile.photos import (
     IMAGE_REJECTIONS,
     UPLOAD_ERRORS,
@@ -297,11 +298,10 @@ def complete_mobile_spec(openapi: OpenAPI) -> None:
         examples=SYNC_ITEM.examples,
     )
     openapi.components.schemas["SyncBatch"].properties["facts"].items = item
-    for path in openapi.paths.values():
-        for operation in (path.get, path.post, path.put, path.patch, path.delete):
-            for parameter in (operation and operation.parameters) or []:
-                if getattr(parameter, "name", None) == "X-Device-Clock":
-                    parameter.required = True
+    for operation in operations(openapi):
+        for parameter in operation.parameters or []:
+            if getattr(parameter, "name", None) == "X-Device-Clock":
+                parameter.required = True
 
 
 def mobile_router(settings: Settings) -> Router:

@@ -7,6 +7,7 @@ from uuid import UUID
 
 import msgspec
 
+from fieldsvc import db
 from fieldsvc.context import AppContext
 from fieldsvc.dispatch import repository
 from fieldsvc.dispatch.schemas import AtRiskEntry, BoardEntry, DayBoard, DispatchBoardEntry
@@ -62,7 +63,8 @@ async def day_board(
     page of them and how many there are."""
     start, end = local_day_bounds(day, zone_name or ctx.settings.default_time_zone, ctx.now())  # an unknown zone: 422
     await VerdictService(ctx).settle()  # A-REAUDIT: the verdicts shown reflect every recorded fact
-    rows, total = await repository.visits_between(start, end, status, unassigned, limit, offset)
+    async with db.read_snapshot(ctx.engine):  # the page and its count of one moment
+        rows, total = await repository.visits_between(start, end, status, unassigned, limit, offset)
     return [
         DispatchBoardEntry(
             **msgspec.structs.asdict(board_entry(row)),

@@ -81,11 +81,12 @@ class ReviewService:
     async def queue(self, filters: dict[str, Any], limit: int, offset: int) -> tuple[list[QueueEntry], int]:
         """A page of the queue and how many visits the filters find in all."""
         await VerdictService(self.ctx).settle()  # A-REAUDIT: no visit missing from the queue for want of an audit
-        rows = await repository.flagged_queue(filters, limit, offset)
-        total = await repository.flagged_count(filters)
-        violations = await repository.violations_of([r["id"] for r in rows])
-        digests = await verdict_repository.stored_digests([r["id"] for r in rows])
-        decided = await repository.decision_ids([r["id"] for r in rows])
+        async with db.read_snapshot(self.ctx.engine):  # the page, its count and what it shows, of one moment
+            rows = await repository.flagged_queue(filters, limit, offset)
+            total = await repository.flagged_count(filters)
+            violations = await repository.violations_of([r["id"] for r in rows])
+            digests = await verdict_repository.stored_digests([r["id"] for r in rows])
+            decided = await repository.decision_ids([r["id"] for r in rows])
         entries = [
             QueueEntry(
                 visit_id=r["id"],

@@ -15,9 +15,11 @@ import pytest
 from PIL import ExifTags, Image, ImageEnhance
 
 from fieldsvc.tables import Photo, TrailEntry, VisitEvent
+from fieldsvc.tables import Visit as VisitTable
 from fieldsvc.verdicts.sweep import mark_overdue
 from tests.conftest import login, quiet
 from tests.integration.builders import SHANGHAI_SITE, assign, book, booked_visit, decide, technician_id
+from tests.integration.interleaving import committing_before_the_next_count
 from tests.integration.mobile_builders import (  # noqa: F401 - phone, other_phone, visit_id, other_visit_id are fixtures
     AGREED,
     AT_SITE,
@@ -1305,6 +1307,24 @@ async def returned_for_the_shoe_photo(client, phone, visit_id, as_auditor) -> st
     return next(photo["photoId"] for photo in evidence["photos"] if photo["purpose"] == "shoe_covers")
 
 
+async def test_a_queue_page_counts_the_flagged_visits_of_the_moment_it_was_read(
+    client, phone, visit_id, as_dispatcher, as_auditor, monkeypatch
+):
+    other_visit = await assigned_visit(client, as_dispatcher, agreed_time=AGREED + timedelta(hours=4))
+    await play(phone, visit_id, Visit(arrive_after_agreed=timedelta(minutes=15)))
+    await client.get("/v1/review/queue", headers=as_auditor)  # settled: the next read audits nothing before its page
+    flag_the_other = VisitTable.update({VisitTable.verdict: "flagged", VisitTable.review_state: "open"}).where(
+        VisitTable.id == other_visit
+    )  # as the auditor process would commit it meanwhile
+    committing_before_the_next_count(monkeypatch, lambda: flag_the_other)
+
+    during = await client.get("/v1/review/queue", headers=as_auditor)
+    after = await client.get("/v1/review/queue", headers=as_auditor)
+
+    assert ([entry["visitId"] for entry in during.json()], during.headers["X-Total-Count"]) == ([visit_id], "1")
+    assert after.headers["X-Total-Count"] == "2"
+
+
 async def test_a_queue_lists_the_visits_returned_for_correction_apart_from_those_awaiting_a_decision(
     client, phone, visit_id, as_auditor
 ):
@@ -2385,21 +2405,18 @@ async def shoe_photo_edited_with_snapseed(visit_id: str) -> tuple[str, str]:
 
 
 async def agreed_time_moved_half_an_hour_later(visit_id: str) -> tuple[str, str]:
-    from fieldsvc.tables import Visit as VisitTable
 
     await VisitTable.update({VisitTable.agreed_time: AGREED + timedelta(minutes=30)}).where(VisitTable.id == visit_id)
     return "visit", visit_id
 
 
 async def completed_visit_marked_returned(visit_id: str) -> tuple[str, str]:
-    from fieldsvc.tables import Visit as VisitTable
 
     await VisitTable.update({VisitTable.status: "returned"}).where(VisitTable.id == visit_id)
     return "visit", visit_id
 
 
 async def review_marked_dismissed(visit_id: str) -> tuple[str, str]:
-    from fieldsvc.tables import Visit as VisitTable
 
     await VisitTable.update({VisitTable.review_state: "dismissed"}).where(VisitTable.id == visit_id)
     return "visit", visit_id
@@ -2459,7 +2476,6 @@ async def test_a_trail_a_column_edited_behind_the_services_back_is_named(phone, 
 
 
 async def test_a_trail_a_work_orders_close_moved_a_day_earlier_behind_the_services_back_is_named(phone, visit_id, app):
-    from fieldsvc.tables import Visit as VisitTable
     from fieldsvc.tables import WorkOrder
     from fieldsvc.trail.dispatch_records import first_order_mismatch
 

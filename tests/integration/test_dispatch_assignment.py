@@ -11,6 +11,7 @@ import pytest
 from fieldsvc.tables import Visit
 from tests.conftest import login
 from tests.integration.builders import SHANGHAI_SITE, assign, booked_visit, technician_id
+from tests.integration.interleaving import committing_before_the_next_count
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TEN = datetime(2030, 3, 4, 10, 0, tzinfo=SHANGHAI)
@@ -347,3 +348,14 @@ async def test_b_assign_two_of_a_technicians_visits_moved_into_one_slot_at_once_
     ))
 
     assert sorted(answer.status_code for answer in moved) == [200, 409]
+
+
+async def test_the_board_of_a_day_counts_the_visits_of_the_moment_its_page_was_read(client, as_dispatcher, monkeypatch):
+    shown = await booked_visit(client, as_dispatcher, TEN)
+    committing_before_the_next_count(monkeypatch, lambda: booked_visit(client, as_dispatcher, TEN + timedelta(hours=2)))
+
+    during = await client.get("/v1/visits", params={"date": "2030-03-04"}, headers=as_dispatcher)
+    after = await client.get("/v1/visits", params={"date": "2030-03-04"}, headers=as_dispatcher)
+
+    assert ([e["visitId"] for e in during.json()], during.headers["x-total-count"]) == ([shown["id"]], "1")
+    assert after.headers["x-total-count"] == "2"  # the visit booked meanwhile, on the next read

@@ -108,11 +108,12 @@ def with_the_customer(
     findings = []
     early = _before_arrival(audit, at)
     if early is not None:
+        skew = minutes(audit.policy.durations.clock_skew_limit)  # what two facts' clocks may differ by
         findings.append(Finding(
             rule_id=rule_id, code=finding_code(rule_id, "before_arrival"), severity=VIOLATION,
-            message_en=f"{what[0]} {early} min before the technician arrived",
-            message_zh=f"{what[1]}早于技术员到达 {early} 分钟",
-            measured=-early, threshold=0.0, unit="min", refs=(ref, audit.timeline.arrival.ref),
+            message_en=f"{what[0]} {early} min before the technician arrived (clocks may differ by {skew} min)",
+            message_zh=f"{what[1]}早于技术员到达 {early} 分钟（时钟误差允许 {skew} 分钟）",
+            measured=-early, threshold=-skew, unit="min", refs=(ref, audit.timeline.arrival.ref),
         ))
     late = _after_checkout(audit, at, by_receipt, slack)
     if late is not None:

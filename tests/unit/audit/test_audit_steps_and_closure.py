@@ -115,7 +115,8 @@ def test_v_test_accepted_before_the_technician_arrived_is_violation() -> None:
     early = ServiceTestFacts("test-early", at(9, 50), True, download_mbps=500.0)  # arrival 09:57
 
     found = finding(audit(replace(honest_urban_install(), tests=(early,))), "v.test.before_arrival")
-    assert (found.severity, found.measured, found.unit) == ("violation", -7.0, "min")
+    # The threshold is the clock-skew limit the rule allows (2 min by default), not the arrival itself (a probe).
+    assert (found.severity, found.measured, found.threshold, found.unit) == ("violation", -7.0, -2.0, "min")
 
 
 def test_v_test_within_the_clock_skew_limit_of_the_arrival_is_fine() -> None:
@@ -310,7 +311,7 @@ def test_v_ask_a_question_dated_two_days_before_the_arrival_is_no_question_asked
     ask = AskFacts("ask-1", at(12, 0, day=2), "IPTV?", "Wang Fang", "139", "Village 3", followed_up_at=at(16, 0))
 
     early = finding(audit(replace(visit, asks=(ask,))), "v.ask.before_arrival")
-    assert (early.severity, early.threshold) == ("violation", 0.0)
+    assert (early.severity, early.threshold) == ("violation", -2.0)
 
 
 def test_v_test_a_re_test_synced_in_one_batch_with_its_trips_check_ins_is_not_after_the_check_out() -> None:

@@ -110,6 +110,10 @@ def main(argv: list[str] | None = None) -> int:
         help=f"spare blobs younger than this, at least {MIN_GRACE_MINUTES} (uploads in flight)",
     )
     blobs.add_argument("--dry-run", action="store_true", help="count orphans, delete nothing")
+    blobs.add_argument(
+        "--force", action="store_true",
+        help="cleanup: delete orphans even when they outnumber the blobs the database refers to",
+    )
     audit = commands.add_parser(
         "audit",
         help="rerun: re-audit visits in bulk (A-REAUDIT; safe to interrupt and re-run); "
@@ -169,7 +173,7 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "blobs" and args.action == "verify":
         return asyncio.run(verify_blobs(settings))
     if args.command == "blobs":
-        return asyncio.run(cleanup_blobs(settings, timedelta(minutes=args.grace_minutes), args.dry_run))
+        return asyncio.run(cleanup_blobs(settings, timedelta(minutes=args.grace_minutes), args.dry_run, args.force))
     if args.command == "create-admin":
         return asyncio.run(create_admin(settings, args.username, args.display_name or args.username))
     if args.command == "audit" and args.action == "work":
@@ -373,13 +377,18 @@ async def rerun_audit(settings: Settings, start: date | None, end: date | None) 
     return 0
 
 
-async def cleanup_blobs(settings: Settings, grace: timedelta, dry_run: bool) -> int:
-    from fieldsvc.evidence.cleanup import remove_orphans
+async def cleanup_blobs(settings: Settings, grace: timedelta, dry_run: bool, force: bool) -> int:
+    from fieldsvc.evidence.cleanup import CleanupRefused, remove_orphans
 
-    async with migrated_database(settings) as ctx:
-        report = await remove_orphans(ctx.blobs, ctx.now(), grace, dry_run, Counter("scanned {} blobs"))
+    try:
+        async with migrated_database(settings) as ctx:
+            report = await remove_orphans(ctx.blobs, ctx.now(), grace, dry_run, Counter("scanned {} blobs"), force)
+    except CleanupRefused as refused:
+        print(f"\nfieldsvc blobs cleanup: refused: {refused}", file=sys.stderr)
+        return EXIT_UNUSABLE
     print(file=sys.stderr)
-    print(f"scanned {report.scanned} blobs: {report.orphans} orphaned, {report.removed} removed")
+    foreign = f", {report.foreign} not the service's (left alone)" if report.foreign else ""
+    print(f"scanned {report.scanned} blobs{foreign}: {report.orphans} orphaned, {report.removed} removed")
     return 0
 
 

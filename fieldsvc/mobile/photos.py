@@ -51,7 +51,7 @@ from fieldsvc.mobile.service import (
     technician_of,
     work_order_summary,
 )
-from fieldsvc.storage import BlobStore, StorageUnavailable, content_key
+from fieldsvc.storage import BlobStore, StorageUnavailable, content_key, staging_key
 from fieldsvc.tables import Photo, PhotoMatch
 from fieldsvc.trail.derived import optional_photo_columns
 from fieldsvc.trail.matches import stated_matches
@@ -138,11 +138,6 @@ async def store_image(blobs: BlobStore, sha256: str, image: ProcessedImage, orig
 async def file_digest(data: bytes) -> str:
     """The upload's SHA-256, off the event loop: hashing a 12 MP photo takes milliseconds (hashlib frees the GIL)."""
     return await anyio.to_thread.run_sync(lambda: hashlib.sha256(data).hexdigest())
-
-
-def staging_key(photo_id: UUID) -> str:
-    """Where a phone uploads a presigned photo: never a content key, so a false sha256 cannot overwrite evidence."""
-    return f"upload/{photo_id}"
 
 
 def photo_outcome(

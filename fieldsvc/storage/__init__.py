@@ -11,6 +11,8 @@ from fieldsvc.storage.base import (
     StorageUnavailable,
     content_disposition,
     content_key,
+    made_by_the_service,
+    staging_key,
     validate_key,
 )
 from fieldsvc.storage.local import LocalBlobStore
@@ -30,8 +32,10 @@ __all__ = [
     "StorageUnavailable",
     "content_disposition",
     "content_key",
+    "made_by_the_service",
     "open_blob_token",
     "sign_blob_token",
+    "staging_key",
     "validate_key",
     "verify_blob_token",
 ]

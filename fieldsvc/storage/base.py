@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import quote
+from uuid import UUID
 
 BLOB_KINDS = ("original", "thumb", "display")
 MAX_KEY_LENGTH = 512
@@ -89,6 +90,19 @@ def content_key(sha256_hex: str, kind: str) -> str:
     if not _SHA256_HEX.fullmatch(sha256_hex):
         raise ValueError("sha256_hex must be 64 lower-case hex digits")
     return f"{kind}/{sha256_hex[:2]}/{sha256_hex}"
+
+
+def staging_key(upload_id: UUID) -> str:
+    """Where a phone uploads a presigned photo: never a content key, so a false sha256 cannot overwrite evidence."""
+    return f"upload/{upload_id}"
+
+
+_SERVICE_KEY = re.compile(rf"({'|'.join(BLOB_KINDS)})/[0-9a-f]{{2}}/[0-9a-f]{{64}}|upload/[0-9a-f-]{{36}}")
+
+
+def made_by_the_service(key: str) -> bool:
+    """A content key or a staging key: the only kinds of blob this service writes (a bucket may hold others' files)."""
+    return _SERVICE_KEY.fullmatch(key) is not None
 
 
 def content_disposition(filename: str) -> str:

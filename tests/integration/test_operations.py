@@ -7,6 +7,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from contextlib import AsyncExitStack
 from datetime import timedelta
 from pathlib import Path
@@ -316,3 +317,21 @@ async def test_hosts_migrating_and_loading_the_demo_at_once_on_postgresql_take_t
 
     assert [code for code, _ in outcomes] == [0, 0, 0], [said[-500:] for _, said in outcomes]
     assert users == 5  # the demo loaded once
+
+
+def test_blobs_cleanup_with_a_database_that_refers_to_none_of_the_stored_blobs_refuses_and_deletes_nothing(
+    tmp_path: Path,
+):
+    """An empty database pointed at a store full of evidence (a probe): exit 2, saying why; every blob stays."""
+    env = {**os.environ, "FIELDSVC_DATA_DIR": str(tmp_path), "FIELDSVC_DATABASE_URL": ""}
+    assert subprocess.run([sys.executable, "-m", "fieldsvc", "migrate"], env=env, capture_output=True).returncode == 0
+    evidence = tmp_path / "blobs" / "original" / "ab" / ("ab" + "0" * 62)
+    evidence.parent.mkdir(parents=True)
+    evidence.write_bytes(b"another database's photo")
+    os.utime(evidence, (time.time() - 7200, time.time() - 7200))
+
+    done = subprocess.run([sys.executable, "-m", "fieldsvc", "blobs", "cleanup"], env=env, capture_output=True,
+                          text=True)
+
+    assert done.returncode == 2 and "may belong to another database" in done.stderr, done.stdout + done.stderr
+    assert evidence.exists()

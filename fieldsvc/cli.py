@@ -44,6 +44,7 @@ def agreed_date(text: str) -> date:
 # Exit codes beside 0 (done) and 1 (found something wrong: a broken trail, photos that differ): 2 a command that
 # cannot run as configured or asked, 3 a database or blob store that cannot be reached (try again later).
 EXIT_UNUSABLE, EXIT_UNAVAILABLE = 2, 3
+EXIT_TERMINATED = 128 + signal.SIGTERM  # as a shell reports a process its SIGTERM ended
 # Blobs younger than this may belong to an upload still committing: its blobs are stored before its photo row.
 MIN_GRACE_MINUTES = 10
 
@@ -190,6 +191,9 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
         except KeyboardInterrupt:
             print("\ninterrupted: the batches finished are kept; run it again to re-audit the rest", file=sys.stderr)
             return 130
+        except asyncio.CancelledError:  # SIGTERM
+            print("\nterminated: the batches finished are kept; run it again to re-audit the rest", file=sys.stderr)
+            return EXIT_TERMINATED
     asyncio.run(prepare(settings, demo=args.command == "demo"))
     return 0
 
@@ -366,6 +370,9 @@ async def create_admin(settings: Settings, username: str, display_name: str) -> 
 async def rerun_audit(settings: Settings, start: date | None, end: date | None) -> int:
     from fieldsvc.verdicts.service import VerdictService, visit_ids_between
 
+    # SIGTERM (kill, `timeout`, a supervisor) stops the run as Ctrl-C does: the batches in flight roll back, the worker
+    # processes finish theirs and exit. By default it ended this process alone, its workers left running (a probe).
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
     zone = ZoneInfo(settings.default_time_zone)
     async with migrated_database(settings) as ctx:
         visit_ids = await visit_ids_between(

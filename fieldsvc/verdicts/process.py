@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 from fieldsvc import db, runtime
 from fieldsvc.config import Settings
@@ -18,6 +19,7 @@ log = logging.getLogger("fieldsvc.audit")
 RESTART_SECONDS = 1.0  # between a dead auditor process and its replacement
 STOP_SECONDS = 10.0  # for the auditor to finish its round's transaction and close its connections
 PARENT_CHECK_SECONDS = 1.0
+EXIT_ORPHANED = 3  # the parent, and what it reached for, is gone: as an outage
 # Phones first: when the machine is busy, the auditor gets what the HTTP workers and the database leave, and catches
 # up in bigger rounds (the outbox keeps one row per visit, however many facts arrived meanwhile).
 NICENESS = 19
@@ -59,6 +61,19 @@ async def _cancel_when_orphaned(parent_pid: int, auditor: asyncio.Task[None]) ->
         await asyncio.sleep(PARENT_CHECK_SECONDS)
     log.warning("auditor process %d: the server (pid %d) is gone; stopping", os.getpid(), parent_pid)
     auditor.cancel()
+
+
+def exit_when_orphaned(parent_pid: int) -> None:
+    """For a worker process of a bulk re-audit: a thread that ends the process once its parent is gone (a parent killed
+    outright cannot stop it: its workers lingered for good, each holding a connection; a probe). The batch in flight
+    is rolled back with the connection: batches are whole or not at all."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(EXIT_ORPHANED)
+
+    threading.Thread(target=watch, name="fieldsvc-orphan-watch", daemon=True).start()
 
 
 def audit_beside(settings: Settings, server_pid: int) -> None:

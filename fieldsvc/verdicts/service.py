@@ -30,6 +30,7 @@ from fieldsvc.tables import PhotoMatch, Visit, VisitEvent
 from fieldsvc.trail.service import Entry, TrailWriter, UnsealedHead, actor_id_of
 from fieldsvc.verdicts import outbox, repository
 from fieldsvc.verdicts.loader import NEIGHBOUR_WINDOW, LoadedVisit, load_visits
+from fieldsvc.verdicts.process import exit_when_orphaned
 
 AUDIT_SLICE = 8  # visits audited between two turns of the event loop (~1-5 ms of CPU)
 # Due visits per outbox re-audit: a burst's visits share one load and one commit; a reader settling first waits for
@@ -228,7 +229,7 @@ class VerdictService:
             max_workers=BULK_WORKERS,
             mp_context=multiprocessing.get_context("spawn"),  # never fork a process with a running loop and pool
             initializer=_start_worker,
-            initargs=(self.ctx.engine.config, self.ctx.settings),
+            initargs=(self.ctx.engine.config, self.ctx.settings, os.getpid()),
         )
         futures = [loop.run_in_executor(pool, _reaudit_batch, batch) for batch in batches]
         done = 0
@@ -248,10 +249,11 @@ class VerdictService:
 _worker: dict[str, Any] = {}  # in a bulk worker process: its event loop and service
 
 
-def _start_worker(config: dict[str, Any], settings: Any) -> None:
+def _start_worker(config: dict[str, Any], settings: Any, parent_pid: int) -> None:
     """A bulk worker: its own loop, engine (bound to every table) and one connection."""
     # Ctrl-C reaches the whole process group: the parent stops the pool; a worker finishes (commits) its batch.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    exit_when_orphaned(parent_pid)  # from the parent: one killed while this process started is gone already
     loop = runtime.new_event_loop()
     asyncio.set_event_loop(loop)
     engine = PostgresEngine(config=config)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -335,3 +336,79 @@ def test_blobs_cleanup_with_a_database_that_refers_to_none_of_the_stored_blobs_r
 
     assert done.returncode == 2 and "may belong to another database" in done.stderr, done.stdout + done.stderr
     assert evidence.exists()
+
+
+STALLED_RERUN = """
+import asyncio, sys
+from fieldsvc.cli import main
+from fieldsvc.verdicts.service import VerdictService
+
+async def stalled(self, visit_ids, progress):
+    print("re-auditing", flush=True)
+    await asyncio.sleep(60)
+
+VerdictService.reaudit_all = stalled
+sys.exit(main(["audit", "rerun"]))
+"""
+
+
+def test_audit_rerun_stopped_by_sigterm_stops_as_interrupted_saying_so(tmp_path: Path):
+    """SIGTERM (kill, a supervisor) ended the command's process alone, its workers left running (a probe): it now
+    cancels the run like Ctrl-C, whose batches in flight roll back and whose workers finish theirs and exit."""
+    env = {**os.environ, "FIELDSVC_DATA_DIR": str(tmp_path), "FIELDSVC_DATABASE_URL": ""}
+    assert subprocess.run([sys.executable, "-m", "fieldsvc", "migrate"], env=env, capture_output=True).returncode == 0
+    run = subprocess.Popen([sys.executable, "-c", STALLED_RERUN], env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        assert run.stdout.readline() == "re-auditing\n"
+        run.send_signal(signal.SIGTERM)
+        _, said = run.communicate(timeout=20)
+    finally:
+        run.kill()
+
+    assert (run.returncode, "terminated: the batches finished are kept" in said) == (128 + signal.SIGTERM, True), said
+
+
+ORPHANED_WORKER = """
+import multiprocessing, os, time
+from fieldsvc.verdicts.process import exit_when_orphaned
+
+def worker(parent_pid):
+    exit_when_orphaned(parent_pid)
+    print("watching", flush=True)
+    time.sleep(60)
+
+if __name__ == "__main__":
+    child = multiprocessing.get_context("spawn").Process(target=worker, args=(os.getpid(),))
+    child.start()
+    print(child.pid, flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_bulk_audit_worker_whose_parent_was_killed_outright_exits(tmp_path: Path):
+    script = tmp_path / "orphaned_worker.py"
+    script.write_text(ORPHANED_WORKER)
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        said = {parent.stdout.readline().strip(), parent.stdout.readline().strip()}  # its pid; "watching"
+        said.discard("watching")
+        worker = int(said.pop())
+        assert running(worker)
+        parent.kill()  # SIGKILL: it cannot stop its worker
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while running(worker) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not running(worker)
+    finally:
+        parent.kill()
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie (a container's init may not reap the orphan once it exits)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return not any(line.startswith("State:") and "Z" in line.split()[1] for line in status)
+    except FileNotFoundError:
+        return False

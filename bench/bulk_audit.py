@@ -635,7 +635,7 @@ async def main(args: argparse.Namespace) -> int:
     ctx = None
     try:
         with tempfile.TemporaryDirectory() as data_dir:
-            ctx = AppContext.from_settings(Settings(database_url=url, data_dir=data_dir, secret_key="bench"))
+            ctx = AppContext.from_settings(Settings(database_url=url, data_dir=data_dir, secret_key="bench-secret-key"))
             await db.migrate(ctx.engine)
             await db.open_database(ctx.engine)
             connection = await asyncpg.connect(url)

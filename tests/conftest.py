@@ -63,7 +63,7 @@ async def app(database_url: str, tmp_path_factory: pytest.TempPathFactory):
     settings = Settings(
         data_dir=tmp_path_factory.mktemp("data"),
         database_url=database_url,
-        secret_key="test-secret-key",
+        secret_key="test-secret-key-of-the-suite",
         deadline_sweep_minutes=10**6,  # tests sweep when they mean to, at the clock they set, never in between
         trail_check_seconds=10**6,  # and check the trail's head when they mean to (tests change it behind its back)
     )

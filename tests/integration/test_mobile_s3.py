@@ -44,7 +44,7 @@ async def s3(app, people, moto, database_url, tmp_path) -> AsyncIterator[S3Servi
     settings = Settings(
         data_dir=tmp_path,
         database_url=database_url,
-        secret_key="test-secret-key",
+        secret_key="test-secret-key-of-the-suite",
         deadline_sweep_minutes=10**6,
         blob_backend="s3",
         s3_bucket=f"evidence-{uuid.uuid4().hex[:12]}",  # moto's state is shared by the whole process

@@ -77,6 +77,12 @@ def test_a_restore_promise_limit_under_a_day_is_refused():
     ("FIELDSVC_EVIDENCE_URL_TTL_SECONDS", "0"),
     ("FIELDSVC_EVIDENCE_URL_TTL_SECONDS", "604801"),  # past what S3 signs
     ("FIELDSVC_AT_RISK_HORIZON_MINUTES", "-1"),
+    ("FIELDSVC_DATABASE_URL", "postgresql://postgres@127.0.0.1:notaport/fieldsvc"),  # a traceback (a probe)
+    ("FIELDSVC_DATABASE_URL", "postgresql://postgres@[::1:5432/fieldsvc"),
+    ("FIELDSVC_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/"),  # migrated the maintenance database
+    ("FIELDSVC_DATABASE_URL", "sqlite:///"),
+    ("FIELDSVC_SECRET_KEY", "   "),  # every write refused, the trail unsealed (a probe)
+    ("FIELDSVC_SECRET_KEY", "abc"),
 ], ids=lambda value: value)
 def test_a_value_the_service_cannot_run_with_is_refused_naming_its_variable(variable: str, value: str):
     with pytest.raises(SettingsError, match=variable):
@@ -90,6 +96,14 @@ def test_every_number_setting_has_its_range_checked():
 
     numbers = {spec.name for spec in fields(Settings) if spec.type in ("int", "float")}
     assert numbers - {"port", "quiet_hours_start", "quiet_hours_end"} == set(NUMBER_RANGES)
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql://postgres@127.0.0.1:5432/fieldsvc", "postgres://u:p@[::1]:5432/fieldsvc?sslmode=require",
+    "postgresql:///fieldsvc?host=/var/run/postgresql", "sqlite:////var/lib/fieldsvc/fieldsvc.sqlite",
+])
+def test_database_urls_naming_their_database_are_accepted(url: str):
+    assert Settings.from_env({"FIELDSVC_DATABASE_URL": url}).database_url == url
 
 
 def test_a_log_level_in_lower_case_and_an_s3_endpoint_with_a_port_are_accepted():

@@ -206,6 +206,16 @@ async def prepare(settings: Settings, demo: bool) -> None:
         await db.migrate(ctx.engine)
         if demo:
             await _load_demo_if_empty(ctx)
+    if not await ctx.blobs.ping():
+        # The service starts all the same (every fact but photos is taken), but an operator reads why from its start.
+        log.warning("the blob store (%s) cannot be reached or written: photos are answered 503 until it can",
+                    _blob_store_named(settings))
+
+
+def _blob_store_named(settings: Settings) -> str:
+    if settings.blob_backend == "local":
+        return f"directory {settings.blob_dir}"
+    return f"S3 bucket {settings.s3_bucket!r} at {settings.s3_endpoint_url or 'AWS'}"
 
 
 async def _load_demo_if_empty(ctx: AppContext) -> None:
@@ -315,10 +325,11 @@ class Counter:
 
 @asynccontextmanager
 async def migrated_database(settings: Settings) -> AsyncIterator[AppContext]:
-    """The service's context with its database open, for a command that needs every migration applied."""
+    """The service's context with its database open, for a command that needs every migration applied; its blob
+    store is the configured one as it is (a bucket missing is an error, not made)."""
     from fieldsvc.context import AppContext
 
-    ctx = AppContext.from_settings(settings)
+    ctx = AppContext.from_settings(settings, create_bucket=False)
     db.require_database_file(ctx.engine)
     db.bind_engine(ctx.engine)
     await db.open_database(ctx.engine)

@@ -53,9 +53,9 @@ class AppContext:
         return load_default_policies()
 
     @classmethod
-    def from_settings(cls, settings: Settings, engine: Engine | None = None) -> AppContext:
+    def from_settings(cls, settings: Settings, engine: Engine | None = None, *, create_bucket: bool = True) -> AppContext:
         engine = engine or db.engine_for_url(settings.effective_database_url)
-        return cls(settings=settings, engine=engine, blobs=blob_store_for(settings))
+        return cls(settings=settings, engine=engine, blobs=blob_store_for(settings, create_bucket=create_bucket))
 
     def secret_key(self) -> bytes:
         return self._secret_key
@@ -77,7 +77,9 @@ class AppContext:
         return path.read_text().strip().encode()
 
 
-def blob_store_for(settings: Settings) -> BlobStore:
+def blob_store_for(settings: Settings, *, create_bucket: bool = True) -> BlobStore:
+    """create_bucket: the server creates a missing bucket on first use (saying so in its log); a command that checks
+    or cleans the store must not: a mistyped bucket name made a new, empty one that "lost" every photo (a probe)."""
     if settings.blob_backend == "local":
         return LocalBlobStore(settings.blob_dir)
     from fieldsvc.storage import S3BlobStore  # boto3 is imported only when S3 is configured
@@ -88,7 +90,7 @@ def blob_store_for(settings: Settings) -> BlobStore:
         endpoint_url=settings.s3_endpoint_url,
         access_key_id=settings.s3_access_key_id,
         secret_access_key=settings.s3_secret_access_key,
-        ensure_bucket=True,
+        ensure_bucket=create_bucket,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import threading
 from collections.abc import AsyncIterator, Callable
 from functools import partial
@@ -16,6 +17,8 @@ from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, Inc
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from fieldsvc.storage.base import BlobInfo, StorageUnavailable, content_disposition, validate_key, validate_prefix
+
+log = logging.getLogger("fieldsvc.storage")
 
 Result = TypeVar("Result")
 
@@ -253,6 +256,9 @@ class S3BlobStore:
         except ClientError as error:
             if _error_code(error) != "BucketAlreadyOwnedByYou":  # another process won the race
                 raise
+            return
+        log.warning("blob store: the bucket %r did not exist, and was created (check FIELDSVC_S3_BUCKET if the "
+                    "photos stored so far are in another)", self._bucket)
 
 
 def _error_code(error: ClientError) -> str:

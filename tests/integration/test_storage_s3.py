@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import socket
+import subprocess
+import sys
 import time
 import urllib.request
 import uuid
@@ -191,3 +194,47 @@ async def test_an_unresponsive_endpoint_times_out() -> None:
         elapsed = await seconds_until_unavailable(store.get(PHOTO_KEY))
 
     assert 2 <= elapsed < OUTAGE_DEADLINE_SECONDS  # two attempts, each cut off by the 1 s read timeout
+
+
+@pytest.mark.asyncio
+async def test_a_bucket_created_on_first_use_is_said_in_the_log(moto: MotoS3Server, caplog) -> None:  # noqa: ANN001
+    store = make_store(moto.endpoint_url, ensure_bucket=True)
+
+    await store.put(PHOTO_KEY, PHOTO, "image/jpeg")
+
+    assert any(store.bucket in record.getMessage() and "did not exist" in record.getMessage()
+               for record in caplog.records if record.levelname == "WARNING")
+
+
+@pytest.mark.asyncio
+async def test_a_maintenance_command_on_a_bucket_that_does_not_exist_says_so_and_makes_none(
+    moto: MotoS3Server, tmp_path
+) -> None:  # noqa: ANN001
+    """A mistyped bucket name was created by `blobs verify`, which then found every photo missing (a probe)."""
+    typo = make_store(moto.endpoint_url)
+    env = {**os.environ, "FIELDSVC_DATA_DIR": str(tmp_path), "FIELDSVC_DATABASE_URL": "", "FIELDSVC_BLOB_BACKEND": "s3",
+           "FIELDSVC_S3_BUCKET": typo.bucket, "FIELDSVC_S3_ENDPOINT_URL": moto.endpoint_url,
+           "FIELDSVC_S3_REGION": MotoS3Server.region, "FIELDSVC_S3_ACCESS_KEY_ID": MotoS3Server.access_key_id,
+           "FIELDSVC_S3_SECRET_ACCESS_KEY": MotoS3Server.secret_access_key}
+    local = {**env, "FIELDSVC_BLOB_BACKEND": "local"}  # `migrate`, like `serve`, would make the bucket, saying so
+    assert subprocess.run([sys.executable, "-m", "fieldsvc", "migrate"], env=local, capture_output=True).returncode == 0
+
+    done = subprocess.run([sys.executable, "-m", "fieldsvc", "blobs", "cleanup"], env=env, capture_output=True,
+                          text=True)
+
+    assert done.returncode == 3 and "NoSuchBucket" in done.stderr, done.stderr
+    assert await typo.ping() is False
+
+
+def test_a_server_prepared_with_its_blob_store_out_of_reach_says_so_in_its_log(tmp_path) -> None:  # noqa: ANN001
+    """It started as if all were well; only the readiness body told (a probe)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    env = {**os.environ, "FIELDSVC_DATA_DIR": str(tmp_path), "FIELDSVC_DATABASE_URL": "", "FIELDSVC_BLOB_BACKEND": "s3",
+           "FIELDSVC_S3_ENDPOINT_URL": f"http://127.0.0.1:{closed_port}", "FIELDSVC_S3_ACCESS_KEY_ID": "key",
+           "FIELDSVC_S3_SECRET_ACCESS_KEY": "secret"}
+
+    done = subprocess.run([sys.executable, "-m", "fieldsvc", "migrate"], env=env, capture_output=True, text=True)
+
+    assert done.returncode == 0 and "blob store (S3 bucket 'fieldsvc-evidence' at http://127.0.0.1" in done.stderr

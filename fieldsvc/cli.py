@@ -355,7 +355,7 @@ def _read_password() -> str:
 async def create_admin(settings: Settings, username: str, display_name: str) -> int:
     import msgspec
 
-    from fieldsvc.errors import ApiError
+    from fieldsvc.errors import ApiError, readable_refusal
     from fieldsvc.people.schemas import CreateUser
     from fieldsvc.people.service import PeopleService
 
@@ -366,7 +366,9 @@ async def create_admin(settings: Settings, username: str, display_name: str) -> 
                 CreateUser,
             )
         except msgspec.ValidationError as invalid:
-            print(f"fieldsvc create-admin: {invalid} (the password is read from standard input)", file=sys.stderr)
+            field, why = readable_refusal(invalid)
+            read_from = " (the password is read from standard input)" if field == "password" else ""
+            print(f"fieldsvc create-admin: {field}: {why}{read_from}", file=sys.stderr)
             return EXIT_UNUSABLE
         try:
             created = await PeopleService(ctx).create_user(account, None)

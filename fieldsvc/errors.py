@@ -214,6 +214,12 @@ def _readable_item(item: dict[str, Any], parameter_names: dict[str, str]) -> dic
     return {"field": field, "message": echo_limited(message), "source": str(source)}
 
 
+def readable_refusal(invalid: msgspec.ValidationError) -> tuple[str, str]:
+    """The field msgspec refused (as the API names it) and why, in the words a validation.failed answer gives."""
+    item = _readable_item({"message": str(invalid)}, {})
+    return item["field"], item["message"]
+
+
 def echo_limited(message: str) -> str:
     """A validation message cut to a readable length: msgspec repeats a refused value whole, and a megabyte of it helps
     nobody."""

@@ -243,17 +243,18 @@ def test_the_first_admin_of_a_service_without_demo_data_is_created_from_the_comm
     assert (role, name) == ("admin", "The Boss") and verify_password("a long passphrase", password_hash)
 
 
-@pytest.mark.parametrize(("username", "password", "saying"), [
-    ("boss", "short\n", "at `$.password`"),
-    ("no spaces", "a long passphrase\n", "at `$.username`"),
-], ids=["short_password", "bad_username"])
+@pytest.mark.parametrize(("arguments", "password", "saying"), [
+    (["boss"], "short\n", "password: Expected `str` of length >= 8 (the password is read from standard input)"),
+    (["no spaces"], "a long passphrase\n", "username: Expected `str` matching"),
+    (["boss", "--display-name", "  "], "a long passphrase\n", "displayName: Expected text that is not blank\n"),
+], ids=["short_password", "bad_username", "blank_display_name"])
 def test_an_admin_the_command_line_cannot_create_is_refused_saying_why_and_nothing_is_created(
-    tmp_path: Path, username: str, password: str, saying: str
+    tmp_path: Path, arguments: list[str], password: str, saying: str
 ):
     env = {**os.environ, "FIELDSVC_DATA_DIR": str(tmp_path), "FIELDSVC_DATABASE_URL": ""}
     assert subprocess.run([sys.executable, "-m", "fieldsvc", "migrate"], env=env, capture_output=True).returncode == 0
 
-    done = subprocess.run([sys.executable, "-m", "fieldsvc", "create-admin", username], env=env, input=password,
+    done = subprocess.run([sys.executable, "-m", "fieldsvc", "create-admin", *arguments], env=env, input=password,
                           capture_output=True, text=True)
 
     assert done.returncode == 2 and saying in done.stderr, done.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import secrets
 import time
 from datetime import datetime, timedelta
@@ -16,6 +17,8 @@ from fieldsvc.auth.caller import Caller
 from fieldsvc.auth.passwords import verify_password
 from fieldsvc.context import AppContext
 from fieldsvc.errors import NotAuthenticated, TokenExpired, TokenRevoked, api_error
+
+log = logging.getLogger("fieldsvc.auth")
 
 BadCredentials = api_error(401, "auth.bad_credentials", "Wrong login or password.")
 Throttled = api_error(429, "auth.throttled", "Too many failed logins; wait before trying again.")
@@ -42,7 +45,12 @@ class AuthService:
         await self._count_attempt(login_key, now)
         ok = await anyio.to_thread.run_sync(verify_password, password, user and user["password_hash"])
         if not (ok and user):
-            await self._lock_out_when_exhausted(login_key, now)
+            if await self._lock_out_when_exhausted(login_key, now):
+                # Who is being guessed at, for the operator; a login name no account has may be a password typed
+                # in the wrong field, and stays out of the log.
+                named = f"account {user['username']} ({user['id']})" if user else "a login name no account has"
+                log.warning("login locked for %d min after %d wrong passwords: %s",
+                            self.settings.login_lockout_minutes, self.settings.login_max_failures, named)
             raise BadCredentials()
         await repository.clear_throttle(login_key)
         token = secrets.token_urlsafe(32)
@@ -107,10 +115,12 @@ class AuthService:
                 )
             await asyncio.sleep(IN_FLIGHT_POLL_SECONDS)
 
-    async def _lock_out_when_exhausted(self, login_key: str, now: datetime) -> None:
-        """A wrong password that brings the failures to the limit locks the login for the window."""
+    async def _lock_out_when_exhausted(self, login_key: str, now: datetime) -> bool:
+        """A wrong password that brings the failures to the limit locks the login for the window: True if it did."""
         window = timedelta(minutes=self.settings.login_lockout_minutes)
         async with db.write_transaction(self.ctx.engine):
             state = await repository.lock_throttle_row(login_key, now, self.ctx.engine)
             if state["failures"] >= self.settings.login_max_failures and state["locked_until"] is None:
                 await repository.save_throttle(login_key, state["failures"], state["first_failure_at"], now + window)
+                return True
+        return False

@@ -70,6 +70,16 @@ async def test_repeated_failures_lock_the_login_even_with_the_right_password(cli
     assert int(response.headers["Retry-After"]) > 0
 
 
+async def test_a_lockout_is_logged_naming_the_account_but_never_a_login_no_account_has(client, people, caplog):
+    for _ in range(5):
+        await client.post("/v1/auth/login", json={"login": people.auditor, "password": "nope-nope"})
+        await client.post("/v1/auth/login", json={"login": "hunter2-typed-as-a-name", "password": "nope-nope"})
+
+    said = [record.getMessage() for record in caplog.records if record.name == "fieldsvc.auth"]
+    assert len(said) == 2 and any(f"account {people.auditor} (" in line for line in said), said
+    assert not any("hunter2" in record.getMessage() for record in caplog.records)
+
+
 async def test_failures_count_per_account_whether_named_by_username_or_staff_number(client, people):
     for login_as in (people.tech, "T1001", people.tech, "T1001", people.tech):
         await client.post("/v1/auth/login", json={"login": login_as, "password": "nope-nope"})

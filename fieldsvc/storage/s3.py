@@ -20,6 +20,8 @@ from fieldsvc.storage.base import BlobInfo, StorageUnavailable, content_disposit
 
 log = logging.getLogger("fieldsvc.storage")
 
+_WORKER_THREADS = 40  # anyio.to_thread's default limit
+
 Result = TypeVar("Result")
 
 SHA256_METADATA_KEY = "sha256"
@@ -80,6 +82,9 @@ class S3BlobStore:
             # botocore's "max_attempts" counts retries only; total_max_attempts includes the first try,
             # which is what our max_attempts means.
             retries={"total_max_attempts": max_attempts, "mode": "standard"},
+            # One connection for each worker thread that may call S3 at once (anyio's 40): with botocore's 10, a
+            # few concurrent uploads (three blobs each) discarded connections, warning in the log (a probe).
+            max_pool_connections=_WORKER_THREADS,
             signature_version="s3v4",
             # Path-style works on MinIO, Ceph and moto without wildcard DNS for bucket subdomains.
             s3={"addressing_style": "path"},

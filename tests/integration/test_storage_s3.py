@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import socket
@@ -238,3 +239,13 @@ def test_a_server_prepared_with_its_blob_store_out_of_reach_says_so_in_its_log(t
     done = subprocess.run([sys.executable, "-m", "fieldsvc", "migrate"], env=env, capture_output=True, text=True)
 
     assert done.returncode == 0 and "blob store (S3 bucket 'fieldsvc-evidence' at http://127.0.0.1" in done.stderr
+
+
+@pytest.mark.asyncio
+async def test_concurrent_uploads_keep_their_connections(store: S3BlobStore, caplog) -> None:  # noqa: ANN001
+    """Three blobs an upload, a few uploads at once: more than botocore's 10 pooled connections (a probe)."""
+    blobs = [(content_key(hashlib.sha256(bytes([n])).hexdigest(), "original"), bytes([n]) * 50_000) for n in range(24)]
+
+    await asyncio.gather(*(store.put(key, data, "image/jpeg") for key, data in blobs))
+
+    assert not [record for record in caplog.records if "pool is full" in record.getMessage()]

@@ -12,7 +12,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 
 from fieldsvc import db
-from fieldsvc.observability import request_id_of
+from fieldsvc.observability import ERROR_CODE_STATE, request_id_of
 from fieldsvc.visible import VISIBLE_CHARACTER
 
 log = logging.getLogger("fieldsvc.errors")
@@ -236,7 +236,9 @@ def _camel(name: str) -> str:
 
 
 def handle_exception(request: Request, exc: Exception) -> Response[ErrorBody]:
-    return _respond(_translate(request, exc))
+    error = _translate(request, exc)
+    request.scope.setdefault("state", {})[ERROR_CODE_STATE] = error.code  # for the request's access line
+    return _respond(error)
 
 
 EXCEPTION_HANDLERS = {Exception: handle_exception}

@@ -14,6 +14,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 access_log = logging.getLogger("fieldsvc.access")
+ERROR_CODE_STATE = "error_code"  # where a request's error code waits for its access line (scope state)
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # A signed photo link is a credential while it lasts: the access log names the route, not the token.
 _SIGNED_LINK = re.compile(r"^(/v1/blobs/)[^/]+")
@@ -98,11 +99,16 @@ async def stamp_response(message: Message, scope: Scope) -> None:
     request_id, state = request_id_of(scope), scope["state"]
     message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
     status = message["status"]
-    elapsed_ms = round((time.perf_counter() - state["started"]) * 1000, 1)
+    fields: dict[str, Any] = {"status": status, "ms": round((time.perf_counter() - state["started"]) * 1000, 1)}
+    caller = scope.get("user")
+    if caller is not None:  # who asked, by account (never by token)
+        fields["user"], fields["role"] = str(caller.user_id), caller.role
+    if state.get(ERROR_CODE_STATE):
+        fields["code"] = state[ERROR_CODE_STATE]
     access_log.info(
         "%s %s %s",
         scope.get("method"),
         _SIGNED_LINK.sub(r"\1<token>", scope.get("path") or ""),
         status,
-        extra={"request_id": request_id, "fields": {"status": status, "ms": elapsed_ms}},
+        extra={"request_id": request_id, "fields": fields},
     )

@@ -115,6 +115,14 @@ async def test_access_log_records_the_status_actually_sent(client, caplog):
     assert (line.request_id, line.fields["status"]) == ("r-log", 401)
 
 
+async def test_access_log_names_the_caller_and_the_error_code_of_a_refusal(client, caplog, people, as_tech):
+    with caplog.at_level("INFO", logger="fieldsvc.access"):
+        await client.get("/v1/review/queue", headers=as_tech)
+    [line] = [r for r in caplog.records if r.name == "fieldsvc.access"]
+    assert (line.fields["status"], line.fields["role"], line.fields["code"]) == (403, "technician", "auth.forbidden")
+    assert line.fields["user"]
+
+
 async def test_access_log_leaves_out_the_token_of_a_signed_photo_link(client, caplog):
     with caplog.at_level("INFO", logger="fieldsvc.access"):
         await client.get("/v1/blobs/secret-signed-token-123")

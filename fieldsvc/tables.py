@@ -80,7 +80,7 @@ class WorkOrder(Table, tablename="work_order"):
     accepted_at = Timestamptz()
     description = Text()
     reported_fault = Text(null=True, default=None)
-    status = Varchar(length=16, default="open", index=True)  # open | closed | cancelled
+    status = Varchar(length=16, default="open", index=True)  # open | closed
     contact_due_at = Timestamptz()  # B-CONTACT
     first_response_due_at = Timestamptz(null=True, default=None)  # B-FIRST, repairs only
     resolve_due_at = Timestamptz(null=True, default=None)  # B-REPAIR, repairs only

@@ -25,6 +25,7 @@ from fieldsvc.dispatch.schemas import (
     DispatchBoardEntry,
     ForceClose,
     LogContact,
+    OrderState,
     RescheduleVisit,
     Tier,
     VisitState,
@@ -33,7 +34,9 @@ from fieldsvc.dispatch.schemas import (
 )
 from fieldsvc.dispatch.service import DispatchService
 from fieldsvc.errors import ApiError, documented
-from fieldsvc.wire import TOTAL_COUNT_HEADER, PageLimit, PageOffset, TodayByDefault, total_count_header, within_calendar
+from fieldsvc.wire import (
+    TOTAL_COUNT_HEADER, PageLimit, PageOffset, Phone, TodayByDefault, total_count_header, within_calendar,
+)
 
 
 
@@ -79,6 +82,22 @@ class DispatchController(Controller):
         """B-ORDER: record a work order with its customer and site; B-CONTACT/B-FIRST/B-REPAIR deadlines are set."""
         request = office_request(caller, "work_order.create", "", data, idempotency_key)
         return answered(await DispatchService(ctx).create_work_order(data, caller, request))
+
+    @get("/work-orders", guards=READERS, responses=documented(), response_headers=total_count_header("work orders"))
+    async def work_orders(
+        self,
+        ctx: Ctx,
+        order_status: Annotated[OrderState | None, QueryParameter(name="status", required=False)] = None,
+        unbooked: Annotated[bool, QueryParameter(description="only orders without a visit booked (but cancelled)")] = False,
+        customer_phone: Annotated[Phone | None, QueryParameter(name="customerPhone", required=False)] = None,
+        limit: PageLimit = 100,
+        offset: PageOffset = 0,
+    ) -> Response[list[WorkOrderView]]:
+        """The work orders, oldest accepted first, with their deadlines and visits: all of them, those still `open`,
+        those that wait for a booking (`unbooked=true`), or a customer's (`customerPhone`, however it is spaced).
+        The X-Total-Count header says how many the filters find in all."""
+        orders, total = await DispatchService(ctx).work_orders(order_status, unbooked, customer_phone, limit, offset)
+        return Response(orders, headers={TOTAL_COUNT_HEADER: str(total)})
 
     @get("/work-orders/{order_id:uuid}", guards=READERS, responses=documented(errors.WorkOrderNotFound))
     async def get_work_order(self, order_id: FromPath[UUID], ctx: Ctx) -> WorkOrderView:

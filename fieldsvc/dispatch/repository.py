@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from piccolo.columns.combination import Combinable
+from piccolo.columns.combination import Combinable, WhereRaw
 
 from fieldsvc import db
 from fieldsvc.audit.facts import DONE_ON_SITE
@@ -77,19 +78,58 @@ async def get_site(site_id: UUID) -> Row | None:
     return await Site.select().where(Site.id == site_id).first()
 
 
-async def get_work_order(order_id: UUID) -> Row | None:
-    return (
-        await WorkOrder.select(
-            WorkOrder.all_columns(),
-            *(getattr(WorkOrder.customer, c).as_alias(f"customer_{c}") for c in ("name", "phone", "tier")),
-            *(
-                getattr(WorkOrder.site, c).as_alias(f"site_{c}")
-                for c in ("address", "latitude", "longitude", "locality", "time_zone")
-            ),
-        )
-        .where(WorkOrder.id == order_id)
-        .first()
+def _orders_with_customer_and_site():  # noqa: ANN202 - a Piccolo select to narrow
+    return WorkOrder.select(
+        WorkOrder.all_columns(),
+        *(getattr(WorkOrder.customer, c).as_alias(f"customer_{c}") for c in ("name", "phone", "tier")),
+        *(
+            getattr(WorkOrder.site, c).as_alias(f"site_{c}")
+            for c in ("address", "latitude", "longitude", "locality", "time_zone")
+        ),
     )
+
+
+async def get_work_order(order_id: UUID) -> Row | None:
+    return await _orders_with_customer_and_site().where(WorkOrder.id == order_id).first()
+
+
+# No visit booked that is not cancelled: the order still waits for its appointment (B-CONTACT, B-FIRST).
+_UNBOOKED = WhereRaw(
+    "NOT EXISTS (SELECT 1 FROM visit WHERE visit.work_order = work_order.id AND visit.status <> 'cancelled')"
+)
+
+
+_PHONE_SEPARATORS = re.compile(r"[ -]")
+_OF_CUSTOMER_PHONED = (
+    "work_order.customer IN (SELECT id FROM customer WHERE REPLACE(REPLACE(phone, ' ', ''), '-', '') = {})"
+)
+
+
+async def work_orders(
+    status: str | None, unbooked: bool, customer_phone: str | None, limit: int, offset: int
+) -> tuple[list[Row], int]:
+    """A page of the work orders, oldest accepted first, with their customers and sites, and how many there are."""
+    condition: Combinable = WorkOrder.id.is_not_null()
+    if status is not None:
+        condition &= WorkOrder.status == status
+    if unbooked:
+        condition &= _UNBOOKED
+    if customer_phone is not None:  # however it was written: with spaces or dashes, or without
+        condition &= WhereRaw(_OF_CUSTOMER_PHONED, _PHONE_SEPARATORS.sub("", customer_phone))
+    rows = await (
+        _orders_with_customer_and_site().where(condition).order_by(WorkOrder.accepted_at).order_by(WorkOrder.id)
+        .limit(limit).offset(offset)
+    )
+    return rows, await WorkOrder.count().where(condition)
+
+
+async def visits_of_orders(order_ids: list[UUID]) -> dict[UUID, list[Row]]:
+    """Each order's visits in time order (orders without any are left out)."""
+    visits: dict[UUID, list[Row]] = {}
+    if order_ids:
+        for visit in await Visit.select().where(Visit.work_order.is_in(order_ids)).order_by(Visit.agreed_time):
+            visits.setdefault(visit["work_order"], []).append(visit)
+    return visits
 
 
 async def lock_work_order(order_id: UUID, engine) -> Row | None:  # noqa: ANN001
@@ -105,7 +145,7 @@ async def later_visit_booked(order_id: UUID, booked_at: datetime) -> bool:
 
 
 async def visits_of_order(order_id: UUID) -> list[Row]:
-    return await Visit.select().where(Visit.work_order == order_id).order_by(Visit.agreed_time)
+    return (await visits_of_orders([order_id])).get(order_id, [])
 
 
 async def record_first_contact(order_id: UUID, at: datetime) -> None:

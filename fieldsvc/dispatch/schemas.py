@@ -95,6 +95,7 @@ class RescheduleVisit(Incoming):
 
 
 VisitState = Literal["scheduled", "assigned", "en_route", "on_site", "completed", "returned", "cancelled"]
+OrderState = Literal["open", "closed"]
 
 
 class CancelVisit(Incoming):

@@ -248,6 +248,17 @@ class DispatchService:
         await VerdictService(self.ctx).settle()  # A-REAUDIT: the verdicts shown reflect every recorded fact
         return await self._work_order_view(order_id)
 
+    async def work_orders(
+        self, status: str | None, unbooked: bool, customer_phone: str | None, limit: int, offset: int
+    ) -> tuple[list[WorkOrderView], int]:
+        """A page of the work orders, oldest accepted first, with their deadlines and visits, and how many the filters
+        find: what waits for a booking is there, not only what is near a deadline."""
+        await VerdictService(self.ctx).settle()  # A-REAUDIT: the verdicts shown reflect every recorded fact
+        async with db.read_snapshot(self.ctx.engine):  # the page, its count and its visits of one moment
+            orders, total = await repository.work_orders(status, unbooked, customer_phone, limit, offset)
+            visits = await repository.visits_of_orders([order["id"] for order in orders])
+        return [work_order_view(order, visits.get(order["id"], [])) for order in orders], total
+
     async def _work_order_view(self, order_id: UUID):
         order = await repository.get_work_order(order_id)
         if order is None:

@@ -18,11 +18,12 @@ async def create_order(
     tier: str = "standard",
     site: dict[str, Any] | None = None,
     accepted_at: datetime | None = None,
+    phone: str = "13900000000",
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
         "kind": kind,
         "description": "Broadband " + kind,
-        "customer": {"name": "Li Wei", "phone": "13900000000", "tier": tier},
+        "customer": {"name": "Li Wei", "phone": phone, "tier": tier},
         "site": site or SHANGHAI_SITE,
     }
     if kind == "repair":

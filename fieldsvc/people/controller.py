@@ -1,19 +1,21 @@
-"""HTTP routes: admins create, deactivate and activate users; dispatchers and auditors list technicians."""
+"""HTTP routes: admins list, create, deactivate and activate users; dispatchers and auditors list technicians."""
 
 from __future__ import annotations
 
+from typing import Annotated
 from uuid import UUID
 
-from litestar.params import FromPath, FromQuery, JSONBody
-from litestar import Controller, get, patch, post
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar import Controller, Response, get, patch, post
 
 from fieldsvc.auth.caller import CallerDep, allow
 from fieldsvc.context import Ctx
 from fieldsvc.errors import documented
-from fieldsvc.people.schemas import CreateUser, TechnicianView, UserActivity, UserView
+from fieldsvc.people.schemas import CreateUser, Role, TechnicianView, UserActivity, UserView
 from fieldsvc.people.service import (
     CallerInactive, OwnAccount, PeopleService, ProfileMismatch, StaffNumberTaken, UsernameTaken, UserNotFound,
 )
+from fieldsvc.wire import TOTAL_COUNT_HEADER, PageLimit, PageOffset, total_count_header
 
 
 class PeopleController(Controller):
@@ -27,6 +29,20 @@ class PeopleController(Controller):
     async def create_user(self, data: JSONBody[CreateUser], ctx: Ctx, caller: CallerDep) -> UserView:
         """Create a user; a technician user also gets a technician record (staff number, team)."""
         return await PeopleService(ctx).create_user(data, caller)
+
+    @get("/admin/users", guards=[allow("admin")], responses=documented(), response_headers=total_count_header("users"))
+    async def list_users(
+        self,
+        ctx: Ctx,
+        role: FromQuery[Role | None] = None,
+        active: Annotated[bool | None, QueryParameter(required=False, description="only active (or deactivated) ones")] = None,
+        limit: PageLimit = 100,
+        offset: PageOffset = 0,
+    ) -> Response[list[UserView]]:
+        """The accounts by username, with their roles, technician profiles and whether they may log in; the
+        X-Total-Count header says how many the filters find in all."""
+        users, total = await PeopleService(ctx).users(role, active, limit, offset)
+        return Response(users, headers={TOTAL_COUNT_HEADER: str(total)})
 
     @patch(
         "/admin/users/{user_id:uuid}", guards=[allow("admin")],

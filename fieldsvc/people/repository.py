@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from piccolo.columns.combination import Combinable
 from piccolo.query.functions.string import Lower
 
 from fieldsvc.tables import AppUser, Technician
@@ -55,6 +56,17 @@ _USER_COLUMNS = (
 
 async def get_user(user_id: UUID) -> dict[str, Any] | None:
     return await AppUser.select(*_USER_COLUMNS).where(AppUser.id == user_id).first()
+
+
+async def users(role: str | None, active: bool | None, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+    """A page of the accounts by username, and how many the filters find."""
+    condition: Combinable = AppUser.id.is_not_null()
+    if role is not None:
+        condition &= AppUser.role == role
+    if active is not None:
+        condition &= AppUser.active == active
+    rows = await AppUser.select(*_USER_COLUMNS).where(condition).order_by(AppUser.username).limit(limit).offset(offset)
+    return rows, await AppUser.count().where(condition)
 
 
 async def is_active(user_id: UUID) -> bool:

@@ -95,6 +95,11 @@ class PeopleService:
         if caller is not None and not await repository.is_active(caller.user_id):
             raise CallerInactive()
 
+    async def users(self, role: str | None, active: bool | None, limit: int, offset: int) -> tuple[list[UserView], int]:
+        async with db.read_snapshot(self.ctx.engine):  # the page and its count of one moment
+            rows, total = await repository.users(role, active, limit, offset)
+        return [user_view(row) for row in rows], total
+
     async def list_technicians(self, team: str | None) -> list[TechnicianView]:
         return [technician_view(row) for row in await repository.list_technicians(team)]
 

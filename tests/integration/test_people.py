@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from uuid import UUID
+from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -241,3 +241,26 @@ async def test_an_admin_deactivated_while_their_request_was_on_its_way_creates_n
 
     with pytest.raises(CallerInactive):
         await PeopleService(app.state.ctx).create_user(body, still_remembered)
+
+
+async def test_an_admin_lists_the_accounts_by_role_and_whether_they_may_log_in(client, as_admin):
+    names = [f"listed-{uuid4().hex[:8]}-{n}" for n in range(2)]  # accounts outlive a test
+    ids = []
+    for name in names:
+        body = {"username": name, "password": "longenough1", "role": "auditor", "displayName": name.title()}
+        ids.append((await client.post("/v1/admin/users", json=body, headers=as_admin)).json()["id"])
+    assert (await client.patch(f"/v1/admin/users/{ids[1]}", json={"active": False}, headers=as_admin)).status_code == 200
+
+    active = await client.get("/v1/admin/users", params={"role": "auditor", "active": "true"}, headers=as_admin)
+    inactive = await client.get("/v1/admin/users", params={"role": "auditor", "active": "false"}, headers=as_admin)
+
+    assert names[0] in {user["username"] for user in active.json()} and names[1] not in str(active.json())
+    assert [user["username"] for user in inactive.json() if user["username"] in names] == [names[1]]
+    assert int(active.headers["x-total-count"]) == len(active.json())
+    assert {user["role"] for user in active.json()} == {"auditor"}
+
+
+async def test_only_an_admin_lists_the_accounts(client, as_dispatcher):
+    response = await client.get("/v1/admin/users", headers=as_dispatcher)
+
+    assert (response.status_code, response.json()["code"]) == (403, "auth.forbidden")

@@ -272,7 +272,10 @@ def _start_worker(config: dict[str, Any], settings: Any, parent_pid: int) -> Non
 def _stop_worker() -> None:
     loop, service = _worker.pop("loop", None), _worker.pop("service", None)
     if loop is not None and service is not None:
-        loop.run_until_complete(service.ctx.engine.close_connection_pool())
+        # A database gone mid-run fails the close too: the parent reports the outage in one line, and the worker's
+        # traceback of the same (printed by multiprocessing's finalizer) only buried it (a probe).
+        with contextlib.suppress(Exception):
+            loop.run_until_complete(service.ctx.engine.close_connection_pool())
         loop.close()
 
 

@@ -22,7 +22,8 @@ def v_sign(audit: AuditInput) -> list[Finding]:
     refs = (f"signature:{signature.event_id}",)
     minimum_ink = audit.policy.signature_min_ink_ratio
     findings = []
-    if signature_is_blank(signature.ink_ratio, audit.policy):
+    blank = signature_is_blank(signature.ink_ratio, audit.policy)
+    if blank:
         findings.append(Finding(
             rule_id="V-SIGN", code="v.sign.blank", severity=VIOLATION,
             message_en=f"the signature is blank: its strokes, drawn with the standard pen, would cover "
@@ -45,7 +46,9 @@ def v_sign(audit: AuditInput) -> list[Finding]:
         ))
     # Ingest matched the signature with another visit's only when it is the same file or a copy of its strokes; the
     # visit that sent it later is the one that reused it.
-    reused = sorted({
+    # Every empty pad of an app is the same file: a blank signature is v.sign.blank alone, not also a copy of another
+    # visit's blank (a probe).
+    reused = [] if blank else sorted({
         (other.visit_id, other.photo_id) for other in audit.context.other_photos
         if signature.photo_id and other.matched_photo_id == signature.photo_id
         and other.visit_id != audit.visit.visit_id and other.received_first is not False

@@ -384,6 +384,16 @@ def test_v_sign_the_same_signature_file_on_another_visit_is_a_violation() -> Non
     assert (reused.severity, reused.refs[-1]) == ("violation", "visit:visit-90/photo:their-sig")
 
 
+def test_v_sign_a_blank_pad_the_same_file_as_another_visits_blank_is_blank_not_reused() -> None:
+    """Every empty pad of an app is the same file: one finding, not two (a probe)."""
+    visit = honest_urban_install()
+    blank = replace(visit.signature, photo_id="sig-1", sha256="5" * 64, ink_ratio=0.0)
+    elsewhere = OtherVisitPhoto("visit-90", "their-blank", "5" * 64, "0" * 16, "sig-1", 0)
+
+    found = codes(audit(replace(visit, signature=blank), context(other_photos=(elsewhere,))))
+    assert "v.sign.blank" in found and "v.sign.reused" not in found
+
+
 def test_v_sign_a_copy_of_another_visits_signature_matched_at_ingest_is_a_violation() -> None:
     visit = honest_urban_install()
     signed = replace(visit, signature=replace(visit.signature, photo_id="sig-1", sha256="5" * 64))

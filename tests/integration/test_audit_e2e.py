@@ -781,21 +781,6 @@ async def test_v_leave_a_visit_elsewhere_between_arrival_and_check_out_without_a
     assert "v.leave.unrecorded" in violations, violations
 
 
-async def test_v_leave_a_check_out_mid_visit_and_an_arrival_again_later_without_a_leave_is_flagged(
-    client, phone, visit_id, as_auditor
-):
-    phone.clock.now = AGREED - timedelta(minutes=3)
-    assert (await phone.post(visit_id, "arrival", phone.fact(location=phone.location()))).status_code == 201
-    phone.clock.advance(minutes=8)  # checked out 3 km away: gone, saying neither whether nor when they come back
-    away = phone.fact(location=phone.location(latitude=AT_SITE["latitude"] + 0.027))
-    assert (await phone.post(visit_id, "checkout", away)).status_code == 201
-    phone.clock.advance(minutes=50)
-    assert (await phone.post(visit_id, "arrival", phone.fact(location=phone.location()))).status_code == 201
-
-    status, violations = await violation_codes(client, as_auditor, visit_id)
-    assert "v.leave.unrecorded" in violations, violations
-
-
 async def test_e_time_yesterdays_photo_sent_with_the_clock_set_a_day_back_only_for_the_upload_is_flagged(
     client, phone, visit_id, as_auditor
 ):

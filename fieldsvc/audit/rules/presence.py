@@ -206,9 +206,7 @@ def _work_after_leaving_for_good(audit: AuditInput) -> list[Finding]:
 
 def _leaves_paired(audit: AuditInput) -> list[Finding]:
     # Sets: a replayed leave or return is the same fact and must not be paired twice.
-    returns = {
-        fix for fix in audit.timeline.fixes if fix.checkin.kind == "return" or _back_after_checking_out(fix, audit)
-    }
+    returns = {fix for fix in audit.timeline.fixes if fix.checkin.kind == "return"}
     if not audit.visit.leaves and not returns:
         return []
     zone = audit.visit.site.time_zone
@@ -233,17 +231,6 @@ def _leaves_paired(audit: AuditInput) -> list[Finding]:
     if audit.finished:
         findings += [_no_return(leave, zone) for leave in open_leaves if leave.will_return]
     return findings
-
-
-def _back_after_checking_out(fix: Fix, audit: AuditInput) -> bool:
-    """An arrival check-in after a check-out made since the first arrival: the technician had left, and a check-out
-    records neither that they would come back nor by when service would be restored (a check-out mid-visit and an
-    arrival again an hour later hid a trip away; a probe). One within a minute of the check-out puts a mis-tap right."""
-    arrival = audit.timeline.arrival
-    if fix.checkin.kind != "arrival" or arrival is None:
-        return False
-    left = checked_out_before(audit, fix.at)
-    return left is not None and left > arrival.at and fix.at - left > _TAPPED_TWICE
 
 
 def _on_a_later_trip(return_fix: Fix, audit: AuditInput) -> bool:
@@ -351,14 +338,10 @@ def _no_restore_time(leave: LeaveFacts) -> Finding:
 
 def _unrecorded_leave(return_fix: Fix, zone: str) -> Finding:
     shown = local_time(return_fix.at, zone)
-    if return_fix.checkin.kind == "arrival":
-        en = f"checked in again at {shown} after checking out, but the time away was never recorded as a leave"
-        zh = f"签退后于 {shown} 再次签到，但期间离开现场未记录为临时离开"
-    else:
-        en = f"returned to the site at {shown} but the departure before it was never recorded"
-        zh = f"{shown} 返回现场，但此前离开现场未作记录"
     return Finding(
-        rule_id="V-LEAVE", code="v.leave.unrecorded", severity=VIOLATION, message_en=en, message_zh=zh,
+        rule_id="V-LEAVE", code="v.leave.unrecorded", severity=VIOLATION,
+        message_en=f"returned to the site at {shown} but the departure before it was never recorded",
+        message_zh=f"{shown} 返回现场，但此前离开现场未作记录",
         measured="no leave recorded", threshold="a leave recorded before the return",
         refs=(f"checkin:{return_fix.checkin.event_id}",),
     )

@@ -596,22 +596,3 @@ def test_v_leave_a_check_out_pressed_at_the_other_job_then_a_new_arrival_here_is
     visit = replace(visit, checkins=(*visit.checkins, checkout_there, back_here))
 
     assert "v.leave.unrecorded" in codes(audit(visit, context(neighbour_fixes=(at_the_other_job,))))
-
-
-def checked_out_and_in_again(back_after: timedelta) -> VisitFacts:
-    """The honest install, checked out at 10:20 and checked in again `back_after` later, no leave recorded."""
-    visit = honest_urban_install()
-    arrival, checkout = visit.checkins
-    away = (checkin("checkout", at(10, 20), north_m=3000.0), checkin("arrival", at(10, 20) + back_after, event_id="arrival-again"))
-    return replace(visit, checkins=(arrival, *away, checkout))
-
-
-def test_v_leave_an_arrival_again_after_a_check_out_mid_visit_is_an_unrecorded_leave() -> None:
-    unrecorded = finding(audit(checked_out_and_in_again(timedelta(minutes=50))), "v.leave.unrecorded")
-
-    assert (unrecorded.severity, unrecorded.refs) == ("violation", ("checkin:arrival-again",))
-    assert "after checking out" in unrecorded.message_en
-
-
-def test_v_leave_an_arrival_again_within_a_minute_of_a_check_out_puts_a_mis_tap_right() -> None:
-    assert "v.leave.unrecorded" not in codes(audit(checked_out_and_in_again(timedelta(seconds=40))))

@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 AUDITOR_PLACES = ("auto", "process", "inline", "external")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 WEEK_SECONDS = 7 * 24 * 3600  # the longest an S3 presigned link may live
-MIN_SECRET_KEY_LENGTH = 16
 # The least each number may be, whether it must be more than that, and the most it may be. Unchecked, a travel speed
 # of 0 divided by zero at every assignment, a negative token lifetime handed out tokens expired at login, 0 login
 # failures locked an account at its first wrong password, a lockout of 0 minutes let guesses run unthrottled, and a
@@ -115,13 +114,13 @@ class Settings:
                 raise SettingsError(f"FIELDSVC_{name.upper()} must be a number {least} to {ceiling}, not {value!r}")
         if self.database_url and not _is_database_url(self.database_url):
             raise SettingsError(
-                "FIELDSVC_DATABASE_URL must be sqlite:///PATH or postgresql://[USER@]HOST[:PORT]/DATABASE, naming the "
-                "database (a URL without one would set up the server's maintenance database)"
+                "FIELDSVC_DATABASE_URL must be sqlite:///PATH or postgresql://[USER@]HOST[:PORT]/DATABASE, with a port "
+                "that is a number"
             )
-        if self.secret_key and len(self.secret_key.strip()) < MIN_SECRET_KEY_LENGTH:
+        if self.secret_key and not self.secret_key.strip():
             raise SettingsError(
-                f"FIELDSVC_SECRET_KEY must have at least {MIN_SECRET_KEY_LENGTH} characters besides spaces (it signs "
-                "evidence links and seals the audit trail); unset, one is generated into the data directory"
+                "FIELDSVC_SECRET_KEY is blank: set a key (it signs evidence links and seals the audit trail), or unset "
+                "it to have one generated into the data directory"
             )
         if self.log_level.upper() not in LOG_LEVELS:
             raise SettingsError(f"FIELDSVC_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {self.log_level!r}")
@@ -153,11 +152,11 @@ def _is_database_url(text: str) -> bool:
         return len(text) > len("sqlite:///")
     try:
         parts = urlsplit(text)
-        parts.port  # noqa: B018 - raises on a port that is no number
+        if "," not in parts.netloc:  # several hosts (failover) are libpq's to read
+            parts.port  # noqa: B018 - raises on a port that is no number
     except ValueError:
         return False
-    named = parts.path.strip("/")
-    return parts.scheme in ("postgresql", "postgres") and bool(named) and "/" not in named
+    return parts.scheme in ("postgresql", "postgres")
 
 
 def _is_http_url(text: str) -> bool:

@@ -83,9 +83,9 @@ async def test_a_database_that_refers_to_fewer_blobs_than_it_would_delete_delete
     blobs = app.state.ctx.blobs
     keys = [await stored_orphan(blobs, f"evidence of another database {n}", hours=2) for n in range(3)]
 
-    with pytest.raises(CleanupRefused, match="more than the 0 it refers to"):
+    with pytest.raises(CleanupRefused, match="may belong to another database"):
         await cleanup(blobs)
     assert set(keys) <= {k async for k in blobs.list_keys()}
 
     forced = await cleanup(blobs, force=True)
-    assert forced.removed == 3 and not set(keys) & {k async for k in blobs.list_keys()}
+    assert forced.removed >= 3 and not set(keys) & {k async for k in blobs.list_keys()}
